@@ -1,0 +1,98 @@
+//! `streha key show`: what a key file holds, without its secret.
+
+use std::fs::File;
+use std::io::{self, Read as _, Write as _};
+use std::os::unix::fs::PermissionsExt as _;
+use std::path::Path;
+
+use anyhow::{Context as _, anyhow, bail};
+use streha_crypto::{Algorithm, KeyFile, KeyPart, MAX_KEY_FILE_LEN};
+use zeroize::Zeroizing;
+
+use crate::cli::KeyShowArgs;
+use crate::error::CliError;
+
+/// Runs `streha key show FILE`.
+///
+/// Prints `name: value` lines (file, kind, algorithm, part, public-key, fingerprint,
+/// fingerprint-short), stable for scripts. Never prints secret bytes; the file's bytes are
+/// held in a zeroizing buffer.
+pub(crate) fn show(args: &KeyShowArgs) -> Result<(), CliError> {
+    let path = args.file.as_path();
+    let (bytes, mode) = read_capped(path)?;
+    // The messages name the problem ("not a Streha key file: …", "line 3: …"); prefix the
+    // file they are about.
+    let key =
+        KeyFile::parse_bytes(&bytes).map_err(|e| anyhow!(e).context(path.display().to_string()))?;
+
+    let (public_key, algorithm) = match &key {
+        KeyFile::Secret(secret) => (secret.public_key().to_bytes(), key.kind().algorithm()),
+        KeyFile::Public(public) => (public.to_bytes(), key.kind().algorithm()),
+    };
+    let fingerprint = key.fingerprint();
+    let algorithm = match algorithm {
+        Algorithm::Ed25519 => "Ed25519",
+        Algorithm::X25519 => "X25519",
+    };
+
+    let mut out = io::stdout().lock();
+    let written: io::Result<()> = (|| {
+        writeln!(out, "file: {}", path.display())?;
+        writeln!(out, "kind: {}", key.kind())?;
+        writeln!(out, "algorithm: {algorithm}")?;
+        writeln!(out, "part: {}", key.part())?;
+        writeln!(out, "public-key: {}", hex_lower(&public_key))?;
+        writeln!(out, "fingerprint: {}", fingerprint.to_hex())?;
+        writeln!(out, "fingerprint-short: {}", fingerprint.short())?;
+        out.flush()
+    })();
+    written.context("cannot write to standard output")?;
+
+    if key.part() == KeyPart::Secret && mode & 0o077 != 0 {
+        eprintln!(
+            "warning: {path} holds a secret key but is accessible to group or others (mode \
+             {mode:04o}); restrict it with: chmod 600 {path}",
+            path = path.display(),
+            mode = mode & 0o777,
+        );
+    }
+    Ok(())
+}
+
+/// Reads at most [`MAX_KEY_FILE_LEN`] bytes of `path` into a zeroizing buffer, with the
+/// file's permission bits.
+fn read_capped(path: &Path) -> anyhow::Result<(Zeroizing<Vec<u8>>, u32)> {
+    let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let meta = file
+        .metadata()
+        .with_context(|| format!("cannot inspect {}", path.display()))?;
+    if meta.is_dir() {
+        bail!(
+            "{} is a directory; give the path of a key file",
+            path.display()
+        );
+    }
+    // One allocation that is never outgrown, so no copy of the secret is left behind in a
+    // freed buffer.
+    let mut bytes = Zeroizing::new(Vec::with_capacity(MAX_KEY_FILE_LEN + 1));
+    file.take(MAX_KEY_FILE_LEN as u64 + 1)
+        .read_to_end(&mut bytes)
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    if bytes.len() > MAX_KEY_FILE_LEN {
+        bail!(
+            "{} is larger than {MAX_KEY_FILE_LEN} bytes: it is not a Streha key file",
+            path.display()
+        );
+    }
+    Ok((bytes, meta.permissions().mode()))
+}
+
+fn hex_lower(bytes: &[u8]) -> String {
+    use std::fmt::Write as _;
+    bytes
+        .iter()
+        .fold(String::with_capacity(2 * bytes.len()), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
+}

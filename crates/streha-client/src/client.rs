@@ -1,0 +1,1006 @@
+//! The client: one QUIC connection to the agency's node, the verified roster, and every
+//! request of the application protocol (`streha_wire::app`).
+
+use std::fmt;
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use streha_audit::{ConsistencyProof, LogBundle};
+use streha_core::{
+    AgeStatus, AgencyId, CategorySet, ConsentId, ConsentRevocation, EnvelopeId, OfficerId, Purpose,
+    RepresentativeId, SubjectId, Timestamp, ViolationKind,
+};
+use streha_transport::{ClientSetup, Identity, TransportLimits, client_config};
+use streha_wire::app::{AppRequest, AppResponse, ConsentStatus, DeliveryState, MAX_PAGE};
+use streha_wire::{APP_ALPN, MAX_FRAME_LEN, Roster};
+use tracing::Instrument as _;
+
+use crate::config::ClientConfig;
+use crate::consent::NewConsent;
+use crate::disclosure::{
+    DisclosureBuilder, PreparedDisclosure, Sealable, SealedDisclosure, Submitted, seal_prepared,
+};
+use crate::error::ClientError;
+use crate::inbox::{InboxEntry, Opened, OpenedRecord, open_envelope};
+use crate::proofs::{
+    VerifiedCheckpoint, VerifiedEntry, by_size, check_consistency, log_verifier, needs_proof,
+};
+
+/// The TLS server name sent to the node. Nodes are identified by their pinned key, never by
+/// name; the value is ignored.
+const SERVER_NAME: &str = "streha.invalid";
+
+/// How many checkpoints beyond one per entry an export accepts before deciding the node is
+/// sending an endless list.
+const EXTRA_CHECKPOINTS: u64 = 1024;
+
+/// An application's connection to its agency's node.
+///
+/// Made by [`Client::connect`], which authenticates both sides (the node by its pinned
+/// identity key, the application by its enrolled application key), fetches the roster and
+/// checks it: signed by the national authority's roster key, listing this agency with
+/// exactly the configured keys.
+///
+/// All methods take `&self`; share a client between tasks behind an [`Arc`]. If the
+/// connection is lost, the next request reconnects (a request is never re-sent by the
+/// client itself; resubmitting a [`SealedDisclosure`] is safe, it is idempotent).
+///
+/// The client remembers the largest checkpoint of the node's log it has verified and checks
+/// every later checkpoint against it with a consistency proof, so a node that rewrites its
+/// log or rolls it back is caught ([`ClientError::Inconsistent`]).
+pub struct Client {
+    config: ClientConfig,
+    endpoint: quinn::Endpoint,
+    connection: tokio::sync::Mutex<quinn::Connection>,
+    roster: Mutex<Arc<Roster>>,
+    origin: String,
+    latest: Mutex<Option<VerifiedCheckpoint>>,
+}
+
+impl fmt::Debug for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Client")
+            .field("agency", &self.config.agency)
+            .field("node_address", &self.config.node_address)
+            .field("node_key", &self.config.node_key)
+            .field("roster_version", &self.roster().version())
+            .field("origin", &self.origin)
+            .finish_non_exhaustive()
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The name of a request, for errors and logs.
+fn request_name(request: &AppRequest) -> &'static str {
+    match request {
+        AppRequest::RegisterSubject { .. } => "RegisterSubject",
+        AppRequest::RecordAgeStatus { .. } => "RecordAgeStatus",
+        AppRequest::AddRepresentative { .. } => "AddRepresentative",
+        AppRequest::GrantConsent(_) => "GrantConsent",
+        AppRequest::RevokeConsent(_) => "RevokeConsent",
+        AppRequest::ListConsents { .. } => "ListConsents",
+        AppRequest::Submit(_) => "Submit",
+        AppRequest::DeliveryStatus { .. } => "DeliveryStatus",
+        AppRequest::Inbox { .. } => "Inbox",
+        AppRequest::Fetch { .. } => "Fetch",
+        AppRequest::ReportViolation { .. } => "ReportViolation",
+        AppRequest::Roster => "Roster",
+        AppRequest::Checkpoint => "Checkpoint",
+        AppRequest::ProveEntry { .. } => "ProveEntry",
+        AppRequest::ProveConsistency { .. } => "ProveConsistency",
+        AppRequest::Entries { .. } => "Entries",
+        AppRequest::Checkpoints { .. } => "Checkpoints",
+        _ => "a request",
+    }
+}
+
+/// The name of a response, for errors.
+fn response_name(response: &AppResponse) -> &'static str {
+    match response {
+        AppResponse::Logged { .. } => "Logged",
+        AppResponse::Accepted { .. } => "Accepted",
+        AppResponse::Refused { .. } => "Refused",
+        AppResponse::Consents(_) => "Consents",
+        AppResponse::Delivery(_) => "Delivery",
+        AppResponse::Inbox(_) => "Inbox",
+        AppResponse::Envelope(_) => "Envelope",
+        AppResponse::Note(_) => "Note",
+        AppResponse::Entry(_) => "Entry",
+        AppResponse::Consistency(_) => "Consistency",
+        AppResponse::Entries(_) => "Entries",
+        AppResponse::Checkpoints(_) => "Checkpoints",
+        AppResponse::Error(_) => "Error",
+        _ => "an unknown answer",
+    }
+}
+
+fn unexpected(request: &'static str, response: &AppResponse) -> ClientError {
+    ClientError::InvalidResponse {
+        request,
+        problem: format!("unexpected answer `{}`", response_name(response)),
+    }
+}
+
+fn invalid(request: &'static str, problem: impl Into<String>) -> ClientError {
+    ClientError::InvalidResponse {
+        request,
+        problem: problem.into(),
+    }
+}
+
+/// Opens a QUIC connection to the node (the endpoint pins the node's key).
+async fn dial(
+    endpoint: &quinn::Endpoint,
+    address: SocketAddr,
+    timeout: Duration,
+) -> Result<quinn::Connection, ClientError> {
+    let connecting = endpoint
+        .connect(address, SERVER_NAME)
+        .map_err(|source| ClientError::Connect { address, source })?;
+    match tokio::time::timeout(timeout, connecting).await {
+        Ok(Ok(connection)) => Ok(connection),
+        Ok(Err(source)) => Err(ClientError::Handshake { address, source }),
+        Err(_) => Err(ClientError::ConnectTimeout { address, timeout }),
+    }
+}
+
+/// One request/response exchange on `connection`; a node's error answer becomes
+/// [`ClientError::Remote`].
+async fn exchange(
+    connection: &quinn::Connection,
+    request: &AppRequest,
+    timeout: Duration,
+) -> Result<AppResponse, ClientError> {
+    let response: AppResponse =
+        streha_transport::request(connection, request, MAX_FRAME_LEN, timeout).await?;
+    match response {
+        AppResponse::Error(error) => {
+            tracing::debug!(request = request_name(request), code = ?error.code, "the node answered with an error");
+            Err(ClientError::Remote(error))
+        }
+        other => Ok(other),
+    }
+}
+
+/// Opens the roster note under the configured roster key and checks this agency's entry.
+fn open_roster(note: &str, config: &ClientConfig) -> Result<Roster, ClientError> {
+    let roster = Roster::open(note, &config.roster_key).map_err(ClientError::Roster)?;
+    check_own_entry(&roster, config)?;
+    Ok(roster)
+}
+
+/// The roster lists this agency with exactly the configured node, signing and encryption
+/// keys.
+pub(crate) fn check_own_entry(roster: &Roster, config: &ClientConfig) -> Result<(), ClientError> {
+    let agency = &config.agency;
+    let entry = roster
+        .agency(agency)
+        .ok_or_else(|| ClientError::AgencyNotInRoster {
+            agency: agency.clone(),
+            version: roster.version(),
+        })?;
+    let mismatch = |key| ClientError::KeyMismatch {
+        agency: agency.clone(),
+        key,
+    };
+    if entry.signing_key != config.signing_key.public_key() {
+        return Err(mismatch("agency signing key"));
+    }
+    if entry.encryption_key != config.encryption_key.public_key() {
+        return Err(mismatch("agency encryption key"));
+    }
+    if entry.node_key != config.node_key {
+        return Err(mismatch("configured node key"));
+    }
+    Ok(())
+}
+
+/// The time now, as Unix milliseconds (0 if the clock is before 1970).
+pub(crate) fn now() -> Timestamp {
+    let millis = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+    Timestamp::from_unix_millis(millis)
+}
+
+impl Client {
+    /// Connects to the node, fetches the roster and checks it.
+    ///
+    /// # Errors
+    /// Transport errors ([`ClientError::Socket`], [`ClientError::Tls`],
+    /// [`ClientError::Connect`], [`ClientError::Handshake`] — e.g. a node presenting another
+    /// key, or an application key the node has not enrolled — [`ClientError::ConnectTimeout`],
+    /// [`ClientError::Transport`]); [`ClientError::Remote`]; [`ClientError::Roster`] if the
+    /// roster is not validly signed by the configured roster key;
+    /// [`ClientError::AgencyNotInRoster`] and [`ClientError::KeyMismatch`] if the roster
+    /// does not list this agency with the configured keys.
+    pub async fn connect(config: ClientConfig) -> Result<Self, ClientError> {
+        let span = tracing::info_span!(
+            "streha_client.connect",
+            agency = %config.agency,
+            node = %config.node_address,
+        );
+        async move {
+            let identity = Identity::from_key(&config.application_key).map_err(ClientError::Tls)?;
+            let quic = client_config(ClientSetup {
+                identity: &identity,
+                server_key: config.node_key.to_bytes(),
+                alpn: APP_ALPN,
+                limits: TransportLimits::default(),
+            })
+            .map_err(ClientError::Tls)?;
+            let bind: SocketAddr = if config.node_address.is_ipv6() {
+                (Ipv6Addr::UNSPECIFIED, 0).into()
+            } else {
+                (Ipv4Addr::UNSPECIFIED, 0).into()
+            };
+            let mut endpoint = quinn::Endpoint::client(bind).map_err(ClientError::Socket)?;
+            endpoint.set_default_client_config(quic);
+            let connection = dial(&endpoint, config.node_address, config.request_timeout).await?;
+            let note =
+                match exchange(&connection, &AppRequest::Roster, config.request_timeout).await? {
+                    AppResponse::Note(note) => note,
+                    other => return Err(unexpected("Roster", &other)),
+                };
+            let roster = open_roster(&note, &config)?;
+            let origin = roster
+                .agency(&config.agency)
+                .map(|entry| entry.log_origin(roster.federation()))
+                .ok_or_else(|| ClientError::AgencyNotInRoster {
+                    agency: config.agency.clone(),
+                    version: roster.version(),
+                })?;
+            tracing::info!(roster_version = roster.version(), "connected to the node");
+            Ok(Self {
+                config,
+                endpoint,
+                connection: tokio::sync::Mutex::new(connection),
+                roster: Mutex::new(Arc::new(roster)),
+                origin,
+                latest: Mutex::new(None),
+            })
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// Closes the connection to the node, waiting briefly for the close to be sent.
+    pub async fn close(self) {
+        self.connection.lock().await.close(0u32.into(), b"done");
+        let _ = tokio::time::timeout(Duration::from_secs(1), self.endpoint.wait_idle()).await;
+    }
+
+    /// This client's agency.
+    pub fn agency(&self) -> &AgencyId {
+        &self.config.agency
+    }
+
+    /// The roster in use (verified).
+    pub fn roster(&self) -> Arc<Roster> {
+        Arc::clone(&lock(&self.roster))
+    }
+
+    /// The origin of the node's audit log: `streha/<federation>/<agency>`, the key name its
+    /// checkpoints are signed under.
+    pub fn log_origin(&self) -> &str {
+        &self.origin
+    }
+
+    /// The largest checkpoint of the node's log this client has verified, if any.
+    pub fn latest_checkpoint(&self) -> Option<VerifiedCheckpoint> {
+        lock(&self.latest).clone()
+    }
+
+    /// Fetches the node's roster again and adopts it if it is newer. Returns the roster in
+    /// use.
+    ///
+    /// # Errors
+    /// As [`connect`](Self::connect); [`ClientError::Roster`] also if the node offers an
+    /// older roster than the one in use, or another roster under the same version.
+    #[tracing::instrument(name = "streha_client.refresh_roster", skip_all)]
+    pub async fn refresh_roster(&self) -> Result<Arc<Roster>, ClientError> {
+        let note = match self.call(AppRequest::Roster).await? {
+            AppResponse::Note(note) => note,
+            other => return Err(unexpected("Roster", &other)),
+        };
+        let offered = open_roster(&note, &self.config)?;
+        let current = self.roster();
+        if offered == *current {
+            return Ok(current);
+        }
+        offered
+            .check_replaces(&current)
+            .map_err(ClientError::Roster)?;
+        let offered = Arc::new(offered);
+        let mut roster = lock(&self.roster);
+        if roster.version() < offered.version() {
+            *roster = Arc::clone(&offered);
+            tracing::info!(roster_version = offered.version(), "adopted a newer roster");
+        }
+        Ok(Arc::clone(&roster))
+    }
+
+    /// One request, on the current connection (reconnecting first if it was lost).
+    async fn call(&self, request: AppRequest) -> Result<AppResponse, ClientError> {
+        let connection = {
+            let mut connection = self.connection.lock().await;
+            if connection.close_reason().is_some() {
+                tracing::info!("the connection to the node was lost; reconnecting");
+                *connection = dial(
+                    &self.endpoint,
+                    self.config.node_address,
+                    self.config.request_timeout,
+                )
+                .await?;
+            }
+            connection.clone()
+        };
+        exchange(&connection, &request, self.config.request_timeout).await
+    }
+
+    /// A request answered by [`AppResponse::Logged`]: returns the log index.
+    async fn logged(&self, request: AppRequest) -> Result<u64, ClientError> {
+        let name = request_name(&request);
+        match self.call(request).await? {
+            AppResponse::Logged { index } => Ok(index),
+            other => Err(unexpected(name, &other)),
+        }
+    }
+
+    // ----- Subjects -------------------------------------------------------------------------
+
+    /// Registers a subject under a fresh random pseudonymous id (16 bytes from the operating
+    /// system): never derived from personal data (Art. 18.5). Returns the id and the index
+    /// of the `subject registered` entry.
+    ///
+    /// # Errors
+    /// [`ClientError::Randomness`], transport errors, [`ClientError::Remote`].
+    #[tracing::instrument(
+        name = "streha_client.register_subject",
+        skip_all,
+        fields(subject, index)
+    )]
+    pub async fn register_subject(
+        &self,
+        age_status: AgeStatus,
+        representatives: Vec<RepresentativeId>,
+    ) -> Result<(SubjectId, u64), ClientError> {
+        let subject = SubjectId::from_bytes(crate::random_16()?);
+        tracing::Span::current().record("subject", tracing::field::display(subject));
+        let index = self
+            .logged(AppRequest::RegisterSubject {
+                subject,
+                age_status,
+                representatives,
+            })
+            .await?;
+        tracing::Span::current().record("index", index);
+        Ok((subject, index))
+    }
+
+    /// Records a new age status (e.g. an adult age once established; a presumed child is a
+    /// child until then, Art. 36). Returns the log index.
+    ///
+    /// # Errors
+    /// Transport errors, [`ClientError::Remote`].
+    #[tracing::instrument(name = "streha_client.record_age_status", skip_all, fields(subject = %subject))]
+    pub async fn record_age_status(
+        &self,
+        subject: SubjectId,
+        age_status: AgeStatus,
+    ) -> Result<u64, ClientError> {
+        self.logged(AppRequest::RecordAgeStatus {
+            subject,
+            age_status,
+        })
+        .await
+    }
+
+    /// Registers a legal representative of a subject (Art. 18.3, 38.5). Returns the log
+    /// index.
+    ///
+    /// # Errors
+    /// Transport errors, [`ClientError::Remote`].
+    #[tracing::instrument(name = "streha_client.add_representative", skip_all, fields(subject = %subject))]
+    pub async fn add_representative(
+        &self,
+        subject: SubjectId,
+        representative: RepresentativeId,
+    ) -> Result<u64, ClientError> {
+        self.logged(AppRequest::AddRepresentative {
+            subject,
+            representative,
+        })
+        .await
+    }
+
+    // ----- Consent --------------------------------------------------------------------------
+
+    /// Records a consent (Art. 18.3) under a fresh random id. Returns the id and the index
+    /// of the `consent granted` entry.
+    ///
+    /// # Errors
+    /// [`ClientError::Consent`] if the terms are invalid (checked before sending),
+    /// [`ClientError::Randomness`], transport errors, [`ClientError::Remote`].
+    #[tracing::instrument(name = "streha_client.grant_consent", skip_all, fields(subject = %terms.subject, consent))]
+    pub async fn grant_consent(&self, terms: NewConsent) -> Result<(ConsentId, u64), ClientError> {
+        let id = ConsentId::from_bytes(crate::random_16()?);
+        tracing::Span::current().record("consent", tracing::field::display(id));
+        let grant = terms.into_grant(id)?;
+        let index = self
+            .logged(AppRequest::GrantConsent(Box::new(grant)))
+            .await?;
+        Ok((id, index))
+    }
+
+    /// Revokes a consent from `revoked_at` on. Returns the log index.
+    ///
+    /// # Errors
+    /// Transport errors, [`ClientError::Remote`].
+    #[tracing::instrument(name = "streha_client.revoke_consent", skip_all, fields(consent = %consent))]
+    pub async fn revoke_consent(
+        &self,
+        consent: ConsentId,
+        revoked_at: Timestamp,
+        recorded_by: OfficerId,
+    ) -> Result<u64, ClientError> {
+        self.logged(AppRequest::RevokeConsent(ConsentRevocation {
+            consent,
+            revoked_at,
+            recorded_by,
+        }))
+        .await
+    }
+
+    /// The consents recorded for a subject, with their revocation times.
+    ///
+    /// # Errors
+    /// Transport errors, [`ClientError::Remote`], [`ClientError::InvalidResponse`] if the
+    /// node answers with another subject's consents.
+    #[tracing::instrument(name = "streha_client.consents", skip_all, fields(subject = %subject))]
+    pub async fn consents(&self, subject: SubjectId) -> Result<Vec<ConsentStatus>, ClientError> {
+        match self.call(AppRequest::ListConsents { subject }).await? {
+            AppResponse::Consents(list) => {
+                if list.iter().any(|c| c.grant.subject() != subject) {
+                    return Err(invalid(
+                        "ListConsents",
+                        "the list holds a consent about another subject",
+                    ));
+                }
+                Ok(list)
+            }
+            other => Err(unexpected("ListConsents", &other)),
+        }
+    }
+
+    // ----- Disclosure -----------------------------------------------------------------------
+
+    /// Starts a disclosure from this agency to `recipient` about `subject` for `purpose`,
+    /// created now. Add fields and the consent, then [`submit`](Self::submit) it.
+    pub fn disclosure(
+        &self,
+        subject: SubjectId,
+        recipient: AgencyId,
+        purpose: Purpose,
+    ) -> DisclosureBuilder {
+        DisclosureBuilder::new(
+            self.config.agency.clone(),
+            subject,
+            recipient,
+            purpose,
+            now(),
+        )
+    }
+
+    /// Seals a disclosure: checks it (no protection category, declared categories exact,
+    /// approvals by this agency's officers in the roster) and seals the record to the
+    /// recipient's encryption key from the roster, signed with the agency signing key.
+    ///
+    /// # Errors
+    /// As [`PreparedDisclosure::seal`].
+    pub fn seal(&self, disclosure: PreparedDisclosure) -> Result<SealedDisclosure, ClientError> {
+        seal_prepared(
+            disclosure,
+            &self.config.agency,
+            &self.config.signing_key,
+            &self.roster(),
+        )
+    }
+
+    /// Seals (if needed) and submits a disclosure. The node decides with the policy: allowed,
+    /// it logs `disclosed` durably and queues the envelope for delivery; refused, it logs
+    /// `refused` and nothing leaves.
+    ///
+    /// Idempotent by envelope id: after a transport error, resubmit the same
+    /// [`SealedDisclosure`].
+    ///
+    /// # Errors
+    /// [`ClientError::Refused`] with the policy's exact reason and the log index of the
+    /// refusal; sealing errors (local); transport errors; [`ClientError::Remote`].
+    #[tracing::instrument(
+        name = "streha_client.submit",
+        skip_all,
+        fields(envelope, recipient, purpose, categories, index)
+    )]
+    pub async fn submit(&self, disclosure: impl Sealable) -> Result<Submitted, ClientError> {
+        let sealed = disclosure.into_sealed(self)?;
+        let header = sealed.header();
+        let span = tracing::Span::current();
+        span.record("envelope", tracing::field::display(header.envelope_id));
+        span.record("recipient", tracing::field::display(&header.recipient));
+        span.record("purpose", tracing::field::display(header.purpose));
+        span.record("categories", tracing::field::display(header.categories));
+        let expected = sealed.envelope_id();
+        let response = self
+            .call(AppRequest::Submit(Box::new(sealed.envelope().clone())))
+            .await?;
+        match response {
+            AppResponse::Accepted { envelope, index } if envelope == expected => {
+                span.record("index", index);
+                tracing::info!("disclosure accepted");
+                Ok(Submitted { envelope, index })
+            }
+            AppResponse::Accepted { envelope, .. } => Err(invalid(
+                "Submit",
+                format!("accepted envelope {envelope}, but {expected} was submitted"),
+            )),
+            AppResponse::Refused { reason, index } => {
+                span.record("index", index);
+                tracing::info!(
+                    article = reason.article(),
+                    "disclosure refused by the policy"
+                );
+                Err(ClientError::Refused {
+                    reason,
+                    log_index: index,
+                })
+            }
+            other => Err(unexpected("Submit", &other)),
+        }
+    }
+
+    /// Where a submitted disclosure stands: queued, or delivered with its receipt.
+    ///
+    /// # Errors
+    /// Transport errors, [`ClientError::Remote`].
+    #[tracing::instrument(name = "streha_client.delivery_status", skip_all, fields(envelope = %envelope))]
+    pub async fn delivery_status(
+        &self,
+        envelope: EnvelopeId,
+    ) -> Result<DeliveryState, ClientError> {
+        match self.call(AppRequest::DeliveryStatus { envelope }).await? {
+            AppResponse::Delivery(state) => Ok(state),
+            other => Err(unexpected("DeliveryStatus", &other)),
+        }
+    }
+
+    // ----- Inbox ----------------------------------------------------------------------------
+
+    /// A page of the inbox in arrival order, after `after` (exclusive; `None`: from the
+    /// start), at most `limit` entries (capped at [`MAX_PAGE`]).
+    ///
+    /// # Errors
+    /// Transport errors, [`ClientError::Remote`], [`ClientError::InvalidResponse`] if an
+    /// entry's header does not decode.
+    #[tracing::instrument(name = "streha_client.inbox", skip_all)]
+    pub async fn inbox(
+        &self,
+        after: Option<EnvelopeId>,
+        limit: u32,
+    ) -> Result<Vec<InboxEntry>, ClientError> {
+        let limit = limit.min(MAX_PAGE);
+        match self.call(AppRequest::Inbox { after, limit }).await? {
+            AppResponse::Inbox(items) => {
+                if items.len() > limit as usize {
+                    return Err(invalid("Inbox", "more entries than asked for"));
+                }
+                items.into_iter().map(InboxEntry::from_item).collect()
+            }
+            other => Err(unexpected("Inbox", &other)),
+        }
+    }
+
+    /// Fetches and opens an envelope of the inbox: verifies the sender's signature against
+    /// the roster, decrypts, and checks that the content holds exactly the declared
+    /// categories.
+    ///
+    /// A record that does not (or is not a record at all) is a violation by the sender: it
+    /// is reported to the node, which logs a `violation` entry, and the content is not
+    /// released.
+    ///
+    /// # Errors
+    /// [`ClientError::Violation`]; [`ClientError::Envelope`] if the envelope does not open
+    /// (not reported: without a valid signature nothing is provable);
+    /// [`ClientError::UnknownSender`] (after fetching the roster again);
+    /// [`ClientError::InvalidResponse`]; transport errors;
+    /// [`ClientError::Remote`].
+    #[tracing::instrument(name = "streha_client.open", skip_all, fields(envelope = %envelope, sender))]
+    pub async fn open(&self, envelope: EnvelopeId) -> Result<OpenedRecord, ClientError> {
+        let sealed = match self.call(AppRequest::Fetch { envelope }).await? {
+            AppResponse::Envelope(sealed) => sealed,
+            other => return Err(unexpected("Fetch", &other)),
+        };
+        let open = |roster: &Roster| {
+            open_envelope(
+                &sealed,
+                envelope,
+                &self.config.agency,
+                &self.config.encryption_key,
+                roster,
+            )
+        };
+        let opened = match open(&self.roster()) {
+            // The sender may have joined after this client fetched its roster.
+            Err(ClientError::UnknownSender { .. }) => open(&*self.refresh_roster().await?)?,
+            other => other?,
+        };
+        match opened {
+            Opened::Record(record) => {
+                tracing::Span::current()
+                    .record("sender", tracing::field::display(&record.header.sender));
+                tracing::debug!("envelope opened");
+                Ok(record)
+            }
+            Opened::Violation {
+                sender,
+                kind,
+                declared,
+                found,
+            } => {
+                tracing::Span::current().record("sender", tracing::field::display(&sender));
+                tracing::warn!(?kind, %declared, %found, "the sender violated its declaration; reporting it");
+                let log_index = match self.report_violation(envelope, kind, found).await {
+                    Ok(index) => Some(index),
+                    Err(error) => {
+                        tracing::error!(%error, "the violation could not be reported to the node");
+                        None
+                    }
+                };
+                Err(ClientError::Violation {
+                    envelope,
+                    sender,
+                    kind,
+                    declared,
+                    found,
+                    log_index,
+                })
+            }
+        }
+    }
+
+    /// Reports that an envelope's content did not hold what its header declared, for the
+    /// node to log a `violation` entry. [`open`](Self::open) does this itself; call it only
+    /// to retry a report that failed. Returns the log index.
+    ///
+    /// # Errors
+    /// Transport errors, [`ClientError::Remote`].
+    #[tracing::instrument(name = "streha_client.report_violation", skip_all, fields(envelope = %envelope))]
+    pub async fn report_violation(
+        &self,
+        envelope: EnvelopeId,
+        kind: ViolationKind,
+        found: CategorySet,
+    ) -> Result<u64, ClientError> {
+        self.logged(AppRequest::ReportViolation {
+            envelope,
+            kind,
+            found,
+        })
+        .await
+    }
+
+    // ----- Proofs ---------------------------------------------------------------------------
+
+    /// Checks a checkpoint against the largest one seen (consistency proof from the node if
+    /// the sizes differ) and remembers the larger.
+    async fn witness(&self, checkpoint: &VerifiedCheckpoint) -> Result<(), ClientError> {
+        let known = self.latest_checkpoint();
+        if let Some(known) = &known {
+            self.consistency(known, checkpoint).await?;
+        }
+        let mut latest = lock(&self.latest);
+        if latest.as_ref().is_none_or(|l| l.size() < checkpoint.size()) {
+            *latest = Some(checkpoint.clone());
+        }
+        Ok(())
+    }
+
+    /// Verifies that the smaller of two checkpoints is a prefix of the larger.
+    async fn consistency(
+        &self,
+        a: &VerifiedCheckpoint,
+        b: &VerifiedCheckpoint,
+    ) -> Result<ConsistencyProof, ClientError> {
+        let (old, new) = by_size(a, b);
+        let proof = if needs_proof(old, new) {
+            match self
+                .call(AppRequest::ProveConsistency {
+                    old: old.size(),
+                    new: new.size(),
+                })
+                .await?
+            {
+                AppResponse::Consistency(proof) => proof,
+                other => return Err(unexpected("ProveConsistency", &other)),
+            }
+        } else {
+            ConsistencyProof::new(Vec::new()).expect("an empty proof is within the limit")
+        };
+        check_consistency(old, new, &proof)?;
+        Ok(proof)
+    }
+
+    /// The node's latest signed checkpoint, verified: signed by the node's identity key
+    /// under its log origin, and consistent with every checkpoint this client saw before.
+    ///
+    /// # Errors
+    /// [`ClientError::Checkpoint`], [`ClientError::CheckpointOrigin`],
+    /// [`ClientError::Inconsistent`], transport errors, [`ClientError::Remote`].
+    #[tracing::instrument(name = "streha_client.checkpoint", skip_all, fields(size))]
+    pub async fn checkpoint(&self) -> Result<VerifiedCheckpoint, ClientError> {
+        let note = match self.call(AppRequest::Checkpoint).await? {
+            AppResponse::Note(note) => note,
+            other => return Err(unexpected("Checkpoint", &other)),
+        };
+        let checkpoint = VerifiedCheckpoint::verify(&note, &self.origin, &self.config.node_key)?;
+        tracing::Span::current().record("size", checkpoint.size());
+        self.witness(&checkpoint).await?;
+        Ok(checkpoint)
+    }
+
+    /// An entry of the node's log with its inclusion proof, verified against the node's
+    /// signed checkpoint (itself checked for consistency with those seen before).
+    ///
+    /// # Errors
+    /// [`ClientError::InclusionProof`], [`ClientError::Checkpoint`],
+    /// [`ClientError::CheckpointOrigin`], [`ClientError::Inconsistent`],
+    /// [`ClientError::InvalidResponse`] if the node proves another index; transport errors;
+    /// [`ClientError::Remote`].
+    #[tracing::instrument(name = "streha_client.prove_entry", skip_all, fields(index = index))]
+    pub async fn prove_entry(&self, index: u64) -> Result<VerifiedEntry, ClientError> {
+        let proven = match self.call(AppRequest::ProveEntry { index }).await? {
+            AppResponse::Entry(proven) => *proven,
+            other => return Err(unexpected("ProveEntry", &other)),
+        };
+        if proven.index != index {
+            return Err(invalid(
+                "ProveEntry",
+                format!("asked for entry {index}, received entry {}", proven.index),
+            ));
+        }
+        let entry = VerifiedEntry::verify(proven, &self.origin, &self.config.node_key)?;
+        self.witness(entry.checkpoint()).await?;
+        Ok(entry)
+    }
+
+    /// A consistency proof between two verified checkpoints of the node's log, verified:
+    /// the tree of `old` is a prefix of the tree of `new` (RFC 9162 §2.1.4).
+    ///
+    /// # Errors
+    /// [`ClientError::InvalidArgument`] if `old` is larger than `new`;
+    /// [`ClientError::Inconsistent`]; transport errors; [`ClientError::Remote`].
+    #[tracing::instrument(name = "streha_client.prove_consistency", skip_all, fields(old = old.size(), new = new.size()))]
+    pub async fn prove_consistency(
+        &self,
+        old: &VerifiedCheckpoint,
+        new: &VerifiedCheckpoint,
+    ) -> Result<ConsistencyProof, ClientError> {
+        if old.size() > new.size() {
+            return Err(ClientError::InvalidArgument(
+                "the old checkpoint is larger than the new one",
+            ));
+        }
+        self.consistency(old, new).await
+    }
+
+    /// Exports the node's log up to its latest checkpoint, for an offline audit
+    /// (`streha audit verify`): every entry, and every checkpoint the node issued up to
+    /// that one. The bundle is verified before it is returned (each checkpoint signed by
+    /// the node under its origin, each root recomputed from the entries, each checkpoint
+    /// consistent with the previous), and its last checkpoint is the one this client
+    /// verified.
+    ///
+    /// # Errors
+    /// [`ClientError::Bundle`], [`ClientError::Checkpoint`],
+    /// [`ClientError::InvalidResponse`] (missing entries, an endless checkpoint list),
+    /// [`ClientError::Inconsistent`]; transport errors; [`ClientError::Remote`].
+    #[tracing::instrument(name = "streha_client.export_bundle", skip_all, fields(size))]
+    pub async fn export_bundle(&self) -> Result<LogBundle, ClientError> {
+        let latest = self.checkpoint().await?;
+        let size = latest.size();
+        tracing::Span::current().record("size", size);
+
+        let mut entries: Vec<Vec<u8>> = Vec::new();
+        while (entries.len() as u64) < size {
+            let start = entries.len() as u64;
+            let limit = u32::try_from((size - start).min(u64::from(MAX_PAGE))).unwrap_or(MAX_PAGE);
+            let page = match self.call(AppRequest::Entries { start, limit }).await? {
+                AppResponse::Entries(page) => page,
+                other => return Err(unexpected("Entries", &other)),
+            };
+            if page.is_empty() {
+                return Err(invalid(
+                    "Entries",
+                    format!("no entries from index {start}, below the checkpoint size {size}"),
+                ));
+            }
+            if page.len() > limit as usize {
+                return Err(invalid("Entries", "more entries than asked for"));
+            }
+            entries.extend(page);
+        }
+
+        let mut checkpoints: Vec<String> = Vec::new();
+        let mut last_size = None;
+        let mut start = 0u64;
+        'pages: loop {
+            let page = match self
+                .call(AppRequest::Checkpoints {
+                    start,
+                    limit: MAX_PAGE,
+                })
+                .await?
+            {
+                AppResponse::Checkpoints(page) => page,
+                other => return Err(unexpected("Checkpoints", &other)),
+            };
+            let count = page.len();
+            if count > MAX_PAGE as usize {
+                return Err(invalid("Checkpoints", "more checkpoints than asked for"));
+            }
+            for note in page {
+                let checkpoint =
+                    VerifiedCheckpoint::verify(&note, &self.origin, &self.config.node_key)?;
+                if checkpoint.size() > size {
+                    // Issued after the latest checkpoint: not part of this export.
+                    break 'pages;
+                }
+                last_size = Some(checkpoint.size());
+                checkpoints.push(note);
+                if checkpoints.len() as u64 > size.saturating_add(EXTRA_CHECKPOINTS) {
+                    return Err(invalid(
+                        "Checkpoints",
+                        "far more checkpoints than log entries; the node's list does not end",
+                    ));
+                }
+            }
+            if count < MAX_PAGE as usize {
+                break;
+            }
+            start += count as u64;
+        }
+        if last_size != Some(size) {
+            checkpoints.push(latest.note().to_owned());
+        }
+
+        let bundle = LogBundle::new(self.origin.clone(), entries, checkpoints);
+        let verifier = log_verifier(&self.origin, &self.config.node_key)?;
+        let report = bundle
+            .verify(std::slice::from_ref(&verifier))
+            .map_err(ClientError::Bundle)?;
+        if report.signed_size != size || report.root != *latest.root() {
+            return Err(invalid(
+                "Checkpoints",
+                "the exported log does not end at the checkpoint this client verified",
+            ));
+        }
+        tracing::info!(
+            checkpoints = bundle.checkpoints.len(),
+            "log bundle exported and verified"
+        );
+        Ok(bundle)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use streha_crypto::{
+        AgencyEncryptionSecretKey, AgencySigningSecretKey, ApplicationSecretKey,
+        NodeIdentitySecretKey,
+    };
+
+    use super::*;
+    use crate::test_support::{Federation, id};
+
+    fn config(f: &Federation) -> ClientConfig {
+        ClientConfig {
+            node_address: "127.0.0.1:1".parse().unwrap(),
+            node_key: f.police_node.public_key(),
+            agency: id("police"),
+            application_key: ApplicationSecretKey::from_seed_bytes([42; 32]),
+            signing_key: AgencySigningSecretKey::from_seed_bytes([2; 32]),
+            encryption_key: AgencyEncryptionSecretKey::from_seed_bytes([3; 32]),
+            roster_key: f.roster_key.public_key(),
+            request_timeout: Duration::from_secs(5),
+        }
+    }
+
+    #[test]
+    fn the_own_entry_must_match_the_keys() {
+        let f = Federation::new();
+        let good = config(&f);
+        check_own_entry(&f.roster, &good).unwrap();
+        open_roster(&f.signed_roster(), &good).unwrap();
+
+        let mut other_signing = config(&f);
+        other_signing.signing_key = AgencySigningSecretKey::from_seed_bytes([50; 32]);
+        let err = check_own_entry(&f.roster, &other_signing).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "the agency signing key does not match the roster entry for police; load this agency's key files, or ask the national authority to update the roster"
+        );
+
+        let mut other_encryption = config(&f);
+        other_encryption.encryption_key = AgencyEncryptionSecretKey::from_seed_bytes([51; 32]);
+        assert!(
+            check_own_entry(&f.roster, &other_encryption)
+                .unwrap_err()
+                .to_string()
+                .starts_with(
+                    "the agency encryption key does not match the roster entry for police"
+                )
+        );
+
+        let mut other_node = config(&f);
+        other_node.node_key = NodeIdentitySecretKey::from_seed_bytes([52; 32]).public_key();
+        assert!(matches!(
+            check_own_entry(&f.roster, &other_node),
+            Err(ClientError::KeyMismatch {
+                key: "configured node key",
+                ..
+            })
+        ));
+
+        let mut stranger = config(&f);
+        stranger.agency = id("stranger");
+        assert!(matches!(
+            check_own_entry(&f.roster, &stranger),
+            Err(ClientError::AgencyNotInRoster { version: 1, .. })
+        ));
+    }
+
+    #[test]
+    fn the_roster_must_be_signed_by_the_roster_key() {
+        let f = Federation::new();
+        let note = f.signed_roster();
+        let mut wrong_key = config(&f);
+        wrong_key.roster_key =
+            streha_crypto::RosterSecretKey::from_seed_bytes([60; 32]).public_key();
+        assert!(matches!(
+            open_roster(&note, &wrong_key),
+            Err(ClientError::Roster(streha_wire::RosterError::Signature(_)))
+        ));
+        let unsigned = f.roster.to_body().unwrap();
+        assert!(matches!(
+            open_roster(&unsigned, &config(&f)),
+            Err(ClientError::Roster(_))
+        ));
+        let doctored = note.replacen("127.0.0.1:7402", "127.0.0.1:7403", 1);
+        assert_ne!(doctored, note);
+        assert!(matches!(
+            open_roster(&doctored, &config(&f)),
+            Err(ClientError::Roster(streha_wire::RosterError::Signature(_)))
+        ));
+    }
+
+    /// Clients are shared between tasks: the client and its futures are `Send`.
+    #[allow(dead_code, clippy::let_underscore_future)]
+    fn futures_are_send(client: &Client, builder: DisclosureBuilder, id: EnvelopeId) {
+        fn send<T: Send + Sync>(_: &T) {}
+        fn send_future<T: Send>(_: T) {}
+        send(client);
+        send_future(client.submit(builder));
+        send_future(client.open(id));
+        send_future(client.export_bundle());
+        send_future(client.refresh_roster());
+    }
+
+    #[test]
+    fn now_is_after_2025() {
+        assert!(now() > Timestamp(1_735_689_600_000));
+    }
+}

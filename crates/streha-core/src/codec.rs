@@ -1,0 +1,114 @@
+//! The one way the core turns its documents into bytes and back: a version byte, then the
+//! postcard encoding; decoding checks the size cap first and accepts only the canonical form.
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+/// Why bytes could not be decoded into a core document (audit entry, disclosure header,
+/// record). Decoding never panics; every failure is one of these.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum DecodeError {
+    /// The input is longer than the document's size cap; nothing was parsed.
+    #[error("{what}: {len} bytes is more than the limit of {max} bytes")]
+    TooLong {
+        /// The document kind.
+        what: &'static str,
+        /// The input length.
+        len: usize,
+        /// The cap.
+        max: usize,
+    },
+    /// The input is empty.
+    #[error("{what}: the input is empty")]
+    Empty {
+        /// The document kind.
+        what: &'static str,
+    },
+    /// The leading version byte is not one this build reads.
+    #[error(
+        "{what}: format version {found} is not supported (this build reads version {supported}); upgrade the software"
+    )]
+    UnsupportedVersion {
+        /// The document kind.
+        what: &'static str,
+        /// The version byte found.
+        found: u8,
+        /// The version this build reads.
+        supported: u8,
+    },
+    /// The body is not a valid encoding: truncated, an unknown tag, an invalid name, a set
+    /// out of order, a bound exceeded.
+    #[error("{what}: malformed encoding ({detail})")]
+    Malformed {
+        /// The document kind.
+        what: &'static str,
+        /// What the decoder reported.
+        detail: String,
+    },
+    /// A valid document is followed by extra bytes.
+    #[error("{what}: {count} unexpected bytes after the end")]
+    TrailingBytes {
+        /// The document kind.
+        what: &'static str,
+        /// How many extra bytes.
+        count: usize,
+    },
+    /// The bytes decode, but are not the canonical encoding of what they decode to (for
+    /// example an over-long varint). Each document has exactly one encoding.
+    #[error("{what}: not in canonical form")]
+    NonCanonical {
+        /// The document kind.
+        what: &'static str,
+    },
+}
+
+/// `version ‖ postcard(value)`.
+pub(crate) fn encode_versioned<T: Serialize>(version: u8, value: &T) -> Vec<u8> {
+    // postcard into a Vec fails only for sequences of unknown length or custom serializer
+    // errors; no type of this crate produces either.
+    postcard::to_extend(value, vec![version])
+        .expect("postcard encoding of a streha-core type into a Vec cannot fail")
+}
+
+/// Decodes `version ‖ postcard(T)` with a size cap, rejecting trailing bytes and
+/// non-canonical encodings.
+pub(crate) fn decode_versioned<T: Serialize + DeserializeOwned>(
+    what: &'static str,
+    version: u8,
+    max: usize,
+    bytes: &[u8],
+) -> Result<T, DecodeError> {
+    if bytes.len() > max {
+        return Err(DecodeError::TooLong {
+            what,
+            len: bytes.len(),
+            max,
+        });
+    }
+    let Some((&found, body)) = bytes.split_first() else {
+        return Err(DecodeError::Empty { what });
+    };
+    if found != version {
+        return Err(DecodeError::UnsupportedVersion {
+            what,
+            found,
+            supported: version,
+        });
+    }
+    let (value, rest) =
+        postcard::take_from_bytes::<T>(body).map_err(|e| DecodeError::Malformed {
+            what,
+            detail: e.to_string(),
+        })?;
+    if !rest.is_empty() {
+        return Err(DecodeError::TrailingBytes {
+            what,
+            count: rest.len(),
+        });
+    }
+    if encode_versioned(version, &value) != bytes {
+        return Err(DecodeError::NonCanonical { what });
+    }
+    Ok(value)
+}

@@ -1,0 +1,288 @@
+//! Audit log entries: what a node appends to its Merkle log. Pseudonymous ids, categories,
+//! purposes, decisions with their basis, and hashes — never a name, never record content.
+
+use serde::{Deserialize, Serialize};
+
+use crate::category::CategorySet;
+use crate::codec::{self, DecodeError};
+use crate::consent::{ConsentGrant, ConsentRevocation};
+use crate::header::DisclosureHeader;
+use crate::ids::{AgencyId, EnvelopeId, LogOrigin, OfficerId, RepresentativeId, SubjectId};
+use crate::policy::{Basis, RefusalReason};
+use crate::subject::AgeStatus;
+use crate::time::Timestamp;
+
+/// The version byte that starts an encoded [`AuditEntry`].
+pub const ENTRY_VERSION: u8 = 1;
+/// The largest encoded entry, in bytes (64 KiB). Every entry this crate can build is far
+/// smaller (a few KiB at most).
+pub const MAX_ENTRY_LEN: usize = 64 << 10;
+
+/// What a received record violated.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum ViolationKind {
+    /// The record carries other categories than its header declared.
+    CategoryMismatch,
+    /// The opened plaintext is not a valid record (e.g. it holds a protection category tag,
+    /// which no honest client can encode).
+    UndecodableContent,
+}
+
+/// Which key changed, in a [`AuditEntry::KeyChanged`].
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum KeyKind {
+    /// The node identity key (Ed25519: QUIC/TLS, checkpoints, receipts).
+    NodeIdentity,
+    /// The agency signing key (Ed25519: envelopes).
+    AgencySigning,
+    /// The agency encryption key (X25519: envelopes).
+    AgencyEncryption,
+    /// An application's key (Ed25519), enrolled with the node.
+    Application,
+    /// An officer's key (Ed25519: urgent-danger approvals).
+    Officer(OfficerId),
+}
+
+/// One audit log entry.
+///
+/// Encoding ([`AuditEntry::encode`]): the byte [`ENTRY_VERSION`], then the postcard enum —
+/// variant index (varint; the tags below, in declaration order, never reordered), then the
+/// fields in declaration order. At most [`MAX_ENTRY_LEN`] bytes. `spec/entries.md` is the
+/// byte-level description and `spec/vectors/entries.json` pins it.
+///
+/// Every entry carries its time (`at`, or the grant's `recorded_at` / the revocation's
+/// `revoked_at`) so the offline verifier can replay the policy.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AuditEntry {
+    /// Tag 0. A subject was registered.
+    SubjectRegistered {
+        /// The new subject's id.
+        subject: SubjectId,
+        /// Its age status.
+        age_status: AgeStatus,
+        /// When.
+        at: Timestamp,
+    },
+    /// Tag 1. A subject's age status changed (Art. 36: until an adult age is recorded, a
+    /// presumed child is a child).
+    AgeStatusRecorded {
+        /// The subject.
+        subject: SubjectId,
+        /// The new age status.
+        age_status: AgeStatus,
+        /// When.
+        at: Timestamp,
+    },
+    /// Tag 2. A legal representative was registered for a subject (Art. 18.3, 38.5).
+    RepresentativeRegistered {
+        /// The subject.
+        subject: SubjectId,
+        /// The representative's registration id.
+        representative: RepresentativeId,
+        /// When.
+        at: Timestamp,
+    },
+    /// Tag 3. A legal representative's registration was removed.
+    RepresentativeRemoved {
+        /// The subject.
+        subject: SubjectId,
+        /// The representative's registration id.
+        representative: RepresentativeId,
+        /// When.
+        at: Timestamp,
+    },
+    /// Tag 4. A consent was recorded (time: the grant's `recorded_at`).
+    ConsentGranted {
+        /// The grant.
+        grant: ConsentGrant,
+    },
+    /// Tag 5. A consent was revoked (time: the revocation's `revoked_at`).
+    ConsentRevoked {
+        /// The revocation.
+        revocation: ConsentRevocation,
+    },
+    /// Tag 6. The sending node allowed a disclosure and queued it.
+    Disclosed {
+        /// The header decided on (with the approvals and their signatures).
+        header: DisclosureHeader,
+        /// The basis of the decision.
+        basis: Basis,
+        /// Whether it is flagged for review (urgent danger, Art. 45.3).
+        urgent_review: bool,
+        /// BLAKE3 of the envelope ciphertext: a commitment to exactly what left.
+        ciphertext_hash: [u8; 32],
+        /// When it was decided.
+        at: Timestamp,
+    },
+    /// Tag 7. The sending node refused a disclosure.
+    Refused {
+        /// The header refused.
+        header: DisclosureHeader,
+        /// Why.
+        reason: RefusalReason,
+        /// When.
+        at: Timestamp,
+    },
+    /// Tag 8. The receiving node accepted an envelope after deciding again.
+    Received {
+        /// The header (the sender is `header.sender`).
+        header: DisclosureHeader,
+        /// The basis of the receiver's decision.
+        basis: Basis,
+        /// BLAKE3 of the envelope ciphertext.
+        ciphertext_hash: [u8; 32],
+        /// The index of the sender's `Disclosed` entry, if the envelope says.
+        sender_log_index: Option<u64>,
+        /// When.
+        at: Timestamp,
+    },
+    /// Tag 9. The receiving node refused an envelope (its own decision said no).
+    ReceiveRefused {
+        /// The header.
+        header: DisclosureHeader,
+        /// Why.
+        reason: RefusalReason,
+        /// BLAKE3 of the envelope ciphertext.
+        ciphertext_hash: [u8; 32],
+        /// When.
+        at: Timestamp,
+    },
+    /// Tag 10. The sender got the recipient's signed receipt.
+    Receipt {
+        /// The envelope.
+        envelope: EnvelopeId,
+        /// The receiving agency.
+        recipient: AgencyId,
+        /// The index of the `Received` entry in the receiver's log.
+        receiver_log_index: u64,
+        /// The size of the receiver's checkpoint that includes it.
+        receiver_tree_size: u64,
+        /// The root hash of that checkpoint.
+        receiver_root_hash: [u8; 32],
+        /// When.
+        at: Timestamp,
+    },
+    /// Tag 11. An opened record did not match its signed header: a provable violation by the
+    /// sender.
+    Violation {
+        /// The envelope.
+        envelope: EnvelopeId,
+        /// The sending agency.
+        sender: AgencyId,
+        /// What was violated.
+        kind: ViolationKind,
+        /// The categories the header declared.
+        declared: CategorySet,
+        /// The categories the record carried (empty if undecodable).
+        found: CategorySet,
+        /// BLAKE3 of the envelope ciphertext.
+        ciphertext_hash: [u8; 32],
+        /// When.
+        at: Timestamp,
+    },
+    /// Tag 12. The node adopted a new roster.
+    RosterChanged {
+        /// The roster's version.
+        version: u64,
+        /// The hash of the signed roster document.
+        roster_hash: [u8; 32],
+        /// When.
+        at: Timestamp,
+    },
+    /// Tag 13. A key of an agency changed.
+    KeyChanged {
+        /// The agency.
+        agency: AgencyId,
+        /// Which key.
+        kind: KeyKind,
+        /// The new public key (32 bytes).
+        public_key: [u8; 32],
+        /// When.
+        at: Timestamp,
+    },
+    /// Tag 14. A subject was re-keyed (Art. 18.5): the old id, now closed, and only a salted
+    /// commitment to the new one.
+    SubjectRekeyed {
+        /// The old, closed id.
+        old: SubjectId,
+        /// [`rekey_commitment`](crate::rekey_commitment)`(salt, new id)`.
+        new_commitment: [u8; 32],
+        /// When.
+        at: Timestamp,
+    },
+    /// Tag 15. Witnessing found two different trees of the same size for one log: a fork.
+    WitnessAlarm {
+        /// The log's origin line.
+        origin: LogOrigin,
+        /// The tree size both checkpoints claim.
+        size: u64,
+        /// One root hash.
+        root_a: [u8; 32],
+        /// The other root hash.
+        root_b: [u8; 32],
+        /// When.
+        at: Timestamp,
+    },
+}
+
+impl AuditEntry {
+    /// The canonical encoding: `ENTRY_VERSION ‖ postcard(entry)`.
+    pub fn encode(&self) -> Vec<u8> {
+        codec::encode_versioned(ENTRY_VERSION, self)
+    }
+
+    /// Decodes an entry from untrusted bytes; never panics.
+    ///
+    /// # Errors
+    /// [`DecodeError`] when the input is over [`MAX_ENTRY_LEN`], empty, of another version,
+    /// malformed, followed by trailing bytes, or not canonical.
+    pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
+        codec::decode_versioned("audit entry", ENTRY_VERSION, MAX_ENTRY_LEN, bytes)
+    }
+
+    /// The entry's time.
+    pub fn at(&self) -> Timestamp {
+        use AuditEntry::*;
+        match self {
+            ConsentGranted { grant } => grant.recorded_at(),
+            ConsentRevoked { revocation } => revocation.revoked_at,
+            SubjectRegistered { at, .. }
+            | AgeStatusRecorded { at, .. }
+            | RepresentativeRegistered { at, .. }
+            | RepresentativeRemoved { at, .. }
+            | Disclosed { at, .. }
+            | Refused { at, .. }
+            | Received { at, .. }
+            | ReceiveRefused { at, .. }
+            | Receipt { at, .. }
+            | Violation { at, .. }
+            | RosterChanged { at, .. }
+            | KeyChanged { at, .. }
+            | SubjectRekeyed { at, .. }
+            | WitnessAlarm { at, .. } => *at,
+        }
+    }
+
+    /// The stable snake_case name of the entry's kind, e.g. `disclosed`.
+    pub fn kind_name(&self) -> &'static str {
+        use AuditEntry::*;
+        match self {
+            SubjectRegistered { .. } => "subject_registered",
+            AgeStatusRecorded { .. } => "age_status_recorded",
+            RepresentativeRegistered { .. } => "representative_registered",
+            RepresentativeRemoved { .. } => "representative_removed",
+            ConsentGranted { .. } => "consent_granted",
+            ConsentRevoked { .. } => "consent_revoked",
+            Disclosed { .. } => "disclosed",
+            Refused { .. } => "refused",
+            Received { .. } => "received",
+            ReceiveRefused { .. } => "receive_refused",
+            Receipt { .. } => "receipt",
+            Violation { .. } => "violation",
+            RosterChanged { .. } => "roster_changed",
+            KeyChanged { .. } => "key_changed",
+            SubjectRekeyed { .. } => "subject_rekeyed",
+            WitnessAlarm { .. } => "witness_alarm",
+        }
+    }
+}

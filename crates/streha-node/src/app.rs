@@ -1,0 +1,597 @@
+//! Requests from the agency's own applications (ALPN `streha-app/1`).
+
+use streha_core::{
+    AuditEntry, ConsentGrant, ConsentRevocation, ConsentView, Decision, DisclosureHeader,
+    DisclosureRequest, EnvelopeId, Grantor, PolicyContext, Subject, SubjectId, decide,
+};
+use streha_crypto::Envelope;
+use streha_store::Transaction;
+use streha_wire::app::{
+    AppRequest, AppResponse, ConsentStatus, DeliveryState, InboxItem, MAX_PAGE,
+};
+use streha_wire::peer::ProvenEntry;
+
+use crate::failure::Failure;
+use crate::metrics::Metrics;
+use crate::shared::Shared;
+use crate::state::{
+    self, CONSENT_INDEX, CONSENTS, DELIVERED, DISCLOSED, Delivered, HELD, Held, INBOX, INBOX_ORDER,
+    InboxRecord, OUTBOUND, Outbound, RECEIPT_INDEX, RECEIVED, SUBJECT_CONSENTS, SUBJECTS,
+    StoredConsent, VIOLATIONS,
+};
+
+/// Answers one application request. Never panics; every failure becomes an error response.
+pub(crate) async fn handle(shared: &Shared, request: AppRequest) -> AppResponse {
+    match dispatch(shared, request).await {
+        Ok(response) => response,
+        Err(failure) => AppResponse::Error(failure.to_remote()),
+    }
+}
+
+async fn dispatch(shared: &Shared, request: AppRequest) -> Result<AppResponse, Failure> {
+    match request {
+        AppRequest::RegisterSubject {
+            subject,
+            age_status,
+            representatives,
+        } => register_subject(shared, subject, age_status, representatives).await,
+        AppRequest::RecordAgeStatus {
+            subject,
+            age_status,
+        } => {
+            update_subject(shared, subject, |s, at| {
+                s.record_age_status(age_status, at)?;
+                Ok(vec![AuditEntry::AgeStatusRecorded {
+                    subject,
+                    age_status,
+                    at,
+                }])
+            })
+            .await
+        }
+        AppRequest::AddRepresentative {
+            subject,
+            representative,
+        } => {
+            update_subject(shared, subject, |s, at| {
+                s.add_representative(representative.clone())?;
+                Ok(vec![AuditEntry::RepresentativeRegistered {
+                    subject,
+                    representative,
+                    at,
+                }])
+            })
+            .await
+        }
+        AppRequest::GrantConsent(grant) => grant_consent(shared, *grant).await,
+        AppRequest::RevokeConsent(revocation) => revoke_consent(shared, revocation).await,
+        AppRequest::ListConsents { subject } => list_consents(shared, subject),
+        AppRequest::Submit(envelope) => submit(shared, *envelope).await,
+        AppRequest::DeliveryStatus { envelope } => delivery_status(shared, envelope),
+        AppRequest::Inbox { after, limit } => inbox(shared, after, limit),
+        AppRequest::Fetch { envelope } => {
+            let record: InboxRecord = state::load(&shared.store, INBOX, envelope.as_bytes())?
+                .ok_or_else(|| {
+                    Failure::NotFound(format!("envelope {envelope} is not in the inbox"))
+                })?;
+            Ok(AppResponse::Envelope(Box::new(record.envelope)))
+        }
+        AppRequest::ReportViolation {
+            envelope,
+            kind,
+            found,
+        } => report_violation(shared, envelope, kind, found).await,
+        AppRequest::Roster => {
+            let roster = shared.roster();
+            let note = roster
+                .signed_note()
+                .ok_or_else(|| Failure::Internal("the roster in use has no signed form".into()))?;
+            Ok(AppResponse::Note(note.to_owned()))
+        }
+        AppRequest::Checkpoint => {
+            let checkpoint = shared
+                .store
+                .latest_checkpoint()
+                .ok_or_else(|| Failure::NotFound("the log is empty: no checkpoint yet".into()))?;
+            Ok(AppResponse::Note(checkpoint.note.clone()))
+        }
+        AppRequest::ProveEntry { index } => {
+            Ok(AppResponse::Entry(Box::new(prove_entry(shared, index)?)))
+        }
+        AppRequest::ProveConsistency { old, new } => Ok(AppResponse::Consistency(
+            shared.store.consistency_proof(old, new)?,
+        )),
+        AppRequest::Entries { start, limit } => {
+            let end = shared
+                .store
+                .tree_size()
+                .min(start.saturating_add(u64::from(limit.min(MAX_PAGE))));
+            let mut entries = Vec::new();
+            for index in start..end {
+                entries.push(
+                    shared.store.entry(index)?.ok_or_else(|| {
+                        Failure::Internal(format!("log entry {index} is missing"))
+                    })?,
+                );
+            }
+            Ok(AppResponse::Entries(entries))
+        }
+        AppRequest::Checkpoints { start, limit } => {
+            let all = shared.store.checkpoints()?;
+            let start = usize::try_from(start).unwrap_or(usize::MAX).min(all.len());
+            let take = usize::try_from(limit.min(MAX_PAGE)).unwrap_or(0);
+            Ok(AppResponse::Checkpoints(
+                all.into_iter().skip(start).take(take).collect(),
+            ))
+        }
+        _ => Err(Failure::BadRequest(
+            "this node does not support that request; upgrade the node".into(),
+        )),
+    }
+}
+
+/// An entry of this node's log with its inclusion proof against the latest checkpoint.
+pub(crate) fn prove_entry(shared: &Shared, index: u64) -> Result<ProvenEntry, Failure> {
+    let checkpoint = shared
+        .store
+        .latest_checkpoint()
+        .ok_or_else(|| Failure::NotFound("the log is empty".into()))?;
+    if index >= checkpoint.size {
+        return Err(Failure::NotFound(format!(
+            "entry {index} is beyond the latest checkpoint (size {})",
+            checkpoint.size
+        )));
+    }
+    let entry = shared
+        .store
+        .entry(index)?
+        .ok_or_else(|| Failure::Internal(format!("log entry {index} is missing")))?;
+    let proof = shared.store.inclusion_proof(index, checkpoint.size)?;
+    Ok(ProvenEntry {
+        entry,
+        index,
+        proof,
+        checkpoint: checkpoint.note.clone(),
+    })
+}
+
+fn logged(committed: &streha_store::Committed) -> AppResponse {
+    AppResponse::Logged {
+        index: committed.first_index,
+    }
+}
+
+fn subject_error(error: streha_core::SubjectError) -> Failure {
+    Failure::BadRequest(error.to_string())
+}
+
+async fn register_subject(
+    shared: &Shared,
+    id: SubjectId,
+    age_status: streha_core::AgeStatus,
+    representatives: Vec<streha_core::RepresentativeId>,
+) -> Result<AppResponse, Failure> {
+    let _guard = shared.registry_lock.lock().await;
+    if shared.store.get(SUBJECTS, id.as_bytes())?.is_some() {
+        return Err(Failure::Conflict(format!(
+            "subject {id} is already registered"
+        )));
+    }
+    let at = shared.now();
+    let mut subject = Subject::new(id, age_status);
+    let mut tx = Transaction::new();
+    tx.append(
+        AuditEntry::SubjectRegistered {
+            subject: id,
+            age_status,
+            at,
+        }
+        .encode(),
+    );
+    for representative in representatives {
+        subject
+            .add_representative(representative.clone())
+            .map_err(subject_error)?;
+        tx.append(
+            AuditEntry::RepresentativeRegistered {
+                subject: id,
+                representative,
+                at,
+            }
+            .encode(),
+        );
+    }
+    tx.put(SUBJECTS, id.as_bytes().to_vec(), state::encode(&subject))
+        .require_absent(SUBJECTS, id.as_bytes());
+    Ok(logged(&shared.commit(tx).await?))
+}
+
+async fn update_subject<F>(
+    shared: &Shared,
+    id: SubjectId,
+    change: F,
+) -> Result<AppResponse, Failure>
+where
+    F: FnOnce(
+        &mut Subject,
+        streha_core::Timestamp,
+    ) -> Result<Vec<AuditEntry>, streha_core::SubjectError>,
+{
+    let _guard = shared.registry_lock.lock().await;
+    let mut subject: Subject = state::load(&shared.store, SUBJECTS, id.as_bytes())?
+        .ok_or_else(|| Failure::NotFound(format!("subject {id} is not registered at this node")))?;
+    let entries = change(&mut subject, shared.now()).map_err(subject_error)?;
+    let mut tx = Transaction::new();
+    for entry in entries {
+        tx.append(entry.encode());
+    }
+    tx.put(SUBJECTS, id.as_bytes().to_vec(), state::encode(&subject));
+    Ok(logged(&shared.commit(tx).await?))
+}
+
+async fn grant_consent(shared: &Shared, grant: ConsentGrant) -> Result<AppResponse, Failure> {
+    let _guard = shared.registry_lock.lock().await;
+    let id = grant.id();
+    let subject: Subject = state::load(&shared.store, SUBJECTS, grant.subject().as_bytes())?
+        .ok_or_else(|| {
+            Failure::NotFound(format!(
+                "subject {} is not registered at this node; register it first",
+                grant.subject()
+            ))
+        })?;
+    if subject.is_closed() {
+        return Err(Failure::BadRequest(format!(
+            "subject {} was re-keyed; its old id takes no new consent (Art. 18.5)",
+            subject.id()
+        )));
+    }
+    if let Grantor::Representative(representative) = grant.granted_by()
+        && !subject.has_representative(representative)
+    {
+        return Err(Failure::BadRequest(format!(
+            "`{representative}` is not a registered legal representative of subject {}; register the representative first (Art. 18.3, 38.5)",
+            subject.id()
+        )));
+    }
+    shared.check_skew("consent's recorded", grant.recorded_at())?;
+    if shared.store.get(CONSENTS, id.as_bytes())?.is_some() {
+        return Err(Failure::Conflict(format!("consent {id} already exists")));
+    }
+    let mut subject_key = grant.subject().as_bytes().to_vec();
+    subject_key.extend_from_slice(id.as_bytes());
+    let mut tx = Transaction::new();
+    tx.append(
+        AuditEntry::ConsentGranted {
+            grant: grant.clone(),
+        }
+        .encode(),
+    )
+    .put(
+        CONSENTS,
+        id.as_bytes().to_vec(),
+        state::encode(&StoredConsent {
+            grant,
+            revoked_at: None,
+        }),
+    )
+    .put(SUBJECT_CONSENTS, subject_key, Vec::new())
+    .put_first_index(CONSENT_INDEX, id.as_bytes().to_vec())
+    .require_absent(CONSENTS, id.as_bytes());
+    Ok(logged(&shared.commit(tx).await?))
+}
+
+async fn revoke_consent(
+    shared: &Shared,
+    revocation: ConsentRevocation,
+) -> Result<AppResponse, Failure> {
+    let _guard = shared.registry_lock.lock().await;
+    let id = revocation.consent;
+    let mut stored: StoredConsent = state::load(&shared.store, CONSENTS, id.as_bytes())?
+        .ok_or_else(|| Failure::NotFound(format!("consent {id} does not exist at this node")))?;
+    if stored.revoked_at.is_some() {
+        return Err(Failure::Conflict(format!(
+            "consent {id} is already revoked"
+        )));
+    }
+    if revocation.revoked_at < stored.grant.recorded_at() {
+        return Err(Failure::BadRequest(format!(
+            "consent {id} cannot be revoked before it was recorded"
+        )));
+    }
+    shared.check_skew("revocation", revocation.revoked_at)?;
+    stored.revoked_at = Some(revocation.revoked_at);
+    let mut tx = Transaction::new();
+    tx.append(AuditEntry::ConsentRevoked { revocation }.encode())
+        .put(CONSENTS, id.as_bytes().to_vec(), state::encode(&stored));
+    Ok(logged(&shared.commit(tx).await?))
+}
+
+fn list_consents(shared: &Shared, subject: SubjectId) -> Result<AppResponse, Failure> {
+    let mut out = Vec::new();
+    for (key, _) in shared.store.scan(SUBJECT_CONSENTS, subject.as_bytes())? {
+        let consent_key = &key[16..];
+        let stored: StoredConsent = state::load(&shared.store, CONSENTS, consent_key)?
+            .ok_or_else(|| Failure::Internal("a consent of the subject index is missing".into()))?;
+        let log_index = state::load_index(&shared.store, CONSENT_INDEX, consent_key)?
+            .ok_or_else(|| Failure::Internal("a consent has no log index".into()))?;
+        out.push(ConsentStatus {
+            grant: stored.grant,
+            revoked_at: stored.revoked_at,
+            log_index,
+        });
+    }
+    Ok(AppResponse::Consents(out))
+}
+
+/// The consents of `subject` the policy reads.
+pub(crate) fn consents_of(
+    shared: &Shared,
+    subject: SubjectId,
+) -> Result<Vec<StoredConsent>, Failure> {
+    let mut out = Vec::new();
+    for (key, _) in shared.store.scan(SUBJECT_CONSENTS, subject.as_bytes())? {
+        if let Some(stored) = state::load(&shared.store, CONSENTS, &key[16..])? {
+            out.push(stored);
+        }
+    }
+    Ok(out)
+}
+
+async fn submit(shared: &Shared, envelope: Envelope) -> Result<AppResponse, Failure> {
+    let roster = shared.roster();
+    let own = shared.own_entry()?;
+    // The application signs with the agency key; the node accepts only that key.
+    if envelope.header.sender != own.signing_key {
+        return Err(Failure::Unauthorized(format!(
+            "the envelope is not signed with the signing key of `{}` in the roster; check the application's agency signing key",
+            shared.agency
+        )));
+    }
+    envelope
+        .verify_signature(&own.signing_key)
+        .map_err(|e| Failure::Verification(format!("the envelope does not verify: {e}")))?;
+    let header = DisclosureHeader::decode(&envelope.header.context)
+        .map_err(|e| Failure::BadRequest(format!("the disclosure header is malformed: {e}")))?;
+    let id = header.envelope_id;
+
+    // A retried submission of an accepted envelope gets the same answer.
+    if let Some(index) = state::load_index(&shared.store, DISCLOSED, id.as_bytes())? {
+        return accepted_again(shared, &envelope, id, index);
+    }
+    if header.sender != shared.agency {
+        return Err(Failure::Unauthorized(format!(
+            "the header names `{}` as sender; this node sends only for `{}`",
+            header.sender, shared.agency
+        )));
+    }
+    shared.check_skew("disclosure's creation", header.created_at)?;
+    if let Some(recipient) = roster.agency(&header.recipient)
+        && envelope.header.recipient != recipient.encryption_key
+    {
+        return Err(Failure::BadRequest(format!(
+            "the envelope is sealed to a key that is not the encryption key of `{}` in the roster; refresh the roster and seal again",
+            header.recipient
+        )));
+    }
+
+    let subject: Option<Subject> = state::load(&shared.store, SUBJECTS, header.subject.as_bytes())?;
+    let consents = consents_of(shared, header.subject)?;
+    let views: Vec<ConsentView<'_>> = consents
+        .iter()
+        .map(|c| ConsentView {
+            grant: &c.grant,
+            revoked_at: c.revoked_at,
+        })
+        .collect();
+    let context = PolicyContext {
+        federation: roster.policy_view(),
+        subject: subject.as_ref(),
+        consents: &views,
+    };
+    let request =
+        DisclosureRequest::new(&header).with_verified_approvals(|sender, approval, message| {
+            crate::receive::approval_verifies(&roster, sender, approval, message)
+        });
+    let decision = decide(&context, &request, header.created_at);
+    let at = shared.now();
+    let ciphertext_hash = envelope.ciphertext_hash;
+    match decision {
+        Decision::Refused { reason } => {
+            tracing::info!(envelope = %id, reason = ?reason, "disclosure refused by policy");
+            shared.metrics.refused("send", &reason);
+            let mut tx = Transaction::new();
+            tx.append(
+                AuditEntry::Refused {
+                    header,
+                    reason: reason.clone(),
+                    at,
+                }
+                .encode(),
+            );
+            let committed = shared.commit(tx).await?;
+            Ok(AppResponse::Refused {
+                reason,
+                index: committed.first_index,
+            })
+        }
+        Decision::Allowed {
+            basis,
+            urgent_review,
+        } => {
+            let subject = subject.ok_or_else(|| {
+                Failure::Internal("the policy allowed a disclosure for an unknown subject".into())
+            })?;
+            let outbound = Outbound {
+                recipient: header.recipient.clone(),
+                subject: state::facts_of(&subject),
+                consent: header.consent,
+                envelope: envelope.clone(),
+                disclosed_at: at,
+            };
+            let mut tx = Transaction::new();
+            tx.append(
+                AuditEntry::Disclosed {
+                    header,
+                    basis,
+                    urgent_review,
+                    ciphertext_hash,
+                    at,
+                }
+                .encode(),
+            )
+            .put(OUTBOUND, id.as_bytes().to_vec(), state::encode(&outbound))
+            .put_first_index(DISCLOSED, id.as_bytes().to_vec())
+            .require_absent(DISCLOSED, id.as_bytes());
+            let committed = match shared.commit(tx).await {
+                Ok(committed) => committed,
+                Err(Failure::Conflict(_)) => {
+                    // A concurrent submission of the same envelope won the race.
+                    let index = state::load_index(&shared.store, DISCLOSED, id.as_bytes())?
+                        .ok_or_else(|| Failure::Internal("lost a submission race".into()))?;
+                    return accepted_again(shared, &envelope, id, index);
+                }
+                Err(e) => return Err(e),
+            };
+            tracing::info!(envelope = %id, index = committed.first_index, urgent_review, "disclosure accepted and queued");
+            Metrics::bump(&shared.metrics.disclosures_accepted);
+            shared.outbound_wake.notify_one();
+            Ok(AppResponse::Accepted {
+                envelope: id,
+                index: committed.first_index,
+            })
+        }
+    }
+}
+
+/// The answer to a repeated submission: the same acceptance, if it is the same envelope.
+fn accepted_again(
+    shared: &Shared,
+    envelope: &Envelope,
+    id: EnvelopeId,
+    index: u64,
+) -> Result<AppResponse, Failure> {
+    let entry = shared
+        .store
+        .entry(index)?
+        .and_then(|bytes| AuditEntry::decode(&bytes).ok());
+    match entry {
+        Some(AuditEntry::Disclosed {
+            ciphertext_hash, ..
+        }) if ciphertext_hash == envelope.ciphertext_hash => Ok(AppResponse::Accepted {
+            envelope: id,
+            index,
+        }),
+        _ => Err(Failure::Conflict(format!(
+            "envelope id {id} was already used for a different envelope; seal again with a fresh id"
+        ))),
+    }
+}
+
+fn delivery_status(shared: &Shared, id: EnvelopeId) -> Result<AppResponse, Failure> {
+    if let Some(delivered) = state::load::<Delivered>(&shared.store, DELIVERED, id.as_bytes())? {
+        let receipt_index = state::load_index(&shared.store, RECEIPT_INDEX, id.as_bytes())?
+            .ok_or_else(|| Failure::Internal("a delivered envelope has no receipt index".into()))?;
+        return Ok(AppResponse::Delivery(DeliveryState::Delivered {
+            receipt_index,
+            receiver_index: delivered.receiver_index,
+        }));
+    }
+    if let Some(held) = state::load::<Held>(&shared.store, HELD, id.as_bytes())? {
+        return Ok(AppResponse::Delivery(DeliveryState::Held {
+            reason: held.reason,
+        }));
+    }
+    if shared.store.get(OUTBOUND, id.as_bytes())?.is_some() {
+        let attempts = shared
+            .attempts
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(&id)
+            .cloned()
+            .unwrap_or_default();
+        return Ok(AppResponse::Delivery(DeliveryState::Queued {
+            attempts: attempts.count,
+            last_error: attempts.last_error,
+        }));
+    }
+    Err(Failure::NotFound(format!(
+        "envelope {id} was not accepted by this node"
+    )))
+}
+
+fn inbox(shared: &Shared, after: Option<EnvelopeId>, limit: u32) -> Result<AppResponse, Failure> {
+    let start = match after {
+        None => None,
+        Some(id) => {
+            let record: InboxRecord = state::load(&shared.store, INBOX, id.as_bytes())?
+                .ok_or_else(|| Failure::NotFound(format!("envelope {id} is not in the inbox")))?;
+            Some(inbox_order_key(record.received_at, id))
+        }
+    };
+    let limit = usize::try_from(limit.min(MAX_PAGE)).unwrap_or(0);
+    let mut items = Vec::new();
+    for (key, _) in shared
+        .store
+        .scan_after(INBOX_ORDER, start.as_deref(), limit)?
+    {
+        let id_bytes: [u8; 16] = key
+            .get(8..24)
+            .and_then(|b| b.try_into().ok())
+            .ok_or_else(|| Failure::Internal("malformed inbox order key".into()))?;
+        let record: InboxRecord = state::load(&shared.store, INBOX, &id_bytes)?
+            .ok_or_else(|| Failure::Internal("inbox order names a missing envelope".into()))?;
+        let received_index = state::load_index(&shared.store, RECEIVED, &id_bytes)?
+            .ok_or_else(|| Failure::Internal("a received envelope has no log index".into()))?;
+        items.push(InboxItem {
+            envelope: EnvelopeId::from_bytes(id_bytes),
+            header: record.envelope.header.context.clone(),
+            received_index,
+            received_at: record.received_at,
+        });
+    }
+    Ok(AppResponse::Inbox(items))
+}
+
+/// The key of an envelope in [`INBOX_ORDER`].
+pub(crate) fn inbox_order_key(received_at: streha_core::Timestamp, id: EnvelopeId) -> Vec<u8> {
+    let mut key = received_at.unix_millis().to_be_bytes().to_vec();
+    key.extend_from_slice(id.as_bytes());
+    key
+}
+
+async fn report_violation(
+    shared: &Shared,
+    id: EnvelopeId,
+    kind: streha_core::ViolationKind,
+    found: streha_core::CategorySet,
+) -> Result<AppResponse, Failure> {
+    let record: InboxRecord = state::load(&shared.store, INBOX, id.as_bytes())?
+        .ok_or_else(|| Failure::NotFound(format!("envelope {id} is not in the inbox")))?;
+    let header = DisclosureHeader::decode(&record.envelope.header.context)
+        .map_err(|_| Failure::Internal("a stored header does not decode".into()))?;
+    let mut tx = Transaction::new();
+    tx.append(
+        AuditEntry::Violation {
+            envelope: id,
+            sender: header.sender,
+            kind,
+            declared: header.categories,
+            found,
+            ciphertext_hash: record.envelope.ciphertext_hash,
+            at: shared.now(),
+        }
+        .encode(),
+    )
+    .put(VIOLATIONS, id.as_bytes().to_vec(), Vec::new())
+    .require_absent(VIOLATIONS, id.as_bytes());
+    match shared.commit(tx).await {
+        Ok(committed) => {
+            tracing::warn!(envelope = %id, "security event: a received record did not match its header; violation logged");
+            Ok(logged(&committed))
+        }
+        Err(Failure::Conflict(_)) => Err(Failure::Conflict(format!(
+            "a violation is already logged for envelope {id}"
+        ))),
+        Err(e) => Err(e),
+    }
+}

@@ -1,0 +1,62 @@
+//! Why a request failed, split by fault, and the one mapping to the wire.
+
+use streha_store::StoreError;
+use streha_wire::{ErrorCode, RemoteError};
+
+/// A request failure. Messages go to the caller: they say what was wrong and never carry
+/// record content, key bytes or local paths.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum Failure {
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    Unauthorized(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    Verification(String),
+    #[error("{0}")]
+    Unavailable(String),
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl Failure {
+    /// The wire form: the only place errors meet the outside.
+    pub(crate) fn to_remote(&self) -> RemoteError {
+        let code = match self {
+            Failure::BadRequest(_) => ErrorCode::BadRequest,
+            Failure::Unauthorized(_) => ErrorCode::Unauthorized,
+            Failure::NotFound(_) => ErrorCode::NotFound,
+            Failure::Conflict(_) => ErrorCode::Conflict,
+            Failure::Verification(_) => ErrorCode::VerificationFailed,
+            Failure::Unavailable(_) => ErrorCode::Unavailable,
+            Failure::Internal(_) => ErrorCode::Internal,
+        };
+        RemoteError::new(code, self.to_string())
+    }
+}
+
+impl From<StoreError> for Failure {
+    fn from(error: StoreError) -> Self {
+        // The detail (paths, sled errors) goes to the operator's log, not to the caller.
+        tracing::error!(error = %error, "storage failure");
+        match error {
+            StoreError::GuardFailed(_) => {
+                Failure::Conflict("the request conflicts with a concurrent one; retry".into())
+            }
+            StoreError::EntryTooLarge { len, max } => Failure::BadRequest(format!(
+                "the audit entry would be {len} bytes, over the limit of {max}"
+            )),
+            StoreError::OutOfRange { .. } => {
+                Failure::NotFound("no such entry or tree size in this log".into())
+            }
+            StoreError::Poisoned | StoreError::CommitFailed(_) => Failure::Unavailable(
+                "the node's storage failed; nothing was recorded; retry later".into(),
+            ),
+            _ => Failure::Internal("the node's storage reported an error; see its log".into()),
+        }
+    }
+}

@@ -1,0 +1,352 @@
+//! Store-and-forward: delivers queued disclosures to their recipients' nodes, retrying with
+//! backoff while a peer is unreachable, and logs each verified receipt.
+//!
+//! A queued envelope leaves the queue only in the same transaction that logs its receipt, so
+//! a crash anywhere leaves it queued and it is delivered again; the receiver deduplicates by
+//! envelope id and answers a repeat with its first receipt. Nothing is lost, nothing is
+//! logged twice. An envelope the receiver refuses, or whose recipient left the roster, is
+//! held — kept in the queue, reported, not retried — until a person or a roster change
+//! releases it.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use streha_audit::{leaf_hash, open_checkpoint, verify_inclusion};
+use streha_core::{AgencyId, AuditEntry, EnvelopeId};
+use streha_store::Transaction;
+use streha_transport::{ClientSetup, TransportLimits, client_config, request};
+use streha_wire::peer::{Delivery, PeerRequest, PeerResponse, Receipt};
+use streha_wire::{AgencyEntry, ErrorCode, PEER_ALPN, Roster};
+use tokio::sync::{Mutex, watch};
+
+use crate::failure::Failure;
+use crate::metrics::Metrics;
+use crate::shared::{Attempts, Shared, log_verifier};
+use crate::state::{
+    self, CONSENT_INDEX, DELIVERED, DISCLOSED, Delivered, HELD, Held, OUTBOUND, Outbound,
+    RECEIPT_INDEX,
+};
+
+/// How a delivery attempt ended, when it did not end in a logged receipt.
+#[derive(Debug)]
+enum Setback {
+    /// Try again later (peer unreachable, timeout, transient error).
+    Retry(String),
+    /// Stop and wait for a person (refused by the receiver, recipient not in the roster,
+    /// a receipt that does not verify).
+    Hold(String),
+}
+
+type Connections = Mutex<HashMap<AgencyId, quinn::Connection>>;
+
+/// Runs the delivery loop until `shutdown` turns true.
+pub(crate) async fn run(
+    shared: Arc<Shared>,
+    endpoint: quinn::Endpoint,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let connections: Arc<Connections> = Arc::new(Mutex::new(HashMap::new()));
+    loop {
+        if *shutdown.borrow() {
+            break;
+        }
+        let wake_in = match deliver_due(&shared, &endpoint, &connections).await {
+            Ok(wake_in) => wake_in,
+            Err(failure) => {
+                tracing::error!(error = %failure, "delivery loop failed; retrying");
+                shared.limits.retry_max
+            }
+        };
+        tokio::select! {
+            () = shared.outbound_wake.notified() => {}
+            () = tokio::time::sleep(wake_in) => {}
+            _ = shutdown.changed() => {}
+        }
+    }
+    for (_, connection) in connections.lock().await.drain() {
+        connection.close(0u32.into(), b"shutdown");
+    }
+}
+
+/// Delivers every due envelope, one task per recipient (in queue order within a
+/// recipient). Returns how long to sleep until the next one is due.
+async fn deliver_due(
+    shared: &Arc<Shared>,
+    endpoint: &quinn::Endpoint,
+    connections: &Arc<Connections>,
+) -> Result<Duration, Failure> {
+    let now = Instant::now();
+    let mut next_due = shared.limits.retry_max;
+    let mut by_recipient: BTreeMap<AgencyId, Vec<(EnvelopeId, Outbound)>> = BTreeMap::new();
+    for (key, value) in shared.store.scan(OUTBOUND, &[])? {
+        let Ok(id_bytes) = <[u8; 16]>::try_from(key.as_slice()) else {
+            continue;
+        };
+        let id = EnvelopeId::from_bytes(id_bytes);
+        if shared.store.get(HELD, &id_bytes)?.is_some() {
+            continue;
+        }
+        let due_at = attempts_of(shared, id).next_at;
+        if let Some(due_at) = due_at.filter(|at| *at > now) {
+            next_due = next_due.min(due_at - now);
+            continue;
+        }
+        let item: Outbound = postcard::from_bytes(&value)
+            .map_err(|_| Failure::Internal("an outbound item does not decode".into()))?;
+        by_recipient
+            .entry(item.recipient.clone())
+            .or_default()
+            .push((id, item));
+    }
+    let mut tasks = tokio::task::JoinSet::new();
+    for (_, items) in by_recipient {
+        let (shared, endpoint, connections) = (
+            Arc::clone(shared),
+            endpoint.clone(),
+            Arc::clone(connections),
+        );
+        tasks.spawn(async move {
+            for (id, item) in items {
+                match deliver_one(&shared, &endpoint, &connections, id, &item).await {
+                    Ok(()) => {}
+                    Err(Setback::Retry(reason)) => {
+                        let delay = record_failure(&shared, id, &reason);
+                        tracing::info!(envelope = %id, recipient = %item.recipient, error = %reason, retry_in = ?delay, "delivery failed; will retry");
+                        // Later envelopes to the same recipient would fail the same way.
+                        break;
+                    }
+                    Err(Setback::Hold(reason)) => {
+                        tracing::warn!(envelope = %id, recipient = %item.recipient, reason = %reason, "delivery held; needs attention");
+                        if let Err(e) = hold(&shared, id, reason).await {
+                            tracing::error!(envelope = %id, error = %e, "could not record a held delivery");
+                        }
+                    }
+                }
+            }
+        });
+    }
+    while tasks.join_next().await.is_some() {}
+    Ok(next_due.max(Duration::from_millis(10)))
+}
+
+fn attempts_of(shared: &Shared, id: EnvelopeId) -> Attempts {
+    shared
+        .attempts
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .get(&id)
+        .cloned()
+        .unwrap_or_default()
+}
+
+fn record_failure(shared: &Shared, id: EnvelopeId, reason: &str) -> Duration {
+    let mut attempts = shared
+        .attempts
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let entry = attempts.entry(id).or_default();
+    entry.count = entry.count.saturating_add(1);
+    let delay = shared.backoff(entry.count);
+    entry.next_at = Some(Instant::now() + delay);
+    entry.last_error = Some(reason.to_owned());
+    delay
+}
+
+async fn hold(shared: &Shared, id: EnvelopeId, reason: String) -> Result<(), Failure> {
+    let mut tx = Transaction::new();
+    tx.put(
+        HELD,
+        id.as_bytes().to_vec(),
+        state::encode(&Held {
+            reason,
+            since: shared.now(),
+        }),
+    )
+    .require_present(OUTBOUND, id.as_bytes());
+    shared.commit(tx).await.map(|_| ())
+}
+
+async fn deliver_one(
+    shared: &Shared,
+    endpoint: &quinn::Endpoint,
+    connections: &Connections,
+    id: EnvelopeId,
+    item: &Outbound,
+) -> Result<(), Setback> {
+    let roster = shared.roster();
+    let Some(recipient) = roster.agency(&item.recipient).cloned() else {
+        return Err(Setback::Hold(format!(
+            "`{}` is not in the current roster",
+            item.recipient
+        )));
+    };
+    let internal = |f: Failure| Setback::Retry(f.to_string());
+    let sender_log_index = state::load_index(&shared.store, DISCLOSED, id.as_bytes())
+        .map_err(|e| internal(e.into()))?
+        .ok_or_else(|| Setback::Hold("the disclosed entry of this envelope is missing".into()))?;
+    let consent = match item.consent {
+        None => None,
+        Some(consent) => {
+            let index = state::load_index(&shared.store, CONSENT_INDEX, consent.as_bytes())
+                .map_err(|e| internal(e.into()))?
+                .ok_or_else(|| Setback::Hold(format!("consent {consent} is not in this log")))?;
+            Some(crate::app::prove_entry(shared, index).map_err(internal)?)
+        }
+    };
+    let delivery = PeerRequest::Deliver(Box::new(Delivery {
+        envelope: item.envelope.clone(),
+        sender_log_index,
+        subject: item.subject.clone(),
+        consent,
+    }));
+
+    let connection = connect(shared, endpoint, connections, &recipient).await?;
+    let response: PeerResponse = match request(
+        &connection,
+        &delivery,
+        shared.limits.max_frame_bytes,
+        shared.limits.request_timeout,
+    )
+    .await
+    {
+        Ok(response) => response,
+        Err(e) => {
+            connections.lock().await.remove(&recipient.id);
+            return Err(Setback::Retry(e.to_string()));
+        }
+    };
+    match response {
+        PeerResponse::Receipt(receipt) => {
+            log_receipt(shared, &roster, &recipient, id, item, &receipt).await
+        }
+        PeerResponse::Refused(reason) => {
+            shared.metrics.refused("by-receiver", &reason);
+            Err(Setback::Hold(format!("refused by the receiver: {reason}")))
+        }
+        PeerResponse::Error(error) => match error.code {
+            ErrorCode::Unavailable | ErrorCode::Internal => Err(Setback::Retry(error.to_string())),
+            _ => Err(Setback::Hold(format!("the receiver answered: {error}"))),
+        },
+        _ => Err(Setback::Retry("the receiver sent an unknown answer".into())),
+    }
+}
+
+/// Verifies the receiver's receipt and logs it, removing the envelope from the queue.
+async fn log_receipt(
+    shared: &Shared,
+    roster: &Roster,
+    recipient: &AgencyEntry,
+    id: EnvelopeId,
+    item: &Outbound,
+    receipt: &Receipt,
+) -> Result<(), Setback> {
+    let proven = &receipt.received;
+    let bad = |what: String| {
+        tracing::warn!(envelope = %id, recipient = %recipient.id, problem = %what, "security event: a receipt did not verify");
+        Setback::Hold(format!("the receipt did not verify: {what}"))
+    };
+    let verifier = log_verifier(roster, recipient).map_err(|e| bad(e.to_string()))?;
+    let (checkpoint, _) = open_checkpoint(&proven.checkpoint, std::slice::from_ref(&verifier))
+        .map_err(|e| bad(format!("checkpoint: {e}")))?;
+    if checkpoint.origin() != recipient.log_origin(roster.federation()) {
+        return Err(bad("the checkpoint is for another log".into()));
+    }
+    verify_inclusion(
+        &leaf_hash(&proven.entry),
+        proven.index,
+        checkpoint.size(),
+        &proven.proof,
+        checkpoint.root(),
+    )
+    .map_err(|e| bad(format!("inclusion: {e}")))?;
+    match AuditEntry::decode(&proven.entry) {
+        Ok(AuditEntry::Received {
+            header,
+            ciphertext_hash,
+            ..
+        }) if header.envelope_id == id && ciphertext_hash == item.envelope.ciphertext_hash => {}
+        _ => {
+            return Err(bad(
+                "the proven entry is not the receipt of this envelope".into()
+            ));
+        }
+    }
+
+    let mut tx = Transaction::new();
+    tx.append(
+        AuditEntry::Receipt {
+            envelope: id,
+            recipient: recipient.id.clone(),
+            receiver_log_index: proven.index,
+            receiver_tree_size: checkpoint.size(),
+            receiver_root_hash: checkpoint.root().to_bytes(),
+            at: shared.now(),
+        }
+        .encode(),
+    )
+    .remove(OUTBOUND, id.as_bytes().to_vec())
+    .put(
+        DELIVERED,
+        id.as_bytes().to_vec(),
+        state::encode(&Delivered {
+            receiver_index: proven.index,
+        }),
+    )
+    .put_first_index(RECEIPT_INDEX, id.as_bytes().to_vec())
+    .require_present(OUTBOUND, id.as_bytes());
+    match shared.commit(tx).await {
+        Ok(committed) => {
+            Metrics::bump(&shared.metrics.disclosures_delivered);
+            shared
+                .attempts
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .remove(&id);
+            tracing::info!(envelope = %id, recipient = %recipient.id, receipt_index = committed.first_index, receiver_index = proven.index, "delivered");
+            Ok(())
+        }
+        // Already logged by an earlier attempt: nothing to do.
+        Err(Failure::Conflict(_)) => Ok(()),
+        Err(e) => Err(Setback::Retry(e.to_string())),
+    }
+}
+
+async fn connect(
+    shared: &Shared,
+    endpoint: &quinn::Endpoint,
+    connections: &Connections,
+    recipient: &AgencyEntry,
+) -> Result<quinn::Connection, Setback> {
+    let mut cache = connections.lock().await;
+    if let Some(connection) = cache.get(&recipient.id)
+        && connection.close_reason().is_none()
+    {
+        return Ok(connection.clone());
+    }
+    let address = tokio::net::lookup_host(recipient.address.as_str())
+        .await
+        .map_err(|e| Setback::Retry(format!("cannot resolve {}: {e}", recipient.address)))?
+        .next()
+        .ok_or_else(|| Setback::Retry(format!("{} resolves to nothing", recipient.address)))?;
+    let config = client_config(ClientSetup {
+        identity: &shared.identity,
+        server_key: recipient.node_key.to_bytes(),
+        alpn: PEER_ALPN,
+        limits: TransportLimits {
+            idle_timeout: shared.limits.idle_timeout,
+            keep_alive: shared.limits.idle_timeout / 3,
+            max_concurrent_streams: shared.limits.max_streams_per_connection,
+        },
+    })
+    .map_err(|e| Setback::Retry(format!("TLS configuration: {e}")))?;
+    let connecting = endpoint
+        .connect_with(config, address, "streha.invalid")
+        .map_err(|e| Setback::Retry(format!("cannot connect to {address}: {e}")))?;
+    let connection = tokio::time::timeout(shared.limits.request_timeout, connecting)
+        .await
+        .map_err(|_| Setback::Retry(format!("no answer from {address}")))?
+        .map_err(|e| Setback::Retry(format!("handshake with {address} failed: {e}")))?;
+    cache.insert(recipient.id.clone(), connection.clone());
+    Ok(connection)
+}

@@ -1,0 +1,282 @@
+//! Requests from peer nodes (ALPN `streha/1`): receiving a disclosure.
+//!
+//! The receiver trusts nothing the sending node decided: it checks that the envelope is
+//! signed by the connected peer's agency and addressed to this agency, verifies the consent
+//! evidence against the sender's signed checkpoint, and decides again with the same policy
+//! function. A sender that skips its own check gets nothing through.
+
+use streha_audit::{leaf_hash, open_checkpoint, verify_inclusion};
+use streha_core::{
+    AgencyId, AuditEntry, ConsentGrant, ConsentView, Decision, DisclosureHeader, DisclosureRequest,
+    PolicyContext, UrgentApproval, decide,
+};
+use streha_crypto::{Envelope, Signature};
+use streha_store::Transaction;
+use streha_wire::peer::{Delivery, PeerRequest, PeerResponse, ProvenEntry, Receipt};
+use streha_wire::{AgencyEntry, Roster};
+
+use crate::failure::Failure;
+use crate::metrics::Metrics;
+use crate::shared::{Shared, log_verifier};
+use crate::state::{self, INBOX, INBOX_ORDER, InboxRecord, RECEIVED};
+
+/// Answers one peer request. Never panics; every failure becomes an error response.
+pub(crate) async fn handle(
+    shared: &Shared,
+    peer: &AgencyEntry,
+    request: PeerRequest,
+) -> PeerResponse {
+    let result = match request {
+        PeerRequest::Deliver(delivery) => receive(shared, peer, *delivery).await,
+        _ => Err(Failure::BadRequest(
+            "this node does not support that request; upgrade the node".into(),
+        )),
+    };
+    result.unwrap_or_else(|failure| {
+        tracing::warn!(peer = %peer.id, error = %failure, "peer request failed");
+        PeerResponse::Error(failure.to_remote())
+    })
+}
+
+/// Whether `approval` is a valid urgent-danger approval by an officer of `sender` (Art.
+/// 45.3): the officer is listed for that agency in the roster and signed `message`.
+pub(crate) fn approval_verifies(
+    roster: &Roster,
+    sender: &AgencyId,
+    approval: &UrgentApproval,
+    message: &[u8],
+) -> bool {
+    roster
+        .agency(sender)
+        .and_then(|agency| agency.officer_key(&approval.officer))
+        .is_some_and(|key| {
+            key.verify(
+                message,
+                &Signature::from_bytes(approval.signature.to_bytes()),
+            )
+            .is_ok()
+        })
+}
+
+async fn receive(
+    shared: &Shared,
+    peer: &AgencyEntry,
+    delivery: Delivery,
+) -> Result<PeerResponse, Failure> {
+    let roster = shared.roster();
+    let own = shared.own_entry()?;
+    let envelope = &delivery.envelope;
+
+    // The envelope must be the connected agency's, signed with its agency key.
+    if envelope.header.sender != peer.signing_key {
+        return Err(Failure::Unauthorized(format!(
+            "the envelope is not signed with the signing key of `{}`, the agency of this connection",
+            peer.id
+        )));
+    }
+    envelope
+        .verify_signature(&peer.signing_key)
+        .map_err(|e| Failure::Verification(format!("the envelope does not verify: {e}")))?;
+    let header = DisclosureHeader::decode(&envelope.header.context)
+        .map_err(|e| Failure::BadRequest(format!("the disclosure header is malformed: {e}")))?;
+    let id = header.envelope_id;
+
+    // A repeated delivery (the sender retrying after a lost receipt) gets the first receipt.
+    if let Some(index) = state::load_index(&shared.store, RECEIVED, id.as_bytes())? {
+        return receipt_again(shared, envelope, index);
+    }
+    if header.sender != peer.id {
+        return Err(Failure::Unauthorized(format!(
+            "the header names `{}` as sender, but the connection is from `{}`",
+            header.sender, peer.id
+        )));
+    }
+    if header.recipient != shared.agency || envelope.header.recipient != own.encryption_key {
+        return Err(Failure::BadRequest(format!(
+            "the envelope is addressed to `{}`, not to this agency `{}`",
+            header.recipient, shared.agency
+        )));
+    }
+    let now = shared.now();
+    if header.created_at.unix_millis()
+        > now
+            .unix_millis()
+            .saturating_add(u64::try_from(shared.limits.clock_skew.as_millis()).unwrap_or(u64::MAX))
+    {
+        return Err(Failure::BadRequest(
+            "the disclosure is dated in the future; check the sender's clock".into(),
+        ));
+    }
+
+    let grant = match (&header.consent, &delivery.consent) {
+        (None, _) => None,
+        (Some(_), None) => {
+            return Err(Failure::BadRequest(
+                "the disclosure names a consent but carries no evidence of it".into(),
+            ));
+        }
+        (Some(consent_id), Some(evidence)) => {
+            let grant = verify_consent_evidence(&roster, peer, evidence)?;
+            if grant.id() != *consent_id {
+                return Err(Failure::BadRequest(
+                    "the consent evidence is for another consent than the header names".into(),
+                ));
+            }
+            Some(grant)
+        }
+    };
+    let subject = state::subject_from_facts(header.subject, &delivery.subject)
+        .map_err(|e| Failure::BadRequest(format!("the subject facts are invalid: {e}")))?;
+    let views: Vec<ConsentView<'_>> = grant
+        .iter()
+        .map(|grant| ConsentView {
+            grant,
+            revoked_at: None,
+        })
+        .collect();
+    let context = PolicyContext {
+        federation: roster.policy_view(),
+        subject: Some(&subject),
+        consents: &views,
+    };
+    let request =
+        DisclosureRequest::new(&header).with_verified_approvals(|sender, approval, message| {
+            approval_verifies(&roster, sender, approval, message)
+        });
+    // Decided at the disclosure's time, like the sender and the offline verifier: a
+    // disclosure that waited in a queue is judged by the law at the moment it was made.
+    let decision = decide(&context, &request, header.created_at);
+    let ciphertext_hash = envelope.ciphertext_hash;
+    match decision {
+        Decision::Refused { reason } => {
+            tracing::warn!(envelope = %id, peer = %peer.id, reason = ?reason, "security event: received disclosure refused by policy");
+            shared.metrics.refused("receive", &reason);
+            let mut tx = Transaction::new();
+            tx.append(
+                AuditEntry::ReceiveRefused {
+                    header,
+                    reason: reason.clone(),
+                    ciphertext_hash,
+                    at: now,
+                }
+                .encode(),
+            );
+            shared.commit(tx).await?;
+            Ok(PeerResponse::Refused(reason))
+        }
+        Decision::Allowed { basis, .. } => {
+            let record = InboxRecord {
+                envelope: envelope.clone(),
+                received_at: now,
+            };
+            let mut tx = Transaction::new();
+            tx.append(
+                AuditEntry::Received {
+                    header,
+                    basis,
+                    ciphertext_hash,
+                    sender_log_index: Some(delivery.sender_log_index),
+                    at: now,
+                }
+                .encode(),
+            )
+            .put(INBOX, id.as_bytes().to_vec(), state::encode(&record))
+            .put(
+                INBOX_ORDER,
+                crate::app::inbox_order_key(now, id),
+                Vec::new(),
+            )
+            .put_first_index(RECEIVED, id.as_bytes().to_vec())
+            .require_absent(RECEIVED, id.as_bytes());
+            let committed = match shared.commit(tx).await {
+                Ok(committed) => committed,
+                Err(Failure::Conflict(_)) => {
+                    let index = state::load_index(&shared.store, RECEIVED, id.as_bytes())?
+                        .ok_or_else(|| Failure::Internal("lost a delivery race".into()))?;
+                    return receipt_again(shared, envelope, index);
+                }
+                Err(e) => return Err(e),
+            };
+            Metrics::bump(&shared.metrics.disclosures_received);
+            tracing::info!(envelope = %id, peer = %peer.id, index = committed.first_index, "disclosure received");
+            let checkpoint = committed.checkpoint.ok_or_else(|| {
+                Failure::Internal("a batch with entries has no checkpoint".into())
+            })?;
+            let entry = shared
+                .store
+                .entry(committed.first_index)?
+                .ok_or_else(|| Failure::Internal("the received entry is missing".into()))?;
+            let proof = shared
+                .store
+                .inclusion_proof(committed.first_index, checkpoint.size)?;
+            Ok(PeerResponse::Receipt(Box::new(Receipt {
+                received: ProvenEntry {
+                    entry,
+                    index: committed.first_index,
+                    proof,
+                    checkpoint: checkpoint.note.clone(),
+                },
+            })))
+        }
+    }
+}
+
+/// The receipt for an envelope already received, if the repeat is the same envelope.
+fn receipt_again(
+    shared: &Shared,
+    envelope: &Envelope,
+    index: u64,
+) -> Result<PeerResponse, Failure> {
+    let proven = crate::app::prove_entry(shared, index)?;
+    match AuditEntry::decode(&proven.entry) {
+        Ok(AuditEntry::Received {
+            ciphertext_hash, ..
+        }) if ciphertext_hash == envelope.ciphertext_hash => {
+            Ok(PeerResponse::Receipt(Box::new(Receipt { received: proven })))
+        }
+        _ => Err(Failure::Conflict(
+            "this envelope id was already received with different content; a replay or a bug at the sender".into(),
+        )),
+    }
+}
+
+/// Checks a `consent granted` entry proven in `peer`'s log and returns the grant.
+fn verify_consent_evidence(
+    roster: &Roster,
+    peer: &AgencyEntry,
+    evidence: &ProvenEntry,
+) -> Result<ConsentGrant, Failure> {
+    let verifier = log_verifier(roster, peer)?;
+    let (checkpoint, _) = open_checkpoint(&evidence.checkpoint, std::slice::from_ref(&verifier))
+        .map_err(|e| {
+            Failure::Verification(format!(
+                "the consent evidence's checkpoint is not signed by `{}`: {e}",
+                peer.id
+            ))
+        })?;
+    if checkpoint.origin() != peer.log_origin(roster.federation()) {
+        return Err(Failure::Verification(format!(
+            "the consent evidence's checkpoint is not for `{}`'s log",
+            peer.id
+        )));
+    }
+    verify_inclusion(
+        &leaf_hash(&evidence.entry),
+        evidence.index,
+        checkpoint.size(),
+        &evidence.proof,
+        checkpoint.root(),
+    )
+    .map_err(|e| {
+        Failure::Verification(format!(
+            "the consent entry is not proven in `{}`'s log: {e}",
+            peer.id
+        ))
+    })?;
+    match AuditEntry::decode(&evidence.entry) {
+        Ok(AuditEntry::ConsentGranted { grant }) => Ok(grant),
+        _ => Err(Failure::BadRequest(
+            "the consent evidence is not a `consent granted` entry".into(),
+        )),
+    }
+}

@@ -1,0 +1,166 @@
+//! What every task of a node shares: identity, roster, store, limits.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use streha_audit::NoteVerifier;
+use streha_core::{AgencyId, EnvelopeId, Timestamp};
+use streha_crypto::{NodeIdentityPublicKey, RosterPublicKey};
+use streha_store::{Committed, Store, Transaction};
+use streha_transport::Identity;
+use streha_wire::{AgencyEntry, Roster};
+
+use crate::config::Limits;
+use crate::failure::Failure;
+use crate::metrics::Metrics;
+
+/// In-memory delivery progress of a queued envelope (attempts are not worth a disk write).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Attempts {
+    pub(crate) count: u32,
+    pub(crate) next_at: Option<std::time::Instant>,
+    pub(crate) last_error: Option<String>,
+}
+
+/// The state shared by a node's tasks.
+pub(crate) struct Shared {
+    pub(crate) agency: AgencyId,
+    pub(crate) origin: String,
+    pub(crate) store: Arc<Store>,
+    roster: RwLock<Arc<Roster>>,
+    pub(crate) roster_key: RosterPublicKey,
+    pub(crate) roster_path: std::path::PathBuf,
+    pub(crate) identity: Identity,
+    pub(crate) applications: BTreeMap<[u8; 32], String>,
+    pub(crate) limits: Limits,
+    /// Wakes the delivery worker when something is queued.
+    pub(crate) outbound_wake: tokio::sync::Notify,
+    /// Serialises read-modify-write changes of subjects and consents.
+    pub(crate) registry_lock: tokio::sync::Mutex<()>,
+    pub(crate) attempts: Mutex<HashMap<EnvelopeId, Attempts>>,
+    pub(crate) metrics: Metrics,
+}
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared")
+            .field("agency", &self.agency)
+            .field("origin", &self.origin)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Shared {
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn new(
+        agency: AgencyId,
+        origin: String,
+        store: Arc<Store>,
+        roster: Roster,
+        roster_key: RosterPublicKey,
+        roster_path: std::path::PathBuf,
+        identity: Identity,
+        applications: BTreeMap<[u8; 32], String>,
+        limits: Limits,
+    ) -> Self {
+        Self {
+            agency,
+            origin,
+            store,
+            roster: RwLock::new(Arc::new(roster)),
+            roster_key,
+            roster_path,
+            identity,
+            applications,
+            limits,
+            outbound_wake: tokio::sync::Notify::new(),
+            registry_lock: tokio::sync::Mutex::new(()),
+            attempts: Mutex::new(HashMap::new()),
+            metrics: Metrics::default(),
+        }
+    }
+
+    /// The roster in use.
+    pub(crate) fn roster(&self) -> Arc<Roster> {
+        Arc::clone(&self.roster.read().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    /// Replaces the roster in use.
+    pub(crate) fn set_roster(&self, roster: Roster) {
+        *self.roster.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(roster);
+    }
+
+    /// This node's agency entry in the current roster.
+    pub(crate) fn own_entry(&self) -> Result<AgencyEntry, Failure> {
+        self.roster().agency(&self.agency).cloned().ok_or_else(|| {
+            Failure::Unavailable(format!(
+                "agency `{}` is not in the current roster; this node cannot act for it",
+                self.agency
+            ))
+        })
+    }
+
+    /// The current time.
+    pub(crate) fn now(&self) -> Timestamp {
+        now()
+    }
+
+    /// Commits on a blocking thread (the store blocks until the batch is durable).
+    pub(crate) async fn commit(&self, tx: Transaction) -> Result<Committed, Failure> {
+        let store = Arc::clone(&self.store);
+        tokio::task::spawn_blocking(move || store.commit(tx))
+            .await
+            .map_err(|_| Failure::Internal("a storage task failed; see the node's log".into()))?
+            .map_err(Failure::from)
+    }
+
+    /// Checks that a time an application states is within the allowed skew of ours.
+    pub(crate) fn check_skew(&self, what: &str, at: Timestamp) -> Result<(), Failure> {
+        let now = self.now().unix_millis();
+        let skew = u64::try_from(self.limits.clock_skew.as_millis()).unwrap_or(u64::MAX);
+        if at.unix_millis().abs_diff(now) > skew {
+            return Err(Failure::BadRequest(format!(
+                "the {what} time is more than {}s away from this node's clock; check the clocks",
+                self.limits.clock_skew.as_secs()
+            )));
+        }
+        Ok(())
+    }
+
+    /// Delay before retry number `attempt` (1-based): exponential from the initial delay.
+    pub(crate) fn backoff(&self, attempt: u32) -> Duration {
+        let factor = 1u32
+            .checked_shl(attempt.saturating_sub(1).min(16))
+            .unwrap_or(u32::MAX);
+        self.limits
+            .retry_initial
+            .saturating_mul(factor)
+            .min(self.limits.retry_max)
+    }
+}
+
+/// The signed-note verifier for the log of `agency` (its checkpoints are signed by its node
+/// identity key under the name of its log origin).
+pub(crate) fn log_verifier(roster: &Roster, agency: &AgencyEntry) -> Result<NoteVerifier, Failure> {
+    NoteVerifier::new(
+        &agency.log_origin(roster.federation()),
+        *agency.node_key.as_dalek(),
+    )
+    .map_err(|e| Failure::Internal(format!("cannot build a verifier for `{}`: {e}", agency.id)))
+}
+
+/// The agency of the roster whose node key is `key`.
+pub(crate) fn agency_of_node_key(roster: &Roster, key: &[u8; 32]) -> Option<AgencyEntry> {
+    let key = NodeIdentityPublicKey::from_bytes(*key).ok()?;
+    roster.agency_by_node_key(&key).cloned()
+}
+
+/// The current time, Unix milliseconds.
+pub(crate) fn now() -> Timestamp {
+    let millis = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0);
+    Timestamp::from_unix_millis(millis)
+}

@@ -1,0 +1,156 @@
+//! The node's state in the store: namespaces and what each holds. Values are postcard; the
+//! tags are a storage format and must never be reused.
+
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
+use streha_core::{AgencyId, ConsentGrant, ConsentId, Subject, Timestamp};
+use streha_crypto::Envelope;
+use streha_store::{Namespace, Store, StoreError};
+use streha_wire::peer::SubjectFacts;
+
+/// Subject id → [`Subject`].
+pub(crate) const SUBJECTS: Namespace = Namespace::new(1);
+/// Consent id → [`StoredConsent`].
+pub(crate) const CONSENTS: Namespace = Namespace::new(2);
+/// Subject id ‖ consent id → empty: the consents of a subject.
+pub(crate) const SUBJECT_CONSENTS: Namespace = Namespace::new(3);
+/// Consent id → log index of its `consent granted` entry.
+pub(crate) const CONSENT_INDEX: Namespace = Namespace::new(4);
+/// Envelope id → [`Outbound`]: disclosed, not yet acknowledged by the receiver.
+pub(crate) const OUTBOUND: Namespace = Namespace::new(5);
+/// Envelope id → log index of its `disclosed` entry (submit idempotency).
+pub(crate) const DISCLOSED: Namespace = Namespace::new(6);
+/// Envelope id → [`Delivered`]: the receipt was verified and logged.
+pub(crate) const DELIVERED: Namespace = Namespace::new(7);
+/// Envelope id → log index of its `receipt` entry.
+pub(crate) const RECEIPT_INDEX: Namespace = Namespace::new(14);
+/// Envelope id → [`Held`]: delivery stopped for a reason a person must look at.
+pub(crate) const HELD: Namespace = Namespace::new(8);
+/// Envelope id → [`InboxRecord`]: received envelopes.
+pub(crate) const INBOX: Namespace = Namespace::new(9);
+/// received-at (8 bytes BE) ‖ envelope id → empty: the inbox in arrival order.
+pub(crate) const INBOX_ORDER: Namespace = Namespace::new(10);
+/// Envelope id → log index of its `received` entry (delivery idempotency).
+pub(crate) const RECEIVED: Namespace = Namespace::new(11);
+/// Envelope id → empty: a violation was logged for it.
+pub(crate) const VIOLATIONS: Namespace = Namespace::new(12);
+/// Node metadata: `roster-version` → u64 BE of the roster in use.
+pub(crate) const NODE_META: Namespace = Namespace::new(13);
+
+/// A consent as the registry holds it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct StoredConsent {
+    pub(crate) grant: ConsentGrant,
+    pub(crate) revoked_at: Option<Timestamp>,
+}
+
+/// A disclosure waiting for its receipt.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Outbound {
+    pub(crate) recipient: AgencyId,
+    pub(crate) envelope: Envelope,
+    /// The subject as known when the disclosure was decided.
+    pub(crate) subject: SubjectFacts,
+    pub(crate) consent: Option<ConsentId>,
+    pub(crate) disclosed_at: Timestamp,
+}
+
+/// A delivered disclosure.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Delivered {
+    pub(crate) receiver_index: u64,
+}
+
+/// A disclosure whose delivery stopped and waits for a person (the receiver refused it, or
+/// the recipient left the roster). The envelope stays in [`OUTBOUND`]; it is never dropped.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Held {
+    pub(crate) reason: String,
+    pub(crate) since: Timestamp,
+}
+
+/// A received envelope.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct InboxRecord {
+    pub(crate) envelope: Envelope,
+    pub(crate) received_at: Timestamp,
+}
+
+/// Encodes a stored value.
+pub(crate) fn encode<T: Serialize>(value: &T) -> Vec<u8> {
+    // Encoding our own in-memory types into a Vec cannot fail (postcard only fails on a
+    // full fixed buffer or on types that serde cannot express).
+    postcard::to_allocvec(value).unwrap_or_default()
+}
+
+/// Reads and decodes a stored value.
+pub(crate) fn load<T: DeserializeOwned>(
+    store: &Store,
+    ns: Namespace,
+    key: &[u8],
+) -> Result<Option<T>, StoreError> {
+    match store.get(ns, key)? {
+        None => Ok(None),
+        Some(bytes) => postcard::from_bytes(&bytes)
+            .map(Some)
+            .map_err(|e| StoreError::Corrupt {
+                path: store.path().to_path_buf(),
+                detail: format!(
+                    "state namespace {} holds an undecodable value: {e}",
+                    ns.tag()
+                ),
+            }),
+    }
+}
+
+/// Reads a stored log index.
+pub(crate) fn load_index(
+    store: &Store,
+    ns: Namespace,
+    key: &[u8],
+) -> Result<Option<u64>, StoreError> {
+    match store.get(ns, key)? {
+        None => Ok(None),
+        Some(bytes) => <[u8; 8]>::try_from(bytes.as_slice())
+            .map(|b| Some(u64::from_be_bytes(b)))
+            .map_err(|_| StoreError::Corrupt {
+                path: store.path().to_path_buf(),
+                detail: format!(
+                    "state namespace {} holds an index that is not 8 bytes",
+                    ns.tag()
+                ),
+            }),
+    }
+}
+
+/// The facts about `subject` that travel with a disclosure.
+pub(crate) fn facts_of(subject: &Subject) -> SubjectFacts {
+    SubjectFacts {
+        age_status: subject.age_status(),
+        adult_since: subject.adult_since(),
+        representatives: subject.representatives().to_vec(),
+    }
+}
+
+/// Rebuilds a subject from the facts a sender sent.
+pub(crate) fn subject_from_facts(
+    id: streha_core::SubjectId,
+    facts: &SubjectFacts,
+) -> Result<Subject, streha_core::SubjectError> {
+    use streha_core::AgeStatus;
+    let mut subject = match (facts.age_status, facts.adult_since) {
+        (AgeStatus::Adult, Some(Timestamp::EPOCH)) => Subject::new(id, AgeStatus::Adult),
+        (AgeStatus::Adult, Some(since)) => {
+            let mut s = Subject::new(id, AgeStatus::PresumedChild);
+            s.record_age_status(AgeStatus::Adult, since)?;
+            s
+        }
+        // An adult with no time since when is not something an honest sender sends; treat
+        // the subject as a presumed child (Art. 36), the conservative reading.
+        (AgeStatus::Adult, None) => Subject::new(id, AgeStatus::PresumedChild),
+        (status, _) => Subject::new(id, status),
+    };
+    for representative in &facts.representatives {
+        subject.add_representative(representative.clone())?;
+    }
+    Ok(subject)
+}

@@ -1,0 +1,46 @@
+//! Durable storage for a Streha node, on [sled].
+//!
+//! One [`Store`] holds a node's append-only audit log (entries, the perfect Merkle nodes that
+//! make every proof O(log n) reads, and one signed checkpoint per committed batch) and the
+//! node's own state (outbound queue, inbox, consent registry, ...) as namespaced key/value
+//! pairs. Every change goes through [`Store::commit`]: concurrent callers are grouped into one
+//! batch, the batch is applied in one sled transaction, flushed, and the data file and
+//! directory are `fsync`ed before any caller is answered (group commit: one durable flush per
+//! batch). So an acknowledged commit survives a crash or power loss, and a log append and the
+//! state change it justifies (say, a `received` entry and the stored envelope) land together
+//! or not at all.
+//!
+//! What this crate does not do: interpret entries (they are opaque bytes; `streha-core`
+//! defines them), decide anything, or talk to the network. It is synchronous and blocking; an
+//! async caller runs it on a blocking thread.
+//!
+//! ```
+//! use streha_store::{Store, Transaction, Namespace};
+//! # let dir = tempfile::tempdir().unwrap();
+//! let key = ed25519_dalek::SigningKey::from_bytes(&[7; 32]);
+//! let signer = streha_audit::NoteSigner::new("example.org/log", key).unwrap();
+//! let store = Store::open(dir.path(), "example.org/log", signer).unwrap();
+//!
+//! const INBOX: Namespace = Namespace::new(1);
+//! let mut tx = Transaction::new();
+//! tx.append(b"an audit entry".to_vec());
+//! tx.put(INBOX, b"envelope-1".to_vec(), b"sealed bytes".to_vec());
+//! let done = store.commit(tx).unwrap();
+//! assert_eq!(done.first_index, 0);
+//! assert_eq!(done.tree_size, 1);
+//! assert!(store.get(INBOX, b"envelope-1").unwrap().is_some());
+//! let proof = store.inclusion_proof(0, 1).unwrap();
+//! assert!(proof.hashes().is_empty());
+//! ```
+
+#![forbid(unsafe_code)]
+
+mod durability;
+mod error;
+mod log;
+mod nodes;
+mod transaction;
+
+pub use crate::error::StoreError;
+pub use crate::log::{Committed, MAX_ENTRY_LEN, Store, StoredCheckpoint};
+pub use crate::transaction::{Namespace, Transaction};

@@ -1,0 +1,642 @@
+//! The store: audit log and state in one sled database, written by group commit.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+
+use sled::Transactional;
+use streha_audit::{
+    Checkpoint, CheckpointError, ConsistencyProof, Frontier, Hash, InclusionProof, LogBundle,
+    NoteSigner, SignedNote, consistency_proof, inclusion_proof, leaf_hash,
+};
+
+use crate::StoreError;
+use crate::durability::Durability;
+use crate::nodes::{SledNodes, node_key};
+use crate::transaction::{Transaction, Write};
+
+/// The largest audit entry the store accepts, matching the bundle format's limit.
+pub const MAX_ENTRY_LEN: usize = streha_audit::MAX_BUNDLE_ENTRY_LEN;
+
+/// Most transactions folded into one batch; bounds the latency a batch adds.
+const MAX_BATCH_TRANSACTIONS: usize = 4096;
+
+/// The result of one transaction of a batch, by its ticket.
+type TicketResult = (u64, Result<Committed, StoreError>);
+/// A key (without namespace byte) and its value.
+type KeyValue = (Vec<u8>, Vec<u8>);
+
+const META_ORIGIN: &[u8] = b"origin";
+const META_SIZE: &[u8] = b"size";
+const META_CHECKPOINT: &[u8] = b"checkpoint";
+
+/// A signed checkpoint the store issued, with its parsed size and root.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredCheckpoint {
+    /// Tree size it commits to.
+    pub size: u64,
+    /// Root hash at that size.
+    pub root: Hash,
+    /// The signed note text (C2SP signed-note around a tlog-checkpoint body).
+    pub note: String,
+}
+
+/// What a successful [`Store::commit`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Committed {
+    /// Log index of the transaction's first appended entry (the tree size before it, if it
+    /// appended nothing).
+    pub first_index: u64,
+    /// How many entries it appended.
+    pub count: u64,
+    /// Tree size after the batch it was part of.
+    pub tree_size: u64,
+    /// The checkpoint signed for that batch (`None` if the batch appended nothing).
+    pub checkpoint: Option<Arc<StoredCheckpoint>>,
+}
+
+/// The durable store of one node: its audit log and its state.
+///
+/// `Store` is `Sync`; share it behind an `Arc`. All writes go through [`Store::commit`].
+pub struct Store {
+    path: PathBuf,
+    origin: String,
+    db: sled::Db,
+    entries: sled::Tree,
+    nodes: sled::Tree,
+    meta: sled::Tree,
+    checkpoints: sled::Tree,
+    state: sled::Tree,
+    durability: Durability,
+    signer: NoteSigner,
+    group: Mutex<Group>,
+    group_changed: Condvar,
+    head: Mutex<Head>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("path", &self.path)
+            .field("origin", &self.origin)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Default)]
+struct Group {
+    next_ticket: u64,
+    pending: Vec<(u64, Transaction)>,
+    done: HashMap<u64, Result<Committed, StoreError>>,
+    leader_active: bool,
+    poisoned: bool,
+}
+
+struct Head {
+    frontier: Frontier,
+    checkpoint: Option<Arc<StoredCheckpoint>>,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding these locks cannot leave them half-updated (every update is a
+    // single assignment after the durable write), so a poisoned lock is still usable.
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Store {
+    /// Opens (or creates) the store in `path` for the log named `origin`, whose checkpoints
+    /// `signer` signs. Reopening after a crash finds the log at its last durable batch; the
+    /// stored nodes are checked against the last checkpoint.
+    ///
+    /// # Errors
+    /// [`StoreError::WrongOrigin`] if the directory holds another log,
+    /// [`StoreError::Corrupt`] if the stored log does not match its checkpoint, or a database
+    /// or IO error.
+    pub fn open(
+        path: impl AsRef<Path>,
+        origin: &str,
+        signer: NoteSigner,
+    ) -> Result<Self, StoreError> {
+        let path = path.as_ref().to_path_buf();
+        let db_err = |source| StoreError::Database {
+            path: path.clone(),
+            source,
+        };
+        let db = sled::Config::new().path(&path).open().map_err(db_err)?;
+        let tree = |name: &str| db.open_tree(name).map_err(db_err);
+        let entries = tree("log_entries")?;
+        let nodes = tree("log_nodes")?;
+        let meta = tree("log_meta")?;
+        let checkpoints = tree("log_checkpoints")?;
+        let state = tree("state")?;
+        let durability = Durability::open(&path)?;
+
+        match meta.get(META_ORIGIN).map_err(db_err)? {
+            Some(found) if found.as_ref() != origin.as_bytes() => {
+                return Err(StoreError::WrongOrigin {
+                    expected: origin.to_owned(),
+                    found: String::from_utf8_lossy(&found).into_owned(),
+                });
+            }
+            Some(_) => {}
+            None => {
+                meta.insert(META_ORIGIN, origin.as_bytes())
+                    .map_err(db_err)?;
+                db.flush().map_err(db_err)?;
+                durability.sync()?;
+            }
+        }
+
+        let corrupt = |detail: String| StoreError::Corrupt {
+            path: path.clone(),
+            detail,
+        };
+        let size = match meta.get(META_SIZE).map_err(db_err)? {
+            None => 0,
+            Some(bytes) => u64::from_be_bytes(
+                bytes
+                    .as_ref()
+                    .try_into()
+                    .map_err(|_| corrupt("the stored size is not 8 bytes".into()))?,
+            ),
+        };
+        let frontier = Frontier::from_source(size, &SledNodes { tree: &nodes })
+            .map_err(|e| corrupt(format!("cannot rebuild the tree at size {size}: {e}")))?;
+        let checkpoint = match meta.get(META_CHECKPOINT).map_err(db_err)? {
+            None if size == 0 => None,
+            None => return Err(corrupt(format!("no checkpoint for size {size}"))),
+            Some(bytes) => {
+                let note = String::from_utf8(bytes.to_vec())
+                    .map_err(|_| corrupt("the last checkpoint is not UTF-8".into()))?;
+                let parsed = SignedNote::parse(&note)
+                    .map_err(CheckpointError::from)
+                    .and_then(|n| Checkpoint::parse_body(n.body()))
+                    .map_err(|e| corrupt(format!("the last checkpoint does not parse: {e}")))?;
+                if parsed.size() != size || parsed.root() != &frontier.root() {
+                    return Err(corrupt(format!(
+                        "the last checkpoint (size {}) does not match the stored tree (size {size})",
+                        parsed.size()
+                    )));
+                }
+                Some(Arc::new(StoredCheckpoint {
+                    size,
+                    root: frontier.root(),
+                    note,
+                }))
+            }
+        };
+        tracing::info!(path = %path.display(), origin, size, "opened store");
+
+        Ok(Self {
+            path,
+            origin: origin.to_owned(),
+            db,
+            entries,
+            nodes,
+            meta,
+            checkpoints,
+            state,
+            durability,
+            signer,
+            group: Mutex::new(Group::default()),
+            group_changed: Condvar::new(),
+            head: Mutex::new(Head {
+                frontier,
+                checkpoint,
+            }),
+        })
+    }
+
+    /// The log's origin line.
+    pub fn origin(&self) -> &str {
+        &self.origin
+    }
+
+    /// The store's directory.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Applies `tx` durably, together with whatever other transactions are waiting (group
+    /// commit), and returns once its batch is flushed and `fsync`ed. Blocks the calling
+    /// thread.
+    ///
+    /// # Errors
+    /// [`StoreError::GuardFailed`] if a guard of `tx` did not hold (nothing of `tx` was
+    /// written); [`StoreError::EntryTooLarge`] for an oversized entry; a database or IO error
+    /// if the batch could not be made durable (then nothing of it is acknowledged, and if it
+    /// may have been partly written, the store refuses further writes:
+    /// [`StoreError::Poisoned`]).
+    pub fn commit(&self, tx: Transaction) -> Result<Committed, StoreError> {
+        if let Some(entry) = tx.appends.iter().find(|e| e.len() > MAX_ENTRY_LEN) {
+            return Err(StoreError::EntryTooLarge {
+                len: entry.len(),
+                max: MAX_ENTRY_LEN,
+            });
+        }
+        let mut group = lock(&self.group);
+        if group.poisoned {
+            return Err(StoreError::Poisoned);
+        }
+        let ticket = group.next_ticket;
+        group.next_ticket += 1;
+        group.pending.push((ticket, tx));
+        loop {
+            if let Some(result) = group.done.remove(&ticket) {
+                return result;
+            }
+            if !group.leader_active {
+                // Lead one batch: everything queued so far, up to the batch limit.
+                group.leader_active = true;
+                let take = group.pending.len().min(MAX_BATCH_TRANSACTIONS);
+                let batch: Vec<_> = group.pending.drain(..take).collect();
+                drop(group);
+                let (results, poison) = self.run_batch(batch);
+                group = lock(&self.group);
+                group.leader_active = false;
+                group.poisoned |= poison;
+                group.done.extend(results);
+                self.group_changed.notify_all();
+                continue;
+            }
+            group = self
+                .group_changed
+                .wait(group)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+    }
+
+    /// Applies one batch. Returns each transaction's result and whether the store must be
+    /// poisoned (a failure after the sled transaction may have reached the disk).
+    fn run_batch(&self, batch: Vec<(u64, Transaction)>) -> (Vec<TicketResult>, bool) {
+        let mut head = lock(&self.head);
+        let mut frontier = head.frontier.clone();
+        let start_size = frontier.size();
+        let mut overlay: HashMap<Vec<u8>, bool> = HashMap::new();
+        let mut results = Vec::with_capacity(batch.len());
+        let mut accepted = Vec::with_capacity(batch.len());
+        let mut entry_batch = sled::Batch::default();
+        let mut node_batch = sled::Batch::default();
+        let mut state_batch = sled::Batch::default();
+
+        for (ticket, tx) in batch {
+            match self.check_guards(&tx, &overlay) {
+                Ok(()) => {}
+                Err(e) => {
+                    results.push((ticket, Err(e)));
+                    continue;
+                }
+            }
+            let first_index = frontier.size();
+            for entry in &tx.appends {
+                let index = frontier.size();
+                for (level, node_index, hash) in frontier.append(leaf_hash(entry)) {
+                    node_batch.insert(&node_key(level, node_index), hash.as_bytes());
+                }
+                entry_batch.insert(&index.to_be_bytes(), entry.as_slice());
+            }
+            for write in tx.writes {
+                match write {
+                    Write::Put { key, value } => {
+                        state_batch.insert(key.as_slice(), value);
+                        overlay.insert(key, true);
+                    }
+                    Write::PutFirstIndex { key } => {
+                        state_batch.insert(key.as_slice(), &first_index.to_be_bytes());
+                        overlay.insert(key, true);
+                    }
+                    Write::Remove { key } => {
+                        state_batch.remove(key.as_slice());
+                        overlay.insert(key, false);
+                    }
+                }
+            }
+            accepted.push((ticket, first_index, tx.appends.len() as u64));
+        }
+        if accepted.is_empty() {
+            return (results, false);
+        }
+
+        let end_size = frontier.size();
+        let checkpoint = if end_size > start_size {
+            let root = frontier.root();
+            let body = Checkpoint::new(self.origin.clone(), end_size, root);
+            let note = match body.map(|cp| streha_audit::sign_checkpoint(&cp, &self.signer)) {
+                Ok(note) => note.to_text(),
+                Err(e) => {
+                    let detail = format!("could not sign the checkpoint: {e}");
+                    for (ticket, _, _) in accepted {
+                        results.push((ticket, Err(StoreError::Audit(detail.clone()))));
+                    }
+                    return (results, false);
+                }
+            };
+            Some(Arc::new(StoredCheckpoint {
+                size: end_size,
+                root,
+                note,
+            }))
+        } else {
+            None
+        };
+
+        let mut meta_batch = sled::Batch::default();
+        let mut checkpoint_batch = sled::Batch::default();
+        meta_batch.insert(META_SIZE, &end_size.to_be_bytes());
+        if let Some(cp) = &checkpoint {
+            meta_batch.insert(META_CHECKPOINT, cp.note.as_bytes());
+            checkpoint_batch.insert(&end_size.to_be_bytes(), cp.note.as_bytes());
+        }
+
+        let applied = (
+            &self.entries,
+            &self.nodes,
+            &self.meta,
+            &self.checkpoints,
+            &self.state,
+        )
+            .transaction(|(entries, nodes, meta, checkpoints, state)| {
+                entries.apply_batch(&entry_batch)?;
+                nodes.apply_batch(&node_batch)?;
+                meta.apply_batch(&meta_batch)?;
+                checkpoints.apply_batch(&checkpoint_batch)?;
+                state.apply_batch(&state_batch)?;
+                Ok::<(), sled::transaction::ConflictableTransactionError<()>>(())
+            });
+        let durable = match applied {
+            Ok(()) => self
+                .db
+                .flush()
+                .map_err(|source| StoreError::Database {
+                    path: self.path.clone(),
+                    source,
+                })
+                .and_then(|_| self.durability.sync()),
+            Err(sled::transaction::TransactionError::Storage(source)) => {
+                // sled applies a transaction all-or-nothing in memory but may have logged
+                // part of it: we cannot know, so stop writing.
+                let detail = format!("{source}");
+                tracing::error!(path = %self.path.display(), error = %detail, "commit failed");
+                for (ticket, _, _) in accepted {
+                    results.push((ticket, Err(StoreError::CommitFailed(detail.clone()))));
+                }
+                return (results, true);
+            }
+            Err(sled::transaction::TransactionError::Abort(())) => Ok(()),
+        };
+        if let Err(e) = durable {
+            let detail = e.to_string();
+            tracing::error!(path = %self.path.display(), error = %detail, "flush failed");
+            for (ticket, _, _) in accepted {
+                results.push((ticket, Err(StoreError::CommitFailed(detail.clone()))));
+            }
+            return (results, true);
+        }
+
+        head.frontier = frontier;
+        if checkpoint.is_some() {
+            head.checkpoint = checkpoint.clone();
+        }
+        for (ticket, first_index, count) in accepted {
+            results.push((
+                ticket,
+                Ok(Committed {
+                    first_index,
+                    count,
+                    tree_size: end_size,
+                    checkpoint: checkpoint.clone(),
+                }),
+            ));
+        }
+        (results, false)
+    }
+
+    fn check_guards(
+        &self,
+        tx: &Transaction,
+        overlay: &HashMap<Vec<u8>, bool>,
+    ) -> Result<(), StoreError> {
+        let present = |key: &Vec<u8>| -> Result<bool, StoreError> {
+            match overlay.get(key) {
+                Some(present) => Ok(*present),
+                None => self
+                    .state
+                    .contains_key(key)
+                    .map_err(|source| StoreError::Database {
+                        path: self.path.clone(),
+                        source,
+                    }),
+            }
+        };
+        for key in &tx.absent {
+            if present(key)? {
+                return Err(StoreError::GuardFailed("present"));
+            }
+        }
+        for key in &tx.present {
+            if !present(key)? {
+                return Err(StoreError::GuardFailed("absent"));
+            }
+        }
+        Ok(())
+    }
+
+    /// Current tree size (entries durably in the log).
+    pub fn tree_size(&self) -> u64 {
+        lock(&self.head).frontier.size()
+    }
+
+    /// Current root hash.
+    pub fn root(&self) -> Hash {
+        lock(&self.head).frontier.root()
+    }
+
+    /// The checkpoint of the last batch that appended entries.
+    pub fn latest_checkpoint(&self) -> Option<Arc<StoredCheckpoint>> {
+        lock(&self.head).checkpoint.clone()
+    }
+
+    /// The signed checkpoint issued at exactly `size`, if a batch ended there.
+    ///
+    /// # Errors
+    /// A database error.
+    pub fn checkpoint_at(&self, size: u64) -> Result<Option<String>, StoreError> {
+        self.checkpoints
+            .get(size.to_be_bytes())
+            .map_err(|source| self.db_error(source))?
+            .map(|bytes| {
+                String::from_utf8(bytes.to_vec()).map_err(|_| StoreError::Corrupt {
+                    path: self.path.clone(),
+                    detail: format!("checkpoint at size {size} is not UTF-8"),
+                })
+            })
+            .transpose()
+    }
+
+    /// Every checkpoint the store issued, oldest first.
+    ///
+    /// # Errors
+    /// A database error, or a stored checkpoint that is not UTF-8.
+    pub fn checkpoints(&self) -> Result<Vec<String>, StoreError> {
+        self.checkpoints
+            .iter()
+            .values()
+            .map(|value| {
+                let bytes = value.map_err(|source| self.db_error(source))?;
+                String::from_utf8(bytes.to_vec()).map_err(|_| StoreError::Corrupt {
+                    path: self.path.clone(),
+                    detail: "a stored checkpoint is not UTF-8".into(),
+                })
+            })
+            .collect()
+    }
+
+    /// The entry at `index`, if the log has it.
+    ///
+    /// # Errors
+    /// A database error.
+    pub fn entry(&self, index: u64) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self
+            .entries
+            .get(index.to_be_bytes())
+            .map_err(|source| self.db_error(source))?
+            .map(|v| v.to_vec()))
+    }
+
+    /// The inclusion proof of entry `index` in the tree of `size` entries (RFC 9162
+    /// §2.1.3.1), from O(log n) stored nodes.
+    ///
+    /// # Errors
+    /// [`StoreError::OutOfRange`] if `index >= size` or `size` exceeds the log.
+    pub fn inclusion_proof(&self, index: u64, size: u64) -> Result<InclusionProof, StoreError> {
+        let current = self.tree_size();
+        if size > current || index >= size {
+            return Err(StoreError::OutOfRange {
+                size: current,
+                what: format!("inclusion of entry {index} in a tree of size {size}"),
+            });
+        }
+        inclusion_proof(index, size, &SledNodes { tree: &self.nodes })
+            .map_err(|e| StoreError::Audit(e.to_string()))
+    }
+
+    /// The consistency proof from size `old` to size `new` (RFC 9162 §2.1.4.1).
+    ///
+    /// # Errors
+    /// [`StoreError::OutOfRange`] if `old > new` or `new` exceeds the log.
+    pub fn consistency_proof(&self, old: u64, new: u64) -> Result<ConsistencyProof, StoreError> {
+        let current = self.tree_size();
+        if new > current || old > new {
+            return Err(StoreError::OutOfRange {
+                size: current,
+                what: format!("consistency from size {old} to size {new}"),
+            });
+        }
+        consistency_proof(old, new, &SledNodes { tree: &self.nodes })
+            .map_err(|e| StoreError::Audit(e.to_string()))
+    }
+
+    /// Recomputes the root from every stored entry (O(n)) — an integrity check independent
+    /// of the stored nodes.
+    ///
+    /// # Errors
+    /// [`StoreError::Corrupt`] if an entry is missing; a database error.
+    pub fn recompute_root(&self) -> Result<Hash, StoreError> {
+        let size = self.tree_size();
+        let mut frontier = Frontier::new();
+        for index in 0..size {
+            let entry = self.entry(index)?.ok_or_else(|| StoreError::Corrupt {
+                path: self.path.clone(),
+                detail: format!("entry {index} is missing"),
+            })?;
+            frontier.append(leaf_hash(&entry));
+        }
+        Ok(frontier.root())
+    }
+
+    /// Exports the whole log (entries and every checkpoint) as a bundle a data-protection
+    /// officer can verify offline.
+    ///
+    /// # Errors
+    /// A database error, or a gap in the stored entries.
+    pub fn export_bundle(&self) -> Result<LogBundle, StoreError> {
+        let size = self.tree_size();
+        let mut entries = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
+        for index in 0..size {
+            entries.push(self.entry(index)?.ok_or_else(|| StoreError::Corrupt {
+                path: self.path.clone(),
+                detail: format!("entry {index} is missing"),
+            })?);
+        }
+        Ok(LogBundle::new(
+            self.origin.clone(),
+            entries,
+            self.checkpoints()?,
+        ))
+    }
+
+    /// Reads `key` in `ns`.
+    ///
+    /// # Errors
+    /// A database error.
+    pub fn get(&self, ns: crate::Namespace, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self
+            .state
+            .get(ns.key(key))
+            .map_err(|source| self.db_error(source))?
+            .map(|v| v.to_vec()))
+    }
+
+    /// Every `(key, value)` in `ns` whose key starts with `prefix`, in key order (keys
+    /// without the namespace byte).
+    ///
+    /// # Errors
+    /// A database error.
+    pub fn scan(&self, ns: crate::Namespace, prefix: &[u8]) -> Result<Vec<KeyValue>, StoreError> {
+        self.state
+            .scan_prefix(ns.key(prefix))
+            .map(|item| {
+                let (k, v) = item.map_err(|source| self.db_error(source))?;
+                Ok((k[1..].to_vec(), v.to_vec()))
+            })
+            .collect()
+    }
+
+    /// Up to `limit` `(key, value)` pairs of `ns` in key order, starting after `after`
+    /// (exclusive; `None`: from the first key). Keys are returned without the namespace
+    /// byte.
+    ///
+    /// # Errors
+    /// A database error.
+    pub fn scan_after(
+        &self,
+        ns: crate::Namespace,
+        after: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<Vec<KeyValue>, StoreError> {
+        use std::ops::Bound;
+        let start = match after {
+            Some(key) => Bound::Excluded(ns.key(key)),
+            None => Bound::Included(vec![ns.tag()]),
+        };
+        let end = match ns.tag().checked_add(1) {
+            Some(next) => Bound::Excluded(vec![next]),
+            None => Bound::Unbounded,
+        };
+        self.state
+            .range::<Vec<u8>, _>((start, end))
+            .take(limit)
+            .map(|item| {
+                let (k, v) = item.map_err(|source| self.db_error(source))?;
+                Ok((k[1..].to_vec(), v.to_vec()))
+            })
+            .collect()
+    }
+
+    fn db_error(&self, source: sled::Error) -> StoreError {
+        StoreError::Database {
+            path: self.path.clone(),
+            source,
+        }
+    }
+}

@@ -1,0 +1,117 @@
+//! What one caller asks to commit: log appends, state writes, and the guards they rest on.
+
+/// A namespace of the node's state, so that callers keep their keys apart (`inbox`,
+/// `outbound`, `consents`, ...). The number is the first byte of every key stored under it;
+/// the node defines the numbers and must never reuse one for something else.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Namespace(u8);
+
+impl Namespace {
+    /// The namespace with tag `tag`.
+    pub const fn new(tag: u8) -> Self {
+        Self(tag)
+    }
+
+    /// Its tag byte.
+    pub const fn tag(self) -> u8 {
+        self.0
+    }
+
+    pub(crate) fn key(self, key: &[u8]) -> Vec<u8> {
+        let mut full = Vec::with_capacity(1 + key.len());
+        full.push(self.0);
+        full.extend_from_slice(key);
+        full
+    }
+}
+
+#[derive(Debug, Clone)]
+pub(crate) enum Write {
+    Put {
+        key: Vec<u8>,
+        value: Vec<u8>,
+    },
+    Remove {
+        key: Vec<u8>,
+    },
+    /// Set `key` to the big-endian index of the transaction's first appended entry, which is
+    /// only known when the batch is applied.
+    PutFirstIndex {
+        key: Vec<u8>,
+    },
+}
+
+/// One atomic unit of change: entries to append to the audit log and state writes that
+/// land with them, all or nothing. A transaction may carry guards — keys that must be absent
+/// (or present) when it is applied; if a guard fails, nothing of this transaction is applied
+/// and [`Store::commit`](crate::Store::commit) returns
+/// [`StoreError::GuardFailed`](crate::StoreError::GuardFailed), while the other transactions
+/// of the same batch go ahead.
+#[derive(Debug, Clone, Default)]
+pub struct Transaction {
+    pub(crate) appends: Vec<Vec<u8>>,
+    pub(crate) writes: Vec<Write>,
+    pub(crate) absent: Vec<Vec<u8>>,
+    pub(crate) present: Vec<Vec<u8>>,
+}
+
+impl Transaction {
+    /// An empty transaction.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Appends `entry` to the audit log. Entries of one transaction get consecutive indices
+    /// in the order they were added.
+    pub fn append(&mut self, entry: Vec<u8>) -> &mut Self {
+        self.appends.push(entry);
+        self
+    }
+
+    /// Sets `key` in `ns` to `value`.
+    pub fn put(&mut self, ns: Namespace, key: Vec<u8>, value: Vec<u8>) -> &mut Self {
+        self.writes.push(Write::Put {
+            key: ns.key(&key),
+            value,
+        });
+        self
+    }
+
+    /// Sets `key` in `ns` to the log index (8 bytes, big-endian) of this transaction's first
+    /// appended entry — known only when the batch is applied — so that state can point at
+    /// the entry that justifies it, atomically with it. Without appends, the value is the
+    /// tree size before the transaction.
+    pub fn put_first_index(&mut self, ns: Namespace, key: Vec<u8>) -> &mut Self {
+        self.writes.push(Write::PutFirstIndex { key: ns.key(&key) });
+        self
+    }
+
+    /// Removes `key` from `ns` (no error if it is not there).
+    pub fn remove(&mut self, ns: Namespace, key: Vec<u8>) -> &mut Self {
+        self.writes.push(Write::Remove { key: ns.key(&key) });
+        self
+    }
+
+    /// Applies this transaction only if `key` is absent from `ns` at that moment (including
+    /// writes of earlier transactions in the same batch).
+    pub fn require_absent(&mut self, ns: Namespace, key: &[u8]) -> &mut Self {
+        self.absent.push(ns.key(key));
+        self
+    }
+
+    /// Applies this transaction only if `key` is present in `ns` at that moment.
+    pub fn require_present(&mut self, ns: Namespace, key: &[u8]) -> &mut Self {
+        self.present.push(ns.key(key));
+        self
+    }
+
+    /// The number of log entries this transaction appends.
+    pub fn append_count(&self) -> usize {
+        self.appends.len()
+    }
+
+    /// True if the transaction changes nothing.
+    pub fn is_empty(&self) -> bool {
+        self.appends.is_empty() && self.writes.is_empty()
+    }
+}

@@ -1,0 +1,207 @@
+//! Application ↔ node messages (ALPN `streha-app/1`). One request and one response per
+//! bidirectional stream. The application authenticates with its enrolled application key;
+//! it holds the agency's signing and encryption keys, the node holds neither.
+
+use serde::{Deserialize, Serialize};
+use streha_audit::ConsistencyProof;
+use streha_core::{
+    AgeStatus, CategorySet, ConsentGrant, ConsentRevocation, EnvelopeId, RefusalReason,
+    RepresentativeId, SubjectId, Timestamp, ViolationKind,
+};
+use streha_crypto::Envelope;
+
+use crate::RemoteError;
+
+/// The most inbox items or log entries one page returns.
+pub const MAX_PAGE: u32 = 256;
+
+/// An application's request to its node.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum AppRequest {
+    /// Register a subject under a fresh random pseudonymous id.
+    RegisterSubject {
+        /// The id (128 random bits drawn by the application).
+        subject: SubjectId,
+        /// Its age status.
+        age_status: AgeStatus,
+        /// Its registered legal representatives.
+        representatives: Vec<RepresentativeId>,
+    },
+    /// Record a new age status (e.g. an adult age once established).
+    RecordAgeStatus {
+        /// The subject.
+        subject: SubjectId,
+        /// The new status.
+        age_status: AgeStatus,
+    },
+    /// Register a legal representative for a subject.
+    AddRepresentative {
+        /// The subject.
+        subject: SubjectId,
+        /// The representative's registration id.
+        representative: RepresentativeId,
+    },
+    /// Record a consent.
+    GrantConsent(Box<ConsentGrant>),
+    /// Revoke a consent.
+    RevokeConsent(ConsentRevocation),
+    /// The consents recorded for a subject, with their revocation times.
+    ListConsents {
+        /// The subject.
+        subject: SubjectId,
+    },
+    /// Submit a sealed disclosure. Idempotent by envelope id.
+    Submit(Box<Envelope>),
+    /// Where a submitted disclosure is: queued, or delivered with its receipt.
+    DeliveryStatus {
+        /// The envelope.
+        envelope: EnvelopeId,
+    },
+    /// A page of the inbox, in arrival order, after `after` (exclusive).
+    Inbox {
+        /// Start after this envelope (`None`: from the start).
+        after: Option<EnvelopeId>,
+        /// At most this many (capped at [`MAX_PAGE`]).
+        limit: u32,
+    },
+    /// One envelope of the inbox.
+    Fetch {
+        /// The envelope.
+        envelope: EnvelopeId,
+    },
+    /// The opened envelope did not hold what its header declared.
+    ReportViolation {
+        /// The envelope.
+        envelope: EnvelopeId,
+        /// What was wrong.
+        kind: ViolationKind,
+        /// The categories the content actually held (empty if undecodable).
+        found: CategorySet,
+    },
+    /// The roster the node runs on (signed-note text).
+    Roster,
+    /// The node's latest signed checkpoint.
+    Checkpoint,
+    /// An entry with its inclusion proof against the latest checkpoint.
+    ProveEntry {
+        /// The entry's index.
+        index: u64,
+    },
+    /// A consistency proof between two sizes of the node's log.
+    ProveConsistency {
+        /// Older size.
+        old: u64,
+        /// Newer size (at most the current size).
+        new: u64,
+    },
+    /// A page of the log's entries, from `start`.
+    Entries {
+        /// First index.
+        start: u64,
+        /// At most this many (capped at [`MAX_PAGE`]).
+        limit: u32,
+    },
+    /// Every checkpoint the node issued, oldest first, from the `start`-th.
+    Checkpoints {
+        /// Index into the list of checkpoints.
+        start: u64,
+        /// At most this many (capped at [`MAX_PAGE`]).
+        limit: u32,
+    },
+}
+
+/// Where a submitted disclosure stands.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum DeliveryState {
+    /// Logged as disclosed and waiting in the outbound queue.
+    Queued {
+        /// Delivery attempts so far.
+        attempts: u32,
+        /// The last failure, if any (no content).
+        last_error: Option<String>,
+    },
+    /// Delivery stopped and waits for a person: the receiver refused it, or the recipient
+    /// is no longer in the roster. It is kept, never dropped.
+    Held {
+        /// Why (no content).
+        reason: String,
+    },
+    /// Delivered: the receiver's receipt was verified and logged.
+    Delivered {
+        /// Index of the sender's `receipt` entry.
+        receipt_index: u64,
+        /// Index of the receiver's `received` entry.
+        receiver_index: u64,
+    },
+}
+
+/// One inbox entry (header facts only; fetch for the envelope).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InboxItem {
+    /// The envelope id.
+    pub envelope: EnvelopeId,
+    /// The encoded `DisclosureHeader` (as in the envelope).
+    pub header: Vec<u8>,
+    /// Index of this node's `received` entry.
+    pub received_index: u64,
+    /// When it was received.
+    pub received_at: Timestamp,
+}
+
+/// A consent with its revocation, if any.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConsentStatus {
+    /// The grant.
+    pub grant: ConsentGrant,
+    /// When it was revoked.
+    pub revoked_at: Option<Timestamp>,
+    /// Index of its `consent granted` entry.
+    pub log_index: u64,
+}
+
+/// A node's answer to an [`AppRequest`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum AppResponse {
+    /// Done; the change is durable in the log at `index` (the first entry written).
+    Logged {
+        /// Log index of the entry that records it.
+        index: u64,
+    },
+    /// A submitted disclosure was allowed, logged as `disclosed` (durably), and queued.
+    Accepted {
+        /// The envelope.
+        envelope: EnvelopeId,
+        /// Index of the `disclosed` entry.
+        index: u64,
+    },
+    /// The policy refused the disclosure; the refusal is logged at `index`; nothing left.
+    Refused {
+        /// Why.
+        reason: RefusalReason,
+        /// Index of the `refused` entry.
+        index: u64,
+    },
+    /// Answer to [`AppRequest::ListConsents`].
+    Consents(Vec<ConsentStatus>),
+    /// Answer to [`AppRequest::DeliveryStatus`].
+    Delivery(DeliveryState),
+    /// Answer to [`AppRequest::Inbox`].
+    Inbox(Vec<InboxItem>),
+    /// Answer to [`AppRequest::Fetch`].
+    Envelope(Box<Envelope>),
+    /// Answer to [`AppRequest::Roster`] and [`AppRequest::Checkpoint`]: signed-note text.
+    Note(String),
+    /// Answer to [`AppRequest::ProveEntry`].
+    Entry(Box<crate::peer::ProvenEntry>),
+    /// Answer to [`AppRequest::ProveConsistency`].
+    Consistency(ConsistencyProof),
+    /// Answer to [`AppRequest::Entries`].
+    Entries(Vec<Vec<u8>>),
+    /// Answer to [`AppRequest::Checkpoints`].
+    Checkpoints(Vec<String>),
+    /// The request failed.
+    Error(RemoteError),
+}

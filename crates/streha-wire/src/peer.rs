@@ -1,0 +1,84 @@
+//! Node ↔ node messages (ALPN `streha/1`). One request and one response per bidirectional
+//! stream.
+//!
+//! A delivery carries the sealed envelope and what the receiver's decision rests on, since
+//! the receiver has no access to the sender's registry: the subject's age status and legal
+//! representatives as the sender holds them, and — for a consent-based disclosure — the
+//! consent grant as it stands in the sender's audit log, with its inclusion proof and the
+//! sender's signed checkpoint. The receipt is the receiver's `received` entry with its
+//! inclusion proof and the receiver's signed checkpoint: the checkpoint signature (one per
+//! batch) is what signs the receipt.
+
+use serde::{Deserialize, Serialize};
+use streha_audit::InclusionProof;
+use streha_core::{AgeStatus, RefusalReason, RepresentativeId, Timestamp};
+use streha_crypto::Envelope;
+
+use crate::RemoteError;
+
+/// An entry of a node's audit log with the proof that it is in the log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProvenEntry {
+    /// The encoded `streha_core::AuditEntry`.
+    pub entry: Vec<u8>,
+    /// Its index in the log.
+    pub index: u64,
+    /// Its inclusion proof in the tree of the checkpoint's size.
+    pub proof: InclusionProof,
+    /// The log's signed checkpoint (signed-note text) the proof leads to.
+    pub checkpoint: String,
+}
+
+/// What the sender holds about the subject, for the receiver's decision.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SubjectFacts {
+    /// Age status (Art. 36: a presumed child is a child).
+    pub age_status: AgeStatus,
+    /// When an adult age was recorded, if it was.
+    pub adult_since: Option<Timestamp>,
+    /// The subject's registered legal representatives (Art. 18.3, 38.5).
+    pub representatives: Vec<RepresentativeId>,
+}
+
+/// A disclosure in transit.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Delivery {
+    /// The sealed envelope, exactly as the application signed it.
+    pub envelope: Envelope,
+    /// Index of the sender's `disclosed` entry for this envelope.
+    pub sender_log_index: u64,
+    /// The subject as the sender knows it.
+    pub subject: SubjectFacts,
+    /// The `consent granted` entry the disclosure relies on, proven in the sender's log.
+    pub consent: Option<ProvenEntry>,
+}
+
+/// A node's request to another node.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum PeerRequest {
+    /// Deliver one envelope. Idempotent by envelope id: a repeated delivery gets the receipt
+    /// of the first.
+    Deliver(Box<Delivery>),
+}
+
+/// The receiver's signed acknowledgement of a delivery.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Receipt {
+    /// The receiver's `received` entry for the envelope, proven in the receiver's log.
+    pub received: ProvenEntry,
+}
+
+/// A node's answer to a [`PeerRequest`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum PeerResponse {
+    /// Delivered and durably logged.
+    Receipt(Box<Receipt>),
+    /// The receiver's own policy decision refused the disclosure; nothing was stored. The
+    /// refusal is logged at the receiver.
+    Refused(RefusalReason),
+    /// The delivery was not acceptable for another reason (bad signature, unknown sender,
+    /// malformed evidence, node unavailable).
+    Error(RemoteError),
+}

@@ -1,0 +1,498 @@
+//! Test harness: a demo federation of real `strehad` processes on 127.0.0.1.
+//!
+//! [`Federation::new`] generates every key (roster authority, agencies, applications,
+//! officers) into a temporary directory, picks OS-assigned loopback ports, signs a roster
+//! with an exchange agreement, and writes one `node.toml` per agency. [`Federation::start`]
+//! runs the daemon as a child process (the `strehad-test` binary, which is `strehad`) and
+//! waits for its ready line; [`Daemon::kill9`] and [`Daemon::terminate`] stop it the hard or
+//! the graceful way. Stores are real sled directories under the federation's directory and
+//! survive restarts.
+
+#![allow(dead_code, missing_docs, unreachable_pub)] // shared by several test binaries, each using a part
+
+use std::io::{BufRead, BufReader};
+use std::net::{SocketAddr, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use streha_core::{
+    AgencyId, AgreementClause, Category, CategorySet, ClauseId, ExchangeAgreement, OfficerId,
+    Purpose, PurposeSet, Role, Timestamp,
+};
+use streha_crypto::{
+    AgencyEncryptionSecretKey, AgencySigningSecretKey, ApplicationSecretKey, NodeIdentitySecretKey,
+    OfficerSecretKey, RosterSecretKey,
+};
+use streha_wire::{AgencyEntry, OfficerEntry, Roster};
+
+/// The federation name used by the tests.
+pub const FEDERATION: &str = "test-federation";
+
+/// One member agency's keys and addresses.
+pub struct Member {
+    /// Its id.
+    pub id: AgencyId,
+    /// Its role.
+    pub role: Role,
+    /// Its node identity key.
+    pub node_key: NodeIdentitySecretKey,
+    /// Its agency signing key (held by the application).
+    pub signing_key: AgencySigningSecretKey,
+    /// Its agency encryption key (held by the application).
+    pub encryption_key: AgencyEncryptionSecretKey,
+    /// The enrolled application's key.
+    pub app_key: ApplicationSecretKey,
+    /// Officers who may approve urgent-danger disclosures.
+    pub officers: Vec<(OfficerId, OfficerSecretKey)>,
+    /// Peer endpoint.
+    pub peer_addr: SocketAddr,
+    /// Application endpoint.
+    pub app_addr: SocketAddr,
+    /// Its directory (configuration, keys, store).
+    pub dir: PathBuf,
+}
+
+impl Member {
+    /// Its roster entry.
+    pub fn entry(&self) -> AgencyEntry {
+        AgencyEntry {
+            id: self.id.clone(),
+            role: self.role,
+            address: self.peer_addr.to_string(),
+            node_key: self.node_key.public_key(),
+            signing_key: self.signing_key.public_key(),
+            encryption_key: self.encryption_key.public_key(),
+            officers: self
+                .officers
+                .iter()
+                .map(|(id, key)| OfficerEntry {
+                    id: id.clone(),
+                    key: key.public_key(),
+                })
+                .collect(),
+        }
+    }
+
+    /// A client configuration for its application.
+    pub fn client_config(&self, roster_key: &RosterSecretKey) -> streha_client::ClientConfig {
+        streha_client::ClientConfig {
+            node_address: self.app_addr,
+            node_key: self.node_key.public_key(),
+            agency: self.id.clone(),
+            // Secret keys are not Clone; a key-file round trip copies them.
+            application_key: ApplicationSecretKey::from_key_file(&self.app_key.to_key_file())
+                .expect("copy application key"),
+            signing_key: AgencySigningSecretKey::from_key_file(&self.signing_key.to_key_file())
+                .expect("copy signing key"),
+            encryption_key: AgencyEncryptionSecretKey::from_key_file(
+                &self.encryption_key.to_key_file(),
+            )
+            .expect("copy encryption key"),
+            roster_key: roster_key.public_key(),
+            request_timeout: Duration::from_secs(20),
+        }
+    }
+}
+
+/// A federation on loopback.
+pub struct Federation {
+    /// Holds every file; removed on drop.
+    pub dir: tempfile::TempDir,
+    /// The national authority's roster key.
+    pub roster_key: RosterSecretKey,
+    /// The members.
+    pub members: Vec<Member>,
+    /// The roster version last written.
+    pub roster_version: u64,
+}
+
+/// Three agencies of the demo: police, a licensed shelter NGO, prosecution.
+pub const POLICE: &str = "police";
+/// The shelter NGO.
+pub const SHELTER: &str = "shelter";
+/// The prosecution office.
+pub const PROSECUTION: &str = "prosecution";
+
+fn free_port() -> SocketAddr {
+    // OS-assigned: bind port 0, read the port, release it for the daemon.
+    let socket = UdpSocket::bind("127.0.0.1:0").expect("bind a loopback UDP port");
+    socket.local_addr().expect("local address")
+}
+
+fn write_secret(path: &Path, text: &str) {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .expect("create secret key file");
+    file.write_all(text.as_bytes())
+        .expect("write secret key file");
+}
+
+/// The test agreement (Art. 18.2): what each role may receive without consent.
+pub fn agreement() -> ExchangeAgreement {
+    let clause = |id: &str, role: Role, categories: &[Category], purposes: &[Purpose]| {
+        AgreementClause::new(
+            ClauseId::new(id).expect("clause id"),
+            role,
+            categories.iter().copied().collect::<CategorySet>(),
+            purposes.iter().copied().collect::<PurposeSet>(),
+        )
+        .expect("valid clause")
+    };
+    ExchangeAgreement::new(vec![
+        clause(
+            "prosecution-investigation",
+            Role::Prosecution,
+            &[
+                Category::Identity,
+                Category::CaseSummary,
+                Category::Investigation,
+            ],
+            &[
+                Purpose::CriminalInvestigationAndProsecution,
+                Purpose::UrgentDanger,
+            ],
+        ),
+        clause(
+            "ngo-referral",
+            Role::LicensedNgo,
+            &[
+                Category::Identity,
+                Category::Referral,
+                Category::VictimStatus,
+            ],
+            &[Purpose::IdentificationAndReferral, Purpose::Assistance],
+        ),
+        clause(
+            "police-identification",
+            Role::Police,
+            &[Category::Identity, Category::VictimStatus],
+            &[Purpose::IdentificationAndReferral],
+        ),
+    ])
+    .expect("valid agreement")
+}
+
+impl Federation {
+    /// The three demo agencies, keys generated fresh, roster version 1 written.
+    pub fn new() -> Self {
+        Self::with_members(&[
+            (POLICE, Role::Police),
+            (SHELTER, Role::LicensedNgo),
+            (PROSECUTION, Role::Prosecution),
+        ])
+    }
+
+    /// A federation of the given agencies.
+    pub fn with_members(spec: &[(&str, Role)]) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let roster_key = RosterSecretKey::generate();
+        std::fs::write(
+            dir.path().join("roster.pub"),
+            roster_key.public_key().to_key_file(),
+        )
+        .expect("write roster key");
+        let members = spec
+            .iter()
+            .map(|(name, role)| {
+                let member_dir = dir.path().join(name);
+                std::fs::create_dir_all(&member_dir).expect("member dir");
+                Member {
+                    id: AgencyId::new(*name).expect("agency id"),
+                    role: *role,
+                    node_key: NodeIdentitySecretKey::generate(),
+                    signing_key: AgencySigningSecretKey::generate(),
+                    encryption_key: AgencyEncryptionSecretKey::generate(),
+                    app_key: ApplicationSecretKey::generate(),
+                    officers: (1..=2)
+                        .map(|n| {
+                            (
+                                OfficerId::new(format!("{name}-officer-{n}")).expect("officer id"),
+                                OfficerSecretKey::generate(),
+                            )
+                        })
+                        .collect(),
+                    peer_addr: free_port(),
+                    app_addr: free_port(),
+                    dir: member_dir,
+                }
+            })
+            .collect();
+        let mut federation = Self {
+            dir,
+            roster_key,
+            members,
+            roster_version: 0,
+        };
+        for member in &federation.members {
+            write_secret(&member.dir.join("node.key"), &member.node_key.to_key_file());
+            std::fs::write(
+                member.dir.join("app.pub"),
+                member.app_key.public_key().to_key_file(),
+            )
+            .expect("write app key");
+            std::fs::write(member.dir.join("node.toml"), federation.node_toml(member))
+                .expect("write node.toml");
+        }
+        let roster = federation.roster_of(federation.members.iter().map(Member::entry).collect());
+        federation.publish(roster);
+        federation
+    }
+
+    fn node_toml(&self, member: &Member) -> String {
+        format!(
+            "agency = \"{}\"\nlisten = \"{}\"\napp_listen = \"{}\"\ndata_dir = \"data\"\n\
+             roster = \"../roster.note\"\nroster_key = \"../roster.pub\"\nnode_key = \"node.key\"\n\n\
+             [applications]\ncase-system = \"app.pub\"\n\n\
+             [limits]\nretry_initial_ms = 100\nretry_max_ms = 500\nrequest_timeout_ms = 5000\n",
+            member.id, member.peer_addr, member.app_addr
+        )
+    }
+
+    /// A roster of `entries` at the next version (not yet written).
+    pub fn roster_of(&self, entries: Vec<AgencyEntry>) -> Roster {
+        Roster::new(
+            FEDERATION,
+            self.roster_version + 1,
+            Timestamp(1_763_856_000_000 + self.roster_version),
+            entries,
+            agreement(),
+        )
+        .expect("valid roster")
+    }
+
+    /// Signs and writes `roster` as the federation's roster file.
+    pub fn publish(&mut self, roster: Roster) {
+        let note = roster.sign(&self.roster_key).expect("sign roster");
+        std::fs::write(self.dir.path().join("roster.note"), note).expect("write roster");
+        self.roster_version = roster.version();
+    }
+
+    /// The member `name`.
+    pub fn member(&self, name: &str) -> &Member {
+        self.members
+            .iter()
+            .find(|m| m.id.as_str() == name)
+            .unwrap_or_else(|| panic!("no member {name}"))
+    }
+
+    /// Starts `name`'s daemon and waits until it serves.
+    pub fn start(&self, name: &str) -> Daemon {
+        let member = self.member(name);
+        let mut child = Command::new(env!("CARGO_BIN_EXE_strehad-test"))
+            .arg("--config")
+            .arg(member.dir.join("node.toml"))
+            .env(
+                "STREHA_LOG",
+                std::env::var("STREHA_LOG").unwrap_or_else(|_| "warn".into()),
+            )
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn strehad");
+        let stdout = child.stdout.take().expect("daemon stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut lines = BufReader::new(stdout).lines();
+            while let Some(Ok(line)) = lines.next() {
+                if line.starts_with("strehad ready") {
+                    let _ = tx.send(line);
+                }
+            }
+        });
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if rx.recv_timeout(Duration::from_millis(100)).is_ok() {
+                break;
+            }
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!("strehad for {name} exited during start-up: {status}");
+            }
+            assert!(
+                Instant::now() < deadline,
+                "strehad for {name} did not become ready"
+            );
+        }
+        Daemon {
+            name: name.to_owned(),
+            child: Some(child),
+        }
+    }
+
+    /// A connected client for `name`'s application.
+    pub async fn client(&self, name: &str) -> streha_client::Client {
+        streha_client::Client::connect(self.member(name).client_config(&self.roster_key))
+            .await
+            .unwrap_or_else(|e| panic!("client for {name} cannot connect: {e}"))
+    }
+}
+
+impl Default for Federation {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// A running daemon (child process). Killed on drop.
+pub struct Daemon {
+    name: String,
+    child: Option<Child>,
+}
+
+impl Daemon {
+    /// The agency it serves.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Its process id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map(Child::id).unwrap_or_default()
+    }
+
+    /// SIGKILL, no chance to clean up.
+    pub fn kill9(mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// SIGTERM, then waits for a clean exit; returns whether it exited successfully.
+    pub fn terminate(mut self) -> bool {
+        let Some(mut child) = self.child.take() else {
+            return false;
+        };
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(child.id().to_string())
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = child.try_wait() {
+                return status.success();
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        false
+    }
+
+    /// Sends SIGHUP (roster reload).
+    pub fn hangup(&self) {
+        let _ = Command::new("kill")
+            .arg("-HUP")
+            .arg(self.pid().to_string())
+            .status();
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// Polls `check` until it returns `Some`, up to `timeout`.
+pub async fn eventually<T, F, Fut>(timeout: Duration, mut check: F) -> Option<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(value) = check().await {
+            return Some(value);
+        }
+        if Instant::now() > deadline {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The current time.
+pub fn now() -> Timestamp {
+    let ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_millis();
+    Timestamp::from_unix_millis(u64::try_from(ms).expect("ms fit u64"))
+}
+
+/// A consent for `subject` to `recipient` for the given assistance categories and purposes,
+/// in force from an hour ago for a day.
+pub fn consent_terms(
+    subject: streha_core::SubjectId,
+    granted_by: streha_core::Grantor,
+    recipient: &str,
+    categories: &[Category],
+    purposes: &[Purpose],
+) -> streha_client::NewConsent {
+    let now = now();
+    streha_client::NewConsent {
+        subject,
+        granted_by,
+        recipients: vec![streha_core::Recipient::Agency(
+            AgencyId::new(recipient).expect("agency id"),
+        )],
+        categories: categories.iter().copied().collect(),
+        purposes: purposes.iter().copied().collect(),
+        valid_from: Timestamp::from_unix_millis(now.unix_millis() - 3_600_000),
+        expires_at: Timestamp::from_unix_millis(now.unix_millis() + 86_400_000),
+        evidence_hash: [7; 32],
+        recorded_by: OfficerId::new("intake-officer").expect("officer id"),
+        recorded_at: now,
+    }
+}
+
+/// A raw QUIC connection presenting `identity`, pinning `server_key`.
+pub async fn raw_connection(
+    identity: &streha_transport::Identity,
+    server_key: [u8; 32],
+    addr: SocketAddr,
+    alpn: &[u8],
+) -> Result<quinn::Connection, String> {
+    let mut endpoint =
+        quinn::Endpoint::client("127.0.0.1:0".parse().expect("addr")).map_err(|e| e.to_string())?;
+    endpoint.set_default_client_config(
+        streha_transport::client_config(streha_transport::ClientSetup {
+            identity,
+            server_key,
+            alpn,
+            limits: streha_transport::TransportLimits::default(),
+        })
+        .map_err(|e| e.to_string())?,
+    );
+    let connection = endpoint
+        .connect(addr, "streha.invalid")
+        .map_err(|e| e.to_string())?
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(connection)
+}
+
+/// Decoded entries of a client's node log.
+pub async fn log_entries(client: &streha_client::Client) -> Vec<streha_core::AuditEntry> {
+    let bundle = client.export_bundle().await.expect("export bundle");
+    bundle
+        .entries
+        .iter()
+        .map(|e| streha_core::AuditEntry::decode(e).expect("entry decodes"))
+        .collect()
+}
+
+/// How many entries of `kind` the log holds.
+pub fn count(entries: &[streha_core::AuditEntry], kind: &str) -> usize {
+    entries.iter().filter(|e| e.kind_name() == kind).count()
+}
