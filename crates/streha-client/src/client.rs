@@ -418,6 +418,39 @@ impl Client {
         .await
     }
 
+    /// Moves a subject to a new random pseudonymous id (Art. 18.5: identity change when
+    /// life or health is in real danger). The node closes the old id — later disclosures
+    /// about it are refused — logs only a salted commitment to the new id, registers the new
+    /// id with the age status carried over, deletes the envelopes it holds for the old id and
+    /// holds queued disclosures about it. Representatives and consents do not carry over:
+    /// register and record them again under the new id.
+    ///
+    /// Returns the new id and the salt. **Keep the salt** with the agency's protected
+    /// records: with it, a court or DPO can check that the new id is the one committed to
+    /// (`streha_core::rekey_commitment`); without it, nobody can link the ids from the log.
+    ///
+    /// # Errors
+    /// [`ClientError::Randomness`], transport errors, [`ClientError::Remote`] (unknown or
+    /// already re-keyed subject).
+    #[tracing::instrument(name = "streha_client.rekey_subject", skip_all)]
+    pub async fn rekey_subject(
+        &self,
+        subject: SubjectId,
+    ) -> Result<(SubjectId, zeroize::Zeroizing<[u8; 32]>, u64), ClientError> {
+        let new_subject = SubjectId::from_bytes(crate::random_16()?);
+        let mut salt = zeroize::Zeroizing::new([0u8; 32]);
+        salt[..16].copy_from_slice(&crate::random_16()?);
+        salt[16..].copy_from_slice(&crate::random_16()?);
+        let index = self
+            .logged(AppRequest::RekeySubject {
+                subject,
+                new_subject,
+                salt: *salt,
+            })
+            .await?;
+        Ok((new_subject, salt, index))
+    }
+
     // ----- Consent --------------------------------------------------------------------------
 
     /// Records a consent (Art. 18.3) under a fresh random id. Returns the id and the index

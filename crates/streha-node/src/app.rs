@@ -124,10 +124,99 @@ async fn dispatch(shared: &Shared, request: AppRequest) -> Result<AppResponse, F
                 all.into_iter().skip(start).take(take).collect(),
             ))
         }
+        AppRequest::RekeySubject {
+            subject,
+            new_subject,
+            salt,
+        } => rekey_subject(shared, subject, new_subject, salt).await,
         _ => Err(Failure::BadRequest(
             "this node does not support that request; upgrade the node".into(),
         )),
     }
+}
+
+/// Art. 18.5: closes `old`, registers `new` with the age status carried over, logs only a
+/// salted commitment to the new id, shreds the envelopes held for the old id and holds
+/// queued disclosures about it.
+async fn rekey_subject(
+    shared: &Shared,
+    old: SubjectId,
+    new: SubjectId,
+    salt: [u8; 32],
+) -> Result<AppResponse, Failure> {
+    let _guard = shared.registry_lock.lock().await;
+    let mut subject: Subject =
+        state::load(&shared.store, SUBJECTS, old.as_bytes())?.ok_or_else(|| {
+            Failure::NotFound(format!("subject {old} is not registered at this node"))
+        })?;
+    if shared.store.get(SUBJECTS, new.as_bytes())?.is_some() {
+        return Err(Failure::Conflict(
+            "the new subject id is already in use; draw another".into(),
+        ));
+    }
+    let (successor, record) = subject.rekey(new, &salt).map_err(subject_error)?;
+    let at = shared.now();
+    let mut tx = Transaction::new();
+    tx.append(
+        AuditEntry::SubjectRekeyed {
+            old,
+            new_commitment: record.new_commitment,
+            at,
+        }
+        .encode(),
+    )
+    .append(
+        AuditEntry::SubjectRegistered {
+            subject: new,
+            age_status: successor.age_status(),
+            at,
+        }
+        .encode(),
+    )
+    .put(SUBJECTS, old.as_bytes().to_vec(), state::encode(&subject))
+    .put(SUBJECTS, new.as_bytes().to_vec(), state::encode(&successor))
+    .require_absent(SUBJECTS, new.as_bytes());
+
+    // Shred what this node holds about the old id: received envelopes are deleted, queued
+    // disclosures are held (kept, reported, never sent).
+    let mut shredded = 0usize;
+    for (key, value) in shared.store.scan(INBOX, &[])? {
+        let Ok(record) = postcard::from_bytes::<InboxRecord>(&value) else {
+            continue;
+        };
+        let about_old = DisclosureHeader::decode(&record.envelope.header.context)
+            .is_ok_and(|h| h.subject == old);
+        if about_old {
+            let Ok(id) = <[u8; 16]>::try_from(key.as_slice()) else {
+                continue;
+            };
+            tx.remove(INBOX, key.clone()).remove(
+                INBOX_ORDER,
+                inbox_order_key(record.received_at, EnvelopeId::from_bytes(id)),
+            );
+            shredded += 1;
+        }
+    }
+    let mut held = 0usize;
+    for (key, value) in shared.store.scan(OUTBOUND, &[])? {
+        let about_old = postcard::from_bytes::<Outbound>(&value).is_ok_and(|item| {
+            DisclosureHeader::decode(&item.envelope.header.context).is_ok_and(|h| h.subject == old)
+        });
+        if about_old {
+            tx.put(
+                HELD,
+                key,
+                state::encode(&Held {
+                    reason: "the subject was re-keyed (Art. 18.5); not sent".into(),
+                    since: at,
+                }),
+            );
+            held += 1;
+        }
+    }
+    let committed = shared.commit(tx).await?;
+    tracing::info!(shredded, held, "subject re-keyed");
+    Ok(logged(&committed))
 }
 
 /// An entry of this node's log with its inclusion proof against the latest checkpoint.

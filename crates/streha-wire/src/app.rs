@@ -109,6 +109,20 @@ pub enum AppRequest {
         /// At most this many (capped at [`MAX_PAGE`]).
         limit: u32,
     },
+    /// Move a subject to a new pseudonymous id (Art. 18.5). The node closes the old id,
+    /// logs `subject re-keyed` with only a salted commitment to the new id, registers the
+    /// new id with the age status carried over (child protection carries over;
+    /// representatives and consents do not), deletes the envelopes it holds for the old id,
+    /// and holds queued disclosures about it. The salt is used to compute the commitment and
+    /// is not stored by the node: the agency keeps it, to open the link to a court or DPO.
+    RekeySubject {
+        /// The subject's current id (closed afterwards).
+        subject: SubjectId,
+        /// The new id (128 random bits).
+        new_subject: SubjectId,
+        /// 32 random bytes, kept by the agency.
+        salt: [u8; 32],
+    },
 }
 
 /// Where a submitted disclosure stands.
