@@ -1,0 +1,129 @@
+//! A bad configuration stops strehad with exit code 2 and one message naming the field.
+
+mod common;
+
+use std::process::Command;
+
+use common::*;
+
+fn run(config: &std::path::Path) -> (Option<i32>, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_strehad-test"))
+        .arg("--config")
+        .arg(config)
+        .arg("--check")
+        .output()
+        .expect("run strehad");
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn a_valid_configuration_checks_out() {
+    let federation = Federation::new();
+    let config = federation.member(POLICE).dir.join("node.toml");
+    let (code, stderr) = run(&config);
+    assert_eq!(code, Some(0), "{stderr}");
+}
+
+#[test]
+fn each_bad_field_is_named_with_exit_code_2() {
+    let federation = Federation::new();
+    let dir = &federation.member(POLICE).dir;
+    let good = std::fs::read_to_string(dir.join("node.toml")).unwrap();
+    let cases: Vec<(String, &str)> = vec![
+        (
+            good.replace("agency = \"police\"", "agency = \"Police Unit\""),
+            "`agency`",
+        ),
+        (
+            good.replace("listen = \"127.0.0.1:", "listen = \"localhost:"),
+            "`listen`",
+        ),
+        (
+            good.replace("node_key = \"node.key\"", "node_key = \"missing.key\""),
+            "`node_key`",
+        ),
+        (
+            good.replace("node_key = \"node.key\"", "node_key = \"app.pub\""),
+            "`node_key`",
+        ),
+        (
+            good.replace(
+                "roster_key = \"../roster.pub\"",
+                "roster_key = \"node.key\"",
+            ),
+            "`roster_key`",
+        ),
+        (
+            good.replace("retry_initial_ms = 100", "retry_initial_ms = 0"),
+            "`limits.retry_initial_ms`",
+        ),
+        (
+            format!("{good}\nsurprise = true\n"),
+            "not a valid node configuration",
+        ),
+        (
+            good.replace("agency = \"police\"", "agency = \"shelter\""),
+            "`node_key`",
+        ),
+    ];
+    for (n, (text, expected)) in cases.into_iter().enumerate() {
+        let path = dir.join(format!("bad-{n}.toml"));
+        std::fs::write(&path, text).unwrap();
+        let (code, stderr) = run(&path);
+        assert_eq!(code, Some(2), "case {n}: {stderr}");
+        assert!(
+            stderr.contains(expected),
+            "case {n}: expected {expected} in: {stderr}"
+        );
+        assert_eq!(
+            stderr.trim().lines().count(),
+            1,
+            "case {n}: one clear line: {stderr}"
+        );
+    }
+}
+
+#[test]
+fn a_group_readable_node_key_is_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let federation = Federation::new();
+    let dir = &federation.member(POLICE).dir;
+    std::fs::set_permissions(dir.join("node.key"), std::fs::Permissions::from_mode(0o640)).unwrap();
+    let (code, stderr) = run(&dir.join("node.toml"));
+    assert_eq!(code, Some(2));
+    assert!(
+        stderr.contains("`node_key`") && stderr.contains("chmod 600"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn an_unsigned_or_foreign_roster_is_refused() {
+    let federation = Federation::new();
+    let dir = &federation.member(POLICE).dir;
+    let roster = federation.dir.path().join("roster.note");
+    let note = std::fs::read_to_string(&roster).unwrap();
+    let body = note.split("\n\n").next().unwrap().to_owned() + "\n";
+    std::fs::write(&roster, body).unwrap();
+    let (code, stderr) = run(&dir.join("node.toml"));
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("`roster`"), "{stderr}");
+}
+
+#[test]
+fn an_older_roster_than_the_node_ran_on_is_refused() {
+    let mut federation = Federation::new();
+    let config = federation.member(POLICE).dir.join("node.toml");
+    let roster_file = federation.dir.path().join("roster.note");
+    let v1 = std::fs::read_to_string(&roster_file).unwrap();
+    let v2 = federation.roster_of(federation.members.iter().map(Member::entry).collect());
+    federation.publish(v2);
+    assert_eq!(run(&config).0, Some(0), "the node adopts version 2");
+    std::fs::write(&roster_file, v1).unwrap();
+    let (code, stderr) = run(&config);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("older"), "{stderr}");
+}
