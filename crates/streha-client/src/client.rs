@@ -785,6 +785,54 @@ impl Client {
         Ok(checkpoint)
     }
 
+    /// The node's *published* checkpoint — the latest one cosigned by at least the node's
+    /// quorum of other nodes — with the agencies whose cosignatures verify against the
+    /// roster. A log that its node could fork quietly proves nothing; a published checkpoint
+    /// is one other nodes have seen and would catch a fork of.
+    ///
+    /// # Errors
+    /// [`ClientError::Remote`] with `NotFound` while nothing is published; verification
+    /// errors as [`Client::checkpoint`].
+    #[tracing::instrument(name = "streha_client.published_checkpoint", skip_all)]
+    pub async fn published_checkpoint(
+        &self,
+    ) -> Result<(VerifiedCheckpoint, Vec<AgencyId>), ClientError> {
+        let note = match self.call(AppRequest::PublishedCheckpoint).await? {
+            AppResponse::Note(note) => note,
+            other => return Err(unexpected("PublishedCheckpoint", &other)),
+        };
+        let checkpoint = VerifiedCheckpoint::verify(&note, &self.origin, &self.config.node_key)?;
+        self.witness(&checkpoint).await?;
+        let witnesses = checkpoint.witnesses(&self.roster());
+        Ok((checkpoint, witnesses))
+    }
+
+    /// Entry `index` with its inclusion proof against the published checkpoint, verified,
+    /// and the agencies that cosigned that checkpoint.
+    ///
+    /// # Errors
+    /// As [`Client::prove_entry`]; `NotFound` if the entry is beyond the published size.
+    #[tracing::instrument(name = "streha_client.prove_published", skip_all, fields(index))]
+    pub async fn prove_published(
+        &self,
+        index: u64,
+    ) -> Result<(VerifiedEntry, Vec<AgencyId>), ClientError> {
+        let proven = match self.call(AppRequest::ProvePublished { index }).await? {
+            AppResponse::Entry(proven) => *proven,
+            other => return Err(unexpected("ProvePublished", &other)),
+        };
+        if proven.index != index {
+            return Err(invalid(
+                "ProvePublished",
+                format!("asked for entry {index}, received entry {}", proven.index),
+            ));
+        }
+        let entry = VerifiedEntry::verify(proven, &self.origin, &self.config.node_key)?;
+        self.witness(entry.checkpoint()).await?;
+        let witnesses = entry.checkpoint().witnesses(&self.roster());
+        Ok((entry, witnesses))
+    }
+
     /// An entry of the node's log with its inclusion proof, verified against the node's
     /// signed checkpoint (itself checked for consistency with those seen before).
     ///

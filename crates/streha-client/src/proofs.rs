@@ -59,6 +59,30 @@ impl VerifiedCheckpoint {
         self.checkpoint.origin()
     }
 
+    /// The other member agencies whose witness cosignatures (C2SP cosignature/v1, by their
+    /// node identity key under the name of their own log origin) on this checkpoint verify.
+    /// Cosignatures by keys the roster does not list are ignored.
+    pub fn witnesses(&self, roster: &streha_wire::Roster) -> Vec<streha_core::AgencyId> {
+        let Ok(note) = streha_audit::SignedNote::parse(&self.note) else {
+            return Vec::new();
+        };
+        roster
+            .agencies()
+            .iter()
+            .filter(|agency| agency.log_origin(roster.federation()) != self.checkpoint.origin())
+            .filter(|agency| {
+                NoteVerifier::cosignature_v1(
+                    &agency.log_origin(roster.federation()),
+                    *agency.node_key.as_dalek(),
+                )
+                .ok()
+                .and_then(|verifier| note.verify(std::slice::from_ref(&verifier)).ok())
+                .is_some_and(|verified| !verified.signers().is_empty())
+            })
+            .map(|agency| agency.id.clone())
+            .collect()
+    }
+
     /// The tree size.
     pub fn size(&self) -> u64 {
         self.checkpoint.size()

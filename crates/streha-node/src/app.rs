@@ -124,6 +124,34 @@ async fn dispatch(shared: &Shared, request: AppRequest) -> Result<AppResponse, F
                 all.into_iter().skip(start).take(take).collect(),
             ))
         }
+        AppRequest::PublishedCheckpoint => {
+            let (_, note) = crate::witness::published_checkpoint(shared)?.ok_or_else(|| {
+                Failure::NotFound(format!(
+                    "no checkpoint is cosigned by {} other node(s) yet",
+                    shared.witness.quorum
+                ))
+            })?;
+            Ok(AppResponse::Note(note))
+        }
+        AppRequest::ProvePublished { index } => {
+            let (size, note) = crate::witness::published_checkpoint(shared)?
+                .ok_or_else(|| Failure::NotFound("no checkpoint is published yet".into()))?;
+            if index >= size {
+                return Err(Failure::NotFound(format!(
+                    "entry {index} is beyond the published checkpoint (size {size})"
+                )));
+            }
+            let entry = shared
+                .store
+                .entry(index)?
+                .ok_or_else(|| Failure::Internal(format!("log entry {index} is missing")))?;
+            Ok(AppResponse::Entry(Box::new(ProvenEntry {
+                entry,
+                index,
+                proof: shared.store.inclusion_proof(index, size)?,
+                checkpoint: note,
+            })))
+        }
         AppRequest::RekeySubject {
             subject,
             new_subject,

@@ -35,7 +35,36 @@ struct RawConfig {
     #[serde(default)]
     applications: BTreeMap<String, PathBuf>,
     #[serde(default)]
+    metrics_listen: Option<String>,
+    #[serde(default)]
+    witness: RawWitness,
+    #[serde(default)]
     limits: RawLimits,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawWitness {
+    quorum: usize,
+    interval_ms: u64,
+}
+
+impl Default for RawWitness {
+    fn default() -> Self {
+        Self {
+            quorum: 1,
+            interval_ms: 10_000,
+        }
+    }
+}
+
+/// Witnessing (C2SP tlog-witness between the federation's nodes).
+#[derive(Debug, Clone, Copy)]
+pub struct WitnessConfig {
+    /// How many other nodes must cosign a checkpoint before it is published.
+    pub quorum: usize,
+    /// How often to ask peers to cosign the latest checkpoint (also after each receipt).
+    pub interval: Duration,
 }
 
 #[derive(Debug, Deserialize)]
@@ -126,6 +155,10 @@ pub struct NodeConfig {
     pub node_key: NodeIdentitySecretKey,
     /// Enrolled applications: name → key.
     pub applications: BTreeMap<String, ApplicationPublicKey>,
+    /// Where to serve `/metrics` and `/health` (loopback only), if anywhere.
+    pub metrics_listen: Option<SocketAddr>,
+    /// Witnessing.
+    pub witness: WitnessConfig,
     /// Limits.
     pub limits: Limits,
 }
@@ -212,6 +245,27 @@ impl NodeConfig {
             applications.insert(name.clone(), key);
         }
 
+        let metrics_listen = match raw.metrics_listen.as_deref() {
+            None => None,
+            Some(text) => {
+                let address = address("metrics_listen", text)?;
+                if !address.ip().is_loopback() {
+                    return Err(error(
+                        "metrics_listen",
+                        format!(
+                            "`{text}` is not a loopback address; metrics are served on 127.0.0.1 or ::1 only"
+                        ),
+                    ));
+                }
+                Some(address)
+            }
+        };
+        let witness = WitnessConfig {
+            quorum: raw.witness.quorum,
+            interval: positive_ms(raw.witness.interval_ms)
+                .map_err(|problem| error("witness.interval_ms", problem))?,
+        };
+
         let l = raw.limits;
         let positive = |field: &str, ms: u64| -> Result<Duration, ConfigError> {
             if ms == 0 {
@@ -270,8 +324,18 @@ impl NodeConfig {
             roster_key,
             node_key,
             applications,
+            metrics_listen,
+            witness,
             limits,
         })
+    }
+}
+
+fn positive_ms(ms: u64) -> Result<Duration, String> {
+    if ms == 0 {
+        Err("must be greater than zero".into())
+    } else {
+        Ok(Duration::from_millis(ms))
     }
 }
 

@@ -29,13 +29,16 @@ mod app;
 mod config;
 mod daemon;
 mod failure;
+mod http;
 mod metrics;
 mod outbound;
+mod peers;
 mod receive;
 mod server;
 mod shared;
 mod state;
+mod witness;
 
-pub use crate::config::{ConfigError, Limits, NodeConfig};
+pub use crate::config::{ConfigError, Limits, NodeConfig, WitnessConfig};
 pub use crate::daemon::daemon_main;
 pub use crate::server::{RunningNode, StartError};

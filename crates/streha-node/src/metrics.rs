@@ -12,7 +12,13 @@ pub(crate) struct Metrics {
     pub(crate) disclosures_received: AtomicU64,
     pub(crate) handshake_refusals: AtomicU64,
     pub(crate) bad_frames: AtomicU64,
+    pub(crate) fork_alarms: AtomicU64,
+    pub(crate) cosignatures_received: AtomicU64,
+    pub(crate) peers_reachable: AtomicU64,
+    /// Unix ms of the last checkpoint this node issued (or of its start).
+    pub(crate) last_checkpoint_at: AtomicU64,
     refusals: Mutex<BTreeMap<String, u64>>,
+    cosignatures: Mutex<BTreeMap<String, u64>>,
 }
 
 impl Metrics {
@@ -29,6 +35,15 @@ impl Metrics {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         *map.entry(key).or_default() += 1;
+    }
+
+    /// Counts a cosignature received from `peer`.
+    pub(crate) fn cosigned(&self, peer: &streha_core::AgencyId) {
+        let mut map = self
+            .cosignatures
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        *map.entry(peer.to_string()).or_default() += 1;
     }
 
     /// Refusal counts by `side/reason`.
@@ -50,68 +65,150 @@ fn refusal_name(reason: &streha_core::RefusalReason) -> String {
         .to_owned()
 }
 
+fn counter(out: &mut String, name: &str, help: &str, value: u64) {
+    use std::fmt::Write as _;
+    let _ = writeln!(
+        out,
+        "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}"
+    );
+}
+
+fn gauge(out: &mut String, name: &str, help: &str, value: u64) {
+    use std::fmt::Write as _;
+    let _ = writeln!(
+        out,
+        "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}"
+    );
+}
+
+fn labelled(out: &mut String, name: &str, help: &str, label: &str, values: &BTreeMap<String, u64>) {
+    use std::fmt::Write as _;
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
+    for (key, value) in values {
+        let labels = match label {
+            "side,reason" => {
+                let (side, reason) = key.split_once('/').unwrap_or(("unknown", key.as_str()));
+                format!("side=\"{side}\",reason=\"{reason}\"")
+            }
+            _ => format!("{label}=\"{key}\""),
+        };
+        let _ = writeln!(out, "{name}{{{labels}}} {value}");
+    }
+}
+
 impl crate::shared::Shared {
     /// The counters, queue and log figures in the Prometheus text format.
     pub(crate) fn render_metrics(&self) -> String {
-        use std::fmt::Write as _;
         let m = &self.metrics;
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
         let mut out = String::new();
-        let mut counter = |name: &str, help: &str, value: u64| {
-            let _ = writeln!(
-                out,
-                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}"
-            );
-        };
         counter(
+            &mut out,
             "streha_disclosures_accepted_total",
             "Disclosures this node allowed, logged and queued.",
-            m.disclosures_accepted.load(Ordering::Relaxed),
+            get(&m.disclosures_accepted),
         );
         counter(
+            &mut out,
             "streha_disclosures_delivered_total",
             "Disclosures whose receipt this node verified and logged.",
-            m.disclosures_delivered.load(Ordering::Relaxed),
+            get(&m.disclosures_delivered),
         );
         counter(
+            &mut out,
             "streha_disclosures_received_total",
             "Disclosures this node received, decided and stored.",
-            m.disclosures_received.load(Ordering::Relaxed),
+            get(&m.disclosures_received),
+        );
+        labelled(
+            &mut out,
+            "streha_refusals_total",
+            "Policy refusals by side (send, receive, by-receiver) and reason.",
+            "side,reason",
+            &m.refusals(),
         );
         counter(
+            &mut out,
             "streha_handshake_refusals_total",
             "TLS handshakes refused because the peer's key is not pinned.",
-            m.handshake_refusals.load(Ordering::Relaxed),
+            get(&m.handshake_refusals),
         );
         counter(
+            &mut out,
             "streha_bad_frames_total",
             "Streams closed because of a malformed or oversized frame.",
-            m.bad_frames.load(Ordering::Relaxed),
+            get(&m.bad_frames),
         );
-        let _ = writeln!(
-            out,
-            "# HELP streha_refusals_total Policy refusals by side and reason.\n# TYPE streha_refusals_total counter"
+        counter(
+            &mut out,
+            "streha_fork_alarms_total",
+            "Checkpoints of other logs that contradicted one this node cosigned (fork, rollback).",
+            get(&m.fork_alarms),
         );
-        for (key, value) in m.refusals() {
-            let (side, reason) = key.split_once('/').unwrap_or(("unknown", key.as_str()));
-            let _ = writeln!(
-                out,
-                "streha_refusals_total{{side=\"{side}\",reason=\"{reason}\"}} {value}"
-            );
-        }
-        let queue = self
-            .store
-            .scan(crate::state::OUTBOUND, &[])
-            .map(|items| items.len())
-            .unwrap_or(0);
-        let _ = writeln!(
-            out,
-            "# HELP streha_outbound_queue_depth Disclosures waiting for their receipt.\n# TYPE streha_outbound_queue_depth gauge\nstreha_outbound_queue_depth {queue}"
+        let cosignatures = m
+            .cosignatures
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        labelled(
+            &mut out,
+            "streha_cosignatures_total",
+            "Cosignatures of this node's checkpoints received, by witness.",
+            "witness",
+            &cosignatures,
         );
-        let _ = writeln!(
-            out,
-            "# HELP streha_log_size Entries in the audit log.\n# TYPE streha_log_size gauge\nstreha_log_size {}",
-            self.store.tree_size()
+        let now = self.now().unix_millis();
+        let (queue, oldest) = self.queue_figures(now);
+        gauge(
+            &mut out,
+            "streha_outbound_queue_depth",
+            "Disclosures waiting for their receipt (including held ones).",
+            queue,
+        );
+        gauge(
+            &mut out,
+            "streha_outbound_oldest_age_seconds",
+            "Age of the oldest disclosure waiting for its receipt.",
+            oldest / 1000,
+        );
+        gauge(
+            &mut out,
+            "streha_peers_reachable",
+            "Peers that answered the last witnessing round.",
+            get(&m.peers_reachable),
+        );
+        gauge(
+            &mut out,
+            "streha_last_checkpoint_age_seconds",
+            "Seconds since this node last issued a checkpoint.",
+            now.saturating_sub(get(&m.last_checkpoint_at)) / 1000,
+        );
+        gauge(
+            &mut out,
+            "streha_log_size",
+            "Entries in the audit log.",
+            self.store.tree_size(),
+        );
+        gauge(
+            &mut out,
+            "streha_roster_version",
+            "Version of the roster in use.",
+            self.roster().version(),
         );
         out
+    }
+
+    /// Queue depth and the age (ms) of its oldest item.
+    fn queue_figures(&self, now: u64) -> (u64, u64) {
+        let Ok(items) = self.store.scan(crate::state::OUTBOUND, &[]) else {
+            return (0, 0);
+        };
+        let oldest = items
+            .iter()
+            .filter_map(|(_, v)| postcard::from_bytes::<crate::state::Outbound>(v).ok())
+            .map(|item| now.saturating_sub(item.disclosed_at.unix_millis()))
+            .max()
+            .unwrap_or(0);
+        (items.len() as u64, oldest)
     }
 }

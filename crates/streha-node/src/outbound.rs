@@ -8,20 +8,20 @@
 //! held — kept in the queue, reported, not retried — until a person or a roster change
 //! releases it.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use streha_audit::{leaf_hash, open_checkpoint, verify_inclusion};
 use streha_core::{AgencyId, AuditEntry, EnvelopeId};
 use streha_store::Transaction;
-use streha_transport::{ClientSetup, TransportLimits, client_config, request};
 use streha_wire::peer::{Delivery, PeerRequest, PeerResponse, Receipt};
-use streha_wire::{AgencyEntry, ErrorCode, PEER_ALPN, Roster};
-use tokio::sync::{Mutex, watch};
+use streha_wire::{AgencyEntry, ErrorCode, Roster};
+use tokio::sync::watch;
 
 use crate::failure::Failure;
 use crate::metrics::Metrics;
+use crate::peers::Peers;
 use crate::shared::{Attempts, Shared, log_verifier};
 use crate::state::{
     self, CONSENT_INDEX, DELIVERED, DISCLOSED, Delivered, HELD, Held, OUTBOUND, Outbound,
@@ -38,20 +38,17 @@ enum Setback {
     Hold(String),
 }
 
-type Connections = Mutex<HashMap<AgencyId, quinn::Connection>>;
-
 /// Runs the delivery loop until `shutdown` turns true.
 pub(crate) async fn run(
     shared: Arc<Shared>,
-    endpoint: quinn::Endpoint,
+    peers: Arc<Peers>,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let connections: Arc<Connections> = Arc::new(Mutex::new(HashMap::new()));
     loop {
         if *shutdown.borrow() {
             break;
         }
-        let wake_in = match deliver_due(&shared, &endpoint, &connections).await {
+        let wake_in = match deliver_due(&shared, &peers).await {
             Ok(wake_in) => wake_in,
             Err(failure) => {
                 tracing::error!(error = %failure, "delivery loop failed; retrying");
@@ -64,18 +61,11 @@ pub(crate) async fn run(
             _ = shutdown.changed() => {}
         }
     }
-    for (_, connection) in connections.lock().await.drain() {
-        connection.close(0u32.into(), b"shutdown");
-    }
 }
 
 /// Delivers every due envelope, one task per recipient (in queue order within a
 /// recipient). Returns how long to sleep until the next one is due.
-async fn deliver_due(
-    shared: &Arc<Shared>,
-    endpoint: &quinn::Endpoint,
-    connections: &Arc<Connections>,
-) -> Result<Duration, Failure> {
+async fn deliver_due(shared: &Arc<Shared>, peers: &Arc<Peers>) -> Result<Duration, Failure> {
     let now = Instant::now();
     let mut next_due = shared.limits.retry_max;
     let mut by_recipient: BTreeMap<AgencyId, Vec<(EnvelopeId, Outbound)>> = BTreeMap::new();
@@ -101,14 +91,10 @@ async fn deliver_due(
     }
     let mut tasks = tokio::task::JoinSet::new();
     for (_, items) in by_recipient {
-        let (shared, endpoint, connections) = (
-            Arc::clone(shared),
-            endpoint.clone(),
-            Arc::clone(connections),
-        );
+        let (shared, peers) = (Arc::clone(shared), Arc::clone(peers));
         tasks.spawn(async move {
             for (id, item) in items {
-                match deliver_one(&shared, &endpoint, &connections, id, &item).await {
+                match deliver_one(&shared, &peers, id, &item).await {
                     Ok(()) => {}
                     Err(Setback::Retry(reason)) => {
                         let delay = record_failure(&shared, id, &reason);
@@ -169,8 +155,7 @@ async fn hold(shared: &Shared, id: EnvelopeId, reason: String) -> Result<(), Fai
 
 async fn deliver_one(
     shared: &Shared,
-    endpoint: &quinn::Endpoint,
-    connections: &Connections,
+    peers: &Peers,
     id: EnvelopeId,
     item: &Outbound,
 ) -> Result<(), Setback> {
@@ -201,21 +186,10 @@ async fn deliver_one(
         consent,
     }));
 
-    let connection = connect(shared, endpoint, connections, &recipient).await?;
-    let response: PeerResponse = match request(
-        &connection,
-        &delivery,
-        shared.limits.max_frame_bytes,
-        shared.limits.request_timeout,
-    )
-    .await
-    {
-        Ok(response) => response,
-        Err(e) => {
-            connections.lock().await.remove(&recipient.id);
-            return Err(Setback::Retry(e.to_string()));
-        }
-    };
+    let response = peers
+        .request(shared, &recipient, &delivery)
+        .await
+        .map_err(Setback::Retry)?;
     match response {
         PeerResponse::Receipt(receipt) => {
             log_receipt(shared, &roster, &recipient, id, item, &receipt).await
@@ -298,6 +272,7 @@ async fn log_receipt(
     match shared.commit(tx).await {
         Ok(committed) => {
             Metrics::bump(&shared.metrics.disclosures_delivered);
+            shared.witness_wake.notify_one();
             shared
                 .attempts
                 .lock()
@@ -310,43 +285,4 @@ async fn log_receipt(
         Err(Failure::Conflict(_)) => Ok(()),
         Err(e) => Err(Setback::Retry(e.to_string())),
     }
-}
-
-async fn connect(
-    shared: &Shared,
-    endpoint: &quinn::Endpoint,
-    connections: &Connections,
-    recipient: &AgencyEntry,
-) -> Result<quinn::Connection, Setback> {
-    let mut cache = connections.lock().await;
-    if let Some(connection) = cache.get(&recipient.id)
-        && connection.close_reason().is_none()
-    {
-        return Ok(connection.clone());
-    }
-    let address = tokio::net::lookup_host(recipient.address.as_str())
-        .await
-        .map_err(|e| Setback::Retry(format!("cannot resolve {}: {e}", recipient.address)))?
-        .next()
-        .ok_or_else(|| Setback::Retry(format!("{} resolves to nothing", recipient.address)))?;
-    let config = client_config(ClientSetup {
-        identity: &shared.identity,
-        server_key: recipient.node_key.to_bytes(),
-        alpn: PEER_ALPN,
-        limits: TransportLimits {
-            idle_timeout: shared.limits.idle_timeout,
-            keep_alive: shared.limits.idle_timeout / 3,
-            max_concurrent_streams: shared.limits.max_streams_per_connection,
-        },
-    })
-    .map_err(|e| Setback::Retry(format!("TLS configuration: {e}")))?;
-    let connecting = endpoint
-        .connect_with(config, address, "streha.invalid")
-        .map_err(|e| Setback::Retry(format!("cannot connect to {address}: {e}")))?;
-    let connection = tokio::time::timeout(shared.limits.request_timeout, connecting)
-        .await
-        .map_err(|_| Setback::Retry(format!("no answer from {address}")))?
-        .map_err(|e| Setback::Retry(format!("handshake with {address} failed: {e}")))?;
-    cache.insert(recipient.id.clone(), connection.clone());
-    Ok(connection)
 }

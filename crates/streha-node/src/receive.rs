@@ -28,6 +28,10 @@ pub(crate) async fn handle(
 ) -> PeerResponse {
     let result = match request {
         PeerRequest::Deliver(delivery) => receive(shared, peer, *delivery).await,
+        PeerRequest::Witness(request) => {
+            crate::witness::handle_witness(shared, peer, *request).await
+        }
+        PeerRequest::Gossip(notes) => crate::witness::handle_gossip(shared, notes).await,
         _ => Err(Failure::BadRequest(
             "this node does not support that request; upgrade the node".into(),
         )),

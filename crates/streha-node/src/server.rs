@@ -97,7 +97,9 @@ impl KeyPolicy for EnrolledApplications {
 #[derive(Debug)]
 pub struct RunningNode {
     shared: Arc<Shared>,
+    peers: Arc<crate::peers::Peers>,
     peer_endpoint: quinn::Endpoint,
+    metrics_addr: Option<SocketAddr>,
     app_endpoint: quinn::Endpoint,
     shutdown: watch::Sender<bool>,
     tasks: JoinSet<()>,
@@ -163,8 +165,10 @@ impl RunningNode {
             config.roster_key,
             config.roster_path.clone(),
             identity,
+            config.node_key,
             applications,
             config.limits,
+            config.witness,
         ));
         let limits = TransportLimits {
             idle_timeout: config.limits.idle_timeout,
@@ -216,11 +220,36 @@ impl RunningNode {
             shutdown.subscribe(),
             Side::App,
         ));
+        let peers = Arc::new(crate::peers::Peers::new(peer_endpoint.clone()));
         tasks.spawn(crate::outbound::run(
             Arc::clone(&shared),
-            peer_endpoint.clone(),
+            Arc::clone(&peers),
             shutdown.subscribe(),
         ));
+        tasks.spawn(crate::witness::run(
+            Arc::clone(&shared),
+            Arc::clone(&peers),
+            shutdown.subscribe(),
+        ));
+        let metrics_addr = match config.metrics_listen {
+            None => None,
+            Some(address) => {
+                let listener = tokio::net::TcpListener::bind(address)
+                    .await
+                    .map_err(|source| StartError::Bind {
+                        field: "metrics_listen",
+                        address,
+                        source,
+                    })?;
+                let bound = listener.local_addr().ok();
+                tasks.spawn(crate::http::serve(
+                    Arc::clone(&shared),
+                    listener,
+                    shutdown.subscribe(),
+                ));
+                bound
+            }
+        };
         tracing::info!(
             agency = %shared.agency,
             peers = %peer_endpoint.local_addr().map(|a| a.to_string()).unwrap_or_default(),
@@ -230,8 +259,10 @@ impl RunningNode {
         );
         Ok(Self {
             shared,
+            peers,
             peer_endpoint,
             app_endpoint,
+            metrics_addr,
             shutdown,
             tasks,
         })
@@ -240,6 +271,11 @@ impl RunningNode {
     /// The address peers connect to.
     pub fn peer_addr(&self) -> Option<SocketAddr> {
         self.peer_endpoint.local_addr().ok()
+    }
+
+    /// The address of the metrics and health endpoint, if configured.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_addr
     }
 
     /// The address applications connect to.
@@ -283,8 +319,23 @@ impl RunningNode {
             .map_err(|e| format!("storage task failed: {e}"))?
             .map_err(|e| e.to_string())?;
         shared.set_roster(roster);
-        // Envelopes held because their recipient was missing get another chance.
+        // Agencies no longer in the roster: their open connections are closed, in both
+        // directions; envelopes queued to them are held by the delivery worker.
+        let current = shared.roster();
+        self.peers.retain(|id| current.agency(id).is_some()).await;
+        shared
+            .peer_connections
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .retain(|(key, connection)| {
+                let kept = agency_of_node_key(&current, key).is_some();
+                if !kept {
+                    connection.close(2u32.into(), b"removed from the roster");
+                }
+                kept && connection.close_reason().is_none()
+            });
         shared.outbound_wake.notify_one();
+        shared.witness_wake.notify_one();
         tracing::info!(version, "roster updated");
         Ok(version)
     }
@@ -299,6 +350,7 @@ impl RunningNode {
     pub async fn shutdown(mut self) {
         let _ = self.shutdown.send(true);
         while self.tasks.join_next().await.is_some() {}
+        self.peers.close_all().await;
         self.app_endpoint.close(0u32.into(), b"node shutting down");
         self.peer_endpoint.close(0u32.into(), b"node shutting down");
         self.app_endpoint.wait_idle().await;
@@ -387,6 +439,14 @@ async fn serve_connection(
         connection.close(1u32.into(), b"no peer identity");
         return;
     };
+    if let Side::Peer = side {
+        let mut open = shared
+            .peer_connections
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        open.retain(|(_, c)| c.close_reason().is_none());
+        open.push((key, connection.clone()));
+    }
     let mut streams = JoinSet::new();
     loop {
         let (send, recv) = tokio::select! {

@@ -32,10 +32,19 @@ pub(crate) struct Shared {
     pub(crate) roster_key: RosterPublicKey,
     pub(crate) roster_path: std::path::PathBuf,
     pub(crate) identity: Identity,
+    /// Signs witness cosignatures (checkpoints are signed by the store's own signer).
+    pub(crate) node_key: streha_crypto::NodeIdentitySecretKey,
     pub(crate) applications: BTreeMap<[u8; 32], String>,
     pub(crate) limits: Limits,
+    pub(crate) witness: crate::config::WitnessConfig,
     /// Wakes the delivery worker when something is queued.
     pub(crate) outbound_wake: tokio::sync::Notify,
+    /// Wakes the witnessing worker when the log grew.
+    pub(crate) witness_wake: tokio::sync::Notify,
+    /// Serialises witness-side updates.
+    pub(crate) witness_lock: tokio::sync::Mutex<()>,
+    /// Open incoming peer connections, to close those of agencies removed from the roster.
+    pub(crate) peer_connections: Mutex<Vec<([u8; 32], quinn::Connection)>>,
     /// Serialises read-modify-write changes of subjects and consents.
     pub(crate) registry_lock: tokio::sync::Mutex<()>,
     pub(crate) attempts: Mutex<HashMap<EnvelopeId, Attempts>>,
@@ -61,10 +70,17 @@ impl Shared {
         roster_key: RosterPublicKey,
         roster_path: std::path::PathBuf,
         identity: Identity,
+        node_key: streha_crypto::NodeIdentitySecretKey,
         applications: BTreeMap<[u8; 32], String>,
         limits: Limits,
+        witness: crate::config::WitnessConfig,
     ) -> Self {
+        let metrics = Metrics::default();
+        metrics
+            .last_checkpoint_at
+            .store(now().unix_millis(), std::sync::atomic::Ordering::Relaxed);
         Self {
+            witness,
             agency,
             origin,
             store,
@@ -72,12 +88,16 @@ impl Shared {
             roster_key,
             roster_path,
             identity,
+            node_key,
             applications,
             limits,
             outbound_wake: tokio::sync::Notify::new(),
+            witness_wake: tokio::sync::Notify::new(),
+            witness_lock: tokio::sync::Mutex::new(()),
+            peer_connections: Mutex::new(Vec::new()),
             registry_lock: tokio::sync::Mutex::new(()),
             attempts: Mutex::new(HashMap::new()),
-            metrics: Metrics::default(),
+            metrics,
         }
     }
 
@@ -109,10 +129,17 @@ impl Shared {
     /// Commits on a blocking thread (the store blocks until the batch is durable).
     pub(crate) async fn commit(&self, tx: Transaction) -> Result<Committed, Failure> {
         let store = Arc::clone(&self.store);
-        tokio::task::spawn_blocking(move || store.commit(tx))
+        let committed = tokio::task::spawn_blocking(move || store.commit(tx))
             .await
             .map_err(|_| Failure::Internal("a storage task failed; see the node's log".into()))?
-            .map_err(Failure::from)
+            .map_err(Failure::from)?;
+        if committed.checkpoint.is_some() {
+            self.metrics.last_checkpoint_at.store(
+                self.now().unix_millis(),
+                std::sync::atomic::Ordering::Relaxed,
+            );
+        }
+        Ok(committed)
     }
 
     /// Checks that a time an application states is within the allowed skew of ours.
@@ -148,6 +175,28 @@ pub(crate) fn log_verifier(roster: &Roster, agency: &AgencyEntry) -> Result<Note
         *agency.node_key.as_dalek(),
     )
     .map_err(|e| Failure::Internal(format!("cannot build a verifier for `{}`: {e}", agency.id)))
+}
+
+/// The verifier of `agency`'s witness cosignatures (C2SP cosignature/v1 by its node key
+/// under the name of its own log origin).
+pub(crate) fn cosignature_verifier(
+    roster: &Roster,
+    agency: &AgencyEntry,
+) -> Result<NoteVerifier, Failure> {
+    NoteVerifier::cosignature_v1(
+        &agency.log_origin(roster.federation()),
+        *agency.node_key.as_dalek(),
+    )
+    .map_err(|e| Failure::Internal(format!("cannot build a verifier for `{}`: {e}", agency.id)))
+}
+
+/// The agency of the roster whose log origin is `origin`.
+pub(crate) fn agency_of_origin(roster: &Roster, origin: &str) -> Option<AgencyEntry> {
+    roster
+        .agencies()
+        .iter()
+        .find(|a| a.log_origin(roster.federation()) == origin)
+        .cloned()
 }
 
 /// The agency of the roster whose node key is `key`.

@@ -23,6 +23,19 @@ pub(crate) const DISCLOSED: Namespace = Namespace::new(6);
 pub(crate) const DELIVERED: Namespace = Namespace::new(7);
 /// Envelope id → log index of its `receipt` entry.
 pub(crate) const RECEIPT_INDEX: Namespace = Namespace::new(14);
+/// Witness side — log origin → [`WitnessView`]: the latest checkpoint of another node's log
+/// this node cosigned.
+pub(crate) const WITNESSED: Namespace = Namespace::new(15);
+/// Witness side — log origin ‖ 0x00 ‖ size (8 BE) → [`WitnessView`]: every checkpoint this
+/// node cosigned, to compare what others were shown.
+pub(crate) const WITNESSED_ROOTS: Namespace = Namespace::new(16);
+/// Witness side — log origin ‖ 0x00 ‖ time (8 BE) → [`Evidence`]: two signed checkpoints of
+/// one log that cannot both be true.
+pub(crate) const EVIDENCE: Namespace = Namespace::new(17);
+/// Owner side — witness agency id → size (8 BE) it last cosigned.
+pub(crate) const COSIGNED_BY: Namespace = Namespace::new(18);
+/// Owner side — size (8 BE) ‖ witness agency id → cosignature line.
+pub(crate) const COSIGNATURES: Namespace = Namespace::new(19);
 /// Envelope id → [`Held`]: delivery stopped for a reason a person must look at.
 pub(crate) const HELD: Namespace = Namespace::new(8);
 /// Envelope id → [`InboxRecord`]: received envelopes.
@@ -66,6 +79,34 @@ pub(crate) struct Delivered {
 pub(crate) struct Held {
     pub(crate) reason: String,
     pub(crate) since: Timestamp,
+}
+
+/// The latest checkpoint of a log this node cosigned as a witness.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct WitnessView {
+    pub(crate) size: u64,
+    pub(crate) root: [u8; 32],
+    pub(crate) note: String,
+}
+
+/// What kind of contradiction a witness found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) enum EvidenceKind {
+    /// Two checkpoints of the same size with different roots.
+    Fork,
+    /// A checkpoint smaller than one already cosigned.
+    Rollback,
+    /// A checkpoint not consistent with one already cosigned.
+    Inconsistent,
+}
+
+/// Kept evidence: both signed checkpoints, exactly as received.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Evidence {
+    pub(crate) kind: EvidenceKind,
+    pub(crate) first: String,
+    pub(crate) second: String,
+    pub(crate) at: Timestamp,
 }
 
 /// A received envelope.

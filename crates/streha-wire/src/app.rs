@@ -123,6 +123,14 @@ pub enum AppRequest {
         /// 32 random bytes, kept by the agency.
         salt: [u8; 32],
     },
+    /// The node's published checkpoint: the latest one cosigned by at least the configured
+    /// number of other nodes, with their cosignatures.
+    PublishedCheckpoint,
+    /// An entry with its inclusion proof against the published checkpoint.
+    ProvePublished {
+        /// The entry's index.
+        index: u64,
+    },
 }
 
 /// Where a submitted disclosure stands.

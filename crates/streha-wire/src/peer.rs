@@ -60,6 +60,24 @@ pub enum PeerRequest {
     /// Deliver one envelope. Idempotent by envelope id: a repeated delivery gets the receipt
     /// of the first.
     Deliver(Box<Delivery>),
+    /// Ask the peer to witness (cosign) the sender's latest checkpoint (C2SP tlog-witness
+    /// "add-checkpoint").
+    Witness(Box<WitnessRequest>),
+    /// Checkpoints of other logs this node has cosigned (its latest per log), so witnesses
+    /// can compare what each was shown.
+    Gossip(Vec<String>),
+}
+
+/// A witnessing request: the log's new checkpoint and a consistency proof from the size the
+/// owner believes the witness last cosigned.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WitnessRequest {
+    /// The size the owner believes the witness last cosigned (0 if never).
+    pub old_size: u64,
+    /// Consistency proof from `old_size` to the checkpoint's size (empty from 0).
+    pub proof: streha_audit::ConsistencyProof,
+    /// The signed checkpoint (signed-note text) to cosign.
+    pub checkpoint: String,
 }
 
 /// The receiver's signed acknowledgement of a delivery.
@@ -81,4 +99,15 @@ pub enum PeerResponse {
     /// The delivery was not acceptable for another reason (bad signature, unknown sender,
     /// malformed evidence, node unavailable).
     Error(RemoteError),
+    /// The witness cosigned: one C2SP cosignature/v1 signature line, by the witness's node
+    /// key under the name of the witness's own log origin.
+    Cosigned(String),
+    /// The witness's view of the log is at another size than `old_size` said: retry with a
+    /// consistency proof from this size (C2SP tlog-witness 409).
+    WitnessConflict {
+        /// The size the witness last cosigned.
+        size: u64,
+    },
+    /// Gossip received.
+    GossipReceived,
 }

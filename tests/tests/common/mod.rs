@@ -49,6 +49,8 @@ pub struct Member {
     pub peer_addr: SocketAddr,
     /// Application endpoint.
     pub app_addr: SocketAddr,
+    /// Metrics and health endpoint (TCP, loopback).
+    pub metrics_addr: SocketAddr,
     /// Its directory (configuration, keys, store).
     pub dir: PathBuf,
 }
@@ -118,6 +120,11 @@ fn free_port() -> SocketAddr {
     // OS-assigned: bind port 0, read the port, release it for the daemon.
     let socket = UdpSocket::bind("127.0.0.1:0").expect("bind a loopback UDP port");
     socket.local_addr().expect("local address")
+}
+
+fn free_tcp_port() -> SocketAddr {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a loopback TCP port");
+    listener.local_addr().expect("local address")
 }
 
 fn write_secret(path: &Path, text: &str) {
@@ -220,6 +227,7 @@ impl Federation {
                         .collect(),
                     peer_addr: free_port(),
                     app_addr: free_port(),
+                    metrics_addr: free_tcp_port(),
                     dir: member_dir,
                 }
             })
@@ -247,11 +255,13 @@ impl Federation {
 
     fn node_toml(&self, member: &Member) -> String {
         format!(
-            "agency = \"{}\"\nlisten = \"{}\"\napp_listen = \"{}\"\ndata_dir = \"data\"\n\
-             roster = \"../roster.note\"\nroster_key = \"../roster.pub\"\nnode_key = \"node.key\"\n\n\
+            "agency = \"{}\"\nlisten = \"{}\"\napp_listen = \"{}\"\nmetrics_listen = \"{}\"\n\
+             data_dir = \"data\"\nroster = \"../roster.note\"\nroster_key = \"../roster.pub\"\n\
+             node_key = \"node.key\"\n\n\
              [applications]\ncase-system = \"app.pub\"\n\n\
+             [witness]\nquorum = 1\ninterval_ms = 300\n\n\
              [limits]\nretry_initial_ms = 100\nretry_max_ms = 500\nrequest_timeout_ms = 5000\n",
-            member.id, member.peer_addr, member.app_addr
+            member.id, member.peer_addr, member.app_addr, member.metrics_addr
         )
     }
 
@@ -495,4 +505,23 @@ pub async fn log_entries(client: &streha_client::Client) -> Vec<streha_core::Aud
 /// How many entries of `kind` the log holds.
 pub fn count(entries: &[streha_core::AuditEntry], kind: &str) -> usize {
     entries.iter().filter(|e| e.kind_name() == kind).count()
+}
+
+/// `GET path` on a member's metrics endpoint; returns the body.
+pub fn http_get(member: &Member, path: &str) -> String {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(member.metrics_addr).expect("connect to metrics");
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n").expect("send request");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("read response");
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    response.split("\r\n\r\n").nth(1).unwrap_or("").to_owned()
+}
+
+/// The value of an unlabelled metric.
+pub fn metric(member: &Member, name: &str) -> u64 {
+    http_get(member, "/metrics")
+        .lines()
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or(0)
 }

@@ -1,0 +1,476 @@
+//! Witnessing, live roster updates and operations, with real daemons: honest nodes cosign
+//! each other; a forked or rolled-back log is caught; a removed agency is cut off without a
+//! restart; metrics move; SIGTERM under load loses nothing acknowledged.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use streha_audit::{
+    Checkpoint, MemoryTree, NoteSigner, NoteVerifier, SignedNote, consistency_proof,
+    sign_checkpoint,
+};
+use streha_core::{AgeStatus, AuditEntry, Category, DisclosableCategory, Grantor, Purpose};
+use streha_transport::{Identity, request};
+use streha_wire::app::{AppRequest, AppResponse, DeliveryState};
+use streha_wire::peer::{PeerRequest, PeerResponse, WitnessRequest};
+use streha_wire::{APP_ALPN, MAX_FRAME_LEN, PEER_ALPN};
+
+const T: Duration = Duration::from_secs(10);
+
+fn origin(name: &str) -> String {
+    format!("streha/{FEDERATION}/{name}")
+}
+
+/// The published checkpoint of `name`'s node, via a raw application request.
+async fn published(federation: &Federation, name: &str) -> Option<String> {
+    let member = federation.member(name);
+    let identity = Identity::from_key(&member.app_key).unwrap();
+    let connection = raw_connection(
+        &identity,
+        member.node_key.public_key().to_bytes(),
+        member.app_addr,
+        APP_ALPN,
+    )
+    .await
+    .ok()?;
+    match request(
+        &connection,
+        &AppRequest::PublishedCheckpoint,
+        MAX_FRAME_LEN,
+        T,
+    )
+    .await
+    .ok()?
+    {
+        AppResponse::Note(note) => Some(note),
+        _ => None,
+    }
+}
+
+/// Names of the witnesses whose cosignatures on `note` verify.
+fn cosigners(federation: &Federation, note: &str) -> Vec<String> {
+    let verifiers: Vec<_> = federation
+        .members
+        .iter()
+        .map(|m| {
+            NoteVerifier::cosignature_v1(
+                &origin(m.id.as_str()),
+                *m.node_key.public_key().as_dalek(),
+            )
+            .unwrap()
+        })
+        .collect();
+    SignedNote::parse(note)
+        .unwrap()
+        .verify(&verifiers)
+        .map(|v| v.signer_names())
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn honest_nodes_cosign_and_publication_needs_the_quorum() {
+    let federation = Federation::new();
+    // The shelter publishes only with two cosignatures.
+    let config = federation.member(SHELTER).dir.join("node.toml");
+    let text = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace("quorum = 1", "quorum = 2");
+    std::fs::write(&config, text).unwrap();
+    let _police = federation.start(POLICE);
+    let _shelter = federation.start(SHELTER);
+    let shelter = federation.client(SHELTER).await;
+    let police = federation.client(POLICE).await;
+    shelter
+        .register_subject(AgeStatus::Adult, vec![])
+        .await
+        .unwrap();
+    police
+        .register_subject(AgeStatus::Adult, vec![])
+        .await
+        .unwrap();
+
+    // The police publishes with one cosignature: the shelter's.
+    let note = eventually(Duration::from_secs(15), || async {
+        published(&federation, POLICE).await
+    })
+    .await
+    .expect("the police checkpoint is published once the shelter cosigns");
+    assert_eq!(cosigners(&federation, &note), vec![origin(SHELTER)]);
+    let reachable = eventually(Duration::from_secs(15), || async {
+        (metric(federation.member(POLICE), "streha_peers_reachable") >= 1).then_some(())
+    })
+    .await;
+    assert!(reachable.is_some(), "the shelter counts as reachable");
+
+    // The shelter has one cosignature, not two: nothing published yet.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(published(&federation, SHELTER).await, None);
+    let _prosecution = federation.start(PROSECUTION);
+    let note = eventually(Duration::from_secs(15), || async {
+        published(&federation, SHELTER).await
+    })
+    .await
+    .expect("published once the quorum of two is reached");
+    let mut names = cosigners(&federation, &note);
+    names.sort();
+    assert_eq!(names, vec![origin(POLICE), origin(PROSECUTION)]);
+    let (checkpoint, _) = streha_audit::open_checkpoint(
+        &note,
+        &[NoteVerifier::new(
+            &origin(SHELTER),
+            *federation.member(SHELTER).node_key.public_key().as_dalek(),
+        )
+        .unwrap()],
+    )
+    .unwrap();
+    assert!(checkpoint.size() >= 2);
+    // Through the client: a proof against the published checkpoint, with its witnesses.
+    let (entry, mut witnesses) = shelter.prove_published(0).await.unwrap();
+    assert_eq!(entry.index(), 0);
+    witnesses.sort();
+    assert_eq!(
+        witnesses,
+        vec![
+            federation.member(POLICE).id.clone(),
+            federation.member(PROSECUTION).id.clone()
+        ]
+    );
+}
+
+/// Two different trees of the same size, both signed by `name`'s node key.
+fn forked_checkpoints(federation: &Federation, name: &str) -> (String, String) {
+    let key = federation.member(name).node_key.as_dalek().clone();
+    let signer = NoteSigner::new(&origin(name), key).unwrap();
+    let mut a = MemoryTree::new();
+    let mut b = MemoryTree::new();
+    for i in 0..3u8 {
+        a.append_entry(&[b'a', i]);
+        b.append_entry(&[b'b', i]);
+    }
+    let note = |tree: &MemoryTree| {
+        sign_checkpoint(
+            &Checkpoint::new(origin(name), tree.size(), tree.root()).unwrap(),
+            &signer,
+        )
+        .to_text()
+    };
+    (note(&a), note(&b))
+}
+
+async fn offer(federation: &Federation, from: &str, to: &str, note: &str) -> PeerResponse {
+    let identity = Identity::from_key(&federation.member(from).node_key).unwrap();
+    let target = federation.member(to);
+    let connection = raw_connection(
+        &identity,
+        target.node_key.public_key().to_bytes(),
+        target.peer_addr,
+        PEER_ALPN,
+    )
+    .await
+    .unwrap();
+    let request_ = PeerRequest::Witness(Box::new(WitnessRequest {
+        old_size: 0,
+        proof: consistency_proof(0, 0, &MemoryTree::new()).unwrap(),
+        checkpoint: note.to_owned(),
+    }));
+    request(&connection, &request_, MAX_FRAME_LEN, T)
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_node_showing_two_trees_of_one_size_to_two_witnesses_is_caught_by_gossip() {
+    let federation = Federation::new();
+    // The shelter's node is not running: the test plays a malicious shelter with its key.
+    let _police = federation.start(POLICE);
+    let _prosecution = federation.start(PROSECUTION);
+    let (a, b) = forked_checkpoints(&federation, SHELTER);
+    assert!(matches!(
+        offer(&federation, SHELTER, POLICE, &a).await,
+        PeerResponse::Cosigned(_)
+    ));
+    assert!(matches!(
+        offer(&federation, SHELTER, PROSECUTION, &b).await,
+        PeerResponse::Cosigned(_)
+    ));
+
+    // Neither witness saw both; their gossip brings them together.
+    let caught = eventually(Duration::from_secs(15), || async {
+        let alarms = metric(federation.member(POLICE), "streha_fork_alarms_total")
+            + metric(federation.member(PROSECUTION), "streha_fork_alarms_total");
+        (alarms > 0).then_some(())
+    })
+    .await;
+    assert!(caught.is_some(), "the fork is caught");
+    let police = federation.client(POLICE).await;
+    let prosecution = federation.client(PROSECUTION).await;
+    let alarms = count(&log_entries(&police).await, "witness_alarm")
+        + count(&log_entries(&prosecution).await, "witness_alarm");
+    assert!(alarms >= 1, "the alarm is in a witness's own log");
+    // And a witness shown both directly refuses the second and keeps evidence.
+    let response = offer(&federation, SHELTER, POLICE, &b).await;
+    assert!(matches!(response, PeerResponse::Error(_)), "{response:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_node_restored_from_an_older_copy_is_caught_by_its_peers() {
+    let federation = Federation::new();
+    let _police = federation.start(POLICE);
+    let shelter_node = federation.start(SHELTER);
+    let shelter = federation.client(SHELTER).await;
+    for _ in 0..3 {
+        shelter
+            .register_subject(AgeStatus::Adult, vec![])
+            .await
+            .unwrap();
+    }
+    assert!(
+        eventually(Duration::from_secs(15), || async {
+            published(&federation, SHELTER).await
+        })
+        .await
+        .is_some()
+    );
+    assert!(shelter_node.terminate());
+    let data = federation.member(SHELTER).dir.join("data");
+    let backup = federation.dir.path().join("shelter-backup");
+    copy_dir(&data, &backup);
+
+    let shelter_node = federation.start(SHELTER);
+    let shelter = federation.client(SHELTER).await;
+    for _ in 0..5 {
+        shelter
+            .register_subject(AgeStatus::Adult, vec![])
+            .await
+            .unwrap();
+    }
+    let grown = shelter.checkpoint().await.unwrap().size();
+    let cosigned = eventually(Duration::from_secs(15), || async {
+        let note = published(&federation, SHELTER).await?;
+        let (cp, _) = streha_audit::open_checkpoint(
+            &note,
+            &[NoteVerifier::new(
+                &origin(SHELTER),
+                *federation.member(SHELTER).node_key.public_key().as_dalek(),
+            )
+            .unwrap()],
+        )
+        .ok()?;
+        (cp.size() >= grown).then_some(())
+    })
+    .await;
+    assert!(cosigned.is_some(), "the police cosigned the grown log");
+    assert!(shelter_node.terminate());
+
+    // Restore the older copy and start again: the police has cosigned more than it holds.
+    std::fs::remove_dir_all(&data).unwrap();
+    copy_dir(&backup, &data);
+    let _shelter_node = federation.start(SHELTER);
+    let shelter = federation.client(SHELTER).await;
+    shelter
+        .register_subject(AgeStatus::Adult, vec![])
+        .await
+        .unwrap();
+    let caught = eventually(Duration::from_secs(15), || async {
+        (metric(federation.member(POLICE), "streha_fork_alarms_total") > 0).then_some(())
+    })
+    .await;
+    assert!(caught.is_some(), "the rollback is caught by the witness");
+}
+
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_roster_update_removing_an_agency_takes_effect_without_restart() {
+    let mut federation = Federation::new();
+    let _police_node = federation.start(POLICE);
+    let shelter_node = federation.start(SHELTER);
+    let shelter = federation.client(SHELTER).await;
+    // Prosecution is down; a disclosure to it waits in the queue.
+    let (subject, _) = shelter
+        .register_subject(AgeStatus::Adult, vec![])
+        .await
+        .unwrap();
+    let sealed = shelter
+        .disclosure(
+            subject,
+            federation.member(PROSECUTION).id.clone(),
+            Purpose::CriminalInvestigationAndProsecution,
+        )
+        .field(DisclosableCategory::Identity, "name-token", "x")
+        .unwrap()
+        .prepare()
+        .unwrap()
+        .seal(&shelter)
+        .unwrap();
+    let envelope = sealed.envelope_id();
+    // The agreement lets prosecution receive identity data for an investigation.
+    shelter.submit(&sealed).await.unwrap();
+    assert!(matches!(
+        shelter.delivery_status(envelope).await.unwrap(),
+        DeliveryState::Queued { .. }
+    ));
+    let removed = federation.member(PROSECUTION).id.clone();
+    let entries = federation
+        .members
+        .iter()
+        .filter(|m| m.id != removed)
+        .map(Member::entry)
+        .collect();
+    let v2 = federation.roster_of(entries);
+    federation.publish(v2);
+    shelter_node.hangup();
+
+    let held = eventually(Duration::from_secs(15), || async {
+        match shelter.delivery_status(envelope).await.ok()? {
+            DeliveryState::Held { reason } => Some(reason),
+            _ => None,
+        }
+    })
+    .await
+    .expect("the envelope to the removed agency is held, not dropped");
+    assert!(held.contains("not in the current roster"), "{held}");
+    let log = log_entries(&shelter).await;
+    assert!(
+        log.iter()
+            .any(|e| matches!(e, AuditEntry::RosterChanged { version: 2, .. }))
+    );
+
+    // The removed agency's node key is refused at the handshake from now on.
+    let removed_member = federation.member(removed.as_str());
+    let identity = Identity::from_key(&removed_member.node_key).unwrap();
+    let target = federation.member(SHELTER);
+    let refused = match raw_connection(
+        &identity,
+        target.node_key.public_key().to_bytes(),
+        target.peer_addr,
+        PEER_ALPN,
+    )
+    .await
+    {
+        Err(_) => true,
+        Ok(connection) => {
+            request::<_, PeerResponse>(&connection, &PeerRequest::Gossip(vec![]), MAX_FRAME_LEN, T)
+                .await
+                .is_err()
+        }
+    };
+    assert!(refused, "a removed agency cannot connect");
+    // And a new disclosure to it is refused by the policy.
+    let err = shelter
+        .submit(
+            shelter
+                .disclosure(subject, removed, Purpose::IdentificationAndReferral)
+                .field(DisclosableCategory::Identity, "n", "x")
+                .unwrap(),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        err.refusal().is_some() || err.to_string().contains("roster"),
+        "{err}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn metrics_move_and_sigterm_under_load_loses_nothing_acknowledged() {
+    let federation = Federation::new();
+    let _police = federation.start(POLICE);
+    let shelter_node = federation.start(SHELTER);
+    let shelter = federation.client(SHELTER).await;
+    let member = federation.member(SHELTER);
+    let health = http_get(member, "/health");
+    assert!(health.contains("\"status\":\"ok\""), "{health}");
+    let text = http_get(member, "/metrics");
+    assert!(
+        text.contains("# TYPE streha_disclosures_accepted_total counter"),
+        "{text}"
+    );
+    assert_eq!(metric(member, "streha_disclosures_accepted_total"), 0);
+
+    let (subject, _) = shelter
+        .register_subject(AgeStatus::Adult, vec![])
+        .await
+        .unwrap();
+    let (consent, _) = shelter
+        .grant_consent(consent_terms(
+            subject,
+            Grantor::Subject,
+            POLICE,
+            &[Category::Medical],
+            &[Purpose::Assistance],
+        ))
+        .await
+        .unwrap();
+    // Refusal counted by reason.
+    let _ = shelter
+        .submit(
+            shelter
+                .disclosure(
+                    subject,
+                    federation.member(POLICE).id.clone(),
+                    Purpose::Assistance,
+                )
+                .field(DisclosableCategory::Psychological, "n", "x")
+                .unwrap(),
+        )
+        .await;
+    assert!(
+        http_get(member, "/metrics")
+            .contains("streha_refusals_total{side=\"send\",reason=\"NoConsentForAssistance\"} 1")
+    );
+
+    // Load from a task while SIGTERM arrives.
+    let police_id = federation.member(POLICE).id.clone();
+    let load = {
+        let shelter = federation.client(SHELTER).await;
+        tokio::spawn(async move {
+            let mut acknowledged = Vec::new();
+            for n in 0..200 {
+                let disclosure = shelter
+                    .disclosure(subject, police_id.clone(), Purpose::Assistance)
+                    .field(DisclosableCategory::Medical, "n", format!("{n}"))
+                    .unwrap()
+                    .consent(consent);
+                match shelter.submit(disclosure).await {
+                    Ok(submitted) => acknowledged.push(submitted),
+                    Err(_) => break,
+                }
+            }
+            acknowledged
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        metric(member, "streha_disclosures_accepted_total") > 0,
+        "the counter moves"
+    );
+    assert!(shelter_node.terminate(), "clean exit under load");
+    let acknowledged = load.await.unwrap();
+    assert!(!acknowledged.is_empty());
+
+    let _shelter_node = federation.start(SHELTER);
+    let shelter = federation.client(SHELTER).await;
+    for submitted in &acknowledged {
+        let proven = shelter.prove_entry(submitted.index).await.unwrap();
+        match proven.audit_entry().unwrap() {
+            AuditEntry::Disclosed { header, .. } => {
+                assert_eq!(header.envelope_id, submitted.envelope)
+            }
+            other => panic!("acknowledged disclosure missing: {}", other.kind_name()),
+        }
+    }
+}
