@@ -29,6 +29,8 @@ mod app;
 mod config;
 mod daemon;
 mod failure;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 mod http;
 mod metrics;
 mod outbound;
