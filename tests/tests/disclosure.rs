@@ -66,20 +66,16 @@ async fn a_consented_assistance_disclosure_is_delivered_opened_and_proven() {
     );
     assert_eq!(opened.record.fields().len(), 1);
 
-    let status = eventually(Duration::from_secs(20), || async {
-        match shelter.delivery_status(envelope).await.ok()? {
-            s @ streha_wire::app::DeliveryState::Delivered { .. } => Some(s),
-            _ => None,
-        }
-    })
-    .await
-    .expect("receipt logged at the sender");
+    let status = shelter
+        .await_delivery(envelope, Duration::from_secs(20))
+        .await
+        .unwrap();
     let streha_wire::app::DeliveryState::Delivered {
         receipt_index,
         receiver_index,
     } = status
     else {
-        unreachable!()
+        panic!("not delivered in time: {status:?}");
     };
     assert_eq!(receiver_index, item.received_index);
 

@@ -326,6 +326,16 @@ impl Client {
 
     /// One request, on the current connection (reconnecting first if it was lost).
     async fn call(&self, request: AppRequest) -> Result<AppResponse, ClientError> {
+        self.call_with_timeout(request, self.config.request_timeout)
+            .await
+    }
+
+    /// [`Client::call`] with another timeout for the answer.
+    async fn call_with_timeout(
+        &self,
+        request: AppRequest,
+        timeout: std::time::Duration,
+    ) -> Result<AppResponse, ClientError> {
         let connection = {
             let mut connection = self.connection.lock().await;
             if connection.close_reason().is_some() {
@@ -339,7 +349,7 @@ impl Client {
             }
             connection.clone()
         };
-        exchange(&connection, &request, self.config.request_timeout).await
+        exchange(&connection, &request, timeout).await
     }
 
     /// A request answered by [`AppResponse::Logged`]: returns the log index.
@@ -593,6 +603,36 @@ impl Client {
                 })
             }
             other => Err(unexpected("Submit", &other)),
+        }
+    }
+
+    /// Waits until the disclosure is delivered (the receiver's receipt verified and logged
+    /// by the node) or held, or until `timeout` (at most 60 s) passed; returns its state
+    /// then.
+    ///
+    /// # Errors
+    /// Transport errors, [`ClientError::Remote`] (`NotFound` for an unknown envelope).
+    #[tracing::instrument(name = "streha_client.await_delivery", skip_all, fields(envelope = %envelope))]
+    pub async fn await_delivery(
+        &self,
+        envelope: EnvelopeId,
+        timeout: std::time::Duration,
+    ) -> Result<DeliveryState, ClientError> {
+        let timeout_ms = u32::try_from(timeout.as_millis())
+            .unwrap_or(u32::MAX)
+            .min(60_000);
+        match self
+            .call_with_timeout(
+                AppRequest::AwaitDelivery {
+                    envelope,
+                    timeout_ms,
+                },
+                timeout + self.config.request_timeout,
+            )
+            .await?
+        {
+            AppResponse::Delivery(state) => Ok(state),
+            other => Err(unexpected("AwaitDelivery", &other)),
         }
     }
 

@@ -152,6 +152,10 @@ async fn dispatch(shared: &Shared, request: AppRequest) -> Result<AppResponse, F
                 checkpoint: note,
             })))
         }
+        AppRequest::AwaitDelivery {
+            envelope,
+            timeout_ms,
+        } => await_delivery(shared, envelope, timeout_ms).await,
         AppRequest::RekeySubject {
             subject,
             new_subject,
@@ -601,6 +605,29 @@ fn accepted_again(
         _ => Err(Failure::Conflict(format!(
             "envelope id {id} was already used for a different envelope; seal again with a fresh id"
         ))),
+    }
+}
+
+/// Longest wait [`AppRequest::AwaitDelivery`] accepts.
+const MAX_AWAIT_MS: u32 = 60_000;
+
+async fn await_delivery(
+    shared: &Shared,
+    id: EnvelopeId,
+    timeout_ms: u32,
+) -> Result<AppResponse, Failure> {
+    let deadline = tokio::time::Instant::now()
+        + std::time::Duration::from_millis(u64::from(timeout_ms.min(MAX_AWAIT_MS)));
+    loop {
+        // Register for the wake-up before looking, so a receipt in between is not missed.
+        let done = shared.delivery_done.notified();
+        tokio::pin!(done);
+        done.as_mut().enable();
+        let state = delivery_status(shared, id)?;
+        let finished = !matches!(state, AppResponse::Delivery(DeliveryState::Queued { .. }));
+        if finished || tokio::time::timeout_at(deadline, done).await.is_err() {
+            return Ok(state);
+        }
     }
 }
 

@@ -150,7 +150,9 @@ async fn hold(shared: &Shared, id: EnvelopeId, reason: String) -> Result<(), Fai
         }),
     )
     .require_present(OUTBOUND, id.as_bytes());
-    shared.commit(tx).await.map(|_| ())
+    shared.commit(tx).await?;
+    shared.delivery_done.notify_waiters();
+    Ok(())
 }
 
 async fn deliver_one(
@@ -273,6 +275,7 @@ async fn log_receipt(
         Ok(committed) => {
             Metrics::bump(&shared.metrics.disclosures_delivered);
             shared.witness_wake.notify_one();
+            shared.delivery_done.notify_waiters();
             shared
                 .attempts
                 .lock()

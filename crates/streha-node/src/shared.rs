@@ -39,6 +39,8 @@ pub(crate) struct Shared {
     pub(crate) witness: crate::config::WitnessConfig,
     /// Wakes the delivery worker when something is queued.
     pub(crate) outbound_wake: tokio::sync::Notify,
+    /// Wakes requests waiting for a delivery, after each logged receipt or hold.
+    pub(crate) delivery_done: tokio::sync::Notify,
     /// Wakes the witnessing worker when the log grew.
     pub(crate) witness_wake: tokio::sync::Notify,
     /// Serialises witness-side updates.
@@ -93,6 +95,7 @@ impl Shared {
             limits,
             outbound_wake: tokio::sync::Notify::new(),
             witness_wake: tokio::sync::Notify::new(),
+            delivery_done: tokio::sync::Notify::new(),
             witness_lock: tokio::sync::Mutex::new(()),
             peer_connections: Mutex::new(Vec::new()),
             registry_lock: tokio::sync::Mutex::new(()),
