@@ -235,3 +235,31 @@ async fn sigterm_stops_a_node_cleanly_and_it_resumes_where_it_was() {
     .await;
     assert!(delivered.is_some());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_client_learns_at_once_that_its_node_restarted() {
+    let federation = Federation::new();
+    let node = federation.start(SHELTER);
+    let shelter = federation.client(SHELTER).await;
+    shelter
+        .register_subject(AgeStatus::Adult, vec![])
+        .await
+        .unwrap();
+    node.kill9();
+    let _node = federation.start(SHELTER);
+    // The restarted node answers packets of the old connection with a stateless reset (its
+    // reset key derives from its node key), so the client is told instead of timing out.
+    let first = shelter.register_subject(AgeStatus::Adult, vec![]).await;
+    if let Err(error) = &first {
+        let text = error.to_string();
+        assert!(
+            !text.contains("no answer") && !text.contains("timed out"),
+            "{text}"
+        );
+    }
+    // The next call dials afresh.
+    shelter
+        .register_subject(AgeStatus::Adult, vec![])
+        .await
+        .unwrap();
+}

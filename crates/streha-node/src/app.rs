@@ -16,8 +16,8 @@ use crate::metrics::Metrics;
 use crate::shared::Shared;
 use crate::state::{
     self, CONSENT_INDEX, CONSENTS, DELIVERED, DISCLOSED, Delivered, HELD, Held, INBOX, INBOX_ORDER,
-    InboxRecord, OUTBOUND, Outbound, RECEIPT_INDEX, RECEIVED, SUBJECT_CONSENTS, SUBJECTS,
-    StoredConsent, VIOLATIONS,
+    InboxRecord, OUTBOUND, Outbound, PENDING_SUBJECTS, RECEIPT_INDEX, RECEIVED, SUBJECT_CONSENTS,
+    SUBJECTS, StoredConsent, VIOLATIONS,
 };
 
 /// Answers one application request. Never panics; every failure becomes an error response.
@@ -167,9 +167,39 @@ async fn dispatch(shared: &Shared, request: AppRequest) -> Result<AppResponse, F
     }
 }
 
-/// Art. 18.5: closes `old`, registers `new` with the age status carried over, logs only a
-/// salted commitment to the new id, shreds the envelopes held for the old id and holds
-/// queued disclosures about it.
+/// The subject `id`, registering it in the log first if it is the pending successor of a
+/// re-keyed subject (see [`PENDING_SUBJECTS`]).
+async fn load_subject(shared: &Shared, id: SubjectId) -> Result<Option<Subject>, Failure> {
+    if let Some(subject) = state::load(&shared.store, SUBJECTS, id.as_bytes())? {
+        return Ok(Some(subject));
+    }
+    let Some(successor) = state::load::<Subject>(&shared.store, PENDING_SUBJECTS, id.as_bytes())?
+    else {
+        return Ok(None);
+    };
+    let mut tx = Transaction::new();
+    tx.append(
+        AuditEntry::SubjectRegistered {
+            subject: id,
+            age_status: successor.age_status(),
+            at: shared.now(),
+        }
+        .encode(),
+    )
+    .put(SUBJECTS, id.as_bytes().to_vec(), state::encode(&successor))
+    .remove(PENDING_SUBJECTS, id.as_bytes().to_vec())
+    .require_present(PENDING_SUBJECTS, id.as_bytes());
+    match shared.commit(tx).await {
+        // A concurrent request registered it first.
+        Ok(_) | Err(Failure::Conflict(_)) => {}
+        Err(e) => return Err(e),
+    }
+    Ok(state::load(&shared.store, SUBJECTS, id.as_bytes())?)
+}
+
+/// Art. 18.5: closes `old`, keeps `new` (age status carried over) as a pending successor
+/// that is registered in the log at its first use, logs only a salted commitment to the new
+/// id, shreds the envelopes held for the old id and holds queued disclosures about it.
 async fn rekey_subject(
     shared: &Shared,
     old: SubjectId,
@@ -181,7 +211,12 @@ async fn rekey_subject(
         state::load(&shared.store, SUBJECTS, old.as_bytes())?.ok_or_else(|| {
             Failure::NotFound(format!("subject {old} is not registered at this node"))
         })?;
-    if shared.store.get(SUBJECTS, new.as_bytes())?.is_some() {
+    if shared.store.get(SUBJECTS, new.as_bytes())?.is_some()
+        || shared
+            .store
+            .get(PENDING_SUBJECTS, new.as_bytes())?
+            .is_some()
+    {
         return Err(Failure::Conflict(
             "the new subject id is already in use; draw another".into(),
         ));
@@ -197,17 +232,14 @@ async fn rekey_subject(
         }
         .encode(),
     )
-    .append(
-        AuditEntry::SubjectRegistered {
-            subject: new,
-            age_status: successor.age_status(),
-            at,
-        }
-        .encode(),
-    )
     .put(SUBJECTS, old.as_bytes().to_vec(), state::encode(&subject))
-    .put(SUBJECTS, new.as_bytes().to_vec(), state::encode(&successor))
-    .require_absent(SUBJECTS, new.as_bytes());
+    .put(
+        PENDING_SUBJECTS,
+        new.as_bytes().to_vec(),
+        state::encode(&successor),
+    )
+    .require_absent(SUBJECTS, new.as_bytes())
+    .require_absent(PENDING_SUBJECTS, new.as_bytes());
 
     // Shred what this node holds about the old id: received envelopes are deleted, queued
     // disclosures are held (kept, reported, never sent).
@@ -339,7 +371,8 @@ where
     ) -> Result<Vec<AuditEntry>, streha_core::SubjectError>,
 {
     let _guard = shared.registry_lock.lock().await;
-    let mut subject: Subject = state::load(&shared.store, SUBJECTS, id.as_bytes())?
+    let mut subject: Subject = load_subject(shared, id)
+        .await?
         .ok_or_else(|| Failure::NotFound(format!("subject {id} is not registered at this node")))?;
     let entries = change(&mut subject, shared.now()).map_err(subject_error)?;
     let mut tx = Transaction::new();
@@ -353,7 +386,8 @@ where
 async fn grant_consent(shared: &Shared, grant: ConsentGrant) -> Result<AppResponse, Failure> {
     let _guard = shared.registry_lock.lock().await;
     let id = grant.id();
-    let subject: Subject = state::load(&shared.store, SUBJECTS, grant.subject().as_bytes())?
+    let subject: Subject = load_subject(shared, grant.subject())
+        .await?
         .ok_or_else(|| {
             Failure::NotFound(format!(
                 "subject {} is not registered at this node; register it first",
@@ -495,7 +529,7 @@ async fn submit(shared: &Shared, envelope: Envelope) -> Result<AppResponse, Fail
         )));
     }
 
-    let subject: Option<Subject> = state::load(&shared.store, SUBJECTS, header.subject.as_bytes())?;
+    let subject: Option<Subject> = load_subject(shared, header.subject).await?;
     let consents = consents_of(shared, header.subject)?;
     let views: Vec<ConsentView<'_>> = consents
         .iter()

@@ -129,6 +129,13 @@ async fn receive(
             Some(grant)
         }
     };
+    // An id this agency closed (Art. 18.5) takes nothing more, whatever the sender knows.
+    let locally_closed = state::load::<streha_core::Subject>(
+        &shared.store,
+        state::SUBJECTS,
+        header.subject.as_bytes(),
+    )?
+    .is_some_and(|s| s.is_closed());
     let subject = state::subject_from_facts(header.subject, &delivery.subject)
         .map_err(|e| Failure::BadRequest(format!("the subject facts are invalid: {e}")))?;
     let views: Vec<ConsentView<'_>> = grant
@@ -149,7 +156,15 @@ async fn receive(
         });
     // Decided at the disclosure's time, like the sender and the offline verifier: a
     // disclosure that waited in a queue is judged by the law at the moment it was made.
-    let decision = decide(&context, &request, header.created_at);
+    let decision = if locally_closed {
+        Decision::Refused {
+            reason: streha_core::RefusalReason::SubjectClosed {
+                subject: header.subject,
+            },
+        }
+    } else {
+        decide(&context, &request, header.created_at)
+    };
     let ciphertext_hash = envelope.ciphertext_hash;
     match decision {
         Decision::Refused { reason } => {

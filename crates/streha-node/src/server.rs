@@ -187,11 +187,21 @@ impl RunningNode {
                 limits,
             })
             .map_err(|e| StartError::Tls(e.to_string()))?;
-            quinn::Endpoint::server(server, address).map_err(|source| StartError::Bind {
+            let bind_error = |source| StartError::Bind {
                 field,
                 address,
                 source,
-            })
+            };
+            let socket = std::net::UdpSocket::bind(address).map_err(bind_error)?;
+            let runtime = quinn::default_runtime()
+                .ok_or_else(|| StartError::Tls("no async runtime for the QUIC endpoint".into()))?;
+            quinn::Endpoint::new(
+                shared.identity.endpoint_config(),
+                Some(server),
+                socket,
+                runtime,
+            )
+            .map_err(bind_error)
         };
         let peer_endpoint = bind(
             "listen",

@@ -36,6 +36,9 @@ pub(crate) const EVIDENCE: Namespace = Namespace::new(17);
 pub(crate) const COSIGNED_BY: Namespace = Namespace::new(18);
 /// Owner side — size (8 BE) ‖ witness agency id → cosignature line.
 pub(crate) const COSIGNATURES: Namespace = Namespace::new(19);
+/// New id → [`Subject`]: the successor of a re-keyed subject, registered in the log only
+/// when the id is first used, so that the log does not place the two ids side by side.
+pub(crate) const PENDING_SUBJECTS: Namespace = Namespace::new(20);
 /// Envelope id → [`Held`]: delivery stopped for a reason a person must look at.
 pub(crate) const HELD: Namespace = Namespace::new(8);
 /// Envelope id → [`InboxRecord`]: received envelopes.

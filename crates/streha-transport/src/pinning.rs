@@ -16,6 +16,34 @@ const ED25519_SPKI_PREFIX: [u8; 12] = [
     0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00,
 ];
 
+/// `blake3::derive_key` context for the stateless-reset key.
+const RESET_KEY_CONTEXT: &str = "streha 2026-11-23 quic stateless reset key";
+
+/// Keyed BLAKE3 as the HMAC that QUIC stateless-reset tokens are made with.
+struct ResetKey(zeroize::Zeroizing<[u8; 32]>);
+
+impl quinn::crypto::HmacKey for ResetKey {
+    fn sign(&self, data: &[u8], signature_out: &mut [u8]) {
+        let tag = blake3::keyed_hash(&self.0, data);
+        let n = signature_out.len().min(32);
+        signature_out[..n].copy_from_slice(&tag.as_bytes()[..n]);
+    }
+
+    fn signature_len(&self) -> usize {
+        32
+    }
+
+    fn verify(&self, data: &[u8], signature: &[u8]) -> Result<(), quinn::crypto::CryptoError> {
+        use subtle::ConstantTimeEq;
+        let tag = blake3::keyed_hash(&self.0, data);
+        if signature.len() == 32 && bool::from(tag.as_bytes().ct_eq(signature)) {
+            Ok(())
+        } else {
+            Err(quinn::crypto::CryptoError)
+        }
+    }
+}
+
 /// The server name a client sends. Nodes are identified by key, never by name; the value is
 /// fixed and ignored by the verifier.
 pub(crate) const SERVER_NAME: &str = "streha.invalid";
@@ -23,6 +51,7 @@ pub(crate) const SERVER_NAME: &str = "streha.invalid";
 /// An endpoint's TLS identity: a self-signed certificate for its Ed25519 key.
 pub struct Identity {
     public_key: [u8; 32],
+    reset_key: zeroize::Zeroizing<[u8; 32]>,
     certificate: CertificateDer<'static>,
     private_key: PrivatePkcs8KeyDer<'static>,
 }
@@ -54,11 +83,31 @@ impl Identity {
         let certificate = params
             .self_signed(&key_pair)
             .map_err(|e| rustls::Error::General(format!("self-signed certificate: {e}")))?;
+        let seed = zeroize::Zeroizing::new(key.as_dalek().to_bytes());
+        let reset_key = zeroize::Zeroizing::new(blake3::derive_key(RESET_KEY_CONTEXT, &*seed));
         Ok(Self {
             public_key: key.public_key().to_bytes(),
+            reset_key,
             certificate: certificate.der().clone(),
             private_key,
         })
+    }
+
+    /// An endpoint configuration whose stateless-reset key (RFC 9000 §10.3) is derived from
+    /// this identity's secret key, so that after a restart the endpoint can tell its former
+    /// peers at once that their connections are gone, instead of letting them wait for the
+    /// idle timeout.
+    pub fn endpoint_config(&self) -> quinn::EndpointConfig {
+        let mut config = quinn::EndpointConfig::new(Arc::new(ResetKey(self.reset_key.clone())));
+        // Connection ids carry a keyed check that the endpoint validates before it answers
+        // an unknown connection with a reset; the key must survive the restart too.
+        let mut cid_key = [0u8; 8];
+        cid_key.copy_from_slice(&blake3::keyed_hash(&self.reset_key, b"connection ids").as_bytes()[..8]);
+        let cid_key = u64::from_le_bytes(cid_key);
+        config.cid_generator(move || {
+            Box::new(quinn_proto::HashedConnectionIdGenerator::from_key(cid_key))
+        });
+        config
     }
 
     /// The public key this identity presents.
