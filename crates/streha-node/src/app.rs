@@ -16,8 +16,8 @@ use crate::metrics::Metrics;
 use crate::shared::Shared;
 use crate::state::{
     self, CONSENT_INDEX, CONSENTS, DELIVERED, DISCLOSED, Delivered, HELD, Held, INBOX, INBOX_ORDER,
-    InboxRecord, OUTBOUND, Outbound, PENDING_SUBJECTS, RECEIPT_INDEX, RECEIVED, SUBJECT_CONSENTS,
-    SUBJECTS, StoredConsent, VIOLATIONS,
+    InboxRecord, OUTBOUND, OUTBOUND_INDEX, Outbound, PENDING_SUBJECTS, RECEIPT_INDEX, RECEIVED,
+    SUBJECT_CONSENTS, SUBJECTS, StoredConsent, VIOLATIONS,
 };
 
 /// Answers one application request. Never panics; every failure becomes an error response.
@@ -594,6 +594,14 @@ async fn submit(shared: &Shared, envelope: Envelope) -> Result<AppResponse, Fail
                 }
                 .encode(),
             )
+            .put(
+                OUTBOUND_INDEX,
+                id.as_bytes().to_vec(),
+                state::encode(&state::OutboundIndex {
+                    recipient: outbound.recipient.clone(),
+                    disclosed_at: at,
+                }),
+            )
             .put(OUTBOUND, id.as_bytes().to_vec(), state::encode(&outbound))
             .put_first_index(DISCLOSED, id.as_bytes().to_vec())
             .require_absent(DISCLOSED, id.as_bytes());
@@ -666,20 +674,14 @@ async fn await_delivery(
 }
 
 fn delivery_status(shared: &Shared, id: EnvelopeId) -> Result<AppResponse, Failure> {
-    if let Some(delivered) = state::load::<Delivered>(&shared.store, DELIVERED, id.as_bytes())? {
-        let receipt_index = state::load_index(&shared.store, RECEIPT_INDEX, id.as_bytes())?
-            .ok_or_else(|| Failure::Internal("a delivered envelope has no receipt index".into()))?;
-        return Ok(AppResponse::Delivery(DeliveryState::Delivered {
-            receipt_index,
-            receiver_index: delivered.receiver_index,
-        }));
-    }
+    // Looked up in this order because a receipt removes the queue entry and records the
+    // delivery in one atomic write: an envelope not queued any more is delivered.
     if let Some(held) = state::load::<Held>(&shared.store, HELD, id.as_bytes())? {
         return Ok(AppResponse::Delivery(DeliveryState::Held {
             reason: held.reason,
         }));
     }
-    if shared.store.get(OUTBOUND, id.as_bytes())?.is_some() {
+    if shared.store.get(OUTBOUND_INDEX, id.as_bytes())?.is_some() {
         let attempts = shared
             .attempts
             .lock()
@@ -690,6 +692,14 @@ fn delivery_status(shared: &Shared, id: EnvelopeId) -> Result<AppResponse, Failu
         return Ok(AppResponse::Delivery(DeliveryState::Queued {
             attempts: attempts.count,
             last_error: attempts.last_error,
+        }));
+    }
+    if let Some(delivered) = state::load::<Delivered>(&shared.store, DELIVERED, id.as_bytes())? {
+        let receipt_index = state::load_index(&shared.store, RECEIPT_INDEX, id.as_bytes())?
+            .ok_or_else(|| Failure::Internal("a delivered envelope has no receipt index".into()))?;
+        return Ok(AppResponse::Delivery(DeliveryState::Delivered {
+            receipt_index,
+            receiver_index: delivered.receiver_index,
         }));
     }
     Err(Failure::NotFound(format!(

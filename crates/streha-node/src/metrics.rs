@@ -200,12 +200,12 @@ impl crate::shared::Shared {
 
     /// Queue depth and the age (ms) of its oldest item.
     fn queue_figures(&self, now: u64) -> (u64, u64) {
-        let Ok(items) = self.store.scan(crate::state::OUTBOUND, &[]) else {
+        let Ok(items) = self.store.scan(crate::state::OUTBOUND_INDEX, &[]) else {
             return (0, 0);
         };
         let oldest = items
             .iter()
-            .filter_map(|(_, v)| postcard::from_bytes::<crate::state::Outbound>(v).ok())
+            .filter_map(|(_, v)| postcard::from_bytes::<crate::state::OutboundIndex>(v).ok())
             .map(|item| now.saturating_sub(item.disclosed_at.unix_millis()))
             .max()
             .unwrap_or(0);

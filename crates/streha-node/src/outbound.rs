@@ -8,7 +8,7 @@
 //! held — kept in the queue, reported, not retried — until a person or a roster change
 //! releases it.
 
-use std::collections::BTreeMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -18,14 +18,15 @@ use streha_store::Transaction;
 use streha_wire::peer::{Delivery, PeerRequest, PeerResponse, Receipt};
 use streha_wire::{AgencyEntry, ErrorCode, Roster};
 use tokio::sync::watch;
+use tokio::task::JoinSet;
 
 use crate::failure::Failure;
 use crate::metrics::Metrics;
 use crate::peers::Peers;
 use crate::shared::{Attempts, Shared, log_verifier};
 use crate::state::{
-    self, CONSENT_INDEX, DELIVERED, DISCLOSED, Delivered, HELD, Held, OUTBOUND, Outbound,
-    RECEIPT_INDEX,
+    self, CONSENT_INDEX, DELIVERED, DISCLOSED, Delivered, HELD, Held, OUTBOUND, OUTBOUND_INDEX,
+    Outbound, OutboundIndex, RECEIPT_INDEX,
 };
 
 /// How a delivery attempt ended, when it did not end in a logged receipt.
@@ -38,81 +39,126 @@ enum Setback {
     Hold(String),
 }
 
-/// Runs the delivery loop until `shutdown` turns true.
+/// Most deliveries in flight at once. Concurrent deliveries to one recipient share its
+/// connection and are group-committed by the receiver, so throughput does not stop at one
+/// round trip per disclosure.
+const MAX_IN_FLIGHT: usize = 64;
+
+/// What a finished delivery task reports to the scheduler.
+struct Finished {
+    id: EnvelopeId,
+    recipient: AgencyId,
+    /// Set when the recipient looked unreachable: pause it this long.
+    pause: Option<Duration>,
+}
+
+/// Runs the delivery scheduler until `shutdown` turns true, then lets the deliveries in
+/// flight finish.
 pub(crate) async fn run(
     shared: Arc<Shared>,
     peers: Arc<Peers>,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    let mut tasks: JoinSet<Finished> = JoinSet::new();
+    let mut flying: HashSet<EnvelopeId> = HashSet::new();
+    let mut paused: HashMap<AgencyId, Instant> = HashMap::new();
     loop {
         if *shutdown.borrow() {
             break;
         }
-        let wake_in = match deliver_due(&shared, &peers).await {
+        let wake_in = match schedule(&shared, &peers, &mut tasks, &mut flying, &paused) {
             Ok(wake_in) => wake_in,
             Err(failure) => {
-                tracing::error!(error = %failure, "delivery loop failed; retrying");
+                tracing::error!(error = %failure, "delivery scheduling failed; retrying");
                 shared.limits.retry_max
             }
         };
         tokio::select! {
+            Some(done) = tasks.join_next(), if !tasks.is_empty() => {
+                if let Ok(done) = done {
+                    flying.remove(&done.id);
+                    match done.pause {
+                        Some(pause) => {
+                            paused.insert(done.recipient, Instant::now() + pause);
+                        }
+                        None => {
+                            paused.remove(&done.recipient);
+                        }
+                    }
+                }
+            }
             () = shared.outbound_wake.notified() => {}
             () = tokio::time::sleep(wake_in) => {}
             _ = shutdown.changed() => {}
         }
     }
+    while tasks.join_next().await.is_some() {}
 }
 
-/// Delivers every due envelope, one task per recipient (in queue order within a
-/// recipient). Returns how long to sleep until the next one is due.
-async fn deliver_due(shared: &Arc<Shared>, peers: &Arc<Peers>) -> Result<Duration, Failure> {
+/// Starts deliveries for due envelopes not already in flight, up to [`MAX_IN_FLIGHT`].
+/// Returns how long to sleep until the next one is due.
+fn schedule(
+    shared: &Arc<Shared>,
+    peers: &Arc<Peers>,
+    tasks: &mut JoinSet<Finished>,
+    flying: &mut HashSet<EnvelopeId>,
+    paused: &HashMap<AgencyId, Instant>,
+) -> Result<Duration, Failure> {
     let now = Instant::now();
     let mut next_due = shared.limits.retry_max;
-    let mut by_recipient: BTreeMap<AgencyId, Vec<(EnvelopeId, Outbound)>> = BTreeMap::new();
-    for (key, value) in shared.store.scan(OUTBOUND, &[])? {
+    for (key, value) in shared.store.scan(OUTBOUND_INDEX, &[])? {
+        if flying.len() >= MAX_IN_FLIGHT {
+            break;
+        }
         let Ok(id_bytes) = <[u8; 16]>::try_from(key.as_slice()) else {
             continue;
         };
         let id = EnvelopeId::from_bytes(id_bytes);
-        if shared.store.get(HELD, &id_bytes)?.is_some() {
+        if flying.contains(&id) || shared.store.get(HELD, &id_bytes)?.is_some() {
             continue;
         }
-        let due_at = attempts_of(shared, id).next_at;
+        let Ok(index) = postcard::from_bytes::<OutboundIndex>(&value) else {
+            continue;
+        };
+        let due_at = [
+            attempts_of(shared, id).next_at,
+            paused.get(&index.recipient).copied(),
+        ]
+        .into_iter()
+        .flatten()
+        .max();
         if let Some(due_at) = due_at.filter(|at| *at > now) {
             next_due = next_due.min(due_at - now);
             continue;
         }
-        let item: Outbound = postcard::from_bytes(&value)
-            .map_err(|_| Failure::Internal("an outbound item does not decode".into()))?;
-        by_recipient
-            .entry(item.recipient.clone())
-            .or_default()
-            .push((id, item));
-    }
-    let mut tasks = tokio::task::JoinSet::new();
-    for (_, items) in by_recipient {
+        let Some(item) = state::load::<Outbound>(&shared.store, OUTBOUND, &id_bytes)? else {
+            continue;
+        };
+        flying.insert(id);
         let (shared, peers) = (Arc::clone(shared), Arc::clone(peers));
         tasks.spawn(async move {
-            for (id, item) in items {
-                match deliver_one(&shared, &peers, id, &item).await {
-                    Ok(()) => {}
-                    Err(Setback::Retry(reason)) => {
-                        let delay = record_failure(&shared, id, &reason);
-                        tracing::info!(envelope = %id, recipient = %item.recipient, error = %reason, retry_in = ?delay, "delivery failed; will retry");
-                        // Later envelopes to the same recipient would fail the same way.
-                        break;
-                    }
-                    Err(Setback::Hold(reason)) => {
-                        tracing::warn!(envelope = %id, recipient = %item.recipient, reason = %reason, "delivery held; needs attention");
-                        if let Err(e) = hold(&shared, id, reason).await {
-                            tracing::error!(envelope = %id, error = %e, "could not record a held delivery");
-                        }
-                    }
+            let pause = match deliver_one(&shared, &peers, id, &item).await {
+                Ok(()) => None,
+                Err(Setback::Retry(reason)) => {
+                    let delay = record_failure(&shared, id, &reason);
+                    tracing::info!(envelope = %id, recipient = %item.recipient, error = %reason, retry_in = ?delay, "delivery failed; will retry");
+                    Some(delay)
                 }
+                Err(Setback::Hold(reason)) => {
+                    tracing::warn!(envelope = %id, recipient = %item.recipient, reason = %reason, "delivery held; needs attention");
+                    if let Err(e) = hold(&shared, id, reason).await {
+                        tracing::error!(envelope = %id, error = %e, "could not record a held delivery");
+                    }
+                    None
+                }
+            };
+            Finished {
+                id,
+                recipient: item.recipient,
+                pause,
             }
         });
     }
-    while tasks.join_next().await.is_some() {}
     Ok(next_due.max(Duration::from_millis(10)))
 }
 
@@ -262,6 +308,7 @@ async fn log_receipt(
         .encode(),
     )
     .remove(OUTBOUND, id.as_bytes().to_vec())
+    .remove(OUTBOUND_INDEX, id.as_bytes().to_vec())
     .put(
         DELIVERED,
         id.as_bytes().to_vec(),

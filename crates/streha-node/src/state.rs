@@ -36,6 +36,9 @@ pub(crate) const EVIDENCE: Namespace = Namespace::new(17);
 pub(crate) const COSIGNED_BY: Namespace = Namespace::new(18);
 /// Owner side — size (8 BE) ‖ witness agency id → cosignature line.
 pub(crate) const COSIGNATURES: Namespace = Namespace::new(19);
+/// Envelope id → [`OutboundIndex`]: what the delivery scheduler needs of a queued
+/// envelope, without loading the envelope itself.
+pub(crate) const OUTBOUND_INDEX: Namespace = Namespace::new(21);
 /// New id → [`Subject`]: the successor of a re-keyed subject, registered in the log only
 /// when the id is first used, so that the log does not place the two ids side by side.
 pub(crate) const PENDING_SUBJECTS: Namespace = Namespace::new(20);
@@ -67,6 +70,13 @@ pub(crate) struct Outbound {
     /// The subject as known when the disclosure was decided.
     pub(crate) subject: SubjectFacts,
     pub(crate) consent: Option<ConsentId>,
+    pub(crate) disclosed_at: Timestamp,
+}
+
+/// The small part of an [`Outbound`] item the scheduler scans.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct OutboundIndex {
+    pub(crate) recipient: AgencyId,
     pub(crate) disclosed_at: Timestamp,
 }
 

@@ -1,0 +1,194 @@
+//! `streha-bench`: Streha's end-to-end disclosure throughput and latency, measured in one
+//! run beside the ceilings that bound it — bare QUIC with the same payloads and concurrency,
+//! the crypto floor of the design (seal, sign, three verifications, open), and the
+//! durability floor (sled batch + flush + fsync) — and printed as ratios.
+//!
+//! End to end means: the application seals and submits, the sending node decides, logs
+//! durably and acknowledges, delivers over QUIC, the receiving node decides, logs durably
+//! and returns its receipt, the sender verifies and logs the receipt; the latency is taken
+//! when the application learns of the receipt (`AwaitDelivery`).
+//!
+//! The daemons are this executable started under the name `strehad` (multi-call), so that
+//! their CPU time and peak memory can be read from `/proc` per process.
+
+#![forbid(unsafe_code)]
+
+mod e2e;
+mod floors;
+mod procstat;
+mod quic;
+
+use std::path::Path;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Parser;
+
+/// The process name under which this executable runs the node daemon.
+pub(crate) const DAEMON_NAME: &str = "strehad";
+
+/// Latencies of completed operations over a wall-clock span.
+pub(crate) struct Sample {
+    latencies: Vec<Duration>,
+    elapsed: Duration,
+}
+
+impl Sample {
+    pub(crate) fn new(mut latencies: Vec<Duration>, elapsed: Duration) -> Self {
+        latencies.sort_unstable();
+        Self { latencies, elapsed }
+    }
+
+    fn count(&self) -> usize {
+        self.latencies.len()
+    }
+
+    fn rate(&self) -> f64 {
+        self.count() as f64 / self.elapsed.as_secs_f64()
+    }
+
+    fn quantile(&self, q: f64) -> Duration {
+        if self.latencies.is_empty() {
+            return Duration::ZERO;
+        }
+        let index = ((self.latencies.len() - 1) as f64 * q).round() as usize;
+        self.latencies[index]
+    }
+}
+
+/// Streha's end-to-end benchmark beside its ceilings.
+#[derive(Debug, Parser)]
+#[command(name = "streha-bench", version, about)]
+struct Args {
+    /// Payload sizes in bytes.
+    #[arg(long, value_delimiter = ',', default_value = "1024,16384,262144")]
+    sizes: Vec<usize>,
+    /// Concurrent applications.
+    #[arg(long, value_delimiter = ',', default_value = "1,8,32")]
+    concurrency: Vec<usize>,
+    /// Seconds per measurement.
+    #[arg(long, default_value_t = 5.0)]
+    seconds: f64,
+    /// Measure Streha only, not the ceilings (for profiling the daemons).
+    #[arg(long)]
+    streha_only: bool,
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.2}", d.as_secs_f64() * 1000.0)
+}
+
+fn main() -> ExitCode {
+    let invoked_as = std::env::args_os().next();
+    if invoked_as
+        .as_deref()
+        .and_then(|arg0| Path::new(arg0).file_name())
+        .is_some_and(|name| name == DAEMON_NAME)
+    {
+        return streha_node::daemon_main();
+    }
+    let args = Args::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("streha-bench: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(args)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("streha-bench: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(args: Args) -> anyhow::Result<()> {
+    let duration = Duration::from_secs_f64(args.seconds);
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    println!(
+        "streha-bench: {cores} cores, {} s per measurement, payloads {:?} bytes, concurrency {:?}",
+        args.seconds, args.sizes, args.concurrency
+    );
+    let federation = e2e::Federation::start().await?;
+    println!(
+        "\n{:>8} {:>5} | {:>9} {:>8} {:>8} {:>8} {:>8} | {:>9} {:>7} | {:>9} {:>6} | {:>9} {:>6}",
+        "size",
+        "conc",
+        "streha/s",
+        "p50 ms",
+        "p99 ms",
+        "max ms",
+        "cpu ms",
+        "quinn/s",
+        "ratio",
+        "crypto/s",
+        "ratio",
+        "sled e/s",
+        "ratio"
+    );
+    for &size in &args.sizes {
+        let (crypto, sled_entries) = if args.streha_only {
+            (f64::NAN, f64::NAN)
+        } else {
+            (
+                floors::crypto_floor(size, cores, duration),
+                floors::durability_floor(size, 64, duration),
+            )
+        };
+        // Each disclosure makes three durable writes of about its size (disclosed + queue at
+        // the sender, received + inbox at the receiver, receipt at the sender).
+        let sled_disclosures = sled_entries / 3.0;
+        for &concurrency in &args.concurrency {
+            let quinn = if args.streha_only {
+                Sample::new(Vec::new(), Duration::from_secs(1))
+            } else {
+                quic::bare_quinn(size, concurrency, duration).await
+            };
+            let cpu_before: Duration = federation.cpu().iter().sum::<Duration>()
+                + procstat::cpu_time("self").unwrap_or_default();
+            let streha = federation.run(size, concurrency, duration).await?;
+            let cpu_after: Duration = federation.cpu().iter().sum::<Duration>()
+                + procstat::cpu_time("self").unwrap_or_default();
+            let cpu_per = (cpu_after.saturating_sub(cpu_before)).as_secs_f64() * 1000.0
+                / streha.count().max(1) as f64;
+            println!(
+                "{:>8} {:>5} | {:>9.0} {:>8} {:>8} {:>8} {:>8.3} | {:>9.0} {:>7.3} | {:>9.0} {:>6.3} | {:>9.0} {:>6.3}",
+                size,
+                concurrency,
+                streha.rate(),
+                ms(streha.quantile(0.5)),
+                ms(streha.quantile(0.99)),
+                ms(streha.quantile(1.0)),
+                cpu_per,
+                quinn.rate(),
+                streha.rate() / quinn.rate().max(f64::MIN_POSITIVE),
+                crypto,
+                streha.rate() / crypto,
+                sled_disclosures,
+                streha.rate() / sled_disclosures,
+            );
+        }
+    }
+    let rss: Vec<String> = federation
+        .peak_rss()
+        .iter()
+        .map(|b| format!("{:.1} MiB", *b as f64 / (1024.0 * 1024.0)))
+        .collect();
+    println!(
+        "\npeak RSS of the daemons (sender, receiver): {}",
+        rss.join(", ")
+    );
+    println!(
+        "columns: streha/s = disclosures acknowledged durable at the sender with the receipt returned; \
+         cpu ms = CPU of both daemons and the applications per disclosure; quinn/s = same payloads \
+         over bare mutually authenticated QUIC; crypto/s = seal + sign + 3 verifications + open on \
+         {cores} cores; sled e/s = sled batches of 64 + flush + fsync, divided by the 3 writes a \
+         disclosure makes; ratio = streha / ceiling"
+    );
+    Ok(())
+}
