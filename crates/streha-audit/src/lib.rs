@@ -80,6 +80,7 @@ mod checkpoint;
 mod hash;
 mod note;
 mod proof;
+mod tlog_proof;
 mod tree;
 
 pub use crate::bundle::{
@@ -98,5 +99,9 @@ pub use crate::note::{
 pub use crate::proof::{
     ConsistencyProof, InclusionProof, MAX_PROOF_HASHES, ProofDecodeError, ProofError, VerifyError,
     consistency_proof, inclusion_proof, root_at, verify_consistency, verify_inclusion,
+};
+pub use crate::tlog_proof::{
+    MAX_TLOG_PROOF_EXTRA, MAX_TLOG_PROOF_SIZE, TLOG_PROOF_HEADER, TlogProof, TlogProofError,
+    VerifiedTlogProof, prove_entry,
 };
 pub use crate::tree::{Frontier, FrontierError, MemoryTree, MissingNode, NodeSource};

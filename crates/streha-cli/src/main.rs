@@ -2,16 +2,20 @@
 //!
 //! Streha lets the authorities that identify, assist and protect victims of trafficking
 //! exchange records end to end encrypted and consent-scoped, with an audit log anyone can
-//! verify. This binary is the operator's tool. Today it manages keys:
+//! verify. This binary is the tool of everyone who is not a program:
 //!
-//! - `streha keygen --agency NAME --out DIR [--force]` writes an agency's three key pairs
-//!   (node identity, agency signing, agency encryption) as `DIR/NAME.<kind>.key` (secret,
-//!   mode 0600) and `DIR/NAME.<kind>.pub`, and prints their fingerprints for the roster;
-//! - `streha keygen --kind roster|application|officer --name NAME --out DIR [--force]`
-//!   writes one key pair of that kind;
-//! - `streha key show FILE` prints a key file's kind, part and fingerprint, never its secret.
+//! - **the national authority**: `keygen --kind roster`, `roster init|add|remove|sign|verify|show`;
+//! - **agency operators**: `keygen --agency`, `key show`, `node init` (writes `node.toml` and
+//!   the application's `client.toml`);
+//! - **officers and scripts acting as the agency's application** (through `client.toml`):
+//!   `subject register|rekey`, `consent grant|revoke|list`, `send`, `inbox list|open`,
+//!   `audit checkpoint|prove|export`;
+//! - **newcomers**: `demo`, a three-agency federation on 127.0.0.1 running a scripted
+//!   scenario.
 //!
-//! The roster, consent, send, inbox, audit and demo commands arrive with their issues.
+//! Run under the name `strehad` (a symbolic link to this binary, or the demo's child
+//! processes), it is the node daemon: `streha_node::daemon_main`, the same entry point as
+//! the `strehad` binary of `streha-node`.
 //!
 //! # Structure
 //!
@@ -25,24 +29,44 @@
 //! | code | meaning |
 //! | --- | --- |
 //! | 0 | success (also `--help` and `--version`) |
-//! | 1 | the command was valid but failed: a file could not be read or written, a key file is malformed |
-//! | 2 | usage or configuration error: a bad flag or value, an invalid name, a key file that exists without `--force`; nothing was written |
+//! | 1 | the command was valid but failed while running: IO, an unreachable or unavailable node, a demo step that did not behave as stated |
+//! | 2 | usage or configuration error: a bad flag or value, a wrong or unreadable key file, a file that exists without `--force`, something the node does not know; nothing was changed |
+//! | 3 | the disclosure policy refused; the refusal is logged at the node |
+//! | 4 | verification failed: an unsigned or badly signed roster, a checkpoint, proof or envelope that does not verify, a received record that breaks its declaration |
 //!
 //! Errors are printed to standard error as one line that says what was wrong and what to do.
-//! Nothing this tool prints contains secret key bytes.
+//! Nothing this tool prints contains secret key bytes, and only `inbox open` prints record
+//! content (that is its job).
 #![forbid(unsafe_code)]
 
 mod cli;
 mod commands;
 mod error;
+mod profile;
+mod util;
 
+use std::ffi::OsStr;
+use std::path::Path;
 use std::process::ExitCode;
 
 use clap::Parser as _;
 
 use crate::error::{EXIT_OK, EXIT_USAGE};
 
+/// The name under which this binary is the node daemon.
+pub(crate) const DAEMON_NAME: &str = "strehad";
+
 fn main() -> ExitCode {
+    // Multi-call: invoked as `strehad`, run the daemon's own command line.
+    let invoked_as = std::env::args_os().next();
+    if invoked_as
+        .as_deref()
+        .and_then(|arg0| Path::new(arg0).file_name())
+        .is_some_and(|name| name == OsStr::new(DAEMON_NAME))
+    {
+        return streha_node::daemon_main();
+    }
+
     let cli = match cli::Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
@@ -51,7 +75,7 @@ fn main() -> ExitCode {
             return ExitCode::from(if e.use_stderr() { EXIT_USAGE } else { EXIT_OK });
         }
     };
-    match commands::run(&cli.command) {
+    match commands::run(&cli.command, &cli.profile) {
         Ok(()) => ExitCode::from(EXIT_OK),
         Err(error) => {
             eprintln!("error: {error}");

@@ -102,7 +102,9 @@ impl Identity {
         // Connection ids carry a keyed check that the endpoint validates before it answers
         // an unknown connection with a reset; the key must survive the restart too.
         let mut cid_key = [0u8; 8];
-        cid_key.copy_from_slice(&blake3::keyed_hash(&self.reset_key, b"connection ids").as_bytes()[..8]);
+        cid_key.copy_from_slice(
+            &blake3::keyed_hash(&self.reset_key, b"connection ids").as_bytes()[..8],
+        );
         let cid_key = u64::from_le_bytes(cid_key);
         config.cid_generator(move || {
             Box::new(quinn_proto::HashedConnectionIdGenerator::from_key(cid_key))

@@ -130,7 +130,8 @@ pub enum AppRequest {
     ProvePublished {
         /// The entry's index.
         index: u64,
-    },    /// Waits until the disclosure is delivered (its receipt logged) or held, or until
+    },
+    /// Waits until the disclosure is delivered (its receipt logged) or held, or until
     /// `timeout_ms` (at most 60 000) passed, then answers with its state.
     AwaitDelivery {
         /// The envelope.

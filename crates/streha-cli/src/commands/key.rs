@@ -1,13 +1,9 @@
 //! `streha key show`: what a key file holds, without its secret.
 
-use std::fs::File;
-use std::io::{self, Read as _, Write as _};
-use std::os::unix::fs::PermissionsExt as _;
-use std::path::Path;
+use std::io::{self, Write as _};
 
-use anyhow::{Context as _, anyhow, bail};
-use streha_crypto::{Algorithm, KeyFile, KeyPart, MAX_KEY_FILE_LEN};
-use zeroize::Zeroizing;
+use anyhow::{Context as _, anyhow};
+use streha_crypto::{Algorithm, KeyFile, KeyPart};
 
 use crate::cli::KeyShowArgs;
 use crate::error::CliError;
@@ -19,7 +15,7 @@ use crate::error::CliError;
 /// held in a zeroizing buffer.
 pub(crate) fn show(args: &KeyShowArgs) -> Result<(), CliError> {
     let path = args.file.as_path();
-    let (bytes, mode) = read_capped(path)?;
+    let (bytes, mode) = crate::util::read_key_bytes(path)?;
     // The messages name the problem ("not a Streha key file: …", "line 3: …"); prefix the
     // file they are about.
     let key =
@@ -57,34 +53,6 @@ pub(crate) fn show(args: &KeyShowArgs) -> Result<(), CliError> {
         );
     }
     Ok(())
-}
-
-/// Reads at most [`MAX_KEY_FILE_LEN`] bytes of `path` into a zeroizing buffer, with the
-/// file's permission bits.
-fn read_capped(path: &Path) -> anyhow::Result<(Zeroizing<Vec<u8>>, u32)> {
-    let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-    let meta = file
-        .metadata()
-        .with_context(|| format!("cannot inspect {}", path.display()))?;
-    if meta.is_dir() {
-        bail!(
-            "{} is a directory; give the path of a key file",
-            path.display()
-        );
-    }
-    // One allocation that is never outgrown, so no copy of the secret is left behind in a
-    // freed buffer.
-    let mut bytes = Zeroizing::new(Vec::with_capacity(MAX_KEY_FILE_LEN + 1));
-    file.take(MAX_KEY_FILE_LEN as u64 + 1)
-        .read_to_end(&mut bytes)
-        .with_context(|| format!("cannot read {}", path.display()))?;
-    if bytes.len() > MAX_KEY_FILE_LEN {
-        bail!(
-            "{} is larger than {MAX_KEY_FILE_LEN} bytes: it is not a Streha key file",
-            path.display()
-        );
-    }
-    Ok((bytes, meta.permissions().mode()))
 }
 
 fn hex_lower(bytes: &[u8]) -> String {

@@ -1,0 +1,232 @@
+//! `streha audit checkpoint|prove|export`: the agency's node's audit log, fetched and
+//! verified against the node's key from the roster. (The offline checks — `verify`, `subject`,
+//! `check-proof` — are in `audit_offline.rs`.)
+
+use std::path::{Path, PathBuf};
+
+use serde_json::json;
+use streha_audit::TlogProof;
+use streha_core::AuditEntry;
+
+use crate::cli::{AuditCheckpointArgs, AuditExportArgs, AuditProveArgs};
+use crate::error::{CliError, from_client};
+use crate::profile;
+use crate::util::{self, PUBLIC_MODE};
+
+/// One line on what an entry records (pseudonymous ids, categories, decisions; entries
+/// never hold record content).
+pub(crate) fn describe(entry: &AuditEntry) -> String {
+    match entry {
+        AuditEntry::SubjectRegistered {
+            subject,
+            age_status,
+            ..
+        } => format!("subject {subject} registered ({age_status})"),
+        AuditEntry::AgeStatusRecorded {
+            subject,
+            age_status,
+            ..
+        } => format!("age status of {subject} recorded: {age_status}"),
+        AuditEntry::RepresentativeRegistered {
+            subject,
+            representative,
+            ..
+        } => format!("representative {representative} registered for {subject}"),
+        AuditEntry::RepresentativeRemoved {
+            subject,
+            representative,
+            ..
+        } => format!("representative {representative} removed for {subject}"),
+        AuditEntry::ConsentGranted { grant } => format!(
+            "consent {} granted for {} ({} for {})",
+            grant.id(),
+            grant.subject(),
+            grant.categories(),
+            grant.purposes()
+        ),
+        AuditEntry::ConsentRevoked { revocation } => {
+            format!("consent {} revoked", revocation.consent)
+        }
+        AuditEntry::Disclosed {
+            header,
+            basis,
+            urgent_review,
+            ..
+        } => format!(
+            "disclosed {} {} → {} about {} for {} (basis: {basis}){}",
+            header.envelope_id,
+            header.sender,
+            header.recipient,
+            header.subject,
+            header.purpose,
+            if *urgent_review {
+                ", flagged for urgent-danger review"
+            } else {
+                ""
+            }
+        ),
+        AuditEntry::Refused { header, reason, .. } => format!(
+            "refused {} {} → {} ({}): {reason}",
+            header.envelope_id, header.sender, header.recipient, header.categories
+        ),
+        AuditEntry::Received { header, .. } => format!(
+            "received {} from {} about {} ({} for {})",
+            header.envelope_id, header.sender, header.subject, header.categories, header.purpose
+        ),
+        AuditEntry::ReceiveRefused { header, reason, .. } => format!(
+            "receive refused {} from {}: {reason}",
+            header.envelope_id, header.sender
+        ),
+        AuditEntry::Receipt {
+            envelope,
+            recipient,
+            receiver_log_index,
+            ..
+        } => {
+            format!("receipt for {envelope} from {recipient} (its log index {receiver_log_index})")
+        }
+        AuditEntry::Violation {
+            envelope,
+            sender,
+            kind,
+            ..
+        } => format!("violation by {sender} in {envelope}: {kind:?}"),
+        AuditEntry::RosterChanged { version, .. } => format!("roster version {version} adopted"),
+        AuditEntry::KeyChanged { agency, kind, .. } => {
+            format!("key of {agency} changed ({kind:?})")
+        }
+        AuditEntry::SubjectRekeyed { old, .. } => {
+            format!("subject {old} re-keyed (Art. 18.5); only a commitment to the new id")
+        }
+        AuditEntry::WitnessAlarm { origin, size, .. } => {
+            format!("witness alarm: two trees of size {size} for {origin}")
+        }
+    }
+}
+
+/// Runs `streha audit checkpoint`.
+pub(crate) fn checkpoint(profile_path: &Path, args: &AuditCheckpointArgs) -> Result<(), CliError> {
+    if let Some(out) = &args.out {
+        util::check_overwrite(out, args.force)?;
+    }
+    let (checkpoint, origin) = util::block_on(async {
+        let client = profile::connect(profile_path).await?;
+        let result = client
+            .checkpoint()
+            .await
+            .map_err(|e| from_client("cannot fetch the checkpoint", e));
+        let origin = client.log_origin().to_owned();
+        client.close().await;
+        result.map(|c| (c, origin))
+    })??;
+    if let Some(out) = &args.out {
+        util::write_file(out, checkpoint.note().as_bytes(), PUBLIC_MODE, args.force)?;
+    }
+    if args.json {
+        return util::print_json(&json!({
+            "origin": origin,
+            "size": checkpoint.size(),
+            "root": hex::encode(checkpoint.root().as_bytes()),
+            "note": checkpoint.note(),
+        }));
+    }
+    match &args.out {
+        Some(out) => util::print_lines(&[format!(
+            "Checkpoint of {origin} at size {} (signature verified) written to {}.",
+            checkpoint.size(),
+            out.display()
+        )]),
+        None => {
+            // The note as the node signed it: origin, size, root, blank line, signatures.
+            print!("{}", checkpoint.note());
+            Ok(())
+        }
+    }
+}
+
+/// Runs `streha audit prove`.
+pub(crate) fn prove(profile_path: &Path, args: &AuditProveArgs) -> Result<(), CliError> {
+    let entry_out = PathBuf::from(format!("{}.entry", args.out.display()));
+    util::check_overwrite(&args.out, args.force)?;
+    util::check_overwrite(&entry_out, args.force)?;
+    let verified = util::block_on(async {
+        let client = profile::connect(profile_path).await?;
+        let result = client
+            .prove_entry(args.index)
+            .await
+            .map_err(|e| from_client(&format!("cannot prove entry {}", args.index), e));
+        client.close().await;
+        result
+    })??;
+    let proven = verified.proven();
+    let proof = TlogProof::new(proven.index, proven.proof.clone(), &proven.checkpoint)
+        .map_err(|e| CliError::verification(format!("the node's proof is malformed: {e}")))?;
+    util::write_file(
+        &args.out,
+        proof.to_text().as_bytes(),
+        PUBLIC_MODE,
+        args.force,
+    )?;
+    util::write_file(&entry_out, &proven.entry, PUBLIC_MODE, args.force)?;
+    let what = verified.audit_entry().map_or_else(
+        |e| format!("an entry this version cannot read ({e})"),
+        |e| describe(&e),
+    );
+    if args.json {
+        return util::print_json(&json!({
+            "index": proven.index,
+            "tree_size": verified.checkpoint().size(),
+            "root": hex::encode(verified.checkpoint().root().as_bytes()),
+            "proof": args.out.display().to_string(),
+            "entry": entry_out.display().to_string(),
+            "describes": what,
+        }));
+    }
+    util::print_lines(&[
+        format!("entry {}: {what}", proven.index),
+        format!(
+            "Included in the node's log of size {} (proof and checkpoint signature verified).",
+            verified.checkpoint().size()
+        ),
+        format!(
+            "Wrote the proof (C2SP tlog-proof, BLAKE3 tree) to {} and the entry's bytes to {}.",
+            args.out.display(),
+            entry_out.display()
+        ),
+    ])
+}
+
+/// Runs `streha audit export`.
+pub(crate) fn export(profile_path: &Path, args: &AuditExportArgs) -> Result<(), CliError> {
+    util::check_overwrite(&args.out, args.force)?;
+    let bundle = util::block_on(async {
+        let client = profile::connect(profile_path).await?;
+        let result = client
+            .export_bundle()
+            .await
+            .map_err(|e| from_client("cannot export the log", e));
+        client.close().await;
+        result
+    })??;
+    let bytes = bundle
+        .encode()
+        .map_err(|e| anyhow::anyhow!("cannot encode the log bundle: {e}"))?;
+    util::write_file(&args.out, &bytes, PUBLIC_MODE, args.force)?;
+    if args.json {
+        return util::print_json(&json!({
+            "origin": bundle.origin,
+            "entries": bundle.entries.len(),
+            "checkpoints": bundle.checkpoints.len(),
+            "file": args.out.display().to_string(),
+        }));
+    }
+    util::print_lines(&[format!(
+        "Exported {}: {} entries and {} signed checkpoints, verified, to {} ({} bytes). Check it \
+         offline with `streha audit verify`.",
+        bundle.origin,
+        bundle.entries.len(),
+        bundle.checkpoints.len(),
+        args.out.display(),
+        bytes.len()
+    )])
+}

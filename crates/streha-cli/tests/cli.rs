@@ -1,0 +1,1160 @@
+//! The `streha` commands, run as the built binary: the roster and node configuration
+//! offline, and the client commands against real daemons (this binary started under the
+//! name `strehad`), each with its happy path and its clearest bad input.
+
+use std::fs;
+use std::io::{BufRead as _, BufReader};
+use std::net::UdpSocket;
+use std::os::unix::fs::PermissionsExt as _;
+use std::os::unix::process::CommandExt as _;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+const POLICE: &str = "police-prishtina";
+const SHELTER: &str = "shelter-prishtina";
+const AUTHORITY: &str = "national-authority";
+
+fn streha_in(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_streha"))
+        .current_dir(dir)
+        .env_remove("STREHA_PROFILE")
+        .args(args)
+        .output()
+        .expect("run the streha binary")
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8(output.stdout.clone()).expect("stdout is UTF-8")
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8(output.stderr.clone()).expect("stderr is UTF-8")
+}
+
+/// Asserts success and returns stdout.
+#[track_caller]
+fn ok(output: Output) -> String {
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "stdout: {}\nstderr: {}",
+        stdout(&output),
+        stderr(&output)
+    );
+    stdout(&output)
+}
+
+/// Asserts the exit code and returns stderr (one `error:` line).
+#[track_caller]
+fn fails(output: Output, code: i32) -> String {
+    let err = stderr(&output);
+    assert_eq!(
+        output.status.code(),
+        Some(code),
+        "stdout: {}\nstderr: {err}",
+        stdout(&output)
+    );
+    assert!(err.starts_with("error:"), "{err}");
+    err
+}
+
+fn json(text: &str) -> Value {
+    serde_json::from_str(text.trim()).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
+}
+
+fn mode(path: &Path) -> u32 {
+    fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+/// A working directory with the demo keys copied in (secrets 0600).
+struct Workspace {
+    tmp: tempfile::TempDir,
+}
+
+impl Workspace {
+    fn new() -> Self {
+        let tmp = tempfile::tempdir().unwrap();
+        let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../keys-example");
+        for holder in [AUTHORITY, POLICE, SHELTER] {
+            let to = tmp.path().join("keys").join(holder);
+            fs::create_dir_all(&to).unwrap();
+            for entry in fs::read_dir(source.join(holder)).unwrap() {
+                let entry = entry.unwrap();
+                let target = to.join(entry.file_name());
+                fs::copy(entry.path(), &target).unwrap();
+                let secret = target.extension().is_some_and(|e| e == "key");
+                fs::set_permissions(
+                    &target,
+                    fs::Permissions::from_mode(if secret { 0o600 } else { 0o644 }),
+                )
+                .unwrap();
+            }
+        }
+        Self { tmp }
+    }
+
+    fn dir(&self) -> &Path {
+        self.tmp.path()
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.tmp.path().join(name)
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        streha_in(self.dir(), args)
+    }
+
+    fn key(holder: &str, name: &str, kind: &str, ext: &str) -> String {
+        format!("keys/{holder}/{name}.{kind}.{ext}")
+    }
+
+    /// roster.toml with police (two officers) and the shelter, one agreement clause, signed
+    /// as roster.note.
+    fn roster(&self, police_port: u16, shelter_port: u16) {
+        ok(self.run(&[
+            "roster",
+            "init",
+            "--federation",
+            "cli-test",
+            "--out",
+            "roster.toml",
+        ]));
+        ok(self.run(&[
+            "roster",
+            "add",
+            "roster.toml",
+            "--agency",
+            POLICE,
+            "--role",
+            "police",
+            "--address",
+            &format!("127.0.0.1:{police_port}"),
+            "--keys",
+            &format!("keys/{POLICE}"),
+            "--officer",
+            &format!("police-officer-1=keys/{POLICE}/police-officer-1.officer.pub"),
+            "--officer",
+            &format!("police-officer-2=keys/{POLICE}/police-officer-2.officer.pub"),
+        ]));
+        ok(self.run(&[
+            "roster",
+            "add",
+            "roster.toml",
+            "--agency",
+            SHELTER,
+            "--role",
+            "licensed_ngo",
+            "--address",
+            &format!("127.0.0.1:{shelter_port}"),
+            "--keys",
+            &format!("keys/{SHELTER}"),
+        ]));
+        // The agreement is written by hand in the body.
+        let body = fs::read_to_string(self.path("roster.toml")).unwrap();
+        let body = body.replace("[agreement]\nclauses = []\n", "");
+        fs::write(
+            self.path("roster.toml"),
+            format!(
+                "{body}\n[[agreement.clauses]]\nid = \"police-identification\"\n\
+                 recipient = \"police\"\ncategories = [\"identity\", \"victim_status\"]\n\
+                 purposes = [\"identification_and_referral\"]\n"
+            ),
+        )
+        .unwrap();
+        ok(self.run(&[
+            "roster",
+            "sign",
+            "roster.toml",
+            "--key",
+            &Self::key(AUTHORITY, AUTHORITY, "roster", "key"),
+            "--out",
+            "roster.note",
+        ]));
+    }
+
+    fn node_init(&self, agency: &str, app_port: u16) -> Output {
+        self.run(&[
+            "node",
+            "init",
+            "--agency",
+            agency,
+            "--keys",
+            &format!("keys/{agency}"),
+            "--roster",
+            "roster.note",
+            "--roster-key",
+            &Self::key(AUTHORITY, AUTHORITY, "roster", "pub"),
+            "--app-listen",
+            &format!("127.0.0.1:{app_port}"),
+            "--data-dir",
+            &format!("{agency}-data"),
+            "--out",
+            &format!("{agency}.toml"),
+            "--client",
+            &format!("{agency}-client.toml"),
+        ])
+    }
+}
+
+fn free_port() -> u16 {
+    UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// `strehad` as a child process: this binary under the name `strehad`. Killed on drop.
+struct Daemon(Child);
+
+impl Daemon {
+    fn start(config: &Path) -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_streha"))
+            .arg0("strehad")
+            .arg("--config")
+            .arg(config)
+            .env("STREHA_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start strehad");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if line.starts_with("strehad ready") {
+                    let _ = tx.send(());
+                }
+            }
+        });
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while rx.recv_timeout(Duration::from_millis(50)).is_err() {
+            assert!(
+                child.try_wait().unwrap().is_none(),
+                "strehad exited during start-up"
+            );
+            assert!(Instant::now() < deadline, "strehad did not become ready");
+        }
+        Self(child)
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn roster_init_add_remove_sign_verify_show() {
+    let ws = Workspace::new();
+    let roster_pub = Workspace::key(AUTHORITY, AUTHORITY, "roster", "pub");
+    ws.roster(7401, 7402);
+    let body = fs::read_to_string(ws.path("roster.toml")).unwrap();
+    assert!(body.contains("version = 1"), "sign bumps the body: {body}");
+
+    // verify: text and JSON.
+    let out = ok(ws.run(&[
+        "roster",
+        "verify",
+        "roster.note",
+        "--roster-key",
+        &roster_pub,
+    ]));
+    assert!(
+        out.contains("valid roster of federation `cli-test`, version 1"),
+        "{out}"
+    );
+    let v = json(&ok(ws.run(&[
+        "roster",
+        "verify",
+        "roster.note",
+        "--roster-key",
+        &roster_pub,
+        "--json",
+    ])));
+    assert_eq!(v["verified"], true);
+    assert_eq!(v["agencies"].as_array().unwrap().len(), 2);
+    assert_eq!(v["agencies"][0]["officers"].as_array().unwrap().len(), 2);
+    assert_eq!(v["agreement"][0]["id"], "police-identification");
+
+    // show: the note (unchecked, then checked) and the body.
+    let out = ok(ws.run(&["roster", "show", "roster.note"]));
+    assert!(out.contains("signature NOT checked"), "{out}");
+    assert!(out.contains("officer police-officer-1"), "{out}");
+    let out = ok(ws.run(&["roster", "show", "roster.note", "--roster-key", &roster_pub]));
+    assert!(out.contains("signature verified"), "{out}");
+    let v = json(&ok(ws.run(&["roster", "show", "roster.toml", "--json"])));
+    assert_eq!(v["state"], "unsigned body");
+
+    // remove, and sign again: version 2.
+    ok(ws.run(&["roster", "remove", "roster.toml", "--agency", SHELTER]));
+    let out = ok(ws.run(&[
+        "roster",
+        "sign",
+        "roster.toml",
+        "--key",
+        &Workspace::key(AUTHORITY, AUTHORITY, "roster", "key"),
+        "--out",
+        "roster-2.note",
+    ]));
+    assert!(out.contains("Signed roster version 2"), "{out}");
+    let v = json(&ok(ws.run(&[
+        "roster",
+        "verify",
+        "roster-2.note",
+        "--roster-key",
+        &roster_pub,
+        "--json",
+    ])));
+    assert_eq!(v["version"], 2);
+    assert_eq!(v["agencies"].as_array().unwrap().len(), 1);
+}
+
+#[test]
+fn roster_bad_inputs_say_what_to_do() {
+    let ws = Workspace::new();
+    let roster_pub = Workspace::key(AUTHORITY, AUTHORITY, "roster", "pub");
+    // A federation name outside the rule.
+    let err = fails(
+        ws.run(&[
+            "roster",
+            "init",
+            "--federation",
+            "Kosovo!",
+            "--out",
+            "r.toml",
+        ]),
+        2,
+    );
+    assert!(err.contains("federation name"), "{err}");
+    ws.roster(7401, 7402);
+
+    // A secret key file where the roster needs a public key.
+    let err = fails(
+        ws.run(&[
+            "roster",
+            "add",
+            "roster.toml",
+            "--agency",
+            "prosecution-prishtina",
+            "--role",
+            "prosecution",
+            "--address",
+            "127.0.0.1:7403",
+            "--node-key",
+            &Workspace::key(POLICE, POLICE, "node-identity", "key"),
+            "--signing-key",
+            &Workspace::key(POLICE, POLICE, "agency-signing", "pub"),
+            "--encryption-key",
+            &Workspace::key(POLICE, POLICE, "agency-encryption", "pub"),
+        ]),
+        2,
+    );
+    assert!(err.contains("give the public key file (.pub)"), "{err}");
+    // A key of another kind.
+    let err = fails(
+        ws.run(&[
+            "roster",
+            "add",
+            "roster.toml",
+            "--agency",
+            "prosecution-prishtina",
+            "--role",
+            "prosecution",
+            "--address",
+            "127.0.0.1:7403",
+            "--node-key",
+            &Workspace::key(POLICE, POLICE, "agency-signing", "pub"),
+            "--signing-key",
+            &Workspace::key(POLICE, POLICE, "agency-signing", "pub"),
+            "--encryption-key",
+            &Workspace::key(POLICE, POLICE, "agency-encryption", "pub"),
+        ]),
+        2,
+    );
+    assert!(
+        err.contains("where a `node-identity` key is needed"),
+        "{err}"
+    );
+    // A role that does not exist.
+    let err = fails(
+        ws.run(&[
+            "roster",
+            "add",
+            "roster.toml",
+            "--agency",
+            "x",
+            "--role",
+            "army",
+            "--address",
+            "1.2.3.4:5",
+            "--keys",
+            "keys/x",
+        ]),
+        2,
+    );
+    assert!(err.contains("unknown role `army`; one of: police"), "{err}");
+    // An agency that is not there.
+    let err = fails(
+        ws.run(&["roster", "remove", "roster.toml", "--agency", "nobody"]),
+        2,
+    );
+    assert!(err.contains("not in roster.toml"), "{err}");
+
+    // Signing with a key file that is not the roster key, or readable by others.
+    let err = fails(
+        ws.run(&[
+            "roster",
+            "sign",
+            "roster.toml",
+            "--key",
+            &Workspace::key(POLICE, POLICE, "node-identity", "key"),
+            "--out",
+            "x.note",
+        ]),
+        2,
+    );
+    assert!(err.contains("where a `roster` key is needed"), "{err}");
+    let roster_key = ws.path(&Workspace::key(AUTHORITY, AUTHORITY, "roster", "key"));
+    fs::set_permissions(&roster_key, fs::Permissions::from_mode(0o644)).unwrap();
+    let err = fails(
+        ws.run(&[
+            "roster",
+            "sign",
+            "roster.toml",
+            "--key",
+            roster_key.to_str().unwrap(),
+            "--out",
+            "x.note",
+        ]),
+        2,
+    );
+    assert!(err.contains("chmod 600"), "{err}");
+    assert!(!ws.path("x.note").exists());
+    // An existing signed roster is not replaced without --force.
+    fs::set_permissions(&roster_key, fs::Permissions::from_mode(0o600)).unwrap();
+    let err = fails(
+        ws.run(&[
+            "roster",
+            "sign",
+            "roster.toml",
+            "--key",
+            roster_key.to_str().unwrap(),
+            "--out",
+            "roster.note",
+        ]),
+        2,
+    );
+    assert!(err.contains("pass --force"), "{err}");
+
+    // An unsigned roster, a doctored one, one checked with another key: verification fails.
+    let err = fails(
+        ws.run(&[
+            "roster",
+            "verify",
+            "roster.toml",
+            "--roster-key",
+            &roster_pub,
+        ]),
+        4,
+    );
+    assert!(err.contains("unsigned roster body"), "{err}");
+    assert!(err.contains("streha roster sign"), "{err}");
+    let note = fs::read_to_string(ws.path("roster.note")).unwrap();
+    fs::write(ws.path("doctored.note"), note.replace("7402", "7499")).unwrap();
+    let err = fails(
+        ws.run(&[
+            "roster",
+            "verify",
+            "doctored.note",
+            "--roster-key",
+            &roster_pub,
+        ]),
+        4,
+    );
+    assert!(err.contains("not validly signed"), "{err}");
+    let err = fails(
+        ws.run(&[
+            "roster",
+            "verify",
+            "roster.note",
+            "--roster-key",
+            &Workspace::key(POLICE, POLICE, "node-identity", "pub"),
+        ]),
+        2,
+    );
+    assert!(err.contains("where a `roster` key is needed"), "{err}");
+    // A signed roster given where the body is edited.
+    let err = fails(
+        ws.run(&["roster", "remove", "roster.note", "--agency", POLICE]),
+        2,
+    );
+    assert!(
+        err.contains("is a signed roster; edit the roster body"),
+        "{err}"
+    );
+}
+
+#[test]
+fn node_init_writes_what_strehad_accepts_and_refuses_mismatched_keys() {
+    let ws = Workspace::new();
+    ws.roster(free_port(), free_port());
+    let out = ok(ws.node_init(POLICE, free_port()));
+    assert!(out.contains("police-prishtina.toml"), "{out}");
+    let config = fs::read_to_string(ws.path("police-prishtina.toml")).unwrap();
+    assert!(config.contains("agency = \"police-prishtina\""), "{config}");
+    assert!(config.contains("[applications]"), "{config}");
+    let profile = fs::read_to_string(ws.path("police-prishtina-client.toml")).unwrap();
+    assert!(profile.contains("signing_key = "), "{profile}");
+    assert!(
+        !profile.contains("part: secret"),
+        "the profile names files, holds no key"
+    );
+
+    // strehad (this binary under that name) accepts the configuration.
+    let check = Command::new(env!("CARGO_BIN_EXE_streha"))
+        .arg0("strehad")
+        .args(["--config", "police-prishtina.toml", "--check"])
+        .current_dir(ws.dir())
+        .env("STREHA_LOG", "error")
+        .output()
+        .unwrap();
+    assert!(check.status.success(), "{}", stderr(&check));
+    assert!(stdout(&check).contains("configuration, keys and roster are valid"));
+
+    // Not overwritten without --force.
+    let err = fails(ws.node_init(POLICE, free_port()), 2);
+    assert!(err.contains("pass --force"), "{err}");
+
+    // An agency the roster does not list.
+    let err = fails(
+        ws.run(&[
+            "node",
+            "init",
+            "--agency",
+            "prosecution-prishtina",
+            "--keys",
+            &format!("keys/{POLICE}"),
+            "--roster",
+            "roster.note",
+            "--roster-key",
+            &Workspace::key(AUTHORITY, AUTHORITY, "roster", "pub"),
+            "--app-listen",
+            "127.0.0.1:1",
+            "--out",
+            "p.toml",
+        ]),
+        2,
+    );
+    assert!(err.contains("is not in the roster"), "{err}");
+    // Another agency's keys under this agency's names.
+    let mixed = ws.path("mixed");
+    fs::create_dir_all(&mixed).unwrap();
+    for kind in ["node-identity.key", "node-identity.pub"] {
+        fs::copy(
+            ws.path(&format!("keys/{SHELTER}/{SHELTER}.{kind}")),
+            mixed.join(format!("{POLICE}.{kind}")),
+        )
+        .unwrap();
+    }
+    fs::copy(
+        ws.path(&format!("keys/{POLICE}/{POLICE}-app.application.pub")),
+        mixed.join(format!("{POLICE}-app.application.pub")),
+    )
+    .unwrap();
+    fs::set_permissions(
+        mixed.join(format!("{POLICE}.node-identity.key")),
+        fs::Permissions::from_mode(0o600),
+    )
+    .unwrap();
+    let err = fails(
+        ws.run(&[
+            "node",
+            "init",
+            "--agency",
+            POLICE,
+            "--keys",
+            "mixed",
+            "--roster",
+            "roster.note",
+            "--roster-key",
+            &Workspace::key(AUTHORITY, AUTHORITY, "roster", "pub"),
+            "--app-listen",
+            "127.0.0.1:1",
+            "--out",
+            "m.toml",
+        ]),
+        2,
+    );
+    assert!(
+        err.contains("is not the node key of police-prishtina"),
+        "{err}"
+    );
+    // An unsigned roster.
+    let err = fails(
+        ws.run(&[
+            "node",
+            "init",
+            "--agency",
+            POLICE,
+            "--keys",
+            &format!("keys/{POLICE}"),
+            "--roster",
+            "roster.toml",
+            "--roster-key",
+            &Workspace::key(AUTHORITY, AUTHORITY, "roster", "pub"),
+            "--app-listen",
+            "127.0.0.1:1",
+            "--out",
+            "u.toml",
+        ]),
+        4,
+    );
+    assert!(err.contains("unsigned roster body"), "{err}");
+}
+
+/// A running two-agency federation configured entirely with the CLI.
+struct Running {
+    ws: Workspace,
+    _daemons: Vec<Daemon>,
+}
+
+impl Running {
+    fn start() -> Self {
+        let ws = Workspace::new();
+        ws.roster(free_port(), free_port());
+        ok(ws.node_init(POLICE, free_port()));
+        ok(ws.node_init(SHELTER, free_port()));
+        let daemons = vec![
+            Daemon::start(&ws.path(&format!("{POLICE}.toml"))),
+            Daemon::start(&ws.path(&format!("{SHELTER}.toml"))),
+        ];
+        Self {
+            ws,
+            _daemons: daemons,
+        }
+    }
+
+    /// `streha --profile AGENCY-client.toml ARGS…`.
+    fn as_agency(&self, agency: &str, args: &[&str]) -> Output {
+        let profile = format!("{agency}-client.toml");
+        let mut all = vec!["--profile", profile.as_str()];
+        all.extend_from_slice(args);
+        self.ws.run(&all)
+    }
+
+    fn register(&self, agency: &str, age: &str, extra: &[&str]) -> String {
+        let mut args = vec!["subject", "register", "--age", age, "--json"];
+        args.extend_from_slice(extra);
+        let v = json(&ok(self.as_agency(agency, &args)));
+        v["subject"].as_str().unwrap().to_owned()
+    }
+
+    fn grant(&self, subject: &str, by: &str, until: &[&str]) -> String {
+        let mut args = vec![
+            "consent",
+            "grant",
+            "--subject",
+            subject,
+            "--granted-by",
+            by,
+            "--to",
+            "agency:police-prishtina",
+            "--category",
+            "medical",
+            "--purpose",
+            "assistance",
+            "--recorded-by",
+            "intake-1",
+            "--json",
+        ];
+        args.extend_from_slice(until);
+        let v = json(&ok(self.as_agency(SHELTER, &args)));
+        v["consent"].as_str().unwrap().to_owned()
+    }
+
+    fn send_medical(&self, subject: &str, consent: &str) -> Output {
+        self.as_agency(
+            SHELTER,
+            &[
+                "send",
+                "--subject",
+                subject,
+                "--to",
+                POLICE,
+                "--purpose",
+                "assistance",
+                "--consent",
+                consent,
+                "--field",
+                "medical:treatment=@treatment.txt",
+                "--wait",
+                "20",
+                "--json",
+            ],
+        )
+    }
+}
+
+#[test]
+fn subject_consent_send_inbox_and_audit_against_real_daemons() {
+    let fed = Running::start();
+    fs::write(
+        fed.ws.path("treatment.txt"),
+        "cli-test: follow-up in two weeks",
+    )
+    .unwrap();
+
+    // subject register; a bad age status.
+    let adult = fed.register(SHELTER, "adult", &[]);
+    let err = fails(
+        fed.as_agency(SHELTER, &["subject", "register", "--age", "old"]),
+        2,
+    );
+    assert!(err.contains("presumed_child"), "{err}");
+
+    // consent grant; an expired consent and an unknown subject are refused.
+    let consent = fed.grant(&adult, "subject", &["--days", "30"]);
+    let err = fails(
+        fed.as_agency(
+            SHELTER,
+            &[
+                "consent",
+                "grant",
+                "--subject",
+                &adult,
+                "--granted-by",
+                "subject",
+                "--to",
+                "agency:police-prishtina",
+                "--category",
+                "medical",
+                "--purpose",
+                "assistance",
+                "--recorded-by",
+                "intake-1",
+                "--valid-from",
+                "2020-01-01",
+                "--expires",
+                "2020-02-01",
+            ],
+        ),
+        2,
+    );
+    assert!(err.contains("would already have expired"), "{err}");
+    let err = fails(
+        fed.as_agency(
+            SHELTER,
+            &[
+                "consent",
+                "grant",
+                "--subject",
+                "00000000000000000000000000000000",
+                "--granted-by",
+                "subject",
+                "--to",
+                "role:police",
+                "--category",
+                "medical",
+                "--purpose",
+                "assistance",
+                "--recorded-by",
+                "intake-1",
+                "--days",
+                "1",
+            ],
+        ),
+        2,
+    );
+    assert!(err.contains("is not registered at this node"), "{err}");
+    // A consent cannot name identity or protection data.
+    let err = fails(
+        fed.as_agency(
+            SHELTER,
+            &[
+                "consent",
+                "grant",
+                "--subject",
+                &adult,
+                "--granted-by",
+                "subject",
+                "--to",
+                "role:police",
+                "--category",
+                "identity",
+                "--purpose",
+                "assistance",
+                "--recorded-by",
+                "intake-1",
+                "--days",
+                "1",
+            ],
+        ),
+        2,
+    );
+    assert!(err.contains("Art. 18.2"), "{err}");
+
+    // consent list.
+    let v = json(&ok(fed.as_agency(
+        SHELTER,
+        &["consent", "list", "--subject", &adult, "--json"],
+    )));
+    assert_eq!(v["consents"][0]["consent"], consent.as_str());
+    assert_eq!(v["consents"][0]["in_force"], true);
+
+    // send: allowed and delivered.
+    let v = json(&ok(fed.send_medical(&adult, &consent)));
+    assert_eq!(v["delivery"]["state"], "delivered", "{v}");
+    let envelope = v["envelope"].as_str().unwrap().to_owned();
+    // A protection category is refused by the parser, citing the article.
+    let err = fails(
+        fed.as_agency(
+            SHELTER,
+            &[
+                "send",
+                "--subject",
+                &adult,
+                "--to",
+                POLICE,
+                "--purpose",
+                "assistance",
+                "--field",
+                "protection_measures:safe_house=x",
+            ],
+        ),
+        2,
+    );
+    assert!(err.contains("Art. 18.4"), "{err}");
+    // … and in a fields file, with the line at fault.
+    fs::write(
+        fed.ws.path("fields.txt"),
+        "# a record\nidentity:alias=A.\nshelter_location:address=x\n",
+    )
+    .unwrap();
+    let err = fails(
+        fed.as_agency(
+            SHELTER,
+            &[
+                "send",
+                "--subject",
+                &adult,
+                "--to",
+                POLICE,
+                "--purpose",
+                "identification_and_referral",
+                "--fields-file",
+                "fields.txt",
+            ],
+        ),
+        2,
+    );
+    assert!(
+        err.contains("fields.txt line 3") && err.contains("Art. 18.4"),
+        "{err}"
+    );
+    // Assistance data without a consent: refused by the policy and logged (exit 3).
+    let err = fails(
+        fed.as_agency(
+            SHELTER,
+            &[
+                "send",
+                "--subject",
+                &adult,
+                "--to",
+                POLICE,
+                "--purpose",
+                "assistance",
+                "--field",
+                "medical:x=y",
+            ],
+        ),
+        3,
+    );
+    assert!(
+        err.contains("Art. 18.3") && err.contains("logged at index"),
+        "{err}"
+    );
+    // An unknown subject: refused by the policy.
+    let err = fails(
+        fed.as_agency(
+            SHELTER,
+            &[
+                "send",
+                "--subject",
+                "0123456789abcdef0123456789abcdef",
+                "--to",
+                POLICE,
+                "--purpose",
+                "identification_and_referral",
+                "--field",
+                "identity:alias=x",
+            ],
+        ),
+        3,
+    );
+    assert!(err.contains("is not registered here"), "{err}");
+    // An expired consent: refused by the policy.
+    let brief = fed.grant(
+        &adult,
+        "subject",
+        &["--valid-from", "now", "--expires", &in_ms(1500)],
+    );
+    std::thread::sleep(Duration::from_millis(2000));
+    let err = fails(fed.send_medical(&adult, &brief), 3);
+    assert!(err.contains("not in force"), "{err}");
+    // A revoked consent: refused.
+    ok(fed.as_agency(
+        SHELTER,
+        &["consent", "revoke", &consent, "--recorded-by", "intake-1"],
+    ));
+    let err = fails(fed.send_medical(&adult, &consent), 3);
+    assert!(err.contains("not in force"), "{err}");
+    let err = fails(
+        fed.as_agency(
+            SHELTER,
+            &[
+                "consent",
+                "revoke",
+                "00000000000000000000000000000000",
+                "--recorded-by",
+                "intake-1",
+            ],
+        ),
+        2,
+    );
+    assert!(err.contains("does not exist"), "{err}");
+
+    // inbox list and open at the police.
+    let v = json(&ok(fed.as_agency(POLICE, &["inbox", "list", "--json"])));
+    assert_eq!(v["entries"][0]["envelope"], envelope.as_str());
+    assert_eq!(v["entries"][0]["categories"][0], "medical");
+    let listed = ok(fed.as_agency(POLICE, &["inbox", "list"]));
+    assert!(!listed.contains("follow-up"), "the list shows no content");
+    let opened = ok(fed.as_agency(POLICE, &["inbox", "open", &envelope]));
+    assert!(
+        opened.contains("medical:treatment=cli-test: follow-up in two weeks"),
+        "{opened}"
+    );
+    let err = fails(
+        fed.as_agency(
+            POLICE,
+            &["inbox", "open", "00000000000000000000000000000000"],
+        ),
+        2,
+    );
+    assert!(err.contains("not in the inbox"), "{err}");
+
+    // audit checkpoint, prove, export at the shelter.
+    let v = json(&ok(
+        fed.as_agency(SHELTER, &["audit", "checkpoint", "--json"])
+    ));
+    let size = v["size"].as_u64().unwrap();
+    assert!(size > 3);
+    assert!(
+        v["note"]
+            .as_str()
+            .unwrap()
+            .starts_with("streha/cli-test/shelter-prishtina\n")
+    );
+    let out = ok(fed.as_agency(SHELTER, &["audit", "prove", "0", "--out", "entry0.proof"]));
+    assert!(out.contains("entry 0:"), "{out}");
+    let proof = fs::read_to_string(fed.ws.path("entry0.proof")).unwrap();
+    assert!(
+        proof.starts_with("c2sp.org/tlog-proof@v1\nindex 0\n"),
+        "{proof}"
+    );
+    assert!(fed.ws.path("entry0.proof.entry").exists());
+    let err = fails(
+        fed.as_agency(SHELTER, &["audit", "prove", "100000", "--out", "far.proof"]),
+        2,
+    );
+    assert!(err.contains("beyond the latest checkpoint"), "{err}");
+    let v = json(&ok(fed.as_agency(
+        SHELTER,
+        &["audit", "export", "--out", "shelter.bundle", "--json"],
+    )));
+    assert!(v["entries"].as_u64().unwrap() >= size);
+    let bundle = fs::read(fed.ws.path("shelter.bundle")).unwrap();
+    assert!(bundle.starts_with(b"STREHA-LOG-BUNDLE\n"));
+}
+
+/// A UTC time `ms` milliseconds from now, as the CLI reads it.
+fn in_ms(ms: u64) -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
+        + ms;
+    streha_core::Timestamp(now).to_string()
+}
+
+#[test]
+fn rekey_and_urgent_danger_from_the_command_line() {
+    let fed = Running::start();
+
+    // subject rekey: prints the new id, writes the salt 0600, which opens the commitment.
+    let old = fed.register(
+        SHELTER,
+        "presumed_child",
+        &["--representative", "guardian-1"],
+    );
+    let v = json(&ok(fed.as_agency(
+        SHELTER,
+        &["subject", "rekey", &old, "--salt-out", "salt.txt", "--json"],
+    )));
+    let new = v["subject"].as_str().unwrap().to_owned();
+    assert_ne!(new, old);
+    let salt_file = fed.ws.path("salt.txt");
+    assert_eq!(mode(&salt_file), 0o600);
+    let text = fs::read_to_string(&salt_file).unwrap();
+    let field = |name: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(&format!("{name}: ")))
+            .unwrap()
+            .to_owned()
+    };
+    assert_eq!(field("old"), old);
+    assert_eq!(field("new"), new);
+    let salt: [u8; 32] = hex::decode(field("salt")).unwrap().try_into().unwrap();
+    let commitment = streha_core::rekey_commitment(&salt, new.parse().unwrap());
+    assert_eq!(field("commitment"), hex::encode(commitment));
+    // The old id is closed; an unknown subject cannot be re-keyed; the salt file is never
+    // overwritten.
+    let err = fails(
+        fed.as_agency(
+            SHELTER,
+            &["subject", "rekey", &old, "--salt-out", "salt-2.txt"],
+        ),
+        2,
+    );
+    assert!(err.contains("re-keyed"), "{err}");
+    let err = fails(
+        fed.as_agency(
+            SHELTER,
+            &[
+                "subject",
+                "rekey",
+                "00000000000000000000000000000000",
+                "--salt-out",
+                "salt-3.txt",
+            ],
+        ),
+        2,
+    );
+    assert!(err.contains("not registered"), "{err}");
+    let err = fails(
+        fed.as_agency(
+            SHELTER,
+            &["subject", "rekey", &new, "--salt-out", "salt.txt"],
+        ),
+        2,
+    );
+    assert!(err.contains("exists"), "{err}");
+    assert!(!fed.ws.path("salt-2.txt").exists() && !fed.ws.path("salt-3.txt").exists());
+
+    // Urgent danger (Art. 45.3) from the police to itself is not possible; to the shelter
+    // no clause allows it; but the approvals are checked first: one approval is refused,
+    // two distinct officers pass that rule and the agreement decides.
+    let subject = fed.register(POLICE, "adult", &[]);
+    let officer =
+        |n: u8| format!("police-officer-{n}=keys/{POLICE}/police-officer-{n}.officer.key");
+    let send = |approvals: &[String]| {
+        let mut args: Vec<String> = [
+            "send",
+            "--subject",
+            &subject,
+            "--to",
+            SHELTER,
+            "--purpose",
+            "urgent_danger",
+            "--field",
+            "identity:alias=A.",
+        ]
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect();
+        for approval in approvals {
+            args.push("--approval".into());
+            args.push(approval.clone());
+        }
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        fed.as_agency(POLICE, &args)
+    };
+    let err = fails(send(&[officer(1)]), 3);
+    assert!(err.contains("two different officers"), "{err}");
+    let err = fails(send(&[officer(1), officer(2)]), 3);
+    assert!(err.contains("no clause of the exchange agreement"), "{err}");
+    // An approval key file of the wrong kind.
+    let err = fails(
+        send(&[format!(
+            "police-officer-1=keys/{POLICE}/{POLICE}.agency-signing.key"
+        )]),
+        2,
+    );
+    assert!(err.contains("where a `officer` key is needed"), "{err}");
+}
+
+#[test]
+fn the_profile_must_exist_and_name_the_right_key_files() {
+    let ws = Workspace::new();
+    let err = fails(ws.run(&["subject", "register", "--age", "adult"]), 2);
+    assert!(err.contains("client.toml"), "{err}");
+    assert!(err.contains("streha node init"), "{err}");
+    ws.roster(free_port(), free_port());
+    ok(ws.node_init(POLICE, free_port()));
+    // The encryption key where the signing key belongs.
+    let profile = fs::read_to_string(ws.path("police-prishtina-client.toml")).unwrap();
+    let wrong = profile.replace(
+        "police-prishtina.agency-signing.key",
+        "police-prishtina.agency-encryption.key",
+    );
+    fs::write(ws.path("wrong.toml"), wrong).unwrap();
+    let err = fails(ws.run(&["--profile", "wrong.toml", "inbox", "list"]), 2);
+    assert!(err.contains("`signing_key`"), "{err}");
+    assert!(
+        err.contains("where a `agency-signing` key is needed"),
+        "{err}"
+    );
+    // No node listening: a runtime failure, with what to check.
+    let profile = fs::read_to_string(ws.path("police-prishtina-client.toml")).unwrap();
+    fs::write(
+        ws.path("police-prishtina-client.toml"),
+        format!("{profile}request_timeout_ms = 1000\n"),
+    )
+    .unwrap();
+    let err = fails(
+        ws.run(&["--profile", "police-prishtina-client.toml", "inbox", "list"]),
+        1,
+    );
+    assert!(err.contains("check that the node is running"), "{err}");
+}
+
+#[test]
+fn every_command_documents_its_exit_codes() {
+    let ws = Workspace::new();
+    for args in [
+        &["--help"][..],
+        &["roster", "--help"],
+        &["roster", "sign", "--help"],
+        &["node", "init", "--help"],
+        &["subject", "rekey", "--help"],
+        &["consent", "grant", "--help"],
+        &["send", "--help"],
+        &["inbox", "open", "--help"],
+        &["audit", "prove", "--help"],
+        &["demo", "--help"],
+    ] {
+        let text = ok(ws.run(args));
+        assert!(text.contains("Exit status:"), "{args:?}");
+        assert!(
+            text.contains("3  the disclosure policy refused"),
+            "{args:?}"
+        );
+    }
+}

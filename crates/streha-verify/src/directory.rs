@@ -1,0 +1,79 @@
+//! What the verifier knows of the federation, from the roster alone: each agency's log
+//! origin, the keys that sign and cosign its checkpoints, and its officers' keys.
+
+use streha_audit::NoteVerifier;
+use streha_core::{AgencyId, UrgentApproval};
+use streha_crypto::Signature;
+use streha_wire::{AgencyEntry, Roster};
+
+/// One member agency's node, as the roster describes it.
+pub(crate) struct NodeKeys<'r> {
+    /// The roster entry.
+    pub(crate) agency: &'r AgencyEntry,
+    /// Its log origin, `streha/<federation>/<agency>`, which is also its key name.
+    pub(crate) origin: String,
+    /// Its checkpoint signature key (Ed25519, type 0x01), if the name is a valid key name.
+    pub(crate) log: Option<NoteVerifier>,
+    /// Its witness cosignature key (cosignature/v1, type 0x04): the same node identity key.
+    pub(crate) cosigner: Option<NoteVerifier>,
+}
+
+/// The roster, indexed for the verifier.
+pub(crate) struct Directory<'r> {
+    pub(crate) roster: &'r Roster,
+    pub(crate) nodes: Vec<NodeKeys<'r>>,
+}
+
+impl<'r> Directory<'r> {
+    pub(crate) fn new(roster: &'r Roster) -> Self {
+        let nodes = roster
+            .agencies()
+            .iter()
+            .map(|agency| {
+                let origin = agency.log_origin(roster.federation());
+                let key = *agency.node_key.as_dalek();
+                NodeKeys {
+                    agency,
+                    log: NoteVerifier::new(&origin, key).ok(),
+                    cosigner: NoteVerifier::cosignature_v1(&origin, key).ok(),
+                    origin,
+                }
+            })
+            .collect();
+        Self { roster, nodes }
+    }
+
+    /// The node whose log origin is `origin`.
+    pub(crate) fn by_origin(&self, origin: &str) -> Option<usize> {
+        self.nodes.iter().position(|n| n.origin == origin)
+    }
+
+    /// BLAKE3 of the roster's signed note, as `roster_changed` entries record it.
+    pub(crate) fn roster_hash(&self) -> Option<[u8; 32]> {
+        self.roster
+            .signed_note()
+            .map(|note| *blake3::hash(note.as_bytes()).as_bytes())
+    }
+}
+
+/// Whether `approval` is a valid urgent-danger approval by an officer of `sender` (Art. 45.3):
+/// the officer is listed for that agency in the roster and signed `message`
+/// ([`DisclosureHeader::approval_message`](streha_core::DisclosureHeader::approval_message)).
+/// The same check the sending and receiving nodes make.
+pub(crate) fn approval_verifies(
+    roster: &Roster,
+    sender: &AgencyId,
+    approval: &UrgentApproval,
+    message: &[u8],
+) -> bool {
+    roster
+        .agency(sender)
+        .and_then(|agency| agency.officer_key(&approval.officer))
+        .is_some_and(|key| {
+            key.verify(
+                message,
+                &Signature::from_bytes(approval.signature.to_bytes()),
+            )
+            .is_ok()
+        })
+}

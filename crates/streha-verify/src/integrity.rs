@@ -1,0 +1,477 @@
+//! V1: each log on its own — whose log it is, its checkpoints' signatures and witness
+//! cosignatures, the tree recomputed from the entries against every checkpoint, and the
+//! entries' encoding (`spec/verification.md` §V1).
+
+use std::slice;
+
+use streha_audit::{
+    Checkpoint, Hash, LogBundle, MemoryTree, SignedNote, consistency_proof, verify_consistency,
+};
+use streha_core::AuditEntry;
+
+use crate::directory::Directory;
+use crate::finding::{Finding, Rule};
+use crate::report::{CheckpointSummary, WitnessSummary};
+
+/// A checkpoint that parsed and carries the node's valid signature.
+#[derive(Clone, Debug)]
+pub(crate) struct SignedHead {
+    pub(crate) checkpoint_index: usize,
+    pub(crate) size: u64,
+    pub(crate) root: Hash,
+}
+
+/// One bundle after the V1 checks.
+pub(crate) struct CheckedLog {
+    /// The bundle's position in the input.
+    pub(crate) bundle: usize,
+    /// The roster node, if the origin is known.
+    pub(crate) node: Option<usize>,
+    /// The agency id, or the origin for an unknown log: the name findings use.
+    pub(crate) name: String,
+    /// The bundle's origin.
+    pub(crate) origin: String,
+    /// The tree of all the bundle's entries.
+    pub(crate) tree: MemoryTree,
+    /// The raw entries.
+    pub(crate) raw: Vec<Vec<u8>>,
+    /// Each entry decoded, or `None` if it does not decode.
+    pub(crate) entries: Vec<Option<AuditEntry>>,
+    /// Every checkpoint, for the report.
+    pub(crate) checkpoints: Vec<CheckpointSummary>,
+    /// The node-signed checkpoints (whether or not their roots match).
+    pub(crate) signed: Vec<SignedHead>,
+    /// Entries `0..vouched` are covered by a signed checkpoint whose root matches the tree,
+    /// with no mismatch before it.
+    pub(crate) vouched: u64,
+    /// Every signed checkpoint's root matched the tree.
+    pub(crate) roots_ok: bool,
+}
+
+impl CheckedLog {
+    /// The decoded entry `index`, if present and decodable.
+    pub(crate) fn entry(&self, index: u64) -> Option<&AuditEntry> {
+        usize::try_from(index)
+            .ok()
+            .and_then(|i| self.entries.get(i))
+            .and_then(Option::as_ref)
+    }
+}
+
+/// Runs the V1 checks on bundle number `bundle`.
+pub(crate) fn check_log(
+    bundle_index: usize,
+    bundle: &LogBundle,
+    dir: &Directory<'_>,
+    min_witnesses: usize,
+    findings: &mut Vec<Finding>,
+) -> CheckedLog {
+    let node = dir.by_origin(&bundle.origin);
+    let name = node.map_or_else(
+        || bundle.origin.clone(),
+        |n| dir.nodes[n].agency.id.to_string(),
+    );
+    let tree = MemoryTree::from_entries(&bundle.entries);
+    let mut log = CheckedLog {
+        bundle: bundle_index,
+        node,
+        name,
+        origin: bundle.origin.clone(),
+        tree,
+        raw: bundle.entries.clone(),
+        entries: Vec::with_capacity(bundle.entries.len()),
+        checkpoints: Vec::with_capacity(bundle.checkpoints.len()),
+        signed: Vec::new(),
+        vouched: 0,
+        roots_ok: true,
+    };
+
+    // V1.7: every entry decodes.
+    for (index, bytes) in bundle.entries.iter().enumerate() {
+        match AuditEntry::decode(bytes) {
+            Ok(entry) => log.entries.push(Some(entry)),
+            Err(e) => {
+                findings.push(
+                    Finding::new(
+                        Rule::UndecodableEntry,
+                        &log.name,
+                        format!(
+                            "{} bytes that do not decode as an audit entry: {e}",
+                            bytes.len()
+                        ),
+                    )
+                    .at_entry(index as u64),
+                );
+                log.entries.push(None);
+            }
+        }
+    }
+
+    let Some(node) = node else {
+        // V1.1: nothing in a log of no member can be attributed; no key to check it with.
+        findings.push(Finding::new(
+            Rule::UnknownLog,
+            &log.name,
+            format!(
+                "origin `{}` is not the log origin of any agency of roster `{}` version {}",
+                bundle.origin,
+                dir.roster.federation(),
+                dir.roster.version()
+            ),
+        ));
+        for (index, text) in bundle.checkpoints.iter().enumerate() {
+            let parsed = SignedNote::parse(text)
+                .ok()
+                .and_then(|n| Checkpoint::parse_body(n.body()).ok());
+            log.checkpoints.push(CheckpointSummary {
+                index,
+                size: parsed.as_ref().map(Checkpoint::size),
+                root: parsed.as_ref().map(|c| c.root().to_hex()),
+                signed: false,
+                root_matches: false,
+                witnesses: Vec::new(),
+            });
+        }
+        return log;
+    };
+
+    // V1.2: at least one checkpoint.
+    if bundle.checkpoints.is_empty() {
+        findings.push(Finding::new(
+            Rule::NoCheckpoint,
+            &log.name,
+            format!(
+                "the bundle holds {} entries and no checkpoint: no signature vouches for them",
+                bundle.entries.len()
+            ),
+        ));
+    }
+
+    let entry_count = log.tree.size();
+    // The last checkpoint whose root matched: every entry before its size is vouched for.
+    let mut previous: Option<SignedHead> = None;
+    let mut mismatch_seen = false;
+    for (index, text) in bundle.checkpoints.iter().enumerate() {
+        let mut summary = CheckpointSummary {
+            index,
+            size: None,
+            root: None,
+            signed: false,
+            root_matches: false,
+            witnesses: Vec::new(),
+        };
+        let checked = check_note(text, node, dir, &log.name, index, findings);
+        let Some((checkpoint, signed, witnesses)) = checked else {
+            log.checkpoints.push(summary);
+            continue;
+        };
+        summary.size = Some(checkpoint.size());
+        summary.root = Some(checkpoint.root().to_hex());
+        summary.signed = signed;
+        summary.witnesses = witnesses;
+        if !signed {
+            log.checkpoints.push(summary);
+            continue;
+        }
+        if checkpoint.origin() != bundle.origin {
+            findings.push(
+                Finding::new(
+                    Rule::CheckpointOriginMismatch,
+                    &log.name,
+                    format!(
+                        "the checkpoint is for origin `{}`, the bundle is `{}`",
+                        checkpoint.origin(),
+                        bundle.origin
+                    ),
+                )
+                .at_checkpoint(index),
+            );
+            log.checkpoints.push(summary);
+            continue;
+        }
+        let head = SignedHead {
+            checkpoint_index: index,
+            size: checkpoint.size(),
+            root: *checkpoint.root(),
+        };
+        log.signed.push(head.clone());
+        let last_size = log
+            .signed
+            .iter()
+            .rev()
+            .nth(1)
+            .map_or(0, |h: &SignedHead| h.size);
+        if head.size < last_size {
+            findings.push(
+                Finding::new(
+                    Rule::CheckpointOutOfOrder,
+                    &log.name,
+                    format!(
+                        "size {} follows a checkpoint of size {last_size}; a bundle lists checkpoints in non-decreasing size",
+                        head.size
+                    ),
+                )
+                .at_checkpoint(index),
+            );
+        }
+        // V1.4: the tree recomputed from the entries has the signed root.
+        if head.size > entry_count {
+            log.roots_ok = false;
+            mismatch_seen = true;
+            findings.push(
+                Finding::new(
+                    Rule::CheckpointBeyondEntries,
+                    &log.name,
+                    format!(
+                        "the node signed a tree of {} entries; the bundle holds {entry_count}: entries {entry_count}..{} were removed or withheld",
+                        head.size, head.size
+                    ),
+                )
+                .at_checkpoint(index),
+            );
+            log.checkpoints.push(summary);
+            continue;
+        }
+        let recomputed = log
+            .tree
+            .root_at(head.size)
+            .unwrap_or_else(|_| Hash::from_bytes([0; 32]));
+        if recomputed != head.root {
+            log.roots_ok = false;
+            mismatch_seen = true;
+            let from = previous.as_ref().map_or(0, |p| p.size);
+            findings.push(
+                Finding::new(
+                    Rule::RootMismatch,
+                    &log.name,
+                    format!(
+                        "the node signed root {} for size {}; the entries give {}: one of entries {from}..{} was changed, removed or inserted",
+                        head.root, head.size, recomputed, head.size
+                    ),
+                )
+                .at_checkpoint(index),
+            );
+            log.checkpoints.push(summary);
+            continue;
+        }
+        summary.root_matches = true;
+        // V1.5: consistent with the previous matching checkpoint (implied by both roots
+        // matching one tree; checked with an RFC 9162 §2.1.4 proof anyway).
+        if let Some(p) = &previous {
+            let consistent = p.size <= head.size
+                && consistency_proof(p.size, head.size, &log.tree).is_ok_and(|proof| {
+                    verify_consistency(p.size, head.size, &p.root, &head.root, &proof).is_ok()
+                });
+            if !consistent {
+                findings.push(
+                    Finding::new(
+                        Rule::InconsistentCheckpoints,
+                        &log.name,
+                        format!(
+                            "no consistency proof from size {} (checkpoint {}) to size {}",
+                            p.size, p.checkpoint_index, head.size
+                        ),
+                    )
+                    .at_checkpoint(index),
+                );
+            }
+        }
+        if !mismatch_seen && head.size >= log.vouched {
+            log.vouched = head.size;
+        }
+        if previous.as_ref().is_none_or(|p| p.size <= head.size) {
+            previous = Some(head);
+        }
+        log.checkpoints.push(summary);
+    }
+
+    // V1.5: two signed checkpoints of one size with different roots, within the bundle.
+    for (i, a) in log.signed.iter().enumerate() {
+        for b in &log.signed[i + 1..] {
+            if a.size == b.size && a.root != b.root {
+                findings.push(fork_finding(&log.name, a, b, "this bundle"));
+            }
+        }
+    }
+
+    // V1.3: enough witnesses on the latest checkpoint, if the caller asks for any.
+    if min_witnesses > 0
+        && let Some(last) = log.checkpoints.iter().rev().find(|c| c.signed)
+        && last.witnesses.len() < min_witnesses
+    {
+        findings.push(
+            Finding::new(
+                Rule::InsufficientWitnesses,
+                &log.name,
+                format!(
+                    "the latest checkpoint (size {}) has {} distinct witness cosignatures; {min_witnesses} are required",
+                    last.size.unwrap_or(0),
+                    last.witnesses.len()
+                ),
+            )
+            .at_checkpoint(last.index),
+        );
+    }
+
+    // V1.6: entries that no valid checkpoint covers.
+    if log.roots_ok && log.vouched < entry_count && !bundle.checkpoints.is_empty() {
+        findings.push(Finding::new(
+            Rule::UnsignedEntries,
+            &log.name,
+            format!(
+                "entries {}..{entry_count} come after the last valid checkpoint (size {}): no signature covers them",
+                log.vouched, log.vouched
+            ),
+        ));
+    }
+    log
+}
+
+/// The V1.5 finding for two signed heads of one size with different roots.
+pub(crate) fn fork_finding(name: &str, a: &SignedHead, b: &SignedHead, where_b: &str) -> Finding {
+    Finding::new(
+        Rule::Fork,
+        name,
+        format!(
+            "the node signed two trees of size {}: root {} (checkpoint {}) and root {} (checkpoint {} of {where_b})",
+            a.size, a.root, a.checkpoint_index, b.root, b.checkpoint_index
+        ),
+    )
+    .at_checkpoint(b.checkpoint_index)
+}
+
+/// V1.2 and V1.3 for one checkpoint note: parses it, checks the node's signature, and checks
+/// every other signature line against the roster. Returns the checkpoint, whether the node
+/// signed it, and the distinct valid witnesses; `None` if it does not parse.
+fn check_note(
+    text: &str,
+    node: usize,
+    dir: &Directory<'_>,
+    name: &str,
+    index: usize,
+    findings: &mut Vec<Finding>,
+) -> Option<(Checkpoint, bool, Vec<WitnessSummary>)> {
+    let me = &dir.nodes[node];
+    let malformed = |findings: &mut Vec<Finding>, why: String| {
+        findings.push(Finding::new(Rule::MalformedCheckpoint, name, why).at_checkpoint(index));
+    };
+    let note = match SignedNote::parse(text) {
+        Ok(note) => note,
+        Err(e) => {
+            malformed(findings, format!("the note does not parse: {e}"));
+            return None;
+        }
+    };
+    let checkpoint = match Checkpoint::parse_body(note.body()) {
+        Ok(c) => c,
+        Err(e) => {
+            malformed(
+                findings,
+                format!("the note's body is not a checkpoint: {e}"),
+            );
+            return None;
+        }
+    };
+
+    // The node's own signature, under its origin, by its node identity key.
+    let signed = match &me.log {
+        Some(verifier) => match note.verify(slice::from_ref(verifier)) {
+            Ok(_) => true,
+            Err(e) => {
+                findings.push(
+                    Finding::new(
+                        Rule::CheckpointNotSigned,
+                        name,
+                        format!(
+                            "size {}: no valid signature by the node identity key of `{}` under `{}` ({e})",
+                            checkpoint.size(),
+                            me.agency.id,
+                            me.origin
+                        ),
+                    )
+                    .at_checkpoint(index),
+                );
+                false
+            }
+        },
+        None => false,
+    };
+
+    let mut witnesses: Vec<WitnessSummary> = Vec::new();
+    for sig in note.signatures() {
+        let signer = sig.name().as_str();
+        let key_id = sig.key_id();
+        if signer == me.origin {
+            let own = me.log.as_ref().is_some_and(|v| v.key_id() == key_id);
+            let self_cosign = me.cosigner.as_ref().is_some_and(|v| v.key_id() == key_id);
+            if !own && !self_cosign {
+                findings.push(
+                    Finding::new(
+                        Rule::ForgedCosignature,
+                        name,
+                        format!(
+                            "a signature line under the log's own name `{signer}` with key id {key_id}, which is not the node identity key of `{}`",
+                            me.agency.id
+                        ),
+                    )
+                    .at_checkpoint(index),
+                );
+            }
+            // The node's own cosignature is not a witness.
+            continue;
+        }
+        let Some(witness) = dir.by_origin(signer) else {
+            findings.push(
+                Finding::new(
+                    Rule::UnknownCosigner,
+                    name,
+                    format!(
+                        "a signature line by `{signer}` (key id {key_id}), which is no node of the roster"
+                    ),
+                )
+                .at_checkpoint(index),
+            );
+            continue;
+        };
+        let w = &dir.nodes[witness];
+        let forged = |findings: &mut Vec<Finding>, why: &str| {
+            findings.push(
+                Finding::new(
+                    Rule::ForgedCosignature,
+                    name,
+                    format!(
+                        "a signature line under `{signer}` (the log of `{}`, key id {key_id}) {why}",
+                        w.agency.id
+                    ),
+                )
+                .at_checkpoint(index),
+            );
+        };
+        if let Some(cosigner) = w.cosigner.as_ref().filter(|v| v.key_id() == key_id) {
+            match note.verify(slice::from_ref(cosigner)) {
+                Ok(verified) => {
+                    let timestamp = verified
+                        .signers()
+                        .first()
+                        .and_then(|s| s.timestamp)
+                        .unwrap_or(0);
+                    if !witnesses.iter().any(|x| x.agency == w.agency.id.as_str()) {
+                        witnesses.push(WitnessSummary {
+                            agency: w.agency.id.to_string(),
+                            timestamp,
+                        });
+                    }
+                }
+                Err(_) => forged(findings, "does not verify under that node's key"),
+            }
+        } else if let Some(plain) = w.log.as_ref().filter(|v| v.key_id() == key_id) {
+            // A plain Ed25519 signature by another node: not a cosignature/v1, not counted.
+            if note.verify(slice::from_ref(plain)).is_err() {
+                forged(findings, "does not verify under that node's key");
+            }
+        } else {
+            forged(findings, "is not by that node's identity key");
+        }
+    }
+    Some((checkpoint, signed, witnesses))
+}

@@ -1,0 +1,808 @@
+//! V2: the policy replayed over one log, in log order, from the log's own events.
+//!
+//! The replay rebuilds what the node knew when it decided — its subjects (age status,
+//! `adult_since`, representatives, re-keying) and its consent registry (grants and
+//! revocations) — from the entries before each `disclosed`, and calls the same
+//! [`streha_core::decide`] at the header's `created_at`, with urgent-danger approvals verified
+//! against the roster's officer keys. So does the node (`spec/protocol.md` §6): a disclosure
+//! is judged by the facts at the moment it was made.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use streha_core::{
+    AgeStatus, AuditEntry, Basis, Category, CategoryGroup, ConsentGrant, ConsentId, ConsentView,
+    Decision, DisclosureHeader, DisclosureRequest, EnvelopeId, Grantor, NotInForce, PolicyContext,
+    Purpose, RefusalReason, Subject, SubjectId, Timestamp, decide,
+};
+
+use crate::directory::{Directory, approval_verifies};
+use crate::finding::{Finding, Rule};
+use crate::integrity::CheckedLog;
+use crate::report::DisclosureRow;
+
+/// A `disclosed` entry, with what the replay made of it.
+pub(crate) struct DisclosedRec {
+    pub(crate) index: u64,
+    pub(crate) header: DisclosureHeader,
+    pub(crate) ciphertext_hash: [u8; 32],
+    /// The decision the receiver should have reached on the sender's evidence: the same
+    /// state, but the carried grant without its revocation (the receiver cannot know it).
+    pub(crate) receiver_view: Result<Basis, RefusalReason>,
+    /// Position of its row in the node's summary.
+    pub(crate) row: usize,
+}
+
+/// A `received` entry.
+pub(crate) struct ReceivedRec {
+    pub(crate) index: u64,
+    pub(crate) header: DisclosureHeader,
+    pub(crate) basis: Basis,
+    pub(crate) ciphertext_hash: [u8; 32],
+    pub(crate) sender_log_index: Option<u64>,
+}
+
+/// A `receipt` entry.
+pub(crate) struct ReceiptRec {
+    pub(crate) index: u64,
+    pub(crate) envelope: EnvelopeId,
+    pub(crate) recipient: String,
+    pub(crate) receiver_log_index: u64,
+    pub(crate) receiver_tree_size: u64,
+    pub(crate) receiver_root: [u8; 32],
+}
+
+/// What the replay of one log produced for the cross-node checks and the report.
+#[derive(Default)]
+pub(crate) struct Replayed {
+    pub(crate) disclosed: Vec<DisclosedRec>,
+    pub(crate) received: Vec<ReceivedRec>,
+    /// `receive_refused` entries: envelope id → index.
+    pub(crate) receive_refused: BTreeMap<EnvelopeId, u64>,
+    pub(crate) receipts: Vec<ReceiptRec>,
+    pub(crate) rows: Vec<DisclosureRow>,
+    pub(crate) refusals: u64,
+}
+
+struct ConsentState {
+    grant: ConsentGrant,
+    revoked_at: Option<Timestamp>,
+}
+
+/// The node's state as rebuilt from its log.
+struct State<'a, 'r> {
+    dir: &'a Directory<'r>,
+    node_name: String,
+    subjects: BTreeMap<SubjectId, Subject>,
+    consents: BTreeMap<ConsentId, ConsentState>,
+    by_subject: BTreeMap<SubjectId, Vec<ConsentId>>,
+    /// The last entry was `subject_rekeyed { old }` at this time: the next
+    /// `subject_registered` at the same time is the successor (the node commits the two
+    /// together, `spec/policy.md` §6), which keeps the age status and `adult_since`.
+    rekeyed: Option<(u64, SubjectId, Timestamp)>,
+    roster_versions_noted: BTreeSet<u64>,
+}
+
+/// Replays log `log` of roster node `node`.
+pub(crate) fn replay(
+    log: &CheckedLog,
+    node: usize,
+    dir: &Directory<'_>,
+    findings: &mut Vec<Finding>,
+    notes: &mut Vec<Finding>,
+) -> Replayed {
+    let mut state = State {
+        dir,
+        node_name: log.name.clone(),
+        subjects: BTreeMap::new(),
+        consents: BTreeMap::new(),
+        by_subject: BTreeMap::new(),
+        rekeyed: None,
+        roster_versions_noted: BTreeSet::new(),
+    };
+    let me = &dir.nodes[node];
+    let mut out = Replayed::default();
+    let mut disclosed_ids: BTreeMap<EnvelopeId, u64> = BTreeMap::new();
+    let mut received_ids: BTreeMap<EnvelopeId, u64> = BTreeMap::new();
+
+    for (i, entry) in log.entries.iter().enumerate() {
+        let index = i as u64;
+        let Some(entry) = entry else { continue };
+        let rekeyed = state.rekeyed.take();
+        match entry {
+            AuditEntry::SubjectRegistered {
+                subject,
+                age_status,
+                at,
+            } => state.register(index, *subject, *age_status, *at, rekeyed, findings),
+            AuditEntry::AgeStatusRecorded {
+                subject,
+                age_status,
+                at,
+            } => {
+                let result = state
+                    .subject_mut(index, *subject, "an age status", findings)
+                    .map(|s| s.record_age_status(*age_status, *at));
+                if let Some(Err(e)) = result {
+                    state.anomaly(index, findings, format!("age status of subject {subject}: {e}"));
+                }
+            }
+            AuditEntry::RepresentativeRegistered {
+                subject,
+                representative,
+                ..
+            } => {
+                let result = state
+                    .subject_mut(index, *subject, "a representative", findings)
+                    .map(|s| s.add_representative(representative.clone()));
+                if let Some(Err(e)) = result {
+                    state.anomaly(index, findings, format!("representative registration: {e}"));
+                }
+            }
+            AuditEntry::RepresentativeRemoved {
+                subject,
+                representative,
+                ..
+            } => {
+                let result = state
+                    .subject_mut(index, *subject, "a representative removal", findings)
+                    .map(|s| s.remove_representative(representative));
+                match result {
+                    Some(Err(e)) => {
+                        state.anomaly(index, findings, format!("representative removal: {e}"));
+                    }
+                    Some(Ok(false)) => state.anomaly(
+                        index,
+                        findings,
+                        format!(
+                            "representative `{representative}` removed from subject {subject}, for which it was not registered"
+                        ),
+                    ),
+                    _ => {}
+                }
+            }
+            AuditEntry::ConsentGranted { grant } => state.grant(index, grant, findings),
+            AuditEntry::ConsentRevoked { revocation } => {
+                let id = revocation.consent;
+                match state.consents.get_mut(&id) {
+                    None => state.anomaly(
+                        index,
+                        findings,
+                        format!("revocation of consent {id}, which this log never granted"),
+                    ),
+                    Some(c) if c.revoked_at.is_some() => {
+                        state.anomaly(index, findings, format!("consent {id} revoked twice"));
+                    }
+                    Some(c) if revocation.revoked_at < c.grant.recorded_at() => state.anomaly(
+                        index,
+                        findings,
+                        format!("consent {id} revoked before it was recorded"),
+                    ),
+                    Some(c) => c.revoked_at = Some(revocation.revoked_at),
+                }
+            }
+            AuditEntry::Disclosed {
+                header,
+                basis,
+                urgent_review,
+                ciphertext_hash,
+                ..
+            } => {
+                if header.sender != me.agency.id {
+                    findings.push(
+                        Finding::new(
+                            Rule::ForeignEntry,
+                            &log.name,
+                            format!(
+                                "a `disclosed` naming `{}` as sender in the log of `{}`",
+                                header.sender, me.agency.id
+                            ),
+                        )
+                        .at_entry(index)
+                        .envelope(header.envelope_id),
+                    );
+                }
+                if let Some(first) = disclosed_ids.insert(header.envelope_id, index) {
+                    findings.push(
+                        Finding::new(
+                            Rule::DuplicateEnvelope,
+                            &log.name,
+                            format!("the envelope was already logged as disclosed at entry {first}: sent twice"),
+                        )
+                        .at_entry(index)
+                        .envelope(header.envelope_id),
+                    );
+                }
+                let (lawful, receiver_view) =
+                    state.check_disclosure(index, header, basis, *urgent_review, findings, notes);
+                let row = out.rows.len();
+                out.rows.push(DisclosureRow {
+                    index,
+                    envelope: header.envelope_id.to_string(),
+                    subject: header.subject.to_string(),
+                    created_at: header.created_at.to_string(),
+                    recipient: header.recipient.to_string(),
+                    recipient_role: dir
+                        .roster
+                        .agency(&header.recipient)
+                        .map(|a| a.role.to_string()),
+                    categories: header.categories.iter().map(|c| c.to_string()).collect(),
+                    purpose: header.purpose.to_string(),
+                    basis_kind: basis_kind(basis),
+                    basis: basis.to_string(),
+                    urgent: *urgent_review,
+                    lawful,
+                    status: "undelivered",
+                });
+                out.disclosed.push(DisclosedRec {
+                    index,
+                    header: header.clone(),
+                    ciphertext_hash: *ciphertext_hash,
+                    receiver_view,
+                    row,
+                });
+            }
+            AuditEntry::Refused { .. } => out.refusals += 1,
+            AuditEntry::Received {
+                header,
+                basis,
+                ciphertext_hash,
+                sender_log_index,
+                ..
+            } => {
+                if header.recipient != me.agency.id {
+                    findings.push(
+                        Finding::new(
+                            Rule::ForeignEntry,
+                            &log.name,
+                            format!(
+                                "a `received` naming `{}` as recipient in the log of `{}`",
+                                header.recipient, me.agency.id
+                            ),
+                        )
+                        .at_entry(index)
+                        .envelope(header.envelope_id),
+                    );
+                }
+                if let Some(category) = protection(header) {
+                    findings.push(
+                        Finding::new(
+                            Rule::ProtectionCategoryDisclosed,
+                            &log.name,
+                            format!(
+                                "received from `{}` about subject {}: the header declares the protection category `{category}` ({})",
+                                header.sender, header.subject, header.categories
+                            ),
+                        )
+                        .at_entry(index)
+                        .envelope(header.envelope_id),
+                    );
+                }
+                if dir.roster.agency(&header.sender).is_none() {
+                    // No log of a non-member can be matched (V3): judge it here.
+                    findings.push(
+                        Finding::new(
+                            Rule::ReceivedWithoutBasis,
+                            &log.name,
+                            format!(
+                                "received {} about subject {} from `{}`, which is not a member of the roster (Art. 18.2)",
+                                header.categories, header.subject, header.sender
+                            ),
+                        )
+                        .at_entry(index)
+                        .envelope(header.envelope_id),
+                    );
+                }
+                if let Some(first) = received_ids.insert(header.envelope_id, index) {
+                    findings.push(
+                        Finding::new(
+                            Rule::DuplicateEnvelope,
+                            &log.name,
+                            format!("the envelope was already logged as received at entry {first}"),
+                        )
+                        .at_entry(index)
+                        .envelope(header.envelope_id),
+                    );
+                }
+                out.received.push(ReceivedRec {
+                    index,
+                    header: header.clone(),
+                    basis: basis.clone(),
+                    ciphertext_hash: *ciphertext_hash,
+                    sender_log_index: *sender_log_index,
+                });
+            }
+            AuditEntry::ReceiveRefused { header, reason, .. } => {
+                out.refusals += 1;
+                out.receive_refused.insert(header.envelope_id, index);
+                findings.push(
+                    Finding::new(
+                        Rule::ReceiverRefused,
+                        &log.name,
+                        format!(
+                            "`{}` disclosed {} about subject {} for {}, and this node's decision refused it: {reason}",
+                            header.sender, header.categories, header.subject, header.purpose
+                        ),
+                    )
+                    .at_entry(index)
+                    .envelope(header.envelope_id)
+                    .counterpart(header.sender.as_str(), None),
+                );
+            }
+            AuditEntry::Receipt {
+                envelope,
+                recipient,
+                receiver_log_index,
+                receiver_tree_size,
+                receiver_root_hash,
+                ..
+            } => {
+                let sent = out
+                    .disclosed
+                    .iter()
+                    .any(|d| d.header.envelope_id == *envelope && d.header.recipient == *recipient);
+                if !sent {
+                    findings.push(
+                        Finding::new(
+                            Rule::ReceiptWithoutDisclosed,
+                            &log.name,
+                            format!(
+                                "a receipt from `{recipient}` for an envelope this log never disclosed to it"
+                            ),
+                        )
+                        .at_entry(index)
+                        .envelope(envelope),
+                    );
+                }
+                out.receipts.push(ReceiptRec {
+                    index,
+                    envelope: *envelope,
+                    recipient: recipient.to_string(),
+                    receiver_log_index: *receiver_log_index,
+                    receiver_tree_size: *receiver_tree_size,
+                    receiver_root: *receiver_root_hash,
+                });
+            }
+            AuditEntry::Violation {
+                envelope,
+                sender,
+                kind,
+                declared,
+                found,
+                ..
+            } => findings.push(
+                Finding::new(
+                    Rule::ContentViolation,
+                    &log.name,
+                    format!(
+                        "the record from `{sender}` ({kind:?}) carried {found}, its signed header declared {declared}"
+                    ),
+                )
+                .at_entry(index)
+                .envelope(envelope)
+                .counterpart(sender.as_str(), None),
+            ),
+            AuditEntry::RosterChanged {
+                version,
+                roster_hash,
+                ..
+            } => state.roster_changed(index, *version, roster_hash, findings, notes),
+            AuditEntry::KeyChanged { .. } => {}
+            AuditEntry::SubjectRekeyed { old, at, .. } => {
+                match state.subjects.get_mut(old) {
+                    Some(s) if !s.is_closed() => {
+                        // Closing needs only the status; the successor is registered next.
+                        state.rekeyed = Some((index, *old, *at));
+                    }
+                    Some(_) => state.anomaly(
+                        index,
+                        findings,
+                        format!("subject {old} re-keyed again after it was closed"),
+                    ),
+                    None => state.anomaly(
+                        index,
+                        findings,
+                        format!("re-keying of subject {old}, which this log never registered"),
+                    ),
+                }
+                if state.rekeyed.is_some() {
+                    state.close(*old);
+                }
+            }
+            AuditEntry::WitnessAlarm {
+                origin,
+                size,
+                root_a,
+                root_b,
+                ..
+            } => findings.push(
+                Finding::new(
+                    Rule::WitnessAlarm,
+                    &log.name,
+                    format!(
+                        "this node witnessed two trees of size {size} for log `{origin}`: roots {} and {}",
+                        hex::encode(root_a),
+                        hex::encode(root_b)
+                    ),
+                )
+                .at_entry(index),
+            ),
+        }
+    }
+    out
+}
+
+/// The lowest-tagged protection category a header declares, if any.
+pub(crate) fn protection(header: &DisclosureHeader) -> Option<Category> {
+    header
+        .categories
+        .in_group(CategoryGroup::Protection)
+        .first()
+}
+
+/// `consent`, `agreement` or `consent_and_agreement`.
+pub(crate) fn basis_kind(basis: &Basis) -> &'static str {
+    match basis {
+        Basis::Consent(_) => "consent",
+        Basis::Agreement(_) => "agreement",
+        Basis::ConsentAndAgreement { .. } => "consent_and_agreement",
+    }
+}
+
+impl State<'_, '_> {
+    fn anomaly(&self, index: u64, findings: &mut Vec<Finding>, seen: String) {
+        findings.push(Finding::new(Rule::StateEventAnomaly, &self.node_name, seen).at_entry(index));
+    }
+
+    fn subject_mut(
+        &mut self,
+        index: u64,
+        subject: SubjectId,
+        what: &str,
+        findings: &mut Vec<Finding>,
+    ) -> Option<&mut Subject> {
+        if !self.subjects.contains_key(&subject) {
+            self.anomaly(
+                index,
+                findings,
+                format!("{what} for subject {subject}, which this log never registered"),
+            );
+        }
+        self.subjects.get_mut(&subject)
+    }
+
+    fn register(
+        &mut self,
+        index: u64,
+        id: SubjectId,
+        age_status: AgeStatus,
+        at: Timestamp,
+        rekeyed: Option<(u64, SubjectId, Timestamp)>,
+        findings: &mut Vec<Finding>,
+    ) {
+        if self.subjects.contains_key(&id) {
+            self.anomaly(index, findings, format!("subject {id} registered twice"));
+            return;
+        }
+        // The successor of a re-keying keeps `adult_since` (Art. 36 protection carries over).
+        let predecessor = rekeyed
+            .filter(|(i, _, t)| i + 1 == index && *t == at)
+            .and_then(|(_, old, _)| self.subjects.get(&old));
+        let subject = match predecessor.map(Subject::adult_since) {
+            Some(Some(since)) if age_status == AgeStatus::Adult && since != Timestamp::EPOCH => {
+                let mut s = Subject::new(id, AgeStatus::PresumedChild);
+                // Cannot fail: the subject is new and active.
+                let _ = s.record_age_status(AgeStatus::Adult, since);
+                s
+            }
+            _ => Subject::new(id, age_status),
+        };
+        self.subjects.insert(id, subject);
+    }
+
+    fn close(&mut self, old: SubjectId) {
+        if let Some(s) = self.subjects.get_mut(&old) {
+            // `Subject` closes only through `rekey`, which needs the new id and the salt the
+            // log does not hold; any id and salt close it the same way.
+            let stand_in = SubjectId::from_bytes(if old == SubjectId::MIN {
+                [1; 16]
+            } else {
+                [0; 16]
+            });
+            let _ = s.rekey(stand_in, &[1; 32]);
+        }
+    }
+
+    fn grant(&mut self, index: u64, grant: &ConsentGrant, findings: &mut Vec<Finding>) {
+        let id = grant.id();
+        if self.consents.contains_key(&id) {
+            self.anomaly(index, findings, format!("consent {id} granted twice"));
+            return;
+        }
+        match self.subjects.get(&grant.subject()) {
+            None => self.anomaly(
+                index,
+                findings,
+                format!(
+                    "consent {id} recorded for subject {}, which this log never registered",
+                    grant.subject()
+                ),
+            ),
+            Some(s) if s.is_closed() => self.anomaly(
+                index,
+                findings,
+                format!(
+                    "consent {id} recorded for subject {}, closed by re-keying",
+                    s.id()
+                ),
+            ),
+            Some(s) => {
+                if let Grantor::Representative(r) = grant.granted_by()
+                    && !s.has_representative(r)
+                {
+                    self.anomaly(
+                        index,
+                        findings,
+                        format!(
+                            "consent {id} recorded from `{r}`, who is not a registered representative of subject {} (Art. 18.3, 38.5)",
+                            s.id()
+                        ),
+                    );
+                }
+            }
+        }
+        self.by_subject.entry(grant.subject()).or_default().push(id);
+        self.consents.insert(
+            id,
+            ConsentState {
+                grant: grant.clone(),
+                revoked_at: None,
+            },
+        );
+    }
+
+    fn roster_changed(
+        &mut self,
+        index: u64,
+        version: u64,
+        hash: &[u8; 32],
+        findings: &mut Vec<Finding>,
+        notes: &mut Vec<Finding>,
+    ) {
+        let roster = self.dir.roster;
+        if version == roster.version() {
+            if let Some(ours) = self.dir.roster_hash()
+                && ours != *hash
+            {
+                findings.push(
+                    Finding::new(
+                        Rule::RosterMismatch,
+                        &self.node_name,
+                        format!(
+                            "the node adopted roster version {version} with hash {}; the supplied roster of that version hashes to {}",
+                            hex::encode(hash),
+                            hex::encode(ours)
+                        ),
+                    )
+                    .at_entry(index),
+                );
+            }
+        } else if self.roster_versions_noted.insert(version) {
+            notes.push(
+                Finding::new(
+                    Rule::RosterVersionDiffers,
+                    &self.node_name,
+                    format!(
+                        "the node adopted roster version {version}; decisions are replayed under the supplied version {}",
+                        roster.version()
+                    ),
+                )
+                .at_entry(index),
+            );
+        }
+    }
+
+    /// V2.1–V2.5 for one `disclosed` entry. Returns whether it passed, and the receiver's
+    /// view of the decision.
+    fn check_disclosure(
+        &self,
+        index: u64,
+        h: &DisclosureHeader,
+        logged: &Basis,
+        urgent_review: bool,
+        findings: &mut Vec<Finding>,
+        notes: &mut Vec<Finding>,
+    ) -> (bool, Result<Basis, RefusalReason>) {
+        let what = format!(
+            "disclosed {} about subject {} to `{}` for {} at {}",
+            h.categories, h.subject, h.recipient, h.purpose, h.created_at
+        );
+        let mut raised: Vec<Rule> = Vec::new();
+        let mut raise = |rule: Rule, seen: String, findings: &mut Vec<Finding>| {
+            if !raised.contains(&rule) {
+                raised.push(rule);
+                findings.push(
+                    Finding::new(rule, &self.node_name, seen)
+                        .at_entry(index)
+                        .envelope(h.envelope_id),
+                );
+            }
+        };
+
+        // V2.1: no protection category, whatever else (Art. 18.4, 18.6).
+        if let Some(category) = protection(h) {
+            raise(
+                Rule::ProtectionCategoryDisclosed,
+                format!("{what}: the header declares the protection category `{category}`"),
+                findings,
+            );
+        }
+
+        let subject = self.subjects.get(&h.subject);
+        let states: Vec<&ConsentState> = self
+            .by_subject
+            .get(&h.subject)
+            .into_iter()
+            .flatten()
+            .filter_map(|id| self.consents.get(id))
+            .collect();
+        let views: Vec<ConsentView<'_>> = states
+            .iter()
+            .map(|c| ConsentView {
+                grant: &c.grant,
+                revoked_at: c.revoked_at,
+            })
+            .collect();
+        let roster = self.dir.roster;
+        let request =
+            DisclosureRequest::new(h).with_verified_approvals(|sender, approval, message| {
+                approval_verifies(roster, sender, approval, message)
+            });
+        let context = PolicyContext {
+            federation: roster.policy_view(),
+            subject,
+            consents: &views,
+        };
+        let decision = decide(&context, &request, h.created_at);
+
+        // V2.2–V2.4, each checked on its own (the decision names only the first failing
+        // rule; a disclosure can break several).
+        if let (Some(s), Some(id)) = (subject, h.consent)
+            && let Some(c) = states.iter().find(|c| c.grant.id() == id)
+        {
+            match c.grant.granted_by() {
+                Grantor::Subject
+                    if s.adult_since()
+                        .is_none_or(|since| c.grant.recorded_at() < since) =>
+                {
+                    raise(
+                        Rule::ChildOwnConsent,
+                        format!(
+                            "{what}: consent {id} was given by the subject, who was a child or presumed child when it was recorded ({}) or is one now ({})",
+                            c.grant.recorded_at(),
+                            s.age_status()
+                        ),
+                        findings,
+                    );
+                }
+                Grantor::Representative(r) if !s.has_representative(r) => raise(
+                    Rule::ConsentNotFromRepresentative,
+                    format!(
+                        "{what}: consent {id} was given by `{r}`, who is not a registered representative of the subject"
+                    ),
+                    findings,
+                ),
+                _ => {}
+            }
+            match c.grant.check_in_force(h.created_at, c.revoked_at) {
+                Err(NotInForce::Revoked { at }) => raise(
+                    Rule::RevokedConsentUsed,
+                    format!("{what}: consent {id} was revoked at {at}"),
+                    findings,
+                ),
+                Err(why) => raise(
+                    Rule::ConsentNotInForce,
+                    format!("{what}: consent {id} was not in force: {why}"),
+                    findings,
+                ),
+                Ok(()) => {}
+            }
+        }
+        if h.purpose == Purpose::UrgentDanger && request.approvers().len() < 2 {
+            raise(
+                Rule::UrgentWithoutTwoApprovers,
+                format!(
+                    "{what}: {} approval(s) in the header, {} verified against the officer keys of `{}` ({})",
+                    h.approvals.len(),
+                    request.approvers().len(),
+                    h.sender,
+                    request
+                        .approvers()
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+                findings,
+            );
+        }
+
+        // V2.5: the replayed decision is the logged one.
+        match &decision {
+            Decision::Allowed {
+                basis,
+                urgent_review: replayed_urgent,
+            } => {
+                if basis != logged || *replayed_urgent != urgent_review {
+                    raise(
+                        Rule::BasisMismatch,
+                        format!(
+                            "{what}: logged basis {logged} (review {urgent_review}); the replay allows it on {basis} (review {replayed_urgent})"
+                        ),
+                        findings,
+                    );
+                }
+            }
+            Decision::Refused { reason } => {
+                let rule = match reason {
+                    RefusalReason::ProtectionCategory { .. } => Rule::ProtectionCategoryDisclosed,
+                    RefusalReason::ChildOwnConsent { .. } => Rule::ChildOwnConsent,
+                    RefusalReason::GrantorNotRegisteredRepresentative { .. } => {
+                        Rule::ConsentNotFromRepresentative
+                    }
+                    RefusalReason::ConsentNotInForce {
+                        why: NotInForce::Revoked { .. },
+                        ..
+                    } => Rule::RevokedConsentUsed,
+                    RefusalReason::ConsentNotInForce { .. } => Rule::ConsentNotInForce,
+                    RefusalReason::UrgentDangerNeedsTwoApprovers { .. } => {
+                        Rule::UrgentWithoutTwoApprovers
+                    }
+                    _ => Rule::DisclosureWithoutBasis,
+                };
+                raise(
+                    rule,
+                    format!("{what}: the replayed decision refuses it: {reason}"),
+                    findings,
+                );
+            }
+        }
+        let lawful = raised.is_empty();
+        if lawful && urgent_review {
+            notes.push(
+                Finding::new(
+                    Rule::UrgentReview,
+                    &self.node_name,
+                    format!(
+                        "{what}: urgent danger, approved by {}",
+                        request
+                            .approvers()
+                            .iter()
+                            .map(ToString::to_string)
+                            .collect::<Vec<_>>()
+                            .join(" and ")
+                    ),
+                )
+                .at_entry(index)
+                .envelope(h.envelope_id),
+            );
+        }
+
+        // What the receiver decides on: the grant it carries, without revocation.
+        let carried: Vec<ConsentView<'_>> = states
+            .iter()
+            .map(|c| ConsentView {
+                grant: &c.grant,
+                revoked_at: None,
+            })
+            .collect();
+        let receiver_context = PolicyContext {
+            consents: &carried,
+            ..context
+        };
+        let receiver_view = match decide(&receiver_context, &request, h.created_at) {
+            Decision::Allowed { basis, .. } => Ok(basis),
+            Decision::Refused { reason } => Err(reason),
+        };
+        (lawful, receiver_view)
+    }
+}

@@ -1,0 +1,241 @@
+//! The verification, in the order of `spec/verification.md`: V1 each log on its own, forks
+//! across bundles of one log, V2 the policy replay, V3 the cross-node matching, then the
+//! report.
+
+use std::collections::BTreeMap;
+
+use streha_audit::LogBundle;
+use streha_wire::Roster;
+
+use crate::cross::{Side, match_logs};
+use crate::directory::Directory;
+use crate::finding::{Finding, Rule, Severity};
+use crate::integrity::{CheckedLog, check_log, fork_finding};
+use crate::replay::replay;
+use crate::report::{NodeSummary, REPORT_FORMAT, Report, Totals, timeline};
+
+/// How to verify. Every check always runs; options only add requirements.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct VerifyOptions {
+    /// The number of distinct roster nodes that must have cosigned each log's latest
+    /// checkpoint (`cosignature/v1`); fewer is an
+    /// [`InsufficientWitnesses`](Rule::InsufficientWitnesses) finding. Default 0: witness
+    /// counts are reported, not required.
+    pub min_witnesses: usize,
+}
+
+impl VerifyOptions {
+    /// The defaults.
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Requires `n` distinct witnesses on each log's latest checkpoint.
+    #[must_use]
+    pub fn min_witnesses(mut self, n: usize) -> Self {
+        self.min_witnesses = n;
+        self
+    }
+}
+
+/// Verifies exported log bundles against the federation roster, offline, and reports every
+/// finding (`spec/verification.md`).
+///
+/// The roster must already be opened with the national authority's roster key
+/// ([`Roster::open`]); it supplies the node keys (checkpoint signatures and witness
+/// cosignatures), the officer keys (urgent-danger approvals), the members' roles and the
+/// exchange agreement the decisions are replayed under.
+///
+/// For each bundle, in order: **V1** — the log is a roster member's (by origin); every
+/// checkpoint is signed by that node's identity key; witness cosignatures verify under other
+/// nodes' keys (distinct witnesses counted); the tree recomputed from the entries has every
+/// signed root; checkpoints are consistent and no two of one size differ (fork, also across
+/// bundles of one log); entries decode. **V2** — the policy replayed over the entries in log
+/// order, with subjects and consents rebuilt from the log, at each `disclosed` header's
+/// `created_at`. **V3** — `received` against `disclosed`, `receipt` against the receiver's
+/// signed tree, every disclosure accounted for.
+///
+/// Pure: no IO, no clock. Never panics on any bundle content.
+#[must_use]
+pub fn verify(bundles: &[LogBundle], roster: &Roster, options: &VerifyOptions) -> Report {
+    let dir = Directory::new(roster);
+    let mut findings = Vec::new();
+    let mut notes = Vec::new();
+
+    // V1, each bundle on its own.
+    let logs: Vec<CheckedLog> = bundles
+        .iter()
+        .enumerate()
+        .map(|(i, b)| check_log(i, b, &dir, options.min_witnesses, &mut findings))
+        .collect();
+
+    // V1.1 and V1.5 across bundles of one log: the longest is replayed; every signed
+    // checkpoint of one must be a prefix of the others' trees.
+    let mut primary: BTreeMap<usize, usize> = BTreeMap::new();
+    for (i, log) in logs.iter().enumerate() {
+        let Some(node) = log.node else { continue };
+        match primary.get(&node) {
+            Some(&p) => {
+                notes.push(Finding::new(
+                    Rule::DuplicateLog,
+                    &log.name,
+                    format!(
+                        "bundles {} and {} are both of log `{}`; the longer is replayed",
+                        logs[p].bundle, log.bundle, log.origin
+                    ),
+                ));
+                if log.tree.size() > logs[p].tree.size() {
+                    primary.insert(node, i);
+                }
+            }
+            None => {
+                primary.insert(node, i);
+            }
+        }
+    }
+    for (i, a) in logs.iter().enumerate() {
+        for b in logs.iter().skip(i + 1) {
+            if a.node.is_none() || a.node != b.node {
+                continue;
+            }
+            cross_bundle_forks(a, b, &mut findings);
+            cross_bundle_forks(b, a, &mut findings);
+        }
+    }
+
+    // V2, each log replayed.
+    let mut sides: BTreeMap<String, Side<'_>> = BTreeMap::new();
+    for (&node, &i) in &primary {
+        let log = &logs[i];
+        let replayed = replay(log, node, &dir, &mut findings, &mut notes);
+        sides.insert(log.name.clone(), Side { log, replayed });
+    }
+
+    // V3, the logs against each other.
+    let members = roster.agencies().iter().map(|a| a.id.to_string()).collect();
+    match_logs(&mut sides, &members, &mut findings, &mut notes);
+
+    // The report.
+    let mut nodes = Vec::with_capacity(logs.len());
+    let mut totals = Totals {
+        logs: logs.len(),
+        ..Totals::default()
+    };
+    for (i, log) in logs.iter().enumerate() {
+        let side = log
+            .node
+            .filter(|n| primary.get(n) == Some(&i))
+            .and_then(|_| sides.get(&log.name));
+        let mut by_kind: BTreeMap<String, u64> = BTreeMap::new();
+        for entry in log.entries.iter().flatten() {
+            *by_kind.entry(entry.kind_name().to_owned()).or_default() += 1;
+        }
+        let undecodable = log.entries.iter().filter(|e| e.is_none()).count() as u64;
+        if undecodable > 0 {
+            by_kind.insert("undecodable".to_owned(), undecodable);
+        }
+        totals.entries += log.tree.size();
+        totals.checkpoints += log.checkpoints.len();
+        let count = |kind: &str| by_kind.get(kind).copied().unwrap_or(0);
+        totals.disclosures += count("disclosed");
+        totals.received += count("received");
+        totals.refusals += count("refused") + count("receive_refused");
+        let agency = log.node.map(|n| dir.nodes[n].agency);
+        nodes.push(NodeSummary {
+            agency: agency.map(|a| a.id.to_string()),
+            role: agency.map(|a| a.role.to_string()),
+            origin: log.origin.clone(),
+            replayed: side.is_some(),
+            entries: log.tree.size(),
+            root: log.tree.root().to_hex(),
+            signed_size: log.vouched,
+            unsigned_entries: log.tree.size() - log.vouched,
+            checkpoints: log.checkpoints.clone(),
+            disclosures: side.map(|s| s.replayed.rows.clone()).unwrap_or_default(),
+            refusals: count("refused"),
+            received: count("received"),
+            receipts: count("receipt"),
+            entries_by_kind: by_kind,
+        });
+    }
+    let timeline = timeline(nodes.iter().flat_map(|n| n.disclosures.iter()));
+
+    findings.sort_by(|a, b| {
+        b.severity
+            .cmp(&a.severity)
+            .then_with(|| a.node.cmp(&b.node))
+            .then_with(|| a.entry_index.cmp(&b.entry_index))
+            .then_with(|| a.checkpoint_index.cmp(&b.checkpoint_index))
+            .then_with(|| a.rule.cmp(&b.rule))
+    });
+    notes.sort_by(|a, b| {
+        a.node
+            .cmp(&b.node)
+            .then_with(|| a.entry_index.cmp(&b.entry_index))
+            .then_with(|| a.rule.cmp(&b.rule))
+    });
+    for severity in [
+        Severity::Critical,
+        Severity::Error,
+        Severity::Warning,
+        Severity::Info,
+    ] {
+        let n = findings
+            .iter()
+            .chain(&notes)
+            .filter(|f| f.severity == severity)
+            .count();
+        totals.by_severity.insert(severity.as_str().to_owned(), n);
+    }
+    Report {
+        format: REPORT_FORMAT,
+        federation: roster.federation().to_owned(),
+        roster_version: roster.version(),
+        findings,
+        notes,
+        nodes,
+        timeline,
+        totals,
+    }
+}
+
+/// V1.5 across two bundles of one log: each signed checkpoint of `other` that fits in
+/// `log`'s tree must have `log`'s root at its size (checked if `log`'s own checkpoints all
+/// match its tree, so that the tree is the one the node signed); two signed checkpoints of
+/// one size must have one root.
+fn cross_bundle_forks(log: &CheckedLog, other: &CheckedLog, findings: &mut Vec<Finding>) {
+    for head in &other.signed {
+        if let Some(mine) = log.signed.iter().find(|h| h.size == head.size) {
+            if mine.root != head.root && log.bundle < other.bundle {
+                findings.push(fork_finding(
+                    &log.name,
+                    mine,
+                    head,
+                    &format!("bundle {}", other.bundle),
+                ));
+            }
+            continue;
+        }
+        if log.roots_ok
+            && head.size <= log.tree.size()
+            && log
+                .tree
+                .root_at(head.size)
+                .is_ok_and(|root| root != head.root)
+        {
+            findings.push(
+                Finding::new(
+                    Rule::InconsistentCheckpoints,
+                    &log.name,
+                    format!(
+                        "checkpoint {} of bundle {} signs root {} for size {}; bundle {}'s entries, which its own checkpoints vouch for, give another root",
+                        head.checkpoint_index, other.bundle, head.root, head.size, log.bundle
+                    ),
+                )
+                .at_checkpoint(head.checkpoint_index),
+            );
+        }
+    }
+}

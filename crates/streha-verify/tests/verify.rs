@@ -1,0 +1,514 @@
+//! The verifier against a clean three-node federation and against doctored bundles: each
+//! doctoring is caught with the right finding (issue 9, "Tests").
+
+mod common;
+
+use common::*;
+use ed25519_dalek::SigningKey;
+use streha_audit::{CosignatureSigner, LogBundle, NoteSigner, SignedNote, leaf_hash};
+use streha_core::{AuditEntry, Basis, Category, EnvelopeId, Grantor, Purpose, Recipient};
+use streha_verify::{Report, Rule, Severity, VerifyOptions, render_text, verify};
+
+fn run(fed: &Fed) -> Report {
+    verify(&fed.bundles(), &fed.roster, &VerifyOptions::default())
+}
+
+fn bundle_of<'a>(bundles: &'a mut [LogBundle], id: &str) -> &'a mut LogBundle {
+    bundles
+        .iter_mut()
+        .find(|b| b.origin.ends_with(&format!("/{id}")))
+        .unwrap()
+}
+
+/// Asserts that `rule` was found at `node` (and entry `index`, if given).
+#[track_caller]
+fn assert_found(report: &Report, rule: Rule, node: &str, index: Option<u64>) {
+    let hit = report
+        .with_rule(rule)
+        .any(|f| f.node == node && (index.is_none() || f.entry_index == index));
+    assert!(
+        hit,
+        "expected {rule} at {node}{}; got:\n{}",
+        index.map(|i| format!("#{i}")).unwrap_or_default(),
+        render_text(report)
+    );
+    assert!(!report.is_clean());
+}
+
+#[test]
+fn clean_federation_verifies_with_zero_findings() {
+    let fed = Fed::demo();
+    let report = run(&fed);
+    if std::env::var_os("STREHA_PRINT_REPORT").is_some() {
+        println!("{}", render_text(&report));
+    }
+    assert!(report.is_clean(), "{}", render_text(&report));
+    assert_eq!(report.findings.len(), 0);
+    assert_eq!(report.totals.logs, 3);
+    assert_eq!(report.totals.disclosures, 6);
+    assert_eq!(report.totals.received, 5);
+    assert_eq!(report.totals.refusals, 1);
+
+    // Notes, not findings: the one undelivered disclosure and the urgent-danger review.
+    let undelivered: Vec<_> = report.with_rule(Rule::Undelivered).collect();
+    assert_eq!(undelivered.len(), 1);
+    assert_eq!(undelivered[0].node, POLICE);
+    assert_eq!(report.with_rule(Rule::UrgentReview).count(), 1);
+    assert!(report.notes.iter().all(|n| n.severity == Severity::Info));
+
+    // Every node's latest checkpoint was cosigned by the two others.
+    for node in &report.nodes {
+        assert!(node.replayed);
+        assert_eq!(node.unsigned_entries, 0);
+        assert!(node.checkpoints.iter().all(|c| c.signed && c.root_matches));
+        let last = node.checkpoints.last().unwrap();
+        assert_eq!(last.witnesses.len(), 2, "{:?}", node.agency);
+    }
+    let witnessed = verify(
+        &fed.bundles(),
+        &fed.roster,
+        &VerifyOptions::new().min_witnesses(2),
+    );
+    assert!(witnessed.is_clean());
+    let too_many = verify(
+        &fed.bundles(),
+        &fed.roster,
+        &VerifyOptions::new().min_witnesses(3),
+    );
+    assert_eq!(too_many.with_rule(Rule::InsufficientWitnesses).count(), 3);
+
+    // The police's disclosures, with their delivery status.
+    let police = report
+        .nodes
+        .iter()
+        .find(|n| n.agency.as_deref() == Some(POLICE))
+        .unwrap();
+    let statuses: Vec<&str> = police.disclosures.iter().map(|d| d.status).collect();
+    assert_eq!(
+        statuses,
+        [
+            "received",
+            "received",
+            "received",
+            "received",
+            "undelivered"
+        ]
+    );
+    assert!(police.disclosures.iter().all(|d| d.lawful));
+    assert_eq!(report.timeline.granularity, "day");
+    assert_eq!(
+        report.timeline.buckets.iter().map(|b| b.total).sum::<u64>(),
+        6
+    );
+}
+
+#[test]
+fn an_entry_byte_changed_is_caught() {
+    let fed = Fed::demo();
+    let mut bundles = fed.bundles();
+    let police = bundle_of(&mut bundles, POLICE);
+    // The first `disclosed`: change one byte of its ciphertext hash.
+    let index = police
+        .entries
+        .iter()
+        .position(|e| matches!(AuditEntry::decode(e), Ok(AuditEntry::Disclosed { .. })))
+        .unwrap();
+    let byte = police.entries[index].len() - 8;
+    police.entries[index][byte] ^= 0x01;
+    let report = verify(&bundles, &fed.roster, &VerifyOptions::default());
+    assert_found(&report, Rule::RootMismatch, POLICE, None);
+    let f = report.with_rule(Rule::RootMismatch).next().unwrap();
+    assert_eq!(f.severity, Severity::Critical);
+    assert!(f.checkpoint_index.is_some());
+    assert!(
+        f.seen.contains("was changed, removed or inserted"),
+        "{}",
+        f.seen
+    );
+}
+
+#[test]
+fn an_entry_removed_is_caught() {
+    let fed = Fed::demo();
+    // From the middle: the signed roots no longer match.
+    let mut bundles = fed.bundles();
+    bundle_of(&mut bundles, POLICE).entries.remove(3);
+    let report = verify(&bundles, &fed.roster, &VerifyOptions::default());
+    assert_found(&report, Rule::RootMismatch, POLICE, None);
+
+    // From the end: the node signed more entries than the bundle holds.
+    let mut bundles = fed.bundles();
+    bundle_of(&mut bundles, CSW).entries.pop();
+    let report = verify(&bundles, &fed.roster, &VerifyOptions::default());
+    assert_found(&report, Rule::CheckpointBeyondEntries, CSW, None);
+}
+
+#[test]
+fn a_protection_category_disclosed_by_a_malicious_node_is_caught() {
+    let mut fed = Fed::demo();
+    // The node logs a disclosure of a shelter's location and signs its log: the log is
+    // intact, the law is broken.
+    let header = fed.header(
+        0x40,
+        POLICE,
+        CSW,
+        SUBJECT_ADULT,
+        &[Category::Identity, Category::ShelterLocation],
+        Purpose::Assistance,
+        None,
+        t(13 * DAY),
+    );
+    let index = fed.disclose(&header, agreement(&["csw-referral"]));
+    let report = run(&fed);
+    assert_found(
+        &report,
+        Rule::ProtectionCategoryDisclosed,
+        POLICE,
+        Some(index),
+    );
+    let f = report
+        .with_rule(Rule::ProtectionCategoryDisclosed)
+        .next()
+        .unwrap();
+    assert_eq!(f.article, "Art. 18.4, 18.6");
+    assert!(f.seen.contains("shelter_location"));
+    assert_eq!(
+        f.envelope.as_deref(),
+        Some(&*EnvelopeId::from_bytes([0x40; 16]).to_string())
+    );
+    // Nothing wrong with the log itself.
+    assert_eq!(report.with_rule(Rule::RootMismatch).count(), 0);
+    assert_eq!(report.with_rule(Rule::CheckpointNotSigned).count(), 0);
+}
+
+#[test]
+fn a_childs_own_consent_used_is_caught() {
+    let mut fed = Fed::new();
+    fed.start();
+    fed.node(POLICE).commit(&[AuditEntry::SubjectRegistered {
+        subject: SUBJECT_CHILD,
+        age_status: streha_core::AgeStatus::PresumedChild,
+        at: t(0),
+    }]);
+    let own = streha_core::ConsentId::from_bytes([0x44; 16]);
+    fed.node(POLICE).commit(&[AuditEntry::ConsentGranted {
+        grant: Fed::grant(
+            own,
+            SUBJECT_CHILD,
+            Grantor::Subject,
+            vec![Recipient::Agency(agency(CSW))],
+            &[Category::Psychological],
+            &[Purpose::Assistance],
+            t(100),
+        ),
+    }]);
+    let header = fed.header(
+        0x41,
+        POLICE,
+        CSW,
+        SUBJECT_CHILD,
+        &[Category::Psychological],
+        Purpose::Assistance,
+        Some(own),
+        t(HOUR),
+    );
+    let index = fed.disclose(&header, Basis::Consent(own));
+    fed.deliver(&header, Basis::Consent(own), index);
+    let report = run(&fed);
+    assert_found(&report, Rule::ChildOwnConsent, POLICE, Some(index));
+    let f = report.with_rule(Rule::ChildOwnConsent).next().unwrap();
+    assert_eq!(f.article, "Art. 18.3, 36, 38.5");
+    // The receiver decided on the same evidence: it should have refused too.
+    assert_found(&report, Rule::ReceivedWithoutBasis, CSW, None);
+}
+
+#[test]
+fn a_revoked_consent_used_is_caught() {
+    let mut fed = Fed::demo();
+    // The adult revoked their consent at day 5 (in the demo); the node discloses on it at
+    // day 6 anyway, and signs.
+    let header = fed.header(
+        0x42,
+        POLICE,
+        CSW,
+        SUBJECT_ADULT,
+        &[Category::Psychological],
+        Purpose::Assistance,
+        Some(CONSENT_ADULT),
+        t(6 * DAY),
+    );
+    let index = fed.disclose(&header, Basis::Consent(CONSENT_ADULT));
+    fed.deliver(&header, Basis::Consent(CONSENT_ADULT), index);
+    let report = run(&fed);
+    assert_found(&report, Rule::RevokedConsentUsed, POLICE, Some(index));
+    let f = report.with_rule(Rule::RevokedConsentUsed).next().unwrap();
+    assert!(f.seen.contains("revoked at"), "{}", f.seen);
+    // The receiver could not know of the revocation: no finding at the receiver.
+    assert_eq!(report.with_rule(Rule::ReceivedWithoutBasis).count(), 0);
+    assert_eq!(report.with_rule(Rule::ReceiverBasisMismatch).count(), 0);
+}
+
+#[test]
+fn a_received_without_disclosed_is_caught() {
+    let mut fed = Fed::demo();
+    let header = fed.header(
+        0x43,
+        POLICE,
+        CSW,
+        SUBJECT_ADULT,
+        &[Category::Identity],
+        Purpose::Assistance,
+        None,
+        t(13 * DAY),
+    );
+    let hash = fed.seal(&header);
+    let index = fed.node(CSW).commit(&[AuditEntry::Received {
+        header,
+        basis: agreement(&["csw-referral"]),
+        ciphertext_hash: hash,
+        sender_log_index: None,
+        at: t(13 * DAY + 500),
+    }]);
+    let report = run(&fed);
+    assert_found(&report, Rule::ReceivedWithoutDisclosed, CSW, Some(index));
+    let f = report
+        .with_rule(Rule::ReceivedWithoutDisclosed)
+        .next()
+        .unwrap();
+    assert_eq!(f.counterpart.as_deref(), Some(POLICE));
+    assert_eq!(f.severity, Severity::Critical);
+}
+
+#[test]
+fn two_checkpoints_of_one_size_with_different_roots_are_a_fork() {
+    let mut fed = Fed::demo();
+    let police = fed.node(POLICE);
+    // The node signs another tree of the same size as its checkpoint 2.
+    let first = SignedNote::parse(&police.checkpoints[2]).unwrap();
+    let size = streha_audit::Checkpoint::parse_body(first.body())
+        .unwrap()
+        .size();
+    let other = police.signed_checkpoint(size, leaf_hash(b"another history"));
+    police.checkpoints.insert(3, other);
+    let report = run(&fed);
+    assert_found(&report, Rule::Fork, POLICE, None);
+    let f = report.with_rule(Rule::Fork).next().unwrap();
+    assert!(
+        f.seen.contains(&format!("two trees of size {size}")),
+        "{}",
+        f.seen
+    );
+
+    // The same across two bundles of one log: each consistent on its own.
+    let mut fed = Fed::demo();
+    let honest = fed.nodes[CSW].bundle();
+    let csw = fed.node(CSW);
+    let size = csw.tree.size();
+    csw.entries.pop();
+    csw.tree = streha_audit::MemoryTree::from_entries(&csw.entries);
+    csw.checkpoints.clear();
+    let forked = AuditEntry::SubjectRegistered {
+        subject: streha_core::SubjectId::from_bytes([0x77; 16]),
+        age_status: streha_core::AgeStatus::Adult,
+        at: t(20 * DAY),
+    };
+    csw.append(&forked);
+    assert_eq!(csw.tree.size(), size);
+    csw.sign();
+    let mut bundles = fed.bundles();
+    bundles.push(honest);
+    let report = verify(&bundles, &fed.roster, &VerifyOptions::default());
+    assert_found(&report, Rule::Fork, CSW, None);
+    assert_eq!(report.with_rule(Rule::DuplicateLog).count(), 1);
+}
+
+#[test]
+fn cosignatures_by_keys_not_in_the_roster_are_caught() {
+    let mut fed = Fed::demo();
+    let police = fed.node(POLICE);
+    let mut note = SignedNote::parse(police.checkpoints.last().unwrap()).unwrap();
+    // A witness the roster does not know.
+    let stranger = CosignatureSigner::new(
+        "streha/kosovo-demo/mallory",
+        SigningKey::from_bytes(&[0x66; 32]),
+    )
+    .unwrap();
+    note.add_signature(stranger.cosign(note.body(), 1_767_225_600).unwrap())
+        .unwrap();
+    // Someone cosigning under the shelter's name with another key.
+    let impostor = CosignatureSigner::new(
+        &format!("streha/{FEDERATION}/{SHELTER}"),
+        SigningKey::from_bytes(&[0x67; 32]),
+    )
+    .unwrap();
+    note.add_signature(impostor.cosign(note.body(), 1_767_225_600).unwrap())
+        .unwrap();
+    *police.checkpoints.last_mut().unwrap() = note.to_text();
+    let report = run(&fed);
+    assert_found(&report, Rule::UnknownCosigner, POLICE, None);
+    let f = report.with_rule(Rule::UnknownCosigner).next().unwrap();
+    assert!(f.seen.contains("mallory"));
+    assert!(f.checkpoint_index.is_some());
+    assert_found(&report, Rule::ForgedCosignature, POLICE, None);
+    // The two genuine witnesses still count (the impostor's key id differs from the
+    // shelter's, so its line sits beside the genuine one); neither stranger counts.
+    let police = report
+        .nodes
+        .iter()
+        .find(|n| n.agency.as_deref() == Some(POLICE))
+        .unwrap();
+    assert_eq!(police.checkpoints.last().unwrap().witnesses.len(), 2);
+}
+
+#[test]
+fn a_forged_witness_signature_is_caught() {
+    let mut fed = Fed::demo();
+    let police = fed.node(POLICE);
+    let text = police.checkpoints.last().unwrap().clone();
+    // Flip a bit inside the last (a witness's) signature line.
+    let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
+    let last = lines.last_mut().unwrap();
+    let pos = last.len() - 6;
+    let c = if &last[pos..=pos] == "A" { "B" } else { "A" };
+    last.replace_range(pos..=pos, c);
+    *police.checkpoints.last_mut().unwrap() = lines.join("\n") + "\n";
+    let report = run(&fed);
+    assert_found(&report, Rule::ForgedCosignature, POLICE, None);
+}
+
+#[test]
+fn a_checkpoint_signed_by_another_key_is_caught() {
+    let mut fed = Fed::demo();
+    let police = fed.node(POLICE);
+    let signer = NoteSigner::new(&police.origin, SigningKey::from_bytes(&[0x68; 32])).unwrap();
+    let forged = streha_audit::sign_checkpoint(
+        &streha_audit::Checkpoint::new(
+            police.origin.as_str(),
+            police.tree.size(),
+            police.tree.root(),
+        )
+        .unwrap(),
+        &signer,
+    );
+    police.checkpoints.push(forged.to_text());
+    let report = run(&fed);
+    assert_found(&report, Rule::CheckpointNotSigned, POLICE, None);
+}
+
+#[test]
+fn urgent_danger_with_one_approver_is_caught() {
+    let mut fed = Fed::demo();
+    let mut header = fed.header(
+        0x45,
+        POLICE,
+        CSW,
+        SUBJECT_ADULT,
+        &[Category::Identity],
+        Purpose::UrgentDanger,
+        None,
+        t(13 * DAY),
+    );
+    fed.approve(&mut header, 1);
+    let index = fed.disclose(&header, agreement(&["csw-referral"]));
+    let report = run(&fed);
+    assert_found(
+        &report,
+        Rule::UrgentWithoutTwoApprovers,
+        POLICE,
+        Some(index),
+    );
+    assert_eq!(
+        report
+            .with_rule(Rule::UrgentWithoutTwoApprovers)
+            .next()
+            .unwrap()
+            .article,
+        "Art. 45.3"
+    );
+}
+
+#[test]
+fn a_receipt_naming_another_tree_is_caught() {
+    let mut fed = Fed::demo();
+    let header = fed.header(
+        0x46,
+        POLICE,
+        CSW,
+        SUBJECT_ADULT,
+        &[Category::Identity],
+        Purpose::Assistance,
+        None,
+        t(13 * DAY),
+    );
+    let index = fed.disclose(&header, agreement(&["csw-referral"]));
+    fed.deliver(&header, agreement(&["csw-referral"]), index);
+    // The sender logs a second receipt whose root is not the receiver's.
+    let csw_size = fed.nodes[CSW].tree.size();
+    let receipt = fed.node(POLICE).commit(&[AuditEntry::Receipt {
+        envelope: header.envelope_id,
+        recipient: agency(CSW),
+        receiver_log_index: csw_size - 1,
+        receiver_tree_size: csw_size,
+        receiver_root_hash: [0x55; 32],
+        at: t(13 * DAY + 900),
+    }]);
+    let report = run(&fed);
+    assert_found(
+        &report,
+        Rule::ReceiptNotInReceiverLog,
+        POLICE,
+        Some(receipt),
+    );
+}
+
+#[test]
+fn garbage_bundles_never_panic() {
+    let fed = Fed::demo();
+    let mut bundles = fed.bundles();
+    for b in &mut bundles {
+        for e in b.entries.iter_mut().step_by(3) {
+            e.truncate(e.len() / 2);
+        }
+        for c in b.checkpoints.iter_mut().step_by(2) {
+            c.insert(3, '\u{7}');
+        }
+    }
+    bundles.push(LogBundle::new(
+        "streha/kosovo-demo/nobody",
+        vec![vec![1, 2, 3]],
+        vec![],
+    ));
+    let report = verify(&bundles, &fed.roster, &VerifyOptions::default());
+    assert_found(&report, Rule::UndecodableEntry, POLICE, Some(0));
+    assert_found(&report, Rule::MalformedCheckpoint, CSW, None);
+    assert_found(&report, Rule::UnknownLog, "streha/kosovo-demo/nobody", None);
+    // A bundle from another time, with no entries and no checkpoints.
+    let empty = LogBundle::new(format!("streha/{FEDERATION}/{POLICE}"), vec![], vec![]);
+    let report = verify(&[empty], &fed.roster, &VerifyOptions::default());
+    assert_found(&report, Rule::NoCheckpoint, POLICE, None);
+}
+
+#[test]
+fn a_received_from_a_non_member_is_caught() {
+    let mut fed = Fed::demo();
+    let mut header = fed.header(
+        0x47,
+        POLICE,
+        CSW,
+        SUBJECT_ADULT,
+        &[Category::Identity],
+        Purpose::Assistance,
+        None,
+        t(13 * DAY),
+    );
+    header.sender = agency("mallory");
+    let index = fed.node(CSW).commit(&[AuditEntry::Received {
+        header,
+        basis: agreement(&["csw-referral"]),
+        ciphertext_hash: [3; 32],
+        sender_log_index: None,
+        at: t(13 * DAY + 500),
+    }]);
+    let report = run(&fed);
+    assert_found(&report, Rule::ReceivedWithoutBasis, CSW, Some(index));
+}
