@@ -59,6 +59,37 @@ fn the_demo_runs_every_step_and_keeps_its_files_when_asked() {
         assert_eq!(mode, 0o600, "copied secrets are owner-only");
     }
     assert!(keep.join("roster.note").is_file());
+
+    // The data-protection officer's check of the demo's logs: zero findings.
+    let verify = Command::new(env!("CARGO_BIN_EXE_streha"))
+        .args(["audit", "verify", "--json", "--roster"])
+        .arg(keep.join("roster.note"))
+        .arg("--roster-key")
+        .arg(
+            keep.join("keys")
+                .join("national-authority")
+                .join("national-authority.roster.pub"),
+        )
+        .args(
+            [
+                "police-prishtina",
+                "shelter-prishtina",
+                "prosecution-prishtina",
+            ]
+            .map(|a| keep.join("logs").join(format!("{a}.bundle"))),
+        )
+        .output()
+        .expect("run streha audit verify");
+    let report = String::from_utf8_lossy(&verify.stdout);
+    assert!(
+        verify.status.success(),
+        "the demo's logs must verify with zero findings:\n{report}\n{}",
+        String::from_utf8_lossy(&verify.stderr)
+    );
+    assert!(
+        report.contains("\"findings\": []") || report.contains("\"findings\":[]"),
+        "{report}"
+    );
     // The daemons were stopped: nothing holds the stores any more (a new run could open
     // them), and no daemon log reports an error.
     for agency in [
