@@ -127,3 +127,54 @@ fn an_older_roster_than_the_node_ran_on_is_refused() {
     assert_eq!(code, Some(2), "{stderr}");
     assert!(stderr.contains("older"), "{stderr}");
 }
+
+/// The example configurations in `keys-example/` work as shipped (once the secret keys are
+/// owner-only, which git does not record).
+#[test]
+fn the_keys_example_configurations_check_out() {
+    use std::os::unix::fs::PermissionsExt;
+    let source = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../keys-example");
+    let copy = tempfile::tempdir().unwrap();
+    copy_tree(&source, copy.path());
+    for entry in walk(copy.path()) {
+        if entry.extension().is_some_and(|e| e == "key") {
+            std::fs::set_permissions(&entry, std::fs::Permissions::from_mode(0o600)).unwrap();
+        }
+    }
+    for agency in [
+        "police-prishtina",
+        "shelter-prishtina",
+        "prosecution-prishtina",
+    ] {
+        let (code, stderr) = run(&copy.path().join(agency).join("node.toml"));
+        assert_eq!(code, Some(0), "{agency}: {stderr}");
+    }
+}
+
+fn copy_tree(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            if entry.file_name() != "data" {
+                copy_tree(&entry.path(), &target);
+            }
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            out.extend(walk(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}

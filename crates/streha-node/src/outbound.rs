@@ -52,8 +52,10 @@ struct Finished {
     pause: Option<Duration>,
 }
 
-/// Runs the delivery scheduler until `shutdown` turns true, then lets the deliveries in
-/// flight finish.
+/// Runs the delivery scheduler until `shutdown` turns true, then abandons the deliveries
+/// in flight: each is safe to abandon at any point (the queue entry goes only with its
+/// logged receipt, and the receiver answers a repeat with its first receipt), and waiting
+/// for unreachable peers would delay the shutdown by the request timeout.
 pub(crate) async fn run(
     shared: Arc<Shared>,
     peers: Arc<Peers>,
@@ -92,6 +94,7 @@ pub(crate) async fn run(
             _ = shutdown.changed() => {}
         }
     }
+    tasks.abort_all();
     while tasks.join_next().await.is_some() {}
 }
 

@@ -363,8 +363,13 @@ impl RunningNode {
         self.peers.close_all().await;
         self.app_endpoint.close(0u32.into(), b"node shutting down");
         self.peer_endpoint.close(0u32.into(), b"node shutting down");
-        self.app_endpoint.wait_idle().await;
-        self.peer_endpoint.wait_idle().await;
+        // Let close frames reach connected peers; handshakes still pending with peers that
+        // are down would hold `wait_idle` until their timeout, so do not wait for those.
+        let idle = async {
+            self.app_endpoint.wait_idle().await;
+            self.peer_endpoint.wait_idle().await;
+        };
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(1), idle).await;
         tracing::info!(agency = %self.shared.agency, "node stopped");
     }
 }

@@ -289,15 +289,32 @@ pub(crate) async fn run(
     peers: Arc<Peers>,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    // Receipts wake the worker, but rounds are spaced at least this far apart, so that a busy
+    // node asks for one cosignature per burst of receipts, not one per receipt.
+    let min_gap = shared
+        .witness
+        .interval
+        .min(std::time::Duration::from_secs(1))
+        / 2;
     loop {
         if *shutdown.borrow() {
             break;
         }
-        round(&shared, &peers).await;
+        let started = tokio::time::Instant::now();
+        // A round waits on peers that may be down; shutdown must not wait for it.
         tokio::select! {
-            () = shared.witness_wake.notified() => {}
+            () = round(&shared, &peers) => {}
+            _ = shutdown.changed() => break,
+        }
+        tokio::select! {
+            () = shared.witness_wake.notified() => {
+                tokio::select! {
+                    () = tokio::time::sleep_until(started + min_gap) => {}
+                    _ = shutdown.changed() => break,
+                }
+            }
             () = tokio::time::sleep(shared.witness.interval) => {}
-            _ = shutdown.changed() => {}
+            _ = shutdown.changed() => break,
         }
     }
 }
