@@ -122,9 +122,12 @@ impl AgencyEncryptionPublicKey {
         if !less_than_le(&bytes, &FIELD_PRIME) {
             return Err(CryptoError::InvalidPublicKey { kind });
         }
-        // The scalar is clamped to a multiple of the cofactor 8, so exactly the small-order
-        // points (on the curve or its twist) map to zero.
-        if x25519_dalek::x25519(x25519_dalek::X25519_BASEPOINT_BYTES, bytes) == [0u8; 32] {
+        // Of the canonical encodings (< p), exactly these five are points of small order on
+        // the curve or its twist (libsodium's blacklist without its non-canonical entries);
+        // a table lookup instead of a scalar multiplication, since every envelope decode
+        // validates its recipient key. The test `small_order_table_matches_the_definition`
+        // checks the table against the definition.
+        if SMALL_ORDER.contains(&bytes) {
             return Err(CryptoError::WeakPublicKey { kind });
         }
         Ok(Self(bytes))
@@ -150,6 +153,36 @@ impl AgencyEncryptionPublicKey {
 }
 
 /// `a < b` for little-endian 256-bit numbers.
+/// The canonical u-coordinates of small order (curve and twist), after libsodium's
+/// `has_small_order` list.
+const SMALL_ORDER: [[u8; 32]; 5] = [
+    // u = 0
+    [0; 32],
+    // u = 1
+    [
+        1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+        0, 0,
+    ],
+    // a point of order 8
+    [
+        0xe0, 0xeb, 0x7a, 0x7c, 0x3b, 0x41, 0xb8, 0xae, 0x16, 0x56, 0xe3, 0xfa, 0xf1, 0x9f, 0xc4,
+        0x6a, 0xda, 0x09, 0x8d, 0xeb, 0x9c, 0x32, 0xb1, 0xfd, 0x86, 0x62, 0x05, 0x16, 0x5f, 0x49,
+        0xb8, 0x00,
+    ],
+    // a point of order 8
+    [
+        0x5f, 0x9c, 0x95, 0xbc, 0xa3, 0x50, 0x8c, 0x24, 0xb1, 0xd0, 0xb1, 0x55, 0x9c, 0x83, 0xef,
+        0x5b, 0x04, 0x44, 0x5c, 0xc4, 0x58, 0x1c, 0x8e, 0x86, 0xd8, 0x22, 0x4e, 0xdd, 0xd0, 0x9f,
+        0x11, 0x57,
+    ],
+    // u = p - 1
+    [
+        0xec, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+        0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+        0xff, 0x7f,
+    ],
+];
+
 fn less_than_le(a: &[u8; 32], b: &[u8; 32]) -> bool {
     a.iter().rev().cmp(b.iter().rev()) == Ordering::Less
 }
@@ -258,5 +291,33 @@ mod tests {
         assert!(debug.starts_with("AgencyEncryptionSecretKey { fingerprint: "));
         assert!(!debug.contains(&hex::encode([0x77; 32])));
         assert!(!debug.contains("119, 119"));
+    }
+
+    /// The table holds exactly the canonical encodings that the definition (a clamped scalar
+    /// multiplication, which maps precisely the small-order points to zero) rejects: each
+    /// entry is rejected by the definition, and random canonical keys agree with it.
+    #[test]
+    fn small_order_table_matches_the_definition() {
+        let weak = |u: [u8; 32]| {
+            x25519_dalek::x25519(x25519_dalek::X25519_BASEPOINT_BYTES, u) == [0u8; 32]
+        };
+        for u in SMALL_ORDER {
+            assert!(less_than_le(&u, &FIELD_PRIME));
+            assert!(weak(u), "{u:02x?} is not of small order");
+        }
+        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+        for _ in 0..2000 {
+            let mut u = [0u8; 32];
+            for chunk in u.chunks_mut(8) {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                chunk.copy_from_slice(&state.to_le_bytes());
+            }
+            u[31] &= 0x7f;
+            if less_than_le(&u, &FIELD_PRIME) {
+                assert_eq!(weak(u), SMALL_ORDER.contains(&u));
+            }
+        }
     }
 }
