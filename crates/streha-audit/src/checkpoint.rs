@@ -81,9 +81,12 @@ impl Checkpoint {
     }
 
     fn check_size(&self) -> Result<(), CheckpointError> {
+        // Exactly the length of `to_body()`: origin line, decimal size line, 44 base64
+        // characters of the root and a newline, then the extension lines.
         let size = self.origin.len()
             + 1
-            + 21
+            + self.size.to_string().len()
+            + 1
             + 45
             + self.extensions.iter().map(|e| e.len() + 1).sum::<usize>();
         if size > MAX_CHECKPOINT_SIZE {
@@ -420,5 +423,18 @@ mod tests {
             open_checkpoint(&not_cp, &[signer.verifier()]),
             Err(CheckpointError::TooFewLines)
         );
+    }
+
+    /// A checkpoint whose body is exactly at the size limit can be built as well as parsed.
+    #[test]
+    fn new_accepts_what_parse_accepts_at_the_size_limit() {
+        let root = Hash::from_bytes([7; 32]);
+        let fixed = "\n0\n".len() + 44 + 1;
+        let origin = "o".repeat(MAX_CHECKPOINT_SIZE - fixed);
+        let built = Checkpoint::new(origin.clone(), 0, root).unwrap();
+        assert_eq!(built.to_body().len(), MAX_CHECKPOINT_SIZE);
+        assert_eq!(Checkpoint::parse_body(&built.to_body()).unwrap(), built);
+        let over = Checkpoint::new(origin + "o", 0, root);
+        assert!(matches!(over, Err(CheckpointError::TooLarge { .. })));
     }
 }

@@ -539,6 +539,11 @@ struct EnvelopeRepr {
 
 impl HeaderRepr {
     fn into_header(self) -> Result<EnvelopeHeader, EnvelopeError> {
+        // The same version rule as `Envelope::from_bytes`, so that an envelope decoded from
+        // inside a protocol message is held to it too.
+        if self.version != ENVELOPE_VERSION {
+            return Err(EnvelopeError::UnsupportedVersion(self.version));
+        }
         check_context(self.context.len())?;
         Ok(EnvelopeHeader {
             version: self.version,

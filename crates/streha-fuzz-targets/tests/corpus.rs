@@ -1,0 +1,78 @@
+//! Replays every committed corpus and crash file through its target, on stable Rust.
+//!
+//! For each target of `streha_fuzz_targets::TARGETS`, every file under
+//! `fuzz/corpus/<target>/` and `fuzz/artifacts/<target>/` (when present) is fed to the
+//! target function; a panic is a regression. This is what CI runs on every change; the
+//! fuzzer itself (`fuzz/README.md`) needs nightly flags.
+
+use std::fs;
+use std::panic;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use streha_fuzz_targets::TARGETS;
+
+fn fuzz_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz")
+}
+
+/// The regular files of `dir`, sorted, skipping hidden ones; none if `dir` is absent.
+fn files(dir: &Path) -> Vec<PathBuf> {
+    let Ok(read) = fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut files: Vec<PathBuf> = read
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.is_file())
+        .filter(|p| {
+            !p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with('.'))
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+#[test]
+fn every_target_has_a_fuzz_target_and_a_seed_corpus() {
+    for (name, _) in TARGETS {
+        let source = fuzz_dir().join("fuzz_targets").join(format!("{name}.rs"));
+        assert!(source.is_file(), "missing {}", source.display());
+        assert!(
+            !files(&fuzz_dir().join("corpus").join(name)).is_empty(),
+            "target {name} has no seed corpus under fuzz/corpus/{name}/"
+        );
+    }
+}
+
+#[test]
+fn corpus_and_crash_files_replay_without_failure() {
+    let started = Instant::now();
+    let mut failures = Vec::new();
+    let mut count = 0usize;
+    for (name, target) in TARGETS {
+        for kind in ["corpus", "artifacts"] {
+            for path in files(&fuzz_dir().join(kind).join(name)) {
+                let data = fs::read(&path).expect("readable corpus file");
+                count += 1;
+                let target = *target;
+                if panic::catch_unwind(move || target(&data)).is_err() {
+                    failures.push(path.display().to_string());
+                }
+            }
+        }
+    }
+    eprintln!(
+        "replayed {count} corpus and crash files in {:.1?}",
+        started.elapsed()
+    );
+    assert!(
+        failures.is_empty(),
+        "{} file(s) fail their target (replay one with `cargo fuzz run <target> <file>` \
+         or the test above):\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
