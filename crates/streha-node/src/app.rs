@@ -660,9 +660,10 @@ async fn await_delivery(
 ) -> Result<AppResponse, Failure> {
     let deadline = tokio::time::Instant::now()
         + std::time::Duration::from_millis(u64::from(timeout_ms.min(MAX_AWAIT_MS)));
+    let subscription = shared.delivery_waiters.subscribe(id);
     loop {
         // Register for the wake-up before looking, so a receipt in between is not missed.
-        let done = shared.delivery_done.notified();
+        let done = subscription.notified();
         tokio::pin!(done);
         done.as_mut().enable();
         let state = delivery_status(shared, id)?;

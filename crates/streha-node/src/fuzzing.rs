@@ -51,22 +51,25 @@ impl PeerInput {
             NoteSigner::new(&origin, node_key.as_dalek().clone()).map_err(|e| e.to_string())?;
         let store = Store::open(data_dir, &origin, signer).map_err(|e| e.to_string())?;
         let identity = Identity::from_key(&node_key).map_err(|e| e.to_string())?;
-        let shared = Arc::new(Shared::new(
-            agency,
-            origin,
-            Arc::new(store),
-            roster,
-            roster_key,
-            data_dir.join("roster.note"),
-            identity,
-            node_key,
-            BTreeMap::new(),
-            Limits::default(),
-            WitnessConfig {
-                quorum: 1,
-                interval: std::time::Duration::from_secs(3600),
-            },
-        ));
+        let shared = Arc::new(
+            Shared::new(
+                agency,
+                origin,
+                Arc::new(store),
+                roster,
+                roster_key,
+                data_dir.join("roster.note"),
+                identity,
+                node_key,
+                BTreeMap::new(),
+                Limits::default(),
+                WitnessConfig {
+                    quorum: 1,
+                    interval: std::time::Duration::from_secs(3600),
+                },
+            )
+            .map_err(|e| e.to_string())?,
+        );
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()

@@ -26,6 +26,7 @@
 #![forbid(unsafe_code)]
 
 mod app;
+mod committer;
 mod config;
 mod daemon;
 mod failure;
@@ -39,6 +40,7 @@ mod receive;
 mod server;
 mod shared;
 mod state;
+mod verified;
 mod witness;
 
 pub use crate::config::{ConfigError, Limits, NodeConfig, WitnessConfig};

@@ -12,7 +12,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use streha_audit::{leaf_hash, open_checkpoint, verify_inclusion};
+use streha_audit::{leaf_hash, verify_inclusion};
 use streha_core::{AgencyId, AuditEntry, EnvelopeId};
 use streha_store::Transaction;
 use streha_wire::peer::{Delivery, PeerRequest, PeerResponse, Receipt};
@@ -200,7 +200,7 @@ async fn hold(shared: &Shared, id: EnvelopeId, reason: String) -> Result<(), Fai
     )
     .require_present(OUTBOUND, id.as_bytes());
     shared.commit(tx).await?;
-    shared.delivery_done.notify_waiters();
+    shared.delivery_waiters.wake(id);
     Ok(())
 }
 
@@ -272,7 +272,9 @@ async fn log_receipt(
         Setback::Hold(format!("the receipt did not verify: {what}"))
     };
     let verifier = log_verifier(roster, recipient).map_err(|e| bad(e.to_string()))?;
-    let (checkpoint, _) = open_checkpoint(&proven.checkpoint, std::slice::from_ref(&verifier))
+    let checkpoint = shared
+        .verified_checkpoints
+        .open(&proven.checkpoint, &verifier)
         .map_err(|e| bad(format!("checkpoint: {e}")))?;
     if checkpoint.origin() != recipient.log_origin(roster.federation()) {
         return Err(bad("the checkpoint is for another log".into()));
@@ -325,7 +327,7 @@ async fn log_receipt(
         Ok(committed) => {
             Metrics::bump(&shared.metrics.disclosures_delivered);
             shared.witness_wake.notify_one();
-            shared.delivery_done.notify_waiters();
+            shared.delivery_waiters.wake(id);
             shared
                 .attempts
                 .lock()

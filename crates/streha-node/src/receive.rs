@@ -5,7 +5,7 @@
 //! evidence against the sender's signed checkpoint, and decides again with the same policy
 //! function. A sender that skips its own check gets nothing through.
 
-use streha_audit::{leaf_hash, open_checkpoint, verify_inclusion};
+use streha_audit::{leaf_hash, verify_inclusion};
 use streha_core::{
     AgencyId, AuditEntry, ConsentGrant, ConsentView, Decision, DisclosureHeader, DisclosureRequest,
     PolicyContext, UrgentApproval, decide,
@@ -120,7 +120,7 @@ async fn receive(
             ));
         }
         (Some(consent_id), Some(evidence)) => {
-            let grant = verify_consent_evidence(&roster, peer, evidence)?;
+            let grant = verify_consent_evidence(shared, &roster, peer, evidence)?;
             if grant.id() != *consent_id {
                 return Err(Failure::BadRequest(
                     "the consent evidence is for another consent than the header names".into(),
@@ -261,12 +261,15 @@ fn receipt_again(
 
 /// Checks a `consent granted` entry proven in `peer`'s log and returns the grant.
 fn verify_consent_evidence(
+    shared: &Shared,
     roster: &Roster,
     peer: &AgencyEntry,
     evidence: &ProvenEntry,
 ) -> Result<ConsentGrant, Failure> {
     let verifier = log_verifier(roster, peer)?;
-    let (checkpoint, _) = open_checkpoint(&evidence.checkpoint, std::slice::from_ref(&verifier))
+    let checkpoint = shared
+        .verified_checkpoints
+        .open(&evidence.checkpoint, &verifier)
         .map_err(|e| {
             Failure::Verification(format!(
                 "the consent evidence's checkpoint is not signed by `{}`: {e}",

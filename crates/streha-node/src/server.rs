@@ -57,6 +57,9 @@ pub enum StartError {
     /// TLS set-up failed.
     #[error("TLS set-up failed: {0}")]
     Tls(String),
+    /// A thread of the node could not be started.
+    #[error("cannot start the node's threads: {0}")]
+    Runtime(String),
 }
 
 impl StartError {
@@ -157,19 +160,22 @@ impl RunningNode {
             .iter()
             .map(|(name, key)| (key.to_bytes(), name.clone()))
             .collect();
-        let shared = Arc::new(Shared::new(
-            config.agency.clone(),
-            origin,
-            Arc::clone(&store),
-            roster,
-            config.roster_key,
-            config.roster_path.clone(),
-            identity,
-            config.node_key,
-            applications,
-            config.limits,
-            config.witness,
-        ));
+        let shared = Arc::new(
+            Shared::new(
+                config.agency.clone(),
+                origin,
+                Arc::clone(&store),
+                roster,
+                config.roster_key,
+                config.roster_path.clone(),
+                identity,
+                config.node_key,
+                applications,
+                config.limits,
+                config.witness,
+            )
+            .map_err(|e| StartError::Runtime(e.to_string()))?,
+        );
         let limits = TransportLimits {
             idle_timeout: config.limits.idle_timeout,
             keep_alive: config.limits.idle_timeout / 3,

@@ -11,6 +11,7 @@ use streha_store::{Committed, Store, Transaction};
 use streha_transport::Identity;
 use streha_wire::{AgencyEntry, Roster};
 
+use crate::committer::Committer;
 use crate::config::Limits;
 use crate::failure::Failure;
 use crate::metrics::Metrics;
@@ -21,6 +22,68 @@ pub(crate) struct Attempts {
     pub(crate) count: u32,
     pub(crate) next_at: Option<std::time::Instant>,
     pub(crate) last_error: Option<String>,
+}
+
+/// Requests waiting for the outcome of a delivery, by envelope: a receipt wakes only those
+/// waiting for its envelope (waking every waiter at every receipt costs each of them a
+/// store lookup per disclosure under load).
+#[derive(Debug, Default)]
+pub(crate) struct DeliveryWaiters {
+    waiting: Mutex<HashMap<EnvelopeId, Arc<tokio::sync::Notify>>>,
+}
+
+impl DeliveryWaiters {
+    fn waiting(&self) -> std::sync::MutexGuard<'_, HashMap<EnvelopeId, Arc<tokio::sync::Notify>>> {
+        self.waiting.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// A subscription to the outcome of `id`. Enable its `notified()` future before looking
+    /// at the delivery's state, so that an outcome in between is not missed. Dropping the
+    /// subscription (also when the request is cancelled) unsubscribes.
+    pub(crate) fn subscribe(&self, id: EnvelopeId) -> DeliverySubscription<'_> {
+        let notify = Arc::clone(self.waiting().entry(id).or_default());
+        DeliverySubscription {
+            waiters: self,
+            id,
+            notify,
+        }
+    }
+
+    /// Wakes everyone waiting for `id`: its outcome was logged.
+    pub(crate) fn wake(&self, id: EnvelopeId) {
+        if let Some(notify) = self.waiting().remove(&id) {
+            notify.notify_waiters();
+        }
+    }
+}
+
+/// A waiter's subscription to one envelope's delivery outcome (see
+/// [`DeliveryWaiters::subscribe`]).
+#[derive(Debug)]
+pub(crate) struct DeliverySubscription<'a> {
+    waiters: &'a DeliveryWaiters,
+    id: EnvelopeId,
+    notify: Arc<tokio::sync::Notify>,
+}
+
+impl DeliverySubscription<'_> {
+    /// Completes when the outcome is logged (once enabled, see [`tokio::sync::Notify`]).
+    pub(crate) fn notified(&self) -> tokio::sync::futures::Notified<'_> {
+        self.notify.notified()
+    }
+}
+
+impl Drop for DeliverySubscription<'_> {
+    fn drop(&mut self) {
+        let mut waiting = self.waiters.waiting();
+        // The last subscriber removes the entry: the map and this subscription hold the only
+        // references (other subscribers clone theirs under the same lock).
+        if waiting.get(&self.id).is_some_and(|notify| {
+            Arc::ptr_eq(notify, &self.notify) && Arc::strong_count(notify) == 2
+        }) {
+            waiting.remove(&self.id);
+        }
+    }
 }
 
 /// The state shared by a node's tasks.
@@ -39,8 +102,8 @@ pub(crate) struct Shared {
     pub(crate) witness: crate::config::WitnessConfig,
     /// Wakes the delivery worker when something is queued.
     pub(crate) outbound_wake: tokio::sync::Notify,
-    /// Wakes requests waiting for a delivery, after each logged receipt or hold.
-    pub(crate) delivery_done: tokio::sync::Notify,
+    /// Wakes the requests waiting for a delivery when its receipt or hold is logged.
+    pub(crate) delivery_waiters: DeliveryWaiters,
     /// Wakes the witnessing worker when the log grew.
     pub(crate) witness_wake: tokio::sync::Notify,
     /// Serialises witness-side updates.
@@ -51,6 +114,10 @@ pub(crate) struct Shared {
     pub(crate) registry_lock: tokio::sync::Mutex<()>,
     pub(crate) attempts: Mutex<HashMap<EnvelopeId, Attempts>>,
     pub(crate) metrics: Metrics,
+    /// Peers' checkpoints verified before (receipts and consent evidence repeat them).
+    pub(crate) verified_checkpoints: crate::verified::VerifiedCheckpoints,
+    /// Commits every request's transaction, grouped (see [`Committer`]).
+    committer: Committer,
 }
 
 impl std::fmt::Debug for Shared {
@@ -76,12 +143,15 @@ impl Shared {
         applications: BTreeMap<[u8; 32], String>,
         limits: Limits,
         witness: crate::config::WitnessConfig,
-    ) -> Self {
+    ) -> std::io::Result<Self> {
+        let committer = Committer::start(Arc::clone(&store))?;
         let metrics = Metrics::default();
         metrics
             .last_checkpoint_at
             .store(now().unix_millis(), std::sync::atomic::Ordering::Relaxed);
-        Self {
+        Ok(Self {
+            verified_checkpoints: crate::verified::VerifiedCheckpoints::default(),
+            committer,
             witness,
             agency,
             origin,
@@ -95,13 +165,13 @@ impl Shared {
             limits,
             outbound_wake: tokio::sync::Notify::new(),
             witness_wake: tokio::sync::Notify::new(),
-            delivery_done: tokio::sync::Notify::new(),
+            delivery_waiters: DeliveryWaiters::default(),
             witness_lock: tokio::sync::Mutex::new(()),
             peer_connections: Mutex::new(Vec::new()),
             registry_lock: tokio::sync::Mutex::new(()),
             attempts: Mutex::new(HashMap::new()),
             metrics,
-        }
+        })
     }
 
     /// The roster in use.
@@ -129,13 +199,9 @@ impl Shared {
         now()
     }
 
-    /// Commits on a blocking thread (the store blocks until the batch is durable).
+    /// Commits durably, grouped with the other requests' commits.
     pub(crate) async fn commit(&self, tx: Transaction) -> Result<Committed, Failure> {
-        let store = Arc::clone(&self.store);
-        let committed = tokio::task::spawn_blocking(move || store.commit(tx))
-            .await
-            .map_err(|_| Failure::Internal("a storage task failed; see the node's log".into()))?
-            .map_err(Failure::from)?;
+        let committed = self.committer.commit(tx).await.map_err(Failure::from)?;
         if committed.checkpoint.is_some() {
             self.metrics.last_checkpoint_at.store(
                 self.now().unix_millis(),

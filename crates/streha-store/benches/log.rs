@@ -6,6 +6,11 @@
 //! commit buys. `concurrent_64x1` has 64 threads commit one entry each, at once, and lets the
 //! store group them (the node's real pattern); its time includes spawning the 64 threads.
 //!
+//! `sled_raw` is the ceiling of `log_append` at the same batch sizes: the same entries as one
+//! sled batch in a bare sled database (same cache size), `flush`, and the same `fsync` of the
+//! data file and directory that the store does; no Merkle hashing, no tree nodes, no
+//! checkpoint. `log_append / sled_raw` is what the log's own work costs.
+//!
 //! `store_proofs_1e6` fills a store with 10⁶ entries once (in batches of 4096; about half a
 //! minute, and only when that benchmark is selected) and measures inclusion and consistency
 //! proof generation from sled, where every node is a sled lookup.
@@ -109,6 +114,46 @@ fn append(c: &mut Criterion) {
     group.finish();
 }
 
+fn sled_raw(c: &mut Criterion) {
+    let mut group = c.benchmark_group("sled_raw");
+    group.sample_size(10);
+    let counter = AtomicU64::new(0);
+    for batch in [1usize, 64, 1024] {
+        let dir = tempfile::Builder::new()
+            .prefix("streha-bench-sled-")
+            .tempdir_in(bench_dir())
+            .expect("create a temporary directory");
+        let db = sled::Config::new()
+            .path(dir.path())
+            .cache_capacity(48 * 1024 * 1024)
+            .open()
+            .expect("open sled");
+        let data = std::fs::File::open(dir.path().join("db")).expect("sled's data file");
+        let directory = std::fs::File::open(dir.path()).expect("the directory");
+        group.throughput(Throughput::Elements(batch as u64));
+        group.bench_function(format!("batch_{batch}"), |b| {
+            b.iter_batched(
+                || {
+                    let mut sled_batch = sled::Batch::default();
+                    for _ in 0..batch {
+                        let entry = entry(&counter);
+                        sled_batch.insert(entry[..8].to_vec(), entry);
+                    }
+                    sled_batch
+                },
+                |sled_batch| {
+                    db.apply_batch(sled_batch).expect("apply");
+                    db.flush().expect("flush");
+                    data.sync_all().expect("fsync data");
+                    directory.sync_all().expect("fsync directory");
+                },
+                BatchSize::SmallInput,
+            );
+        });
+    }
+    group.finish();
+}
+
 const PROOF_TREE_SIZE: u64 = 1_000_000;
 
 /// A store of [`PROOF_TREE_SIZE`] entries.
@@ -176,5 +221,5 @@ fn proofs(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, append, proofs);
+criterion_group!(benches, append, sled_raw, proofs);
 criterion_main!(benches);

@@ -97,6 +97,11 @@ struct Head {
     checkpoint: Option<Arc<StoredCheckpoint>>,
 }
 
+/// sled's page cache. sled's default (1 GiB) lets a node receiving large envelopes grow to
+/// hundreds of MiB; proofs read O(log n) nodes and commits are sequential writes, so a small
+/// cache costs little.
+const CACHE_BYTES: u64 = 48 * 1024 * 1024;
+
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     // A panic while holding these locks cannot leave them half-updated (every update is a
     // single assignment after the durable write), so a poisoned lock is still usable.
@@ -122,7 +127,11 @@ impl Store {
             path: path.clone(),
             source,
         };
-        let db = sled::Config::new().path(&path).open().map_err(db_err)?;
+        let db = sled::Config::new()
+            .path(&path)
+            .cache_capacity(CACHE_BYTES)
+            .open()
+            .map_err(db_err)?;
         let tree = |name: &str| db.open_tree(name).map_err(db_err);
         let entries = tree("log_entries")?;
         let nodes = tree("log_nodes")?;
@@ -228,22 +237,48 @@ impl Store {
     /// may have been partly written, the store refuses further writes:
     /// [`StoreError::Poisoned`]).
     pub fn commit(&self, tx: Transaction) -> Result<Committed, StoreError> {
-        if let Some(entry) = tx.appends.iter().find(|e| e.len() > MAX_ENTRY_LEN) {
-            return Err(StoreError::EntryTooLarge {
-                len: entry.len(),
-                max: MAX_ENTRY_LEN,
-            });
-        }
+        self.commit_many(vec![tx])
+            .pop()
+            .unwrap_or(Err(StoreError::Poisoned))
+    }
+
+    /// Applies several independent transactions durably, like as many concurrent calls of
+    /// [`Store::commit`] (they share batches with each other and with other callers), and
+    /// returns their results in order once all are flushed and `fsync`ed. Blocks the calling
+    /// thread. One failing transaction does not fail the others.
+    ///
+    /// A caller that gathers the transactions of many requests (a node's commit thread) so
+    /// commits them with one blocked thread instead of one per request.
+    pub fn commit_many(&self, txs: Vec<Transaction>) -> Vec<Result<Committed, StoreError>> {
+        let mut results: Vec<Option<Result<Committed, StoreError>>> =
+            (0..txs.len()).map(|_| None).collect();
+        let mut tickets = Vec::with_capacity(txs.len());
         let mut group = lock(&self.group);
-        if group.poisoned {
-            return Err(StoreError::Poisoned);
+        for (position, tx) in txs.into_iter().enumerate() {
+            if let Some(entry) = tx.appends.iter().find(|e| e.len() > MAX_ENTRY_LEN) {
+                results[position] = Some(Err(StoreError::EntryTooLarge {
+                    len: entry.len(),
+                    max: MAX_ENTRY_LEN,
+                }));
+            } else if group.poisoned {
+                results[position] = Some(Err(StoreError::Poisoned));
+            } else {
+                let ticket = group.next_ticket;
+                group.next_ticket += 1;
+                group.pending.push((ticket, tx));
+                tickets.push((ticket, position));
+            }
         }
-        let ticket = group.next_ticket;
-        group.next_ticket += 1;
-        group.pending.push((ticket, tx));
-        loop {
-            if let Some(result) = group.done.remove(&ticket) {
-                return result;
+        while !tickets.is_empty() {
+            tickets.retain(|&(ticket, position)| match group.done.remove(&ticket) {
+                Some(result) => {
+                    results[position] = Some(result);
+                    false
+                }
+                None => true,
+            });
+            if tickets.is_empty() {
+                break;
             }
             if !group.leader_active {
                 // Lead one batch: everything queued so far, up to the batch limit.
@@ -251,11 +286,11 @@ impl Store {
                 let take = group.pending.len().min(MAX_BATCH_TRANSACTIONS);
                 let batch: Vec<_> = group.pending.drain(..take).collect();
                 drop(group);
-                let (results, poison) = self.run_batch(batch);
+                let (done, poison) = self.run_batch(batch);
                 group = lock(&self.group);
                 group.leader_active = false;
                 group.poisoned |= poison;
-                group.done.extend(results);
+                group.done.extend(done);
                 self.group_changed.notify_all();
                 continue;
             }
@@ -264,6 +299,11 @@ impl Store {
                 .wait(group)
                 .unwrap_or_else(PoisonError::into_inner);
         }
+        drop(group);
+        results
+            .into_iter()
+            .map(|result| result.unwrap_or(Err(StoreError::Poisoned)))
+            .collect()
     }
 
     /// Applies one batch. Returns each transaction's result and whether the store must be

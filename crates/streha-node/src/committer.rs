@@ -1,0 +1,84 @@
+//! The node's commit thread: gathers the transactions of concurrent requests and commits
+//! them to the store together.
+//!
+//! The store blocks until a batch is durable. Calling it from one blocking-pool thread per
+//! request parks a thread per request and wakes all of them at the end of every batch; here
+//! one thread drains everything queued since its last batch, commits it with
+//! [`Store::commit_many`] and answers each request through its own channel, so a request
+//! costs one wake-up and the batches grow with the load.
+
+use std::sync::Arc;
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+
+use streha_store::{Committed, Store, StoreError, Transaction};
+use tokio::sync::oneshot;
+
+/// The most transactions one call of [`Store::commit_many`] takes; the store splits larger
+/// groups into batches of its own anyway.
+const MAX_GATHERED: usize = 1024;
+
+type Reply = oneshot::Sender<Result<Committed, StoreError>>;
+
+/// A running commit thread. Dropping it lets the thread finish the queued work and joins it.
+#[derive(Debug)]
+pub(crate) struct Committer {
+    queue: Option<mpsc::Sender<(Transaction, Reply)>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Committer {
+    /// Starts the commit thread for `store`.
+    pub(crate) fn start(store: Arc<Store>) -> std::io::Result<Self> {
+        let (queue, requests) = mpsc::channel();
+        let thread = std::thread::Builder::new()
+            .name("streha-commit".into())
+            .spawn(move || run(&store, &requests))?;
+        Ok(Self {
+            queue: Some(queue),
+            thread: Some(thread),
+        })
+    }
+
+    /// Commits `tx` durably (grouped with whatever else is queued) and returns its result.
+    pub(crate) async fn commit(&self, tx: Transaction) -> Result<Committed, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        let queued = self
+            .queue
+            .as_ref()
+            .is_some_and(|queue| queue.send((tx, reply)).is_ok());
+        if !queued {
+            return Err(StoreError::Poisoned);
+        }
+        // The thread answers every transaction it takes; a dropped reply means it died.
+        answer.await.unwrap_or(Err(StoreError::Poisoned))
+    }
+}
+
+impl Drop for Committer {
+    fn drop(&mut self) {
+        drop(self.queue.take());
+        if let Some(thread) = self.thread.take() {
+            // Ends after the batch in progress: every sender is gone, so `recv` fails next.
+            let _ = thread.join();
+        }
+    }
+}
+
+fn run(store: &Store, requests: &mpsc::Receiver<(Transaction, Reply)>) {
+    while let Ok(first) = requests.recv() {
+        let mut gathered = vec![first];
+        while gathered.len() < MAX_GATHERED {
+            match requests.try_recv() {
+                Ok(more) => gathered.push(more),
+                Err(_) => break,
+            }
+        }
+        let (txs, replies): (Vec<_>, Vec<_>) = gathered.into_iter().unzip();
+        for (result, reply) in store.commit_many(txs).into_iter().zip(replies) {
+            // A request that stopped waiting (its connection closed) needs no answer; what
+            // was committed stays committed, as for any acknowledged-but-unread reply.
+            let _ = reply.send(result);
+        }
+    }
+}
