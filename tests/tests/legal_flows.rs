@@ -75,7 +75,7 @@ async fn delivered(client: &streha_client::Client, envelope: streha_core::Envelo
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn rekeying_shreds_the_old_ids_envelopes_closes_it_and_logs_only_a_commitment() {
+async fn rekeying_deletes_the_old_ids_envelopes_closes_it_and_logs_only_a_commitment() {
     let federation = Federation::new();
     let _police_node = federation.start(POLICE);
     let _shelter_node = federation.start(SHELTER);
