@@ -9,7 +9,7 @@ use common::*;
 use streha_client::{ClientError, DeliveryState, sign_urgent_approval};
 use streha_core::{
     AgeStatus, Approvals, AuditEntry, Category, CategorySet, DisclosableCategory, DisclosureHeader,
-    Purpose, RefusalReason, SubjectId, rekey_commitment,
+    Grantor, NotInForce, Purpose, RefusalReason, SubjectId, Timestamp, rekey_commitment,
 };
 use streha_crypto::Envelope;
 use streha_wire::app::{AppRequest, AppResponse};
@@ -75,7 +75,7 @@ async fn delivered(client: &streha_client::Client, envelope: streha_core::Envelo
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn rekeying_shreds_the_old_ids_envelopes_closes_it_and_logs_only_a_commitment() {
+async fn rekeying_deletes_the_old_ids_envelopes_closes_it_and_logs_only_a_commitment() {
     let federation = Federation::new();
     let _police_node = federation.start(POLICE);
     let _shelter_node = federation.start(SHELTER);
@@ -242,8 +242,9 @@ async fn rekeying_shreds_the_old_ids_envelopes_closes_it_and_logs_only_a_commitm
 
 /// Art. 18.5 at the receiver: once the shelter has re-keyed a subject, an envelope another
 /// agency sends later under the old id must not land in the shelter's inbox again (it would
-/// undo the shredding). Today the receiving node decides with the facts the envelope carries
-/// and does not consult its own closed ids, so the envelope is stored again.
+/// undo the deletion). The receiving node consults its own closed ids as well as the facts
+/// the envelope carries: it refuses (`receive_refused`, `SubjectClosed`) and the envelope
+/// stays held at the sender.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_later_delivery_about_an_id_rekeyed_at_the_receiver_is_refused() {
     let federation = Federation::new();
@@ -557,4 +558,108 @@ async fn urgent_danger_needs_two_distinct_officers_of_the_sender_and_never_carri
         } => *urgent_review == (header.purpose == Purpose::UrgentDanger),
         _ => true,
     }));
+}
+
+/// Art. 18.3 and the clock skew: `created_at` is the application's and may lie up to the
+/// skew in the past. A consent revoked at T must not allow a disclosure submitted after T
+/// but dated before it: the sending node decides at its own time too, refuses, logs the
+/// refusal with its reason, and nothing leaves.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_disclosure_dated_before_a_revocation_is_refused_after_it() {
+    let federation = Federation::new();
+    let _police_node = federation.start(POLICE);
+    let _shelter_node = federation.start(SHELTER);
+    let police = federation.client(POLICE).await;
+    let shelter = federation.client(SHELTER).await;
+    let police_id = federation.member(POLICE).id.clone();
+    let (subject, _) = shelter
+        .register_subject(AgeStatus::Adult, vec![])
+        .await
+        .unwrap();
+    // Recorded two minutes ago (within the skew), so a `created_at` a little before the
+    // revocation falls after the recording.
+    let mut terms = consent_terms(
+        subject,
+        Grantor::Subject,
+        POLICE,
+        &[Category::Medical],
+        &[Purpose::Assistance],
+    );
+    terms.recorded_at = Timestamp::from_unix_millis(now().unix_millis() - 120_000);
+    let (consent, _) = shelter.grant_consent(terms).await.unwrap();
+
+    // The header is prepared while the consent is in force …
+    let mut header = shelter
+        .disclosure(subject, police_id, Purpose::Assistance)
+        .field(DisclosableCategory::Medical, "m", "x")
+        .unwrap()
+        .consent(consent)
+        .prepare()
+        .unwrap()
+        .header()
+        .clone();
+    // … the consent is revoked …
+    let revoked_at = now();
+    shelter
+        .revoke_consent(
+            consent,
+            revoked_at,
+            streha_core::OfficerId::new("intake-officer").unwrap(),
+        )
+        .await
+        .unwrap();
+    // … and the disclosure is submitted afterwards, dated 30 s before the revocation.
+    header.created_at = Timestamp::from_unix_millis(revoked_at.unix_millis() - 30_000);
+    let envelope = seal_raw(&federation, SHELTER, &header);
+    let response = raw_request(&federation, SHELTER, AppRequest::Submit(Box::new(envelope))).await;
+    let index = match &response {
+        AppResponse::Refused { index, .. } => *index,
+        other => panic!("expected a refusal, got {other:?}"),
+    };
+    assert_eq!(
+        refused(response),
+        RefusalReason::ConsentNotInForce {
+            consent,
+            why: NotInForce::Revoked { at: revoked_at },
+        }
+    );
+
+    // Logged as refused, with the reason and the node's own time; nothing disclosed.
+    let log = log_entries(&shelter).await;
+    match &log[usize::try_from(index).unwrap()] {
+        AuditEntry::Refused {
+            header: logged,
+            reason,
+            at,
+        } => {
+            assert_eq!(logged.envelope_id, header.envelope_id);
+            assert!(*at >= revoked_at, "logged at {at}, revoked at {revoked_at}");
+            assert!(
+                matches!(
+                    reason,
+                    RefusalReason::ConsentNotInForce {
+                        why: NotInForce::Revoked { .. },
+                        ..
+                    }
+                ),
+                "{reason}"
+            );
+        }
+        other => panic!("expected refused, found {}", other.kind_name()),
+    }
+    assert_eq!(count(&log, "disclosed"), 0);
+
+    // Nothing queued, nothing delivered.
+    let err = shelter
+        .delivery_status(header.envelope_id)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.remote_code(),
+        Some(streha_wire::ErrorCode::NotFound),
+        "{err}"
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(police.inbox(None, 256).await.unwrap().is_empty());
+    assert_eq!(count(&log_entries(&police).await, "received"), 0);
 }

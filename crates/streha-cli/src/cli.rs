@@ -767,10 +767,12 @@ pub(crate) enum AuditCommand {
     /// Fetch an entry of your node's log with its inclusion proof, verify it, and write both
     #[command(
         long_about = "Fetch the log entry at INDEX with its inclusion proof (RFC 9162 §2.1.3) \
-                      and the signed checkpoint it leads to, verify them, and write them to \
-                      --out as JSON (format `streha-proof/v1`: origin, index, the entry in hex, \
-                      the proof's hashes in hex, the checkpoint note), for anyone to check \
-                      offline. Prints what the entry records.",
+                      and the signed checkpoint it leads to, verify them, and write the proof \
+                      to --out as a C2SP tlog-proof (text: `c2sp.org/tlog-proof@v1`, the \
+                      index, the proof's hashes in base64, the signed checkpoint note; BLAKE3 \
+                      tree, spec/audit-log.md) and the entry's bytes to --out with `.entry` \
+                      appended, for anyone to check offline with `streha audit check-proof`. \
+                      Prints what the entry records.",
         after_help = EXIT_STATUS_HELP
     )]
     Prove(AuditProveArgs),

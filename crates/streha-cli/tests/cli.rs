@@ -982,6 +982,87 @@ fn subject_consent_send_inbox_and_audit_against_real_daemons() {
     assert!(v["entries"].as_u64().unwrap() >= size);
     let bundle = fs::read(fed.ws.path("shelter.bundle")).unwrap();
     assert!(bundle.starts_with(b"STREHA-LOG-BUNDLE\n"));
+
+    // audit check-proof: the proof `audit prove` wrote checks offline against the roster …
+    let roster_pub = Workspace::key(AUTHORITY, AUTHORITY, "roster", "pub");
+    let check = |proof: &str, entry: &str, json: bool| {
+        let mut args = vec![
+            "audit",
+            "check-proof",
+            proof,
+            "--entry",
+            entry,
+            "--roster",
+            "roster.note",
+            "--roster-key",
+            roster_pub.as_str(),
+        ];
+        if json {
+            args.push("--json");
+        }
+        fed.ws.run(&args)
+    };
+    let out = ok(check("entry0.proof", "entry0.proof.entry", false));
+    assert!(out.contains("entry 0 ("), "{out}");
+    assert!(out.contains(&format!("log of `{SHELTER}`")), "{out}");
+    let v = json(&ok(check("entry0.proof", "entry0.proof.entry", true)));
+    assert_eq!(v["index"].as_u64(), Some(0));
+    assert_eq!(v["agency"].as_str(), Some(SHELTER));
+    assert_eq!(v["size"].as_u64(), Some(size));
+    // … and not for other bytes, nor for a proof whose index was changed (exit 4).
+    let mut tampered = fs::read(fed.ws.path("entry0.proof.entry")).unwrap();
+    let last = tampered.len() - 1;
+    tampered[last] ^= 0x01;
+    fs::write(fed.ws.path("tampered.entry"), &tampered).unwrap();
+    let err = fails(check("entry0.proof", "tampered.entry", false), 4);
+    assert!(err.contains("entry0.proof"), "{err}");
+    fs::write(
+        fed.ws.path("moved.proof"),
+        proof.replacen("\nindex 0\n", "\nindex 1\n", 1),
+    )
+    .unwrap();
+    fails(check("moved.proof", "entry0.proof.entry", false), 4);
+    // A file that is not a proof: exit 4 with the line; a missing one: a usage error.
+    fs::write(fed.ws.path("garbage.proof"), "not a proof\n").unwrap();
+    fails(check("garbage.proof", "entry0.proof.entry", false), 4);
+    fails(check("missing.proof", "entry0.proof.entry", false), 2);
+
+    // audit subject: the shelter's disclosures go to the police, but a shelter is never
+    // shown (Art. 18.4): nothing is listed, nor is the shelter named; the notice is there.
+    let subject = |id: &str, json: bool| {
+        let mut args = vec![
+            "audit",
+            "subject",
+            id,
+            "--bundle",
+            "shelter.bundle",
+            "--roster",
+            "roster.note",
+            "--roster-key",
+            roster_pub.as_str(),
+        ];
+        if json {
+            args.push("--json");
+        }
+        fed.ws.run(&args)
+    };
+    let out = ok(subject(&adult, false));
+    assert!(
+        out.starts_with(&format!(
+            "Disclosures about subject {adult}\n  (none shown)\n"
+        )),
+        "{out}"
+    );
+    assert!(out.contains("Art. 18.4"), "{out}");
+    assert!(!out.contains(SHELTER), "{out}");
+    let v = json(&ok(subject(&adult, true)));
+    assert_eq!(v["format"].as_str(), Some("streha-subject-view/v1"));
+    assert_eq!(v["subject"].as_str(), Some(adult.as_str()));
+    assert_eq!(v["disclosures"].as_array().map(Vec::len), Some(0));
+    assert_eq!(v["logs_verified"].as_bool(), Some(true));
+    assert!(!v.to_string().contains(SHELTER));
+    let err = fails(subject("not-an-id", false), 2);
+    assert!(err.contains("not-an-id") || err.contains("hex"), "{err}");
 }
 
 /// A UTC time `ms` milliseconds from now, as the CLI reads it.

@@ -171,7 +171,9 @@ pub use crate::{
         AgencyId, ClauseId, ConsentId, EnvelopeId, IdError, LogOrigin, MAX_NAME_LEN,
         MAX_ORIGIN_LEN, OfficerId, RepresentativeId, SignatureBytes, SubjectId,
     },
-    policy::{Basis, Decision, DisclosureRequest, PolicyContext, RefusalReason, decide},
+    policy::{
+        Basis, Decision, DisclosureRequest, PolicyContext, RefusalReason, decide, decide_to_send,
+    },
     record::{
         Field, FieldValue, MAX_FIELD_NAME_LEN, MAX_FIELD_VALUE_LEN, MAX_FIELDS, MAX_RECORD_LEN,
         RECORD_VERSION, Record, RecordError,

@@ -509,6 +509,31 @@ pub fn decide(
     }
 }
 
+/// The decision of the **sending** node (Art. 18.3): [`decide`] at the header's `created_at`
+/// and again at `sent_at`, the node's own time, which it logs as the entry's `at`; refused if
+/// either refuses.
+///
+/// `created_at` is stated by the application and may lie up to the clock skew in the past,
+/// so deciding only there would let a disclosure dated just before a revocation or an
+/// expiry leave after it. The refusal at `created_at` is reported first; otherwise the one
+/// at `sent_at`. Only consent validity depends on the time, so when both allow, they allow
+/// on the same basis, and the decision at `created_at` is returned. Pure, total and
+/// deterministic like [`decide`]; the offline verifier replays a `disclosed` entry with it.
+pub fn decide_to_send(
+    ctx: &PolicyContext<'_>,
+    request: &DisclosureRequest<'_>,
+    sent_at: Timestamp,
+) -> Decision {
+    let at_creation = decide(ctx, request, request.header.created_at);
+    if !at_creation.is_allowed() || sent_at == request.header.created_at {
+        return at_creation;
+    }
+    match decide(ctx, request, sent_at) {
+        Decision::Allowed { .. } => at_creation,
+        refused @ Decision::Refused { .. } => refused,
+    }
+}
+
 fn evaluate(
     ctx: &PolicyContext<'_>,
     request: &DisclosureRequest<'_>,

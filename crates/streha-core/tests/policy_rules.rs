@@ -1241,3 +1241,86 @@ fn spec_policy_names_existing_tests() {
     }
     assert!(checked >= 25, "only {checked} citations found");
 }
+
+/// Art. 18.3 at the sending node: a disclosure is decided at its `created_at` and again at
+/// the node's own time, so a `created_at` dated before a revocation or an expiry does not
+/// get past it.
+#[test]
+fn art_18_3_sender_decides_at_creation_and_at_sending() {
+    let s = sid(0xa1);
+    let consent = health_medical(1, s, Grantor::Subject);
+    let h = header("csw", "health", s, &[Medical], Assistance, Some(cid(1)));
+    let federation = federation();
+    let subject = adult();
+    let send = |revoked_at: Option<Timestamp>, sent_at: Timestamp| {
+        let views = [ConsentView {
+            grant: &consent,
+            revoked_at,
+        }];
+        let ctx = PolicyContext {
+            federation: &federation,
+            subject: Some(&subject),
+            consents: &views,
+        };
+        let request = DisclosureRequest::new(&h);
+        decide_to_send(&ctx, &request, sent_at)
+    };
+    let created = h.created_at;
+    let later = created.saturating_add_millis(60_000);
+    // In force at both times: allowed, on the same basis as `decide`.
+    assert_eq!(send(None, later), by_consent(1));
+    // Revoked after `created_at` but before the node's time: refused, with the revocation.
+    let revoked = created.saturating_add_millis(30_000);
+    assert_eq!(
+        send(Some(revoked), later),
+        refused(RefusalReason::ConsentNotInForce {
+            consent: cid(1),
+            why: NotInForce::Revoked { at: revoked },
+        })
+    );
+    // `decide` alone, at `created_at`, would have allowed it.
+    assert_eq!(
+        decide_with(
+            Some(&subject),
+            &[(consent.clone(), Some(revoked))],
+            &h,
+            created
+        ),
+        by_consent(1)
+    );
+    // Expired between the two times: refused.
+    let expiry = consent.expires_at();
+    let mut late = h.clone();
+    late.created_at = Timestamp(expiry.0 - 1_000);
+    let views = [ConsentView {
+        grant: &consent,
+        revoked_at: None,
+    }];
+    let ctx = PolicyContext {
+        federation: &federation,
+        subject: Some(&subject),
+        consents: &views,
+    };
+    assert!(matches!(
+        decide_to_send(
+            &ctx,
+            &DisclosureRequest::new(&late),
+            Timestamp(expiry.0 + 1_000)
+        ),
+        Decision::Refused {
+            reason: RefusalReason::ConsentNotInForce {
+                why: NotInForce::Expired { .. },
+                ..
+            }
+        }
+    ));
+    // Refused at `created_at` (revoked before it): that reason, whatever the later time.
+    let early = Timestamp(created.0 - 1_000);
+    assert_eq!(
+        send(Some(early), later),
+        refused(RefusalReason::ConsentNotInForce {
+            consent: cid(1),
+            why: NotInForce::Revoked { at: early },
+        })
+    );
+}

@@ -2,7 +2,7 @@
 
 use streha_core::{
     AuditEntry, ConsentGrant, ConsentRevocation, ConsentView, Decision, DisclosureHeader,
-    DisclosureRequest, EnvelopeId, Grantor, PolicyContext, Subject, SubjectId, decide,
+    DisclosureRequest, EnvelopeId, Grantor, PolicyContext, Subject, SubjectId, decide_to_send,
 };
 use streha_crypto::Envelope;
 use streha_store::Transaction;
@@ -197,9 +197,15 @@ async fn load_subject(shared: &Shared, id: SubjectId) -> Result<Option<Subject>,
     Ok(state::load(&shared.store, SUBJECTS, id.as_bytes())?)
 }
 
-/// Art. 18.5: closes `old`, keeps `new` (age status carried over) as a pending successor
-/// that is registered in the log at its first use, logs only a salted commitment to the new
-/// id, shreds the envelopes held for the old id and holds queued disclosures about it.
+/// Art. 18.5: closes `old`, keeps `new` (age status and `adult_since` carried over) as a
+/// pending successor that is registered in the log at its first use, logs only a salted
+/// commitment to the new id, deletes the inbox envelopes about the old id and holds queued
+/// disclosures about it.
+///
+/// The deletion is not crypto-shredding: the envelopes are ciphertext sealed to the agency's
+/// long-term encryption key (which this node never holds), and sled does not securely erase
+/// freed pages, so the bytes can survive in the store's files and in backups until
+/// overwritten. What an operator must do about that is in `spec/protocol.md` §5.
 async fn rekey_subject(
     shared: &Shared,
     old: SubjectId,
@@ -241,9 +247,10 @@ async fn rekey_subject(
     .require_absent(SUBJECTS, new.as_bytes())
     .require_absent(PENDING_SUBJECTS, new.as_bytes());
 
-    // Shred what this node holds about the old id: received envelopes are deleted, queued
-    // disclosures are held (kept, reported, never sent).
-    let mut shredded = 0usize;
+    // What this node holds about the old id: received envelopes are deleted from the store
+    // (not securely erased, see above), queued disclosures are held (kept, reported, never
+    // sent).
+    let mut deleted = 0usize;
     for (key, value) in shared.store.scan(INBOX, &[])? {
         let Ok(record) = postcard::from_bytes::<InboxRecord>(&value) else {
             continue;
@@ -258,7 +265,7 @@ async fn rekey_subject(
                 INBOX_ORDER,
                 inbox_order_key(record.received_at, EnvelopeId::from_bytes(id)),
             );
-            shredded += 1;
+            deleted += 1;
         }
     }
     let mut held = 0usize;
@@ -279,7 +286,7 @@ async fn rekey_subject(
         }
     }
     let committed = shared.commit(tx).await?;
-    tracing::info!(shredded, held, "subject re-keyed");
+    tracing::info!(deleted, held, "subject re-keyed");
     Ok(logged(&committed))
 }
 
@@ -529,6 +536,9 @@ async fn submit(shared: &Shared, envelope: Envelope) -> Result<AppResponse, Fail
         )));
     }
 
+    // Held until the entry is committed: a revocation or re-keying committed between reading
+    // the registry and logging the decision would otherwise not be seen by it.
+    let _guard = shared.registry_lock.lock().await;
     let subject: Option<Subject> = load_subject(shared, header.subject).await?;
     let consents = consents_of(shared, header.subject)?;
     let views: Vec<ConsentView<'_>> = consents
@@ -547,8 +557,11 @@ async fn submit(shared: &Shared, envelope: Envelope) -> Result<AppResponse, Fail
         DisclosureRequest::new(&header).with_verified_approvals(|sender, approval, message| {
             crate::receive::approval_verifies(&roster, sender, approval, message)
         });
-    let decision = decide(&context, &request, header.created_at);
+    // Art. 18.3: decided at the stated `created_at` and at this node's own time, the `at` it
+    // logs. `created_at` may lie up to the clock skew in the past; deciding there alone would
+    // let a disclosure dated just before a revocation or an expiry leave after it.
     let at = shared.now();
+    let decision = decide_to_send(&context, &request, at);
     let ciphertext_hash = envelope.ciphertext_hash;
     match decision {
         Decision::Refused { reason } => {

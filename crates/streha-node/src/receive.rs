@@ -154,8 +154,12 @@ async fn receive(
         DisclosureRequest::new(&header).with_verified_approvals(|sender, approval, message| {
             approval_verifies(&roster, sender, approval, message)
         });
-    // Decided at the disclosure's time, like the sender and the offline verifier: a
-    // disclosure that waited in a queue is judged by the law at the moment it was made.
+    // Decided at the disclosure's `created_at` only, on purpose: a disclosure that waited in
+    // a queue is judged by the facts when it was made, not when it arrived (deciding now would
+    // add only expiry, refusing what was lawful when sent). The carried grant, without its
+    // revocation, is the evidence; a backdated `created_at` is ruled out by the sender, which
+    // also decides at the time it logs, and by the verifier's replay of that entry
+    // (`spec/protocol.md` §6, "The time of decision").
     let decision = if locally_closed {
         Decision::Refused {
             reason: streha_core::RefusalReason::SubjectClosed {

@@ -2,17 +2,19 @@
 //!
 //! The replay rebuilds what the node knew when it decided — its subjects (age status,
 //! `adult_since`, representatives, re-keying) and its consent registry (grants and
-//! revocations) — from the entries before each `disclosed`, and calls the same
-//! [`streha_core::decide`] at the header's `created_at`, with urgent-danger approvals verified
-//! against the roster's officer keys. So does the node (`spec/protocol.md` §6): a disclosure
-//! is judged by the facts at the moment it was made.
+//! revocations) — from the entries before each `disclosed`, and decides it as the sending
+//! node does, with [`streha_core::decide_to_send`]: at the header's `created_at` and at the
+//! entry's logged `at`, with urgent-danger approvals verified against the roster's officer
+//! keys (`spec/protocol.md` §6, "The time of decision"). A re-keyed subject's successor is
+//! registered in the log at its first use and is not linked to the old id: the replay treats
+//! its registration as any other.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use streha_core::{
     AgeStatus, AuditEntry, Basis, Category, CategoryGroup, ConsentGrant, ConsentId, ConsentView,
     Decision, DisclosureHeader, DisclosureRequest, EnvelopeId, Grantor, NotInForce, PolicyContext,
-    Purpose, RefusalReason, Subject, SubjectId, Timestamp, decide,
+    Purpose, RefusalReason, Subject, SubjectId, Timestamp, decide, decide_to_send,
 };
 
 use crate::directory::{Directory, approval_verifies};
@@ -75,10 +77,6 @@ struct State<'a, 'r> {
     subjects: BTreeMap<SubjectId, Subject>,
     consents: BTreeMap<ConsentId, ConsentState>,
     by_subject: BTreeMap<SubjectId, Vec<ConsentId>>,
-    /// The last entry was `subject_rekeyed { old }` at this time: the next
-    /// `subject_registered` at the same time is the successor (the node commits the two
-    /// together, `spec/policy.md` §6), which keeps the age status and `adult_since`.
-    rekeyed: Option<(u64, SubjectId, Timestamp)>,
     roster_versions_noted: BTreeSet<u64>,
 }
 
@@ -96,7 +94,6 @@ pub(crate) fn replay(
         subjects: BTreeMap::new(),
         consents: BTreeMap::new(),
         by_subject: BTreeMap::new(),
-        rekeyed: None,
         roster_versions_noted: BTreeSet::new(),
     };
     let me = &dir.nodes[node];
@@ -107,13 +104,12 @@ pub(crate) fn replay(
     for (i, entry) in log.entries.iter().enumerate() {
         let index = i as u64;
         let Some(entry) = entry else { continue };
-        let rekeyed = state.rekeyed.take();
         match entry {
             AuditEntry::SubjectRegistered {
                 subject,
                 age_status,
-                at,
-            } => state.register(index, *subject, *age_status, *at, rekeyed, findings),
+                ..
+            } => state.register(index, *subject, *age_status, findings),
             AuditEntry::AgeStatusRecorded {
                 subject,
                 age_status,
@@ -185,7 +181,7 @@ pub(crate) fn replay(
                 basis,
                 urgent_review,
                 ciphertext_hash,
-                ..
+                at,
             } => {
                 if header.sender != me.agency.id {
                     findings.push(
@@ -213,7 +209,7 @@ pub(crate) fn replay(
                     );
                 }
                 let (lawful, receiver_view) =
-                    state.check_disclosure(index, header, basis, *urgent_review, findings, notes);
+                    state.check_disclosure(index, header, *at, basis, *urgent_review, findings, notes);
                 let row = out.rows.len();
                 out.rows.push(DisclosureRow {
                     index,
@@ -387,12 +383,14 @@ pub(crate) fn replay(
                 ..
             } => state.roster_changed(index, *version, roster_hash, findings, notes),
             AuditEntry::KeyChanged { .. } => {}
-            AuditEntry::SubjectRekeyed { old, at, .. } => {
-                match state.subjects.get_mut(old) {
-                    Some(s) if !s.is_closed() => {
-                        // Closing needs only the status; the successor is registered next.
-                        state.rekeyed = Some((index, *old, *at));
-                    }
+            AuditEntry::SubjectRekeyed { old, .. } => {
+                // Only the old id is closed here. The node keeps the new id as a pending
+                // successor and logs its `subject_registered` (age status carried over) at
+                // its first use, not with the re-keying: nothing in the log links the two
+                // ids, so that registration is replayed as any other (`spec/verification.md`
+                // §4, "Linkage of re-keyed ids").
+                match state.subjects.get(old) {
+                    Some(s) if !s.is_closed() => state.close(*old),
                     Some(_) => state.anomaly(
                         index,
                         findings,
@@ -403,9 +401,6 @@ pub(crate) fn replay(
                         findings,
                         format!("re-keying of subject {old}, which this log never registered"),
                     ),
-                }
-                if state.rekeyed.is_some() {
-                    state.close(*old);
                 }
             }
             AuditEntry::WitnessAlarm {
@@ -470,33 +465,22 @@ impl State<'_, '_> {
         self.subjects.get_mut(&subject)
     }
 
+    /// A `subject_registered`: a new subject with the logged age status. For the successor
+    /// of a re-keying (which the log does not identify) that is the carried-over status; an
+    /// adult counts as adult since the epoch, where the node keeps the old id's
+    /// `adult_since` (`spec/verification.md` §4).
     fn register(
         &mut self,
         index: u64,
         id: SubjectId,
         age_status: AgeStatus,
-        at: Timestamp,
-        rekeyed: Option<(u64, SubjectId, Timestamp)>,
         findings: &mut Vec<Finding>,
     ) {
         if self.subjects.contains_key(&id) {
             self.anomaly(index, findings, format!("subject {id} registered twice"));
             return;
         }
-        // The successor of a re-keying keeps `adult_since` (Art. 36 protection carries over).
-        let predecessor = rekeyed
-            .filter(|(i, _, t)| i + 1 == index && *t == at)
-            .and_then(|(_, old, _)| self.subjects.get(&old));
-        let subject = match predecessor.map(Subject::adult_since) {
-            Some(Some(since)) if age_status == AgeStatus::Adult && since != Timestamp::EPOCH => {
-                let mut s = Subject::new(id, AgeStatus::PresumedChild);
-                // Cannot fail: the subject is new and active.
-                let _ = s.record_age_status(AgeStatus::Adult, since);
-                s
-            }
-            _ => Subject::new(id, age_status),
-        };
-        self.subjects.insert(id, subject);
+        self.subjects.insert(id, Subject::new(id, age_status));
     }
 
     fn close(&mut self, old: SubjectId) {
@@ -603,10 +587,12 @@ impl State<'_, '_> {
 
     /// V2.1–V2.5 for one `disclosed` entry. Returns whether it passed, and the receiver's
     /// view of the decision.
+    #[allow(clippy::too_many_arguments)]
     fn check_disclosure(
         &self,
         index: u64,
         h: &DisclosureHeader,
+        sent_at: Timestamp,
         logged: &Basis,
         urgent_review: bool,
         findings: &mut Vec<Finding>,
@@ -662,7 +648,8 @@ impl State<'_, '_> {
             subject,
             consents: &views,
         };
-        let decision = decide(&context, &request, h.created_at);
+        // As the sending node decides: at `created_at` and at the logged `at` (Art. 18.3).
+        let decision = decide_to_send(&context, &request, sent_at);
 
         // V2.2–V2.4, each checked on its own (the decision names only the first failing
         // rule; a disclosure can break several).
@@ -693,15 +680,25 @@ impl State<'_, '_> {
                 ),
                 _ => {}
             }
-            match c.grant.check_in_force(h.created_at, c.revoked_at) {
-                Err(NotInForce::Revoked { at }) => raise(
+            // In force when the disclosure was dated and when the node logged it.
+            let checked = c
+                .grant
+                .check_in_force(h.created_at, c.revoked_at)
+                .map_err(|why| (h.created_at, why))
+                .and_then(|()| {
+                    c.grant
+                        .check_in_force(sent_at, c.revoked_at)
+                        .map_err(|why| (sent_at, why))
+                });
+            match checked {
+                Err((when, NotInForce::Revoked { at })) => raise(
                     Rule::RevokedConsentUsed,
-                    format!("{what}: consent {id} was revoked at {at}"),
+                    format!("{what}: consent {id} was revoked at {at} (checked at {when})"),
                     findings,
                 ),
-                Err(why) => raise(
+                Err((when, why)) => raise(
                     Rule::ConsentNotInForce,
-                    format!("{what}: consent {id} was not in force: {why}"),
+                    format!("{what}: consent {id} was not in force at {when}: {why}"),
                     findings,
                 ),
                 Ok(()) => {}

@@ -6,7 +6,9 @@ mod common;
 use common::*;
 use ed25519_dalek::SigningKey;
 use streha_audit::{CosignatureSigner, LogBundle, NoteSigner, SignedNote, leaf_hash};
-use streha_core::{AuditEntry, Basis, Category, EnvelopeId, Grantor, Purpose, Recipient};
+use streha_core::{
+    AuditEntry, Basis, Category, EnvelopeId, Grantor, Purpose, Recipient, Timestamp,
+};
 use streha_verify::{Report, Rule, Severity, VerifyOptions, render_text, verify};
 
 fn run(fed: &Fed) -> Report {
@@ -511,4 +513,187 @@ fn a_received_from_a_non_member_is_caught() {
     }]);
     let report = run(&fed);
     assert_found(&report, Rule::ReceivedWithoutBasis, CSW, Some(index));
+}
+
+/// Art. 18.3 and the clock skew: a node that logs a disclosure after the consent's
+/// revocation, on a header dated (within the skew) before it, is caught: the replay decides
+/// at the logged `at` as well as at `created_at`, as the sending node must.
+#[test]
+fn a_disclosure_dated_before_a_revocation_but_logged_after_it_is_caught() {
+    let mut fed = Fed::demo();
+    // The demo's adult revoked consent 1 at day 5.
+    let revoked = t(5 * DAY);
+    let header = fed.header(
+        0x45,
+        POLICE,
+        CSW,
+        SUBJECT_ADULT,
+        &[Category::Psychological],
+        Purpose::Assistance,
+        Some(CONSENT_ADULT),
+        Timestamp(revoked.0 - 30_000),
+    );
+    let ciphertext_hash = fed.seal(&header);
+    let index = fed.node(POLICE).commit(&[AuditEntry::Disclosed {
+        header: header.clone(),
+        basis: Basis::Consent(CONSENT_ADULT),
+        urgent_review: false,
+        ciphertext_hash,
+        at: Timestamp(revoked.0 + 60_000),
+    }]);
+    let report = run(&fed);
+    assert_found(&report, Rule::RevokedConsentUsed, POLICE, Some(index));
+    let f = report
+        .with_rule(Rule::RevokedConsentUsed)
+        .find(|f| f.entry_index == Some(index))
+        .unwrap();
+    assert!(f.seen.contains("revoked at"), "{}", f.seen);
+
+    // The same header logged before the revocation is lawful.
+    let mut fed = Fed::demo();
+    let ciphertext_hash = fed.seal(&header);
+    let index = fed.node(POLICE).commit(&[AuditEntry::Disclosed {
+        header: header.clone(),
+        basis: Basis::Consent(CONSENT_ADULT),
+        urgent_review: false,
+        ciphertext_hash,
+        at: Timestamp(revoked.0 - 10_000),
+    }]);
+    let report = run(&fed);
+    assert!(
+        report.findings.iter().all(|f| f.entry_index != Some(index)),
+        "{}",
+        render_text(&report)
+    );
+}
+
+/// Art. 18.5: the node logs the new id's `subject_registered` at its first use, not with the
+/// re-keying, and nothing links the two ids. An unrelated subject registered as adult right
+/// after a re-keying, at the same time, is a new subject (adult since the epoch), not the
+/// successor: it does not inherit the closed id's `adult_since`.
+#[test]
+fn a_registration_right_after_a_rekeying_is_not_taken_for_the_successor() {
+    let mut fed = Fed::new();
+    fed.start();
+    let old = SUBJECT_CHILD;
+    let other = streha_core::SubjectId::from_bytes([0x5e; 16]);
+    let successor = SUBJECT_REKEYED;
+    fed.node(POLICE).commit(&[AuditEntry::SubjectRegistered {
+        subject: old,
+        age_status: streha_core::AgeStatus::PresumedChild,
+        at: t(0),
+    }]);
+    // The old id's adult age is recorded at one hour, then it is re-keyed.
+    fed.node(POLICE).commit(&[AuditEntry::AgeStatusRecorded {
+        subject: old,
+        age_status: streha_core::AgeStatus::Adult,
+        at: t(HOUR),
+    }]);
+    let rekeyed_at = t(HOUR + 1_000);
+    fed.node(POLICE).commit(&[AuditEntry::SubjectRekeyed {
+        old,
+        new_commitment: streha_core::rekey_commitment(&[0x99; 32], successor),
+        at: rekeyed_at,
+    }]);
+    // Another person, registered as an adult in the very next entry, in the same millisecond.
+    fed.node(POLICE).commit(&[AuditEntry::SubjectRegistered {
+        subject: other,
+        age_status: streha_core::AgeStatus::Adult,
+        at: rekeyed_at,
+    }]);
+    // Their own consent, recorded (backdated within the skew) before the old id's adult age.
+    let own = streha_core::ConsentId::from_bytes([0x46; 16]);
+    fed.node(POLICE).commit(&[AuditEntry::ConsentGranted {
+        grant: Fed::grant(
+            own,
+            other,
+            Grantor::Subject,
+            vec![Recipient::Agency(agency(CSW))],
+            &[Category::Psychological],
+            &[Purpose::Assistance],
+            t(HOUR - 1_000),
+        ),
+    }]);
+    let header = fed.header(
+        0x46,
+        POLICE,
+        CSW,
+        other,
+        &[Category::Psychological],
+        Purpose::Assistance,
+        Some(own),
+        t(HOUR + 2_000),
+    );
+    let index = fed.disclose(&header, Basis::Consent(own));
+    fed.deliver(&header, Basis::Consent(own), index);
+
+    // The successor is registered later, at its first use, with the carried-over status.
+    fed.node(POLICE).commit(&[AuditEntry::SubjectRegistered {
+        subject: successor,
+        age_status: streha_core::AgeStatus::Adult,
+        at: t(2 * DAY),
+    }]);
+    fed.node(POLICE).commit(&[AuditEntry::ConsentGranted {
+        grant: Fed::grant(
+            CONSENT_REKEYED,
+            successor,
+            Grantor::Subject,
+            vec![Recipient::Agency(agency(CSW))],
+            &[Category::Psychological],
+            &[Purpose::Assistance],
+            t(2 * DAY + 1_000),
+        ),
+    }]);
+    let later = fed.header(
+        0x47,
+        POLICE,
+        CSW,
+        successor,
+        &[Category::Psychological],
+        Purpose::Assistance,
+        Some(CONSENT_REKEYED),
+        t(2 * DAY + HOUR),
+    );
+    fed.send(&later, Basis::Consent(CONSENT_REKEYED));
+    // Disclosures under the old id stay refused by the replay: it is closed.
+    let closed = fed.header(
+        0x48,
+        POLICE,
+        CSW,
+        old,
+        &[Category::Identity],
+        Purpose::Assistance,
+        None,
+        t(2 * DAY + 2 * HOUR),
+    );
+    let closed_index = fed.disclose(&closed, agreement(&["csw-referral"]));
+    fed.witness_all();
+
+    let report = run(&fed);
+    for rule in [
+        Rule::ChildOwnConsent,
+        Rule::StateEventAnomaly,
+        Rule::ReceivedWithoutBasis,
+    ] {
+        assert_eq!(
+            report.with_rule(rule).count(),
+            0,
+            "{rule}: {}",
+            render_text(&report)
+        );
+    }
+    assert!(
+        report
+            .findings
+            .iter()
+            .all(|f| f.entry_index == Some(closed_index)),
+        "{}",
+        render_text(&report)
+    );
+    assert_found(
+        &report,
+        Rule::DisclosureWithoutBasis,
+        POLICE,
+        Some(closed_index),
+    );
 }

@@ -558,18 +558,18 @@ impl Fed {
         fed.send(&d5, agreement(&["police-investigation"]));
 
         // Art. 18.5: the former presumed child is re-keyed; the new id consents as an adult.
-        fed.node(POLICE).commit(&[
-            AuditEntry::SubjectRekeyed {
-                old: SUBJECT_CHILD,
-                new_commitment: rekey_commitment(&[0x99; 32], SUBJECT_REKEYED),
-                at: t(11 * DAY),
-            },
-            AuditEntry::SubjectRegistered {
-                subject: SUBJECT_REKEYED,
-                age_status: AgeStatus::Adult,
-                at: t(11 * DAY),
-            },
-        ]);
+        // As the node does, the new id is registered only at its first use, a day later, with
+        // the age status carried over: nothing in the log links it to the old id.
+        fed.node(POLICE).commit(&[AuditEntry::SubjectRekeyed {
+            old: SUBJECT_CHILD,
+            new_commitment: rekey_commitment(&[0x99; 32], SUBJECT_REKEYED),
+            at: t(11 * DAY),
+        }]);
+        fed.node(POLICE).commit(&[AuditEntry::SubjectRegistered {
+            subject: SUBJECT_REKEYED,
+            age_status: AgeStatus::Adult,
+            at: t(12 * DAY),
+        }]);
         fed.node(POLICE).commit(&[AuditEntry::ConsentGranted {
             grant: Self::grant(
                 CONSENT_REKEYED,
