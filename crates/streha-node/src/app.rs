@@ -212,7 +212,7 @@ async fn rekey_subject(
     new: SubjectId,
     salt: [u8; 32],
 ) -> Result<AppResponse, Failure> {
-    let _guard = shared.registry_lock.lock().await;
+    let _guard = shared.registry_lock.write().await;
     let mut subject: Subject =
         state::load(&shared.store, SUBJECTS, old.as_bytes())?.ok_or_else(|| {
             Failure::NotFound(format!("subject {old} is not registered at this node"))
@@ -331,7 +331,7 @@ async fn register_subject(
     age_status: streha_core::AgeStatus,
     representatives: Vec<streha_core::RepresentativeId>,
 ) -> Result<AppResponse, Failure> {
-    let _guard = shared.registry_lock.lock().await;
+    let _guard = shared.registry_lock.write().await;
     if shared.store.get(SUBJECTS, id.as_bytes())?.is_some() {
         return Err(Failure::Conflict(format!(
             "subject {id} is already registered"
@@ -377,7 +377,7 @@ where
         streha_core::Timestamp,
     ) -> Result<Vec<AuditEntry>, streha_core::SubjectError>,
 {
-    let _guard = shared.registry_lock.lock().await;
+    let _guard = shared.registry_lock.write().await;
     let mut subject: Subject = load_subject(shared, id)
         .await?
         .ok_or_else(|| Failure::NotFound(format!("subject {id} is not registered at this node")))?;
@@ -391,7 +391,7 @@ where
 }
 
 async fn grant_consent(shared: &Shared, grant: ConsentGrant) -> Result<AppResponse, Failure> {
-    let _guard = shared.registry_lock.lock().await;
+    let _guard = shared.registry_lock.write().await;
     let id = grant.id();
     let subject: Subject = load_subject(shared, grant.subject())
         .await?
@@ -446,7 +446,7 @@ async fn revoke_consent(
     shared: &Shared,
     revocation: ConsentRevocation,
 ) -> Result<AppResponse, Failure> {
-    let _guard = shared.registry_lock.lock().await;
+    let _guard = shared.registry_lock.write().await;
     let id = revocation.consent;
     let mut stored: StoredConsent = state::load(&shared.store, CONSENTS, id.as_bytes())?
         .ok_or_else(|| Failure::NotFound(format!("consent {id} does not exist at this node")))?;
@@ -537,8 +537,9 @@ async fn submit(shared: &Shared, envelope: Envelope) -> Result<AppResponse, Fail
     }
 
     // Held until the entry is committed: a revocation or re-keying committed between reading
-    // the registry and logging the decision would otherwise not be seen by it.
-    let _guard = shared.registry_lock.lock().await;
+    // the registry and logging the decision would otherwise not be seen by it. Shared, so
+    // that concurrent disclosures still commit together; registry changes wait for them.
+    let _guard = shared.registry_lock.read().await;
     let subject: Option<Subject> = load_subject(shared, header.subject).await?;
     let consents = consents_of(shared, header.subject)?;
     let views: Vec<ConsentView<'_>> = consents

@@ -110,8 +110,9 @@ pub(crate) struct Shared {
     pub(crate) witness_lock: tokio::sync::Mutex<()>,
     /// Open incoming peer connections, to close those of agencies removed from the roster.
     pub(crate) peer_connections: Mutex<Vec<([u8; 32], quinn::Connection)>>,
-    /// Serialises read-modify-write changes of subjects and consents.
-    pub(crate) registry_lock: tokio::sync::Mutex<()>,
+    /// Changes of subjects and consents take it exclusively (read-modify-write); a
+    /// disclosure holds it shared from reading the registry to logging its decision.
+    pub(crate) registry_lock: tokio::sync::RwLock<()>,
     pub(crate) attempts: Mutex<HashMap<EnvelopeId, Attempts>>,
     pub(crate) metrics: Metrics,
     /// Peers' checkpoints verified before (receipts and consent evidence repeat them).
@@ -168,7 +169,7 @@ impl Shared {
             delivery_waiters: DeliveryWaiters::default(),
             witness_lock: tokio::sync::Mutex::new(()),
             peer_connections: Mutex::new(Vec::new()),
-            registry_lock: tokio::sync::Mutex::new(()),
+            registry_lock: tokio::sync::RwLock::new(()),
             attempts: Mutex::new(HashMap::new()),
             metrics,
         })
