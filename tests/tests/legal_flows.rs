@@ -74,8 +74,20 @@ async fn delivered(client: &streha_client::Client, envelope: streha_core::Envelo
     .expect("delivered")
 }
 
+/// Whether the node's key vault file (`streha_store::KeyVault`: a 16-byte magic, then 64-byte
+/// slots starting with the 16-byte id) has a slot for `subject`. Read raw, without opening
+/// the vault, because the daemon has it open.
+fn vault_holds_key_of(vault: &std::path::Path, subject: SubjectId) -> bool {
+    let bytes = std::fs::read(vault).expect("the node's key vault");
+    bytes
+        .get(16..)
+        .unwrap_or_default()
+        .chunks_exact(64)
+        .any(|slot| slot[..16] == *subject.as_bytes())
+}
+
 #[tokio::test(flavor = "multi_thread")]
-async fn rekeying_deletes_the_old_ids_envelopes_closes_it_and_logs_only_a_commitment() {
+async fn rekeying_crypto_shreds_the_old_ids_envelopes_closes_it_and_logs_only_a_commitment() {
     let federation = Federation::new();
     let _police_node = federation.start(POLICE);
     let _shelter_node = federation.start(SHELTER);
@@ -145,9 +157,26 @@ async fn rekeying_deletes_the_old_ids_envelopes_closes_it_and_logs_only_a_commit
         DeliveryState::Queued { .. }
     ));
 
+    // What the shelter keeps about the old id (the received referral, the queued disclosure)
+    // is sealed at rest under that id's data key, in the vault.
+    let vault = federation
+        .member(SHELTER)
+        .dir
+        .join("data")
+        .join("subject-keys.vault");
+    assert!(
+        vault_holds_key_of(&vault, old),
+        "no data key for the old id"
+    );
+
     // Art. 18.5: the shelter re-keys the subject.
     let (new, salt, rekey_index) = shelter.rekey_subject(old).await.unwrap();
     assert_ne!(new, old);
+    // Crypto-shredded: the old id's data key is overwritten in the vault file.
+    assert!(
+        !vault_holds_key_of(&vault, old),
+        "the old id's key survived"
+    );
 
     // The envelope held for the old id is gone from the inbox, and cannot be fetched.
     let inbox = shelter.inbox(None, 256).await.unwrap();

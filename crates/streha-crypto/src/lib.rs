@@ -91,6 +91,7 @@
 //! | [`Envelope`], [`EnvelopeHeader`], [`EnvelopeError`] | sealed envelopes of `spec/envelope.md` |
 #![forbid(unsafe_code)]
 
+mod at_rest;
 mod ed25519;
 mod envelope;
 mod error;
@@ -104,6 +105,7 @@ mod x25519;
 
 pub mod danger;
 
+pub use crate::at_rest::{AT_REST_OVERHEAD, AtRestError, DataKey};
 pub use crate::ed25519::{
     AgencySigningPublicKey, AgencySigningSecretKey, ApplicationPublicKey, ApplicationSecretKey,
     Ed25519PublicKey, Ed25519Role, Ed25519SecretKey, NodeIdentityPublicKey, NodeIdentitySecretKey,

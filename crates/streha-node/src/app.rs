@@ -11,6 +11,7 @@ use streha_wire::app::{
 };
 use streha_wire::peer::ProvenEntry;
 
+use crate::at_rest::{self, Place};
 use crate::failure::Failure;
 use crate::metrics::Metrics;
 use crate::shared::Shared;
@@ -74,7 +75,14 @@ async fn dispatch(shared: &Shared, request: AppRequest) -> Result<AppResponse, F
                 .ok_or_else(|| {
                     Failure::NotFound(format!("envelope {envelope} is not in the inbox"))
                 })?;
-            Ok(AppResponse::Envelope(Box::new(record.envelope)))
+            let opened = at_rest::open(
+                shared,
+                Place::Inbox,
+                record.about,
+                envelope,
+                &record.sealed_envelope,
+            )?;
+            Ok(AppResponse::Envelope(Box::new(opened)))
         }
         AppRequest::ReportViolation {
             envelope,
@@ -199,13 +207,10 @@ async fn load_subject(shared: &Shared, id: SubjectId) -> Result<Option<Subject>,
 
 /// Art. 18.5: closes `old`, keeps `new` (age status and `adult_since` carried over) as a
 /// pending successor that is registered in the log at its first use, logs only a salted
-/// commitment to the new id, deletes the inbox envelopes about the old id and holds queued
-/// disclosures about it.
-///
-/// The deletion is not crypto-shredding: the envelopes are ciphertext sealed to the agency's
-/// long-term encryption key (which this node never holds), and sled does not securely erase
-/// freed pages, so the bytes can survive in the store's files and in backups until
-/// overwritten. What an operator must do about that is in `spec/protocol.md` §5.
+/// commitment to the new id, and crypto-shreds what this node keeps about the old id: its
+/// data key is destroyed first (see `at_rest`), so every copy of the envelopes about it —
+/// inbox and queue, live, in sled's freed pages, in database backups — becomes unreadable;
+/// then the inbox rows are deleted and the queued disclosures held (never sent).
 async fn rekey_subject(
     shared: &Shared,
     old: SubjectId,
@@ -247,17 +252,16 @@ async fn rekey_subject(
     .require_absent(SUBJECTS, new.as_bytes())
     .require_absent(PENDING_SUBJECTS, new.as_bytes());
 
-    // What this node holds about the old id: received envelopes are deleted from the store
-    // (not securely erased, see above), queued disclosures are held (kept, reported, never
-    // sent).
+    // Shredded before anything else: if the commit below fails, the envelopes are already
+    // unreadable and the subject can be re-keyed again; the reverse order could leave them
+    // readable under a closed id.
+    let shredded = at_rest::shred(shared, old)?;
     let mut deleted = 0usize;
     for (key, value) in shared.store.scan(INBOX, &[])? {
         let Ok(record) = postcard::from_bytes::<InboxRecord>(&value) else {
             continue;
         };
-        let about_old = DisclosureHeader::decode(&record.envelope.header.context)
-            .is_ok_and(|h| h.subject == old);
-        if about_old {
+        if record.about == old {
             let Ok(id) = <[u8; 16]>::try_from(key.as_slice()) else {
                 continue;
             };
@@ -270,9 +274,8 @@ async fn rekey_subject(
     }
     let mut held = 0usize;
     for (key, value) in shared.store.scan(OUTBOUND, &[])? {
-        let about_old = postcard::from_bytes::<Outbound>(&value).is_ok_and(|item| {
-            DisclosureHeader::decode(&item.envelope.header.context).is_ok_and(|h| h.subject == old)
-        });
+        let about_old =
+            postcard::from_bytes::<Outbound>(&value).is_ok_and(|item| item.about == old);
         if about_old {
             tx.put(
                 HELD,
@@ -286,7 +289,7 @@ async fn rekey_subject(
         }
     }
     let committed = shared.commit(tx).await?;
-    tracing::info!(deleted, held, "subject re-keyed");
+    tracing::info!(shredded, deleted, held, "subject re-keyed");
     Ok(logged(&committed))
 }
 
@@ -594,7 +597,15 @@ async fn submit(shared: &Shared, envelope: Envelope) -> Result<AppResponse, Fail
                 recipient: header.recipient.clone(),
                 subject: state::facts_of(&subject),
                 consent: header.consent,
-                envelope: envelope.clone(),
+                about: header.subject,
+                sealed_envelope: at_rest::seal(
+                    shared,
+                    Place::Queue,
+                    header.subject,
+                    id,
+                    &envelope,
+                )?,
+                ciphertext_hash,
                 disclosed_at: at,
             };
             let mut tx = Transaction::new();
@@ -745,9 +756,17 @@ fn inbox(shared: &Shared, after: Option<EnvelopeId>, limit: u32) -> Result<AppRe
             .ok_or_else(|| Failure::Internal("inbox order names a missing envelope".into()))?;
         let received_index = state::load_index(&shared.store, RECEIVED, &id_bytes)?
             .ok_or_else(|| Failure::Internal("a received envelope has no log index".into()))?;
+        let id = EnvelopeId::from_bytes(id_bytes);
+        let envelope = at_rest::open(
+            shared,
+            Place::Inbox,
+            record.about,
+            id,
+            &record.sealed_envelope,
+        )?;
         items.push(InboxItem {
-            envelope: EnvelopeId::from_bytes(id_bytes),
-            header: record.envelope.header.context.clone(),
+            envelope: id,
+            header: envelope.header.context,
             received_index,
             received_at: record.received_at,
         });
@@ -770,7 +789,14 @@ async fn report_violation(
 ) -> Result<AppResponse, Failure> {
     let record: InboxRecord = state::load(&shared.store, INBOX, id.as_bytes())?
         .ok_or_else(|| Failure::NotFound(format!("envelope {id} is not in the inbox")))?;
-    let header = DisclosureHeader::decode(&record.envelope.header.context)
+    let envelope = at_rest::open(
+        shared,
+        Place::Inbox,
+        record.about,
+        id,
+        &record.sealed_envelope,
+    )?;
+    let header = DisclosureHeader::decode(&envelope.header.context)
         .map_err(|_| Failure::Internal("a stored header does not decode".into()))?;
     let mut tx = Transaction::new();
     tx.append(
@@ -780,7 +806,7 @@ async fn report_violation(
             kind,
             declared: header.categories,
             found,
-            ciphertext_hash: record.envelope.ciphertext_hash,
+            ciphertext_hash: envelope.ciphertext_hash,
             at: shared.now(),
         }
         .encode(),

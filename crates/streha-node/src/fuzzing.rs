@@ -56,6 +56,8 @@ impl PeerInput {
                 agency,
                 origin,
                 Arc::new(store),
+                streha_store::KeyVault::open(data_dir.join(crate::server::VAULT_FILE))
+                    .map_err(|e| e.to_string())?,
                 roster,
                 roster_key,
                 data_dir.join("roster.note"),

@@ -26,6 +26,7 @@
 #![forbid(unsafe_code)]
 
 mod app;
+mod at_rest;
 mod committer;
 mod config;
 mod daemon;

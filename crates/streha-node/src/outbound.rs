@@ -20,6 +20,7 @@ use streha_wire::{AgencyEntry, ErrorCode, Roster};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
+use crate::at_rest::{self, Place};
 use crate::failure::Failure;
 use crate::metrics::Metrics;
 use crate::peers::Peers;
@@ -230,8 +231,13 @@ async fn deliver_one(
             Some(crate::app::prove_entry(shared, index).map_err(internal)?)
         }
     };
+    let envelope = at_rest::open(shared, Place::Queue, item.about, id, &item.sealed_envelope)
+        .map_err(|f| match f {
+            Failure::NotFound(what) => Setback::Hold(what),
+            other => Setback::Hold(format!("the queued envelope cannot be read: {other}")),
+        })?;
     let delivery = PeerRequest::Deliver(Box::new(Delivery {
-        envelope: item.envelope.clone(),
+        envelope,
         sender_log_index,
         subject: item.subject.clone(),
         consent,
@@ -292,7 +298,7 @@ async fn log_receipt(
             header,
             ciphertext_hash,
             ..
-        }) if header.envelope_id == id && ciphertext_hash == item.envelope.ciphertext_hash => {}
+        }) if header.envelope_id == id && ciphertext_hash == item.ciphertext_hash => {}
         _ => {
             return Err(bad(
                 "the proven entry is not the receipt of this envelope".into()

@@ -15,6 +15,7 @@ use streha_store::Transaction;
 use streha_wire::peer::{Delivery, PeerRequest, PeerResponse, ProvenEntry, Receipt};
 use streha_wire::{AgencyEntry, Roster};
 
+use crate::at_rest::{self, Place};
 use crate::failure::Failure;
 use crate::metrics::Metrics;
 use crate::shared::{Shared, log_verifier};
@@ -189,7 +190,8 @@ async fn receive(
         }
         Decision::Allowed { basis, .. } => {
             let record = InboxRecord {
-                envelope: envelope.clone(),
+                about: header.subject,
+                sealed_envelope: at_rest::seal(shared, Place::Inbox, header.subject, id, envelope)?,
                 received_at: now,
             };
             let mut tx = Transaction::new();

@@ -8,7 +8,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use streha_audit::NoteSigner;
 use streha_core::AuditEntry;
-use streha_store::{Store, Transaction};
+use streha_store::{KeyVault, Store, Transaction};
+
+/// The file, in the data directory, of the subjects' data keys (see `at_rest`). Back it up
+/// apart from the database, or not at all: a backup holding both defeats shredding.
+pub(crate) const VAULT_FILE: &str = "subject-keys.vault";
 use streha_transport::{
     Identity, KeyPolicy, ServerSetup, StreamError, TransportLimits, peer_key, read_frame,
     server_config, write_frame,
@@ -151,6 +155,7 @@ impl RunningNode {
                 .map_err(|e| StartError::Tls(format!("store task failed: {e}")))??
         };
         let store = Arc::new(store);
+        let vault = KeyVault::open(config.data_dir.join(VAULT_FILE))?;
         adopt_roster(&store, &roster, note.as_bytes())?;
 
         let identity =
@@ -165,6 +170,7 @@ impl RunningNode {
                 config.agency.clone(),
                 origin,
                 Arc::clone(&store),
+                vault,
                 roster,
                 config.roster_key,
                 config.roster_path.clone(),

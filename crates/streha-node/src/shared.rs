@@ -115,6 +115,8 @@ pub(crate) struct Shared {
     pub(crate) registry_lock: tokio::sync::RwLock<()>,
     pub(crate) attempts: Mutex<HashMap<EnvelopeId, Attempts>>,
     pub(crate) metrics: Metrics,
+    /// The subjects' data keys, which seal the envelopes kept at rest (see `at_rest`).
+    pub(crate) vault: streha_store::KeyVault,
     /// Peers' checkpoints verified before (receipts and consent evidence repeat them).
     pub(crate) verified_checkpoints: crate::verified::VerifiedCheckpoints,
     /// Commits every request's transaction, grouped (see [`Committer`]).
@@ -136,6 +138,7 @@ impl Shared {
         agency: AgencyId,
         origin: String,
         store: Arc<Store>,
+        vault: streha_store::KeyVault,
         roster: Roster,
         roster_key: RosterPublicKey,
         roster_path: std::path::PathBuf,
@@ -151,6 +154,7 @@ impl Shared {
             .last_checkpoint_at
             .store(now().unix_millis(), std::sync::atomic::Ordering::Relaxed);
         Ok(Self {
+            vault,
             verified_checkpoints: crate::verified::VerifiedCheckpoints::default(),
             committer,
             witness,

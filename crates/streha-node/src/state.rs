@@ -2,8 +2,7 @@
 //! tags are a storage format and must never be reused.
 
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
-use streha_core::{AgencyId, ConsentGrant, ConsentId, Subject, Timestamp};
-use streha_crypto::Envelope;
+use streha_core::{AgencyId, ConsentGrant, ConsentId, Subject, SubjectId, Timestamp};
 use streha_store::{Namespace, Store, StoreError};
 use streha_wire::peer::SubjectFacts;
 
@@ -66,7 +65,12 @@ pub(crate) struct StoredConsent {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct Outbound {
     pub(crate) recipient: AgencyId,
-    pub(crate) envelope: Envelope,
+    /// The subject the envelope is about, whose data key seals it.
+    pub(crate) about: SubjectId,
+    /// The envelope, sealed at rest under its subject's key (see `at_rest`).
+    pub(crate) sealed_envelope: Vec<u8>,
+    /// The envelope's commitment to its ciphertext, to match the receipt without opening.
+    pub(crate) ciphertext_hash: [u8; 32],
     /// The subject as known when the disclosure was decided.
     pub(crate) subject: SubjectFacts,
     pub(crate) consent: Option<ConsentId>,
@@ -125,7 +129,10 @@ pub(crate) struct Evidence {
 /// A received envelope.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct InboxRecord {
-    pub(crate) envelope: Envelope,
+    /// The subject the envelope is about, whose data key seals it.
+    pub(crate) about: SubjectId,
+    /// The envelope, sealed at rest under its subject's key (see `at_rest`).
+    pub(crate) sealed_envelope: Vec<u8>,
     pub(crate) received_at: Timestamp,
 }
 

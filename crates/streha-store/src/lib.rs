@@ -40,7 +40,9 @@ mod error;
 mod log;
 mod nodes;
 mod transaction;
+mod vault;
 
 pub use crate::error::StoreError;
 pub use crate::log::{Committed, MAX_ENTRY_LEN, Store, StoredCheckpoint};
 pub use crate::transaction::{Namespace, Transaction};
+pub use crate::vault::KeyVault;
