@@ -30,7 +30,7 @@ pub const TLOG_COSIGNED_AT: u64 = 1_767_225_600;
 /// Entry `i` of the fixed log: a real audit entry bytes for even `i`, other bytes for odd.
 #[must_use]
 pub fn tlog_entry(i: u64) -> Vec<u8> {
-    if i % 2 == 0 {
+    if i.is_multiple_of(2) {
         AuditEntry::SubjectRegistered {
             subject: streha_core::SubjectId::from_bytes([u8::try_from(i % 256).unwrap_or(0); 16]),
             age_status: streha_core::AgeStatus::Adult,
