@@ -174,6 +174,16 @@ async fn an_envelope_readdressed_to_another_recipient_is_refused() {
     assert!(prosecution.inbox(None, 10).await.unwrap().is_empty());
     let log = log_entries(&prosecution).await;
     assert_eq!(count(&log, "received"), 0);
+    // The node serves on: the same peer connection is answered, and so is its application.
+    let gossip: PeerResponse = request(&connection, &PeerRequest::Gossip(vec![]), MAX_FRAME_LEN, T)
+        .await
+        .unwrap();
+    assert!(matches!(gossip, PeerResponse::GossipReceived), "{gossip:?}");
+    prosecution
+        .register_subject(AgeStatus::Adult, vec![])
+        .await
+        .unwrap();
+    assert_eq!(count(&log_entries(&prosecution).await, "received"), 0);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -255,6 +265,23 @@ async fn an_agency_removed_from_the_roster_gets_nothing_through() {
         1,
         "only the delivery from before"
     );
+    // Nothing logged as received for the refused envelope: only the delivery from before.
+    let log = log_entries(&police).await;
+    assert_eq!(count(&log, "received"), 1, "only the delivery from before");
+    assert!(
+        !log.iter().any(|e| matches!(
+            e,
+            streha_core::AuditEntry::Received { header, .. }
+                if header.envelope_id == EnvelopeId::from_bytes([4; 16])
+        )),
+        "the removed agency's envelope was logged as received"
+    );
+    // The node serves on: a member still in the roster is answered.
+    let member = as_node(&federation, PROSECUTION, POLICE).await;
+    let gossip: PeerResponse = request(&member, &PeerRequest::Gossip(vec![]), MAX_FRAME_LEN, T)
+        .await
+        .unwrap();
+    assert!(matches!(gossip, PeerResponse::GossipReceived), "{gossip:?}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -442,5 +469,12 @@ async fn a_forged_cosignature_and_a_truncated_bundle_are_caught_offline() {
     let mut short = bundle;
     short.entries.pop();
     let report = streha_verify::verify(&[short], &roster, &streha_verify::VerifyOptions::new());
-    assert!(!report.findings.is_empty(), "a truncated log is a finding");
+    assert!(
+        report.findings.iter().any(|f| {
+            f.rule == streha_verify::Rule::CheckpointBeyondEntries
+                && f.rule.severity() == streha_verify::Severity::Critical
+        }),
+        "a truncated log is a `checkpoint_beyond_entries` finding: {}",
+        streha_verify::render_text(&report)
+    );
 }

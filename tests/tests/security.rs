@@ -353,6 +353,8 @@ async fn garbage_and_oversized_frames_close_their_stream_and_the_node_serves_on(
         .map(|n| federation.start(n))
         .collect();
     let connection = peer_connection(&federation, SHELTER, POLICE).await;
+    let police = federation.client(POLICE).await;
+    let log_before = log_entries(&police).await.len();
 
     // Garbage payload behind a valid length prefix.
     let (mut send, mut recv) = connection.open_bi().await.unwrap();
@@ -381,6 +383,19 @@ async fn garbage_and_oversized_frames_close_their_stream_and_the_node_serves_on(
         "{response:?}"
     );
 
+    // A length prefix one byte over the limit: refused from the prefix alone, too.
+    let (mut send, mut recv) = connection.open_bi().await.unwrap();
+    let just_over = u32::try_from(MAX_FRAME_LEN + 1).unwrap();
+    send.write_all(&just_over.to_be_bytes()).await.unwrap();
+    let _ = send.write_all(&[0u8; 1024]).await;
+    let response: PeerResponse = streha_transport::read_frame(&mut recv, MAX_FRAME_LEN)
+        .await
+        .unwrap();
+    assert!(
+        matches!(&response, PeerResponse::Error(e) if e.code == ErrorCode::BadRequest),
+        "{response:?}"
+    );
+
     // A truncated frame.
     let (mut send, mut recv) = connection.open_bi().await.unwrap();
     send.write_all(&[0, 0, 1, 0, 1, 2, 3]).await.unwrap();
@@ -389,6 +404,35 @@ async fn garbage_and_oversized_frames_close_their_stream_and_the_node_serves_on(
         .await
         .unwrap();
     assert!(matches!(&response, PeerResponse::Error(e) if e.code == ErrorCode::BadRequest));
+
+    // A well-formed frame whose list announces far more elements than its cap (100 000
+    // empty checkpoints in a gossip message, 24 bytes each once decoded): refused while
+    // decoding, naming the list and its cap.
+    let mut payload =
+        streha_wire::frame::encode(&PeerRequest::Gossip(vec![])).unwrap()[4..].to_vec();
+    payload.pop();
+    payload.extend_from_slice(&[0xa0, 0x8d, 0x06]); // varint 100 000
+    payload.resize(payload.len() + 100_000, 0);
+    let (mut send, mut recv) = connection.open_bi().await.unwrap();
+    send.write_all(&u32::try_from(payload.len()).unwrap().to_be_bytes())
+        .await
+        .unwrap();
+    let _ = send.write_all(&payload).await;
+    let _ = send.finish();
+    let response: PeerResponse = streha_transport::read_frame(&mut recv, MAX_FRAME_LEN)
+        .await
+        .unwrap();
+    assert!(
+        matches!(&response, PeerResponse::Error(e) if e.code == ErrorCode::BadRequest
+            && e.message.contains("gossip checkpoints: 100000 elements, more than the limit of 256")),
+        "{response:?}"
+    );
+
+    // Nothing was stored or logged: the inbox is empty and the audit log did not grow.
+    assert!(police.inbox(None, 10).await.unwrap().is_empty());
+    let log = log_entries(&police).await;
+    assert_eq!(log.len(), log_before, "a refused frame was logged");
+    assert_eq!(count(&log, "received"), 0);
 
     // The same connection and the node go on serving.
     let envelope = forged_envelope(
@@ -413,6 +457,6 @@ async fn garbage_and_oversized_frames_close_their_stream_and_the_node_serves_on(
         .await
         .unwrap();
     assert!(matches!(response, PeerResponse::Receipt(_)), "{response:?}");
-    let police = federation.client(POLICE).await;
     assert_eq!(police.inbox(None, 10).await.unwrap().len(), 1);
+    assert_eq!(count(&log_entries(&police).await, "received"), 1);
 }

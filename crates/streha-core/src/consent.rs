@@ -300,6 +300,7 @@ impl<'de> Deserialize<'de> for ConsentGrant {
             id: ConsentId,
             subject: SubjectId,
             granted_by: Grantor,
+            #[serde(deserialize_with = "bounded_recipients")]
             recipients: Vec<Recipient>,
             categories: CategorySet,
             purposes: PurposeSet,
@@ -333,6 +334,43 @@ impl<'de> Deserialize<'de> for ConsentGrant {
         })
         .map_err(D::Error::custom)
     }
+}
+
+/// Deserializes a consent's recipients, refusing more than [`MAX_CONSENT_RECIPIENTS`] from
+/// the announced length, before any element is decoded or allocated: a role recipient takes
+/// two bytes on the wire and 24 in memory, so a frame of them would allocate many times its
+/// size.
+fn bounded_recipients<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Recipient>, D::Error> {
+    struct Bounded;
+
+    impl<'de> serde::de::Visitor<'de> for Bounded {
+        type Value = Vec<Recipient>;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            write!(f, "at most {MAX_CONSENT_RECIPIENTS} recipients")
+        }
+
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(
+            self,
+            mut seq: A,
+        ) -> Result<Vec<Recipient>, A::Error> {
+            use serde::de::Error as _;
+            let too_many = || A::Error::custom("too many recipients");
+            if seq.size_hint().is_some_and(|n| n > MAX_CONSENT_RECIPIENTS) {
+                return Err(too_many());
+            }
+            let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+            while let Some(recipient) = seq.next_element()? {
+                if out.len() == MAX_CONSENT_RECIPIENTS {
+                    return Err(too_many());
+                }
+                out.push(recipient);
+            }
+            Ok(out)
+        }
+    }
+
+    d.deserialize_seq(Bounded)
 }
 
 /// Why a consent is not in force at a given time.
@@ -580,6 +618,56 @@ mod tests {
             recorded_by: OfficerId::new("officer-1").unwrap(),
             recorded_at: Timestamp(90),
         }
+    }
+
+    #[test]
+    fn recipients_over_the_cap_are_refused_while_decoding() {
+        /// The wire layout of a grant (the fields of `ConsentGrant`, in order), without its
+        /// checks.
+        #[derive(Serialize)]
+        struct Unchecked {
+            id: ConsentId,
+            subject: SubjectId,
+            granted_by: Grantor,
+            recipients: Vec<Recipient>,
+            categories: CategorySet,
+            purposes: PurposeSet,
+            valid_from: Timestamp,
+            expires_at: Timestamp,
+            evidence_hash: [u8; 32],
+            recorded_by: OfficerId,
+            recorded_at: Timestamp,
+        }
+        let encode = |recipients: Vec<Recipient>| {
+            let t = terms();
+            postcard::to_allocvec(&Unchecked {
+                id: t.id,
+                subject: t.subject,
+                granted_by: t.granted_by,
+                recipients,
+                categories: t.categories,
+                purposes: t.purposes,
+                valid_from: t.valid_from,
+                expires_at: t.expires_at,
+                evidence_hash: t.evidence_hash,
+                recorded_by: t.recorded_by,
+                recorded_at: t.recorded_at,
+            })
+            .unwrap()
+        };
+        let agencies = |n: usize| {
+            (0..n)
+                .map(|i| Recipient::Agency(AgencyId::new(format!("agency-{i:03}")).unwrap()))
+                .collect::<Vec<_>>()
+        };
+        let at_cap = encode(agencies(MAX_CONSENT_RECIPIENTS));
+        let grant: ConsentGrant = postcard::from_bytes(&at_cap).unwrap();
+        assert_eq!(grant.recipients().len(), MAX_CONSENT_RECIPIENTS);
+        let over = encode(agencies(MAX_CONSENT_RECIPIENTS + 1));
+        assert!(postcard::from_bytes::<ConsentGrant>(&over).is_err());
+        // 100 000 role recipients announced (two bytes each on the wire).
+        let many = encode(vec![Recipient::Role(Role::Health); 100_000]);
+        assert!(postcard::from_bytes::<ConsentGrant>(&many).is_err());
     }
 
     #[test]

@@ -15,8 +15,8 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use streha_audit::{
-    Checkpoint, LogBundle, MemoryTree, SignedNote, consistency_proof, inclusion_proof,
-    sign_checkpoint,
+    Checkpoint, CosignatureSigner, LogBundle, MemoryTree, NoteSigner, SignedNote,
+    consistency_proof, inclusion_proof, prove_entry, sign_checkpoint,
 };
 use streha_core::{
     AgeStatus, AgencyId, AgreementClause, Approvals, AuditEntry, Basis, Category, CategorySet,
@@ -51,6 +51,7 @@ fn main() {
     all.insert("policy_decide", policy());
     all.insert("roster", rosters());
     all.insert("signed_note", notes());
+    all.insert("tlog_proof", tlog_proofs());
     all.insert("wire_frame", frames());
 
     let mut total = 0usize;
@@ -865,5 +866,124 @@ fn node_requests() -> Seeds {
         "gossip",
         payload(&PeerRequest::Gossip(vec!["x\n\n".into()])),
     );
+    seeds
+}
+
+/// `tlog-proof` texts about the fixed log of the `tlog_proof` target: real proofs (with the
+/// entry in `extra`, as the target reads it; with and without the witness's cosignature;
+/// against older checkpoints; of the witness's own log) and near-valid ones (another index,
+/// an edited hash, size or extra, a forged or self-made cosignature, an untrusted origin).
+fn tlog_proofs() -> Seeds {
+    use ed25519_dalek::SigningKey;
+    use streha_fuzz_targets::{TLOG_COSIGNED_AT, TLOG_TREE_SIZE, tlog_entry, tlog_tree};
+
+    let tree = tlog_tree();
+    let police = fixed::log_signer();
+    let police_cosigner =
+        CosignatureSigner::new(fixed::LOG_ORIGIN, SigningKey::from_bytes(&fixed::LOG_SEED))
+            .expect("key name");
+    let shelter = NoteSigner::new(
+        fixed::WITNESS_NAME,
+        SigningKey::from_bytes(&fixed::WITNESS_SEED),
+    )
+    .expect("key name");
+    let note = |signer: &NoteSigner, size: u64, cosigners: &[&CosignatureSigner]| {
+        let checkpoint = Checkpoint::new(
+            signer.name().as_str(),
+            size,
+            tree.root_at(size).expect("in the tree"),
+        )
+        .expect("valid checkpoint");
+        let mut note = sign_checkpoint(&checkpoint, signer);
+        for cosigner in cosigners {
+            let line = cosigner
+                .cosign(note.body(), TLOG_COSIGNED_AT)
+                .expect("cosigns");
+            note.add_signature(line).expect("room");
+        }
+        note.to_text()
+    };
+    let proof = |index: u64, note: &str, extra: bool| {
+        let proof = prove_entry(index, note, tree).expect("proves");
+        if extra {
+            proof.with_extra(tlog_entry(index)).expect("small extra")
+        } else {
+            proof
+        }
+        .to_text()
+        .into_bytes()
+    };
+    let mut seeds = Seeds::new();
+    let full = note(police, TLOG_TREE_SIZE, &[fixed::witness()]);
+    for index in [0, 5, 12, TLOG_TREE_SIZE - 1] {
+        with_variants(
+            &mut seeds,
+            &format!("police-{index}-of-{TLOG_TREE_SIZE}-cosigned"),
+            proof(index, &full, true),
+        );
+    }
+    seeds.insert(
+        "police-7-of-21-cosigned-no-extra".into(),
+        proof(7, &full, false),
+    );
+    let unwitnessed = note(police, 13, &[]);
+    with_variants(&mut seeds, "police-6-of-13", proof(6, &unwitnessed, true));
+    let one = note(police, 1, &[fixed::witness()]);
+    seeds.insert("police-0-of-1".into(), proof(0, &one, true));
+    let own = note(&shelter, 16, &[&police_cosigner]);
+    with_variants(&mut seeds, "shelter-9-of-16-cosigned", proof(9, &own, true));
+    let selfie = note(police, 8, &[&police_cosigner, fixed::witness()]);
+    seeds.insert(
+        "police-3-of-8-self-cosigned".into(),
+        proof(3, &selfie, true),
+    );
+
+    let good = String::from_utf8(proof(5, &full, true)).expect("text");
+    seeds.insert(
+        "wrong-index".into(),
+        good.replacen("\nindex 5\n", "\nindex 4\n", 1).into_bytes(),
+    );
+    let other_extra = String::from_utf8(proof(4, &full, true)).expect("text");
+    let extra_line = other_extra.lines().nth(1).expect("extra line").to_owned();
+    let own_extra = good.lines().nth(1).expect("extra line").to_owned();
+    seeds.insert(
+        "extra-of-another-entry".into(),
+        good.replacen(&own_extra, &extra_line, 1).into_bytes(),
+    );
+    let hash_line = good.lines().nth(3).expect("a hash line").to_owned();
+    let mut edited = hash_line.clone().into_bytes();
+    edited[0] = if edited[0] == b'A' { b'B' } else { b'A' };
+    seeds.insert(
+        "hash-edited".into(),
+        good.replacen(&hash_line, &String::from_utf8(edited).expect("ascii"), 1)
+            .into_bytes(),
+    );
+    seeds.insert(
+        "size-edited".into(),
+        good.replacen("\n21\n", "\n20\n", 1).into_bytes(),
+    );
+    seeds.insert(
+        "hash-dropped".into(),
+        good.replacen(&format!("{hash_line}\n"), "", 1).into_bytes(),
+    );
+    let mut forged = SignedNote::parse(&note(police, TLOG_TREE_SIZE, &[])).expect("note");
+    forged
+        .add_signature(
+            fixed::witness()
+                .cosign("another body\n", TLOG_COSIGNED_AT)
+                .expect("cosigns"),
+        )
+        .expect("room");
+    seeds.insert(
+        "forged-cosignature".into(),
+        proof(5, &forged.to_text(), true),
+    );
+    let stranger = NoteSigner::new("streha/fuzz/stranger", SigningKey::from_bytes(&[0x99; 32]))
+        .expect("key name");
+    seeds.insert(
+        "untrusted-origin".into(),
+        proof(2, &note(&stranger, 9, &[fixed::witness()]), true),
+    );
+    seeds.insert("crlf".into(), good.replace('\n', "\r\n").into_bytes());
     seeds
 }

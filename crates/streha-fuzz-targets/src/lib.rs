@@ -25,6 +25,7 @@
 //! | [`log_bundle`] | `LogBundle::decode`, `LogBundle::verify` with fixed keys | canonical decoding; a verified bundle's checkpoints are genuine, ordered, and their roots are the recomputed ones |
 //! | [`core_decode`] | `AuditEntry::decode`, `DisclosureHeader::decode`, `Record::decode` | canonical; size caps; no protection category in a record; sorted approvals and clause lists |
 //! | [`policy_decide`] | `streha_core::decide` on structured input built from the bytes | a reference model of every rule: no protection category ever allowed, no child's own consent (or one recorded before `adult_since`) ever the basis, no consent revoked at or before `now` ever the basis, and determinism |
+//! | [`tlog_proof`] | `TlogProof::parse`, `TlogProof::verify` and `streha_verify::check_proof` (what `streha audit check-proof` runs) with a fixed roster | parsing is canonical; `check_proof` and `verify` agree; a checked proof's checkpoint is signed by the roster log with exactly its key's signature, its witnesses are other roster nodes with genuine cosignatures, the root recomputes independently from the entry and the proof, a checkpoint of the fixed tree proves only the real entry with the real proof, and the threshold behaves monotonically |
 //! | [`node_request`] | the node's peer request handler (`streha_node::fuzzing`), raw bytes as from an authenticated peer | always a well-formed answer; a receipt only for a `received` entry from that peer with no protection category |
 //!
 //! The fixed keys of the targets are in [`fixed`]; the seed corpora are written by
@@ -43,6 +44,7 @@ mod node;
 mod note;
 mod policy;
 mod roster;
+mod tlog;
 mod wire;
 
 pub use crate::bundle::log_bundle;
@@ -56,6 +58,10 @@ pub use crate::node::{NODE_AGENCY, PEER_AGENCY, node_request, node_roster};
 pub use crate::note::signed_note;
 pub use crate::policy::policy_decide;
 pub use crate::roster::roster;
+pub use crate::tlog::{
+    TLOG_COSIGNED_AT, TLOG_LOG_AGENCY, TLOG_TREE_SIZE, TLOG_WITNESS_AGENCY, tlog_entry, tlog_proof,
+    tlog_roster, tlog_tree,
+};
 pub use crate::wire::wire_frame;
 
 /// A target: a function of the fuzzer's bytes.
@@ -73,6 +79,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("policy_decide", policy_decide),
     ("roster", roster),
     ("signed_note", signed_note),
+    ("tlog_proof", tlog_proof),
     ("wire_frame", wire_frame),
 ];
 

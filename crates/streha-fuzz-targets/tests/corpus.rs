@@ -76,3 +76,76 @@ fn corpus_and_crash_files_replay_without_failure() {
         failures.join("\n")
     );
 }
+
+/// The `tlog_proof` seeds reach the success path of the target: a real proof checks against
+/// the fixed roster exactly as `streha audit check-proof` reports it, and the near-valid
+/// seeds fail for their own reason.
+#[test]
+fn tlog_proof_seeds_check_as_expected() {
+    use streha_audit::{NoteError, TlogProofError};
+    use streha_fuzz_targets::{TLOG_COSIGNED_AT, tlog_entry, tlog_roster};
+
+    let seed = |name: &str| {
+        let path = fuzz_dir()
+            .join("corpus/tlog_proof")
+            .join(format!("seed-{name}"));
+        fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    };
+    let checked = streha_verify::check_proof(
+        &seed("police-5-of-21-cosigned"),
+        &tlog_entry(5),
+        tlog_roster(),
+        1,
+    )
+    .expect("a real proof checks");
+    assert_eq!(checked.agency, "police-a");
+    assert_eq!(checked.index, 5);
+    assert_eq!(checked.size, 21);
+    assert_eq!(checked.entry_kind, None);
+    assert_eq!(
+        checked.witnesses,
+        vec![("shelter-a".to_owned(), TLOG_COSIGNED_AT)]
+    );
+    let even = streha_verify::check_proof(
+        &seed("police-12-of-21-cosigned"),
+        &tlog_entry(12),
+        tlog_roster(),
+        1,
+    )
+    .expect("a real proof checks");
+    assert_eq!(even.entry_kind, Some("subject_registered"));
+    let own = streha_verify::check_proof(
+        &seed("shelter-9-of-16-cosigned"),
+        &tlog_entry(9),
+        tlog_roster(),
+        1,
+    )
+    .expect("the witness's own log checks");
+    assert_eq!(own.agency, "shelter-a");
+    assert_eq!(own.witnesses[0].0, "police-a");
+
+    let check = |name: &str, index: u64| {
+        streha_verify::check_proof(&seed(name), &tlog_entry(index), tlog_roster(), 0).unwrap_err()
+    };
+    assert!(matches!(
+        check("wrong-index", 5),
+        TlogProofError::Inclusion(_)
+    ));
+    assert!(matches!(
+        check("hash-edited", 5),
+        TlogProofError::Inclusion(_)
+    ));
+    assert!(matches!(
+        check("forged-cosignature", 5),
+        TlogProofError::Note(NoteError::InvalidSignature { .. })
+    ));
+    assert!(matches!(
+        check("untrusted-origin", 2),
+        TlogProofError::OriginNotTrusted { .. }
+    ));
+    assert!(matches!(
+        check("size-edited", 5),
+        TlogProofError::Note(NoteError::InvalidSignature { .. })
+    ));
+    assert_eq!(check("crlf", 5), TlogProofError::MissingHeader);
+}

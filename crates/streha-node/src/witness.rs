@@ -37,8 +37,8 @@ use crate::state::{
     WITNESSED_ROOTS, WitnessView,
 };
 
-/// Most checkpoints accepted in one gossip message.
-const MAX_GOSSIP: usize = 256;
+/// Most checkpoints accepted in one gossip message (the wire's own cap).
+const MAX_GOSSIP: usize = streha_wire::limits::MAX_GOSSIP_NOTES;
 
 // ----- Witness side -------------------------------------------------------------------------
 

@@ -25,7 +25,9 @@ pub enum AppRequest {
         subject: SubjectId,
         /// Its age status.
         age_status: AgeStatus,
-        /// Its registered legal representatives.
+        /// Its registered legal representatives (at most
+        /// [`MAX_REPRESENTATIVES`](crate::limits::MAX_REPRESENTATIVES)).
+        #[serde(deserialize_with = "crate::limits::representatives")]
         representatives: Vec<RepresentativeId>,
     },
     /// Record a new age status (e.g. an adult age once established).
@@ -218,8 +220,9 @@ pub enum AppResponse {
     Consents(Vec<ConsentStatus>),
     /// Answer to [`AppRequest::DeliveryStatus`].
     Delivery(DeliveryState),
-    /// Answer to [`AppRequest::Inbox`].
-    Inbox(Vec<InboxItem>),
+    /// Answer to [`AppRequest::Inbox`] (at most
+    /// [`MAX_PAGE_ITEMS`](crate::limits::MAX_PAGE_ITEMS)).
+    Inbox(#[serde(deserialize_with = "crate::limits::inbox_page")] Vec<InboxItem>),
     /// Answer to [`AppRequest::Fetch`].
     Envelope(Box<Envelope>),
     /// Answer to [`AppRequest::Roster`] and [`AppRequest::Checkpoint`]: signed-note text.
@@ -228,10 +231,12 @@ pub enum AppResponse {
     Entry(Box<crate::peer::ProvenEntry>),
     /// Answer to [`AppRequest::ProveConsistency`].
     Consistency(ConsistencyProof),
-    /// Answer to [`AppRequest::Entries`].
-    Entries(Vec<Vec<u8>>),
-    /// Answer to [`AppRequest::Checkpoints`].
-    Checkpoints(Vec<String>),
+    /// Answer to [`AppRequest::Entries`] (at most
+    /// [`MAX_PAGE_ITEMS`](crate::limits::MAX_PAGE_ITEMS)).
+    Entries(#[serde(deserialize_with = "crate::limits::entries_page")] Vec<Vec<u8>>),
+    /// Answer to [`AppRequest::Checkpoints`] (at most
+    /// [`MAX_PAGE_ITEMS`](crate::limits::MAX_PAGE_ITEMS)).
+    Checkpoints(#[serde(deserialize_with = "crate::limits::checkpoints_page")] Vec<String>),
     /// The request failed.
     Error(RemoteError),
 }

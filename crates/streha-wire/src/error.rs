@@ -23,6 +23,18 @@ pub enum FrameError {
     /// The payload is not a valid message.
     #[error("malformed message: {0}")]
     Malformed(String),
+    /// A list in the message has more elements than its cap ([`crate::limits`],
+    /// `spec/protocol.md` §11). Refused from the announced length, before the elements
+    /// are decoded or allocated.
+    #[error("{what}: {len} elements, more than the limit of {max}")]
+    TooManyItems {
+        /// Which list (`representatives`, `log entries`, …).
+        what: &'static str,
+        /// The announced number of elements.
+        len: u64,
+        /// The cap.
+        max: usize,
+    },
     /// Bytes were left after the message.
     #[error("{0} trailing bytes after the message")]
     TrailingBytes(usize),

@@ -61,6 +61,7 @@ pub fn payload_len(prefix: [u8; 4], limit: usize) -> Result<usize, FrameError> {
 ///
 /// # Errors
 /// [`FrameError::Empty`], [`FrameError::UnsupportedVersion`], [`FrameError::Malformed`],
+/// [`FrameError::TooManyItems`] for a list over its cap ([`crate::limits`]),
 /// [`FrameError::TrailingBytes`], [`FrameError::TooLarge`] for a payload over
 /// [`MAX_FRAME_LEN`].
 pub fn decode_payload<T: DeserializeOwned>(payload: &[u8]) -> Result<T, FrameError> {
@@ -74,8 +75,17 @@ pub fn decode_payload<T: DeserializeOwned>(payload: &[u8]) -> Result<T, FrameErr
     if version != PROTOCOL_VERSION {
         return Err(FrameError::UnsupportedVersion(version));
     }
-    let (message, rest) =
-        postcard::take_from_bytes(body).map_err(|e| FrameError::Malformed(e.to_string()))?;
+    crate::limits::reset();
+    let decoded = postcard::take_from_bytes(body);
+    let too_long = crate::limits::take();
+    let (message, rest) = decoded.map_err(|e| match too_long {
+        Some(list) => FrameError::TooManyItems {
+            what: list.what,
+            len: list.len,
+            max: list.max,
+        },
+        None => FrameError::Malformed(e.to_string()),
+    })?;
     if !rest.is_empty() {
         return Err(FrameError::TrailingBytes(rest.len()));
     }

@@ -5,6 +5,7 @@
 //! payload; the payload is the protocol version byte ([`PROTOCOL_VERSION`]) followed by the
 //! postcard encoding of one message enum. A frame longer than the reader's limit (at most
 //! [`MAX_FRAME_LEN`]) is refused from its length prefix alone, before anything is
+//! allocated, every list in a message has a cap ([`limits`]) checked before its elements are
 //! allocated, and decoding never panics on any input. `spec/protocol.md` is the normative
 //! description.
 //!
@@ -28,6 +29,7 @@
 pub mod app;
 mod error;
 pub mod frame;
+pub mod limits;
 pub mod peer;
 pub mod roster;
 

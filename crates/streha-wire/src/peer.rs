@@ -36,7 +36,9 @@ pub struct SubjectFacts {
     pub age_status: AgeStatus,
     /// When an adult age was recorded, if it was.
     pub adult_since: Option<Timestamp>,
-    /// The subject's registered legal representatives (Art. 18.3, 38.5).
+    /// The subject's registered legal representatives (Art. 18.3, 38.5), at most
+    /// [`MAX_REPRESENTATIVES`](crate::limits::MAX_REPRESENTATIVES).
+    #[serde(deserialize_with = "crate::limits::representatives")]
     pub representatives: Vec<RepresentativeId>,
 }
 
@@ -64,8 +66,9 @@ pub enum PeerRequest {
     /// "add-checkpoint").
     Witness(Box<WitnessRequest>),
     /// Checkpoints of other logs this node has cosigned (its latest per log), so witnesses
-    /// can compare what each was shown.
-    Gossip(Vec<String>),
+    /// can compare what each was shown. At most
+    /// [`MAX_GOSSIP_NOTES`](crate::limits::MAX_GOSSIP_NOTES).
+    Gossip(#[serde(deserialize_with = "crate::limits::gossip_notes")] Vec<String>),
 }
 
 /// A witnessing request: the log's new checkpoint and a consistency proof from the size the

@@ -118,3 +118,126 @@ proptest! {
         }
     }
 }
+
+/// The payload of `message` with its one list (the last field, empty in `message`)
+/// announcing `len` elements, each one zero byte (an empty string or byte string).
+fn with_announced_list<T: serde::Serialize>(message: &T, len: usize) -> Vec<u8> {
+    let empty = frame::encode(message).unwrap();
+    assert_eq!(*empty.last().unwrap(), 0, "the list is the last field");
+    let mut payload = empty[4..empty.len() - 1].to_vec();
+    let mut n = len;
+    loop {
+        let byte = (n & 0x7f) as u8;
+        n >>= 7;
+        if n == 0 {
+            payload.push(byte);
+            break;
+        }
+        payload.push(byte | 0x80);
+    }
+    payload.resize(payload.len() + len, 0);
+    payload
+}
+
+#[test]
+fn over_long_lists_are_refused_with_their_limit() {
+    use streha_core::RepresentativeId;
+    use streha_wire::limits::{MAX_GOSSIP_NOTES, MAX_PAGE_ITEMS, MAX_REPRESENTATIVES};
+
+    // At the cap: accepted. One more: refused, naming the list and the cap.
+    let entries = |n| AppResponse::Entries(vec![vec![]; n]);
+    let bytes = frame::encode(&entries(MAX_PAGE_ITEMS)).unwrap();
+    assert_eq!(
+        frame::decode::<AppResponse>(&bytes, MAX_FRAME_LEN),
+        Ok(entries(MAX_PAGE_ITEMS))
+    );
+    let bytes = frame::encode(&entries(MAX_PAGE_ITEMS + 1)).unwrap();
+    assert_eq!(
+        frame::decode::<AppResponse>(&bytes, MAX_FRAME_LEN),
+        Err(FrameError::TooManyItems {
+            what: "log entries",
+            len: MAX_PAGE_ITEMS as u64 + 1,
+            max: MAX_PAGE_ITEMS,
+        })
+    );
+    let bytes = frame::encode(&AppResponse::Checkpoints(vec![String::new(); 300])).unwrap();
+    assert_eq!(
+        frame::decode::<AppResponse>(&bytes, MAX_FRAME_LEN),
+        Err(FrameError::TooManyItems {
+            what: "checkpoints",
+            len: 300,
+            max: MAX_PAGE_ITEMS,
+        })
+    );
+    let bytes = frame::encode(&PeerRequest::Gossip(vec![String::new(); 257])).unwrap();
+    assert_eq!(
+        frame::decode::<PeerRequest>(&bytes, MAX_FRAME_LEN),
+        Err(FrameError::TooManyItems {
+            what: "gossip checkpoints",
+            len: MAX_GOSSIP_NOTES as u64 + 1,
+            max: MAX_GOSSIP_NOTES,
+        })
+    );
+    let register = |n: usize| AppRequest::RegisterSubject {
+        subject: SubjectId::from_bytes([1; 16]),
+        age_status: streha_core::AgeStatus::Adult,
+        representatives: (0..n)
+            .map(|i| RepresentativeId::new(format!("rep-{i}")).unwrap())
+            .collect(),
+    };
+    let bytes = frame::encode(&register(MAX_REPRESENTATIVES)).unwrap();
+    assert_eq!(
+        frame::decode::<AppRequest>(&bytes, MAX_FRAME_LEN),
+        Ok(register(MAX_REPRESENTATIVES))
+    );
+    let bytes = frame::encode(&register(MAX_REPRESENTATIVES + 1)).unwrap();
+    assert_eq!(
+        frame::decode::<AppRequest>(&bytes, MAX_FRAME_LEN),
+        Err(FrameError::TooManyItems {
+            what: "representatives",
+            len: MAX_REPRESENTATIVES as u64 + 1,
+            max: MAX_REPRESENTATIVES,
+        })
+    );
+}
+
+#[test]
+fn a_full_frame_of_tiny_list_elements_is_refused_before_allocating() {
+    // A frame of exactly the maximum size whose list announces one empty element per byte:
+    // decoded, it would take 24 bytes of memory per byte of frame.
+    let header = with_announced_list(&AppResponse::Entries(vec![]), 0).len();
+    let len = MAX_FRAME_LEN - header - 3;
+    let payload = with_announced_list(&AppResponse::Entries(vec![]), len);
+    assert_eq!(payload.len(), MAX_FRAME_LEN);
+    assert_eq!(
+        frame::decode_payload::<AppResponse>(&payload),
+        Err(FrameError::TooManyItems {
+            what: "log entries",
+            len: len as u64,
+            max: streha_wire::limits::MAX_PAGE_ITEMS,
+        })
+    );
+    let payload = with_announced_list(&PeerRequest::Gossip(vec![]), 100_000);
+    assert!(matches!(
+        frame::decode_payload::<PeerRequest>(&payload),
+        Err(FrameError::TooManyItems {
+            what: "gossip checkpoints",
+            len: 100_000,
+            ..
+        })
+    ));
+    // The refusal does not leak into the next decoding.
+    let ok = frame::encode(&AppResponse::Entries(vec![vec![1]])).unwrap();
+    assert_eq!(
+        frame::decode::<AppResponse>(&ok, MAX_FRAME_LEN),
+        Ok(AppResponse::Entries(vec![vec![1]]))
+    );
+    let bad = frame::encode(&AppRequest::Checkpoint).unwrap()[4..].to_vec();
+    let mut bad = bad;
+    bad.push(0xff);
+    bad.push(0xff);
+    assert!(matches!(
+        frame::decode_payload::<AppRequest>(&bad),
+        Err(FrameError::TrailingBytes(_) | FrameError::Malformed(_))
+    ));
+}
