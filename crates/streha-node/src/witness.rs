@@ -22,7 +22,7 @@ use std::sync::atomic::Ordering;
 use streha_audit::{
     Checkpoint, CosignatureSigner, NoteSignature, SignedNote, open_checkpoint, verify_consistency,
 };
-use streha_core::{AuditEntry, LogOrigin};
+use streha_core::{AgencyId, AuditEntry, LogOrigin, WitnessAlarmKind};
 use streha_store::Transaction;
 use streha_wire::peer::{PeerRequest, PeerResponse, WitnessRequest};
 use streha_wire::{AgencyEntry, Roster};
@@ -33,8 +33,8 @@ use crate::metrics::Metrics;
 use crate::peers::Peers;
 use crate::shared::{Shared, agency_of_origin, cosignature_verifier, log_verifier};
 use crate::state::{
-    self, COSIGNATURES, COSIGNED_BY, EVIDENCE, Evidence, EvidenceKind, NODE_META, WITNESSED,
-    WITNESSED_ROOTS, WitnessView,
+    self, COSIGNATURES, COSIGNED_BY, EVIDENCE, Evidence, NODE_META, WITNESSED, WITNESSED_ROOTS,
+    WitnessView,
 };
 
 /// Most checkpoints accepted in one gossip message.
@@ -64,6 +64,83 @@ fn owner_checkpoint(
     Ok(checkpoint)
 }
 
+/// Why a witness does not take a checkpoint of another node's log.
+#[derive(Debug)]
+enum NoteRefusal {
+    /// Not a validly signed checkpoint of the owner's log (or this node failed checking it).
+    Invalid(Failure),
+    /// A signature line under the name of a roster node that is not that node's valid
+    /// signature: a forged signature (for instance a made-up witness cosignature).
+    Forged {
+        /// The key name on the line.
+        name: String,
+        /// The roster node whose name it is.
+        node: AgencyId,
+    },
+}
+
+impl From<Failure> for NoteRefusal {
+    fn from(failure: Failure) -> Self {
+        NoteRefusal::Invalid(failure)
+    }
+}
+
+impl From<NoteRefusal> for Failure {
+    fn from(refusal: NoteRefusal) -> Self {
+        match refusal {
+            NoteRefusal::Invalid(failure) => failure,
+            NoteRefusal::Forged { name, node } => Failure::Verification(format!(
+                "the checkpoint carries a signature line under `{name}` that is not a valid signature by `{node}`'s node key: a forged signature; the checkpoint is refused and nothing of it was kept"
+            )),
+        }
+    }
+}
+
+/// A checkpoint of `owner`'s log as a witness receives it (in a witnessing request or in
+/// gossip), verified as [`owner_checkpoint`] does, and the note to keep of it: the body with
+/// the owner's own signature only. Cosignatures are not the witness's to keep or pass on.
+///
+/// A signature line under the name of a roster node (the log origin of any agency, the
+/// owner's included) that is not a valid signature by that node's key — plain Ed25519 or
+/// cosignature/v1 — is [`NoteRefusal::Forged`]: the whole checkpoint is refused. Lines under
+/// other names (no node of this federation) are dropped, as C2SP signed-note allows.
+fn owner_note(
+    roster: &Roster,
+    owner: &AgencyEntry,
+    note: &str,
+) -> Result<(Checkpoint, String), NoteRefusal> {
+    let checkpoint = owner_checkpoint(roster, owner, note)?;
+    let parsed = SignedNote::parse(note)
+        .map_err(|e| Failure::Verification(format!("the checkpoint does not parse: {e}")))?;
+    let owner_key = log_verifier(roster, owner)?.key_id();
+    let mut kept = String::new();
+    for signature in parsed.signatures() {
+        let name = signature.name().as_str();
+        let Some(signer) = agency_of_origin(roster, name) else {
+            continue;
+        };
+        let verifiers = [
+            log_verifier(roster, &signer)?,
+            cosignature_verifier(roster, &signer)?,
+        ];
+        let line = signature.to_line();
+        let valid = SignedNote::parse(&format!("{}\n{line}", parsed.body()))
+            .ok()
+            .and_then(|alone| alone.verify(&verifiers).ok())
+            .is_some_and(|verified| !verified.signers().is_empty());
+        if !valid {
+            return Err(NoteRefusal::Forged {
+                name: name.to_owned(),
+                node: signer.id,
+            });
+        }
+        if signer.id == owner.id && signature.key_id() == owner_key {
+            kept.push_str(&line);
+        }
+    }
+    Ok((checkpoint, format!("{}\n{kept}", parsed.body())))
+}
+
 fn roots_key(origin: &str, size: u64) -> Vec<u8> {
     let mut key = origin.as_bytes().to_vec();
     key.push(0);
@@ -78,7 +155,7 @@ pub(crate) async fn handle_witness(
     request: WitnessRequest,
 ) -> Result<PeerResponse, Failure> {
     let roster = shared.roster();
-    let checkpoint = owner_checkpoint(&roster, owner, &request.checkpoint)?;
+    let (checkpoint, note) = owner_note(&roster, owner, &request.checkpoint)?;
     let origin = checkpoint.origin().to_owned();
     let _guard = shared.witness_lock.lock().await;
     if has_evidence(shared, &origin)? {
@@ -94,9 +171,9 @@ pub(crate) async fn handle_witness(
             return alarm(
                 shared,
                 &origin,
-                EvidenceKind::Rollback,
+                WitnessAlarmKind::Rollback,
                 view,
-                &request.checkpoint,
+                &note,
                 &checkpoint,
             )
             .await;
@@ -105,9 +182,9 @@ pub(crate) async fn handle_witness(
             return alarm(
                 shared,
                 &origin,
-                EvidenceKind::Fork,
+                WitnessAlarmKind::Fork,
                 view,
-                &request.checkpoint,
+                &note,
                 &checkpoint,
             )
             .await;
@@ -132,9 +209,9 @@ pub(crate) async fn handle_witness(
                 return alarm(
                     shared,
                     &origin,
-                    EvidenceKind::Inconsistent,
+                    WitnessAlarmKind::Inconsistent,
                     view,
-                    &request.checkpoint,
+                    &note,
                     &checkpoint,
                 )
                 .await;
@@ -143,7 +220,7 @@ pub(crate) async fn handle_witness(
         let new_view = WitnessView {
             size: checkpoint.size(),
             root,
-            note: request.checkpoint.clone(),
+            note,
         };
         let mut tx = Transaction::new();
         tx.put(
@@ -192,9 +269,17 @@ pub(crate) async fn handle_gossip(
         let Some(owner) = agency_of_origin(&roster, body.origin()) else {
             continue;
         };
-        // Only checkpoints genuinely signed by the log's owner are evidence of anything.
-        let Ok(checkpoint) = owner_checkpoint(&roster, &owner, &note) else {
-            continue;
+        // Only checkpoints genuinely signed by the log's owner are evidence of anything, and
+        // one carrying a forged signature comes from a dishonest peer (honest witnesses
+        // gossip checkpoints with the owner's signature only): it is ignored.
+        let (checkpoint, note) = match owner_note(&roster, &owner, &note) {
+            Ok(checked) => checked,
+            Err(NoteRefusal::Forged { name, .. }) => {
+                tracing::warn!(log = %owner.id, signer = %name,
+                    "a gossiped checkpoint carries a forged signature; ignored");
+                continue;
+            }
+            Err(NoteRefusal::Invalid(_)) => continue,
         };
         let origin = checkpoint.origin().to_owned();
         let _guard = shared.witness_lock.lock().await;
@@ -213,7 +298,7 @@ pub(crate) async fn handle_gossip(
             let _ = alarm(
                 shared,
                 &origin,
-                EvidenceKind::Fork,
+                WitnessAlarmKind::Fork,
                 &ours,
                 &note,
                 &checkpoint,
@@ -234,7 +319,7 @@ fn has_evidence(shared: &Shared, origin: &str) -> Result<bool, Failure> {
 async fn alarm(
     shared: &Shared,
     origin: &str,
-    kind: EvidenceKind,
+    kind: WitnessAlarmKind,
     seen: &WitnessView,
     offered_note: &str,
     offered: &Checkpoint,
@@ -242,7 +327,7 @@ async fn alarm(
     let at = shared.now();
     tracing::error!(
         log = origin,
-        kind = ?kind,
+        kind = %kind,
         seen_size = seen.size,
         offered_size = offered.size(),
         "security event: a log contradicts a checkpoint this node cosigned; evidence kept"
@@ -257,9 +342,11 @@ async fn alarm(
     tx.append(
         AuditEntry::WitnessAlarm {
             origin: origin_id,
-            size: seen.size,
-            root_a: seen.root,
-            root_b: offered.root().to_bytes(),
+            kind,
+            cosigned_size: seen.size,
+            cosigned_root: seen.root,
+            offered_size: offered.size(),
+            offered_root: offered.root().to_bytes(),
             at,
         }
         .encode(),
@@ -276,7 +363,9 @@ async fn alarm(
     );
     shared.commit(tx).await?;
     Err(Failure::Verification(format!(
-        "the checkpoint contradicts one this witness cosigned ({kind:?}); the evidence is kept"
+        "the checkpoint contradicts one this witness cosigned ({kind}: size {} offered, size {} cosigned); the evidence is kept",
+        offered.size(),
+        seen.size
     )))
 }
 
@@ -337,19 +426,28 @@ async fn round(shared: &Arc<Shared>, peers: &Arc<Peers>) {
             gossip.clone(),
         );
         tasks.spawn(async move {
-            let reached = match witness_with(&shared, &peers, &roster, &peer).await {
-                Ok(()) => true,
-                Err(problem) => {
-                    tracing::debug!(peer = %peer.id, %problem, "witnessing round incomplete");
-                    false
-                }
-            };
-            if !gossip.is_empty() {
-                let _ = peers
-                    .request(&shared, &peer, &PeerRequest::Gossip(gossip))
-                    .await;
+            let (contact, outcome) = witness_with(&shared, &peers, &roster, &peer).await;
+            if let Err(problem) = outcome {
+                tracing::debug!(peer = %peer.id, %problem, "witnessing round incomplete");
             }
-            reached
+            match contact {
+                // Down: no point waiting for it a second time this round.
+                Contact::Failed => false,
+                Contact::Answered => {
+                    if !gossip.is_empty() {
+                        let _ = peers
+                            .request(&shared, &peer, &PeerRequest::Gossip(gossip))
+                            .await;
+                    }
+                    true
+                }
+                // Gossip goes out even empty: with nothing new to cosign, its answer is
+                // what shows that the peer is still there.
+                Contact::NotTried => peers
+                    .request(&shared, &peer, &PeerRequest::Gossip(gossip))
+                    .await
+                    .is_ok(),
+            }
         });
     }
     let mut reachable = 0u64;
@@ -362,6 +460,18 @@ async fn round(shared: &Arc<Shared>, peers: &Arc<Peers>) {
         .metrics
         .peers_reachable
         .store(reachable, Ordering::Relaxed);
+}
+
+/// Whether a witnessing exchange reached the peer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Contact {
+    /// Nothing was sent: the peer has cosigned the latest checkpoint already, or this node
+    /// could not prepare the request.
+    NotTried,
+    /// A request was sent and got no answer (the peer is down, unreachable or too slow).
+    Failed,
+    /// The peer answered — a cosignature, a conflict or a refusal.
+    Answered,
 }
 
 /// The latest checkpoint of each log this node cosigned.
@@ -380,49 +490,68 @@ fn witnessed_notes(shared: &Shared) -> Result<Vec<String>, Failure> {
     Ok(out)
 }
 
+/// Asks `peer` to cosign the latest checkpoint, unless it has already. Says whether the
+/// peer was reached, and what went wrong if no cosignature was kept.
 async fn witness_with(
     shared: &Shared,
     peers: &Peers,
     roster: &Roster,
     peer: &AgencyEntry,
-) -> Result<(), String> {
+) -> (Contact, Result<(), String>) {
     let Some(checkpoint) = shared.store.latest_checkpoint() else {
-        return Ok(());
+        return (Contact::NotTried, Ok(()));
     };
-    let mut old_size = state::load_index(&shared.store, COSIGNED_BY, peer.id.as_str().as_bytes())
-        .map_err(|e| e.to_string())?
-        .unwrap_or(0);
+    let mut old_size =
+        match state::load_index(&shared.store, COSIGNED_BY, peer.id.as_str().as_bytes()) {
+            Ok(size) => size.unwrap_or(0),
+            Err(e) => return (Contact::NotTried, Err(e.to_string())),
+        };
     if old_size == checkpoint.size {
-        return Ok(());
+        return (Contact::NotTried, Ok(()));
     }
+    let mut contact = Contact::NotTried;
     // One retry after a conflict, with a proof from the size the witness says it has.
     for _ in 0..2 {
         if old_size > checkpoint.size {
             tracing::error!(peer = %peer.id, witness_size = old_size, our_size = checkpoint.size,
                 "security event: a witness has cosigned more of this log than this node holds; was the store rolled back?");
-            return Err("the witness is ahead of this log".into());
+            return (contact, Err("the witness is ahead of this log".into()));
         }
-        let proof = shared
-            .store
-            .consistency_proof(old_size, checkpoint.size)
-            .map_err(|e| e.to_string())?;
+        let proof = match shared.store.consistency_proof(old_size, checkpoint.size) {
+            Ok(proof) => proof,
+            Err(e) => return (contact, Err(e.to_string())),
+        };
         let request = PeerRequest::Witness(Box::new(WitnessRequest {
             old_size,
             proof,
             checkpoint: checkpoint.note.clone(),
         }));
-        match peers.request(shared, peer, &request).await? {
+        let response = match peers.request(shared, peer, &request).await {
+            Ok(response) => response,
+            Err(e) => return (Contact::Failed, Err(e)),
+        };
+        contact = Contact::Answered;
+        match response {
             PeerResponse::Cosigned(line) => {
-                return keep_cosignature(shared, roster, peer, &checkpoint, &line)
+                let kept = keep_cosignature(shared, roster, peer, &checkpoint, &line)
                     .await
                     .map_err(|e| e.to_string());
+                return (contact, kept);
             }
             PeerResponse::WitnessConflict { size } => old_size = size,
-            PeerResponse::Error(error) => return Err(error.to_string()),
-            _ => return Err("unexpected answer to a witnessing request".into()),
+            PeerResponse::Error(error) => return (contact, Err(error.to_string())),
+            _ => {
+                return (
+                    contact,
+                    Err("unexpected answer to a witnessing request".into()),
+                );
+            }
         }
     }
-    Err("the witness kept reporting another size".into())
+    (
+        contact,
+        Err("the witness kept reporting another size".into()),
+    )
 }
 
 async fn keep_cosignature(
@@ -491,13 +620,54 @@ pub(crate) fn published_checkpoint(shared: &Shared) -> Result<Option<(u64, Strin
         .store
         .checkpoint_at(size)?
         .ok_or_else(|| Failure::Internal(format!("the published checkpoint {size} is missing")))?;
-    let mut note = SignedNote::parse(&note)
+    Ok(Some((size, with_cosignatures(shared, size, &note)?)))
+}
+
+/// `note`, this node's own checkpoint of size `size` as stored, with every witness
+/// cosignature this node holds for that size added — the form in which a checkpoint is
+/// served to applications (and so goes into exported bundles and proofs).
+///
+/// Only cosignatures that verify on this very note, under the key the *current* roster
+/// names for their witness, are added: one kept for another note of that size (a store
+/// restored from a copy) or by a witness whose key has since changed would read as a
+/// forged cosignature to the offline verifier. Past the note's signature limit, the rest
+/// are left out.
+pub(crate) fn with_cosignatures(shared: &Shared, size: u64, note: &str) -> Result<String, Failure> {
+    let kept = shared.store.scan(COSIGNATURES, &size.to_be_bytes())?;
+    if kept.is_empty() {
+        return Ok(note.to_owned());
+    }
+    let roster = shared.roster();
+    let mut signed = SignedNote::parse(note)
         .map_err(|e| Failure::Internal(format!("a stored checkpoint does not parse: {e}")))?;
-    for (_, line) in shared.store.scan(COSIGNATURES, &size.to_be_bytes())? {
-        let line = String::from_utf8_lossy(&line);
-        if let Ok(signature) = NoteSignature::from_line(&line) {
-            let _ = note.add_signature(signature);
+    for (key, line) in kept {
+        let Some(witness) = key
+            .get(8..)
+            .and_then(|id| std::str::from_utf8(id).ok())
+            .and_then(|id| AgencyId::new(id).ok())
+            .and_then(|id| roster.agency(&id).cloned())
+        else {
+            continue;
+        };
+        let Ok(signature) = std::str::from_utf8(&line)
+            .map_err(|_| ())
+            .and_then(|line| NoteSignature::from_line(line).map_err(|_| ()))
+        else {
+            continue;
+        };
+        let Ok(verifier) = cosignature_verifier(&roster, &witness) else {
+            continue;
+        };
+        let mut candidate = signed.clone();
+        if candidate.add_signature(signature).is_err() {
+            continue;
+        }
+        let verifies = candidate
+            .verify(std::slice::from_ref(&verifier))
+            .is_ok_and(|v| !v.signers().is_empty());
+        if verifies {
+            signed = candidate;
         }
     }
-    Ok(Some((size, note.to_text())))
+    Ok(signed.to_text())
 }

@@ -98,9 +98,26 @@ pub(crate) fn describe(entry: &AuditEntry) -> String {
         AuditEntry::SubjectRekeyed { old, .. } => {
             format!("subject {old} re-keyed (Art. 18.5); only a commitment to the new id")
         }
-        AuditEntry::WitnessAlarm { origin, size, .. } => {
-            format!("witness alarm: two trees of size {size} for {origin}")
-        }
+        AuditEntry::WitnessAlarmV1 { origin, size, .. } => format!(
+            "witness alarm: a checkpoint of {origin} contradicted the one of size {size} this node cosigned (kind not recorded)"
+        ),
+        AuditEntry::WitnessAlarm {
+            origin,
+            kind,
+            cosigned_size,
+            offered_size,
+            ..
+        } => match kind {
+            streha_core::WitnessAlarmKind::Fork => {
+                format!("witness alarm (fork): two trees of size {cosigned_size} for {origin}")
+            }
+            streha_core::WitnessAlarmKind::Rollback => format!(
+                "witness alarm (rollback): {origin} showed a tree of size {offered_size} after this node cosigned size {cosigned_size}"
+            ),
+            streha_core::WitnessAlarmKind::Inconsistent => format!(
+                "witness alarm (inconsistent): {origin} showed a tree of size {offered_size} that does not extend the one of size {cosigned_size} this node cosigned"
+            ),
+        },
     }
 }
 
