@@ -17,7 +17,7 @@ use streha_core::{
 use streha_transport::{Identity, request};
 use streha_wire::app::{AppRequest, AppResponse, DeliveryState};
 use streha_wire::peer::{PeerRequest, PeerResponse, WitnessRequest};
-use streha_wire::{APP_ALPN, ErrorCode, MAX_FRAME_LEN, PEER_ALPN};
+use streha_wire::{APP_ALPN, MAX_FRAME_LEN, PEER_ALPN};
 
 const T: Duration = Duration::from_secs(10);
 
@@ -341,12 +341,14 @@ async fn a_node_showing_two_trees_of_one_size_to_two_witnesses_is_caught_by_goss
     assert!(evidence >= 1, "the fork evidence is stored");
     // And a witness shown both directly refuses the second and keeps evidence.
     let response = offer(&federation, SHELTER, POLICE, &b).await;
-    match &response {
-        PeerResponse::Error(error) => {
-            assert_eq!(error.code, ErrorCode::VerificationFailed, "{error}")
-        }
-        other => panic!("the second tree must be refused: {other:?}"),
-    }
+    assert_eq!(
+        response,
+        PeerResponse::WitnessRefused {
+            kind: WitnessAlarmKind::Fork,
+            cosigned_size: 3
+        },
+        "the second tree is refused with the dedicated answer"
+    );
     assert!(evidence_of(&federation, POLICE, "fork") >= 1);
     assert_eq!(evidence_of(&federation, POLICE, "rollback"), 0);
 }

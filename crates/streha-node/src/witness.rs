@@ -158,13 +158,13 @@ pub(crate) async fn handle_witness(
     let (checkpoint, note) = owner_note(&roster, owner, &request.checkpoint)?;
     let origin = checkpoint.origin().to_owned();
     let _guard = shared.witness_lock.lock().await;
-    if has_evidence(shared, &origin)? {
-        return Err(Failure::Verification(format!(
-            "this witness holds evidence that `{}`'s log forked or was rolled back; it cosigns nothing more of it",
-            owner.id
-        )));
-    }
     let view: Option<WitnessView> = state::load(&shared.store, WITNESSED, origin.as_bytes())?;
+    if let Some(kind) = held_evidence(shared, &origin)? {
+        return Ok(PeerResponse::WitnessRefused {
+            kind,
+            cosigned_size: view.as_ref().map_or(0, |v| v.size),
+        });
+    }
     let root = checkpoint.root().to_bytes();
     if let Some(view) = &view {
         if checkpoint.size() < view.size {
@@ -283,7 +283,7 @@ pub(crate) async fn handle_gossip(
         };
         let origin = checkpoint.origin().to_owned();
         let _guard = shared.witness_lock.lock().await;
-        if has_evidence(shared, &origin)? {
+        if held_evidence(shared, &origin)?.is_some() {
             continue;
         }
         let ours: Option<WitnessView> = state::load(
@@ -294,8 +294,9 @@ pub(crate) async fn handle_gossip(
         if let Some(ours) = ours
             && &ours.root != checkpoint.root().as_bytes()
         {
-            // The alarm's refusal is for the offering party; gossip itself succeeded.
-            let _ = alarm(
+            // The refusal is for the log's owner, should it ask; the gossiping peer is told
+            // only that its gossip was received. A failure to keep the evidence is not hidden.
+            alarm(
                 shared,
                 &origin,
                 WitnessAlarmKind::Fork,
@@ -303,19 +304,26 @@ pub(crate) async fn handle_gossip(
                 &note,
                 &checkpoint,
             )
-            .await;
+            .await?;
         }
     }
     Ok(PeerResponse::GossipReceived)
 }
 
-fn has_evidence(shared: &Shared, origin: &str) -> Result<bool, Failure> {
+/// The kind of the first evidence this witness keeps against the log `origin`, if any.
+fn held_evidence(shared: &Shared, origin: &str) -> Result<Option<WitnessAlarmKind>, Failure> {
     let mut prefix = origin.as_bytes().to_vec();
     prefix.push(0);
-    Ok(!shared.store.scan(EVIDENCE, &prefix)?.is_empty())
+    let Some((_, value)) = shared.store.scan(EVIDENCE, &prefix)?.into_iter().next() else {
+        return Ok(None);
+    };
+    let evidence: Evidence = postcard::from_bytes(&value)
+        .map_err(|e| Failure::Internal(format!("stored witness evidence does not decode: {e}")))?;
+    Ok(Some(evidence.kind))
 }
 
-/// Keeps the evidence, logs a `witness alarm`, raises the metric; refuses the checkpoint.
+/// Keeps the evidence, logs a `witness alarm`, raises the metric; refuses the checkpoint
+/// with [`PeerResponse::WitnessRefused`].
 async fn alarm(
     shared: &Shared,
     origin: &str,
@@ -362,11 +370,10 @@ async fn alarm(
         }),
     );
     shared.commit(tx).await?;
-    Err(Failure::Verification(format!(
-        "the checkpoint contradicts one this witness cosigned ({kind}: size {} offered, size {} cosigned); the evidence is kept",
-        offered.size(),
-        seen.size
-    )))
+    Ok(PeerResponse::WitnessRefused {
+        kind,
+        cosigned_size: seen.size,
+    })
 }
 
 // ----- Owner side ---------------------------------------------------------------------------
@@ -539,6 +546,20 @@ async fn witness_with(
                 return (contact, kept);
             }
             PeerResponse::WitnessConflict { size } => old_size = size,
+            PeerResponse::WitnessRefused {
+                kind,
+                cosigned_size,
+            } => {
+                tracing::error!(peer = %peer.id, %kind, witness_size = cosigned_size,
+                    our_size = checkpoint.size,
+                    "security event: a witness refuses to cosign this log: it holds evidence that the log contradicts a checkpoint it cosigned; was the store rolled back or the key used elsewhere?");
+                return (
+                    contact,
+                    Err(format!(
+                        "the witness refuses to cosign ({kind}; it cosigned size {cosigned_size})"
+                    )),
+                );
+            }
             PeerResponse::Error(error) => return (contact, Err(error.to_string())),
             _ => {
                 return (
