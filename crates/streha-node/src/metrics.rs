@@ -153,7 +153,7 @@ impl crate::shared::Shared {
         counter(
             &mut out,
             "streha_fork_alarms_total",
-            "Checkpoints of other logs that contradicted one this node cosigned (fork, rollback).",
+            "Checkpoints of other logs that contradicted one this node cosigned (fork, rollback, inconsistent).",
             get(&m.fork_alarms),
         );
         labelled_of(

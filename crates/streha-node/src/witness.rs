@@ -4,17 +4,22 @@
 //! **Owner side** ([`run`]): after each receipt and on a timer, a node sends every other node
 //! its latest checkpoint with a consistency proof from the size that node last cosigned, and
 //! keeps the cosignature it gets back. Its *published* checkpoint is the latest one cosigned
-//! by at least `witness.quorum` other nodes.
+//! by at least `witness.quorum` other nodes. Every checkpoint of its own log it serves to its
+//! applications carries the cosignatures it holds for it ([`with_cosignatures`]), so that
+//! exported bundles and proofs can be checked offline with witnesses required. A peer counts
+//! as reachable only if it answered in the last round (a witnessing request or gossip).
 //!
 //! **Witness side** ([`handle_witness`], [`handle_gossip`]): a node verifies the checkpoint
-//! (signed by the owner's node key under its log origin) and the consistency proof from the
-//! size it last cosigned, updates that size atomically, and answers with a timestamped
-//! cosignature. A checkpoint that contradicts one it cosigned — same size and another root
-//! (a fork), a smaller size (a rollback), or no consistency proof (a rewrite) — is refused,
-//! kept as evidence (both signed checkpoints), raised as a security event and a metric, and
-//! logged as a `witness alarm` entry in the witness's own log. Witnesses also gossip the
-//! checkpoints they cosigned, so a node that shows different trees of the same size to
-//! different witnesses is caught even if no single witness was shown both.
+//! (signed by the owner's node key under its log origin, with no forged signature line under
+//! another node's name) and the consistency proof from the size it last cosigned, updates
+//! that size atomically, and answers with a timestamped cosignature. A checkpoint that
+//! contradicts one it cosigned — same size and another root (a fork), a smaller size (a
+//! rollback), or no consistency proof (a rewrite) — is refused
+//! ([`PeerResponse::WitnessRefused`]), kept as evidence (both signed checkpoints), raised as
+//! a security event and a metric, and logged as a `witness_alarm` entry (with its kind and
+//! both sizes) in the witness's own log. Witnesses also gossip the checkpoints they cosigned,
+//! so a node that shows different trees of the same size to different witnesses is caught
+//! even if no single witness was shown both.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;

@@ -247,3 +247,45 @@ pub(crate) fn export(profile_path: &Path, args: &AuditExportArgs) -> Result<(), 
         bytes.len()
     )])
 }
+
+#[cfg(test)]
+mod tests {
+    use streha_core::{AuditEntry, LogOrigin, Timestamp, WitnessAlarmKind};
+
+    use super::describe;
+
+    fn alarm(kind: WitnessAlarmKind, cosigned_size: u64, offered_size: u64) -> AuditEntry {
+        AuditEntry::WitnessAlarm {
+            origin: LogOrigin::new("streha/demo/shelter").unwrap(),
+            kind,
+            cosigned_size,
+            cosigned_root: [1; 32],
+            offered_size,
+            offered_root: [2; 32],
+            at: Timestamp(0),
+        }
+    }
+
+    #[test]
+    fn witness_alarms_are_described_by_kind() {
+        let rollback = describe(&alarm(WitnessAlarmKind::Rollback, 9, 4));
+        assert!(rollback.contains("rollback"), "{rollback}");
+        assert!(
+            rollback.contains("size 4") && rollback.contains("size 9"),
+            "{rollback}"
+        );
+        assert!(!rollback.contains("two trees"), "{rollback}");
+        let fork = describe(&alarm(WitnessAlarmKind::Fork, 3, 3));
+        assert!(fork.contains("two trees of size 3"), "{fork}");
+        let rewritten = describe(&alarm(WitnessAlarmKind::Inconsistent, 3, 8));
+        assert!(rewritten.contains("inconsistent"), "{rewritten}");
+        let first_form = describe(&AuditEntry::WitnessAlarmV1 {
+            origin: LogOrigin::new("streha/demo/shelter").unwrap(),
+            size: 9,
+            root_a: [1; 32],
+            root_b: [2; 32],
+            at: Timestamp(0),
+        });
+        assert!(first_form.contains("kind not recorded"), "{first_form}");
+    }
+}
