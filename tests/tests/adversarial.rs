@@ -478,3 +478,139 @@ async fn a_forged_cosignature_and_a_truncated_bundle_are_caught_offline() {
         streha_verify::render_text(&report)
     );
 }
+
+/// A checkpoint of `name`'s log (a tree of three made-up entries, `seed` telling trees
+/// apart), signed by its node key, as signed-note text.
+fn owner_checkpoint(federation: &Federation, name: &str, seed: u8) -> String {
+    let origin = format!("streha/{FEDERATION}/{name}");
+    let signer =
+        streha_audit::NoteSigner::new(&origin, federation.member(name).node_key.as_dalek().clone())
+            .unwrap();
+    let mut tree = streha_audit::MemoryTree::new();
+    for i in 0..3u8 {
+        tree.append_entry(&[seed, i]);
+    }
+    streha_audit::sign_checkpoint(
+        &streha_audit::Checkpoint::new(origin, tree.size(), tree.root()).unwrap(),
+        &signer,
+    )
+    .to_text()
+}
+
+/// `note` with a cosignature under `witness`'s name made with a key that is not its own.
+fn with_forged_cosignature(note: &str, witness: &str) -> String {
+    let mut note = SignedNote::parse(note).unwrap();
+    let impostor = CosignatureSigner::new(
+        &format!("streha/{FEDERATION}/{witness}"),
+        NodeIdentitySecretKey::generate().as_dalek().clone(),
+    )
+    .unwrap();
+    note.add_signature(impostor.cosign(note.body(), 1_763_856_000).unwrap())
+        .unwrap();
+    note.to_text()
+}
+
+fn witness_request(note: &str) -> PeerRequest {
+    PeerRequest::Witness(Box::new(streha_wire::peer::WitnessRequest {
+        old_size: 0,
+        proof: streha_audit::consistency_proof(0, 0, &streha_audit::MemoryTree::new()).unwrap(),
+        checkpoint: note.to_owned(),
+    }))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_checkpoint_with_a_forged_cosignature_from_a_peer_is_refused_and_nothing_is_kept() {
+    let federation = Federation::new();
+    // The shelter's node is not running: the test plays a dishonest shelter with its key.
+    let _nodes: Vec<_> = [POLICE, PROSECUTION]
+        .iter()
+        .map(|n| federation.start(n))
+        .collect();
+    let police = federation.member(POLICE);
+    let connection = as_node(&federation, SHELTER, POLICE).await;
+    let genuine = owner_checkpoint(&federation, SHELTER, b'a');
+    let forged = with_forged_cosignature(&genuine, PROSECUTION);
+
+    // Witnessing: a genuine checkpoint of the shelter's log that claims a prosecution
+    // cosignature it does not have is refused, naming the forged line.
+    let response: PeerResponse = request(&connection, &witness_request(&forged), MAX_FRAME_LEN, T)
+        .await
+        .unwrap();
+    match &response {
+        PeerResponse::Error(error) => {
+            assert_eq!(error.code, ErrorCode::VerificationFailed, "{error}");
+            assert!(error.message.contains("forged"), "{error}");
+            assert!(error.message.contains(PROSECUTION), "{error}");
+        }
+        other => panic!("a forged cosignature must be refused: {other:?}"),
+    }
+    // Nothing of it was kept: another tree of the same size is not a fork to this witness,
+    // it is cosigned as the first it sees.
+    let other = owner_checkpoint(&federation, SHELTER, b'b');
+    let response: PeerResponse = request(&connection, &witness_request(&other), MAX_FRAME_LEN, T)
+        .await
+        .unwrap();
+    assert!(
+        matches!(response, PeerResponse::Cosigned(_)),
+        "{response:?}"
+    );
+
+    // Gossip: the cosigned tree with a forged cosignature under the police's own name, and
+    // the first tree with one under the prosecution's, are ignored — no alarm, no evidence.
+    let gossip = PeerRequest::Gossip(vec![
+        with_forged_cosignature(&other, POLICE),
+        forged.clone(),
+    ]);
+    let response: PeerResponse = request(&connection, &gossip, MAX_FRAME_LEN, T)
+        .await
+        .unwrap();
+    assert!(
+        matches!(response, PeerResponse::GossipReceived),
+        "{response:?}"
+    );
+    // The same through the prosecution, which has seen nothing of the shelter's log.
+    let to_prosecution = as_node(&federation, SHELTER, PROSECUTION).await;
+    let response: PeerResponse = request(&to_prosecution, &gossip, MAX_FRAME_LEN, T)
+        .await
+        .unwrap();
+    assert!(
+        matches!(response, PeerResponse::GossipReceived),
+        "{response:?}"
+    );
+
+    // No false alarm anywhere, no evidence kept, nothing in either log.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    for name in [POLICE, PROSECUTION] {
+        let member = federation.member(name);
+        assert_eq!(metric(member, "streha_fork_alarms_total"), 0, "{name}");
+        for kind in ["fork", "rollback", "inconsistent"] {
+            assert_eq!(
+                metric(
+                    member,
+                    &format!("streha_witness_evidence{{kind=\"{kind}\"}}")
+                ),
+                0,
+                "{name}: {kind}"
+            );
+        }
+        let client = federation.client(name).await;
+        assert_eq!(
+            count(&log_entries(&client).await, "witness_alarm"),
+            0,
+            "{name}"
+        );
+    }
+
+    // The police serves on: its peer and application doors answer.
+    let response: PeerResponse =
+        request(&connection, &PeerRequest::Gossip(vec![]), MAX_FRAME_LEN, T)
+            .await
+            .unwrap();
+    assert!(matches!(response, PeerResponse::GossipReceived));
+    let client = federation.client(POLICE).await;
+    client
+        .register_subject(AgeStatus::Adult, vec![])
+        .await
+        .unwrap();
+    assert!(metric(police, "streha_log_size") >= 1);
+}

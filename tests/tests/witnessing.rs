@@ -11,7 +11,9 @@ use streha_audit::{
     Checkpoint, MemoryTree, NoteSigner, NoteVerifier, SignedNote, consistency_proof,
     sign_checkpoint,
 };
-use streha_core::{AgeStatus, AuditEntry, Category, DisclosableCategory, Grantor, Purpose};
+use streha_core::{
+    AgeStatus, AuditEntry, Category, DisclosableCategory, Grantor, Purpose, WitnessAlarmKind,
+};
 use streha_transport::{Identity, request};
 use streha_wire::app::{AppRequest, AppResponse, DeliveryState};
 use streha_wire::peer::{PeerRequest, PeerResponse, WitnessRequest};
@@ -107,7 +109,7 @@ async fn honest_nodes_cosign_and_publication_needs_the_quorum() {
     // The shelter has one cosignature, not two: nothing published yet.
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert_eq!(published(&federation, SHELTER).await, None);
-    let _prosecution = federation.start(PROSECUTION);
+    let prosecution_node = federation.start(PROSECUTION);
     let note = eventually(Duration::from_secs(15), || async {
         published(&federation, SHELTER).await
     })
@@ -136,6 +138,102 @@ async fn honest_nodes_cosign_and_publication_needs_the_quorum() {
             federation.member(POLICE).id.clone(),
             federation.member(PROSECUTION).id.clone()
         ]
+    );
+
+    // Both peers answer the police; once one stops, it no longer counts as reachable, even
+    // though the police has nothing new for it to cosign.
+    let police_member = federation.member(POLICE);
+    let both = eventually(Duration::from_secs(20), || async {
+        (metric(police_member, "streha_peers_reachable") == 2).then_some(())
+    })
+    .await;
+    assert!(both.is_some(), "both running peers count as reachable");
+    assert!(prosecution_node.terminate());
+    let one = eventually(Duration::from_secs(30), || async {
+        (metric(police_member, "streha_peers_reachable") == 1).then_some(())
+    })
+    .await;
+    assert!(one.is_some(), "a stopped peer is not counted as reachable");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        metric(police_member, "streha_peers_reachable"),
+        1,
+        "and stays uncounted while it is down"
+    );
+}
+
+/// Exported bundles and entry proofs carry the witnesses' cosignatures, so that the offline
+/// verifier can require witnesses (`--min-witnesses`).
+#[tokio::test(flavor = "multi_thread")]
+async fn exported_bundles_and_proofs_carry_the_witnesses_cosignatures() {
+    let federation = Federation::new();
+    let _police = federation.start(POLICE);
+    let _shelter = federation.start(SHELTER);
+    let shelter = federation.client(SHELTER).await;
+    for _ in 0..3 {
+        shelter
+            .register_subject(AgeStatus::Adult, vec![])
+            .await
+            .unwrap();
+    }
+    let roster = streha_wire::Roster::open(
+        &std::fs::read_to_string(federation.dir.path().join("roster.note")).unwrap(),
+        &federation.roster_key.public_key(),
+    )
+    .unwrap();
+    let one_witness = streha_verify::VerifyOptions::new().min_witnesses(1);
+
+    // Once the police has cosigned the latest checkpoint, the export verifies with one
+    // witness required.
+    let bundle = eventually(Duration::from_secs(20), || async {
+        let bundle = shelter.export_bundle().await.ok()?;
+        let report = streha_verify::verify(std::slice::from_ref(&bundle), &roster, &one_witness);
+        report.findings.is_empty().then_some(bundle)
+    })
+    .await
+    .expect("an exported bundle carries the police's cosignature on its latest checkpoint");
+    let last = bundle.checkpoints.last().unwrap();
+    assert_eq!(cosigners(&federation, last), vec![origin(POLICE)]);
+    // Two witnesses are not there (the prosecution is down): required, that is a finding.
+    let report = streha_verify::verify(
+        std::slice::from_ref(&bundle),
+        &roster,
+        &streha_verify::VerifyOptions::new().min_witnesses(2),
+    );
+    assert!(
+        report
+            .findings
+            .iter()
+            .any(|f| f.rule == streha_verify::Rule::InsufficientWitnesses),
+        "{}",
+        streha_verify::render_text(&report)
+    );
+    // The latest checkpoint, as the node serves it, carries the cosignature too.
+    let latest = shelter.checkpoint().await.unwrap();
+    assert_eq!(cosigners(&federation, latest.note()), vec![origin(POLICE)]);
+
+    // A proof of an entry (what `streha audit prove` writes) checks with one witness.
+    let proven = shelter.prove_entry(1).await.unwrap();
+    let proof = streha_audit::TlogProof::new(
+        proven.proven().index,
+        proven.proven().proof.clone(),
+        &proven.proven().checkpoint,
+    )
+    .unwrap();
+    let checked =
+        streha_verify::check_proof(&proof.to_text(), &proven.proven().entry, &roster, 1).unwrap();
+    assert_eq!(checked.index, 1);
+    assert_eq!(
+        checked
+            .witnesses
+            .iter()
+            .map(|(agency, _)| agency.as_str())
+            .collect::<Vec<_>>(),
+        vec![POLICE]
+    );
+    assert!(
+        streha_verify::check_proof(&proof.to_text(), &proven.proven().entry, &roster, 2).is_err(),
+        "two witnesses are not there"
     );
 }
 
@@ -206,12 +304,61 @@ async fn a_node_showing_two_trees_of_one_size_to_two_witnesses_is_caught_by_goss
     assert!(caught.is_some(), "the fork is caught");
     let police = federation.client(POLICE).await;
     let prosecution = federation.client(PROSECUTION).await;
-    let alarms = count(&log_entries(&police).await, "witness_alarm")
-        + count(&log_entries(&prosecution).await, "witness_alarm");
-    assert!(alarms >= 1, "the alarm is in a witness's own log");
+    let mut entries = log_entries(&police).await;
+    entries.extend(log_entries(&prosecution).await);
+    let alarms: Vec<_> = entries
+        .iter()
+        .filter_map(|e| match e {
+            AuditEntry::WitnessAlarm {
+                origin,
+                kind,
+                cosigned_size,
+                cosigned_root,
+                offered_size,
+                offered_root,
+                ..
+            } => Some((
+                origin.as_str().to_owned(),
+                *kind,
+                *cosigned_size,
+                *offered_size,
+                cosigned_root != offered_root,
+            )),
+            _ => None,
+        })
+        .collect();
+    assert!(!alarms.is_empty(), "the alarm is in a witness's own log");
+    for alarm in &alarms {
+        assert_eq!(
+            alarm,
+            &(origin(SHELTER), WitnessAlarmKind::Fork, 3, 3, true),
+            "a fork: two roots of one size"
+        );
+    }
+    // The witness that raised it keeps the evidence (both signed checkpoints).
+    let evidence =
+        evidence_of(&federation, POLICE, "fork") + evidence_of(&federation, PROSECUTION, "fork");
+    assert!(evidence >= 1, "the fork evidence is stored");
     // And a witness shown both directly refuses the second and keeps evidence.
     let response = offer(&federation, SHELTER, POLICE, &b).await;
-    assert!(matches!(response, PeerResponse::Error(_)), "{response:?}");
+    assert_eq!(
+        response,
+        PeerResponse::WitnessRefused {
+            kind: WitnessAlarmKind::Fork,
+            cosigned_size: 3
+        },
+        "the second tree is refused with the dedicated answer"
+    );
+    assert!(evidence_of(&federation, POLICE, "fork") >= 1);
+    assert_eq!(evidence_of(&federation, POLICE, "rollback"), 0);
+}
+
+/// How many pieces of evidence of `kind` `name`'s node keeps as a witness.
+fn evidence_of(federation: &Federation, name: &str, kind: &str) -> u64 {
+    metric(
+        federation.member(name),
+        &format!("streha_witness_evidence{{kind=\"{kind}\"}}"),
+    )
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -278,6 +425,31 @@ async fn a_node_restored_from_an_older_copy_is_caught_by_its_peers() {
     })
     .await;
     assert!(caught.is_some(), "the rollback is caught by the witness");
+    // The alarm says it is a rollback, with both sizes; the evidence is kept as one.
+    let police = federation.client(POLICE).await;
+    let alarms: Vec<_> = log_entries(&police)
+        .await
+        .into_iter()
+        .filter_map(|e| match e {
+            AuditEntry::WitnessAlarm {
+                kind,
+                cosigned_size,
+                offered_size,
+                ..
+            } => Some((kind, cosigned_size, offered_size)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(alarms.len(), 1, "{alarms:?}");
+    let (kind, cosigned_size, offered_size) = alarms[0];
+    assert_eq!(kind, WitnessAlarmKind::Rollback);
+    assert!(cosigned_size >= grown, "{cosigned_size} < {grown}");
+    assert!(
+        offered_size < cosigned_size,
+        "{offered_size} >= {cosigned_size}"
+    );
+    assert_eq!(evidence_of(&federation, POLICE, "rollback"), 1);
+    assert_eq!(evidence_of(&federation, POLICE, "fork"), 0);
 }
 
 fn copy_dir(from: &std::path::Path, to: &std::path::Path) {

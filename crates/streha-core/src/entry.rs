@@ -28,6 +28,38 @@ pub enum ViolationKind {
     UndecodableContent,
 }
 
+/// What a witness found wrong with a log, in a [`AuditEntry::WitnessAlarm`]. Encoded as a
+/// postcard enum: the tags below, in declaration order, never reordered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum WitnessAlarmKind {
+    /// Tag 0. Two different trees of the same size: a fork. Found when the owner offers one
+    /// or when another witness gossips one.
+    Fork,
+    /// Tag 1. A tree smaller than one the witness had cosigned: the log was rolled back (for
+    /// instance, its store restored from an older copy).
+    Rollback,
+    /// Tag 2. A larger tree with no valid consistency proof from the one cosigned: the log
+    /// was rewritten.
+    Inconsistent,
+}
+
+impl WitnessAlarmKind {
+    /// The stable snake_case name: `fork`, `rollback` or `inconsistent`.
+    pub fn name(self) -> &'static str {
+        match self {
+            WitnessAlarmKind::Fork => "fork",
+            WitnessAlarmKind::Rollback => "rollback",
+            WitnessAlarmKind::Inconsistent => "inconsistent",
+        }
+    }
+}
+
+impl std::fmt::Display for WitnessAlarmKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 /// Which key changed, in a [`AuditEntry::KeyChanged`].
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum KeyKind {
@@ -210,16 +242,40 @@ pub enum AuditEntry {
         /// When.
         at: Timestamp,
     },
-    /// Tag 15. Witnessing found two different trees of the same size for one log: a fork.
+    /// Tag 15. The first form of the witness alarm, which did not record what was found:
+    /// written by nodes before [`AuditEntry::WitnessAlarm`] (tag 16) existed, and still
+    /// decoded so that their logs verify. `size` is the size the witness had cosigned;
+    /// the contradiction may have been a fork, a rollback or a rewrite. Nodes no longer
+    /// write it.
+    WitnessAlarmV1 {
+        /// The log's origin line.
+        origin: LogOrigin,
+        /// The size of the checkpoint the witness had cosigned.
+        size: u64,
+        /// The root hash the witness had cosigned.
+        root_a: [u8; 32],
+        /// The root hash of the contradicting checkpoint.
+        root_b: [u8; 32],
+        /// When.
+        at: Timestamp,
+    },
+    /// Tag 16. Witnessing found a checkpoint of another node's log that contradicts one this
+    /// node had cosigned; both signed checkpoints are kept as evidence at the witness.
     WitnessAlarm {
         /// The log's origin line.
         origin: LogOrigin,
-        /// The tree size both checkpoints claim.
-        size: u64,
-        /// One root hash.
-        root_a: [u8; 32],
-        /// The other root hash.
-        root_b: [u8; 32],
+        /// What the contradiction is.
+        kind: WitnessAlarmKind,
+        /// The size of the checkpoint this node had cosigned (for a fork found by gossip,
+        /// the cosigned checkpoint of the offered size).
+        cosigned_size: u64,
+        /// Its root hash.
+        cosigned_root: [u8; 32],
+        /// The size of the contradicting checkpoint: equal for a fork, smaller for a
+        /// rollback, larger for an inconsistent one.
+        offered_size: u64,
+        /// Its root hash.
+        offered_root: [u8; 32],
         /// When.
         at: Timestamp,
     },
@@ -259,11 +315,13 @@ impl AuditEntry {
             | RosterChanged { at, .. }
             | KeyChanged { at, .. }
             | SubjectRekeyed { at, .. }
+            | WitnessAlarmV1 { at, .. }
             | WitnessAlarm { at, .. } => *at,
         }
     }
 
-    /// The stable snake_case name of the entry's kind, e.g. `disclosed`.
+    /// The stable snake_case name of the entry's kind, e.g. `disclosed`. Both forms of the
+    /// witness alarm (tags 15 and 16) are `witness_alarm`.
     pub fn kind_name(&self) -> &'static str {
         use AuditEntry::*;
         match self {
@@ -282,7 +340,7 @@ impl AuditEntry {
             RosterChanged { .. } => "roster_changed",
             KeyChanged { .. } => "key_changed",
             SubjectRekeyed { .. } => "subject_rekeyed",
-            WitnessAlarm { .. } => "witness_alarm",
+            WitnessAlarmV1 { .. } | WitnessAlarm { .. } => "witness_alarm",
         }
     }
 }

@@ -162,7 +162,7 @@ pub use crate::{
         ConsentError, ConsentGrant, ConsentRegistry, ConsentRevocation, ConsentTerms, ConsentView,
         Grantor, MAX_CONSENT_RECIPIENTS, NotInForce, Recipient, RegistryError,
     },
-    entry::{AuditEntry, ENTRY_VERSION, KeyKind, MAX_ENTRY_LEN, ViolationKind},
+    entry::{AuditEntry, ENTRY_VERSION, KeyKind, MAX_ENTRY_LEN, ViolationKind, WitnessAlarmKind},
     header::{
         APPROVAL_DOMAIN, Approvals, DisclosureHeader, HEADER_VERSION, HeaderError, MAX_APPROVALS,
         MAX_HEADER_LEN, UrgentApproval,

@@ -289,13 +289,26 @@ fn fixed_entries() -> Vec<(&'static str, &'static str, AuditEntry)> {
             },
         ),
         (
-            "witness_alarm",
-            "tag 15: two roots for size 100 of log police.example/log",
-            AuditEntry::WitnessAlarm {
+            "witness_alarm_v1",
+            "tag 15 (first form, no longer written): two roots for size 100 of log police.example/log",
+            AuditEntry::WitnessAlarmV1 {
                 origin: LogOrigin::new("police.example/log").unwrap(),
                 size: 100,
                 root_a: [0xa0; 32],
                 root_b: [0xb0; 32],
+                at: t,
+            },
+        ),
+        (
+            "witness_alarm",
+            "tag 16: a rollback of log police.example/log: size 100 (root a0..a0) cosigned, then size 90 (root b0..b0) offered",
+            AuditEntry::WitnessAlarm {
+                origin: LogOrigin::new("police.example/log").unwrap(),
+                kind: WitnessAlarmKind::Rollback,
+                cosigned_size: 100,
+                cosigned_root: [0xa0; 32],
+                offered_size: 90,
+                offered_root: [0xb0; 32],
                 at: t,
             },
         ),
@@ -403,7 +416,9 @@ fn encoding_walkthrough_of_spec() {
     // Each variant's tag is its position.
     for (i, (name, _, entry)) in fixed_entries().iter().enumerate() {
         let tag = entry.encode()[1];
-        let want = [0, 1, 2, 3, 4, 5, 6, 6, 7, 7, 8, 9, 10, 11, 12, 13, 14, 15][i];
+        let want = [
+            0, 1, 2, 3, 4, 5, 6, 6, 7, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16,
+        ][i];
         assert_eq!(tag, want, "{name}");
         assert_eq!(name.split('_').next(), entry.kind_name().split('_').next());
     }
@@ -872,11 +887,33 @@ fn arb_entry() -> impl Strategy<Value = AuditEntry> {
             arb_time()
         )
             .prop_map(|(origin, size, root_a, root_b, at)| {
-                AuditEntry::WitnessAlarm {
+                AuditEntry::WitnessAlarmV1 {
                     origin: LogOrigin::new(origin.trim_start().to_string() + "x").unwrap(),
                     size,
                     root_a,
                     root_b,
+                    at,
+                }
+            }),
+        (
+            "[ -~]{0,40}[!-~]",
+            prop::sample::select(vec![
+                WitnessAlarmKind::Fork,
+                WitnessAlarmKind::Rollback,
+                WitnessAlarmKind::Inconsistent,
+            ]),
+            (any::<u64>(), arb_hash()),
+            (any::<u64>(), arb_hash()),
+            arb_time()
+        )
+            .prop_map(|(origin, kind, cosigned, offered, at)| {
+                AuditEntry::WitnessAlarm {
+                    origin: LogOrigin::new(origin.trim_start().to_string() + "x").unwrap(),
+                    kind,
+                    cosigned_size: cosigned.0,
+                    cosigned_root: cosigned.1,
+                    offered_size: offered.0,
+                    offered_root: offered.1,
                     at,
                 }
             }),

@@ -101,7 +101,11 @@ async fn dispatch(shared: &Shared, request: AppRequest) -> Result<AppResponse, F
                 .store
                 .latest_checkpoint()
                 .ok_or_else(|| Failure::NotFound("the log is empty: no checkpoint yet".into()))?;
-            Ok(AppResponse::Note(checkpoint.note.clone()))
+            Ok(AppResponse::Note(crate::witness::with_cosignatures(
+                shared,
+                checkpoint.size,
+                &checkpoint.note,
+            )?))
         }
         AppRequest::ProveEntry { index } => {
             Ok(AppResponse::Entry(Box::new(prove_entry(shared, index)?)))
@@ -128,9 +132,11 @@ async fn dispatch(shared: &Shared, request: AppRequest) -> Result<AppResponse, F
             let all = shared.store.checkpoints()?;
             let start = usize::try_from(start).unwrap_or(usize::MAX).min(all.len());
             let take = usize::try_from(limit.min(MAX_PAGE)).unwrap_or(0);
-            Ok(AppResponse::Checkpoints(
-                all.into_iter().skip(start).take(take).collect(),
-            ))
+            let mut page = Vec::with_capacity(take.min(all.len() - start));
+            for note in all.into_iter().skip(start).take(take) {
+                page.push(cosigned_note(shared, note)?);
+            }
+            Ok(AppResponse::Checkpoints(page))
         }
         AppRequest::PublishedCheckpoint => {
             let (_, note) = crate::witness::published_checkpoint(shared)?.ok_or_else(|| {
@@ -314,8 +320,21 @@ pub(crate) fn prove_entry(shared: &Shared, index: u64) -> Result<ProvenEntry, Fa
         entry,
         index,
         proof,
-        checkpoint: checkpoint.note.clone(),
+        checkpoint: crate::witness::with_cosignatures(shared, checkpoint.size, &checkpoint.note)?,
     })
+}
+
+/// A stored checkpoint note of this node's log with the witness cosignatures the node holds
+/// for it. A note that does not parse is served as stored (the client will refuse it).
+fn cosigned_note(shared: &Shared, note: String) -> Result<String, Failure> {
+    let size = streha_audit::SignedNote::parse(&note)
+        .ok()
+        .and_then(|n| streha_audit::Checkpoint::parse_body(n.body()).ok())
+        .map(|c| c.size());
+    match size {
+        Some(size) => crate::witness::with_cosignatures(shared, size, &note),
+        None => Ok(note),
+    }
 }
 
 fn logged(committed: &streha_store::Committed) -> AppResponse {

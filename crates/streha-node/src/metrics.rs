@@ -82,8 +82,19 @@ fn gauge(out: &mut String, name: &str, help: &str, value: u64) {
 }
 
 fn labelled(out: &mut String, name: &str, help: &str, label: &str, values: &BTreeMap<String, u64>) {
+    labelled_of(out, "counter", name, help, label, values);
+}
+
+fn labelled_of(
+    out: &mut String,
+    kind: &str,
+    name: &str,
+    help: &str,
+    label: &str,
+    values: &BTreeMap<String, u64>,
+) {
     use std::fmt::Write as _;
-    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
     for (key, value) in values {
         let labels = match label {
             "side,reason" => {
@@ -142,8 +153,16 @@ impl crate::shared::Shared {
         counter(
             &mut out,
             "streha_fork_alarms_total",
-            "Checkpoints of other logs that contradicted one this node cosigned (fork, rollback).",
+            "Checkpoints of other logs that contradicted one this node cosigned (fork, rollback, inconsistent).",
             get(&m.fork_alarms),
+        );
+        labelled_of(
+            &mut out,
+            "gauge",
+            "streha_witness_evidence",
+            "Evidence this node keeps as a witness (two signed checkpoints of one log that cannot both be true), by kind.",
+            "kind",
+            &self.evidence_figures(),
         );
         let cosignatures = m
             .cosignatures
@@ -174,7 +193,7 @@ impl crate::shared::Shared {
         gauge(
             &mut out,
             "streha_peers_reachable",
-            "Peers that answered the last witnessing round.",
+            "Peers that answered in the last witnessing round (a cosignature request or gossip); a peer that is down is not counted.",
             get(&m.peers_reachable),
         );
         gauge(
@@ -196,6 +215,29 @@ impl crate::shared::Shared {
             self.roster().version(),
         );
         out
+    }
+
+    /// The evidence records kept, by kind (`fork`, `rollback`, `inconsistent`); every kind
+    /// is listed, with 0 if none.
+    fn evidence_figures(&self) -> BTreeMap<String, u64> {
+        use streha_core::WitnessAlarmKind;
+        let mut figures: BTreeMap<String, u64> = [
+            WitnessAlarmKind::Fork,
+            WitnessAlarmKind::Rollback,
+            WitnessAlarmKind::Inconsistent,
+        ]
+        .iter()
+        .map(|k| (k.name().to_owned(), 0))
+        .collect();
+        let Ok(items) = self.store.scan(crate::state::EVIDENCE, &[]) else {
+            return figures;
+        };
+        for (_, value) in items {
+            if let Ok(evidence) = postcard::from_bytes::<crate::state::Evidence>(&value) {
+                *figures.entry(evidence.kind.name().to_owned()).or_default() += 1;
+            }
+        }
+        figures
     }
 
     /// Queue depth and the age (ms) of its oldest item.

@@ -2,7 +2,9 @@
 //! tags are a storage format and must never be reused.
 
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
-use streha_core::{AgencyId, ConsentGrant, ConsentId, Subject, SubjectId, Timestamp};
+use streha_core::{
+    AgencyId, ConsentGrant, ConsentId, Subject, SubjectId, Timestamp, WitnessAlarmKind,
+};
 use streha_store::{Namespace, Store, StoreError};
 use streha_wire::peer::SubjectFacts;
 
@@ -106,21 +108,12 @@ pub(crate) struct WitnessView {
     pub(crate) note: String,
 }
 
-/// What kind of contradiction a witness found.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub(crate) enum EvidenceKind {
-    /// Two checkpoints of the same size with different roots.
-    Fork,
-    /// A checkpoint smaller than one already cosigned.
-    Rollback,
-    /// A checkpoint not consistent with one already cosigned.
-    Inconsistent,
-}
-
 /// Kept evidence: both signed checkpoints, exactly as received.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct Evidence {
-    pub(crate) kind: EvidenceKind,
+    /// Stored as the postcard enum of [`WitnessAlarmKind`] (fork 0, rollback 1,
+    /// inconsistent 2).
+    pub(crate) kind: WitnessAlarmKind,
     pub(crate) first: String,
     pub(crate) second: String,
     pub(crate) at: Timestamp,

@@ -4,17 +4,22 @@
 //! **Owner side** ([`run`]): after each receipt and on a timer, a node sends every other node
 //! its latest checkpoint with a consistency proof from the size that node last cosigned, and
 //! keeps the cosignature it gets back. Its *published* checkpoint is the latest one cosigned
-//! by at least `witness.quorum` other nodes.
+//! by at least `witness.quorum` other nodes. Every checkpoint of its own log it serves to its
+//! applications carries the cosignatures it holds for it ([`with_cosignatures`]), so that
+//! exported bundles and proofs can be checked offline with witnesses required. A peer counts
+//! as reachable only if it answered in the last round (a witnessing request or gossip).
 //!
 //! **Witness side** ([`handle_witness`], [`handle_gossip`]): a node verifies the checkpoint
-//! (signed by the owner's node key under its log origin) and the consistency proof from the
-//! size it last cosigned, updates that size atomically, and answers with a timestamped
-//! cosignature. A checkpoint that contradicts one it cosigned — same size and another root
-//! (a fork), a smaller size (a rollback), or no consistency proof (a rewrite) — is refused,
-//! kept as evidence (both signed checkpoints), raised as a security event and a metric, and
-//! logged as a `witness alarm` entry in the witness's own log. Witnesses also gossip the
-//! checkpoints they cosigned, so a node that shows different trees of the same size to
-//! different witnesses is caught even if no single witness was shown both.
+//! (signed by the owner's node key under its log origin, with no forged signature line under
+//! another node's name) and the consistency proof from the size it last cosigned, updates
+//! that size atomically, and answers with a timestamped cosignature. A checkpoint that
+//! contradicts one it cosigned — same size and another root (a fork), a smaller size (a
+//! rollback), or no consistency proof (a rewrite) — is refused
+//! ([`PeerResponse::WitnessRefused`]), kept as evidence (both signed checkpoints), raised as
+//! a security event and a metric, and logged as a `witness_alarm` entry (with its kind and
+//! both sizes) in the witness's own log. Witnesses also gossip the checkpoints they cosigned,
+//! so a node that shows different trees of the same size to different witnesses is caught
+//! even if no single witness was shown both.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -22,7 +27,7 @@ use std::sync::atomic::Ordering;
 use streha_audit::{
     Checkpoint, CosignatureSigner, NoteSignature, SignedNote, open_checkpoint, verify_consistency,
 };
-use streha_core::{AuditEntry, LogOrigin};
+use streha_core::{AgencyId, AuditEntry, LogOrigin, WitnessAlarmKind};
 use streha_store::Transaction;
 use streha_wire::peer::{PeerRequest, PeerResponse, WitnessRequest};
 use streha_wire::{AgencyEntry, Roster};
@@ -33,8 +38,8 @@ use crate::metrics::Metrics;
 use crate::peers::Peers;
 use crate::shared::{Shared, agency_of_origin, cosignature_verifier, log_verifier};
 use crate::state::{
-    self, COSIGNATURES, COSIGNED_BY, EVIDENCE, Evidence, EvidenceKind, NODE_META, WITNESSED,
-    WITNESSED_ROOTS, WitnessView,
+    self, COSIGNATURES, COSIGNED_BY, EVIDENCE, Evidence, NODE_META, WITNESSED, WITNESSED_ROOTS,
+    WitnessView,
 };
 
 /// Most checkpoints accepted in one gossip message (the wire's own cap).
@@ -64,6 +69,83 @@ fn owner_checkpoint(
     Ok(checkpoint)
 }
 
+/// Why a witness does not take a checkpoint of another node's log.
+#[derive(Debug)]
+enum NoteRefusal {
+    /// Not a validly signed checkpoint of the owner's log (or this node failed checking it).
+    Invalid(Failure),
+    /// A signature line under the name of a roster node that is not that node's valid
+    /// signature: a forged signature (for instance a made-up witness cosignature).
+    Forged {
+        /// The key name on the line.
+        name: String,
+        /// The roster node whose name it is.
+        node: AgencyId,
+    },
+}
+
+impl From<Failure> for NoteRefusal {
+    fn from(failure: Failure) -> Self {
+        NoteRefusal::Invalid(failure)
+    }
+}
+
+impl From<NoteRefusal> for Failure {
+    fn from(refusal: NoteRefusal) -> Self {
+        match refusal {
+            NoteRefusal::Invalid(failure) => failure,
+            NoteRefusal::Forged { name, node } => Failure::Verification(format!(
+                "the checkpoint carries a signature line under `{name}` that is not a valid signature by `{node}`'s node key: a forged signature; the checkpoint is refused and nothing of it was kept"
+            )),
+        }
+    }
+}
+
+/// A checkpoint of `owner`'s log as a witness receives it (in a witnessing request or in
+/// gossip), verified as [`owner_checkpoint`] does, and the note to keep of it: the body with
+/// the owner's own signature only. Cosignatures are not the witness's to keep or pass on.
+///
+/// A signature line under the name of a roster node (the log origin of any agency, the
+/// owner's included) that is not a valid signature by that node's key — plain Ed25519 or
+/// cosignature/v1 — is [`NoteRefusal::Forged`]: the whole checkpoint is refused. Lines under
+/// other names (no node of this federation) are dropped, as C2SP signed-note allows.
+fn owner_note(
+    roster: &Roster,
+    owner: &AgencyEntry,
+    note: &str,
+) -> Result<(Checkpoint, String), NoteRefusal> {
+    let checkpoint = owner_checkpoint(roster, owner, note)?;
+    let parsed = SignedNote::parse(note)
+        .map_err(|e| Failure::Verification(format!("the checkpoint does not parse: {e}")))?;
+    let owner_key = log_verifier(roster, owner)?.key_id();
+    let mut kept = String::new();
+    for signature in parsed.signatures() {
+        let name = signature.name().as_str();
+        let Some(signer) = agency_of_origin(roster, name) else {
+            continue;
+        };
+        let verifiers = [
+            log_verifier(roster, &signer)?,
+            cosignature_verifier(roster, &signer)?,
+        ];
+        let line = signature.to_line();
+        let valid = SignedNote::parse(&format!("{}\n{line}", parsed.body()))
+            .ok()
+            .and_then(|alone| alone.verify(&verifiers).ok())
+            .is_some_and(|verified| !verified.signers().is_empty());
+        if !valid {
+            return Err(NoteRefusal::Forged {
+                name: name.to_owned(),
+                node: signer.id,
+            });
+        }
+        if signer.id == owner.id && signature.key_id() == owner_key {
+            kept.push_str(&line);
+        }
+    }
+    Ok((checkpoint, format!("{}\n{kept}", parsed.body())))
+}
+
 fn roots_key(origin: &str, size: u64) -> Vec<u8> {
     let mut key = origin.as_bytes().to_vec();
     key.push(0);
@@ -78,25 +160,25 @@ pub(crate) async fn handle_witness(
     request: WitnessRequest,
 ) -> Result<PeerResponse, Failure> {
     let roster = shared.roster();
-    let checkpoint = owner_checkpoint(&roster, owner, &request.checkpoint)?;
+    let (checkpoint, note) = owner_note(&roster, owner, &request.checkpoint)?;
     let origin = checkpoint.origin().to_owned();
     let _guard = shared.witness_lock.lock().await;
-    if has_evidence(shared, &origin)? {
-        return Err(Failure::Verification(format!(
-            "this witness holds evidence that `{}`'s log forked or was rolled back; it cosigns nothing more of it",
-            owner.id
-        )));
-    }
     let view: Option<WitnessView> = state::load(&shared.store, WITNESSED, origin.as_bytes())?;
+    if let Some(kind) = held_evidence(shared, &origin)? {
+        return Ok(PeerResponse::WitnessRefused {
+            kind,
+            cosigned_size: view.as_ref().map_or(0, |v| v.size),
+        });
+    }
     let root = checkpoint.root().to_bytes();
     if let Some(view) = &view {
         if checkpoint.size() < view.size {
             return alarm(
                 shared,
                 &origin,
-                EvidenceKind::Rollback,
+                WitnessAlarmKind::Rollback,
                 view,
-                &request.checkpoint,
+                &note,
                 &checkpoint,
             )
             .await;
@@ -105,9 +187,9 @@ pub(crate) async fn handle_witness(
             return alarm(
                 shared,
                 &origin,
-                EvidenceKind::Fork,
+                WitnessAlarmKind::Fork,
                 view,
-                &request.checkpoint,
+                &note,
                 &checkpoint,
             )
             .await;
@@ -132,9 +214,9 @@ pub(crate) async fn handle_witness(
                 return alarm(
                     shared,
                     &origin,
-                    EvidenceKind::Inconsistent,
+                    WitnessAlarmKind::Inconsistent,
                     view,
-                    &request.checkpoint,
+                    &note,
                     &checkpoint,
                 )
                 .await;
@@ -143,7 +225,7 @@ pub(crate) async fn handle_witness(
         let new_view = WitnessView {
             size: checkpoint.size(),
             root,
-            note: request.checkpoint.clone(),
+            note,
         };
         let mut tx = Transaction::new();
         tx.put(
@@ -192,13 +274,21 @@ pub(crate) async fn handle_gossip(
         let Some(owner) = agency_of_origin(&roster, body.origin()) else {
             continue;
         };
-        // Only checkpoints genuinely signed by the log's owner are evidence of anything.
-        let Ok(checkpoint) = owner_checkpoint(&roster, &owner, &note) else {
-            continue;
+        // Only checkpoints genuinely signed by the log's owner are evidence of anything, and
+        // one carrying a forged signature comes from a dishonest peer (honest witnesses
+        // gossip checkpoints with the owner's signature only): it is ignored.
+        let (checkpoint, note) = match owner_note(&roster, &owner, &note) {
+            Ok(checked) => checked,
+            Err(NoteRefusal::Forged { name, .. }) => {
+                tracing::warn!(log = %owner.id, signer = %name,
+                    "a gossiped checkpoint carries a forged signature; ignored");
+                continue;
+            }
+            Err(NoteRefusal::Invalid(_)) => continue,
         };
         let origin = checkpoint.origin().to_owned();
         let _guard = shared.witness_lock.lock().await;
-        if has_evidence(shared, &origin)? {
+        if held_evidence(shared, &origin)?.is_some() {
             continue;
         }
         let ours: Option<WitnessView> = state::load(
@@ -209,32 +299,40 @@ pub(crate) async fn handle_gossip(
         if let Some(ours) = ours
             && &ours.root != checkpoint.root().as_bytes()
         {
-            // The alarm's refusal is for the offering party; gossip itself succeeded.
-            let _ = alarm(
+            // The refusal is for the log's owner, should it ask; the gossiping peer is told
+            // only that its gossip was received. A failure to keep the evidence is not hidden.
+            alarm(
                 shared,
                 &origin,
-                EvidenceKind::Fork,
+                WitnessAlarmKind::Fork,
                 &ours,
                 &note,
                 &checkpoint,
             )
-            .await;
+            .await?;
         }
     }
     Ok(PeerResponse::GossipReceived)
 }
 
-fn has_evidence(shared: &Shared, origin: &str) -> Result<bool, Failure> {
+/// The kind of the first evidence this witness keeps against the log `origin`, if any.
+fn held_evidence(shared: &Shared, origin: &str) -> Result<Option<WitnessAlarmKind>, Failure> {
     let mut prefix = origin.as_bytes().to_vec();
     prefix.push(0);
-    Ok(!shared.store.scan(EVIDENCE, &prefix)?.is_empty())
+    let Some((_, value)) = shared.store.scan(EVIDENCE, &prefix)?.into_iter().next() else {
+        return Ok(None);
+    };
+    let evidence: Evidence = postcard::from_bytes(&value)
+        .map_err(|e| Failure::Internal(format!("stored witness evidence does not decode: {e}")))?;
+    Ok(Some(evidence.kind))
 }
 
-/// Keeps the evidence, logs a `witness alarm`, raises the metric; refuses the checkpoint.
+/// Keeps the evidence, logs a `witness alarm`, raises the metric; refuses the checkpoint
+/// with [`PeerResponse::WitnessRefused`].
 async fn alarm(
     shared: &Shared,
     origin: &str,
-    kind: EvidenceKind,
+    kind: WitnessAlarmKind,
     seen: &WitnessView,
     offered_note: &str,
     offered: &Checkpoint,
@@ -242,7 +340,7 @@ async fn alarm(
     let at = shared.now();
     tracing::error!(
         log = origin,
-        kind = ?kind,
+        kind = %kind,
         seen_size = seen.size,
         offered_size = offered.size(),
         "security event: a log contradicts a checkpoint this node cosigned; evidence kept"
@@ -257,9 +355,11 @@ async fn alarm(
     tx.append(
         AuditEntry::WitnessAlarm {
             origin: origin_id,
-            size: seen.size,
-            root_a: seen.root,
-            root_b: offered.root().to_bytes(),
+            kind,
+            cosigned_size: seen.size,
+            cosigned_root: seen.root,
+            offered_size: offered.size(),
+            offered_root: offered.root().to_bytes(),
             at,
         }
         .encode(),
@@ -275,9 +375,10 @@ async fn alarm(
         }),
     );
     shared.commit(tx).await?;
-    Err(Failure::Verification(format!(
-        "the checkpoint contradicts one this witness cosigned ({kind:?}); the evidence is kept"
-    )))
+    Ok(PeerResponse::WitnessRefused {
+        kind,
+        cosigned_size: seen.size,
+    })
 }
 
 // ----- Owner side ---------------------------------------------------------------------------
@@ -337,19 +438,28 @@ async fn round(shared: &Arc<Shared>, peers: &Arc<Peers>) {
             gossip.clone(),
         );
         tasks.spawn(async move {
-            let reached = match witness_with(&shared, &peers, &roster, &peer).await {
-                Ok(()) => true,
-                Err(problem) => {
-                    tracing::debug!(peer = %peer.id, %problem, "witnessing round incomplete");
-                    false
-                }
-            };
-            if !gossip.is_empty() {
-                let _ = peers
-                    .request(&shared, &peer, &PeerRequest::Gossip(gossip))
-                    .await;
+            let (contact, outcome) = witness_with(&shared, &peers, &roster, &peer).await;
+            if let Err(problem) = outcome {
+                tracing::debug!(peer = %peer.id, %problem, "witnessing round incomplete");
             }
-            reached
+            match contact {
+                // Down: no point waiting for it a second time this round.
+                Contact::Failed => false,
+                Contact::Answered => {
+                    if !gossip.is_empty() {
+                        let _ = peers
+                            .request(&shared, &peer, &PeerRequest::Gossip(gossip))
+                            .await;
+                    }
+                    true
+                }
+                // Gossip goes out even empty: with nothing new to cosign, its answer is
+                // what shows that the peer is still there.
+                Contact::NotTried => peers
+                    .request(&shared, &peer, &PeerRequest::Gossip(gossip))
+                    .await
+                    .is_ok(),
+            }
         });
     }
     let mut reachable = 0u64;
@@ -362,6 +472,18 @@ async fn round(shared: &Arc<Shared>, peers: &Arc<Peers>) {
         .metrics
         .peers_reachable
         .store(reachable, Ordering::Relaxed);
+}
+
+/// Whether a witnessing exchange reached the peer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Contact {
+    /// Nothing was sent: the peer has cosigned the latest checkpoint already, or this node
+    /// could not prepare the request.
+    NotTried,
+    /// A request was sent and got no answer (the peer is down, unreachable or too slow).
+    Failed,
+    /// The peer answered — a cosignature, a conflict or a refusal.
+    Answered,
 }
 
 /// The latest checkpoint of each log this node cosigned.
@@ -380,49 +502,82 @@ fn witnessed_notes(shared: &Shared) -> Result<Vec<String>, Failure> {
     Ok(out)
 }
 
+/// Asks `peer` to cosign the latest checkpoint, unless it has already. Says whether the
+/// peer was reached, and what went wrong if no cosignature was kept.
 async fn witness_with(
     shared: &Shared,
     peers: &Peers,
     roster: &Roster,
     peer: &AgencyEntry,
-) -> Result<(), String> {
+) -> (Contact, Result<(), String>) {
     let Some(checkpoint) = shared.store.latest_checkpoint() else {
-        return Ok(());
+        return (Contact::NotTried, Ok(()));
     };
-    let mut old_size = state::load_index(&shared.store, COSIGNED_BY, peer.id.as_str().as_bytes())
-        .map_err(|e| e.to_string())?
-        .unwrap_or(0);
+    let mut old_size =
+        match state::load_index(&shared.store, COSIGNED_BY, peer.id.as_str().as_bytes()) {
+            Ok(size) => size.unwrap_or(0),
+            Err(e) => return (Contact::NotTried, Err(e.to_string())),
+        };
     if old_size == checkpoint.size {
-        return Ok(());
+        return (Contact::NotTried, Ok(()));
     }
+    let mut contact = Contact::NotTried;
     // One retry after a conflict, with a proof from the size the witness says it has.
     for _ in 0..2 {
         if old_size > checkpoint.size {
             tracing::error!(peer = %peer.id, witness_size = old_size, our_size = checkpoint.size,
                 "security event: a witness has cosigned more of this log than this node holds; was the store rolled back?");
-            return Err("the witness is ahead of this log".into());
+            return (contact, Err("the witness is ahead of this log".into()));
         }
-        let proof = shared
-            .store
-            .consistency_proof(old_size, checkpoint.size)
-            .map_err(|e| e.to_string())?;
+        let proof = match shared.store.consistency_proof(old_size, checkpoint.size) {
+            Ok(proof) => proof,
+            Err(e) => return (contact, Err(e.to_string())),
+        };
         let request = PeerRequest::Witness(Box::new(WitnessRequest {
             old_size,
             proof,
             checkpoint: checkpoint.note.clone(),
         }));
-        match peers.request(shared, peer, &request).await? {
+        let response = match peers.request(shared, peer, &request).await {
+            Ok(response) => response,
+            Err(e) => return (Contact::Failed, Err(e)),
+        };
+        contact = Contact::Answered;
+        match response {
             PeerResponse::Cosigned(line) => {
-                return keep_cosignature(shared, roster, peer, &checkpoint, &line)
+                let kept = keep_cosignature(shared, roster, peer, &checkpoint, &line)
                     .await
                     .map_err(|e| e.to_string());
+                return (contact, kept);
             }
             PeerResponse::WitnessConflict { size } => old_size = size,
-            PeerResponse::Error(error) => return Err(error.to_string()),
-            _ => return Err("unexpected answer to a witnessing request".into()),
+            PeerResponse::WitnessRefused {
+                kind,
+                cosigned_size,
+            } => {
+                tracing::error!(peer = %peer.id, %kind, witness_size = cosigned_size,
+                    our_size = checkpoint.size,
+                    "security event: a witness refuses to cosign this log: it holds evidence that the log contradicts a checkpoint it cosigned; was the store rolled back or the key used elsewhere?");
+                return (
+                    contact,
+                    Err(format!(
+                        "the witness refuses to cosign ({kind}; it cosigned size {cosigned_size})"
+                    )),
+                );
+            }
+            PeerResponse::Error(error) => return (contact, Err(error.to_string())),
+            _ => {
+                return (
+                    contact,
+                    Err("unexpected answer to a witnessing request".into()),
+                );
+            }
         }
     }
-    Err("the witness kept reporting another size".into())
+    (
+        contact,
+        Err("the witness kept reporting another size".into()),
+    )
 }
 
 async fn keep_cosignature(
@@ -491,13 +646,54 @@ pub(crate) fn published_checkpoint(shared: &Shared) -> Result<Option<(u64, Strin
         .store
         .checkpoint_at(size)?
         .ok_or_else(|| Failure::Internal(format!("the published checkpoint {size} is missing")))?;
-    let mut note = SignedNote::parse(&note)
+    Ok(Some((size, with_cosignatures(shared, size, &note)?)))
+}
+
+/// `note`, this node's own checkpoint of size `size` as stored, with every witness
+/// cosignature this node holds for that size added — the form in which a checkpoint is
+/// served to applications (and so goes into exported bundles and proofs).
+///
+/// Only cosignatures that verify on this very note, under the key the *current* roster
+/// names for their witness, are added: one kept for another note of that size (a store
+/// restored from a copy) or by a witness whose key has since changed would read as a
+/// forged cosignature to the offline verifier. Past the note's signature limit, the rest
+/// are left out.
+pub(crate) fn with_cosignatures(shared: &Shared, size: u64, note: &str) -> Result<String, Failure> {
+    let kept = shared.store.scan(COSIGNATURES, &size.to_be_bytes())?;
+    if kept.is_empty() {
+        return Ok(note.to_owned());
+    }
+    let roster = shared.roster();
+    let mut signed = SignedNote::parse(note)
         .map_err(|e| Failure::Internal(format!("a stored checkpoint does not parse: {e}")))?;
-    for (_, line) in shared.store.scan(COSIGNATURES, &size.to_be_bytes())? {
-        let line = String::from_utf8_lossy(&line);
-        if let Ok(signature) = NoteSignature::from_line(&line) {
-            let _ = note.add_signature(signature);
+    for (key, line) in kept {
+        let Some(witness) = key
+            .get(8..)
+            .and_then(|id| std::str::from_utf8(id).ok())
+            .and_then(|id| AgencyId::new(id).ok())
+            .and_then(|id| roster.agency(&id).cloned())
+        else {
+            continue;
+        };
+        let Ok(signature) = std::str::from_utf8(&line)
+            .map_err(|_| ())
+            .and_then(|line| NoteSignature::from_line(line).map_err(|_| ()))
+        else {
+            continue;
+        };
+        let Ok(verifier) = cosignature_verifier(&roster, &witness) else {
+            continue;
+        };
+        let mut candidate = signed.clone();
+        if candidate.add_signature(signature).is_err() {
+            continue;
+        }
+        let verifies = candidate
+            .verify(std::slice::from_ref(&verifier))
+            .is_ok_and(|v| !v.signers().is_empty());
+        if verifies {
+            signed = candidate;
         }
     }
-    Ok(Some((size, note.to_text())))
+    Ok(signed.to_text())
 }

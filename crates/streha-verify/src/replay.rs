@@ -14,7 +14,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use streha_core::{
     AgeStatus, AuditEntry, Basis, Category, CategoryGroup, ConsentGrant, ConsentId, ConsentView,
     Decision, DisclosureHeader, DisclosureRequest, EnvelopeId, Grantor, NotInForce, PolicyContext,
-    Purpose, RefusalReason, Subject, SubjectId, Timestamp, decide, decide_to_send,
+    Purpose, RefusalReason, Subject, SubjectId, Timestamp, WitnessAlarmKind, decide,
+    decide_to_send,
 };
 
 use crate::directory::{Directory, approval_verifies};
@@ -403,7 +404,7 @@ pub(crate) fn replay(
                     ),
                 }
             }
-            AuditEntry::WitnessAlarm {
+            AuditEntry::WitnessAlarmV1 {
                 origin,
                 size,
                 root_a,
@@ -414,9 +415,30 @@ pub(crate) fn replay(
                     Rule::WitnessAlarm,
                     &log.name,
                     format!(
-                        "this node witnessed two trees of size {size} for log `{origin}`: roots {} and {}",
+                        "this node, as a witness, was shown a checkpoint of log `{origin}` that contradicts the one of size {size} it had cosigned (a fork, rollback or rewrite; this older entry does not say which): roots {} and {}",
                         hex::encode(root_a),
                         hex::encode(root_b)
+                    ),
+                )
+                .at_entry(index),
+            ),
+            AuditEntry::WitnessAlarm {
+                origin,
+                kind,
+                cosigned_size,
+                cosigned_root,
+                offered_size,
+                offered_root,
+                ..
+            } => findings.push(
+                Finding::new(
+                    Rule::WitnessAlarm,
+                    &log.name,
+                    witness_alarm_text(
+                        origin.as_str(),
+                        *kind,
+                        (*cosigned_size, cosigned_root),
+                        (*offered_size, offered_root),
                     ),
                 )
                 .at_entry(index),
@@ -424,6 +446,27 @@ pub(crate) fn replay(
         }
     }
     out
+}
+
+/// What a `witness_alarm` entry (tag 16) says, in words: the kind decides the sentence.
+fn witness_alarm_text(
+    origin: &str,
+    kind: WitnessAlarmKind,
+    (cosigned_size, cosigned_root): (u64, &[u8; 32]),
+    (offered_size, offered_root): (u64, &[u8; 32]),
+) -> String {
+    let (cosigned, offered) = (hex::encode(cosigned_root), hex::encode(offered_root));
+    match kind {
+        WitnessAlarmKind::Fork => format!(
+            "this node witnessed two trees of size {cosigned_size} for log `{origin}` (a fork): roots {cosigned} and {offered}"
+        ),
+        WitnessAlarmKind::Rollback => format!(
+            "this node had cosigned log `{origin}` at size {cosigned_size} (root {cosigned}) and was then shown a smaller tree of size {offered_size} (root {offered}): a rollback"
+        ),
+        WitnessAlarmKind::Inconsistent => format!(
+            "this node had cosigned log `{origin}` at size {cosigned_size} (root {cosigned}) and was then shown a tree of size {offered_size} (root {offered}) with no valid consistency proof from it: the log was rewritten"
+        ),
+    }
 }
 
 /// The lowest-tagged protection category a header declares, if any.

@@ -697,3 +697,60 @@ fn a_registration_right_after_a_rekeying_is_not_taken_for_the_successor() {
         Some(closed_index),
     );
 }
+
+#[test]
+fn witness_alarms_are_reported_by_kind_and_the_first_form_still_decodes() {
+    use streha_core::{LogOrigin, WitnessAlarmKind};
+    let mut fed = Fed::demo();
+    let origin = LogOrigin::new(format!("streha/demo/{SHELTER}")).unwrap();
+    let alarm = |kind, cosigned_size, offered_size| AuditEntry::WitnessAlarm {
+        origin: origin.clone(),
+        kind,
+        cosigned_size,
+        cosigned_root: [0xa0; 32],
+        offered_size,
+        offered_root: [0xb0; 32],
+        at: t(20 * DAY),
+    };
+    let first = fed.node(POLICE).commit(&[
+        alarm(WitnessAlarmKind::Rollback, 12, 7),
+        alarm(WitnessAlarmKind::Fork, 9, 9),
+        alarm(WitnessAlarmKind::Inconsistent, 9, 15),
+        AuditEntry::WitnessAlarmV1 {
+            origin: origin.clone(),
+            size: 12,
+            root_a: [0xa0; 32],
+            root_b: [0xb0; 32],
+            at: t(20 * DAY),
+        },
+    ]);
+    let report = run(&fed);
+    let seen = |index: u64| {
+        report
+            .with_rule(Rule::WitnessAlarm)
+            .find(|f| f.node == POLICE && f.entry_index == Some(index))
+            .map(|f| f.seen.clone())
+            .unwrap_or_else(|| panic!("no alarm at #{index}:\n{}", render_text(&report)))
+    };
+    let rollback = seen(first);
+    assert!(rollback.contains("rollback"), "{rollback}");
+    assert!(
+        rollback.contains("size 12") && rollback.contains("size 7"),
+        "{rollback}"
+    );
+    assert!(!rollback.contains("two trees"), "{rollback}");
+    let fork = seen(first + 1);
+    assert!(
+        fork.contains("two trees of size 9") && fork.contains("fork"),
+        "{fork}"
+    );
+    let inconsistent = seen(first + 2);
+    assert!(
+        inconsistent.contains("size 15") && inconsistent.contains("rewritten"),
+        "{inconsistent}"
+    );
+    let legacy = seen(first + 3);
+    assert!(legacy.contains("does not say which"), "{legacy}");
+    // No other finding: every form decodes.
+    assert_eq!(report.findings.len(), 4, "{}", render_text(&report));
+}

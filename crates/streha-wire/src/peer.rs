@@ -11,7 +11,7 @@
 
 use serde::{Deserialize, Serialize};
 use streha_audit::InclusionProof;
-use streha_core::{AgeStatus, RefusalReason, RepresentativeId, Timestamp};
+use streha_core::{AgeStatus, RefusalReason, RepresentativeId, Timestamp, WitnessAlarmKind};
 use streha_crypto::Envelope;
 
 use crate::RemoteError;
@@ -113,4 +113,14 @@ pub enum PeerResponse {
     },
     /// Gossip received.
     GossipReceived,
+    /// The witness refuses to cosign: the checkpoint contradicts one it cosigned (a fork, a
+    /// rollback or an inconsistent tree), or it already holds evidence that this log did.
+    /// It kept both signed checkpoints as evidence, logged a `witness_alarm` entry and
+    /// cosigns nothing more of the log.
+    WitnessRefused {
+        /// What the witness found (when it already held evidence: the first it kept).
+        kind: WitnessAlarmKind,
+        /// The size of the latest checkpoint of the log the witness cosigned.
+        cosigned_size: u64,
+    },
 }

@@ -98,9 +98,26 @@ pub(crate) fn describe(entry: &AuditEntry) -> String {
         AuditEntry::SubjectRekeyed { old, .. } => {
             format!("subject {old} re-keyed (Art. 18.5); only a commitment to the new id")
         }
-        AuditEntry::WitnessAlarm { origin, size, .. } => {
-            format!("witness alarm: two trees of size {size} for {origin}")
-        }
+        AuditEntry::WitnessAlarmV1 { origin, size, .. } => format!(
+            "witness alarm: a checkpoint of {origin} contradicted the one of size {size} this node cosigned (kind not recorded)"
+        ),
+        AuditEntry::WitnessAlarm {
+            origin,
+            kind,
+            cosigned_size,
+            offered_size,
+            ..
+        } => match kind {
+            streha_core::WitnessAlarmKind::Fork => {
+                format!("witness alarm (fork): two trees of size {cosigned_size} for {origin}")
+            }
+            streha_core::WitnessAlarmKind::Rollback => format!(
+                "witness alarm (rollback): {origin} showed a tree of size {offered_size} after this node cosigned size {cosigned_size}"
+            ),
+            streha_core::WitnessAlarmKind::Inconsistent => format!(
+                "witness alarm (inconsistent): {origin} showed a tree of size {offered_size} that does not extend the one of size {cosigned_size} this node cosigned"
+            ),
+        },
     }
 }
 
@@ -229,4 +246,46 @@ pub(crate) fn export(profile_path: &Path, args: &AuditExportArgs) -> Result<(), 
         args.out.display(),
         bytes.len()
     )])
+}
+
+#[cfg(test)]
+mod tests {
+    use streha_core::{AuditEntry, LogOrigin, Timestamp, WitnessAlarmKind};
+
+    use super::describe;
+
+    fn alarm(kind: WitnessAlarmKind, cosigned_size: u64, offered_size: u64) -> AuditEntry {
+        AuditEntry::WitnessAlarm {
+            origin: LogOrigin::new("streha/demo/shelter").unwrap(),
+            kind,
+            cosigned_size,
+            cosigned_root: [1; 32],
+            offered_size,
+            offered_root: [2; 32],
+            at: Timestamp(0),
+        }
+    }
+
+    #[test]
+    fn witness_alarms_are_described_by_kind() {
+        let rollback = describe(&alarm(WitnessAlarmKind::Rollback, 9, 4));
+        assert!(rollback.contains("rollback"), "{rollback}");
+        assert!(
+            rollback.contains("size 4") && rollback.contains("size 9"),
+            "{rollback}"
+        );
+        assert!(!rollback.contains("two trees"), "{rollback}");
+        let fork = describe(&alarm(WitnessAlarmKind::Fork, 3, 3));
+        assert!(fork.contains("two trees of size 3"), "{fork}");
+        let rewritten = describe(&alarm(WitnessAlarmKind::Inconsistent, 3, 8));
+        assert!(rewritten.contains("inconsistent"), "{rewritten}");
+        let first_form = describe(&AuditEntry::WitnessAlarmV1 {
+            origin: LogOrigin::new("streha/demo/shelter").unwrap(),
+            size: 9,
+            root_a: [1; 32],
+            root_b: [2; 32],
+            at: Timestamp(0),
+        });
+        assert!(first_form.contains("kind not recorded"), "{first_form}");
+    }
 }
