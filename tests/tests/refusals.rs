@@ -97,7 +97,7 @@ fn seal_raw(federation: &Federation, sender: &str, header: &DisclosureHeader) ->
 /// How a case reaches the node.
 enum Submission {
     /// Built, sealed and submitted through `streha-client`.
-    Client(SealedDisclosure),
+    Client(Box<SealedDisclosure>),
     /// A raw `Submit` of this header: the typed builder cannot express it.
     Raw(DisclosureHeader),
 }
@@ -120,7 +120,7 @@ fn sealed(
     purpose: Purpose,
     categories: &[DisclosableCategory],
     consent: Option<ConsentId>,
-) -> SealedDisclosure {
+) -> Box<SealedDisclosure> {
     let mut builder = client.disclosure(subject, recipient.clone(), purpose);
     for (n, category) in categories.iter().enumerate() {
         builder = builder
@@ -130,9 +130,11 @@ fn sealed(
     if let Some(consent) = consent {
         builder = builder.consent(consent);
     }
-    client
-        .seal(builder.prepare().expect("prepare"))
-        .expect("seal")
+    Box::new(
+        client
+            .seal(builder.prepare().expect("prepare"))
+            .expect("seal"),
+    )
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -293,7 +295,7 @@ async fn every_refusal_reachable_at_the_sender_reaches_the_application_as_its_ow
         },
         Case {
             sender: SHELTER,
-            submission: Submission::Client(
+            submission: Submission::Client(Box::new(
                 shelter
                     .seal(
                         shelter
@@ -310,14 +312,14 @@ async fn every_refusal_reachable_at_the_sender_reaches_the_application_as_its_ow
                             .unwrap(),
                     )
                     .unwrap(),
-            ),
+            )),
             expected: RefusalReason::UrgentDangerSenderRole {
                 role: Role::LicensedNgo,
             },
         },
         Case {
             sender: POLICE,
-            submission: Submission::Client(
+            submission: Submission::Client(Box::new(
                 police
                     .seal(
                         police
@@ -328,7 +330,7 @@ async fn every_refusal_reachable_at_the_sender_reaches_the_application_as_its_ow
                             .unwrap(),
                     )
                     .unwrap(),
-            ),
+            )),
             expected: RefusalReason::UrgentDangerNeedsTwoApprovers { verified: 1 },
         },
         Case {
@@ -490,7 +492,7 @@ async fn every_refusal_reachable_at_the_sender_reaches_the_application_as_its_ow
         let (envelope, reason, index) = match submission {
             Submission::Client(disclosure) => {
                 let envelope = disclosure.envelope_id();
-                match client.submit(&disclosure).await {
+                match client.submit(&*disclosure).await {
                     Err(error @ ClientError::Refused { .. }) => {
                         assert_eq!(error.fault(), streha_client::Fault::Policy);
                         let Some(reason) = error.refusal().cloned() else {
@@ -550,7 +552,7 @@ async fn every_refusal_reachable_at_the_sender_reaches_the_application_as_its_ow
     // ConsentSubjectMismatch cannot arise at a sending node: it decides with the consents of
     // the header's subject only, so another subject's consent is not known there.
     let err = police
-        .submit(sealed(
+        .submit(&*sealed(
             &police,
             other_adult,
             &shelter_id,
