@@ -40,6 +40,26 @@ pub enum Fault {
 /// Variants are grouped by [`Fault`] ([`ClientError::fault`]). Messages say what was wrong and
 /// what to do; they never carry record content or key material (key files are named by path,
 /// keys by their role).
+///
+/// # Refusals
+///
+/// A disclosure the node's policy refuses comes back as [`ClientError::Refused`] with the
+/// exact [`RefusalReason`] (one variant per rule) and the index of the `refused` entry in the
+/// node's log; nothing was queued. A few rules the client can check itself, before sealing:
+/// then nothing reaches the node, nothing is logged, and the error is a local one
+/// ([`Fault::Local`], [`ClientError::refusal`] is `None`):
+///
+/// | the node would refuse with | the client refuses first with |
+/// | --- | --- |
+/// | [`RefusalReason::ProtectionCategory`] | [`ClientError::ProtectionCategory`] (the typed builder cannot name one; a run-time check besides) |
+/// | [`RefusalReason::ContentMismatch`] (the node never sees content: it is the receiving application that checks, [`ClientError::Violation`]) | [`ClientError::DeclarationMismatch`] (the builder declares exactly the record's categories; a run-time check besides) |
+/// | [`RefusalReason::UnknownRecipient`] | [`ClientError::UnknownRecipient`] (sealing needs the recipient's key from the roster) |
+/// | [`RefusalReason::UnknownSender`] (the node answers [`ErrorCode::Unauthorized`] for another sender, before the policy) | [`ClientError::WrongSender`], [`ClientError::AgencyNotInRoster`] |
+/// | [`RefusalReason::UrgentDangerNeedsTwoApprovers`] (it counts only approvals that verify) | [`ClientError::UnknownOfficer`], [`ClientError::InvalidApproval`] for an approval that would not count; a duplicate officer is [`ClientError::Approval`] |
+///
+/// Every other reason is decided by the node only (it holds the subjects, consents and the
+/// roster's agreement). `tests/tests/refusals.rs` drives each reason reachable at the
+/// sending node end to end.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ClientError {

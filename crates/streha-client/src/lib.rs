@@ -46,80 +46,170 @@
 //! # Example
 //!
 //! Connect, register a child subject with a legal representative, record the
-//! representative's consent, disclose a psychological assessment to the centre for social
-//! work, and (on the other side) open it:
+//! representative's consent, disclose a psychological assessment to the shelter, wait for
+//! the shelter's signed receipt, and (on the other side) open it.
 //!
-//! ```no_run
-//! use std::time::Duration;
+//! This example runs as a test: its hidden set-up starts two real nodes in process (the
+//! demo police and shelter of `keys-example/`, with their stores in a temporary directory
+//! and OS-assigned ports on 127.0.0.1, the demo roster re-signed with those ports), and the
+//! applications use the demo key files named by each agency's `client.toml`. The demo keys
+//! are public: never use them for real records.
+//!
+//! ```
+//! use std::time::{Duration, SystemTime};
 //!
 //! use streha_client::streha_core::{
 //!     AgeStatus, Category, CategorySet, DisclosableCategory, Grantor, OfficerId, Purpose,
-//!     PurposeSet, Recipient, RepresentativeId, Role, Timestamp,
+//!     PurposeSet, Recipient, RepresentativeId, Timestamp,
 //! };
-//! use streha_client::{Client, ClientConfig, ClientError, KeyFilePaths, NewConsent};
-//!
-//! # async fn run() -> Result<(), ClientError> {
-//! let keys = KeyFilePaths {
-//!     application: "keys/police-app.key".into(),
-//!     signing: "keys/police-signing.key".into(),
-//!     encryption: "keys/police-encryption.key".into(),
-//!     node: "keys/police-node.pub".into(),
-//!     roster: "keys/roster.pub".into(),
+//! use streha_client::{Client, ClientConfig, ClientError, DeliveryState, KeyFilePaths, NewConsent};
+//! # use std::path::Path;
+//! # use streha_client::streha_crypto::{RosterPublicKey, RosterSecretKey};
+//! # use streha_client::streha_wire::Roster;
+//! #
+//! # /// Copies what `keys-example/<agency>/node.toml` names into `into/` (the secret node
+//! # /// key owner-only, as the node requires), loads it, and moves the store and the
+//! # /// endpoints to the temporary directory and to OS-assigned loopback ports.
+//! # fn demo_node_config(
+//! #     demo: &Path,
+//! #     into: &Path,
+//! #     agency: &str,
+//! # ) -> Result<streha_node::NodeConfig, Box<dyn std::error::Error>> {
+//! #     use std::os::unix::fs::PermissionsExt;
+//! #     std::fs::create_dir_all(into.join(agency))?;
+//! #     for file in ["node.toml", &format!("{agency}-app.application.pub")] {
+//! #         std::fs::copy(demo.join(agency).join(file), into.join(agency).join(file))?;
+//! #     }
+//! #     let key = into.join(agency).join(format!("{agency}.node-identity.key"));
+//! #     std::fs::copy(demo.join(agency).join(format!("{agency}.node-identity.key")), &key)?;
+//! #     std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600))?;
+//! #     let mut config = streha_node::NodeConfig::load(&into.join(agency).join("node.toml"))?;
+//! #     config.listen = "127.0.0.1:0".parse()?;
+//! #     config.app_listen = "127.0.0.1:0".parse()?;
+//! #     config.metrics_listen = None;
+//! #     Ok(config)
+//! # }
+//! #
+//! # #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let demo = Path::new("../../keys-example");
+//! # let tmp = tempfile::tempdir()?;
+//! # std::fs::create_dir_all(tmp.path().join("national-authority"))?;
+//! # let roster_pub = "national-authority/national-authority.roster.pub";
+//! # std::fs::copy(demo.join(roster_pub), tmp.path().join(roster_pub))?;
+//! # std::fs::copy(demo.join("roster.note"), tmp.path().join("roster.note"))?;
+//! # let police_node =
+//! #     streha_node::RunningNode::start(demo_node_config(demo, tmp.path(), "police-prishtina")?).await?;
+//! # let shelter_node =
+//! #     streha_node::RunningNode::start(demo_node_config(demo, tmp.path(), "shelter-prishtina")?).await?;
+//! # // The demo roster lists fixed ports; sign version 2 with the ports the OS assigned.
+//! # let roster_key = RosterPublicKey::from_key_file(&std::fs::read_to_string(demo.join(roster_pub))?)?;
+//! # let mut roster = Roster::open(&std::fs::read_to_string(demo.join("roster.note"))?, &roster_key)?;
+//! # for (node, agency) in [(&police_node, "police-prishtina"), (&shelter_node, "shelter-prishtina")] {
+//! #     let mut entry = roster.agency(&agency.parse()?).ok_or("agency not in the demo roster")?.clone();
+//! #     entry.address = node.peer_addr().ok_or("no peer endpoint")?.to_string();
+//! #     roster = roster.with_agency(entry)?;
+//! # }
+//! # let roster = roster.with_version(roster.version() + 1, roster.issued_at().saturating_add_millis(1));
+//! # let signer = RosterSecretKey::from_key_file(&std::fs::read_to_string(
+//! #     demo.join("national-authority/national-authority.roster.key"),
+//! # )?)?;
+//! # std::fs::write(tmp.path().join("roster.note"), roster.sign(&signer)?)?;
+//! # police_node.reload_roster().await?;
+//! # shelter_node.reload_roster().await?;
+//! # let police_node_address = police_node.app_addr().ok_or("no application endpoint")?;
+//! # let shelter_node_address = shelter_node.app_addr().ok_or("no application endpoint")?;
+//! // The police application's keys (as `keys-example/police-prishtina/client.toml` names them).
+//! let police_keys = KeyFilePaths {
+//!     application: "../../keys-example/police-prishtina/police-prishtina-app.application.key".into(),
+//!     signing: "../../keys-example/police-prishtina/police-prishtina.agency-signing.key".into(),
+//!     encryption: "../../keys-example/police-prishtina/police-prishtina.agency-encryption.key".into(),
+//!     node: "../../keys-example/police-prishtina/police-prishtina.node-identity.pub".into(),
+//!     roster: "../../keys-example/national-authority/national-authority.roster.pub".into(),
 //! };
-//! let config = ClientConfig::from_key_files(
-//!     "127.0.0.1:7443".parse().unwrap(),
-//!     "police-prishtina".parse().unwrap(),
-//!     &keys,
-//! )?;
+//! let config =
+//!     ClientConfig::from_key_files(police_node_address, "police-prishtina".parse()?, &police_keys)?;
+//! // Pins the node's key, and verifies the roster it serves against the roster key.
 //! let police = Client::connect(config).await?;
 //!
 //! // A presumed child (Art. 36) with a legal representative (Art. 38.5).
-//! let guardian: RepresentativeId = "guardian-0042".parse().unwrap();
+//! let guardian: RepresentativeId = "guardian-0042".parse()?;
 //! let (subject, _) = police
 //!     .register_subject(AgeStatus::PresumedChild, vec![guardian.clone()])
 //!     .await?;
 //!
-//! // The representative consents to psychological information going to social work.
-//! let now = Timestamp(1_750_000_000_000);
+//! // The representative consents to psychological information going to the shelter, for
+//! // assistance, for a year (Art. 18.3).
+//! let now = Timestamp::from_unix_millis(
+//!     SystemTime::now().duration_since(SystemTime::UNIX_EPOCH)?.as_millis().try_into()?,
+//! );
+//! let shelter_id: streha_client::streha_core::AgencyId = "shelter-prishtina".parse()?;
 //! let (consent, _) = police
 //!     .grant_consent(NewConsent {
 //!         subject,
 //!         granted_by: Grantor::Representative(guardian),
-//!         recipients: vec![Recipient::Role(Role::CentreForSocialWork)],
+//!         recipients: vec![Recipient::Agency(shelter_id.clone())],
 //!         categories: CategorySet::of(&[Category::Psychological]),
 //!         purposes: PurposeSet::of(&[Purpose::Assistance]),
 //!         valid_from: now,
 //!         expires_at: now.saturating_add_millis(365 * 24 * 3600 * 1000),
 //!         evidence_hash: [0; 32], // BLAKE3 of the signed consent form
-//!         recorded_by: "officer-17".parse::<OfficerId>().unwrap(),
+//!         recorded_by: "officer-17".parse::<OfficerId>()?,
 //!         recorded_at: now,
 //!     })
 //!     .await?;
 //!
 //! // Disclose. A protection category cannot even be named here.
 //! let disclosure = police
-//!     .disclosure(subject, "csw-prishtina".parse().unwrap(), Purpose::Assistance)
-//!     .field(DisclosableCategory::Psychological, "assessment", "…")?
+//!     .disclosure(subject, shelter_id, Purpose::Assistance)
+//!     .field(DisclosableCategory::Psychological, "assessment", "needs trauma counselling")?
 //!     .consent(consent);
-//! match police.submit(disclosure).await {
-//!     Ok(submitted) => println!("disclosed, logged at {}", submitted.index),
+//! let submitted = match police.submit(disclosure).await {
+//!     // Acknowledged only once the `disclosed` entry is durable in the node's log.
+//!     Ok(submitted) => submitted,
+//!     // Refused by the policy: logged as `refused`, and nothing left the agency.
 //!     Err(ClientError::Refused { reason, log_index }) => {
-//!         println!("refused ({}), logged at {log_index}: {reason}", reason.article())
+//!         return Err(format!("refused ({}), logged at {log_index}: {reason}", reason.article()).into());
 //!     }
-//!     Err(other) => return Err(other),
-//! }
+//!     Err(other) => return Err(other.into()),
+//! };
 //!
-//! // At the centre for social work, with its own keys:
-//! # let csw_config: ClientConfig = unimplemented!();
-//! let csw = Client::connect(csw_config).await?;
-//! for entry in csw.inbox(None, 50).await? {
-//!     let opened = csw.open(entry.envelope).await?; // checks signature and categories
+//! // The node delivers it over QUIC; the shelter's node answers with a signed receipt.
+//! let state = police.await_delivery(submitted.envelope, Duration::from_secs(10)).await?;
+//! let DeliveryState::Delivered { receipt_index, receiver_index } = state else {
+//!     return Err(format!("not delivered yet: {state:?}").into());
+//! };
+//! println!("disclosed at {}, receipt at {receipt_index}; received at {receiver_index}", submitted.index);
+//!
+//! // At the shelter, with its own application's keys:
+//! let shelter_keys = KeyFilePaths {
+//!     application: "../../keys-example/shelter-prishtina/shelter-prishtina-app.application.key".into(),
+//!     signing: "../../keys-example/shelter-prishtina/shelter-prishtina.agency-signing.key".into(),
+//!     encryption: "../../keys-example/shelter-prishtina/shelter-prishtina.agency-encryption.key".into(),
+//!     node: "../../keys-example/shelter-prishtina/shelter-prishtina.node-identity.pub".into(),
+//!     roster: "../../keys-example/national-authority/national-authority.roster.pub".into(),
+//! };
+//! let shelter = Client::connect(ClientConfig::from_key_files(
+//!     shelter_node_address,
+//!     "shelter-prishtina".parse()?,
+//!     &shelter_keys,
+//! )?)
+//! .await?;
+//! let inbox = shelter.inbox(None, 50).await?;
+//! # assert_eq!(inbox.len(), 1);
+//! for entry in inbox {
+//!     // Checks the police's signature against the roster, and that the record carries
+//!     // exactly the declared categories (a mismatch is reported and logged as a violation).
+//!     let opened = shelter.open(entry.envelope).await?;
 //!     assert_eq!(opened.record.categories(), opened.header.categories);
-//!     // The receipt of the delivery is in the node's log, provably.
-//!     let proven = csw.prove_entry(entry.received_index).await?;
+//!     // Its receipt is in the shelter node's log, provably.
+//!     let proven = shelter.prove_entry(entry.received_index).await?;
 //!     println!("received at index {} of a log of {}", proven.index(), proven.checkpoint().size());
 //! }
-//! # let _ = Duration::from_secs(1);
+//! # police.close().await;
+//! # shelter.close().await;
+//! # police_node.shutdown().await;
+//! # shelter_node.shutdown().await;
 //! # Ok(())
 //! # }
 //! ```
