@@ -64,7 +64,7 @@ pub enum FieldValue {
     /// UTF-8 text.
     Text(String),
     /// Raw bytes.
-    Bytes(Vec<u8>),
+    Bytes(#[serde(with = "crate::codec::byte_string")] Vec<u8>),
 }
 
 impl FieldValue {

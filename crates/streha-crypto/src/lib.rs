@@ -119,5 +119,9 @@ pub use crate::error::CryptoError;
 pub use crate::fingerprint::Fingerprint;
 pub use crate::keyfile::{AnyPublicKey, AnySecretKey, KeyFile, KeyFileError, MAX_KEY_FILE_LEN};
 pub use crate::kind::{Algorithm, KeyKind, KeyPart};
+/// Serde for `Vec<u8>` fields as byte strings: `#[serde(with = "streha_crypto::serde_bytes")]`.
+/// In postcard the encoding equals that of a sequence of bytes, written and read in one copy
+/// instead of byte by byte.
+pub use crate::serde_util::bytes as serde_bytes;
 pub use crate::signature::Signature;
 pub use crate::x25519::{AgencyEncryptionPublicKey, AgencyEncryptionSecretKey};

@@ -75,16 +75,22 @@ impl<'de, const N: usize> Visitor<'de> for HexVisitor<N> {
 
 /// `#[serde(with = "crate::serde_util::bytes")]` for `Vec<u8>`: written with
 /// `serialize_bytes` (postcard: varint length, then the bytes), read from bytes or a sequence.
-pub(crate) mod bytes {
+pub mod bytes {
     use super::*;
 
-    pub(crate) fn serialize<S: Serializer>(bytes: &[u8], serializer: S) -> Result<S::Ok, S::Error> {
+    /// Writes `bytes` as a byte string.
+    ///
+    /// # Errors
+    /// The serializer's.
+    pub fn serialize<S: Serializer>(bytes: &[u8], serializer: S) -> Result<S::Ok, S::Error> {
         serializer.serialize_bytes(bytes)
     }
 
-    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(
-        deserializer: D,
-    ) -> Result<Vec<u8>, D::Error> {
+    /// Reads a byte string (or, from formats without one, a sequence of bytes).
+    ///
+    /// # Errors
+    /// The deserializer's.
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<u8>, D::Error> {
         deserializer.deserialize_byte_buf(BytesVisitor)
     }
 

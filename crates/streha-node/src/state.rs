@@ -70,6 +70,7 @@ pub(crate) struct Outbound {
     /// The subject the envelope is about, whose data key seals it.
     pub(crate) about: SubjectId,
     /// The envelope, sealed at rest under its subject's key (see `at_rest`).
+    #[serde(with = "streha_crypto::serde_bytes")]
     pub(crate) sealed_envelope: Vec<u8>,
     /// The envelope's commitment to its ciphertext, to match the receipt without opening.
     pub(crate) ciphertext_hash: [u8; 32],
@@ -125,6 +126,7 @@ pub(crate) struct InboxRecord {
     /// The subject the envelope is about, whose data key seals it.
     pub(crate) about: SubjectId,
     /// The envelope, sealed at rest under its subject's key (see `at_rest`).
+    #[serde(with = "streha_crypto::serde_bytes")]
     pub(crate) sealed_envelope: Vec<u8>,
     pub(crate) received_at: Timestamp,
 }
