@@ -131,6 +131,9 @@ async fn receive(
         }
     };
     // An id this agency closed (Art. 18.5) takes nothing more, whatever the sender knows.
+    // Held shared until the outcome is committed, so that a re-keying (which takes it
+    // exclusively) sees this envelope in the inbox and shreds it, or closes the id first.
+    let _registry = shared.registry_lock.read().await;
     let locally_closed = state::load::<streha_core::Subject>(
         &shared.store,
         state::SUBJECTS,

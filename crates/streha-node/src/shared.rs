@@ -111,7 +111,8 @@ pub(crate) struct Shared {
     /// Open incoming peer connections, to close those of agencies removed from the roster.
     pub(crate) peer_connections: Mutex<Vec<([u8; 32], quinn::Connection)>>,
     /// Changes of subjects and consents take it exclusively (read-modify-write); a
-    /// disclosure holds it shared from reading the registry to logging its decision.
+    /// disclosure, sent or received, holds it shared from reading the registry to logging
+    /// its decision.
     pub(crate) registry_lock: tokio::sync::RwLock<()>,
     pub(crate) attempts: Mutex<HashMap<EnvelopeId, Attempts>>,
     pub(crate) metrics: Metrics,
