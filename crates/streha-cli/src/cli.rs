@@ -214,6 +214,10 @@ pub(crate) struct KeygenArgs {
     /// Replace key files that already exist (the keys they held are lost)
     #[arg(long)]
     pub(crate) force: bool,
+    /// Print one line of JSON: the files written and each key's fingerprint (never a
+    /// secret)
+    #[arg(long)]
+    pub(crate) json: bool,
 }
 
 /// The kinds `streha keygen --kind` generates one at a time.
@@ -274,6 +278,9 @@ pub(crate) struct KeyShowArgs {
     /// The key file to read (a secret .key or a public .pub file)
     #[arg(value_name = "FILE")]
     pub(crate) file: PathBuf,
+    /// Print one line of JSON (the same fields; never secret bytes)
+    #[arg(long)]
+    pub(crate) json: bool,
 }
 
 // ----- roster -------------------------------------------------------------------------------
@@ -321,6 +328,9 @@ pub(crate) struct RosterInitArgs {
     /// Replace an existing file
     #[arg(long)]
     pub(crate) force: bool,
+    /// Print one line of JSON
+    #[arg(long)]
+    pub(crate) json: bool,
 }
 
 /// Arguments of `streha roster add`.
@@ -361,6 +371,9 @@ pub(crate) struct RosterAddArgs {
     /// (repeat for each officer)
     #[arg(long = "officer", value_name = "ID=FILE", value_parser = parse_officer_file)]
     pub(crate) officers: Vec<(OfficerId, PathBuf)>,
+    /// Print one line of JSON
+    #[arg(long)]
+    pub(crate) json: bool,
 }
 
 /// Arguments of `streha roster remove`.
@@ -372,6 +385,9 @@ pub(crate) struct RosterRemoveArgs {
     /// The agency to remove
     #[arg(long, value_name = "ID")]
     pub(crate) agency: AgencyId,
+    /// Print one line of JSON
+    #[arg(long)]
+    pub(crate) json: bool,
 }
 
 /// Arguments of `streha roster sign`.
@@ -392,6 +408,9 @@ pub(crate) struct RosterSignArgs {
     /// Replace an existing signed roster file
     #[arg(long)]
     pub(crate) force: bool,
+    /// Print one line of JSON
+    #[arg(long)]
+    pub(crate) json: bool,
 }
 
 /// Arguments of `streha roster verify`.
@@ -496,6 +515,9 @@ pub(crate) struct NodeInitArgs {
     /// Replace existing files
     #[arg(long)]
     pub(crate) force: bool,
+    /// Print one line of JSON
+    #[arg(long)]
+    pub(crate) json: bool,
 }
 
 // ----- subject ------------------------------------------------------------------------------

@@ -147,6 +147,63 @@ pub(crate) fn check_overwrite(path: &Path, force: bool) -> Result<(), CliError> 
     }
 }
 
+/// The directory a file `path` is written in.
+fn target_dir(path: &Path) -> PathBuf {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
+/// Checks that `dir`, where an output file goes, is an existing directory (a usage error
+/// otherwise: the path is wrong).
+fn check_target_dir(path: &Path, dir: &Path) -> Result<(), CliError> {
+    match fs::metadata(dir) {
+        Ok(meta) if meta.is_dir() => Ok(()),
+        Ok(_) => Err(CliError::usage(format!(
+            "cannot write {}: {} is not a directory; choose another file name (nothing was \
+             written)",
+            path.display(),
+            dir.display()
+        ))),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Err(CliError::usage(format!(
+            "cannot write {}: the directory {} does not exist; create it first (nothing was \
+             written)",
+            path.display(),
+            dir.display()
+        ))),
+        Err(e) => Err(anyhow!(e)
+            .context(format!(
+                "cannot write {}: cannot inspect the directory {}",
+                path.display(),
+                dir.display()
+            ))
+            .into()),
+    }
+}
+
+/// Checks, before any work is done, that `path` can be written: it does not exist (or
+/// `force`), its directory exists, and a file can be created there (a probe file, removed at
+/// once). Commands that fetch from the node call it first, so a wrong `--out` fails before
+/// the network is used.
+pub(crate) fn check_target(path: &Path, force: bool) -> Result<(), CliError> {
+    let dir = target_dir(path);
+    check_target_dir(path, &dir)?;
+    check_overwrite(path, force)?;
+    tempfile::Builder::new()
+        .prefix(".streha-probe.")
+        .tempfile_in(&dir)
+        .map(drop)
+        .with_context(|| {
+            format!(
+                "cannot write {}: no file can be created in {}",
+                path.display(),
+                dir.display()
+            )
+        })?;
+    Ok(())
+}
+
 /// Writes `contents` to `path` atomically (a temporary file in the same directory, created
 /// with `mode`, synced, renamed into place). Without `force` an existing file is never
 /// replaced, even one that appears while writing.
@@ -156,17 +213,9 @@ pub(crate) fn write_file(
     mode: u32,
     force: bool,
 ) -> Result<(), CliError> {
+    let dir = target_dir(path);
+    check_target_dir(path, &dir)?;
     check_overwrite(path, force)?;
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    if !dir.is_dir() {
-        return Err(CliError::usage(format!(
-            "the directory {} does not exist; create it first",
-            dir.display()
-        )));
-    }
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
     let mut temp = tempfile::Builder::new()
         .prefix(&format!(".{name}."))

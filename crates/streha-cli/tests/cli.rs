@@ -112,8 +112,9 @@ impl Workspace {
         format!("keys/{holder}/{name}.{kind}.{ext}")
     }
 
-    /// roster.toml with police (two officers) and the shelter, one agreement clause, signed
-    /// as roster.note.
+    /// roster.toml with police (two officers) and the shelter, two agreement clauses (the
+    /// police may receive identification data; the shelter, a licensed NGO, the victim's
+    /// status in urgent danger), signed as roster.note.
     fn roster(&self, police_port: u16, shelter_port: u16) {
         ok(self.run(&[
             "roster",
@@ -161,7 +162,10 @@ impl Workspace {
             format!(
                 "{body}\n[[agreement.clauses]]\nid = \"police-identification\"\n\
                  recipient = \"police\"\ncategories = [\"identity\", \"victim_status\"]\n\
-                 purposes = [\"identification_and_referral\"]\n"
+                 purposes = [\"identification_and_referral\"]\n\n\
+                 [[agreement.clauses]]\nid = \"shelter-urgent-danger\"\n\
+                 recipient = \"licensed_ngo\"\ncategories = [\"victim_status\"]\n\
+                 purposes = [\"urgent_danger\"]\n"
             ),
         )
         .unwrap();
@@ -619,6 +623,322 @@ fn node_init_writes_what_strehad_accepts_and_refuses_mismatched_keys() {
     assert!(err.contains("unsigned roster body"), "{err}");
 }
 
+#[test]
+fn roster_and_node_init_print_json_for_scripts() {
+    let ws = Workspace::new();
+    let roster_pub = Workspace::key(AUTHORITY, AUTHORITY, "roster", "pub");
+    let fingerprint = |file: &str| {
+        json(&ok(ws.run(&["key", "show", file, "--json"])))["fingerprint"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+
+    // init: the body written, version 0, unsigned.
+    let v = json(&ok(ws.run(&[
+        "roster",
+        "init",
+        "--federation",
+        "cli-test",
+        "--out",
+        "roster.toml",
+        "--json",
+    ])));
+    assert_eq!(v["roster"], "roster.toml");
+    assert_eq!(v["federation"], "cli-test");
+    assert_eq!(v["version"], 0);
+    assert_eq!(v["signed"], false);
+    assert_eq!(v["agencies"], 0);
+
+    // add: the entry with its keys' full fingerprints and officers; again: replaced.
+    let add = |extra: &[&str]| {
+        let mut args = vec![
+            "roster",
+            "add",
+            "roster.toml",
+            "--agency",
+            POLICE,
+            "--role",
+            "police",
+            "--address",
+            "127.0.0.1:7401",
+            "--keys",
+            "keys/police-prishtina",
+            "--json",
+        ];
+        args.extend_from_slice(extra);
+        json(&ok(ws.run(&args)))
+    };
+    let officer_pub = format!("keys/{POLICE}/police-officer-1.officer.pub");
+    let v = add(&["--officer", &format!("police-officer-1={officer_pub}")]);
+    assert_eq!(v["roster"], "roster.toml");
+    assert_eq!(v["action"], "added");
+    assert_eq!(v["agencies"], 1);
+    assert_eq!(v["signed"], false);
+    assert_eq!(v["agency"]["id"], POLICE);
+    assert_eq!(v["agency"]["role"], "police");
+    assert_eq!(v["agency"]["address"], "127.0.0.1:7401");
+    for (field, kind) in [
+        ("node_key", "node-identity"),
+        ("signing_key", "agency-signing"),
+        ("encryption_key", "agency-encryption"),
+    ] {
+        assert_eq!(
+            v["agency"][field].as_str().unwrap(),
+            fingerprint(&Workspace::key(POLICE, POLICE, kind, "pub")),
+            "{field}"
+        );
+    }
+    assert_eq!(v["agency"]["officers"][0]["id"], "police-officer-1");
+    assert_eq!(
+        v["agency"]["officers"][0]["key"].as_str().unwrap(),
+        fingerprint(&officer_pub)
+    );
+    assert_eq!(add(&[])["action"], "replaced");
+    ok(ws.run(&[
+        "roster",
+        "add",
+        "roster.toml",
+        "--agency",
+        SHELTER,
+        "--role",
+        "licensed_ngo",
+        "--address",
+        "127.0.0.1:7402",
+        "--keys",
+        &format!("keys/{SHELTER}"),
+    ]));
+
+    // remove.
+    let v = json(&ok(ws.run(&[
+        "roster",
+        "remove",
+        "roster.toml",
+        "--agency",
+        SHELTER,
+        "--json",
+    ])));
+    assert_eq!(v["action"], "removed");
+    assert_eq!(v["agency"], SHELTER);
+    assert_eq!(v["agencies"], 1);
+
+    // sign: the note and the body written, the new version, the roster key's fingerprint.
+    let roster_key = Workspace::key(AUTHORITY, AUTHORITY, "roster", "key");
+    let v = json(&ok(ws.run(&[
+        "roster",
+        "sign",
+        "roster.toml",
+        "--key",
+        &roster_key,
+        "--out",
+        "roster.note",
+        "--json",
+    ])));
+    assert_eq!(v["roster"], "roster.note");
+    assert_eq!(v["body"], "roster.toml");
+    assert_eq!(v["federation"], "cli-test");
+    assert_eq!(v["version"], 1);
+    assert_eq!(v["signed"], true);
+    assert_eq!(v["agencies"], 1);
+    assert_eq!(v["agreement_clauses"], 0);
+    assert!(v["issued_at"].as_str().unwrap().ends_with('Z'), "{v}");
+    assert_eq!(v["roster_key"].as_str().unwrap(), fingerprint(&roster_pub));
+    let text = v.to_string();
+    let secret = fs::read_to_string(ws.path(&roster_key)).unwrap();
+    let secret = secret
+        .lines()
+        .find_map(|l| l.strip_prefix("key: "))
+        .unwrap();
+    assert!(!text.contains(secret), "{text}");
+
+    // node init: the files written, the roster version, the addresses, the node key.
+    let v = json(&ok(ws.run(&[
+        "node",
+        "init",
+        "--agency",
+        POLICE,
+        "--keys",
+        &format!("keys/{POLICE}"),
+        "--roster",
+        "roster.note",
+        "--roster-key",
+        &roster_pub,
+        "--app-listen",
+        "127.0.0.1:7411",
+        "--metrics-listen",
+        "127.0.0.1:9401",
+        "--data-dir",
+        "police-data",
+        "--out",
+        "police.toml",
+        "--client",
+        "police-client.toml",
+        "--json",
+    ])));
+    assert_eq!(v["config"], "police.toml");
+    assert_eq!(v["client"], "police-client.toml");
+    assert_eq!(v["agency"], POLICE);
+    assert_eq!(v["application"], "police-prishtina-app");
+    assert_eq!(v["roster_version"], 1);
+    assert_eq!(v["listen"], "127.0.0.1:7401");
+    assert_eq!(v["app_listen"], "127.0.0.1:7411");
+    assert_eq!(v["metrics_listen"], "127.0.0.1:9401");
+    assert!(
+        v["data_dir"].as_str().unwrap().ends_with("police-data"),
+        "{v}"
+    );
+    assert_eq!(
+        v["node_key"].as_str().unwrap(),
+        fingerprint(&Workspace::key(POLICE, POLICE, "node-identity", "pub"))
+    );
+    assert!(ws.path("police.toml").is_file() && ws.path("police-client.toml").is_file());
+    // Without --client: no profile.
+    let v = json(&ok(ws.run(&[
+        "node",
+        "init",
+        "--agency",
+        POLICE,
+        "--keys",
+        &format!("keys/{POLICE}"),
+        "--roster",
+        "roster.note",
+        "--roster-key",
+        &roster_pub,
+        "--app-listen",
+        "127.0.0.1:7411",
+        "--out",
+        "police-2.toml",
+        "--json",
+    ])));
+    assert_eq!(v["client"], Value::Null);
+    assert_eq!(v["metrics_listen"], Value::Null);
+    // A refusal is an error line on standard error, nothing on standard output.
+    let run = ws.run(&[
+        "roster",
+        "init",
+        "--federation",
+        "cli-test",
+        "--out",
+        "roster.toml",
+        "--json",
+    ]);
+    assert!(stdout(&run).is_empty());
+    let err = fails(run, 2);
+    assert!(err.contains("pass --force"), "{err}");
+}
+
+/// A directory no file can be created in, even by root (`None` if there is none here).
+fn unwritable_dir(ws: &Workspace) -> Option<PathBuf> {
+    let read_only = ws.path("read-only");
+    fs::create_dir_all(&read_only).unwrap();
+    fs::set_permissions(&read_only, fs::Permissions::from_mode(0o555)).unwrap();
+    // Root writes to a 0555 directory anyway; sysfs refuses new files to everyone.
+    [read_only, PathBuf::from("/sys")]
+        .into_iter()
+        .find(|dir| fs::write(dir.join("probe"), "").is_err())
+}
+
+#[test]
+fn consent_list_and_audit_checkpoint_and_export_refuse_bad_input() {
+    let ws = Workspace::new();
+    ws.roster(free_port(), free_port());
+    // A profile whose node is not running (it answers nothing), with a short timeout.
+    ok(ws.node_init(POLICE, free_port()));
+    let profile = fs::read_to_string(ws.path("police-prishtina-client.toml")).unwrap();
+    fs::write(
+        ws.path("police-prishtina-client.toml"),
+        format!("{profile}request_timeout_ms = 1000\n"),
+    )
+    .unwrap();
+    let run = |args: &[&str]| {
+        let mut all = vec!["--profile", "police-prishtina-client.toml"];
+        all.extend_from_slice(args);
+        ws.run(&all)
+    };
+    /// Exactly one line on standard error, nothing on standard output.
+    #[track_caller]
+    fn one_line(output: Output, code: i32) -> String {
+        assert!(stdout(&output).is_empty(), "{}", stdout(&output));
+        let err = fails(output, code);
+        assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+        err
+    }
+
+    // consent list: a malformed subject id is a usage error, before any connection.
+    for bad in ["xyz", "0123", "0123456789ABCDEF0123456789ABCDEF", ""] {
+        let out = run(&["consent", "list", "--subject", bad]);
+        assert!(stdout(&out).is_empty());
+        let err = fails(out, 2);
+        let first = err.lines().next().unwrap();
+        assert!(first.contains("invalid subject id"), "{err}");
+        assert!(first.contains("32 lowercase hexadecimal digits"), "{err}");
+    }
+    let err = fails(run(&["consent", "list"]), 2);
+    assert!(err.contains("--subject"), "{err}");
+
+    // The node unreachable: a runtime failure (exit 1) that says what to check.
+    let subject = "0123456789abcdef0123456789abcdef";
+    for args in [
+        &["consent", "list", "--subject", subject][..],
+        &["consent", "list", "--subject", subject, "--json"],
+        &["audit", "checkpoint"],
+        &[
+            "audit",
+            "checkpoint",
+            "--out",
+            "police.checkpoint",
+            "--json",
+        ],
+        &["audit", "export", "--out", "police.bundle"],
+    ] {
+        let err = one_line(run(args), 1);
+        assert!(
+            err.contains("check that the node is running"),
+            "{args:?}: {err}"
+        );
+    }
+    assert!(!ws.path("police.checkpoint").exists() && !ws.path("police.bundle").exists());
+
+    // A wrong --out is refused before the node is asked (the node is down, yet the error is
+    // about the path): a missing directory, a file as directory, an existing file, a
+    // directory as the file.
+    fs::write(ws.path("plain-file"), "x").unwrap();
+    fs::write(ws.path("existing.bundle"), "keep me").unwrap();
+    fs::create_dir_all(ws.path("a-directory")).unwrap();
+    for command in ["checkpoint", "export"] {
+        for (out, says) in [
+            (
+                "no-such-dir/out",
+                "the directory no-such-dir does not exist",
+            ),
+            ("plain-file/out", "plain-file is not a directory"),
+            ("existing.bundle", "pass --force"),
+            ("a-directory", "is a directory"),
+        ] {
+            let err = one_line(run(&["audit", command, "--out", out]), 2);
+            assert!(err.contains(says), "audit {command} --out {out}: {err}");
+            assert!(err.contains(out), "audit {command} --out {out}: {err}");
+        }
+        // A directory no file can be created in: a failure to write (exit 1).
+        if let Some(dir) = unwritable_dir(&ws) {
+            let out = dir.join("out");
+            let err = one_line(
+                run(&["audit", command, "--out", out.to_str().unwrap(), "--force"]),
+                1,
+            );
+            assert!(err.contains("no file can be created in"), "{err}");
+            assert!(!out.exists());
+        }
+    }
+    assert_eq!(
+        fs::read_to_string(ws.path("existing.bundle")).unwrap(),
+        "keep me"
+    );
+    // audit export needs --out.
+    let err = fails(run(&["audit", "export"]), 2);
+    assert!(err.contains("--out"), "{err}");
+}
+
 /// A running two-agency federation configured entirely with the CLI.
 struct Running {
     ws: Workspace,
@@ -800,13 +1120,29 @@ fn subject_consent_send_inbox_and_audit_against_real_daemons() {
     );
     assert!(err.contains("Art. 18.2"), "{err}");
 
-    // consent list.
+    // consent list; a subject the node does not know has no consents.
     let v = json(&ok(fed.as_agency(
         SHELTER,
         &["consent", "list", "--subject", &adult, "--json"],
     )));
     assert_eq!(v["consents"][0]["consent"], consent.as_str());
     assert_eq!(v["consents"][0]["in_force"], true);
+    let v = json(&ok(fed.as_agency(
+        SHELTER,
+        &[
+            "consent",
+            "list",
+            "--subject",
+            "0123456789abcdef0123456789abcdef",
+            "--json",
+        ],
+    )));
+    assert_eq!(v["consents"].as_array().map(Vec::len), Some(0), "{v}");
+    let err = fails(
+        fed.as_agency(SHELTER, &["consent", "list", "--subject", "not-an-id"]),
+        2,
+    );
+    assert!(err.contains("invalid subject id"), "{err}");
 
     // send: allowed and delivered.
     let v = json(&ok(fed.send_medical(&adult, &consent)));
@@ -1171,6 +1507,90 @@ fn rekey_and_urgent_danger_from_the_command_line() {
     assert!(err.contains("two different officers"), "{err}");
     let err = fails(send(&[officer(1), officer(2)]), 3);
     assert!(err.contains("no clause of the exchange agreement"), "{err}");
+    // The same officer twice is refused before anything is sent.
+    let err = fails(send(&[officer(1), officer(1)]), 2);
+    assert!(err.contains("must come from a different officer"), "{err}");
+
+    // Allowed: the victim's status, which a clause allows the shelter in urgent danger,
+    // approved by two distinct officers of the police, is disclosed, delivered, and logged
+    // flagged for review at both ends.
+    let v = json(&ok(fed.as_agency(
+        POLICE,
+        &[
+            "send",
+            "--subject",
+            &subject,
+            "--to",
+            SHELTER,
+            "--purpose",
+            "urgent_danger",
+            "--field",
+            "victim_status:status=in immediate danger",
+            "--approval",
+            &officer(1),
+            "--approval",
+            &officer(2),
+            "--wait",
+            "20",
+            "--json",
+        ],
+    )));
+    assert_eq!(v["delivery"]["state"], "delivered", "{v}");
+    let envelope = v["envelope"].as_str().unwrap().to_owned();
+    let index = v["log_index"].as_u64().unwrap();
+    // The sender's `disclosed` entry, proven from its log: flagged for review, with both
+    // approvals in the logged header.
+    let proven = json(&ok(fed.as_agency(
+        POLICE,
+        &[
+            "audit",
+            "prove",
+            &index.to_string(),
+            "--out",
+            "urgent.proof",
+            "--json",
+        ],
+    )));
+    let describes = proven["describes"].as_str().unwrap();
+    assert!(
+        describes.contains("flagged for urgent-danger review"),
+        "{describes}"
+    );
+    let entry =
+        streha_core::AuditEntry::decode(&fs::read(fed.ws.path("urgent.proof.entry")).unwrap())
+            .unwrap();
+    let streha_core::AuditEntry::Disclosed {
+        header,
+        urgent_review,
+        ..
+    } = entry
+    else {
+        panic!("entry {index} is not `disclosed`: {entry:?}");
+    };
+    assert!(urgent_review);
+    assert_eq!(header.envelope_id.to_string(), envelope);
+    assert_eq!(header.purpose.as_str(), "urgent_danger");
+    assert_eq!(header.approvals.len(), 2);
+    let approvers: std::collections::BTreeSet<String> = header
+        .approvals
+        .iter()
+        .map(|a| a.officer.to_string())
+        .collect();
+    assert_eq!(approvers.len(), 2, "{approvers:?}");
+    // Delivered: in the shelter's inbox, for urgent danger, and it opens.
+    let inbox = json(&ok(fed.as_agency(SHELTER, &["inbox", "list", "--json"])));
+    let received = inbox["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["envelope"] == envelope.as_str())
+        .unwrap_or_else(|| panic!("{envelope} not in the shelter's inbox: {inbox}"));
+    assert_eq!(received["purpose"], "urgent_danger", "{received}");
+    let opened = ok(fed.as_agency(SHELTER, &["inbox", "open", &envelope]));
+    assert!(
+        opened.contains("victim_status:status=in immediate danger"),
+        "{opened}"
+    );
     // An approval key file of the wrong kind.
     let err = fails(
         send(&[format!(

@@ -103,6 +103,52 @@ fn the_demo_runs_every_step_and_keeps_its_files_when_asked() {
 }
 
 #[test]
+fn the_demo_without_keep_removes_its_temporary_directory() {
+    // The demo's temporary directory is created under TMPDIR: a fresh one here, so what is
+    // left behind (nothing) can be seen.
+    let tmp = tempfile::tempdir().unwrap();
+    let run = Command::new(env!("CARGO_BIN_EXE_streha"))
+        .arg("demo")
+        .env("TMPDIR", tmp.path())
+        .output()
+        .expect("run streha demo");
+    let out = String::from_utf8(run.stdout).unwrap();
+    let err = String::from_utf8(run.stderr).unwrap();
+    assert_eq!(run.status.code(), Some(0), "stdout:\n{out}\nstderr:\n{err}");
+    assert!(
+        out.contains("Summary: 9 of 9 steps behaved as stated"),
+        "{out}"
+    );
+
+    // The first line names the work directory: a `streha-demo.*` directory under TMPDIR …
+    let first = out.lines().next().unwrap_or_default();
+    let (_, dir) = first
+        .rsplit_once(" in ")
+        .unwrap_or_else(|| panic!("no work directory in the first line: {first}"));
+    let dir = std::path::Path::new(dir.trim());
+    assert!(dir.starts_with(tmp.path()), "{first}");
+    assert!(
+        dir.file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with("streha-demo."),
+        "{first}"
+    );
+    // … which is gone afterwards, with nothing else left in TMPDIR.
+    assert!(!dir.exists(), "{} was left behind", dir.display());
+    let left: Vec<_> = std::fs::read_dir(tmp.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert!(left.is_empty(), "left behind: {left:?}");
+    assert!(
+        out.contains("Stopped the nodes and removed the demo's files"),
+        "{out}"
+    );
+    assert!(!out.contains("Kept in"), "{out}");
+}
+
+#[test]
 fn the_demo_refuses_a_missing_strehad_and_a_non_empty_keep_dir() {
     let tmp = tempfile::tempdir().unwrap();
     let run = Command::new(env!("CARGO_BIN_EXE_streha"))

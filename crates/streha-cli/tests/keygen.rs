@@ -523,3 +523,110 @@ fn keys_example_is_complete_and_matches_its_readme() {
     .count();
     assert_eq!(files, 2 * expected.len());
 }
+
+fn json(text: &str) -> serde_json::Value {
+    serde_json::from_str(text.trim()).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
+}
+
+/// The base64 secret of a secret key file's `key:` line.
+fn secret_value(path: &Path) -> String {
+    fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("key: "))
+        .unwrap()
+        .to_owned()
+}
+
+#[test]
+fn keygen_and_key_show_print_json_with_files_and_fingerprints_but_no_secret() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("keys");
+
+    // keygen --agency --json: one line of JSON, the three key pairs with their files.
+    let run = keygen_agency(&out, &["--json"]);
+    assert!(run.status.success(), "{}", stderr(&run));
+    let text = stdout(&run);
+    assert_eq!(text.lines().count(), 1, "{text}");
+    let v = json(&text);
+    assert_eq!(v["holder"], AGENCY);
+    assert_eq!(v["kind"], "agency");
+    assert_eq!(v["dir"], out.to_str().unwrap());
+    let keys = v["keys"].as_array().unwrap();
+    assert_eq!(keys.len(), 3);
+    for (key, kind) in keys.iter().zip(AGENCY_KINDS) {
+        assert_eq!(key["kind"], kind);
+        let secret_file = PathBuf::from(key["secret_file"].as_str().unwrap());
+        let public_file = PathBuf::from(key["public_file"].as_str().unwrap());
+        assert_eq!(secret_file, key_path(&out, AGENCY, kind, KeyPart::Secret));
+        assert_eq!(public_file, key_path(&out, AGENCY, kind, KeyPart::Public));
+        assert_eq!(mode(&secret_file), 0o600);
+        let public = KeyFile::parse(&fs::read_to_string(&public_file).unwrap()).unwrap();
+        assert_eq!(key["fingerprint"], public.fingerprint().to_hex().as_str());
+        assert_eq!(
+            key["fingerprint_short"],
+            public.fingerprint().short().as_str()
+        );
+        assert!(!text.contains(&secret_value(&secret_file)), "{text}");
+    }
+
+    // keygen --kind officer --json.
+    let run = streha(&[
+        "keygen",
+        "--kind",
+        "officer",
+        "--name",
+        "police-officer-9",
+        "--out",
+        out.to_str().unwrap(),
+        "--json",
+    ]);
+    assert!(run.status.success(), "{}", stderr(&run));
+    let v = json(&stdout(&run));
+    assert_eq!(v["holder"], "police-officer-9");
+    assert_eq!(v["kind"], "officer");
+    assert_eq!(v["keys"].as_array().unwrap().len(), 1);
+    assert_eq!(v["keys"][0]["kind"], "officer");
+    let officer_secret = key_path(&out, "police-officer-9", "officer", KeyPart::Secret);
+    assert_eq!(
+        v["keys"][0]["secret_file"],
+        officer_secret.to_str().unwrap()
+    );
+    assert!(!stdout(&run).contains(&secret_value(&officer_secret)));
+
+    // A refusal stays an error on standard error, with nothing on standard output.
+    let run = keygen_agency(&out, &["--json"]);
+    assert_eq!(run.status.code(), Some(2));
+    assert!(stdout(&run).is_empty());
+    assert!(stderr(&run).contains("pass --force"), "{}", stderr(&run));
+
+    // key show --json: the same fields as the text, for the secret and the public file.
+    let signing_secret = key_path(&out, AGENCY, "agency-signing", KeyPart::Secret);
+    let signing_public = key_path(&out, AGENCY, "agency-signing", KeyPart::Public);
+    let public = KeyFile::parse(&fs::read_to_string(&signing_public).unwrap()).unwrap();
+    for (path, part) in [(&signing_secret, "secret"), (&signing_public, "public")] {
+        let run = streha(&["key", "show", path.to_str().unwrap(), "--json"]);
+        assert!(run.status.success(), "{}", stderr(&run));
+        let text = stdout(&run);
+        assert_eq!(text.lines().count(), 1, "{text}");
+        let v = json(&text);
+        assert_eq!(v["file"], path.to_str().unwrap());
+        assert_eq!(v["kind"], "agency-signing");
+        assert_eq!(v["algorithm"], "Ed25519");
+        assert_eq!(v["part"], part);
+        assert_eq!(v["fingerprint"], public.fingerprint().to_hex().as_str());
+        assert_eq!(
+            v["fingerprint_short"],
+            public.fingerprint().short().as_str()
+        );
+        assert_eq!(v["public_key"].as_str().unwrap().len(), 64);
+        assert!(!text.contains(&secret_value(&signing_secret)), "{text}");
+        assert!(stderr(&run).is_empty());
+    }
+    // A malformed file: an error, no JSON.
+    let bad = tmp.path().join("bad.key");
+    fs::write(&bad, "not a key\n").unwrap();
+    let run = streha(&["key", "show", bad.to_str().unwrap(), "--json"]);
+    assert!(!run.status.success());
+    assert!(stdout(&run).is_empty());
+}

@@ -124,7 +124,7 @@ pub(crate) fn describe(entry: &AuditEntry) -> String {
 /// Runs `streha audit checkpoint`.
 pub(crate) fn checkpoint(profile_path: &Path, args: &AuditCheckpointArgs) -> Result<(), CliError> {
     if let Some(out) = &args.out {
-        util::check_overwrite(out, args.force)?;
+        util::check_target(out, args.force)?;
     }
     let (checkpoint, origin) = util::block_on(async {
         let client = profile::connect(profile_path).await?;
@@ -164,8 +164,8 @@ pub(crate) fn checkpoint(profile_path: &Path, args: &AuditCheckpointArgs) -> Res
 /// Runs `streha audit prove`.
 pub(crate) fn prove(profile_path: &Path, args: &AuditProveArgs) -> Result<(), CliError> {
     let entry_out = PathBuf::from(format!("{}.entry", args.out.display()));
-    util::check_overwrite(&args.out, args.force)?;
-    util::check_overwrite(&entry_out, args.force)?;
+    util::check_target(&args.out, args.force)?;
+    util::check_target(&entry_out, args.force)?;
     let verified = util::block_on(async {
         let client = profile::connect(profile_path).await?;
         let result = client
@@ -215,7 +215,7 @@ pub(crate) fn prove(profile_path: &Path, args: &AuditProveArgs) -> Result<(), Cl
 
 /// Runs `streha audit export`.
 pub(crate) fn export(profile_path: &Path, args: &AuditExportArgs) -> Result<(), CliError> {
-    util::check_overwrite(&args.out, args.force)?;
+    util::check_target(&args.out, args.force)?;
     let bundle = util::block_on(async {
         let client = profile::connect(profile_path).await?;
         let result = client

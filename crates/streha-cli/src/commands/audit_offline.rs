@@ -112,7 +112,7 @@ pub(crate) struct AuditCheckProofArgs {
 /// Runs `streha audit verify`.
 pub(crate) fn verify_bundles(args: &AuditVerifyArgs) -> Result<(), CliError> {
     if let Some(html) = &args.html {
-        util::check_overwrite(html, args.force)?;
+        util::check_target(html, args.force)?;
     }
     let roster = open_roster(&args.roster, &args.roster_key)?;
     let bundles = args

@@ -11,7 +11,8 @@ use crate::error::CliError;
 /// Runs `streha key show FILE`.
 ///
 /// Prints `name: value` lines (file, kind, algorithm, part, public-key, fingerprint,
-/// fingerprint-short), stable for scripts. Never prints secret bytes; the file's bytes are
+/// fingerprint-short), stable for scripts, or with `--json` one JSON object with the same
+/// fields (`public_key`, `fingerprint_short`). Never prints secret bytes; the file's bytes are
 /// held in a zeroizing buffer.
 pub(crate) fn show(args: &KeyShowArgs) -> Result<(), CliError> {
     let path = args.file.as_path();
@@ -31,6 +32,19 @@ pub(crate) fn show(args: &KeyShowArgs) -> Result<(), CliError> {
         Algorithm::X25519 => "X25519",
     };
 
+    if args.json {
+        crate::util::print_json(&serde_json::json!({
+            "file": path.display().to_string(),
+            "kind": key.kind().as_str(),
+            "algorithm": algorithm,
+            "part": key.part().as_str(),
+            "public_key": hex_lower(&public_key),
+            "fingerprint": fingerprint.to_hex(),
+            "fingerprint_short": fingerprint.short(),
+        }))?;
+        warn_if_exposed(&key, path, mode);
+        return Ok(());
+    }
     let mut out = io::stdout().lock();
     let written: io::Result<()> = (|| {
         writeln!(out, "file: {}", path.display())?;
@@ -43,7 +57,12 @@ pub(crate) fn show(args: &KeyShowArgs) -> Result<(), CliError> {
         out.flush()
     })();
     written.context("cannot write to standard output")?;
+    warn_if_exposed(&key, path, mode);
+    Ok(())
+}
 
+/// Warns (on standard error) if a secret key file is accessible to group or others.
+fn warn_if_exposed(key: &KeyFile, path: &std::path::Path, mode: u32) {
     if key.part() == KeyPart::Secret && mode & 0o077 != 0 {
         eprintln!(
             "warning: {path} holds a secret key but is accessible to group or others (mode \
@@ -52,7 +71,6 @@ pub(crate) fn show(args: &KeyShowArgs) -> Result<(), CliError> {
             mode = mode & 0o777,
         );
     }
-    Ok(())
 }
 
 fn hex_lower(bytes: &[u8]) -> String {

@@ -156,9 +156,42 @@ pub(crate) fn run(args: &KeygenArgs) -> Result<(), CliError> {
     write_key_files(dir, &targets, &keys, args.force)?;
 
     // 3. Report.
+    if args.json {
+        return crate::util::print_json(&report_json(args, &holder, dir, &targets, &keys));
+    }
     print_report(&holder, dir, &targets, &keys)
         .context("the keys were written, but printing the report failed")?;
     Ok(())
+}
+
+/// The report for scripts: who, where, and for each key pair its kind, fingerprint and the
+/// two files written. Only public fingerprints: never a secret.
+fn report_json(
+    args: &KeygenArgs,
+    holder: &Holder<'_>,
+    dir: &Path,
+    targets: &[Target],
+    keys: &[AnySecretKey],
+) -> serde_json::Value {
+    let kind = match args.kind {
+        None => "agency".to_owned(),
+        Some(kind) => kind.key_kind().as_str().to_owned(),
+    };
+    serde_json::json!({
+        "holder": holder.name,
+        "kind": kind,
+        "dir": dir.display().to_string(),
+        "keys": targets.iter().zip(keys).map(|(target, key)| {
+            let fingerprint = key.fingerprint();
+            serde_json::json!({
+                "kind": key.kind().as_str(),
+                "fingerprint": fingerprint.to_hex(),
+                "fingerprint_short": fingerprint.short(),
+                "secret_file": target.secret.display().to_string(),
+                "public_file": target.public.display().to_string(),
+            })
+        }).collect::<Vec<_>>(),
+    })
 }
 
 /// A fresh key pair of `kind`, from the operating system's random number generator.

@@ -263,9 +263,9 @@ pub(crate) fn init(args: &NodeInitArgs) -> Result<(), CliError> {
         limits: None,
     };
     // Check every target before writing anything.
-    util::check_overwrite(&args.out, args.force)?;
+    util::check_target(&args.out, args.force)?;
     if let Some(client) = &args.client {
-        util::check_overwrite(client, args.force)?;
+        util::check_target(client, args.force)?;
     }
     let checked = check(&spec)?;
     util::write_file(
@@ -274,6 +274,32 @@ pub(crate) fn init(args: &NodeInitArgs) -> Result<(), CliError> {
         PUBLIC_MODE,
         args.force,
     )?;
+    if let (Some(client), Some(profile)) = (&args.client, &checked.profile) {
+        util::write_file(
+            client,
+            profile.to_toml()?.as_bytes(),
+            PUBLIC_MODE,
+            args.force,
+        )?;
+    }
+    if args.json {
+        let node_key = checked
+            .roster
+            .agency(&args.agency)
+            .map(|entry| entry.node_key.fingerprint().to_hex());
+        return util::print_json(&serde_json::json!({
+            "config": args.out.display().to_string(),
+            "client": args.client.as_ref().map(|c| c.display().to_string()),
+            "agency": args.agency.as_str(),
+            "application": app,
+            "roster_version": checked.roster.version(),
+            "node_key": node_key,
+            "listen": checked.config.listen,
+            "app_listen": checked.config.app_listen,
+            "metrics_listen": checked.config.metrics_listen,
+            "data_dir": checked.config.data_dir.display().to_string(),
+        }));
+    }
     let mut lines = vec![format!(
         "Wrote {} for {} (roster version {}): peers on {}, applications on {}, store in {}, \
          application `{app}` enrolled.",
@@ -285,12 +311,6 @@ pub(crate) fn init(args: &NodeInitArgs) -> Result<(), CliError> {
         checked.config.data_dir.display()
     )];
     if let (Some(client), Some(profile)) = (&args.client, &checked.profile) {
-        util::write_file(
-            client,
-            profile.to_toml()?.as_bytes(),
-            PUBLIC_MODE,
-            args.force,
-        )?;
         lines.push(format!(
             "Wrote the client profile {} (node at {}).",
             client.display(),

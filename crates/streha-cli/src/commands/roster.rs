@@ -153,6 +153,15 @@ pub(crate) fn init(args: &RosterInitArgs) -> Result<(), CliError> {
     )
     .map_err(|e| CliError::usage(format!("--federation: {e}")))?;
     write_body(&args.out, &roster, args.force)?;
+    if args.json {
+        return util::print_json(&json!({
+            "roster": args.out.display().to_string(),
+            "federation": roster.federation(),
+            "version": roster.version(),
+            "signed": false,
+            "agencies": 0,
+        }));
+    }
     util::print_lines(&[
         format!(
             "Wrote an empty roster body for federation `{}` to {} (version 0, unsigned).",
@@ -208,10 +217,21 @@ pub(crate) fn add(args: &RosterAddArgs) -> Result<(), CliError> {
         entry.signing_key.fingerprint().short(),
         entry.encryption_key.fingerprint().short(),
     ];
+    let entry_json = agency_json(&entry);
     let updated = roster
         .with_agency(entry)
         .map_err(|e| CliError::usage(format!("cannot add {}: {e}", args.agency)))?;
     write_body(&args.roster, &updated, true)?;
+    if args.json {
+        return util::print_json(&json!({
+            "roster": args.roster.display().to_string(),
+            "action": if replaced { "replaced" } else { "added" },
+            "agency": entry_json,
+            "version": updated.version(),
+            "signed": false,
+            "agencies": updated.agencies().len(),
+        }));
+    }
     util::print_lines(&[
         format!(
             "{} agency {} ({}, {}) in {}: node {}, signing {}, encryption {}, {} officer(s).",
@@ -244,6 +264,16 @@ pub(crate) fn remove(args: &RosterRemoveArgs) -> Result<(), CliError> {
         .without_agency(&args.agency)
         .map_err(|e| CliError::usage(format!("cannot remove {}: {e}", args.agency)))?;
     write_body(&args.roster, &updated, true)?;
+    if args.json {
+        return util::print_json(&json!({
+            "roster": args.roster.display().to_string(),
+            "action": "removed",
+            "agency": args.agency.as_str(),
+            "version": updated.version(),
+            "signed": false,
+            "agencies": updated.agencies().len(),
+        }));
+    }
     util::print_lines(&[format!(
         "Removed agency {} from {}; sign the roster to publish the change.",
         args.agency,
@@ -269,11 +299,24 @@ pub(crate) fn sign(args: &RosterSignArgs) -> Result<(), CliError> {
             CliError::usage("the roster's version is at its maximum; pass --roster-version")
         })?,
     };
-    util::check_overwrite(&args.out, args.force)?;
+    util::check_target(&args.out, args.force)?;
     let (signed, note) = sign_roster(&roster, version, util::now(), &key)?;
     util::write_file(&args.out, note.as_bytes(), PUBLIC_MODE, args.force)?;
     // The body follows the signed version, so the next `sign` bumps again.
     write_body(&args.roster, &signed, true)?;
+    if args.json {
+        return util::print_json(&json!({
+            "roster": args.out.display().to_string(),
+            "body": args.roster.display().to_string(),
+            "federation": signed.federation(),
+            "version": signed.version(),
+            "issued_at": signed.issued_at().to_string(),
+            "signed": true,
+            "agencies": signed.agencies().len(),
+            "agreement_clauses": signed.agreement().clauses().len(),
+            "roster_key": key.public_key().fingerprint().to_hex(),
+        }));
+    }
     util::print_lines(&[
         format!(
             "Signed roster version {} of federation `{}` ({} agencies, {} agreement clauses) \
@@ -376,23 +419,28 @@ pub(crate) fn show(args: &RosterShowArgs) -> Result<(), CliError> {
     util::print_lines(&lines)
 }
 
+/// An agency's entry for `--json`: ids, role, address, and the keys' full fingerprints.
+fn agency_json(a: &AgencyEntry) -> serde_json::Value {
+    json!({
+        "id": a.id.as_str(),
+        "role": a.role.as_str(),
+        "address": a.address,
+        "node_key": a.node_key.fingerprint().to_hex(),
+        "signing_key": a.signing_key.fingerprint().to_hex(),
+        "encryption_key": a.encryption_key.fingerprint().to_hex(),
+        "officers": a.officers.iter().map(|o| json!({
+            "id": o.id.as_str(),
+            "key": o.key.fingerprint().to_hex(),
+        })).collect::<Vec<_>>(),
+    })
+}
+
 fn summary_json(roster: &Roster) -> serde_json::Value {
     json!({
         "federation": roster.federation(),
         "version": roster.version(),
         "issued_at": roster.issued_at().to_string(),
-        "agencies": roster.agencies().iter().map(|a| json!({
-            "id": a.id.as_str(),
-            "role": a.role.as_str(),
-            "address": a.address,
-            "node_key": a.node_key.fingerprint().to_hex(),
-            "signing_key": a.signing_key.fingerprint().to_hex(),
-            "encryption_key": a.encryption_key.fingerprint().to_hex(),
-            "officers": a.officers.iter().map(|o| json!({
-                "id": o.id.as_str(),
-                "key": o.key.fingerprint().to_hex(),
-            })).collect::<Vec<_>>(),
-        })).collect::<Vec<_>>(),
+        "agencies": roster.agencies().iter().map(agency_json).collect::<Vec<_>>(),
         "agreement": roster.agreement().clauses().iter().map(|c| json!({
             "id": c.id().as_str(),
             "recipient": c.recipient().as_str(),
