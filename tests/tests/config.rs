@@ -60,6 +60,7 @@ fn each_bad_field_is_named_with_exit_code_2() {
             good.replace("retry_initial_ms = 100", "retry_initial_ms = 0"),
             "`limits.retry_initial_ms`",
         ),
+        (good.replace("quorum = 1", "quorum = 0"), "`witness.quorum`"),
         (
             format!("{good}\nsurprise = true\n"),
             "not a valid node configuration",
