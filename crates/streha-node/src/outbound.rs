@@ -5,8 +5,10 @@
 //! a crash anywhere leaves it queued and it is delivered again; the receiver deduplicates by
 //! envelope id and answers a repeat with its first receipt. Nothing is lost, nothing is
 //! logged twice. An envelope the receiver refuses, or whose recipient left the roster, is
-//! held — kept in the queue, reported, not retried — until a person or a roster change
-//! releases it.
+//! held — kept in the queue, reported (`HeldDeliveries`, the `streha_outbound_held` gauge),
+//! not retried. A roster that lists the recipient again releases the holds of class
+//! [`HoldClass::NotInRoster`] ([`release_returned`]); the other holds stay for a person to
+//! look at.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
