@@ -708,6 +708,27 @@ async fn an_envelope_held_for_a_removed_agency_is_released_when_it_returns() {
         .unwrap();
     let envelope = sealed.envelope_id();
     shelter.submit(&sealed).await.unwrap();
+    // A second disclosure, whose subject is then re-keyed: held for another reason, which
+    // no roster change releases.
+    let (other_subject, _) = shelter
+        .register_subject(AgeStatus::Adult, vec![])
+        .await
+        .unwrap();
+    let rekeyed = shelter
+        .submit(
+            shelter
+                .disclosure(
+                    other_subject,
+                    prosecution.clone(),
+                    Purpose::CriminalInvestigationAndProsecution,
+                )
+                .field(DisclosableCategory::Identity, "name-token", "y")
+                .unwrap(),
+        )
+        .await
+        .unwrap()
+        .envelope;
+    shelter.rekey_subject(other_subject).await.unwrap();
     let without = federation.roster_of(
         all.iter()
             .filter(|entry| entry.id != prosecution)
@@ -727,12 +748,14 @@ async fn an_envelope_held_for_a_removed_agency_is_released_when_it_returns() {
     .expect("the envelope to the removed agency is held");
     assert!(held.contains("not in the current roster"), "{held}");
     assert_eq!(held_of(&federation, SHELTER, "not-in-roster"), 1);
+    assert_eq!(held_of(&federation, SHELTER, "rekeyed"), 1);
     assert_eq!(held_of(&federation, SHELTER, "refused"), 0);
     let listed = shelter.all_held_deliveries().await.unwrap();
-    assert_eq!(listed.len(), 1, "{listed:?}");
-    assert_eq!(listed[0].envelope, envelope);
-    assert_eq!(listed[0].recipient, prosecution);
-    assert_eq!(listed[0].class, streha_client::HoldReason::NotInRoster);
+    assert_eq!(listed.len(), 2, "{listed:?}");
+    let of = |id| listed.iter().find(|held| held.envelope == id).unwrap();
+    assert_eq!(of(envelope).recipient, prosecution);
+    assert_eq!(of(envelope).class, streha_client::HoldReason::NotInRoster);
+    assert_eq!(of(rekeyed).class, streha_client::HoldReason::Rekeyed);
 
     // Prosecution is back in a newer roster and its node runs: the envelope is retried and
     // delivered once.
@@ -749,7 +772,20 @@ async fn an_envelope_held_for_a_removed_agency_is_released_when_it_returns() {
     .await;
     assert!(delivered.is_some(), "the released envelope is delivered");
     assert_eq!(held_of(&federation, SHELTER, "not-in-roster"), 0);
-    assert!(shelter.all_held_deliveries().await.unwrap().is_empty());
+    // The re-keyed subject's disclosure stays held.
+    assert_eq!(held_of(&federation, SHELTER, "rekeyed"), 1);
+    let still: Vec<_> = shelter
+        .all_held_deliveries()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|held| held.envelope)
+        .collect();
+    assert_eq!(still, vec![rekeyed]);
+    assert!(matches!(
+        shelter.delivery_status(rekeyed).await.unwrap(),
+        DeliveryState::Held { .. }
+    ));
     // Exactly once: one receipt at the sender, one `received` at the receiver.
     let receipts = log_entries(&shelter)
         .await
