@@ -279,3 +279,45 @@ pub(crate) fn subject_from_facts(
     }
     Ok(subject)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Serialize)]
+    struct WrittenBeforeClasses {
+        reason: String,
+        since: Timestamp,
+    }
+
+    #[test]
+    fn a_hold_keeps_its_class_and_an_old_hold_reads_as_other() {
+        for class in HoldClass::ALL {
+            let held = Held {
+                reason: "why".into(),
+                since: Timestamp(7),
+                class,
+            };
+            assert_eq!(decode_held(&encode(&held)), Some(held));
+        }
+        let old = encode(&WrittenBeforeClasses {
+            reason: "refused by the receiver".into(),
+            since: Timestamp(9),
+        });
+        assert_eq!(
+            decode_held(&old),
+            Some(Held {
+                reason: "refused by the receiver".into(),
+                since: Timestamp(9),
+                class: HoldClass::Other,
+            })
+        );
+        assert_eq!(decode_held(&[0xff, 0xff]), None);
+    }
+
+    #[test]
+    fn hold_class_tags_are_a_storage_format() {
+        let tags: Vec<Vec<u8>> = HoldClass::ALL.iter().map(encode).collect();
+        assert_eq!(tags, vec![vec![0], vec![1], vec![2], vec![3]]);
+    }
+}
