@@ -60,6 +60,7 @@ fn each_bad_field_is_named_with_exit_code_2() {
             good.replace("retry_initial_ms = 100", "retry_initial_ms = 0"),
             "`limits.retry_initial_ms`",
         ),
+        (good.replace("quorum = 1", "quorum = 0"), "`witness.quorum`"),
         (
             format!("{good}\nsurprise = true\n"),
             "not a valid node configuration",
@@ -177,4 +178,21 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
         }
     }
     out
+}
+
+#[test]
+fn a_quorum_above_the_other_agencies_starts_with_a_warning() {
+    let federation = Federation::new();
+    let dir = &federation.member(POLICE).dir;
+    let good = std::fs::read_to_string(dir.join("node.toml")).unwrap();
+    assert!(good.contains("quorum = 1"));
+    let path = dir.join("quorum-5.toml");
+    std::fs::write(&path, good.replace("quorum = 1", "quorum = 5")).unwrap();
+    let (code, stderr) = run(&path);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(
+        stderr.contains("`witness.quorum` is larger than the number of other agencies")
+            && stderr.contains("WARN"),
+        "{stderr}"
+    );
 }

@@ -351,6 +351,32 @@ async fn a_node_showing_two_trees_of_one_size_to_two_witnesses_is_caught_by_goss
     );
     assert!(evidence_of(&federation, POLICE, "fork") >= 1);
     assert_eq!(evidence_of(&federation, POLICE, "rollback"), 0);
+
+    // The evidence itself, fetched through the client: both signed checkpoints as stored,
+    // each valid under the shelter's node key, of one size with two different roots.
+    let kept = police.all_witness_evidence().await.unwrap();
+    assert_eq!(
+        kept.len() as u64,
+        evidence_of(&federation, POLICE, "fork"),
+        "{kept:?}"
+    );
+    let verifier = NoteVerifier::new(
+        &origin(SHELTER),
+        *federation.member(SHELTER).node_key.public_key().as_dalek(),
+    )
+    .unwrap();
+    for evidence in &kept {
+        assert_eq!(evidence.origin, origin(SHELTER));
+        assert_eq!(evidence.kind, WitnessAlarmKind::Fork);
+        let (first, _) =
+            streha_audit::open_checkpoint(&evidence.first, std::slice::from_ref(&verifier))
+                .expect("the cosigned checkpoint verifies under the owner's key");
+        let (second, _) =
+            streha_audit::open_checkpoint(&evidence.second, std::slice::from_ref(&verifier))
+                .expect("the contradicting checkpoint verifies under the owner's key");
+        assert_eq!(first.size(), second.size());
+        assert_ne!(first.root(), second.root(), "two different roots");
+    }
 }
 
 /// How many pieces of evidence of `kind` `name`'s node keeps as a witness.
@@ -645,4 +671,137 @@ async fn metrics_move_and_sigterm_under_load_loses_nothing_acknowledged() {
             other => panic!("acknowledged disclosure missing: {}", other.kind_name()),
         }
     }
+}
+
+/// How many deliveries `name`'s node holds for `reason` (from `/metrics`).
+fn held_of(federation: &Federation, name: &str, reason: &str) -> u64 {
+    metric(
+        federation.member(name),
+        &format!("streha_outbound_held{{reason=\"{reason}\"}}"),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_envelope_held_for_a_removed_agency_is_released_when_it_returns() {
+    let mut federation = Federation::new();
+    let shelter_node = federation.start(SHELTER);
+    let shelter = federation.client(SHELTER).await;
+    assert_eq!(held_of(&federation, SHELTER, "not-in-roster"), 0);
+    // Prosecution leaves the roster; a disclosure to it, sealed before, is then queued.
+    let all: Vec<_> = federation.members.iter().map(Member::entry).collect();
+    let prosecution = federation.member(PROSECUTION).id.clone();
+    let (subject, _) = shelter
+        .register_subject(AgeStatus::Adult, vec![])
+        .await
+        .unwrap();
+    let sealed = shelter
+        .disclosure(
+            subject,
+            prosecution.clone(),
+            Purpose::CriminalInvestigationAndProsecution,
+        )
+        .field(DisclosableCategory::Identity, "name-token", "x")
+        .unwrap()
+        .prepare()
+        .unwrap()
+        .seal(&shelter)
+        .unwrap();
+    let envelope = sealed.envelope_id();
+    shelter.submit(&sealed).await.unwrap();
+    // A second disclosure, whose subject is then re-keyed: held for another reason, which
+    // no roster change releases.
+    let (other_subject, _) = shelter
+        .register_subject(AgeStatus::Adult, vec![])
+        .await
+        .unwrap();
+    let rekeyed = shelter
+        .submit(
+            shelter
+                .disclosure(
+                    other_subject,
+                    prosecution.clone(),
+                    Purpose::CriminalInvestigationAndProsecution,
+                )
+                .field(DisclosableCategory::Identity, "name-token", "y")
+                .unwrap(),
+        )
+        .await
+        .unwrap()
+        .envelope;
+    shelter.rekey_subject(other_subject).await.unwrap();
+    let without = federation.roster_of(
+        all.iter()
+            .filter(|entry| entry.id != prosecution)
+            .cloned()
+            .collect(),
+    );
+    federation.publish(without);
+    shelter_node.hangup();
+
+    let held = eventually(Duration::from_secs(15), || async {
+        match shelter.delivery_status(envelope).await.ok()? {
+            DeliveryState::Held { reason } => Some(reason),
+            _ => None,
+        }
+    })
+    .await
+    .expect("the envelope to the removed agency is held");
+    assert!(held.contains("not in the current roster"), "{held}");
+    assert_eq!(held_of(&federation, SHELTER, "not-in-roster"), 1);
+    assert_eq!(held_of(&federation, SHELTER, "rekeyed"), 1);
+    assert_eq!(held_of(&federation, SHELTER, "refused"), 0);
+    let listed = shelter.all_held_deliveries().await.unwrap();
+    assert_eq!(listed.len(), 2, "{listed:?}");
+    let of = |id| listed.iter().find(|held| held.envelope == id).unwrap();
+    assert_eq!(of(envelope).recipient, prosecution);
+    assert_eq!(of(envelope).class, streha_client::HoldReason::NotInRoster);
+    assert_eq!(of(rekeyed).class, streha_client::HoldReason::Rekeyed);
+
+    // Prosecution is back in a newer roster and its node runs: the envelope is retried and
+    // delivered once.
+    let with = federation.roster_of(all);
+    federation.publish(with);
+    let _prosecution_node = federation.start(PROSECUTION);
+    shelter_node.hangup();
+    let delivered = eventually(Duration::from_secs(20), || async {
+        match shelter.delivery_status(envelope).await.ok()? {
+            DeliveryState::Delivered { .. } => Some(()),
+            _ => None,
+        }
+    })
+    .await;
+    assert!(delivered.is_some(), "the released envelope is delivered");
+    assert_eq!(held_of(&federation, SHELTER, "not-in-roster"), 0);
+    // The re-keyed subject's disclosure stays held.
+    assert_eq!(held_of(&federation, SHELTER, "rekeyed"), 1);
+    let still: Vec<_> = shelter
+        .all_held_deliveries()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|held| held.envelope)
+        .collect();
+    assert_eq!(still, vec![rekeyed]);
+    assert!(matches!(
+        shelter.delivery_status(rekeyed).await.unwrap(),
+        DeliveryState::Held { .. }
+    ));
+    // Exactly once: one receipt at the sender, one `received` at the receiver.
+    let receipts = log_entries(&shelter)
+        .await
+        .iter()
+        .filter(|e| matches!(e, AuditEntry::Receipt { envelope: id, .. } if *id == envelope))
+        .count();
+    assert_eq!(receipts, 1);
+    let prosecution_client = federation.client(PROSECUTION).await;
+    let received = log_entries(&prosecution_client)
+        .await
+        .iter()
+        .filter(
+            |e| matches!(e, AuditEntry::Received { header, .. } if header.envelope_id == envelope),
+        )
+        .count();
+    assert_eq!(received, 1);
+    let inbox = prosecution_client.inbox(None, 256).await.unwrap();
+    assert_eq!(inbox.iter().filter(|e| e.envelope == envelope).count(), 1);
 }

@@ -122,6 +122,14 @@ pub(crate) enum Command {
     #[command(subcommand, after_help = EXIT_STATUS_HELP)]
     Audit(AuditCommand),
 
+    /// Disclosures your node holds instead of delivering (operators)
+    #[command(subcommand, after_help = EXIT_STATUS_HELP)]
+    Delivery(DeliveryCommand),
+
+    /// Evidence your node keeps as a witness of other nodes' logs (DPOs, operators)
+    #[command(subcommand, after_help = EXIT_STATUS_HELP)]
+    Witness(WitnessCommand),
+
     /// Run a three-agency demo federation on 127.0.0.1 and a scripted scenario
     #[command(
         long_about = "Start a demo federation of three agencies (police, a shelter NGO, \
@@ -744,6 +752,44 @@ pub(crate) enum InboxCommand {
         after_help = EXIT_STATUS_HELP
     )]
     Open(InboxOpenArgs),
+}
+
+/// `streha delivery …`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum DeliveryCommand {
+    /// List the disclosures whose delivery is held, with why (no content)
+    #[command(
+        long_about = "List the disclosures your node holds instead of delivering: envelope id, \
+                      recipient, reason class (not-in-roster, refused, rekeyed, other), the \
+                      reason in words and since when. A disclosure held because its recipient \
+                      left the roster is retried when the node adopts a roster that lists the \
+                      recipient again (SIGHUP); the others stay held and are never dropped.",
+        after_help = EXIT_STATUS_HELP
+    )]
+    Held(JsonArgs),
+}
+
+/// `streha witness …`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum WitnessCommand {
+    /// Print the fork and rollback evidence your node keeps, with both signed checkpoints
+    #[command(
+        long_about = "Print every piece of evidence your node keeps as a witness: for each \
+                      alarm, the other node's log origin, the kind (fork, rollback, \
+                      inconsistent), when it was found, and both signed checkpoint notes exactly \
+                      as received (the one your node cosigned and the one that contradicts it), \
+                      to take to the offline verifier.",
+        after_help = EXIT_STATUS_HELP
+    )]
+    Evidence(JsonArgs),
+}
+
+/// Arguments of a command whose only option is `--json`.
+#[derive(Debug, Args)]
+pub(crate) struct JsonArgs {
+    /// Print one line of JSON
+    #[arg(long)]
+    pub(crate) json: bool,
 }
 
 /// Arguments of `streha inbox list`.

@@ -12,7 +12,9 @@ use streha_core::{
     RepresentativeId, SubjectId, Timestamp, ViolationKind,
 };
 use streha_transport::{ClientSetup, Identity, TransportLimits, client_config};
-use streha_wire::app::{AppRequest, AppResponse, ConsentStatus, DeliveryState, MAX_PAGE};
+use streha_wire::app::{
+    AppRequest, AppResponse, ConsentStatus, DeliveryState, HeldDelivery, MAX_PAGE, WitnessEvidence,
+};
 use streha_wire::{APP_ALPN, MAX_FRAME_LEN, Roster};
 use tracing::Instrument as _;
 
@@ -113,6 +115,8 @@ fn response_name(response: &AppResponse) -> &'static str {
         AppResponse::Consistency(_) => "Consistency",
         AppResponse::Entries(_) => "Entries",
         AppResponse::Checkpoints(_) => "Checkpoints",
+        AppResponse::Held(_) => "Held",
+        AppResponse::Evidence(_) => "Evidence",
         AppResponse::Error(_) => "Error",
         _ => "an unknown answer",
     }
@@ -648,6 +652,84 @@ impl Client {
         match self.call(AppRequest::DeliveryStatus { envelope }).await? {
             AppResponse::Delivery(state) => Ok(state),
             other => Err(unexpected("DeliveryStatus", &other)),
+        }
+    }
+
+    /// A page of the disclosures whose delivery the node holds, in envelope-id order, after
+    /// `after` (exclusive; `None`: from the start), at most `limit` (capped at [`MAX_PAGE`]).
+    ///
+    /// # Errors
+    /// Transport errors, [`ClientError::Remote`].
+    #[tracing::instrument(name = "streha_client.held_deliveries", skip_all)]
+    pub async fn held_deliveries(
+        &self,
+        after: Option<EnvelopeId>,
+        limit: u32,
+    ) -> Result<Vec<HeldDelivery>, ClientError> {
+        let limit = limit.min(MAX_PAGE);
+        match self
+            .call(AppRequest::HeldDeliveries { after, limit })
+            .await?
+        {
+            AppResponse::Held(page) => Ok(page),
+            other => Err(unexpected("HeldDeliveries", &other)),
+        }
+    }
+
+    /// Every disclosure whose delivery the node holds (pages of [`Client::held_deliveries`]).
+    ///
+    /// # Errors
+    /// As [`Client::held_deliveries`].
+    pub async fn all_held_deliveries(&self) -> Result<Vec<HeldDelivery>, ClientError> {
+        let mut all: Vec<HeldDelivery> = Vec::new();
+        loop {
+            let after = all.last().map(|held| held.envelope);
+            let page = self.held_deliveries(after, MAX_PAGE).await?;
+            let done = page.len() < MAX_PAGE as usize;
+            all.extend(page);
+            if done {
+                return Ok(all);
+            }
+        }
+    }
+
+    /// A page of the evidence the node keeps as a witness (two signed checkpoints of another
+    /// node's log that cannot both be true, exactly as received), from the `start`-th, at
+    /// most `limit` (capped at [`MAX_PAGE`]). The notes are returned as stored, unverified:
+    /// check them against the log owner's key from the roster (or hand them to the offline
+    /// verifier).
+    ///
+    /// # Errors
+    /// Transport errors, [`ClientError::Remote`].
+    #[tracing::instrument(name = "streha_client.witness_evidence", skip_all)]
+    pub async fn witness_evidence(
+        &self,
+        start: u64,
+        limit: u32,
+    ) -> Result<Vec<WitnessEvidence>, ClientError> {
+        let limit = limit.min(MAX_PAGE);
+        match self
+            .call(AppRequest::WitnessEvidence { start, limit })
+            .await?
+        {
+            AppResponse::Evidence(page) => Ok(page),
+            other => Err(unexpected("WitnessEvidence", &other)),
+        }
+    }
+
+    /// All the evidence the node keeps as a witness (pages of [`Client::witness_evidence`]).
+    ///
+    /// # Errors
+    /// As [`Client::witness_evidence`].
+    pub async fn all_witness_evidence(&self) -> Result<Vec<WitnessEvidence>, ClientError> {
+        let mut all = Vec::new();
+        loop {
+            let page = self.witness_evidence(all.len() as u64, MAX_PAGE).await?;
+            let done = page.len() < MAX_PAGE as usize;
+            all.extend(page);
+            if done {
+                return Ok(all);
+            }
         }
     }
 

@@ -257,7 +257,7 @@ pub use {
     streha_core,
     streha_crypto,
     streha_wire,
-    streha_wire::app::{ConsentStatus, DeliveryState},
+    streha_wire::app::{ConsentStatus, DeliveryState, HeldDelivery, HoldReason, WitnessEvidence},
 };
 
 /// 16 bytes from the operating system's random number generator, for a new id.

@@ -7,7 +7,7 @@ use streha_core::{
 use streha_crypto::Envelope;
 use streha_store::Transaction;
 use streha_wire::app::{
-    AppRequest, AppResponse, ConsentStatus, DeliveryState, InboxItem, MAX_PAGE,
+    AppRequest, AppResponse, ConsentStatus, DeliveryState, HoldReason, InboxItem, MAX_PAGE,
 };
 use streha_wire::peer::ProvenEntry;
 
@@ -16,9 +16,9 @@ use crate::failure::Failure;
 use crate::metrics::Metrics;
 use crate::shared::Shared;
 use crate::state::{
-    self, CONSENT_INDEX, CONSENTS, DELIVERED, DISCLOSED, Delivered, HELD, Held, INBOX, INBOX_ORDER,
-    InboxRecord, OUTBOUND, OUTBOUND_INDEX, Outbound, PENDING_SUBJECTS, RECEIPT_INDEX, RECEIVED,
-    SUBJECT_CONSENTS, SUBJECTS, StoredConsent, VIOLATIONS,
+    self, CONSENT_INDEX, CONSENTS, DELIVERED, DISCLOSED, Delivered, HELD, Held, HoldClass, INBOX,
+    INBOX_ORDER, InboxRecord, OUTBOUND, OUTBOUND_INDEX, Outbound, OutboundIndex, PENDING_SUBJECTS,
+    RECEIPT_INDEX, RECEIVED, SUBJECT_CONSENTS, SUBJECTS, StoredConsent, VIOLATIONS,
 };
 
 /// Answers one application request. Never panics; every failure becomes an error response.
@@ -170,6 +170,10 @@ async fn dispatch(shared: &Shared, request: AppRequest) -> Result<AppResponse, F
             envelope,
             timeout_ms,
         } => await_delivery(shared, envelope, timeout_ms).await,
+        AppRequest::HeldDeliveries { after, limit } => held_deliveries(shared, after, limit),
+        AppRequest::WitnessEvidence { start, limit } => Ok(AppResponse::Evidence(
+            crate::witness::evidence_page(shared, start, limit)?,
+        )),
         AppRequest::RekeySubject {
             subject,
             new_subject,
@@ -289,6 +293,7 @@ async fn rekey_subject(
                 state::encode(&Held {
                     reason: "the subject was re-keyed (Art. 18.5); not sent".into(),
                     since: at,
+                    class: HoldClass::Rekeyed,
                 }),
             );
             held += 1;
@@ -694,6 +699,46 @@ fn accepted_again(
     }
 }
 
+/// A page of the held deliveries, in envelope-id order, after `after` (exclusive).
+fn held_deliveries(
+    shared: &Shared,
+    after: Option<EnvelopeId>,
+    limit: u32,
+) -> Result<AppResponse, Failure> {
+    let limit = limit.min(streha_wire::app::MAX_PAGE) as usize;
+    let mut page = Vec::new();
+    for (key, value) in shared.store.scan(HELD, &[])? {
+        if page.len() >= limit {
+            break;
+        }
+        let Ok(id) = <[u8; 16]>::try_from(key.as_slice()) else {
+            continue;
+        };
+        if after.is_some_and(|after| id <= *after.as_bytes()) {
+            continue;
+        }
+        let held = state::decode_held(&value)
+            .ok_or_else(|| Failure::Internal("a stored held delivery does not decode".into()))?;
+        let Some(index) = state::load::<OutboundIndex>(&shared.store, OUTBOUND_INDEX, &key)? else {
+            // Delivered since: no longer waiting.
+            continue;
+        };
+        page.push(streha_wire::app::HeldDelivery {
+            envelope: EnvelopeId::from_bytes(id),
+            recipient: index.recipient,
+            class: match held.class {
+                HoldClass::NotInRoster => HoldReason::NotInRoster,
+                HoldClass::Refused => HoldReason::Refused,
+                HoldClass::Rekeyed => HoldReason::Rekeyed,
+                HoldClass::Other => HoldReason::Other,
+            },
+            reason: held.reason,
+            since: held.since,
+        });
+    }
+    Ok(AppResponse::Held(page))
+}
+
 /// Longest wait [`AppRequest::AwaitDelivery`] accepts.
 const MAX_AWAIT_MS: u32 = 60_000;
 
@@ -721,7 +766,7 @@ async fn await_delivery(
 fn delivery_status(shared: &Shared, id: EnvelopeId) -> Result<AppResponse, Failure> {
     // Looked up in this order because a receipt removes the queue entry and records the
     // delivery in one atomic write: an envelope not queued any more is delivered.
-    if let Some(held) = state::load::<Held>(&shared.store, HELD, id.as_bytes())? {
+    if let Some(held) = state::load_held(&shared.store, id.as_bytes())? {
         return Ok(AppResponse::Delivery(DeliveryState::Held {
             reason: held.reason,
         }));

@@ -260,6 +260,13 @@ impl NodeConfig {
                 Some(address)
             }
         };
+        if raw.witness.quorum == 0 {
+            return Err(error(
+                "witness.quorum",
+                "must be at least 1: with 0, every checkpoint would be published without any witness"
+                    .into(),
+            ));
+        }
         let witness = WitnessConfig {
             quorum: raw.witness.quorum,
             interval: positive_ms(raw.witness.interval_ms)

@@ -184,6 +184,14 @@ impl crate::shared::Shared {
             "Disclosures waiting for their receipt (including held ones).",
             queue,
         );
+        labelled_of(
+            &mut out,
+            "gauge",
+            "streha_outbound_held",
+            "Disclosures whose delivery is held (counted in the queue depth), by reason: not-in-roster (released when a roster listing the recipient again is adopted), refused, rekeyed, other.",
+            "reason",
+            &self.held_figures(),
+        );
         gauge(
             &mut out,
             "streha_outbound_oldest_age_seconds",
@@ -235,6 +243,24 @@ impl crate::shared::Shared {
         for (_, value) in items {
             if let Ok(evidence) = postcard::from_bytes::<crate::state::Evidence>(&value) {
                 *figures.entry(evidence.kind.name().to_owned()).or_default() += 1;
+            }
+        }
+        figures
+    }
+
+    /// The held deliveries, by class; every class is listed, with 0 if none.
+    fn held_figures(&self) -> BTreeMap<String, u64> {
+        use crate::state::HoldClass;
+        let mut figures: BTreeMap<String, u64> = HoldClass::ALL
+            .iter()
+            .map(|c| (c.name().to_owned(), 0))
+            .collect();
+        let Ok(items) = self.store.scan(crate::state::HELD, &[]) else {
+            return figures;
+        };
+        for (_, value) in items {
+            if let Some(held) = crate::state::decode_held(&value) {
+                *figures.entry(held.class.name().to_owned()).or_default() += 1;
             }
         }
         figures

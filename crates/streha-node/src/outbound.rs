@@ -5,8 +5,10 @@
 //! a crash anywhere leaves it queued and it is delivered again; the receiver deduplicates by
 //! envelope id and answers a repeat with its first receipt. Nothing is lost, nothing is
 //! logged twice. An envelope the receiver refuses, or whose recipient left the roster, is
-//! held — kept in the queue, reported, not retried — until a person or a roster change
-//! releases it.
+//! held — kept in the queue, reported (`HeldDeliveries`, the `streha_outbound_held` gauge),
+//! not retried. A roster that lists the recipient again releases the holds of class
+//! [`HoldClass::NotInRoster`] ([`release_returned`]); the other holds stay for a person to
+//! look at.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -26,8 +28,8 @@ use crate::metrics::Metrics;
 use crate::peers::Peers;
 use crate::shared::{Attempts, Shared, log_verifier};
 use crate::state::{
-    self, CONSENT_INDEX, DELIVERED, DISCLOSED, Delivered, HELD, Held, OUTBOUND, OUTBOUND_INDEX,
-    Outbound, OutboundIndex, RECEIPT_INDEX,
+    self, CONSENT_INDEX, DELIVERED, DISCLOSED, Delivered, HELD, Held, HoldClass, OUTBOUND,
+    OUTBOUND_INDEX, Outbound, OutboundIndex, RECEIPT_INDEX,
 };
 
 /// How a delivery attempt ended, when it did not end in a logged receipt.
@@ -35,9 +37,9 @@ use crate::state::{
 enum Setback {
     /// Try again later (peer unreachable, timeout, transient error).
     Retry(String),
-    /// Stop and wait for a person (refused by the receiver, recipient not in the roster,
-    /// a receipt that does not verify).
-    Hold(String),
+    /// Stop and wait for a person or a roster change (refused by the receiver, recipient not
+    /// in the roster, a receipt that does not verify).
+    Hold(HoldClass, String),
 }
 
 /// Most deliveries in flight at once. Concurrent deliveries to one recipient share its
@@ -148,9 +150,9 @@ fn schedule(
                     tracing::info!(envelope = %id, recipient = %item.recipient, error = %reason, retry_in = ?delay, "delivery failed; will retry");
                     Some(delay)
                 }
-                Err(Setback::Hold(reason)) => {
-                    tracing::warn!(envelope = %id, recipient = %item.recipient, reason = %reason, "delivery held; needs attention");
-                    if let Err(e) = hold(&shared, id, reason).await {
+                Err(Setback::Hold(class, reason)) => {
+                    tracing::warn!(envelope = %id, recipient = %item.recipient, class = class.name(), reason = %reason, "delivery held; needs attention");
+                    if let Err(e) = hold(&shared, id, class, reason).await {
                         tracing::error!(envelope = %id, error = %e, "could not record a held delivery");
                     }
                     None
@@ -189,7 +191,12 @@ fn record_failure(shared: &Shared, id: EnvelopeId, reason: &str) -> Duration {
     delay
 }
 
-async fn hold(shared: &Shared, id: EnvelopeId, reason: String) -> Result<(), Failure> {
+async fn hold(
+    shared: &Shared,
+    id: EnvelopeId,
+    class: HoldClass,
+    reason: String,
+) -> Result<(), Failure> {
     let mut tx = Transaction::new();
     tx.put(
         HELD,
@@ -197,12 +204,59 @@ async fn hold(shared: &Shared, id: EnvelopeId, reason: String) -> Result<(), Fai
         state::encode(&Held {
             reason,
             since: shared.now(),
+            class,
         }),
     )
     .require_present(OUTBOUND, id.as_bytes());
     shared.commit(tx).await?;
     shared.delivery_waiters.wake(id);
     Ok(())
+}
+
+/// Releases the envelopes held only because their recipient was not in the roster, whose
+/// recipient the roster in use lists again: they are retried at once. Holds of any other
+/// class stay. Returns how many were released.
+pub(crate) async fn release_returned(shared: &Shared) -> Result<usize, Failure> {
+    let roster = shared.roster();
+    let mut tx = Transaction::new();
+    let mut released = Vec::new();
+    for (key, value) in shared.store.scan(HELD, &[])? {
+        let Some(held) = state::decode_held(&value) else {
+            continue;
+        };
+        if held.class != HoldClass::NotInRoster {
+            continue;
+        }
+        let Some(index) = state::load::<OutboundIndex>(&shared.store, OUTBOUND_INDEX, &key)? else {
+            continue;
+        };
+        if roster.agency(&index.recipient).is_none() {
+            continue;
+        }
+        let Ok(id) = <[u8; 16]>::try_from(key.as_slice()) else {
+            continue;
+        };
+        tx.remove(HELD, key.clone());
+        released.push((EnvelopeId::from_bytes(id), index.recipient));
+    }
+    if released.is_empty() {
+        return Ok(0);
+    }
+    shared.commit(tx).await?;
+    {
+        let mut attempts = shared
+            .attempts
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        for (id, _) in &released {
+            attempts.remove(id);
+        }
+    }
+    for (id, recipient) in &released {
+        tracing::info!(envelope = %id, recipient = %recipient, "held delivery released: the recipient is in the roster again");
+    }
+    shared.outbound_wake.notify_one();
+    Ok(released.len())
 }
 
 async fn deliver_one(
@@ -213,28 +267,41 @@ async fn deliver_one(
 ) -> Result<(), Setback> {
     let roster = shared.roster();
     let Some(recipient) = roster.agency(&item.recipient).cloned() else {
-        return Err(Setback::Hold(format!(
-            "`{}` is not in the current roster",
-            item.recipient
-        )));
+        return Err(Setback::Hold(
+            HoldClass::NotInRoster,
+            format!("`{}` is not in the current roster", item.recipient),
+        ));
     };
     let internal = |f: Failure| Setback::Retry(f.to_string());
     let sender_log_index = state::load_index(&shared.store, DISCLOSED, id.as_bytes())
         .map_err(|e| internal(e.into()))?
-        .ok_or_else(|| Setback::Hold("the disclosed entry of this envelope is missing".into()))?;
+        .ok_or_else(|| {
+            Setback::Hold(
+                HoldClass::Other,
+                "the disclosed entry of this envelope is missing".into(),
+            )
+        })?;
     let consent = match item.consent {
         None => None,
         Some(consent) => {
             let index = state::load_index(&shared.store, CONSENT_INDEX, consent.as_bytes())
                 .map_err(|e| internal(e.into()))?
-                .ok_or_else(|| Setback::Hold(format!("consent {consent} is not in this log")))?;
+                .ok_or_else(|| {
+                    Setback::Hold(
+                        HoldClass::Other,
+                        format!("consent {consent} is not in this log"),
+                    )
+                })?;
             Some(crate::app::prove_entry(shared, index).map_err(internal)?)
         }
     };
     let envelope = at_rest::open(shared, Place::Queue, item.about, id, &item.sealed_envelope)
         .map_err(|f| match f {
-            Failure::NotFound(what) => Setback::Hold(what),
-            other => Setback::Hold(format!("the queued envelope cannot be read: {other}")),
+            Failure::NotFound(what) => Setback::Hold(HoldClass::Other, what),
+            other => Setback::Hold(
+                HoldClass::Other,
+                format!("the queued envelope cannot be read: {other}"),
+            ),
         })?;
     let delivery = PeerRequest::Deliver(Box::new(Delivery {
         envelope,
@@ -253,11 +320,17 @@ async fn deliver_one(
         }
         PeerResponse::Refused(reason) => {
             shared.metrics.refused("by-receiver", &reason);
-            Err(Setback::Hold(format!("refused by the receiver: {reason}")))
+            Err(Setback::Hold(
+                HoldClass::Refused,
+                format!("refused by the receiver: {reason}"),
+            ))
         }
         PeerResponse::Error(error) => match error.code {
             ErrorCode::Unavailable | ErrorCode::Internal => Err(Setback::Retry(error.to_string())),
-            _ => Err(Setback::Hold(format!("the receiver answered: {error}"))),
+            _ => Err(Setback::Hold(
+                HoldClass::Other,
+                format!("the receiver answered: {error}"),
+            )),
         },
         _ => Err(Setback::Retry("the receiver sent an unknown answer".into())),
     }
@@ -275,7 +348,10 @@ async fn log_receipt(
     let proven = &receipt.received;
     let bad = |what: String| {
         tracing::warn!(envelope = %id, recipient = %recipient.id, problem = %what, "security event: a receipt did not verify");
-        Setback::Hold(format!("the receipt did not verify: {what}"))
+        Setback::Hold(
+            HoldClass::Other,
+            format!("the receipt did not verify: {what}"),
+        )
     };
     let verifier = log_verifier(roster, recipient).map_err(|e| bad(e.to_string()))?;
     let checkpoint = shared

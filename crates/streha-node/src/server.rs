@@ -279,6 +279,18 @@ impl RunningNode {
             log_size = store.tree_size(),
             "node started"
         );
+        crate::witness::warn_if_quorum_unreachable(&shared);
+        // The roster may have changed while the node was down.
+        match crate::outbound::release_returned(&shared).await {
+            Ok(0) => {}
+            Ok(released) => tracing::info!(
+                released,
+                "held deliveries released: their recipients are in the roster"
+            ),
+            Err(error) => {
+                tracing::error!(%error, "could not release held deliveries; they stay held")
+            }
+        }
         Ok(Self {
             shared,
             peers,
@@ -356,6 +368,18 @@ impl RunningNode {
                 }
                 kept && connection.close_reason().is_none()
             });
+        // Envelopes held because their recipient had left the roster, whose recipient this
+        // roster lists again, are retried; holds of every other kind stay.
+        match crate::outbound::release_returned(&shared).await {
+            Ok(0) => {}
+            Ok(released) => {
+                tracing::info!(released, "held deliveries released by the roster change")
+            }
+            Err(error) => {
+                tracing::error!(%error, "could not release held deliveries; they stay held")
+            }
+        }
+        crate::witness::warn_if_quorum_unreachable(&shared);
         shared.outbound_wake.notify_one();
         shared.witness_wake.notify_one();
         tracing::info!(version, "roster updated");

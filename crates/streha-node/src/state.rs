@@ -99,6 +99,75 @@ pub(crate) struct Delivered {
 pub(crate) struct Held {
     pub(crate) reason: String,
     pub(crate) since: Timestamp,
+    /// Why, as a class: which holds a roster change may release.
+    pub(crate) class: HoldClass,
+}
+
+/// The class of a hold. Stored as its postcard enum tag (not in roster 0, refused 1,
+/// re-keyed 2, other 3); a [`Held`] written before the class existed has none and reads as
+/// [`HoldClass::Other`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) enum HoldClass {
+    /// The recipient was not in the roster when delivery was tried: released when a roster
+    /// that lists it again is adopted.
+    NotInRoster,
+    /// The receiver refused the disclosure: stays held.
+    Refused,
+    /// The subject was re-keyed (Art. 18.5): stays held.
+    Rekeyed,
+    /// Anything else (a receipt that does not verify, a missing entry, an error answer):
+    /// stays held.
+    Other,
+}
+
+impl HoldClass {
+    /// The stable name used in metrics and listings.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Self::NotInRoster => "not-in-roster",
+            Self::Refused => "refused",
+            Self::Rekeyed => "rekeyed",
+            Self::Other => "other",
+        }
+    }
+
+    /// Every class, in tag order.
+    pub(crate) const ALL: [Self; 4] =
+        [Self::NotInRoster, Self::Refused, Self::Rekeyed, Self::Other];
+}
+
+/// A [`Held`] as written before holds had a class.
+#[derive(Deserialize)]
+struct LegacyHeld {
+    reason: String,
+    since: Timestamp,
+}
+
+/// Decodes a stored [`Held`], reading one written before holds had a class as
+/// [`HoldClass::Other`] (never released by a roster change).
+pub(crate) fn decode_held(bytes: &[u8]) -> Option<Held> {
+    postcard::from_bytes::<Held>(bytes).ok().or_else(|| {
+        postcard::from_bytes::<LegacyHeld>(bytes)
+            .ok()
+            .map(|legacy| Held {
+                reason: legacy.reason,
+                since: legacy.since,
+                class: HoldClass::Other,
+            })
+    })
+}
+
+/// Reads a stored [`Held`] (see [`decode_held`]).
+pub(crate) fn load_held(store: &Store, key: &[u8]) -> Result<Option<Held>, StoreError> {
+    match store.get(HELD, key)? {
+        None => Ok(None),
+        Some(bytes) => decode_held(&bytes)
+            .map(Some)
+            .ok_or_else(|| StoreError::Corrupt {
+                path: store.path().to_path_buf(),
+                detail: format!("state namespace {} holds an undecodable value", HELD.tag()),
+            }),
+    }
 }
 
 /// The latest checkpoint of a log this node cosigned as a witness.
@@ -209,4 +278,46 @@ pub(crate) fn subject_from_facts(
         subject.add_representative(representative.clone())?;
     }
     Ok(subject)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Serialize)]
+    struct WrittenBeforeClasses {
+        reason: String,
+        since: Timestamp,
+    }
+
+    #[test]
+    fn a_hold_keeps_its_class_and_an_old_hold_reads_as_other() {
+        for class in HoldClass::ALL {
+            let held = Held {
+                reason: "why".into(),
+                since: Timestamp(7),
+                class,
+            };
+            assert_eq!(decode_held(&encode(&held)), Some(held));
+        }
+        let old = encode(&WrittenBeforeClasses {
+            reason: "refused by the receiver".into(),
+            since: Timestamp(9),
+        });
+        assert_eq!(
+            decode_held(&old),
+            Some(Held {
+                reason: "refused by the receiver".into(),
+                since: Timestamp(9),
+                class: HoldClass::Other,
+            })
+        );
+        assert_eq!(decode_held(&[0xff, 0xff]), None);
+    }
+
+    #[test]
+    fn hold_class_tags_are_a_storage_format() {
+        let tags: Vec<Vec<u8>> = HoldClass::ALL.iter().map(encode).collect();
+        assert_eq!(tags, vec![vec![0], vec![1], vec![2], vec![3]]);
+    }
 }

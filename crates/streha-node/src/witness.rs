@@ -315,6 +315,62 @@ pub(crate) async fn handle_gossip(
     Ok(PeerResponse::GossipReceived)
 }
 
+/// Warns, loudly, when the quorum is larger than the number of other agencies in the
+/// roster in use: no checkpoint can be published until the roster grows or the quorum is
+/// lowered. Not an error, since the roster can change without a restart.
+pub(crate) fn warn_if_quorum_unreachable(shared: &Shared) {
+    let roster = shared.roster();
+    let others = roster
+        .agencies()
+        .iter()
+        .filter(|agency| agency.id != shared.agency)
+        .count();
+    if shared.witness.quorum > others {
+        tracing::warn!(
+            quorum = shared.witness.quorum,
+            other_agencies = others,
+            roster_version = roster.version(),
+            "`witness.quorum` is larger than the number of other agencies in the roster: no checkpoint can be published until the roster lists enough of them or the quorum is lowered"
+        );
+    }
+}
+
+/// The evidence this witness keeps, by log origin then time: `limit` records (capped at
+/// [`MAX_PAGE`](streha_wire::app::MAX_PAGE)) from the `start`-th.
+pub(crate) fn evidence_page(
+    shared: &Shared,
+    start: u64,
+    limit: u32,
+) -> Result<Vec<streha_wire::app::WitnessEvidence>, Failure> {
+    let limit = limit.min(streha_wire::app::MAX_PAGE) as usize;
+    let skip = usize::try_from(start).unwrap_or(usize::MAX);
+    let mut page = Vec::new();
+    for (key, value) in shared.store.scan(EVIDENCE, &[])?.into_iter().skip(skip) {
+        if page.len() >= limit {
+            break;
+        }
+        let origin_len = key.iter().position(|b| *b == 0).ok_or_else(|| {
+            Failure::Internal("a stored witness evidence key has no origin".into())
+        })?;
+        let origin = String::from_utf8(key[..origin_len].to_vec()).map_err(|_| {
+            Failure::Internal(
+                "a stored witness evidence key holds an origin that is not UTF-8".into(),
+            )
+        })?;
+        let evidence: Evidence = postcard::from_bytes(&value).map_err(|e| {
+            Failure::Internal(format!("stored witness evidence does not decode: {e}"))
+        })?;
+        page.push(streha_wire::app::WitnessEvidence {
+            origin,
+            kind: evidence.kind,
+            first: evidence.first,
+            second: evidence.second,
+            at: evidence.at,
+        });
+    }
+    Ok(page)
+}
+
 /// The kind of the first evidence this witness keeps against the log `origin`, if any.
 fn held_evidence(shared: &Shared, origin: &str) -> Result<Option<WitnessAlarmKind>, Failure> {
     let mut prefix = origin.as_bytes().to_vec();

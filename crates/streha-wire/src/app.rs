@@ -5,8 +5,8 @@
 use serde::{Deserialize, Serialize};
 use streha_audit::ConsistencyProof;
 use streha_core::{
-    AgeStatus, CategorySet, ConsentGrant, ConsentRevocation, EnvelopeId, RefusalReason,
-    RepresentativeId, SubjectId, Timestamp, ViolationKind,
+    AgeStatus, AgencyId, CategorySet, ConsentGrant, ConsentRevocation, EnvelopeId, RefusalReason,
+    RepresentativeId, SubjectId, Timestamp, ViolationKind, WitnessAlarmKind,
 };
 use streha_crypto::Envelope;
 
@@ -141,6 +141,89 @@ pub enum AppRequest {
         /// How long to wait, in milliseconds.
         timeout_ms: u32,
     },
+    /// The disclosures whose delivery is held, in envelope-id order, after `after`
+    /// (exclusive). Answered with [`AppResponse::Held`].
+    HeldDeliveries {
+        /// Start after this envelope (`None`: from the start).
+        after: Option<EnvelopeId>,
+        /// At most this many (capped at [`MAX_PAGE`]).
+        limit: u32,
+    },
+    /// The evidence this node keeps as a witness (two signed checkpoints of another node's
+    /// log that cannot both be true), by log origin then time, from the `start`-th.
+    /// Answered with [`AppResponse::Evidence`].
+    WitnessEvidence {
+        /// Index into the list of evidence records.
+        start: u64,
+        /// At most this many (capped at [`MAX_PAGE`]).
+        limit: u32,
+    },
+}
+
+/// Why a disclosure's delivery is held.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum HoldReason {
+    /// The recipient was not in the roster when delivery was tried. Released (retried) when
+    /// the node adopts a roster that lists the recipient again.
+    NotInRoster,
+    /// The receiver refused the disclosure. Stays held.
+    Refused,
+    /// The subject was re-keyed (Art. 18.5). Stays held.
+    Rekeyed,
+    /// Anything else: a receipt that did not verify, a missing log entry, an error answer.
+    /// Stays held.
+    Other,
+}
+
+impl HoldReason {
+    /// The stable name: `not-in-roster`, `refused`, `rekeyed` or `other` (also the `reason`
+    /// label of the `streha_outbound_held` metric).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::NotInRoster => "not-in-roster",
+            Self::Refused => "refused",
+            Self::Rekeyed => "rekeyed",
+            Self::Other => "other",
+        }
+    }
+}
+
+impl std::fmt::Display for HoldReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// One held disclosure (no content).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HeldDelivery {
+    /// The envelope.
+    pub envelope: EnvelopeId,
+    /// Its recipient.
+    pub recipient: AgencyId,
+    /// Why it is held, as a class.
+    pub class: HoldReason,
+    /// Why it is held, in words (no content).
+    pub reason: String,
+    /// Since when.
+    pub since: Timestamp,
+}
+
+/// Evidence kept by a witness: two signed checkpoints of one log that cannot both be true,
+/// exactly as received, for the offline verifier.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WitnessEvidence {
+    /// The origin of the log they contradict.
+    pub origin: String,
+    /// What the contradiction is (fork, rollback, inconsistent).
+    pub kind: WitnessAlarmKind,
+    /// The checkpoint this node had cosigned (signed-note text).
+    pub first: String,
+    /// The checkpoint that contradicts it (signed-note text).
+    pub second: String,
+    /// When the contradiction was found.
+    pub at: Timestamp,
 }
 
 /// Where a submitted disclosure stands.
@@ -237,6 +320,12 @@ pub enum AppResponse {
     /// Answer to [`AppRequest::Checkpoints`] (at most
     /// [`MAX_PAGE_ITEMS`](crate::limits::MAX_PAGE_ITEMS)).
     Checkpoints(#[serde(deserialize_with = "crate::limits::checkpoints_page")] Vec<String>),
+    /// Answer to [`AppRequest::HeldDeliveries`] (at most
+    /// [`MAX_PAGE_ITEMS`](crate::limits::MAX_PAGE_ITEMS)).
+    Held(#[serde(deserialize_with = "crate::limits::held_page")] Vec<HeldDelivery>),
+    /// Answer to [`AppRequest::WitnessEvidence`] (at most
+    /// [`MAX_PAGE_ITEMS`](crate::limits::MAX_PAGE_ITEMS)).
+    Evidence(#[serde(deserialize_with = "crate::limits::evidence_page")] Vec<WitnessEvidence>),
     /// The request failed.
     Error(RemoteError),
 }

@@ -142,6 +142,24 @@ where
     bounded(d, "checkpoints", MAX_PAGE_ITEMS)
 }
 
+/// A page of held deliveries: at most [`MAX_PAGE_ITEMS`].
+pub(crate) fn held_page<'de, D, T>(d: D) -> Result<Vec<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    bounded(d, "held deliveries", MAX_PAGE_ITEMS)
+}
+
+/// A page of witness evidence: at most [`MAX_PAGE_ITEMS`].
+pub(crate) fn evidence_page<'de, D, T>(d: D) -> Result<Vec<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    bounded(d, "witness evidence records", MAX_PAGE_ITEMS)
+}
+
 /// The checkpoints of a gossip message: at most [`MAX_GOSSIP_NOTES`].
 pub(crate) fn gossip_notes<'de, D, T>(d: D) -> Result<Vec<T>, D::Error>
 where

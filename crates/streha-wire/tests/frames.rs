@@ -241,3 +241,35 @@ fn a_full_frame_of_tiny_list_elements_is_refused_before_allocating() {
         Err(FrameError::TrailingBytes(_) | FrameError::Malformed(_))
     ));
 }
+
+#[test]
+fn held_and_evidence_pages_are_capped_from_their_announced_length() {
+    use streha_wire::limits::MAX_PAGE_ITEMS;
+    for (message, what) in [
+        (AppResponse::Held(vec![]), "held deliveries"),
+        (AppResponse::Evidence(vec![]), "witness evidence records"),
+    ] {
+        let payload = with_announced_list(&message, MAX_PAGE_ITEMS + 1);
+        assert_eq!(
+            frame::decode_payload::<AppResponse>(&payload),
+            Err(FrameError::TooManyItems {
+                what,
+                len: MAX_PAGE_ITEMS as u64 + 1,
+                max: MAX_PAGE_ITEMS,
+            })
+        );
+    }
+    // A page within the cap round-trips.
+    let page = AppResponse::Evidence(vec![streha_wire::app::WitnessEvidence {
+        origin: "streha/f/police".into(),
+        kind: streha_core::WitnessAlarmKind::Fork,
+        first: "a\n".into(),
+        second: "b\n".into(),
+        at: streha_core::Timestamp(1),
+    }]);
+    let bytes = frame::encode(&page).unwrap();
+    assert_eq!(
+        frame::decode::<AppResponse>(&bytes, MAX_FRAME_LEN),
+        Ok(page)
+    );
+}

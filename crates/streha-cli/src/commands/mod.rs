@@ -9,6 +9,7 @@ mod inbox;
 mod key;
 mod keygen;
 pub(crate) mod node;
+mod operations;
 pub(crate) mod roster;
 mod send;
 mod subject;
@@ -16,8 +17,8 @@ mod subject;
 use std::path::Path;
 
 use crate::cli::{
-    AuditCommand, Command, ConsentCommand, InboxCommand, KeyCommand, NodeCommand, RosterCommand,
-    SubjectCommand,
+    AuditCommand, Command, ConsentCommand, DeliveryCommand, InboxCommand, KeyCommand, NodeCommand,
+    RosterCommand, SubjectCommand, WitnessCommand,
 };
 use crate::error::CliError;
 
@@ -48,6 +49,8 @@ pub(crate) fn run(command: &Command, profile: &Path) -> Result<(), CliError> {
         Command::Audit(AuditCommand::Verify(args)) => audit_offline::verify_bundles(args),
         Command::Audit(AuditCommand::Subject(args)) => audit_offline::subject(args),
         Command::Audit(AuditCommand::CheckProof(args)) => audit_offline::check(args),
+        Command::Delivery(DeliveryCommand::Held(args)) => operations::held(profile, args),
+        Command::Witness(WitnessCommand::Evidence(args)) => operations::evidence(profile, args),
         Command::Demo(args) => demo::run(args),
     }
 }
