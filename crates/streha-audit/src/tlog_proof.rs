@@ -9,9 +9,9 @@
 //! <the signed checkpoint note, verbatim: body, blank line, signature lines>
 //! ```
 //!
-//! The proof hashes are RFC 9162 §2.1.3 audit path hashes of **this log's** tree: BLAKE3 with
-//! the RFC's domain separation (`spec/audit-log.md` §1), not SHA-256. The text form is
-//! otherwise exactly C2SP's; a verifier must know it is checking a Streha log.
+//! The proof hashes are RFC 6962 §2.1.1 audit path hashes (SHA-256, `0x00`/`0x01` prefixes;
+//! `spec/audit-log.md` §1), so the proof is exactly C2SP's and any RFC 6962 implementation
+//! checks it; the entry bytes are Streha's own encoding (`spec/entries.md`).
 //!
 //! Verification follows the C2SP "Verifying a tlog proof" steps: (1) the leaf hash is computed
 //! from the entry bytes the verifier holds; (2) the checkpoint's origin must be that of a

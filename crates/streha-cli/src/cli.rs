@@ -837,7 +837,7 @@ pub(crate) enum AuditCommand {
         long_about = "Fetch the log entry at INDEX with its inclusion proof (RFC 9162 §2.1.3) \
                       and the signed checkpoint it leads to, verify them, and write the proof \
                       to --out as a C2SP tlog-proof (text: `c2sp.org/tlog-proof@v1`, the \
-                      index, the proof's hashes in base64, the signed checkpoint note; BLAKE3 \
+                      index, the proof's hashes in base64, the signed checkpoint note; RFC 6962 \
                       tree, spec/audit-log.md) and the entry's bytes to --out with `.entry` \
                       appended, for anyone to check offline with `streha audit check-proof`. \
                       Prints what the entry records.",

@@ -206,7 +206,7 @@ pub(crate) fn prove(profile_path: &Path, args: &AuditProveArgs) -> Result<(), Cl
             verified.checkpoint().size()
         ),
         format!(
-            "Wrote the proof (C2SP tlog-proof, BLAKE3 tree) to {} and the entry's bytes to {}.",
+            "Wrote the proof (C2SP tlog-proof, RFC 6962 tree) to {} and the entry's bytes to {}.",
             args.out.display(),
             entry_out.display()
         ),
