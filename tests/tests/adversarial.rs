@@ -440,7 +440,7 @@ async fn a_forged_cosignature_and_a_truncated_bundle_are_caught_offline() {
     let last = forged.checkpoints.last_mut().unwrap();
     let mut note = SignedNote::parse(last).unwrap();
     let impostor = CosignatureSigner::new(
-        &format!("streha/{FEDERATION}/{POLICE}"),
+        &format!("{FEDERATION}/streha/{POLICE}"),
         NodeIdentitySecretKey::generate().as_dalek().clone(),
     )
     .unwrap();
@@ -482,7 +482,7 @@ async fn a_forged_cosignature_and_a_truncated_bundle_are_caught_offline() {
 /// A checkpoint of `name`'s log (a tree of three made-up entries, `seed` telling trees
 /// apart), signed by its node key, as signed-note text.
 fn owner_checkpoint(federation: &Federation, name: &str, seed: u8) -> String {
-    let origin = format!("streha/{FEDERATION}/{name}");
+    let origin = format!("{FEDERATION}/streha/{name}");
     let signer =
         streha_audit::NoteSigner::new(&origin, federation.member(name).node_key.as_dalek().clone())
             .unwrap();
@@ -501,7 +501,7 @@ fn owner_checkpoint(federation: &Federation, name: &str, seed: u8) -> String {
 fn with_forged_cosignature(note: &str, witness: &str) -> String {
     let mut note = SignedNote::parse(note).unwrap();
     let impostor = CosignatureSigner::new(
-        &format!("streha/{FEDERATION}/{witness}"),
+        &format!("{FEDERATION}/streha/{witness}"),
         NodeIdentitySecretKey::generate().as_dalek().clone(),
     )
     .unwrap();

@@ -537,7 +537,7 @@ mod tests {
     use crate::note::{CosignatureSigner, NoteSigner};
     use crate::tree::MemoryTree;
 
-    const ORIGIN: &str = "streha/test/police";
+    const ORIGIN: &str = "test.example/streha/police";
 
     fn fixture() -> (MemoryTree, NoteSigner, CosignatureSigner, String) {
         let mut tree = MemoryTree::new();
@@ -546,7 +546,8 @@ mod tests {
         }
         let log = NoteSigner::new(ORIGIN, SigningKey::from_bytes(&[1; 32])).unwrap();
         let witness =
-            CosignatureSigner::new("streha/test/csw", SigningKey::from_bytes(&[2; 32])).unwrap();
+            CosignatureSigner::new("test.example/streha/csw", SigningKey::from_bytes(&[2; 32]))
+                .unwrap();
         let checkpoint = Checkpoint::new(ORIGIN, 13, tree.root()).unwrap();
         let mut note = sign_checkpoint(&checkpoint, &log);
         note.add_signature(witness.cosign(note.body(), 1_767_225_600).unwrap())
@@ -573,7 +574,7 @@ mod tests {
         assert_eq!(verified.log, ORIGIN);
         assert_eq!(
             verified.witnesses,
-            vec![("streha/test/csw".to_owned(), 1_767_225_600)]
+            vec![("test.example/streha/csw".to_owned(), 1_767_225_600)]
         );
         assert_eq!(verified.checkpoint.size(), 13);
 
@@ -623,7 +624,11 @@ mod tests {
     fn wrong_keys_are_refused() {
         let (tree, log, witness, note) = fixture();
         let proof = prove_entry(3, &note, &tree).unwrap();
-        let other = NoteSigner::new("streha/test/other", SigningKey::from_bytes(&[3; 32])).unwrap();
+        let other = NoteSigner::new(
+            "test.example/streha/other",
+            SigningKey::from_bytes(&[3; 32]),
+        )
+        .unwrap();
         assert!(matches!(
             proof.verify(b"entry-3", &[other.verifier()], &[], 0),
             Err(TlogProofError::OriginNotTrusted { .. })

@@ -32,7 +32,7 @@ fn roster_init_add_remove_sign_verify_show() {
         &roster_pub,
     ]));
     assert!(
-        out.contains("valid roster of federation `cli-test`, version 1"),
+        out.contains("valid roster of federation `cli-test.example`, version 1"),
         "{out}"
     );
     let v = json(&ok(ws.run(&[
@@ -97,7 +97,10 @@ fn roster_bad_inputs_say_what_to_do() {
         ]),
         2,
     );
-    assert!(err.contains("federation name"), "{err}");
+    assert!(
+        err.contains("\"Kosovo!\" is not a DNS domain name"),
+        "{err}"
+    );
     ws.roster(7401, 7402);
 
     // A secret key file where the roster needs a public key.
@@ -400,13 +403,13 @@ fn roster_and_node_init_print_json_for_scripts() {
         "roster",
         "init",
         "--federation",
-        "cli-test",
+        "cli-test.example",
         "--out",
         "roster.toml",
         "--json",
     ])));
     assert_eq!(v["roster"], "roster.toml");
-    assert_eq!(v["federation"], "cli-test");
+    assert_eq!(v["federation"], "cli-test.example");
     assert_eq!(v["version"], 0);
     assert_eq!(v["signed"], false);
     assert_eq!(v["agencies"], 0);
@@ -497,7 +500,7 @@ fn roster_and_node_init_print_json_for_scripts() {
     ])));
     assert_eq!(v["roster"], "roster.note");
     assert_eq!(v["body"], "roster.toml");
-    assert_eq!(v["federation"], "cli-test");
+    assert_eq!(v["federation"], "cli-test.example");
     assert_eq!(v["version"], 1);
     assert_eq!(v["signed"], true);
     assert_eq!(v["agencies"], 1);
@@ -578,7 +581,7 @@ fn roster_and_node_init_print_json_for_scripts() {
         "roster",
         "init",
         "--federation",
-        "cli-test",
+        "cli-test.example",
         "--out",
         "roster.toml",
         "--json",
@@ -1057,7 +1060,7 @@ fn subject_consent_send_inbox_and_audit_against_real_daemons() {
         v["note"]
             .as_str()
             .unwrap()
-            .starts_with("streha/cli-test/shelter-prishtina\n")
+            .starts_with("cli-test.example/streha/shelter-prishtina\n")
     );
     let out = ok(fed.as_agency(SHELTER, &["audit", "prove", "0", "--out", "entry0.proof"]));
     assert!(out.contains("entry 0:"), "{out}");
@@ -1419,4 +1422,55 @@ fn every_command_documents_its_exit_codes() {
             "{args:?}"
         );
     }
+}
+
+/// `roster init` takes the federation's DNS domain (issue 17 point 2): a bare name is
+/// refused with the value, the rule and why; a domain is accepted and the origins it gives
+/// are printed (with a note for a domain reserved for examples).
+#[test]
+fn roster_init_takes_the_federations_domain() {
+    let ws = Workspace::new();
+    let err = fails(
+        ws.run(&[
+            "roster",
+            "init",
+            "--federation",
+            "kosovo",
+            "--out",
+            "roster.toml",
+        ]),
+        2,
+    );
+    assert!(err.contains("--federation"), "{err}");
+    assert!(err.contains("\"kosovo\" is not a DNS domain name"), "{err}");
+    assert!(err.contains("<domain>/streha/<agency>"), "{err}");
+    assert!(!ws.path("roster.toml").exists());
+
+    let out = ok(ws.run(&[
+        "roster",
+        "init",
+        "--domain",
+        "kosovo-demo.example",
+        "--out",
+        "roster.toml",
+    ]));
+    assert!(
+        out.contains("`kosovo-demo.example/streha/<agency>`"),
+        "{out}"
+    );
+    assert!(out.contains("reserved for examples and tests"), "{out}");
+    let body = fs::read_to_string(ws.path("roster.toml")).unwrap();
+    assert!(
+        body.contains("federation = \"kosovo-demo.example\""),
+        "{body}"
+    );
+    let out = ok(ws.run(&[
+        "roster",
+        "init",
+        "--federation",
+        "trafficking.rks-gov.net",
+        "--out",
+        "real.toml",
+    ]));
+    assert!(!out.contains("reserved"), "{out}");
 }

@@ -450,7 +450,7 @@ fn roster() -> Roster {
     ])
     .expect("valid");
     Roster::new(
-        "fuzz",
+        "fuzz.example",
         3,
         Timestamp(1_700_000_000_000),
         vec![
@@ -491,7 +491,7 @@ fn rosters() -> Seeds {
             .into_bytes(),
     );
     let small = Roster::new(
-        "f",
+        "f.example",
         1,
         Timestamp(0),
         Vec::new(),

@@ -52,7 +52,7 @@ pub fn node_roster() -> String {
     ])
     .expect("agreement");
     Roster::new(
-        "fuzz",
+        "fuzz.example",
         1,
         Timestamp(1),
         vec![
@@ -120,7 +120,7 @@ pub fn node_request(data: &[u8]) {
         // The receipt verifies exactly as the sending node checks it.
         let node_key = NodeIdentitySecretKey::from_seed_bytes(NODE_SEED).public_key();
         let verifier = streha_audit::NoteVerifier::new(
-            &format!("streha/fuzz/{NODE_AGENCY}"),
+            &format!("fuzz.example/streha/{NODE_AGENCY}"),
             *node_key.as_dalek(),
         )
         .expect("verifier");

@@ -60,7 +60,7 @@
 //!     encryption_key: AgencyEncryptionSecretKey::from_seed_bytes([4; 32]).public_key(),
 //!     officers: vec![],
 //! };
-//! let signed = Roster::new("demo", 1, Timestamp(0), vec![police], ExchangeAgreement::new(vec![])?)?
+//! let signed = Roster::new("demo.example", 1, Timestamp(0), vec![police], ExchangeAgreement::new(vec![])?)?
 //!     .sign(&roster_key)?;
 //! let roster = Roster::open(&signed, &roster_key.public_key())?;
 //!

@@ -331,7 +331,7 @@ fn cosignatures_by_keys_not_in_the_roster_are_caught() {
     let mut note = SignedNote::parse(police.checkpoints.last().unwrap()).unwrap();
     // A witness the roster does not know.
     let stranger = CosignatureSigner::new(
-        "streha/kosovo-demo/mallory",
+        "kosovo-demo.example/streha/mallory",
         SigningKey::from_bytes(&[0x66; 32]),
     )
     .unwrap();
@@ -339,7 +339,7 @@ fn cosignatures_by_keys_not_in_the_roster_are_caught() {
         .unwrap();
     // Someone cosigning under the shelter's name with another key.
     let impostor = CosignatureSigner::new(
-        &format!("streha/{FEDERATION}/{SHELTER}"),
+        &format!("{FEDERATION}/streha/{SHELTER}"),
         SigningKey::from_bytes(&[0x67; 32]),
     )
     .unwrap();
@@ -476,16 +476,21 @@ fn garbage_bundles_never_panic() {
         }
     }
     bundles.push(LogBundle::new(
-        "streha/kosovo-demo/nobody",
+        "kosovo-demo.example/streha/nobody",
         vec![vec![1, 2, 3]],
         vec![],
     ));
     let report = verify(&bundles, &fed.roster, &VerifyOptions::default());
     assert_found(&report, Rule::UndecodableEntry, POLICE, Some(0));
     assert_found(&report, Rule::MalformedCheckpoint, CSW, None);
-    assert_found(&report, Rule::UnknownLog, "streha/kosovo-demo/nobody", None);
+    assert_found(
+        &report,
+        Rule::UnknownLog,
+        "kosovo-demo.example/streha/nobody",
+        None,
+    );
     // A bundle from another time, with no entries and no checkpoints.
-    let empty = LogBundle::new(format!("streha/{FEDERATION}/{POLICE}"), vec![], vec![]);
+    let empty = LogBundle::new(format!("{FEDERATION}/streha/{POLICE}"), vec![], vec![]);
     let report = verify(&[empty], &fed.roster, &VerifyOptions::default());
     assert_found(&report, Rule::NoCheckpoint, POLICE, None);
 }
@@ -702,7 +707,7 @@ fn a_registration_right_after_a_rekeying_is_not_taken_for_the_successor() {
 fn witness_alarms_are_reported_by_kind_and_the_first_form_still_decodes() {
     use streha_core::{LogOrigin, WitnessAlarmKind};
     let mut fed = Fed::demo();
-    let origin = LogOrigin::new(format!("streha/demo/{SHELTER}")).unwrap();
+    let origin = LogOrigin::new(format!("demo.example/streha/{SHELTER}")).unwrap();
     let alarm = |kind, cosigned_size, offered_size| AuditEntry::WitnessAlarm {
         origin: origin.clone(),
         kind,

@@ -27,7 +27,7 @@ use streha_crypto::{
 use streha_wire::{AgencyEntry, OfficerEntry, Roster};
 
 /// The federation name used by the tests.
-pub const FEDERATION: &str = "test-federation";
+pub const FEDERATION: &str = "test-federation.example";
 
 /// One member agency's keys and addresses.
 pub struct Member {

@@ -256,7 +256,7 @@ mod tests {
 
     fn alarm(kind: WitnessAlarmKind, cosigned_size: u64, offered_size: u64) -> AuditEntry {
         AuditEntry::WitnessAlarm {
-            origin: LogOrigin::new("streha/demo/shelter").unwrap(),
+            origin: LogOrigin::new("demo.example/streha/shelter").unwrap(),
             kind,
             cosigned_size,
             cosigned_root: [1; 32],
@@ -280,7 +280,7 @@ mod tests {
         let rewritten = describe(&alarm(WitnessAlarmKind::Inconsistent, 3, 8));
         assert!(rewritten.contains("inconsistent"), "{rewritten}");
         let first_form = describe(&AuditEntry::WitnessAlarmV1 {
-            origin: LogOrigin::new("streha/demo/shelter").unwrap(),
+            origin: LogOrigin::new("demo.example/streha/shelter").unwrap(),
             size: 9,
             root_a: [1; 32],
             root_b: [2; 32],

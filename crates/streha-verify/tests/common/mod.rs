@@ -23,7 +23,7 @@ use streha_crypto::{
 };
 use streha_wire::{AgencyEntry, OfficerEntry, Roster};
 
-pub const FEDERATION: &str = "kosovo-demo";
+pub const FEDERATION: &str = "kosovo-demo.example";
 pub const POLICE: &str = "police-prishtina";
 pub const CSW: &str = "csw-prishtina";
 pub const SHELTER: &str = "shelter-prishtina";
@@ -64,7 +64,7 @@ impl Node {
     fn new(id: &str, seed: u8) -> Self {
         Self {
             id: agency(id),
-            origin: format!("streha/{FEDERATION}/{id}"),
+            origin: format!("{FEDERATION}/streha/{id}"),
             node_key: NodeIdentitySecretKey::from_seed_bytes([seed; 32]),
             signing_key: AgencySigningSecretKey::from_seed_bytes([seed + 1; 32]),
             encryption_key: AgencyEncryptionSecretKey::from_seed_bytes([seed + 2; 32]),
