@@ -1474,3 +1474,66 @@ fn roster_init_takes_the_federations_domain() {
     ]));
     assert!(!out.contains("reserved"), "{out}");
 }
+
+/// Output to a reader that went away (`streha … 2>&1 | head`) never panics (exit 101): the
+/// command stops writing and exits with the status its work earned (issue 18 point 6).
+#[test]
+fn a_closed_pipe_never_panics_and_the_exit_status_stands() {
+    let ws = Workspace::new();
+    ws.roster(7401, 7402);
+    ok(ws.run(&[
+        "keygen", "--kind", "roster", "--name", "impostor", "--out", "other",
+    ]));
+    // Standard output and standard error both a pipe whose reader is closed.
+    let closed = |args: &[&str]| -> Option<i32> {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        Command::new(env!("CARGO_BIN_EXE_streha"))
+            .current_dir(ws.dir())
+            .env_remove("STREHA_PROFILE")
+            .args(args)
+            .stdout(writer.try_clone().unwrap())
+            .stderr(writer)
+            .status()
+            .unwrap()
+            .code()
+    };
+    let roster_pub = Workspace::key(AUTHORITY, AUTHORITY, "roster", "pub");
+    assert_eq!(closed(&["key", "show", &roster_pub]), Some(0));
+    assert_eq!(closed(&["roster", "show", "roster.toml"]), Some(0));
+    assert_eq!(
+        closed(&[
+            "roster",
+            "verify",
+            "roster.note",
+            "--roster-key",
+            &roster_pub
+        ]),
+        Some(0)
+    );
+    assert_eq!(closed(&["--help"]), Some(0));
+    assert_eq!(closed(&["audit", "verify", "--help"]), Some(0));
+    // Failures keep their documented codes even when they cannot be told.
+    assert_eq!(
+        closed(&[
+            "roster",
+            "init",
+            "--federation",
+            "kosovo",
+            "--out",
+            "x.toml"
+        ]),
+        Some(2)
+    );
+    assert_eq!(
+        closed(&[
+            "roster",
+            "verify",
+            "roster.note",
+            "--roster-key",
+            "other/impostor.roster.pub",
+        ]),
+        Some(4)
+    );
+    assert_eq!(closed(&["no-such-command"]), Some(2));
+}

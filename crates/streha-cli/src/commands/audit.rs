@@ -155,8 +155,7 @@ pub(crate) fn checkpoint(profile_path: &Path, args: &AuditCheckpointArgs) -> Res
         )]),
         None => {
             // The note as the node signed it: origin, size, root, blank line, signatures.
-            print!("{}", checkpoint.note());
-            Ok(())
+            util::print_text(checkpoint.note())
         }
     }
 }
