@@ -88,6 +88,7 @@
 
 mod cross;
 mod directory;
+mod evidence;
 mod finding;
 mod integrity;
 mod proof;
