@@ -81,7 +81,8 @@ fn kept_of(entry: &AuditEntry) -> Option<(String, KeptCheckpoint)> {
 /// the kept envelope signature verifies over the header and ciphertext hash, under the key
 /// the roster gives the sender as its agency signing key. `None` for a sender the roster
 /// does not know (the replay reports it) or an entry that is not a `received`; otherwise
-/// the finding if it was not.
+/// the finding if it was not. The key is the supplied roster's: a history of rosters
+/// (a signing key rotated since) is to be judged under the version in force at the entry.
 pub(crate) fn envelope_signature_finding(
     dir: &Directory<'_>,
     receiver: &str,
@@ -224,7 +225,7 @@ pub(crate) fn check_held(
                         largest.keeper,
                         largest.kept_in,
                         largest.keeper_index,
-                        match beyond.len() {
+                        match distinct(beyond.iter().map(|h| h.key())) {
                             1 => String::new(),
                             n => format!(" (and {} more checkpoints beyond the bundle)", n - 1),
                         },
@@ -256,7 +257,7 @@ pub(crate) fn check_held(
                         smallest.keeper,
                         smallest.kept_in,
                         smallest.keeper_index,
-                        match rewritten.len() {
+                        match distinct(rewritten.iter().map(|(h, _)| h.key())) {
                             1 => String::new(),
                             n => format!(
                                 " (and {} more kept checkpoints contradict it)",
@@ -272,6 +273,11 @@ pub(crate) fn check_held(
         }
     }
     failed
+}
+
+/// How many distinct checkpoints `keys` names (one can be kept by many entries).
+fn distinct(keys: impl Iterator<Item = (String, u64, [u8; 32])>) -> usize {
+    keys.collect::<BTreeSet<_>>().len()
 }
 
 /// Whether `held` is among the checkpoints [`check_held`] found failing.

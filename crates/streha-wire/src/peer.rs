@@ -375,3 +375,166 @@ pub fn verify_envelope_signature(
         .map_err(|e| EvidenceError::EnvelopeSignature(e.to_string()))?;
     Ok(sender)
 }
+
+#[cfg(test)]
+mod tests {
+    use streha_audit::{
+        CosignatureSigner, MemoryTree, NoteSigner, inclusion_proof, sign_checkpoint,
+    };
+    use streha_core::{Approvals, Category, CategorySet, EnvelopeId, Purpose, SubjectId};
+    use streha_crypto::{AgencyEncryptionSecretKey, AgencySigningSecretKey, NodeIdentitySecretKey};
+
+    use super::*;
+
+    const ORIGIN: &str = "streha/test/police";
+
+    fn node() -> NodeIdentitySecretKey {
+        NodeIdentitySecretKey::from_seed_bytes([1; 32])
+    }
+
+    fn verifier(key: &NodeIdentitySecretKey) -> NoteVerifier {
+        NoteVerifier::new(ORIGIN, *key.public_key().as_dalek()).unwrap()
+    }
+
+    /// A checkpoint of a two-entry log, signed by `node()` and cosigned by a witness.
+    fn note(checkpoint: &Checkpoint) -> String {
+        let mut note = sign_checkpoint(
+            checkpoint,
+            &NoteSigner::new(ORIGIN, node().as_dalek().clone()).unwrap(),
+        );
+        let witness = NodeIdentitySecretKey::from_seed_bytes([2; 32]);
+        let cosigner =
+            CosignatureSigner::new("streha/test/csw", witness.as_dalek().clone()).unwrap();
+        note.add_signature(cosigner.cosign(note.body(), 1_700_000_000).unwrap())
+            .unwrap();
+        note.to_text()
+    }
+
+    fn tree() -> MemoryTree {
+        MemoryTree::from_entries([b"first".as_slice(), b"second".as_slice()])
+    }
+
+    #[test]
+    fn a_kept_checkpoint_rebuilds_and_verifies_and_nothing_else_does() {
+        let checkpoint = Checkpoint::new(ORIGIN, 2, tree().root()).unwrap();
+        let (opened, kept) = KeptCheckpoint::open(&note(&checkpoint), &verifier(&node())).unwrap();
+        assert_eq!(opened, checkpoint);
+        assert_eq!((kept.size, kept.root), (2, tree().root().to_bytes()));
+        assert_eq!(kept.verify(&verifier(&node())).unwrap(), checkpoint);
+        // Another size, another root, another signature or another node: no.
+        let other_key = NodeIdentitySecretKey::from_seed_bytes([3; 32]);
+        for (changed, key) in [
+            (KeptCheckpoint { size: 3, ..kept }, node()),
+            (
+                KeptCheckpoint {
+                    root: [9; 32],
+                    ..kept
+                },
+                node(),
+            ),
+            (
+                KeptCheckpoint {
+                    signature: SignatureBytes::from_bytes([7; 64]),
+                    ..kept
+                },
+                node(),
+            ),
+            (kept, other_key),
+        ] {
+            assert!(matches!(
+                changed.verify(&verifier(&key)),
+                Err(EvidenceError::Checkpoint { .. })
+            ));
+        }
+    }
+
+    #[test]
+    fn a_checkpoint_with_extension_lines_or_of_another_log_is_not_kept() {
+        let checkpoint = Checkpoint::new(ORIGIN, 2, tree().root())
+            .unwrap()
+            .with_extension("extra")
+            .unwrap();
+        assert_eq!(
+            KeptCheckpoint::open(&note(&checkpoint), &verifier(&node())).unwrap_err(),
+            EvidenceError::Extensions
+        );
+        let other = Checkpoint::new("streha/test/other", 2, tree().root()).unwrap();
+        let text = sign_checkpoint(
+            &other,
+            &NoteSigner::new(ORIGIN, node().as_dalek().clone()).unwrap(),
+        )
+        .to_text();
+        assert!(matches!(
+            KeptCheckpoint::open(&text, &verifier(&node())),
+            Err(EvidenceError::OtherLog { .. })
+        ));
+    }
+
+    #[test]
+    fn a_proven_entry_verifies_only_at_its_index() {
+        let checkpoint = Checkpoint::new(ORIGIN, 2, tree().root()).unwrap();
+        let mut proven = ProvenEntry {
+            entry: b"second".to_vec(),
+            index: 1,
+            proof: inclusion_proof(1, 2, &tree()).unwrap(),
+            checkpoint: note(&checkpoint),
+        };
+        proven.verify(&verifier(&node())).unwrap();
+        proven.index = 0;
+        assert!(matches!(
+            proven.verify(&verifier(&node())),
+            Err(EvidenceError::NotIncluded { .. })
+        ));
+        proven.index = 1;
+        proven.entry = b"other".to_vec();
+        assert!(matches!(
+            proven.verify(&verifier(&node())),
+            Err(EvidenceError::NotIncluded { .. })
+        ));
+    }
+
+    #[test]
+    fn a_kept_envelope_signature_verifies_offline_under_its_sender_key_only() {
+        let sender = AgencySigningSecretKey::from_seed_bytes([4; 32]);
+        let recipient = AgencyEncryptionSecretKey::from_seed_bytes([5; 32]);
+        let header = DisclosureHeader {
+            envelope_id: EnvelopeId::from_bytes([6; 16]),
+            sender: streha_core::AgencyId::new("police").unwrap(),
+            recipient: streha_core::AgencyId::new("csw").unwrap(),
+            subject: SubjectId::from_bytes([7; 16]),
+            categories: [Category::Identity].into_iter().collect::<CategorySet>(),
+            purpose: Purpose::IdentificationAndReferral,
+            consent: None,
+            created_at: Timestamp(1_750_000_000_000),
+            approvals: Approvals::new(),
+        };
+        let envelope = streha_crypto::seal(
+            &sender,
+            &recipient.public_key(),
+            &header.encode(),
+            b"record",
+        )
+        .unwrap();
+        let kept = envelope_signature(&envelope);
+        assert_eq!(
+            verify_envelope_signature(&header, &envelope.ciphertext_hash, &kept).unwrap(),
+            sender.public_key()
+        );
+        let mut other = header.clone();
+        other.categories = [Category::Medical].into_iter().collect();
+        assert!(matches!(
+            verify_envelope_signature(&other, &envelope.ciphertext_hash, &kept),
+            Err(EvidenceError::EnvelopeSignature(_))
+        ));
+        let forged = EnvelopeSignature {
+            sender_key: AgencySigningSecretKey::from_seed_bytes([8; 32])
+                .public_key()
+                .to_bytes(),
+            ..kept.clone()
+        };
+        assert!(matches!(
+            verify_envelope_signature(&header, &envelope.ciphertext_hash, &forged),
+            Err(EvidenceError::EnvelopeSignature(_))
+        ));
+    }
+}
