@@ -465,3 +465,225 @@ fn a_valid_sender_signature_without_disclosed_blames_the_sender() {
         render_text(&report)
     );
 }
+
+// ---------------------------------------------------------------------------------------
+// Any one of these forgeries, on any delivery of a random history
+// ---------------------------------------------------------------------------------------
+
+/// Who forges, and how.
+#[derive(Clone, Copy, Debug)]
+enum Forgery {
+    /// The sender exports a prefix ending before the `disclosed`.
+    SenderPrefix,
+    /// The sender rewrites its `disclosed` as a refusal.
+    SenderRewrite,
+    /// The receiver exports a prefix ending before the `received`.
+    ReceiverPrefix,
+    /// The receiver rewrites its `received` as a refusal.
+    ReceiverRewrite,
+    /// The receiver logs a `received` of an envelope it signed itself.
+    ReceiverForgesEnvelope,
+    /// The receiver logs a `received` under a sender checkpoint it signed itself.
+    ReceiverForgesCheckpoint,
+    /// The sender logs a receipt under a receiver checkpoint it signed itself.
+    SenderForgesReceipt,
+}
+
+impl Forgery {
+    const ALL: [Forgery; 7] = [
+        Forgery::SenderPrefix,
+        Forgery::SenderRewrite,
+        Forgery::ReceiverPrefix,
+        Forgery::ReceiverRewrite,
+        Forgery::ReceiverForgesEnvelope,
+        Forgery::ReceiverForgesCheckpoint,
+        Forgery::SenderForgesReceipt,
+    ];
+
+    /// Whether the sender's log is the false one.
+    fn by_sender(self) -> bool {
+        matches!(
+            self,
+            Forgery::SenderPrefix | Forgery::SenderRewrite | Forgery::SenderForgesReceipt
+        )
+    }
+}
+
+/// The demo, then `sends` more deliveries between the police and the centre (`true`: from
+/// the police). Returns the federation and, per delivery, its header and the indices of its
+/// `disclosed` and `received`.
+fn history(sends: &[bool]) -> (Fed, Vec<(DisclosureHeader, u64, u64)>) {
+    let mut fed = Fed::demo();
+    let mut done = Vec::new();
+    for (i, &from_police) in sends.iter().enumerate() {
+        let id = 0x70 + u8::try_from(i).unwrap();
+        let (from, to, basis) = if from_police {
+            (POLICE, CSW, agreement(&["csw-referral"]))
+        } else {
+            (CSW, POLICE, agreement(&["police-investigation"]))
+        };
+        let (categories, purpose) = if from_police {
+            (
+                &[Category::Identity, Category::Referral][..],
+                Purpose::Assistance,
+            )
+        } else {
+            (
+                &[Category::CaseSummary][..],
+                Purpose::CriminalInvestigationAndProsecution,
+            )
+        };
+        let day = 13 + u64::try_from(i).unwrap();
+        let h = fed.header(
+            id,
+            from,
+            to,
+            SUBJECT_ADULT,
+            categories,
+            purpose,
+            None,
+            t(day * DAY),
+        );
+        let disclosed = fed.disclose(&h, basis.clone());
+        fed.deliver(&h, basis, disclosed);
+        let received = fed.nodes[to].tree.size() - 1;
+        done.push((h, disclosed, received));
+    }
+    (fed, done)
+}
+
+fn refusal_for(h: &DisclosureHeader) -> streha_core::RefusalReason {
+    streha_core::RefusalReason::NotInAgreement {
+        category: h.categories.iter().next().unwrap(),
+        role: streha_core::Role::Court,
+        purpose: h.purpose,
+    }
+}
+
+fn forge(fed: &mut Fed, forgery: Forgery, h: &DisclosureHeader, disclosed: u64, received: u64) {
+    let (sender, receiver) = (h.sender.to_string(), h.recipient.to_string());
+    match forgery {
+        Forgery::SenderPrefix => {
+            export_prefix(fed.node(&sender), usize::try_from(disclosed).unwrap());
+        }
+        Forgery::SenderRewrite => {
+            let entry = AuditEntry::Refused {
+                header: h.clone(),
+                reason: refusal_for(h),
+                at: Timestamp(h.created_at.0 + 20),
+            };
+            rewrite(fed.node(&sender), disclosed, &entry);
+        }
+        Forgery::ReceiverPrefix => {
+            export_prefix(fed.node(&receiver), usize::try_from(received).unwrap());
+        }
+        Forgery::ReceiverRewrite => {
+            let entry = AuditEntry::ReceiveRefused {
+                header: h.clone(),
+                reason: refusal_for(h),
+                ciphertext_hash: fed.seal(h),
+                at: Timestamp(h.created_at.0 + 500),
+            };
+            rewrite(fed.node(&receiver), received, &entry);
+        }
+        Forgery::ReceiverForgesEnvelope => {
+            let mut invented = h.clone();
+            invented.envelope_id = streha_core::EnvelopeId::from_bytes([0xee; 16]);
+            let me = &fed.nodes[&receiver];
+            let envelope = streha_crypto::danger::seal_with_ephemeral(
+                &me.signing_key,
+                &me.encryption_key.public_key(),
+                &invented.encode(),
+                &streha_core::Record::new().encode(),
+                [0xee; 32],
+            )
+            .unwrap();
+            let kept = fed.nodes[&sender].kept_checkpoint();
+            let at = Timestamp(fed_latest(fed, &receiver) + 1);
+            fed.node(&receiver).commit(&[Fed::received_entry(
+                &invented,
+                agreement(&["csw-referral"]),
+                &envelope,
+                disclosed,
+                kept,
+                at,
+            )]);
+        }
+        Forgery::ReceiverForgesCheckpoint => {
+            let mut invented = h.clone();
+            invented.envelope_id = streha_core::EnvelopeId::from_bytes([0xef; 16]);
+            let envelope = fed.envelope(&invented);
+            let size = fed.nodes[&sender].tree.size() + 1;
+            let kept = fed.nodes[&receiver].kept(size, Hash::from_bytes([0xef; 32]));
+            let at = Timestamp(fed_latest(fed, &receiver) + 1);
+            fed.node(&receiver).commit(&[Fed::received_entry(
+                &invented,
+                agreement(&["csw-referral"]),
+                &envelope,
+                size - 1,
+                kept,
+                at,
+            )]);
+        }
+        Forgery::SenderForgesReceipt => {
+            let size = fed.nodes[&receiver].tree.size() + 1;
+            let kept = fed.nodes[&sender].kept(size, Hash::from_bytes([0xf0; 32]));
+            let at = Timestamp(fed_latest(fed, &sender) + 1);
+            fed.node(&sender)
+                .commit(&[Fed::receipt_entry(h, size - 1, kept, at)]);
+        }
+    }
+}
+
+/// The latest entry time of `node`'s log.
+fn fed_latest(fed: &Fed, node: &str) -> u64 {
+    fed.nodes[node]
+        .entries
+        .iter()
+        .filter_map(|e| AuditEntry::decode(e).ok())
+        .map(|e| e.at().0)
+        .max()
+        .unwrap_or(0)
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(40))]
+
+    /// In a random history, any one forgery of any one delivery is caught with a critical
+    /// finding against the side that forged, and neither an error nor a critical finding
+    /// against the honest side.
+    #[test]
+    fn any_single_forgery_is_caught_against_the_false_side(
+        sends in proptest::collection::vec(proptest::bool::ANY, 1..4),
+        pick in 0usize..16,
+        kind in 0usize..Forgery::ALL.len(),
+    ) {
+        let (mut fed, done) = history(&sends);
+        assert!(run(&fed).is_clean(), "{}", render_text(&run(&fed)));
+        let (h, disclosed, received) = done[pick % done.len()].clone();
+        let forgery = Forgery::ALL[kind];
+        forge(&mut fed, forgery, &h, disclosed, received);
+        let report = run(&fed);
+        let (liar, honest) = if forgery.by_sender() {
+            (h.sender.to_string(), h.recipient.to_string())
+        } else {
+            (h.recipient.to_string(), h.sender.to_string())
+        };
+        proptest::prop_assert!(
+            report
+                .findings
+                .iter()
+                .any(|f| f.node == liar && f.severity == Severity::Critical),
+            "{forgery:?}: no critical finding at {liar}:\n{}",
+            render_text(&report)
+        );
+        proptest::prop_assert!(
+            report
+                .findings
+                .iter()
+                .all(|f| f.node != honest || f.severity < Severity::Error),
+            "{forgery:?}: the honest {honest} is blamed:\n{}",
+            render_text(&report)
+        );
+    }
+}
