@@ -263,21 +263,14 @@ fn a_received_without_disclosed_is_caught() {
         None,
         t(13 * DAY),
     );
-    let hash = fed.seal(&header);
-    let index = fed.node(CSW).commit(&[AuditEntry::Received {
-        header,
-        basis: agreement(&["csw-referral"]),
-        ciphertext_hash: hash,
-        sender_log_index: None,
-        at: t(13 * DAY + 500),
-    }]);
+    let index = fed.orphan_received(&header, agreement(&["csw-referral"]), t(13 * DAY + 500));
     let report = run(&fed);
     assert_found(&report, Rule::ReceivedWithoutDisclosed, CSW, Some(index));
     let f = report
         .with_rule(Rule::ReceivedWithoutDisclosed)
         .next()
         .unwrap();
-    assert_eq!(f.counterpart.as_deref(), Some(POLICE));
+    assert_eq!(f.counterpart.as_deref(), Some(&*format!("{POLICE}#0")));
     assert_eq!(f.severity, Severity::Critical);
 }
 
@@ -430,7 +423,7 @@ fn urgent_danger_with_one_approver_is_caught() {
 }
 
 #[test]
-fn a_receipt_naming_another_tree_is_caught() {
+fn a_receipt_naming_a_tree_the_receiver_never_signed_is_caught() {
     let mut fed = Fed::demo();
     let header = fed.header(
         0x46,
@@ -444,20 +437,23 @@ fn a_receipt_naming_another_tree_is_caught() {
     );
     let index = fed.disclose(&header, agreement(&["csw-referral"]));
     fed.deliver(&header, agreement(&["csw-referral"]), index);
-    // The sender logs a second receipt whose root is not the receiver's.
+    // The sender logs a second receipt whose root is not the receiver's: it can sign that
+    // checkpoint only with its own key.
     let csw_size = fed.nodes[CSW].tree.size();
+    let forged = fed.nodes[POLICE].kept(csw_size, streha_audit::Hash::from_bytes([0x55; 32]));
     let receipt = fed.node(POLICE).commit(&[AuditEntry::Receipt {
         envelope: header.envelope_id,
         recipient: agency(CSW),
         receiver_log_index: csw_size - 1,
         receiver_tree_size: csw_size,
         receiver_root_hash: [0x55; 32],
+        receiver_checkpoint_signature: forged.signature,
         at: t(13 * DAY + 900),
     }]);
     let report = run(&fed);
     assert_found(
         &report,
-        Rule::ReceiptNotInReceiverLog,
+        Rule::ForgedCheckpointEvidence,
         POLICE,
         Some(receipt),
     );
@@ -513,7 +509,16 @@ fn a_received_from_a_non_member_is_caught() {
         header,
         basis: agreement(&["csw-referral"]),
         ciphertext_hash: [3; 32],
-        sender_log_index: None,
+        sender_signature: Box::new(streha_core::EnvelopeSignature {
+            sender_key: [4; 32],
+            recipient_key: [5; 32],
+            ephemeral: [6; 32],
+            signature: streha_core::SignatureBytes::from_bytes([7; 64]),
+        }),
+        sender_log_index: 0,
+        sender_tree_size: 1,
+        sender_root_hash: [8; 32],
+        sender_checkpoint_signature: streha_core::SignatureBytes::from_bytes([9; 64]),
         at: t(13 * DAY + 500),
     }]);
     let report = run(&fed);
