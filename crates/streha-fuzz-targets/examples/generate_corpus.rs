@@ -811,7 +811,7 @@ fn peer_disclosed(header: &DisclosureHeader, ciphertext_hash: [u8; 32]) -> Prove
     }
     .encode();
     let tree = MemoryTree::from_entries([&entry]);
-    let origin = format!("streha/fuzz/{}", streha_fuzz_targets::PEER_AGENCY);
+    let origin = format!("fuzz.example/streha/{}", streha_fuzz_targets::PEER_AGENCY);
     let signer = NoteSigner::new(
         &origin,
         NodeIdentitySecretKey::from_seed_bytes(streha_fuzz_targets::PEER_NODE_SEED)
@@ -1018,8 +1018,11 @@ fn tlog_proofs() -> Seeds {
         "forged-cosignature".into(),
         proof(5, &forged.to_text(), true),
     );
-    let stranger = NoteSigner::new("streha/fuzz/stranger", SigningKey::from_bytes(&[0x99; 32]))
-        .expect("key name");
+    let stranger = NoteSigner::new(
+        "fuzz.example/streha/stranger",
+        SigningKey::from_bytes(&[0x99; 32]),
+    )
+    .expect("key name");
     seeds.insert(
         "untrusted-origin".into(),
         proof(2, &note(&stranger, 9, &[fixed::witness()]), true),
