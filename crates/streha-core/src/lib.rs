@@ -183,5 +183,5 @@ pub use crate::{
         AgeStatus, MAX_REPRESENTATIVES, REKEY_COMMITMENT_DOMAIN, RekeyRecord, Subject,
         SubjectError, SubjectStatus, rekey_commitment,
     },
-    time::Timestamp,
+    time::{MAX_CLOCK_SKEW_MS, Timestamp},
 };
