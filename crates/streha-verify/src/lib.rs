@@ -94,7 +94,9 @@ mod proof;
 mod render;
 mod replay;
 mod report;
+mod rosters;
 mod subject;
+mod times;
 mod verify;
 
 pub use crate::finding::{Finding, Rule, Severity};
@@ -103,8 +105,9 @@ pub use crate::render::{
     render_html, render_json, render_subject_json, render_subject_text, render_text,
 };
 pub use crate::report::{
-    CheckpointSummary, DisclosureRow, NodeSummary, REPORT_FORMAT, Report, Timeline, TimelineBucket,
-    Totals, WitnessSummary,
+    CheckpointSummary, ConsentRow, DisclosureRow, InputFile, InputKind, NodeSummary, OptionsUsed,
+    REPORT_FORMAT, RefusalRow, Report, ReportMeta, RosterUsed, Timeline, TimelineBucket, Totals,
+    WitnessSummary,
 };
 pub use crate::subject::{
     SHOWN_ROLES, SUBJECT_VIEW_FORMAT, SUBJECT_VIEW_NOTICE, SubjectDisclosure, SubjectView,
