@@ -159,16 +159,6 @@ pub(crate) fn check_times(
             next = entry.as_ref().map(|e| (i, e.at().unix_millis()));
         }
     }
-    // `before` for the entries left out of `timed` (bounded from outside).
-    let mut last = None;
-    for i in 0..n {
-        if bound[i].is_some() {
-            before[i] = last;
-        }
-        if in_chain[i] {
-            last = log.entries[i].as_ref().map(|e| (i, e.at().unix_millis()));
-        }
-    }
 
     for (i, entry) in log.entries.iter().enumerate() {
         let Some(entry) = entry else { continue };
