@@ -455,9 +455,10 @@ async fn a_forged_cosignature_and_a_truncated_bundle_are_caught_offline() {
         .is_empty()
     );
 
-    // A cosignature under the police's name, made with a key that is not the police's.
-    let mut forged = bundle.clone();
-    let last = forged.checkpoints.last_mut().unwrap();
+    // A cosignature under the police's name, made with a key that is not the police's: a
+    // key the roster does not hold, ignored (C2SP signed-note), a note at most.
+    let mut impostor_line = bundle.clone();
+    let last = impostor_line.checkpoints.last_mut().unwrap();
     let mut note = SignedNote::parse(last).unwrap();
     let impostor = CosignatureSigner::new(
         &format!("{FEDERATION}/streha/{POLICE}"),
@@ -466,6 +467,35 @@ async fn a_forged_cosignature_and_a_truncated_bundle_are_caught_offline() {
     .unwrap();
     note.add_signature(impostor.cosign(note.body(), 1_763_856_000).unwrap())
         .unwrap();
+    *last = note.to_text();
+    let report = streha_verify::verify(
+        &[impostor_line],
+        &roster,
+        &streha_verify::VerifyOptions::new(),
+    );
+    assert!(
+        report.findings.is_empty()
+            && report
+                .notes
+                .iter()
+                .any(|f| f.rule == streha_verify::Rule::UnknownCosigner),
+        "{}",
+        streha_verify::render_text(&report)
+    );
+    // A cosignature under the police's name and its real key id that does not verify (the
+    // police's signature over another checkpoint): forged.
+    let mut forged = bundle.clone();
+    let last = forged.checkpoints.last_mut().unwrap();
+    let mut note = SignedNote::parse(last).unwrap();
+    let police_key = federation.member(POLICE).node_key.as_dalek().clone();
+    let police =
+        CosignatureSigner::new(&format!("{FEDERATION}/streha/{POLICE}"), police_key).unwrap();
+    note.add_signature(
+        police
+            .cosign("another checkpoint\n", 1_763_856_000)
+            .unwrap(),
+    )
+    .unwrap();
     *last = note.to_text();
     let report = streha_verify::verify(&[forged], &roster, &streha_verify::VerifyOptions::new());
     assert!(

@@ -1,20 +1,30 @@
 //! The log bundle: a log's entries and signed checkpoints in one file, for offline
 //! verification (by a data-protection officer, a court expert).
 //!
-//! Binary layout, version 1, integers big-endian:
+//! Binary layout, integers big-endian. Version 2 adds the signed roster notes the node
+//! adopted; a bundle without them is written as version 1, so that the encoding is
+//! canonical and older readers still read it.
 //!
 //! ```text
 //! magic            18 bytes  "STREHA-LOG-BUNDLE\n"
-//! version           u8       1
+//! version           u8       1 or 2
 //! origin_len        u16      1..=1024
 //! origin            bytes    UTF-8, a valid checkpoint origin
 //! entry_count       u64
 //! checkpoint_count  u32
+//! roster_count      u32      version 2 only; at least 1
 //! entries           entry_count × (u32 len ‖ len bytes), len <= MAX_BUNDLE_ENTRY_LEN
 //! checkpoints       checkpoint_count × (u32 len ‖ len bytes of UTF-8 signed note),
 //!                   len <= MAX_NOTE_SIZE
+//! rosters           version 2 only: roster_count × (u32 len ‖ len bytes of UTF-8 signed
+//!                   note), len <= MAX_NOTE_SIZE, in the order the node adopted them
 //! (end of input: no trailing bytes; the whole bundle <= MAX_BUNDLE_SIZE)
 //! ```
+//!
+//! The roster notes are not covered by the log's tree or checkpoints: the log commits to
+//! each roster it adopted by version and hash (its `roster_changed` entries), and the notes
+//! are checked against the national authority's roster key by whoever reads them (the
+//! offline verifier). [`LogBundle::verify`] does not look at them.
 
 use crate::checkpoint::{CheckpointError, open_checkpoint};
 use crate::hash::Hash;
@@ -25,8 +35,12 @@ use crate::tree::MemoryTree;
 /// The magic bytes a bundle starts with.
 pub const BUNDLE_MAGIC: &[u8; 18] = b"STREHA-LOG-BUNDLE\n";
 
-/// The bundle format version this crate writes and reads.
-pub const BUNDLE_VERSION: u8 = 1;
+/// The newest bundle format version this crate writes and reads (it reads 1 and 2; it
+/// writes 1 for a bundle without roster notes, 2 otherwise).
+pub const BUNDLE_VERSION: u8 = 2;
+
+/// The first bundle format version: entries and checkpoints.
+const BUNDLE_VERSION_1: u8 = 1;
 
 /// The largest entry a bundle holds (64 KiB); the store enforces the same limit on appends.
 pub const MAX_BUNDLE_ENTRY_LEN: usize = 64 * 1024;
@@ -47,6 +61,9 @@ pub struct LogBundle {
     pub entries: Vec<Vec<u8>>,
     /// Signed checkpoint notes, smallest size first.
     pub checkpoints: Vec<String>,
+    /// The signed roster notes the node adopted, in the order it adopted them (version 2;
+    /// empty in a version 1 bundle). Untrusted until opened with the roster key.
+    pub rosters: Vec<String>,
 }
 
 /// Offsets of the fixed header fields.
@@ -94,7 +111,15 @@ impl LogBundle {
             origin: origin.into(),
             entries,
             checkpoints,
+            rosters: Vec::new(),
         }
+    }
+
+    /// The same bundle carrying these signed roster notes (the ones the node adopted).
+    #[must_use]
+    pub fn with_rosters(mut self, rosters: Vec<String>) -> Self {
+        self.rosters = rosters;
+        self
     }
 
     /// The binary form (see the module documentation and `spec/audit-log.md`).
@@ -110,14 +135,25 @@ impl LogBundle {
             u32::try_from(self.checkpoints.len()).map_err(|_| BundleError::TooManyCheckpoints {
                 count: self.checkpoints.len(),
             })?;
+        let roster_count =
+            u32::try_from(self.rosters.len()).map_err(|_| BundleError::TooManyRosters {
+                count: self.rosters.len(),
+            })?;
         let mut out = Vec::new();
         out.extend_from_slice(BUNDLE_MAGIC);
-        out.push(BUNDLE_VERSION);
+        out.push(if self.rosters.is_empty() {
+            BUNDLE_VERSION_1
+        } else {
+            BUNDLE_VERSION
+        });
         // check_origin bounds the length to 1024.
         out.extend_from_slice(&(self.origin.len() as u16).to_be_bytes());
         out.extend_from_slice(self.origin.as_bytes());
         out.extend_from_slice(&(self.entries.len() as u64).to_be_bytes());
         out.extend_from_slice(&checkpoint_count.to_be_bytes());
+        if roster_count > 0 {
+            out.extend_from_slice(&roster_count.to_be_bytes());
+        }
         for (index, entry) in self.entries.iter().enumerate() {
             if entry.len() > MAX_BUNDLE_ENTRY_LEN {
                 return Err(BundleError::EntryTooLarge {
@@ -144,6 +180,19 @@ impl LogBundle {
             out.extend_from_slice(note.as_bytes());
             check_total(out.len())?;
         }
+        for (index, note) in self.rosters.iter().enumerate() {
+            if note.len() > MAX_NOTE_SIZE {
+                return Err(BundleError::RosterTooLarge {
+                    index,
+                    offset: out.len(),
+                    len: note.len() as u64,
+                    max: MAX_NOTE_SIZE,
+                });
+            }
+            out.extend_from_slice(&(note.len() as u32).to_be_bytes());
+            out.extend_from_slice(note.as_bytes());
+            check_total(out.len())?;
+        }
         Ok(out)
     }
 
@@ -160,7 +209,7 @@ impl LogBundle {
             return Err(BundleError::BadMagic);
         }
         let [version] = r.array::<1>("the version byte")?;
-        if version != BUNDLE_VERSION {
+        if version != BUNDLE_VERSION_1 && version != BUNDLE_VERSION {
             return Err(BundleError::UnsupportedVersion { version });
         }
         let origin_len = u16::from_be_bytes(r.array("the origin length")?);
@@ -174,6 +223,20 @@ impl LogBundle {
         let entry_count = u64::from_be_bytes(r.array("the entry count")?);
         let checkpoint_offset = r.pos;
         let checkpoint_count = u32::from_be_bytes(r.array("the checkpoint count")?);
+        let roster_offset = r.pos;
+        let roster_count = if version == BUNDLE_VERSION_1 {
+            0
+        } else {
+            match u32::from_be_bytes(r.array("the roster count")?) {
+                // Canonical: a bundle without rosters is version 1.
+                0 => {
+                    return Err(BundleError::NoRosters {
+                        offset: roster_offset,
+                    });
+                }
+                n => n,
+            }
+        };
         // Every item takes at least its 4-byte length: refuse counts the input cannot hold
         // before allocating for them.
         let room = (r.remaining() / 4) as u64;
@@ -189,6 +252,13 @@ impl LogBundle {
                 offset: checkpoint_offset,
                 what: "checkpoints",
                 count: u64::from(checkpoint_count),
+            });
+        }
+        if u64::from(roster_count) > room - entry_count - u64::from(checkpoint_count) {
+            return Err(BundleError::CountTooLarge {
+                offset: roster_offset,
+                what: "rosters",
+                count: u64::from(roster_count),
             });
         }
 
@@ -224,6 +294,23 @@ impl LogBundle {
                 .map_err(|_| BundleError::CheckpointNotUtf8 { index, offset })?;
             checkpoints.push(text.to_owned());
         }
+        let mut rosters = Vec::with_capacity(roster_count.min(1 << 10) as usize);
+        for index in 0..roster_count as usize {
+            let offset = r.pos;
+            let len = u32::from_be_bytes(r.array("a roster length")?);
+            if len as usize > MAX_NOTE_SIZE {
+                return Err(BundleError::RosterTooLarge {
+                    index,
+                    offset,
+                    len: u64::from(len),
+                    max: MAX_NOTE_SIZE,
+                });
+            }
+            let text = r.take(len as usize, "a roster")?;
+            let text = std::str::from_utf8(text)
+                .map_err(|_| BundleError::RosterNotUtf8 { index, offset })?;
+            rosters.push(text.to_owned());
+        }
         if r.remaining() != 0 {
             return Err(BundleError::TrailingBytes { offset: r.pos });
         }
@@ -231,6 +318,7 @@ impl LogBundle {
             origin: origin.to_owned(),
             entries,
             checkpoints,
+            rosters,
         })
     }
 
@@ -455,7 +543,41 @@ pub enum BundleError {
         /// How many.
         count: usize,
     },
-    /// Bytes after the last checkpoint.
+    /// A roster note exceeds [`MAX_NOTE_SIZE`].
+    #[error("roster {index} (byte {offset}) is {len} bytes, more than the limit of {max}")]
+    RosterTooLarge {
+        /// Roster index.
+        index: usize,
+        /// Where its length prefix is.
+        offset: usize,
+        /// Its length.
+        len: u64,
+        /// The limit.
+        max: usize,
+    },
+    /// A roster note is not UTF-8 text.
+    #[error("roster {index} (byte {offset}) is not UTF-8 text")]
+    RosterNotUtf8 {
+        /// Roster index.
+        index: usize,
+        /// Where its length prefix is.
+        offset: usize,
+    },
+    /// More roster notes than the format can count.
+    #[error("{count} roster notes exceed the format's limit of 2^32-1")]
+    TooManyRosters {
+        /// How many.
+        count: usize,
+    },
+    /// A version 2 bundle that carries no roster (a bundle without rosters is version 1).
+    #[error(
+        "the bundle is version 2 but its roster count (byte {offset}) is 0; a bundle without rosters is version 1"
+    )]
+    NoRosters {
+        /// Where the roster count is.
+        offset: usize,
+    },
+    /// Bytes after the last item.
     #[error("the bundle has unexpected bytes after its last item, from byte {offset}")]
     TrailingBytes {
         /// Where they start.
@@ -648,10 +770,10 @@ mod tests {
         let bytes = b.encode().unwrap();
         assert_eq!(LogBundle::decode(b"nope"), Err(BundleError::BadMagic));
         let mut v = bytes.clone();
-        v[18] = 2;
+        v[18] = 3;
         assert_eq!(
             LogBundle::decode(&v),
-            Err(BundleError::UnsupportedVersion { version: 2 })
+            Err(BundleError::UnsupportedVersion { version: 3 })
         );
         for cut in 0..bytes.len() {
             assert!(LogBundle::decode(&bytes[..cut]).is_err(), "cut at {cut}");
@@ -692,6 +814,44 @@ mod tests {
             LogBundle::decode(&origin),
             Err(BundleError::InvalidOrigin { offset: 19 })
         );
+    }
+
+    #[test]
+    fn rosters_make_version_2_and_round_trip() {
+        let plain = bundle(3, &[3]);
+        assert_eq!(plain.encode().unwrap()[18], 1);
+        let carried = plain.clone().with_rosters(vec![
+            "roster one\n\n— key abc\n".to_owned(),
+            "roster two".to_owned(),
+        ]);
+        let bytes = carried.encode().unwrap();
+        assert_eq!(bytes[18], 2);
+        assert_eq!(LogBundle::decode(&bytes), Ok(carried.clone()));
+        for cut in 0..bytes.len() {
+            assert!(LogBundle::decode(&bytes[..cut]).is_err(), "cut at {cut}");
+        }
+        // The rosters are not part of the log: the bundle verifies as before.
+        let verified = carried.verify(&[signer().verifier()]).unwrap();
+        assert_eq!(verified, plain.verify(&[signer().verifier()]).unwrap());
+        // Canonical: version 2 with no roster is refused.
+        let roster_count = 18 + 1 + 2 + ORIGIN.len() + 8 + 4;
+        let mut empty = bytes.clone();
+        empty[roster_count..roster_count + 4].copy_from_slice(&0u32.to_be_bytes());
+        assert_eq!(
+            LogBundle::decode(&empty),
+            Err(BundleError::NoRosters {
+                offset: roster_count
+            })
+        );
+        let mut huge = bytes;
+        huge[roster_count..roster_count + 4].copy_from_slice(&u32::MAX.to_be_bytes());
+        assert!(matches!(
+            LogBundle::decode(&huge),
+            Err(BundleError::CountTooLarge {
+                what: "rosters",
+                ..
+            })
+        ));
     }
 
     #[test]

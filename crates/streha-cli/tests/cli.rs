@@ -1163,6 +1163,70 @@ fn subject_consent_send_inbox_and_audit_against_real_daemons() {
     assert!(!v.to_string().contains(SHELTER));
     let err = fails(subject("not-an-id", false), 2);
     assert!(err.contains("not-an-id") || err.contains("hex"), "{err}");
+
+    // audit verify: one good bundle, one that is not a bundle, one missing. The good one is
+    // still verified and reported; each unusable one is a finding; the exit status is 4
+    // (spec/verification.md §1). The report says how it was made.
+    fs::write(fed.ws.path("garbage.bundle"), b"not a bundle").unwrap();
+    let run = fed.ws.run(&[
+        "audit",
+        "verify",
+        "shelter.bundle",
+        "garbage.bundle",
+        "missing.bundle",
+        "--roster",
+        "roster.note",
+        "--roster-key",
+        roster_pub.as_str(),
+        "--json",
+    ]);
+    assert_eq!(run.status.code(), Some(4), "{}", stderr(&run));
+    let v = json(&stdout(&run));
+    let unreadable: Vec<&str> = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["rule"] == "unreadable_bundle")
+        .map(|f| f["node"].as_str().unwrap())
+        .collect();
+    assert_eq!(unreadable, ["garbage.bundle", "missing.bundle"], "{v}");
+    assert_eq!(v["nodes"].as_array().map(Vec::len), Some(1));
+    assert_eq!(v["nodes"][0]["agency"].as_str(), Some(SHELTER));
+    let inputs = v["meta"]["inputs"].as_array().unwrap();
+    let kinds: Vec<&str> = inputs.iter().map(|i| i["kind"].as_str().unwrap()).collect();
+    assert_eq!(
+        kinds,
+        ["roster_key", "roster", "bundle", "bundle", "bundle"]
+    );
+    assert_eq!(inputs[2]["sha256"].as_str().map(str::len), Some(64));
+    assert!(
+        inputs[3]["error"]
+            .as_str()
+            .unwrap()
+            .contains("not a valid log bundle")
+    );
+    assert!(inputs[4]["sha256"].is_null());
+    assert!(v["meta"]["generated_at"].as_str().is_some());
+    assert!(
+        v["meta"]["verifier"]
+            .as_str()
+            .unwrap()
+            .starts_with("streha-verify ")
+    );
+    assert_eq!(
+        v["meta"]["roster_key_fingerprint"].as_str().map(str::len),
+        Some(64)
+    );
+    // The good bundle alone: clean, exit 0.
+    ok(fed.ws.run(&[
+        "audit",
+        "verify",
+        "shelter.bundle",
+        "--roster",
+        "roster.note",
+        "--roster-key",
+        roster_pub.as_str(),
+    ]));
 }
 
 /// A UTC time `ms` milliseconds from now, as the CLI reads it.

@@ -15,7 +15,8 @@ use streha_transport::{ClientSetup, Identity, TransportLimits, client_config};
 use streha_wire::app::{
     AppRequest, AppResponse, ConsentStatus, DeliveryState, HeldDelivery, MAX_PAGE, WitnessEvidence,
 };
-use streha_wire::{APP_ALPN, MAX_FRAME_LEN, Roster};
+use streha_wire::limits::MAX_ROSTERS_PAGE;
+use streha_wire::{APP_ALPN, ErrorCode, MAX_FRAME_LEN, Roster};
 use tracing::Instrument as _;
 
 use crate::config::ClientConfig;
@@ -117,6 +118,7 @@ fn response_name(response: &AppResponse) -> &'static str {
         AppResponse::Checkpoints(_) => "Checkpoints",
         AppResponse::Held(_) => "Held",
         AppResponse::Evidence(_) => "Evidence",
+        AppResponse::Rosters(_) => "Rosters",
         AppResponse::Error(_) => "Error",
         _ => "an unknown answer",
     }
@@ -1080,7 +1082,9 @@ impl Client {
             checkpoints.push(latest.note().to_owned());
         }
 
-        let bundle = LogBundle::new(self.origin.clone(), entries, checkpoints);
+        let rosters = self.adopted_rosters().await?;
+        let bundle =
+            LogBundle::new(self.origin.clone(), entries, checkpoints).with_rosters(rosters);
         let verifier = log_verifier(&self.origin, &self.config.node_key)?;
         let report = bundle
             .verify(std::slice::from_ref(&verifier))
@@ -1093,9 +1097,54 @@ impl Client {
         }
         tracing::info!(
             checkpoints = bundle.checkpoints.len(),
+            rosters = bundle.rosters.len(),
             "log bundle exported and verified"
         );
         Ok(bundle)
+    }
+
+    /// The signed roster notes the node adopted, oldest first, each checked against the
+    /// roster key (a bundle carries them: `spec/verification.md` §1). A node that does not
+    /// keep them (older versions) answers with none.
+    async fn adopted_rosters(&self) -> Result<Vec<String>, ClientError> {
+        /// More roster versions than any federation issues: the node's list does not end.
+        const MAX_ROSTERS: usize = 4096;
+        let mut rosters = Vec::new();
+        loop {
+            let page = match self
+                .call(AppRequest::AdoptedRosters {
+                    start: rosters.len() as u64,
+                    limit: MAX_ROSTERS_PAGE as u32,
+                })
+                .await
+            {
+                Ok(AppResponse::Rosters(page)) => page,
+                // A node from before adopted rosters were kept.
+                Err(ClientError::Remote(e)) if e.code == ErrorCode::BadRequest => break,
+                Ok(other) => return Err(unexpected("Rosters", &other)),
+                Err(e) => return Err(e),
+            };
+            let count = page.len();
+            for note in page {
+                Roster::open(&note, &self.config.roster_key).map_err(|e| {
+                    invalid(
+                        "Rosters",
+                        format!("a roster note the node adopted does not verify: {e}"),
+                    )
+                })?;
+                rosters.push(note);
+            }
+            if count < MAX_ROSTERS_PAGE {
+                break;
+            }
+            if rosters.len() > MAX_ROSTERS {
+                return Err(invalid(
+                    "Rosters",
+                    "far more roster versions than any federation issues; the node's list does not end",
+                ));
+            }
+        }
+        Ok(rosters)
     }
 }
 

@@ -174,6 +174,27 @@ async fn dispatch(shared: &Shared, request: AppRequest) -> Result<AppResponse, F
         AppRequest::WitnessEvidence { start, limit } => Ok(AppResponse::Evidence(
             crate::witness::evidence_page(shared, start, limit)?,
         )),
+        AppRequest::AdoptedRosters { start, limit } => {
+            // Keys are the prefix and the version big-endian: scanned in version order.
+            let take = usize::try_from(limit)
+                .unwrap_or(usize::MAX)
+                .min(streha_wire::limits::MAX_ROSTERS_PAGE);
+            let skip = usize::try_from(start).unwrap_or(usize::MAX);
+            let mut page = Vec::with_capacity(take);
+            for (_, note) in shared
+                .store
+                .scan(state::NODE_META, state::ROSTER_NOTE_PREFIX)?
+                .into_iter()
+                .skip(skip)
+                .take(take)
+            {
+                page.push(
+                    String::from_utf8(note)
+                        .map_err(|_| Failure::Internal("a kept roster note is not UTF-8".into()))?,
+                );
+            }
+            Ok(AppResponse::Rosters(page))
+        }
         AppRequest::RekeySubject {
             subject,
             new_subject,

@@ -410,7 +410,8 @@ impl RunningNode {
     }
 }
 
-/// Records a roster the node has not run on before, refusing one older than the last.
+/// Records a roster the node has not run on before, refusing one older than the last. The
+/// signed note is kept with it (exported in log bundles, `AppRequest::AdoptedRosters`).
 fn adopt_roster(store: &Store, roster: &Roster, note: &[u8]) -> Result<(), StartError> {
     let last = state::load_index(store, NODE_META, b"roster-version")?;
     match last {
@@ -418,7 +419,16 @@ fn adopt_roster(store: &Store, roster: &Roster, note: &[u8]) -> Result<(), Start
             "the roster file has version {}, older than version {last} this node already ran on; install the current roster",
             roster.version()
         ))),
-        Some(last) if last == roster.version() => Ok(()),
+        Some(last) if last == roster.version() => {
+            // A node that adopted it before it kept the notes: keep it now.
+            let key = state::roster_note_key(roster.version());
+            if store.get(NODE_META, &key)?.is_none() {
+                let mut tx = Transaction::new();
+                tx.put(NODE_META, key, note.to_vec());
+                store.commit(tx)?;
+            }
+            Ok(())
+        }
         _ => {
             // Written outside the commit queue (at start and on SIGHUP): its time comes from
             // the log itself, so that a clock set back cannot take the log back (`clock`).
@@ -436,6 +446,11 @@ fn adopt_roster(store: &Store, roster: &Roster, note: &[u8]) -> Result<(), Start
                 NODE_META,
                 b"roster-version".to_vec(),
                 roster.version().to_be_bytes().to_vec(),
+            )
+            .put(
+                NODE_META,
+                state::roster_note_key(roster.version()),
+                note.to_vec(),
             );
             store.commit(tx)?;
             Ok(())

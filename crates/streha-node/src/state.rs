@@ -53,8 +53,19 @@ pub(crate) const INBOX_ORDER: Namespace = Namespace::new(10);
 pub(crate) const RECEIVED: Namespace = Namespace::new(11);
 /// Envelope id → empty: a violation was logged for it.
 pub(crate) const VIOLATIONS: Namespace = Namespace::new(12);
-/// Node metadata: `roster-version` → u64 BE of the roster in use.
+/// Node metadata: `roster-version` → u64 BE of the roster in use; `roster-note/` ‖ u64 BE
+/// version → the signed roster note of each version adopted (exported in log bundles).
 pub(crate) const NODE_META: Namespace = Namespace::new(13);
+
+/// The `NODE_META` key prefix of the adopted roster notes.
+pub(crate) const ROSTER_NOTE_PREFIX: &[u8] = b"roster-note/";
+
+/// The `NODE_META` key of the adopted roster note of `version`.
+pub(crate) fn roster_note_key(version: u64) -> Vec<u8> {
+    let mut key = ROSTER_NOTE_PREFIX.to_vec();
+    key.extend_from_slice(&version.to_be_bytes());
+    key
+}
 
 /// A consent as the registry holds it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -26,33 +26,39 @@ pub(crate) struct Directory<'r> {
 
 impl<'r> Directory<'r> {
     pub(crate) fn new(roster: &'r Roster) -> Self {
-        let nodes = roster
-            .agencies()
-            .iter()
-            .map(|agency| {
+        Self::union(&[roster])
+    }
+
+    /// The nodes of several versions of one federation's roster, `rosters` newest first:
+    /// each agency with its entry in the newest version that lists it (so that the log of an
+    /// agency a later version removed is still known). `roster` is the newest.
+    ///
+    /// # Panics
+    /// If `rosters` is empty.
+    pub(crate) fn union(rosters: &[&'r Roster]) -> Self {
+        let roster = rosters[0];
+        let mut nodes: Vec<NodeKeys<'r>> = Vec::new();
+        for r in rosters {
+            for agency in r.agencies() {
+                if nodes.iter().any(|n| n.agency.id == agency.id) {
+                    continue;
+                }
                 let origin = agency.log_origin(roster.federation());
                 let key = *agency.node_key.as_dalek();
-                NodeKeys {
+                nodes.push(NodeKeys {
                     agency,
                     log: NoteVerifier::new(&origin, key).ok(),
                     cosigner: NoteVerifier::cosignature_v1(&origin, key).ok(),
                     origin,
-                }
-            })
-            .collect();
+                });
+            }
+        }
         Self { roster, nodes }
     }
 
     /// The node whose log origin is `origin`.
     pub(crate) fn by_origin(&self, origin: &str) -> Option<usize> {
         self.nodes.iter().position(|n| n.origin == origin)
-    }
-
-    /// BLAKE3 of the roster's signed note, as `roster_changed` entries record it.
-    pub(crate) fn roster_hash(&self) -> Option<[u8; 32]> {
-        self.roster
-            .signed_note()
-            .map(|note| *blake3::hash(note.as_bytes()).as_bytes())
     }
 }
 

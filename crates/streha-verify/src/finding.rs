@@ -122,12 +122,15 @@ rules! {
     /// A checkpoint names another origin than its bundle.
     CheckpointOriginMismatch = "checkpoint_origin_mismatch", "V1.2", Critical, "",
         "checkpoint of another log";
-    /// A cosignature line names a roster node but does not verify under that node's key.
+    /// A signature line by a roster node's key (its name and key id) that does not verify.
     ForgedCosignature = "forged_cosignature", "V1.3", Critical, "",
         "forged witness cosignature";
-    /// A signature line by a key that is not in the roster.
-    UnknownCosigner = "unknown_cosigner", "V1.3", Warning, "",
-        "signature by a key not in the roster";
+    /// A signature line by a key the roster does not hold — under a name that is no roster
+    /// node's, or under a node's name with another key id. Ignored, as C2SP signed-note
+    /// says verifiers ignore signatures by unknown keys (an independent witness's
+    /// cosignature is one); a note.
+    UnknownCosigner = "unknown_cosigner", "V1.3", Info, "",
+        "signature by a key not in the roster (ignored)";
     /// The latest checkpoint has fewer distinct witnesses than required.
     InsufficientWitnesses = "insufficient_witnesses", "V1.3", Warning, "",
         "too few witnesses";
@@ -153,6 +156,19 @@ rules! {
     /// An entry does not decode as an audit entry.
     UndecodableEntry = "undecodable_entry", "V1.7", Critical, "",
         "undecodable entry";
+    /// An entry's time lies before a time logged before it by more than the protocol's
+    /// clock-skew bound (or a disclosure's header is dated that far from its logging):
+    /// backdated.
+    TimeBackwards = "time_backwards", "V1.8", Critical, "",
+        "entry dated back";
+    /// An entry's time lies after a time logged after it, after a witness cosigned a
+    /// checkpoint that holds it, or after the report's generation time, by more than the
+    /// clock-skew bound: dated ahead.
+    TimeAhead = "time_ahead", "V1.8", Critical, "",
+        "entry dated ahead";
+    /// An input bundle could not be read or decoded: its log was not verified.
+    UnreadableBundle = "unreadable_bundle", "V1.0", Critical, "",
+        "unreadable bundle";
 
     // V2: the policy replayed over each log.
     /// A protection category in a disclosed or received header.
@@ -202,10 +218,23 @@ rules! {
     /// The node ran on a roster document other than the one supplied, under the same version.
     RosterMismatch = "roster_mismatch", "V2.9", Error, "Art. 18.2",
         "roster differs from the one supplied";
-    /// The node ran on another roster version than the one supplied (decisions replayed under
-    /// the supplied one).
+    /// The node's last adopted roster version is not the newest one supplied (its entries
+    /// are judged under the versions it adopted).
     RosterVersionDiffers = "roster_version_differs", "V2.9", Info, "Art. 18.2",
         "roster version differs";
+    /// An entry was decided under a roster version (named by a `roster_changed` entry) that
+    /// no supplied or carried signed roster matches: it cannot be judged.
+    RosterUnverifiable = "roster_unverifiable", "V2.9", Error, "Art. 18.2",
+        "decided under a roster the verifier cannot check";
+    /// The node logged adopting a roster version not newer than one it had adopted: a node
+    /// never goes back to an older roster (`protocol.md` §8), so a later clause removal
+    /// cannot be undone by claiming the older version again.
+    RosterRollback = "roster_rollback", "V2.9", Critical, "Art. 18.2",
+        "older roster adopted again";
+    /// A bundle carries a roster note that the roster key did not sign (or of another
+    /// federation): it is ignored.
+    RosterNotSigned = "roster_not_signed", "V2.9", Warning, "",
+        "carried roster not signed by the roster key";
     /// An urgent-danger disclosure, flagged for review.
     UrgentReview = "urgent_review", "V2.4", Info, "Art. 45.3",
         "urgent danger: review";
@@ -324,6 +353,16 @@ impl Finding {
     /// The same, about entry `index`.
     pub(crate) fn at_entry(mut self, index: u64) -> Self {
         self.entry_index = Some(index);
+        self
+    }
+
+    /// The same, under the exact article of a policy refusal (one mapping:
+    /// [`RefusalReason::article`](streha_core::RefusalReason::article)); the rule's own
+    /// article if the reason names none.
+    pub(crate) fn article(mut self, article: &'static str) -> Self {
+        if !article.is_empty() {
+            self.article = article;
+        }
         self
     }
 

@@ -2,6 +2,7 @@
 //! cosignatures, the tree recomputed from the entries against every checkpoint, and the
 //! entries' encoding (`spec/verification.md` §V1).
 
+use std::collections::BTreeMap;
 use std::slice;
 
 use streha_audit::{
@@ -283,12 +284,8 @@ pub(crate) fn check_log(
     }
 
     // V1.5: two signed checkpoints of one size with different roots, within the bundle.
-    for (i, a) in log.signed.iter().enumerate() {
-        for b in &log.signed[i + 1..] {
-            if a.size == b.size && a.root != b.root {
-                findings.push(fork_finding(&log.name, a, b, "this bundle"));
-            }
-        }
+    for (a, b) in forks(&log.signed) {
+        findings.push(fork_finding(&log.name, a, b, "this bundle"));
     }
 
     // V1.3: enough witnesses on the latest checkpoint, if the caller asks for any.
@@ -322,6 +319,33 @@ pub(crate) fn check_log(
         ));
     }
     log
+}
+
+/// The forks among `heads`: each head whose root differs from the first head of its size,
+/// paired with that first head. O(n log n): heads are grouped by size, never compared pair
+/// by pair (a bundle may hold millions of checkpoints).
+pub(crate) fn forks(heads: &[SignedHead]) -> Vec<(&SignedHead, &SignedHead)> {
+    let mut first: BTreeMap<u64, &SignedHead> = BTreeMap::new();
+    let mut out = Vec::new();
+    for head in heads {
+        match first.get(&head.size) {
+            Some(a) if a.root != head.root => out.push((*a, head)),
+            Some(_) => {}
+            None => {
+                first.insert(head.size, head);
+            }
+        }
+    }
+    out
+}
+
+/// The first signed head of each size.
+pub(crate) fn heads_by_size(heads: &[SignedHead]) -> BTreeMap<u64, &SignedHead> {
+    let mut by_size = BTreeMap::new();
+    for head in heads {
+        by_size.entry(head.size).or_insert(head);
+    }
+    by_size
 }
 
 /// The V1.5 finding for two signed heads of one size with different roots.
@@ -394,36 +418,41 @@ fn check_note(
         None => false,
     };
 
+    // Every other signature line, by the key its name and key id select (C2SP signed-note,
+    // "Signatures"): a line of no roster key is ignored (a note); a line of a roster key must
+    // verify.
     let mut witnesses: Vec<WitnessSummary> = Vec::new();
     for sig in note.signatures() {
         let signer = sig.name().as_str();
         let key_id = sig.key_id();
-        if signer == me.origin {
-            let own = me.log.as_ref().is_some_and(|v| v.key_id() == key_id);
-            let self_cosign = me.cosigner.as_ref().is_some_and(|v| v.key_id() == key_id);
-            if !own && !self_cosign {
-                findings.push(
-                    Finding::new(
-                        Rule::ForgedCosignature,
-                        name,
-                        format!(
-                            "a signature line under the log's own name `{signer}` with key id {key_id}, which is not the node identity key of `{}`",
-                            me.agency.id
-                        ),
-                    )
-                    .at_checkpoint(index),
-                );
-            }
-            // The node's own cosignature is not a witness.
+        if signer == me.origin && me.log.as_ref().is_some_and(|v| v.key_id() == key_id) {
+            // The node's own signature, checked above.
             continue;
         }
-        let Some(witness) = dir.by_origin(signer) else {
+        let known = dir.by_origin(signer).and_then(|n| {
+            let node = &dir.nodes[n];
+            let cosigner = node.cosigner.as_ref().filter(|v| v.key_id() == key_id);
+            let plain = node.log.as_ref().filter(|v| v.key_id() == key_id);
+            cosigner
+                .map(|v| (n, v, true))
+                .or_else(|| plain.map(|v| (n, v, false)))
+        });
+        let Some((witness, verifier, cosignature)) = known else {
+            let whose = dir.by_origin(signer).map_or_else(
+                || "no node of the roster".to_owned(),
+                |n| {
+                    format!(
+                        "the name of `{}`'s log, but not a key the roster gives it",
+                        dir.nodes[n].agency.id
+                    )
+                },
+            );
             findings.push(
                 Finding::new(
                     Rule::UnknownCosigner,
                     name,
                     format!(
-                        "a signature line by `{signer}` (key id {key_id}), which is no node of the roster"
+                        "a signature line by `{signer}` (key id {key_id}): {whose}; ignored (C2SP signed-note)"
                     ),
                 )
                 .at_checkpoint(index),
@@ -431,43 +460,35 @@ fn check_note(
             continue;
         };
         let w = &dir.nodes[witness];
-        let forged = |findings: &mut Vec<Finding>, why: &str| {
-            findings.push(
+        match note.verify(slice::from_ref(verifier)) {
+            // The node's own cosignature, or another node's plain signature: valid, not a
+            // witness (a witness signs `cosignature/v1`).
+            Ok(_) if witness == node || !cosignature => {}
+            Ok(verified) => {
+                let timestamp = verified
+                    .signers()
+                    .first()
+                    .and_then(|s| s.timestamp)
+                    .unwrap_or(0);
+                if !witnesses.iter().any(|x| x.agency == w.agency.id.as_str()) {
+                    witnesses.push(WitnessSummary {
+                        agency: w.agency.id.to_string(),
+                        timestamp,
+                    });
+                }
+            }
+            Err(_) => findings.push(
                 Finding::new(
                     Rule::ForgedCosignature,
                     name,
                     format!(
-                        "a signature line under `{signer}` (the log of `{}`, key id {key_id}) {why}",
+                        "a signature line under `{signer}` with key id {key_id}, the {} key of `{}`, does not verify",
+                        if cosignature { "cosignature/v1" } else { "Ed25519" },
                         w.agency.id
                     ),
                 )
                 .at_checkpoint(index),
-            );
-        };
-        if let Some(cosigner) = w.cosigner.as_ref().filter(|v| v.key_id() == key_id) {
-            match note.verify(slice::from_ref(cosigner)) {
-                Ok(verified) => {
-                    let timestamp = verified
-                        .signers()
-                        .first()
-                        .and_then(|s| s.timestamp)
-                        .unwrap_or(0);
-                    if !witnesses.iter().any(|x| x.agency == w.agency.id.as_str()) {
-                        witnesses.push(WitnessSummary {
-                            agency: w.agency.id.to_string(),
-                            timestamp,
-                        });
-                    }
-                }
-                Err(_) => forged(findings, "does not verify under that node's key"),
-            }
-        } else if let Some(plain) = w.log.as_ref().filter(|v| v.key_id() == key_id) {
-            // A plain Ed25519 signature by another node: not a cosignature/v1, not counted.
-            if note.verify(slice::from_ref(plain)).is_err() {
-                forged(findings, "does not verify under that node's key");
-            }
-        } else {
-            forged(findings, "is not by that node's identity key");
+            ),
         }
     }
     Some((checkpoint, signed, witnesses))

@@ -8,9 +8,12 @@
 //! - **V1, each log**: it belongs to a roster agency (by origin); every checkpoint is signed
 //!   by that node's identity key; witness cosignatures (`cosignature/v1`) verify under other
 //!   nodes' keys and are counted; the tree recomputed from the entries has every signed root;
-//!   checkpoints are consistent, and no two of one size differ (a fork); entries decode.
+//!   checkpoints are consistent, and no two of one size differ (a fork); entries decode;
+//!   their times keep to their log order within the clock skew.
 //! - **V2, the policy replayed**: subjects and consents rebuilt from each log's own events,
-//!   and [`streha_core::decide`] called again at each disclosure's time — no protection
+//!   under the roster version in force at each entry (the signed roster notes the bundles
+//!   carry, checked with the roster key), and [`streha_core::decide`] called again at each
+//!   disclosure's time — no protection
 //!   category ever left, every consent for a child came from a registered representative, no
 //!   revoked or expired consent was used, every urgent-danger disclosure had two approvers,
 //!   the logged basis is the replayed one.
@@ -98,7 +101,9 @@ mod proof;
 mod render;
 mod replay;
 mod report;
+mod rosters;
 mod subject;
+mod times;
 mod verify;
 
 pub use crate::finding::{Finding, Rule, Severity};
@@ -107,14 +112,38 @@ pub use crate::render::{
     render_html, render_json, render_subject_json, render_subject_text, render_text,
 };
 pub use crate::report::{
-    CheckpointSummary, DisclosureRow, NodeSummary, REPORT_FORMAT, Report, Timeline, TimelineBucket,
-    Totals, WitnessSummary,
+    CheckpointSummary, ConsentRow, DisclosureRow, InputFile, InputKind, NodeSummary, OptionsUsed,
+    REPORT_FORMAT, RefusalRow, Report, ReportMeta, RosterUsed, Timeline, TimelineBucket, Totals,
+    WitnessSummary,
 };
 pub use crate::subject::{
     SHOWN_ROLES, SUBJECT_VIEW_FORMAT, SUBJECT_VIEW_NOTICE, SubjectDisclosure, SubjectView,
     subject_view,
 };
 pub use crate::verify::{VerifyOptions, verify};
+
+/// For the benchmarks only (`benches/forks.rs`): not part of the API.
+#[doc(hidden)]
+pub mod __bench {
+    use streha_audit::Hash;
+
+    use crate::integrity::{SignedHead, forks};
+
+    /// The V1.5 fork check over signed heads `(size, root)`: how many forks it finds.
+    #[must_use]
+    pub fn fork_check(heads: &[(u64, [u8; 32])]) -> usize {
+        let heads: Vec<SignedHead> = heads
+            .iter()
+            .enumerate()
+            .map(|(i, (size, root))| SignedHead {
+                checkpoint_index: i,
+                size: *size,
+                root: Hash::from_bytes(*root),
+            })
+            .collect();
+        forks(&heads).len()
+    }
+}
 
 /// The crates whose types this API takes, re-exported so that a caller (the CLI) needs only
 /// this one: bundles and proofs ([`streha_audit`]), the roster ([`streha_wire`]), ids

@@ -9,19 +9,28 @@
 //! registered in the log at its first use and is not linked to the old id: the replay treats
 //! its registration as any other.
 
+//!
+//! Each entry is judged under the roster version in force at its position: the one the last
+//! `roster_changed` before it names (by version and hash), looked up among the rosters the
+//! verifier can check ([`RosterSet`]). Under a version it cannot check, a decision is not
+//! judged and says so (`roster_unverifiable`). Times come from [`Times`]: a falsely dated
+//! entry (V1.8) is judged at the time its position allows, never by re-sorting stated times.
+
 use std::collections::{BTreeMap, BTreeSet};
 
 use streha_core::{
-    AgeStatus, AuditEntry, Basis, Category, CategoryGroup, ConsentGrant, ConsentId, ConsentView,
-    Decision, DisclosureHeader, DisclosureRequest, EnvelopeId, Grantor, NotInForce, PolicyContext,
-    Purpose, RefusalReason, Subject, SubjectId, Timestamp, WitnessAlarmKind, decide,
-    decide_to_send,
+    AgeStatus, AuditEntry, Basis, Category, CategoryGroup, ConsentGrant, ConsentId, ConsentTerms,
+    ConsentView, Decision, DisclosureHeader, DisclosureRequest, EnvelopeId, Grantor, NotInForce,
+    PolicyContext, Purpose, Recipient, RefusalReason, Subject, SubjectId, Timestamp,
+    WitnessAlarmKind, decide, decide_to_send,
 };
 
 use crate::directory::{Directory, approval_verifies};
 use crate::finding::{Finding, Rule};
 use crate::integrity::CheckedLog;
-use crate::report::DisclosureRow;
+use crate::report::{ConsentRow, DisclosureRow, RefusalRow};
+use crate::rosters::RosterSet;
+use crate::times::Times;
 
 /// A `disclosed` entry, with what the replay made of it.
 pub(crate) struct DisclosedRec {
@@ -30,7 +39,8 @@ pub(crate) struct DisclosedRec {
     pub(crate) ciphertext_hash: [u8; 32],
     /// The decision the receiver should have reached on the sender's evidence: the same
     /// state, but the carried grant without its revocation (the receiver cannot know it).
-    pub(crate) receiver_view: Result<Basis, RefusalReason>,
+    /// `None` if the sender's roster in force could not be checked.
+    pub(crate) receiver_view: Option<Result<Basis, RefusalReason>>,
     /// Position of its row in the node's summary.
     pub(crate) row: usize,
 }
@@ -62,7 +72,23 @@ pub(crate) struct Replayed {
     pub(crate) receive_refused: BTreeMap<EnvelopeId, u64>,
     pub(crate) receipts: Vec<ReceiptRec>,
     pub(crate) rows: Vec<DisclosureRow>,
-    pub(crate) refusals: u64,
+    /// Every `refused` and `receive_refused` entry, for the report.
+    pub(crate) refusals: Vec<RefusalRow>,
+    /// Every consent granted (and its revocation), for the report.
+    pub(crate) consents: Vec<ConsentRow>,
+    /// The last roster version the node adopted, if it logged one.
+    pub(crate) roster_version: Option<u64>,
+}
+
+impl Replayed {
+    /// The `disclosed` entry of envelope `id`, if this log holds one.
+    pub(crate) fn disclosed_index(&self) -> BTreeMap<EnvelopeId, usize> {
+        let mut map = BTreeMap::new();
+        for (i, d) in self.disclosed.iter().enumerate() {
+            map.entry(d.header.envelope_id).or_insert(i);
+        }
+        map
+    }
 }
 
 struct ConsentState {
@@ -72,34 +98,60 @@ struct ConsentState {
 
 /// The node's state as rebuilt from its log.
 struct State<'a, 'r> {
-    dir: &'a Directory<'r>,
+    /// One directory per roster of `rosters`, same order.
+    dirs: &'a [Directory<'r>],
+    rosters: &'a RosterSet,
+    /// The roster in force (index into `dirs`), `None` if the node adopted one the verifier
+    /// cannot check.
+    current: Option<usize>,
+    /// The version and hash of the roster in force when it cannot be checked.
+    unverifiable: Option<(u64, [u8; 32])>,
+    /// The last version the node logged adopting.
+    adopted: Option<u64>,
     node_name: String,
     subjects: BTreeMap<SubjectId, Subject>,
     consents: BTreeMap<ConsentId, ConsentState>,
     by_subject: BTreeMap<SubjectId, Vec<ConsentId>>,
-    roster_versions_noted: BTreeSet<u64>,
 }
 
-/// Replays log `log` of roster node `node`.
+/// What the replay of one log needs besides the log.
+pub(crate) struct Context<'a, 'r> {
+    /// The roster node whose log it is (index into `keys`).
+    pub(crate) node: usize,
+    /// The nodes of every roster version (V1's directory).
+    pub(crate) keys: &'a Directory<'r>,
+    /// The checked roster versions, and one directory each.
+    pub(crate) rosters: &'a RosterSet,
+    pub(crate) dirs: &'a [Directory<'r>],
+    /// The log's times, as V1.8 found them.
+    pub(crate) times: &'a Times,
+}
+
+/// Replays log `log`.
 pub(crate) fn replay(
     log: &CheckedLog,
-    node: usize,
-    dir: &Directory<'_>,
+    cx: &Context<'_, '_>,
     findings: &mut Vec<Finding>,
     notes: &mut Vec<Finding>,
 ) -> Replayed {
     let mut state = State {
-        dir,
+        dirs: cx.dirs,
+        rosters: cx.rosters,
+        current: Some(cx.rosters.supplied),
+        unverifiable: None,
+        adopted: None,
         node_name: log.name.clone(),
         subjects: BTreeMap::new(),
         consents: BTreeMap::new(),
         by_subject: BTreeMap::new(),
-        roster_versions_noted: BTreeSet::new(),
     };
-    let me = &dir.nodes[node];
+    let me = &cx.keys.nodes[cx.node];
+    let times = cx.times;
     let mut out = Replayed::default();
     let mut disclosed_ids: BTreeMap<EnvelopeId, u64> = BTreeMap::new();
     let mut received_ids: BTreeMap<EnvelopeId, u64> = BTreeMap::new();
+    let mut sent: BTreeSet<(EnvelopeId, String)> = BTreeSet::new();
+    let mut consent_rows: BTreeMap<ConsentId, usize> = BTreeMap::new();
 
     for (i, entry) in log.entries.iter().enumerate() {
         let index = i as u64;
@@ -115,9 +167,11 @@ pub(crate) fn replay(
                 age_status,
                 at,
             } => {
+                // An adult age dated back (V1.8) counts from its position, not before it.
+                let at = times.effective(index, *at);
                 let result = state
                     .subject_mut(index, *subject, "an age status", findings)
-                    .map(|s| s.record_age_status(*age_status, *at));
+                    .map(|s| s.record_age_status(*age_status, at));
                 if let Some(Err(e)) = result {
                     state.anomaly(index, findings, format!("age status of subject {subject}: {e}"));
                 }
@@ -156,9 +210,29 @@ pub(crate) fn replay(
                     _ => {}
                 }
             }
-            AuditEntry::ConsentGranted { grant } => state.grant(index, grant, findings),
+            AuditEntry::ConsentGranted { grant } => {
+                consent_rows.insert(grant.id(), out.consents.len());
+                out.consents.push(consent_row(&log.name, index, grant));
+                // A grant dated ahead (V1.8) is recorded at its position.
+                let recorded_at = times.effective(index, grant.recorded_at());
+                let grant = if recorded_at == grant.recorded_at() {
+                    grant.clone()
+                } else {
+                    with_recorded_at(grant, recorded_at)
+                };
+                state.grant(index, &grant, findings);
+            }
             AuditEntry::ConsentRevoked { revocation } => {
                 let id = revocation.consent;
+                if let Some(&row) = consent_rows.get(&id)
+                    && out.consents[row].revoked_at.is_none()
+                {
+                    out.consents[row].revoked_at = Some(revocation.revoked_at.to_string());
+                    out.consents[row].revoked_index = Some(index);
+                    out.consents[row].revoked_by = Some(revocation.recorded_by.to_string());
+                }
+                // A revocation dated ahead (V1.8) takes effect where it was logged.
+                let revoked_at = times.effective(index, revocation.revoked_at);
                 match state.consents.get_mut(&id) {
                     None => state.anomaly(
                         index,
@@ -173,7 +247,7 @@ pub(crate) fn replay(
                         findings,
                         format!("consent {id} revoked before it was recorded"),
                     ),
-                    Some(c) => c.revoked_at = Some(revocation.revoked_at),
+                    Some(c) => c.revoked_at = Some(revoked_at),
                 }
             }
             AuditEntry::Disclosed {
@@ -208,8 +282,11 @@ pub(crate) fn replay(
                         .envelope(header.envelope_id),
                     );
                 }
+                sent.insert((header.envelope_id, header.recipient.to_string()));
+                // A disclosure dated back (V1.8) is decided at the time its position allows.
+                let at = times.effective(index, *at);
                 let (lawful, receiver_view) =
-                    state.check_disclosure(index, header, *at, basis, *urgent_review, findings, notes);
+                    state.check_disclosure(index, header, at, basis, *urgent_review, findings, notes);
                 let row = out.rows.len();
                 out.rows.push(DisclosureRow {
                     index,
@@ -217,8 +294,8 @@ pub(crate) fn replay(
                     subject: header.subject.to_string(),
                     created_at: header.created_at.to_string(),
                     recipient: header.recipient.to_string(),
-                    recipient_role: dir
-                        .roster
+                    recipient_role: state
+                        .roster()
                         .agency(&header.recipient)
                         .map(|a| a.role.to_string()),
                     categories: header.categories.iter().map(|c| c.to_string()).collect(),
@@ -237,7 +314,10 @@ pub(crate) fn replay(
                     row,
                 });
             }
-            AuditEntry::Refused { .. } => out.refusals += 1,
+            AuditEntry::Refused { header, reason, at } => {
+                out.refusals
+                    .push(refusal_row(&log.name, index, "refused", header, reason, *at));
+            }
             AuditEntry::Received {
                 header,
                 basis,
@@ -273,7 +353,9 @@ pub(crate) fn replay(
                         .envelope(header.envelope_id),
                     );
                 }
-                if dir.roster.agency(&header.sender).is_none() {
+                if state.current.is_none() {
+                    state.unverifiable_entry(index, "reception", Some(header), findings);
+                } else if state.roster().agency(&header.sender).is_none() {
                     // No log of a non-member can be matched (V3): judge it here.
                     findings.push(
                         Finding::new(
@@ -307,8 +389,17 @@ pub(crate) fn replay(
                     sender_log_index: Some(*sender_log_index),
                 });
             }
-            AuditEntry::ReceiveRefused { header, reason, .. } => {
-                out.refusals += 1;
+            AuditEntry::ReceiveRefused {
+                header, reason, at, ..
+            } => {
+                out.refusals.push(refusal_row(
+                    &log.name,
+                    index,
+                    "receive_refused",
+                    header,
+                    reason,
+                    *at,
+                ));
                 out.receive_refused.insert(header.envelope_id, index);
                 findings.push(
                     Finding::new(
@@ -321,7 +412,8 @@ pub(crate) fn replay(
                     )
                     .at_entry(index)
                     .envelope(header.envelope_id)
-                    .counterpart(header.sender.as_str(), None),
+                    .counterpart(header.sender.as_str(), None)
+                    .article(reason.article()),
                 );
             }
             AuditEntry::Receipt {
@@ -331,11 +423,7 @@ pub(crate) fn replay(
                 receiver_tree_size,
                 ..
             } => {
-                let sent = out
-                    .disclosed
-                    .iter()
-                    .any(|d| d.header.envelope_id == *envelope && d.header.recipient == *recipient);
-                if !sent {
+                if !sent.contains(&(*envelope, recipient.to_string())) {
                     findings.push(
                         Finding::new(
                             Rule::ReceiptWithoutDisclosed,
@@ -379,7 +467,10 @@ pub(crate) fn replay(
                 version,
                 roster_hash,
                 ..
-            } => state.roster_changed(index, *version, roster_hash, findings, notes),
+            } => {
+                out.roster_version = Some(*version);
+                state.roster_changed(index, *version, roster_hash, findings);
+            }
             AuditEntry::KeyChanged { .. } => {}
             AuditEntry::SubjectRekeyed { old, .. } => {
                 // Only the old id is closed here. The node keeps the new id as a pending
@@ -442,7 +533,97 @@ pub(crate) fn replay(
             ),
         }
     }
+    let supplied = &cx.rosters.rosters[cx.rosters.supplied];
+    if let Some(version) = out.roster_version
+        && version != supplied.version()
+    {
+        notes.push(Finding::new(
+            Rule::RosterVersionDiffers,
+            &log.name,
+            format!(
+                "the node last adopted roster version {version}; the roster supplied is version {}",
+                supplied.version()
+            ),
+        ));
+    }
     out
+}
+
+/// The grant with another `recorded_at` (for one dated ahead, V1.8); the grant itself if its
+/// terms do not rebuild.
+fn with_recorded_at(grant: &ConsentGrant, recorded_at: Timestamp) -> ConsentGrant {
+    ConsentGrant::new(ConsentTerms {
+        id: grant.id(),
+        subject: grant.subject(),
+        granted_by: grant.granted_by().clone(),
+        recipients: grant.recipients().to_vec(),
+        categories: grant.categories(),
+        purposes: grant.purposes(),
+        valid_from: grant.valid_from(),
+        expires_at: grant.expires_at(),
+        evidence_hash: *grant.evidence_hash(),
+        recorded_by: grant.recorded_by().clone(),
+        recorded_at,
+    })
+    .unwrap_or_else(|_| grant.clone())
+}
+
+/// The report's row for a `refused` or `receive_refused` entry.
+fn refusal_row(
+    node: &str,
+    index: u64,
+    kind: &'static str,
+    header: &DisclosureHeader,
+    reason: &RefusalReason,
+    at: Timestamp,
+) -> RefusalRow {
+    RefusalRow {
+        node: node.to_owned(),
+        index,
+        kind,
+        at: at.to_string(),
+        envelope: header.envelope_id.to_string(),
+        sender: header.sender.to_string(),
+        recipient: header.recipient.to_string(),
+        subject: header.subject.to_string(),
+        categories: header.categories.iter().map(|c| c.to_string()).collect(),
+        purpose: header.purpose.to_string(),
+        reason: reason.to_string(),
+        article: reason.article(),
+    }
+}
+
+/// The report's row for a `consent_granted` entry (its revocation is filled in later).
+fn consent_row(node: &str, index: u64, grant: &ConsentGrant) -> ConsentRow {
+    let (granted_by, representative) = match grant.granted_by() {
+        Grantor::Subject => ("subject", None),
+        Grantor::Representative(r) => ("legal_representative", Some(r.to_string())),
+    };
+    ConsentRow {
+        node: node.to_owned(),
+        index,
+        consent: grant.id().to_string(),
+        subject: grant.subject().to_string(),
+        granted_by,
+        representative,
+        recipients: grant
+            .recipients()
+            .iter()
+            .map(|r| match r {
+                Recipient::Agency(a) => a.to_string(),
+                Recipient::Role(role) => format!("role:{role}"),
+            })
+            .collect(),
+        categories: grant.categories().iter().map(|c| c.to_string()).collect(),
+        purposes: grant.purposes().iter().map(|p| p.to_string()).collect(),
+        valid_from: grant.valid_from().to_string(),
+        expires_at: grant.expires_at().to_string(),
+        recorded_at: grant.recorded_at().to_string(),
+        recorded_by: grant.recorded_by().to_string(),
+        revoked_at: None,
+        revoked_index: None,
+        revoked_by: None,
+    }
 }
 
 /// What a `witness_alarm` entry (tag 16) says, in words: the kind decides the sentence.
@@ -483,7 +664,43 @@ pub(crate) fn basis_kind(basis: &Basis) -> &'static str {
     }
 }
 
-impl State<'_, '_> {
+impl<'r> State<'_, 'r> {
+    /// The roster in force, or the supplied one when it cannot be checked (for names and
+    /// roles only: no decision is judged under it).
+    fn roster(&self) -> &'r streha_wire::Roster {
+        self.dirs[self.current.unwrap_or(self.rosters.supplied)].roster
+    }
+
+    /// The `roster_unverifiable` finding for a decision under a roster the verifier cannot
+    /// check.
+    fn unverifiable_entry(
+        &self,
+        index: u64,
+        what: &str,
+        header: Option<&DisclosureHeader>,
+        findings: &mut Vec<Finding>,
+    ) {
+        let mut finding = Finding::new(
+            Rule::RosterUnverifiable,
+            &self.node_name,
+            format!("this {what}: {}", self.unverifiable_text()),
+        )
+        .at_entry(index);
+        if let Some(h) = header {
+            finding = finding.envelope(h.envelope_id);
+        }
+        findings.push(finding);
+    }
+
+    /// Why a decision under the roster in force cannot be judged.
+    fn unverifiable_text(&self) -> String {
+        let (version, hash) = self.unverifiable.unwrap_or_default();
+        format!(
+            "decided under roster version {version} (hash {}), which no supplied or carried signed roster matches, so it cannot be judged; supply that roster",
+            hex::encode(hash)
+        )
+    }
+
     fn anomaly(&self, index: u64, findings: &mut Vec<Finding>, seen: String) {
         findings.push(Finding::new(Rule::StateEventAnomaly, &self.node_name, seen).at_entry(index));
     }
@@ -584,44 +801,53 @@ impl State<'_, '_> {
         );
     }
 
+    /// A `roster_changed`: the roster it names is in force from here on.
     fn roster_changed(
         &mut self,
         index: u64,
         version: u64,
         hash: &[u8; 32],
         findings: &mut Vec<Finding>,
-        notes: &mut Vec<Finding>,
     ) {
-        let roster = self.dir.roster;
-        if version == roster.version() {
-            if let Some(ours) = self.dir.roster_hash()
-                && ours != *hash
-            {
-                findings.push(
-                    Finding::new(
-                        Rule::RosterMismatch,
-                        &self.node_name,
-                        format!(
-                            "the node adopted roster version {version} with hash {}; the supplied roster of that version hashes to {}",
-                            hex::encode(hash),
-                            hex::encode(ours)
-                        ),
-                    )
-                    .at_entry(index),
-                );
-            }
-        } else if self.roster_versions_noted.insert(version) {
-            notes.push(
+        if let Some(last) = self.adopted
+            && version < last
+        {
+            // The newer roster stays in force: the entries after are judged under it.
+            findings.push(
                 Finding::new(
-                    Rule::RosterVersionDiffers,
+                    Rule::RosterRollback,
                     &self.node_name,
                     format!(
-                        "the node adopted roster version {version}; decisions are replayed under the supplied version {}",
-                        roster.version()
+                        "the node logged adopting roster version {version} after version {last}; a node never goes back to an older roster, so the entries after this one are judged under version {last}"
                     ),
                 )
                 .at_entry(index),
             );
+            return;
+        }
+        self.adopted = Some(version);
+        if let Some(known) = self.rosters.find(version, hash) {
+            self.current = Some(known);
+            self.unverifiable = None;
+            return;
+        }
+        self.current = None;
+        self.unverifiable = Some((version, *hash));
+        if let Some(other) = self.rosters.has_version(version) {
+            findings.push(
+                Finding::new(
+                    Rule::RosterMismatch,
+                    &self.node_name,
+                    format!(
+                        "the node adopted roster version {version} with hash {}; the signed roster of that version the verifier holds hashes to {}: the entries after this one cannot be judged",
+                        hex::encode(hash),
+                        self.rosters.hashes[other].map(hex::encode).unwrap_or_default()
+                    ),
+                )
+                .at_entry(index),
+            );
+        } else {
+            self.unverifiable_entry(index, "roster change", None, findings);
         }
     }
 
@@ -637,28 +863,31 @@ impl State<'_, '_> {
         urgent_review: bool,
         findings: &mut Vec<Finding>,
         notes: &mut Vec<Finding>,
-    ) -> (bool, Result<Basis, RefusalReason>) {
+    ) -> (bool, Option<Result<Basis, RefusalReason>>) {
         let what = format!(
             "disclosed {} about subject {} to `{}` for {} at {}",
             h.categories, h.subject, h.recipient, h.purpose, h.created_at
         );
         let mut raised: Vec<Rule> = Vec::new();
-        let mut raise = |rule: Rule, seen: String, findings: &mut Vec<Finding>| {
-            if !raised.contains(&rule) {
-                raised.push(rule);
-                findings.push(
-                    Finding::new(rule, &self.node_name, seen)
-                        .at_entry(index)
-                        .envelope(h.envelope_id),
-                );
-            }
-        };
+        let mut raise =
+            |rule: Rule, seen: String, article: &'static str, findings: &mut Vec<Finding>| {
+                if !raised.contains(&rule) {
+                    raised.push(rule);
+                    findings.push(
+                        Finding::new(rule, &self.node_name, seen)
+                            .at_entry(index)
+                            .envelope(h.envelope_id)
+                            .article(article),
+                    );
+                }
+            };
 
         // V2.1: no protection category, whatever else (Art. 18.4, 18.6).
         if let Some(category) = protection(h) {
             raise(
                 Rule::ProtectionCategoryDisclosed,
                 format!("{what}: the header declares the protection category `{category}`"),
+                "",
                 findings,
             );
         }
@@ -678,7 +907,8 @@ impl State<'_, '_> {
                 revoked_at: c.revoked_at,
             })
             .collect();
-        let roster = self.dir.roster;
+        let roster = self.roster();
+        let judged = self.current.is_some();
         let request =
             DisclosureRequest::new(h).with_verified_approvals(|sender, approval, message| {
                 approval_verifies(roster, sender, approval, message)
@@ -690,6 +920,14 @@ impl State<'_, '_> {
         };
         // As the sending node decides: at `created_at` and at the logged `at` (Art. 18.3).
         let decision = decide_to_send(&context, &request, sent_at);
+        if !judged {
+            raise(
+                Rule::RosterUnverifiable,
+                format!("{what}: {}", self.unverifiable_text()),
+                "",
+                findings,
+            );
+        }
 
         // V2.2–V2.4, each checked on its own (the decision names only the first failing
         // rule; a disclosure can break several).
@@ -708,6 +946,7 @@ impl State<'_, '_> {
                             c.grant.recorded_at(),
                             s.age_status()
                         ),
+                        "",
                         findings,
                     );
                 }
@@ -716,6 +955,7 @@ impl State<'_, '_> {
                     format!(
                         "{what}: consent {id} was given by `{r}`, who is not a registered representative of the subject"
                     ),
+                    "",
                     findings,
                 ),
                 _ => {}
@@ -734,17 +974,19 @@ impl State<'_, '_> {
                 Err((when, NotInForce::Revoked { at })) => raise(
                     Rule::RevokedConsentUsed,
                     format!("{what}: consent {id} was revoked at {at} (checked at {when})"),
+                    "",
                     findings,
                 ),
                 Err((when, why)) => raise(
                     Rule::ConsentNotInForce,
                     format!("{what}: consent {id} was not in force at {when}: {why}"),
+                    "",
                     findings,
                 ),
                 Ok(()) => {}
             }
         }
-        if h.purpose == Purpose::UrgentDanger && request.approvers().len() < 2 {
+        if judged && h.purpose == Purpose::UrgentDanger && request.approvers().len() < 2 {
             raise(
                 Rule::UrgentWithoutTwoApprovers,
                 format!(
@@ -759,12 +1001,15 @@ impl State<'_, '_> {
                         .collect::<Vec<_>>()
                         .join(", ")
                 ),
+                "",
                 findings,
             );
         }
 
         // V2.5: the replayed decision is the logged one.
         match &decision {
+            // Under a roster the verifier cannot check, the decision is not judged.
+            _ if !judged => {}
             Decision::Allowed {
                 basis,
                 urgent_review: replayed_urgent,
@@ -775,6 +1020,7 @@ impl State<'_, '_> {
                         format!(
                             "{what}: logged basis {logged} (review {urgent_review}); the replay allows it on {basis} (review {replayed_urgent})"
                         ),
+                        "",
                         findings,
                     );
                 }
@@ -799,6 +1045,7 @@ impl State<'_, '_> {
                 raise(
                     rule,
                     format!("{what}: the replayed decision refuses it: {reason}"),
+                    reason.article(),
                     findings,
                 );
             }
@@ -836,10 +1083,11 @@ impl State<'_, '_> {
             consents: &carried,
             ..context
         };
-        let receiver_view = match decide(&receiver_context, &request, h.created_at) {
-            Decision::Allowed { basis, .. } => Ok(basis),
-            Decision::Refused { reason } => Err(reason),
-        };
+        let receiver_view =
+            judged.then(|| match decide(&receiver_context, &request, h.created_at) {
+                Decision::Allowed { basis, .. } => Ok(basis),
+                Decision::Refused { reason } => Err(reason),
+            });
         (lawful, receiver_view)
     }
 }

@@ -32,8 +32,16 @@ pub struct Report {
     pub nodes: Vec<NodeSummary>,
     /// Disclosures (each counted once, at its sender) over time.
     pub timeline: Timeline,
+    /// Every refusal, at a sender (`refused`) or a receiver (`receive_refused`), in node and
+    /// log order.
+    pub refusals: Vec<RefusalRow>,
+    /// Every consent granted, with its revocation if any, in node and log order.
+    pub consents: Vec<ConsentRow>,
     /// Totals over every log.
     pub totals: Totals,
+    /// What makes the report evidence: when and by what it was made, from which files,
+    /// under which rosters and options.
+    pub meta: ReportMeta,
 }
 
 impl Report {
@@ -60,6 +68,191 @@ impl Report {
             .chain(&self.notes)
             .filter(move |f| f.rule == rule)
     }
+}
+
+/// How the report was made. The verifier reads no file and no clock: the caller (the CLI)
+/// supplies the generation time and the input files' digests through
+/// [`VerifyOptions`](crate::VerifyOptions).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct ReportMeta {
+    /// When the report was generated (RFC 3339, UTC), as the caller stated it.
+    pub generated_at: Option<String>,
+    /// The verifier that made it: `streha-verify <version>`.
+    pub verifier: String,
+    /// Every input file, with its SHA-256.
+    pub inputs: Vec<InputFile>,
+    /// Every roster version the verifier could check, oldest first.
+    pub rosters: Vec<RosterUsed>,
+    /// The fingerprint of the roster key the rosters were checked with (`spec/keys.md`).
+    pub roster_key_fingerprint: Option<String>,
+    /// The options used.
+    pub options: OptionsUsed,
+}
+
+/// The options a report was made with.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct OptionsUsed {
+    /// Distinct witnesses required on each log's latest checkpoint.
+    pub min_witnesses: usize,
+    /// The clock-skew bound entry times were checked against (milliseconds).
+    pub clock_skew_ms: u64,
+}
+
+/// What an input file is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum InputKind {
+    /// An exported log bundle.
+    Bundle,
+    /// A signed roster note.
+    Roster,
+    /// The roster public key file.
+    RosterKey,
+}
+
+/// One input file, as the caller read it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct InputFile {
+    /// What it is.
+    pub kind: InputKind,
+    /// Its name as given (a path).
+    pub file: String,
+    /// SHA-256 of its bytes (hex), if it could be read.
+    pub sha256: Option<String>,
+    /// Its size in bytes, if it could be read.
+    pub bytes: Option<u64>,
+    /// Why it could not be used, if so (an unreadable bundle is also a finding).
+    pub error: Option<String>,
+}
+
+impl InputFile {
+    /// A file read whole: its digest and size.
+    #[must_use]
+    pub fn read(kind: InputKind, file: impl Into<String>, bytes: &[u8]) -> Self {
+        use sha2::Digest as _;
+        Self {
+            kind,
+            file: file.into(),
+            sha256: Some(hex::encode(sha2::Sha256::digest(bytes))),
+            bytes: Some(bytes.len() as u64),
+            error: None,
+        }
+    }
+
+    /// A file that could not be used: read (`bytes`) but not decoded, or not read at all.
+    #[must_use]
+    pub fn unreadable(
+        kind: InputKind,
+        file: impl Into<String>,
+        bytes: Option<&[u8]>,
+        error: impl Into<String>,
+    ) -> Self {
+        let mut input = match bytes {
+            Some(bytes) => Self::read(kind, file, bytes),
+            None => Self {
+                kind,
+                file: file.into(),
+                sha256: None,
+                bytes: None,
+                error: None,
+            },
+        };
+        input.error = Some(error.into());
+        input
+    }
+}
+
+/// One roster version the verifier could check.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct RosterUsed {
+    /// Its version.
+    pub version: u64,
+    /// BLAKE3 of its signed note (hex), as `roster_changed` entries name it.
+    pub hash: String,
+    /// When the national authority issued it (RFC 3339).
+    pub issued_at: String,
+    /// Member agencies.
+    pub agencies: usize,
+    /// Clauses of its exchange agreement.
+    pub clauses: usize,
+    /// Where it came from: `supplied`, or `bundle of <agency>`.
+    pub sources: Vec<String>,
+}
+
+/// One refusal.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct RefusalRow {
+    /// The node that refused.
+    pub node: String,
+    /// The entry's index in its log.
+    pub index: u64,
+    /// `refused` (the sender's policy said no; nothing left) or `receive_refused` (the
+    /// receiver's decision said no).
+    pub kind: &'static str,
+    /// When (RFC 3339).
+    pub at: String,
+    /// Envelope id (hex).
+    pub envelope: String,
+    /// The sending agency.
+    pub sender: String,
+    /// The recipient agency.
+    pub recipient: String,
+    /// Pseudonymous subject id (hex).
+    pub subject: String,
+    /// The categories asked for.
+    pub categories: Vec<String>,
+    /// The purpose.
+    pub purpose: String,
+    /// The policy's reason.
+    pub reason: String,
+    /// The exact article of the reason
+    /// ([`RefusalReason::article`](streha_core::RefusalReason::article)), `""` for a
+    /// well-formedness rule.
+    pub article: &'static str,
+}
+
+/// One consent granted, and its revocation.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct ConsentRow {
+    /// The node whose log recorded it.
+    pub node: String,
+    /// The `consent_granted` entry's index.
+    pub index: u64,
+    /// Consent id (hex).
+    pub consent: String,
+    /// Pseudonymous subject id (hex).
+    pub subject: String,
+    /// Who gave it: `subject` or `legal_representative` (Art. 18.3, 38.5).
+    pub granted_by: &'static str,
+    /// The representative's registration id, if a representative gave it.
+    pub representative: Option<String>,
+    /// The recipients it names (agencies, or `role:<role>`).
+    pub recipients: Vec<String>,
+    /// The assistance categories it covers.
+    pub categories: Vec<String>,
+    /// The purposes it covers.
+    pub purposes: Vec<String>,
+    /// Valid from (RFC 3339).
+    pub valid_from: String,
+    /// Expires at (RFC 3339).
+    pub expires_at: String,
+    /// When it was recorded (RFC 3339).
+    pub recorded_at: String,
+    /// The officer who recorded it.
+    pub recorded_by: String,
+    /// When it was revoked, if it was (RFC 3339).
+    pub revoked_at: Option<String>,
+    /// The `consent_revoked` entry's index.
+    pub revoked_index: Option<u64>,
+    /// The officer who recorded the revocation.
+    pub revoked_by: Option<String>,
 }
 
 /// Totals over every log.
@@ -114,6 +307,8 @@ pub struct NodeSummary {
     pub received: u64,
     /// `receipt` entries.
     pub receipts: u64,
+    /// The last roster version the node logged adopting (`roster_changed`), if any.
+    pub roster_version: Option<u64>,
 }
 
 /// One checkpoint of a bundle.

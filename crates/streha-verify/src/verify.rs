@@ -2,19 +2,27 @@
 //! across bundles of one log, V2 the policy replay, V3 the cross-node matching, then the
 //! report.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use streha_audit::LogBundle;
+use streha_core::{MAX_CLOCK_SKEW_MS, Timestamp};
+use streha_crypto::RosterPublicKey;
 use streha_wire::Roster;
 
 use crate::cross::{Side, match_logs};
 use crate::directory::Directory;
 use crate::finding::{Finding, Rule, Severity};
-use crate::integrity::{CheckedLog, check_log, fork_finding};
-use crate::replay::replay;
-use crate::report::{NodeSummary, REPORT_FORMAT, Report, Totals, timeline};
+use crate::integrity::{CheckedLog, check_log, fork_finding, heads_by_size};
+use crate::replay::{Context, replay};
+use crate::report::{
+    InputFile, InputKind, NodeSummary, OptionsUsed, REPORT_FORMAT, Report, ReportMeta, Totals,
+    timeline,
+};
+use crate::rosters::RosterSet;
+use crate::times::{Times, check_times};
 
-/// How to verify. Every check always runs; options only add requirements.
+/// How to verify, and what the report says about how it was made. Every check always runs;
+/// options only add requirements and evidence.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct VerifyOptions {
@@ -23,6 +31,22 @@ pub struct VerifyOptions {
     /// [`InsufficientWitnesses`](Rule::InsufficientWitnesses) finding. Default 0: witness
     /// counts are reported, not required.
     pub min_witnesses: usize,
+    /// The report's generation time. The verifier reads no clock: the caller states it. It
+    /// is printed in the report, and no entry may be dated after it by more than the clock
+    /// skew (V1.8).
+    pub generated_at: Option<Timestamp>,
+    /// The national authority's roster key the rosters were opened with. With it, the
+    /// signed roster notes the bundles carry (the versions their nodes adopted) are checked
+    /// and used; without it, only the supplied rosters are (an entry under another version
+    /// is `roster_unverifiable`).
+    pub roster_key: Option<RosterPublicKey>,
+    /// Other versions of the signed roster the caller holds, already opened with the roster
+    /// key (older versions the nodes ran on).
+    pub rosters: Vec<Roster>,
+    /// The files the caller read, with their digests, for the report; a bundle that could
+    /// not be read or decoded is listed with its error and is an
+    /// [`UnreadableBundle`](Rule::UnreadableBundle) finding.
+    pub inputs: Vec<InputFile>,
 }
 
 impl VerifyOptions {
@@ -38,37 +62,84 @@ impl VerifyOptions {
         self.min_witnesses = n;
         self
     }
+
+    /// States the report's generation time (see [`VerifyOptions::generated_at`]).
+    #[must_use]
+    pub fn generated_at(mut self, at: Timestamp) -> Self {
+        self.generated_at = Some(at);
+        self
+    }
+
+    /// The roster key, to check the roster notes the bundles carry.
+    #[must_use]
+    pub fn roster_key(mut self, key: RosterPublicKey) -> Self {
+        self.roster_key = Some(key);
+        self
+    }
+
+    /// Adds a version of the signed roster (opened with the roster key).
+    #[must_use]
+    pub fn roster(mut self, roster: Roster) -> Self {
+        self.rosters.push(roster);
+        self
+    }
+
+    /// Lists an input file in the report (see [`VerifyOptions::inputs`]).
+    #[must_use]
+    pub fn input(mut self, input: InputFile) -> Self {
+        self.inputs.push(input);
+        self
+    }
 }
 
 /// Verifies exported log bundles against the federation roster, offline, and reports every
 /// finding (`spec/verification.md`).
 ///
 /// The roster must already be opened with the national authority's roster key
-/// ([`Roster::open`]); it supplies the node keys (checkpoint signatures and witness
-/// cosignatures), the officer keys (urgent-danger approvals), the members' roles and the
-/// exchange agreement the decisions are replayed under.
+/// ([`Roster::open`]); with the other versions of [`VerifyOptions::rosters`] and the notes
+/// the bundles carry (checked with [`VerifyOptions::roster_key`]), it supplies the node keys
+/// (checkpoint signatures and witness cosignatures), the officer keys (urgent-danger
+/// approvals), the members' roles and the exchange agreement — each entry judged under the
+/// version in force at its position in its log.
 ///
 /// For each bundle, in order: **V1** — the log is a roster member's (by origin); every
 /// checkpoint is signed by that node's identity key; witness cosignatures verify under other
-/// nodes' keys (distinct witnesses counted); the tree recomputed from the entries has every
-/// signed root; checkpoints are consistent and no two of one size differ (fork, also across
-/// bundles of one log); entries decode. **V2** — the policy replayed over the entries in log
-/// order, with subjects and consents rebuilt from the log, at each `disclosed` header's
-/// `created_at`. **V3** — `received` against `disclosed`, `receipt` against the receiver's
-/// signed tree, every disclosure accounted for.
+/// nodes' keys (distinct witnesses counted; a signature by a key the roster does not hold is
+/// ignored); the tree recomputed from the entries has every signed root; checkpoints are
+/// consistent and no two of one size differ (fork, also across bundles of one log); entries
+/// decode; their times keep to their order within the clock skew. **V2** — the policy
+/// replayed over the entries in log order, with subjects and consents rebuilt from the log.
+/// **V3** — `received` against `disclosed`, `receipt` against the receiver's signed tree,
+/// every disclosure accounted for.
 ///
 /// Pure: no IO, no clock. Never panics on any bundle content.
 #[must_use]
 pub fn verify(bundles: &[LogBundle], roster: &Roster, options: &VerifyOptions) -> Report {
-    let dir = Directory::new(roster);
     let mut findings = Vec::new();
     let mut notes = Vec::new();
+
+    // §1: inputs that could not be used.
+    for input in &options.inputs {
+        if let (InputKind::Bundle, Some(error)) = (input.kind, &input.error) {
+            findings.push(Finding::new(
+                Rule::UnreadableBundle,
+                &input.file,
+                format!("the bundle could not be used, so its log was not verified: {error}"),
+            ));
+        }
+    }
+
+    // The roster versions: supplied, and carried by the bundles.
+    let rosters = RosterSet::build(roster, options, bundles, &mut findings);
+    let newest = rosters.newest_first();
+    let keys = Directory::union(&newest);
+    let dirs: Vec<Directory<'_>> = rosters.rosters.iter().map(Directory::new).collect();
 
     // V1, each bundle on its own.
     let logs: Vec<CheckedLog> = bundles
         .iter()
         .enumerate()
-        .map(|(i, b)| check_log(i, b, &dir, options.min_witnesses, &mut findings))
+        .map(|(i, b)| check_log(i, b, &keys, options.min_witnesses, &mut findings))
         .collect();
 
     // V1.1 and V1.5 across bundles of one log: the longest is replayed; every signed
@@ -105,20 +176,42 @@ pub fn verify(bundles: &[LogBundle], roster: &Roster, options: &VerifyOptions) -
         }
     }
 
-    // V2, each log replayed.
+    // V1.8 and V2, each log replayed.
     let mut sides: BTreeMap<String, Side<'_>> = BTreeMap::new();
     for (&node, &i) in &primary {
         let log = &logs[i];
-        let replayed = replay(log, node, &dir, &mut findings, &mut notes);
+        let times = if log.roots_ok {
+            check_times(log, options.generated_at, &mut findings)
+        } else {
+            // Entries the node did not sign as they are: their times prove nothing more.
+            Times::none()
+        };
+        let cx = Context {
+            node,
+            keys: &keys,
+            rosters: &rosters,
+            dirs: &dirs,
+            times: &times,
+        };
+        let replayed = replay(log, &cx, &mut findings, &mut notes);
         sides.insert(log.name.clone(), Side { log, replayed });
     }
 
     // V3, the logs against each other.
-    let members = roster.agencies().iter().map(|a| a.id.to_string()).collect();
-    match_logs(&mut sides, &dir, &members, &mut findings, &mut notes);
+    let members: BTreeSet<String> = keys.nodes.iter().map(|n| n.agency.id.to_string()).collect();
+    match_logs(&mut sides, &keys, &members, &mut findings, &mut notes);
+
+    // Notes found among the checks go with the notes.
+    let (info, problems): (Vec<Finding>, Vec<Finding>) = findings
+        .into_iter()
+        .partition(|f| f.severity == Severity::Info);
+    let mut findings = problems;
+    notes.extend(info);
 
     // The report.
     let mut nodes = Vec::with_capacity(logs.len());
+    let mut refusals = Vec::new();
+    let mut consents = Vec::new();
     let mut totals = Totals {
         logs: logs.len(),
         ..Totals::default()
@@ -142,7 +235,11 @@ pub fn verify(bundles: &[LogBundle], roster: &Roster, options: &VerifyOptions) -
         totals.disclosures += count("disclosed");
         totals.received += count("received");
         totals.refusals += count("refused") + count("receive_refused");
-        let agency = log.node.map(|n| dir.nodes[n].agency);
+        if let Some(side) = side {
+            refusals.extend(side.replayed.refusals.iter().cloned());
+            consents.extend(side.replayed.consents.iter().cloned());
+        }
+        let agency = log.node.map(|n| keys.nodes[n].agency);
         nodes.push(NodeSummary {
             agency: agency.map(|a| a.id.to_string()),
             role: agency.map(|a| a.role.to_string()),
@@ -157,6 +254,7 @@ pub fn verify(bundles: &[LogBundle], roster: &Roster, options: &VerifyOptions) -
             refusals: count("refused"),
             received: count("received"),
             receipts: count("receipt"),
+            roster_version: side.and_then(|s| s.replayed.roster_version),
             entries_by_kind: by_kind,
         });
     }
@@ -189,6 +287,20 @@ pub fn verify(bundles: &[LogBundle], roster: &Roster, options: &VerifyOptions) -
             .count();
         totals.by_severity.insert(severity.as_str().to_owned(), n);
     }
+    let meta = ReportMeta {
+        generated_at: options.generated_at.map(|t| t.to_string()),
+        verifier: format!("streha-verify {}", env!("CARGO_PKG_VERSION")),
+        inputs: options.inputs.clone(),
+        rosters: rosters.used(),
+        roster_key_fingerprint: options
+            .roster_key
+            .as_ref()
+            .map(|k| k.fingerprint().to_hex()),
+        options: OptionsUsed {
+            min_witnesses: options.min_witnesses,
+            clock_skew_ms: MAX_CLOCK_SKEW_MS,
+        },
+    };
     Report {
         format: REPORT_FORMAT,
         federation: roster.federation().to_owned(),
@@ -197,7 +309,10 @@ pub fn verify(bundles: &[LogBundle], roster: &Roster, options: &VerifyOptions) -
         notes,
         nodes,
         timeline,
+        refusals,
+        consents,
         totals,
+        meta,
     }
 }
 
@@ -206,8 +321,9 @@ pub fn verify(bundles: &[LogBundle], roster: &Roster, options: &VerifyOptions) -
 /// match its tree, so that the tree is the one the node signed); two signed checkpoints of
 /// one size must have one root.
 fn cross_bundle_forks(log: &CheckedLog, other: &CheckedLog, findings: &mut Vec<Finding>) {
+    let mine_by_size = heads_by_size(&log.signed);
     for head in &other.signed {
-        if let Some(mine) = log.signed.iter().find(|h| h.size == head.size) {
+        if let Some(mine) = mine_by_size.get(&head.size) {
             if mine.root != head.root && log.bundle < other.bundle {
                 findings.push(fork_finding(
                     &log.name,

@@ -49,3 +49,44 @@ proptest! {
         let _ = subject_view(&bundles, &fed.roster, SUBJECT_ADULT);
     }
 }
+
+mod forge;
+
+use forge::{Forgery, Honest, steps};
+use streha_verify::render_text;
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    /// Issue 15: a random federation played by honest nodes (every disclosure decided by the
+    /// policy, refusals logged, deliveries received and receipted, witnesses cosigning)
+    /// verifies with no finding at the DPO's options.
+    #[test]
+    fn random_valid_federations_verify_clean(history in steps()) {
+        let fed = Honest::play(&history);
+        let report = fed.report();
+        prop_assert!(report.is_clean(), "{:?}\n{}", history, render_text(&report));
+    }
+
+    /// Issue 15: any single forgery of any class, written by a node's operator with its own
+    /// key (two, colluding) into a random valid federation, is caught with its exact
+    /// finding.
+    #[test]
+    fn any_single_forgery_is_caught(history in steps(), class in 0..Forgery::ALL.len(), salt in 0u8..16) {
+        let mut fed = Honest::play(&history);
+        let class = Forgery::ALL[class];
+        let forged = class.apply(&mut fed, salt);
+        let report = forged.report(&fed);
+        prop_assert!(!report.is_clean(), "{:?} on {:?}\n{}", class, history, render_text(&report));
+        for expected in &forged.expected {
+            let hit = report.findings.iter().chain(&report.notes).any(|f| {
+                f.rule == expected.rule
+                    && f.node == expected.node
+                    && f.severity == expected.severity
+                    && f.article == expected.article
+                    && (expected.entry.is_none() || f.entry_index == expected.entry)
+            });
+            prop_assert!(hit, "{:?}: expected {:?}\n{}", class, expected, render_text(&report));
+        }
+    }
+}

@@ -7,7 +7,8 @@ mod common;
 use common::*;
 use streha_core::{Category, Purpose};
 use streha_verify::{
-    REPORT_FORMAT, Report, Rule, VerifyOptions, render_html, render_json, render_text, verify,
+    InputFile, InputKind, REPORT_FORMAT, Report, Rule, VerifyOptions, render_html, render_json,
+    render_text, verify,
 };
 
 /// The demo with two findings (a protection category disclosed; a `received` without its
@@ -54,7 +55,27 @@ fn doctored() -> (Fed, Report) {
         t(42 * DAY),
     );
     fed.orphan_received(&orphan, agreement(&["csw-referral"]), t(42 * DAY + 500));
-    let report = verify(&fed.bundles(), &fed.roster, &VerifyOptions::default());
+    // As the CLI does: the generation time, the roster key and every input file's digest.
+    let mut options = VerifyOptions::new()
+        .roster_key(fed.roster_key.public_key())
+        .generated_at(streha_core::Timestamp(T0 + 60 * DAY))
+        .input(InputFile::read(
+            InputKind::Roster,
+            "/srv/dpo/2025/kosovo-demo-roster-v1.note",
+            fed.roster_note.as_bytes(),
+        ));
+    for bundle in fed.bundles() {
+        let name = format!(
+            "/srv/dpo/2025/exports/{}.bundle",
+            bundle.origin.rsplit('/').next().unwrap()
+        );
+        options = options.input(InputFile::read(
+            InputKind::Bundle,
+            name,
+            &bundle.encode().unwrap(),
+        ));
+    }
+    let report = verify(&fed.bundles(), &fed.roster, &options);
     (fed, report)
 }
 
@@ -95,6 +116,14 @@ fn doctored_report_as_html() {
     assert!(html.contains("received_without_disclosed"));
     assert!(html.contains(r#"class="verdict bad""#));
     assert_eq!(html.matches("<svg").count(), 2);
+    // What makes it evidence: refusals and consents listed, the inputs with their digests.
+    for id in ["refusals", "consents", "provenance"] {
+        assert!(html.contains(&format!(r#"id="{id}""#)), "{id}");
+    }
+    for input in &report.meta.inputs {
+        assert!(html.contains(input.sha256.as_deref().unwrap()));
+    }
+    assert!(html.contains(&report.meta.verifier));
 
     if let Some(path) = std::env::var_os("STREHA_REPORT_HTML") {
         std::fs::write(&path, &html).unwrap();

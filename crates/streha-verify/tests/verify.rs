@@ -317,12 +317,15 @@ fn two_checkpoints_of_one_size_with_different_roots_are_a_fork() {
     assert_eq!(report.with_rule(Rule::DuplicateLog).count(), 1);
 }
 
+/// C2SP signed-note: a verifier ignores signatures by keys it does not know. A line by a
+/// name no roster node has, or under a node's name with a key id that is not that node's key,
+/// is a note, never `forged_cosignature` (issue 15.8).
 #[test]
-fn cosignatures_by_keys_not_in_the_roster_are_caught() {
+fn signatures_by_keys_not_in_the_roster_are_ignored() {
     let mut fed = Fed::demo();
     let police = fed.node(POLICE);
     let mut note = SignedNote::parse(police.checkpoints.last().unwrap()).unwrap();
-    // A witness the roster does not know.
+    // A witness the roster does not know (an independent witness's, say).
     let stranger = CosignatureSigner::new(
         "kosovo-demo.example/streha/mallory",
         SigningKey::from_bytes(&[0x66; 32]),
@@ -330,7 +333,7 @@ fn cosignatures_by_keys_not_in_the_roster_are_caught() {
     .unwrap();
     note.add_signature(stranger.cosign(note.body(), 1_767_225_600).unwrap())
         .unwrap();
-    // Someone cosigning under the shelter's name with another key.
+    // A line under the shelter's name with another key (its key id is not the shelter's).
     let impostor = CosignatureSigner::new(
         &format!("{FEDERATION}/streha/{SHELTER}"),
         SigningKey::from_bytes(&[0x67; 32]),
@@ -338,15 +341,22 @@ fn cosignatures_by_keys_not_in_the_roster_are_caught() {
     .unwrap();
     note.add_signature(impostor.cosign(note.body(), 1_767_225_600).unwrap())
         .unwrap();
+    // And one under the log's own name with another key.
+    let own = NoteSigner::new(&police.origin, SigningKey::from_bytes(&[0x69; 32])).unwrap();
+    note.add_signature(own.sign(note.body()).unwrap()).unwrap();
     *police.checkpoints.last_mut().unwrap() = note.to_text();
     let report = run(&fed);
-    assert_found(&report, Rule::UnknownCosigner, POLICE, None);
-    let f = report.with_rule(Rule::UnknownCosigner).next().unwrap();
-    assert!(f.seen.contains("mallory"));
-    assert!(f.checkpoint_index.is_some());
-    assert_found(&report, Rule::ForgedCosignature, POLICE, None);
-    // The two genuine witnesses still count (the impostor's key id differs from the
-    // shelter's, so its line sits beside the genuine one); neither stranger counts.
+    assert!(report.is_clean(), "{}", render_text(&report));
+    let ignored: Vec<_> = report.with_rule(Rule::UnknownCosigner).collect();
+    assert_eq!(ignored.len(), 3, "{}", render_text(&report));
+    assert!(ignored.iter().all(|f| f.severity == Severity::Info));
+    assert!(ignored.iter().any(|f| f.seen.contains("mallory")));
+    assert!(
+        ignored
+            .iter()
+            .any(|f| f.seen.contains("not a key the roster gives it"))
+    );
+    // The two genuine witnesses still count; neither stranger does.
     let police = report
         .nodes
         .iter()
@@ -530,9 +540,36 @@ fn a_received_from_a_non_member_is_caught() {
 /// at the logged `at` as well as at `created_at`, as the sending node must.
 #[test]
 fn a_disclosure_dated_before_a_revocation_but_logged_after_it_is_caught() {
-    let mut fed = Fed::demo();
-    // The demo's adult revoked consent 1 at day 5.
-    let revoked = t(5 * DAY);
+    // An adult's consent, revoked at `revoked`.
+    let history = |fed: &mut Fed, revoked: Timestamp| {
+        fed.start();
+        fed.node(POLICE).commit(&[AuditEntry::SubjectRegistered {
+            subject: SUBJECT_ADULT,
+            age_status: streha_core::AgeStatus::Adult,
+            at: t(0),
+        }]);
+        fed.node(POLICE).commit(&[AuditEntry::ConsentGranted {
+            grant: Fed::grant(
+                CONSENT_ADULT,
+                SUBJECT_ADULT,
+                Grantor::Subject,
+                vec![Recipient::Agency(agency(CSW))],
+                &[Category::Psychological],
+                &[Purpose::Assistance],
+                t(100),
+            ),
+        }]);
+        fed.node(POLICE).commit(&[AuditEntry::ConsentRevoked {
+            revocation: streha_core::ConsentRevocation {
+                consent: CONSENT_ADULT,
+                revoked_at: revoked,
+                recorded_by: streha_core::OfficerId::new("police-officer-1").unwrap(),
+            },
+        }]);
+    };
+    let revoked = t(DAY);
+    let mut fed = Fed::new();
+    history(&mut fed, revoked);
     let header = fed.header(
         0x45,
         POLICE,
@@ -558,9 +595,28 @@ fn a_disclosure_dated_before_a_revocation_but_logged_after_it_is_caught() {
         .find(|f| f.entry_index == Some(index))
         .unwrap();
     assert!(f.seen.contains("revoked at"), "{}", f.seen);
+    // Within the clock skew: no finding on the times themselves.
+    assert_eq!(report.with_rule(Rule::TimeBackwards).count(), 0);
 
-    // The same header logged before the revocation is lawful.
-    let mut fed = Fed::demo();
+    // The same header, logged before the revocation, is lawful.
+    let mut fed = Fed::new();
+    fed.start();
+    fed.node(POLICE).commit(&[AuditEntry::SubjectRegistered {
+        subject: SUBJECT_ADULT,
+        age_status: streha_core::AgeStatus::Adult,
+        at: t(0),
+    }]);
+    fed.node(POLICE).commit(&[AuditEntry::ConsentGranted {
+        grant: Fed::grant(
+            CONSENT_ADULT,
+            SUBJECT_ADULT,
+            Grantor::Subject,
+            vec![Recipient::Agency(agency(CSW))],
+            &[Category::Psychological],
+            &[Purpose::Assistance],
+            t(100),
+        ),
+    }]);
     let ciphertext_hash = fed.seal(&header);
     let index = fed.node(POLICE).commit(&[AuditEntry::Disclosed {
         header: header.clone(),
@@ -568,6 +624,13 @@ fn a_disclosure_dated_before_a_revocation_but_logged_after_it_is_caught() {
         urgent_review: false,
         ciphertext_hash,
         at: Timestamp(revoked.0 - 10_000),
+    }]);
+    fed.node(POLICE).commit(&[AuditEntry::ConsentRevoked {
+        revocation: streha_core::ConsentRevocation {
+            consent: CONSENT_ADULT,
+            revoked_at: revoked,
+            recorded_by: streha_core::OfficerId::new("police-officer-1").unwrap(),
+        },
     }]);
     let report = run(&fed);
     assert!(

@@ -158,6 +158,16 @@ pub enum AppRequest {
         /// At most this many (capped at [`MAX_PAGE`]).
         limit: u32,
     },
+    /// The signed roster notes the node adopted (each logged as `roster_changed`), oldest
+    /// version first, from the `start`-th: what an exported log bundle carries so that each
+    /// entry can be judged under the roster in force. Answered with [`AppResponse::Rosters`].
+    AdoptedRosters {
+        /// Index into the list of adopted rosters.
+        start: u64,
+        /// At most this many (capped at
+        /// [`MAX_ROSTERS_PAGE`](crate::limits::MAX_ROSTERS_PAGE)).
+        limit: u32,
+    },
 }
 
 /// Why a disclosure's delivery is held.
@@ -328,4 +338,7 @@ pub enum AppResponse {
     Evidence(#[serde(deserialize_with = "crate::limits::evidence_page")] Vec<WitnessEvidence>),
     /// The request failed.
     Error(RemoteError),
+    /// Answer to [`AppRequest::AdoptedRosters`]: signed roster notes, oldest version first
+    /// (at most [`MAX_ROSTERS_PAGE`](crate::limits::MAX_ROSTERS_PAGE)).
+    Rosters(#[serde(deserialize_with = "crate::limits::rosters_page")] Vec<String>),
 }

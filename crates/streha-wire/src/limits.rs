@@ -23,6 +23,14 @@ pub const MAX_REPRESENTATIVES: usize = streha_core::MAX_REPRESENTATIVES;
 /// ([`MAX_PAGE`](crate::app::MAX_PAGE)).
 pub const MAX_PAGE_ITEMS: usize = crate::app::MAX_PAGE as usize;
 
+/// The most signed roster notes one page carries (a note is at most
+/// [`MAX_ROSTER_LEN`](crate::roster::MAX_ROSTER_LEN), 512 KiB: four fit in a frame).
+pub const MAX_ROSTERS_PAGE: usize = 4;
+
+// A full page of the largest roster notes fits in a frame.
+const _: () =
+    assert!(MAX_ROSTERS_PAGE * crate::roster::MAX_ROSTER_LEN + 1024 < crate::frame::MAX_FRAME_LEN);
+
 /// The most checkpoints one gossip message carries (a node's latest per log it cosigned).
 pub const MAX_GOSSIP_NOTES: usize = 256;
 
@@ -140,6 +148,15 @@ where
     T: Deserialize<'de>,
 {
     bounded(d, "checkpoints", MAX_PAGE_ITEMS)
+}
+
+/// A page of signed roster notes: at most [`MAX_ROSTERS_PAGE`].
+pub(crate) fn rosters_page<'de, D, T>(d: D) -> Result<Vec<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    bounded(d, "roster notes", MAX_ROSTERS_PAGE)
 }
 
 /// A page of held deliveries: at most [`MAX_PAGE_ITEMS`].

@@ -273,3 +273,23 @@ fn held_and_evidence_pages_are_capped_from_their_announced_length() {
         Ok(page)
     );
 }
+
+#[test]
+fn roster_pages_are_capped_from_their_announced_length() {
+    use streha_wire::limits::MAX_ROSTERS_PAGE;
+    let rosters = |n| AppResponse::Rosters(vec![String::from("note"); n]);
+    let bytes = frame::encode(&rosters(MAX_ROSTERS_PAGE)).unwrap();
+    assert_eq!(
+        frame::decode::<AppResponse>(&bytes, MAX_FRAME_LEN),
+        Ok(rosters(MAX_ROSTERS_PAGE))
+    );
+    let payload = with_announced_list(&AppResponse::Rosters(vec![]), MAX_ROSTERS_PAGE + 1);
+    assert_eq!(
+        frame::decode_payload::<AppResponse>(&payload),
+        Err(FrameError::TooManyItems {
+            what: "roster notes",
+            len: MAX_ROSTERS_PAGE as u64 + 1,
+            max: MAX_ROSTERS_PAGE,
+        })
+    );
+}

@@ -3,9 +3,11 @@
 //! the roster key, proofs — and talk to no node. The logic is `streha_verify`'s; this module
 //! reads the files, prints, and maps the outcome to the exit status.
 //!
-//! Exit status (`crate::error`): 0 no findings; 4 (verification failed) if there is any
-//! finding, if a bundle does not decode, if the roster does not verify or a proof does not
-//! check; 2 for a usage error (a file that cannot be opened, a bad flag); 1 for an IO failure.
+//! Exit status (`crate::error`, `spec/verification.md` §1): 0 no findings; 4 (verification
+//! failed) if there is any finding — a bundle that cannot be opened or decoded is one, and
+//! the other bundles are still verified and reported — if the roster does not verify or a
+//! proof does not check; 2 for a usage error (a bad flag, a roster or key file that cannot
+//! be opened or is not one); 1 if the report cannot be written.
 
 use std::fs::File;
 use std::io::Read as _;
@@ -15,13 +17,15 @@ use anyhow::Context as _;
 use clap::Args;
 use streha_verify::deps::streha_audit::{LogBundle, MAX_BUNDLE_SIZE, MAX_TLOG_PROOF_SIZE};
 use streha_verify::deps::streha_core::{MAX_ENTRY_LEN, SubjectId};
+use streha_verify::deps::streha_crypto::RosterPublicKey;
 use streha_verify::deps::streha_wire::Roster;
+use streha_verify::deps::streha_wire::roster::MAX_ROSTER_LEN;
 use streha_verify::{
-    Severity, VerifyOptions, check_proof, render_html, render_subject_json, render_subject_text,
-    render_text, subject_view, verify,
+    InputFile, InputKind, Severity, VerifyOptions, check_proof, render_html, render_subject_json,
+    render_subject_text, render_text, subject_view, verify,
 };
 
-use crate::commands::roster::{load_roster_key, open_signed};
+use crate::commands::roster::{load_roster_key, open_signed, open_signed_text};
 use crate::error::{CliError, EXIT_STATUS_HELP};
 use crate::util::{self, SECRET_MODE};
 
@@ -34,7 +38,11 @@ pub(crate) fn verify_after_help() -> String {
   streha audit verify *.bundle --roster roster.note --roster-key na.roster.pub \\
       --html report.html --json > report.json
 
-Findings (spec/verification.md §3) make the exit status 4; notes do not.
+Findings (spec/verification.md §3) make the exit status 4; notes do not. A bundle that
+cannot be opened or decoded is a finding (unreadable_bundle): the other bundles are still
+verified and reported. The report states when it was generated (this machine's clock: keep
+it right, entries dated after it are findings), the verifier's version, every input file
+with its SHA-256, the roster versions used and the roster key's fingerprint.
 
 {EXIT_STATUS_HELP}"
     )
@@ -46,9 +54,11 @@ pub(crate) struct AuditVerifyArgs {
     /// The exported log bundles (`streha audit export`), one or more per node
     #[arg(value_name = "BUNDLE", required = true)]
     pub(crate) bundles: Vec<PathBuf>,
-    /// The signed roster (the national authority's signed note)
-    #[arg(long, value_name = "FILE")]
-    pub(crate) roster: PathBuf,
+    /// The signed roster (the national authority's signed note); repeat to add older
+    /// versions the nodes ran on (the bundles normally carry them). The newest is the one
+    /// the report names
+    #[arg(long, value_name = "FILE", required = true)]
+    pub(crate) roster: Vec<PathBuf>,
     /// The national authority's roster public key (a .pub key file)
     #[arg(long, value_name = "FILE")]
     pub(crate) roster_key: PathBuf,
@@ -114,13 +124,29 @@ pub(crate) fn verify_bundles(args: &AuditVerifyArgs) -> Result<(), CliError> {
     if let Some(html) = &args.html {
         util::check_target(html, args.force)?;
     }
-    let roster = open_roster(&args.roster, &args.roster_key)?;
-    let bundles = args
-        .bundles
-        .iter()
-        .map(|path| read_bundle(path))
-        .collect::<Result<Vec<_>, _>>()?;
-    let options = VerifyOptions::new().min_witnesses(args.min_witnesses);
+    let mut options = VerifyOptions::new()
+        .min_witnesses(args.min_witnesses)
+        .generated_at(util::now());
+    let (key, key_input) = read_roster_key(&args.roster_key)?;
+    options = options.roster_key(key).input(key_input);
+    let mut rosters = Vec::with_capacity(args.roster.len());
+    for path in &args.roster {
+        let (roster, input) = read_roster(path, &key)?;
+        options = options.input(input);
+        rosters.push(roster);
+    }
+    // The newest version is the roster the report names; the others are history.
+    rosters.sort_by_key(Roster::version);
+    let roster = rosters.pop().expect("clap requires --roster");
+    for older in rosters {
+        options = options.roster(older);
+    }
+    let mut bundles = Vec::with_capacity(args.bundles.len());
+    for path in &args.bundles {
+        let (bundle, input) = read_bundle(path);
+        options = options.input(input);
+        bundles.extend(bundle);
+    }
     let report = verify(&bundles, &roster, &options);
 
     if let Some(html) = &args.html {
@@ -155,16 +181,29 @@ pub(crate) fn verify_bundles(args: &AuditVerifyArgs) -> Result<(), CliError> {
 /// Runs `streha audit subject`.
 pub(crate) fn subject(args: &AuditSubjectArgs) -> Result<(), CliError> {
     let roster = open_roster(&args.roster, &args.roster_key)?;
-    let bundles = args
-        .bundles
-        .iter()
-        .map(|path| read_bundle(path))
-        .collect::<Result<Vec<_>, _>>()?;
+    let mut bundles = Vec::with_capacity(args.bundles.len());
+    let mut unreadable = Vec::new();
+    for path in &args.bundles {
+        match read_bundle(path) {
+            (Some(bundle), _) => bundles.push(bundle),
+            (None, input) => unreadable.push(format!(
+                "{}: {}",
+                input.file,
+                input.error.unwrap_or_default()
+            )),
+        }
+    }
     let view = subject_view(&bundles, &roster, args.subject);
     if args.json {
         util::print_text(&render_subject_json(&view))?;
     } else {
         util::print_text(&render_subject_text(&view))?;
+    }
+    if !unreadable.is_empty() {
+        return Err(CliError::verification(format!(
+            "some bundles could not be read, so the view may miss what they hold: {}",
+            unreadable.join("; ")
+        )));
     }
     if view.logs_verified {
         Ok(())
@@ -218,14 +257,60 @@ fn open_roster(roster: &Path, key: &Path) -> Result<Roster, CliError> {
     open_signed(roster, &key)
 }
 
-fn read_bundle(path: &Path) -> Result<LogBundle, CliError> {
-    let bytes = read_capped(path, MAX_BUNDLE_SIZE, "log bundle")?;
-    LogBundle::decode(&bytes).map_err(|e| {
-        CliError::verification(format!(
-            "{} is not a valid log bundle: {e}; export it again with `streha audit export`",
-            path.display()
-        ))
-    })
+/// Reads and decodes a bundle. One that cannot be opened, read or decoded is not an error
+/// here: it is listed in the report (and is a finding), and the others are verified.
+fn read_bundle(path: &Path) -> (Option<LogBundle>, InputFile) {
+    let name = path.display().to_string();
+    let bytes = match read_capped(path, MAX_BUNDLE_SIZE, "log bundle") {
+        Ok(bytes) => bytes,
+        Err(e) => {
+            return (
+                None,
+                InputFile::unreadable(InputKind::Bundle, name, None, e.to_string()),
+            );
+        }
+    };
+    match LogBundle::decode(&bytes) {
+        Ok(bundle) => (
+            Some(bundle),
+            InputFile::read(InputKind::Bundle, name, &bytes),
+        ),
+        Err(e) => (
+            None,
+            InputFile::unreadable(
+                InputKind::Bundle,
+                name,
+                Some(&bytes),
+                format!("not a valid log bundle: {e}; export it again with `streha audit export`"),
+            ),
+        ),
+    }
+}
+
+/// Reads the roster key, and its file's digest for the report.
+fn read_roster_key(path: &Path) -> Result<(RosterPublicKey, InputFile), CliError> {
+    let key = load_roster_key(path)?;
+    // The key file is small; the report names the key by its fingerprint too.
+    let bytes = read_capped(path, 64 * 1024, "roster key")?;
+    Ok((
+        key,
+        InputFile::read(InputKind::RosterKey, path.display().to_string(), &bytes),
+    ))
+}
+
+/// Reads and opens a signed roster, and its digest for the report (of the very bytes
+/// opened).
+fn read_roster(path: &Path, key: &RosterPublicKey) -> Result<(Roster, InputFile), CliError> {
+    let text = util::read_text(path, MAX_ROSTER_LEN, "roster")?;
+    let roster = open_signed_text(path, &text, key)?;
+    Ok((
+        roster,
+        InputFile::read(
+            InputKind::Roster,
+            path.display().to_string(),
+            text.as_bytes(),
+        ),
+    ))
 }
 
 fn read_capped(path: &Path, max: u64, what: &str) -> Result<Vec<u8>, CliError> {

@@ -60,8 +60,17 @@ pub(crate) fn load_roster_key(path: &Path) -> Result<RosterPublicKey, CliError> 
 /// verification error that says what to do.
 pub(crate) fn open_signed(path: &Path, key: &RosterPublicKey) -> Result<Roster, CliError> {
     let text = util::read_text(path, MAX_ROSTER_LEN, "roster")?;
-    Roster::open(&text, key).map_err(|e| match e {
-        RosterError::Signature(_) if Roster::from_unsigned_body(&text).is_ok() => {
+    open_signed_text(path, &text, key)
+}
+
+/// Opens the signed roster `text`, read from `path`, under `key` (as [`open_signed`]).
+pub(crate) fn open_signed_text(
+    path: &Path,
+    text: &str,
+    key: &RosterPublicKey,
+) -> Result<Roster, CliError> {
+    Roster::open(text, key).map_err(|e| match e {
+        RosterError::Signature(_) if Roster::from_unsigned_body(text).is_ok() => {
             CliError::verification(format!(
                 "{} is an unsigned roster body, not a signed roster: nodes refuse it; sign it \
                  with `streha roster sign {} --key ROSTER-SECRET-KEY --out roster.note`",

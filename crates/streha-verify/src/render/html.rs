@@ -27,10 +27,12 @@ pub fn render_html(report: &Report) -> String {
 <title>Streha audit verification: {fed}</title>
 <style>{CSS}</style></head><body>
 <header><h1>Streha audit verification</h1>
-<p>Federation <code>{fed}</code>, roster version {ver}. Report format <code>{fmt}</code>.</p></header>
+<p>Federation <code>{fed}</code>, roster version {ver}. Generated {gen} by <code>{by}</code>. Report format <code>{fmt}</code>.</p></header>
 "#,
         fed = esc(&report.federation),
         ver = report.roster_version,
+        gen = esc(report.meta.generated_at.as_deref().unwrap_or("(time not stated)")),
+        by = esc(&report.meta.verifier),
         fmt = esc(report.format),
     );
     if report.is_clean() {
@@ -73,6 +75,9 @@ pub fn render_html(report: &Report) -> String {
         findings_table(&mut o, &report.notes);
     }
     o.push_str("</section>\n");
+
+    refusals_table(&mut o, report);
+    consents_table(&mut o, report);
 
     o.push_str(r#"<section id="timeline"><h2>Disclosures over time</h2>"#);
     if report.timeline.buckets.is_empty() {
@@ -168,7 +173,7 @@ pub fn render_html(report: &Report) -> String {
                     r#"<tr class="{}"><td>{}</td><td>{}</td><td><code>{}</code></td><td><code>{}</code></td><td>{}{}</td><td>{}</td><td>{}{}</td><td>{}</td><td>{}</td></tr>"#,
                     if d.lawful { "" } else { "flag" },
                     d.index,
-                    esc(&d.created_at),
+                    time(&d.created_at),
                     esc(short(&d.envelope)),
                     esc(short(&d.subject)),
                     esc(&d.recipient),
@@ -187,7 +192,9 @@ pub fn render_html(report: &Report) -> String {
         }
         o.push_str("</article>\n");
     }
-    o.push_str("</section>\n<footer>Generated offline by <code>streha audit verify</code>. Logs hold pseudonymous ids, categories, decisions and hashes only: this page holds no names and no record content.</footer>\n</body></html>\n");
+    o.push_str("</section>\n");
+    provenance(&mut o, report);
+    o.push_str("<footer>Generated offline by <code>streha audit verify</code>. Logs hold pseudonymous ids, categories, decisions and hashes only: this page holds no names and no record content.</footer>\n</body></html>\n");
     o
 }
 
@@ -210,7 +217,15 @@ tr.flag td{background:#fff1f0}
 .legend span{display:inline-block;margin:0 .9rem .3rem 0}
 .legend i{display:inline-block;width:.8rem;height:.8rem;margin-right:.3rem;vertical-align:middle}
 footer{margin-top:2rem;color:#666;font-size:.85em}
-@media print{body{margin:0}.node{break-inside:avoid}}
+td{overflow-wrap:break-word}
+td code,.hash{word-break:break-all}
+.sev{white-space:nowrap}
+dl.meta{display:grid;grid-template-columns:max-content 1fr;gap:.2rem 1rem;margin:.6rem 0}
+dl.meta dt{font-weight:600}dl.meta dd{margin:0;overflow-wrap:anywhere}
+@page{size:A4;margin:12mm 10mm}
+@media print{body{margin:0;padding:0;max-width:none;font-size:7.5pt}h2{margin-top:1.2rem}
+table{page-break-inside:auto}tr{break-inside:avoid}th,td{padding:.15rem .3rem}
+.chart{break-inside:avoid}.verdict{font-size:11pt}}
 ";
 
 fn findings_table(o: &mut String, findings: &[Finding]) {
@@ -241,6 +256,131 @@ fn findings_table(o: &mut String, findings: &[Finding]) {
         );
     }
     o.push_str("</table>");
+}
+
+/// Every refusal: node and entry, time, who to whom, what, the reason and its article.
+fn refusals_table(o: &mut String, report: &Report) {
+    o.push_str(r#"<section id="refusals"><h2>Refusals</h2>"#);
+    if report.refusals.is_empty() {
+        o.push_str("<p>None.</p></section>\n");
+        return;
+    }
+    o.push_str("<p>Every disclosure a node refused: <code>refused</code> at the sender (nothing left), <code>receive_refused</code> at the receiver.</p>");
+    o.push_str("<table><tr><th>where</th><th>time</th><th>kind</th><th>sender &rarr; recipient</th><th>subject</th><th>categories</th><th>purpose</th><th>reason</th><th>article</th></tr>");
+    for r in &report.refusals {
+        let _ = write!(
+            o,
+            "<tr><td><code>{}#{}</code></td><td>{}</td><td>{}</td><td>{} &rarr; {}</td><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            esc(&r.node),
+            r.index,
+            time(&r.at),
+            esc(r.kind),
+            esc(&r.sender),
+            esc(&r.recipient),
+            esc(short(&r.subject)),
+            esc(&r.categories.join(", ")),
+            esc(&r.purpose),
+            esc(&r.reason),
+            esc(if r.article.is_empty() {
+                "\u{2014}"
+            } else {
+                r.article
+            }),
+        );
+    }
+    o.push_str("</table></section>\n");
+}
+
+/// Every consent granted and revoked: id, scope, grantor, recipients, period.
+fn consents_table(o: &mut String, report: &Report) {
+    o.push_str(r#"<section id="consents"><h2>Consents</h2>"#);
+    if report.consents.is_empty() {
+        o.push_str("<p>None.</p></section>\n");
+        return;
+    }
+    o.push_str("<p>Every consent recorded (Art. 18.3), and its revocation.</p>");
+    o.push_str("<table><tr><th>where</th><th>consent</th><th>subject</th><th>given by</th><th>recipients</th><th>categories</th><th>purposes</th><th>valid</th><th>revoked</th></tr>");
+    for c in &report.consents {
+        let _ = write!(
+            o,
+            "<tr><td><code>{}#{}</code></td><td><code>{}</code></td><td><code>{}</code></td><td>{}{}</td><td>{}</td><td>{}</td><td>{}</td><td>{} &ndash; {}</td><td>{}</td></tr>",
+            esc(&c.node),
+            c.index,
+            esc(short(&c.consent)),
+            esc(short(&c.subject)),
+            esc(c.granted_by),
+            c.representative
+                .as_deref()
+                .map(|r| format!(" <code>{}</code>", esc(r)))
+                .unwrap_or_default(),
+            esc(&c.recipients.join(", ")),
+            esc(&c.categories.join(", ")),
+            esc(&c.purposes.join(", ")),
+            time(&c.valid_from),
+            time(&c.expires_at),
+            match (&c.revoked_at, c.revoked_index) {
+                (Some(at), Some(i)) => format!("{} (entry {i})", time(at)),
+                _ => "no".to_owned(),
+            }
+        );
+    }
+    o.push_str("</table></section>\n");
+}
+
+/// How the report was made: when, by what, from which files (SHA-256), under which rosters
+/// and options.
+fn provenance(o: &mut String, report: &Report) {
+    let m = &report.meta;
+    o.push_str(r#"<section id="provenance"><h2>How this report was made</h2><dl class="meta">"#);
+    let _ = write!(
+        o,
+        "<dt>generated</dt><dd>{}</dd><dt>verifier</dt><dd><code>{}</code></dd><dt>options</dt><dd>at least {} witness(es) on each log's latest checkpoint; clock-skew bound {} s</dd><dt>roster key</dt><dd>{}</dd></dl>",
+        esc(m.generated_at.as_deref().unwrap_or("(time not stated)")),
+        esc(&m.verifier),
+        m.options.min_witnesses,
+        m.options.clock_skew_ms / 1000,
+        m.roster_key_fingerprint.as_deref().map_or_else(
+            || "not given".to_owned(),
+            |f| format!("fingerprint <code class=\"hash\">{}</code>", esc(f))
+        ),
+    );
+    o.push_str("<table><tr><th>roster version</th><th>issued</th><th>agencies</th><th>clauses</th><th>hash (BLAKE3 of the signed note)</th><th>from</th></tr>");
+    for r in &m.rosters {
+        let _ = write!(
+            o,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td><code>{}</code></td><td>{}</td></tr>",
+            r.version,
+            time(&r.issued_at),
+            r.agencies,
+            r.clauses,
+            esc(&r.hash),
+            esc(&r.sources.join(", "))
+        );
+    }
+    o.push_str("</table>");
+    if !m.inputs.is_empty() {
+        o.push_str("<table><tr><th>input</th><th>file</th><th>bytes</th><th>SHA-256</th><th>status</th></tr>");
+        for i in &m.inputs {
+            let kind = match i.kind {
+                crate::report::InputKind::Bundle => "log bundle",
+                crate::report::InputKind::Roster => "roster",
+                crate::report::InputKind::RosterKey => "roster key",
+            };
+            let _ = write!(
+                o,
+                "<tr><td>{kind}</td><td><code>{}</code></td><td>{}</td><td><code>{}</code></td><td>{}</td></tr>",
+                esc(&i.file),
+                i.bytes.map(|b| b.to_string()).unwrap_or_default(),
+                esc(i.sha256.as_deref().unwrap_or("\u{2014}")),
+                i.error.as_deref().map_or_else(
+                    || "read".to_owned(),
+                    |e| format!("<b>unreadable</b>: {}", esc(e))
+                )
+            );
+        }
+        o.push_str("</table>");
+    }
+    o.push_str("</section>\n");
 }
 
 fn yes_no(b: bool) -> &'static str {
@@ -368,6 +508,15 @@ fn chart<'a>(
         );
     }
     o.push_str("</div></div>");
+}
+
+/// An RFC 3339 time, escaped, that may wrap after its date (and nowhere else) in a
+/// narrow column.
+fn time(text: &str) -> String {
+    match text.split_once('T') {
+        Some((date, rest)) => format!("{}<wbr>T{}", esc(date), esc(rest)),
+        None => esc(text),
+    }
 }
 
 /// Escapes text for HTML element content and double-quoted attributes.

@@ -19,6 +19,49 @@ pub fn render_text(report: &Report) -> String {
         "Streha audit verification: federation `{}`, roster version {}",
         report.federation, report.roster_version
     );
+    let m = &report.meta;
+    let _ = writeln!(
+        o,
+        "Generated {} by {}; options: min witnesses {}, clock skew {} s",
+        m.generated_at.as_deref().unwrap_or("(time not stated)"),
+        m.verifier,
+        m.options.min_witnesses,
+        m.options.clock_skew_ms / 1000
+    );
+    if let Some(fingerprint) = &m.roster_key_fingerprint {
+        let _ = writeln!(o, "Roster key fingerprint {fingerprint}");
+    }
+    for r in &m.rosters {
+        let _ = writeln!(
+            o,
+            "Roster version {} (hash {}, issued {}; {} agencies, {} clauses), from {}",
+            r.version,
+            short(&r.hash),
+            r.issued_at,
+            r.agencies,
+            r.clauses,
+            r.sources.join(", ")
+        );
+    }
+    for i in &m.inputs {
+        let _ = writeln!(
+            o,
+            "Input {} {}: {}{}",
+            match i.kind {
+                crate::report::InputKind::Bundle => "bundle",
+                crate::report::InputKind::Roster => "roster",
+                crate::report::InputKind::RosterKey => "roster key",
+            },
+            i.file,
+            i.sha256
+                .as_deref()
+                .map_or_else(|| "not read".to_owned(), |h| format!("SHA-256 {h}")),
+            i.error
+                .as_deref()
+                .map(|e| format!("; UNREADABLE: {e}"))
+                .unwrap_or_default()
+        );
+    }
     let _ = writeln!(
         o,
         "{} logs, {} entries, {} checkpoints; {} disclosures, {} received, {} refusals",
@@ -116,6 +159,62 @@ pub fn render_text(report: &Report) -> String {
                 if d.urgent { "; URGENT" } else { "" },
                 d.status,
                 if d.lawful { "" } else { "; SEE FINDINGS" }
+            );
+        }
+    }
+
+    if !report.refusals.is_empty() {
+        let _ = writeln!(o, "\nREFUSALS");
+        for r in &report.refusals {
+            let _ = writeln!(
+                o,
+                "  {}#{} {} {}: {} -> {} [{}] for {} about {}",
+                r.node,
+                r.index,
+                r.at,
+                r.kind,
+                r.sender,
+                r.recipient,
+                r.categories.join(", "),
+                r.purpose,
+                short(&r.subject)
+            );
+            let _ = writeln!(
+                o,
+                "      {} ({})",
+                r.reason,
+                if r.article.is_empty() {
+                    "\u{2014}"
+                } else {
+                    r.article
+                }
+            );
+        }
+    }
+    if !report.consents.is_empty() {
+        let _ = writeln!(o, "\nCONSENTS");
+        for c in &report.consents {
+            let _ = writeln!(
+                o,
+                "  {}#{} consent {} about {}: by {}{}, to {}; {} for {}; valid {} to {}{}",
+                c.node,
+                c.index,
+                short(&c.consent),
+                short(&c.subject),
+                c.granted_by,
+                c.representative
+                    .as_deref()
+                    .map(|r| format!(" `{r}`"))
+                    .unwrap_or_default(),
+                c.recipients.join(", "),
+                c.categories.join(", "),
+                c.purposes.join(", "),
+                c.valid_from,
+                c.expires_at,
+                match (&c.revoked_at, c.revoked_index) {
+                    (Some(at), Some(i)) => format!("; REVOKED {at} (entry {i})"),
+                    _ => String::new(),
+                }
             );
         }
     }

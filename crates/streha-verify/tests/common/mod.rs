@@ -60,6 +60,8 @@ pub struct Node {
     pub entries: Vec<Vec<u8>>,
     pub tree: MemoryTree,
     pub checkpoints: Vec<String>,
+    /// The signed roster notes the node adopted, carried in its bundle.
+    pub rosters: Vec<String>,
 }
 
 impl Node {
@@ -73,6 +75,7 @@ impl Node {
             entries: Vec::new(),
             tree: MemoryTree::new(),
             checkpoints: Vec::new(),
+            rosters: Vec::new(),
         }
     }
 
@@ -137,6 +140,7 @@ impl Node {
             self.entries.clone(),
             self.checkpoints.clone(),
         )
+        .with_rosters(self.rosters.clone())
     }
 }
 
@@ -253,15 +257,18 @@ impl Fed {
             .collect()
     }
 
-    /// Each node starts by logging the roster it runs on.
+    /// Each node starts by logging the roster it runs on (and keeps its signed note, which
+    /// its bundle carries).
     pub fn start(&mut self) {
         let hash = *blake3::hash(self.roster_note.as_bytes()).as_bytes();
+        let note = self.roster_note.clone();
         for node in self.nodes.values_mut() {
             node.commit(&[AuditEntry::RosterChanged {
                 version: 1,
                 roster_hash: hash,
                 at: Timestamp(T0 - HOUR),
             }]);
+            node.rosters.push(note.clone());
         }
     }
 
@@ -445,8 +452,27 @@ impl Fed {
         self.deliver(header, basis, index);
     }
 
-    /// Every node cosigns every other node's latest checkpoint (witnessing).
+    /// The latest time any entry of any log states (Unix milliseconds).
+    pub fn latest_time(&self) -> u64 {
+        self.nodes
+            .values()
+            .flat_map(|n| n.entries.iter())
+            .filter_map(|e| AuditEntry::decode(e).ok())
+            .map(|e| e.at().unix_millis())
+            .max()
+            .unwrap_or(T0)
+    }
+
+    /// Every node cosigns every other node's latest checkpoint (witnessing), a minute after
+    /// the latest entry of the federation: a cosignature time bounds the times of the
+    /// entries it covers (V1.8).
     pub fn witness_all(&mut self) {
+        let at = self.latest_time() / 1000 + 60;
+        self.witness_all_at(at);
+    }
+
+    /// The same, with the witnesses' clocks at `at` (POSIX seconds).
+    pub fn witness_all_at(&mut self, at: u64) {
         let ids: Vec<String> = self.nodes.keys().cloned().collect();
         for log in &ids {
             let Some(last) = self.nodes[log].checkpoints.last().cloned() else {
@@ -457,12 +483,8 @@ impl Fed {
                 let w = &self.nodes[witness];
                 let cosigner =
                     CosignatureSigner::new(&w.origin, w.node_key.as_dalek().clone()).unwrap();
-                note.add_signature(
-                    cosigner
-                        .cosign(note.body(), T0 / 1000 + 7 * 86_400)
-                        .unwrap(),
-                )
-                .unwrap();
+                note.add_signature(cosigner.cosign(note.body(), at).unwrap())
+                    .unwrap();
             }
             *self.node(log).checkpoints.last_mut().unwrap() = note.to_text();
         }
@@ -617,20 +639,6 @@ impl Fed {
         fed.approve(&mut d4, 2);
         fed.send(&d4, agreement(&["csw-referral"]));
 
-        // The adult revokes their consent; the child is found to be adult.
-        fed.node(POLICE).commit(&[AuditEntry::ConsentRevoked {
-            revocation: ConsentRevocation {
-                consent: CONSENT_ADULT,
-                revoked_at: t(5 * DAY),
-                recorded_by: OfficerId::new("police-officer-1").unwrap(),
-            },
-        }]);
-        fed.node(POLICE).commit(&[AuditEntry::AgeStatusRecorded {
-            subject: SUBJECT_CHILD,
-            age_status: AgeStatus::Adult,
-            at: t(10 * DAY),
-        }]);
-
         // D5: the centre for social work sends the case to the police for investigation.
         fed.node(CSW).commit(&[AuditEntry::SubjectRegistered {
             subject: SUBJECT_ADULT,
@@ -648,6 +656,20 @@ impl Fed {
             t(4 * DAY + HOUR),
         );
         fed.send(&d5, agreement(&["police-investigation"]));
+
+        // The adult revokes their consent; the child is found to be adult.
+        fed.node(POLICE).commit(&[AuditEntry::ConsentRevoked {
+            revocation: ConsentRevocation {
+                consent: CONSENT_ADULT,
+                revoked_at: t(5 * DAY),
+                recorded_by: OfficerId::new("police-officer-1").unwrap(),
+            },
+        }]);
+        fed.node(POLICE).commit(&[AuditEntry::AgeStatusRecorded {
+            subject: SUBJECT_CHILD,
+            age_status: AgeStatus::Adult,
+            at: t(10 * DAY),
+        }]);
 
         // Art. 18.5: the former presumed child is re-keyed; the new id consents as an adult.
         // As the node does, the new id is registered only at its first use, a day later, with
