@@ -36,11 +36,14 @@ pub mod fuzzing;
 mod http;
 mod metrics;
 mod outbound;
+mod paging;
 mod peers;
+mod queue;
 mod receive;
 mod server;
 mod shared;
 mod state;
+mod throttle;
 mod verified;
 mod witness;
 
