@@ -35,6 +35,8 @@ mod failure;
 pub mod fuzzing;
 mod http;
 mod metrics;
+#[cfg(test)]
+mod node_tests;
 mod outbound;
 mod paging;
 mod peers;
