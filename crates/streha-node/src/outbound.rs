@@ -49,6 +49,11 @@ enum Setback {
 /// round trip per disclosure.
 const MAX_IN_FLIGHT: usize = 64;
 
+/// How often the scheduler reads the whole queue again, in case an envelope was queued
+/// without being posted to it (a commit reported failed that had been applied, say): one
+/// scan of the queue's index every few minutes, linear, never per delivery.
+const RECONCILE_INTERVAL: Duration = Duration::from_secs(300);
+
 /// What a finished delivery task reports to the scheduler.
 struct Finished {
     id: EnvelopeId,
@@ -76,14 +81,14 @@ pub(crate) async fn run(
     let mut running: HashMap<tokio::task::Id, EnvelopeId> = HashMap::new();
     let mut queue = OutboundQueue::default();
     let mut paused: HashMap<AgencyId, Instant> = HashMap::new();
-    let mut loaded = false;
+    let mut loaded: Option<Instant> = None;
     loop {
         if *shutdown.borrow() {
             break;
         }
-        if !loaded {
+        if loaded.is_none_or(|at| at.elapsed() >= RECONCILE_INTERVAL) {
             match load(&shared, &mut queue) {
-                Ok(()) => loaded = true,
+                Ok(()) => loaded = Some(Instant::now()),
                 Err(failure) => {
                     tracing::error!(error = %failure, "cannot read the outbound queue; retrying");
                 }
@@ -92,8 +97,8 @@ pub(crate) async fn run(
         for (id, recipient, disclosed_at) in shared.outbound_arrivals.take() {
             queue.insert(id, recipient, disclosed_at);
         }
-        let wake_in = if loaded {
-            schedule(
+        let wake_in = match loaded {
+            Some(at) => schedule(
                 &shared,
                 &peers,
                 &mut tasks,
@@ -101,8 +106,8 @@ pub(crate) async fn run(
                 &mut queue,
                 &paused,
             )
-        } else {
-            shared.limits.retry_max
+            .min(RECONCILE_INTERVAL.saturating_sub(at.elapsed())),
+            None => shared.limits.retry_max,
         };
         shared
             .metrics
@@ -142,6 +147,7 @@ pub(crate) async fn run(
 }
 
 /// Indexes the queued envelopes that are not held (one scan of the queue and of the holds).
+/// Envelopes already indexed keep their place and state.
 fn load(shared: &Shared, queue: &mut OutboundQueue) -> Result<(), Failure> {
     let held: HashSet<Vec<u8>> = shared
         .store

@@ -9,8 +9,10 @@
 //! queue after each delivery. [`OutboundQueue::scanned`] counts the envelopes it handed
 //! out or moved, the figure behind `streha_outbound_scanned_total`.
 //!
-//! The index is rebuilt from the store at start (one scan) and fed afterwards by
-//! [`Arrivals`]: a submission or a released hold posts its envelope after its commit. Holds
+//! The index is built from the store at start (one scan) and fed afterwards by
+//! [`Arrivals`]: a submission or a released hold posts its envelope after its commit. The
+//! scheduler also reads the store again every few minutes (`outbound::RECONCILE_INTERVAL`),
+//! so an envelope queued without being posted is never stranded until a restart. Holds
 //! are not posted: the scheduler reads the envelope's hold before each attempt, so a hold
 //! committed by another task (a re-keying) is seen, and the envelope leaves the index then.
 

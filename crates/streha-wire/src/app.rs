@@ -244,7 +244,9 @@ pub struct HeldDelivery {
 /// exactly as received, for the offline verifier.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WitnessEvidence {
-    /// The origin of the log they contradict.
+    /// The origin of the log they contradict (at most
+    /// [`MAX_ORIGIN_LEN`](streha_core::MAX_ORIGIN_LEN) bytes).
+    #[serde(deserialize_with = "crate::limits::log_origin")]
     pub origin: String,
     /// What the contradiction is (fork, rollback, inconsistent).
     pub kind: WitnessAlarmKind,

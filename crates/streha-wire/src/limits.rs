@@ -176,6 +176,12 @@ pub(crate) fn hold_reason<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::
     capped_text(d, "hold reason", MAX_TEXT_LEN)
 }
 
+/// The log origin named by witness evidence: at most
+/// [`MAX_ORIGIN_LEN`](streha_core::MAX_ORIGIN_LEN) bytes, as every log origin.
+pub(crate) fn log_origin<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    capped_text(d, "log origin", streha_core::MAX_ORIGIN_LEN)
+}
+
 /// A delivery's last error, if any: at most [`MAX_TEXT_LEN`] bytes.
 pub(crate) fn last_error<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
     struct LastError(String);

@@ -354,6 +354,22 @@ fn over_long_texts_are_refused_with_their_limit() {
             })
         );
     }
+    // A witness evidence record's log origin: at most the longest log origin.
+    let evidence = AppResponse::Evidence(vec![streha_wire::app::WitnessEvidence {
+        origin: "o".repeat(streha_core::MAX_ORIGIN_LEN + 1),
+        kind: streha_core::WitnessAlarmKind::Fork,
+        first: String::new(),
+        second: String::new(),
+        at: streha_core::Timestamp(1),
+    }]);
+    let bytes = frame::encode(&evidence).unwrap();
+    assert!(matches!(
+        frame::decode::<AppResponse>(&bytes, MAX_FRAME_LEN),
+        Err(FrameError::TooLong {
+            what: "log origin",
+            ..
+        })
+    ));
     let none = AppResponse::Delivery(DeliveryState::Queued {
         attempts: 0,
         last_error: None,
