@@ -5,13 +5,13 @@
 //!
 //! - **Size.** A peer controls the length of every string it sends. Texts meant for people
 //!   (error messages, hold reasons) are refused at decode beyond
-//!   [`MAX_TEXT_LEN`](crate::limits::MAX_TEXT_LEN) bytes ([`crate::limits`]), and what a
+//!   [`MAX_TEXT_LEN`] bytes ([`crate::limits`]), and what a
 //!   node builds from them is cut to the same cap with [`bounded`] before it is stored or
 //!   sent, so that its own applications never refuse its answers.
 //! - **Forgery.** A newline in a logged field starts what looks like a new log line; an ANSI
 //!   escape sequence repaints the operator's terminal; a bidirectional-override character
 //!   reorders what is shown. [`Untrusted`] shows a text with every such character escaped
-//!   (`\n`, `\r`, `\t`, `\u{1b}`, …) and at most [`MAX_TEXT_LEN`](crate::limits::MAX_TEXT_LEN)
+//!   (`\n`, `\r`, `\t`, `\u{1b}`, …) and at most [`MAX_TEXT_LEN`]
 //!   bytes of it. Every logged or printed field that comes from a peer or an application
 //!   goes through it.
 //!
