@@ -14,7 +14,7 @@ cargo build --quiet --locked -p streha-cli
 streha="$PWD/target/debug/streha"
 cd "$here"
 
-"$streha" roster init --federation kosovo-demo --out roster.toml --force
+"$streha" roster init --federation kosovo-demo.example --out roster.toml --force
 port=1
 for agency in police-prishtina:police shelter-prishtina:licensed_ngo prosecution-prishtina:prosecution; do
     id="${agency%%:*}"; role="${agency##*:}"

@@ -59,10 +59,15 @@ fn envelope(
     .unwrap()
 }
 
-fn delivery(envelope: streha_crypto::Envelope) -> PeerRequest {
+/// A delivery of `envelope` with the evidence its sender's node key can sign.
+fn delivery(federation: &Federation, envelope: streha_crypto::Envelope) -> PeerRequest {
+    let sender = DisclosureHeader::decode(&envelope.header.context)
+        .unwrap()
+        .sender;
+    let disclosed = sender_evidence(federation, sender.as_str(), &envelope);
     PeerRequest::Deliver(Box::new(Delivery {
         envelope,
-        sender_log_index: 0,
+        disclosed,
         subject: SubjectFacts {
             age_status: AgeStatus::Adult,
             adult_since: Some(streha_core::Timestamp::EPOCH),
@@ -85,10 +90,19 @@ async fn as_node(federation: &Federation, from: &str, to: &str) -> Connection {
     .unwrap()
 }
 
-async fn deliver(connection: &Connection, envelope: streha_crypto::Envelope) -> PeerResponse {
-    request(connection, &delivery(envelope), MAX_FRAME_LEN, T)
-        .await
-        .unwrap()
+async fn deliver(
+    federation: &Federation,
+    connection: &Connection,
+    envelope: streha_crypto::Envelope,
+) -> PeerResponse {
+    request(
+        connection,
+        &delivery(federation, envelope),
+        MAX_FRAME_LEN,
+        T,
+    )
+    .await
+    .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -107,11 +121,12 @@ async fn a_replayed_envelope_is_received_once_and_a_reused_id_is_refused() {
         &[Category::Identity],
         &[DisclosableCategory::Identity],
     );
-    let PeerResponse::Receipt(first) = deliver(&connection, original.clone()).await else {
+    let PeerResponse::Receipt(first) = deliver(&federation, &connection, original.clone()).await
+    else {
         panic!("the first delivery is received");
     };
     // The same envelope again (a replay, or a retry after a lost receipt): the first receipt.
-    let PeerResponse::Receipt(again) = deliver(&connection, original).await else {
+    let PeerResponse::Receipt(again) = deliver(&federation, &connection, original).await else {
         panic!("a replay gets the first receipt");
     };
     assert_eq!(again.received.index, first.received.index);
@@ -127,7 +142,7 @@ async fn a_replayed_envelope_is_received_once_and_a_reused_id_is_refused() {
             DisclosableCategory::VictimStatus,
         ],
     );
-    let response = deliver(&connection, reused).await;
+    let response = deliver(&federation, &connection, reused).await;
     assert!(
         matches!(&response, PeerResponse::Error(e) if e.code == ErrorCode::Conflict),
         "{response:?}"
@@ -154,7 +169,7 @@ async fn an_envelope_readdressed_to_another_recipient_is_refused() {
     );
     // Forwarded unchanged to the prosecution.
     let connection = as_node(&federation, SHELTER, PROSECUTION).await;
-    let response = deliver(&connection, to_police.clone()).await;
+    let response = deliver(&federation, &connection, to_police.clone()).await;
     assert!(
         matches!(&response, PeerResponse::Error(e) if e.code == ErrorCode::BadRequest),
         "{response:?}"
@@ -165,7 +180,7 @@ async fn an_envelope_readdressed_to_another_recipient_is_refused() {
     header.recipient = federation.member(PROSECUTION).id.clone();
     edited.header.context = header.encode();
     edited.header.recipient = federation.member(PROSECUTION).encryption_key.public_key();
-    let response = deliver(&connection, edited).await;
+    let response = deliver(&federation, &connection, edited).await;
     assert!(
         matches!(&response, PeerResponse::Error(e) if e.code == ErrorCode::VerificationFailed),
         "{response:?}"
@@ -200,7 +215,7 @@ async fn an_agency_removed_from_the_roster_gets_nothing_through() {
         &[DisclosableCategory::Identity],
     );
     assert!(matches!(
-        deliver(&connection, before).await,
+        deliver(&federation, &connection, before).await,
         PeerResponse::Receipt(_)
     ));
 
@@ -233,8 +248,13 @@ async fn an_agency_removed_from_the_roster_gets_nothing_through() {
         &[Category::Identity],
         &[DisclosableCategory::Identity],
     );
-    let old =
-        request::<_, PeerResponse>(&connection, &delivery(after.clone()), MAX_FRAME_LEN, T).await;
+    let old = request::<_, PeerResponse>(
+        &connection,
+        &delivery(&federation, after.clone()),
+        MAX_FRAME_LEN,
+        T,
+    )
+    .await;
     assert!(
         match &old {
             Err(_) => true,
@@ -255,7 +275,7 @@ async fn an_agency_removed_from_the_roster_gets_nothing_through() {
     .await
     {
         assert!(
-            request::<_, PeerResponse>(&fresh, &delivery(after), MAX_FRAME_LEN, T)
+            request::<_, PeerResponse>(&fresh, &delivery(&federation, after), MAX_FRAME_LEN, T)
                 .await
                 .is_err()
         );
@@ -440,7 +460,7 @@ async fn a_forged_cosignature_and_a_truncated_bundle_are_caught_offline() {
     let last = forged.checkpoints.last_mut().unwrap();
     let mut note = SignedNote::parse(last).unwrap();
     let impostor = CosignatureSigner::new(
-        &format!("streha/{FEDERATION}/{POLICE}"),
+        &format!("{FEDERATION}/streha/{POLICE}"),
         NodeIdentitySecretKey::generate().as_dalek().clone(),
     )
     .unwrap();
@@ -482,7 +502,7 @@ async fn a_forged_cosignature_and_a_truncated_bundle_are_caught_offline() {
 /// A checkpoint of `name`'s log (a tree of three made-up entries, `seed` telling trees
 /// apart), signed by its node key, as signed-note text.
 fn owner_checkpoint(federation: &Federation, name: &str, seed: u8) -> String {
-    let origin = format!("streha/{FEDERATION}/{name}");
+    let origin = format!("{FEDERATION}/streha/{name}");
     let signer =
         streha_audit::NoteSigner::new(&origin, federation.member(name).node_key.as_dalek().clone())
             .unwrap();
@@ -501,7 +521,7 @@ fn owner_checkpoint(federation: &Federation, name: &str, seed: u8) -> String {
 fn with_forged_cosignature(note: &str, witness: &str) -> String {
     let mut note = SignedNote::parse(note).unwrap();
     let impostor = CosignatureSigner::new(
-        &format!("streha/{FEDERATION}/{witness}"),
+        &format!("{FEDERATION}/streha/{witness}"),
         NodeIdentitySecretKey::generate().as_dalek().clone(),
     )
     .unwrap();

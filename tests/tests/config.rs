@@ -62,6 +62,13 @@ fn each_bad_field_is_named_with_exit_code_2() {
         ),
         (good.replace("quorum = 1", "quorum = 0"), "`witness.quorum`"),
         (
+            good.replace(
+                "retry_initial_ms = 100",
+                "retry_initial_ms = 100\nclock_skew_ms = 300001",
+            ),
+            "`limits.clock_skew_ms`",
+        ),
+        (
             format!("{good}\nsurprise = true\n"),
             "not a valid node configuration",
         ),

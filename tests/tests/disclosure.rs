@@ -11,6 +11,7 @@ use streha_core::{
     AgeStatus, AuditEntry, Category, DisclosableCategory, Grantor, Purpose, RefusalReason,
     RepresentativeId,
 };
+use streha_wire::peer::{KeptCheckpoint, verify_envelope_signature};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_consented_assistance_disclosure_is_delivered_opened_and_proven() {
@@ -91,16 +92,67 @@ async fn a_consented_assistance_disclosure_is_delivered_opened_and_proven() {
         AuditEntry::Receipt { .. }
     ));
     let received = police.prove_entry(item.received_index).await.unwrap();
+    // The `received` keeps the sender's evidence, and it verifies offline under the
+    // roster's keys of the sender: its envelope signature, and its signed checkpoint
+    // covering its `disclosed` entry.
+    let shelter_entry = federation.member(SHELTER).entry();
+    let shelter_log = streha_audit::NoteVerifier::new(
+        &shelter_entry.log_origin(FEDERATION),
+        *shelter_entry.node_key.as_dalek(),
+    )
+    .unwrap();
     match received.audit_entry().unwrap() {
         AuditEntry::Received {
             header,
+            ciphertext_hash,
+            sender_signature,
             sender_log_index,
+            sender_tree_size,
+            sender_root_hash,
+            sender_checkpoint_signature,
             ..
         } => {
             assert_eq!(header.envelope_id, envelope);
-            assert_eq!(sender_log_index, Some(submitted.index));
+            assert_eq!(sender_log_index, submitted.index);
+            assert!(sender_log_index < sender_tree_size);
+            let signer =
+                verify_envelope_signature(&header, &ciphertext_hash, &sender_signature).unwrap();
+            assert_eq!(signer, shelter_entry.signing_key);
+            KeptCheckpoint {
+                size: sender_tree_size,
+                root: sender_root_hash,
+                signature: sender_checkpoint_signature,
+            }
+            .verify(&shelter_log)
+            .unwrap();
         }
         other => panic!("expected a received entry, got {}", other.kind_name()),
+    }
+    // And the sender's `receipt` keeps the receiver's signed checkpoint.
+    let police_entry = federation.member(POLICE).entry();
+    let police_log = streha_audit::NoteVerifier::new(
+        &police_entry.log_origin(FEDERATION),
+        *police_entry.node_key.as_dalek(),
+    )
+    .unwrap();
+    match receipt.audit_entry().unwrap() {
+        AuditEntry::Receipt {
+            receiver_log_index,
+            receiver_tree_size,
+            receiver_root_hash,
+            receiver_checkpoint_signature,
+            ..
+        } => {
+            assert_eq!(receiver_log_index, item.received_index);
+            KeptCheckpoint {
+                size: receiver_tree_size,
+                root: receiver_root_hash,
+                signature: receiver_checkpoint_signature,
+            }
+            .verify(&police_log)
+            .unwrap();
+        }
+        other => panic!("expected a receipt entry, got {}", other.kind_name()),
     }
     // Exactly one of each.
     let shelter_log = log_entries(&shelter).await;

@@ -310,10 +310,15 @@ async fn as_node(federation: &Federation, from: &str, to: &str) -> Connection {
     .unwrap()
 }
 
-async fn deliver(connection: &Connection, envelope: &streha_crypto::Envelope) -> PeerResponse {
+async fn deliver(
+    federation: &Federation,
+    from: &str,
+    connection: &Connection,
+    envelope: &streha_crypto::Envelope,
+) -> PeerResponse {
     let delivery = PeerRequest::Deliver(Box::new(Delivery {
         envelope: envelope.clone(),
-        sender_log_index: 0,
+        disclosed: sender_evidence(federation, from, envelope),
         subject: SubjectFacts {
             age_status: AgeStatus::Adult,
             adult_since: Some(streha_core::Timestamp::EPOCH),
@@ -339,12 +344,13 @@ async fn a_refused_envelope_replayed_is_logged_once_and_a_flood_of_refusals_is_t
 
     // One refused envelope, replayed: the same refusal every time, one entry.
     let replayed = envelope(&federation, SHELTER, POLICE, [1; 16], REFUSED);
-    let PeerResponse::Refused(reason) = deliver(&shelter, &replayed).await else {
+    let PeerResponse::Refused(reason) = deliver(&federation, SHELTER, &shelter, &replayed).await
+    else {
         panic!("the policy refuses case summaries to the police");
     };
     const REPLAYS: u64 = 300;
     for _ in 0..REPLAYS {
-        let again = deliver(&shelter, &replayed).await;
+        let again = deliver(&federation, SHELTER, &shelter, &replayed).await;
         assert_eq!(again, PeerResponse::Refused(reason.clone()));
     }
     let police = federation.client(POLICE).await;
@@ -363,6 +369,8 @@ async fn a_refused_envelope_replayed_is_logged_once_and_a_flood_of_refusals_is_t
         let mut id = [2; 16];
         id[15] = n;
         match deliver(
+            &federation,
+            SHELTER,
             &shelter,
             &envelope(&federation, SHELTER, POLICE, id, REFUSED),
         )
@@ -391,12 +399,12 @@ async fn a_refused_envelope_replayed_is_logged_once_and_a_flood_of_refusals_is_t
     let prosecution = as_node(&federation, PROSECUTION, POLICE).await;
     let other = envelope(&federation, PROSECUTION, POLICE, [3; 16], REFUSED);
     assert!(matches!(
-        deliver(&prosecution, &other).await,
+        deliver(&federation, PROSECUTION, &prosecution, &other).await,
         PeerResponse::Refused(_)
     ));
     let lawful = envelope(&federation, SHELTER, POLICE, [4; 16], ALLOWED);
     assert!(matches!(
-        deliver(&shelter, &lawful).await,
+        deliver(&federation, SHELTER, &shelter, &lawful).await,
         PeerResponse::Receipt(_)
     ));
     assert_eq!(police.inbox(None, 10).await.unwrap().len(), 1);

@@ -175,9 +175,10 @@ async fn a_sender_that_skips_its_own_check_is_refused_by_the_receiver() {
         &[Category::Medical],
         Purpose::Assistance,
     );
+    let disclosed = sender_evidence(&federation, SHELTER, &envelope);
     let delivery = PeerRequest::Deliver(Box::new(Delivery {
         envelope,
-        sender_log_index: 0,
+        disclosed,
         subject: SubjectFacts {
             age_status: AgeStatus::Adult,
             adult_since: Some(streha_core::Timestamp::EPOCH),
@@ -204,9 +205,10 @@ async fn a_sender_that_skips_its_own_check_is_refused_by_the_receiver() {
         &[Category::ProtectorIdentity],
         Purpose::IdentificationAndReferral,
     );
+    let disclosed = sender_evidence(&federation, SHELTER, &envelope);
     let delivery = PeerRequest::Deliver(Box::new(Delivery {
         envelope,
-        sender_log_index: 0,
+        disclosed,
         subject: SubjectFacts {
             age_status: AgeStatus::Adult,
             adult_since: Some(streha_core::Timestamp::EPOCH),
@@ -250,9 +252,10 @@ async fn a_sender_that_skips_its_own_check_is_refused_by_the_receiver() {
         &[Category::Identity],
         Purpose::IdentificationAndReferral,
     );
+    let disclosed = sender_evidence(&federation, SHELTER, &envelope);
     let delivery = PeerRequest::Deliver(Box::new(Delivery {
         envelope,
-        sender_log_index: 0,
+        disclosed,
         subject: SubjectFacts {
             age_status: AgeStatus::Adult,
             adult_since: Some(streha_core::Timestamp::EPOCH),
@@ -284,18 +287,19 @@ async fn unpinned_keys_are_refused_at_the_handshake() {
     .await;
     // The server refuses the client certificate; the client notices on first use.
     if let Ok(connection) = peer {
+        let envelope = forged_envelope(
+            &federation,
+            SHELTER,
+            POLICE,
+            streha_core::SubjectId::from_bytes([1; 16]),
+            &[Category::Identity],
+            Purpose::IdentificationAndReferral,
+        );
         let result: Result<PeerResponse, _> = request(
             &connection,
             &PeerRequest::Deliver(Box::new(Delivery {
-                envelope: forged_envelope(
-                    &federation,
-                    SHELTER,
-                    POLICE,
-                    streha_core::SubjectId::from_bytes([1; 16]),
-                    &[Category::Identity],
-                    Purpose::IdentificationAndReferral,
-                ),
-                sender_log_index: 0,
+                disclosed: sender_evidence(&federation, SHELTER, &envelope),
+                envelope,
                 subject: SubjectFacts {
                     age_status: AgeStatus::Adult,
                     adult_since: None,
@@ -443,9 +447,10 @@ async fn garbage_and_oversized_frames_close_their_stream_and_the_node_serves_on(
         &[Category::Identity],
         Purpose::IdentificationAndReferral,
     );
+    let disclosed = sender_evidence(&federation, SHELTER, &envelope);
     let delivery = PeerRequest::Deliver(Box::new(Delivery {
         envelope,
-        sender_log_index: 0,
+        disclosed,
         subject: SubjectFacts {
             age_status: AgeStatus::Adult,
             adult_since: Some(streha_core::Timestamp::EPOCH),

@@ -22,7 +22,7 @@ use streha_wire::{APP_ALPN, MAX_FRAME_LEN, PEER_ALPN};
 const T: Duration = Duration::from_secs(10);
 
 fn origin(name: &str) -> String {
-    format!("streha/{FEDERATION}/{name}")
+    format!("{FEDERATION}/streha/{name}")
 }
 
 /// The published checkpoint of `name`'s node, via a raw application request.

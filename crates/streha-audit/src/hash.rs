@@ -1,10 +1,17 @@
-//! The tree's hash function: BLAKE3 with RFC 9162 §2.1.1 domain separation.
+//! The tree's hash function: SHA-256 with the domain separation of RFC 6962 §2.1 (the same
+//! as RFC 9162 §2.1.1 with SHA-256): `0x00` before a leaf, `0x01` before two child hashes.
+//!
+//! This is exactly the tree of Certificate Transparency, Go's `golang.org/x/mod/sumdb/tlog`
+//! and C2SP `tlog-checkpoint`, so any RFC 6962 implementation checks Streha's proofs and any
+//! C2SP witness can cosign Streha's checkpoints. (BLAKE3 remains Streha's hash for envelope
+//! key derivation, ciphertext commitments and fingerprints — never for the tree.)
 
 use std::fmt;
 
+use sha2::{Digest as _, Sha256};
 use subtle::ConstantTimeEq;
 
-/// A 32-byte BLAKE3 output: a leaf hash, an interior node hash or a root hash.
+/// A 32-byte SHA-256 output: a leaf hash, an interior node hash or a root hash.
 ///
 /// Equality is constant-time (a root or proof node compared against an attacker-supplied
 /// value leaks nothing through timing). `Debug` and `Display` print lowercase hex.
@@ -210,30 +217,38 @@ pub enum HashParseError {
     },
 }
 
-/// The hash of a leaf: `BLAKE3(0x00 ‖ entry)` (RFC 9162 §2.1.1, with BLAKE3 for SHA-256).
+/// The hash of a leaf: `SHA-256(0x00 ‖ entry)` (RFC 6962 §2.1, `MTH({d(0)})`).
 #[must_use]
 pub fn leaf_hash(entry: &[u8]) -> Hash {
-    let mut hasher = blake3::Hasher::new();
-    hasher.update(&[0x00]);
-    hasher.update(entry);
-    Hash(*hasher.finalize().as_bytes())
+    let digest = Sha256::new()
+        .chain_update([LEAF_PREFIX])
+        .chain_update(entry)
+        .finalize();
+    Hash(digest.into())
 }
 
-/// The hash of an interior node: `BLAKE3(0x01 ‖ left ‖ right)` (RFC 9162 §2.1.1).
+/// The hash of an interior node: `SHA-256(0x01 ‖ left ‖ right)` (RFC 6962 §2.1).
 #[must_use]
 pub fn interior_hash(left: &Hash, right: &Hash) -> Hash {
-    let mut buf = [0u8; 65];
-    buf[0] = 0x01;
-    buf[1..33].copy_from_slice(&left.0);
-    buf[33..].copy_from_slice(&right.0);
-    Hash(*blake3::hash(&buf).as_bytes())
+    let digest = Sha256::new()
+        .chain_update([NODE_PREFIX])
+        .chain_update(left.0)
+        .chain_update(right.0)
+        .finalize();
+    Hash(digest.into())
 }
 
-/// The root of the empty tree: `BLAKE3("")` (RFC 9162 §2.1.1: the hash of an empty string).
+/// The root of the empty tree: `SHA-256("")` (RFC 6962 §2.1: the hash of an empty string).
 #[must_use]
 pub fn empty_root() -> Hash {
-    Hash(*blake3::hash(b"").as_bytes())
+    Hash(Sha256::digest(b"").into())
 }
+
+/// The byte before a leaf's entry in its hash input (RFC 6962 §2.1).
+const LEAF_PREFIX: u8 = 0x00;
+
+/// The byte before two child hashes in an interior node's hash input (RFC 6962 §2.1).
+const NODE_PREFIX: u8 = 0x01;
 
 #[cfg(test)]
 mod tests {
@@ -274,11 +289,22 @@ mod tests {
         assert_ne!(leaf_hash(b""), empty_root());
     }
 
+    /// Known answers of RFC 6962 trees, as Certificate Transparency's and Go's
+    /// `sumdb/tlog` test data pin them: SHA-256 of the empty string, the leaf hash of the
+    /// empty entry, and the root of the two-leaf tree over the entries `[]` and `[0x00]`.
     #[test]
-    fn known_blake3_empty() {
+    fn known_rfc6962_answers() {
         assert_eq!(
             empty_root().to_string(),
-            "af1349b9f5f9a1a6a0404dea36dcc9499bcb25c9adc112b7cc9a93cae41f3262"
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        );
+        assert_eq!(
+            leaf_hash(b"").to_string(),
+            "6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d"
+        );
+        assert_eq!(
+            interior_hash(&leaf_hash(b""), &leaf_hash(&[0x00])).to_string(),
+            "fac54203e7cc696cf0dfcb42c92a1d9dbaf70ad9e621f4bd8d98662f00e3c125"
         );
     }
 

@@ -4,9 +4,11 @@
 //! Every disclosure, refusal, receipt and consent event of a Streha node is an entry in an
 //! append-only Merkle log. This crate defines that log's mathematics and formats:
 //!
-//! - **The tree** of RFC 9162 §2.1 with BLAKE3: [`leaf_hash`] = `BLAKE3(0x00 ‖ entry)`,
-//!   [`interior_hash`] = `BLAKE3(0x01 ‖ left ‖ right)`, [`empty_root`] = `BLAKE3("")`, for
-//!   every tree size. [`Frontier`] is the append state; its [`Frontier::append`] returns each
+//! - **The tree** of RFC 6962 §2.1, exactly: [`leaf_hash`] = `SHA-256(0x00 ‖ entry)`,
+//!   [`interior_hash`] = `SHA-256(0x01 ‖ left ‖ right)`, [`empty_root`] = `SHA-256("")`, for
+//!   every tree size — so any RFC 6962 implementation (Go's `golang.org/x/mod/sumdb/tlog`,
+//!   a C2SP `tlog-witness`) checks Streha's proofs unchanged. The proof algorithms follow
+//!   RFC 9162 §2.1, which keeps RFC 6962's tree and spells out verification. [`Frontier`] is the append state; its [`Frontier::append`] returns each
 //!   perfect node it completes, which storage keeps.
 //! - **Proofs** from any [`NodeSource`] (the store's nodes, a [`MemoryTree`]) in O(log n)
 //!   reads: [`inclusion_proof`], [`consistency_proof`], [`root_at`]; verification from bytes

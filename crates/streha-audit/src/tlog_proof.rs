@@ -9,9 +9,9 @@
 //! <the signed checkpoint note, verbatim: body, blank line, signature lines>
 //! ```
 //!
-//! The proof hashes are RFC 9162 §2.1.3 audit path hashes of **this log's** tree: BLAKE3 with
-//! the RFC's domain separation (`spec/audit-log.md` §1), not SHA-256. The text form is
-//! otherwise exactly C2SP's; a verifier must know it is checking a Streha log.
+//! The proof hashes are RFC 6962 §2.1.1 audit path hashes (SHA-256, `0x00`/`0x01` prefixes;
+//! `spec/audit-log.md` §1), so the proof is exactly C2SP's and any RFC 6962 implementation
+//! checks it; the entry bytes are Streha's own encoding (`spec/entries.md`).
 //!
 //! Verification follows the C2SP "Verifying a tlog proof" steps: (1) the leaf hash is computed
 //! from the entry bytes the verifier holds; (2) the checkpoint's origin must be that of a
@@ -537,7 +537,7 @@ mod tests {
     use crate::note::{CosignatureSigner, NoteSigner};
     use crate::tree::MemoryTree;
 
-    const ORIGIN: &str = "streha/test/police";
+    const ORIGIN: &str = "test.example/streha/police";
 
     fn fixture() -> (MemoryTree, NoteSigner, CosignatureSigner, String) {
         let mut tree = MemoryTree::new();
@@ -546,7 +546,8 @@ mod tests {
         }
         let log = NoteSigner::new(ORIGIN, SigningKey::from_bytes(&[1; 32])).unwrap();
         let witness =
-            CosignatureSigner::new("streha/test/csw", SigningKey::from_bytes(&[2; 32])).unwrap();
+            CosignatureSigner::new("test.example/streha/csw", SigningKey::from_bytes(&[2; 32]))
+                .unwrap();
         let checkpoint = Checkpoint::new(ORIGIN, 13, tree.root()).unwrap();
         let mut note = sign_checkpoint(&checkpoint, &log);
         note.add_signature(witness.cosign(note.body(), 1_767_225_600).unwrap())
@@ -573,7 +574,7 @@ mod tests {
         assert_eq!(verified.log, ORIGIN);
         assert_eq!(
             verified.witnesses,
-            vec![("streha/test/csw".to_owned(), 1_767_225_600)]
+            vec![("test.example/streha/csw".to_owned(), 1_767_225_600)]
         );
         assert_eq!(verified.checkpoint.size(), 13);
 
@@ -623,7 +624,11 @@ mod tests {
     fn wrong_keys_are_refused() {
         let (tree, log, witness, note) = fixture();
         let proof = prove_entry(3, &note, &tree).unwrap();
-        let other = NoteSigner::new("streha/test/other", SigningKey::from_bytes(&[3; 32])).unwrap();
+        let other = NoteSigner::new(
+            "test.example/streha/other",
+            SigningKey::from_bytes(&[3; 32]),
+        )
+        .unwrap();
         assert!(matches!(
             proof.verify(b"entry-3", &[other.verifier()], &[], 0),
             Err(TlogProofError::OriginNotTrusted { .. })

@@ -152,11 +152,12 @@ fn merkle_vectors() -> MerkleVectors {
         })
         .collect();
     MerkleVectors {
-        description: "Streha audit log Merkle tree (spec/audit-log.md): RFC 9162 section 2.1 \
-                      with BLAKE3-256; leaf hash = BLAKE3(0x00 || entry), interior hash = \
-                      BLAKE3(0x01 || left || right), empty root = BLAKE3(\"\"). Entry i is the \
-                      ASCII bytes of \"leaf-{i}\". Paths are in RFC 9162 order; encoded_hex is \
-                      the compact proof form (one count byte, then the hashes)."
+        description: "Streha audit log Merkle tree (spec/audit-log.md): exactly RFC 6962 \
+                      section 2.1 (SHA-256); leaf hash = SHA-256(0x00 || entry), interior hash \
+                      = SHA-256(0x01 || left || right), empty root = SHA-256(\"\"). Entry i is \
+                      the ASCII bytes of \"leaf-{i}\". Paths are in RFC 6962 order (leaf's \
+                      sibling first); encoded_hex is the compact proof form (one count byte, \
+                      then the hashes)."
             .into(),
         empty_root: empty_root(),
         leaves,
@@ -294,13 +295,13 @@ fn checkpoint_vectors_are_pinned() {
 #[test]
 fn merkle_vectors_verify() {
     let v: MerkleVectors = serde_json::from_str(&read(MERKLE)).unwrap();
-    assert_eq!(v.empty_root, Hash::from(*blake3::hash(b"").as_bytes()));
+    assert_eq!(v.empty_root, sha256(&[]));
     for leaf in &v.leaves {
         let bytes = hex::decode(&leaf.entry_hex).unwrap();
         assert_eq!(bytes, format!("leaf-{}", leaf.index).into_bytes());
         let mut input = vec![0u8];
         input.extend_from_slice(&bytes);
-        assert_eq!(leaf.leaf_hash, Hash::from(*blake3::hash(&input).as_bytes()));
+        assert_eq!(leaf.leaf_hash, sha256(&input));
     }
     for t in &v.trees {
         let tree = MemoryTree::from_entries((0..t.size).map(entry));
@@ -396,6 +397,11 @@ fn checkpoint_vectors_verify() {
         open_checkpoint(&c.cosignature.note, &[witness]).unwrap().1,
         [c.witness.key_name.as_str()]
     );
+}
+
+fn sha256(bytes: &[u8]) -> Hash {
+    use sha2::Digest as _;
+    Hash::from(<[u8; 32]>::from(sha2::Sha256::digest(bytes)))
 }
 
 fn base64_std(bytes: &[u8]) -> String {

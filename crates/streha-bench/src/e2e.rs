@@ -114,7 +114,7 @@ impl Federation {
             [Category::Identity].into_iter().collect(),
             [Purpose::IdentificationAndReferral].into_iter().collect(),
         )?])?;
-        let roster = Roster::new("bench", 1, now(), entries, agreement)?;
+        let roster = Roster::new("bench.example", 1, now(), entries, agreement)?;
         std::fs::write(dir.path().join("roster.note"), roster.sign(&roster_key)?)?;
         let mut daemons = Vec::new();
         for agency in &agencies {

@@ -164,7 +164,7 @@ fn keygen_after_help() -> String {
 fn roster_after_help() -> String {
     format!(
         "Examples:
-  streha roster init --federation kosovo --out roster.toml
+  streha roster init --federation trafficking.example.org --out roster.toml
   streha roster add roster.toml --agency police-prishtina --role police \\
       --address 10.0.0.1:7401 --keys ./keys --officer police-officer-1=./keys/police-officer-1.officer.pub
   streha roster sign roster.toml --key national-authority.roster.key --out roster.note
@@ -327,8 +327,10 @@ pub(crate) enum RosterCommand {
 /// Arguments of `streha roster init`.
 #[derive(Debug, Args)]
 pub(crate) struct RosterInitArgs {
-    /// The federation's name [1-64 of a-z, 0-9, '-', '.']
-    #[arg(long, value_name = "NAME")]
+    /// The federation's DNS domain, one it controls [e.g. trafficking.example.org]: it names
+    /// the federation and begins every log origin, `<domain>/streha/<agency>`, so no other
+    /// federation's log can have the same name [lower case; at most 128 characters]
+    #[arg(long, visible_alias = "domain", value_name = "DOMAIN")]
     pub(crate) federation: String,
     /// Where to write the body
     #[arg(long, value_name = "FILE")]
@@ -837,7 +839,7 @@ pub(crate) enum AuditCommand {
         long_about = "Fetch the log entry at INDEX with its inclusion proof (RFC 9162 §2.1.3) \
                       and the signed checkpoint it leads to, verify them, and write the proof \
                       to --out as a C2SP tlog-proof (text: `c2sp.org/tlog-proof@v1`, the \
-                      index, the proof's hashes in base64, the signed checkpoint note; BLAKE3 \
+                      index, the proof's hashes in base64, the signed checkpoint note; RFC 6962 \
                       tree, spec/audit-log.md) and the entry's bytes to --out with `.entry` \
                       appended, for anyone to check offline with `streha audit check-proof`. \
                       Prints what the entry records.",

@@ -33,7 +33,9 @@ Exit status:
      subject or consent); nothing was changed
   3  the disclosure policy refused (Law No. 04/L-218); the refusal is logged at the node
   4  verification failed: a roster, checkpoint, proof or envelope did not verify, or a
-     received record broke its declaration (a security event)";
+     received record broke its declaration (a security event)
+Output to a closed pipe (`| head`) is not an error: the command stops writing and exits
+with the status its work earned.";
 
 /// Why a command failed.
 #[derive(Debug)]

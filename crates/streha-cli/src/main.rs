@@ -35,6 +35,9 @@
 //! | 4 | verification failed: an unsigned or badly signed roster, a checkpoint, proof or envelope that does not verify, a received record that breaks its declaration |
 //!
 //! Errors are printed to standard error as one line that says what was wrong and what to do.
+//! Output to a reader that went away (`streha … | head`, with or without `2>&1`) is not an
+//! error: the command stops writing, never panics, and exits with the status above that its
+//! work earned.
 //! Nothing this tool prints contains secret key bytes, and only `inbox open` prints record
 //! content (that is its job).
 #![forbid(unsafe_code)]
@@ -78,7 +81,7 @@ fn main() -> ExitCode {
     match commands::run(&cli.command, &cli.profile) {
         Ok(()) => ExitCode::from(EXIT_OK),
         Err(error) => {
-            eprintln!("error: {error}");
+            util::print_stderr(&format!("error: {error}"));
             ExitCode::from(error.exit_code())
         }
     }

@@ -360,26 +360,51 @@ fn days_from_civil(year: u64, month: u64, day: u64) -> u64 {
     era * 146_097 + doe - 719_468
 }
 
+/// The outcome of writing the command's output: a reader that went away (`| head`, a
+/// closed terminal) is not the command's failure — the output stops, and the command's own
+/// status stands (documented under "Exit status"). Any other write error is a failure.
+pub(crate) fn output_written(result: io::Result<()>) -> Result<(), CliError> {
+    match result {
+        Err(e) if e.kind() != io::ErrorKind::BrokenPipe => {
+            Err(anyhow!(e).context("cannot write to standard output").into())
+        }
+        _ => Ok(()),
+    }
+}
+
 /// Prints `value` as one line of JSON on standard output.
 pub(crate) fn print_json(value: &serde_json::Value) -> Result<(), CliError> {
     let mut out = io::stdout().lock();
-    serde_json::to_writer(&mut out, value)
-        .map_err(io::Error::from)
-        .and_then(|()| writeln!(out))
-        .and_then(|()| out.flush())
-        .context("cannot write to standard output")?;
-    Ok(())
+    output_written(
+        serde_json::to_writer(&mut out, value)
+            .map_err(io::Error::from)
+            .and_then(|()| writeln!(out))
+            .and_then(|()| out.flush()),
+    )
 }
 
 /// Prints lines of text on standard output.
 pub(crate) fn print_lines(lines: &[String]) -> Result<(), CliError> {
     let mut out = io::stdout().lock();
-    let written: io::Result<()> = lines
-        .iter()
-        .try_for_each(|line| writeln!(out, "{line}"))
-        .and_then(|()| out.flush());
-    written.context("cannot write to standard output")?;
-    Ok(())
+    output_written(
+        lines
+            .iter()
+            .try_for_each(|line| writeln!(out, "{line}"))
+            .and_then(|()| out.flush()),
+    )
+}
+
+/// Prints `text` as it is on standard output.
+pub(crate) fn print_text(text: &str) -> Result<(), CliError> {
+    let mut out = io::stdout().lock();
+    output_written(out.write_all(text.as_bytes()).and_then(|()| out.flush()))
+}
+
+/// Prints one line on standard error. Never fails and never panics: if standard error is
+/// gone, there is nobody left to tell.
+pub(crate) fn print_stderr(line: &str) {
+    let mut err = io::stderr().lock();
+    let _ = writeln!(err, "{line}").and_then(|()| err.flush());
 }
 
 /// Runs `future` to completion on a single-threaded runtime (the client's requests are

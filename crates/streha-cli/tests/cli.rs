@@ -32,7 +32,7 @@ fn roster_init_add_remove_sign_verify_show() {
         &roster_pub,
     ]));
     assert!(
-        out.contains("valid roster of federation `cli-test`, version 1"),
+        out.contains("valid roster of federation `cli-test.example`, version 1"),
         "{out}"
     );
     let v = json(&ok(ws.run(&[
@@ -97,7 +97,10 @@ fn roster_bad_inputs_say_what_to_do() {
         ]),
         2,
     );
-    assert!(err.contains("federation name"), "{err}");
+    assert!(
+        err.contains("\"Kosovo!\" is not a DNS domain name"),
+        "{err}"
+    );
     ws.roster(7401, 7402);
 
     // A secret key file where the roster needs a public key.
@@ -400,13 +403,13 @@ fn roster_and_node_init_print_json_for_scripts() {
         "roster",
         "init",
         "--federation",
-        "cli-test",
+        "cli-test.example",
         "--out",
         "roster.toml",
         "--json",
     ])));
     assert_eq!(v["roster"], "roster.toml");
-    assert_eq!(v["federation"], "cli-test");
+    assert_eq!(v["federation"], "cli-test.example");
     assert_eq!(v["version"], 0);
     assert_eq!(v["signed"], false);
     assert_eq!(v["agencies"], 0);
@@ -497,7 +500,7 @@ fn roster_and_node_init_print_json_for_scripts() {
     ])));
     assert_eq!(v["roster"], "roster.note");
     assert_eq!(v["body"], "roster.toml");
-    assert_eq!(v["federation"], "cli-test");
+    assert_eq!(v["federation"], "cli-test.example");
     assert_eq!(v["version"], 1);
     assert_eq!(v["signed"], true);
     assert_eq!(v["agencies"], 1);
@@ -578,7 +581,7 @@ fn roster_and_node_init_print_json_for_scripts() {
         "roster",
         "init",
         "--federation",
-        "cli-test",
+        "cli-test.example",
         "--out",
         "roster.toml",
         "--json",
@@ -1057,7 +1060,7 @@ fn subject_consent_send_inbox_and_audit_against_real_daemons() {
         v["note"]
             .as_str()
             .unwrap()
-            .starts_with("streha/cli-test/shelter-prishtina\n")
+            .starts_with("cli-test.example/streha/shelter-prishtina\n")
     );
     let out = ok(fed.as_agency(SHELTER, &["audit", "prove", "0", "--out", "entry0.proof"]));
     assert!(out.contains("entry 0:"), "{out}");
@@ -1419,4 +1422,118 @@ fn every_command_documents_its_exit_codes() {
             "{args:?}"
         );
     }
+}
+
+/// `roster init` takes the federation's DNS domain (issue 17 point 2): a bare name is
+/// refused with the value, the rule and why; a domain is accepted and the origins it gives
+/// are printed (with a note for a domain reserved for examples).
+#[test]
+fn roster_init_takes_the_federations_domain() {
+    let ws = Workspace::new();
+    let err = fails(
+        ws.run(&[
+            "roster",
+            "init",
+            "--federation",
+            "kosovo",
+            "--out",
+            "roster.toml",
+        ]),
+        2,
+    );
+    assert!(err.contains("--federation"), "{err}");
+    assert!(err.contains("\"kosovo\" is not a DNS domain name"), "{err}");
+    assert!(err.contains("<domain>/streha/<agency>"), "{err}");
+    assert!(!ws.path("roster.toml").exists());
+
+    let out = ok(ws.run(&[
+        "roster",
+        "init",
+        "--domain",
+        "kosovo-demo.example",
+        "--out",
+        "roster.toml",
+    ]));
+    assert!(
+        out.contains("`kosovo-demo.example/streha/<agency>`"),
+        "{out}"
+    );
+    assert!(out.contains("reserved for examples and tests"), "{out}");
+    let body = fs::read_to_string(ws.path("roster.toml")).unwrap();
+    assert!(
+        body.contains("federation = \"kosovo-demo.example\""),
+        "{body}"
+    );
+    let out = ok(ws.run(&[
+        "roster",
+        "init",
+        "--federation",
+        "trafficking.rks-gov.net",
+        "--out",
+        "real.toml",
+    ]));
+    assert!(!out.contains("reserved"), "{out}");
+}
+
+/// Output to a reader that went away (`streha … 2>&1 | head`) never panics (exit 101): the
+/// command stops writing and exits with the status its work earned (issue 18 point 6).
+#[test]
+fn a_closed_pipe_never_panics_and_the_exit_status_stands() {
+    let ws = Workspace::new();
+    ws.roster(7401, 7402);
+    ok(ws.run(&[
+        "keygen", "--kind", "roster", "--name", "impostor", "--out", "other",
+    ]));
+    // Standard output and standard error both a pipe whose reader is closed.
+    let closed = |args: &[&str]| -> Option<i32> {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        Command::new(env!("CARGO_BIN_EXE_streha"))
+            .current_dir(ws.dir())
+            .env_remove("STREHA_PROFILE")
+            .args(args)
+            .stdout(writer.try_clone().unwrap())
+            .stderr(writer)
+            .status()
+            .unwrap()
+            .code()
+    };
+    let roster_pub = Workspace::key(AUTHORITY, AUTHORITY, "roster", "pub");
+    assert_eq!(closed(&["key", "show", &roster_pub]), Some(0));
+    assert_eq!(closed(&["roster", "show", "roster.toml"]), Some(0));
+    assert_eq!(
+        closed(&[
+            "roster",
+            "verify",
+            "roster.note",
+            "--roster-key",
+            &roster_pub
+        ]),
+        Some(0)
+    );
+    assert_eq!(closed(&["--help"]), Some(0));
+    assert_eq!(closed(&["audit", "verify", "--help"]), Some(0));
+    // Failures keep their documented codes even when they cannot be told.
+    assert_eq!(
+        closed(&[
+            "roster",
+            "init",
+            "--federation",
+            "kosovo",
+            "--out",
+            "x.toml"
+        ]),
+        Some(2)
+    );
+    assert_eq!(
+        closed(&[
+            "roster",
+            "verify",
+            "roster.note",
+            "--roster-key",
+            "other/impostor.roster.pub",
+        ]),
+        Some(4)
+    );
+    assert_eq!(closed(&["no-such-command"]), Some(2));
 }

@@ -79,7 +79,7 @@ fn config(f: &Federation, address: SocketAddr) -> ClientConfig {
     }
 }
 
-const ORIGIN: &str = "streha/test/police";
+const ORIGIN: &str = "test.example/streha/police";
 
 /// A node's audit log in memory: entries, tree, and a checkpoint per append.
 struct Log {

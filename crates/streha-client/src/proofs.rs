@@ -223,7 +223,7 @@ mod tests {
 
     use super::*;
 
-    const ORIGIN: &str = "streha/kosovo-demo/police-prishtina";
+    const ORIGIN: &str = "kosovo-demo.example/streha/police-prishtina";
 
     fn node() -> NodeIdentitySecretKey {
         NodeIdentitySecretKey::from_seed_bytes([11; 32])
@@ -286,7 +286,7 @@ mod tests {
         ));
 
         // Signed by the node's key, but under another name: not this log's signature.
-        let other_name = signed(&tree, 5, "streha/kosovo-demo/csw", ORIGIN, &node());
+        let other_name = signed(&tree, 5, "kosovo-demo.example/streha/csw", ORIGIN, &node());
         assert!(matches!(
             VerifiedCheckpoint::verify(&other_name, ORIGIN, &public),
             Err(ClientError::Checkpoint(CheckpointError::Note(
@@ -295,7 +295,7 @@ mod tests {
         ));
 
         // Signed under the right name, for another log.
-        let other_log = signed(&tree, 5, ORIGIN, "streha/kosovo-demo/csw", &node());
+        let other_log = signed(&tree, 5, ORIGIN, "kosovo-demo.example/streha/csw", &node());
         assert!(matches!(
             VerifiedCheckpoint::verify(&other_log, ORIGIN, &public),
             Err(ClientError::CheckpointOrigin { .. })

@@ -82,7 +82,7 @@ impl Federation {
         )
         .unwrap();
         let roster = Roster::new(
-            "test",
+            "test.example",
             1,
             Timestamp(1_700_000_000_000),
             vec![police, csw],

@@ -7,7 +7,9 @@ use crate::category::CategorySet;
 use crate::codec::{self, DecodeError};
 use crate::consent::{ConsentGrant, ConsentRevocation};
 use crate::header::DisclosureHeader;
-use crate::ids::{AgencyId, EnvelopeId, LogOrigin, OfficerId, RepresentativeId, SubjectId};
+use crate::ids::{
+    AgencyId, EnvelopeId, LogOrigin, OfficerId, RepresentativeId, SignatureBytes, SubjectId,
+};
 use crate::policy::{Basis, RefusalReason};
 use crate::subject::AgeStatus;
 use crate::time::Timestamp;
@@ -58,6 +60,28 @@ impl std::fmt::Display for WitnessAlarmKind {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.name())
     }
+}
+
+/// The sender's signature of an envelope as the receiver keeps it in its `received` entry,
+/// with the envelope header fields that the disclosure header does not hold, so that anyone
+/// can check it offline (`spec/envelope.md` §4): the signed header is `version 1 ‖
+/// sender_key ‖ recipient_key ‖ ephemeral ‖ varint(len(context)) ‖ context`, where `context`
+/// is the encoding of the entry's disclosure header, and the signature is over that header
+/// and the entry's ciphertext hash.
+///
+/// It proves that the holder of `sender_key` sealed this header and this ciphertext: a
+/// receiver cannot make one up. Whether `sender_key` was the sender's agency signing key is
+/// the roster's to say. The core never verifies it (it knows no cryptography).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct EnvelopeSignature {
+    /// The sender's agency signing key (Ed25519) the envelope names.
+    pub sender_key: [u8; 32],
+    /// The recipient's agency encryption key (X25519) the envelope was sealed to.
+    pub recipient_key: [u8; 32],
+    /// The envelope's ephemeral X25519 public key.
+    pub ephemeral: [u8; 32],
+    /// The Ed25519 signature.
+    pub signature: SignatureBytes,
 }
 
 /// Which key changed, in a [`AuditEntry::KeyChanged`].
@@ -155,7 +179,12 @@ pub enum AuditEntry {
         /// When.
         at: Timestamp,
     },
-    /// Tag 8. The receiving node accepted an envelope after deciding again.
+    /// Tag 8. The receiving node accepted an envelope after deciding again, and after
+    /// verifying that the sender's log holds its `Disclosed` entry: the entry, proven by an
+    /// inclusion proof under a checkpoint the sender's node signed. The entry keeps that
+    /// evidence compactly (the sender's checkpoint signature, size and root, and the index),
+    /// and the sender's signature of the envelope, so that an auditor can tell offline which
+    /// side's log is false when the two logs disagree (`spec/verification.md` V3.1).
     Received {
         /// The header (the sender is `header.sender`).
         header: DisclosureHeader,
@@ -163,8 +192,20 @@ pub enum AuditEntry {
         basis: Basis,
         /// BLAKE3 of the envelope ciphertext.
         ciphertext_hash: [u8; 32],
-        /// The index of the sender's `Disclosed` entry, if the envelope says.
-        sender_log_index: Option<u64>,
+        /// The sender's signature of the envelope (header and ciphertext hash). Boxed only
+        /// to keep the enum small; encoded as the struct itself.
+        sender_signature: Box<EnvelopeSignature>,
+        /// The index of the sender's `Disclosed` entry of this envelope, proven under the
+        /// checkpoint below.
+        sender_log_index: u64,
+        /// The size of the sender's signed checkpoint the inclusion was proven under.
+        sender_tree_size: u64,
+        /// Its root hash.
+        sender_root_hash: [u8; 32],
+        /// The sender's node's Ed25519 signature of that checkpoint: the signed note's
+        /// signature under the sender's log origin, over the checkpoint body `origin ‖ size ‖
+        /// root` rebuilt from the roster (`spec/protocol.md` §6, "Delivery evidence").
+        sender_checkpoint_signature: SignatureBytes,
         /// When.
         at: Timestamp,
     },
@@ -191,6 +232,11 @@ pub enum AuditEntry {
         receiver_tree_size: u64,
         /// The root hash of that checkpoint.
         receiver_root_hash: [u8; 32],
+        /// The receiver's node's Ed25519 signature of that checkpoint (its signed note's
+        /// signature under the receiver's log origin): the receipt's signature, and the proof
+        /// that the receiver's log once held this tree, so that a receiver's export ending
+        /// before it is seen as truncated.
+        receiver_checkpoint_signature: SignatureBytes,
         /// When.
         at: Timestamp,
     },

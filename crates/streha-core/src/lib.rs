@@ -162,7 +162,10 @@ pub use crate::{
         ConsentError, ConsentGrant, ConsentRegistry, ConsentRevocation, ConsentTerms, ConsentView,
         Grantor, MAX_CONSENT_RECIPIENTS, NotInForce, Recipient, RegistryError,
     },
-    entry::{AuditEntry, ENTRY_VERSION, KeyKind, MAX_ENTRY_LEN, ViolationKind, WitnessAlarmKind},
+    entry::{
+        AuditEntry, ENTRY_VERSION, EnvelopeSignature, KeyKind, MAX_ENTRY_LEN, ViolationKind,
+        WitnessAlarmKind,
+    },
     header::{
         APPROVAL_DOMAIN, Approvals, DisclosureHeader, HEADER_VERSION, HeaderError, MAX_APPROVALS,
         MAX_HEADER_LEN, UrgentApproval,
@@ -183,5 +186,5 @@ pub use crate::{
         AgeStatus, MAX_REPRESENTATIVES, REKEY_COMMITMENT_DOMAIN, RekeyRecord, Subject,
         SubjectError, SubjectStatus, rekey_commitment,
     },
-    time::Timestamp,
+    time::{MAX_CLOCK_SKEW_MS, Timestamp},
 };

@@ -69,6 +69,9 @@ fn civil_from_days(days: u64) -> (u64, u64, u64) {
     (year, month, day)
 }
 
+/// The protocol's clock-skew bound, in milliseconds: entry times may go backwards in log order, or lie ahead of the node's clock, by at most this much.
+pub const MAX_CLOCK_SKEW_MS: u64 = 300_000;
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -210,12 +210,21 @@ fn fixed_entries() -> Vec<(&'static str, &'static str, AuditEntry)> {
         ),
         (
             "received",
-            "tag 8: received, sender log index 41",
+            "tag 8: received; envelope signature by sender key a1..a1 to recipient key a2..a2, ephemeral a3..a3, signature a4..a4; the sender's disclosed at index 41 under its checkpoint of size 42, root a5..a5, signature a6..a6",
             AuditEntry::Received {
                 header: fixed_header(),
                 basis: both,
                 ciphertext_hash: [0x77; 32],
-                sender_log_index: Some(41),
+                sender_signature: Box::new(EnvelopeSignature {
+                    sender_key: [0xa1; 32],
+                    recipient_key: [0xa2; 32],
+                    ephemeral: [0xa3; 32],
+                    signature: SignatureBytes::from_bytes([0xa4; 64]),
+                }),
+                sender_log_index: 41,
+                sender_tree_size: 42,
+                sender_root_hash: [0xa5; 32],
+                sender_checkpoint_signature: SignatureBytes::from_bytes([0xa6; 64]),
                 at: t,
             },
         ),
@@ -233,13 +242,14 @@ fn fixed_entries() -> Vec<(&'static str, &'static str, AuditEntry)> {
         ),
         (
             "receipt",
-            "tag 10: receipt from csw, receiver index 7 in a tree of size 8, root 88..88",
+            "tag 10: receipt from csw, receiver index 7 in a tree of size 8, root 88..88, the receiver's checkpoint signature 89..89",
             AuditEntry::Receipt {
                 envelope: EnvelopeId::from_bytes([0x11; 16]),
                 recipient: agency("csw"),
                 receiver_log_index: 7,
                 receiver_tree_size: 8,
                 receiver_root_hash: [0x88; 32],
+                receiver_checkpoint_signature: SignatureBytes::from_bytes([0x89; 64]),
                 at: t,
             },
         ),
@@ -412,6 +422,39 @@ fn encoding_walkthrough_of_spec() {
     // 1_750_000_000_000 as a LEB128 varint.
     expected.extend_from_slice(&[0x80, 0xb8, 0x83, 0xa1, 0xf7, 0x32]);
     assert_eq!(e.encode(), expected);
+
+    // `received` ends with the sender's evidence (spec/entries.md §4): envelope signature
+    // (sender key, recipient key, ephemeral key, signature), the sender's index, its
+    // checkpoint's size, root and signature, then `at`.
+    let at = [0x80, 0xb8, 0x83, 0xa1, 0xf7, 0x32];
+    let vector = |wanted: &str| {
+        fixed_entries()
+            .into_iter()
+            .find(|(name, _, _)| *name == wanted)
+            .unwrap()
+            .2
+            .encode()
+    };
+    let mut tail = Vec::new();
+    tail.extend_from_slice(&[0xa1; 32]);
+    tail.extend_from_slice(&[0xa2; 32]);
+    tail.extend_from_slice(&[0xa3; 32]);
+    tail.extend_from_slice(&[0xa4; 64]);
+    tail.extend_from_slice(&[41, 42]);
+    tail.extend_from_slice(&[0xa5; 32]);
+    tail.extend_from_slice(&[0xa6; 64]);
+    tail.extend_from_slice(&at);
+    let received = vector("received");
+    assert_eq!(&received[..2], &[0x01, 0x08]);
+    assert!(received.ends_with(&tail));
+    // `receipt`, byte for byte.
+    let mut expected = vec![0x01, 0x0a];
+    expected.extend_from_slice(&[0x11; 16]);
+    expected.extend_from_slice(&[0x03, b'c', b's', b'w', 7, 8]);
+    expected.extend_from_slice(&[0x88; 32]);
+    expected.extend_from_slice(&[0x89; 64]);
+    expected.extend_from_slice(&at);
+    assert_eq!(vector("receipt"), expected);
 
     // Each variant's tag is its position.
     for (i, (name, _, entry)) in fixed_entries().iter().enumerate() {
@@ -717,6 +760,15 @@ fn arb_hash() -> impl Strategy<Value = [u8; 32]> {
     any::<[u8; 32]>()
 }
 
+fn arb_signature() -> impl Strategy<Value = SignatureBytes> {
+    (any::<[u8; 32]>(), any::<[u8; 32]>()).prop_map(|(a, b)| {
+        let mut bytes = [0; 64];
+        bytes[..32].copy_from_slice(&a);
+        bytes[32..].copy_from_slice(&b);
+        SignatureBytes::from_bytes(bytes)
+    })
+}
+
 fn arb_entry() -> impl Strategy<Value = AuditEntry> {
     let subject = || any::<[u8; 16]>().prop_map(SubjectId::from_bytes);
     let age = || prop::sample::select(AgeStatus::ALL);
@@ -778,21 +830,41 @@ fn arb_entry() -> impl Strategy<Value = AuditEntry> {
         (arb_header(), arb_reason(), arb_time())
             .prop_map(|(header, reason, at)| AuditEntry::Refused { header, reason, at }),
         (
-            arb_header(),
-            arb_basis(),
-            arb_hash(),
-            prop::option::of(any::<u64>()),
+            (arb_header(), arb_basis(), arb_hash()),
+            (arb_hash(), arb_hash(), arb_hash(), arb_signature()),
+            (any::<u64>(), any::<u64>(), arb_hash(), arb_signature()),
             arb_time()
         )
-            .prop_map(|(header, basis, ciphertext_hash, sender_log_index, at)| {
-                AuditEntry::Received {
-                    header,
-                    basis,
-                    ciphertext_hash,
-                    sender_log_index,
+            .prop_map(
+                |(
+                    (header, basis, ciphertext_hash),
+                    (sender_key, recipient_key, ephemeral, signature),
+                    (
+                        sender_log_index,
+                        sender_tree_size,
+                        sender_root_hash,
+                        sender_checkpoint_signature,
+                    ),
                     at,
+                )| {
+                    AuditEntry::Received {
+                        header,
+                        basis,
+                        ciphertext_hash,
+                        sender_signature: Box::new(EnvelopeSignature {
+                            sender_key,
+                            recipient_key,
+                            ephemeral,
+                            signature,
+                        }),
+                        sender_log_index,
+                        sender_tree_size,
+                        sender_root_hash,
+                        sender_checkpoint_signature,
+                        at,
+                    }
                 }
-            }),
+            ),
         (arb_header(), arb_reason(), arb_hash(), arb_time()).prop_map(
             |(header, reason, ciphertext_hash, at)| {
                 AuditEntry::ReceiveRefused {
@@ -804,21 +876,23 @@ fn arb_entry() -> impl Strategy<Value = AuditEntry> {
             }
         ),
         (
-            any::<[u8; 16]>(),
-            arb_agency(),
-            any::<u64>(),
-            any::<u64>(),
-            arb_hash(),
+            (any::<[u8; 16]>(), arb_agency(), any::<u64>()),
+            (any::<u64>(), arb_hash(), arb_signature()),
             arb_time()
         )
             .prop_map(
-                |(e, recipient, receiver_log_index, receiver_tree_size, receiver_root_hash, at)| {
+                |(
+                    (e, recipient, receiver_log_index),
+                    (receiver_tree_size, receiver_root_hash, receiver_checkpoint_signature),
+                    at,
+                )| {
                     AuditEntry::Receipt {
                         envelope: EnvelopeId::from_bytes(e),
                         recipient,
                         receiver_log_index,
                         receiver_tree_size,
                         receiver_root_hash,
+                        receiver_checkpoint_signature,
                         at,
                     }
                 }

@@ -329,6 +329,34 @@ impl EnvelopeHeader {
         out
     }
 
+    /// Checks the sender's signature over this header and a ciphertext hash, without the
+    /// ciphertext (`spec/envelope.md` §4.2): what an auditor holding only a `received` entry
+    /// can check, and all the signature ever covers of the ciphertext.
+    ///
+    /// Success means: the holder of `self.sender` signed exactly this header and this hash.
+    /// It does not say that `self.sender` is anyone's key in particular (compare it with the
+    /// roster), nor that a ciphertext with this hash exists or decrypts.
+    ///
+    /// # Errors
+    /// [`EnvelopeError::UnsupportedVersion`], [`EnvelopeError::ContextTooLarge`] or
+    /// [`EnvelopeError::BadSignature`].
+    pub fn verify_detached(
+        &self,
+        ciphertext_hash: &[u8; 32],
+        signature: &Signature,
+    ) -> Result<(), EnvelopeError> {
+        if self.version != ENVELOPE_VERSION {
+            return Err(EnvelopeError::UnsupportedVersion(self.version));
+        }
+        check_context(self.context.len())?;
+        self.sender
+            .verify(
+                &signature_input(&self.to_bytes(), ciphertext_hash),
+                signature,
+            )
+            .map_err(|_| EnvelopeError::BadSignature)
+    }
+
     fn encoded_len(&self) -> usize {
         HEADER_FIXED_LEN + varint_len(self.context.len()) + self.context.len()
     }
@@ -597,6 +625,33 @@ mod tests {
         let recipient = AgencyEncryptionSecretKey::from_seed_bytes([2; 32]);
         let sender_public = sender.public_key();
         (sender, recipient, sender_public)
+    }
+
+    #[test]
+    fn detached_signature_checks_header_and_hash_only() {
+        let (sender, recipient, sender_public) = keys();
+        let sealed = seal(&sender, &recipient.public_key(), b"context", b"plaintext").unwrap();
+        assert_eq!(
+            sealed
+                .header
+                .verify_detached(&sealed.ciphertext_hash, &sealed.signature),
+            Ok(())
+        );
+        assert_eq!(sealed.header.sender, sender_public);
+        let mut other_hash = sealed.ciphertext_hash;
+        other_hash[0] ^= 1;
+        assert_eq!(
+            sealed
+                .header
+                .verify_detached(&other_hash, &sealed.signature),
+            Err(EnvelopeError::BadSignature)
+        );
+        let mut header = sealed.header.clone();
+        header.context = b"other context".to_vec();
+        assert_eq!(
+            header.verify_detached(&sealed.ciphertext_hash, &sealed.signature),
+            Err(EnvelopeError::BadSignature)
+        );
     }
 
     #[test]

@@ -206,7 +206,16 @@ fn entries() -> Vec<AuditEntry> {
             header: header(&[Category::Investigation], Purpose::UrgentDanger, 2),
             basis: Basis::Agreement(vec![ClauseId::new("clause-b").expect("valid")]),
             ciphertext_hash: [0xbb; 32],
-            sender_log_index: Some(3),
+            sender_signature: Box::new(streha_core::EnvelopeSignature {
+                sender_key: fixed::sender().public_key().to_bytes(),
+                recipient_key: fixed::recipient().public_key().to_bytes(),
+                ephemeral: [0x0e; 32],
+                signature: SignatureBytes::from_bytes([0x5e; 64]),
+            }),
+            sender_log_index: 3,
+            sender_tree_size: 4,
+            sender_root_hash: [0x40; 32],
+            sender_checkpoint_signature: SignatureBytes::from_bytes([0x5c; 64]),
             at: Timestamp(5_002),
         },
         AuditEntry::Violation {
@@ -450,7 +459,7 @@ fn roster() -> Roster {
     ])
     .expect("valid");
     Roster::new(
-        "fuzz",
+        "fuzz.example",
         3,
         Timestamp(1_700_000_000_000),
         vec![
@@ -491,7 +500,7 @@ fn rosters() -> Seeds {
             .into_bytes(),
     );
     let small = Roster::new(
-        "f",
+        "f.example",
         1,
         Timestamp(0),
         Vec::new(),
@@ -736,7 +745,7 @@ fn frames() -> Seeds {
     );
     let delivery = Delivery {
         envelope: sealed,
-        sender_log_index: 3,
+        disclosed: proven.clone(),
         subject: SubjectFacts {
             age_status: AgeStatus::Adult,
             adult_since: Some(Timestamp(500)),
@@ -789,6 +798,36 @@ fn policy() -> Seeds {
     seeds
 }
 
+/// The peer's `disclosed` entry of a delivery to the node under test, proven in a one-entry
+/// log of the peer under a checkpoint signed by the peer's node key: the evidence the node
+/// requires before it decides.
+fn peer_disclosed(header: &DisclosureHeader, ciphertext_hash: [u8; 32]) -> ProvenEntry {
+    let entry = AuditEntry::Disclosed {
+        header: header.clone(),
+        basis: Basis::Agreement(vec![ClauseId::new("police-identification").expect("valid")]),
+        urgent_review: false,
+        ciphertext_hash,
+        at: header.created_at,
+    }
+    .encode();
+    let tree = MemoryTree::from_entries([&entry]);
+    let origin = format!("fuzz.example/streha/{}", streha_fuzz_targets::PEER_AGENCY);
+    let signer = NoteSigner::new(
+        &origin,
+        NodeIdentitySecretKey::from_seed_bytes(streha_fuzz_targets::PEER_NODE_SEED)
+            .as_dalek()
+            .clone(),
+    )
+    .expect("key name");
+    let checkpoint = Checkpoint::new(origin.as_str(), 1, tree.root()).expect("checkpoint");
+    ProvenEntry {
+        entry,
+        index: 0,
+        proof: inclusion_proof(0, 1, &tree).expect("in the tree"),
+        checkpoint: sign_checkpoint(&checkpoint, &signer).to_text(),
+    }
+}
+
 /// Peer requests to the node under test (frame payloads, without the length prefix): a
 /// delivery the agreement allows, one needing a consent it lacks, one declaring a
 /// protection category, and witnessing and gossip requests.
@@ -827,9 +866,10 @@ fn node_requests() -> Seeds {
             [n; 32],
         )
         .expect("seal");
+        let disclosed = peer_disclosed(&header, envelope.ciphertext_hash);
         PeerRequest::Deliver(Box::new(Delivery {
             envelope,
-            sender_log_index: 3,
+            disclosed,
             subject: SubjectFacts {
                 age_status: AgeStatus::Adult,
                 adult_since: Some(Timestamp(0)),
@@ -978,8 +1018,11 @@ fn tlog_proofs() -> Seeds {
         "forged-cosignature".into(),
         proof(5, &forged.to_text(), true),
     );
-    let stranger = NoteSigner::new("streha/fuzz/stranger", SigningKey::from_bytes(&[0x99; 32]))
-        .expect("key name");
+    let stranger = NoteSigner::new(
+        "fuzz.example/streha/stranger",
+        SigningKey::from_bytes(&[0x99; 32]),
+    )
+    .expect("key name");
     seeds.insert(
         "untrusted-origin".into(),
         proof(2, &note(&stranger, 9, &[fixed::witness()]), true),

@@ -27,9 +27,9 @@ pub const LOG_SEED: [u8; 32] = [0x44; 32];
 pub const WITNESS_SEED: [u8; 32] = [0x55; 32];
 
 /// The origin of the fixed log (and its key name, as a node names its checkpoint key).
-pub const LOG_ORIGIN: &str = "streha/fuzz/police-a";
+pub const LOG_ORIGIN: &str = "fuzz.example/streha/police-a";
 /// The witness's key name.
-pub const WITNESS_NAME: &str = "streha/fuzz/shelter-a";
+pub const WITNESS_NAME: &str = "fuzz.example/streha/shelter-a";
 
 /// The envelope sender's agency signing key.
 pub fn sender() -> &'static AgencySigningSecretKey {

@@ -54,7 +54,7 @@ pub use crate::key_file::key_file;
 pub use crate::merkle::{
     MERKLE_TREE_SIZE, merkle_entry, merkle_proof, merkle_tree, mode as merkle_mode,
 };
-pub use crate::node::{NODE_AGENCY, PEER_AGENCY, node_request, node_roster};
+pub use crate::node::{NODE_AGENCY, PEER_AGENCY, PEER_NODE_SEED, node_request, node_roster};
 pub use crate::note::signed_note;
 pub use crate::policy::policy_decide;
 pub use crate::roster::roster;

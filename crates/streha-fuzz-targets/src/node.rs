@@ -20,8 +20,8 @@ pub const NODE_AGENCY: &str = "police-a";
 pub const PEER_AGENCY: &str = "shelter-a";
 /// Node identity seed of the node under test.
 const NODE_SEED: [u8; 32] = [0x66; 32];
-/// Node identity seed of the peer.
-const PEER_SEED: [u8; 32] = [0x67; 32];
+/// Node identity seed of the peer (the corpus signs the peer's checkpoints with it).
+pub const PEER_NODE_SEED: [u8; 32] = [0x67; 32];
 
 struct Harness {
     _dir: std::path::PathBuf,
@@ -52,14 +52,14 @@ pub fn node_roster() -> String {
     ])
     .expect("agreement");
     Roster::new(
-        "fuzz",
+        "fuzz.example",
         1,
         Timestamp(1),
         vec![
             entry(
                 PEER_AGENCY,
                 Role::LicensedNgo,
-                PEER_SEED,
+                PEER_NODE_SEED,
                 fixed::sender().public_key(),
                 fixed::other_recipient().public_key(),
             ),
@@ -120,7 +120,7 @@ pub fn node_request(data: &[u8]) {
         // The receipt verifies exactly as the sending node checks it.
         let node_key = NodeIdentitySecretKey::from_seed_bytes(NODE_SEED).public_key();
         let verifier = streha_audit::NoteVerifier::new(
-            &format!("streha/fuzz/{NODE_AGENCY}"),
+            &format!("fuzz.example/streha/{NODE_AGENCY}"),
             *node_key.as_dalek(),
         )
         .expect("verifier");

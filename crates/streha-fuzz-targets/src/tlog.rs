@@ -16,7 +16,7 @@ use streha_wire::{AgencyEntry, Roster};
 use crate::fixed;
 
 /// The agency whose log the proofs are about: its node key is [`fixed::LOG_SEED`], so its
-/// log origin `streha/fuzz/police-a` is [`fixed::LOG_ORIGIN`].
+/// log origin `fuzz.example/streha/police-a` is [`fixed::LOG_ORIGIN`].
 pub const TLOG_LOG_AGENCY: &str = "police-a";
 /// The witnessing agency: its node key is [`fixed::WITNESS_SEED`], so its cosignature key
 /// is [`fixed::witness`] (name [`fixed::WITNESS_NAME`]).
@@ -66,7 +66,7 @@ pub fn tlog_roster() -> &'static Roster {
             officers: vec![],
         };
         Roster::new(
-            "fuzz",
+            "fuzz.example",
             1,
             Timestamp(1),
             vec![
@@ -108,7 +108,7 @@ fn nodes() -> &'static [Node] {
         .into_iter()
         .map(|(agency, seed)| Node {
             agency,
-            origin: format!("streha/fuzz/{agency}"),
+            origin: format!("fuzz.example/streha/{agency}"),
             key: SigningKey::from_bytes(&seed),
         })
         .collect()

@@ -469,7 +469,7 @@ async fn grant_consent(shared: &Shared, grant: ConsentGrant) -> Result<AppRespon
             subject.id()
         )));
     }
-    shared.check_skew("consent's recorded", grant.recorded_at())?;
+    shared.check_skew("consent recorded_at", grant.recorded_at())?;
     if shared.store.get(CONSENTS, id.as_bytes())?.is_some() {
         return Err(Failure::Conflict(format!("consent {id} already exists")));
     }
@@ -509,12 +509,14 @@ async fn revoke_consent(
             "consent {id} is already revoked"
         )));
     }
+    shared.check_skew("revocation revoked_at", revocation.revoked_at)?;
     if revocation.revoked_at < stored.grant.recorded_at() {
         return Err(Failure::BadRequest(format!(
-            "consent {id} cannot be revoked before it was recorded"
+            "the revocation revoked_at {} is before the consent's recorded_at {}: consent {id} cannot be revoked before it was recorded",
+            revocation.revoked_at,
+            stored.grant.recorded_at()
         )));
     }
-    shared.check_skew("revocation", revocation.revoked_at)?;
     stored.revoked_at = Some(revocation.revoked_at);
     let mut tx = Transaction::new();
     tx.append(AuditEntry::ConsentRevoked { revocation }.encode())
@@ -625,7 +627,7 @@ async fn submit(shared: &Shared, envelope: Envelope) -> Result<AppResponse, Fail
             header.sender, shared.agency
         )));
     }
-    shared.check_skew("disclosure's creation", header.created_at)?;
+    shared.check_skew("disclosure created_at", header.created_at)?;
     if let Some(recipient) = roster.agency(&header.recipient)
         && envelope.header.recipient != recipient.encryption_key
     {

@@ -40,8 +40,10 @@ impl Committer {
         })
     }
 
-    /// Commits `tx` durably (grouped with whatever else is queued) and returns its result.
-    pub(crate) async fn commit(&self, tx: Transaction) -> Result<Committed, StoreError> {
+    /// Queues `tx` for commit, durably and grouped with whatever else is queued; the
+    /// returned receiver yields its result. Transactions are committed, and their entries
+    /// appended, in the order they are queued.
+    pub(crate) fn enqueue(&self, tx: Transaction) -> Result<Answer, StoreError> {
         let (reply, answer) = oneshot::channel();
         let queued = self
             .queue
@@ -50,8 +52,19 @@ impl Committer {
         if !queued {
             return Err(StoreError::Poisoned);
         }
+        Ok(Answer(answer))
+    }
+}
+
+/// The result of a queued transaction, to await.
+#[derive(Debug)]
+pub(crate) struct Answer(oneshot::Receiver<Result<Committed, StoreError>>);
+
+impl Answer {
+    /// Waits for the commit.
+    pub(crate) async fn committed(self) -> Result<Committed, StoreError> {
         // The thread answers every transaction it takes; a dropped reply means it died.
-        answer.await.unwrap_or(Err(StoreError::Poisoned))
+        self.0.await.unwrap_or(Err(StoreError::Poisoned))
     }
 }
 

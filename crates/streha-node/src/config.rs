@@ -117,7 +117,9 @@ pub struct Limits {
     pub max_streams_per_connection: u32,
     /// Most concurrent connections per endpoint; more are refused.
     pub max_connections: usize,
-    /// How far a disclosure's creation time may be from this node's clock.
+    /// How far a time an application states (a disclosure's `created_at`, a consent's
+    /// `recorded_at`, a revocation's `revoked_at`) may be from this node's clock; at most
+    /// [`streha_core::MAX_CLOCK_SKEW_MS`].
     pub clock_skew: Duration,
 }
 
@@ -131,7 +133,7 @@ impl Default for Limits {
             max_frame_bytes: streha_wire::MAX_FRAME_LEN,
             max_streams_per_connection: 64,
             max_connections: 256,
-            clock_skew: Duration::from_secs(300),
+            clock_skew: Duration::from_millis(streha_core::MAX_CLOCK_SKEW_MS),
         }
     }
 }
@@ -313,7 +315,18 @@ impl NodeConfig {
                 }
                 n => n,
             },
-            clock_skew: positive("limits.clock_skew_ms", l.clock_skew_ms)?,
+            clock_skew: match positive("limits.clock_skew_ms", l.clock_skew_ms)? {
+                skew if skew > Duration::from_millis(streha_core::MAX_CLOCK_SKEW_MS) => {
+                    return Err(error(
+                        "limits.clock_skew_ms",
+                        format!(
+                            "must be at most {}, the protocol's clock-skew bound: entries dated further from the node's clock would not verify",
+                            streha_core::MAX_CLOCK_SKEW_MS
+                        ),
+                    ));
+                }
+                skew => skew,
+            },
         };
         if limits.retry_max < limits.retry_initial {
             return Err(error(

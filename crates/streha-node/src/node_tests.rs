@@ -32,6 +32,7 @@ struct Node {
     _dir: tempfile::TempDir,
     shared: Arc<Shared>,
     shelter: AgencyEntry,
+    shelter_node: NodeIdentitySecretKey,
     shelter_signing: AgencySigningSecretKey,
     police_encryption: AgencyEncryptionSecretKey,
 }
@@ -59,6 +60,7 @@ fn node() -> Node {
     let police_node = NodeIdentitySecretKey::generate();
     let police_encryption = AgencyEncryptionSecretKey::generate();
     let shelter_signing = AgencySigningSecretKey::generate();
+    let shelter_node = NodeIdentitySecretKey::generate();
     let police = entry(
         "police",
         Role::Police,
@@ -69,13 +71,13 @@ fn node() -> Node {
     let shelter = entry(
         "shelter",
         Role::LicensedNgo,
-        &NodeIdentitySecretKey::generate(),
+        &shelter_node,
         &shelter_signing,
         &AgencyEncryptionSecretKey::generate(),
     );
     let roster_key = RosterSecretKey::generate();
     let roster = Roster::new(
-        "unit",
+        "unit.example",
         1,
         Timestamp(1),
         vec![police.clone(), shelter.clone()],
@@ -111,6 +113,7 @@ fn node() -> Node {
         _dir: dir,
         shared,
         shelter,
+        shelter_node,
         shelter_signing,
         police_encryption,
     }
@@ -335,6 +338,35 @@ async fn a_hold_reason_stored_oversized_is_served_cut_and_escaped() {
     }
 }
 
+/// The `disclosed` of `envelope`, proven in a one-entry log of the shelter's node.
+fn disclosed_in_shelter_log(
+    node: &Node,
+    header: &DisclosureHeader,
+    envelope: &streha_crypto::Envelope,
+) -> streha_wire::peer::ProvenEntry {
+    let entry = streha_core::AuditEntry::Disclosed {
+        header: header.clone(),
+        basis: streha_core::Basis::Agreement(vec![
+            streha_core::ClauseId::new("police-identification").unwrap(),
+        ]),
+        urgent_review: false,
+        ciphertext_hash: envelope.ciphertext_hash,
+        at: header.created_at,
+    }
+    .encode();
+    let roster = node.shared.roster();
+    let origin = node.shelter.log_origin(roster.federation());
+    let tree = streha_audit::MemoryTree::from_entries(std::slice::from_ref(&entry));
+    let signer = NoteSigner::new(&origin, node.shelter_node.as_dalek().clone()).unwrap();
+    let checkpoint = streha_audit::Checkpoint::new(origin.as_str(), 1, tree.root()).unwrap();
+    streha_wire::peer::ProvenEntry {
+        entry,
+        index: 0,
+        proof: streha_audit::inclusion_proof(0, 1, &tree).unwrap(),
+        checkpoint: streha_audit::sign_checkpoint(&checkpoint, &signer).to_text(),
+    }
+}
+
 #[tokio::test]
 async fn the_inbox_is_listed_without_opening_any_envelope() {
     let node = node();
@@ -386,8 +418,8 @@ async fn the_inbox_is_listed_without_opening_any_envelope() {
         &node.shared,
         &node.shelter,
         PeerRequest::Deliver(Box::new(Delivery {
+            disclosed: disclosed_in_shelter_log(&node, &header, &envelope),
             envelope,
-            sender_log_index: 0,
             subject: SubjectFacts {
                 age_status: AgeStatus::Adult,
                 adult_since: Some(Timestamp::EPOCH),

@@ -14,10 +14,9 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use streha_audit::{leaf_hash, verify_inclusion};
 use streha_core::{AgencyId, AuditEntry, EnvelopeId};
 use streha_store::Transaction;
-use streha_wire::peer::{Delivery, PeerRequest, PeerResponse, Receipt};
+use streha_wire::peer::{Delivery, KeptCheckpoint, PeerRequest, PeerResponse, Receipt};
 use streha_wire::text::{Untrusted, sanitized};
 use streha_wire::{AgencyEntry, ErrorCode, Roster};
 use tokio::sync::watch;
@@ -393,9 +392,12 @@ async fn deliver_one(
                 format!("the queued envelope cannot be read: {other}"),
             ),
         })?;
+    // The `disclosed` entry was committed, with its checkpoint, before the envelope was
+    // queued: the proof is against the latest checkpoint, which covers it.
+    let disclosed = crate::app::prove_entry(shared, sender_log_index).map_err(internal)?;
     let delivery = PeerRequest::Deliver(Box::new(Delivery {
         envelope,
-        sender_log_index,
+        disclosed,
         subject: item.subject.clone(),
         consent,
     }));
@@ -448,17 +450,13 @@ async fn log_receipt(
         .verified_checkpoints
         .open(&proven.checkpoint, &verifier)
         .map_err(|e| bad(format!("checkpoint: {e}")))?;
-    if checkpoint.origin() != recipient.log_origin(roster.federation()) {
-        return Err(bad("the checkpoint is for another log".into()));
-    }
-    verify_inclusion(
-        &leaf_hash(&proven.entry),
-        proven.index,
-        checkpoint.size(),
-        &proven.proof,
-        checkpoint.root(),
-    )
-    .map_err(|e| bad(format!("inclusion: {e}")))?;
+    // The receipt entry keeps the receiver's checkpoint signature: a receiver's export that
+    // ends before this checkpoint is then seen as truncated.
+    let kept = KeptCheckpoint::from_verified(&proven.checkpoint, &checkpoint, &verifier)
+        .map_err(|e| bad(format!("checkpoint: {e}")))?;
+    proven
+        .verify_under(&checkpoint)
+        .map_err(|e| bad(format!("inclusion: {e}")))?;
     match AuditEntry::decode(&proven.entry) {
         Ok(AuditEntry::Received {
             header,
@@ -478,8 +476,9 @@ async fn log_receipt(
             envelope: id,
             recipient: recipient.id.clone(),
             receiver_log_index: proven.index,
-            receiver_tree_size: checkpoint.size(),
-            receiver_root_hash: checkpoint.root().to_bytes(),
+            receiver_tree_size: kept.size,
+            receiver_root_hash: kept.root,
+            receiver_checkpoint_signature: kept.signature,
             at: shared.now(),
         }
         .encode(),

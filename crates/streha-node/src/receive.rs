@@ -1,18 +1,24 @@
 //! Requests from peer nodes (ALPN `streha/1`): receiving a disclosure.
 //!
 //! The receiver trusts nothing the sending node decided: it checks that the envelope is
-//! signed by the connected peer's agency and addressed to this agency, verifies the consent
-//! evidence against the sender's signed checkpoint, and decides again with the same policy
-//! function. A sender that skips its own check gets nothing through.
+//! signed by the connected peer's agency and addressed to this agency, that the sender's log
+//! holds the `disclosed` entry of exactly this envelope under a checkpoint the sender's node
+//! signed, verifies the consent evidence against the sender's signed checkpoint, and decides
+//! again with the same policy function. A sender that skips its own check, or its own log
+//! entry, gets nothing through. The `received` entry keeps the sender's envelope signature
+//! and checkpoint signature, so that the logs of both sides can be held against each other
+//! offline (`spec/protocol.md` §6, "Delivery evidence").
 
-use streha_audit::{leaf_hash, verify_inclusion};
+use streha_audit::Checkpoint;
 use streha_core::{
     AgencyId, AuditEntry, ConsentGrant, ConsentView, Decision, DisclosureHeader, DisclosureRequest,
     PolicyContext, UrgentApproval, decide,
 };
 use streha_crypto::{Envelope, Signature};
 use streha_store::Transaction;
-use streha_wire::peer::{Delivery, PeerRequest, PeerResponse, ProvenEntry, Receipt};
+use streha_wire::peer::{
+    Delivery, KeptCheckpoint, PeerRequest, PeerResponse, ProvenEntry, Receipt, envelope_signature,
+};
 use streha_wire::text::Untrusted;
 use streha_wire::{AgencyEntry, Roster};
 
@@ -120,6 +126,16 @@ async fn receive(
             "the disclosure is dated in the future; check the sender's clock".into(),
         ));
     }
+
+    // Nothing is logged for a delivery whose sender's log does not hold it.
+    let disclosed = verify_disclosed_evidence(
+        shared,
+        &roster,
+        peer,
+        envelope,
+        &header,
+        &delivery.disclosed,
+    )?;
 
     let grant = match (&header.consent, &delivery.consent) {
         (None, _) => None,
@@ -232,7 +248,11 @@ async fn receive(
                     header,
                     basis,
                     ciphertext_hash,
-                    sender_log_index: Some(delivery.sender_log_index),
+                    sender_signature: Box::new(envelope_signature(envelope)),
+                    sender_log_index: delivery.disclosed.index,
+                    sender_tree_size: disclosed.size,
+                    sender_root_hash: disclosed.root,
+                    sender_checkpoint_signature: disclosed.signature,
                     at: now,
                 }
                 .encode(),
@@ -334,6 +354,66 @@ fn receipt_again(
     }
 }
 
+/// Opens the checkpoint of an entry proven in `peer`'s log (`what` names the evidence in
+/// errors): signed by `peer`'s node key under its log origin, and the entry included in its
+/// tree. Returns the checkpoint and its compact form, which a log entry keeps.
+fn open_proven(
+    shared: &Shared,
+    roster: &Roster,
+    peer: &AgencyEntry,
+    evidence: &ProvenEntry,
+    what: &str,
+) -> Result<(Checkpoint, KeptCheckpoint), Failure> {
+    let verifier = log_verifier(roster, peer)?;
+    let checkpoint = shared
+        .verified_checkpoints
+        .open(&evidence.checkpoint, &verifier)
+        .map_err(|e| {
+            Failure::Verification(format!(
+                "the {what}'s checkpoint is not signed by `{}`: {e}",
+                peer.id
+            ))
+        })?;
+    let kept = KeptCheckpoint::from_verified(&evidence.checkpoint, &checkpoint, &verifier)
+        .map_err(|e| Failure::Verification(format!("the {what}'s checkpoint: {e}")))?;
+    evidence.verify_under(&checkpoint).map_err(|e| {
+        Failure::Verification(format!(
+            "the {what} is not proven in `{}`'s log: {e}",
+            peer.id
+        ))
+    })?;
+    Ok((checkpoint, kept))
+}
+
+/// Checks that the delivery's proven entry is `peer`'s `disclosed` entry of exactly this
+/// envelope — the same header and ciphertext hash — in `peer`'s log under a checkpoint its
+/// node signed. Returns that checkpoint, compactly, for the `received` entry to keep.
+fn verify_disclosed_evidence(
+    shared: &Shared,
+    roster: &Roster,
+    peer: &AgencyEntry,
+    envelope: &Envelope,
+    header: &DisclosureHeader,
+    evidence: &ProvenEntry,
+) -> Result<KeptCheckpoint, Failure> {
+    let (_, kept) = open_proven(shared, roster, peer, evidence, "sender's `disclosed` entry")?;
+    match AuditEntry::decode(&evidence.entry) {
+        Ok(AuditEntry::Disclosed {
+            header: logged,
+            ciphertext_hash,
+            ..
+        }) if logged == *header && ciphertext_hash == envelope.ciphertext_hash => Ok(kept),
+        Ok(AuditEntry::Disclosed { .. }) => Err(Failure::Verification(format!(
+            "the `disclosed` entry proven at index {} of `{}`'s log is of another envelope than the one delivered (its header or ciphertext hash differ)",
+            evidence.index, peer.id
+        ))),
+        _ => Err(Failure::Verification(format!(
+            "the entry proven at index {} of `{}`'s log is not a `disclosed` entry",
+            evidence.index, peer.id
+        ))),
+    }
+}
+
 /// Checks a `consent granted` entry proven in `peer`'s log and returns the grant.
 fn verify_consent_evidence(
     shared: &Shared,
@@ -341,35 +421,7 @@ fn verify_consent_evidence(
     peer: &AgencyEntry,
     evidence: &ProvenEntry,
 ) -> Result<ConsentGrant, Failure> {
-    let verifier = log_verifier(roster, peer)?;
-    let checkpoint = shared
-        .verified_checkpoints
-        .open(&evidence.checkpoint, &verifier)
-        .map_err(|e| {
-            Failure::Verification(format!(
-                "the consent evidence's checkpoint is not signed by `{}`: {e}",
-                peer.id
-            ))
-        })?;
-    if checkpoint.origin() != peer.log_origin(roster.federation()) {
-        return Err(Failure::Verification(format!(
-            "the consent evidence's checkpoint is not for `{}`'s log",
-            peer.id
-        )));
-    }
-    verify_inclusion(
-        &leaf_hash(&evidence.entry),
-        evidence.index,
-        checkpoint.size(),
-        &evidence.proof,
-        checkpoint.root(),
-    )
-    .map_err(|e| {
-        Failure::Verification(format!(
-            "the consent entry is not proven in `{}`'s log: {e}",
-            peer.id
-        ))
-    })?;
+    open_proven(shared, roster, peer, evidence, "consent evidence")?;
     match AuditEntry::decode(&evidence.entry) {
         Ok(AuditEntry::ConsentGranted { grant }) => Ok(grant),
         _ => Err(Failure::BadRequest(

@@ -420,12 +420,15 @@ fn adopt_roster(store: &Store, roster: &Roster, note: &[u8]) -> Result<(), Start
         ))),
         Some(last) if last == roster.version() => Ok(()),
         _ => {
+            // Written outside the commit queue (at start and on SIGHUP): its time comes from
+            // the log itself, so that a clock set back cannot take the log back (`clock`).
+            let at = crate::clock::LogClock::open(store)?.now();
             let mut tx = Transaction::new();
             tx.append(
                 AuditEntry::RosterChanged {
                     version: roster.version(),
                     roster_hash: *blake3::hash(note).as_bytes(),
-                    at: crate::shared::now(),
+                    at,
                 }
                 .encode(),
             )

@@ -2,7 +2,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use streha_audit::NoteVerifier;
 use streha_core::{AgencyId, EnvelopeId, Timestamp};
@@ -11,6 +11,7 @@ use streha_store::{Committed, Store, Transaction};
 use streha_transport::Identity;
 use streha_wire::{AgencyEntry, Roster};
 
+use crate::clock::{EntryTime, LogClock};
 use crate::committer::Committer;
 use crate::config::Limits;
 use crate::failure::Failure;
@@ -128,6 +129,8 @@ pub(crate) struct Shared {
     pub(crate) verified_checkpoints: crate::verified::VerifiedCheckpoints,
     /// Commits every request's transaction, grouped (see [`Committer`]).
     committer: Committer,
+    /// The log's entry times (see [`LogClock`]).
+    clock: LogClock,
 }
 
 impl std::fmt::Debug for Shared {
@@ -155,6 +158,7 @@ impl Shared {
         limits: Limits,
         witness: crate::config::WitnessConfig,
     ) -> std::io::Result<Self> {
+        let clock = LogClock::open(&store).map_err(std::io::Error::other)?;
         let committer = Committer::start(Arc::clone(&store))?;
         let metrics = Metrics::default();
         metrics
@@ -164,6 +168,7 @@ impl Shared {
             vault,
             verified_checkpoints: crate::verified::VerifiedCheckpoints::default(),
             committer,
+            clock,
             witness,
             agency,
             origin,
@@ -209,14 +214,25 @@ impl Shared {
         })
     }
 
-    /// The current time.
+    /// This node's time for a new entry (the system clock, kept from taking the log
+    /// backwards beyond the clock-skew bound: [`LogClock::now`]).
     pub(crate) fn now(&self) -> Timestamp {
-        now()
+        self.clock.now()
     }
 
-    /// Commits durably, grouped with the other requests' commits.
+    /// Commits durably, grouped with the other requests' commits, after checking the
+    /// entries' times against the log's ([`LogClock::admit`]).
     pub(crate) async fn commit(&self, tx: Transaction) -> Result<Committed, Failure> {
-        let committed = self.committer.commit(tx).await.map_err(Failure::from)?;
+        let times: Vec<EntryTime> = tx
+            .appended()
+            .filter_map(|bytes| streha_core::AuditEntry::decode(bytes).ok())
+            .map(|entry| EntryTime::of(&entry))
+            .collect();
+        let answer = self
+            .clock
+            .admit(&times, || self.committer.enqueue(tx))?
+            .map_err(Failure::from)?;
+        let committed = answer.committed().await.map_err(Failure::from)?;
         if committed.checkpoint.is_some() {
             self.metrics.last_checkpoint_at.store(
                 self.now().unix_millis(),
@@ -226,17 +242,11 @@ impl Shared {
         Ok(committed)
     }
 
-    /// Checks that a time an application states is within the allowed skew of ours.
-    pub(crate) fn check_skew(&self, what: &str, at: Timestamp) -> Result<(), Failure> {
-        let now = self.now().unix_millis();
-        let skew = u64::try_from(self.limits.clock_skew.as_millis()).unwrap_or(u64::MAX);
-        if at.unix_millis().abs_diff(now) > skew {
-            return Err(Failure::BadRequest(format!(
-                "the {what} time is more than {}s away from this node's clock; check the clocks",
-                self.limits.clock_skew.as_secs()
-            )));
-        }
-        Ok(())
+    /// Checks a time an application states (`field`, e.g. `consent recorded_at`): within
+    /// `limits.clock_skew` of this node's clock, and not earlier than the log's entries
+    /// allow ([`LogClock::check_stated`]).
+    pub(crate) fn check_skew(&self, field: &str, at: Timestamp) -> Result<(), Failure> {
+        self.clock.check_stated(field, at, self.limits.clock_skew)
     }
 
     /// Delay before retry number `attempt` (1-based): exponential from the initial delay.
@@ -289,11 +299,7 @@ pub(crate) fn agency_of_node_key(roster: &Roster, key: &[u8; 32]) -> Option<Agen
     roster.agency_by_node_key(&key).cloned()
 }
 
-/// The current time, Unix milliseconds.
+/// The system clock (for times that are not entry times: see [`Shared::now`]).
 pub(crate) fn now() -> Timestamp {
-    let millis = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-        .unwrap_or(0);
-    Timestamp::from_unix_millis(millis)
+    Timestamp::from_unix_millis(crate::clock::system_now())
 }

@@ -32,6 +32,18 @@ pub enum StoreError {
         "the store stopped accepting writes after an earlier durability failure; restart the node"
     )]
     Poisoned,
+    /// The stored log was hashed with the BLAKE3 tree of an earlier Streha version; this
+    /// version's tree is RFC 6962 (SHA-256, `spec/audit-log.md` §1) and cannot continue it.
+    #[error(
+        "the audit log in {path} was written by an earlier Streha version with a BLAKE3 tree; \
+         this version uses the RFC 6962 tree (spec/audit-log.md §1) and cannot continue it: \
+         keep that directory (and its exported bundle) for audit with the version that wrote \
+         it, and start this node on a new data_dir"
+    )]
+    OldTreeHash {
+        /// The store's directory.
+        path: PathBuf,
+    },
     /// The stored log does not match itself (size, nodes, checkpoint). The store must not be
     /// used; restore it from a backup and report it.
     #[error(

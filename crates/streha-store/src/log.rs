@@ -12,7 +12,7 @@ use streha_audit::{
 
 use crate::StoreError;
 use crate::durability::Durability;
-use crate::nodes::{SledNodes, node_key};
+use crate::nodes::{SledNodes, node_key, tree_hash_matches};
 use crate::transaction::{Transaction, Write};
 
 /// The largest audit entry the store accepts, matching the bundle format's limit.
@@ -169,6 +169,9 @@ impl Store {
                     .map_err(|_| corrupt("the stored size is not 8 bytes".into()))?,
             ),
         };
+        if !tree_hash_matches(&entries, &nodes).map_err(db_err)? {
+            return Err(StoreError::OldTreeHash { path: path.clone() });
+        }
         let frontier = Frontier::from_source(size, &SledNodes { tree: &nodes })
             .map_err(|e| corrupt(format!("cannot rebuild the tree at size {size}: {e}")))?;
         let checkpoint = match meta.get(META_CHECKPOINT).map_err(db_err)? {

@@ -105,6 +105,11 @@ impl Transaction {
         self
     }
 
+    /// The log entries this transaction appends, in order.
+    pub fn appended(&self) -> impl Iterator<Item = &[u8]> + '_ {
+        self.appends.iter().map(Vec::as_slice)
+    }
+
     /// The number of log entries this transaction appends.
     pub fn append_count(&self) -> usize {
         self.appends.len()

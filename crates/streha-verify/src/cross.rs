@@ -1,12 +1,14 @@
-//! V3: the logs matched against each other — every `received` has its `disclosed`, every
-//! `receipt` names the receiver's `received` in the receiver's signed tree, and every
-//! `disclosed` is accounted for (`spec/verification.md` §V3).
+//! V3: the logs matched against each other — the evidence each log keeps of the other side
+//! (envelope signatures, the other node's signed checkpoints), every `received` has its
+//! `disclosed`, every `receipt` names the receiver's `received` in the receiver's signed
+//! tree, and every `disclosed` is accounted for (`spec/verification.md` §V3).
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use streha_audit::{Hash, inclusion_proof, leaf_hash, verify_inclusion};
 use streha_core::AuditEntry;
 
+use crate::directory::Directory;
+use crate::evidence::{Held, check_held, envelope_signature_finding, failed, kept_checkpoint};
 use crate::finding::{Finding, Rule};
 use crate::integrity::CheckedLog;
 use crate::replay::Replayed;
@@ -21,11 +23,59 @@ pub(crate) struct Side<'a> {
 /// disclosure row's status. `known` holds the roster's agency ids.
 pub(crate) fn match_logs(
     sides: &mut BTreeMap<String, Side<'_>>,
+    dir: &Directory<'_>,
     known: &BTreeSet<String>,
     findings: &mut Vec<Finding>,
     notes: &mut Vec<Finding>,
 ) {
     let names: Vec<String> = sides.keys().cloned().collect();
+
+    // V3.1 (envelope signatures) and V3.6 (the other node's checkpoints): the evidence of the
+    // other side that each `received` and `receipt` keeps. An entry whose evidence is forged
+    // is reported once, against its own log, and not matched further.
+    let mut forged: BTreeSet<(String, u64)> = BTreeSet::new();
+    let mut proven: BTreeMap<(String, u64), Held> = BTreeMap::new();
+    for name in &names {
+        let side = &sides[name];
+        let indices = side
+            .replayed
+            .received
+            .iter()
+            .map(|r| r.index)
+            .chain(side.replayed.receipts.iter().map(|r| r.index));
+        for index in indices {
+            let Some(entry) = side.log.entry(index) else {
+                continue;
+            };
+            if let Some(finding) = envelope_signature_finding(dir, name, index, entry) {
+                findings.push(finding);
+                forged.insert((name.clone(), index));
+                continue;
+            }
+            match kept_checkpoint(dir, name, index, entry) {
+                Some(Ok(held)) => {
+                    proven.insert((name.clone(), index), held);
+                }
+                Some(Err(finding)) => {
+                    findings.push(finding);
+                    forged.insert((name.clone(), index));
+                }
+                None => {}
+            }
+        }
+    }
+    let logs: BTreeMap<String, &CheckedLog> = sides
+        .iter()
+        .map(|(name, side)| (name.clone(), side.log))
+        .collect();
+    let held: Vec<Held> = proven.values().cloned().collect();
+    let contradicted = check_held(&logs, &held, findings);
+    // Evidence that V3.1 and V3.3 cannot match entry by entry: forged (reported above), or
+    // a checkpoint its signer's bundle withholds or contradicts (reported by `check_held`).
+    let settled = |keeper: &str, index: u64| {
+        let key = (keeper.to_owned(), index);
+        forged.contains(&key) || proven.get(&key).is_some_and(|h| failed(&contradicted, h))
+    };
 
     // V3.1, V3.2: every `received` against the sender's `disclosed`.
     for receiver in &names {
@@ -44,6 +94,9 @@ pub(crate) fn match_logs(
             })
             .collect();
         for (index, header, basis, hash, sender_index) in received {
+            if settled(receiver, index) {
+                continue;
+            }
             let sender = header.sender.to_string();
             let envelope = header.envelope_id;
             let Some(side) = sides.get(&sender) else {
@@ -71,42 +124,33 @@ pub(crate) fn match_logs(
                 .iter()
                 .find(|d| d.header.envelope_id == envelope)
             else {
-                let beyond = sender_index.is_some_and(|i| i >= side.log.tree.size());
-                if beyond {
-                    notes.push(
-                        Finding::new(
-                            Rule::CounterpartMissing,
-                            receiver,
-                            format!(
-                                "received from `{sender}`, whose bundle ends at {} entries, before the sender's index {}: export a newer bundle",
-                                side.log.tree.size(),
-                                sender_index.unwrap_or_default()
-                            ),
-                        )
-                        .at_entry(index)
-                        .envelope(envelope)
-                        .counterpart(&sender, sender_index),
-                    );
-                } else {
-                    findings.push(
-                        Finding::new(
-                            Rule::ReceivedWithoutDisclosed,
-                            receiver,
-                            format!(
-                                "received {} about subject {} from `{sender}`, whose log ({} entries) has no `disclosed` of this envelope{}",
-                                header.categories,
-                                header.subject,
-                                side.log.tree.size(),
-                                sender_index
-                                    .map(|i| format!(" (the receiver names index {i})"))
-                                    .unwrap_or_default()
-                            ),
-                        )
-                        .at_entry(index)
-                        .envelope(envelope)
-                        .counterpart(&sender, sender_index),
-                    );
-                }
+                // The sender's envelope signature and its checkpoint are valid, and its bundle
+                // holds that checkpoint's tree (V3.6): the sender never logged the envelope
+                // under it, so the receiver's claim that it was proven there is false.
+                let at = sender_index.and_then(|i| side.log.entry(i));
+                findings.push(
+                    Finding::new(
+                        Rule::ReceivedWithoutDisclosed,
+                        receiver,
+                        format!(
+                            "received {} about subject {} from `{sender}`, whose log ({} entries, consistent with the checkpoint the receiver kept) has no `disclosed` of this envelope{}: the receiver's evidence is false (its log is false), though the sender's agency signed the envelope",
+                            header.categories,
+                            header.subject,
+                            side.log.tree.size(),
+                            match (sender_index, at) {
+                                (Some(i), Some(e)) => format!(
+                                    "; the receiver names entry {i}, a `{}`",
+                                    e.kind_name()
+                                ),
+                                (Some(i), None) => format!("; the receiver names entry {i}"),
+                                (None, _) => String::new(),
+                            }
+                        ),
+                    )
+                    .at_entry(index)
+                    .envelope(envelope)
+                    .counterpart(&sender, sender_index),
+                );
                 continue;
             };
             let mut differs = Vec::new();
@@ -196,11 +240,13 @@ pub(crate) fn match_logs(
                     r.recipient.clone(),
                     r.receiver_log_index,
                     r.receiver_tree_size,
-                    r.receiver_root,
                 )
             })
             .collect();
-        for (index, envelope, recipient, k, n, root) in receipts {
+        for (index, envelope, recipient, k, n) in receipts {
+            if settled(sender, index) {
+                continue;
+            }
             let Some(side) = sides.get(&recipient) else {
                 notes.push(
                     Finding::new(
@@ -216,23 +262,9 @@ pub(crate) fn match_logs(
                 );
                 continue;
             };
+            // The receiver's node signed its tree of size `n` and its bundle has that root
+            // there (V3.6): only the entry the receipt names is left to check.
             let log = side.log;
-            if n > log.tree.size() {
-                notes.push(
-                    Finding::new(
-                        Rule::CounterpartMissing,
-                        sender,
-                        format!(
-                            "the receipt names `{recipient}`'s tree of size {n}; its bundle holds {} entries: export a newer bundle",
-                            log.tree.size()
-                        ),
-                    )
-                    .at_entry(index)
-                    .envelope(envelope)
-                    .counterpart(&recipient, Some(k)),
-                );
-                continue;
-            }
             let names_received = k < n
                 && matches!(
                     log.entry(k),
@@ -253,29 +285,6 @@ pub(crate) fn match_logs(
                         Rule::ReceiptEntryMismatch,
                         sender,
                         format!("the receipt from `{recipient}` names its entry {k}: {seen}"),
-                    )
-                    .at_entry(index)
-                    .envelope(envelope)
-                    .counterpart(&recipient, Some(k)),
-                );
-                continue;
-            }
-            let claimed = Hash::from_bytes(root);
-            let actual = log.tree.root_at(n).ok();
-            let included = actual.is_some_and(|actual| actual == claimed)
-                && inclusion_proof(k, n, &log.tree).is_ok_and(|proof| {
-                    let leaf = leaf_hash(&log.raw[k as usize]);
-                    verify_inclusion(&leaf, k, n, &proof, &claimed).is_ok()
-                });
-            if !included {
-                findings.push(
-                    Finding::new(
-                        Rule::ReceiptNotInReceiverLog,
-                        sender,
-                        format!(
-                            "the receipt names `{recipient}`'s tree of size {n} with root {claimed}; that log's entries give {}: the receiver showed the sender another log",
-                            actual.map_or_else(|| "no root".to_owned(), |h| h.to_hex())
-                        ),
                     )
                     .at_entry(index)
                     .envelope(envelope)

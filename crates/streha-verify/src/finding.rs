@@ -220,6 +220,11 @@ rules! {
     /// A `received` names another sender log index than its `disclosed`.
     SenderIndexMismatch = "sender_index_mismatch", "V3.1", Error, "",
         "wrong sender log index";
+    /// A `received` whose kept envelope signature does not verify, or is by another key
+    /// than the sender's signing key in the roster: the sender never signed what the
+    /// receiver says it received, and the receiver's log is false.
+    ForgedEnvelopeSignature = "forged_envelope_signature", "V3.1", Critical, "",
+        "received envelope not signed by its sender";
     /// The receiver's logged basis is not the one the sender's evidence gives.
     ReceiverBasisMismatch = "receiver_basis_mismatch", "V3.2", Error, "Art. 18.2, 18.3",
         "receiver's basis not reproduced";
@@ -233,9 +238,6 @@ rules! {
     /// envelope.
     ReceiptEntryMismatch = "receipt_entry_mismatch", "V3.3", Critical, "Art. 18.2",
         "receipt names the wrong entry";
-    /// A `receipt`'s tree size and root are not the receiver's log.
-    ReceiptNotInReceiverLog = "receipt_not_in_receiver_log", "V3.3", Critical, "",
-        "receipt not proven in the receiver's log";
     /// A `disclosed` the receiver logged as received, but whose receipt the sender has not
     /// logged (yet).
     DeliveredWithoutReceipt = "delivered_without_receipt", "V3.4", Info, "",
@@ -246,6 +248,19 @@ rules! {
     /// A counterpart log was not supplied, or ends before the entry in question.
     CounterpartMissing = "counterpart_missing", "V3.5", Info, "",
         "counterpart log not supplied";
+    /// An entry keeps a checkpoint of another node's log (a `received` the sender's, a
+    /// `receipt` the receiver's) that that node did not sign, or that cannot hold the entry
+    /// it is said to prove: the log that keeps it is false.
+    ForgedCheckpointEvidence = "forged_checkpoint_evidence", "V3.6", Critical, "",
+        "checkpoint evidence the other node never signed";
+    /// A bundle ends before a checkpoint its node signed, kept in another node's log: the
+    /// export withholds entries the node had committed to (or is older than the others).
+    TruncatedExport = "truncated_export", "V3.6", Critical, "",
+        "export shorter than a checkpoint its node signed";
+    /// A bundle's entries do not give the root its node signed for a size, in a checkpoint
+    /// kept in another node's log: the node rewrote its log after signing it.
+    RewrittenLog = "rewritten_log", "V3.6", Critical, "",
+        "log differs from a checkpoint its node signed";
 }
 
 impl fmt::Display for Rule {

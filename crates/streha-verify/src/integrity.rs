@@ -33,8 +33,6 @@ pub(crate) struct CheckedLog {
     pub(crate) origin: String,
     /// The tree of all the bundle's entries.
     pub(crate) tree: MemoryTree,
-    /// The raw entries.
-    pub(crate) raw: Vec<Vec<u8>>,
     /// Each entry decoded, or `None` if it does not decode.
     pub(crate) entries: Vec<Option<AuditEntry>>,
     /// Every checkpoint, for the report.
@@ -78,7 +76,6 @@ pub(crate) fn check_log(
         name,
         origin: bundle.origin.clone(),
         tree,
-        raw: bundle.entries.clone(),
         entries: Vec::with_capacity(bundle.entries.len()),
         checkpoints: Vec::with_capacity(bundle.checkpoints.len()),
         signed: Vec::new(),

@@ -16,7 +16,10 @@
 //!   the logged basis is the replayed one.
 //! - **V3, the logs against each other**: every `received` has its `disclosed`, every
 //!   `receipt` names the receiver's `received` in the receiver's tree, every disclosure is
-//!   accounted for.
+//!   accounted for; the other side's signatures each log keeps (the sender's envelope
+//!   signature and checkpoint in `received`, the receiver's checkpoint in `receipt`) verify,
+//!   and every checkpoint so kept is in its node's bundle — so a disagreement names the
+//!   false log.
 //!
 //! Output: a [`Report`] of [`Finding`]s (node, entry, [`Rule`], article, what was seen) and
 //! notes, per-node summaries and the disclosures over time, rendered as text
@@ -60,7 +63,7 @@
 //!     encryption_key: AgencyEncryptionSecretKey::from_seed_bytes([4; 32]).public_key(),
 //!     officers: vec![],
 //! };
-//! let signed = Roster::new("demo", 1, Timestamp(0), vec![police], ExchangeAgreement::new(vec![])?)?
+//! let signed = Roster::new("demo.example", 1, Timestamp(0), vec![police], ExchangeAgreement::new(vec![])?)?
 //!     .sign(&roster_key)?;
 //! let roster = Roster::open(&signed, &roster_key.public_key())?;
 //!
@@ -88,6 +91,7 @@
 
 mod cross;
 mod directory;
+mod evidence;
 mod finding;
 mod integrity;
 mod proof;

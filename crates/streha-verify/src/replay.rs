@@ -51,7 +51,6 @@ pub(crate) struct ReceiptRec {
     pub(crate) recipient: String,
     pub(crate) receiver_log_index: u64,
     pub(crate) receiver_tree_size: u64,
-    pub(crate) receiver_root: [u8; 32],
 }
 
 /// What the replay of one log produced for the cross-node checks and the report.
@@ -305,7 +304,7 @@ pub(crate) fn replay(
                     header: header.clone(),
                     basis: basis.clone(),
                     ciphertext_hash: *ciphertext_hash,
-                    sender_log_index: *sender_log_index,
+                    sender_log_index: Some(*sender_log_index),
                 });
             }
             AuditEntry::ReceiveRefused { header, reason, .. } => {
@@ -330,7 +329,6 @@ pub(crate) fn replay(
                 recipient,
                 receiver_log_index,
                 receiver_tree_size,
-                receiver_root_hash,
                 ..
             } => {
                 let sent = out
@@ -356,7 +354,6 @@ pub(crate) fn replay(
                     recipient: recipient.to_string(),
                     receiver_log_index: *receiver_log_index,
                     receiver_tree_size: *receiver_tree_size,
-                    receiver_root: *receiver_root_hash,
                 });
             }
             AuditEntry::Violation {

@@ -115,7 +115,7 @@ pub fn verify(bundles: &[LogBundle], roster: &Roster, options: &VerifyOptions) -
 
     // V3, the logs against each other.
     let members = roster.agencies().iter().map(|a| a.id.to_string()).collect();
-    match_logs(&mut sides, &members, &mut findings, &mut notes);
+    match_logs(&mut sides, &dir, &members, &mut findings, &mut notes);
 
     // The report.
     let mut nodes = Vec::with_capacity(logs.len());

@@ -53,14 +53,7 @@ fn doctored() -> (Fed, Report) {
         None,
         t(42 * DAY),
     );
-    let hash = fed.seal(&orphan);
-    fed.node(CSW).commit(&[streha_core::AuditEntry::Received {
-        header: orphan,
-        basis: agreement(&["csw-referral"]),
-        ciphertext_hash: hash,
-        sender_log_index: None,
-        at: t(42 * DAY + 500),
-    }]);
+    fed.orphan_received(&orphan, agreement(&["csw-referral"]), t(42 * DAY + 500));
     let report = verify(&fed.bundles(), &fed.roster, &VerifyOptions::default());
     (fed, report)
 }

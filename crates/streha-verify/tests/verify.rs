@@ -263,21 +263,14 @@ fn a_received_without_disclosed_is_caught() {
         None,
         t(13 * DAY),
     );
-    let hash = fed.seal(&header);
-    let index = fed.node(CSW).commit(&[AuditEntry::Received {
-        header,
-        basis: agreement(&["csw-referral"]),
-        ciphertext_hash: hash,
-        sender_log_index: None,
-        at: t(13 * DAY + 500),
-    }]);
+    let index = fed.orphan_received(&header, agreement(&["csw-referral"]), t(13 * DAY + 500));
     let report = run(&fed);
     assert_found(&report, Rule::ReceivedWithoutDisclosed, CSW, Some(index));
     let f = report
         .with_rule(Rule::ReceivedWithoutDisclosed)
         .next()
         .unwrap();
-    assert_eq!(f.counterpart.as_deref(), Some(POLICE));
+    assert_eq!(f.counterpart.as_deref(), Some(&*format!("{POLICE}#0")));
     assert_eq!(f.severity, Severity::Critical);
 }
 
@@ -331,7 +324,7 @@ fn cosignatures_by_keys_not_in_the_roster_are_caught() {
     let mut note = SignedNote::parse(police.checkpoints.last().unwrap()).unwrap();
     // A witness the roster does not know.
     let stranger = CosignatureSigner::new(
-        "streha/kosovo-demo/mallory",
+        "kosovo-demo.example/streha/mallory",
         SigningKey::from_bytes(&[0x66; 32]),
     )
     .unwrap();
@@ -339,7 +332,7 @@ fn cosignatures_by_keys_not_in_the_roster_are_caught() {
         .unwrap();
     // Someone cosigning under the shelter's name with another key.
     let impostor = CosignatureSigner::new(
-        &format!("streha/{FEDERATION}/{SHELTER}"),
+        &format!("{FEDERATION}/streha/{SHELTER}"),
         SigningKey::from_bytes(&[0x67; 32]),
     )
     .unwrap();
@@ -430,7 +423,7 @@ fn urgent_danger_with_one_approver_is_caught() {
 }
 
 #[test]
-fn a_receipt_naming_another_tree_is_caught() {
+fn a_receipt_naming_a_tree_the_receiver_never_signed_is_caught() {
     let mut fed = Fed::demo();
     let header = fed.header(
         0x46,
@@ -444,20 +437,23 @@ fn a_receipt_naming_another_tree_is_caught() {
     );
     let index = fed.disclose(&header, agreement(&["csw-referral"]));
     fed.deliver(&header, agreement(&["csw-referral"]), index);
-    // The sender logs a second receipt whose root is not the receiver's.
+    // The sender logs a second receipt whose root is not the receiver's: it can sign that
+    // checkpoint only with its own key.
     let csw_size = fed.nodes[CSW].tree.size();
+    let forged = fed.nodes[POLICE].kept(csw_size, streha_audit::Hash::from_bytes([0x55; 32]));
     let receipt = fed.node(POLICE).commit(&[AuditEntry::Receipt {
         envelope: header.envelope_id,
         recipient: agency(CSW),
         receiver_log_index: csw_size - 1,
         receiver_tree_size: csw_size,
         receiver_root_hash: [0x55; 32],
+        receiver_checkpoint_signature: forged.signature,
         at: t(13 * DAY + 900),
     }]);
     let report = run(&fed);
     assert_found(
         &report,
-        Rule::ReceiptNotInReceiverLog,
+        Rule::ForgedCheckpointEvidence,
         POLICE,
         Some(receipt),
     );
@@ -476,16 +472,21 @@ fn garbage_bundles_never_panic() {
         }
     }
     bundles.push(LogBundle::new(
-        "streha/kosovo-demo/nobody",
+        "kosovo-demo.example/streha/nobody",
         vec![vec![1, 2, 3]],
         vec![],
     ));
     let report = verify(&bundles, &fed.roster, &VerifyOptions::default());
     assert_found(&report, Rule::UndecodableEntry, POLICE, Some(0));
     assert_found(&report, Rule::MalformedCheckpoint, CSW, None);
-    assert_found(&report, Rule::UnknownLog, "streha/kosovo-demo/nobody", None);
+    assert_found(
+        &report,
+        Rule::UnknownLog,
+        "kosovo-demo.example/streha/nobody",
+        None,
+    );
     // A bundle from another time, with no entries and no checkpoints.
-    let empty = LogBundle::new(format!("streha/{FEDERATION}/{POLICE}"), vec![], vec![]);
+    let empty = LogBundle::new(format!("{FEDERATION}/streha/{POLICE}"), vec![], vec![]);
     let report = verify(&[empty], &fed.roster, &VerifyOptions::default());
     assert_found(&report, Rule::NoCheckpoint, POLICE, None);
 }
@@ -508,7 +509,16 @@ fn a_received_from_a_non_member_is_caught() {
         header,
         basis: agreement(&["csw-referral"]),
         ciphertext_hash: [3; 32],
-        sender_log_index: None,
+        sender_signature: Box::new(streha_core::EnvelopeSignature {
+            sender_key: [4; 32],
+            recipient_key: [5; 32],
+            ephemeral: [6; 32],
+            signature: streha_core::SignatureBytes::from_bytes([7; 64]),
+        }),
+        sender_log_index: 0,
+        sender_tree_size: 1,
+        sender_root_hash: [8; 32],
+        sender_checkpoint_signature: streha_core::SignatureBytes::from_bytes([9; 64]),
         at: t(13 * DAY + 500),
     }]);
     let report = run(&fed);
@@ -702,7 +712,7 @@ fn a_registration_right_after_a_rekeying_is_not_taken_for_the_successor() {
 fn witness_alarms_are_reported_by_kind_and_the_first_form_still_decodes() {
     use streha_core::{LogOrigin, WitnessAlarmKind};
     let mut fed = Fed::demo();
-    let origin = LogOrigin::new(format!("streha/demo/{SHELTER}")).unwrap();
+    let origin = LogOrigin::new(format!("demo.example/streha/{SHELTER}")).unwrap();
     let alarm = |kind, cosigned_size, offered_size| AuditEntry::WitnessAlarm {
         origin: origin.clone(),
         kind,

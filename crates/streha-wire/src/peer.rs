@@ -1,18 +1,36 @@
 //! Node ↔ node messages (ALPN `streha/1`). One request and one response per bidirectional
 //! stream.
 //!
-//! A delivery carries the sealed envelope and what the receiver's decision rests on, since
-//! the receiver has no access to the sender's registry: the subject's age status and legal
-//! representatives as the sender holds them, and — for a consent-based disclosure — the
-//! consent grant as it stands in the sender's audit log, with its inclusion proof and the
-//! sender's signed checkpoint. The receipt is the receiver's `received` entry with its
+//! A delivery carries the sealed envelope, the sender's `disclosed` entry of it proven in the
+//! sender's log under the sender's signed checkpoint, and what the receiver's decision rests
+//! on, since the receiver has no access to the sender's registry: the subject's age status
+//! and legal representatives as the sender holds them, and — for a consent-based disclosure
+//! — the consent grant as it stands in the sender's audit log, with its inclusion proof and
+//! the sender's signed checkpoint. The receipt is the receiver's `received` entry with its
 //! inclusion proof and the receiver's signed checkpoint: the checkpoint signature (one per
 //! batch) is what signs the receipt.
+//!
+//! Each side keeps the other's evidence in its own log, compactly ([`KeptCheckpoint`],
+//! [`envelope_signature`]): the receiver's `received` keeps the sender's envelope signature
+//! and checkpoint signature, the sender's `receipt` keeps the receiver's checkpoint
+//! signature. So neither side's operator, holding only its own node key, can write a history
+//! that the other side's log does not expose (`spec/protocol.md` §6, "Delivery evidence").
 
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
 use serde::{Deserialize, Serialize};
-use streha_audit::InclusionProof;
-use streha_core::{AgeStatus, RefusalReason, RepresentativeId, Timestamp, WitnessAlarmKind};
-use streha_crypto::Envelope;
+use streha_audit::{
+    Checkpoint, Hash, InclusionProof, NoteVerifier, SignedNote, leaf_hash, open_checkpoint,
+    verify_inclusion,
+};
+use streha_core::{
+    AgeStatus, DisclosureHeader, EnvelopeSignature, RefusalReason, RepresentativeId,
+    SignatureBytes, Timestamp, WitnessAlarmKind,
+};
+use streha_crypto::{
+    AgencyEncryptionPublicKey, AgencySigningPublicKey, ENVELOPE_VERSION, Envelope, EnvelopeHeader,
+    Signature,
+};
 
 use crate::RemoteError;
 
@@ -47,8 +65,11 @@ pub struct SubjectFacts {
 pub struct Delivery {
     /// The sealed envelope, exactly as the application signed it.
     pub envelope: Envelope,
-    /// Index of the sender's `disclosed` entry for this envelope.
-    pub sender_log_index: u64,
+    /// The sender's `disclosed` entry for this envelope, proven in the sender's log under a
+    /// checkpoint the sender's node signed. The receiver refuses the delivery unless it
+    /// verifies and is the `disclosed` of exactly this envelope (header and ciphertext hash),
+    /// and keeps it in its `received` entry.
+    pub disclosed: ProvenEntry,
     /// The subject as the sender knows it.
     pub subject: SubjectFacts,
     /// The `consent granted` entry the disclosure relies on, proven in the sender's log.
@@ -123,4 +144,397 @@ pub enum PeerResponse {
         /// The size of the latest checkpoint of the log the witness cosigned.
         cosigned_size: u64,
     },
+}
+
+/// Why delivery evidence does not hold.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum EvidenceError {
+    /// The checkpoint note is malformed, or carries no valid signature by the log's node.
+    #[error("the checkpoint is not signed by the node of log `{origin}`: {reason}")]
+    Checkpoint {
+        /// The log origin (the node's key name) it was checked against.
+        origin: String,
+        /// What failed.
+        reason: String,
+    },
+    /// The checkpoint is of another log than expected.
+    #[error("the checkpoint is for log `{found}`, not `{expected}`")]
+    OtherLog {
+        /// The expected origin.
+        expected: String,
+        /// The checkpoint's origin.
+        found: String,
+    },
+    /// The checkpoint has extension lines. A Streha node's checkpoints have none, and the
+    /// compact form an entry keeps could not rebuild them.
+    #[error("the checkpoint has extension lines, which a Streha node's checkpoints never have")]
+    Extensions,
+    /// The entry is not included in the checkpoint's tree at the stated index.
+    #[error("the entry is not proven at index {index} of the tree of size {size}: {reason}")]
+    NotIncluded {
+        /// The stated index.
+        index: u64,
+        /// The checkpoint's size.
+        size: u64,
+        /// What failed.
+        reason: String,
+    },
+    /// A key kept with an envelope signature is not a valid public key of its kind.
+    #[error("the kept {0} is not a valid public key")]
+    InvalidKey(&'static str),
+    /// The envelope signature does not verify under the key it names.
+    #[error("the envelope signature does not verify: {0}")]
+    EnvelopeSignature(String),
+}
+
+/// A log's signed checkpoint in the compact form another log's entry keeps it: the tree's
+/// size and root and the Ed25519 signature of the log's node (its signed-note signature
+/// under the log origin, C2SP signed-note, type `0x01`). The note is rebuilt from these and
+/// the node's key name and key (the roster's): `origin\nsize\nbase64(root)\n`, no extension
+/// lines, one signature line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeptCheckpoint {
+    /// The tree size.
+    pub size: u64,
+    /// The root hash.
+    pub root: [u8; 32],
+    /// The node's signature of the checkpoint note.
+    pub signature: SignatureBytes,
+}
+
+impl KeptCheckpoint {
+    /// Opens a signed checkpoint note of the log whose node `verifier` checks (its name is the
+    /// log origin), and keeps it compactly.
+    ///
+    /// # Errors
+    /// [`EvidenceError::Checkpoint`], [`EvidenceError::OtherLog`] or
+    /// [`EvidenceError::Extensions`].
+    pub fn open(note: &str, verifier: &NoteVerifier) -> Result<(Checkpoint, Self), EvidenceError> {
+        let (checkpoint, _) = open_checkpoint(note, std::slice::from_ref(verifier))
+            .map_err(|e| checkpoint_error(verifier, &e))?;
+        let kept = Self::from_verified(note, &checkpoint, verifier)?;
+        Ok((checkpoint, kept))
+    }
+
+    /// Keeps a checkpoint whose note the caller has already opened with `verifier` (for
+    /// instance through a cache of verified notes): takes the node's signature line from the
+    /// note. The note must be the one that verified; nothing is verified again.
+    ///
+    /// # Errors
+    /// [`EvidenceError::Checkpoint`] if the note has no signature line by `verifier`'s key,
+    /// [`EvidenceError::OtherLog`] or [`EvidenceError::Extensions`].
+    pub fn from_verified(
+        note: &str,
+        checkpoint: &Checkpoint,
+        verifier: &NoteVerifier,
+    ) -> Result<Self, EvidenceError> {
+        if checkpoint.origin() != verifier.name().as_str() {
+            return Err(EvidenceError::OtherLog {
+                expected: verifier.name().as_str().to_owned(),
+                found: checkpoint.origin().to_owned(),
+            });
+        }
+        if !checkpoint.extensions().is_empty() {
+            return Err(EvidenceError::Extensions);
+        }
+        let parsed = SignedNote::parse(note).map_err(|e| checkpoint_error(verifier, &e))?;
+        let signature = parsed
+            .signatures()
+            .iter()
+            .filter(|sig| sig.name() == verifier.name() && sig.key_id() == verifier.key_id())
+            .find_map(|sig| <[u8; 64]>::try_from(sig.signature_bytes()).ok())
+            .ok_or_else(|| EvidenceError::Checkpoint {
+                origin: verifier.name().as_str().to_owned(),
+                reason: "no Ed25519 signature line by the node's key".into(),
+            })?;
+        Ok(Self {
+            size: checkpoint.size(),
+            root: checkpoint.root().to_bytes(),
+            signature: SignatureBytes::from_bytes(signature),
+        })
+    }
+
+    /// The signed note rebuilt for the log whose node `verifier` checks.
+    ///
+    /// # Errors
+    /// [`EvidenceError::Checkpoint`] if `verifier`'s name is not a valid log origin.
+    pub fn to_note(&self, verifier: &NoteVerifier) -> Result<String, EvidenceError> {
+        let origin = verifier.name().as_str();
+        let body = Checkpoint::new(origin, self.size, Hash::from_bytes(self.root))
+            .map_err(|e| checkpoint_error(verifier, &e))?
+            .to_body();
+        let mut raw = Vec::with_capacity(68);
+        raw.extend_from_slice(&verifier.key_id().to_bytes());
+        raw.extend_from_slice(self.signature.as_bytes());
+        Ok(format!(
+            "{body}\n\u{2014} {origin} {}\n",
+            BASE64.encode(raw)
+        ))
+    }
+
+    /// Verifies the kept signature: the node of the log `verifier` checks signed a checkpoint
+    /// of this size and root.
+    ///
+    /// # Errors
+    /// [`EvidenceError::Checkpoint`] if it does not verify.
+    pub fn verify(&self, verifier: &NoteVerifier) -> Result<Checkpoint, EvidenceError> {
+        let note = self.to_note(verifier)?;
+        open_checkpoint(&note, std::slice::from_ref(verifier))
+            .map(|(checkpoint, _)| checkpoint)
+            .map_err(|e| checkpoint_error(verifier, &e))
+    }
+}
+
+fn checkpoint_error(verifier: &NoteVerifier, error: &dyn std::fmt::Display) -> EvidenceError {
+    EvidenceError::Checkpoint {
+        origin: verifier.name().as_str().to_owned(),
+        reason: error.to_string(),
+    }
+}
+
+impl ProvenEntry {
+    /// Verifies the evidence against the node of the log `verifier` checks: the checkpoint
+    /// is that log's and signed by its node, and the entry is included at `index` in its
+    /// tree (RFC 9162 §2.1.3.2). Returns the checkpoint and its compact form.
+    ///
+    /// Success says the log holds these entry bytes at `index`; what the entry says is the
+    /// caller's to check.
+    ///
+    /// # Errors
+    /// As [`KeptCheckpoint::open`], or [`EvidenceError::NotIncluded`].
+    pub fn verify(
+        &self,
+        verifier: &NoteVerifier,
+    ) -> Result<(Checkpoint, KeptCheckpoint), EvidenceError> {
+        let (checkpoint, kept) = KeptCheckpoint::open(&self.checkpoint, verifier)?;
+        self.verify_under(&checkpoint)?;
+        Ok((checkpoint, kept))
+    }
+
+    /// Checks only the inclusion of the entry in `checkpoint`'s tree, for a checkpoint the
+    /// caller has already opened from [`ProvenEntry::checkpoint`].
+    ///
+    /// # Errors
+    /// [`EvidenceError::NotIncluded`].
+    pub fn verify_under(&self, checkpoint: &Checkpoint) -> Result<(), EvidenceError> {
+        verify_inclusion(
+            &leaf_hash(&self.entry),
+            self.index,
+            checkpoint.size(),
+            &self.proof,
+            checkpoint.root(),
+        )
+        .map_err(|e| EvidenceError::NotIncluded {
+            index: self.index,
+            size: checkpoint.size(),
+            reason: e.to_string(),
+        })
+    }
+}
+
+/// The sender's envelope signature as a `received` entry keeps it.
+#[must_use]
+pub fn envelope_signature(envelope: &Envelope) -> EnvelopeSignature {
+    EnvelopeSignature {
+        sender_key: envelope.header.sender.to_bytes(),
+        recipient_key: *envelope.header.recipient.as_bytes(),
+        ephemeral: envelope.header.ephemeral,
+        signature: SignatureBytes::from_bytes(envelope.signature.to_bytes()),
+    }
+}
+
+/// Verifies a kept envelope signature: the holder of `kept.sender_key` signed the envelope
+/// header rebuilt from `kept` and `header` (its encoding is the envelope's context), with
+/// `ciphertext_hash` (`spec/envelope.md` §4.2). Returns the signing key, which the caller
+/// compares with the sender's key in the roster.
+///
+/// # Errors
+/// [`EvidenceError::InvalidKey`] or [`EvidenceError::EnvelopeSignature`].
+pub fn verify_envelope_signature(
+    header: &DisclosureHeader,
+    ciphertext_hash: &[u8; 32],
+    kept: &EnvelopeSignature,
+) -> Result<AgencySigningPublicKey, EvidenceError> {
+    let sender = AgencySigningPublicKey::from_bytes(kept.sender_key)
+        .map_err(|_| EvidenceError::InvalidKey("sender signing key"))?;
+    let recipient = AgencyEncryptionPublicKey::from_bytes(kept.recipient_key)
+        .map_err(|_| EvidenceError::InvalidKey("recipient encryption key"))?;
+    let rebuilt = EnvelopeHeader {
+        version: ENVELOPE_VERSION,
+        sender,
+        recipient,
+        ephemeral: kept.ephemeral,
+        context: header.encode(),
+    };
+    rebuilt
+        .verify_detached(
+            ciphertext_hash,
+            &Signature::from_bytes(kept.signature.to_bytes()),
+        )
+        .map_err(|e| EvidenceError::EnvelopeSignature(e.to_string()))?;
+    Ok(sender)
+}
+
+#[cfg(test)]
+mod tests {
+    use streha_audit::{
+        CosignatureSigner, MemoryTree, NoteSigner, inclusion_proof, sign_checkpoint,
+    };
+    use streha_core::{Approvals, Category, CategorySet, EnvelopeId, Purpose, SubjectId};
+    use streha_crypto::{AgencyEncryptionSecretKey, AgencySigningSecretKey, NodeIdentitySecretKey};
+
+    use super::*;
+
+    const ORIGIN: &str = "streha/test/police";
+
+    fn node() -> NodeIdentitySecretKey {
+        NodeIdentitySecretKey::from_seed_bytes([1; 32])
+    }
+
+    fn verifier(key: &NodeIdentitySecretKey) -> NoteVerifier {
+        NoteVerifier::new(ORIGIN, *key.public_key().as_dalek()).unwrap()
+    }
+
+    /// A checkpoint of a two-entry log, signed by `node()` and cosigned by a witness.
+    fn note(checkpoint: &Checkpoint) -> String {
+        let mut note = sign_checkpoint(
+            checkpoint,
+            &NoteSigner::new(ORIGIN, node().as_dalek().clone()).unwrap(),
+        );
+        let witness = NodeIdentitySecretKey::from_seed_bytes([2; 32]);
+        let cosigner =
+            CosignatureSigner::new("streha/test/csw", witness.as_dalek().clone()).unwrap();
+        note.add_signature(cosigner.cosign(note.body(), 1_700_000_000).unwrap())
+            .unwrap();
+        note.to_text()
+    }
+
+    fn tree() -> MemoryTree {
+        MemoryTree::from_entries([b"first".as_slice(), b"second".as_slice()])
+    }
+
+    #[test]
+    fn a_kept_checkpoint_rebuilds_and_verifies_and_nothing_else_does() {
+        let checkpoint = Checkpoint::new(ORIGIN, 2, tree().root()).unwrap();
+        let (opened, kept) = KeptCheckpoint::open(&note(&checkpoint), &verifier(&node())).unwrap();
+        assert_eq!(opened, checkpoint);
+        assert_eq!((kept.size, kept.root), (2, tree().root().to_bytes()));
+        assert_eq!(kept.verify(&verifier(&node())).unwrap(), checkpoint);
+        // Another size, another root, another signature or another node: no.
+        let other_key = NodeIdentitySecretKey::from_seed_bytes([3; 32]);
+        for (changed, key) in [
+            (KeptCheckpoint { size: 3, ..kept }, node()),
+            (
+                KeptCheckpoint {
+                    root: [9; 32],
+                    ..kept
+                },
+                node(),
+            ),
+            (
+                KeptCheckpoint {
+                    signature: SignatureBytes::from_bytes([7; 64]),
+                    ..kept
+                },
+                node(),
+            ),
+            (kept, other_key),
+        ] {
+            assert!(matches!(
+                changed.verify(&verifier(&key)),
+                Err(EvidenceError::Checkpoint { .. })
+            ));
+        }
+    }
+
+    #[test]
+    fn a_checkpoint_with_extension_lines_or_of_another_log_is_not_kept() {
+        let checkpoint = Checkpoint::new(ORIGIN, 2, tree().root())
+            .unwrap()
+            .with_extension("extra")
+            .unwrap();
+        assert_eq!(
+            KeptCheckpoint::open(&note(&checkpoint), &verifier(&node())).unwrap_err(),
+            EvidenceError::Extensions
+        );
+        let other = Checkpoint::new("streha/test/other", 2, tree().root()).unwrap();
+        let text = sign_checkpoint(
+            &other,
+            &NoteSigner::new(ORIGIN, node().as_dalek().clone()).unwrap(),
+        )
+        .to_text();
+        assert!(matches!(
+            KeptCheckpoint::open(&text, &verifier(&node())),
+            Err(EvidenceError::OtherLog { .. })
+        ));
+    }
+
+    #[test]
+    fn a_proven_entry_verifies_only_at_its_index() {
+        let checkpoint = Checkpoint::new(ORIGIN, 2, tree().root()).unwrap();
+        let mut proven = ProvenEntry {
+            entry: b"second".to_vec(),
+            index: 1,
+            proof: inclusion_proof(1, 2, &tree()).unwrap(),
+            checkpoint: note(&checkpoint),
+        };
+        proven.verify(&verifier(&node())).unwrap();
+        proven.index = 0;
+        assert!(matches!(
+            proven.verify(&verifier(&node())),
+            Err(EvidenceError::NotIncluded { .. })
+        ));
+        proven.index = 1;
+        proven.entry = b"other".to_vec();
+        assert!(matches!(
+            proven.verify(&verifier(&node())),
+            Err(EvidenceError::NotIncluded { .. })
+        ));
+    }
+
+    #[test]
+    fn a_kept_envelope_signature_verifies_offline_under_its_sender_key_only() {
+        let sender = AgencySigningSecretKey::from_seed_bytes([4; 32]);
+        let recipient = AgencyEncryptionSecretKey::from_seed_bytes([5; 32]);
+        let header = DisclosureHeader {
+            envelope_id: EnvelopeId::from_bytes([6; 16]),
+            sender: streha_core::AgencyId::new("police").unwrap(),
+            recipient: streha_core::AgencyId::new("csw").unwrap(),
+            subject: SubjectId::from_bytes([7; 16]),
+            categories: [Category::Identity].into_iter().collect::<CategorySet>(),
+            purpose: Purpose::IdentificationAndReferral,
+            consent: None,
+            created_at: Timestamp(1_750_000_000_000),
+            approvals: Approvals::new(),
+        };
+        let envelope = streha_crypto::seal(
+            &sender,
+            &recipient.public_key(),
+            &header.encode(),
+            b"record",
+        )
+        .unwrap();
+        let kept = envelope_signature(&envelope);
+        assert_eq!(
+            verify_envelope_signature(&header, &envelope.ciphertext_hash, &kept).unwrap(),
+            sender.public_key()
+        );
+        let mut other = header.clone();
+        other.categories = [Category::Medical].into_iter().collect();
+        assert!(matches!(
+            verify_envelope_signature(&other, &envelope.ciphertext_hash, &kept),
+            Err(EvidenceError::EnvelopeSignature(_))
+        ));
+        let forged = EnvelopeSignature {
+            sender_key: AgencySigningSecretKey::from_seed_bytes([8; 32])
+                .public_key()
+                .to_bytes(),
+            ..kept.clone()
+        };
+        assert!(matches!(
+            verify_envelope_signature(&header, &envelope.ciphertext_hash, &forged),
+            Err(EvidenceError::EnvelopeSignature(_))
+        ));
+    }
 }

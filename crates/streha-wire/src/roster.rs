@@ -28,6 +28,9 @@ pub const MAX_ROSTER_AGENCIES: usize = 1024;
 pub const MAX_OFFICERS: usize = 256;
 /// The longest network address, in bytes.
 pub const MAX_ADDRESS_LEN: usize = 255;
+/// The longest federation name (a DNS domain), in bytes: with `/streha/` and a 64-character
+/// agency id an origin stays within 200 bytes (`streha_core::MAX_ORIGIN_LEN` is 255).
+pub const MAX_FEDERATION_LEN: usize = 128;
 
 /// Why a roster was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -52,6 +55,19 @@ pub enum RosterError {
     /// An unknown `format`.
     #[error("unsupported roster format `{0}` (this build reads `{ROSTER_FORMAT}`)")]
     UnsupportedFormat(String),
+    /// The federation name is not a DNS domain name ([`MAX_FEDERATION_LEN`] and the rule of
+    /// [`Roster::new`]).
+    #[error(
+        "federation {name:?} is not a DNS domain name: {rule}. The federation is named by a \
+         domain it controls (e.g. `trafficking.example.org`): every log origin and log key \
+         name is `<domain>/streha/<agency>`, which no other federation can then produce"
+    )]
+    FederationName {
+        /// The name given (at most 80 characters of it).
+        name: String,
+        /// The rule it breaks.
+        rule: &'static str,
+    },
     /// Two agencies share an id.
     #[error("agency `{0}` appears twice in the roster")]
     DuplicateAgency(AgencyId),
@@ -139,9 +155,17 @@ impl AgencyEntry {
         self.officers.iter().find(|o| &o.id == id).map(|o| &o.key)
     }
 
-    /// The origin line of this agency's audit log: `streha/<federation>/<agency>`.
+    /// The origin line of this agency's audit log, which is also the key name of its
+    /// checkpoint signatures and of its cosignatures as a witness:
+    /// `<federation>/streha/<agency>` (`spec/protocol.md` §8), e.g.
+    /// `trafficking.example.org/streha/police-prishtina`.
+    ///
+    /// A C2SP origin is a schema-less URL that names one log wherever it is seen (a witness,
+    /// a monitor); the federation's DNS domain makes it so. Neither a domain nor an agency
+    /// id contains `/`, so an origin names exactly one (federation, agency) pair: two
+    /// federations with different domains never produce the same origin.
     pub fn log_origin(&self, federation: &str) -> String {
-        format!("streha/{federation}/{}", self.id)
+        format!("{federation}/streha/{}", self.id)
     }
 }
 
@@ -172,8 +196,14 @@ pub struct Roster {
 impl Roster {
     /// A roster from its parts, validated (unique agencies, unique keys, addresses, limits).
     ///
+    /// `federation` is the federation's DNS domain, lowercase: two or more labels of `a-z`,
+    /// `0-9` and `-`, separated by `.`, each 1 to 63 characters and not starting or ending
+    /// with `-`; at most [`MAX_FEDERATION_LEN`] in all. It prefixes every log origin
+    /// ([`AgencyEntry::log_origin`]).
+    ///
     /// # Errors
-    /// A [`RosterError`] naming the first problem.
+    /// A [`RosterError`] naming the first problem ([`RosterError::FederationName`] for the
+    /// name).
     pub fn new(
         federation: impl Into<String>,
         version: u64,
@@ -458,16 +488,41 @@ impl Roster {
 }
 
 fn validate_federation_name(name: &str) -> Result<(), RosterError> {
-    let ok = !name.is_empty()
-        && name.len() <= 64
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.');
-    if ok {
-        Ok(())
-    } else {
-        Err(RosterError::Malformed(
-            "the federation name must be 1 to 64 characters of a-z, 0-9, '-' and '.'".into(),
-        ))
+    let bad = |rule| {
+        Err(RosterError::FederationName {
+            name: name.chars().take(80).collect(),
+            rule,
+        })
+    };
+    if name.is_empty() {
+        return bad("it is empty");
     }
+    if name.len() > MAX_FEDERATION_LEN {
+        return bad("it is longer than 128 characters");
+    }
+    if let Some(c) = name
+        .chars()
+        .find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '-' || *c == '.'))
+    {
+        return if c.is_ascii_uppercase() {
+            bad("it holds an upper-case letter; write the domain in lower case")
+        } else {
+            bad("it holds a character other than a-z, 0-9, '-' and '.'")
+        };
+    }
+    if !name.contains('.') {
+        return bad("it has one label only; a domain has at least two (`example.org`)");
+    }
+    for label in name.split('.') {
+        if label.is_empty() {
+            return bad("it has an empty label (a leading, trailing or doubled '.')");
+        }
+        if label.len() > 63 {
+            return bad("a label is longer than 63 characters");
+        }
+        if label.starts_with('-') || label.ends_with('-') {
+            return bad("a label starts or ends with '-'");
+        }
+    }
+    Ok(())
 }

@@ -261,7 +261,7 @@ fn held_and_evidence_pages_are_capped_from_their_announced_length() {
     }
     // A page within the cap round-trips.
     let page = AppResponse::Evidence(vec![streha_wire::app::WitnessEvidence {
-        origin: "streha/f/police".into(),
+        origin: "f.example/streha/police".into(),
         kind: streha_core::WitnessAlarmKind::Fork,
         first: "a\n".into(),
         second: "b\n".into(),

@@ -45,7 +45,7 @@ fn roster(version: u64) -> Roster {
         key: OfficerSecretKey::from_seed_bytes([50; 32]).public_key(),
     });
     Roster::new(
-        "kosovo-demo",
+        "kosovo-demo.example",
         version,
         Timestamp(1_763_856_000_000),
         vec![
@@ -119,7 +119,7 @@ fn only_newer_rosters_of_the_same_federation_replace() {
 fn invalid_rosters_are_refused_at_construction() {
     let a = agency("police-prishtina", Role::Police, 1);
     let dup = Roster::new(
-        "f",
+        "f.example",
         1,
         Timestamp(0),
         vec![a.clone(), a.clone()],
@@ -128,13 +128,128 @@ fn invalid_rosters_are_refused_at_construction() {
     assert!(matches!(dup, Err(RosterError::DuplicateAgency(_))));
     let mut b = agency("other-police", Role::Police, 2);
     b.node_key = a.node_key;
-    let shared = Roster::new("f", 1, Timestamp(0), vec![a.clone(), b], agreement());
+    let shared = Roster::new(
+        "f.example",
+        1,
+        Timestamp(0),
+        vec![a.clone(), b],
+        agreement(),
+    );
     assert!(matches!(shared, Err(RosterError::DuplicateKey(_))));
     let mut c = agency("c", Role::Police, 4);
     c.address = "no-port".into();
-    let bad = Roster::new("f", 1, Timestamp(0), vec![c], agreement());
+    let bad = Roster::new("f.example", 1, Timestamp(0), vec![c], agreement());
     assert!(matches!(bad, Err(RosterError::BadAddress(_))));
     assert!(Roster::new("Bad Name", 1, Timestamp(0), vec![], agreement()).is_err());
+}
+
+/// Origins are `<federation domain>/streha/<agency>` (issue 17 point 2): the federation is
+/// named by a DNS domain, so two federations never produce the same origin, and a name
+/// that is not a domain is refused with the name and the rule broken.
+#[test]
+fn origins_are_url_style_names_unique_to_the_federation() {
+    let police = agency("police-prishtina", Role::Police, 1);
+    assert_eq!(
+        police.log_origin("kosovo-demo.example"),
+        "kosovo-demo.example/streha/police-prishtina"
+    );
+    let demo = roster(1);
+    let origins: Vec<String> = demo
+        .agencies()
+        .iter()
+        .map(|a| a.log_origin(demo.federation()))
+        .collect();
+    assert_eq!(
+        origins,
+        [
+            "kosovo-demo.example/streha/police-prishtina",
+            "kosovo-demo.example/streha/shelter-prishtina",
+            "kosovo-demo.example/streha/prosecution-prishtina",
+        ]
+    );
+    // Every origin is a valid checkpoint origin and signed-note key name.
+    for origin in &origins {
+        streha_core::LogOrigin::new(origin.as_str()).unwrap();
+        streha_audit::KeyName::new(origin.as_str()).unwrap();
+    }
+    // The longest federation and agency names still make a valid origin.
+    let longest = format!("{}.{}.{}", "a".repeat(63), "b".repeat(60), "org");
+    assert_eq!(longest.len(), streha_wire::roster::MAX_FEDERATION_LEN);
+    let long_agency = agency(&format!("a{}", "b".repeat(63)), Role::Police, 5);
+    Roster::new(
+        &longest,
+        1,
+        Timestamp(0),
+        vec![long_agency.clone()],
+        agreement(),
+    )
+    .unwrap();
+    streha_core::LogOrigin::new(long_agency.log_origin(&longest)).unwrap();
+
+    for (name, rule) in [
+        ("kosovo-demo", "one label only"),
+        ("test-federation", "one label only"),
+        ("", "empty"),
+        ("Kosovo.example", "upper-case"),
+        ("kosovo.example/x", "other than a-z"),
+        ("kosovo example.org", "other than a-z"),
+        ("kosovo..example", "empty label"),
+        (".kosovo.example", "empty label"),
+        ("kosovo.example.", "empty label"),
+        ("-kosovo.example", "starts or ends with '-'"),
+        ("kosovo-.example", "starts or ends with '-'"),
+    ] {
+        let err = Roster::new(name, 1, Timestamp(0), vec![], agreement()).unwrap_err();
+        assert!(
+            matches!(&err, RosterError::FederationName { name: n, .. } if n == name),
+            "{name:?}: {err:?}"
+        );
+        let text = err.to_string();
+        assert!(text.contains(rule), "{name:?}: {text}");
+        assert!(text.contains(&format!("{name:?}")), "{text}");
+        assert!(text.contains("<domain>/streha/<agency>"), "{text}");
+    }
+    let too_long = format!("{}.org", "a.".repeat(63));
+    assert!(matches!(
+        Roster::new(&too_long, 1, Timestamp(0), vec![], agreement()),
+        Err(RosterError::FederationName { .. })
+    ));
+    let long_label = format!("{}.org", "a".repeat(64));
+    assert!(
+        Roster::new(&long_label, 1, Timestamp(0), vec![], agreement())
+            .unwrap_err()
+            .to_string()
+            .contains("longer than 63")
+    );
+    // A roster body of the old form (a federation name that is no domain) is refused
+    // when opened, naming the field's value.
+    let body = roster(1)
+        .to_body()
+        .unwrap()
+        .replace("kosovo-demo.example", "kosovo-demo");
+    assert!(matches!(
+        Roster::from_unsigned_body(&body),
+        Err(RosterError::FederationName { .. })
+    ));
+}
+
+proptest! {
+    /// Two (federation, agency) pairs with the same origin are the same pair.
+    #[test]
+    fn distinct_federations_or_agencies_never_share_an_origin(
+        f1 in "[a-z0-9]{1,8}(\\.[a-z0-9]{1,8}){1,3}",
+        f2 in "[a-z0-9]{1,8}(\\.[a-z0-9]{1,8}){1,3}",
+        a1 in "[a-z][a-z0-9-]{0,12}",
+        a2 in "[a-z][a-z0-9-]{0,12}",
+    ) {
+        let origin = |f: &str, a: &str| {
+            Roster::new(f, 1, Timestamp(0), vec![agency(a, Role::Police, 1)], agreement())
+                .unwrap()
+                .agencies()[0]
+                .log_origin(f)
+        };
+        prop_assert_eq!(origin(&f1, &a1) == origin(&f2, &a2), f1 == f2 && a1 == a2);
+    }
 }
 
 #[test]

@@ -27,7 +27,7 @@ use streha_crypto::{
 use streha_wire::{AgencyEntry, OfficerEntry, Roster};
 
 /// The federation name used by the tests.
-pub const FEDERATION: &str = "test-federation";
+pub const FEDERATION: &str = "test-federation.example";
 
 /// One member agency's keys and addresses.
 pub struct Member {
@@ -541,4 +541,50 @@ pub fn metric(member: &Member, name: &str) -> u64 {
         .lines()
         .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
         .unwrap_or(0)
+}
+
+/// The `disclosed` entry of `envelope` proven in a log of `from`'s node that holds only that
+/// entry, under a checkpoint signed by `from`'s node key: evidence a delivery must carry
+/// (`spec/protocol.md` §6), made the way an operator holding that key can make it for any
+/// envelope. The receiving node cannot tell it from the node's real log; the offline
+/// verifier can (the real log does not have that root at that size).
+pub fn sender_evidence(
+    federation: &Federation,
+    from: &str,
+    envelope: &streha_crypto::Envelope,
+) -> streha_wire::peer::ProvenEntry {
+    let header = streha_core::DisclosureHeader::decode(&envelope.header.context).expect("a header");
+    let entry = streha_core::AuditEntry::Disclosed {
+        header: header.clone(),
+        basis: streha_core::Basis::Agreement(vec![ClauseId::new("any").expect("clause id")]),
+        urgent_review: false,
+        ciphertext_hash: envelope.ciphertext_hash,
+        at: header.created_at,
+    }
+    .encode();
+    proven_in_own_log(federation, from, &[entry], 0)
+}
+
+/// Entry `index` of `entries`, proven in a log of `from`'s node made of exactly these
+/// entries, under a checkpoint of all of them signed by `from`'s node key.
+pub fn proven_in_own_log(
+    federation: &Federation,
+    from: &str,
+    entries: &[Vec<u8>],
+    index: u64,
+) -> streha_wire::peer::ProvenEntry {
+    let member = federation.member(from);
+    let origin = member.entry().log_origin(FEDERATION);
+    let tree = streha_audit::MemoryTree::from_entries(entries);
+    let size = tree.size();
+    let signer = streha_audit::NoteSigner::new(&origin, member.node_key.as_dalek().clone())
+        .expect("key name");
+    let checkpoint =
+        streha_audit::Checkpoint::new(origin.as_str(), size, tree.root()).expect("checkpoint");
+    streha_wire::peer::ProvenEntry {
+        entry: entries[usize::try_from(index).expect("index")].clone(),
+        index,
+        proof: streha_audit::inclusion_proof(index, size, &tree).expect("in the tree"),
+        checkpoint: streha_audit::sign_checkpoint(&checkpoint, &signer).to_text(),
+    }
 }

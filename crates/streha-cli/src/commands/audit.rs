@@ -155,8 +155,7 @@ pub(crate) fn checkpoint(profile_path: &Path, args: &AuditCheckpointArgs) -> Res
         )]),
         None => {
             // The note as the node signed it: origin, size, root, blank line, signatures.
-            print!("{}", checkpoint.note());
-            Ok(())
+            util::print_text(checkpoint.note())
         }
     }
 }
@@ -206,7 +205,7 @@ pub(crate) fn prove(profile_path: &Path, args: &AuditProveArgs) -> Result<(), Cl
             verified.checkpoint().size()
         ),
         format!(
-            "Wrote the proof (C2SP tlog-proof, BLAKE3 tree) to {} and the entry's bytes to {}.",
+            "Wrote the proof (C2SP tlog-proof, RFC 6962 tree) to {} and the entry's bytes to {}.",
             args.out.display(),
             entry_out.display()
         ),
@@ -256,7 +255,7 @@ mod tests {
 
     fn alarm(kind: WitnessAlarmKind, cosigned_size: u64, offered_size: u64) -> AuditEntry {
         AuditEntry::WitnessAlarm {
-            origin: LogOrigin::new("streha/demo/shelter").unwrap(),
+            origin: LogOrigin::new("demo.example/streha/shelter").unwrap(),
             kind,
             cosigned_size,
             cosigned_root: [1; 32],
@@ -280,7 +279,7 @@ mod tests {
         let rewritten = describe(&alarm(WitnessAlarmKind::Inconsistent, 3, 8));
         assert!(rewritten.contains("inconsistent"), "{rewritten}");
         let first_form = describe(&AuditEntry::WitnessAlarmV1 {
-            origin: LogOrigin::new("streha/demo/shelter").unwrap(),
+            origin: LogOrigin::new("demo.example/streha/shelter").unwrap(),
             size: 9,
             root_a: [1; 32],
             root_b: [2; 32],

@@ -135,9 +135,9 @@ pub(crate) fn verify_bundles(args: &AuditVerifyArgs) -> Result<(), CliError> {
         let value = serde_json::to_value(&report).context("cannot serialize the report")?;
         util::print_json(&value)?;
     } else {
-        print!("{}", render_text(&report));
+        util::print_text(&render_text(&report))?;
         if let Some(html) = &args.html {
-            println!("HTML report written to {}.", html.display());
+            util::print_lines(&[format!("HTML report written to {}.", html.display())])?;
         }
     }
     if report.is_clean() {
@@ -162,9 +162,9 @@ pub(crate) fn subject(args: &AuditSubjectArgs) -> Result<(), CliError> {
         .collect::<Result<Vec<_>, _>>()?;
     let view = subject_view(&bundles, &roster, args.subject);
     if args.json {
-        print!("{}", render_subject_json(&view));
+        util::print_text(&render_subject_json(&view))?;
     } else {
-        print!("{}", render_subject_text(&view));
+        util::print_text(&render_subject_text(&view))?;
     }
     if view.logs_verified {
         Ok(())

@@ -41,7 +41,7 @@ use crate::profile::ClientProfile;
 use crate::util::{self, PUBLIC_MODE, SECRET_MODE};
 
 /// The demo federation's name.
-const FEDERATION: &str = "kosovo-demo";
+const FEDERATION: &str = "kosovo-demo.example";
 /// The roster key's holder in `keys-example/`.
 const AUTHORITY: &str = "national-authority";
 /// The three agencies.

@@ -2,7 +2,7 @@
 
 use std::io::{self, Write as _};
 
-use anyhow::{Context as _, anyhow};
+use anyhow::anyhow;
 use streha_crypto::{Algorithm, KeyFile, KeyPart};
 
 use crate::cli::KeyShowArgs;
@@ -56,7 +56,7 @@ pub(crate) fn show(args: &KeyShowArgs) -> Result<(), CliError> {
         writeln!(out, "fingerprint-short: {}", fingerprint.short())?;
         out.flush()
     })();
-    written.context("cannot write to standard output")?;
+    crate::util::output_written(written)?;
     warn_if_exposed(&key, path, mode);
     Ok(())
 }
@@ -64,12 +64,12 @@ pub(crate) fn show(args: &KeyShowArgs) -> Result<(), CliError> {
 /// Warns (on standard error) if a secret key file is accessible to group or others.
 fn warn_if_exposed(key: &KeyFile, path: &std::path::Path, mode: u32) {
     if key.part() == KeyPart::Secret && mode & 0o077 != 0 {
-        eprintln!(
+        crate::util::print_stderr(&format!(
             "warning: {path} holds a secret key but is accessible to group or others (mode \
              {mode:04o}); restrict it with: chmod 600 {path}",
             path = path.display(),
             mode = mode & 0o777,
-        );
+        ));
     }
 }
 

@@ -137,11 +137,11 @@ pub(crate) fn run(args: &KeygenArgs) -> Result<(), CliError> {
         if !args.force {
             return Err(refuse_overwrite(&existing));
         }
-        eprintln!(
+        crate::util::print_stderr(&format!(
             "warning: --force: replacing {} existing key file(s): {}",
             existing.len(),
             list(&existing)
-        );
+        ));
     }
 
     // 2. Generate and write.
@@ -159,9 +159,12 @@ pub(crate) fn run(args: &KeygenArgs) -> Result<(), CliError> {
     if args.json {
         return crate::util::print_json(&report_json(args, &holder, dir, &targets, &keys));
     }
-    print_report(&holder, dir, &targets, &keys)
-        .context("the keys were written, but printing the report failed")?;
-    Ok(())
+    match print_report(&holder, dir, &targets, &keys) {
+        Err(e) if e.kind() != io::ErrorKind::BrokenPipe => Err(anyhow::anyhow!(e)
+            .context("the keys were written, but printing the report failed")
+            .into()),
+        _ => Ok(()),
+    }
 }
 
 /// The report for scripts: who, where, and for each key pair its kind, fingerprint and the

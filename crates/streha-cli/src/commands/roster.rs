@@ -162,19 +162,48 @@ pub(crate) fn init(args: &RosterInitArgs) -> Result<(), CliError> {
             "agencies": 0,
         }));
     }
-    util::print_lines(&[
+    let mut lines = vec![
         format!(
             "Wrote an empty roster body for federation `{}` to {} (version 0, unsigned).",
             args.federation,
             args.out.display()
         ),
         format!(
-            "Next: add agencies with `streha roster add {} --agency ID --role ROLE --address \
+            "Each agency's log origin (and log key name) will be `{}/streha/<agency>`.",
+            args.federation
+        ),
+    ];
+    if is_reserved_test_domain(&args.federation) {
+        lines.push(format!(
+            "Note: `{}` is under a domain reserved for examples and tests (RFC 2606, 6761): \
+             fine for a demo; a real federation uses a domain it controls.",
+            args.federation
+        ));
+    }
+    lines.extend([format!(
+        "Next: add agencies with `streha roster add {} --agency ID --role ROLE --address \
              HOST:PORT --keys DIR`, write the exchange agreement's [[agreement.clauses]] \
              (spec/protocol.md §8), then `streha roster sign`.",
-            args.out.display()
-        ),
-    ])
+        args.out.display()
+    )]);
+    util::print_lines(&lines)
+}
+
+/// Whether `domain` is under a top-level domain reserved for documentation and testing
+/// (RFC 2606 `.example`, `.test`, `.invalid`, `.localhost`; RFC 6761 `example.com/net/org`).
+fn is_reserved_test_domain(domain: &str) -> bool {
+    const RESERVED: [&str; 7] = [
+        "example",
+        "test",
+        "invalid",
+        "localhost",
+        "example.com",
+        "example.net",
+        "example.org",
+    ];
+    RESERVED
+        .iter()
+        .any(|r| domain == *r || domain.ends_with(&format!(".{r}")))
 }
 
 /// Runs `streha roster add`.

@@ -122,7 +122,7 @@ impl Workspace {
             "roster",
             "init",
             "--federation",
-            "cli-test",
+            "cli-test.example",
             "--out",
             "roster.toml",
         ]));

@@ -8,7 +8,8 @@
 use std::collections::BTreeMap;
 
 use streha_audit::{
-    Checkpoint, CosignatureSigner, LogBundle, MemoryTree, NoteSigner, SignedNote, sign_checkpoint,
+    Checkpoint, CosignatureSigner, LogBundle, MemoryTree, NoteSigner, NoteVerifier, SignedNote,
+    sign_checkpoint,
 };
 use streha_core::{
     AgeStatus, AgencyId, AgreementClause, Approvals, AuditEntry, Basis, Category, CategorySet,
@@ -18,12 +19,13 @@ use streha_core::{
     SubjectId, Timestamp, UrgentApproval, rekey_commitment,
 };
 use streha_crypto::{
-    AgencyEncryptionSecretKey, AgencySigningSecretKey, NodeIdentitySecretKey, OfficerSecretKey,
-    RosterSecretKey,
+    AgencyEncryptionSecretKey, AgencySigningSecretKey, Envelope, NodeIdentitySecretKey,
+    OfficerSecretKey, RosterSecretKey,
 };
+use streha_wire::peer::{KeptCheckpoint, envelope_signature};
 use streha_wire::{AgencyEntry, OfficerEntry, Roster};
 
-pub const FEDERATION: &str = "kosovo-demo";
+pub const FEDERATION: &str = "kosovo-demo.example";
 pub const POLICE: &str = "police-prishtina";
 pub const CSW: &str = "csw-prishtina";
 pub const SHELTER: &str = "shelter-prishtina";
@@ -64,7 +66,7 @@ impl Node {
     fn new(id: &str, seed: u8) -> Self {
         Self {
             id: agency(id),
-            origin: format!("streha/{FEDERATION}/{id}"),
+            origin: format!("{FEDERATION}/streha/{id}"),
             node_key: NodeIdentitySecretKey::from_seed_bytes([seed; 32]),
             signing_key: AgencySigningSecretKey::from_seed_bytes([seed + 1; 32]),
             encryption_key: AgencyEncryptionSecretKey::from_seed_bytes([seed + 2; 32]),
@@ -108,6 +110,25 @@ impl Node {
             &signer,
         )
         .to_text()
+    }
+
+    /// The verifier of this node's checkpoint signatures (its node key, under its origin).
+    pub fn log_verifier(&self) -> NoteVerifier {
+        NoteVerifier::new(&self.origin, *self.node_key.public_key().as_dalek()).unwrap()
+    }
+
+    /// The latest checkpoint, in the compact form another node's entry keeps it.
+    pub fn kept_checkpoint(&self) -> KeptCheckpoint {
+        KeptCheckpoint::open(self.checkpoints.last().unwrap(), &self.log_verifier())
+            .unwrap()
+            .1
+    }
+
+    /// A checkpoint of any size and root in the compact form, signed by this node's key.
+    pub fn kept(&self, size: u64, root: streha_audit::Hash) -> KeptCheckpoint {
+        KeptCheckpoint::open(&self.signed_checkpoint(size, root), &self.log_verifier())
+            .unwrap()
+            .1
     }
 
     pub fn bundle(&self) -> LogBundle {
@@ -286,6 +307,11 @@ impl Fed {
 
     /// The BLAKE3 hash of the ciphertext of a real envelope sealed for this header.
     pub fn seal(&self, header: &DisclosureHeader) -> [u8; 32] {
+        self.envelope(header).ciphertext_hash
+    }
+
+    /// A real envelope sealed and signed for this header by the sender's agency key.
+    pub fn envelope(&self, header: &DisclosureHeader) -> Envelope {
         let mut record = Record::new();
         for category in header.categories.iter() {
             let Ok(category) = DisclosableCategory::try_from(category) else {
@@ -305,7 +331,6 @@ impl Fed {
             [header.envelope_id.as_bytes()[0]; 32],
         )
         .unwrap()
-        .ciphertext_hash
     }
 
     /// The sender logs `disclosed` (one batch), and returns its index.
@@ -323,28 +348,95 @@ impl Fed {
             }])
     }
 
-    /// The receiver logs `received` (one batch, its checkpoint), the sender logs the receipt.
-    pub fn deliver(&mut self, header: &DisclosureHeader, basis: Basis, sender_index: u64) {
-        let ciphertext_hash = self.seal(header);
-        let at = Timestamp(header.created_at.0 + 500);
-        let receiver = self.node(header.recipient.as_str());
-        let index = receiver.commit(&[AuditEntry::Received {
+    /// The `received` entry a receiving node writes for `envelope`: the sender's envelope
+    /// signature, and its `disclosed` at `sender_index` proven under `sender_checkpoint`.
+    pub fn received_entry(
+        header: &DisclosureHeader,
+        basis: Basis,
+        envelope: &Envelope,
+        sender_index: u64,
+        sender_checkpoint: KeptCheckpoint,
+        at: Timestamp,
+    ) -> AuditEntry {
+        AuditEntry::Received {
             header: header.clone(),
             basis,
-            ciphertext_hash,
-            sender_log_index: Some(sender_index),
+            ciphertext_hash: envelope.ciphertext_hash,
+            sender_signature: Box::new(envelope_signature(envelope)),
+            sender_log_index: sender_index,
+            sender_tree_size: sender_checkpoint.size,
+            sender_root_hash: sender_checkpoint.root,
+            sender_checkpoint_signature: sender_checkpoint.signature,
             at,
-        }]);
-        let (size, root) = (receiver.tree.size(), receiver.tree.root());
+        }
+    }
+
+    /// The `receipt` entry a sending node writes: the receiver's `received` at `index`
+    /// under the receiver's checkpoint `receiver_checkpoint`.
+    pub fn receipt_entry(
+        header: &DisclosureHeader,
+        index: u64,
+        receiver_checkpoint: KeptCheckpoint,
+        at: Timestamp,
+    ) -> AuditEntry {
+        AuditEntry::Receipt {
+            envelope: header.envelope_id,
+            recipient: header.recipient.clone(),
+            receiver_log_index: index,
+            receiver_tree_size: receiver_checkpoint.size,
+            receiver_root_hash: receiver_checkpoint.root,
+            receiver_checkpoint_signature: receiver_checkpoint.signature,
+            at,
+        }
+    }
+
+    /// The receiver logs `received` (one batch, its checkpoint) with the evidence the
+    /// delivery carried — the sender's latest checkpoint, which covers its `disclosed` —
+    /// and the sender logs the receipt with the receiver's checkpoint.
+    pub fn deliver(&mut self, header: &DisclosureHeader, basis: Basis, sender_index: u64) {
+        let envelope = self.envelope(header);
+        let at = Timestamp(header.created_at.0 + 500);
+        let sender_checkpoint = self.nodes[header.sender.as_str()].kept_checkpoint();
+        let receiver = self.node(header.recipient.as_str());
+        let index = receiver.commit(&[Self::received_entry(
+            header,
+            basis,
+            &envelope,
+            sender_index,
+            sender_checkpoint,
+            at,
+        )]);
+        let receiver_checkpoint = receiver.kept_checkpoint();
         self.node(header.sender.as_str())
-            .commit(&[AuditEntry::Receipt {
-                envelope: header.envelope_id,
-                recipient: header.recipient.clone(),
-                receiver_log_index: index,
-                receiver_tree_size: size,
-                receiver_root_hash: root.to_bytes(),
-                at: Timestamp(at.0 + 100),
-            }]);
+            .commit(&[Self::receipt_entry(
+                header,
+                index,
+                receiver_checkpoint,
+                Timestamp(at.0 + 100),
+            )]);
+    }
+
+    /// The receiver logs a `received` of an envelope the sender's agency really signed,
+    /// with the sender's real latest checkpoint, but naming as the sender's `disclosed` its
+    /// entry 0 (a `roster_changed`): the sender never logged this envelope, and only a
+    /// receiver writing its own log can produce this entry. Returns its index.
+    pub fn orphan_received(
+        &mut self,
+        header: &DisclosureHeader,
+        basis: Basis,
+        at: Timestamp,
+    ) -> u64 {
+        let envelope = self.envelope(header);
+        let sender_checkpoint = self.nodes[header.sender.as_str()].kept_checkpoint();
+        self.node(header.recipient.as_str())
+            .commit(&[Self::received_entry(
+                header,
+                basis,
+                &envelope,
+                0,
+                sender_checkpoint,
+                at,
+            )])
     }
 
     /// Disclose and deliver.
