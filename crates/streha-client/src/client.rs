@@ -34,10 +34,6 @@ use crate::proofs::{
 /// name; the value is ignored.
 const SERVER_NAME: &str = "streha.invalid";
 
-/// How many checkpoints beyond one per entry an export accepts before deciding the node is
-/// sending an endless list.
-const EXTRA_CHECKPOINTS: u64 = 1024;
-
 /// An application's connection to its agency's node.
 ///
 /// Made by [`Client::connect`], which authenticates both sides (the node by its pinned
@@ -97,6 +93,8 @@ fn request_name(request: &AppRequest) -> &'static str {
         AppRequest::ProveConsistency { .. } => "ProveConsistency",
         AppRequest::Entries { .. } => "Entries",
         AppRequest::Checkpoints { .. } => "Checkpoints",
+        AppRequest::ConsentsPage { .. } => "ConsentsPage",
+        AppRequest::CheckpointsAfter { .. } => "CheckpointsAfter",
         _ => "a request",
     }
 }
@@ -505,24 +503,72 @@ impl Client {
         .await
     }
 
-    /// The consents recorded for a subject, with their revocation times.
+    /// Every consent recorded for a subject, with their revocation times, in consent-id
+    /// order: pages of [`Client::consents_page`] until the node has no more. To handle a
+    /// subject with very many consents a page at a time, call that instead.
+    ///
+    /// # Errors
+    /// As [`Client::consents_page`].
+    #[tracing::instrument(name = "streha_client.consents", skip_all, fields(subject = %subject))]
+    pub async fn consents(&self, subject: SubjectId) -> Result<Vec<ConsentStatus>, ClientError> {
+        let mut all: Vec<ConsentStatus> = Vec::new();
+        loop {
+            let after = all.last().map(|c| c.grant.id());
+            let page = self.consents_page(subject, after, MAX_PAGE).await?;
+            if page.is_empty() {
+                return Ok(all);
+            }
+            all.extend(page);
+        }
+    }
+
+    /// A page of the consents recorded for a subject, in consent-id order after `after`
+    /// (exclusive; `None`: from the first), at most `limit` (capped at [`MAX_PAGE`]). A
+    /// page may be shorter than asked (the node also bounds a page's bytes); only an empty
+    /// page means there are no more.
     ///
     /// # Errors
     /// Transport errors, [`ClientError::Remote`], [`ClientError::InvalidResponse`] if the
-    /// node answers with another subject's consents.
-    #[tracing::instrument(name = "streha_client.consents", skip_all, fields(subject = %subject))]
-    pub async fn consents(&self, subject: SubjectId) -> Result<Vec<ConsentStatus>, ClientError> {
-        match self.call(AppRequest::ListConsents { subject }).await? {
-            AppResponse::Consents(list) => {
-                if list.iter().any(|c| c.grant.subject() != subject) {
+    /// node answers with another subject's consents, more than asked, or consents out of
+    /// order.
+    pub async fn consents_page(
+        &self,
+        subject: SubjectId,
+        after: Option<ConsentId>,
+        limit: u32,
+    ) -> Result<Vec<ConsentStatus>, ClientError> {
+        let limit = limit.min(MAX_PAGE);
+        match self
+            .call(AppRequest::ConsentsPage {
+                subject,
+                after,
+                limit,
+            })
+            .await?
+        {
+            AppResponse::Consents(page) => {
+                if page.len() > limit as usize {
+                    return Err(invalid("ConsentsPage", "more consents than asked for"));
+                }
+                if page.iter().any(|c| c.grant.subject() != subject) {
                     return Err(invalid(
-                        "ListConsents",
-                        "the list holds a consent about another subject",
+                        "ConsentsPage",
+                        "the page holds a consent about another subject",
                     ));
                 }
-                Ok(list)
+                let ids = after
+                    .into_iter()
+                    .chain(page.iter().map(|c| c.grant.id()))
+                    .collect::<Vec<_>>();
+                if ids.windows(2).any(|pair| pair[0] >= pair[1]) {
+                    return Err(invalid(
+                        "ConsentsPage",
+                        "the consents are not in increasing id order after the cursor",
+                    ));
+                }
+                Ok(page)
             }
-            other => Err(unexpected("ListConsents", &other)),
+            other => Err(unexpected("ConsentsPage", &other)),
         }
     }
 
@@ -678,20 +724,32 @@ impl Client {
         }
     }
 
-    /// Every disclosure whose delivery the node holds (pages of [`Client::held_deliveries`]).
+    /// Every disclosure whose delivery the node holds (pages of [`Client::held_deliveries`]
+    /// until an empty one).
     ///
     /// # Errors
-    /// As [`Client::held_deliveries`].
+    /// As [`Client::held_deliveries`]; [`ClientError::InvalidResponse`] if a page does not
+    /// move past the previous one.
     pub async fn all_held_deliveries(&self) -> Result<Vec<HeldDelivery>, ClientError> {
         let mut all: Vec<HeldDelivery> = Vec::new();
         loop {
             let after = all.last().map(|held| held.envelope);
             let page = self.held_deliveries(after, MAX_PAGE).await?;
-            let done = page.len() < MAX_PAGE as usize;
-            all.extend(page);
-            if done {
+            if page.is_empty() {
                 return Ok(all);
             }
+            // Envelope-id order after the cursor: so paging always ends.
+            let ids = after
+                .into_iter()
+                .chain(page.iter().map(|held| held.envelope))
+                .collect::<Vec<_>>();
+            if ids.windows(2).any(|pair| pair[0] >= pair[1]) {
+                return Err(invalid(
+                    "HeldDeliveries",
+                    "the held deliveries are not in increasing envelope-id order after the cursor",
+                ));
+            }
+            all.extend(page);
         }
     }
 
@@ -727,18 +785,19 @@ impl Client {
         let mut all = Vec::new();
         loop {
             let page = self.witness_evidence(all.len() as u64, MAX_PAGE).await?;
-            let done = page.len() < MAX_PAGE as usize;
-            all.extend(page);
-            if done {
+            if page.is_empty() {
                 return Ok(all);
             }
+            all.extend(page);
         }
     }
 
     // ----- Inbox ----------------------------------------------------------------------------
 
     /// A page of the inbox in arrival order, after `after` (exclusive; `None`: from the
-    /// start), at most `limit` entries (capped at [`MAX_PAGE`]).
+    /// start), at most `limit` entries (capped at [`MAX_PAGE`]). A page may be shorter than
+    /// asked (the node also bounds a page's bytes); only an empty page means there are no
+    /// more.
     ///
     /// # Errors
     /// Transport errors, [`ClientError::Remote`], [`ClientError::InvalidResponse`] if an
@@ -1039,44 +1098,47 @@ impl Client {
             entries.extend(page);
         }
 
+        // Paged by tree size: each page starts after the last checkpoint received, sizes
+        // strictly increase, and the export stops at the verified size, so it always ends.
         let mut checkpoints: Vec<String> = Vec::new();
         let mut last_size = None;
-        let mut start = 0u64;
         'pages: loop {
+            let after = last_size.unwrap_or(0);
             let page = match self
-                .call(AppRequest::Checkpoints {
-                    start,
+                .call(AppRequest::CheckpointsAfter {
+                    after,
                     limit: MAX_PAGE,
                 })
                 .await?
             {
                 AppResponse::Checkpoints(page) => page,
-                other => return Err(unexpected("Checkpoints", &other)),
+                other => return Err(unexpected("CheckpointsAfter", &other)),
             };
-            let count = page.len();
-            if count > MAX_PAGE as usize {
-                return Err(invalid("Checkpoints", "more checkpoints than asked for"));
+            if page.is_empty() {
+                break;
+            }
+            if page.len() > MAX_PAGE as usize {
+                return Err(invalid(
+                    "CheckpointsAfter",
+                    "more checkpoints than asked for",
+                ));
             }
             for note in page {
                 let checkpoint =
                     VerifiedCheckpoint::verify(&note, &self.origin, &self.config.node_key)?;
+                if checkpoint.size() <= last_size.unwrap_or(0) {
+                    return Err(invalid(
+                        "CheckpointsAfter",
+                        "a checkpoint is not larger than the one before it",
+                    ));
+                }
                 if checkpoint.size() > size {
                     // Issued after the latest checkpoint: not part of this export.
                     break 'pages;
                 }
                 last_size = Some(checkpoint.size());
                 checkpoints.push(note);
-                if checkpoints.len() as u64 > size.saturating_add(EXTRA_CHECKPOINTS) {
-                    return Err(invalid(
-                        "Checkpoints",
-                        "far more checkpoints than log entries; the node's list does not end",
-                    ));
-                }
             }
-            if count < MAX_PAGE as usize {
-                break;
-            }
-            start += count as u64;
         }
         if last_size != Some(size) {
             checkpoints.push(latest.note().to_owned());

@@ -106,7 +106,7 @@ pub enum ClientError {
 
     // ----- Node: the node answered with an error --------------------------------------------
     /// The node answered the request with an error.
-    #[error("the node refused the request ({code:?}): {message}", code = .0.code, message = .0.message)]
+    #[error("the node refused the request ({code:?}): {message}", code = .0.code, message = streha_wire::text::Untrusted(&.0.message))]
     Remote(#[source] RemoteError),
 
     // ----- Policy ---------------------------------------------------------------------------
@@ -415,6 +415,16 @@ mod tests {
         assert_eq!(remote.fault(), Fault::Node);
         assert_eq!(remote.remote_code(), Some(ErrorCode::NotFound));
         assert!(remote.to_string().contains("no such subject"));
+        // What a node says is shown escaped: no forged line, no terminal escape.
+        let hostile = ClientError::Remote(RemoteError::new(
+            ErrorCode::BadRequest,
+            "no\n2031-01-01 ERROR forged \u{1b}[2J",
+        ));
+        let shown = hostile.to_string();
+        assert!(
+            shown.ends_with(r"no\n2031-01-01 ERROR forged \u{1b}[2J"),
+            "{shown}"
+        );
 
         let mismatch = ClientError::KeyMismatch {
             agency: AgencyId::new("police").unwrap(),

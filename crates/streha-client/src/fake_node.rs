@@ -138,6 +138,16 @@ impl Log {
                     .cloned()
                     .collect(),
             ),
+            // One checkpoint per entry: the one after size `after` is the `after`-th. Pages
+            // of at most 7, as a node cuts pages by bytes: shorter than asked, not the end.
+            AppRequest::CheckpointsAfter { after, limit } => AppResponse::Checkpoints(
+                self.checkpoints
+                    .iter()
+                    .skip(after as usize)
+                    .take(limit.min(7) as usize)
+                    .cloned()
+                    .collect(),
+            ),
             _ => AppResponse::Error(RemoteError::new(ErrorCode::BadRequest, "not scripted")),
         }
     }
@@ -474,6 +484,95 @@ mod tests {
                 more.categories()
             )]
         );
+    }
+
+    fn consent(subject: SubjectId, n: u8) -> streha_wire::app::ConsentStatus {
+        let grant = crate::NewConsent {
+            subject,
+            granted_by: streha_core::Grantor::Subject,
+            recipients: vec![streha_core::Recipient::Role(Role::CentreForSocialWork)],
+            categories: CategorySet::of(&[Category::Medical]),
+            purposes: streha_core::PurposeSet::of(&[Purpose::Assistance]),
+            valid_from: Timestamp(1),
+            expires_at: Timestamp(2),
+            evidence_hash: [0; 32],
+            recorded_by: id("officer-1"),
+            recorded_at: Timestamp(1),
+        }
+        .into_grant(streha_core::ConsentId::from_bytes([n; 16]))
+        .unwrap();
+        streha_wire::app::ConsentStatus {
+            grant,
+            revoked_at: None,
+            log_index: u64::from(n),
+        }
+    }
+
+    fn held(n: u8) -> streha_wire::app::HeldDelivery {
+        streha_wire::app::HeldDelivery {
+            envelope: EnvelopeId::from_bytes([n; 16]),
+            recipient: id("csw"),
+            class: streha_wire::app::HoldReason::Refused,
+            reason: "refused by the receiver".into(),
+            since: Timestamp(1),
+        }
+    }
+
+    /// A page after `after` of at most three items (shorter than asked, as a node cuts
+    /// pages by bytes), or, if `stuck`, always the first page whatever the cursor.
+    fn short_page<T: Clone, K: PartialOrd + Copy>(
+        all: &[T],
+        key: impl Fn(&T) -> K,
+        after: Option<K>,
+        stuck: bool,
+    ) -> Vec<T> {
+        all.iter()
+            .filter(|item| stuck || after.is_none_or(|after| key(item) > after))
+            .take(3)
+            .cloned()
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn paged_lists_go_on_past_short_pages_and_a_node_that_does_not_move_on_is_refused() {
+        let f = Federation::new();
+        let note = f.signed_roster();
+        let subject = SubjectId::from_bytes([7; 16]);
+        let consents: Vec<_> = (1..=10).map(|n| consent(subject, n)).collect();
+        let holds: Vec<_> = (1..=10).map(held).collect();
+        for stuck in [false, true] {
+            let (note, served_consents, served_holds) =
+                (note.clone(), consents.clone(), holds.clone());
+            let handler: Handler = Arc::new(move |request| match request {
+                AppRequest::Roster => AppResponse::Note(note.clone()),
+                AppRequest::ConsentsPage { after, .. } => AppResponse::Consents(short_page(
+                    &served_consents,
+                    |c| c.grant.id(),
+                    after,
+                    stuck,
+                )),
+                AppRequest::HeldDeliveries { after, .. } => {
+                    AppResponse::Held(short_page(&served_holds, |h| h.envelope, after, stuck))
+                }
+                _ => AppResponse::Error(RemoteError::new(ErrorCode::BadRequest, "not scripted")),
+            });
+            let (_node, address) = start(&f.police_node, &app_key(), handler).await;
+            let client = Client::connect(config(&f, address)).await.unwrap();
+            if stuck {
+                let err = client.consents(subject).await.unwrap_err();
+                assert!(matches!(err, ClientError::InvalidResponse { .. }), "{err}");
+                let err = client.all_held_deliveries().await.unwrap_err();
+                assert!(matches!(err, ClientError::InvalidResponse { .. }), "{err}");
+            } else {
+                assert_eq!(client.consents(subject).await.unwrap(), consents);
+                assert_eq!(client.all_held_deliveries().await.unwrap(), holds);
+                let other = client.consents(SubjectId::from_bytes([8; 16])).await;
+                assert!(
+                    matches!(other, Err(ClientError::InvalidResponse { .. })),
+                    "another subject's consents are refused"
+                );
+            }
+        }
     }
 
     fn header(envelope: EnvelopeId, categories: &[Category]) -> streha_core::DisclosureHeader {

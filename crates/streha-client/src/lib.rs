@@ -43,6 +43,18 @@
 //! its `tracing` spans carry pseudonymous ids, categories, purposes and log indices only.
 //! It does not retry requests by itself; submitting is idempotent, so an application can.
 //!
+//! # Lists come in pages
+//!
+//! Every list the node answers with is a page, bounded in items and in bytes
+//! (`spec/protocol.md` §5): a page shorter than asked is not the end, an empty page is.
+//! The `*_page`-style calls ([`Client::inbox`], [`Client::consents_page`],
+//! [`Client::held_deliveries`], [`Client::witness_evidence`]) return one page; the
+//! collecting calls ([`Client::consents`], [`Client::all_held_deliveries`],
+//! [`Client::all_witness_evidence`], [`Client::export_bundle`]) page until an empty page and
+//! refuse a node whose pages do not move past their cursor. Texts from the node (error
+//! messages, hold reasons) are at most 1 KiB and may quote another node: show them through
+//! [`streha_wire::text::Untrusted`].
+//!
 //! # Example
 //!
 //! Connect, register a child subject with a legal representative, record the

@@ -11,9 +11,12 @@ use streha_wire::app::{
 };
 use streha_wire::peer::ProvenEntry;
 
+use streha_wire::text::sanitized;
+
 use crate::at_rest::{self, Place};
 use crate::failure::Failure;
 use crate::metrics::Metrics;
+use crate::paging::Page;
 use crate::shared::Shared;
 use crate::state::{
     self, CONSENT_INDEX, CONSENTS, DELIVERED, DISCLOSED, Delivered, HELD, Held, HoldClass, INBOX,
@@ -67,6 +70,13 @@ async fn dispatch(shared: &Shared, request: AppRequest) -> Result<AppResponse, F
         AppRequest::GrantConsent(grant) => grant_consent(shared, *grant).await,
         AppRequest::RevokeConsent(revocation) => revoke_consent(shared, revocation).await,
         AppRequest::ListConsents { subject } => list_consents(shared, subject),
+        AppRequest::ConsentsPage {
+            subject,
+            after,
+            limit,
+        } => Ok(AppResponse::Consents(consents_page(
+            shared, subject, after, limit,
+        )?)),
         AppRequest::Submit(envelope) => submit(shared, *envelope).await,
         AppRequest::DeliveryStatus { envelope } => delivery_status(shared, envelope),
         AppRequest::Inbox { after, limit } => inbox(shared, after, limit),
@@ -118,25 +128,42 @@ async fn dispatch(shared: &Shared, request: AppRequest) -> Result<AppResponse, F
                 .store
                 .tree_size()
                 .min(start.saturating_add(u64::from(limit.min(MAX_PAGE))));
-            let mut entries = Vec::new();
+            let mut page = Page::new(limit);
             for index in start..end {
-                entries.push(
-                    shared.store.entry(index)?.ok_or_else(|| {
-                        Failure::Internal(format!("log entry {index} is missing"))
-                    })?,
-                );
+                let entry = shared
+                    .store
+                    .entry(index)?
+                    .ok_or_else(|| Failure::Internal(format!("log entry {index} is missing")))?;
+                if !page.offer(entry) {
+                    break;
+                }
             }
-            Ok(AppResponse::Entries(entries))
+            Ok(AppResponse::Entries(page.into_items()))
         }
         AppRequest::Checkpoints { start, limit } => {
-            let all = shared.store.checkpoints()?;
-            let start = usize::try_from(start).unwrap_or(usize::MAX).min(all.len());
-            let take = usize::try_from(limit.min(MAX_PAGE)).unwrap_or(0);
-            let mut page = Vec::with_capacity(take.min(all.len() - start));
-            for note in all.into_iter().skip(start).take(take) {
-                page.push(cosigned_note(shared, note)?);
+            let mut page = Page::new(limit);
+            let notes = shared
+                .store
+                .checkpoints_from(start, usize::try_from(limit.min(MAX_PAGE)).unwrap_or(0))?;
+            for note in notes {
+                if !page.offer(cosigned_note(shared, note)?) {
+                    break;
+                }
             }
-            Ok(AppResponse::Checkpoints(page))
+            Ok(AppResponse::Checkpoints(page.into_items()))
+        }
+        AppRequest::CheckpointsAfter { after, limit } => {
+            let mut page = Page::new(limit);
+            let notes = shared
+                .store
+                .checkpoints_after(after, usize::try_from(limit.min(MAX_PAGE)).unwrap_or(0))?;
+            for (size, note) in notes {
+                let note = crate::witness::with_cosignatures(shared, size, &note)?;
+                if !page.offer(note) {
+                    break;
+                }
+            }
+            Ok(AppResponse::Checkpoints(page.into_items()))
         }
         AppRequest::PublishedCheckpoint => {
             let (_, note) = crate::witness::published_checkpoint(shared)?.ok_or_else(|| {
@@ -518,35 +545,80 @@ async fn revoke_consent(
     Ok(logged(&shared.commit(tx).await?))
 }
 
+/// All the consents of `subject` in one answer, as long as they fit in one page; beyond
+/// that an error that says to page, never a shortened list.
 fn list_consents(shared: &Shared, subject: SubjectId) -> Result<AppResponse, Failure> {
-    let mut out = Vec::new();
-    for (key, _) in shared.store.scan(SUBJECT_CONSENTS, subject.as_bytes())? {
-        let consent_key = &key[16..];
+    let page = consents_page(shared, subject, None, MAX_PAGE)?;
+    let more = match page.last() {
+        None => false,
+        Some(last) => !consents_page(shared, subject, Some(last.grant.id()), 1)?.is_empty(),
+    };
+    if more {
+        return Err(Failure::BadRequest(format!(
+            "subject {subject} has more consents than one answer holds; list them by pages (ConsentsPage, streha-client `consents`)"
+        )));
+    }
+    Ok(AppResponse::Consents(page))
+}
+
+/// A page of the consents of `subject`, in consent-id order after `after`: one range read
+/// of the subject's index, never the whole registry.
+fn consents_page(
+    shared: &Shared,
+    subject: SubjectId,
+    after: Option<streha_core::ConsentId>,
+    limit: u32,
+) -> Result<Vec<ConsentStatus>, Failure> {
+    let mut page = Page::new(limit);
+    // The subject's index keys are subject ‖ consent id; the subject's id alone sorts
+    // before all of them.
+    let mut start = subject.as_bytes().to_vec();
+    if let Some(after) = after {
+        start.extend_from_slice(after.as_bytes());
+    }
+    let keys = shared.store.scan_after(
+        SUBJECT_CONSENTS,
+        Some(&start),
+        usize::try_from(limit.min(MAX_PAGE)).unwrap_or(0),
+    )?;
+    for (key, _) in keys {
+        let Some(consent_key) = key.strip_prefix(subject.as_bytes()) else {
+            break;
+        };
         let stored: StoredConsent = state::load(&shared.store, CONSENTS, consent_key)?
             .ok_or_else(|| Failure::Internal("a consent of the subject index is missing".into()))?;
         let log_index = state::load_index(&shared.store, CONSENT_INDEX, consent_key)?
             .ok_or_else(|| Failure::Internal("a consent has no log index".into()))?;
-        out.push(ConsentStatus {
+        let status = ConsentStatus {
             grant: stored.grant,
             revoked_at: stored.revoked_at,
             log_index,
-        });
-    }
-    Ok(AppResponse::Consents(out))
-}
-
-/// The consents of `subject` the policy reads.
-pub(crate) fn consents_of(
-    shared: &Shared,
-    subject: SubjectId,
-) -> Result<Vec<StoredConsent>, Failure> {
-    let mut out = Vec::new();
-    for (key, _) in shared.store.scan(SUBJECT_CONSENTS, subject.as_bytes())? {
-        if let Some(stored) = state::load(&shared.store, CONSENTS, &key[16..])? {
-            out.push(stored);
+        };
+        if !page.offer(status) {
+            break;
         }
     }
-    Ok(out)
+    Ok(page.into_items())
+}
+
+/// The consent a disclosure about `subject` names, if it is one of that subject's: the
+/// only consent the policy consults (`streha_core::PolicyContext`), read by its id, so a
+/// submission costs the same however many consents its subject has. Another subject's
+/// consent is not passed, exactly as if it were unknown.
+pub(crate) fn named_consent(
+    shared: &Shared,
+    subject: SubjectId,
+    consent: Option<streha_core::ConsentId>,
+) -> Result<Vec<StoredConsent>, Failure> {
+    let Some(consent) = consent else {
+        return Ok(Vec::new());
+    };
+    Ok(
+        state::load::<StoredConsent>(&shared.store, CONSENTS, consent.as_bytes())?
+            .filter(|stored| stored.grant.subject() == subject)
+            .into_iter()
+            .collect(),
+    )
 }
 
 async fn submit(shared: &Shared, envelope: Envelope) -> Result<AppResponse, Failure> {
@@ -591,7 +663,7 @@ async fn submit(shared: &Shared, envelope: Envelope) -> Result<AppResponse, Fail
     // that concurrent disclosures still commit together; registry changes wait for them.
     let _guard = shared.registry_lock.read().await;
     let subject: Option<Subject> = load_subject(shared, header.subject).await?;
-    let consents = consents_of(shared, header.subject)?;
+    let consents = named_consent(shared, header.subject, header.consent)?;
     let views: Vec<ConsentView<'_>> = consents
         .iter()
         .map(|c| ConsentView {
@@ -677,6 +749,7 @@ async fn submit(shared: &Shared, envelope: Envelope) -> Result<AppResponse, Fail
             .put(OUTBOUND, id.as_bytes().to_vec(), state::encode(&outbound))
             .put_first_index(DISCLOSED, id.as_bytes().to_vec())
             .require_absent(DISCLOSED, id.as_bytes());
+            let recipient = outbound.recipient.clone();
             let committed = match shared.commit(tx).await {
                 Ok(committed) => committed,
                 Err(Failure::Conflict(_)) => {
@@ -687,6 +760,7 @@ async fn submit(shared: &Shared, envelope: Envelope) -> Result<AppResponse, Fail
                 }
                 Err(e) => return Err(e),
             };
+            shared.outbound_arrivals.post(id, recipient, at);
             tracing::info!(envelope = %id, index = committed.first_index, urgent_review, "disclosure accepted and queued");
             Metrics::bump(&shared.metrics.disclosures_accepted);
             shared.outbound_wake.notify_one();
@@ -722,44 +796,55 @@ fn accepted_again(
     }
 }
 
-/// A page of the held deliveries, in envelope-id order, after `after` (exclusive).
+/// A page of the held deliveries, in envelope-id order, after `after` (exclusive): range
+/// reads from the cursor, never the whole list.
 fn held_deliveries(
     shared: &Shared,
     after: Option<EnvelopeId>,
     limit: u32,
 ) -> Result<AppResponse, Failure> {
-    let limit = limit.min(streha_wire::app::MAX_PAGE) as usize;
-    let mut page = Vec::new();
-    for (key, value) in shared.store.scan(HELD, &[])? {
-        if page.len() >= limit {
+    let mut page = Page::new(limit);
+    let mut cursor = after.map(|after| after.as_bytes().to_vec());
+    'pages: loop {
+        let batch = shared
+            .store
+            .scan_after(HELD, cursor.as_deref(), MAX_PAGE as usize)?;
+        let Some((last, _)) = batch.last() else {
             break;
-        }
-        let Ok(id) = <[u8; 16]>::try_from(key.as_slice()) else {
-            continue;
         };
-        if after.is_some_and(|after| id <= *after.as_bytes()) {
-            continue;
+        cursor = Some(last.clone());
+        for (key, value) in batch {
+            let Ok(id) = <[u8; 16]>::try_from(key.as_slice()) else {
+                continue;
+            };
+            let held = state::decode_held(&value).ok_or_else(|| {
+                Failure::Internal("a stored held delivery does not decode".into())
+            })?;
+            let Some(index) = state::load::<OutboundIndex>(&shared.store, OUTBOUND_INDEX, &key)?
+            else {
+                // Delivered since: no longer waiting.
+                continue;
+            };
+            let item = streha_wire::app::HeldDelivery {
+                envelope: EnvelopeId::from_bytes(id),
+                recipient: index.recipient,
+                class: match held.class {
+                    HoldClass::NotInRoster => HoldReason::NotInRoster,
+                    HoldClass::Refused => HoldReason::Refused,
+                    HoldClass::Rekeyed => HoldReason::Rekeyed,
+                    HoldClass::Other => HoldReason::Other,
+                },
+                // Stored sanitized since the reason could quote a receiver; a hold stored
+                // before that is cut and escaped here, or it would break the listing.
+                reason: sanitized(&held.reason),
+                since: held.since,
+            };
+            if !page.offer(item) {
+                break 'pages;
+            }
         }
-        let held = state::decode_held(&value)
-            .ok_or_else(|| Failure::Internal("a stored held delivery does not decode".into()))?;
-        let Some(index) = state::load::<OutboundIndex>(&shared.store, OUTBOUND_INDEX, &key)? else {
-            // Delivered since: no longer waiting.
-            continue;
-        };
-        page.push(streha_wire::app::HeldDelivery {
-            envelope: EnvelopeId::from_bytes(id),
-            recipient: index.recipient,
-            class: match held.class {
-                HoldClass::NotInRoster => HoldReason::NotInRoster,
-                HoldClass::Refused => HoldReason::Refused,
-                HoldClass::Rekeyed => HoldReason::Rekeyed,
-                HoldClass::Other => HoldReason::Other,
-            },
-            reason: held.reason,
-            since: held.since,
-        });
     }
-    Ok(AppResponse::Held(page))
+    Ok(AppResponse::Held(page.into_items()))
 }
 
 /// Longest wait [`AppRequest::AwaitDelivery`] accepts.
@@ -791,7 +876,7 @@ fn delivery_status(shared: &Shared, id: EnvelopeId) -> Result<AppResponse, Failu
     // delivery in one atomic write: an envelope not queued any more is delivered.
     if let Some(held) = state::load_held(&shared.store, id.as_bytes())? {
         return Ok(AppResponse::Delivery(DeliveryState::Held {
-            reason: held.reason,
+            reason: sanitized(&held.reason),
         }));
     }
     if shared.store.get(OUTBOUND_INDEX, id.as_bytes())?.is_some() {
@@ -820,6 +905,9 @@ fn delivery_status(shared: &Shared, id: EnvelopeId) -> Result<AppResponse, Failu
     )))
 }
 
+/// A page of the inbox in arrival order, after `after`. Each item's header is read from
+/// the envelope's `received` entry in the log (its canonical encoding is the envelope's
+/// header): listing opens no envelope and reads none of their content.
 fn inbox(shared: &Shared, after: Option<EnvelopeId>, limit: u32) -> Result<AppResponse, Failure> {
     let start = match after {
         None => None,
@@ -829,36 +917,50 @@ fn inbox(shared: &Shared, after: Option<EnvelopeId>, limit: u32) -> Result<AppRe
             Some(inbox_order_key(record.received_at, id))
         }
     };
-    let limit = usize::try_from(limit.min(MAX_PAGE)).unwrap_or(0);
-    let mut items = Vec::new();
-    for (key, _) in shared
-        .store
-        .scan_after(INBOX_ORDER, start.as_deref(), limit)?
-    {
-        let id_bytes: [u8; 16] = key
-            .get(8..24)
+    let mut page = Page::new(limit);
+    let keys = shared.store.scan_after(
+        INBOX_ORDER,
+        start.as_deref(),
+        usize::try_from(limit.min(MAX_PAGE)).unwrap_or(0),
+    )?;
+    for (key, _) in keys {
+        let (received_at, id_bytes): ([u8; 8], [u8; 16]) = key
+            .get(..8)
             .and_then(|b| b.try_into().ok())
+            .zip(key.get(8..24).and_then(|b| b.try_into().ok()))
             .ok_or_else(|| Failure::Internal("malformed inbox order key".into()))?;
-        let record: InboxRecord = state::load(&shared.store, INBOX, &id_bytes)?
-            .ok_or_else(|| Failure::Internal("inbox order names a missing envelope".into()))?;
         let received_index = state::load_index(&shared.store, RECEIVED, &id_bytes)?
             .ok_or_else(|| Failure::Internal("a received envelope has no log index".into()))?;
         let id = EnvelopeId::from_bytes(id_bytes);
-        let envelope = at_rest::open(
-            shared,
-            Place::Inbox,
-            record.about,
-            id,
-            &record.sealed_envelope,
-        )?;
-        items.push(InboxItem {
+        let item = InboxItem {
             envelope: id,
-            header: envelope.header.context,
+            header: received_header(shared, id, received_index)?,
             received_index,
-            received_at: record.received_at,
-        });
+            received_at: streha_core::Timestamp::from_unix_millis(u64::from_be_bytes(received_at)),
+        };
+        if !page.offer(item) {
+            break;
+        }
     }
-    Ok(AppResponse::Inbox(items))
+    Ok(AppResponse::Inbox(page.into_items()))
+}
+
+/// The encoded header of a received envelope, from its `received` entry.
+fn received_header(
+    shared: &Shared,
+    id: EnvelopeId,
+    received_index: u64,
+) -> Result<Vec<u8>, Failure> {
+    let entry = shared
+        .store
+        .entry(received_index)?
+        .ok_or_else(|| Failure::Internal(format!("log entry {received_index} is missing")))?;
+    match AuditEntry::decode(&entry) {
+        Ok(AuditEntry::Received { header, .. }) if header.envelope_id == id => Ok(header.encode()),
+        _ => Err(Failure::Internal(format!(
+            "log entry {received_index} is not the received entry of envelope {id}"
+        ))),
+    }
 }
 
 /// The key of an envelope in [`INBOX_ORDER`].

@@ -1,25 +1,28 @@
 //! Why a request failed, split by fault, and the one mapping to the wire.
 
 use streha_store::StoreError;
+use streha_wire::text::Untrusted;
 use streha_wire::{ErrorCode, RemoteError};
 
 /// A request failure. Messages go to the caller: they say what was wrong and never carry
-/// record content, key bytes or local paths.
+/// record content, key bytes or local paths. A message may quote what a peer sent, so it
+/// is shown with its control characters escaped ([`Untrusted`]) wherever it goes: the
+/// operator's log, the wire (where [`RemoteError::new`] also cuts it to the text cap).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub(crate) enum Failure {
-    #[error("{0}")]
+    #[error("{}", Untrusted(.0))]
     BadRequest(String),
-    #[error("{0}")]
+    #[error("{}", Untrusted(.0))]
     Unauthorized(String),
-    #[error("{0}")]
+    #[error("{}", Untrusted(.0))]
     NotFound(String),
-    #[error("{0}")]
+    #[error("{}", Untrusted(.0))]
     Conflict(String),
-    #[error("{0}")]
+    #[error("{}", Untrusted(.0))]
     Verification(String),
-    #[error("{0}")]
+    #[error("{}", Untrusted(.0))]
     Unavailable(String),
-    #[error("{0}")]
+    #[error("{}", Untrusted(.0))]
     Internal(String),
 }
 

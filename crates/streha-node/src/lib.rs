@@ -36,12 +36,17 @@ mod failure;
 pub mod fuzzing;
 mod http;
 mod metrics;
+#[cfg(test)]
+mod node_tests;
 mod outbound;
+mod paging;
 mod peers;
+mod queue;
 mod receive;
 mod server;
 mod shared;
 mod state;
+mod throttle;
 mod verified;
 mod witness;
 

@@ -17,6 +17,12 @@ pub(crate) struct Metrics {
     pub(crate) peers_reachable: AtomicU64,
     /// Unix ms of the last checkpoint this node issued (or of its start).
     pub(crate) last_checkpoint_at: AtomicU64,
+    /// Queue items the delivery scheduler examined (see `queue::OutboundQueue::scanned`).
+    pub(crate) outbound_scanned: AtomicU64,
+    /// Deliveries refused again for a refusal already logged (not logged again).
+    pub(crate) receive_refusals_repeated: AtomicU64,
+    /// Deliveries answered `Unavailable` because their sender was out of refusal budget.
+    pub(crate) receive_refusals_throttled: AtomicU64,
     refusals: Mutex<BTreeMap<String, u64>>,
     cosignatures: Mutex<BTreeMap<String, u64>>,
 }
@@ -140,6 +146,18 @@ impl crate::shared::Shared {
         );
         counter(
             &mut out,
+            "streha_receive_refusals_repeated_total",
+            "Deliveries this node refused again for a refusal already logged: answered Refused, not logged again (the first refusal is the log's record).",
+            get(&m.receive_refusals_repeated),
+        );
+        counter(
+            &mut out,
+            "streha_receive_refusals_throttled_total",
+            "Deliveries answered Unavailable, nothing logged, because their sender had more refusals logged than its budget allows.",
+            get(&m.receive_refusals_throttled),
+        );
+        counter(
+            &mut out,
             "streha_handshake_refusals_total",
             "TLS handshakes refused because the peer's key is not pinned.",
             get(&m.handshake_refusals),
@@ -191,6 +209,12 @@ impl crate::shared::Shared {
             "Disclosures whose delivery is held (counted in the queue depth), by reason: not-in-roster (released when a roster listing the recipient again is adopted), refused, rekeyed, other.",
             "reason",
             &self.held_figures(),
+        );
+        counter(
+            &mut out,
+            "streha_outbound_scanned_total",
+            "Queue items the delivery scheduler examined (indexed queue: about one per insertion, retry and attempt).",
+            get(&m.outbound_scanned),
         );
         gauge(
             &mut out,

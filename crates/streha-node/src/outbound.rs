@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 use streha_core::{AgencyId, AuditEntry, EnvelopeId};
 use streha_store::Transaction;
 use streha_wire::peer::{Delivery, KeptCheckpoint, PeerRequest, PeerResponse, Receipt};
+use streha_wire::text::{Untrusted, sanitized};
 use streha_wire::{AgencyEntry, ErrorCode, Roster};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
@@ -25,7 +26,8 @@ use crate::at_rest::{self, Place};
 use crate::failure::Failure;
 use crate::metrics::Metrics;
 use crate::peers::Peers;
-use crate::shared::{Attempts, Shared, log_verifier};
+use crate::queue::OutboundQueue;
+use crate::shared::{Shared, log_verifier};
 use crate::state::{
     self, CONSENT_INDEX, DELIVERED, DISCLOSED, Delivered, HELD, Held, HoldClass, OUTBOUND,
     OUTBOUND_INDEX, Outbound, OutboundIndex, RECEIPT_INDEX,
@@ -46,47 +48,90 @@ enum Setback {
 /// round trip per disclosure.
 const MAX_IN_FLIGHT: usize = 64;
 
+/// How often the scheduler reads the whole queue again, in case an envelope was queued
+/// without being posted to it (a commit reported failed that had been applied, say): one
+/// scan of the queue's index every few minutes, linear, never per delivery.
+const RECONCILE_INTERVAL: Duration = Duration::from_secs(300);
+
 /// What a finished delivery task reports to the scheduler.
 struct Finished {
     id: EnvelopeId,
     recipient: AgencyId,
     /// Set when the recipient looked unreachable: pause it this long.
     pause: Option<Duration>,
+    /// Set when the envelope stays queued: try it again then.
+    retry_at: Option<Instant>,
 }
 
 /// Runs the delivery scheduler until `shutdown` turns true, then abandons the deliveries
 /// in flight: each is safe to abandon at any point (the queue entry goes only with its
 /// logged receipt, and the receiver answers a repeat with its first receipt), and waiting
 /// for unreachable peers would delay the shutdown by the request timeout.
+///
+/// The queue is indexed in memory ([`OutboundQueue`]): loaded from the store once, then
+/// fed by the submissions' [`Arrivals`](crate::queue::Arrivals), so a delivery costs the
+/// scheduler O(log n), never a scan of the queue.
 pub(crate) async fn run(
     shared: Arc<Shared>,
     peers: Arc<Peers>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let mut tasks: JoinSet<Finished> = JoinSet::new();
-    let mut flying: HashSet<EnvelopeId> = HashSet::new();
+    let mut running: HashMap<tokio::task::Id, EnvelopeId> = HashMap::new();
+    let mut queue = OutboundQueue::default();
     let mut paused: HashMap<AgencyId, Instant> = HashMap::new();
+    let mut loaded: Option<Instant> = None;
     loop {
         if *shutdown.borrow() {
             break;
         }
-        let wake_in = match schedule(&shared, &peers, &mut tasks, &mut flying, &paused) {
-            Ok(wake_in) => wake_in,
-            Err(failure) => {
-                tracing::error!(error = %failure, "delivery scheduling failed; retrying");
-                shared.limits.retry_max
+        if loaded.is_none_or(|at| at.elapsed() >= RECONCILE_INTERVAL) {
+            match load(&shared, &mut queue) {
+                Ok(()) => loaded = Some(Instant::now()),
+                Err(failure) => {
+                    tracing::error!(error = %failure, "cannot read the outbound queue; retrying");
+                }
             }
+        }
+        for (id, recipient, disclosed_at) in shared.outbound_arrivals.take() {
+            queue.insert(id, recipient, disclosed_at);
+        }
+        let wake_in = match loaded {
+            Some(at) => schedule(
+                &shared,
+                &peers,
+                &mut tasks,
+                &mut running,
+                &mut queue,
+                &paused,
+            )
+            .min(RECONCILE_INTERVAL.saturating_sub(at.elapsed())),
+            None => shared.limits.retry_max,
         };
+        shared
+            .metrics
+            .outbound_scanned
+            .store(queue.scanned(), std::sync::atomic::Ordering::Relaxed);
         tokio::select! {
-            Some(done) = tasks.join_next(), if !tasks.is_empty() => {
-                if let Ok(done) = done {
-                    flying.remove(&done.id);
-                    match done.pause {
-                        Some(pause) => {
-                            paused.insert(done.recipient, Instant::now() + pause);
+            Some(done) = tasks.join_next_with_id(), if !tasks.is_empty() => {
+                match done {
+                    Ok((task, done)) => {
+                        running.remove(&task);
+                        queue.finished(done.id, done.retry_at);
+                        match done.pause {
+                            Some(pause) => {
+                                paused.insert(done.recipient, Instant::now() + pause);
+                            }
+                            None => {
+                                paused.remove(&done.recipient);
+                            }
                         }
-                        None => {
-                            paused.remove(&done.recipient);
+                    }
+                    // A delivery task that panicked: its envelope stays queued, retried later.
+                    Err(error) => {
+                        if let Some(id) = running.remove(&error.id()) {
+                            tracing::error!(envelope = %id, "a delivery task failed; will retry");
+                            queue.finished(id, Some(Instant::now() + shared.limits.retry_max));
                         }
                     }
                 }
@@ -100,84 +145,119 @@ pub(crate) async fn run(
     while tasks.join_next().await.is_some() {}
 }
 
-/// Starts deliveries for due envelopes not already in flight, up to [`MAX_IN_FLIGHT`].
+/// Indexes the queued envelopes that are not held (one scan of the queue and of the holds).
+/// Envelopes already indexed keep their place and state.
+fn load(shared: &Shared, queue: &mut OutboundQueue) -> Result<(), Failure> {
+    let held: HashSet<Vec<u8>> = shared
+        .store
+        .scan(HELD, &[])?
+        .into_iter()
+        .map(|(key, _)| key)
+        .collect();
+    for (key, value) in shared.store.scan(OUTBOUND_INDEX, &[])? {
+        if held.contains(&key) {
+            continue;
+        }
+        let (Ok(id), Ok(index)) = (
+            <[u8; 16]>::try_from(key.as_slice()),
+            postcard::from_bytes::<OutboundIndex>(&value),
+        ) else {
+            tracing::error!("an outbound queue index entry does not decode; skipped");
+            continue;
+        };
+        queue.insert(
+            EnvelopeId::from_bytes(id),
+            index.recipient,
+            index.disclosed_at,
+        );
+    }
+    Ok(())
+}
+
+/// Starts deliveries for due envelopes of recipients not paused, up to [`MAX_IN_FLIGHT`].
 /// Returns how long to sleep until the next one is due.
 fn schedule(
     shared: &Arc<Shared>,
     peers: &Arc<Peers>,
     tasks: &mut JoinSet<Finished>,
-    flying: &mut HashSet<EnvelopeId>,
+    running: &mut HashMap<tokio::task::Id, EnvelopeId>,
+    queue: &mut OutboundQueue,
     paused: &HashMap<AgencyId, Instant>,
-) -> Result<Duration, Failure> {
+) -> Duration {
     let now = Instant::now();
-    let mut next_due = shared.limits.retry_max;
-    for (key, value) in shared.store.scan(OUTBOUND_INDEX, &[])? {
-        if flying.len() >= MAX_IN_FLIGHT {
-            break;
-        }
-        let Ok(id_bytes) = <[u8; 16]>::try_from(key.as_slice()) else {
+    let open = |recipient: &AgencyId| paused.get(recipient).is_none_or(|until| *until <= now);
+    queue.wake_due(now);
+    while let Some((id, _)) = queue.next(MAX_IN_FLIGHT, open) {
+        // Held since it was indexed (a re-keying holds without telling the scheduler), or
+        // already gone: it leaves the index.
+        let item = match shared.store.get(HELD, id.as_bytes()) {
+            Ok(Some(_)) => None,
+            Ok(None) => match state::load::<Outbound>(&shared.store, OUTBOUND, id.as_bytes()) {
+                Ok(item) => item,
+                Err(error) => {
+                    tracing::error!(envelope = %id, error = %error, "cannot read a queued envelope; will retry");
+                    queue.finished(id, Some(now + shared.limits.retry_max));
+                    continue;
+                }
+            },
+            Err(error) => {
+                tracing::error!(envelope = %id, error = %error, "cannot read a delivery hold; will retry");
+                queue.finished(id, Some(now + shared.limits.retry_max));
+                continue;
+            }
+        };
+        let Some(item) = item else {
+            queue.drop_flying(id);
             continue;
         };
-        let id = EnvelopeId::from_bytes(id_bytes);
-        if flying.contains(&id) || shared.store.get(HELD, &id_bytes)?.is_some() {
-            continue;
-        }
-        let Ok(index) = postcard::from_bytes::<OutboundIndex>(&value) else {
-            continue;
-        };
-        let due_at = [
-            attempts_of(shared, id).next_at,
-            paused.get(&index.recipient).copied(),
-        ]
-        .into_iter()
-        .flatten()
-        .max();
-        if let Some(due_at) = due_at.filter(|at| *at > now) {
-            next_due = next_due.min(due_at - now);
-            continue;
-        }
-        let Some(item) = state::load::<Outbound>(&shared.store, OUTBOUND, &id_bytes)? else {
-            continue;
-        };
-        flying.insert(id);
         let (shared, peers) = (Arc::clone(shared), Arc::clone(peers));
-        tasks.spawn(async move {
-            let pause = match deliver_one(&shared, &peers, id, &item).await {
-                Ok(()) => None,
+        let task = tasks.spawn(async move {
+            let (pause, retry_at) = match deliver_one(&shared, &peers, id, &item).await {
+                Ok(()) => (None, None),
                 Err(Setback::Retry(reason)) => {
-                    let delay = record_failure(&shared, id, &reason);
-                    tracing::info!(envelope = %id, recipient = %item.recipient, error = %reason, retry_in = ?delay, "delivery failed; will retry");
-                    Some(delay)
+                    let (delay, at) = record_failure(&shared, id, &reason);
+                    tracing::info!(envelope = %id, recipient = %item.recipient, error = %Untrusted(&reason), retry_in = ?delay, "delivery failed; will retry");
+                    (Some(delay), Some(at))
                 }
                 Err(Setback::Hold(class, reason)) => {
-                    tracing::warn!(envelope = %id, recipient = %item.recipient, class = class.name(), reason = %reason, "delivery held; needs attention");
-                    if let Err(e) = hold(&shared, id, class, reason).await {
-                        tracing::error!(envelope = %id, error = %e, "could not record a held delivery");
+                    tracing::warn!(envelope = %id, recipient = %item.recipient, class = class.name(), reason = %Untrusted(&reason), "delivery held; needs attention");
+                    match hold(&shared, id, class, reason).await {
+                        Ok(()) => (None, None),
+                        Err(e) => {
+                            tracing::error!(envelope = %id, error = %e, "could not record a held delivery; will retry");
+                            (None, Some(Instant::now() + shared.limits.retry_max))
+                        }
                     }
-                    None
                 }
             };
             Finished {
                 id,
                 recipient: item.recipient,
                 pause,
+                retry_at,
             }
         });
+        running.insert(task.id(), id);
     }
-    Ok(next_due.max(Duration::from_millis(10)))
+    // Wake for the next retry, or when a paused recipient with envelopes waiting reopens.
+    let reopening = queue
+        .ready_recipients()
+        .filter_map(|recipient| paused.get(recipient))
+        .filter(|until| **until > now)
+        .min()
+        .copied();
+    let next = [queue.next_due(), reopening]
+        .into_iter()
+        .flatten()
+        .min()
+        .map_or(shared.limits.retry_max, |at| {
+            at.saturating_duration_since(now)
+        });
+    next.max(Duration::from_millis(10))
 }
 
-fn attempts_of(shared: &Shared, id: EnvelopeId) -> Attempts {
-    shared
-        .attempts
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .get(&id)
-        .cloned()
-        .unwrap_or_default()
-}
-
-fn record_failure(shared: &Shared, id: EnvelopeId, reason: &str) -> Duration {
+/// Counts a failed attempt; returns the backoff delay and when to retry.
+fn record_failure(shared: &Shared, id: EnvelopeId, reason: &str) -> (Duration, Instant) {
     let mut attempts = shared
         .attempts
         .lock()
@@ -185,9 +265,10 @@ fn record_failure(shared: &Shared, id: EnvelopeId, reason: &str) -> Duration {
     let entry = attempts.entry(id).or_default();
     entry.count = entry.count.saturating_add(1);
     let delay = shared.backoff(entry.count);
-    entry.next_at = Some(Instant::now() + delay);
-    entry.last_error = Some(reason.to_owned());
-    delay
+    let at = Instant::now() + delay;
+    // Served to applications (`DeliveryState::Queued`): escaped and within the text cap.
+    entry.last_error = Some(sanitized(reason));
+    (delay, at)
 }
 
 async fn hold(
@@ -201,7 +282,9 @@ async fn hold(
         HELD,
         id.as_bytes().to_vec(),
         state::encode(&Held {
-            reason,
+            // Listed to applications (`HeldDeliveries`, `DeliveryStatus`) and shown to
+            // operators: escaped and within the text cap, whatever the receiver answered.
+            reason: sanitized(&reason),
             since: shared.now(),
             class,
         }),
@@ -236,7 +319,11 @@ pub(crate) async fn release_returned(shared: &Shared) -> Result<usize, Failure> 
             continue;
         };
         tx.remove(HELD, key.clone());
-        released.push((EnvelopeId::from_bytes(id), index.recipient));
+        released.push((
+            EnvelopeId::from_bytes(id),
+            index.recipient,
+            index.disclosed_at,
+        ));
     }
     if released.is_empty() {
         return Ok(0);
@@ -247,12 +334,15 @@ pub(crate) async fn release_returned(shared: &Shared) -> Result<usize, Failure> 
             .attempts
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        for (id, _) in &released {
+        for (id, _, _) in &released {
             attempts.remove(id);
         }
     }
-    for (id, recipient) in &released {
+    for (id, recipient, disclosed_at) in &released {
         tracing::info!(envelope = %id, recipient = %recipient, "held delivery released: the recipient is in the roster again");
+        shared
+            .outbound_arrivals
+            .post(*id, recipient.clone(), *disclosed_at);
     }
     shared.outbound_wake.notify_one();
     Ok(released.len())

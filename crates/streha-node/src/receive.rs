@@ -19,13 +19,14 @@ use streha_store::Transaction;
 use streha_wire::peer::{
     Delivery, KeptCheckpoint, PeerRequest, PeerResponse, ProvenEntry, Receipt, envelope_signature,
 };
+use streha_wire::text::Untrusted;
 use streha_wire::{AgencyEntry, Roster};
 
 use crate::at_rest::{self, Place};
 use crate::failure::Failure;
 use crate::metrics::Metrics;
 use crate::shared::{Shared, log_verifier};
-use crate::state::{self, INBOX, INBOX_ORDER, InboxRecord, RECEIVED};
+use crate::state::{self, INBOX, INBOX_ORDER, InboxRecord, RECEIVE_REFUSED, RECEIVED};
 
 /// Answers one peer request. Never panics; every failure becomes an error response.
 pub(crate) async fn handle(
@@ -44,7 +45,14 @@ pub(crate) async fn handle(
         )),
     };
     result.unwrap_or_else(|failure| {
-        tracing::warn!(peer = %peer.id, error = %failure, "peer request failed");
+        // A peer chooses how many requests fail: one line per peer a minute, with a count.
+        if let Some(left_out) =
+            shared
+                .peer_warnings
+                .allow(&peer.id, "request failed", std::time::Instant::now())
+        {
+            tracing::warn!(peer = %peer.id, error = %Untrusted(&failure.to_string()), left_out, "peer request failed");
+        }
         PeerResponse::Error(failure.to_remote())
     })
 }
@@ -192,6 +200,21 @@ async fn receive(
     let ciphertext_hash = envelope.ciphertext_hash;
     match decision {
         Decision::Refused { reason } => {
+            // Logged once per envelope, content and reason; a repeat is answered the same
+            // and counted, not logged again. A new refusal spends the peer's budget.
+            let key = refusal_key(&header, &ciphertext_hash, &reason);
+            if shared.store.get(RECEIVE_REFUSED, &key)?.is_some() {
+                return Ok(repeated_refusal(shared, peer, id, reason));
+            }
+            if !shared
+                .refusal_budget
+                .take(&peer.id, std::time::Instant::now())
+            {
+                Metrics::bump(&shared.metrics.receive_refusals_throttled);
+                return Err(Failure::Unavailable(
+                    "this node has logged as many refused deliveries from your agency as it logs per minute; retry later".into(),
+                ));
+            }
             tracing::warn!(envelope = %id, peer = %peer.id, reason = ?reason, "security event: received disclosure refused by policy");
             shared.metrics.refused("receive", &reason);
             let mut tx = Transaction::new();
@@ -203,9 +226,15 @@ async fn receive(
                     at: now,
                 }
                 .encode(),
-            );
-            shared.commit(tx).await?;
-            Ok(PeerResponse::Refused(reason))
+            )
+            .put_first_index(RECEIVE_REFUSED, key.clone())
+            .require_absent(RECEIVE_REFUSED, &key);
+            match shared.commit(tx).await {
+                Ok(_) => Ok(PeerResponse::Refused(reason)),
+                // The same refusal, delivered concurrently, was logged first.
+                Err(Failure::Conflict(_)) => Ok(repeated_refusal(shared, peer, id, reason)),
+                Err(e) => Err(e),
+            }
         }
         Decision::Allowed { basis, .. } => {
             let record = InboxRecord {
@@ -267,6 +296,43 @@ async fn receive(
             })))
         }
     }
+}
+
+/// The key under which a logged refusal is remembered ([`RECEIVE_REFUSED`]): the envelope
+/// id, then the first 16 bytes of BLAKE3 over the ciphertext hash and the encoded reason.
+/// A repeat with other content or refused for another reason is a new refusal.
+fn refusal_key(
+    header: &DisclosureHeader,
+    ciphertext_hash: &[u8; 32],
+    reason: &streha_core::RefusalReason,
+) -> Vec<u8> {
+    let mut hasher = blake3::Hasher::new();
+    hasher.update(b"streha receive refused v1\n");
+    hasher.update(ciphertext_hash);
+    hasher.update(&state::encode(reason));
+    let mut key = header.envelope_id.as_bytes().to_vec();
+    key.extend_from_slice(&hasher.finalize().as_bytes()[..16]);
+    key
+}
+
+/// The answer to a delivery refused again for a refusal already logged: the same refusal,
+/// counted (`streha_receive_refusals_repeated_total`) and at most one warning line per peer
+/// a minute, carrying the count of those left out; no log entry.
+fn repeated_refusal(
+    shared: &Shared,
+    peer: &AgencyEntry,
+    id: streha_core::EnvelopeId,
+    reason: streha_core::RefusalReason,
+) -> PeerResponse {
+    Metrics::bump(&shared.metrics.receive_refusals_repeated);
+    if let Some(left_out) =
+        shared
+            .peer_warnings
+            .allow(&peer.id, "repeated refusal", std::time::Instant::now())
+    {
+        tracing::warn!(envelope = %id, peer = %peer.id, left_out, "security event: a delivery already refused and logged was sent again; refused again, not logged again");
+    }
+    PeerResponse::Refused(reason)
 }
 
 /// The receipt for an envelope already received, if the repeat is the same envelope.

@@ -21,7 +21,7 @@ use crate::metrics::Metrics;
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Attempts {
     pub(crate) count: u32,
-    pub(crate) next_at: Option<std::time::Instant>,
+    /// Escaped and within the text cap (`streha_wire::text::sanitized`).
     pub(crate) last_error: Option<String>,
 }
 
@@ -103,6 +103,12 @@ pub(crate) struct Shared {
     pub(crate) witness: crate::config::WitnessConfig,
     /// Wakes the delivery worker when something is queued.
     pub(crate) outbound_wake: tokio::sync::Notify,
+    /// Envelopes queued since the delivery worker last looked (see `queue`).
+    pub(crate) outbound_arrivals: crate::queue::Arrivals,
+    /// Refused deliveries each peer may still have logged (see `throttle`).
+    pub(crate) refusal_budget: crate::throttle::RefusalBudget,
+    /// Warning lines peers can cause, rate-limited (see `throttle`).
+    pub(crate) peer_warnings: crate::throttle::Warnings,
     /// Wakes the requests waiting for a delivery when its receipt or hold is logged.
     pub(crate) delivery_waiters: DeliveryWaiters,
     /// Wakes the witnessing worker when the log grew.
@@ -175,6 +181,9 @@ impl Shared {
             applications,
             limits,
             outbound_wake: tokio::sync::Notify::new(),
+            outbound_arrivals: crate::queue::Arrivals::default(),
+            refusal_budget: crate::throttle::RefusalBudget::default(),
+            peer_warnings: crate::throttle::Warnings::default(),
             witness_wake: tokio::sync::Notify::new(),
             delivery_waiters: DeliveryWaiters::default(),
             witness_lock: tokio::sync::Mutex::new(()),

@@ -43,6 +43,10 @@ pub(crate) const OUTBOUND_INDEX: Namespace = Namespace::new(21);
 /// New id → [`Subject`]: the successor of a re-keyed subject, registered in the log only
 /// when the id is first used, so that the log does not place the two ids side by side.
 pub(crate) const PENDING_SUBJECTS: Namespace = Namespace::new(20);
+/// Envelope id ‖ 16 bytes of BLAKE3 over the ciphertext hash and the refusal reason → log
+/// index of the `receive refused` entry: a refusal logged once, so that a repeat of the
+/// same delivery is answered the same without a new entry (`receive::refusal_key`).
+pub(crate) const RECEIVE_REFUSED: Namespace = Namespace::new(22);
 /// Envelope id → [`Held`]: delivery stopped for a reason a person must look at.
 pub(crate) const HELD: Namespace = Namespace::new(8);
 /// Envelope id → [`InboxRecord`]: received envelopes.

@@ -336,39 +336,55 @@ pub(crate) fn warn_if_quorum_unreachable(shared: &Shared) {
 }
 
 /// The evidence this witness keeps, by log origin then time: `limit` records (capped at
-/// [`MAX_PAGE`](streha_wire::app::MAX_PAGE)) from the `start`-th.
+/// [`MAX_PAGE`](streha_wire::app::MAX_PAGE)) from the `start`-th, within the page byte
+/// budget (`crate::paging`); read a batch at a time, never all at once.
 pub(crate) fn evidence_page(
     shared: &Shared,
     start: u64,
     limit: u32,
 ) -> Result<Vec<streha_wire::app::WitnessEvidence>, Failure> {
-    let limit = limit.min(streha_wire::app::MAX_PAGE) as usize;
-    let skip = usize::try_from(start).unwrap_or(usize::MAX);
-    let mut page = Vec::new();
-    for (key, value) in shared.store.scan(EVIDENCE, &[])?.into_iter().skip(skip) {
-        if page.len() >= limit {
+    let mut page = crate::paging::Page::new(limit);
+    let mut cursor: Option<Vec<u8>> = None;
+    let mut skipped = 0u64;
+    'pages: loop {
+        let batch = shared.store.scan_after(
+            EVIDENCE,
+            cursor.as_deref(),
+            streha_wire::app::MAX_PAGE as usize,
+        )?;
+        let Some((last, _)) = batch.last() else {
             break;
+        };
+        cursor = Some(last.clone());
+        for (key, value) in batch {
+            if skipped < start {
+                skipped += 1;
+                continue;
+            }
+            let origin_len = key.iter().position(|b| *b == 0).ok_or_else(|| {
+                Failure::Internal("a stored witness evidence key has no origin".into())
+            })?;
+            let origin = String::from_utf8(key[..origin_len].to_vec()).map_err(|_| {
+                Failure::Internal(
+                    "a stored witness evidence key holds an origin that is not UTF-8".into(),
+                )
+            })?;
+            let evidence: Evidence = postcard::from_bytes(&value).map_err(|e| {
+                Failure::Internal(format!("stored witness evidence does not decode: {e}"))
+            })?;
+            let item = streha_wire::app::WitnessEvidence {
+                origin,
+                kind: evidence.kind,
+                first: evidence.first,
+                second: evidence.second,
+                at: evidence.at,
+            };
+            if !page.offer(item) {
+                break 'pages;
+            }
         }
-        let origin_len = key.iter().position(|b| *b == 0).ok_or_else(|| {
-            Failure::Internal("a stored witness evidence key has no origin".into())
-        })?;
-        let origin = String::from_utf8(key[..origin_len].to_vec()).map_err(|_| {
-            Failure::Internal(
-                "a stored witness evidence key holds an origin that is not UTF-8".into(),
-            )
-        })?;
-        let evidence: Evidence = postcard::from_bytes(&value).map_err(|e| {
-            Failure::Internal(format!("stored witness evidence does not decode: {e}"))
-        })?;
-        page.push(streha_wire::app::WitnessEvidence {
-            origin,
-            kind: evidence.kind,
-            first: evidence.first,
-            second: evidence.second,
-            at: evidence.at,
-        });
     }
-    Ok(page)
+    Ok(page.into_items())
 }
 
 /// The kind of the first evidence this witness keeps against the log `origin`, if any.

@@ -534,6 +534,61 @@ impl Store {
             .collect()
     }
 
+    /// Up to `limit` checkpoints, oldest first, after skipping the first `start`. Reads
+    /// only those it returns and walks over the skipped ones: prefer
+    /// [`checkpoints_after`](Self::checkpoints_after), whose cursor costs nothing.
+    ///
+    /// # Errors
+    /// A database error, or a stored checkpoint that is not UTF-8.
+    pub fn checkpoints_from(&self, start: u64, limit: usize) -> Result<Vec<String>, StoreError> {
+        let skip = usize::try_from(start).unwrap_or(usize::MAX);
+        self.checkpoints
+            .iter()
+            .values()
+            .skip(skip)
+            .take(limit)
+            .map(|value| {
+                let bytes = value.map_err(|source| self.db_error(source))?;
+                String::from_utf8(bytes.to_vec()).map_err(|_| StoreError::Corrupt {
+                    path: self.path.clone(),
+                    detail: "a stored checkpoint is not UTF-8".into(),
+                })
+            })
+            .collect()
+    }
+
+    /// Up to `limit` checkpoints of a tree larger than `after` entries, oldest first, each
+    /// with its tree size.
+    ///
+    /// # Errors
+    /// A database error, or a stored checkpoint that is not UTF-8.
+    pub fn checkpoints_after(
+        &self,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<(u64, String)>, StoreError> {
+        let Some(first) = after.checked_add(1) else {
+            return Ok(Vec::new());
+        };
+        self.checkpoints
+            .range(first.to_be_bytes()..)
+            .take(limit)
+            .map(|item| {
+                let (key, value) = item.map_err(|source| self.db_error(source))?;
+                let corrupt = |detail: &str| StoreError::Corrupt {
+                    path: self.path.clone(),
+                    detail: detail.into(),
+                };
+                let size = <[u8; 8]>::try_from(key.as_ref())
+                    .map(u64::from_be_bytes)
+                    .map_err(|_| corrupt("a stored checkpoint's key is not a tree size"))?;
+                let note = String::from_utf8(value.to_vec())
+                    .map_err(|_| corrupt("a stored checkpoint is not UTF-8"))?;
+                Ok((size, note))
+            })
+            .collect()
+    }
+
     /// The entry at `index`, if the log has it.
     ///
     /// # Errors

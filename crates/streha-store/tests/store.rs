@@ -250,3 +250,34 @@ fn a_tampered_node_is_detected_on_reopen() {
     let err = Store::open(dir.path(), ORIGIN, signer()).unwrap_err();
     assert!(matches!(err, StoreError::Corrupt { .. }), "{err}");
 }
+
+#[test]
+fn checkpoints_are_read_a_page_at_a_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    for n in 0..10u8 {
+        append_one(&store, &[n]);
+    }
+    let all = store.checkpoints().unwrap();
+    assert_eq!(all.len(), 10);
+    // By position.
+    assert_eq!(store.checkpoints_from(0, 3).unwrap(), all[..3].to_vec());
+    assert_eq!(store.checkpoints_from(8, 5).unwrap(), all[8..].to_vec());
+    assert!(store.checkpoints_from(10, 5).unwrap().is_empty());
+    assert!(store.checkpoints_from(u64::MAX, 5).unwrap().is_empty());
+    // By tree size: one checkpoint per batch of one entry, at sizes 1..=10.
+    let page = store.checkpoints_after(0, 4).unwrap();
+    assert_eq!(
+        page.iter().map(|(size, _)| *size).collect::<Vec<_>>(),
+        vec![1, 2, 3, 4]
+    );
+    assert_eq!(
+        page.into_iter().map(|(_, note)| note).collect::<Vec<_>>(),
+        all[..4].to_vec()
+    );
+    let rest = store.checkpoints_after(4, 100).unwrap();
+    assert_eq!(rest.len(), 6);
+    assert_eq!(rest[0].0, 5);
+    assert!(store.checkpoints_after(10, 100).unwrap().is_empty());
+    assert!(store.checkpoints_after(u64::MAX, 100).unwrap().is_empty());
+}

@@ -5,14 +5,17 @@
 use serde::{Deserialize, Serialize};
 use streha_audit::ConsistencyProof;
 use streha_core::{
-    AgeStatus, AgencyId, CategorySet, ConsentGrant, ConsentRevocation, EnvelopeId, RefusalReason,
-    RepresentativeId, SubjectId, Timestamp, ViolationKind, WitnessAlarmKind,
+    AgeStatus, AgencyId, CategorySet, ConsentGrant, ConsentId, ConsentRevocation, EnvelopeId,
+    RefusalReason, RepresentativeId, SubjectId, Timestamp, ViolationKind, WitnessAlarmKind,
 };
 use streha_crypto::Envelope;
 
 use crate::RemoteError;
 
-/// The most inbox items or log entries one page returns.
+/// The most items one page returns (inbox items, log entries, checkpoints, consents, held
+/// deliveries, witness evidence). A page is also cut short when its items would take more
+/// than [`MAX_PAGE_BYTES`](crate::limits::MAX_PAGE_BYTES): a page shorter than asked is not
+/// the end of the list; an empty page is.
 pub const MAX_PAGE: u32 = 256;
 
 /// An application's request to its node.
@@ -48,7 +51,10 @@ pub enum AppRequest {
     GrantConsent(Box<ConsentGrant>),
     /// Revoke a consent.
     RevokeConsent(ConsentRevocation),
-    /// The consents recorded for a subject, with their revocation times.
+    /// The consents recorded for a subject, with their revocation times, all in one answer.
+    /// A node answers it only while they fit in one page; beyond that it answers
+    /// `Error{BadRequest}` (never a silently shortened list): use
+    /// [`AppRequest::ConsentsPage`].
     ListConsents {
         /// The subject.
         subject: SubjectId,
@@ -168,6 +174,27 @@ pub enum AppRequest {
         /// [`MAX_ROSTERS_PAGE`](crate::limits::MAX_ROSTERS_PAGE)).
         limit: u32,
     },
+    /// A page of the consents recorded for a subject, with their revocation times, in
+    /// consent-id order after `after` (exclusive). Answered with [`AppResponse::Consents`].
+    ConsentsPage {
+        /// The subject.
+        subject: SubjectId,
+        /// Start after this consent (`None`: from the first).
+        after: Option<ConsentId>,
+        /// At most this many (capped at [`MAX_PAGE`]).
+        limit: u32,
+    },
+    /// A page of the checkpoints the node issued, oldest first, from the first one of a tree
+    /// larger than `after` entries. Answered with [`AppResponse::Checkpoints`]. Unlike
+    /// [`AppRequest::Checkpoints`], whose `start` counts checkpoints from the first and so
+    /// costs the node a walk over all those before it, the cursor is a tree size: pass the
+    /// size of the last checkpoint received.
+    CheckpointsAfter {
+        /// Only checkpoints of a tree larger than this (0: from the first).
+        after: u64,
+        /// At most this many (capped at [`MAX_PAGE`]).
+        limit: u32,
+    },
 }
 
 /// Why a disclosure's delivery is held.
@@ -214,7 +241,10 @@ pub struct HeldDelivery {
     pub recipient: AgencyId,
     /// Why it is held, as a class.
     pub class: HoldReason,
-    /// Why it is held, in words (no content).
+    /// Why it is held, in words (no content), at most
+    /// [`MAX_TEXT_LEN`](crate::limits::MAX_TEXT_LEN) bytes. It may quote what the receiver
+    /// answered: show it through [`Untrusted`](crate::text::Untrusted).
+    #[serde(deserialize_with = "crate::limits::hold_reason")]
     pub reason: String,
     /// Since when.
     pub since: Timestamp,
@@ -224,7 +254,9 @@ pub struct HeldDelivery {
 /// exactly as received, for the offline verifier.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WitnessEvidence {
-    /// The origin of the log they contradict.
+    /// The origin of the log they contradict (at most
+    /// [`MAX_ORIGIN_LEN`](streha_core::MAX_ORIGIN_LEN) bytes).
+    #[serde(deserialize_with = "crate::limits::log_origin")]
     pub origin: String,
     /// What the contradiction is (fork, rollback, inconsistent).
     pub kind: WitnessAlarmKind,
@@ -244,13 +276,17 @@ pub enum DeliveryState {
     Queued {
         /// Delivery attempts so far.
         attempts: u32,
-        /// The last failure, if any (no content).
+        /// The last failure, if any (no content), at most
+        /// [`MAX_TEXT_LEN`](crate::limits::MAX_TEXT_LEN) bytes; it may quote the receiver.
+        #[serde(deserialize_with = "crate::limits::last_error")]
         last_error: Option<String>,
     },
     /// Delivery stopped and waits for a person: the receiver refused it, or the recipient
     /// is no longer in the roster. It is kept, never dropped.
     Held {
-        /// Why (no content).
+        /// Why (no content), at most [`MAX_TEXT_LEN`](crate::limits::MAX_TEXT_LEN) bytes; it
+        /// may quote the receiver.
+        #[serde(deserialize_with = "crate::limits::hold_reason")]
         reason: String,
     },
     /// Delivered: the receiver's receipt was verified and logged.
@@ -309,8 +345,9 @@ pub enum AppResponse {
         /// Index of the `refused` entry.
         index: u64,
     },
-    /// Answer to [`AppRequest::ListConsents`].
-    Consents(Vec<ConsentStatus>),
+    /// Answer to [`AppRequest::ListConsents`] and [`AppRequest::ConsentsPage`] (at most
+    /// [`MAX_PAGE_ITEMS`](crate::limits::MAX_PAGE_ITEMS)).
+    Consents(#[serde(deserialize_with = "crate::limits::consents_page")] Vec<ConsentStatus>),
     /// Answer to [`AppRequest::DeliveryStatus`].
     Delivery(DeliveryState),
     /// Answer to [`AppRequest::Inbox`] (at most
@@ -327,7 +364,7 @@ pub enum AppResponse {
     /// Answer to [`AppRequest::Entries`] (at most
     /// [`MAX_PAGE_ITEMS`](crate::limits::MAX_PAGE_ITEMS)).
     Entries(#[serde(deserialize_with = "crate::limits::entries_page")] Vec<Vec<u8>>),
-    /// Answer to [`AppRequest::Checkpoints`] (at most
+    /// Answer to [`AppRequest::Checkpoints`] and [`AppRequest::CheckpointsAfter`] (at most
     /// [`MAX_PAGE_ITEMS`](crate::limits::MAX_PAGE_ITEMS)).
     Checkpoints(#[serde(deserialize_with = "crate::limits::checkpoints_page")] Vec<String>),
     /// Answer to [`AppRequest::HeldDeliveries`] (at most

@@ -35,6 +35,18 @@ pub enum FrameError {
         /// The cap.
         max: usize,
     },
+    /// A text meant for a person (an error message, a hold reason) is longer than its cap
+    /// ([`crate::limits::MAX_TEXT_LEN`], `spec/protocol.md` §11). Refused before the text is
+    /// copied.
+    #[error("{what}: {len} bytes, more than the limit of {max}")]
+    TooLong {
+        /// Which text (`error message`, `hold reason`, …).
+        what: &'static str,
+        /// Its length in bytes.
+        len: u64,
+        /// The cap.
+        max: usize,
+    },
     /// Bytes were left after the message.
     #[error("{0} trailing bytes after the message")]
     TrailingBytes(usize),
@@ -74,21 +86,31 @@ pub enum ErrorCode {
 
 /// An error as sent over the wire: a code and a human message that never contains record
 /// content or key material.
+///
+/// The message comes from the other side, which chooses its bytes: it is refused at decode
+/// beyond [`MAX_TEXT_LEN`](crate::limits::MAX_TEXT_LEN) bytes, and `Display` shows it with
+/// its control characters escaped ([`Untrusted`](crate::text::Untrusted)), so a logged or
+/// printed error cannot forge log lines or drive a terminal. The field itself holds the
+/// text as received.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
-#[error("{code:?}: {message}")]
+#[error("{code:?}: {}", crate::text::Untrusted(message))]
 pub struct RemoteError {
     /// Its class.
     pub code: ErrorCode,
-    /// What went wrong and, where possible, what to do.
+    /// What went wrong and, where possible, what to do. At most
+    /// [`MAX_TEXT_LEN`](crate::limits::MAX_TEXT_LEN) bytes.
+    #[serde(deserialize_with = "crate::limits::error_message")]
     pub message: String,
 }
 
 impl RemoteError {
-    /// An error with `code` and `message`.
+    /// An error with `code` and `message`, cut to
+    /// [`MAX_TEXT_LEN`](crate::limits::MAX_TEXT_LEN) bytes so that the other side accepts
+    /// it.
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
         Self {
             code,
-            message: message.into(),
+            message: crate::text::bounded(message, crate::limits::MAX_TEXT_LEN),
         }
     }
 }

@@ -61,8 +61,8 @@ pub fn payload_len(prefix: [u8; 4], limit: usize) -> Result<usize, FrameError> {
 ///
 /// # Errors
 /// [`FrameError::Empty`], [`FrameError::UnsupportedVersion`], [`FrameError::Malformed`],
-/// [`FrameError::TooManyItems`] for a list over its cap ([`crate::limits`]),
-/// [`FrameError::TrailingBytes`], [`FrameError::TooLarge`] for a payload over
+/// [`FrameError::TooManyItems`] for a list and [`FrameError::TooLong`] for a text over its
+/// cap ([`crate::limits`]), [`FrameError::TrailingBytes`], [`FrameError::TooLarge`] for a payload over
 /// [`MAX_FRAME_LEN`].
 pub fn decode_payload<T: DeserializeOwned>(payload: &[u8]) -> Result<T, FrameError> {
     if payload.len() > MAX_FRAME_LEN {
@@ -79,11 +79,7 @@ pub fn decode_payload<T: DeserializeOwned>(payload: &[u8]) -> Result<T, FrameErr
     let decoded = postcard::take_from_bytes(body);
     let too_long = crate::limits::take();
     let (message, rest) = decoded.map_err(|e| match too_long {
-        Some(list) => FrameError::TooManyItems {
-            what: list.what,
-            len: list.len,
-            max: list.max,
-        },
+        Some(too_long) => too_long.into_error(),
         None => FrameError::Malformed(e.to_string()),
     })?;
     if !rest.is_empty() {

@@ -13,6 +13,8 @@
 //! - [`app`]: application ↔ its node (ALPN `streha-app/1`).
 //! - [`roster`]: the federation roster, a TOML document in a C2SP signed note signed by the
 //!   national authority's roster key.
+//! - [`text`]: texts from elsewhere (error messages, hold reasons), escaped and capped before
+//!   they are logged, stored or shown.
 //!
 //! This crate does no IO: the node and the client read the bytes and hand them here.
 //!
@@ -32,6 +34,7 @@ pub mod frame;
 pub mod limits;
 pub mod peer;
 pub mod roster;
+pub mod text;
 
 pub use crate::error::{ErrorCode, FrameError, RemoteError};
 pub use crate::frame::{MAX_FRAME_LEN, PROTOCOL_VERSION};

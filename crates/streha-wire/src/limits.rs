@@ -1,5 +1,5 @@
-//! Caps on the number of elements of the lists inside messages, checked **while decoding**
-//! (`spec/protocol.md` §11).
+//! Caps on what a message may hold, checked **while decoding**, and the size budgets of the
+//! answers that can grow (`spec/protocol.md` §11).
 //!
 //! The frame limit bounds the bytes a message takes on the wire, but not what decoding it
 //! allocates: a list element can take one byte on the wire (an empty string, an empty byte
@@ -8,6 +8,16 @@
 //! refused from its announced length, before any element is decoded or allocated, and
 //! [`frame::decode_payload`](crate::frame::decode_payload) reports it as
 //! [`FrameError::TooManyItems`](crate::FrameError::TooManyItems).
+//!
+//! Texts meant for a person — an error message, a hold reason, a delivery's last error —
+//! are logged, stored and shown, so a peer must not choose their size: each is refused
+//! beyond [`MAX_TEXT_LEN`] bytes ([`FrameError::TooLong`](crate::FrameError::TooLong)).
+//!
+//! Every answer that lists something that can grow (log entries, checkpoints, consents, the
+//! inbox, held deliveries, witness evidence) is a page: at most [`MAX_PAGE_ITEMS`] items
+//! and, past its first item, at most [`MAX_PAGE_BYTES`] bytes of encoded items, so that an
+//! answer always fits in a frame however large the items are. A page shorter than asked is
+//! not the end; an empty page is.
 
 use std::cell::Cell;
 use std::fmt;
@@ -34,15 +44,53 @@ const _: () =
 /// The most checkpoints one gossip message carries (a node's latest per log it cosigned).
 pub const MAX_GOSSIP_NOTES: usize = 256;
 
-/// A list that exceeded its cap while decoding.
+/// The most bytes of a text meant for a person that a message may carry: an error message
+/// ([`RemoteError::message`](crate::RemoteError::message)), a hold reason, a delivery's last
+/// error. Longer is refused at decode, before the text is copied. A node cuts what it builds
+/// to this with [`text::bounded`](crate::text::bounded).
+pub const MAX_TEXT_LEN: usize = 1024;
+
+/// The most bytes the encoded items of one page take, past its first item (a page always
+/// holds at least one item if any is left, so that paging moves on). With every item far
+/// below the frame limit (an audit entry is at most 64 KiB), a page always fits in a frame.
+pub const MAX_PAGE_BYTES: usize = 1024 * 1024;
+
+/// What a list or text that exceeded its cap while decoding was measured in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Unit {
+    /// Elements of a list.
+    Items,
+    /// Bytes of a text.
+    Bytes,
+}
+
+/// A list or a text that exceeded its cap while decoding.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct ListTooLong {
-    /// Which list.
+    /// Which list or text.
     pub(crate) what: &'static str,
     /// Its announced length (the cap plus one if the format announced none).
     pub(crate) len: u64,
     /// The cap.
     pub(crate) max: usize,
+    /// Elements or bytes.
+    pub(crate) unit: Unit,
+}
+
+impl ListTooLong {
+    /// The frame error that reports it.
+    pub(crate) fn into_error(self) -> crate::FrameError {
+        let Self {
+            what,
+            len,
+            max,
+            unit,
+        } = self;
+        match unit {
+            Unit::Items => crate::FrameError::TooManyItems { what, len, max },
+            Unit::Bytes => crate::FrameError::TooLong { what, len, max },
+        }
+    }
 }
 
 thread_local! {
@@ -63,10 +111,96 @@ pub(crate) fn take() -> Option<ListTooLong> {
 }
 
 fn too_long<E: de::Error>(what: &'static str, len: u64, max: usize) -> E {
-    TOO_LONG.with(|c| c.set(Some(ListTooLong { what, len, max })));
+    TOO_LONG.with(|c| {
+        c.set(Some(ListTooLong {
+            what,
+            len,
+            max,
+            unit: Unit::Items,
+        }))
+    });
     E::custom(format_args!(
         "{what}: {len} elements, more than the limit of {max}"
     ))
+}
+
+fn text_too_long<E: de::Error>(what: &'static str, len: usize, max: usize) -> E {
+    TOO_LONG.with(|c| {
+        c.set(Some(ListTooLong {
+            what,
+            len: len as u64,
+            max,
+            unit: Unit::Bytes,
+        }))
+    });
+    E::custom(format_args!(
+        "{what}: {len} bytes, more than the limit of {max}"
+    ))
+}
+
+/// Deserializes a text of at most `max` bytes. The length is checked on the borrowed bytes
+/// of the frame, before the text is copied.
+fn capped_text<'de, D>(d: D, what: &'static str, max: usize) -> Result<String, D::Error>
+where
+    D: Deserializer<'de>,
+{
+    struct Capped {
+        what: &'static str,
+        max: usize,
+    }
+
+    impl Visitor<'_> for Capped {
+        type Value = String;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            write!(f, "a {} of at most {} bytes", self.what, self.max)
+        }
+
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<String, E> {
+            if v.len() > self.max {
+                return Err(text_too_long(self.what, v.len(), self.max));
+            }
+            Ok(v.to_owned())
+        }
+
+        fn visit_string<E: de::Error>(self, v: String) -> Result<String, E> {
+            if v.len() > self.max {
+                return Err(text_too_long(self.what, v.len(), self.max));
+            }
+            Ok(v)
+        }
+    }
+
+    d.deserialize_str(Capped { what, max })
+}
+
+/// An error message: at most [`MAX_TEXT_LEN`] bytes.
+pub(crate) fn error_message<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    capped_text(d, "error message", MAX_TEXT_LEN)
+}
+
+/// Why a delivery is held: at most [`MAX_TEXT_LEN`] bytes.
+pub(crate) fn hold_reason<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    capped_text(d, "hold reason", MAX_TEXT_LEN)
+}
+
+/// The log origin named by witness evidence: at most
+/// [`MAX_ORIGIN_LEN`](streha_core::MAX_ORIGIN_LEN) bytes, as every log origin.
+pub(crate) fn log_origin<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    capped_text(d, "log origin", streha_core::MAX_ORIGIN_LEN)
+}
+
+/// A delivery's last error, if any: at most [`MAX_TEXT_LEN`] bytes.
+pub(crate) fn last_error<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    struct LastError(String);
+
+    impl<'de> Deserialize<'de> for LastError {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            capped_text(d, "last delivery error", MAX_TEXT_LEN).map(LastError)
+        }
+    }
+
+    Ok(Option::<LastError>::deserialize(d)?.map(|e| e.0))
 }
 
 /// Deserializes a list of at most `max` elements, refusing a longer one from its announced
@@ -166,6 +300,15 @@ where
     T: Deserialize<'de>,
 {
     bounded(d, "held deliveries", MAX_PAGE_ITEMS)
+}
+
+/// A page of consents: at most [`MAX_PAGE_ITEMS`].
+pub(crate) fn consents_page<'de, D, T>(d: D) -> Result<Vec<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    bounded(d, "consents", MAX_PAGE_ITEMS)
 }
 
 /// A page of witness evidence: at most [`MAX_PAGE_ITEMS`].

@@ -293,3 +293,162 @@ fn roster_pages_are_capped_from_their_announced_length() {
         })
     );
 }
+
+/// A `RemoteError` as a hostile peer would encode it: bypassing `RemoteError::new`, which
+/// cuts the message.
+fn raw_remote_error(message: String) -> RemoteError {
+    RemoteError {
+        code: ErrorCode::BadRequest,
+        message,
+    }
+}
+
+#[test]
+fn over_long_texts_are_refused_with_their_limit() {
+    use streha_wire::app::{DeliveryState, HeldDelivery, HoldReason};
+    use streha_wire::limits::MAX_TEXT_LEN;
+
+    // At the cap: accepted, for peers and applications alike.
+    let at_cap = raw_remote_error("x".repeat(MAX_TEXT_LEN));
+    let bytes = frame::encode(&PeerResponse::Error(at_cap.clone())).unwrap();
+    assert_eq!(
+        frame::decode::<PeerResponse>(&bytes, MAX_FRAME_LEN),
+        Ok(PeerResponse::Error(at_cap))
+    );
+    // A 4 MB message (what a hostile receiver sent): refused before it is copied.
+    let huge = raw_remote_error("y".repeat(4_000_000));
+    let bytes = frame::encode(&PeerResponse::Error(huge)).unwrap();
+    assert_eq!(
+        frame::decode::<PeerResponse>(&bytes, MAX_FRAME_LEN),
+        Err(FrameError::TooLong {
+            what: "error message",
+            len: 4_000_000,
+            max: MAX_TEXT_LEN,
+        })
+    );
+    let bytes = frame::encode(&AppResponse::Error(raw_remote_error(
+        "z".repeat(MAX_TEXT_LEN + 1),
+    )))
+    .unwrap();
+    assert!(matches!(
+        frame::decode::<AppResponse>(&bytes, MAX_FRAME_LEN),
+        Err(FrameError::TooLong {
+            what: "error message",
+            ..
+        })
+    ));
+    // Hold reasons and a delivery's last error too.
+    let long = "r".repeat(MAX_TEXT_LEN + 1);
+    for (message, what) in [
+        (
+            AppResponse::Delivery(DeliveryState::Held {
+                reason: long.clone(),
+            }),
+            "hold reason",
+        ),
+        (
+            AppResponse::Delivery(DeliveryState::Queued {
+                attempts: 3,
+                last_error: Some(long.clone()),
+            }),
+            "last delivery error",
+        ),
+        (
+            AppResponse::Held(vec![HeldDelivery {
+                envelope: EnvelopeId::from_bytes([1; 16]),
+                recipient: streha_core::AgencyId::new("shelter").unwrap(),
+                class: HoldReason::Other,
+                reason: long.clone(),
+                since: streha_core::Timestamp(1),
+            }]),
+            "hold reason",
+        ),
+    ] {
+        let bytes = frame::encode(&message).unwrap();
+        assert_eq!(
+            frame::decode::<AppResponse>(&bytes, MAX_FRAME_LEN),
+            Err(FrameError::TooLong {
+                what,
+                len: long.len() as u64,
+                max: MAX_TEXT_LEN,
+            })
+        );
+    }
+    // A witness evidence record's log origin: at most the longest log origin.
+    let evidence = AppResponse::Evidence(vec![streha_wire::app::WitnessEvidence {
+        origin: "o".repeat(streha_core::MAX_ORIGIN_LEN + 1),
+        kind: streha_core::WitnessAlarmKind::Fork,
+        first: String::new(),
+        second: String::new(),
+        at: streha_core::Timestamp(1),
+    }]);
+    let bytes = frame::encode(&evidence).unwrap();
+    assert!(matches!(
+        frame::decode::<AppResponse>(&bytes, MAX_FRAME_LEN),
+        Err(FrameError::TooLong {
+            what: "log origin",
+            ..
+        })
+    ));
+    let none = AppResponse::Delivery(DeliveryState::Queued {
+        attempts: 0,
+        last_error: None,
+    });
+    let bytes = frame::encode(&none).unwrap();
+    assert_eq!(
+        frame::decode::<AppResponse>(&bytes, MAX_FRAME_LEN),
+        Ok(none)
+    );
+    // The refusal does not leak into the next decoding.
+    let ok = frame::encode(&AppResponse::Entries(vec![vec![1]])).unwrap();
+    assert!(frame::decode::<AppResponse>(&ok, MAX_FRAME_LEN).is_ok());
+}
+
+#[test]
+fn a_remote_error_is_built_within_its_cap_and_shown_escaped() {
+    use streha_wire::limits::MAX_TEXT_LEN;
+    let built = RemoteError::new(ErrorCode::Internal, "é".repeat(MAX_TEXT_LEN));
+    assert!(built.message.len() <= MAX_TEXT_LEN);
+    let bytes = frame::encode(&PeerResponse::Error(built.clone())).unwrap();
+    assert_eq!(
+        frame::decode::<PeerResponse>(&bytes, MAX_FRAME_LEN),
+        Ok(PeerResponse::Error(built))
+    );
+    let forged = RemoteError::new(
+        ErrorCode::BadRequest,
+        "no\n2031-01-01T00:00:00Z ERROR forged \u{1b}[2Jline",
+    );
+    let shown = forged.to_string();
+    assert_eq!(
+        shown,
+        r"BadRequest: no\n2031-01-01T00:00:00Z ERROR forged \u{1b}[2Jline"
+    );
+    assert!(!shown.contains('\n') && !shown.contains('\u{1b}'));
+}
+
+#[test]
+fn consent_pages_are_capped_from_their_announced_length() {
+    use streha_wire::limits::MAX_PAGE_ITEMS;
+    let payload = with_announced_list(&AppResponse::Consents(vec![]), MAX_PAGE_ITEMS + 1);
+    assert_eq!(
+        frame::decode_payload::<AppResponse>(&payload),
+        Err(FrameError::TooManyItems {
+            what: "consents",
+            len: MAX_PAGE_ITEMS as u64 + 1,
+            max: MAX_PAGE_ITEMS,
+        })
+    );
+    let request = AppRequest::ConsentsPage {
+        subject: SubjectId::from_bytes([2; 16]),
+        after: Some(streha_core::ConsentId::from_bytes([3; 16])),
+        limit: 256,
+    };
+    let bytes = frame::encode(&request).unwrap();
+    assert_eq!(frame::decode(&bytes, MAX_FRAME_LEN), Ok(request));
+    let request = AppRequest::CheckpointsAfter {
+        after: 17,
+        limit: 10,
+    };
+    let bytes = frame::encode(&request).unwrap();
+    assert_eq!(frame::decode(&bytes, MAX_FRAME_LEN), Ok(request));
+}

@@ -294,18 +294,35 @@ impl Federation {
 
     /// Starts `name`'s daemon and waits until it serves.
     pub fn start(&self, name: &str) -> Daemon {
+        self.start_with_log(name, None)
+    }
+
+    /// Starts `name`'s daemon with its log (level `info`, no colours) written to `log`, and
+    /// waits until it serves.
+    pub fn start_logging_to(&self, name: &str, log: &Path) -> Daemon {
+        self.start_with_log(name, Some(log))
+    }
+
+    fn start_with_log(&self, name: &str, log: Option<&Path>) -> Daemon {
         let member = self.member(name);
-        let mut child = Command::new(env!("CARGO_BIN_EXE_strehad-test"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_strehad-test"));
+        command
             .arg("--config")
             .arg(member.dir.join("node.toml"))
-            .env(
-                "STREHA_LOG",
-                std::env::var("STREHA_LOG").unwrap_or_else(|_| "warn".into()),
-            )
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawn strehad");
+            .stdout(Stdio::piped());
+        match log {
+            None => command
+                .env(
+                    "STREHA_LOG",
+                    std::env::var("STREHA_LOG").unwrap_or_else(|_| "warn".into()),
+                )
+                .stderr(Stdio::inherit()),
+            Some(path) => command
+                .env("STREHA_LOG", "info")
+                .env("NO_COLOR", "1")
+                .stderr(std::fs::File::create(path).expect("create the daemon's log file")),
+        };
+        let mut child = command.spawn().expect("spawn strehad");
         let stdout = child.stdout.take().expect("daemon stdout");
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {

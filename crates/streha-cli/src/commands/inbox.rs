@@ -42,10 +42,9 @@ fn entry_line(entry: &InboxEntry) -> String {
 
 /// Runs `streha inbox list`.
 pub(crate) fn list(profile_path: &Path, args: &InboxListArgs) -> Result<(), CliError> {
-    let entries = util::block_on(async {
+    let (entries, more) = util::block_on(async {
         let client = profile::connect(profile_path).await?;
-        let result = client
-            .inbox(args.after, args.limit)
+        let result = list_page(&client, args.after, args.limit)
             .await
             .map_err(|e| from_client("cannot list the inbox", e));
         client.close().await;
@@ -63,15 +62,28 @@ pub(crate) fn list(profile_path: &Path, args: &InboxListArgs) -> Result<(), CliE
     }
     let mut lines = vec![format!("{} envelope(s)", entries.len())];
     lines.extend(entries.iter().map(entry_line));
-    if entries.len() == args.limit as usize
-        && let Some(last) = entries.last()
-    {
+    if more && let Some(last) = entries.last() {
         lines.push(format!(
-            "More may follow: streha inbox list --after {}",
+            "More follow: streha inbox list --after {}",
             last.envelope
         ));
     }
     util::print_lines(&lines)
+}
+
+/// A page of the inbox and whether more follow it. A page can be shorter than asked (the
+/// node bounds a page's bytes too), so whether more follow is asked, not guessed.
+async fn list_page(
+    client: &streha_client::Client,
+    after: Option<streha_core::EnvelopeId>,
+    limit: u32,
+) -> Result<(Vec<streha_client::InboxEntry>, bool), streha_client::ClientError> {
+    let entries = client.inbox(after, limit).await?;
+    let more = match entries.last() {
+        Some(last) => !client.inbox(Some(last.envelope), 1).await?.is_empty(),
+        None => false,
+    };
+    Ok((entries, more))
 }
 
 /// Runs `streha inbox open`.

@@ -4,6 +4,7 @@
 use std::path::Path;
 
 use serde_json::json;
+use streha_wire::text::Untrusted;
 
 use crate::cli::JsonArgs;
 use crate::error::{CliError, from_client};
@@ -33,10 +34,15 @@ pub(crate) fn held(profile_path: &Path, args: &JsonArgs) -> Result<(), CliError>
         }));
     }
     let mut lines = vec![format!("{} held delivery(ies)", held.len())];
+    // A reason may quote what the receiver answered: shown escaped, never raw.
     lines.extend(held.iter().map(|h| {
         format!(
             "{}  to {}  {}: {}  since {}",
-            h.envelope, h.recipient, h.class, h.reason, h.since
+            h.envelope,
+            h.recipient,
+            h.class,
+            Untrusted(&h.reason),
+            h.since
         )
     }));
     util::print_lines(&lines)
@@ -65,12 +71,18 @@ pub(crate) fn evidence(profile_path: &Path, args: &JsonArgs) -> Result<(), CliEr
         }));
     }
     let mut lines = vec![format!("{} evidence record(s)", evidence.len())];
+    // The notes are as another node sent them: each line shown escaped.
     for e in &evidence {
-        lines.push(format!("{} of {} found {}", e.kind, e.origin, e.at));
+        lines.push(format!(
+            "{} of {} found {}",
+            e.kind,
+            Untrusted(&e.origin),
+            e.at
+        ));
         lines.push("-- checkpoint cosigned by this node:".to_owned());
-        lines.extend(e.first.lines().map(str::to_owned));
+        lines.extend(e.first.lines().map(|line| Untrusted(line).to_string()));
         lines.push("-- checkpoint that contradicts it:".to_owned());
-        lines.extend(e.second.lines().map(str::to_owned));
+        lines.extend(e.second.lines().map(|line| Untrusted(line).to_string()));
     }
     util::print_lines(&lines)
 }

@@ -10,6 +10,7 @@ use serde_json::json;
 use streha_client::{Client, DeliveryState, DisclosureBuilder};
 use streha_core::{Field, FieldValue, MAX_FIELD_VALUE_LEN, Purpose};
 use streha_crypto::{AnySecretKey, KeyKind};
+use streha_wire::text::Untrusted;
 
 use crate::cli::{FieldArg, FieldSource, SendArgs, parse_field};
 use crate::error::{CliError, from_client};
@@ -154,7 +155,7 @@ pub(crate) fn run(profile_path: &Path, args: &SendArgs) -> Result<(), CliError> 
                 args.to
             )),
             Some(DeliveryState::Held { reason }) => {
-                lines.push(format!("Held, not delivered: {reason}"));
+                lines.push(format!("Held, not delivered: {}", Untrusted(reason)));
             }
             Some(_) => lines.push("Delivery state unknown to this version.".into()),
         }
@@ -163,7 +164,8 @@ pub(crate) fn run(profile_path: &Path, args: &SendArgs) -> Result<(), CliError> 
     if let Some(DeliveryState::Held { reason }) = state {
         return Err(CliError::Failure(anyhow::anyhow!(
             "envelope {envelope} is held by your node and will not be delivered without an \
-             operator: {reason}"
+             operator: {}",
+            Untrusted(&reason)
         )));
     }
     Ok(())

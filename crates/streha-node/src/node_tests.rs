@@ -1,0 +1,465 @@
+//! Tests of a node's request handlers on a real store, without endpoints or workers: answers
+//! that can grow stay pages within a frame, whatever the store holds.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use streha_audit::NoteSigner;
+use streha_core::{
+    AgeStatus, AgencyId, Approvals, Category, CategorySet, ConsentGrant, ConsentId, ConsentTerms,
+    DisclosableCategory, DisclosureHeader, EnvelopeId, ExchangeAgreement, Field, Grantor, Purpose,
+    PurposeSet, Recipient, Record, Role, SubjectId, Timestamp,
+};
+use streha_crypto::{
+    AgencyEncryptionSecretKey, AgencySigningSecretKey, NodeIdentitySecretKey, RosterSecretKey,
+};
+use streha_store::{Store, Transaction};
+use streha_transport::Identity;
+use streha_wire::app::{AppRequest, AppResponse, DeliveryState, MAX_PAGE};
+use streha_wire::limits::{MAX_PAGE_BYTES, MAX_TEXT_LEN};
+use streha_wire::peer::{Delivery, PeerRequest, PeerResponse, SubjectFacts};
+use streha_wire::{AgencyEntry, ErrorCode, MAX_FRAME_LEN, Roster, frame};
+
+use crate::config::{Limits, WitnessConfig};
+use crate::shared::Shared;
+use crate::state::{
+    self, CONSENT_INDEX, CONSENTS, HELD, Held, HoldClass, OUTBOUND_INDEX, OutboundIndex,
+    SUBJECT_CONSENTS, StoredConsent,
+};
+
+/// A node of the police, and what the shelter (its peer) signs and seals with.
+struct Node {
+    _dir: tempfile::TempDir,
+    shared: Arc<Shared>,
+    shelter: AgencyEntry,
+    shelter_node: NodeIdentitySecretKey,
+    shelter_signing: AgencySigningSecretKey,
+    police_encryption: AgencyEncryptionSecretKey,
+}
+
+fn entry(
+    id: &str,
+    role: Role,
+    node: &NodeIdentitySecretKey,
+    signing: &AgencySigningSecretKey,
+    encryption: &AgencyEncryptionSecretKey,
+) -> AgencyEntry {
+    AgencyEntry {
+        id: AgencyId::new(id).unwrap(),
+        role,
+        address: "127.0.0.1:1".into(),
+        node_key: node.public_key(),
+        signing_key: signing.public_key(),
+        encryption_key: encryption.public_key(),
+        officers: vec![],
+    }
+}
+
+fn node() -> Node {
+    let dir = tempfile::tempdir().unwrap();
+    let police_node = NodeIdentitySecretKey::generate();
+    let police_encryption = AgencyEncryptionSecretKey::generate();
+    let shelter_signing = AgencySigningSecretKey::generate();
+    let shelter_node = NodeIdentitySecretKey::generate();
+    let police = entry(
+        "police",
+        Role::Police,
+        &police_node,
+        &AgencySigningSecretKey::generate(),
+        &police_encryption,
+    );
+    let shelter = entry(
+        "shelter",
+        Role::LicensedNgo,
+        &shelter_node,
+        &shelter_signing,
+        &AgencyEncryptionSecretKey::generate(),
+    );
+    let roster_key = RosterSecretKey::generate();
+    let roster = Roster::new(
+        "unit.example",
+        1,
+        Timestamp(1),
+        vec![police.clone(), shelter.clone()],
+        ExchangeAgreement::new(vec![]).unwrap(),
+    )
+    .unwrap();
+    let roster =
+        Roster::open(&roster.sign(&roster_key).unwrap(), &roster_key.public_key()).unwrap();
+    let origin = police.log_origin(roster.federation());
+    let signer = NoteSigner::new(&origin, police_node.as_dalek().clone()).unwrap();
+    let store = Store::open(dir.path(), &origin, signer).unwrap();
+    let shared = Arc::new(
+        Shared::new(
+            police.id.clone(),
+            origin,
+            Arc::new(store),
+            streha_store::KeyVault::open(dir.path().join("vault")).unwrap(),
+            roster,
+            roster_key.public_key(),
+            dir.path().join("roster.note"),
+            Identity::from_key(&police_node).unwrap(),
+            police_node,
+            BTreeMap::new(),
+            Limits::default(),
+            WitnessConfig {
+                quorum: 1,
+                interval: std::time::Duration::from_secs(3600),
+            },
+        )
+        .unwrap(),
+    );
+    Node {
+        _dir: dir,
+        shared,
+        shelter,
+        shelter_node,
+        shelter_signing,
+        police_encryption,
+    }
+}
+
+async fn ask(node: &Node, request: AppRequest) -> AppResponse {
+    let response = crate::app::handle(&node.shared, request).await;
+    // Every answer fits in a frame.
+    let encoded = frame::encode(&response).expect("the answer fits in a frame");
+    assert!(encoded.len() <= MAX_FRAME_LEN + 4);
+    response
+}
+
+fn consent(subject: SubjectId, n: u32) -> ConsentGrant {
+    let mut id = [0u8; 16];
+    id[..4].copy_from_slice(&n.to_be_bytes());
+    ConsentGrant::new(ConsentTerms {
+        id: ConsentId::from_bytes(id),
+        subject,
+        granted_by: Grantor::Subject,
+        recipients: vec![Recipient::Role(Role::Police)],
+        categories: CategorySet::of(&[Category::Medical]),
+        purposes: PurposeSet::of(&[Purpose::Assistance]),
+        valid_from: Timestamp(1),
+        expires_at: Timestamp(2),
+        evidence_hash: [3; 32],
+        recorded_by: streha_core::OfficerId::new("officer").unwrap(),
+        recorded_at: Timestamp(1),
+    })
+    .unwrap()
+}
+
+/// Writes `count` consents of `subject` into the registry directly (no log entries: the
+/// listing reads only the registry), in one transaction.
+fn store_consents(node: &Node, subject: SubjectId, from: u32, count: u32) {
+    let mut tx = Transaction::new();
+    for n in from..from + count {
+        let grant = consent(subject, n);
+        let id = grant.id();
+        let mut subject_key = subject.as_bytes().to_vec();
+        subject_key.extend_from_slice(id.as_bytes());
+        tx.put(
+            CONSENTS,
+            id.as_bytes().to_vec(),
+            state::encode(&StoredConsent {
+                grant,
+                revoked_at: None,
+            }),
+        )
+        .put(SUBJECT_CONSENTS, subject_key, Vec::new())
+        .put(
+            CONSENT_INDEX,
+            id.as_bytes().to_vec(),
+            u64::from(n).to_be_bytes().to_vec(),
+        );
+    }
+    node.shared.store.commit(tx).unwrap();
+}
+
+#[tokio::test]
+async fn forty_thousand_consents_of_a_subject_are_listed_by_pages_never_cut_short() {
+    let node = node();
+    let subject = SubjectId::from_bytes([1; 16]);
+    let neighbour = SubjectId::from_bytes([2; 16]);
+    store_consents(&node, subject, 0, 40_000);
+    store_consents(&node, neighbour, 40_000, 10);
+
+    // All in one answer would not fit a frame: refused with a reason, not cut short.
+    match ask(&node, AppRequest::ListConsents { subject }).await {
+        AppResponse::Error(e) => {
+            assert_eq!(e.code, ErrorCode::BadRequest);
+            assert!(e.message.contains("by pages"), "{}", e.message);
+        }
+        other => panic!("{other:?}"),
+    }
+    // By pages: every one, once, in order, and none of the neighbour's.
+    let mut listed = Vec::new();
+    let mut after = None;
+    loop {
+        let AppResponse::Consents(page) = ask(
+            &node,
+            AppRequest::ConsentsPage {
+                subject,
+                after,
+                limit: u32::MAX,
+            },
+        )
+        .await
+        else {
+            panic!("a page of consents");
+        };
+        assert!(page.len() <= MAX_PAGE as usize);
+        let Some(last) = page.last() else { break };
+        after = Some(last.grant.id());
+        listed.extend(page.into_iter().map(|c| c.grant.id()));
+    }
+    assert_eq!(listed.len(), 40_000);
+    assert!(listed.windows(2).all(|w| w[0] < w[1]));
+    // A few consents still come in one answer.
+    match ask(&node, AppRequest::ListConsents { subject: neighbour }).await {
+        AppResponse::Consents(all) => assert_eq!(all.len(), 10),
+        other => panic!("{other:?}"),
+    }
+
+    // A submission reads only the consent it names, and only if it is the subject's.
+    let named = consent(subject, 12_345).id();
+    let read = crate::app::named_consent(&node.shared, subject, Some(named)).unwrap();
+    assert_eq!(
+        read.iter().map(|c| c.grant.id()).collect::<Vec<_>>(),
+        vec![named]
+    );
+    assert!(
+        crate::app::named_consent(&node.shared, neighbour, Some(named))
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        crate::app::named_consent(&node.shared, subject, None)
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn a_page_of_large_entries_stays_within_its_byte_budget() {
+    let node = node();
+    // 100 entries of 60 KiB: 6 MB, more than a frame holds.
+    for n in 0..100u8 {
+        let mut tx = Transaction::new();
+        tx.append(vec![n; 60 * 1024]);
+        node.shared.store.commit(tx).unwrap();
+    }
+    let mut start = 0u64;
+    let mut pages = 0;
+    while start < 100 {
+        let AppResponse::Entries(page) =
+            ask(&node, AppRequest::Entries { start, limit: 256 }).await
+        else {
+            panic!("a page of entries");
+        };
+        assert!(!page.is_empty());
+        assert!(page.iter().map(Vec::len).sum::<usize>() <= MAX_PAGE_BYTES);
+        assert_eq!(page[0][0], u8::try_from(start).unwrap());
+        start += page.len() as u64;
+        pages += 1;
+    }
+    assert!(pages >= 6, "{pages} pages");
+    // Checkpoints, by position and by tree size, are pages too.
+    let AppResponse::Checkpoints(by_position) = ask(
+        &node,
+        AppRequest::Checkpoints {
+            start: 98,
+            limit: 256,
+        },
+    )
+    .await
+    else {
+        panic!("checkpoints");
+    };
+    assert_eq!(by_position.len(), 2);
+    let AppResponse::Checkpoints(by_size) = ask(
+        &node,
+        AppRequest::CheckpointsAfter {
+            after: 98,
+            limit: 256,
+        },
+    )
+    .await
+    else {
+        panic!("checkpoints");
+    };
+    assert_eq!(by_size, by_position);
+}
+
+#[tokio::test]
+async fn a_hold_reason_stored_oversized_is_served_cut_and_escaped() {
+    let node = node();
+    let id = EnvelopeId::from_bytes([9; 16]);
+    let mut reason = String::from("the receiver answered: no\n\u{1b}[2J");
+    reason.push_str(&"x".repeat(MAX_FRAME_LEN));
+    let mut tx = Transaction::new();
+    tx.put(
+        HELD,
+        id.as_bytes().to_vec(),
+        state::encode(&Held {
+            reason,
+            since: Timestamp(5),
+            class: HoldClass::Other,
+        }),
+    )
+    .put(
+        OUTBOUND_INDEX,
+        id.as_bytes().to_vec(),
+        state::encode(&OutboundIndex {
+            recipient: node.shelter.id.clone(),
+            disclosed_at: Timestamp(4),
+        }),
+    );
+    node.shared.store.commit(tx).unwrap();
+
+    let AppResponse::Held(held) = ask(
+        &node,
+        AppRequest::HeldDeliveries {
+            after: None,
+            limit: 10,
+        },
+    )
+    .await
+    else {
+        panic!("held deliveries");
+    };
+    assert_eq!(held.len(), 1);
+    assert!(held[0].reason.len() <= MAX_TEXT_LEN);
+    assert!(
+        held[0]
+            .reason
+            .starts_with(r"the receiver answered: no\n\u{1b}[2J")
+    );
+    match ask(&node, AppRequest::DeliveryStatus { envelope: id }).await {
+        AppResponse::Delivery(DeliveryState::Held { reason }) => assert_eq!(reason, held[0].reason),
+        other => panic!("{other:?}"),
+    }
+}
+
+/// The `disclosed` of `envelope`, proven in a one-entry log of the shelter's node.
+fn disclosed_in_shelter_log(
+    node: &Node,
+    header: &DisclosureHeader,
+    envelope: &streha_crypto::Envelope,
+) -> streha_wire::peer::ProvenEntry {
+    let entry = streha_core::AuditEntry::Disclosed {
+        header: header.clone(),
+        basis: streha_core::Basis::Agreement(vec![
+            streha_core::ClauseId::new("police-identification").unwrap(),
+        ]),
+        urgent_review: false,
+        ciphertext_hash: envelope.ciphertext_hash,
+        at: header.created_at,
+    }
+    .encode();
+    let roster = node.shared.roster();
+    let origin = node.shelter.log_origin(roster.federation());
+    let tree = streha_audit::MemoryTree::from_entries(std::slice::from_ref(&entry));
+    let signer = NoteSigner::new(&origin, node.shelter_node.as_dalek().clone()).unwrap();
+    let checkpoint = streha_audit::Checkpoint::new(origin.as_str(), 1, tree.root()).unwrap();
+    streha_wire::peer::ProvenEntry {
+        entry,
+        index: 0,
+        proof: streha_audit::inclusion_proof(0, 1, &tree).unwrap(),
+        checkpoint: streha_audit::sign_checkpoint(&checkpoint, &signer).to_text(),
+    }
+}
+
+#[tokio::test]
+async fn the_inbox_is_listed_without_opening_any_envelope() {
+    let node = node();
+    let header = DisclosureHeader {
+        envelope_id: EnvelopeId::from_bytes([7; 16]),
+        sender: node.shelter.id.clone(),
+        recipient: AgencyId::new("police").unwrap(),
+        subject: SubjectId::from_bytes([8; 16]),
+        categories: CategorySet::of(&[Category::Identity]),
+        purpose: Purpose::IdentificationAndReferral,
+        consent: None,
+        created_at: crate::shared::now(),
+        approvals: Approvals::new(),
+    };
+    let record = Record::new()
+        .with(Field::text(DisclosableCategory::Identity, "name", "x").unwrap())
+        .unwrap();
+    let envelope = streha_crypto::seal(
+        &node.shelter_signing,
+        &node.police_encryption.public_key(),
+        &header.encode(),
+        &record.encode(),
+    )
+    .unwrap();
+    // An agreement-less roster refuses everything; receive through a roster that lets the
+    // police receive identity data.
+    let roster = node.shared.roster();
+    let agreement = ExchangeAgreement::new(vec![
+        streha_core::AgreementClause::new(
+            streha_core::ClauseId::new("police-identification").unwrap(),
+            Role::Police,
+            CategorySet::of(&[Category::Identity]),
+            PurposeSet::of(&[Purpose::IdentificationAndReferral]),
+        )
+        .unwrap(),
+    ])
+    .unwrap();
+    node.shared.set_roster(
+        Roster::new(
+            roster.federation(),
+            2,
+            Timestamp(2),
+            roster.agencies().to_vec(),
+            agreement,
+        )
+        .unwrap(),
+    );
+    let response = crate::receive::handle(
+        &node.shared,
+        &node.shelter,
+        PeerRequest::Deliver(Box::new(Delivery {
+            disclosed: disclosed_in_shelter_log(&node, &header, &envelope),
+            envelope,
+            subject: SubjectFacts {
+                age_status: AgeStatus::Adult,
+                adult_since: Some(Timestamp::EPOCH),
+                representatives: vec![],
+            },
+            consent: None,
+        })),
+    )
+    .await;
+    assert!(matches!(response, PeerResponse::Receipt(_)), "{response:?}");
+
+    // The subject's data key is gone: no envelope about it can be opened, yet the inbox
+    // lists it, header and all.
+    assert!(
+        node.shared
+            .vault
+            .destroy(header.subject.as_bytes())
+            .unwrap()
+    );
+    let AppResponse::Inbox(items) = ask(
+        &node,
+        AppRequest::Inbox {
+            after: None,
+            limit: 10,
+        },
+    )
+    .await
+    else {
+        panic!("the inbox");
+    };
+    assert_eq!(items.len(), 1);
+    assert_eq!(items[0].header, header.encode());
+    assert!(matches!(
+        ask(
+            &node,
+            AppRequest::Fetch {
+                envelope: header.envelope_id
+            }
+        )
+        .await,
+        AppResponse::Error(_)
+    ));
+}
