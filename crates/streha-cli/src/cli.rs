@@ -35,19 +35,24 @@ pub(crate) const DEFAULT_PROFILE: &str = "client.toml";
     propagate_version = true
 )]
 pub(crate) struct Cli {
-    /// The client profile (client.toml) of the commands that talk to a node
+    /// What to do.
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+/// The client profile of a command that talks to the node: flattened into exactly those
+/// commands, so that `--profile` appears in the help of no command that ignores it.
+#[derive(Debug, Args)]
+pub(crate) struct ProfileArg {
+    /// The client profile (client.toml: your node's address and key, your application's key
+    /// files), as `streha node init --client` writes it
     #[arg(
         long,
-        global = true,
         value_name = "FILE",
         env = "STREHA_PROFILE",
         default_value = DEFAULT_PROFILE
     )]
     pub(crate) profile: PathBuf,
-
-    /// What to do.
-    #[command(subcommand)]
-    pub(crate) command: Command,
 }
 
 /// The commands.
@@ -90,7 +95,8 @@ pub(crate) enum Command {
     #[command(subcommand, after_help = EXIT_STATUS_HELP)]
     Node(NodeCommand),
 
-    /// Register and re-key subjects (pseudonymous persons) at your node
+    /// Register subjects (pseudonymous persons) at your node, their representatives, age
+    /// and re-keying
     #[command(subcommand, after_help = EXIT_STATUS_HELP)]
     Subject(SubjectCommand),
 
@@ -122,7 +128,7 @@ pub(crate) enum Command {
     #[command(subcommand, after_help = EXIT_STATUS_HELP)]
     Audit(AuditCommand),
 
-    /// Disclosures your node holds instead of delivering (operators)
+    /// Where your disclosures stand, and those your node holds instead of delivering
     #[command(subcommand, after_help = EXIT_STATUS_HELP)]
     Delivery(DeliveryCommand),
 
@@ -558,11 +564,34 @@ pub(crate) enum SubjectCommand {
         after_help = EXIT_STATUS_HELP
     )]
     Rekey(SubjectRekeyArgs),
+    /// Register a legal representative of a subject (Art. 18.3, 38.5)
+    #[command(
+        long_about = "Register a legal representative of a subject at your node (Art. 18.3, \
+                      38.5): for a child, or a person presumed to be one (Art. 36), only a \
+                      registered representative's consent counts. The id is the \
+                      representative's number in the guardianship register, never a name. \
+                      After `subject rekey`, representatives do not carry over: register them \
+                      again under the new id with this command.",
+        after_help = EXIT_STATUS_HELP
+    )]
+    AddRepresentative(SubjectAddRepresentativeArgs),
+    /// Record what is now known of a subject's age (Art. 36)
+    #[command(
+        long_about = "Record a new age status for a subject: adult once an adult age is \
+                      established, child, or presumed_child while the age is unknown but there \
+                      are reasons to believe the person is a child (Art. 36: a presumed child \
+                      is a child for every rule until an adult age is recorded). Logged as \
+                      `age status recorded`; later disclosures are decided with it.",
+        after_help = EXIT_STATUS_HELP
+    )]
+    Age(SubjectAgeArgs),
 }
 
 /// Arguments of `streha subject register`.
 #[derive(Debug, Args)]
 pub(crate) struct SubjectRegisterArgs {
+    #[command(flatten)]
+    pub(crate) profile: ProfileArg,
     /// What is known of the subject's age: adult, child or presumed_child
     #[arg(long, value_name = "AGE", value_parser = parse_age)]
     pub(crate) age: AgeStatus,
@@ -574,9 +603,43 @@ pub(crate) struct SubjectRegisterArgs {
     pub(crate) json: bool,
 }
 
+/// Arguments of `streha subject add-representative`.
+#[derive(Debug, Args)]
+pub(crate) struct SubjectAddRepresentativeArgs {
+    #[command(flatten)]
+    pub(crate) profile: ProfileArg,
+    /// The subject's id
+    #[arg(value_name = "SUBJECT")]
+    pub(crate) subject: SubjectId,
+    /// The representative's registration id (guardianship register) [never a name]
+    #[arg(long, value_name = "ID")]
+    pub(crate) representative: RepresentativeId,
+    /// Print one line of JSON
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+/// Arguments of `streha subject age`.
+#[derive(Debug, Args)]
+pub(crate) struct SubjectAgeArgs {
+    #[command(flatten)]
+    pub(crate) profile: ProfileArg,
+    /// The subject's id
+    #[arg(value_name = "SUBJECT")]
+    pub(crate) subject: SubjectId,
+    /// What is now known of the subject's age: adult, child or presumed_child
+    #[arg(long, value_name = "AGE", value_parser = parse_age)]
+    pub(crate) age: AgeStatus,
+    /// Print one line of JSON
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
 /// Arguments of `streha subject rekey`.
 #[derive(Debug, Args)]
 pub(crate) struct SubjectRekeyArgs {
+    #[command(flatten)]
+    pub(crate) profile: ProfileArg,
     /// The subject's current id
     #[arg(value_name = "SUBJECT")]
     pub(crate) subject: SubjectId,
@@ -616,6 +679,8 @@ pub(crate) enum ConsentCommand {
 #[derive(Debug, Args)]
 #[command(group(ArgGroup::new("until").required(true).args(["expires", "days"])))]
 pub(crate) struct ConsentGrantArgs {
+    #[command(flatten)]
+    pub(crate) profile: ProfileArg,
     /// The subject the consent is about
     #[arg(long, value_name = "SUBJECT")]
     pub(crate) subject: SubjectId,
@@ -655,6 +720,8 @@ pub(crate) struct ConsentGrantArgs {
 /// Arguments of `streha consent revoke`.
 #[derive(Debug, Args)]
 pub(crate) struct ConsentRevokeArgs {
+    #[command(flatten)]
+    pub(crate) profile: ProfileArg,
     /// The consent's id
     #[arg(value_name = "CONSENT")]
     pub(crate) consent: ConsentId,
@@ -672,6 +739,8 @@ pub(crate) struct ConsentRevokeArgs {
 /// Arguments of `streha consent list`.
 #[derive(Debug, Args)]
 pub(crate) struct ConsentListArgs {
+    #[command(flatten)]
+    pub(crate) profile: ProfileArg,
     /// The subject
     #[arg(long, value_name = "SUBJECT")]
     pub(crate) subject: SubjectId,
@@ -685,6 +754,8 @@ pub(crate) struct ConsentListArgs {
 /// Arguments of `streha send`.
 #[derive(Debug, Args)]
 pub(crate) struct SendArgs {
+    #[command(flatten)]
+    pub(crate) profile: ProfileArg,
     /// The subject the record is about
     #[arg(long, value_name = "SUBJECT")]
     pub(crate) subject: SubjectId,
@@ -768,7 +839,33 @@ pub(crate) enum DeliveryCommand {
                       recipient again (SIGHUP); the others stay held and are never dropped.",
         after_help = EXIT_STATUS_HELP
     )]
-    Held(JsonArgs),
+    Held(ProfileJsonArgs),
+    /// Where one of your disclosures stands: queued, held (and why) or delivered
+    #[command(
+        long_about = "Ask your node where a disclosure you sent stands: queued (with the number \
+                      of delivery attempts and the last error), held and why, or delivered \
+                      (the index of the receipt in your log and of `received` in the \
+                      recipient's). With --wait, wait up to that many seconds for it to leave \
+                      the queue.",
+        after_help = EXIT_STATUS_HELP
+    )]
+    Status(DeliveryStatusArgs),
+}
+
+/// Arguments of `streha delivery status`.
+#[derive(Debug, Args)]
+pub(crate) struct DeliveryStatusArgs {
+    #[command(flatten)]
+    pub(crate) profile: ProfileArg,
+    /// The envelope id `streha send` printed
+    #[arg(value_name = "ENVELOPE")]
+    pub(crate) envelope: EnvelopeId,
+    /// Wait up to this many seconds while it is still queued
+    #[arg(long, value_name = "SECONDS")]
+    pub(crate) wait: Option<u64>,
+    /// Print one line of JSON
+    #[arg(long)]
+    pub(crate) json: bool,
 }
 
 /// `streha witness …`.
@@ -783,12 +880,14 @@ pub(crate) enum WitnessCommand {
                       to take to the offline verifier.",
         after_help = EXIT_STATUS_HELP
     )]
-    Evidence(JsonArgs),
+    Evidence(ProfileJsonArgs),
 }
 
-/// Arguments of a command whose only option is `--json`.
+/// Arguments of a node command whose only option is `--json`.
 #[derive(Debug, Args)]
-pub(crate) struct JsonArgs {
+pub(crate) struct ProfileJsonArgs {
+    #[command(flatten)]
+    pub(crate) profile: ProfileArg,
     /// Print one line of JSON
     #[arg(long)]
     pub(crate) json: bool,
@@ -797,6 +896,8 @@ pub(crate) struct JsonArgs {
 /// Arguments of `streha inbox list`.
 #[derive(Debug, Args)]
 pub(crate) struct InboxListArgs {
+    #[command(flatten)]
+    pub(crate) profile: ProfileArg,
     /// List the envelopes received after this one
     #[arg(long, value_name = "ENVELOPE")]
     pub(crate) after: Option<EnvelopeId>,
@@ -811,6 +912,8 @@ pub(crate) struct InboxListArgs {
 /// Arguments of `streha inbox open`.
 #[derive(Debug, Args)]
 pub(crate) struct InboxOpenArgs {
+    #[command(flatten)]
+    pub(crate) profile: ProfileArg,
     /// The envelope's id (from `streha inbox list`)
     #[arg(value_name = "ENVELOPE")]
     pub(crate) envelope: EnvelopeId,
@@ -896,6 +999,12 @@ pub(crate) enum AuditCommand {
 /// Arguments of `streha audit checkpoint`.
 #[derive(Debug, Args)]
 pub(crate) struct AuditCheckpointArgs {
+    #[command(flatten)]
+    pub(crate) profile: ProfileArg,
+    /// The published checkpoint instead of the latest: the latest one cosigned by the
+    /// node's witness quorum, with its cosignatures
+    #[arg(long)]
+    pub(crate) published: bool,
     /// Write the signed checkpoint note here instead of printing it
     #[arg(long, value_name = "FILE")]
     pub(crate) out: Option<PathBuf>,
@@ -910,6 +1019,12 @@ pub(crate) struct AuditCheckpointArgs {
 /// Arguments of `streha audit prove`.
 #[derive(Debug, Args)]
 pub(crate) struct AuditProveArgs {
+    #[command(flatten)]
+    pub(crate) profile: ProfileArg,
+    /// Prove the entry against the published (witness-cosigned) checkpoint instead of the
+    /// latest; the proof then carries the witnesses' cosignatures
+    #[arg(long)]
+    pub(crate) published: bool,
     /// The entry's index in your node's log
     #[arg(value_name = "INDEX")]
     pub(crate) index: u64,
@@ -927,6 +1042,8 @@ pub(crate) struct AuditProveArgs {
 /// Arguments of `streha audit export`.
 #[derive(Debug, Args)]
 pub(crate) struct AuditExportArgs {
+    #[command(flatten)]
+    pub(crate) profile: ProfileArg,
     /// Where to write the log bundle
     #[arg(long, value_name = "FILE")]
     pub(crate) out: PathBuf,

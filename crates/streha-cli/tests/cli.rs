@@ -615,8 +615,8 @@ fn consent_list_and_audit_checkpoint_and_export_refuse_bad_input() {
     )
     .unwrap();
     let run = |args: &[&str]| {
-        let mut all = vec!["--profile", "police-prishtina-client.toml"];
-        all.extend_from_slice(args);
+        let mut all = args.to_vec();
+        all.extend_from_slice(&["--profile", "police-prishtina-client.toml"]);
         ws.run(&all)
     };
     /// Exactly one line on standard error, nothing on standard output.
@@ -725,11 +725,11 @@ impl Running {
         }
     }
 
-    /// `streha --profile AGENCY-client.toml ARGS…`.
+    /// `streha ARGS… --profile AGENCY-client.toml`.
     fn as_agency(&self, agency: &str, args: &[&str]) -> Output {
         let profile = format!("{agency}-client.toml");
-        let mut all = vec!["--profile", profile.as_str()];
-        all.extend_from_slice(args);
+        let mut all = args.to_vec();
+        all.extend_from_slice(&["--profile", profile.as_str()]);
         self.ws.run(&all)
     }
 
@@ -1104,6 +1104,17 @@ fn subject_consent_send_inbox_and_audit_against_real_daemons() {
     };
     let out = ok(check("entry0.proof", "entry0.proof.entry", false));
     assert!(out.contains("entry 0 ("), "{out}");
+    // Without --entry, the entry is read from PROOF.entry, where `audit prove` wrote it.
+    let out = ok(fed.ws.run(&[
+        "audit",
+        "check-proof",
+        "entry0.proof",
+        "--roster",
+        "roster.note",
+        "--roster-key",
+        roster_pub.as_str(),
+    ]));
+    assert!(out.contains("entry 0 ("), "{out}");
     assert!(out.contains(&format!("log of `{SHELTER}`")), "{out}");
     let v = json(&ok(check("entry0.proof", "entry0.proof.entry", true)));
     assert_eq!(v["index"].as_u64(), Some(0));
@@ -1134,7 +1145,6 @@ fn subject_consent_send_inbox_and_audit_against_real_daemons() {
             "audit",
             "subject",
             id,
-            "--bundle",
             "shelter.bundle",
             "--roster",
             "roster.note",
@@ -1380,7 +1390,7 @@ fn the_profile_must_exist_and_name_the_right_key_files() {
         "police-prishtina.agency-encryption.key",
     );
     fs::write(ws.path("wrong.toml"), wrong).unwrap();
-    let err = fails(ws.run(&["--profile", "wrong.toml", "inbox", "list"]), 2);
+    let err = fails(ws.run(&["inbox", "list", "--profile", "wrong.toml"]), 2);
     assert!(err.contains("`signing_key`"), "{err}");
     assert!(
         err.contains("where a `agency-signing` key is needed"),
@@ -1394,7 +1404,7 @@ fn the_profile_must_exist_and_name_the_right_key_files() {
     )
     .unwrap();
     let err = fails(
-        ws.run(&["--profile", "police-prishtina-client.toml", "inbox", "list"]),
+        ws.run(&["inbox", "list", "--profile", "police-prishtina-client.toml"]),
         1,
     );
     assert!(err.contains("check that the node is running"), "{err}");
@@ -1536,4 +1546,234 @@ fn a_closed_pipe_never_panics_and_the_exit_status_stands() {
         Some(4)
     );
     assert_eq!(closed(&["no-such-command"]), Some(2));
+}
+
+/// After `subject rekey` the representatives are gone; `subject add-representative` brings
+/// a re-keyed child's representative back, so a consented disclosure is possible again;
+/// `subject age` records an adult age (issue 18 point 5).
+#[test]
+fn a_rekeyed_child_gets_its_representative_back_and_an_age_can_be_recorded() {
+    let fed = Running::start();
+    let old = fed.register(SHELTER, "child", &["--representative", "guardian-1"]);
+    let v = json(&ok(fed.as_agency(
+        SHELTER,
+        &["subject", "rekey", &old, "--salt-out", "salt.txt", "--json"],
+    )));
+    let child = v["subject"].as_str().unwrap().to_owned();
+
+    // Under the new id the representative is not registered: their consent is refused.
+    let grant = |by: &str| {
+        fed.as_agency(
+            SHELTER,
+            &[
+                "consent",
+                "grant",
+                "--subject",
+                &child,
+                "--granted-by",
+                by,
+                "--to",
+                "agency:police-prishtina",
+                "--category",
+                "medical",
+                "--purpose",
+                "assistance",
+                "--recorded-by",
+                "intake-1",
+                "--days",
+                "30",
+                "--json",
+            ],
+        )
+    };
+    let err = fails(grant("representative:guardian-1"), 2);
+    assert!(err.contains("guardian-1"), "{err}");
+
+    let v = json(&ok(fed.as_agency(
+        SHELTER,
+        &[
+            "subject",
+            "add-representative",
+            &child,
+            "--representative",
+            "guardian-1",
+            "--json",
+        ],
+    )));
+    assert_eq!(v["subject"].as_str(), Some(child.as_str()));
+    assert_eq!(v["representative"].as_str(), Some("guardian-1"));
+    assert!(v["log_index"].as_u64().is_some());
+    let consent = json(&ok(grant("representative:guardian-1")))["consent"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    fs::write(fed.ws.path("treatment.txt"), "follow-up").unwrap();
+    let sent = json(&ok(fed.send_medical(&child, &consent)));
+    assert_eq!(
+        sent["delivery"]["state"].as_str(),
+        Some("delivered"),
+        "{sent}"
+    );
+
+    // The delivery's state, asked again by its envelope id.
+    let envelope = sent["envelope"].as_str().unwrap();
+    let status = json(&ok(
+        fed.as_agency(SHELTER, &["delivery", "status", envelope, "--json"])
+    ));
+    assert_eq!(status["delivery"]["state"].as_str(), Some("delivered"));
+    let text = ok(fed.as_agency(SHELTER, &["delivery", "status", envelope]));
+    assert!(text.contains("Delivered"), "{text}");
+
+    // subject age: the person is found to be an adult; their own consent then counts.
+    let out = ok(fed.as_agency(SHELTER, &["subject", "age", &child, "--age", "adult"]));
+    assert!(out.contains("adult"), "{out}");
+    ok(grant("subject"));
+    let err = fails(
+        fed.as_agency(SHELTER, &["subject", "age", &child, "--age", "grown-up"]),
+        2,
+    );
+    assert!(err.contains("presumed_child"), "{err}");
+    let err = fails(
+        fed.as_agency(
+            SHELTER,
+            &[
+                "subject",
+                "age",
+                "00000000000000000000000000000000",
+                "--age",
+                "adult",
+            ],
+        ),
+        2,
+    );
+    assert!(err.contains("not registered"), "{err}");
+}
+
+/// Every operation of the client library that an officer or operator needs has a
+/// command (issue 18 point 5): the list of `Client`'s network operations is read from its
+/// source, so a new operation without a command (or a stated reason for having none) fails
+/// this test.
+#[test]
+fn every_officer_operation_of_the_client_library_has_a_command() {
+    // Operation → the command that performs it.
+    let commands: &[(&str, &[&str])] = &[
+        ("register_subject", &["subject", "register"]),
+        ("record_age_status", &["subject", "age"]),
+        ("add_representative", &["subject", "add-representative"]),
+        ("rekey_subject", &["subject", "rekey"]),
+        ("grant_consent", &["consent", "grant"]),
+        ("revoke_consent", &["consent", "revoke"]),
+        ("consents", &["consent", "list"]),
+        ("submit", &["send"]),
+        ("await_delivery", &["delivery", "status"]),
+        ("delivery_status", &["delivery", "status"]),
+        ("held_deliveries", &["delivery", "held"]),
+        ("all_held_deliveries", &["delivery", "held"]),
+        ("witness_evidence", &["witness", "evidence"]),
+        ("all_witness_evidence", &["witness", "evidence"]),
+        ("inbox", &["inbox", "list"]),
+        ("open", &["inbox", "open"]),
+        ("checkpoint", &["audit", "checkpoint"]),
+        ("published_checkpoint", &["audit", "checkpoint"]),
+        ("prove_entry", &["audit", "prove"]),
+        ("prove_published", &["audit", "prove"]),
+        ("export_bundle", &["audit", "export"]),
+    ];
+    // Operations without a command of their own, and why.
+    let covered_otherwise: &[(&str, &str)] = &[
+        ("connect", "every node command connects with --profile"),
+        ("close", "every node command closes its connection"),
+        (
+            "refresh_roster",
+            "every command fetches and verifies the roster when it connects",
+        ),
+        (
+            "report_violation",
+            "`inbox open` reports a record that breaks its declaration",
+        ),
+        (
+            "prove_consistency",
+            "the client checks each checkpoint's consistency itself; `audit export` and \
+             `audit verify` check every checkpoint",
+        ),
+    ];
+    let source = fs::read_to_string(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../streha-client/src/client.rs"),
+    )
+    .unwrap();
+    let operations: Vec<&str> = source
+        .lines()
+        .filter_map(|l| l.trim_start().strip_prefix("pub async fn "))
+        .map(|rest| rest.split(['(', '<']).next().unwrap())
+        .collect();
+    assert!(operations.len() >= 20, "{operations:?}");
+    for op in &operations {
+        let known =
+            commands.iter().any(|(o, _)| o == op) || covered_otherwise.iter().any(|(o, _)| o == op);
+        assert!(
+            known,
+            "Client::{op} has no `streha` command and no stated reason; add one to the CLI \
+             and to this list"
+        );
+    }
+    let ws = Workspace::new();
+    for (op, command) in commands {
+        assert!(operations.contains(op), "{op} is not a Client operation");
+        let mut args = command.to_vec();
+        args.push("--help");
+        let help = ok(ws.run(&args));
+        assert!(help.contains("--profile"), "{command:?}: {help}");
+    }
+}
+
+/// `--profile` appears only in the help of commands that talk to a node; the offline
+/// audit commands take bundles the same way (issue 18 point 16).
+#[test]
+fn the_profile_flag_is_offered_only_where_a_node_is_asked() {
+    let ws = Workspace::new();
+    for command in [
+        &["keygen"][..],
+        &["key", "show"],
+        &["roster", "init"],
+        &["roster", "add"],
+        &["roster", "sign"],
+        &["roster", "verify"],
+        &["roster", "show"],
+        &["node", "init"],
+        &["audit", "verify"],
+        &["audit", "subject"],
+        &["audit", "check-proof"],
+        &["demo"],
+    ] {
+        let mut args = command.to_vec();
+        args.push("--help");
+        let help = ok(ws.run(&args));
+        assert!(
+            !help.contains("--profile"),
+            "{command:?} offers --profile:\n{help}"
+        );
+    }
+    let top = ok(ws.run(&["--help"]));
+    assert!(!top.contains("--profile"), "{top}");
+    for command in [
+        &["subject", "register"][..],
+        &["consent", "list"],
+        &["send"],
+        &["inbox", "open"],
+        &["audit", "checkpoint"],
+        &["delivery", "held"],
+        &["witness", "evidence"],
+    ] {
+        let mut args = command.to_vec();
+        args.push("--help");
+        assert!(ok(ws.run(&args)).contains("--profile"), "{command:?}");
+    }
+    // Offline audit commands: bundles are positional for `subject` as for `verify`.
+    let subject = ok(ws.run(&["audit", "subject", "--help"]));
+    let verify = ok(ws.run(&["audit", "verify", "--help"]));
+    assert!(subject.contains("<BUNDLE>..."), "{subject}");
+    assert!(verify.contains("<BUNDLE>..."), "{verify}");
+    assert!(!subject.contains("--bundle"), "{subject}");
+    let check = ok(ws.run(&["audit", "check-proof", "--help"]));
+    assert!(check.contains("[default: PROOF.entry"), "{check}");
 }
