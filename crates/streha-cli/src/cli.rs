@@ -814,14 +814,17 @@ pub(crate) enum InboxCommand {
     /// List received envelopes: who sent what kind of information about whom, why (no content)
     #[command(after_help = EXIT_STATUS_HELP)]
     List(InboxListArgs),
-    /// Open a received envelope and print its record (the fields' values)
+    /// Open a received envelope and print its record (or write its fields to files)
     #[command(
         long_about = "Fetch and open a received envelope: verify the sender's signature against \
                       the roster, decrypt with your agency's encryption key, check that the \
                       record holds exactly the categories its header declared (a mismatch is \
                       reported to your node and logged as a violation, and nothing is shown), \
-                      and print the record's fields to standard output. This is the one \
-                      command that prints record content: handle its output accordingly.",
+                      and print the record's fields to standard output — or, with --out DIR, \
+                      write each field to its own file (mode 0600) and print only the header. \
+                      This is the one command that shows record content: handle its output \
+                      accordingly. Binary values are never printed raw: base64 in --json, a \
+                      file with --out.",
         after_help = EXIT_STATUS_HELP
     )]
     Open(InboxOpenArgs),
@@ -917,7 +920,15 @@ pub(crate) struct InboxOpenArgs {
     /// The envelope's id (from `streha inbox list`)
     #[arg(value_name = "ENVELOPE")]
     pub(crate) envelope: EnvelopeId,
-    /// Print one line of JSON (bytes values in hex)
+    /// Write each field's value to its own file DIR/CATEGORY.NAME (mode 0600; DIR is created
+    /// with mode 0700 if missing) and print only the header and the file names
+    #[arg(long, value_name = "DIR")]
+    pub(crate) out: Option<PathBuf>,
+    /// With --out: replace field files that already exist
+    #[arg(long, requires = "out")]
+    pub(crate) force: bool,
+    /// Print one line of JSON (text values as strings, bytes values in base64; with --out,
+    /// the files instead of the values)
     #[arg(long)]
     pub(crate) json: bool,
 }

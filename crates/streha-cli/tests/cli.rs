@@ -1777,3 +1777,114 @@ fn the_profile_flag_is_offered_only_where_a_node_is_asked() {
     let check = ok(ws.run(&["audit", "check-proof", "--help"]));
     assert!(check.contains("[default: PROOF.entry"), "{check}");
 }
+
+/// `inbox open --out DIR` writes each field to its own 0600 file and prints no content;
+/// `--json` gives bytes in base64; the text form never prints binary (issue 18 point 15).
+#[test]
+fn inbox_open_writes_each_field_to_its_own_file_and_json_uses_base64() {
+    let fed = Running::start();
+    let subject = fed.register(SHELTER, "adult", &[]);
+    let consent = fed.grant(&subject, "subject", &["--days", "30"]);
+    let scan: Vec<u8> = (0..=255u8).rev().collect(); // not UTF-8: a bytes field
+    fs::write(fed.ws.path("scan.bin"), &scan).unwrap();
+    fs::write(fed.ws.path("treatment.txt"), "rest and fluids").unwrap();
+    let sent = json(&ok(fed.as_agency(
+        SHELTER,
+        &[
+            "send",
+            "--subject",
+            &subject,
+            "--to",
+            POLICE,
+            "--purpose",
+            "assistance",
+            "--consent",
+            &consent,
+            "--field",
+            "medical:treatment=@treatment.txt",
+            "--field",
+            "medical:scan=@scan.bin",
+            "--wait",
+            "20",
+            "--json",
+        ],
+    )));
+    let envelope = sent["envelope"].as_str().unwrap().to_owned();
+
+    // JSON: text as text, bytes in base64.
+    let v = json(&ok(
+        fed.as_agency(POLICE, &["inbox", "open", &envelope, "--json"])
+    ));
+    let fields = v["fields"].as_array().unwrap();
+    let field = |name: &str| fields.iter().find(|f| f["name"] == name).unwrap().clone();
+    assert_eq!(field("treatment")["text"], "rest and fluids");
+    let b64 = field("scan")["bytes_base64"].as_str().unwrap().to_owned();
+    use base64::Engine as _;
+    assert_eq!(
+        base64::engine::general_purpose::STANDARD
+            .decode(b64)
+            .unwrap(),
+        scan
+    );
+    assert!(field("scan").get("bytes_hex").is_none());
+
+    // Text: binary is never printed.
+    let text = ok(fed.as_agency(POLICE, &["inbox", "open", &envelope]));
+    assert!(text.contains("medical:treatment=rest and fluids"), "{text}");
+    assert!(
+        text.contains("256 bytes of binary data, not shown"),
+        "{text}"
+    );
+    assert!(!text.contains(&hex::encode(&scan[..8])), "{text}");
+
+    // --out: one 0600 file per field in a 0700 directory; stdout names them, no content.
+    let out = ok(fed.as_agency(POLICE, &["inbox", "open", &envelope, "--out", "opened"]));
+    assert!(!out.contains("rest and fluids"), "{out}");
+    assert!(out.contains("opened/medical.scan"), "{out}");
+    let dir = fed.ws.path("opened");
+    assert_eq!(mode(&dir), 0o700);
+    assert_eq!(fs::read(dir.join("medical.scan")).unwrap(), scan);
+    assert_eq!(
+        fs::read_to_string(dir.join("medical.treatment")).unwrap(),
+        "rest and fluids"
+    );
+    assert_eq!(mode(&dir.join("medical.scan")), 0o600);
+    assert_eq!(mode(&dir.join("medical.treatment")), 0o600);
+    let v = json(&ok(fed.as_agency(
+        POLICE,
+        &["inbox", "open", &envelope, "--out", "opened-json", "--json"],
+    )));
+    assert!(!v.to_string().contains("rest and fluids"), "{v}");
+    assert_eq!(
+        v["fields"][0]["file"]
+            .as_str()
+            .map(|f| f.starts_with("opened-json/")),
+        Some(true)
+    );
+    // Again into the same directory: refused without --force, nothing replaced.
+    fs::write(dir.join("medical.treatment"), "edited").unwrap();
+    let err = fails(
+        fed.as_agency(POLICE, &["inbox", "open", &envelope, "--out", "opened"]),
+        2,
+    );
+    assert!(err.contains("pass --force"), "{err}");
+    assert_eq!(
+        fs::read_to_string(dir.join("medical.treatment")).unwrap(),
+        "edited"
+    );
+    ok(fed.as_agency(
+        POLICE,
+        &["inbox", "open", &envelope, "--out", "opened", "--force"],
+    ));
+    assert_eq!(
+        fs::read_to_string(dir.join("medical.treatment")).unwrap(),
+        "rest and fluids"
+    );
+    // A file where the directory should be: refused before the node is asked.
+    fs::write(fed.ws.path("a-file"), "x").unwrap();
+    let err = fails(
+        fed.as_agency(POLICE, &["inbox", "open", &envelope, "--out", "a-file"]),
+        2,
+    );
+    assert!(err.contains("is not a directory"), "{err}");
+}
