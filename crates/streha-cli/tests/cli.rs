@@ -1888,3 +1888,104 @@ fn inbox_open_writes_each_field_to_its_own_file_and_json_uses_base64() {
     );
     assert!(err.contains("is not a directory"), "{err}");
 }
+
+/// `strehad`'s logs (issue 18 point 13): no colour codes when standard error is not a
+/// terminal; `--log-format json` writes one JSON object per line; a refusal is logged by its
+/// documented name and article, not in Rust's debug form.
+#[test]
+fn node_logs_are_plain_or_json_and_name_refusals_as_documented() {
+    let ws = Workspace::new();
+    ws.roster(free_port(), free_port());
+    ok(ws.node_init(SHELTER, free_port()));
+    let config = ws.path(&format!("{SHELTER}.toml"));
+    let start = |extra: &[&str], log: &str| {
+        let log = fs::File::create(ws.path(log)).unwrap();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_streha"))
+            .arg0("strehad")
+            .arg("--config")
+            .arg(&config)
+            .args(extra)
+            .env("STREHA_LOG", "info")
+            .env_remove("NO_COLOR")
+            .stdout(std::process::Stdio::piped())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+        let mut line = String::new();
+        std::io::BufRead::read_line(&mut stdout, &mut line).unwrap();
+        assert!(line.starts_with("strehad ready"), "{line}");
+        Daemon(child)
+    };
+    // A disclosure of assistance data without a consent: refused at the shelter's node.
+    let refused = || {
+        fails(
+            ws.run(&[
+                "send",
+                "--subject",
+                &json(&ok(ws.run(&[
+                    "subject",
+                    "register",
+                    "--age",
+                    "adult",
+                    "--json",
+                    "--profile",
+                    &format!("{SHELTER}-client.toml"),
+                ])))["subject"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned(),
+                "--to",
+                POLICE,
+                "--purpose",
+                "assistance",
+                "--field",
+                "medical:note=x",
+                "--profile",
+                &format!("{SHELTER}-client.toml"),
+            ]),
+            3,
+        )
+    };
+
+    let daemon = start(&[], "text.log");
+    refused();
+    drop(daemon);
+    let text = fs::read_to_string(ws.path("text.log")).unwrap();
+    assert!(
+        !text.contains('\x1b'),
+        "colour codes in a log file:\n{text}"
+    );
+    let line = text
+        .lines()
+        .find(|l| l.contains("disclosure refused by policy"))
+        .unwrap_or_else(|| panic!("no refusal logged:\n{text}"));
+    assert!(line.contains("reason=\"NoConsentForAssistance\""), "{line}");
+    assert!(line.contains("article=\"Art. 18.3\""), "{line}");
+    assert!(!line.contains("NoConsentForAssistance {"), "{line}");
+
+    let daemon = start(&["--log-format", "json"], "json.log");
+    refused();
+    drop(daemon);
+    let text = fs::read_to_string(ws.path("json.log")).unwrap();
+    let events: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    let refusal = events
+        .iter()
+        .find(|e| e["fields"]["message"] == "disclosure refused by policy")
+        .unwrap_or_else(|| panic!("no refusal logged:\n{text}"));
+    assert_eq!(refusal["fields"]["reason"], "NoConsentForAssistance");
+    assert_eq!(refusal["fields"]["article"], "Art. 18.3");
+    assert_eq!(refusal["level"], "INFO");
+    let err = fails(
+        Command::new(env!("CARGO_BIN_EXE_streha"))
+            .arg0("strehad")
+            .args(["--config", "x.toml", "--log-format", "xml"])
+            .output()
+            .unwrap(),
+        2,
+    );
+    assert!(err.contains("json"), "{err}");
+}

@@ -176,7 +176,7 @@ async fn receive(
     let ciphertext_hash = envelope.ciphertext_hash;
     match decision {
         Decision::Refused { reason } => {
-            tracing::warn!(envelope = %id, peer = %peer.id, reason = ?reason, "security event: received disclosure refused by policy");
+            tracing::warn!(envelope = %id, peer = %peer.id, reason = reason.name(), article = reason.article(), detail = %reason, "security event: received disclosure refused by policy");
             shared.metrics.refused("receive", &reason);
             let mut tx = Transaction::new();
             tx.append(
