@@ -1918,23 +1918,23 @@ fn node_logs_are_plain_or_json_and_name_refusals_as_documented() {
         Daemon(child)
     };
     // A disclosure of assistance data without a consent: refused at the shelter's node.
+    let profile = format!("{SHELTER}-client.toml");
     let refused = || {
+        let subject = json(&ok(ws.run(&[
+            "subject",
+            "register",
+            "--age",
+            "adult",
+            "--json",
+            "--profile",
+            &profile,
+        ])));
+        let subject = subject["subject"].as_str().unwrap();
         fails(
             ws.run(&[
                 "send",
                 "--subject",
-                &json(&ok(ws.run(&[
-                    "subject",
-                    "register",
-                    "--age",
-                    "adult",
-                    "--json",
-                    "--profile",
-                    &format!("{SHELTER}-client.toml"),
-                ])))["subject"]
-                    .as_str()
-                    .unwrap()
-                    .to_owned(),
+                subject,
                 "--to",
                 POLICE,
                 "--purpose",
@@ -1942,7 +1942,7 @@ fn node_logs_are_plain_or_json_and_name_refusals_as_documented() {
                 "--field",
                 "medical:note=x",
                 "--profile",
-                &format!("{SHELTER}-client.toml"),
+                &profile,
             ]),
             3,
         )
