@@ -7,8 +7,8 @@ use std::path::PathBuf;
 
 use clap::{ArgGroup, Args, Parser, Subcommand, ValueEnum};
 use streha_core::{
-    AgeStatus, AgencyId, Category, ConsentId, DisclosableCategory, EnvelopeId, Grantor, IdError,
-    OfficerId, Purpose, Recipient, RepresentativeId, Role, SubjectId, Timestamp,
+    AgeStatus, AgencyId, Category, ClauseId, ConsentId, DisclosableCategory, EnvelopeId, Grantor,
+    IdError, OfficerId, Purpose, Recipient, RepresentativeId, Role, SubjectId, Timestamp,
 };
 use streha_crypto::KeyKind;
 
@@ -311,6 +311,9 @@ pub(crate) enum RosterCommand {
     /// Remove an agency from the roster body
     #[command(after_help = EXIT_STATUS_HELP)]
     Remove(RosterRemoveArgs),
+    /// Add, replace or remove a clause of the exchange agreement (Art. 18.2, 45.1)
+    #[command(subcommand, after_help = EXIT_STATUS_HELP)]
+    Clause(RosterClauseCommand),
     /// Sign the roster body as the next version, with the national authority's roster key
     #[command(
         long_about = "Sign the roster body with the national authority's roster key \
@@ -387,6 +390,75 @@ pub(crate) struct RosterAddArgs {
     /// (repeat for each officer)
     #[arg(long = "officer", value_name = "ID=FILE", value_parser = parse_officer_file)]
     pub(crate) officers: Vec<(OfficerId, PathBuf)>,
+    /// Print one line of JSON
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+/// `streha roster clause …`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum RosterClauseCommand {
+    /// Add a clause to the agreement, or replace the clause with the same id
+    #[command(
+        long_about = "Add a clause to the exchange agreement in the roster body (Art. 18.2, \
+                      45.1): which role may receive which categories for which purposes \
+                      without consent. Assistance categories need the victim's consent (Art. \
+                      18.3) and protection categories never move (Art. 18.4): neither can be \
+                      in a clause. A clause with the same id is replaced. The body is written \
+                      back in its canonical order; sign it afterwards.",
+        after_help = roster_clause_after_help()
+    )]
+    Add(RosterClauseAddArgs),
+    /// Remove a clause from the agreement
+    #[command(after_help = EXIT_STATUS_HELP)]
+    Remove(RosterClauseRemoveArgs),
+}
+
+/// Examples under `streha roster clause add --help`.
+fn roster_clause_after_help() -> String {
+    format!(
+        "Example:
+  streha roster clause add roster.toml --id prosecution-investigation --recipient prosecution \\
+      --category identity --category case_summary --category investigation \\
+      --purpose criminal_investigation_and_prosecution --purpose urgent_danger
+
+{EXIT_STATUS_HELP}"
+    )
+}
+
+/// Arguments of `streha roster clause add`.
+#[derive(Debug, Args)]
+pub(crate) struct RosterClauseAddArgs {
+    /// The roster body to change
+    #[arg(value_name = "ROSTER")]
+    pub(crate) roster: PathBuf,
+    /// The clause's id [e.g. prosecution-investigation; 1-64 of a-z, 0-9, '-', starting with
+    /// a letter]
+    #[arg(long, value_name = "ID")]
+    pub(crate) id: ClauseId,
+    /// The role that may receive (see spec/policy.md §1.2)
+    #[arg(long, value_name = "ROLE", value_parser = parse_role)]
+    pub(crate) recipient: Role,
+    /// A category it may receive (repeat for each; identification and case categories)
+    #[arg(long = "category", value_name = "CATEGORY", required = true, value_parser = parse_clause_category)]
+    pub(crate) categories: Vec<Category>,
+    /// A purpose it may receive them for (repeat for each)
+    #[arg(long = "purpose", value_name = "PURPOSE", required = true, value_parser = parse_purpose)]
+    pub(crate) purposes: Vec<Purpose>,
+    /// Print one line of JSON
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+/// Arguments of `streha roster clause remove`.
+#[derive(Debug, Args)]
+pub(crate) struct RosterClauseRemoveArgs {
+    /// The roster body to change
+    #[arg(value_name = "ROSTER")]
+    pub(crate) roster: PathBuf,
+    /// The clause's id
+    #[arg(long, value_name = "ID")]
+    pub(crate) id: ClauseId,
     /// Print one line of JSON
     #[arg(long)]
     pub(crate) json: bool,
@@ -1137,6 +1209,18 @@ pub(crate) fn parse_disclosable(text: &str) -> Result<DisclosableCategory, Strin
             names(DisclosableCategory::ALL)
         )),
     }
+}
+
+/// A category a clause names: any known name (the clause's own check refuses assistance and
+/// protection categories, citing the article).
+fn parse_clause_category(text: &str) -> Result<Category, String> {
+    text.parse().map_err(|_| {
+        format!(
+            "unknown category `{text}`; a clause names identification and case categories: \
+             identity, contact, identity_documents, case_summary, investigation, \
+             victim_status, referral"
+        )
+    })
 }
 
 /// A category a consent names: any category parses (the consent's own check says that only

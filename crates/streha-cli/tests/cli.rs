@@ -1989,3 +1989,168 @@ fn node_logs_are_plain_or_json_and_name_refusals_as_documented() {
     );
     assert!(err.contains("json"), "{err}");
 }
+
+/// Roster authoring (issue 18 point 7): clauses are added and removed by command, sets are
+/// sets (any order, written back canonically), a clause table can be appended to a fresh
+/// body by hand, and every mistake names the file, the line, the field and the value, with
+/// the valid values.
+#[test]
+fn roster_clauses_by_command_sets_in_any_order_and_errors_with_line_and_value() {
+    let ws = Workspace::new();
+    ok(ws.run(&[
+        "roster",
+        "init",
+        "--federation",
+        "cli-test.example",
+        "--out",
+        "roster.toml",
+    ]));
+    // A clause appended by hand to the fresh body, in any order: accepted, made canonical.
+    let fresh = fs::read_to_string(ws.path("roster.toml")).unwrap();
+    assert!(!fresh.contains("clauses = []"), "{fresh}");
+    fs::write(
+        ws.path("roster.toml"),
+        format!(
+            "{fresh}\n[[agreement.clauses]]\nid = \"police-identification\"\n\
+             recipient = \"police\"\ncategories = [\"victim_status\", \"identity\"]\n\
+             purposes = [\"identification_and_referral\"]\n"
+        ),
+    )
+    .unwrap();
+    let v = json(&ok(ws.run(&[
+        "roster",
+        "clause",
+        "add",
+        "roster.toml",
+        "--id",
+        "prosecution-investigation",
+        "--recipient",
+        "prosecution",
+        "--category",
+        "investigation",
+        "--category",
+        "identity",
+        "--purpose",
+        "urgent_danger",
+        "--purpose",
+        "criminal_investigation_and_prosecution",
+        "--json",
+    ])));
+    assert_eq!(v["action"], "added");
+    assert_eq!(v["agreement_clauses"], 2);
+    assert_eq!(
+        v["clause"]["categories"],
+        serde_json::json!(["identity", "investigation"])
+    );
+    let body = fs::read_to_string(ws.path("roster.toml")).unwrap();
+    assert!(
+        body.contains("categories = [\"identity\", \"victim_status\"]"),
+        "{body}"
+    );
+    assert!(
+        body.find("police-identification").unwrap()
+            < body.find("prosecution-investigation").unwrap()
+    );
+    // Replaced by id; a refused category cites the article; removed by id.
+    let out = ok(ws.run(&[
+        "roster",
+        "clause",
+        "add",
+        "roster.toml",
+        "--id",
+        "prosecution-investigation",
+        "--recipient",
+        "prosecution",
+        "--category",
+        "case_summary",
+        "--purpose",
+        "criminal_investigation_and_prosecution",
+    ]));
+    assert!(
+        out.starts_with("Replaced clause prosecution-investigation"),
+        "{out}"
+    );
+    let err = fails(
+        ws.run(&[
+            "roster",
+            "clause",
+            "add",
+            "roster.toml",
+            "--id",
+            "ngo-medical",
+            "--recipient",
+            "licensed_ngo",
+            "--category",
+            "medical",
+            "--purpose",
+            "assistance",
+        ]),
+        2,
+    );
+    assert!(err.contains("Art. 18.3"), "{err}");
+    let err = fails(
+        ws.run(&[
+            "roster",
+            "clause",
+            "remove",
+            "roster.toml",
+            "--id",
+            "no-such",
+        ]),
+        2,
+    );
+    assert!(
+        err.contains("police-identification, prosecution-investigation"),
+        "{err}"
+    );
+    ok(ws.run(&[
+        "roster",
+        "clause",
+        "remove",
+        "roster.toml",
+        "--id",
+        "prosecution-investigation",
+    ]));
+    let body = fs::read_to_string(ws.path("roster.toml")).unwrap();
+    assert!(!body.contains("prosecution-investigation"), "{body}");
+
+    // A typo in a hand-edited body: file, line, the line as written, the value, the names.
+    let typo = body.replace("\"victim_status\"", "\"victim_stauts\"");
+    fs::write(ws.path("typo.toml"), &typo).unwrap();
+    let line = typo
+        .lines()
+        .position(|l| l.contains("victim_stauts"))
+        .unwrap()
+        + 1;
+    let err = fails(ws.run(&["roster", "show", "typo.toml"]), 2);
+    assert!(err.starts_with("error: typo.toml: "), "{err}");
+    assert!(err.contains(&format!("line {line}, column")), "{err}");
+    assert!(
+        err.contains("unknown category `victim_stauts`; one of: identity"),
+        "{err}"
+    );
+    // A bad address, found after parsing: its line, field and value.
+    ok(ws.run(&[
+        "roster",
+        "add",
+        "roster.toml",
+        "--agency",
+        POLICE,
+        "--role",
+        "police",
+        "--address",
+        "127.0.0.1:7401",
+        "--keys",
+        &format!("keys/{POLICE}"),
+    ]));
+    let body = fs::read_to_string(ws.path("roster.toml")).unwrap();
+    let bad = body.replace("127.0.0.1:7401", "127.0.0.1");
+    fs::write(ws.path("bad.toml"), &bad).unwrap();
+    let line = bad.lines().position(|l| l.starts_with("address")).unwrap() + 1;
+    let err = fails(ws.run(&["roster", "show", "bad.toml"]), 2);
+    assert!(
+        err.contains(&format!("bad.toml: line {line}: `address` of agency")),
+        "{err}"
+    );
+    assert!(err.contains("\"127.0.0.1\""), "{err}");
+}

@@ -16,7 +16,7 @@ mod subject;
 
 use crate::cli::{
     AuditCommand, Command, ConsentCommand, DeliveryCommand, InboxCommand, KeyCommand, NodeCommand,
-    RosterCommand, SubjectCommand, WitnessCommand,
+    RosterClauseCommand, RosterCommand, SubjectCommand, WitnessCommand,
 };
 use crate::error::CliError;
 
@@ -29,6 +29,12 @@ pub(crate) fn run(command: &Command) -> Result<(), CliError> {
         Command::Roster(RosterCommand::Init(args)) => roster::init(args),
         Command::Roster(RosterCommand::Add(args)) => roster::add(args),
         Command::Roster(RosterCommand::Remove(args)) => roster::remove(args),
+        Command::Roster(RosterCommand::Clause(RosterClauseCommand::Add(args))) => {
+            roster::clause_add(args)
+        }
+        Command::Roster(RosterCommand::Clause(RosterClauseCommand::Remove(args))) => {
+            roster::clause_remove(args)
+        }
         Command::Roster(RosterCommand::Sign(args)) => roster::sign(args),
         Command::Roster(RosterCommand::Verify(args)) => roster::verify(args),
         Command::Roster(RosterCommand::Show(args)) => roster::show(args),
