@@ -390,6 +390,11 @@ pub(crate) struct RosterAddArgs {
     /// (repeat for each officer)
     #[arg(long = "officer", value_name = "ID=FILE", value_parser = parse_officer_file)]
     pub(crate) officers: Vec<(OfficerId, PathBuf)>,
+    /// A fingerprint the agency gave you by another channel (phone, in person): one of the
+    /// keys read must have it, or nothing is written (repeat for each; full 64 hex digits or
+    /// the short xxxx:xxxx:xxxx:xxxx form)
+    #[arg(long = "expect-fingerprint", value_name = "FINGERPRINT", value_parser = parse_fingerprint)]
+    pub(crate) expect_fingerprints: Vec<String>,
     /// Print one line of JSON
     #[arg(long)]
     pub(crate) json: bool,
@@ -1208,6 +1213,26 @@ pub(crate) fn parse_disclosable(text: &str) -> Result<DisclosableCategory, Strin
             "unknown category `{text}`; one of: {}",
             names(DisclosableCategory::ALL)
         )),
+    }
+}
+
+/// A fingerprint as `streha key show` prints it: 64 hex digits, or the short form
+/// `xxxx:xxxx:xxxx:xxxx`; returned in lowercase.
+fn parse_fingerprint(text: &str) -> Result<String, String> {
+    let lower = text.to_ascii_lowercase();
+    let full = lower.len() == 64 && lower.bytes().all(|b| b.is_ascii_hexdigit());
+    let short = lower.len() == 19
+        && lower.split(':').count() == 4
+        && lower
+            .split(':')
+            .all(|g| g.len() == 4 && g.bytes().all(|b| b.is_ascii_hexdigit()));
+    if full || short {
+        Ok(lower)
+    } else {
+        Err(format!(
+            "`{text}` is not a fingerprint; give the 64 hex digits or the short form \
+             xxxx:xxxx:xxxx:xxxx that `streha key show` prints"
+        ))
     }
 }
 

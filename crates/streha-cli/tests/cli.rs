@@ -2154,3 +2154,87 @@ fn roster_clauses_by_command_sets_in_any_order_and_errors_with_line_and_value() 
     );
     assert!(err.contains("\"127.0.0.1\""), "{err}");
 }
+
+/// A fingerprint is never taken for a key (issue 18 point 8): roster keys carry their kind
+/// as a prefix, so a pasted fingerprint is refused (with the line and what to do), and
+/// `roster add --expect-fingerprint` checks the keys against the fingerprints the agency
+/// gave by another channel before anything is written.
+#[test]
+fn a_fingerprint_is_never_accepted_where_a_key_belongs() {
+    let ws = Workspace::new();
+    ok(ws.run(&[
+        "roster",
+        "init",
+        "--federation",
+        "cli-test.example",
+        "--out",
+        "roster.toml",
+    ]));
+    let node_pub = format!("keys/{POLICE}/{POLICE}.node-identity.pub");
+    let shown = json(&ok(ws.run(&["key", "show", &node_pub, "--json"])));
+    let fingerprint = shown["fingerprint"].as_str().unwrap().to_owned();
+    let short = shown["fingerprint_short"].as_str().unwrap().to_owned();
+    let public_key = shown["public_key"].as_str().unwrap().to_owned();
+    let add = |expect: &[&str]| {
+        let mut args = vec![
+            "roster",
+            "add",
+            "roster.toml",
+            "--agency",
+            POLICE,
+            "--role",
+            "police",
+            "--address",
+            "127.0.0.1:7401",
+            "--keys",
+            "keys/police-prishtina",
+        ];
+        for e in expect {
+            args.extend_from_slice(&["--expect-fingerprint", e]);
+        }
+        ws.run(&args)
+    };
+    // A fingerprint the keys do not have: exit 4, nothing written.
+    let before = fs::read_to_string(ws.path("roster.toml")).unwrap();
+    let wrong = "00".repeat(32);
+    let err = fails(add(&[&short, &wrong]), 4);
+    assert!(err.contains(&wrong), "{err}");
+    assert!(err.contains(&format!("node-identity {short}")), "{err}");
+    assert_eq!(fs::read_to_string(ws.path("roster.toml")).unwrap(), before);
+    let err = fails(add(&["not-a-fingerprint"]), 2);
+    assert!(err.contains("xxxx:xxxx:xxxx:xxxx"), "{err}");
+    // The right ones, full and short: added, and said so.
+    let out = ok(add(&[&fingerprint, &short]));
+    assert!(
+        out.contains("The 2 fingerprint(s) the agency gave you match"),
+        "{out}"
+    );
+
+    // The body writes each key with its kind.
+    let body = fs::read_to_string(ws.path("roster.toml")).unwrap();
+    let key_line = format!("node_key = \"node-identity:{public_key}\"");
+    assert!(body.contains(&key_line), "{body}");
+    // A fingerprint pasted where the key belongs: refused with its line and the remedy.
+    let pasted = body.replace(&key_line, &format!("node_key = \"{fingerprint}\""));
+    fs::write(ws.path("pasted.toml"), &pasted).unwrap();
+    let line = pasted
+        .lines()
+        .position(|l| l.starts_with("node_key"))
+        .unwrap()
+        + 1;
+    let err = fails(ws.run(&["roster", "show", "pasted.toml"]), 2);
+    assert!(err.contains(&format!("line {line}, column")), "{err}");
+    assert!(err.contains("fingerprint only names a key"), "{err}");
+    assert!(err.contains("streha roster add --keys DIR"), "{err}");
+    // The bare key (no prefix) is refused the same way; a key of another kind too.
+    let bare = body.replace(&key_line, &format!("node_key = \"{public_key}\""));
+    fs::write(ws.path("bare.toml"), &bare).unwrap();
+    fails(ws.run(&["roster", "show", "bare.toml"]), 2);
+    let swapped = body.replace(
+        "node_key = \"node-identity:",
+        "node_key = \"agency-signing:",
+    );
+    fs::write(ws.path("swapped.toml"), &swapped).unwrap();
+    let err = fails(ws.run(&["roster", "show", "swapped.toml"]), 2);
+    assert!(err.contains("is of kind agency-signing"), "{err}");
+}

@@ -145,7 +145,11 @@ pub enum RosterError {
 pub struct OfficerEntry {
     /// The officer's id (a service number, never a name).
     pub id: OfficerId,
-    /// The officer's approval key.
+    /// The officer's approval key (text form `officer:<hex>`).
+    #[serde(
+        serialize_with = "crate::key_field::serialize",
+        deserialize_with = "crate::key_field::deserialize"
+    )]
     pub key: OfficerPublicKey,
 }
 
@@ -159,11 +163,24 @@ pub struct AgencyEntry {
     pub role: Role,
     /// Where its node listens for peers (`host:port`).
     pub address: String,
-    /// Its node identity key (QUIC/TLS, checkpoints, receipts).
+    /// Its node identity key (QUIC/TLS, checkpoints, receipts); text form
+    /// `node-identity:<hex>`, never a bare value a fingerprint could be mistaken for.
+    #[serde(
+        serialize_with = "crate::key_field::serialize",
+        deserialize_with = "crate::key_field::deserialize"
+    )]
     pub node_key: NodeIdentityPublicKey,
-    /// Its agency signing key (envelopes).
+    /// Its agency signing key (envelopes); text form `agency-signing:<hex>`.
+    #[serde(
+        serialize_with = "crate::key_field::serialize",
+        deserialize_with = "crate::key_field::deserialize"
+    )]
     pub signing_key: AgencySigningPublicKey,
-    /// Its agency encryption key (envelopes).
+    /// Its agency encryption key (envelopes); text form `agency-encryption:<hex>`.
+    #[serde(
+        serialize_with = "crate::key_field::serialize",
+        deserialize_with = "crate::key_field::deserialize"
+    )]
     pub encryption_key: AgencyEncryptionPublicKey,
     /// Officers who may approve its urgent-danger disclosures.
     #[serde(default)]

@@ -291,6 +291,7 @@ pub(crate) fn add(args: &RosterAddArgs) -> Result<(), CliError> {
         [&files[0], &files[1], &files[2]],
         &args.officers,
     )?;
+    check_expected_fingerprints(&entry, &args.expect_fingerprints)?;
     let fingerprints = [
         entry.node_key.fingerprint().short(),
         entry.signing_key.fingerprint().short(),
@@ -324,7 +325,16 @@ pub(crate) fn add(args: &RosterAddArgs) -> Result<(), CliError> {
             fingerprints[2],
             args.officers.len()
         ),
-        "Compare the fingerprints with the agency's by another channel before signing.".into(),
+        if args.expect_fingerprints.is_empty() {
+            "Compare the fingerprints with the agency's by another channel before signing \
+             (or give them with --expect-fingerprint to have them checked)."
+                .into()
+        } else {
+            format!(
+                "The {} fingerprint(s) the agency gave you match.",
+                args.expect_fingerprints.len()
+            )
+        },
     ])
 }
 
@@ -429,6 +439,45 @@ pub(crate) fn clause_remove(args: &RosterClauseRemoveArgs) -> Result<(), CliErro
         args.roster.display(),
         updated.agreement().clauses().len()
     )])
+}
+
+/// Each expected fingerprint must be the fingerprint (full or short form) of one of the
+/// entry's keys; otherwise nothing is written (exit 4: the keys are not the ones the agency
+/// vouched for by another channel).
+fn check_expected_fingerprints(entry: &AgencyEntry, expected: &[String]) -> Result<(), CliError> {
+    let mut keys: Vec<(String, streha_crypto::Fingerprint)> = vec![
+        ("node-identity".into(), entry.node_key.fingerprint()),
+        ("agency-signing".into(), entry.signing_key.fingerprint()),
+        (
+            "agency-encryption".into(),
+            entry.encryption_key.fingerprint(),
+        ),
+    ];
+    keys.extend(
+        entry
+            .officers
+            .iter()
+            .map(|o| (format!("officer {}", o.id), o.key.fingerprint())),
+    );
+    for fingerprint in expected {
+        let found = keys
+            .iter()
+            .any(|(_, f)| f.to_hex() == *fingerprint || f.short() == *fingerprint);
+        if !found {
+            let have: Vec<String> = keys
+                .iter()
+                .map(|(kind, f)| format!("{kind} {}", f.short()))
+                .collect();
+            return Err(CliError::verification(format!(
+                "no key of agency {} has the fingerprint {fingerprint} the agency gave you; the \
+                 key files read have: {}. Do not add these keys: get the agency's .pub files \
+                 again (nothing was written)",
+                entry.id,
+                have.join(", ")
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Runs `streha roster remove`.
