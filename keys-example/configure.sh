@@ -30,28 +30,14 @@ done
 # The exchange agreement (Art. 18.2, 45.1): what each role may receive without consent.
 # Assistance categories never appear here (they need consent, Art. 18.3), nor protection
 # categories (never disclosed, Art. 18.4).
-# Clauses, categories and purposes are listed in ascending order (the canonical form).
-# (`roster init` wrote an empty `[agreement]` table with `clauses = []`; replace it.)
-sed -i '/^\[agreement\]$/,$d' roster.toml
-cat >> roster.toml <<'TOML'
-[[agreement.clauses]]
-id = "ngo-referral"
-recipient = "licensed_ngo"
-categories = ["identity", "victim_status", "referral"]
-purposes = ["identification_and_referral", "assistance"]
-
-[[agreement.clauses]]
-id = "police-identification"
-recipient = "police"
-categories = ["identity", "victim_status"]
-purposes = ["identification_and_referral"]
-
-[[agreement.clauses]]
-id = "prosecution-investigation"
-recipient = "prosecution"
-categories = ["identity", "case_summary", "investigation"]
-purposes = ["criminal_investigation_and_prosecution", "urgent_danger"]
-TOML
+"$streha" roster clause add roster.toml --id ngo-referral --recipient licensed_ngo \
+    --category identity --category victim_status --category referral \
+    --purpose identification_and_referral --purpose assistance
+"$streha" roster clause add roster.toml --id police-identification --recipient police \
+    --category identity --category victim_status --purpose identification_and_referral
+"$streha" roster clause add roster.toml --id prosecution-investigation --recipient prosecution \
+    --category identity --category case_summary --category investigation \
+    --purpose criminal_investigation_and_prosecution --purpose urgent_danger
 # The secret keys must be owner-only for the tools to use them (git checks them out 0644).
 chmod 600 ./*/*.key
 "$streha" roster sign roster.toml --key national-authority/national-authority.roster.key \

@@ -7,8 +7,8 @@ use std::path::PathBuf;
 
 use clap::{ArgGroup, Args, Parser, Subcommand, ValueEnum};
 use streha_core::{
-    AgeStatus, AgencyId, Category, ConsentId, DisclosableCategory, EnvelopeId, Grantor, IdError,
-    OfficerId, Purpose, Recipient, RepresentativeId, Role, SubjectId, Timestamp,
+    AgeStatus, AgencyId, Category, ClauseId, ConsentId, DisclosableCategory, EnvelopeId, Grantor,
+    IdError, OfficerId, Purpose, Recipient, RepresentativeId, Role, SubjectId, Timestamp,
 };
 use streha_crypto::KeyKind;
 
@@ -35,19 +35,24 @@ pub(crate) const DEFAULT_PROFILE: &str = "client.toml";
     propagate_version = true
 )]
 pub(crate) struct Cli {
-    /// The client profile (client.toml) of the commands that talk to a node
+    /// What to do.
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+/// The client profile of a command that talks to the node: flattened into exactly those
+/// commands, so that `--profile` appears in the help of no command that ignores it.
+#[derive(Debug, Args)]
+pub(crate) struct ProfileArg {
+    /// The client profile (client.toml: your node's address and key, your application's key
+    /// files), as `streha node init --client` writes it
     #[arg(
         long,
-        global = true,
         value_name = "FILE",
         env = "STREHA_PROFILE",
         default_value = DEFAULT_PROFILE
     )]
     pub(crate) profile: PathBuf,
-
-    /// What to do.
-    #[command(subcommand)]
-    pub(crate) command: Command,
 }
 
 /// The commands.
@@ -90,7 +95,8 @@ pub(crate) enum Command {
     #[command(subcommand, after_help = EXIT_STATUS_HELP)]
     Node(NodeCommand),
 
-    /// Register and re-key subjects (pseudonymous persons) at your node
+    /// Register subjects (pseudonymous persons) at your node, their representatives, age
+    /// and re-keying
     #[command(subcommand, after_help = EXIT_STATUS_HELP)]
     Subject(SubjectCommand),
 
@@ -122,7 +128,7 @@ pub(crate) enum Command {
     #[command(subcommand, after_help = EXIT_STATUS_HELP)]
     Audit(AuditCommand),
 
-    /// Disclosures your node holds instead of delivering (operators)
+    /// Where your disclosures stand, and those your node holds instead of delivering
     #[command(subcommand, after_help = EXIT_STATUS_HELP)]
     Delivery(DeliveryCommand),
 
@@ -305,6 +311,9 @@ pub(crate) enum RosterCommand {
     /// Remove an agency from the roster body
     #[command(after_help = EXIT_STATUS_HELP)]
     Remove(RosterRemoveArgs),
+    /// Add, replace or remove a clause of the exchange agreement (Art. 18.2, 45.1)
+    #[command(subcommand, after_help = EXIT_STATUS_HELP)]
+    Clause(RosterClauseCommand),
     /// Sign the roster body as the next version, with the national authority's roster key
     #[command(
         long_about = "Sign the roster body with the national authority's roster key \
@@ -381,6 +390,80 @@ pub(crate) struct RosterAddArgs {
     /// (repeat for each officer)
     #[arg(long = "officer", value_name = "ID=FILE", value_parser = parse_officer_file)]
     pub(crate) officers: Vec<(OfficerId, PathBuf)>,
+    /// A fingerprint the agency gave you by another channel (phone, in person): one of the
+    /// keys read must have it, or nothing is written (repeat for each; full 64 hex digits or
+    /// the short xxxx:xxxx:xxxx:xxxx form)
+    #[arg(long = "expect-fingerprint", value_name = "FINGERPRINT", value_parser = parse_fingerprint)]
+    pub(crate) expect_fingerprints: Vec<String>,
+    /// Print one line of JSON
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+/// `streha roster clause …`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum RosterClauseCommand {
+    /// Add a clause to the agreement, or replace the clause with the same id
+    #[command(
+        long_about = "Add a clause to the exchange agreement in the roster body (Art. 18.2, \
+                      45.1): which role may receive which categories for which purposes \
+                      without consent. Assistance categories need the victim's consent (Art. \
+                      18.3) and protection categories never move (Art. 18.4): neither can be \
+                      in a clause. A clause with the same id is replaced. The body is written \
+                      back in its canonical order; sign it afterwards.",
+        after_help = roster_clause_after_help()
+    )]
+    Add(RosterClauseAddArgs),
+    /// Remove a clause from the agreement
+    #[command(after_help = EXIT_STATUS_HELP)]
+    Remove(RosterClauseRemoveArgs),
+}
+
+/// Examples under `streha roster clause add --help`.
+fn roster_clause_after_help() -> String {
+    format!(
+        "Example:
+  streha roster clause add roster.toml --id prosecution-investigation --recipient prosecution \\
+      --category identity --category case_summary --category investigation \\
+      --purpose criminal_investigation_and_prosecution --purpose urgent_danger
+
+{EXIT_STATUS_HELP}"
+    )
+}
+
+/// Arguments of `streha roster clause add`.
+#[derive(Debug, Args)]
+pub(crate) struct RosterClauseAddArgs {
+    /// The roster body to change
+    #[arg(value_name = "ROSTER")]
+    pub(crate) roster: PathBuf,
+    /// The clause's id [e.g. prosecution-investigation; 1-64 of a-z, 0-9, '-', starting with
+    /// a letter]
+    #[arg(long, value_name = "ID")]
+    pub(crate) id: ClauseId,
+    /// The role that may receive (see spec/policy.md §1.2)
+    #[arg(long, value_name = "ROLE", value_parser = parse_role)]
+    pub(crate) recipient: Role,
+    /// A category it may receive (repeat for each; identification and case categories)
+    #[arg(long = "category", value_name = "CATEGORY", required = true, value_parser = parse_clause_category)]
+    pub(crate) categories: Vec<Category>,
+    /// A purpose it may receive them for (repeat for each)
+    #[arg(long = "purpose", value_name = "PURPOSE", required = true, value_parser = parse_purpose)]
+    pub(crate) purposes: Vec<Purpose>,
+    /// Print one line of JSON
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+/// Arguments of `streha roster clause remove`.
+#[derive(Debug, Args)]
+pub(crate) struct RosterClauseRemoveArgs {
+    /// The roster body to change
+    #[arg(value_name = "ROSTER")]
+    pub(crate) roster: PathBuf,
+    /// The clause's id
+    #[arg(long, value_name = "ID")]
+    pub(crate) id: ClauseId,
     /// Print one line of JSON
     #[arg(long)]
     pub(crate) json: bool,
@@ -558,11 +641,34 @@ pub(crate) enum SubjectCommand {
         after_help = EXIT_STATUS_HELP
     )]
     Rekey(SubjectRekeyArgs),
+    /// Register a legal representative of a subject (Art. 18.3, 38.5)
+    #[command(
+        long_about = "Register a legal representative of a subject at your node (Art. 18.3, \
+                      38.5): for a child, or a person presumed to be one (Art. 36), only a \
+                      registered representative's consent counts. The id is the \
+                      representative's number in the guardianship register, never a name. \
+                      After `subject rekey`, representatives do not carry over: register them \
+                      again under the new id with this command.",
+        after_help = EXIT_STATUS_HELP
+    )]
+    AddRepresentative(SubjectAddRepresentativeArgs),
+    /// Record what is now known of a subject's age (Art. 36)
+    #[command(
+        long_about = "Record a new age status for a subject: adult once an adult age is \
+                      established, child, or presumed_child while the age is unknown but there \
+                      are reasons to believe the person is a child (Art. 36: a presumed child \
+                      is a child for every rule until an adult age is recorded). Logged as \
+                      `age status recorded`; later disclosures are decided with it.",
+        after_help = EXIT_STATUS_HELP
+    )]
+    Age(SubjectAgeArgs),
 }
 
 /// Arguments of `streha subject register`.
 #[derive(Debug, Args)]
 pub(crate) struct SubjectRegisterArgs {
+    #[command(flatten)]
+    pub(crate) profile: ProfileArg,
     /// What is known of the subject's age: adult, child or presumed_child
     #[arg(long, value_name = "AGE", value_parser = parse_age)]
     pub(crate) age: AgeStatus,
@@ -574,9 +680,43 @@ pub(crate) struct SubjectRegisterArgs {
     pub(crate) json: bool,
 }
 
+/// Arguments of `streha subject add-representative`.
+#[derive(Debug, Args)]
+pub(crate) struct SubjectAddRepresentativeArgs {
+    #[command(flatten)]
+    pub(crate) profile: ProfileArg,
+    /// The subject's id
+    #[arg(value_name = "SUBJECT")]
+    pub(crate) subject: SubjectId,
+    /// The representative's registration id (guardianship register) [never a name]
+    #[arg(long, value_name = "ID")]
+    pub(crate) representative: RepresentativeId,
+    /// Print one line of JSON
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+/// Arguments of `streha subject age`.
+#[derive(Debug, Args)]
+pub(crate) struct SubjectAgeArgs {
+    #[command(flatten)]
+    pub(crate) profile: ProfileArg,
+    /// The subject's id
+    #[arg(value_name = "SUBJECT")]
+    pub(crate) subject: SubjectId,
+    /// What is now known of the subject's age: adult, child or presumed_child
+    #[arg(long, value_name = "AGE", value_parser = parse_age)]
+    pub(crate) age: AgeStatus,
+    /// Print one line of JSON
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
 /// Arguments of `streha subject rekey`.
 #[derive(Debug, Args)]
 pub(crate) struct SubjectRekeyArgs {
+    #[command(flatten)]
+    pub(crate) profile: ProfileArg,
     /// The subject's current id
     #[arg(value_name = "SUBJECT")]
     pub(crate) subject: SubjectId,
@@ -616,6 +756,8 @@ pub(crate) enum ConsentCommand {
 #[derive(Debug, Args)]
 #[command(group(ArgGroup::new("until").required(true).args(["expires", "days"])))]
 pub(crate) struct ConsentGrantArgs {
+    #[command(flatten)]
+    pub(crate) profile: ProfileArg,
     /// The subject the consent is about
     #[arg(long, value_name = "SUBJECT")]
     pub(crate) subject: SubjectId,
@@ -655,6 +797,8 @@ pub(crate) struct ConsentGrantArgs {
 /// Arguments of `streha consent revoke`.
 #[derive(Debug, Args)]
 pub(crate) struct ConsentRevokeArgs {
+    #[command(flatten)]
+    pub(crate) profile: ProfileArg,
     /// The consent's id
     #[arg(value_name = "CONSENT")]
     pub(crate) consent: ConsentId,
@@ -672,6 +816,8 @@ pub(crate) struct ConsentRevokeArgs {
 /// Arguments of `streha consent list`.
 #[derive(Debug, Args)]
 pub(crate) struct ConsentListArgs {
+    #[command(flatten)]
+    pub(crate) profile: ProfileArg,
     /// The subject
     #[arg(long, value_name = "SUBJECT")]
     pub(crate) subject: SubjectId,
@@ -685,6 +831,8 @@ pub(crate) struct ConsentListArgs {
 /// Arguments of `streha send`.
 #[derive(Debug, Args)]
 pub(crate) struct SendArgs {
+    #[command(flatten)]
+    pub(crate) profile: ProfileArg,
     /// The subject the record is about
     #[arg(long, value_name = "SUBJECT")]
     pub(crate) subject: SubjectId,
@@ -743,14 +891,17 @@ pub(crate) enum InboxCommand {
     /// List received envelopes: who sent what kind of information about whom, why (no content)
     #[command(after_help = EXIT_STATUS_HELP)]
     List(InboxListArgs),
-    /// Open a received envelope and print its record (the fields' values)
+    /// Open a received envelope and print its record (or write its fields to files)
     #[command(
         long_about = "Fetch and open a received envelope: verify the sender's signature against \
                       the roster, decrypt with your agency's encryption key, check that the \
                       record holds exactly the categories its header declared (a mismatch is \
                       reported to your node and logged as a violation, and nothing is shown), \
-                      and print the record's fields to standard output. This is the one \
-                      command that prints record content: handle its output accordingly.",
+                      and print the record's fields to standard output — or, with --out DIR, \
+                      write each field to its own file (mode 0600) and print only the header. \
+                      This is the one command that shows record content: handle its output \
+                      accordingly. Binary values are never printed raw: base64 in --json, a \
+                      file with --out.",
         after_help = EXIT_STATUS_HELP
     )]
     Open(InboxOpenArgs),
@@ -768,7 +919,33 @@ pub(crate) enum DeliveryCommand {
                       recipient again (SIGHUP); the others stay held and are never dropped.",
         after_help = EXIT_STATUS_HELP
     )]
-    Held(JsonArgs),
+    Held(ProfileJsonArgs),
+    /// Where one of your disclosures stands: queued, held (and why) or delivered
+    #[command(
+        long_about = "Ask your node where a disclosure you sent stands: queued (with the number \
+                      of delivery attempts and the last error), held and why, or delivered \
+                      (the index of the receipt in your log and of `received` in the \
+                      recipient's). With --wait, wait up to that many seconds for it to leave \
+                      the queue.",
+        after_help = EXIT_STATUS_HELP
+    )]
+    Status(DeliveryStatusArgs),
+}
+
+/// Arguments of `streha delivery status`.
+#[derive(Debug, Args)]
+pub(crate) struct DeliveryStatusArgs {
+    #[command(flatten)]
+    pub(crate) profile: ProfileArg,
+    /// The envelope id `streha send` printed
+    #[arg(value_name = "ENVELOPE")]
+    pub(crate) envelope: EnvelopeId,
+    /// Wait up to this many seconds while it is still queued
+    #[arg(long, value_name = "SECONDS")]
+    pub(crate) wait: Option<u64>,
+    /// Print one line of JSON
+    #[arg(long)]
+    pub(crate) json: bool,
 }
 
 /// `streha witness …`.
@@ -783,12 +960,14 @@ pub(crate) enum WitnessCommand {
                       to take to the offline verifier.",
         after_help = EXIT_STATUS_HELP
     )]
-    Evidence(JsonArgs),
+    Evidence(ProfileJsonArgs),
 }
 
-/// Arguments of a command whose only option is `--json`.
+/// Arguments of a node command whose only option is `--json`.
 #[derive(Debug, Args)]
-pub(crate) struct JsonArgs {
+pub(crate) struct ProfileJsonArgs {
+    #[command(flatten)]
+    pub(crate) profile: ProfileArg,
     /// Print one line of JSON
     #[arg(long)]
     pub(crate) json: bool,
@@ -797,6 +976,8 @@ pub(crate) struct JsonArgs {
 /// Arguments of `streha inbox list`.
 #[derive(Debug, Args)]
 pub(crate) struct InboxListArgs {
+    #[command(flatten)]
+    pub(crate) profile: ProfileArg,
     /// List the envelopes received after this one
     #[arg(long, value_name = "ENVELOPE")]
     pub(crate) after: Option<EnvelopeId>,
@@ -811,10 +992,20 @@ pub(crate) struct InboxListArgs {
 /// Arguments of `streha inbox open`.
 #[derive(Debug, Args)]
 pub(crate) struct InboxOpenArgs {
+    #[command(flatten)]
+    pub(crate) profile: ProfileArg,
     /// The envelope's id (from `streha inbox list`)
     #[arg(value_name = "ENVELOPE")]
     pub(crate) envelope: EnvelopeId,
-    /// Print one line of JSON (bytes values in hex)
+    /// Write each field's value to its own file DIR/CATEGORY.NAME (mode 0600; DIR is created
+    /// with mode 0700 if missing) and print only the header and the file names
+    #[arg(long, value_name = "DIR")]
+    pub(crate) out: Option<PathBuf>,
+    /// With --out: replace field files that already exist
+    #[arg(long, requires = "out")]
+    pub(crate) force: bool,
+    /// Print one line of JSON (text values as strings, bytes values in base64; with --out,
+    /// the files instead of the values)
     #[arg(long)]
     pub(crate) json: bool,
 }
@@ -896,6 +1087,12 @@ pub(crate) enum AuditCommand {
 /// Arguments of `streha audit checkpoint`.
 #[derive(Debug, Args)]
 pub(crate) struct AuditCheckpointArgs {
+    #[command(flatten)]
+    pub(crate) profile: ProfileArg,
+    /// The published checkpoint instead of the latest: the latest one cosigned by the
+    /// node's witness quorum, with its cosignatures
+    #[arg(long)]
+    pub(crate) published: bool,
     /// Write the signed checkpoint note here instead of printing it
     #[arg(long, value_name = "FILE")]
     pub(crate) out: Option<PathBuf>,
@@ -910,6 +1107,12 @@ pub(crate) struct AuditCheckpointArgs {
 /// Arguments of `streha audit prove`.
 #[derive(Debug, Args)]
 pub(crate) struct AuditProveArgs {
+    #[command(flatten)]
+    pub(crate) profile: ProfileArg,
+    /// Prove the entry against the published (witness-cosigned) checkpoint instead of the
+    /// latest; the proof then carries the witnesses' cosignatures
+    #[arg(long)]
+    pub(crate) published: bool,
     /// The entry's index in your node's log
     #[arg(value_name = "INDEX")]
     pub(crate) index: u64,
@@ -927,6 +1130,8 @@ pub(crate) struct AuditProveArgs {
 /// Arguments of `streha audit export`.
 #[derive(Debug, Args)]
 pub(crate) struct AuditExportArgs {
+    #[command(flatten)]
+    pub(crate) profile: ProfileArg,
     /// Where to write the log bundle
     #[arg(long, value_name = "FILE")]
     pub(crate) out: PathBuf,
@@ -1009,6 +1214,38 @@ pub(crate) fn parse_disclosable(text: &str) -> Result<DisclosableCategory, Strin
             names(DisclosableCategory::ALL)
         )),
     }
+}
+
+/// A fingerprint as `streha key show` prints it: 64 hex digits, or the short form
+/// `xxxx:xxxx:xxxx:xxxx`; returned in lowercase.
+fn parse_fingerprint(text: &str) -> Result<String, String> {
+    let lower = text.to_ascii_lowercase();
+    let full = lower.len() == 64 && lower.bytes().all(|b| b.is_ascii_hexdigit());
+    let short = lower.len() == 19
+        && lower.split(':').count() == 4
+        && lower
+            .split(':')
+            .all(|g| g.len() == 4 && g.bytes().all(|b| b.is_ascii_hexdigit()));
+    if full || short {
+        Ok(lower)
+    } else {
+        Err(format!(
+            "`{text}` is not a fingerprint; give the 64 hex digits or the short form \
+             xxxx:xxxx:xxxx:xxxx that `streha key show` prints"
+        ))
+    }
+}
+
+/// A category a clause names: any known name (the clause's own check refuses assistance and
+/// protection categories, citing the article).
+fn parse_clause_category(text: &str) -> Result<Category, String> {
+    text.parse().map_err(|_| {
+        format!(
+            "unknown category `{text}`; a clause names identification and case categories: \
+             identity, contact, identity_documents, case_summary, investigation, \
+             victim_status, referral"
+        )
+    })
 }
 
 /// A category a consent names: any category parses (the consent's own check says that only

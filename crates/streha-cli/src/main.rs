@@ -8,8 +8,10 @@
 //! - **agency operators**: `keygen --agency`, `key show`, `node init` (writes `node.toml` and
 //!   the application's `client.toml`);
 //! - **officers and scripts acting as the agency's application** (through `client.toml`):
-//!   `subject register|rekey`, `consent grant|revoke|list`, `send`, `inbox list|open`,
+//!   `subject register|add-representative|age|rekey`, `consent grant|revoke|list`, `send`,
+//!   `inbox list|open`, `delivery status|held`, `witness evidence`,
 //!   `audit checkpoint|prove|export`;
+//! - **data-protection officers**, offline: `audit verify|subject|check-proof`;
 //! - **newcomers**: `demo`, a three-agency federation on 127.0.0.1 running a scripted
 //!   scenario.
 //!
@@ -78,7 +80,7 @@ fn main() -> ExitCode {
             return ExitCode::from(if e.use_stderr() { EXIT_USAGE } else { EXIT_OK });
         }
     };
-    match commands::run(&cli.command, &cli.profile) {
+    match commands::run(&cli.command) {
         Ok(()) => ExitCode::from(EXIT_OK),
         Err(error) => {
             util::print_stderr(&format!("error: {error}"));

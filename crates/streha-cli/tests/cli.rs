@@ -615,8 +615,8 @@ fn consent_list_and_audit_checkpoint_and_export_refuse_bad_input() {
     )
     .unwrap();
     let run = |args: &[&str]| {
-        let mut all = vec!["--profile", "police-prishtina-client.toml"];
-        all.extend_from_slice(args);
+        let mut all = args.to_vec();
+        all.extend_from_slice(&["--profile", "police-prishtina-client.toml"]);
         ws.run(&all)
     };
     /// Exactly one line on standard error, nothing on standard output.
@@ -725,11 +725,11 @@ impl Running {
         }
     }
 
-    /// `streha --profile AGENCY-client.toml ARGS…`.
+    /// `streha ARGS… --profile AGENCY-client.toml`.
     fn as_agency(&self, agency: &str, args: &[&str]) -> Output {
         let profile = format!("{agency}-client.toml");
-        let mut all = vec!["--profile", profile.as_str()];
-        all.extend_from_slice(args);
+        let mut all = args.to_vec();
+        all.extend_from_slice(&["--profile", profile.as_str()]);
         self.ws.run(&all)
     }
 
@@ -1104,6 +1104,17 @@ fn subject_consent_send_inbox_and_audit_against_real_daemons() {
     };
     let out = ok(check("entry0.proof", "entry0.proof.entry", false));
     assert!(out.contains("entry 0 ("), "{out}");
+    // Without --entry, the entry is read from PROOF.entry, where `audit prove` wrote it.
+    let out = ok(fed.ws.run(&[
+        "audit",
+        "check-proof",
+        "entry0.proof",
+        "--roster",
+        "roster.note",
+        "--roster-key",
+        roster_pub.as_str(),
+    ]));
+    assert!(out.contains("entry 0 ("), "{out}");
     assert!(out.contains(&format!("log of `{SHELTER}`")), "{out}");
     let v = json(&ok(check("entry0.proof", "entry0.proof.entry", true)));
     assert_eq!(v["index"].as_u64(), Some(0));
@@ -1134,7 +1145,6 @@ fn subject_consent_send_inbox_and_audit_against_real_daemons() {
             "audit",
             "subject",
             id,
-            "--bundle",
             "shelter.bundle",
             "--roster",
             "roster.note",
@@ -1444,7 +1454,7 @@ fn the_profile_must_exist_and_name_the_right_key_files() {
         "police-prishtina.agency-encryption.key",
     );
     fs::write(ws.path("wrong.toml"), wrong).unwrap();
-    let err = fails(ws.run(&["--profile", "wrong.toml", "inbox", "list"]), 2);
+    let err = fails(ws.run(&["inbox", "list", "--profile", "wrong.toml"]), 2);
     assert!(err.contains("`signing_key`"), "{err}");
     assert!(
         err.contains("where a `agency-signing` key is needed"),
@@ -1458,7 +1468,7 @@ fn the_profile_must_exist_and_name_the_right_key_files() {
     )
     .unwrap();
     let err = fails(
-        ws.run(&["--profile", "police-prishtina-client.toml", "inbox", "list"]),
+        ws.run(&["inbox", "list", "--profile", "police-prishtina-client.toml"]),
         1,
     );
     assert!(err.contains("check that the node is running"), "{err}");
@@ -1600,4 +1610,696 @@ fn a_closed_pipe_never_panics_and_the_exit_status_stands() {
         Some(4)
     );
     assert_eq!(closed(&["no-such-command"]), Some(2));
+}
+
+/// After `subject rekey` the representatives are gone; `subject add-representative` brings
+/// a re-keyed child's representative back, so a consented disclosure is possible again;
+/// `subject age` records an adult age (issue 18 point 5).
+#[test]
+fn a_rekeyed_child_gets_its_representative_back_and_an_age_can_be_recorded() {
+    let fed = Running::start();
+    let old = fed.register(SHELTER, "child", &["--representative", "guardian-1"]);
+    let v = json(&ok(fed.as_agency(
+        SHELTER,
+        &["subject", "rekey", &old, "--salt-out", "salt.txt", "--json"],
+    )));
+    let child = v["subject"].as_str().unwrap().to_owned();
+
+    // Under the new id the representative is not registered: their consent is refused.
+    let grant = |by: &str| {
+        fed.as_agency(
+            SHELTER,
+            &[
+                "consent",
+                "grant",
+                "--subject",
+                &child,
+                "--granted-by",
+                by,
+                "--to",
+                "agency:police-prishtina",
+                "--category",
+                "medical",
+                "--purpose",
+                "assistance",
+                "--recorded-by",
+                "intake-1",
+                "--days",
+                "30",
+                "--json",
+            ],
+        )
+    };
+    let err = fails(grant("representative:guardian-1"), 2);
+    assert!(err.contains("guardian-1"), "{err}");
+
+    let v = json(&ok(fed.as_agency(
+        SHELTER,
+        &[
+            "subject",
+            "add-representative",
+            &child,
+            "--representative",
+            "guardian-1",
+            "--json",
+        ],
+    )));
+    assert_eq!(v["subject"].as_str(), Some(child.as_str()));
+    assert_eq!(v["representative"].as_str(), Some("guardian-1"));
+    assert!(v["log_index"].as_u64().is_some());
+    let consent = json(&ok(grant("representative:guardian-1")))["consent"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    fs::write(fed.ws.path("treatment.txt"), "follow-up").unwrap();
+    let sent = json(&ok(fed.send_medical(&child, &consent)));
+    assert_eq!(
+        sent["delivery"]["state"].as_str(),
+        Some("delivered"),
+        "{sent}"
+    );
+
+    // The delivery's state, asked again by its envelope id.
+    let envelope = sent["envelope"].as_str().unwrap();
+    let status = json(&ok(
+        fed.as_agency(SHELTER, &["delivery", "status", envelope, "--json"])
+    ));
+    assert_eq!(status["delivery"]["state"].as_str(), Some("delivered"));
+    let text = ok(fed.as_agency(SHELTER, &["delivery", "status", envelope]));
+    assert!(text.contains("Delivered"), "{text}");
+
+    // subject age: the person is found to be an adult; their own consent then counts.
+    let out = ok(fed.as_agency(SHELTER, &["subject", "age", &child, "--age", "adult"]));
+    assert!(out.contains("adult"), "{out}");
+    ok(grant("subject"));
+    let err = fails(
+        fed.as_agency(SHELTER, &["subject", "age", &child, "--age", "grown-up"]),
+        2,
+    );
+    assert!(err.contains("presumed_child"), "{err}");
+    let err = fails(
+        fed.as_agency(
+            SHELTER,
+            &[
+                "subject",
+                "age",
+                "00000000000000000000000000000000",
+                "--age",
+                "adult",
+            ],
+        ),
+        2,
+    );
+    assert!(err.contains("not registered"), "{err}");
+}
+
+/// Every operation of the client library that an officer or operator needs has a
+/// command (issue 18 point 5): the list of `Client`'s network operations is read from its
+/// source, so a new operation without a command (or a stated reason for having none) fails
+/// this test.
+#[test]
+fn every_officer_operation_of_the_client_library_has_a_command() {
+    // Operation → the command that performs it.
+    let commands: &[(&str, &[&str])] = &[
+        ("register_subject", &["subject", "register"]),
+        ("record_age_status", &["subject", "age"]),
+        ("add_representative", &["subject", "add-representative"]),
+        ("rekey_subject", &["subject", "rekey"]),
+        ("grant_consent", &["consent", "grant"]),
+        ("revoke_consent", &["consent", "revoke"]),
+        ("consents", &["consent", "list"]),
+        ("consents_page", &["consent", "list"]),
+        ("submit", &["send"]),
+        ("await_delivery", &["delivery", "status"]),
+        ("delivery_status", &["delivery", "status"]),
+        ("held_deliveries", &["delivery", "held"]),
+        ("all_held_deliveries", &["delivery", "held"]),
+        ("witness_evidence", &["witness", "evidence"]),
+        ("all_witness_evidence", &["witness", "evidence"]),
+        ("inbox", &["inbox", "list"]),
+        ("open", &["inbox", "open"]),
+        ("checkpoint", &["audit", "checkpoint"]),
+        ("published_checkpoint", &["audit", "checkpoint"]),
+        ("prove_entry", &["audit", "prove"]),
+        ("prove_published", &["audit", "prove"]),
+        ("export_bundle", &["audit", "export"]),
+    ];
+    // Operations without a command of their own, and why.
+    let covered_otherwise: &[(&str, &str)] = &[
+        ("connect", "every node command connects with --profile"),
+        ("close", "every node command closes its connection"),
+        (
+            "refresh_roster",
+            "every command fetches and verifies the roster when it connects",
+        ),
+        (
+            "report_violation",
+            "`inbox open` reports a record that breaks its declaration",
+        ),
+        (
+            "prove_consistency",
+            "the client checks each checkpoint's consistency itself; `audit export` and \
+             `audit verify` check every checkpoint",
+        ),
+    ];
+    let source = fs::read_to_string(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../streha-client/src/client.rs"),
+    )
+    .unwrap();
+    let operations: Vec<&str> = source
+        .lines()
+        .filter_map(|l| l.trim_start().strip_prefix("pub async fn "))
+        .map(|rest| rest.split(['(', '<']).next().unwrap())
+        .collect();
+    assert!(operations.len() >= 20, "{operations:?}");
+    for op in &operations {
+        let known =
+            commands.iter().any(|(o, _)| o == op) || covered_otherwise.iter().any(|(o, _)| o == op);
+        assert!(
+            known,
+            "Client::{op} has no `streha` command and no stated reason; add one to the CLI \
+             and to this list"
+        );
+    }
+    let ws = Workspace::new();
+    for (op, command) in commands {
+        assert!(operations.contains(op), "{op} is not a Client operation");
+        let mut args = command.to_vec();
+        args.push("--help");
+        let help = ok(ws.run(&args));
+        assert!(help.contains("--profile"), "{command:?}: {help}");
+    }
+}
+
+/// `--profile` appears only in the help of commands that talk to a node; the offline
+/// audit commands take bundles the same way (issue 18 point 16).
+#[test]
+fn the_profile_flag_is_offered_only_where_a_node_is_asked() {
+    let ws = Workspace::new();
+    for command in [
+        &["keygen"][..],
+        &["key", "show"],
+        &["roster", "init"],
+        &["roster", "add"],
+        &["roster", "sign"],
+        &["roster", "verify"],
+        &["roster", "show"],
+        &["node", "init"],
+        &["audit", "verify"],
+        &["audit", "subject"],
+        &["audit", "check-proof"],
+        &["demo"],
+    ] {
+        let mut args = command.to_vec();
+        args.push("--help");
+        let help = ok(ws.run(&args));
+        assert!(
+            !help.contains("--profile"),
+            "{command:?} offers --profile:\n{help}"
+        );
+    }
+    let top = ok(ws.run(&["--help"]));
+    assert!(!top.contains("--profile"), "{top}");
+    for command in [
+        &["subject", "register"][..],
+        &["consent", "list"],
+        &["send"],
+        &["inbox", "open"],
+        &["audit", "checkpoint"],
+        &["delivery", "held"],
+        &["witness", "evidence"],
+    ] {
+        let mut args = command.to_vec();
+        args.push("--help");
+        assert!(ok(ws.run(&args)).contains("--profile"), "{command:?}");
+    }
+    // Offline audit commands: bundles are positional for `subject` as for `verify`.
+    let subject = ok(ws.run(&["audit", "subject", "--help"]));
+    let verify = ok(ws.run(&["audit", "verify", "--help"]));
+    assert!(subject.contains("<BUNDLE>..."), "{subject}");
+    assert!(verify.contains("<BUNDLE>..."), "{verify}");
+    assert!(!subject.contains("--bundle"), "{subject}");
+    let check = ok(ws.run(&["audit", "check-proof", "--help"]));
+    assert!(check.contains("[default: PROOF.entry"), "{check}");
+}
+
+/// `inbox open --out DIR` writes each field to its own 0600 file and prints no content;
+/// `--json` gives bytes in base64; the text form never prints binary (issue 18 point 15).
+#[test]
+fn inbox_open_writes_each_field_to_its_own_file_and_json_uses_base64() {
+    let fed = Running::start();
+    let subject = fed.register(SHELTER, "adult", &[]);
+    let consent = fed.grant(&subject, "subject", &["--days", "30"]);
+    let scan: Vec<u8> = (0..=255u8).rev().collect(); // not UTF-8: a bytes field
+    fs::write(fed.ws.path("scan.bin"), &scan).unwrap();
+    fs::write(fed.ws.path("treatment.txt"), "rest and fluids").unwrap();
+    let sent = json(&ok(fed.as_agency(
+        SHELTER,
+        &[
+            "send",
+            "--subject",
+            &subject,
+            "--to",
+            POLICE,
+            "--purpose",
+            "assistance",
+            "--consent",
+            &consent,
+            "--field",
+            "medical:treatment=@treatment.txt",
+            "--field",
+            "medical:scan=@scan.bin",
+            "--wait",
+            "20",
+            "--json",
+        ],
+    )));
+    let envelope = sent["envelope"].as_str().unwrap().to_owned();
+
+    // JSON: text as text, bytes in base64.
+    let v = json(&ok(
+        fed.as_agency(POLICE, &["inbox", "open", &envelope, "--json"])
+    ));
+    let fields = v["fields"].as_array().unwrap();
+    let field = |name: &str| fields.iter().find(|f| f["name"] == name).unwrap().clone();
+    assert_eq!(field("treatment")["text"], "rest and fluids");
+    let b64 = field("scan")["bytes_base64"].as_str().unwrap().to_owned();
+    use base64::Engine as _;
+    assert_eq!(
+        base64::engine::general_purpose::STANDARD
+            .decode(b64)
+            .unwrap(),
+        scan
+    );
+    assert!(field("scan").get("bytes_hex").is_none());
+
+    // Text: binary is never printed.
+    let text = ok(fed.as_agency(POLICE, &["inbox", "open", &envelope]));
+    assert!(text.contains("medical:treatment=rest and fluids"), "{text}");
+    assert!(
+        text.contains("256 bytes of binary data, not shown"),
+        "{text}"
+    );
+    assert!(!text.contains(&hex::encode(&scan[..8])), "{text}");
+
+    // --out: one 0600 file per field in a 0700 directory; stdout names them, no content.
+    let out = ok(fed.as_agency(POLICE, &["inbox", "open", &envelope, "--out", "opened"]));
+    assert!(!out.contains("rest and fluids"), "{out}");
+    assert!(out.contains("opened/medical.scan"), "{out}");
+    let dir = fed.ws.path("opened");
+    assert_eq!(mode(&dir), 0o700);
+    assert_eq!(fs::read(dir.join("medical.scan")).unwrap(), scan);
+    assert_eq!(
+        fs::read_to_string(dir.join("medical.treatment")).unwrap(),
+        "rest and fluids"
+    );
+    assert_eq!(mode(&dir.join("medical.scan")), 0o600);
+    assert_eq!(mode(&dir.join("medical.treatment")), 0o600);
+    let v = json(&ok(fed.as_agency(
+        POLICE,
+        &["inbox", "open", &envelope, "--out", "opened-json", "--json"],
+    )));
+    assert!(!v.to_string().contains("rest and fluids"), "{v}");
+    assert_eq!(
+        v["fields"][0]["file"]
+            .as_str()
+            .map(|f| f.starts_with("opened-json/")),
+        Some(true)
+    );
+    // Again into the same directory: refused without --force, nothing replaced.
+    fs::write(dir.join("medical.treatment"), "edited").unwrap();
+    let err = fails(
+        fed.as_agency(POLICE, &["inbox", "open", &envelope, "--out", "opened"]),
+        2,
+    );
+    assert!(err.contains("pass --force"), "{err}");
+    assert_eq!(
+        fs::read_to_string(dir.join("medical.treatment")).unwrap(),
+        "edited"
+    );
+    ok(fed.as_agency(
+        POLICE,
+        &["inbox", "open", &envelope, "--out", "opened", "--force"],
+    ));
+    assert_eq!(
+        fs::read_to_string(dir.join("medical.treatment")).unwrap(),
+        "rest and fluids"
+    );
+    // A file where the directory should be: refused before the node is asked.
+    fs::write(fed.ws.path("a-file"), "x").unwrap();
+    let err = fails(
+        fed.as_agency(POLICE, &["inbox", "open", &envelope, "--out", "a-file"]),
+        2,
+    );
+    assert!(err.contains("is not a directory"), "{err}");
+}
+
+/// `strehad`'s logs (issue 18 point 13): no colour codes when standard error is not a
+/// terminal; `--log-format json` writes one JSON object per line; a refusal is logged by its
+/// documented name and article, not in Rust's debug form.
+#[test]
+fn node_logs_are_plain_or_json_and_name_refusals_as_documented() {
+    let ws = Workspace::new();
+    ws.roster(free_port(), free_port());
+    ok(ws.node_init(SHELTER, free_port()));
+    let config = ws.path(&format!("{SHELTER}.toml"));
+    let start = |extra: &[&str], log: &str| {
+        let log = fs::File::create(ws.path(log)).unwrap();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_streha"))
+            .arg0("strehad")
+            .arg("--config")
+            .arg(&config)
+            .args(extra)
+            .env("STREHA_LOG", "info")
+            .env_remove("NO_COLOR")
+            .stdout(std::process::Stdio::piped())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+        let mut line = String::new();
+        std::io::BufRead::read_line(&mut stdout, &mut line).unwrap();
+        assert!(line.starts_with("strehad ready"), "{line}");
+        Daemon(child)
+    };
+    // A disclosure of assistance data without a consent: refused at the shelter's node.
+    let profile = format!("{SHELTER}-client.toml");
+    let refused = || {
+        let subject = json(&ok(ws.run(&[
+            "subject",
+            "register",
+            "--age",
+            "adult",
+            "--json",
+            "--profile",
+            &profile,
+        ])));
+        let subject = subject["subject"].as_str().unwrap();
+        fails(
+            ws.run(&[
+                "send",
+                "--subject",
+                subject,
+                "--to",
+                POLICE,
+                "--purpose",
+                "assistance",
+                "--field",
+                "medical:note=x",
+                "--profile",
+                &profile,
+            ]),
+            3,
+        )
+    };
+
+    let daemon = start(&[], "text.log");
+    refused();
+    drop(daemon);
+    let text = fs::read_to_string(ws.path("text.log")).unwrap();
+    assert!(
+        !text.contains('\x1b'),
+        "colour codes in a log file:\n{text}"
+    );
+    let line = text
+        .lines()
+        .find(|l| l.contains("disclosure refused by policy"))
+        .unwrap_or_else(|| panic!("no refusal logged:\n{text}"));
+    assert!(line.contains("reason=\"NoConsentForAssistance\""), "{line}");
+    assert!(line.contains("article=\"Art. 18.3\""), "{line}");
+    assert!(!line.contains("NoConsentForAssistance {"), "{line}");
+
+    let daemon = start(&["--log-format", "json"], "json.log");
+    refused();
+    drop(daemon);
+    let text = fs::read_to_string(ws.path("json.log")).unwrap();
+    let events: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    let refusal = events
+        .iter()
+        .find(|e| e["fields"]["message"] == "disclosure refused by policy")
+        .unwrap_or_else(|| panic!("no refusal logged:\n{text}"));
+    assert_eq!(refusal["fields"]["reason"], "NoConsentForAssistance");
+    assert_eq!(refusal["fields"]["article"], "Art. 18.3");
+    assert_eq!(refusal["level"], "INFO");
+    let err = fails(
+        Command::new(env!("CARGO_BIN_EXE_streha"))
+            .arg0("strehad")
+            .args(["--config", "x.toml", "--log-format", "xml"])
+            .output()
+            .unwrap(),
+        2,
+    );
+    assert!(err.contains("json"), "{err}");
+}
+
+/// Roster authoring (issue 18 point 7): clauses are added and removed by command, sets are
+/// sets (any order, written back canonically), a clause table can be appended to a fresh
+/// body by hand, and every mistake names the file, the line, the field and the value, with
+/// the valid values.
+#[test]
+fn roster_clauses_by_command_sets_in_any_order_and_errors_with_line_and_value() {
+    let ws = Workspace::new();
+    ok(ws.run(&[
+        "roster",
+        "init",
+        "--federation",
+        "cli-test.example",
+        "--out",
+        "roster.toml",
+    ]));
+    // A clause appended by hand to the fresh body, in any order: accepted, made canonical.
+    let fresh = fs::read_to_string(ws.path("roster.toml")).unwrap();
+    assert!(!fresh.contains("clauses = []"), "{fresh}");
+    fs::write(
+        ws.path("roster.toml"),
+        format!(
+            "{fresh}\n[[agreement.clauses]]\nid = \"police-identification\"\n\
+             recipient = \"police\"\ncategories = [\"victim_status\", \"identity\"]\n\
+             purposes = [\"identification_and_referral\"]\n"
+        ),
+    )
+    .unwrap();
+    let v = json(&ok(ws.run(&[
+        "roster",
+        "clause",
+        "add",
+        "roster.toml",
+        "--id",
+        "prosecution-investigation",
+        "--recipient",
+        "prosecution",
+        "--category",
+        "investigation",
+        "--category",
+        "identity",
+        "--purpose",
+        "urgent_danger",
+        "--purpose",
+        "criminal_investigation_and_prosecution",
+        "--json",
+    ])));
+    assert_eq!(v["action"], "added");
+    assert_eq!(v["agreement_clauses"], 2);
+    assert_eq!(
+        v["clause"]["categories"],
+        serde_json::json!(["identity", "investigation"])
+    );
+    let body = fs::read_to_string(ws.path("roster.toml")).unwrap();
+    assert!(
+        body.contains("categories = [\"identity\", \"victim_status\"]"),
+        "{body}"
+    );
+    assert!(
+        body.find("police-identification").unwrap()
+            < body.find("prosecution-investigation").unwrap()
+    );
+    // Replaced by id; a refused category cites the article; removed by id.
+    let out = ok(ws.run(&[
+        "roster",
+        "clause",
+        "add",
+        "roster.toml",
+        "--id",
+        "prosecution-investigation",
+        "--recipient",
+        "prosecution",
+        "--category",
+        "case_summary",
+        "--purpose",
+        "criminal_investigation_and_prosecution",
+    ]));
+    assert!(
+        out.starts_with("Replaced clause prosecution-investigation"),
+        "{out}"
+    );
+    let err = fails(
+        ws.run(&[
+            "roster",
+            "clause",
+            "add",
+            "roster.toml",
+            "--id",
+            "ngo-medical",
+            "--recipient",
+            "licensed_ngo",
+            "--category",
+            "medical",
+            "--purpose",
+            "assistance",
+        ]),
+        2,
+    );
+    assert!(err.contains("Art. 18.3"), "{err}");
+    let err = fails(
+        ws.run(&[
+            "roster",
+            "clause",
+            "remove",
+            "roster.toml",
+            "--id",
+            "no-such",
+        ]),
+        2,
+    );
+    assert!(
+        err.contains("police-identification, prosecution-investigation"),
+        "{err}"
+    );
+    ok(ws.run(&[
+        "roster",
+        "clause",
+        "remove",
+        "roster.toml",
+        "--id",
+        "prosecution-investigation",
+    ]));
+    let body = fs::read_to_string(ws.path("roster.toml")).unwrap();
+    assert!(!body.contains("prosecution-investigation"), "{body}");
+
+    // A typo in a hand-edited body: file, line, the line as written, the value, the names.
+    let typo = body.replace("\"victim_status\"", "\"victim_stauts\"");
+    fs::write(ws.path("typo.toml"), &typo).unwrap();
+    let line = typo
+        .lines()
+        .position(|l| l.contains("victim_stauts"))
+        .unwrap()
+        + 1;
+    let err = fails(ws.run(&["roster", "show", "typo.toml"]), 2);
+    assert!(err.starts_with("error: typo.toml: "), "{err}");
+    assert!(err.contains(&format!("line {line}, column")), "{err}");
+    assert!(
+        err.contains("unknown category `victim_stauts`; one of: identity"),
+        "{err}"
+    );
+    // A bad address, found after parsing: its line, field and value.
+    ok(ws.run(&[
+        "roster",
+        "add",
+        "roster.toml",
+        "--agency",
+        POLICE,
+        "--role",
+        "police",
+        "--address",
+        "127.0.0.1:7401",
+        "--keys",
+        &format!("keys/{POLICE}"),
+    ]));
+    let body = fs::read_to_string(ws.path("roster.toml")).unwrap();
+    let bad = body.replace("127.0.0.1:7401", "127.0.0.1");
+    fs::write(ws.path("bad.toml"), &bad).unwrap();
+    let line = bad.lines().position(|l| l.starts_with("address")).unwrap() + 1;
+    let err = fails(ws.run(&["roster", "show", "bad.toml"]), 2);
+    assert!(
+        err.contains(&format!("bad.toml: line {line}: `address` of agency")),
+        "{err}"
+    );
+    assert!(err.contains("\"127.0.0.1\""), "{err}");
+}
+
+/// A fingerprint is never taken for a key (issue 18 point 8): roster keys carry their kind
+/// as a prefix, so a pasted fingerprint is refused (with the line and what to do), and
+/// `roster add --expect-fingerprint` checks the keys against the fingerprints the agency
+/// gave by another channel before anything is written.
+#[test]
+fn a_fingerprint_is_never_accepted_where_a_key_belongs() {
+    let ws = Workspace::new();
+    ok(ws.run(&[
+        "roster",
+        "init",
+        "--federation",
+        "cli-test.example",
+        "--out",
+        "roster.toml",
+    ]));
+    let node_pub = format!("keys/{POLICE}/{POLICE}.node-identity.pub");
+    let shown = json(&ok(ws.run(&["key", "show", &node_pub, "--json"])));
+    let fingerprint = shown["fingerprint"].as_str().unwrap().to_owned();
+    let short = shown["fingerprint_short"].as_str().unwrap().to_owned();
+    let public_key = shown["public_key"].as_str().unwrap().to_owned();
+    let add = |expect: &[&str]| {
+        let mut args = vec![
+            "roster",
+            "add",
+            "roster.toml",
+            "--agency",
+            POLICE,
+            "--role",
+            "police",
+            "--address",
+            "127.0.0.1:7401",
+            "--keys",
+            "keys/police-prishtina",
+        ];
+        for e in expect {
+            args.extend_from_slice(&["--expect-fingerprint", e]);
+        }
+        ws.run(&args)
+    };
+    // A fingerprint the keys do not have: exit 4, nothing written.
+    let before = fs::read_to_string(ws.path("roster.toml")).unwrap();
+    let wrong = "00".repeat(32);
+    let err = fails(add(&[&short, &wrong]), 4);
+    assert!(err.contains(&wrong), "{err}");
+    assert!(err.contains(&format!("node-identity {short}")), "{err}");
+    assert_eq!(fs::read_to_string(ws.path("roster.toml")).unwrap(), before);
+    let err = fails(add(&["not-a-fingerprint"]), 2);
+    assert!(err.contains("xxxx:xxxx:xxxx:xxxx"), "{err}");
+    // The right ones, full and short: added, and said so.
+    let out = ok(add(&[&fingerprint, &short]));
+    assert!(
+        out.contains("The 2 fingerprint(s) the agency gave you match"),
+        "{out}"
+    );
+
+    // The body writes each key with its kind.
+    let body = fs::read_to_string(ws.path("roster.toml")).unwrap();
+    let key_line = format!("node_key = \"node-identity:{public_key}\"");
+    assert!(body.contains(&key_line), "{body}");
+    // A fingerprint pasted where the key belongs: refused with its line and the remedy.
+    let pasted = body.replace(&key_line, &format!("node_key = \"{fingerprint}\""));
+    fs::write(ws.path("pasted.toml"), &pasted).unwrap();
+    let line = pasted
+        .lines()
+        .position(|l| l.starts_with("node_key"))
+        .unwrap()
+        + 1;
+    let err = fails(ws.run(&["roster", "show", "pasted.toml"]), 2);
+    assert!(err.contains(&format!("line {line}, column")), "{err}");
+    assert!(err.contains("fingerprint only names a key"), "{err}");
+    assert!(err.contains("streha roster add --keys DIR"), "{err}");
+    // The bare key (no prefix) is refused the same way; a key of another kind too.
+    let bare = body.replace(&key_line, &format!("node_key = \"{public_key}\""));
+    fs::write(ws.path("bare.toml"), &bare).unwrap();
+    fails(ws.run(&["roster", "show", "bare.toml"]), 2);
+    let swapped = body.replace(
+        "node_key = \"node-identity:",
+        "node_key = \"agency-signing:",
+    );
+    fs::write(ws.path("swapped.toml"), &swapped).unwrap();
+    let err = fails(ws.run(&["roster", "show", "swapped.toml"]), 2);
+    assert!(err.contains("is of kind agency-signing"), "{err}");
 }

@@ -19,8 +19,8 @@ fn held_deliveries_and_witness_evidence_from_the_command_line() {
     let _shelter = Daemon::start(&ws.path(&format!("{SHELTER}.toml")));
     let as_shelter = |args: &[&str]| {
         let profile = format!("{SHELTER}-client.toml");
-        let mut all = vec!["--profile", profile.as_str()];
-        all.extend_from_slice(args);
+        let mut all = args.to_vec();
+        all.extend_from_slice(&["--profile", profile.as_str()]);
         ws.run(&all)
     };
 

@@ -15,17 +15,17 @@
 //!   representatives (Art. 18.3, 36, 38.5);
 //! - **records and revokes consent** (Art. 18.3);
 //! - **discloses** a record: a typed builder that takes fields only as
-//!   [`DisclosableCategory`](streha_core::DisclosableCategory), so protection data (Art. 18.4)
+//!   [`DisclosableCategory`], so protection data (Art. 18.4)
 //!   has no way in (and a run-time check besides), two officers' approvals for urgent danger
 //!   (Art. 45.3), sealing to the recipient's key from the roster, and submission: the node
 //!   decides with the policy, and a refusal reaches the application as
-//!   [`ClientError::Refused`] with the exact [`RefusalReason`](streha_core::RefusalReason);
+//!   [`ClientError::Refused`] with the exact [`RefusalReason`];
 //! - **receives**: lists the inbox and opens envelopes, checking the sender's signature
 //!   against the roster and that the content holds exactly the declared categories — a
 //!   mismatch is reported to the node, which logs a `violation`;
 //! - **verifies the node's audit log**: signed checkpoints (each checked for consistency
 //!   with the last one seen), inclusion proofs, consistency proofs, and the whole log as a
-//!   verified [`LogBundle`](streha_audit::LogBundle) for an offline audit.
+//!   verified [`LogBundle`] for an offline audit.
 //!
 //! ```text
 //!  application ──Client──(QUIC streha-app/1, app key ⇄ pinned node key)──▶ strehad ──▶ peers
@@ -68,13 +68,13 @@
 //! are public: never use them for real records.
 //!
 //! ```
-//! use std::time::{Duration, SystemTime};
+//! use std::time::Duration;
 //!
-//! use streha_client::streha_core::{
-//!     AgeStatus, Category, CategorySet, DisclosableCategory, Grantor, OfficerId, Purpose,
-//!     PurposeSet, Recipient, RepresentativeId, Timestamp,
+//! use streha_client::{
+//!     AgeStatus, AgencyId, Category, CategorySet, Client, ClientConfig, ClientError,
+//!     DeliveryState, DisclosableCategory, Grantor, KeyFilePaths, NewConsent, OfficerId, Purpose,
+//!     PurposeSet, Recipient, RepresentativeId,
 //! };
-//! use streha_client::{Client, ClientConfig, ClientError, DeliveryState, KeyFilePaths, NewConsent};
 //! # use std::path::Path;
 //! # use streha_client::streha_crypto::{RosterPublicKey, RosterSecretKey};
 //! # use streha_client::streha_wire::Roster;
@@ -131,7 +131,8 @@
 //! # shelter_node.reload_roster().await?;
 //! # let police_node_address = police_node.app_addr().ok_or("no application endpoint")?;
 //! # let shelter_node_address = shelter_node.app_addr().ok_or("no application endpoint")?;
-//! // The police application's keys (as `keys-example/police-prishtina/client.toml` names them).
+//! // The police application's keys (as `keys-example/police-prishtina/client.toml` names
+//! // them; an application would rather call `ClientConfig::from_profile` on that file).
 //! let police_keys = KeyFilePaths {
 //!     application: "../../keys-example/police-prishtina/police-prishtina-app.application.key".into(),
 //!     signing: "../../keys-example/police-prishtina/police-prishtina.agency-signing.key".into(),
@@ -152,10 +153,8 @@
 //!
 //! // The representative consents to psychological information going to the shelter, for
 //! // assistance, for a year (Art. 18.3).
-//! let now = Timestamp::from_unix_millis(
-//!     SystemTime::now().duration_since(SystemTime::UNIX_EPOCH)?.as_millis().try_into()?,
-//! );
-//! let shelter_id: streha_client::streha_core::AgencyId = "shelter-prishtina".parse()?;
+//! let now = streha_client::now(); // the core reads no clock; the client does
+//! let shelter_id: AgencyId = "shelter-prishtina".parse()?;
 //! let (consent, _) = police
 //!     .grant_consent(NewConsent {
 //!         subject,
@@ -230,13 +229,18 @@
 //!
 //! | type | what |
 //! | --- | --- |
-//! | [`ClientConfig`], [`KeyFilePaths`] | the node's address and key, the agency and its keys |
+//! | [`ClientConfig`], [`KeyFilePaths`], [`ClientProfile`] | the node's address and key, the agency and its keys; [`ClientConfig::from_profile`] reads them from `client.toml` |
 //! | [`Client`] | the connection and every request |
 //! | [`DisclosureBuilder`] → [`PreparedDisclosure`] → [`SealedDisclosure`] | a disclosure being built, approved, sealed |
 //! | [`sign_urgent_approval`], [`verify_urgent_approval`] | officers' approvals (Art. 45.3) |
 //! | [`InboxEntry`], [`OpenedRecord`] | what was received |
 //! | [`VerifiedCheckpoint`], [`VerifiedEntry`] | the node's log, verified |
-//! | [`ClientError`], [`Fault`] | what went wrong, and whose fault it is |
+//! | [`ClientError`], [`Fault`], [`ProfileError`] | what went wrong, and whose fault it is |
+//! | [`now`] | the time now, as the [`Timestamp`] the API takes |
+//! | [`SubjectId`], [`AgencyId`], [`DisclosableCategory`], [`Purpose`], [`RefusalReason`], … | the domain types the API speaks (from `streha_core`), documented here |
+//!
+//! A standalone program built on this crate is in the repository's
+//! `examples/intake/` (`cargo run -p streha-example-intake`).
 
 #![forbid(unsafe_code)]
 
@@ -255,7 +259,10 @@ mod test_support;
 
 pub use {
     crate::client::Client,
-    crate::config::{ClientConfig, DEFAULT_REQUEST_TIMEOUT, KeyFilePaths},
+    crate::config::{
+        ClientConfig, ClientProfile, DEFAULT_REQUEST_TIMEOUT, KeyFilePaths, MAX_PROFILE_LEN,
+        ProfileError,
+    },
     crate::consent::NewConsent,
     crate::disclosure::{
         DisclosureBuilder, PreparedDisclosure, Sealable, SealedDisclosure, Submitted,
@@ -271,6 +278,38 @@ pub use {
     streha_wire,
     streha_wire::app::{ConsentStatus, DeliveryState, HeldDelivery, HoldReason, WitnessEvidence},
 };
+
+/// The domain types the API speaks, from `streha_core`, documented here so that an
+/// application needs no other crate's documentation: ids, categories and purposes, the record,
+/// consent terms, refusal reasons, time.
+#[doc(inline)]
+pub use streha_core::{
+    AgeStatus, AgencyId, Category, CategoryGroup, CategorySet, ConsentId, DisclosableCategory,
+    EnvelopeId, Field, FieldValue, Grantor, OfficerId, Purpose, PurposeSet, Recipient, Record,
+    RefusalReason, RepresentativeId, Role, SubjectId, Timestamp,
+};
+
+/// The keys a [`ClientConfig`] holds (from `streha_crypto`), and the verified log types the
+/// API returns (from `streha_audit`).
+#[doc(inline)]
+pub use {
+    streha_audit::{Checkpoint, ConsistencyProof, Hash, InclusionProof, LogBundle},
+    streha_crypto::{
+        AgencyEncryptionSecretKey, AgencySigningSecretKey, ApplicationSecretKey,
+        NodeIdentityPublicKey, OfficerSecretKey, RosterPublicKey,
+    },
+};
+
+/// The time now, from the system clock, as the [`Timestamp`] the API takes (a consent's
+/// validity, `recorded_at`, a revocation's time). `streha_core` reads no clock by design;
+/// the client, which does IO, offers it. A clock before 1970 reads as 0.
+#[must_use]
+pub fn now() -> Timestamp {
+    let millis = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+    Timestamp::from_unix_millis(millis)
+}
 
 /// 16 bytes from the operating system's random number generator, for a new id.
 pub(crate) fn random_16() -> Result<[u8; 16], ClientError> {

@@ -159,7 +159,9 @@ impl AgreementClause {
 
 impl<'de> Deserialize<'de> for AgreementClause {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        // Unknown fields are refused: a misspelt field must not silently vanish.
         #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
         struct Raw {
             id: ClauseId,
             recipient: Role,

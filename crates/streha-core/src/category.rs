@@ -249,6 +249,34 @@ mod tests {
         assert_eq!(set.to_string(), "{identity, medical}");
     }
 
+    /// A set a person writes (TOML, JSON) is a set: any order, written back canonically; a
+    /// repeated or unknown name is refused, naming it and (if unknown) the valid names. The
+    /// binary form stays canonical-only (`set_encoding_is_canonical`).
+    #[test]
+    fn human_written_sets_take_any_order_and_errors_name_the_value() {
+        let set: CategorySet = serde_json::from_str(r#"["medical", "identity"]"#).unwrap();
+        assert_eq!(
+            set,
+            CategorySet::of(&[Category::Identity, Category::Medical])
+        );
+        assert_eq!(
+            serde_json::to_string(&set).unwrap(),
+            r#"["identity","medical"]"#
+        );
+        let err = serde_json::from_str::<CategorySet>(r#"["medical", "medical"]"#)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("`medical` is listed twice"), "{err}");
+        let err = serde_json::from_str::<CategorySet>(r#"["identity", "medicall"]"#)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("unknown category `medicall`; one of: identity, contact"),
+            "{err}"
+        );
+        assert!(err.contains("shelter_location"), "{err}");
+    }
+
     #[test]
     fn disclosable_rejects_protection_tags_on_the_wire() {
         assert!(postcard::from_bytes::<DisclosableCategory>(&[0x33]).is_err());

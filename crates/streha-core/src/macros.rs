@@ -76,8 +76,16 @@ macro_rules! vocabulary {
             fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
                 use ::serde::de::Error as _;
                 if d.is_human_readable() {
+                    // A person wrote it: name what they wrote and what they may write.
                     let s = String::deserialize(d)?;
-                    s.parse().map_err(D::Error::custom)
+                    s.parse().map_err(|_| {
+                        let valid: Vec<&str> = $name::ALL.iter().map(|v| v.as_str()).collect();
+                        D::Error::custom(format!(
+                            concat!("unknown ", $kind, " `{}`; one of: {}"),
+                            s.chars().take(64).collect::<String>(),
+                            valid.join(", ")
+                        ))
+                    })
                 } else {
                     let tag = u8::deserialize(d)?;
                     $name::from_tag(tag)
@@ -91,7 +99,9 @@ macro_rules! vocabulary {
 /// A canonical set over a vocabulary, stored as a `u64` bit mask indexed by the wire tag
 /// (every tag is below 64). Iterates in ascending tag order. Encoded as a postcard sequence
 /// (varint count, then each tag as one byte) in strictly ascending order; decoding rejects
-/// any other order or a duplicate, so each set has exactly one encoding.
+/// any other order or a duplicate, so each set has exactly one encoding. In human-readable
+/// formats (a roster's TOML, JSON) a set is what a person writes: names in any order,
+/// written back in ascending tag order; a name given twice is refused, naming it.
 macro_rules! tag_set {
     ($(#[$doc:meta])* $set:ident of $item:ident) => {
         $(#[$doc])*
@@ -223,11 +233,18 @@ macro_rules! tag_set {
 
         impl<'de> ::serde::Deserialize<'de> for $set {
             fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-                struct V;
+                /// `canonical`: the binary form, which has exactly one encoding per set.
+                struct V {
+                    canonical: bool,
+                }
                 impl<'de> ::serde::de::Visitor<'de> for V {
                     type Value = $set;
                     fn expecting(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-                        f.write_str("a strictly ascending sequence of tags")
+                        if self.canonical {
+                            f.write_str("a strictly ascending sequence of tags")
+                        } else {
+                            f.write_str("a list of names")
+                        }
                     }
                     fn visit_seq<A: ::serde::de::SeqAccess<'de>>(
                         self,
@@ -242,18 +259,24 @@ macro_rules! tag_set {
                             if count > $item::ALL.len() {
                                 return Err(A::Error::custom("too many values in set"));
                             }
-                            if last.is_some_and(|l| l >= i) {
+                            if self.canonical && last.is_some_and(|l| l >= i) {
                                 return Err(A::Error::custom(
                                     "set not in strictly ascending order",
                                 ));
                             }
                             last = Some(i);
-                            out.insert(i);
+                            if !out.insert(i) {
+                                return Err(A::Error::custom(format!(
+                                    "`{}` is listed twice; list each once",
+                                    i.as_str()
+                                )));
+                            }
                         }
                         Ok(out)
                     }
                 }
-                d.deserialize_seq(V)
+                let canonical = !d.is_human_readable();
+                d.deserialize_seq(V { canonical })
             }
         }
     };

@@ -398,6 +398,35 @@ pub enum RefusalReason {
 }
 
 impl RefusalReason {
+    /// The reason's name as `spec/policy.md` §3 documents it (`ConsentNotInForce`, …): what
+    /// logs and metrics carry, stable across versions, never Rust's debug form.
+    pub fn name(&self) -> &'static str {
+        use RefusalReason::*;
+        match self {
+            ProtectionCategory { .. } => "ProtectionCategory",
+            EmptyCategories => "EmptyCategories",
+            ContentMismatch { .. } => "ContentMismatch",
+            UnknownSender { .. } => "UnknownSender",
+            UnknownRecipient { .. } => "UnknownRecipient",
+            UnknownSubject { .. } => "UnknownSubject",
+            SubjectMismatch { .. } => "SubjectMismatch",
+            SubjectClosed { .. } => "SubjectClosed",
+            UrgentDangerSenderRole { .. } => "UrgentDangerSenderRole",
+            UrgentDangerNeedsTwoApprovers { .. } => "UrgentDangerNeedsTwoApprovers",
+            ChildIdentificationOutsideAgreement { .. } => "ChildIdentificationOutsideAgreement",
+            NoConsentForAssistance { .. } => "NoConsentForAssistance",
+            ConsentUnknown { .. } => "ConsentUnknown",
+            ConsentSubjectMismatch { .. } => "ConsentSubjectMismatch",
+            ChildOwnConsent { .. } => "ChildOwnConsent",
+            GrantorNotRegisteredRepresentative { .. } => "GrantorNotRegisteredRepresentative",
+            ConsentNotInForce { .. } => "ConsentNotInForce",
+            ConsentDoesNotCoverRecipient { .. } => "ConsentDoesNotCoverRecipient",
+            ConsentDoesNotCoverCategory { .. } => "ConsentDoesNotCoverCategory",
+            ConsentDoesNotCoverPurpose { .. } => "ConsentDoesNotCoverPurpose",
+            NotInAgreement { .. } => "NotInAgreement",
+        }
+    }
+
     /// The articles of Law 04/L-218 the rule comes from, or `""` for a well-formedness rule.
     pub fn article(&self) -> &'static str {
         use RefusalReason::*;

@@ -1200,7 +1200,14 @@ fn refusal_reasons_cite_their_article() {
             },
         },
     ];
+    let spec = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../spec/policy.md"),
+    )
+    .unwrap();
     for r in reasons {
+        // The name logs carry is the variant's, as spec/policy.md §3 documents it.
+        assert!(format!("{r:?}").starts_with(r.name()), "{}", r.name());
+        assert!(spec.contains(&format!("`{}", r.name())), "{}", r.name());
         let msg = r.to_string();
         assert!(!r.article().is_empty());
         let first = r.article().split(',').next().unwrap();

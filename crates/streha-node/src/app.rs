@@ -688,7 +688,7 @@ async fn submit(shared: &Shared, envelope: Envelope) -> Result<AppResponse, Fail
     let ciphertext_hash = envelope.ciphertext_hash;
     match decision {
         Decision::Refused { reason } => {
-            tracing::info!(envelope = %id, reason = ?reason, "disclosure refused by policy");
+            tracing::info!(envelope = %id, reason = reason.name(), article = reason.article(), detail = %reason, "disclosure refused by policy");
             shared.metrics.refused("send", &reason);
             let mut tx = Transaction::new();
             tx.append(

@@ -1,5 +1,6 @@
 //! `node.toml`: the one configuration file of a node. Relative paths are resolved against
-//! the file's directory. Every error names the field and says what to do.
+//! the file's directory. Every error names the file, the field, its line (with the value as
+//! written) where the file has it, and says what to do.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -171,17 +172,27 @@ impl NodeConfig {
     /// # Errors
     /// A [`ConfigError`] naming the first bad field.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+            path: path.to_path_buf(),
+            field: "-".into(),
+            problem: format!("cannot read the file: {e}"),
+        })?;
+        // Each error points at the field's line, which shows the value as written.
         let error = |field: &str, problem: String| ConfigError {
             path: path.to_path_buf(),
             field: field.to_owned(),
-            problem,
+            problem: match locate_key(&text, field) {
+                Some((line, source)) => format!("line {line} (`{source}`): {problem}"),
+                None => problem,
+            },
         };
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| error("-", format!("cannot read the file: {e}")))?;
         let raw: RawConfig = toml::from_str(&text).map_err(|e| {
             error(
                 "-",
-                format!("not a valid node configuration: {}", e.message()),
+                format!(
+                    "not a valid node configuration: {}",
+                    toml_error_detail(&text, &e)
+                ),
             )
         })?;
         let base = path.parent().unwrap_or(Path::new("."));
@@ -351,6 +362,58 @@ impl NodeConfig {
     }
 }
 
+/// The line (from 1) of the key `dotted` (`limits.retry_max_ms`: key `retry_max_ms` under
+/// `[limits]`, or written as a dotted key), and that line's text.
+fn locate_key(text: &str, dotted: &str) -> Option<(usize, String)> {
+    let (table, key) = match dotted.split_once('.') {
+        Some((table, key)) => (Some(table), key),
+        None => (None, dotted),
+    };
+    let mut current: Option<String> = None;
+    for (i, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if let Some(header) = line.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+            current = Some(header.trim().to_owned());
+            continue;
+        }
+        let Some((k, _)) = line.split_once('=') else {
+            continue;
+        };
+        let k = k.trim().trim_matches('"');
+        let found = match (table, current.as_deref()) {
+            (None, None) => k == key,
+            (Some(table), Some(current)) => current == table && k == key,
+            (Some(_), None) => k == dotted,
+            (None, Some(_)) => false,
+        };
+        if found {
+            return Some((i + 1, line.chars().take(120).collect()));
+        }
+    }
+    None
+}
+
+/// A TOML error as `line L, column C: `<that line>`: <what>`.
+fn toml_error_detail(text: &str, error: &toml::de::Error) -> String {
+    let message = error.message().trim_end();
+    let Some(span) = error.span() else {
+        return message.to_owned();
+    };
+    let start = span.start.min(text.len());
+    let line_start = text[..start].rfind('\n').map_or(0, |i| i + 1);
+    let line_no = text[..line_start].matches('\n').count() + 1;
+    let column = text[line_start..start].chars().count() + 1;
+    let line: String = text[line_start..]
+        .lines()
+        .next()
+        .unwrap_or("")
+        .trim()
+        .chars()
+        .take(120)
+        .collect();
+    format!("line {line_no}, column {column}: `{line}`: {message}")
+}
+
 fn positive_ms(ms: u64) -> Result<Duration, String> {
     if ms == 0 {
         Err("must be greater than zero".into())
@@ -379,4 +442,39 @@ fn check_secret_permissions(path: &Path) -> Result<(), String> {
 #[cfg(not(unix))]
 fn check_secret_permissions(_path: &Path) -> Result<(), String> {
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::NodeConfig;
+
+    /// Every `node.toml` error names the file, the field, its line and the value as written
+    /// (issue 18 point 7).
+    #[test]
+    fn errors_name_file_field_line_and_value() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("node.toml");
+        let base = "agency = \"police\"\nlisten = \"127.0.0.1:7401\"\n\
+                    app_listen = \"127.0.0.1:7411\"\ndata_dir = \"data\"\n\
+                    roster = \"roster.note\"\nroster_key = \"roster.pub\"\nnode_key = \"node.key\"\n\n\
+                    [witness]\nquorum = 1\n";
+        let error = |text: &str| {
+            std::fs::write(&path, text).unwrap();
+            NodeConfig::load(&path).unwrap_err().to_string()
+        };
+        let e = error(&base.replace("127.0.0.1:7401", "police.example:7401"));
+        assert!(e.contains("node.toml: `listen`: line 2"), "{e}");
+        assert!(e.contains("`listen = \"police.example:7401\"`"), "{e}");
+        let e = error(&base.replace("quorum = 1", "quorom = 1"));
+        assert!(e.contains("node.toml: `-`"), "{e}");
+        assert!(e.contains("line 10, column 1: `quorom = 1`"), "{e}");
+        assert!(e.contains("quorum"), "{e}");
+        let e = error(&base.replace("\"police\"", "\"Police\""));
+        assert!(
+            e.contains("`agency`: line 1 (`agency = \"Police\"`)"),
+            "{e}"
+        );
+        let e = error(&base.replace("listen = \"127.0.0.1:7401\"", "listen = 7401"));
+        assert!(e.contains("line 2, column 10: `listen = 7401`"), "{e}");
+    }
 }

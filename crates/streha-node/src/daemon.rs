@@ -20,6 +20,7 @@ const EXIT_RUNTIME: u8 = 1;
     about = "The Streha node daemon: one per agency",
     after_help = "Exit codes: 0 stopped cleanly; 1 runtime failure; 2 configuration error.\n\
                   Logs go to standard error; set STREHA_LOG (e.g. STREHA_LOG=debug) to change the level.\n\
+                  Colour only when standard error is a terminal and NO_COLOR is unset or empty.\n\
                   SIGHUP re-reads the roster file; SIGTERM or SIGINT stops the node gracefully.\n\
                   On start, one line `strehad ready peer=ADDR app=ADDR` goes to standard output."
 )]
@@ -30,18 +31,52 @@ struct Args {
     /// Check the configuration, keys and roster, then exit without serving.
     #[arg(long)]
     check: bool,
+    /// How log lines are written to standard error: `text` for people, `json` (one object
+    /// per line) for log collectors
+    #[arg(long, value_enum, value_name = "FORMAT", default_value = "text")]
+    log_format: LogFormat,
+}
+
+/// The format of the log lines (`--log-format`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    /// One line of text per event: time, level, message, `key=value` fields.
+    Text,
+    /// One JSON object per line: `timestamp`, `level`, `fields` (with `message`), `span`.
+    Json,
+}
+
+/// Logging to standard error: the level from `STREHA_LOG` (default `info`), text or JSON
+/// lines, colour only where a person reads a terminal (`NO_COLOR` honoured, no-color.org).
+fn init_logging(format: LogFormat) {
+    use std::io::IsTerminal as _;
+    let filter = tracing_subscriber::EnvFilter::try_from_env("STREHA_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false);
+    match format {
+        LogFormat::Json => builder.json().with_ansi(false).init(),
+        LogFormat::Text => builder
+            .with_ansi(use_colour(
+                std::io::stderr().is_terminal(),
+                std::env::var_os("NO_COLOR").as_deref(),
+            ))
+            .init(),
+    }
+}
+
+/// Colour codes only for a terminal, and never when `NO_COLOR` is set to anything but the
+/// empty string (no-color.org).
+fn use_colour(stderr_is_terminal: bool, no_color: Option<&std::ffi::OsStr>) -> bool {
+    stderr_is_terminal && no_color.is_none_or(std::ffi::OsStr::is_empty)
 }
 
 /// Runs `strehad` with the process's arguments and returns its exit code.
 pub fn daemon_main() -> ExitCode {
     let args = Args::parse();
-    let filter = tracing_subscriber::EnvFilter::try_from_env("STREHA_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_target(false)
-        .init();
+    init_logging(args.log_format);
 
     let config = match NodeConfig::load(&args.config) {
         Ok(config) => config,
@@ -129,4 +164,20 @@ async fn wait_for_signal() -> Signal {
 async fn wait_for_signal() -> Signal {
     let _ = tokio::signal::ctrl_c().await;
     Signal::Stop
+}
+
+#[cfg(test)]
+mod tests {
+    use std::ffi::OsStr;
+
+    use super::use_colour;
+
+    #[test]
+    fn colour_only_on_a_terminal_without_no_color() {
+        assert!(use_colour(true, None));
+        assert!(use_colour(true, Some(OsStr::new(""))));
+        assert!(!use_colour(true, Some(OsStr::new("1"))));
+        assert!(!use_colour(false, None));
+        assert!(!use_colour(false, Some(OsStr::new(""))));
+    }
 }

@@ -215,7 +215,7 @@ async fn receive(
                     "this node has logged as many refused deliveries from your agency as it logs per minute; retry later".into(),
                 ));
             }
-            tracing::warn!(envelope = %id, peer = %peer.id, reason = ?reason, "security event: received disclosure refused by policy");
+            tracing::warn!(envelope = %id, peer = %peer.id, reason = reason.name(), article = reason.article(), detail = %reason, "security event: received disclosure refused by policy");
             shared.metrics.refused("receive", &reason);
             let mut tx = Transaction::new();
             tx.append(

@@ -31,6 +31,7 @@
 pub mod app;
 mod error;
 pub mod frame;
+mod key_field;
 pub mod limits;
 pub mod peer;
 pub mod roster;

@@ -71,9 +71,22 @@ pub enum RosterError {
     /// Two agencies share an id.
     #[error("agency `{0}` appears twice in the roster")]
     DuplicateAgency(AgencyId),
-    /// A key appears for two agencies or roles.
-    #[error("a key of agency `{0}` is also used elsewhere in the roster; every key must be unique")]
-    DuplicateKey(AgencyId),
+    /// A key appears twice in the roster (for two agencies, or two roles of one).
+    #[error(
+        "`{field}` of agency `{agency}` is the same key as `{other_field}` of agency \
+         `{other_agency}`; every key in the roster must be unique: each agency, role and \
+         officer has its own key pair"
+    )]
+    DuplicateKey {
+        /// The agency whose entry repeats the key.
+        agency: AgencyId,
+        /// Its field (`node_key`, `signing_key`, `encryption_key`, `officers.<id>.key`).
+        field: String,
+        /// The agency that already had it.
+        other_agency: AgencyId,
+        /// Its field.
+        other_field: String,
+    },
     /// Two officers of one agency share an id.
     #[error("officer `{officer}` appears twice for agency `{agency}`")]
     DuplicateOfficer {
@@ -83,8 +96,16 @@ pub enum RosterError {
         officer: OfficerId,
     },
     /// An address is empty, too long or has no port.
-    #[error("agency `{0}` has an invalid address; write host:port")]
-    BadAddress(AgencyId),
+    #[error(
+        "`address` of agency `{agency}` is {address:?}: not host:port; write e.g. \
+         10.0.0.1:7401 or node.agency.example:7401 (no spaces, at most 255 characters)"
+    )]
+    BadAddress {
+        /// The agency.
+        agency: AgencyId,
+        /// The address given (at most 80 characters of it).
+        address: String,
+    },
     /// Too many agencies or officers.
     #[error("the roster has too many {what} ({count}, at most {max})")]
     TooMany {
@@ -124,7 +145,11 @@ pub enum RosterError {
 pub struct OfficerEntry {
     /// The officer's id (a service number, never a name).
     pub id: OfficerId,
-    /// The officer's approval key.
+    /// The officer's approval key (text form `officer:<hex>`).
+    #[serde(
+        serialize_with = "crate::key_field::serialize",
+        deserialize_with = "crate::key_field::deserialize"
+    )]
     pub key: OfficerPublicKey,
 }
 
@@ -138,11 +163,24 @@ pub struct AgencyEntry {
     pub role: Role,
     /// Where its node listens for peers (`host:port`).
     pub address: String,
-    /// Its node identity key (QUIC/TLS, checkpoints, receipts).
+    /// Its node identity key (QUIC/TLS, checkpoints, receipts); text form
+    /// `node-identity:<hex>`, never a bare value a fingerprint could be mistaken for.
+    #[serde(
+        serialize_with = "crate::key_field::serialize",
+        deserialize_with = "crate::key_field::deserialize"
+    )]
     pub node_key: NodeIdentityPublicKey,
-    /// Its agency signing key (envelopes).
+    /// Its agency signing key (envelopes); text form `agency-signing:<hex>`.
+    #[serde(
+        serialize_with = "crate::key_field::serialize",
+        deserialize_with = "crate::key_field::deserialize"
+    )]
     pub signing_key: AgencySigningPublicKey,
-    /// Its agency encryption key (envelopes).
+    /// Its agency encryption key (envelopes); text form `agency-encryption:<hex>`.
+    #[serde(
+        serialize_with = "crate::key_field::serialize",
+        deserialize_with = "crate::key_field::deserialize"
+    )]
     pub encryption_key: AgencyEncryptionPublicKey,
     /// Officers who may approve its urgent-danger disclosures.
     #[serde(default)]
@@ -178,7 +216,18 @@ struct RosterDocument {
     issued_at: Timestamp,
     #[serde(default)]
     agencies: Vec<AgencyEntry>,
-    agreement: ExchangeAgreement,
+    #[serde(default)]
+    agreement: AgreementBody,
+}
+
+/// The exchange agreement as a person writes it in the body: `[[agreement.clauses]]` tables
+/// in any order (written back in id order), and no `clauses = []` line when there are none,
+/// so that a clause table can be appended to a fresh body.
+#[derive(Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AgreementBody {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    clauses: Vec<streha_core::AgreementClause>,
 }
 
 /// A validated roster.
@@ -221,7 +270,8 @@ impl Roster {
             });
         }
         let mut ids = BTreeSet::new();
-        let mut keys = BTreeSet::new();
+        let mut keys: std::collections::BTreeMap<[u8; 32], (AgencyId, String)> =
+            std::collections::BTreeMap::new();
         let mut policy_view = Federation::new(agreement.clone());
         for agency in &agencies {
             if !ids.insert(agency.id.clone()) {
@@ -235,7 +285,10 @@ impl Roster {
                 || !port_ok
                 || address.chars().any(char::is_whitespace)
             {
-                return Err(RosterError::BadAddress(agency.id.clone()));
+                return Err(RosterError::BadAddress {
+                    agency: agency.id.clone(),
+                    address: address.chars().take(80).collect(),
+                });
             }
             if agency.officers.len() > MAX_OFFICERS {
                 return Err(RosterError::TooMany {
@@ -246,9 +299,12 @@ impl Roster {
             }
             let mut officers = BTreeSet::new();
             let mut agency_keys = vec![
-                agency.node_key.to_bytes(),
-                agency.signing_key.to_bytes(),
-                agency.encryption_key.to_bytes(),
+                (agency.node_key.to_bytes(), "node_key".to_owned()),
+                (agency.signing_key.to_bytes(), "signing_key".to_owned()),
+                (
+                    agency.encryption_key.to_bytes(),
+                    "encryption_key".to_owned(),
+                ),
             ];
             for officer in &agency.officers {
                 if !officers.insert(officer.id.clone()) {
@@ -257,12 +313,21 @@ impl Roster {
                         officer: officer.id.clone(),
                     });
                 }
-                agency_keys.push(officer.key.to_bytes());
+                agency_keys.push((
+                    officer.key.to_bytes(),
+                    format!("officers.{}.key", officer.id),
+                ));
             }
-            for key in agency_keys {
-                if !keys.insert(key) {
-                    return Err(RosterError::DuplicateKey(agency.id.clone()));
+            for (key, field) in agency_keys {
+                if let Some((other_agency, other_field)) = keys.get(&key) {
+                    return Err(RosterError::DuplicateKey {
+                        agency: agency.id.clone(),
+                        field,
+                        other_agency: other_agency.clone(),
+                        other_field: other_field.clone(),
+                    });
                 }
+                keys.insert(key, (agency.id.clone(), field));
             }
             policy_view
                 .add_agency(agency.id.clone(), agency.role)
@@ -304,7 +369,9 @@ impl Roster {
             version: self.version,
             issued_at: self.issued_at,
             agencies: self.agencies.clone(),
-            agreement: self.agreement.clone(),
+            agreement: AgreementBody {
+                clauses: self.agreement.clauses().to_vec(),
+            },
         };
         toml::to_string(&document).map_err(|e| RosterError::Sign(e.to_string()))
     }
@@ -321,17 +388,19 @@ impl Roster {
                 max: MAX_ROSTER_LEN,
             });
         }
-        let document: RosterDocument =
-            toml::from_str(body).map_err(|e| RosterError::Malformed(e.message().to_owned()))?;
+        let document: RosterDocument = toml::from_str(body)
+            .map_err(|e| RosterError::Malformed(toml_error_detail(body, &e)))?;
         if document.format != ROSTER_FORMAT {
             return Err(RosterError::UnsupportedFormat(document.format));
         }
+        let agreement = ExchangeAgreement::new(document.agreement.clauses)
+            .map_err(|e| RosterError::Malformed(format!("`agreement.clauses`: {e}")))?;
         Self::new(
             document.federation,
             document.version,
             document.issued_at,
             document.agencies,
-            document.agreement,
+            agreement,
         )
     }
 
@@ -485,6 +554,28 @@ impl Roster {
             agreement,
         )
     }
+}
+
+/// A TOML error as `line L, column C: `<that line>`: <what>`: the line shows the field and
+/// the value a person wrote.
+fn toml_error_detail(text: &str, error: &toml::de::Error) -> String {
+    let message = error.message().trim_end();
+    let Some(span) = error.span() else {
+        return message.to_owned();
+    };
+    let start = span.start.min(text.len());
+    let line_start = text[..start].rfind('\n').map_or(0, |i| i + 1);
+    let line_no = text[..line_start].matches('\n').count() + 1;
+    let column = text[line_start..start].chars().count() + 1;
+    let line: String = text[line_start..]
+        .lines()
+        .next()
+        .unwrap_or("")
+        .trim()
+        .chars()
+        .take(120)
+        .collect();
+    format!("line {line_no}, column {column}: `{line}`: {message}")
 }
 
 fn validate_federation_name(name: &str) -> Result<(), RosterError> {

@@ -135,11 +135,21 @@ fn invalid_rosters_are_refused_at_construction() {
         vec![a.clone(), b],
         agreement(),
     );
-    assert!(matches!(shared, Err(RosterError::DuplicateKey(_))));
+    assert!(matches!(shared, Err(RosterError::DuplicateKey { .. })));
+    let text = shared.unwrap_err().to_string();
+    assert!(
+        text.contains("`node_key` of agency `other-police`"),
+        "{text}"
+    );
+    assert!(
+        text.contains("`node_key` of agency `police-prishtina`"),
+        "{text}"
+    );
     let mut c = agency("c", Role::Police, 4);
     c.address = "no-port".into();
     let bad = Roster::new("f.example", 1, Timestamp(0), vec![c], agreement());
-    assert!(matches!(bad, Err(RosterError::BadAddress(_))));
+    assert!(matches!(bad, Err(RosterError::BadAddress { .. })));
+    assert!(bad.unwrap_err().to_string().contains("\"no-port\""));
     assert!(Roster::new("Bad Name", 1, Timestamp(0), vec![], agreement()).is_err());
 }
 
@@ -231,6 +241,79 @@ fn origins_are_url_style_names_unique_to_the_federation() {
         Roster::from_unsigned_body(&body),
         Err(RosterError::FederationName { .. })
     ));
+}
+
+/// Roster authoring (issue 18 point 7): the agreement's clauses and a clause's categories
+/// and purposes may be written in any order and are written back canonically; a fresh body
+/// has no `clauses = []` that a clause table would collide with; a typo is reported with
+/// its line, the field, the value and the valid names.
+#[test]
+fn a_body_is_written_as_a_person_would_and_errors_point_at_the_line() {
+    let fresh = Roster::new(
+        "kosovo-demo.example",
+        0,
+        Timestamp(0),
+        vec![],
+        ExchangeAgreement::default(),
+    )
+    .unwrap()
+    .to_body()
+    .unwrap();
+    assert!(!fresh.contains("clauses"), "{fresh}");
+    let clauses = "\n[[agreement.clauses]]\nid = \"z-last\"\nrecipient = \"police\"\n\
+                   categories = [\"victim_status\", \"identity\"]\n\
+                   purposes = [\"identification_and_referral\"]\n\n\
+                   [[agreement.clauses]]\nid = \"a-first\"\nrecipient = \"prosecution\"\n\
+                   categories = [\"case_summary\", \"identity\"]\n\
+                   purposes = [\"urgent_danger\", \"criminal_investigation_and_prosecution\"]\n";
+    let body = format!("{fresh}{clauses}");
+    let roster = Roster::from_unsigned_body(&body).unwrap();
+    let ids: Vec<&str> = roster
+        .agreement()
+        .clauses()
+        .iter()
+        .map(|c| c.id().as_str())
+        .collect();
+    assert_eq!(ids, ["a-first", "z-last"]);
+    let canonical = roster.to_body().unwrap();
+    assert!(
+        canonical.contains("categories = [\"identity\", \"victim_status\"]"),
+        "{canonical}"
+    );
+    assert!(canonical.find("a-first").unwrap() < canonical.find("z-last").unwrap());
+    assert_eq!(Roster::from_unsigned_body(&canonical).unwrap(), roster);
+
+    // A typo: the line, the field as written, the value and the valid names.
+    let typo = body.replace(
+        "\"victim_status\", \"identity\"",
+        "\"victim_stat\", \"identity\"",
+    );
+    let err = Roster::from_unsigned_body(&typo).unwrap_err().to_string();
+    let line = typo
+        .lines()
+        .position(|l| l.contains("victim_stat\""))
+        .unwrap()
+        + 1;
+    assert!(err.contains(&format!("line {line}, column")), "{err}");
+    assert!(
+        err.contains("categories = [\"victim_stat\", \"identity\"]"),
+        "{err}"
+    );
+    assert!(
+        err.contains("unknown category `victim_stat`; one of: identity"),
+        "{err}"
+    );
+    // The same clause id twice.
+    let twice = body.replace("z-last", "a-first");
+    let err = Roster::from_unsigned_body(&twice).unwrap_err().to_string();
+    assert!(err.contains("a-first"), "{err}");
+    // An unknown field: its line.
+    let extra = body.replace(
+        "recipient = \"police\"",
+        "recipient = \"police\"\nrecipients = []",
+    );
+    let err = Roster::from_unsigned_body(&extra).unwrap_err().to_string();
+    assert!(err.contains("`recipients = []`"), "{err}");
 }
 
 proptest! {

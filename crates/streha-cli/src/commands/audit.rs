@@ -126,26 +126,39 @@ pub(crate) fn checkpoint(profile_path: &Path, args: &AuditCheckpointArgs) -> Res
     if let Some(out) = &args.out {
         util::check_target(out, args.force)?;
     }
-    let (checkpoint, origin) = util::block_on(async {
+    let (checkpoint, witnesses, origin) = util::block_on(async {
         let client = profile::connect(profile_path).await?;
-        let result = client
-            .checkpoint()
-            .await
-            .map_err(|e| from_client("cannot fetch the checkpoint", e));
+        let result = if args.published {
+            client
+                .published_checkpoint()
+                .await
+                .map(|(c, w)| (c, Some(w)))
+                .map_err(|e| from_client("cannot fetch the published checkpoint", e))
+        } else {
+            client
+                .checkpoint()
+                .await
+                .map(|c| (c, None))
+                .map_err(|e| from_client("cannot fetch the checkpoint", e))
+        };
         let origin = client.log_origin().to_owned();
         client.close().await;
-        result.map(|c| (c, origin))
+        result.map(|(c, w)| (c, w, origin))
     })??;
     if let Some(out) = &args.out {
         util::write_file(out, checkpoint.note().as_bytes(), PUBLIC_MODE, args.force)?;
     }
     if args.json {
-        return util::print_json(&json!({
+        let mut value = json!({
             "origin": origin,
             "size": checkpoint.size(),
             "root": hex::encode(checkpoint.root().as_bytes()),
             "note": checkpoint.note(),
-        }));
+        });
+        if let Some(witnesses) = &witnesses {
+            value["witnesses"] = json!(witnesses.iter().map(|a| a.as_str()).collect::<Vec<_>>());
+        }
+        return util::print_json(&value);
     }
     match &args.out {
         Some(out) => util::print_lines(&[format!(
@@ -165,12 +178,20 @@ pub(crate) fn prove(profile_path: &Path, args: &AuditProveArgs) -> Result<(), Cl
     let entry_out = PathBuf::from(format!("{}.entry", args.out.display()));
     util::check_target(&args.out, args.force)?;
     util::check_target(&entry_out, args.force)?;
-    let verified = util::block_on(async {
+    let (verified, witnesses) = util::block_on(async {
         let client = profile::connect(profile_path).await?;
-        let result = client
-            .prove_entry(args.index)
-            .await
-            .map_err(|e| from_client(&format!("cannot prove entry {}", args.index), e));
+        let result = if args.published {
+            client
+                .prove_published(args.index)
+                .await
+                .map(|(entry, w)| (entry, Some(w)))
+        } else {
+            client
+                .prove_entry(args.index)
+                .await
+                .map(|entry| (entry, None))
+        }
+        .map_err(|e| from_client(&format!("cannot prove entry {}", args.index), e));
         client.close().await;
         result
     })??;
@@ -189,19 +210,31 @@ pub(crate) fn prove(profile_path: &Path, args: &AuditProveArgs) -> Result<(), Cl
         |e| describe(&e),
     );
     if args.json {
-        return util::print_json(&json!({
+        let mut value = json!({
             "index": proven.index,
             "tree_size": verified.checkpoint().size(),
             "root": hex::encode(verified.checkpoint().root().as_bytes()),
             "proof": args.out.display().to_string(),
             "entry": entry_out.display().to_string(),
             "describes": what,
-        }));
+        });
+        if let Some(witnesses) = &witnesses {
+            value["witnesses"] = json!(witnesses.iter().map(|a| a.as_str()).collect::<Vec<_>>());
+        }
+        return util::print_json(&value);
     }
+    let cosigned = match &witnesses {
+        None => String::new(),
+        Some(w) => format!(
+            "; the checkpoint is published, cosigned by {}",
+            w.iter().map(|a| a.as_str()).collect::<Vec<_>>().join(", ")
+        ),
+    };
     util::print_lines(&[
         format!("entry {}: {what}", proven.index),
         format!(
-            "Included in the node's log of size {} (proof and checkpoint signature verified).",
+            "Included in the node's log of size {} (proof and checkpoint signature \
+             verified{cosigned}).",
             verified.checkpoint().size()
         ),
         format!(

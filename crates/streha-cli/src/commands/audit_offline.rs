@@ -82,8 +82,9 @@ pub(crate) struct AuditSubjectArgs {
     /// The pseudonymous subject id (32 hex digits)
     #[arg(value_name = "SUBJECT")]
     pub(crate) subject: SubjectId,
-    /// An exported log bundle; repeat for each node
-    #[arg(long = "bundle", value_name = "FILE", required = true)]
+    /// The exported log bundles (`streha audit export`), one or more per node, as for
+    /// `streha audit verify`
+    #[arg(value_name = "BUNDLE", required = true)]
     pub(crate) bundles: Vec<PathBuf>,
     /// The signed roster
     #[arg(long, value_name = "FILE")]
@@ -102,9 +103,9 @@ pub(crate) struct AuditCheckProofArgs {
     /// The proof (C2SP tlog-proof, as `streha audit prove` writes it)
     #[arg(value_name = "PROOF")]
     pub(crate) proof: PathBuf,
-    /// The entry's bytes (`streha audit prove` writes them to PROOF.entry)
+    /// The entry's bytes [default: PROOF.entry, where `streha audit prove` writes them]
     #[arg(long, value_name = "FILE")]
-    pub(crate) entry: PathBuf,
+    pub(crate) entry: Option<PathBuf>,
     /// The signed roster
     #[arg(long, value_name = "FILE")]
     pub(crate) roster: PathBuf,
@@ -218,7 +219,11 @@ pub(crate) fn subject(args: &AuditSubjectArgs) -> Result<(), CliError> {
 pub(crate) fn check(args: &AuditCheckProofArgs) -> Result<(), CliError> {
     let roster = open_roster(&args.roster, &args.roster_key)?;
     let proof = util::read_text(&args.proof, MAX_TLOG_PROOF_SIZE, "proof")?;
-    let entry = read_capped(&args.entry, MAX_ENTRY_LEN as u64, "entry")?;
+    let entry_path = args
+        .entry
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(format!("{}.entry", args.proof.display())));
+    let entry = read_capped(&entry_path, MAX_ENTRY_LEN as u64, "entry")?;
     let checked = check_proof(&proof, &entry, &roster, args.min_witnesses)
         .map_err(|e| CliError::verification(format!("{}: {e}", args.proof.display())))?;
     if args.json {

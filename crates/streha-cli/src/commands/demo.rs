@@ -37,7 +37,7 @@ use crate::commands::audit::describe;
 use crate::commands::node::{self, AgencyKeyFiles, NodeLimits, NodeSpec};
 use crate::commands::roster;
 use crate::error::CliError;
-use crate::profile::ClientProfile;
+use crate::profile::{self, ClientProfile};
 use crate::util::{self, PUBLIC_MODE, SECRET_MODE};
 
 /// The demo federation's name.
@@ -726,7 +726,7 @@ impl Demo {
         let daemon = Daemon::start(&self.launcher, &self.members[police_at])?;
         self.daemons[police_at] = daemon;
         // The police application's connection died with its node: connect again.
-        let config = ClientProfile::load(&self.members[police_at].profile()).map_err(cli_error)?;
+        let config = profile::load(&self.members[police_at].profile()).map_err(cli_error)?;
         self.clients[police_at] = Client::connect(config).await?;
         let (receipt, received) = self.delivered(SHELTER, submitted.envelope).await?;
         let inbox = self.client(POLICE).inbox(None, 256).await?;
@@ -1131,7 +1131,10 @@ fn build(work: &Path, keys_source: &Path) -> Result<(Vec<Member>, Roster), CliEr
             .context("node init wrote no client profile")?;
         util::write_file(
             &member.profile(),
-            profile.to_toml()?.as_bytes(),
+            profile
+                .to_toml()
+                .map_err(|e| CliError::usage(e.to_string()))?
+                .as_bytes(),
             PUBLIC_MODE,
             false,
         )?;
@@ -1159,7 +1162,7 @@ async fn scenario(
     }
     let mut clients = Vec::new();
     for member in &members {
-        let config = ClientProfile::load(&member.profile())?;
+        let config = profile::load(&member.profile())?;
         clients.push(Client::connect(config).await.map_err(|e| {
             crate::error::from_client(&format!("cannot connect to the node of {}", member.id), e)
         })?);

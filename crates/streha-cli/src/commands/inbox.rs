@@ -1,8 +1,13 @@
 //! `streha inbox list|open`: what the agency received. `list` shows header facts only;
 //! `open` verifies, decrypts and prints a record — the one command that prints record content.
 
-use std::path::Path;
+use std::fs::DirBuilder;
+use std::os::unix::fs::DirBuilderExt as _;
+use std::path::{Path, PathBuf};
 
+use anyhow::Context as _;
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
 use serde_json::json;
 use streha_client::InboxEntry;
 use streha_core::{DisclosureHeader, FieldValue};
@@ -10,7 +15,10 @@ use streha_core::{DisclosureHeader, FieldValue};
 use crate::cli::{InboxListArgs, InboxOpenArgs};
 use crate::error::{CliError, from_client};
 use crate::profile;
-use crate::util;
+use crate::util::{self, SECRET_MODE};
+
+/// Mode of a directory `inbox open --out` creates: owner only, like the files in it.
+const OUT_DIR_MODE: u32 = 0o700;
 
 fn header_json(header: &DisclosureHeader) -> serde_json::Value {
     json!({
@@ -88,6 +96,16 @@ async fn list_page(
 
 /// Runs `streha inbox open`.
 pub(crate) fn open(profile_path: &Path, args: &InboxOpenArgs) -> Result<(), CliError> {
+    // A wrong --out is refused before the node is asked.
+    if let Some(dir) = &args.out
+        && std::fs::metadata(dir).is_ok_and(|meta| !meta.is_dir())
+    {
+        return Err(CliError::usage(format!(
+            "--out {} is not a directory; give a directory to write the fields to (nothing \
+             was written)",
+            dir.display()
+        )));
+    }
     let opened = util::block_on(async {
         let client = profile::connect(profile_path).await?;
         let result = client
@@ -98,17 +116,29 @@ pub(crate) fn open(profile_path: &Path, args: &InboxOpenArgs) -> Result<(), CliE
         result
     })??;
     let fields = opened.record.fields();
+    let written = match &args.out {
+        Some(dir) => Some(write_fields(dir, fields, args.force)?),
+        None => None,
+    };
     if args.json {
         let mut value = header_json(&opened.header);
         value["fields"] = json!(
             fields
                 .iter()
-                .map(|f| {
-                    let (kind, value) = match f.value() {
-                        FieldValue::Text(text) => ("text", json!(text)),
-                        FieldValue::Bytes(bytes) => ("bytes_hex", json!(hex::encode(bytes))),
-                    };
-                    json!({"category": f.category().as_str(), "name": f.name(), kind: value})
+                .enumerate()
+                .map(|(i, f)| {
+                    let mut field = json!({"category": f.category().as_str(), "name": f.name()});
+                    match (&written, f.value()) {
+                        (Some(files), value) => {
+                            field["file"] = json!(files[i].display().to_string());
+                            field["bytes"] = json!(value_bytes(value).len());
+                        }
+                        (None, FieldValue::Text(text)) => field["text"] = json!(text),
+                        (None, FieldValue::Bytes(bytes)) => {
+                            field["bytes_base64"] = json!(BASE64.encode(bytes));
+                        }
+                    }
+                    field
                 })
                 .collect::<Vec<_>>()
         );
@@ -138,19 +168,75 @@ pub(crate) fn open(profile_path: &Path, args: &InboxOpenArgs) -> Result<(), CliE
         ));
     }
     lines.push(format!("fields: {}", fields.len()));
+    if let Some(files) = &written {
+        for (field, file) in fields.iter().zip(files) {
+            lines.push(format!(
+                "{}:{} -> {} ({} bytes, mode 0600)",
+                field.category(),
+                field.name(),
+                file.display(),
+                value_bytes(field.value()).len()
+            ));
+        }
+        return util::print_lines(&lines);
+    }
     for field in fields {
         match field.value() {
             FieldValue::Text(text) => {
                 lines.push(format!("{}:{}={text}", field.category(), field.name()));
             }
             FieldValue::Bytes(bytes) => lines.push(format!(
-                "{}:{} ({} bytes, hex)={}",
+                "{}:{} ({} bytes of binary data, not shown: write it to a file with --out DIR, \
+                 or see it in base64 with --json)",
                 field.category(),
                 field.name(),
                 bytes.len(),
-                hex::encode(bytes)
             )),
         }
     }
     util::print_lines(&lines)
+}
+
+fn value_bytes(value: &FieldValue) -> &[u8] {
+    match value {
+        FieldValue::Text(text) => text.as_bytes(),
+        FieldValue::Bytes(bytes) => bytes,
+    }
+}
+
+/// Writes each field's value to `dir/CATEGORY.NAME` (mode 0600), creating `dir` (0700) if
+/// needed. Every target is checked before anything is written, so a refusal (an existing
+/// file without `force`) writes nothing. A field name holds no `/` and does not start with
+/// `.` (`streha_core::Field`), and a category none: the name cannot leave `dir`.
+fn write_fields(
+    dir: &Path,
+    fields: &[streha_core::Field],
+    force: bool,
+) -> Result<Vec<PathBuf>, CliError> {
+    match std::fs::metadata(dir) {
+        Ok(meta) if !meta.is_dir() => {
+            return Err(CliError::usage(format!(
+                "--out {} is not a directory; give a directory to write the fields to \
+                 (nothing was written)",
+                dir.display()
+            )));
+        }
+        Ok(_) => {}
+        Err(_) => DirBuilder::new()
+            .recursive(true)
+            .mode(OUT_DIR_MODE)
+            .create(dir)
+            .with_context(|| format!("cannot create the directory {}", dir.display()))?,
+    }
+    let files: Vec<PathBuf> = fields
+        .iter()
+        .map(|f| dir.join(format!("{}.{}", f.category(), f.name())))
+        .collect();
+    for file in &files {
+        util::check_target(file, force)?;
+    }
+    for (field, file) in fields.iter().zip(&files) {
+        util::write_file(file, value_bytes(field.value()), SECRET_MODE, force)?;
+    }
+    Ok(files)
 }

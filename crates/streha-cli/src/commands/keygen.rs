@@ -66,9 +66,11 @@ impl<'a> Holder<'a> {
                 kinds: &AGENCY_KINDS,
                 described: format!("the keys of agency {agency}"),
                 next_step: format!(
-                    "put the public keys (.pub) or their full fingerprints in the roster entry \
-                     of {agency}; the node needs only its node-identity key, the applications \
-                     the agency-signing and agency-encryption keys"
+                    "send the public key files (.pub) to the national authority for the roster \
+                     entry of {agency}, and tell it the fingerprints above by another channel \
+                     (it checks them with `streha roster add --expect-fingerprint`); the node \
+                     needs only its node-identity key, the applications the agency-signing and \
+                     agency-encryption keys"
                 ),
             }),
             (None, Some(kind), Some(name)) => {

@@ -224,8 +224,8 @@ pub(crate) fn check(spec: &NodeSpec<'_>) -> Result<CheckedNode, CliError> {
         }
         drop(app_key);
         Some(ClientProfile {
-            agency: spec.agency.to_string(),
-            node_address: spec.app_listen.to_string(),
+            agency: spec.agency.clone(),
+            node_address: spec.app_listen,
             node_key: util::absolute(&keys.node_public)?,
             roster_key: util::absolute(spec.roster_key)?,
             application_key: util::absolute(&keys.app_secret)?,
@@ -277,7 +277,10 @@ pub(crate) fn init(args: &NodeInitArgs) -> Result<(), CliError> {
     if let (Some(client), Some(profile)) = (&args.client, &checked.profile) {
         util::write_file(
             client,
-            profile.to_toml()?.as_bytes(),
+            profile
+                .to_toml()
+                .map_err(|e| CliError::usage(e.to_string()))?
+                .as_bytes(),
             PUBLIC_MODE,
             args.force,
         )?;

@@ -8,14 +8,17 @@ use std::path::{Path, PathBuf};
 
 use serde_json::json;
 use streha_audit::SignedNote;
-use streha_core::{AgencyId, ExchangeAgreement, OfficerId, Role, Timestamp};
+use streha_core::{
+    AgencyId, AgreementClause, CategorySet, ExchangeAgreement, OfficerId, PurposeSet, Role,
+    Timestamp,
+};
 use streha_crypto::{AnyPublicKey, AnySecretKey, KeyKind, RosterPublicKey, RosterSecretKey};
 use streha_wire::roster::MAX_ROSTER_LEN;
 use streha_wire::{AgencyEntry, OfficerEntry, Roster, RosterError};
 
 use crate::cli::{
-    RosterAddArgs, RosterInitArgs, RosterRemoveArgs, RosterShowArgs, RosterSignArgs,
-    RosterVerifyArgs,
+    RosterAddArgs, RosterClauseAddArgs, RosterClauseRemoveArgs, RosterInitArgs, RosterRemoveArgs,
+    RosterShowArgs, RosterSignArgs, RosterVerifyArgs,
 };
 use crate::error::CliError;
 use crate::util::{self, PUBLIC_MODE};
@@ -32,12 +35,57 @@ pub(crate) fn read_body(path: &Path) -> Result<Roster, CliError> {
         )));
     }
     Roster::from_unsigned_body(&text).map_err(|e| {
+        let at = error_line(&text, &e).map_or_else(String::new, |line| format!("line {line}: "));
         CliError::usage(format!(
-            "{}: {e}; fix the file (see spec/protocol.md §8) or start one with `streha roster \
-             init`",
+            "{}: {at}{e}; fix the file (spec/protocol.md §8; `streha roster add|remove|clause` \
+             edit it for you) or start one with `streha roster init`",
             path.display()
         ))
     })
+}
+
+/// The line of the body a validation error is about, found by the value it names (a TOML
+/// error names its line itself).
+fn error_line(text: &str, error: &RosterError) -> Option<usize> {
+    let lines: Vec<&str> = text.lines().collect();
+    // The `nth` line (from 0) after line `from` whose key is `key` and, if given, whose value
+    // is `value`.
+    let find = |from: usize, key: &str, value: Option<&str>, nth: usize| -> Option<usize> {
+        lines
+            .iter()
+            .enumerate()
+            .skip(from)
+            .filter(|(_, l)| {
+                let Some((k, v)) = l.split_once('=') else {
+                    return false;
+                };
+                k.trim() == key && value.is_none_or(|value| v.trim() == format!("{value:?}"))
+            })
+            .nth(nth)
+            .map(|(i, _)| i)
+    };
+    let agency_line = |agency: &AgencyId| find(0, "id", Some(agency.as_str()), 0);
+    let line = match error {
+        RosterError::FederationName { .. } => find(0, "federation", None, 0),
+        RosterError::UnsupportedFormat(_) => find(0, "format", None, 0),
+        RosterError::BadAddress { agency, .. } => find(agency_line(agency)?, "address", None, 0),
+        RosterError::DuplicateAgency(agency) => find(0, "id", Some(agency.as_str()), 1),
+        RosterError::DuplicateOfficer { agency, officer } => {
+            find(agency_line(agency)?, "id", Some(officer.as_str()), 1)
+        }
+        RosterError::DuplicateKey { agency, field, .. } => {
+            let start = agency_line(agency)?;
+            match field
+                .strip_prefix("officers.")
+                .and_then(|f| f.strip_suffix(".key"))
+            {
+                Some(officer) => find(find(start, "id", Some(officer), 0)?, "key", None, 0),
+                None => find(start, field, None, 0),
+            }
+        }
+        _ => None,
+    }?;
+    Some(line + 1)
 }
 
 /// Writes a roster body.
@@ -191,8 +239,10 @@ pub(crate) fn init(args: &RosterInitArgs) -> Result<(), CliError> {
     }
     lines.extend([format!(
         "Next: add agencies with `streha roster add {} --agency ID --role ROLE --address \
-             HOST:PORT --keys DIR`, write the exchange agreement's [[agreement.clauses]] \
-             (spec/protocol.md §8), then `streha roster sign`.",
+             HOST:PORT --keys DIR`, the exchange agreement with `streha roster clause add {} \
+             --id ID --recipient ROLE --category C --purpose P` (one clause per recipient \
+             role, spec/protocol.md §8), then `streha roster sign`.",
+        args.out.display(),
         args.out.display()
     )]);
     util::print_lines(&lines)
@@ -250,6 +300,7 @@ pub(crate) fn add(args: &RosterAddArgs) -> Result<(), CliError> {
         [&files[0], &files[1], &files[2]],
         &args.officers,
     )?;
+    check_expected_fingerprints(&entry, &args.expect_fingerprints)?;
     let fingerprints = [
         entry.node_key.fingerprint().short(),
         entry.signing_key.fingerprint().short(),
@@ -283,8 +334,159 @@ pub(crate) fn add(args: &RosterAddArgs) -> Result<(), CliError> {
             fingerprints[2],
             args.officers.len()
         ),
-        "Compare the fingerprints with the agency's by another channel before signing.".into(),
+        if args.expect_fingerprints.is_empty() {
+            "Compare the fingerprints with the agency's by another channel before signing \
+             (or give them with --expect-fingerprint to have them checked)."
+                .into()
+        } else {
+            format!(
+                "The {} fingerprint(s) the agency gave you match.",
+                args.expect_fingerprints.len()
+            )
+        },
     ])
+}
+
+fn clause_json(clause: &AgreementClause) -> serde_json::Value {
+    json!({
+        "id": clause.id().as_str(),
+        "recipient": clause.recipient().as_str(),
+        "categories": clause.categories().iter().map(|c| c.as_str()).collect::<Vec<_>>(),
+        "purposes": clause.purposes().iter().map(|p| p.as_str()).collect::<Vec<_>>(),
+    })
+}
+
+/// Runs `streha roster clause add`.
+pub(crate) fn clause_add(args: &RosterClauseAddArgs) -> Result<(), CliError> {
+    let roster = read_body(&args.roster)?;
+    let clause = AgreementClause::new(
+        args.id.clone(),
+        args.recipient,
+        args.categories.iter().copied().collect::<CategorySet>(),
+        args.purposes.iter().copied().collect::<PurposeSet>(),
+    )
+    .map_err(|e| CliError::usage(e.to_string()))?;
+    let replaced = roster
+        .agreement()
+        .clauses()
+        .iter()
+        .any(|c| c.id() == &args.id);
+    let mut clauses: Vec<AgreementClause> = roster
+        .agreement()
+        .clauses()
+        .iter()
+        .filter(|c| c.id() != &args.id)
+        .cloned()
+        .collect();
+    clauses.push(clause.clone());
+    let agreement = ExchangeAgreement::new(clauses).map_err(|e| CliError::usage(e.to_string()))?;
+    let updated = roster
+        .with_agreement(agreement)
+        .map_err(|e| CliError::usage(format!("cannot add clause {}: {e}", args.id)))?;
+    write_body(&args.roster, &updated, true)?;
+    if args.json {
+        return util::print_json(&json!({
+            "roster": args.roster.display().to_string(),
+            "action": if replaced { "replaced" } else { "added" },
+            "clause": clause_json(&clause),
+            "agreement_clauses": updated.agreement().clauses().len(),
+            "signed": false,
+        }));
+    }
+    util::print_lines(&[format!(
+        "{} clause {} in {}: {} may receive {} for {} without consent. {} clause(s); sign the \
+         roster to publish it.",
+        if replaced { "Replaced" } else { "Added" },
+        args.id,
+        args.roster.display(),
+        clause.recipient(),
+        clause.categories(),
+        clause.purposes(),
+        updated.agreement().clauses().len()
+    )])
+}
+
+/// Runs `streha roster clause remove`.
+pub(crate) fn clause_remove(args: &RosterClauseRemoveArgs) -> Result<(), CliError> {
+    let roster = read_body(&args.roster)?;
+    let clauses = roster.agreement().clauses();
+    if !clauses.iter().any(|c| c.id() == &args.id) {
+        let ids: Vec<&str> = clauses.iter().map(|c| c.id().as_str()).collect();
+        return Err(CliError::usage(format!(
+            "clause {} is not in {}; its clauses are: {}",
+            args.id,
+            args.roster.display(),
+            if ids.is_empty() {
+                "none".to_owned()
+            } else {
+                ids.join(", ")
+            }
+        )));
+    }
+    let kept: Vec<AgreementClause> = clauses
+        .iter()
+        .filter(|c| c.id() != &args.id)
+        .cloned()
+        .collect();
+    let agreement = ExchangeAgreement::new(kept).map_err(|e| CliError::usage(e.to_string()))?;
+    let updated = roster
+        .with_agreement(agreement)
+        .map_err(|e| CliError::usage(format!("cannot remove clause {}: {e}", args.id)))?;
+    write_body(&args.roster, &updated, true)?;
+    if args.json {
+        return util::print_json(&json!({
+            "roster": args.roster.display().to_string(),
+            "action": "removed",
+            "clause": args.id.as_str(),
+            "agreement_clauses": updated.agreement().clauses().len(),
+            "signed": false,
+        }));
+    }
+    util::print_lines(&[format!(
+        "Removed clause {} from {}; {} clause(s) left; sign the roster to publish it.",
+        args.id,
+        args.roster.display(),
+        updated.agreement().clauses().len()
+    )])
+}
+
+/// Each expected fingerprint must be the fingerprint (full or short form) of one of the
+/// entry's keys; otherwise nothing is written (exit 4: the keys are not the ones the agency
+/// vouched for by another channel).
+fn check_expected_fingerprints(entry: &AgencyEntry, expected: &[String]) -> Result<(), CliError> {
+    let mut keys: Vec<(String, streha_crypto::Fingerprint)> = vec![
+        ("node-identity".into(), entry.node_key.fingerprint()),
+        ("agency-signing".into(), entry.signing_key.fingerprint()),
+        (
+            "agency-encryption".into(),
+            entry.encryption_key.fingerprint(),
+        ),
+    ];
+    keys.extend(
+        entry
+            .officers
+            .iter()
+            .map(|o| (format!("officer {}", o.id), o.key.fingerprint())),
+    );
+    for fingerprint in expected {
+        let found = keys
+            .iter()
+            .any(|(_, f)| f.to_hex() == *fingerprint || f.short() == *fingerprint);
+        if !found {
+            let have: Vec<String> = keys
+                .iter()
+                .map(|(kind, f)| format!("{kind} {}", f.short()))
+                .collect();
+            return Err(CliError::verification(format!(
+                "no key of agency {} has the fingerprint {fingerprint} the agency gave you; the \
+                 key files read have: {}. Do not add these keys: get the agency's .pub files \
+                 again (nothing was written)",
+                entry.id,
+                have.join(", ")
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Runs `streha roster remove`.

@@ -3,7 +3,6 @@
 
 use std::io::Read as _;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use serde_json::json;
@@ -13,6 +12,7 @@ use streha_crypto::{AnySecretKey, KeyKind};
 use streha_wire::text::Untrusted;
 
 use crate::cli::{FieldArg, FieldSource, SendArgs, parse_field};
+use crate::commands::operations;
 use crate::error::{CliError, from_client};
 use crate::profile;
 use crate::util;
@@ -106,29 +106,10 @@ pub(crate) fn run(profile_path: &Path, args: &SendArgs) -> Result<(), CliError> 
     let (envelope, index, state) = outcome;
 
     if args.json {
-        let state_json = match &state {
-            None => json!(null),
-            Some(DeliveryState::Queued {
-                attempts,
-                last_error,
-            }) => {
-                json!({"state": "queued", "attempts": attempts, "last_error": last_error})
-            }
-            Some(DeliveryState::Held { reason }) => json!({"state": "held", "reason": reason}),
-            Some(DeliveryState::Delivered {
-                receipt_index,
-                receiver_index,
-            }) => json!({
-                "state": "delivered",
-                "receipt_index": receipt_index,
-                "receiver_index": receiver_index,
-            }),
-            Some(_) => json!({"state": "unknown"}),
-        };
         util::print_json(&json!({
             "envelope": envelope.to_string(),
             "log_index": index,
-            "delivery": state_json,
+            "delivery": state.as_ref().map_or(json!(null), operations::delivery_json),
         }))?;
     } else {
         let mut lines = vec![
@@ -139,34 +120,13 @@ pub(crate) fn run(profile_path: &Path, args: &SendArgs) -> Result<(), CliError> 
                 args.to
             ),
         ];
-        match &state {
-            None => {}
-            Some(DeliveryState::Delivered {
-                receipt_index,
-                receiver_index,
-            }) => lines.push(format!(
-                "Delivered: {} logged it as received at index {receiver_index}; the receipt is \
-                 logged here at index {receipt_index}.",
-                args.to
-            )),
-            Some(DeliveryState::Queued { attempts, .. }) => lines.push(format!(
-                "Not delivered yet after {attempts} attempt(s): it stays queued and is retried \
-                 until {} answers.",
-                args.to
-            )),
-            Some(DeliveryState::Held { reason }) => {
-                lines.push(format!("Held, not delivered: {}", Untrusted(reason)));
-            }
-            Some(_) => lines.push("Delivery state unknown to this version.".into()),
+        if let Some(state) = &state {
+            lines.push(operations::delivery_sentence(state, Some(args.to.as_str())));
         }
         util::print_lines(&lines)?;
     }
     if let Some(DeliveryState::Held { reason }) = state {
-        return Err(CliError::Failure(anyhow::anyhow!(
-            "envelope {envelope} is held by your node and will not be delivered without an \
-             operator: {}",
-            Untrusted(&reason)
-        )));
+        return Err(operations::held_error(envelope, &reason));
     }
     Ok(())
 }
@@ -203,25 +163,9 @@ async fn submit(
         .map_err(|e| from_client("the disclosure was not made", e))?;
     let state = match args.wait {
         None => None,
-        Some(seconds) => Some(wait_for_delivery(client, submitted.envelope, seconds).await?),
+        Some(seconds) => {
+            Some(operations::wait_for_delivery(client, submitted.envelope, seconds).await?)
+        }
     };
     Ok((submitted.envelope, submitted.index, state))
-}
-
-async fn wait_for_delivery(
-    client: &Client,
-    envelope: streha_core::EnvelopeId,
-    seconds: u64,
-) -> Result<DeliveryState, CliError> {
-    let deadline = Instant::now() + Duration::from_secs(seconds);
-    loop {
-        let state = client
-            .delivery_status(envelope)
-            .await
-            .map_err(|e| from_client("cannot ask for the delivery status", e))?;
-        if !matches!(state, DeliveryState::Queued { .. }) || Instant::now() >= deadline {
-            return Ok(state);
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
 }

@@ -1,4 +1,5 @@
-//! `streha subject register|rekey`: subjects at the agency's node (Art. 18.5, 36, 38.5).
+//! `streha subject register|add-representative|age|rekey`: subjects at the agency's node
+//! (Art. 18.3, 18.5, 36, 38.5).
 
 use std::fs::Permissions;
 use std::io::Write as _;
@@ -9,7 +10,9 @@ use anyhow::Context as _;
 use serde_json::json;
 use streha_core::rekey_commitment;
 
-use crate::cli::{SubjectRegisterArgs, SubjectRekeyArgs};
+use crate::cli::{
+    SubjectAddRepresentativeArgs, SubjectAgeArgs, SubjectRegisterArgs, SubjectRekeyArgs,
+};
 use crate::error::{CliError, from_client};
 use crate::profile;
 use crate::util::{self, SECRET_MODE};
@@ -42,6 +45,59 @@ pub(crate) fn register(profile_path: &Path, args: &SubjectRegisterArgs) -> Resul
             args.representatives.len()
         ),
     ])
+}
+
+/// Runs `streha subject add-representative`.
+pub(crate) fn add_representative(
+    profile_path: &Path,
+    args: &SubjectAddRepresentativeArgs,
+) -> Result<(), CliError> {
+    let index = util::block_on(async {
+        let client = profile::connect(profile_path).await?;
+        let result = client
+            .add_representative(args.subject, args.representative.clone())
+            .await
+            .map_err(|e| from_client("cannot register the representative", e));
+        client.close().await;
+        result
+    })??;
+    if args.json {
+        return util::print_json(&json!({
+            "subject": args.subject.to_string(),
+            "representative": args.representative.as_str(),
+            "log_index": index,
+        }));
+    }
+    util::print_lines(&[format!(
+        "Registered `{}` as a legal representative of {} (Art. 18.3, 38.5); logged at index \
+         {index}. Their consent counts for this subject from now on.",
+        args.representative, args.subject
+    )])
+}
+
+/// Runs `streha subject age`.
+pub(crate) fn age(profile_path: &Path, args: &SubjectAgeArgs) -> Result<(), CliError> {
+    let index = util::block_on(async {
+        let client = profile::connect(profile_path).await?;
+        let result = client
+            .record_age_status(args.subject, args.age)
+            .await
+            .map_err(|e| from_client("cannot record the age status", e));
+        client.close().await;
+        result
+    })??;
+    if args.json {
+        return util::print_json(&json!({
+            "subject": args.subject.to_string(),
+            "age_status": args.age.as_str(),
+            "log_index": index,
+        }));
+    }
+    util::print_lines(&[format!(
+        "Recorded {} as {} (Art. 36); logged at index {index}. Disclosures from now on are \
+         decided with it.",
+        args.subject, args.age
+    )])
 }
 
 /// The salt file's text: enough for a court or DPO to check the commitment in the log.
@@ -120,8 +176,8 @@ pub(crate) fn rekey(profile_path: &Path, args: &SubjectRekeyArgs) -> Result<(), 
         format!("subject: {new}"),
         format!(
             "Re-keyed {} (Art. 18.5); logged at index {index}. The old id is closed; envelopes \
-             held for it were deleted. Register representatives and record consents again \
-             under the new id.",
+             held for it were deleted. Register representatives (`streha subject \
+             add-representative`) and record consents again under the new id.",
             args.subject
         ),
         format!(
