@@ -9,7 +9,6 @@ use serde_json::json;
 use streha_client::{Client, DeliveryState, DisclosureBuilder};
 use streha_core::{Field, FieldValue, MAX_FIELD_VALUE_LEN, Purpose};
 use streha_crypto::{AnySecretKey, KeyKind};
-use streha_wire::text::Untrusted;
 
 use crate::cli::{FieldArg, FieldSource, SendArgs, parse_field};
 use crate::commands::operations;
