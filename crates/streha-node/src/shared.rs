@@ -119,7 +119,7 @@ pub(crate) struct Shared {
     /// The subjects' data keys, which seal the envelopes kept at rest (see `at_rest`).
     pub(crate) vault: streha_store::KeyVault,
     /// Peers' checkpoints verified before (receipts and consent evidence repeat them).
-    pub(crate) verified_checkpoints: crate::verified::VerifiedCheckpoints,
+    pub(crate) verified_checkpoints: Arc<crate::verified::VerifiedCheckpoints>,
     /// Commits every request's transaction, grouped (see [`Committer`]).
     committer: Committer,
 }
@@ -156,7 +156,7 @@ impl Shared {
             .store(now().unix_millis(), std::sync::atomic::Ordering::Relaxed);
         Ok(Self {
             vault,
-            verified_checkpoints: crate::verified::VerifiedCheckpoints::default(),
+            verified_checkpoints: Arc::default(),
             committer,
             witness,
             agency,

@@ -24,13 +24,15 @@
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use streha_audit::{
-    Checkpoint, CosignatureSigner, NoteSignature, SignedNote, open_checkpoint, verify_consistency,
-};
+use streha_audit::{Checkpoint, CosignatureSigner, NoteSignature, SignedNote};
 use streha_core::{AgencyId, AuditEntry, LogOrigin, WitnessAlarmKind};
 use streha_store::Transaction;
 use streha_wire::peer::{PeerRequest, PeerResponse, WitnessRequest};
 use streha_wire::{AgencyEntry, Roster};
+use streha_witness::rules::{
+    self, KEPT_ROOTS_PER_LOG, Latest, LogKeys, MAX_WITNESS_NOTE_LEN, NoteRefusal, Opened,
+    Submitter, Verdict,
+};
 use tokio::sync::watch;
 
 use crate::failure::Failure;
@@ -47,103 +49,56 @@ const MAX_GOSSIP: usize = streha_wire::limits::MAX_GOSSIP_NOTES;
 
 // ----- Witness side -------------------------------------------------------------------------
 
-/// Verifies `note` as a checkpoint of `owner`'s log.
-fn owner_checkpoint(
-    roster: &Roster,
-    owner: &AgencyEntry,
-    note: &str,
-) -> Result<Checkpoint, Failure> {
-    let verifier = log_verifier(roster, owner)?;
-    let (checkpoint, _) = open_checkpoint(note, std::slice::from_ref(&verifier)).map_err(|e| {
-        Failure::Verification(format!(
-            "the checkpoint is not signed by `{}`: {e}",
-            owner.id
-        ))
-    })?;
-    if checkpoint.origin() != owner.log_origin(roster.federation()) {
-        return Err(Failure::Verification(format!(
-            "the checkpoint is not for `{}`'s log",
-            owner.id
-        )));
-    }
-    Ok(checkpoint)
-}
-
-/// Why a witness does not take a checkpoint of another node's log.
-#[derive(Debug)]
-enum NoteRefusal {
-    /// Not a validly signed checkpoint of the owner's log (or this node failed checking it).
-    Invalid(Failure),
-    /// A signature line under the name of a roster node that is not that node's valid
-    /// signature: a forged signature (for instance a made-up witness cosignature).
-    Forged {
-        /// The key name on the line.
-        name: String,
-        /// The roster node whose name it is.
-        node: AgencyId,
-    },
-}
-
-impl From<Failure> for NoteRefusal {
-    fn from(failure: Failure) -> Self {
-        NoteRefusal::Invalid(failure)
-    }
-}
-
-impl From<NoteRefusal> for Failure {
-    fn from(refusal: NoteRefusal) -> Self {
-        match refusal {
-            NoteRefusal::Invalid(failure) => failure,
-            NoteRefusal::Forged { name, node } => Failure::Verification(format!(
-                "the checkpoint carries a signature line under `{name}` that is not a valid signature by `{node}`'s node key: a forged signature; the checkpoint is refused and nothing of it was kept"
-            )),
+/// Who this node trusts for `owner`'s log: the owner's node key under its origin; every
+/// roster node's name is guarded (a line under it must be that node's valid signature or
+/// cosignature, or the checkpoint is forged); other names are ignored, as C2SP signed-note
+/// says.
+fn log_keys(roster: &Roster, owner: &AgencyEntry) -> Result<LogKeys, Failure> {
+    let mut keys = LogKeys {
+        origin: owner.log_origin(roster.federation()),
+        log: vec![log_verifier(roster, owner)?],
+        guarded_names: Vec::with_capacity(roster.agencies().len()),
+        known: Vec::with_capacity(2 * roster.agencies().len()),
+    };
+    for agency in roster.agencies() {
+        keys.guarded_names
+            .push(agency.log_origin(roster.federation()));
+        if agency.id != owner.id {
+            keys.known.push(log_verifier(roster, agency)?);
         }
+        keys.known.push(cosignature_verifier(roster, agency)?);
     }
+    Ok(keys)
 }
 
-/// A checkpoint of `owner`'s log as a witness receives it (in a witnessing request or in
-/// gossip), verified as [`owner_checkpoint`] does, and the note to keep of it: the body with
-/// the owner's own signature only. Cosignatures are not the witness's to keep or pass on.
-///
-/// A signature line under the name of a roster node (the log origin of any agency, the
-/// owner's included) that is not a valid signature by that node's key — plain Ed25519 or
-/// cosignature/v1 — is [`NoteRefusal::Forged`]: the whole checkpoint is refused. Lines under
-/// other names (no node of this federation) are dropped, as C2SP signed-note allows.
-fn owner_note(
-    roster: &Roster,
-    owner: &AgencyEntry,
-    note: &str,
-) -> Result<(Checkpoint, String), NoteRefusal> {
-    let checkpoint = owner_checkpoint(roster, owner, note)?;
-    let parsed = SignedNote::parse(note)
-        .map_err(|e| Failure::Verification(format!("the checkpoint does not parse: {e}")))?;
-    let owner_key = log_verifier(roster, owner)?.key_id();
-    let mut kept = String::new();
-    for signature in parsed.signatures() {
-        let name = signature.name().as_str();
-        let Some(signer) = agency_of_origin(roster, name) else {
-            continue;
-        };
-        let verifiers = [
-            log_verifier(roster, &signer)?,
-            cosignature_verifier(roster, &signer)?,
-        ];
-        let line = signature.to_line();
-        let valid = SignedNote::parse(&format!("{}\n{line}", parsed.body()))
-            .ok()
-            .and_then(|alone| alone.verify(&verifiers).ok())
-            .is_some_and(|verified| !verified.signers().is_empty());
-        if !valid {
-            return Err(NoteRefusal::Forged {
-                name: name.to_owned(),
-                node: signer.id,
-            });
-        }
-        if signer.id == owner.id && signature.key_id() == owner_key {
-            kept.push_str(&line);
-        }
+/// [`open_note`] on a blocking thread (signature checks are CPU work that must not hold up
+/// the async threads serving applications), remembered so that a note gossiped every round
+/// is verified once.
+async fn open_owner_note(
+    shared: &Shared,
+    keys: LogKeys,
+    note: String,
+) -> Result<Opened, NoteRefusal> {
+    let memory = Arc::clone(&shared.verified_checkpoints);
+    tokio::task::spawn_blocking(move || memory.open_witness_note(&note, &keys))
+        .await
+        .unwrap_or_else(|_| {
+            Err(NoteRefusal::Malformed(
+                "the checkpoint check did not finish".into(),
+            ))
+        })
+}
+
+fn refusal_failure(refusal: NoteRefusal, owner: &AgencyId) -> Failure {
+    match refusal {
+        NoteRefusal::Forged { name } => Failure::Verification(format!(
+            "the checkpoint carries a signature line under `{name}` that is not a valid signature by that node's key: a forged signature; the checkpoint is refused and nothing of it was kept"
+        )),
+        NoteRefusal::NotSigned { .. } | NoteRefusal::WrongOrigin { .. } => Failure::Verification(
+            format!("the checkpoint is not signed by `{owner}` for its log: {refusal}"),
+        ),
+        other => Failure::BadRequest(other.to_string()),
     }
-    Ok((checkpoint, format!("{}\n{kept}", parsed.body())))
 }
 
 fn roots_key(origin: &str, size: u64) -> Vec<u8> {
@@ -153,14 +108,19 @@ fn roots_key(origin: &str, size: u64) -> Vec<u8> {
     key
 }
 
-/// Answers a witnessing request from `owner`.
+/// Answers a witnessing request from `owner`: the rules of [`streha_witness::rules`], with
+/// the check and the update of the latest cosigned size under one lock and one commit.
 pub(crate) async fn handle_witness(
     shared: &Shared,
     owner: &AgencyEntry,
     request: WitnessRequest,
 ) -> Result<PeerResponse, Failure> {
     let roster = shared.roster();
-    let (checkpoint, note) = owner_note(&roster, owner, &request.checkpoint)?;
+    let keys = log_keys(&roster, owner)?;
+    let opened = open_owner_note(shared, keys, request.checkpoint)
+        .await
+        .map_err(|refusal| refusal_failure(refusal, &owner.id))?;
+    let checkpoint = &opened.checkpoint;
     let origin = checkpoint.origin().to_owned();
     let _guard = shared.witness_lock.lock().await;
     let view: Option<WitnessView> = state::load(&shared.store, WITNESSED, origin.as_bytes())?;
@@ -170,84 +130,84 @@ pub(crate) async fn handle_witness(
             cosigned_size: view.as_ref().map_or(0, |v| v.size),
         });
     }
-    let root = checkpoint.root().to_bytes();
-    if let Some(view) = &view {
-        if checkpoint.size() < view.size {
-            return alarm(
-                shared,
-                &origin,
-                WitnessAlarmKind::Rollback,
-                view,
-                &note,
-                &checkpoint,
-            )
-            .await;
-        }
-        if checkpoint.size() == view.size && root != view.root {
-            return alarm(
-                shared,
-                &origin,
-                WitnessAlarmKind::Fork,
-                view,
-                &note,
-                &checkpoint,
-            )
-            .await;
-        }
-    }
-    let seen = view.as_ref().map_or(0, |v| v.size);
-    if checkpoint.size() > seen {
-        if request.old_size != seen {
-            return Ok(PeerResponse::WitnessConflict { size: seen });
-        }
-        if let Some(view) = &view {
-            let old_root = streha_audit::Hash::from_bytes(view.root);
-            if verify_consistency(
-                seen,
-                checkpoint.size(),
-                &old_root,
-                checkpoint.root(),
-                &request.proof,
-            )
-            .is_err()
-            {
-                return alarm(
-                    shared,
-                    &origin,
-                    WitnessAlarmKind::Inconsistent,
-                    view,
-                    &note,
-                    &checkpoint,
+    let latest = view.as_ref().map(|v| Latest {
+        size: v.size,
+        root: streha_audit::Hash::from_bytes(v.root),
+    });
+    match rules::judge(
+        latest.as_ref(),
+        request.old_size,
+        &request.proof,
+        checkpoint,
+        Submitter::Owner,
+    ) {
+        Verdict::Cosign { advance } => {
+            if advance {
+                let new_view = WitnessView {
+                    size: checkpoint.size(),
+                    root: checkpoint.root().to_bytes(),
+                    note: opened.kept_note.clone(),
+                };
+                let mut tx = Transaction::new();
+                tx.put(
+                    WITNESSED_ROOTS,
+                    roots_key(&origin, checkpoint.size()),
+                    state::encode(&new_view),
                 )
-                .await;
+                .put(
+                    WITNESSED,
+                    origin.as_bytes().to_vec(),
+                    state::encode(&new_view),
+                );
+                forget_old_roots(shared, &origin, &mut tx)?;
+                shared.commit(tx).await?;
             }
         }
-        let new_view = WitnessView {
-            size: checkpoint.size(),
-            root,
-            note,
-        };
-        let mut tx = Transaction::new();
-        tx.put(
-            WITNESSED_ROOTS,
-            roots_key(&origin, checkpoint.size()),
-            state::encode(&new_view),
-        )
-        .put(
-            WITNESSED,
-            origin.as_bytes().to_vec(),
-            state::encode(&new_view),
-        );
-        shared.commit(tx).await?;
+        Verdict::StaleOldSize { latest } => {
+            return Ok(PeerResponse::WitnessConflict { size: latest });
+        }
+        Verdict::OldSizeAboveCheckpoint => {
+            return Err(Failure::BadRequest(format!(
+                "the old size {} is above the checkpoint's size {}",
+                request.old_size,
+                checkpoint.size()
+            )));
+        }
+        Verdict::BadProof => {
+            return Err(Failure::BadRequest(
+                "the consistency proof does not verify".into(),
+            ));
+        }
+        Verdict::Contradiction(kind) => {
+            let Some(view) = &view else {
+                return Err(Failure::Internal(
+                    "a contradiction with no cosigned checkpoint".into(),
+                ));
+            };
+            return alarm(shared, &origin, kind, view, &opened.kept_note, checkpoint).await;
+        }
     }
     let signer = CosignatureSigner::new(&shared.origin, shared.node_key.as_dalek().clone())
         .map_err(|e| Failure::Internal(format!("cannot build the cosigner: {e}")))?;
     let timestamp = shared.now().unix_millis() / 1000;
-    let line = signer
-        .cosign(checkpoint.to_body().as_str(), timestamp)
+    let line = rules::cosign(&signer, checkpoint, timestamp)
         .map_err(|e| Failure::Internal(format!("cannot cosign: {e}")))?
         .to_line();
     Ok(PeerResponse::Cosigned(line))
+}
+
+/// Adds to `tx` the removal of the roots of `origin` beyond the [`KEPT_ROOTS_PER_LOG`]
+/// newest (the one `tx` adds counts among them): fork detection by gossip needs recent
+/// sizes only, and a log that grows fast must not grow its witnesses' stores without end.
+fn forget_old_roots(shared: &Shared, origin: &str, tx: &mut Transaction) -> Result<(), Failure> {
+    let mut prefix = origin.as_bytes().to_vec();
+    prefix.push(0);
+    let kept = shared.store.scan(WITNESSED_ROOTS, &prefix)?;
+    let excess = (kept.len() + 1).saturating_sub(KEPT_ROOTS_PER_LOG);
+    for (key, _) in kept.into_iter().take(excess) {
+        tx.remove(WITNESSED_ROOTS, key);
+    }
+    Ok(())
 }
 
 /// Compares gossiped checkpoints with the ones this node cosigned.
@@ -262,6 +222,9 @@ pub(crate) async fn handle_gossip(
     }
     let roster = shared.roster();
     for note in notes {
+        if note.len() > MAX_WITNESS_NOTE_LEN {
+            continue;
+        }
         let Ok(parsed) = SignedNote::parse(&note) else {
             continue;
         };
@@ -277,15 +240,16 @@ pub(crate) async fn handle_gossip(
         // Only checkpoints genuinely signed by the log's owner are evidence of anything, and
         // one carrying a forged signature comes from a dishonest peer (honest witnesses
         // gossip checkpoints with the owner's signature only): it is ignored.
-        let (checkpoint, note) = match owner_note(&roster, &owner, &note) {
-            Ok(checked) => checked,
-            Err(NoteRefusal::Forged { name, .. }) => {
+        let opened = match open_owner_note(shared, log_keys(&roster, &owner)?, note).await {
+            Ok(opened) => opened,
+            Err(NoteRefusal::Forged { name }) => {
                 tracing::warn!(log = %owner.id, signer = %name,
                     "a gossiped checkpoint carries a forged signature; ignored");
                 continue;
             }
-            Err(NoteRefusal::Invalid(_)) => continue,
+            Err(_) => continue,
         };
+        let checkpoint = &opened.checkpoint;
         let origin = checkpoint.origin().to_owned();
         let _guard = shared.witness_lock.lock().await;
         if held_evidence(shared, &origin)?.is_some() {
@@ -296,20 +260,15 @@ pub(crate) async fn handle_gossip(
             WITNESSED_ROOTS,
             &roots_key(&origin, checkpoint.size()),
         )?;
-        if let Some(ours) = ours
-            && &ours.root != checkpoint.root().as_bytes()
+        let ours_root = ours
+            .as_ref()
+            .map(|o| streha_audit::Hash::from_bytes(o.root));
+        if let (Some(kind), Some(ours)) =
+            (rules::judge_gossip(ours_root.as_ref(), checkpoint), &ours)
         {
             // The refusal is for the log's owner, should it ask; the gossiping peer is told
             // only that its gossip was received. A failure to keep the evidence is not hidden.
-            alarm(
-                shared,
-                &origin,
-                WitnessAlarmKind::Fork,
-                &ours,
-                &note,
-                &checkpoint,
-            )
-            .await?;
+            alarm(shared, &origin, kind, ours, &opened.kept_note, checkpoint).await?;
         }
     }
     Ok(PeerResponse::GossipReceived)
