@@ -19,6 +19,7 @@ pub(crate) struct Metrics {
     pub(crate) last_checkpoint_at: AtomicU64,
     refusals: Mutex<BTreeMap<String, u64>>,
     cosignatures: Mutex<BTreeMap<String, u64>>,
+    witness_refusals: Mutex<BTreeMap<String, u64>>,
 }
 
 impl Metrics {
@@ -44,6 +45,16 @@ impl Metrics {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         *map.entry(peer.to_string()).or_default() += 1;
+    }
+
+    /// Counts a witnessing request or gossiped checkpoint refused before any state was
+    /// touched, by `reason` (`rate`, `malformed`, `forged`, `unsigned`).
+    pub(crate) fn witness_refused(&self, reason: &str) {
+        let mut map = self
+            .witness_refusals
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        *map.entry(reason.to_owned()).or_default() += 1;
     }
 
     /// Refusal counts by `side/reason`.
@@ -163,6 +174,32 @@ impl crate::shared::Shared {
             "Evidence this node keeps as a witness (two signed checkpoints of one log that cannot both be true), by kind.",
             "kind",
             &self.evidence_figures(),
+        );
+        let mut witness_refusals: BTreeMap<String, u64> =
+            ["rate", "malformed", "forged", "unsigned"]
+                .iter()
+                .map(|reason| ((*reason).to_owned(), 0))
+                .collect();
+        witness_refusals.extend(
+            m.witness_refusals
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .clone(),
+        );
+        labelled(
+            &mut out,
+            "streha_witness_refused_total",
+            "Witnessing requests and gossiped checkpoints from peers refused before any state was touched, by reason: rate (over the per-peer budget), malformed (unparsable, oversized, repeated signature lines), forged, unsigned.",
+            "reason",
+            &witness_refusals,
+        );
+        gauge(
+            &mut out,
+            "streha_witness_kept_checkpoints",
+            "Checkpoints of other nodes' logs this node keeps as a witness (the latest cosigned sizes, at most 256 per log).",
+            self.store
+                .scan(crate::state::WITNESSED_ROOTS, &[])
+                .map_or(0, |kept| kept.len() as u64),
         );
         let cosignatures = m
             .cosignatures

@@ -108,6 +108,8 @@ pub(crate) struct Shared {
     pub(crate) witness_wake: tokio::sync::Notify,
     /// Serialises witness-side updates.
     pub(crate) witness_lock: tokio::sync::Mutex<()>,
+    /// Each peer's budget of witness-side work.
+    pub(crate) witness_budget: crate::witness::WitnessBudget,
     /// Open incoming peer connections, to close those of agencies removed from the roster.
     pub(crate) peer_connections: Mutex<Vec<([u8; 32], quinn::Connection)>>,
     /// Changes of subjects and consents take it exclusively (read-modify-write); a
@@ -173,6 +175,7 @@ impl Shared {
             witness_wake: tokio::sync::Notify::new(),
             delivery_waiters: DeliveryWaiters::default(),
             witness_lock: tokio::sync::Mutex::new(()),
+            witness_budget: crate::witness::WitnessBudget::default(),
             peer_connections: Mutex::new(Vec::new()),
             registry_lock: tokio::sync::RwLock::new(()),
             attempts: Mutex::new(HashMap::new()),

@@ -47,6 +47,79 @@ use crate::state::{
 /// Most checkpoints accepted in one gossip message (the wire's own cap).
 const MAX_GOSSIP: usize = streha_wire::limits::MAX_GOSSIP_NOTES;
 
+/// The most signature lines on a gossiped checkpoint: honest witnesses gossip the body with
+/// the log owner's signature only, so more is refused before any signature is checked.
+pub(crate) const MAX_GOSSIP_NOTE_SIGNATURES: usize = 4;
+
+/// Witnessing requests and gossip messages per second one peer may send this node,
+/// sustained. An honest node sends one of each per witnessing round (at most a few a
+/// second); more is refused (`Unavailable`, counted as `rate`) until the budget refills.
+pub(crate) const WITNESS_REQUESTS_PER_SECOND: u32 = 20;
+
+/// The burst of witnessing requests and gossip messages one peer may send at once.
+pub(crate) const WITNESS_REQUEST_BURST: u32 = 40;
+
+/// Each peer's budget of witness-side work: a token bucket of requests, and one
+/// verification at a time (on a blocking thread), so that no peer can take more than one
+/// thread's worth of signature checks, whatever it sends.
+#[derive(Debug, Default)]
+pub(crate) struct WitnessBudget {
+    peers: std::sync::Mutex<std::collections::HashMap<AgencyId, PeerBudget>>,
+}
+
+#[derive(Debug)]
+struct PeerBudget {
+    tokens: f64,
+    at: std::time::Instant,
+    verifying: Arc<tokio::sync::Semaphore>,
+}
+
+impl WitnessBudget {
+    /// Takes one request from `peer`'s budget. `None` if it is spent; otherwise the
+    /// semaphore to hold while its checkpoints are verified.
+    fn admit(&self, peer: &AgencyId) -> Option<Arc<tokio::sync::Semaphore>> {
+        let now = std::time::Instant::now();
+        let mut peers = self
+            .peers
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        // Peers are roster agencies, so the map is bounded by the roster; one that left is
+        // forgotten when the map outgrows it.
+        if peers.len() > streha_wire::roster::MAX_ROSTER_AGENCIES {
+            peers.clear();
+        }
+        let budget = peers.entry(peer.clone()).or_insert_with(|| PeerBudget {
+            tokens: f64::from(WITNESS_REQUEST_BURST),
+            at: now,
+            verifying: Arc::new(tokio::sync::Semaphore::new(1)),
+        });
+        let refill =
+            now.duration_since(budget.at).as_secs_f64() * f64::from(WITNESS_REQUESTS_PER_SECOND);
+        budget.tokens = (budget.tokens + refill).min(f64::from(WITNESS_REQUEST_BURST));
+        budget.at = now;
+        if budget.tokens < 1.0 {
+            return None;
+        }
+        budget.tokens -= 1.0;
+        Some(Arc::clone(&budget.verifying))
+    }
+}
+
+/// Admits a request of `peer` (see [`WitnessBudget`]), or refuses it.
+async fn admit(
+    shared: &Shared,
+    peer: &AgencyId,
+) -> Result<tokio::sync::OwnedSemaphorePermit, Failure> {
+    let refused = || {
+        shared.metrics.witness_refused("rate");
+        Failure::Unavailable(format!(
+            "too many witnessing requests from `{peer}` (at most {WITNESS_REQUESTS_PER_SECOND} a second); retry in the next round"
+        ))
+    };
+    let verifying = shared.witness_budget.admit(peer).ok_or_else(refused)?;
+    verifying.acquire_owned().await.map_err(|_| refused())
+}
+
 // ----- Witness side -------------------------------------------------------------------------
 
 /// Who this node trusts for `owner`'s log: the owner's node key under its origin; every
@@ -89,7 +162,8 @@ async fn open_owner_note(
         })
 }
 
-fn refusal_failure(refusal: NoteRefusal, owner: &AgencyId) -> Failure {
+fn refusal_failure(shared: &Shared, refusal: NoteRefusal, owner: &AgencyId) -> Failure {
+    shared.metrics.witness_refused(refusal_reason(&refusal));
     match refusal {
         NoteRefusal::Forged { name } => Failure::Verification(format!(
             "the checkpoint carries a signature line under `{name}` that is not a valid signature by that node's key: a forged signature; the checkpoint is refused and nothing of it was kept"
@@ -98,6 +172,15 @@ fn refusal_failure(refusal: NoteRefusal, owner: &AgencyId) -> Failure {
             format!("the checkpoint is not signed by `{owner}` for its log: {refusal}"),
         ),
         other => Failure::BadRequest(other.to_string()),
+    }
+}
+
+/// The metric label of a refused checkpoint.
+fn refusal_reason(refusal: &NoteRefusal) -> &'static str {
+    match refusal {
+        NoteRefusal::Forged { .. } => "forged",
+        NoteRefusal::NotSigned { .. } | NoteRefusal::WrongOrigin { .. } => "unsigned",
+        _ => "malformed",
     }
 }
 
@@ -115,11 +198,13 @@ pub(crate) async fn handle_witness(
     owner: &AgencyEntry,
     request: WitnessRequest,
 ) -> Result<PeerResponse, Failure> {
+    let permit = admit(shared, &owner.id).await?;
     let roster = shared.roster();
     let keys = log_keys(&roster, owner)?;
     let opened = open_owner_note(shared, keys, request.checkpoint)
         .await
-        .map_err(|refusal| refusal_failure(refusal, &owner.id))?;
+        .map_err(|refusal| refusal_failure(shared, refusal, &owner.id))?;
+    drop(permit);
     let checkpoint = &opened.checkpoint;
     let origin = checkpoint.origin().to_owned();
     let _guard = shared.witness_lock.lock().await;
@@ -213,6 +298,7 @@ fn forget_old_roots(shared: &Shared, origin: &str, tx: &mut Transaction) -> Resu
 /// Compares gossiped checkpoints with the ones this node cosigned.
 pub(crate) async fn handle_gossip(
     shared: &Shared,
+    peer: &AgencyEntry,
     notes: Vec<String>,
 ) -> Result<PeerResponse, Failure> {
     if notes.len() > MAX_GOSSIP {
@@ -220,17 +306,32 @@ pub(crate) async fn handle_gossip(
             "at most {MAX_GOSSIP} checkpoints per gossip message"
         )));
     }
+    // One message, one request of the peer's budget; its notes are verified one at a time.
+    let _permit = admit(shared, &peer.id).await?;
     let roster = shared.roster();
+    // An honest witness gossips one checkpoint per log: the first of each origin is looked
+    // at, so a message costs at most one verification of a few lines per roster agency.
+    let mut origins = std::collections::HashSet::new();
     for note in notes {
+        let malformed = || shared.metrics.witness_refused("malformed");
         if note.len() > MAX_WITNESS_NOTE_LEN {
+            malformed();
             continue;
         }
         let Ok(parsed) = SignedNote::parse(&note) else {
+            malformed();
             continue;
         };
         let Ok(body) = Checkpoint::parse_body(parsed.body()) else {
+            malformed();
             continue;
         };
+        if parsed.signatures().len() > MAX_GOSSIP_NOTE_SIGNATURES
+            || !origins.insert(body.origin().to_owned())
+        {
+            malformed();
+            continue;
+        }
         if body.origin() == shared.origin {
             continue;
         }
@@ -243,11 +344,15 @@ pub(crate) async fn handle_gossip(
         let opened = match open_owner_note(shared, log_keys(&roster, &owner)?, note).await {
             Ok(opened) => opened,
             Err(NoteRefusal::Forged { name }) => {
+                shared.metrics.witness_refused("forged");
                 tracing::warn!(log = %owner.id, signer = %name,
                     "a gossiped checkpoint carries a forged signature; ignored");
                 continue;
             }
-            Err(_) => continue,
+            Err(refusal) => {
+                shared.metrics.witness_refused(refusal_reason(&refusal));
+                continue;
+            }
         };
         let checkpoint = &opened.checkpoint;
         let origin = checkpoint.origin().to_owned();
