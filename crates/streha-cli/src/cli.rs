@@ -840,6 +840,8 @@ pub(crate) enum AuditCommand {
                       index, the proof's hashes in base64, the signed checkpoint note; BLAKE3 \
                       tree, spec/audit-log.md) and the entry's bytes to --out with `.entry` \
                       appended, for anyone to check offline with `streha audit check-proof`. \
+                      The checkpoint is the node's published one (cosigned by its witnesses); \
+                      if it does not cover the entry yet, waits up to --wait seconds. \
                       Prints what the entry records.",
         after_help = EXIT_STATUS_HELP
     )]
@@ -849,7 +851,11 @@ pub(crate) enum AuditCommand {
         long_about = "Fetch every entry and checkpoint of your node's log, verify them (each \
                       checkpoint signed by the node, each root recomputed from the entries, \
                       consecutive checkpoints consistent) and write the log bundle \
-                      (spec/audit-log.md) to --out, for `streha audit verify`.",
+                      (spec/audit-log.md) to --out, for `streha audit verify`. The bundle \
+                      ends at a checkpoint the node's witnesses cosigned (its published \
+                      checkpoint): if the latest is not cosigned yet, waits up to --wait \
+                      seconds for it, so that the bundle verifies with --min-witnesses (1 by \
+                      default).",
         after_help = EXIT_STATUS_HELP
     )]
     Export(AuditExportArgs),
@@ -911,6 +917,13 @@ pub(crate) struct AuditProveArgs {
     /// The entry's index in your node's log
     #[arg(value_name = "INDEX")]
     pub(crate) index: u64,
+    /// Wait up to this many seconds for the node's witnesses to cosign (see above)
+    #[arg(long, value_name = "SECONDS", default_value_t = 60)]
+    pub(crate) wait: u64,
+    /// Use the node's latest checkpoint even if no witness has cosigned it yet (the result
+    /// then fails `--min-witnesses`, whose default is 1)
+    #[arg(long)]
+    pub(crate) latest: bool,
     /// Where to write the entry and its proof
     #[arg(long, value_name = "FILE")]
     pub(crate) out: PathBuf,
@@ -925,6 +938,13 @@ pub(crate) struct AuditProveArgs {
 /// Arguments of `streha audit export`.
 #[derive(Debug, Args)]
 pub(crate) struct AuditExportArgs {
+    /// Wait up to this many seconds for the node's witnesses to cosign (see above)
+    #[arg(long, value_name = "SECONDS", default_value_t = 60)]
+    pub(crate) wait: u64,
+    /// Use the node's latest checkpoint even if no witness has cosigned it yet (the result
+    /// then fails `--min-witnesses`, whose default is 1)
+    #[arg(long)]
+    pub(crate) latest: bool,
     /// Where to write the log bundle
     #[arg(long, value_name = "FILE")]
     pub(crate) out: PathBuf,

@@ -162,7 +162,10 @@ pub use crate::{
         ConsentError, ConsentGrant, ConsentRegistry, ConsentRevocation, ConsentTerms, ConsentView,
         Grantor, MAX_CONSENT_RECIPIENTS, NotInForce, Recipient, RegistryError,
     },
-    entry::{AuditEntry, ENTRY_VERSION, KeyKind, MAX_ENTRY_LEN, ViolationKind, WitnessAlarmKind},
+    entry::{
+        AuditEntry, ENTRY_VERSION, KeyKind, MAX_ENTRY_LEN, MAX_WITNESSED_PER_ENTRY, ViolationKind,
+        WitnessAlarmKind, WitnessedCheckpoint,
+    },
     header::{
         APPROVAL_DOMAIN, Approvals, DisclosureHeader, HEADER_VERSION, HeaderError, MAX_APPROVALS,
         MAX_HEADER_LEN, UrgentApproval,

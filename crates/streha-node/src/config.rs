@@ -47,6 +47,7 @@ struct RawConfig {
 struct RawWitness {
     quorum: usize,
     interval_ms: u64,
+    record_interval_ms: u64,
 }
 
 impl Default for RawWitness {
@@ -54,6 +55,7 @@ impl Default for RawWitness {
         Self {
             quorum: 1,
             interval_ms: 10_000,
+            record_interval_ms: 300_000,
         }
     }
 }
@@ -65,6 +67,11 @@ pub struct WitnessConfig {
     pub quorum: usize,
     /// How often to ask peers to cosign the latest checkpoint (also after each receipt).
     pub interval: Duration,
+    /// How often, at most, this node records in its own log what it cosigned as a witness
+    /// (one `witnessed_checkpoints` entry for every log that moved). Recording grows the
+    /// log, which its peers then cosign and record in turn: the interval bounds that
+    /// exchange to one entry per node per interval.
+    pub record_interval: Duration,
 }
 
 #[derive(Debug, Deserialize)]
@@ -271,6 +278,8 @@ impl NodeConfig {
             quorum: raw.witness.quorum,
             interval: positive_ms(raw.witness.interval_ms)
                 .map_err(|problem| error("witness.interval_ms", problem))?,
+            record_interval: positive_ms(raw.witness.record_interval_ms)
+                .map_err(|problem| error("witness.record_interval_ms", problem))?,
         };
 
         let l = raw.limits;

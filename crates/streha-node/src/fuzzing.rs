@@ -68,6 +68,7 @@ impl PeerInput {
                 WitnessConfig {
                     quorum: 1,
                     interval: std::time::Duration::from_secs(3600),
+                    record_interval: std::time::Duration::from_secs(3600),
                 },
             )
             .map_err(|e| e.to_string())?,

@@ -25,7 +25,9 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use streha_audit::{Checkpoint, CosignatureSigner, NoteSignature, SignedNote};
-use streha_core::{AgencyId, AuditEntry, LogOrigin, WitnessAlarmKind};
+use streha_core::{
+    AgencyId, AuditEntry, LogOrigin, MAX_WITNESSED_PER_ENTRY, WitnessAlarmKind, WitnessedCheckpoint,
+};
 use streha_store::Transaction;
 use streha_wire::peer::{PeerRequest, PeerResponse, WitnessRequest};
 use streha_wire::{AgencyEntry, Roster};
@@ -517,11 +519,18 @@ pub(crate) async fn run(
         .interval
         .min(std::time::Duration::from_secs(1))
         / 2;
+    let mut recorded_at = tokio::time::Instant::now();
     loop {
         if *shutdown.borrow() {
             break;
         }
         let started = tokio::time::Instant::now();
+        if started.duration_since(recorded_at) >= shared.witness.record_interval {
+            recorded_at = started;
+            if let Err(problem) = record_witnessed(&shared).await {
+                tracing::warn!(%problem, "could not record what this node cosigned; retried next interval");
+            }
+        }
         // A round waits on peers that may be down; shutdown must not wait for it.
         tokio::select! {
             () = round(&shared, &peers) => {}
@@ -592,6 +601,72 @@ async fn round(shared: &Arc<Shared>, peers: &Arc<Peers>) {
         .metrics
         .peers_reachable
         .store(reachable, Ordering::Relaxed);
+}
+
+/// `NODE_META` key of the size of `origin`'s log last recorded in a `witnessed_checkpoints`
+/// entry.
+fn recorded_key(origin: &[u8]) -> Vec<u8> {
+    let mut key = b"witnessed-recorded\0".to_vec();
+    key.extend_from_slice(origin);
+    key
+}
+
+/// Records in this node's own log, in as few entries as fit, the latest cosigned checkpoint
+/// of every log that moved since it was last recorded (issue 15: the federation's bundles
+/// alone then show a log rewritten after it was cosigned). The entries and the recorded
+/// sizes are one commit.
+pub(crate) async fn record_witnessed(shared: &Shared) -> Result<(), Failure> {
+    let _guard = shared.witness_lock.lock().await;
+    let mut moved = Vec::new();
+    for (origin, value) in shared.store.scan(WITNESSED, &[])? {
+        let view: WitnessView = postcard::from_bytes(&value).map_err(|e| {
+            Failure::Internal(format!(
+                "a stored witnessed checkpoint does not decode: {e}"
+            ))
+        })?;
+        let recorded =
+            state::load_index(&shared.store, NODE_META, &recorded_key(&origin))?.unwrap_or(0);
+        if view.size <= recorded {
+            continue;
+        }
+        let Ok(log) = std::str::from_utf8(&origin)
+            .map_err(|_| ())
+            .and_then(|o| LogOrigin::new(o).map_err(|_| ()))
+        else {
+            continue;
+        };
+        moved.push((
+            origin,
+            WitnessedCheckpoint {
+                origin: log,
+                size: view.size,
+                root: view.root,
+            },
+        ));
+    }
+    if moved.is_empty() {
+        return Ok(());
+    }
+    let at = shared.now();
+    let mut tx = Transaction::new();
+    for batch in moved.chunks(MAX_WITNESSED_PER_ENTRY) {
+        for (origin, checkpoint) in batch {
+            tx.put(
+                NODE_META,
+                recorded_key(origin),
+                checkpoint.size.to_be_bytes().to_vec(),
+            );
+        }
+        tx.append(
+            AuditEntry::WitnessedCheckpoints {
+                checkpoints: batch.iter().map(|(_, c)| c.clone()).collect(),
+                at,
+            }
+            .encode(),
+        );
+    }
+    shared.commit(tx).await?;
+    Ok(())
 }
 
 /// Whether a witnessing exchange reached the peer.

@@ -96,6 +96,7 @@ mod replay;
 mod report;
 mod subject;
 mod verify;
+mod witnessed;
 
 pub use crate::finding::{Finding, Rule, Severity};
 pub use crate::proof::{ProofCheck, ProveError, check_proof, prove_from_bundle};

@@ -443,6 +443,8 @@ pub(crate) fn replay(
                 )
                 .at_entry(index),
             ),
+            // Checked against the witnessed logs' trees in `witnessed` (V3.6).
+            AuditEntry::WitnessedCheckpoints { .. } => {}
         }
     }
     out

@@ -114,6 +114,7 @@ pub fn verify(bundles: &[LogBundle], roster: &Roster, options: &VerifyOptions) -
     }
 
     // V3, the logs against each other.
+    crate::witnessed::check_witnessed(&logs, &primary, &dir, &mut findings);
     let members = roster.agencies().iter().map(|a| a.id.to_string()).collect();
     match_logs(&mut sides, &members, &mut findings, &mut notes);
 

@@ -52,8 +52,9 @@ pub(crate) struct AuditVerifyArgs {
     /// The national authority's roster public key (a .pub key file)
     #[arg(long, value_name = "FILE")]
     pub(crate) roster_key: PathBuf,
-    /// Require this many distinct witness cosignatures on each log's latest checkpoint
-    #[arg(long, value_name = "N", default_value_t = 0)]
+    /// Require this many distinct witness cosignatures on each log's latest checkpoint (0
+    /// reports them without requiring any)
+    #[arg(long, value_name = "N", default_value_t = 1)]
     pub(crate) min_witnesses: usize,
     /// Print the report as JSON (format streha-verify-report/v1) instead of text
     #[arg(long)]
@@ -101,8 +102,9 @@ pub(crate) struct AuditCheckProofArgs {
     /// The national authority's roster public key
     #[arg(long, value_name = "FILE")]
     pub(crate) roster_key: PathBuf,
-    /// Require this many distinct witness cosignatures on the proof's checkpoint
-    #[arg(long, value_name = "N", default_value_t = 0)]
+    /// Require this many distinct witness cosignatures on the proof's checkpoint (0 for
+    /// none)
+    #[arg(long, value_name = "N", default_value_t = 1)]
     pub(crate) min_witnesses: usize,
     /// Print one line of JSON
     #[arg(long)]
