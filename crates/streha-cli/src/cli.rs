@@ -782,6 +782,35 @@ pub(crate) enum WitnessCommand {
         after_help = EXIT_STATUS_HELP
     )]
     Evidence(JsonArgs),
+    /// Run a standalone C2SP tlog-witness over HTTP (for an oversight body)
+    #[command(
+        long_about = "Run a standalone witness (C2SP tlog-witness over HTTP) for an oversight \
+                      body that runs no agency node: it follows the logs its configuration \
+                      lists (each by origin and verifier key, or every agency of a signed \
+                      roster), cosigns every checkpoint consistent with the last it cosigned, \
+                      keeps that state durably, keeps forks and bad proofs as evidence and \
+                      serves GET /metrics. Prints `streha witness ready on ADDR` once it \
+                      serves; stops on SIGTERM. See the README's operator guide and \
+                      spec/witness.md.",
+        after_help = EXIT_STATUS_HELP
+    )]
+    Serve(WitnessConfigArgs),
+    /// Print the verifier key (vkey) of a standalone witness, for the roster
+    #[command(
+        long_about = "Print the C2SP verifier key (name+key id+key, cosignature/v1) of the \
+                      witness that --config describes: the national authority lists it, with \
+                      the witness's URL, under [[witnesses]] in the roster.",
+        after_help = EXIT_STATUS_HELP
+    )]
+    Vkey(WitnessConfigArgs),
+}
+
+/// Arguments of `streha witness serve` and `streha witness vkey`.
+#[derive(Debug, Args)]
+pub(crate) struct WitnessConfigArgs {
+    /// The witness's configuration (witness.toml)
+    #[arg(long, value_name = "FILE")]
+    pub(crate) config: PathBuf,
 }
 
 /// Arguments of a command whose only option is `--json`.

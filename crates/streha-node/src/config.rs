@@ -45,15 +45,29 @@ struct RawConfig {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 struct RawWitness {
-    quorum: usize,
+    quorum: RawQuorum,
     interval_ms: u64,
     record_interval_ms: u64,
+    submit_timeout_ms: u64,
+}
+
+/// `witness.quorum`: a number (peers only), or `{ peers = N, independent = M }`.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum RawQuorum {
+    Peers(usize),
+    Split {
+        peers: usize,
+        #[serde(default)]
+        independent: usize,
+    },
 }
 
 impl Default for RawWitness {
     fn default() -> Self {
         Self {
-            quorum: 1,
+            submit_timeout_ms: 10_000,
+            quorum: RawQuorum::Peers(1),
             interval_ms: 10_000,
             record_interval_ms: 300_000,
         }
@@ -63,8 +77,14 @@ impl Default for RawWitness {
 /// Witnessing (C2SP tlog-witness between the federation's nodes).
 #[derive(Debug, Clone, Copy)]
 pub struct WitnessConfig {
-    /// How many other nodes must cosign a checkpoint before it is published.
+    /// How many other nodes must cosign a checkpoint before it is published
+    /// (`witness.quorum`, or `witness.quorum.peers`).
     pub quorum: usize,
+    /// How many of the roster's independent witnesses must cosign it too
+    /// (`witness.quorum.independent`, default 0).
+    pub independent_quorum: usize,
+    /// How long one submission to an independent witness may take.
+    pub submit_timeout: Duration,
     /// How often to ask peers to cosign the latest checkpoint (also after each receipt).
     pub interval: Duration,
     /// How often, at most, this node records in its own log what it cosigned as a witness
@@ -267,7 +287,11 @@ impl NodeConfig {
                 Some(address)
             }
         };
-        if raw.witness.quorum == 0 {
+        let (peers_quorum, independent_quorum) = match raw.witness.quorum {
+            RawQuorum::Peers(peers) => (peers, 0),
+            RawQuorum::Split { peers, independent } => (peers, independent),
+        };
+        if peers_quorum == 0 {
             return Err(error(
                 "witness.quorum",
                 "must be at least 1: with 0, every checkpoint would be published without any witness"
@@ -275,7 +299,10 @@ impl NodeConfig {
             ));
         }
         let witness = WitnessConfig {
-            quorum: raw.witness.quorum,
+            quorum: peers_quorum,
+            independent_quorum,
+            submit_timeout: positive_ms(raw.witness.submit_timeout_ms)
+                .map_err(|problem| error("witness.submit_timeout_ms", problem))?,
             interval: positive_ms(raw.witness.interval_ms)
                 .map_err(|problem| error("witness.interval_ms", problem))?,
             record_interval: positive_ms(raw.witness.record_interval_ms)

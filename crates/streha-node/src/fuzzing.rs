@@ -67,6 +67,8 @@ impl PeerInput {
                 Limits::default(),
                 WitnessConfig {
                     quorum: 1,
+                    independent_quorum: 0,
+                    submit_timeout: std::time::Duration::from_secs(10),
                     interval: std::time::Duration::from_secs(3600),
                     record_interval: std::time::Duration::from_secs(3600),
                 },

@@ -20,6 +20,7 @@ pub(crate) struct Metrics {
     refusals: Mutex<BTreeMap<String, u64>>,
     cosignatures: Mutex<BTreeMap<String, u64>>,
     witness_refusals: Mutex<BTreeMap<String, u64>>,
+    independent_answers: Mutex<BTreeMap<String, u64>>,
 }
 
 impl Metrics {
@@ -55,6 +56,15 @@ impl Metrics {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         *map.entry(reason.to_owned()).or_default() += 1;
+    }
+
+    /// Counts an answer of an independent witness (or its absence), by `answer`.
+    pub(crate) fn independent_answer(&self, answer: &str) {
+        let mut map = self
+            .independent_answers
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        *map.entry(answer.to_owned()).or_default() += 1;
     }
 
     /// Refusal counts by `side/reason`.
@@ -192,6 +202,35 @@ impl crate::shared::Shared {
             "Witnessing requests and gossiped checkpoints from peers refused before any state was touched, by reason: rate (over the per-peer budget), malformed (unparsable, oversized, repeated signature lines), forged, unsigned.",
             "reason",
             &witness_refusals,
+        );
+        let mut answers: BTreeMap<String, u64> = [
+            "cosigned",
+            "409-size",
+            "400",
+            "403",
+            "404",
+            "409",
+            "422",
+            "other",
+            "unreachable",
+            "unverified",
+            "ahead",
+        ]
+        .iter()
+        .map(|answer| ((*answer).to_owned(), 0))
+        .collect();
+        answers.extend(
+            m.independent_answers
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .clone(),
+        );
+        labelled(
+            &mut out,
+            "streha_independent_witness_answers_total",
+            "Submissions of this node's checkpoints to the roster's independent witnesses (C2SP tlog-witness), by answer: cosigned, 409-size (retried from the size given), 400, 403, 404, 409 (a fork), 422, other, unreachable, unverified (a cosignature that does not verify), ahead (the witness cosigned more than this log holds).",
+            "answer",
+            &answers,
         );
         gauge(
             &mut out,

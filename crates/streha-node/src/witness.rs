@@ -30,7 +30,8 @@ use streha_core::{
 };
 use streha_store::Transaction;
 use streha_wire::peer::{PeerRequest, PeerResponse, WitnessRequest};
-use streha_wire::{AgencyEntry, Roster};
+use streha_wire::{AgencyEntry, IndependentWitness, Roster};
+use streha_witness::client::Answer;
 use streha_witness::rules::{
     self, KEPT_ROOTS_PER_LOG, Latest, LogKeys, MAX_WITNESS_NOTE_LEN, NoteRefusal, Opened,
     Submitter, Verdict,
@@ -391,6 +392,14 @@ pub(crate) fn warn_if_quorum_unreachable(shared: &Shared) {
         .iter()
         .filter(|agency| agency.id != shared.agency)
         .count();
+    if shared.witness.independent_quorum > roster.witnesses().len() {
+        tracing::warn!(
+            quorum = shared.witness.independent_quorum,
+            independent_witnesses = roster.witnesses().len(),
+            roster_version = roster.version(),
+            "`witness.quorum.independent` is larger than the number of independent witnesses in the roster: no checkpoint can be published until the roster lists enough of them or the quorum is lowered"
+        );
+    }
     if shared.witness.quorum > others {
         tracing::warn!(
             quorum = shared.witness.quorum,
@@ -589,6 +598,16 @@ async fn round(shared: &Arc<Shared>, peers: &Arc<Peers>) {
                     .await
                     .is_ok(),
             }
+        });
+    }
+    for witness in roster.witnesses() {
+        let (shared, witness) = (Arc::clone(shared), witness.clone());
+        tasks.spawn(async move {
+            if let Err(problem) = submit_independent(&shared, &witness).await {
+                tracing::debug!(witness = %witness.name(), %problem, "independent witnessing incomplete");
+            }
+            // Independent witnesses are not peers: not counted as reachable peers.
+            false
         });
     }
     let mut reachable = 0u64;
@@ -802,33 +821,150 @@ async fn keep_cosignature(
             peer.id
         )));
     }
-    let mut key = checkpoint.size.to_be_bytes().to_vec();
-    key.extend_from_slice(peer.id.as_str().as_bytes());
-    let mut tx = Transaction::new();
-    tx.put(COSIGNATURES, key, line.as_bytes().to_vec()).put(
-        COSIGNED_BY,
-        peer.id.as_str().as_bytes().to_vec(),
-        checkpoint.size.to_be_bytes().to_vec(),
-    );
-    let cosigners = shared
-        .store
-        .scan(COSIGNATURES, &checkpoint.size.to_be_bytes())?
-        .iter()
-        .filter(|(k, _)| &k[8..] != peer.id.as_str().as_bytes())
-        .count()
-        + 1;
-    let published = state::load_index(&shared.store, NODE_META, b"published")?.unwrap_or(0);
-    if cosigners >= shared.witness.quorum && checkpoint.size > published {
-        tx.put(
-            NODE_META,
-            b"published".to_vec(),
-            checkpoint.size.to_be_bytes().to_vec(),
-        );
-    }
-    shared.commit(tx).await?;
+    record_cosignature(shared, checkpoint.size, peer.id.as_str().as_bytes(), line).await?;
     Metrics::bump(&shared.metrics.cosignatures_received);
     shared.metrics.cosigned(&peer.id);
     Ok(())
+}
+
+/// The first byte of the key of an independent witness in [`COSIGNED_BY`] and, after the
+/// size, in [`COSIGNATURES`]: 0x00, which no agency id holds, then the witness's name.
+const INDEPENDENT: u8 = 0;
+
+fn independent_key(name: &str) -> Vec<u8> {
+    let mut key = vec![INDEPENDENT];
+    key.extend_from_slice(name.as_bytes());
+    key
+}
+
+/// Keeps a verified cosignature of this node's checkpoint of `size` by `who` (an agency id,
+/// or [`independent_key`]), and publishes that checkpoint if it now has the quorum of peers
+/// and of independent witnesses. Serialised, so that concurrent cosignatures are counted
+/// together.
+async fn record_cosignature(
+    shared: &Shared,
+    size: u64,
+    who: &[u8],
+    line: &str,
+) -> Result<(), Failure> {
+    let _guard = shared.witness_lock.lock().await;
+    let mut key = size.to_be_bytes().to_vec();
+    key.extend_from_slice(who);
+    let mut tx = Transaction::new();
+    tx.put(COSIGNATURES, key, line.as_bytes().to_vec()).put(
+        COSIGNED_BY,
+        who.to_vec(),
+        size.to_be_bytes().to_vec(),
+    );
+    let (mut peers, mut independent) = (0usize, 0usize);
+    for (k, _) in shared.store.scan(COSIGNATURES, &size.to_be_bytes())? {
+        let by = &k[8..];
+        if by == who {
+            continue;
+        }
+        if by.first() == Some(&INDEPENDENT) {
+            independent += 1;
+        } else {
+            peers += 1;
+        }
+    }
+    if who.first() == Some(&INDEPENDENT) {
+        independent += 1;
+    } else {
+        peers += 1;
+    }
+    let published = state::load_index(&shared.store, NODE_META, b"published")?.unwrap_or(0);
+    if peers >= shared.witness.quorum
+        && independent >= shared.witness.independent_quorum
+        && size > published
+    {
+        tx.put(
+            NODE_META,
+            b"published".to_vec(),
+            size.to_be_bytes().to_vec(),
+        );
+    }
+    shared.commit(tx).await?;
+    Ok(())
+}
+
+/// Submits the latest checkpoint to an independent witness (C2SP tlog-witness over HTTP),
+/// unless it has cosigned it already: from the size it last cosigned, retrying once from the
+/// size a `409 text/x.tlog.size` names; its cosignature is verified under the roster's key
+/// for it and kept. Every answer is counted (`streha_independent_witness_answers_total`).
+async fn submit_independent(shared: &Shared, witness: &IndependentWitness) -> Result<(), String> {
+    let name = witness.name();
+    let Some(checkpoint) = shared.store.latest_checkpoint() else {
+        return Ok(());
+    };
+    let key = independent_key(&name);
+    let mut old_size = state::load_index(&shared.store, COSIGNED_BY, &key)
+        .map_err(|e| e.to_string())?
+        .unwrap_or(0);
+    if old_size == checkpoint.size {
+        return Ok(());
+    }
+    let verifier = witness.verifier().map_err(|e| e.to_string())?;
+    for _ in 0..2 {
+        if old_size > checkpoint.size {
+            shared.metrics.independent_answer("ahead");
+            tracing::error!(witness = %name, witness_size = old_size, our_size = checkpoint.size,
+                "security event: an independent witness has cosigned more of this log than this node holds; was the store rolled back?");
+            return Err("the witness is ahead of this log".into());
+        }
+        let proof = shared
+            .store
+            .consistency_proof(old_size, checkpoint.size)
+            .map_err(|e| e.to_string())?;
+        let answer = streha_witness::client::add_checkpoint(
+            &witness.url,
+            old_size,
+            &proof,
+            &checkpoint.note,
+            shared.witness.submit_timeout,
+        )
+        .await;
+        match answer {
+            Ok(Answer::Cosigned(lines)) => {
+                let Some(line) = lines.into_iter().find(|l| verifier.matches(l)) else {
+                    shared.metrics.independent_answer("unverified");
+                    return Err(format!("`{name}` answered no cosignature under its key"));
+                };
+                let body = SignedNote::parse(&checkpoint.note)
+                    .map_err(|e| e.to_string())?
+                    .body()
+                    .to_owned();
+                if verifier.verify_signature(&body, &line).is_err() {
+                    shared.metrics.independent_answer("unverified");
+                    tracing::warn!(witness = %name, "an independent witness's cosignature does not verify; not kept");
+                    return Err(format!("the cosignature of `{name}` does not verify"));
+                }
+                record_cosignature(shared, checkpoint.size, &key, &line.to_line())
+                    .await
+                    .map_err(|e| e.to_string())?;
+                shared.metrics.independent_answer("cosigned");
+                return Ok(());
+            }
+            Ok(Answer::StaleOldSize(size)) => {
+                shared.metrics.independent_answer("409-size");
+                old_size = size;
+            }
+            Ok(Answer::Refused { status, message }) => {
+                let label = match status {
+                    400 | 403 | 404 | 409 | 422 => status.to_string(),
+                    _ => "other".to_owned(),
+                };
+                shared.metrics.independent_answer(&label);
+                tracing::warn!(witness = %name, status, %message, "an independent witness refused this node's checkpoint");
+                return Err(format!("`{name}` answered {status}"));
+            }
+            Err(e) => {
+                shared.metrics.independent_answer("unreachable");
+                return Err(e.to_string());
+            }
+        }
+    }
+    Err(format!("`{name}` kept reporting another size"))
 }
 
 /// The published checkpoint: the latest one cosigned by at least the quorum, with every
@@ -862,6 +998,29 @@ pub(crate) fn with_cosignatures(shared: &Shared, size: u64, note: &str) -> Resul
     let mut signed = SignedNote::parse(note)
         .map_err(|e| Failure::Internal(format!("a stored checkpoint does not parse: {e}")))?;
     for (key, line) in kept {
+        if key.get(8) == Some(&INDEPENDENT) {
+            let Some(verifier) = key
+                .get(9..)
+                .and_then(|name| std::str::from_utf8(name).ok())
+                .and_then(|name| roster.witness_named(name))
+                .and_then(|w| w.verifier().ok())
+            else {
+                continue;
+            };
+            let Ok(signature) = std::str::from_utf8(&line)
+                .map_err(|_| ())
+                .and_then(|line| NoteSignature::from_line(line).map_err(|_| ()))
+            else {
+                continue;
+            };
+            if verifier.verify_signature(signed.body(), &signature).is_ok() {
+                let mut candidate = signed.clone();
+                if candidate.add_signature(signature).is_ok() {
+                    signed = candidate;
+                }
+            }
+            continue;
+        }
         let Some(witness) = key
             .get(8..)
             .and_then(|id| std::str::from_utf8(id).ok())

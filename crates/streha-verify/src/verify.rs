@@ -23,6 +23,10 @@ pub struct VerifyOptions {
     /// [`InsufficientWitnesses`](Rule::InsufficientWitnesses) finding. Default 0: witness
     /// counts are reported, not required.
     pub min_witnesses: usize,
+    /// Of those, how many must be independent witnesses of the roster (`[[witnesses]]`:
+    /// oversight bodies, not agencies); fewer is an
+    /// [`InsufficientWitnesses`](Rule::InsufficientWitnesses) finding. Default 0.
+    pub min_independent: usize,
 }
 
 impl VerifyOptions {
@@ -36,6 +40,13 @@ impl VerifyOptions {
     #[must_use]
     pub fn min_witnesses(mut self, n: usize) -> Self {
         self.min_witnesses = n;
+        self
+    }
+
+    /// Requires `n` of the roster's independent witnesses on each log's latest checkpoint.
+    #[must_use]
+    pub fn min_independent(mut self, n: usize) -> Self {
+        self.min_independent = n;
         self
     }
 }
@@ -70,6 +81,34 @@ pub fn verify(bundles: &[LogBundle], roster: &Roster, options: &VerifyOptions) -
         .enumerate()
         .map(|(i, b)| check_log(i, b, &dir, options.min_witnesses, &mut findings))
         .collect();
+
+    // V1.3: enough independent witnesses on each log's latest checkpoint, if asked.
+    if options.min_independent > 0 {
+        for log in logs.iter().filter(|l| l.node.is_some()) {
+            let Some(last) = log.checkpoints.iter().rev().find(|c| c.signed) else {
+                continue;
+            };
+            let independent = last
+                .witnesses
+                .iter()
+                .filter(|w| roster.witness_named(&w.agency).is_some())
+                .count();
+            if independent < options.min_independent {
+                findings.push(
+                    Finding::new(
+                        Rule::InsufficientWitnesses,
+                        &log.name,
+                        format!(
+                            "the latest checkpoint (size {}) has {independent} independent witness cosignatures; {} are required",
+                            last.size.unwrap_or(0),
+                            options.min_independent
+                        ),
+                    )
+                    .at_checkpoint(last.index),
+                );
+            }
+        }
+    }
 
     // V1.1 and V1.5 across bundles of one log: the longest is replayed; every signed
     // checkpoint of one must be a prefix of the others' trees.

@@ -35,7 +35,7 @@ pub mod roster;
 
 pub use crate::error::{ErrorCode, FrameError, RemoteError};
 pub use crate::frame::{MAX_FRAME_LEN, PROTOCOL_VERSION};
-pub use crate::roster::{AgencyEntry, OfficerEntry, Roster, RosterError};
+pub use crate::roster::{AgencyEntry, IndependentWitness, OfficerEntry, Roster, RosterError};
 
 /// ALPN protocol id for node ↔ node connections.
 pub const PEER_ALPN: &[u8] = b"streha/1";

@@ -13,11 +13,20 @@
 //! - [`protocol`] — **sans-IO**: the `add-checkpoint` request body and the answers, parsed
 //!   from untrusted bytes and written as C2SP says.
 //!
-//! What it does not do in those modules: read or write files or sockets, read a clock, or
+//! - [`client`] (feature `client`): one `add-checkpoint` request over HTTP/1.1, the answer
+//!   classified (the nodes' submissions to independent witnesses).
+//! - [`server`] (feature `server`): `streha witness serve`, the standalone C2SP witness
+//!   over HTTP (axum), with its durable state and evidence.
+//!
+//! What it does not do in `rules` and `protocol`: read or write files or sockets, read a clock, or
 //! store anything; the callers hold the state (the node's sled store, the HTTP witness's
 //! state file) and make the check-and-persist step atomic.
 
 #![forbid(unsafe_code)]
 
+#[cfg(feature = "client")]
+pub mod client;
 pub mod protocol;
 pub mod rules;
+#[cfg(feature = "server")]
+pub mod server;

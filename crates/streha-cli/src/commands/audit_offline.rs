@@ -56,6 +56,9 @@ pub(crate) struct AuditVerifyArgs {
     /// reports them without requiring any)
     #[arg(long, value_name = "N", default_value_t = 1)]
     pub(crate) min_witnesses: usize,
+    /// Of those, require this many of the roster's independent witnesses (oversight bodies)
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub(crate) min_independent: usize,
     /// Print the report as JSON (format streha-verify-report/v1) instead of text
     #[arg(long)]
     pub(crate) json: bool,
@@ -122,7 +125,9 @@ pub(crate) fn verify_bundles(args: &AuditVerifyArgs) -> Result<(), CliError> {
         .iter()
         .map(|path| read_bundle(path))
         .collect::<Result<Vec<_>, _>>()?;
-    let options = VerifyOptions::new().min_witnesses(args.min_witnesses);
+    let options = VerifyOptions::new()
+        .min_witnesses(args.min_witnesses)
+        .min_independent(args.min_independent);
     let report = verify(&bundles, &roster, &options);
 
     if let Some(html) = &args.html {

@@ -51,6 +51,18 @@ pub(crate) fn run(command: &Command, profile: &Path) -> Result<(), CliError> {
         Command::Audit(AuditCommand::CheckProof(args)) => audit_offline::check(args),
         Command::Delivery(DeliveryCommand::Held(args)) => operations::held(profile, args),
         Command::Witness(WitnessCommand::Evidence(args)) => operations::evidence(profile, args),
+        Command::Witness(WitnessCommand::Serve(args)) => {
+            match streha_witness::server::main_with_config(&args.config) {
+                0 => Ok(()),
+                code => std::process::exit(code),
+            }
+        }
+        Command::Witness(WitnessCommand::Vkey(args)) => {
+            let config = streha_witness::server::WitnessConfig::load(&args.config)
+                .map_err(|e| CliError::usage(e.to_string()))?;
+            println!("{}", config.vkey());
+            Ok(())
+        }
         Command::Demo(args) => demo::run(args),
     }
 }
