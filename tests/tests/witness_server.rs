@@ -14,7 +14,7 @@ use streha_audit::{
     SignedNote, consistency_proof, sign_checkpoint,
 };
 use streha_crypto::NodeIdentitySecretKey;
-use streha_witness::client::{RawAnswer, post_add_checkpoint};
+use streha_witness::client::{RawAnswer, Tls, post_add_checkpoint};
 use streha_witness::protocol::{MAX_REQUEST_LEN, format_add_checkpoint};
 
 const ORIGIN: &str = "test.example/streha/police";
@@ -32,6 +32,11 @@ impl Witness {
     /// Writes a configuration following one log (`log_key`'s `ORIGIN`) into `dir` (once) and
     /// starts the witness on it.
     fn start(dir: &Path, log_key: &NodeIdentitySecretKey) -> Self {
+        Self::start_with(dir, log_key, "")
+    }
+
+    /// As [`Witness::start`], with `extra` lines in its configuration.
+    fn start_with(dir: &Path, log_key: &NodeIdentitySecretKey, extra: &str) -> Self {
         let config = dir.join("witness.toml");
         if !config.exists() {
             let key = NodeIdentitySecretKey::generate();
@@ -43,7 +48,7 @@ impl Witness {
                 &config,
                 format!(
                     "name = \"{NAME}\"\nkey = \"witness.key\"\nlisten = \"127.0.0.1:0\"\n\
-                     state_dir = \"state\"\n\n[[logs]]\norigin = \"{ORIGIN}\"\nvkey = \"{vkey}\"\n"
+                     state_dir = \"state\"\n{extra}\n[[logs]]\norigin = \"{ORIGIN}\"\nvkey = \"{vkey}\"\n"
                 ),
             )
             .unwrap();
@@ -147,8 +152,13 @@ fn note(key: &NodeIdentitySecretKey, origin: &str, t: &MemoryTree) -> String {
     .to_text()
 }
 
+/// The client's TLS settings (system anchors only; these tests speak plain HTTP).
+fn tls() -> Tls {
+    Tls::new(b"").unwrap()
+}
+
 async fn post(witness: &Witness, body: impl Into<Vec<u8>>) -> RawAnswer {
-    post_add_checkpoint(&witness.url(), body.into(), T)
+    post_add_checkpoint(&witness.url(), &tls(), body.into(), T)
         .await
         .expect("the witness answers")
 }
@@ -315,7 +325,7 @@ async fn concurrent_requests_never_roll_the_state_back() {
         tasks.spawn(async move {
             (
                 size,
-                post_add_checkpoint(&url, body.into_bytes(), T)
+                post_add_checkpoint(&url, &tls(), body.into_bytes(), T)
                     .await
                     .unwrap(),
             )
@@ -358,4 +368,74 @@ async fn the_state_survives_kill_9() {
     assert_eq!(submit(&witness, 5, &empty(), &n5).await.status, 200);
     let fork = note(&log_key, ORIGIN, &tree(5, b'b'));
     assert_eq!(submit(&witness, 5, &empty(), &fork).await.status, 409);
+}
+
+fn pem(label: &str, der: &[u8]) -> String {
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
+    let lines: Vec<&str> = b64
+        .as_bytes()
+        .chunks(64)
+        .map(|c| std::str::from_utf8(c).unwrap())
+        .collect();
+    format!(
+        "-----BEGIN {label}-----\n{}\n-----END {label}-----\n",
+        lines.join("\n")
+    )
+}
+
+/// Over HTTPS: the witness serves TLS with a certificate for `localhost` from a private CA;
+/// a client that trusts that CA (`witness.ca_file` on a node) gets its cosignature, one that
+/// does not is refused at the handshake.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_witness_serves_https_to_clients_that_trust_its_ca() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let ca = rcgen::CertifiedIssuer::self_signed(ca_params, rcgen::KeyPair::generate().unwrap())
+        .unwrap();
+    let leaf_key = rcgen::KeyPair::generate().unwrap();
+    let leaf = rcgen::CertificateParams::new(vec!["localhost".to_owned()])
+        .unwrap()
+        .signed_by(&leaf_key, &ca)
+        .unwrap();
+    std::fs::write(dir.path().join("tls.pem"), pem("CERTIFICATE", leaf.der())).unwrap();
+    std::fs::write(
+        dir.path().join("tls.key"),
+        pem("PRIVATE KEY", &leaf_key.serialize_der()),
+    )
+    .unwrap();
+    let ca_pem = pem("CERTIFICATE", ca.der());
+    let log_key = NodeIdentitySecretKey::generate();
+    let witness = Witness::start_with(
+        dir.path(),
+        &log_key,
+        "tls_cert = \"tls.pem\"\ntls_key = \"tls.key\"\n",
+    );
+    let url = format!("https://localhost:{}", witness.addr.port());
+    let body = format_add_checkpoint(0, &empty(), &note(&log_key, ORIGIN, &tree(3, b'a')));
+
+    let trusting = Tls::new(ca_pem.as_bytes()).unwrap();
+    let answer = post_add_checkpoint(&url, &trusting, body.clone().into_bytes(), T)
+        .await
+        .unwrap();
+    assert_eq!(answer.status, 200, "{answer:?}");
+    let answer = streha_witness::client::add_checkpoint(
+        &url,
+        &trusting,
+        0,
+        &empty(),
+        &note(&log_key, ORIGIN, &tree(3, b'a')),
+        T,
+    )
+    .await
+    .unwrap();
+    assert!(
+        matches!(answer, streha_witness::client::Answer::StaleOldSize(3)),
+        "{answer:?}"
+    );
+    let error = post_add_checkpoint(&url, &tls(), body.into_bytes(), T)
+        .await
+        .unwrap_err();
+    assert!(error.to_string().contains("TLS"), "{error}");
 }

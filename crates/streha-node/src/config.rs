@@ -49,6 +49,7 @@ struct RawWitness {
     interval_ms: u64,
     record_interval_ms: u64,
     submit_timeout_ms: u64,
+    ca_file: Option<PathBuf>,
 }
 
 /// `witness.quorum`: a number (peers only), or `{ peers = N, independent = M }`.
@@ -67,6 +68,7 @@ impl Default for RawWitness {
     fn default() -> Self {
         Self {
             submit_timeout_ms: 10_000,
+            ca_file: None,
             quorum: RawQuorum::Peers(1),
             interval_ms: 10_000,
             record_interval_ms: 300_000,
@@ -74,8 +76,9 @@ impl Default for RawWitness {
     }
 }
 
-/// Witnessing (C2SP tlog-witness between the federation's nodes).
-#[derive(Debug, Clone, Copy)]
+/// Witnessing (C2SP tlog-witness between the federation's nodes, and to the roster's
+/// independent witnesses).
+#[derive(Debug, Clone)]
 pub struct WitnessConfig {
     /// How many other nodes must cosign a checkpoint before it is published
     /// (`witness.quorum`, or `witness.quorum.peers`).
@@ -85,6 +88,9 @@ pub struct WitnessConfig {
     pub independent_quorum: usize,
     /// How long one submission to an independent witness may take.
     pub submit_timeout: Duration,
+    /// Extra CA certificates (PEM) trusted for `https://` independent witnesses, besides
+    /// the system's (`witness.ca_file`).
+    pub ca_pem: Vec<u8>,
     /// How often to ask peers to cosign the latest checkpoint (also after each receipt).
     pub interval: Duration,
     /// How often, at most, this node records in its own log what it cosigned as a witness
@@ -303,6 +309,21 @@ impl NodeConfig {
             independent_quorum,
             submit_timeout: positive_ms(raw.witness.submit_timeout_ms)
                 .map_err(|problem| error("witness.submit_timeout_ms", problem))?,
+            ca_pem: match &raw.witness.ca_file {
+                None => Vec::new(),
+                Some(file) => {
+                    let file = base.join(file);
+                    let pem = std::fs::read(&file).map_err(|e| {
+                        error(
+                            "witness.ca_file",
+                            format!("cannot read {}: {e}", file.display()),
+                        )
+                    })?;
+                    streha_witness::client::Tls::new(&pem)
+                        .map_err(|e| error("witness.ca_file", e.to_string()))?;
+                    pem
+                }
+            },
             interval: positive_ms(raw.witness.interval_ms)
                 .map_err(|problem| error("witness.interval_ms", problem))?,
             record_interval: positive_ms(raw.witness.record_interval_ms)

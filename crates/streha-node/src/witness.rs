@@ -31,7 +31,7 @@ use streha_core::{
 use streha_store::Transaction;
 use streha_wire::peer::{PeerRequest, PeerResponse, WitnessRequest};
 use streha_wire::{AgencyEntry, IndependentWitness, Roster};
-use streha_witness::client::Answer;
+use streha_witness::client::{Answer, Tls};
 use streha_witness::rules::{
     self, KEPT_ROOTS_PER_LOG, Latest, LogKeys, MAX_WITNESS_NOTE_LEN, NoteRefusal, Opened,
     Submitter, Verdict,
@@ -528,6 +528,16 @@ pub(crate) async fn run(
         .interval
         .min(std::time::Duration::from_secs(1))
         / 2;
+    // The TLS settings for `https://` independent witnesses, once (the system's trust
+    // anchors are read from disk). Checked at configuration load, so this fails only if
+    // the system store vanished since; submissions are then counted as unreachable.
+    let tls = match Tls::new(&shared.witness.ca_pem) {
+        Ok(tls) => Some(tls),
+        Err(e) => {
+            tracing::error!(error = %e, "no TLS for independent witnesses; their submissions are skipped");
+            None
+        }
+    };
     let mut recorded_at = tokio::time::Instant::now();
     loop {
         if *shutdown.borrow() {
@@ -542,7 +552,7 @@ pub(crate) async fn run(
         }
         // A round waits on peers that may be down; shutdown must not wait for it.
         tokio::select! {
-            () = round(&shared, &peers) => {}
+            () = round(&shared, &peers, tls.as_ref()) => {}
             _ = shutdown.changed() => break,
         }
         tokio::select! {
@@ -558,7 +568,7 @@ pub(crate) async fn run(
     }
 }
 
-async fn round(shared: &Arc<Shared>, peers: &Arc<Peers>) {
+async fn round(shared: &Arc<Shared>, peers: &Arc<Peers>, tls: Option<&Tls>) {
     let roster = shared.roster();
     let gossip = witnessed_notes(shared).unwrap_or_default();
     // Peers are asked concurrently, so one that is down does not delay the others.
@@ -601,9 +611,13 @@ async fn round(shared: &Arc<Shared>, peers: &Arc<Peers>) {
         });
     }
     for witness in roster.witnesses() {
-        let (shared, witness) = (Arc::clone(shared), witness.clone());
+        let Some(tls) = tls else {
+            shared.metrics.independent_answer("unreachable");
+            continue;
+        };
+        let (shared, tls, witness) = (Arc::clone(shared), tls.clone(), witness.clone());
         tasks.spawn(async move {
-            if let Err(problem) = submit_independent(&shared, &witness).await {
+            if let Err(problem) = submit_independent(&shared, &tls, &witness).await {
                 tracing::debug!(witness = %witness.name(), %problem, "independent witnessing incomplete");
             }
             // Independent witnesses are not peers: not counted as reachable peers.
@@ -892,7 +906,11 @@ async fn record_cosignature(
 /// unless it has cosigned it already: from the size it last cosigned, retrying once from the
 /// size a `409 text/x.tlog.size` names; its cosignature is verified under the roster's key
 /// for it and kept. Every answer is counted (`streha_independent_witness_answers_total`).
-async fn submit_independent(shared: &Shared, witness: &IndependentWitness) -> Result<(), String> {
+async fn submit_independent(
+    shared: &Shared,
+    tls: &Tls,
+    witness: &IndependentWitness,
+) -> Result<(), String> {
     let name = witness.name();
     let Some(checkpoint) = shared.store.latest_checkpoint() else {
         return Ok(());
@@ -918,6 +936,7 @@ async fn submit_independent(shared: &Shared, witness: &IndependentWitness) -> Re
             .map_err(|e| e.to_string())?;
         let answer = streha_witness::client::add_checkpoint(
             &witness.url,
+            tls,
             old_size,
             &proof,
             &checkpoint.note,

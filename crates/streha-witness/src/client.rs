@@ -1,6 +1,9 @@
 //! The C2SP `tlog-witness` client: one `add-checkpoint` request to a witness over HTTP/1.1
-//! (hyper), its answer bounded and classified. The node submits its checkpoints with it.
+//! (hyper), plain or over TLS (`https://`, the system's trust anchors and any CA the
+//! operator adds), its answer bounded and classified. The node submits its checkpoints with
+//! it.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use http_body_util::{BodyExt as _, Full, Limited};
@@ -29,13 +32,62 @@ pub enum Answer {
     },
 }
 
+/// TLS settings for `https://` witnesses: the system's trust anchors (as the operating
+/// system's certificate store holds them), and any extra CA certificates the operator gives.
+#[derive(Clone)]
+pub struct Tls(Arc<tokio_rustls::rustls::ClientConfig>);
+
+impl std::fmt::Debug for Tls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Tls")
+    }
+}
+
+impl Tls {
+    /// The system's trust anchors, plus the certificates of `extra_ca_pem` (PEM, may be
+    /// empty). A system store that cannot be read leaves only the extra ones.
+    ///
+    /// # Errors
+    /// [`ClientError::Tls`] if the extra certificates do not parse.
+    pub fn new(extra_ca_pem: &[u8]) -> Result<Self, ClientError> {
+        use tokio_rustls::rustls::pki_types::CertificateDer;
+        use tokio_rustls::rustls::pki_types::pem::PemObject as _;
+        let mut roots = tokio_rustls::rustls::RootCertStore::empty();
+        for cert in rustls_native_certs::load_native_certs().certs {
+            let _ = roots.add(cert);
+        }
+        for cert in CertificateDer::pem_slice_iter(extra_ca_pem) {
+            let cert = cert.map_err(|e| ClientError::Tls(format!("a CA certificate: {e}")))?;
+            roots
+                .add(cert)
+                .map_err(|e| ClientError::Tls(format!("a CA certificate: {e}")))?;
+        }
+        // With no anchor at all, plain `http://` still works and every `https://` handshake
+        // fails, naming the certificate.
+        let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
+        let config = tokio_rustls::rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| ClientError::Tls(e.to_string()))?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        Ok(Self(Arc::new(config)))
+    }
+}
+
+/// A connection, plain or TLS.
+trait Io: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> Io for T {}
+
 /// Why no answer was had.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ClientError {
-    /// The URL is not `http://host:port[/prefix]`.
-    #[error("the witness URL `{0}` is not http://host[:port][/prefix]")]
+    /// The URL is not `http(s)://host[:port][/prefix]`.
+    #[error("the witness URL `{0}` is not http(s)://host[:port][/prefix]")]
     Url(String),
+    /// The TLS settings could not be built.
+    #[error("TLS for independent witnesses: {0}")]
+    Tls(String),
     /// Connecting, sending or reading failed, or took longer than the timeout.
     #[error("the witness at {url} did not answer: {problem}")]
     Transport {
@@ -72,18 +124,35 @@ pub struct RawAnswer {
 /// [`ClientError::Url`] or [`ClientError::Transport`].
 pub async fn post_add_checkpoint(
     url: &str,
+    tls: &Tls,
     body: Vec<u8>,
     timeout: Duration,
 ) -> Result<RawAnswer, ClientError> {
-    let (authority, prefix) = split_url(url)?;
+    let Target {
+        authority,
+        host,
+        prefix,
+        secure,
+    } = split_url(url)?;
     let transport = |problem: String| ClientError::Transport {
         url: url.to_owned(),
         problem,
     };
     let exchange = async {
-        let stream = tokio::net::TcpStream::connect(&authority)
+        let tcp = tokio::net::TcpStream::connect(&authority)
             .await
             .map_err(|e| transport(e.to_string()))?;
+        let stream: Box<dyn Io> = if secure {
+            let name = tokio_rustls::rustls::pki_types::ServerName::try_from(host.clone())
+                .map_err(|e| transport(format!("the host name: {e}")))?;
+            let tls = tokio_rustls::TlsConnector::from(Arc::clone(&tls.0))
+                .connect(name, tcp)
+                .await
+                .map_err(|e| transport(format!("TLS: {e}")))?;
+            Box::new(tls)
+        } else {
+            Box::new(tcp)
+        };
         let (mut sender, connection) =
             hyper::client::conn::http1::handshake::<_, Full<Bytes>>(TokioIo::new(stream))
                 .await
@@ -128,13 +197,14 @@ pub async fn post_add_checkpoint(
 /// [`ClientError`].
 pub async fn add_checkpoint(
     url: &str,
+    tls: &Tls,
     old_size: u64,
     proof: &ConsistencyProof,
     checkpoint: &str,
     timeout: Duration,
 ) -> Result<Answer, ClientError> {
     let body = format_add_checkpoint(old_size, proof, checkpoint).into_bytes();
-    let raw = post_add_checkpoint(url, body, timeout).await?;
+    let raw = post_add_checkpoint(url, tls, body, timeout).await?;
     let malformed = || ClientError::Malformed {
         url: url.to_owned(),
         status: raw.status,
@@ -162,24 +232,58 @@ pub async fn add_checkpoint(
     }
 }
 
-/// `http://host:port/prefix` → (`host:port`, `/prefix` without a trailing slash).
-fn split_url(url: &str) -> Result<(String, String), ClientError> {
-    let rest = url
-        .strip_prefix("http://")
-        .ok_or_else(|| ClientError::Url(url.to_owned()))?;
+/// Where a witness URL points.
+#[derive(Debug, PartialEq, Eq)]
+struct Target {
+    /// `host:port` to connect to.
+    authority: String,
+    /// The host (for TLS server name and the `Host` header's host).
+    host: String,
+    /// `/prefix` without a trailing slash, or empty.
+    prefix: String,
+    /// `https://`.
+    secure: bool,
+}
+
+/// `http(s)://host[:port]/prefix`.
+fn split_url(url: &str) -> Result<Target, ClientError> {
+    let (rest, secure, default_port) = if let Some(rest) = url.strip_prefix("https://") {
+        (rest, true, 443)
+    } else if let Some(rest) = url.strip_prefix("http://") {
+        (rest, false, 80)
+    } else {
+        return Err(ClientError::Url(url.to_owned()));
+    };
     let (authority, path) = match rest.find('/') {
         Some(i) => (&rest[..i], &rest[i..]),
         None => (rest, ""),
     };
-    if authority.is_empty() {
+    let (host, port) = match authority.rsplit_once(':') {
+        Some((host, port)) if !host.ends_with(']') || authority.ends_with(']') => {
+            match port.parse::<u16>() {
+                Ok(port) => (host, port),
+                Err(_) => return Err(ClientError::Url(url.to_owned())),
+            }
+        }
+        _ => (authority, default_port),
+    };
+    if host.is_empty() {
         return Err(ClientError::Url(url.to_owned()));
     }
-    let authority = if authority.contains(':') && !authority.ends_with(']') {
-        authority.to_owned()
-    } else {
-        format!("{authority}:80")
-    };
-    Ok((authority, path.trim_end_matches('/').to_owned()))
+    let host = host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_owned();
+    Ok(Target {
+        authority: if host.contains(':') {
+            format!("[{host}]:{port}")
+        } else {
+            format!("{host}:{port}")
+        },
+        host,
+        prefix: path.trim_end_matches('/').to_owned(),
+        secure,
+    })
 }
 
 #[cfg(test)]
@@ -188,15 +292,27 @@ mod tests {
 
     #[test]
     fn urls() {
+        let t = split_url("http://127.0.0.1:7480").unwrap();
         assert_eq!(
-            split_url("http://127.0.0.1:7480").unwrap(),
-            ("127.0.0.1:7480".into(), String::new())
+            (t.authority.as_str(), t.prefix.as_str(), t.secure),
+            ("127.0.0.1:7480", "", false)
+        );
+        let t = split_url("https://w.example/prefix/").unwrap();
+        assert_eq!(
+            (
+                t.authority.as_str(),
+                t.host.as_str(),
+                t.prefix.as_str(),
+                t.secure
+            ),
+            ("w.example:443", "w.example", "/prefix", true)
         );
         assert_eq!(
-            split_url("http://w.example/prefix/").unwrap(),
-            ("w.example:80".into(), "/prefix".into())
+            split_url("http://w.example").unwrap().authority,
+            "w.example:80"
         );
-        assert!(split_url("https://w.example").is_err());
+        assert!(split_url("ftp://w.example").is_err());
         assert!(split_url("http:///x").is_err());
+        assert!(split_url("http://w.example:port").is_err());
     }
 }

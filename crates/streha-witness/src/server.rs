@@ -74,6 +74,10 @@ struct RawConfig {
     roster: Option<PathBuf>,
     #[serde(default)]
     roster_key: Option<PathBuf>,
+    #[serde(default)]
+    tls_cert: Option<PathBuf>,
+    #[serde(default)]
+    tls_key: Option<PathBuf>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -97,6 +101,8 @@ pub struct WitnessConfig {
     pub prefix: String,
     /// The logs it follows, by origin.
     pub logs: BTreeMap<String, LogKeys>,
+    /// TLS (`tls_cert` and `tls_key`): served as HTTPS when present.
+    tls: Option<Arc<tokio_rustls::rustls::ServerConfig>>,
 }
 
 impl std::fmt::Debug for WitnessConfig {
@@ -193,6 +199,18 @@ impl WitnessConfig {
                 ));
             }
         }
+        let tls = match (&raw.tls_cert, &raw.tls_key) {
+            (Some(cert), Some(key)) => {
+                Some(tls_config(&resolve(cert), &resolve(key)).map_err(|e| error("tls_cert", e))?)
+            }
+            (None, None) => None,
+            _ => {
+                return Err(error(
+                    "tls_cert",
+                    "give both `tls_cert` and `tls_key` (PEM files), or neither".into(),
+                ));
+            }
+        };
         if logs.is_empty() {
             return Err(error(
                 "logs",
@@ -206,8 +224,27 @@ impl WitnessConfig {
             state_dir: resolve(&raw.state_dir),
             prefix,
             logs,
+            tls,
         })
     }
+}
+
+/// The TLS server configuration from a PEM certificate chain and a PEM private key.
+fn tls_config(cert: &Path, key: &Path) -> Result<Arc<tokio_rustls::rustls::ServerConfig>, String> {
+    use tokio_rustls::rustls::pki_types::pem::PemObject as _;
+    use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let chain = CertificateDer::pem_file_iter(cert)
+        .and_then(Iterator::collect::<Result<Vec<_>, _>>)
+        .map_err(|e| format!("{}: {e}", cert.display()))?;
+    let key = PrivateKeyDer::from_pem_file(key).map_err(|e| format!("{}: {e}", key.display()))?;
+    let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
+    let config = tokio_rustls::rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .map_err(|e| format!("the certificate and key: {e}"))?;
+    Ok(Arc::new(config))
 }
 
 impl WitnessConfig {
@@ -380,6 +417,10 @@ pub async fn serve(config: WitnessConfig) -> Result<(), ServeError> {
         .with_state(Arc::clone(&witness));
     println!("streha witness ready on {addr}");
     tracing::info!(%addr, logs = witness.config.logs.len(), "witness serving");
+    if let Some(tls) = witness.config.tls.clone() {
+        serve_tls(listener, app, tls).await;
+        return Ok(());
+    }
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
         .await
@@ -387,6 +428,40 @@ pub async fn serve(config: WitnessConfig) -> Result<(), ServeError> {
             addr: addr.to_string(),
             problem: e.to_string(),
         })
+}
+
+/// Serves HTTPS: each accepted connection's TLS handshake (at most 10 s), then HTTP/1.1 on
+/// it, until SIGTERM or SIGINT.
+async fn serve_tls(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    tls: Arc<tokio_rustls::rustls::ServerConfig>,
+) {
+    let acceptor = tokio_rustls::TlsAcceptor::from(tls);
+    let shutdown = shutdown_signal();
+    tokio::pin!(shutdown);
+    loop {
+        let tcp = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((tcp, _)) => tcp,
+                Err(_) => continue,
+            },
+            () = &mut shutdown => return,
+        };
+        let (acceptor, app) = (acceptor.clone(), app.clone());
+        tokio::spawn(async move {
+            let Ok(Ok(stream)) =
+                tokio::time::timeout(std::time::Duration::from_secs(10), acceptor.accept(tcp))
+                    .await
+            else {
+                return;
+            };
+            let service = hyper_util::service::TowerToHyperService::new(app);
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                .await;
+        });
+    }
 }
 
 async fn shutdown_signal() {
