@@ -287,13 +287,36 @@ async fn the_witness_answers_every_status_of_the_specification() {
     }
     assert_size_conflict(&submit(&witness, 0, &empty(), &n9).await, 8);
 
+    // A checkpoint that other witnesses (keys it does not know) cosigned 40 times: the lines
+    // are ignored and it is cosigned (a federation peer would take at most 32 lines; an HTTP
+    // witness serves any C2SP log).
+    let mut crowded = SignedNote::parse(&n9).unwrap();
+    for i in 0..40u8 {
+        let other = CosignatureSigner::new(
+            &format!("w{i}.example/witness"),
+            NodeIdentitySecretKey::generate().as_dalek().clone(),
+        )
+        .unwrap();
+        crowded
+            .add_signature(other.cosign(crowded.body(), 1).unwrap())
+            .unwrap();
+    }
+    let answer = submit(
+        &witness,
+        8,
+        &consistency_proof(8, 9, &t9).unwrap(),
+        &crowded.to_text(),
+    )
+    .await;
+    assert_eq!(answer.status, 200, "{answer:?}");
+
     // Every answer is counted.
     assert_eq!(witness.count(404), 1);
     assert_eq!(witness.count(403), 2);
     assert_eq!(witness.count(422), 1);
     assert!(witness.count(400) >= 10);
     assert!(witness.metrics().contains(&format!(
-        "streha_witness_cosigned_size{{log=\"{ORIGIN}\"}} 8"
+        "streha_witness_cosigned_size{{log=\"{ORIGIN}\"}} 9"
     )));
 }
 

@@ -4,7 +4,7 @@
 use ed25519_dalek::SigningKey;
 use streha_audit::{Hash, NoteVerifier};
 use streha_witness::protocol::{MAX_REQUEST_LEN, format_add_checkpoint, parse_add_checkpoint};
-use streha_witness::rules::{Latest, LogKeys, Submitter, judge, open_note};
+use streha_witness::rules::{Latest, LogKeys, NoteBounds, Submitter, judge, open_note_within};
 
 /// The origin of the fixed log the target's witness follows.
 pub const WITNESS_LOG_ORIGIN: &str = "fuzz.example/log";
@@ -12,7 +12,8 @@ pub const WITNESS_LOG_ORIGIN: &str = "fuzz.example/log";
 /// Feeds `data` to `parse_add_checkpoint` and asserts: nothing over `MAX_REQUEST_LEN` is
 /// accepted; what is accepted has at most 63 proof lines and is canonical (written again,
 /// it is the input, byte for byte); the rules never panic on it, with no state and with a
-/// cosigned size, for the owner and for anyone.
+/// cosigned size, for the owner and for anyone (the note opened within the HTTP witness's
+/// bounds, as `streha witness serve` opens it).
 pub fn tlog_witness_request(data: &[u8]) {
     let Ok(request) = parse_add_checkpoint(data) else {
         return;
@@ -35,7 +36,7 @@ pub fn tlog_witness_request(data: &[u8]) {
         guarded_names: Vec::new(),
         known: Vec::new(),
     };
-    let Ok(opened) = open_note(&request.checkpoint, &keys) else {
+    let Ok(opened) = open_note_within(&request.checkpoint, &keys, NoteBounds::HTTP) else {
         return;
     };
     assert_eq!(opened.checkpoint.origin(), WITNESS_LOG_ORIGIN);

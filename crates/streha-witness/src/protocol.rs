@@ -6,7 +6,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use streha_audit::{ConsistencyProof, Hash, NoteSignature};
 
-use crate::rules::{MAX_PROOF_LINES, MAX_WITNESS_NOTE_LEN};
+use crate::rules::{MAX_HTTP_NOTE_LEN, MAX_PROOF_LINES};
 
 /// The path of the submission endpoint, after the witness's submission prefix.
 pub const ADD_CHECKPOINT_PATH: &str = "/add-checkpoint";
@@ -15,8 +15,8 @@ pub const ADD_CHECKPOINT_PATH: &str = "/add-checkpoint";
 pub const SIZE_CONTENT_TYPE: &str = "text/x.tlog.size";
 
 /// The largest request body a witness reads: the old size line, 63 proof lines and the
-/// largest checkpoint note it takes.
-pub const MAX_REQUEST_LEN: usize = 32 + MAX_PROOF_LINES * 45 + 1 + MAX_WITNESS_NOTE_LEN;
+/// largest checkpoint note the HTTP witness takes.
+pub const MAX_REQUEST_LEN: usize = 32 + MAX_PROOF_LINES * 45 + 1 + MAX_HTTP_NOTE_LEN;
 
 /// The largest `200` answer a client reads (cosignature lines).
 pub const MAX_RESPONSE_LEN: usize = 16 * 1024;

@@ -34,6 +34,36 @@ pub const MAX_WITNESS_NOTE_LEN: usize = 8 * 1024;
 /// cosignatures).
 pub const MAX_WITNESS_NOTE_SIGNATURES: usize = 32;
 
+/// The largest checkpoint note the HTTP witness takes (any C2SP log: its own signatures may
+/// be post-quantum and many witnesses may have cosigned already). Only the log's own
+/// signature lines are kept, so this bounds the work per request, not the state.
+pub const MAX_HTTP_NOTE_LEN: usize = 64 * 1024;
+
+/// The most signature lines on a checkpoint the HTTP witness takes.
+pub const MAX_HTTP_NOTE_SIGNATURES: usize = 64;
+
+/// The bounds a witness puts on a checkpoint note.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NoteBounds {
+    /// Most bytes.
+    pub max_len: usize,
+    /// Most signature lines.
+    pub max_signatures: usize,
+}
+
+impl NoteBounds {
+    /// Between the federation's nodes: [`MAX_WITNESS_NOTE_LEN`], [`MAX_WITNESS_NOTE_SIGNATURES`].
+    pub const PEER: Self = Self {
+        max_len: MAX_WITNESS_NOTE_LEN,
+        max_signatures: MAX_WITNESS_NOTE_SIGNATURES,
+    };
+    /// The HTTP witness: [`MAX_HTTP_NOTE_LEN`], [`MAX_HTTP_NOTE_SIGNATURES`].
+    pub const HTTP: Self = Self {
+        max_len: MAX_HTTP_NOTE_LEN,
+        max_signatures: MAX_HTTP_NOTE_SIGNATURES,
+    };
+}
+
 /// The most consistency proof lines of a tlog-witness request (C2SP: at most 63).
 pub const MAX_PROOF_LINES: usize = 63;
 
@@ -134,23 +164,35 @@ impl NoteRefusal {
 /// # Errors
 /// [`NoteRefusal`].
 pub fn open_note(text: &str, keys: &LogKeys) -> Result<Opened, NoteRefusal> {
-    if text.len() > MAX_WITNESS_NOTE_LEN {
+    open_note_within(text, keys, NoteBounds::PEER)
+}
+
+/// [`open_note`] within other bounds (the HTTP witness takes [`NoteBounds::HTTP`]).
+///
+/// # Errors
+/// [`NoteRefusal`].
+pub fn open_note_within(
+    text: &str,
+    keys: &LogKeys,
+    bounds: NoteBounds,
+) -> Result<Opened, NoteRefusal> {
+    if text.len() > bounds.max_len {
         return Err(NoteRefusal::TooLarge {
             len: text.len(),
-            max: MAX_WITNESS_NOTE_LEN,
+            max: bounds.max_len,
         });
     }
     let note = SignedNote::parse(text).map_err(|e| match e {
         NoteError::TooManySignatures { count, .. } => NoteRefusal::TooManySignatures {
             count,
-            max: MAX_WITNESS_NOTE_SIGNATURES,
+            max: bounds.max_signatures,
         },
         other => NoteRefusal::Malformed(other.to_string()),
     })?;
-    if note.signatures().len() > MAX_WITNESS_NOTE_SIGNATURES {
+    if note.signatures().len() > bounds.max_signatures {
         return Err(NoteRefusal::TooManySignatures {
             count: note.signatures().len(),
-            max: MAX_WITNESS_NOTE_SIGNATURES,
+            max: bounds.max_signatures,
         });
     }
     let checkpoint =

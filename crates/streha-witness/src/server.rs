@@ -513,7 +513,11 @@ async fn handle(witness: &Witness, body: Body) -> Response {
         );
     };
     let note = request.checkpoint.clone();
-    let opened = match tokio::task::spawn_blocking(move || rules::open_note(&note, &keys)).await {
+    let opened = match tokio::task::spawn_blocking(move || {
+        rules::open_note_within(&note, &keys, rules::NoteBounds::HTTP)
+    })
+    .await
+    {
         Ok(Ok(opened)) => opened,
         Ok(Err(refusal)) if refusal.is_malformed() => {
             return plain(StatusCode::BAD_REQUEST, refusal.to_string());
