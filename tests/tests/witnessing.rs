@@ -805,3 +805,85 @@ async fn an_envelope_held_for_a_removed_agency_is_released_when_it_returns() {
     let inbox = prosecution_client.inbox(None, 256).await.unwrap();
     assert_eq!(inbox.iter().filter(|e| e.envelope == envelope).count(), 1);
 }
+
+/// Each node records in its own log what it cosigned (origin, size, root — one entry per
+/// record interval, not one per cosignature); exports end at a cosigned checkpoint, so the
+/// federation's bundles verify with a witness required (the verifier's default), and the
+/// records hold against the witnessed logs.
+#[tokio::test(flavor = "multi_thread")]
+async fn witnesses_record_what_they_cosigned_and_cosigned_exports_verify_at_the_default() {
+    let federation = Federation::new();
+    for member in &federation.members {
+        let config = member.dir.join("node.toml");
+        let text = std::fs::read_to_string(&config).unwrap().replace(
+            "interval_ms = 300\n",
+            "interval_ms = 300\nrecord_interval_ms = 500\n",
+        );
+        std::fs::write(&config, text).unwrap();
+    }
+    let _police = federation.start(POLICE);
+    let _shelter = federation.start(SHELTER);
+    let shelter = federation.client(SHELTER).await;
+    let police = federation.client(POLICE).await;
+    for _ in 0..3 {
+        shelter
+            .register_subject(AgeStatus::Adult, vec![])
+            .await
+            .unwrap();
+    }
+    let shelter_size = shelter.checkpoint().await.unwrap().size();
+
+    // The police records, in its own log, a shelter checkpoint of at least that size.
+    let recorded = eventually(Duration::from_secs(30), || async {
+        log_entries(&police)
+            .await
+            .into_iter()
+            .find_map(|entry| match entry {
+                AuditEntry::WitnessedCheckpoints { checkpoints, .. } => checkpoints
+                    .into_iter()
+                    .find(|c| c.origin.as_str() == origin(SHELTER) && c.size >= shelter_size),
+                _ => None,
+            })
+    })
+    .await
+    .expect("the police records the shelter checkpoint it cosigned");
+    // Batched: far fewer records than cosignatures.
+    let records = count(&log_entries(&police).await, "witnessed_checkpoints");
+    let cosigned = metric(
+        federation.member(SHELTER),
+        "streha_cosignatures_total{witness=\"police\"}",
+    );
+    assert!(
+        records >= 1 && records as u64 <= cosigned,
+        "{records} records, {cosigned} cosignatures"
+    );
+
+    // Exports that end at a cosigned checkpoint verify at the default (one witness).
+    let roster = streha_wire::Roster::open(
+        &std::fs::read_to_string(federation.dir.path().join("roster.note")).unwrap(),
+        &federation.roster_key.public_key(),
+    )
+    .unwrap();
+    let wait = Duration::from_secs(30);
+    let bundles = vec![
+        police.export_cosigned_bundle(wait).await.unwrap(),
+        shelter.export_cosigned_bundle(wait).await.unwrap(),
+    ];
+    let report = streha_verify::verify(
+        &bundles,
+        &roster,
+        &streha_verify::VerifyOptions::new().min_witnesses(1),
+    );
+    assert!(
+        report.findings.is_empty(),
+        "{}",
+        streha_verify::render_text(&report)
+    );
+    let shelter_bundle = &bundles[1];
+    let tree = MemoryTree::from_entries(&shelter_bundle.entries);
+    assert!(tree.size() >= recorded.size);
+    assert_eq!(
+        tree.root_at(recorded.size).unwrap().to_bytes(),
+        recorded.root
+    );
+}

@@ -566,8 +566,35 @@ impl NoteVerifier {
         self.signature_type
     }
 
-    fn matches(&self, sig: &NoteSignature) -> bool {
+    /// Whether `signature` is under this verifier's key name and key id (and so is this
+    /// verifier's to check).
+    #[must_use]
+    pub fn matches(&self, sig: &NoteSignature) -> bool {
         self.name == sig.name && self.key_id == sig.key_id
+    }
+
+    /// Checks one signature line over `body` (the note text its signatures cover, ending in
+    /// a newline): the line must be under this verifier's key name and key id, and verify.
+    /// Returns the cosignature timestamp for a cosignature/v1 key. One verification, for a
+    /// caller that checks lines one at a time (a witness that must check each distinct
+    /// line once).
+    ///
+    /// # Errors
+    /// [`NoteError::InvalidSignature`] if the line is not this key's or does not verify.
+    pub fn verify_signature(
+        &self,
+        body: &str,
+        signature: &NoteSignature,
+    ) -> Result<Option<u64>, NoteError> {
+        let invalid = || NoteError::InvalidSignature {
+            name: signature.name.0.clone(),
+            key_id: signature.key_id,
+        };
+        if !self.matches(signature) {
+            return Err(invalid());
+        }
+        self.check(body, &signature.signature)
+            .map_err(|()| invalid())
     }
 
     /// Checks the signature bytes over `body`; returns the cosignature timestamp if any.
@@ -722,6 +749,19 @@ impl SignedNote {
             .enumerate()
             .map(|(i, line)| parse_signature_line(line, first_sig_line + i))
             .collect::<Result<Vec<_>, _>>()?;
+        // Two lines under one key name and key id: at most one can be that key's signature
+        // of this body, and a verifier would check the same key again for each copy (a note
+        // of 100 copies of one line costs 100 verifications). Refused, naming the second.
+        let mut seen = std::collections::HashSet::with_capacity(signatures.len());
+        for (i, signature) in signatures.iter().enumerate() {
+            if !seen.insert((signature.name.as_str(), signature.key_id)) {
+                return Err(NoteError::DuplicateSignature {
+                    line: first_sig_line + i,
+                    name: signature.name.0.clone(),
+                    key_id: signature.key_id,
+                });
+            }
+        }
         Ok(Self {
             body: body.to_owned(),
             signatures,
@@ -997,6 +1037,18 @@ pub enum NoteError {
         /// Key id.
         key_id: KeyId,
     },
+    /// Two signature lines under the same key name and key id.
+    #[error(
+        "line {line} of the note repeats a signature by key {name} ({key_id}); a note carries at most one signature per key"
+    )]
+    DuplicateSignature {
+        /// 1-based line number of the second line.
+        line: usize,
+        /// Key name.
+        name: String,
+        /// Key id.
+        key_id: KeyId,
+    },
     /// A cosignature timestamp beyond 2⁶³−1.
     #[error("cosignature timestamp {timestamp} exceeds 2^63-1")]
     TimestampTooLarge {
@@ -1131,6 +1183,36 @@ mod tests {
     }
 
     #[test]
+    fn a_repeated_signature_line_is_refused_and_each_line_checks_once() {
+        let a = signer(1, "a");
+        let note = SignedNote::sign("x\n", &a).unwrap().to_text();
+        let line = note.split_once("\n\n").unwrap().1;
+        let repeated = format!("{note}{}", line.repeat(99));
+        assert!(matches!(
+            SignedNote::parse(&repeated),
+            Err(NoteError::DuplicateSignature { line: 4, .. })
+        ));
+        // Another signature by the same key (name and id) is a duplicate too.
+        let mut other = a.sign("x\n").unwrap();
+        other.signature[0] ^= 1;
+        let twice = format!("{note}{}", other.to_line());
+        assert!(matches!(
+            SignedNote::parse(&twice),
+            Err(NoteError::DuplicateSignature { .. })
+        ));
+        let parsed = SignedNote::parse(&note).unwrap();
+        let v = a.verifier();
+        assert_eq!(v.verify_signature("x\n", &parsed.signatures()[0]), Ok(None));
+        assert!(v.verify_signature("y\n", &parsed.signatures()[0]).is_err());
+        assert!(
+            signer(2, "a")
+                .verifier()
+                .verify_signature("x\n", &parsed.signatures()[0])
+                .is_err()
+        );
+    }
+
+    #[test]
     fn ambiguous_verifiers() {
         let a = signer(1, "a");
         let note = SignedNote::sign("x\n", &a).unwrap();
@@ -1189,8 +1271,16 @@ mod tests {
             let err = SignedNote::parse(&text).unwrap_err();
             assert!(check(&err), "{text:?}: {err}");
         }
-        // 100 signatures parse.
-        assert!(SignedNote::parse(&format!("body\n\n{}", line.repeat(100))).is_ok());
+        // 100 signatures by distinct keys parse.
+        let hundred: String = (0..100)
+            .map(|i| {
+                signer(1, &format!("k{i}"))
+                    .sign("body\n")
+                    .unwrap()
+                    .to_line()
+            })
+            .collect();
+        assert!(SignedNote::parse(&format!("body\n\n{hundred}")).is_ok());
         // The text may hold blank lines; the last blank line separates.
         let n = SignedNote::sign("a\n\nb\n", &a).unwrap();
         assert_eq!(SignedNote::parse(&n.to_text()).unwrap().body(), "a\n\nb\n");

@@ -961,6 +961,35 @@ pub(crate) enum WitnessCommand {
         after_help = EXIT_STATUS_HELP
     )]
     Evidence(ProfileJsonArgs),
+    /// Run a standalone C2SP tlog-witness over HTTP (for an oversight body)
+    #[command(
+        long_about = "Run a standalone witness (C2SP tlog-witness over HTTP) for an oversight \
+                      body that runs no agency node: it follows the logs its configuration \
+                      lists (each by origin and verifier key, or every agency of a signed \
+                      roster), cosigns every checkpoint consistent with the last it cosigned, \
+                      keeps that state durably, keeps forks and bad proofs as evidence and \
+                      serves GET /metrics. Prints `streha witness ready on ADDR` once it \
+                      serves; stops on SIGTERM. See the README's operator guide and \
+                      spec/witness.md.",
+        after_help = EXIT_STATUS_HELP
+    )]
+    Serve(WitnessConfigArgs),
+    /// Print the verifier key (vkey) of a standalone witness, for the roster
+    #[command(
+        long_about = "Print the C2SP verifier key (name+key id+key, cosignature/v1) of the \
+                      witness that --config describes: the national authority lists it, with \
+                      the witness's URL, under [[witnesses]] in the roster.",
+        after_help = EXIT_STATUS_HELP
+    )]
+    Vkey(WitnessConfigArgs),
+}
+
+/// Arguments of `streha witness serve` and `streha witness vkey`.
+#[derive(Debug, Args)]
+pub(crate) struct WitnessConfigArgs {
+    /// The witness's configuration (witness.toml)
+    #[arg(long, value_name = "FILE")]
+    pub(crate) config: PathBuf,
 }
 
 /// Arguments of a node command whose only option is `--json`.
@@ -1033,6 +1062,8 @@ pub(crate) enum AuditCommand {
                       index, the proof's hashes in base64, the signed checkpoint note; RFC 6962 \
                       tree, spec/audit-log.md) and the entry's bytes to --out with `.entry` \
                       appended, for anyone to check offline with `streha audit check-proof`. \
+                      The checkpoint is the node's published one (cosigned by its witnesses); \
+                      if it does not cover the entry yet, waits up to --wait seconds. \
                       Prints what the entry records.",
         after_help = EXIT_STATUS_HELP
     )]
@@ -1042,7 +1073,11 @@ pub(crate) enum AuditCommand {
         long_about = "Fetch every entry and checkpoint of your node's log, verify them (each \
                       checkpoint signed by the node, each root recomputed from the entries, \
                       consecutive checkpoints consistent) and write the log bundle \
-                      (spec/audit-log.md) to --out, for `streha audit verify`.",
+                      (spec/audit-log.md) to --out, for `streha audit verify`. The bundle \
+                      ends at a checkpoint the node's witnesses cosigned (its published \
+                      checkpoint): if the latest is not cosigned yet, waits up to --wait \
+                      seconds for it, so that the bundle verifies with --min-witnesses (1 by \
+                      default).",
         after_help = EXIT_STATUS_HELP
     )]
     Export(AuditExportArgs),
@@ -1109,13 +1144,16 @@ pub(crate) struct AuditCheckpointArgs {
 pub(crate) struct AuditProveArgs {
     #[command(flatten)]
     pub(crate) profile: ProfileArg,
-    /// Prove the entry against the published (witness-cosigned) checkpoint instead of the
-    /// latest; the proof then carries the witnesses' cosignatures
-    #[arg(long)]
-    pub(crate) published: bool,
     /// The entry's index in your node's log
     #[arg(value_name = "INDEX")]
     pub(crate) index: u64,
+    /// Wait up to this many seconds for the node's witnesses to cosign (see above)
+    #[arg(long, value_name = "SECONDS", default_value_t = 60)]
+    pub(crate) wait: u64,
+    /// Use the node's latest checkpoint even if no witness has cosigned it yet (the result
+    /// then fails `--min-witnesses`, whose default is 1)
+    #[arg(long)]
+    pub(crate) latest: bool,
     /// Where to write the entry and its proof
     #[arg(long, value_name = "FILE")]
     pub(crate) out: PathBuf,
@@ -1132,6 +1170,13 @@ pub(crate) struct AuditProveArgs {
 pub(crate) struct AuditExportArgs {
     #[command(flatten)]
     pub(crate) profile: ProfileArg,
+    /// Wait up to this many seconds for the node's witnesses to cosign (see above)
+    #[arg(long, value_name = "SECONDS", default_value_t = 60)]
+    pub(crate) wait: u64,
+    /// Use the node's latest checkpoint even if no witness has cosigned it yet (the result
+    /// then fails `--min-witnesses`, whose default is 1)
+    #[arg(long)]
+    pub(crate) latest: bool,
     /// Where to write the log bundle
     #[arg(long, value_name = "FILE")]
     pub(crate) out: PathBuf,

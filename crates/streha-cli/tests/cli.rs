@@ -1743,6 +1743,7 @@ fn every_officer_operation_of_the_client_library_has_a_command() {
         ("prove_entry", &["audit", "prove"]),
         ("prove_published", &["audit", "prove"]),
         ("export_bundle", &["audit", "export"]),
+        ("export_cosigned_bundle", &["audit", "export"]),
     ];
     // Operations without a command of their own, and why.
     let covered_otherwise: &[(&str, &str)] = &[

@@ -1075,6 +1075,51 @@ impl Client {
     #[tracing::instrument(name = "streha_client.export_bundle", skip_all, fields(size))]
     pub async fn export_bundle(&self) -> Result<LogBundle, ClientError> {
         let latest = self.checkpoint().await?;
+        self.export_bundle_to(latest).await
+    }
+
+    /// Exports the node's log up to a checkpoint its witnesses cosigned: waits, up to `wait`,
+    /// until the node's *published* checkpoint (cosigned by its quorum) covers the latest
+    /// checkpoint at the start, and exports the log up to the published checkpoint, which
+    /// is then the bundle's last, with its cosignatures. Such a bundle verifies with
+    /// witnesses required (`streha audit verify --min-witnesses`, default 1).
+    ///
+    /// # Errors
+    /// [`ClientError::NotCosigned`] if nothing covering the latest checkpoint was published
+    /// in time; otherwise as [`Client::export_bundle`].
+    #[tracing::instrument(name = "streha_client.export_cosigned_bundle", skip_all)]
+    pub async fn export_cosigned_bundle(
+        &self,
+        wait: std::time::Duration,
+    ) -> Result<LogBundle, ClientError> {
+        let latest = self.checkpoint().await?.size();
+        let deadline = std::time::Instant::now() + wait;
+        loop {
+            let published = match self.published_checkpoint().await {
+                Ok((published, _)) => Some(published),
+                Err(ClientError::Remote(error))
+                    if error.code == streha_wire::ErrorCode::NotFound =>
+                {
+                    None
+                }
+                Err(other) => return Err(other),
+            };
+            let size = published.as_ref().map(VerifiedCheckpoint::size);
+            if let Some(published) = published.filter(|p| p.size() >= latest) {
+                return self.export_bundle_to(published).await;
+            }
+            if std::time::Instant::now() >= deadline {
+                return Err(ClientError::NotCosigned {
+                    latest,
+                    published: size,
+                });
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+    }
+
+    /// Exports the log up to `latest`, a checkpoint of the node this client verified.
+    async fn export_bundle_to(&self, latest: VerifiedCheckpoint) -> Result<LogBundle, ClientError> {
         let size = latest.size();
         tracing::Span::current().record("size", size);
 

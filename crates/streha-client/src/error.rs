@@ -109,6 +109,19 @@ pub enum ClientError {
     #[error("the node refused the request ({code:?}): {message}", code = .0.code, message = streha_wire::text::Untrusted(&.0.message))]
     Remote(#[source] RemoteError),
 
+    /// The node's latest checkpoint was not cosigned by its witnesses (published) within the
+    /// time given: an export that ends there could not be checked with witnesses required.
+    #[error(
+        "the node's checkpoint of size {latest} was not cosigned by its witnesses in time (published: {}); check that the witnesses (peers, independent witnesses) are reachable, then export again",
+        published.map_or_else(|| "nothing".to_owned(), |size| format!("size {size}"))
+    )]
+    NotCosigned {
+        /// The size of the latest checkpoint when the export began.
+        latest: u64,
+        /// The size of the published checkpoint at the deadline, if any.
+        published: Option<u64>,
+    },
+
     // ----- Policy ---------------------------------------------------------------------------
     /// The policy refused the disclosure. The refusal is logged at `log_index` in the node's
     /// audit log; nothing left the agency. `reason` is the exact rule that failed.
@@ -343,7 +356,7 @@ impl ClientError {
             | Handshake { .. }
             | ConnectTimeout { .. }
             | Transport(_) => Fault::Transport,
-            Remote(_) => Fault::Node,
+            Remote(_) | NotCosigned { .. } => Fault::Node,
             Refused { .. } => Fault::Policy,
             Roster(_)
             | Checkpoint(_)

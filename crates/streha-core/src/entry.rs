@@ -84,6 +84,23 @@ pub struct EnvelopeSignature {
     pub signature: SignatureBytes,
 }
 
+/// One checkpoint of another party's log that a witness cosigned, in a
+/// [`AuditEntry::WitnessedCheckpoints`].
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct WitnessedCheckpoint {
+    /// The log's origin line.
+    pub origin: LogOrigin,
+    /// The size of the latest checkpoint of that log the witness cosigned.
+    pub size: u64,
+    /// Its root hash.
+    pub root: [u8; 32],
+}
+
+/// The most checkpoints one [`AuditEntry::WitnessedCheckpoints`] lists: with origins of at
+/// most 255 bytes, an entry stays far under [`MAX_ENTRY_LEN`]. A witness that cosigned more
+/// logs in one round writes more entries.
+pub const MAX_WITNESSED_PER_ENTRY: usize = 128;
+
 /// Which key changed, in a [`AuditEntry::KeyChanged`].
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum KeyKind {
@@ -325,6 +342,17 @@ pub enum AuditEntry {
         /// When.
         at: Timestamp,
     },
+    /// Tag 17. What this node cosigned as a witness since its previous such entry: for each
+    /// log whose latest cosigned checkpoint moved, that checkpoint's size and root (at most
+    /// [`MAX_WITNESSED_PER_ENTRY`], one entry per witnessing round, not one per
+    /// cosignature). With the federation's bundles alone, a log whose entries give another
+    /// root at a size its witness cosigned was rewritten after the fact.
+    WitnessedCheckpoints {
+        /// The latest cosigned checkpoint of each log that moved, by origin.
+        checkpoints: Vec<WitnessedCheckpoint>,
+        /// When.
+        at: Timestamp,
+    },
 }
 
 impl AuditEntry {
@@ -362,7 +390,8 @@ impl AuditEntry {
             | KeyChanged { at, .. }
             | SubjectRekeyed { at, .. }
             | WitnessAlarmV1 { at, .. }
-            | WitnessAlarm { at, .. } => *at,
+            | WitnessAlarm { at, .. }
+            | WitnessedCheckpoints { at, .. } => *at,
         }
     }
 
@@ -387,6 +416,7 @@ impl AuditEntry {
             KeyChanged { .. } => "key_changed",
             SubjectRekeyed { .. } => "subject_rekeyed",
             WitnessAlarmV1 { .. } | WitnessAlarm { .. } => "witness_alarm",
+            WitnessedCheckpoints { .. } => "witnessed_checkpoints",
         }
     }
 }

@@ -163,8 +163,8 @@ pub use crate::{
         Grantor, MAX_CONSENT_RECIPIENTS, NotInForce, Recipient, RegistryError,
     },
     entry::{
-        AuditEntry, ENTRY_VERSION, EnvelopeSignature, KeyKind, MAX_ENTRY_LEN, ViolationKind,
-        WitnessAlarmKind,
+        AuditEntry, ENTRY_VERSION, EnvelopeSignature, KeyKind, MAX_ENTRY_LEN,
+        MAX_WITNESSED_PER_ENTRY, ViolationKind, WitnessAlarmKind, WitnessedCheckpoint,
     },
     header::{
         APPROVAL_DOMAIN, Approvals, DisclosureHeader, HEADER_VERSION, HeaderError, MAX_APPROVALS,

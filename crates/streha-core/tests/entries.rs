@@ -322,6 +322,18 @@ fn fixed_entries() -> Vec<(&'static str, &'static str, AuditEntry)> {
                 at: t,
             },
         ),
+        (
+            "witnessed_checkpoints",
+            "tag 17: cosigned as a witness, log police.example/log at size 100 (root a0..a0)",
+            AuditEntry::WitnessedCheckpoints {
+                checkpoints: vec![streha_core::WitnessedCheckpoint {
+                    origin: LogOrigin::new("police.example/log").unwrap(),
+                    size: 100,
+                    root: [0xa0; 32],
+                }],
+                at: t,
+            },
+        ),
     ]
 }
 
@@ -460,7 +472,7 @@ fn encoding_walkthrough_of_spec() {
     for (i, (name, _, entry)) in fixed_entries().iter().enumerate() {
         let tag = entry.encode()[1];
         let want = [
-            0, 1, 2, 3, 4, 5, 6, 6, 7, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16,
+            0, 1, 2, 3, 4, 5, 6, 6, 7, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17,
         ][i];
         assert_eq!(tag, want, "{name}");
         assert_eq!(name.split('_').next(), entry.kind_name().split('_').next());

@@ -52,6 +52,7 @@ fn main() {
     all.insert("roster", rosters());
     all.insert("signed_note", notes());
     all.insert("tlog_proof", tlog_proofs());
+    all.insert("tlog_witness_request", witness_requests());
     all.insert("wire_frame", frames());
 
     let mut total = 0usize;
@@ -1028,5 +1029,47 @@ fn tlog_proofs() -> Seeds {
         proof(2, &note(&stranger, 9, &[fixed::witness()]), true),
     );
     seeds.insert("crlf".into(), good.replace('\n', "\r\n").into_bytes());
+    seeds
+}
+
+/// `add-checkpoint` bodies for the fixed log of the `tlog_witness_request` target: from
+/// size 0 and with a proof, with a genuine checkpoint and with a stranger's, and near-valid
+/// variants.
+fn witness_requests() -> Seeds {
+    use streha_witness::protocol::format_add_checkpoint;
+    let origin = streha_fuzz_targets::WITNESS_LOG_ORIGIN;
+    let key = ed25519_dalek::SigningKey::from_bytes(&[0x77; 32]);
+    let signer = NoteSigner::new(origin, key).expect("name");
+    let mut tree = MemoryTree::new();
+    for i in 0..7u8 {
+        tree.append_entry(&[i]);
+    }
+    let note = |size: u64| {
+        sign_checkpoint(
+            &Checkpoint::new(origin, size, tree.root_at(size).expect("size")).expect("checkpoint"),
+            &signer,
+        )
+        .to_text()
+    };
+    let mut seeds = Seeds::new();
+    let empty = consistency_proof(0, 0, &tree).expect("proof");
+    with_variants(
+        &mut seeds,
+        "first",
+        format_add_checkpoint(0, &empty, &note(3)).into_bytes(),
+    );
+    with_variants(
+        &mut seeds,
+        "growth",
+        format_add_checkpoint(3, &consistency_proof(3, 7, &tree).expect("proof"), &note(7))
+            .into_bytes(),
+    );
+    with_variants(
+        &mut seeds,
+        "stale",
+        format_add_checkpoint(5, &empty, &note(7)).into_bytes(),
+    );
+    seeds.insert("empty".into(), Vec::new());
+    seeds.insert("old-only".into(), b"old 0\n".to_vec());
     seeds
 }

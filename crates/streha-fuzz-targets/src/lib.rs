@@ -26,6 +26,7 @@
 //! | [`core_decode`] | `AuditEntry::decode`, `DisclosureHeader::decode`, `Record::decode` | canonical; size caps; no protection category in a record; sorted approvals and clause lists |
 //! | [`policy_decide`] | `streha_core::decide` on structured input built from the bytes | a reference model of every rule: no protection category ever allowed, no child's own consent (or one recorded before `adult_since`) ever the basis, no consent revoked at or before `now` ever the basis, and determinism |
 //! | [`tlog_proof`] | `TlogProof::parse`, `TlogProof::verify` and `streha_verify::check_proof` (what `streha audit check-proof` runs) with a fixed roster | parsing is canonical; `check_proof` and `verify` agree; a checked proof's checkpoint is signed by the roster log with exactly its key's signature, its witnesses are other roster nodes with genuine cosignatures, the root recomputes independently from the entry and the proof, a checkpoint of the fixed tree proves only the real entry with the real proof, and the threshold behaves monotonically |
+//! | [`tlog_witness_request`] | `streha_witness::protocol::parse_add_checkpoint` (the body `streha witness serve` reads), then `open_note` and `judge` | nothing oversized accepted; at most 63 proof lines; canonical (written again, the input byte for byte); the rules never panic |
 //! | [`node_request`] | the node's peer request handler (`streha_node::fuzzing`), raw bytes as from an authenticated peer | always a well-formed answer; a receipt only for a `received` entry from that peer with no protection category |
 //!
 //! The fixed keys of the targets are in [`fixed`]; the seed corpora are written by
@@ -46,6 +47,7 @@ mod policy;
 mod roster;
 mod tlog;
 mod wire;
+mod witness;
 
 pub use crate::bundle::log_bundle;
 pub use crate::core_decode::core_decode;
@@ -63,6 +65,7 @@ pub use crate::tlog::{
     tlog_roster, tlog_tree,
 };
 pub use crate::wire::wire_frame;
+pub use crate::witness::{WITNESS_LOG_ORIGIN, tlog_witness_request};
 
 /// A target: a function of the fuzzer's bytes.
 pub type Target = fn(&[u8]);
@@ -80,6 +83,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("roster", roster),
     ("signed_note", signed_note),
     ("tlog_proof", tlog_proof),
+    ("tlog_witness_request", tlog_witness_request),
     ("wire_frame", wire_frame),
 ];
 

@@ -46,26 +46,59 @@ struct RawConfig {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 struct RawWitness {
-    quorum: usize,
+    quorum: RawQuorum,
     interval_ms: u64,
+    record_interval_ms: u64,
+    submit_timeout_ms: u64,
+    ca_file: Option<PathBuf>,
+}
+
+/// `witness.quorum`: a number (peers only), or `{ peers = N, independent = M }`.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum RawQuorum {
+    Peers(usize),
+    Split {
+        peers: usize,
+        #[serde(default)]
+        independent: usize,
+    },
 }
 
 impl Default for RawWitness {
     fn default() -> Self {
         Self {
-            quorum: 1,
+            submit_timeout_ms: 10_000,
+            ca_file: None,
+            quorum: RawQuorum::Peers(1),
             interval_ms: 10_000,
+            record_interval_ms: 300_000,
         }
     }
 }
 
-/// Witnessing (C2SP tlog-witness between the federation's nodes).
-#[derive(Debug, Clone, Copy)]
+/// Witnessing (C2SP tlog-witness between the federation's nodes, and to the roster's
+/// independent witnesses).
+#[derive(Debug, Clone)]
 pub struct WitnessConfig {
-    /// How many other nodes must cosign a checkpoint before it is published.
+    /// How many other nodes must cosign a checkpoint before it is published
+    /// (`witness.quorum`, or `witness.quorum.peers`).
     pub quorum: usize,
+    /// How many of the roster's independent witnesses must cosign it too
+    /// (`witness.quorum.independent`, default 0).
+    pub independent_quorum: usize,
+    /// How long one submission to an independent witness may take.
+    pub submit_timeout: Duration,
+    /// Extra CA certificates (PEM) trusted for `https://` independent witnesses, besides
+    /// the system's (`witness.ca_file`).
+    pub ca_pem: Vec<u8>,
     /// How often to ask peers to cosign the latest checkpoint (also after each receipt).
     pub interval: Duration,
+    /// How often, at most, this node records in its own log what it cosigned as a witness
+    /// (one `witnessed_checkpoints` entry for every log that moved). Recording grows the
+    /// log, which its peers then cosign and record in turn: the interval bounds that
+    /// exchange to one entry per node per interval.
+    pub record_interval: Duration,
 }
 
 #[derive(Debug, Deserialize)]
@@ -273,7 +306,11 @@ impl NodeConfig {
                 Some(address)
             }
         };
-        if raw.witness.quorum == 0 {
+        let (peers_quorum, independent_quorum) = match raw.witness.quorum {
+            RawQuorum::Peers(peers) => (peers, 0),
+            RawQuorum::Split { peers, independent } => (peers, independent),
+        };
+        if peers_quorum == 0 {
             return Err(error(
                 "witness.quorum",
                 "must be at least 1: with 0, every checkpoint would be published without any witness"
@@ -281,9 +318,29 @@ impl NodeConfig {
             ));
         }
         let witness = WitnessConfig {
-            quorum: raw.witness.quorum,
+            quorum: peers_quorum,
+            independent_quorum,
+            submit_timeout: positive_ms(raw.witness.submit_timeout_ms)
+                .map_err(|problem| error("witness.submit_timeout_ms", problem))?,
+            ca_pem: match &raw.witness.ca_file {
+                None => Vec::new(),
+                Some(file) => {
+                    let file = base.join(file);
+                    let pem = std::fs::read(&file).map_err(|e| {
+                        error(
+                            "witness.ca_file",
+                            format!("cannot read {}: {e}", file.display()),
+                        )
+                    })?;
+                    streha_witness::client::Tls::new(&pem)
+                        .map_err(|e| error("witness.ca_file", e.to_string()))?;
+                    pem
+                }
+            },
             interval: positive_ms(raw.witness.interval_ms)
                 .map_err(|problem| error("witness.interval_ms", problem))?,
+            record_interval: positive_ms(raw.witness.record_interval_ms)
+                .map_err(|problem| error("witness.record_interval_ms", problem))?,
         };
 
         let l = raw.limits;

@@ -67,7 +67,11 @@ impl PeerInput {
                 Limits::default(),
                 WitnessConfig {
                     quorum: 1,
+                    independent_quorum: 0,
+                    submit_timeout: std::time::Duration::from_secs(10),
+                    ca_pem: Vec::new(),
                     interval: std::time::Duration::from_secs(3600),
+                    record_interval: std::time::Duration::from_secs(3600),
                 },
             )
             .map_err(|e| e.to_string())?,

@@ -25,6 +25,8 @@ pub(crate) struct Metrics {
     pub(crate) receive_refusals_throttled: AtomicU64,
     refusals: Mutex<BTreeMap<String, u64>>,
     cosignatures: Mutex<BTreeMap<String, u64>>,
+    witness_refusals: Mutex<BTreeMap<String, u64>>,
+    independent_answers: Mutex<BTreeMap<String, u64>>,
 }
 
 impl Metrics {
@@ -50,6 +52,25 @@ impl Metrics {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         *map.entry(peer.to_string()).or_default() += 1;
+    }
+
+    /// Counts a witnessing request or gossiped checkpoint refused before any state was
+    /// touched, by `reason` (`rate`, `malformed`, `forged`, `unsigned`).
+    pub(crate) fn witness_refused(&self, reason: &str) {
+        let mut map = self
+            .witness_refusals
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        *map.entry(reason.to_owned()).or_default() += 1;
+    }
+
+    /// Counts an answer of an independent witness (or its absence), by `answer`.
+    pub(crate) fn independent_answer(&self, answer: &str) {
+        let mut map = self
+            .independent_answers
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        *map.entry(answer.to_owned()).or_default() += 1;
     }
 
     /// Refusal counts by `side/reason`.
@@ -181,6 +202,61 @@ impl crate::shared::Shared {
             "Evidence this node keeps as a witness (two signed checkpoints of one log that cannot both be true), by kind.",
             "kind",
             &self.evidence_figures(),
+        );
+        let mut witness_refusals: BTreeMap<String, u64> =
+            ["rate", "malformed", "forged", "unsigned"]
+                .iter()
+                .map(|reason| ((*reason).to_owned(), 0))
+                .collect();
+        witness_refusals.extend(
+            m.witness_refusals
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .clone(),
+        );
+        labelled(
+            &mut out,
+            "streha_witness_refused_total",
+            "Witnessing requests and gossiped checkpoints from peers refused before any state was touched, by reason: rate (over the per-peer budget), malformed (unparsable, oversized, repeated signature lines), forged, unsigned.",
+            "reason",
+            &witness_refusals,
+        );
+        let mut answers: BTreeMap<String, u64> = [
+            "cosigned",
+            "409-size",
+            "400",
+            "403",
+            "404",
+            "409",
+            "422",
+            "other",
+            "unreachable",
+            "unverified",
+            "ahead",
+        ]
+        .iter()
+        .map(|answer| ((*answer).to_owned(), 0))
+        .collect();
+        answers.extend(
+            m.independent_answers
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .clone(),
+        );
+        labelled(
+            &mut out,
+            "streha_independent_witness_answers_total",
+            "Submissions of this node's checkpoints to the roster's independent witnesses (C2SP tlog-witness), by answer: cosigned, 409-size (retried from the size given), 400, 403, 404, 409 (a fork), 422, other, unreachable, unverified (a cosignature that does not verify), ahead (the witness cosigned more than this log holds).",
+            "answer",
+            &answers,
+        );
+        gauge(
+            &mut out,
+            "streha_witness_kept_checkpoints",
+            "Checkpoints of other nodes' logs this node keeps as a witness (the latest cosigned sizes, at most 256 per log).",
+            self.store
+                .scan(crate::state::WITNESSED_ROOTS, &[])
+                .map_or(0, |kept| kept.len() as u64),
         );
         let cosignatures = m
             .cosignatures

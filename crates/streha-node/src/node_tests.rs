@@ -104,7 +104,11 @@ fn node() -> Node {
             Limits::default(),
             WitnessConfig {
                 quorum: 1,
+                independent_quorum: 0,
+                submit_timeout: std::time::Duration::from_secs(10),
+                ca_pem: Vec::new(),
                 interval: std::time::Duration::from_secs(3600),
+                record_interval: std::time::Duration::from_secs(3600),
             },
         )
         .unwrap(),

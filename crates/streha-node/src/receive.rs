@@ -39,7 +39,7 @@ pub(crate) async fn handle(
         PeerRequest::Witness(request) => {
             crate::witness::handle_witness(shared, peer, *request).await
         }
-        PeerRequest::Gossip(notes) => crate::witness::handle_gossip(shared, notes).await,
+        PeerRequest::Gossip(notes) => crate::witness::handle_gossip(shared, peer, notes).await,
         _ => Err(Failure::BadRequest(
             "this node does not support that request; upgrade the node".into(),
         )),

@@ -115,6 +115,8 @@ pub(crate) struct Shared {
     pub(crate) witness_wake: tokio::sync::Notify,
     /// Serialises witness-side updates.
     pub(crate) witness_lock: tokio::sync::Mutex<()>,
+    /// Each peer's budget of witness-side work.
+    pub(crate) witness_budget: crate::witness::WitnessBudget,
     /// Open incoming peer connections, to close those of agencies removed from the roster.
     pub(crate) peer_connections: Mutex<Vec<([u8; 32], quinn::Connection)>>,
     /// Changes of subjects and consents take it exclusively (read-modify-write); a
@@ -126,7 +128,7 @@ pub(crate) struct Shared {
     /// The subjects' data keys, which seal the envelopes kept at rest (see `at_rest`).
     pub(crate) vault: streha_store::KeyVault,
     /// Peers' checkpoints verified before (receipts and consent evidence repeat them).
-    pub(crate) verified_checkpoints: crate::verified::VerifiedCheckpoints,
+    pub(crate) verified_checkpoints: Arc<crate::verified::VerifiedCheckpoints>,
     /// Commits every request's transaction, grouped (see [`Committer`]).
     committer: Committer,
     /// The log's entry times (see [`LogClock`]).
@@ -166,7 +168,7 @@ impl Shared {
             .store(now().unix_millis(), std::sync::atomic::Ordering::Relaxed);
         Ok(Self {
             vault,
-            verified_checkpoints: crate::verified::VerifiedCheckpoints::default(),
+            verified_checkpoints: Arc::default(),
             committer,
             clock,
             witness,
@@ -187,6 +189,7 @@ impl Shared {
             witness_wake: tokio::sync::Notify::new(),
             delivery_waiters: DeliveryWaiters::default(),
             witness_lock: tokio::sync::Mutex::new(()),
+            witness_budget: crate::witness::WitnessBudget::default(),
             peer_connections: Mutex::new(Vec::new()),
             registry_lock: tokio::sync::RwLock::new(()),
             attempts: Mutex::new(HashMap::new()),

@@ -9,6 +9,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::{Mutex, PoisonError};
 
 use streha_audit::{Checkpoint, CheckpointError, NoteVerifier, open_checkpoint};
+use streha_witness::rules::{LogKeys, NoteRefusal, Opened, open_note};
 
 /// How many verified checkpoints are remembered (oldest forgotten first).
 const CAPACITY: usize = 256;
@@ -23,6 +24,9 @@ pub(crate) struct VerifiedCheckpoints {
 struct Memory {
     checkpoints: HashMap<[u8; 32], Checkpoint>,
     order: VecDeque<[u8; 32]>,
+    /// Other nodes' checkpoints as a witness opened them (gossip repeats them every round).
+    witnessed: HashMap<[u8; 32], Opened>,
+    witnessed_order: VecDeque<[u8; 32]>,
 }
 
 impl VerifiedCheckpoints {
@@ -51,6 +55,30 @@ impl VerifiedCheckpoints {
         Ok(checkpoint)
     }
 
+    /// [`open_note`] for a witness, remembering success: a note opened before under the same
+    /// keys is not verified again. CPU work: call it off the async threads.
+    pub(crate) fn open_witness_note(
+        &self,
+        note: &str,
+        keys: &LogKeys,
+    ) -> Result<Opened, NoteRefusal> {
+        let key = witness_memory_key(note, keys);
+        if let Some(opened) = self.memory().witnessed.get(&key) {
+            return Ok(opened.clone());
+        }
+        let opened = open_note(note, keys)?;
+        let mut memory = self.memory();
+        if memory.witnessed.insert(key, opened.clone()).is_none() {
+            memory.witnessed_order.push_back(key);
+            if memory.witnessed_order.len() > CAPACITY
+                && let Some(oldest) = memory.witnessed_order.pop_front()
+            {
+                memory.witnessed.remove(&oldest);
+            }
+        }
+        Ok(opened)
+    }
+
     fn memory(&self) -> std::sync::MutexGuard<'_, Memory> {
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -67,6 +95,31 @@ fn memory_key(note: &str, verifier: &NoteVerifier) -> [u8; 32] {
     hasher.update(verifier.verifying_key().as_bytes());
     hasher.update(&(note.len() as u64).to_le_bytes());
     hasher.update(note.as_bytes());
+    *hasher.finalize().as_bytes()
+}
+
+/// BLAKE3 over every key and name of `keys` and the note text, each length prefixed.
+fn witness_memory_key(note: &str, keys: &LogKeys) -> [u8; 32] {
+    let mut hasher = blake3::Hasher::new_derive_key("streha node witnessed checkpoint v1");
+    let mut field = |bytes: &[u8]| {
+        hasher.update(&(bytes.len() as u64).to_le_bytes());
+        hasher.update(bytes);
+    };
+    field(keys.origin.as_bytes());
+    // Each list is prefixed with its length, so that no item moves from one to another.
+    field(&(keys.log.len() as u64).to_le_bytes());
+    for verifier in &keys.log {
+        field(verifier.to_vkey().as_bytes());
+    }
+    field(&(keys.guarded_names.len() as u64).to_le_bytes());
+    for name in &keys.guarded_names {
+        field(name.as_bytes());
+    }
+    field(&(keys.known.len() as u64).to_le_bytes());
+    for verifier in &keys.known {
+        field(verifier.to_vkey().as_bytes());
+    }
+    field(note.as_bytes());
     *hasher.finalize().as_bytes()
 }
 

@@ -24,13 +24,18 @@
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use streha_audit::{
-    Checkpoint, CosignatureSigner, NoteSignature, SignedNote, open_checkpoint, verify_consistency,
+use streha_audit::{Checkpoint, CosignatureSigner, NoteSignature, SignedNote};
+use streha_core::{
+    AgencyId, AuditEntry, LogOrigin, MAX_WITNESSED_PER_ENTRY, WitnessAlarmKind, WitnessedCheckpoint,
 };
-use streha_core::{AgencyId, AuditEntry, LogOrigin, WitnessAlarmKind};
 use streha_store::Transaction;
 use streha_wire::peer::{PeerRequest, PeerResponse, WitnessRequest};
-use streha_wire::{AgencyEntry, Roster};
+use streha_wire::{AgencyEntry, IndependentWitness, Roster};
+use streha_witness::client::{Answer, Tls};
+use streha_witness::rules::{
+    self, KEPT_ROOTS_PER_LOG, Latest, LogKeys, MAX_WITNESS_NOTE_LEN, NoteRefusal, Opened,
+    Submitter, Verdict,
+};
 use tokio::sync::watch;
 
 use crate::failure::Failure;
@@ -45,105 +50,141 @@ use crate::state::{
 /// Most checkpoints accepted in one gossip message (the wire's own cap).
 const MAX_GOSSIP: usize = streha_wire::limits::MAX_GOSSIP_NOTES;
 
+/// The most signature lines on a gossiped checkpoint: honest witnesses gossip the body with
+/// the log owner's signature only, so more is refused before any signature is checked.
+pub(crate) const MAX_GOSSIP_NOTE_SIGNATURES: usize = 4;
+
+/// Witnessing requests and gossip messages per second one peer may send this node,
+/// sustained. An honest node sends one of each per witnessing round (at most a few a
+/// second); more is refused (`Unavailable`, counted as `rate`) until the budget refills.
+pub(crate) const WITNESS_REQUESTS_PER_SECOND: u32 = 20;
+
+/// The burst of witnessing requests and gossip messages one peer may send at once.
+pub(crate) const WITNESS_REQUEST_BURST: u32 = 40;
+
+/// Each peer's budget of witness-side work: a token bucket of requests, and one
+/// verification at a time (on a blocking thread), so that no peer can take more than one
+/// thread's worth of signature checks, whatever it sends.
+#[derive(Debug, Default)]
+pub(crate) struct WitnessBudget {
+    peers: std::sync::Mutex<std::collections::HashMap<AgencyId, PeerBudget>>,
+}
+
+#[derive(Debug)]
+struct PeerBudget {
+    tokens: f64,
+    at: std::time::Instant,
+    verifying: Arc<tokio::sync::Semaphore>,
+}
+
+impl WitnessBudget {
+    /// Takes one request from `peer`'s budget. `None` if it is spent; otherwise the
+    /// semaphore to hold while its checkpoints are verified.
+    fn admit(&self, peer: &AgencyId) -> Option<Arc<tokio::sync::Semaphore>> {
+        let now = std::time::Instant::now();
+        let mut peers = self
+            .peers
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        // Peers are roster agencies, so the map is bounded by the roster; one that left is
+        // forgotten when the map outgrows it.
+        if peers.len() > streha_wire::roster::MAX_ROSTER_AGENCIES {
+            peers.clear();
+        }
+        let budget = peers.entry(peer.clone()).or_insert_with(|| PeerBudget {
+            tokens: f64::from(WITNESS_REQUEST_BURST),
+            at: now,
+            verifying: Arc::new(tokio::sync::Semaphore::new(1)),
+        });
+        let refill =
+            now.duration_since(budget.at).as_secs_f64() * f64::from(WITNESS_REQUESTS_PER_SECOND);
+        budget.tokens = (budget.tokens + refill).min(f64::from(WITNESS_REQUEST_BURST));
+        budget.at = now;
+        if budget.tokens < 1.0 {
+            return None;
+        }
+        budget.tokens -= 1.0;
+        Some(Arc::clone(&budget.verifying))
+    }
+}
+
+/// Admits a request of `peer` (see [`WitnessBudget`]), or refuses it.
+async fn admit(
+    shared: &Shared,
+    peer: &AgencyId,
+) -> Result<tokio::sync::OwnedSemaphorePermit, Failure> {
+    let refused = || {
+        shared.metrics.witness_refused("rate");
+        Failure::Unavailable(format!(
+            "too many witnessing requests from `{peer}` (at most {WITNESS_REQUESTS_PER_SECOND} a second); retry in the next round"
+        ))
+    };
+    let verifying = shared.witness_budget.admit(peer).ok_or_else(refused)?;
+    verifying.acquire_owned().await.map_err(|_| refused())
+}
+
 // ----- Witness side -------------------------------------------------------------------------
 
-/// Verifies `note` as a checkpoint of `owner`'s log.
-fn owner_checkpoint(
-    roster: &Roster,
-    owner: &AgencyEntry,
-    note: &str,
-) -> Result<Checkpoint, Failure> {
-    let verifier = log_verifier(roster, owner)?;
-    let (checkpoint, _) = open_checkpoint(note, std::slice::from_ref(&verifier)).map_err(|e| {
-        Failure::Verification(format!(
-            "the checkpoint is not signed by `{}`: {e}",
-            owner.id
-        ))
-    })?;
-    if checkpoint.origin() != owner.log_origin(roster.federation()) {
-        return Err(Failure::Verification(format!(
-            "the checkpoint is not for `{}`'s log",
-            owner.id
-        )));
-    }
-    Ok(checkpoint)
-}
-
-/// Why a witness does not take a checkpoint of another node's log.
-#[derive(Debug)]
-enum NoteRefusal {
-    /// Not a validly signed checkpoint of the owner's log (or this node failed checking it).
-    Invalid(Failure),
-    /// A signature line under the name of a roster node that is not that node's valid
-    /// signature: a forged signature (for instance a made-up witness cosignature).
-    Forged {
-        /// The key name on the line.
-        name: String,
-        /// The roster node whose name it is.
-        node: AgencyId,
-    },
-}
-
-impl From<Failure> for NoteRefusal {
-    fn from(failure: Failure) -> Self {
-        NoteRefusal::Invalid(failure)
-    }
-}
-
-impl From<NoteRefusal> for Failure {
-    fn from(refusal: NoteRefusal) -> Self {
-        match refusal {
-            NoteRefusal::Invalid(failure) => failure,
-            NoteRefusal::Forged { name, node } => Failure::Verification(format!(
-                "the checkpoint carries a signature line under `{name}` that is not a valid signature by `{node}`'s node key: a forged signature; the checkpoint is refused and nothing of it was kept"
-            )),
+/// Who this node trusts for `owner`'s log: the owner's node key under its origin; every
+/// roster node's name is guarded (a line under it must be that node's valid signature or
+/// cosignature, or the checkpoint is forged); other names are ignored, as C2SP signed-note
+/// says.
+fn log_keys(roster: &Roster, owner: &AgencyEntry) -> Result<LogKeys, Failure> {
+    let mut keys = LogKeys {
+        origin: owner.log_origin(roster.federation()),
+        log: vec![log_verifier(roster, owner)?],
+        guarded_names: Vec::with_capacity(roster.agencies().len()),
+        known: Vec::with_capacity(2 * roster.agencies().len()),
+    };
+    for agency in roster.agencies() {
+        keys.guarded_names
+            .push(agency.log_origin(roster.federation()));
+        if agency.id != owner.id {
+            keys.known.push(log_verifier(roster, agency)?);
         }
+        keys.known.push(cosignature_verifier(roster, agency)?);
+    }
+    Ok(keys)
+}
+
+/// [`open_note`] on a blocking thread (signature checks are CPU work that must not hold up
+/// the async threads serving applications), remembered so that a note gossiped every round
+/// is verified once.
+async fn open_owner_note(
+    shared: &Shared,
+    keys: LogKeys,
+    note: String,
+) -> Result<Opened, NoteRefusal> {
+    let memory = Arc::clone(&shared.verified_checkpoints);
+    tokio::task::spawn_blocking(move || memory.open_witness_note(&note, &keys))
+        .await
+        .unwrap_or_else(|_| {
+            Err(NoteRefusal::Malformed(
+                "the checkpoint check did not finish".into(),
+            ))
+        })
+}
+
+fn refusal_failure(shared: &Shared, refusal: NoteRefusal, owner: &AgencyId) -> Failure {
+    shared.metrics.witness_refused(refusal_reason(&refusal));
+    match refusal {
+        NoteRefusal::Forged { name } => Failure::Verification(format!(
+            "the checkpoint carries a signature line under `{name}` that is not a valid signature by that node's key: a forged signature; the checkpoint is refused and nothing of it was kept"
+        )),
+        NoteRefusal::NotSigned { .. } | NoteRefusal::WrongOrigin { .. } => Failure::Verification(
+            format!("the checkpoint is not signed by `{owner}` for its log: {refusal}"),
+        ),
+        other => Failure::BadRequest(other.to_string()),
     }
 }
 
-/// A checkpoint of `owner`'s log as a witness receives it (in a witnessing request or in
-/// gossip), verified as [`owner_checkpoint`] does, and the note to keep of it: the body with
-/// the owner's own signature only. Cosignatures are not the witness's to keep or pass on.
-///
-/// A signature line under the name of a roster node (the log origin of any agency, the
-/// owner's included) that is not a valid signature by that node's key — plain Ed25519 or
-/// cosignature/v1 — is [`NoteRefusal::Forged`]: the whole checkpoint is refused. Lines under
-/// other names (no node of this federation) are dropped, as C2SP signed-note allows.
-fn owner_note(
-    roster: &Roster,
-    owner: &AgencyEntry,
-    note: &str,
-) -> Result<(Checkpoint, String), NoteRefusal> {
-    let checkpoint = owner_checkpoint(roster, owner, note)?;
-    let parsed = SignedNote::parse(note)
-        .map_err(|e| Failure::Verification(format!("the checkpoint does not parse: {e}")))?;
-    let owner_key = log_verifier(roster, owner)?.key_id();
-    let mut kept = String::new();
-    for signature in parsed.signatures() {
-        let name = signature.name().as_str();
-        let Some(signer) = agency_of_origin(roster, name) else {
-            continue;
-        };
-        let verifiers = [
-            log_verifier(roster, &signer)?,
-            cosignature_verifier(roster, &signer)?,
-        ];
-        let line = signature.to_line();
-        let valid = SignedNote::parse(&format!("{}\n{line}", parsed.body()))
-            .ok()
-            .and_then(|alone| alone.verify(&verifiers).ok())
-            .is_some_and(|verified| !verified.signers().is_empty());
-        if !valid {
-            return Err(NoteRefusal::Forged {
-                name: name.to_owned(),
-                node: signer.id,
-            });
-        }
-        if signer.id == owner.id && signature.key_id() == owner_key {
-            kept.push_str(&line);
-        }
+/// The metric label of a refused checkpoint.
+fn refusal_reason(refusal: &NoteRefusal) -> &'static str {
+    match refusal {
+        NoteRefusal::Forged { .. } => "forged",
+        NoteRefusal::NotSigned { .. } | NoteRefusal::WrongOrigin { .. } => "unsigned",
+        _ => "malformed",
     }
-    Ok((checkpoint, format!("{}\n{kept}", parsed.body())))
 }
 
 fn roots_key(origin: &str, size: u64) -> Vec<u8> {
@@ -153,14 +194,21 @@ fn roots_key(origin: &str, size: u64) -> Vec<u8> {
     key
 }
 
-/// Answers a witnessing request from `owner`.
+/// Answers a witnessing request from `owner`: the rules of [`streha_witness::rules`], with
+/// the check and the update of the latest cosigned size under one lock and one commit.
 pub(crate) async fn handle_witness(
     shared: &Shared,
     owner: &AgencyEntry,
     request: WitnessRequest,
 ) -> Result<PeerResponse, Failure> {
+    let permit = admit(shared, &owner.id).await?;
     let roster = shared.roster();
-    let (checkpoint, note) = owner_note(&roster, owner, &request.checkpoint)?;
+    let keys = log_keys(&roster, owner)?;
+    let opened = open_owner_note(shared, keys, request.checkpoint)
+        .await
+        .map_err(|refusal| refusal_failure(shared, refusal, &owner.id))?;
+    drop(permit);
+    let checkpoint = &opened.checkpoint;
     let origin = checkpoint.origin().to_owned();
     let _guard = shared.witness_lock.lock().await;
     let view: Option<WitnessView> = state::load(&shared.store, WITNESSED, origin.as_bytes())?;
@@ -170,89 +218,90 @@ pub(crate) async fn handle_witness(
             cosigned_size: view.as_ref().map_or(0, |v| v.size),
         });
     }
-    let root = checkpoint.root().to_bytes();
-    if let Some(view) = &view {
-        if checkpoint.size() < view.size {
-            return alarm(
-                shared,
-                &origin,
-                WitnessAlarmKind::Rollback,
-                view,
-                &note,
-                &checkpoint,
-            )
-            .await;
-        }
-        if checkpoint.size() == view.size && root != view.root {
-            return alarm(
-                shared,
-                &origin,
-                WitnessAlarmKind::Fork,
-                view,
-                &note,
-                &checkpoint,
-            )
-            .await;
-        }
-    }
-    let seen = view.as_ref().map_or(0, |v| v.size);
-    if checkpoint.size() > seen {
-        if request.old_size != seen {
-            return Ok(PeerResponse::WitnessConflict { size: seen });
-        }
-        if let Some(view) = &view {
-            let old_root = streha_audit::Hash::from_bytes(view.root);
-            if verify_consistency(
-                seen,
-                checkpoint.size(),
-                &old_root,
-                checkpoint.root(),
-                &request.proof,
-            )
-            .is_err()
-            {
-                return alarm(
-                    shared,
-                    &origin,
-                    WitnessAlarmKind::Inconsistent,
-                    view,
-                    &note,
-                    &checkpoint,
+    let latest = view.as_ref().map(|v| Latest {
+        size: v.size,
+        root: streha_audit::Hash::from_bytes(v.root),
+    });
+    match rules::judge(
+        latest.as_ref(),
+        request.old_size,
+        &request.proof,
+        checkpoint,
+        Submitter::Owner,
+    ) {
+        Verdict::Cosign { advance } => {
+            if advance {
+                let new_view = WitnessView {
+                    size: checkpoint.size(),
+                    root: checkpoint.root().to_bytes(),
+                    note: opened.kept_note.clone(),
+                };
+                let mut tx = Transaction::new();
+                tx.put(
+                    WITNESSED_ROOTS,
+                    roots_key(&origin, checkpoint.size()),
+                    state::encode(&new_view),
                 )
-                .await;
+                .put(
+                    WITNESSED,
+                    origin.as_bytes().to_vec(),
+                    state::encode(&new_view),
+                );
+                forget_old_roots(shared, &origin, &mut tx)?;
+                shared.commit(tx).await?;
             }
         }
-        let new_view = WitnessView {
-            size: checkpoint.size(),
-            root,
-            note,
-        };
-        let mut tx = Transaction::new();
-        tx.put(
-            WITNESSED_ROOTS,
-            roots_key(&origin, checkpoint.size()),
-            state::encode(&new_view),
-        )
-        .put(
-            WITNESSED,
-            origin.as_bytes().to_vec(),
-            state::encode(&new_view),
-        );
-        shared.commit(tx).await?;
+        Verdict::StaleOldSize { latest } => {
+            return Ok(PeerResponse::WitnessConflict { size: latest });
+        }
+        Verdict::OldSizeAboveCheckpoint => {
+            return Err(Failure::BadRequest(format!(
+                "the old size {} is above the checkpoint's size {}",
+                request.old_size,
+                checkpoint.size()
+            )));
+        }
+        Verdict::BadProof => {
+            return Err(Failure::BadRequest(
+                "the consistency proof does not verify".into(),
+            ));
+        }
+        Verdict::Contradiction(kind) => {
+            let Some(view) = &view else {
+                return Err(Failure::Internal(
+                    "a contradiction with no cosigned checkpoint".into(),
+                ));
+            };
+            return alarm(shared, &origin, kind, view, &opened.kept_note, checkpoint).await;
+        }
     }
     let signer = CosignatureSigner::new(&shared.origin, shared.node_key.as_dalek().clone())
         .map_err(|e| Failure::Internal(format!("cannot build the cosigner: {e}")))?;
     let timestamp = shared.now().unix_millis() / 1000;
-    let line = signer
-        .cosign(checkpoint.to_body().as_str(), timestamp)
+    let line = rules::cosign(&signer, checkpoint, timestamp)
         .map_err(|e| Failure::Internal(format!("cannot cosign: {e}")))?
         .to_line();
     Ok(PeerResponse::Cosigned(line))
 }
 
+/// Adds to `tx` the removal of the roots of `origin` beyond the [`KEPT_ROOTS_PER_LOG`]
+/// newest (the one `tx` adds counts among them): fork detection by gossip needs recent
+/// sizes only, and a log that grows fast must not grow its witnesses' stores without end.
+fn forget_old_roots(shared: &Shared, origin: &str, tx: &mut Transaction) -> Result<(), Failure> {
+    let mut prefix = origin.as_bytes().to_vec();
+    prefix.push(0);
+    let kept = shared.store.scan(WITNESSED_ROOTS, &prefix)?;
+    let excess = (kept.len() + 1).saturating_sub(KEPT_ROOTS_PER_LOG);
+    for (key, _) in kept.into_iter().take(excess) {
+        tx.remove(WITNESSED_ROOTS, key);
+    }
+    Ok(())
+}
+
 /// Compares gossiped checkpoints with the ones this node cosigned.
 pub(crate) async fn handle_gossip(
     shared: &Shared,
+    peer: &AgencyEntry,
     notes: Vec<String>,
 ) -> Result<PeerResponse, Failure> {
     if notes.len() > MAX_GOSSIP {
@@ -260,14 +309,32 @@ pub(crate) async fn handle_gossip(
             "at most {MAX_GOSSIP} checkpoints per gossip message"
         )));
     }
+    // One message, one request of the peer's budget; its notes are verified one at a time.
+    let _permit = admit(shared, &peer.id).await?;
     let roster = shared.roster();
+    // An honest witness gossips one checkpoint per log: the first of each origin is looked
+    // at, so a message costs at most one verification of a few lines per roster agency.
+    let mut origins = std::collections::HashSet::new();
     for note in notes {
+        let malformed = || shared.metrics.witness_refused("malformed");
+        if note.len() > MAX_WITNESS_NOTE_LEN {
+            malformed();
+            continue;
+        }
         let Ok(parsed) = SignedNote::parse(&note) else {
+            malformed();
             continue;
         };
         let Ok(body) = Checkpoint::parse_body(parsed.body()) else {
+            malformed();
             continue;
         };
+        if parsed.signatures().len() > MAX_GOSSIP_NOTE_SIGNATURES
+            || !origins.insert(body.origin().to_owned())
+        {
+            malformed();
+            continue;
+        }
         if body.origin() == shared.origin {
             continue;
         }
@@ -277,15 +344,20 @@ pub(crate) async fn handle_gossip(
         // Only checkpoints genuinely signed by the log's owner are evidence of anything, and
         // one carrying a forged signature comes from a dishonest peer (honest witnesses
         // gossip checkpoints with the owner's signature only): it is ignored.
-        let (checkpoint, note) = match owner_note(&roster, &owner, &note) {
-            Ok(checked) => checked,
-            Err(NoteRefusal::Forged { name, .. }) => {
+        let opened = match open_owner_note(shared, log_keys(&roster, &owner)?, note).await {
+            Ok(opened) => opened,
+            Err(NoteRefusal::Forged { name }) => {
+                shared.metrics.witness_refused("forged");
                 tracing::warn!(log = %owner.id, signer = %name,
                     "a gossiped checkpoint carries a forged signature; ignored");
                 continue;
             }
-            Err(NoteRefusal::Invalid(_)) => continue,
+            Err(refusal) => {
+                shared.metrics.witness_refused(refusal_reason(&refusal));
+                continue;
+            }
         };
+        let checkpoint = &opened.checkpoint;
         let origin = checkpoint.origin().to_owned();
         let _guard = shared.witness_lock.lock().await;
         if held_evidence(shared, &origin)?.is_some() {
@@ -296,20 +368,15 @@ pub(crate) async fn handle_gossip(
             WITNESSED_ROOTS,
             &roots_key(&origin, checkpoint.size()),
         )?;
-        if let Some(ours) = ours
-            && &ours.root != checkpoint.root().as_bytes()
+        let ours_root = ours
+            .as_ref()
+            .map(|o| streha_audit::Hash::from_bytes(o.root));
+        if let (Some(kind), Some(ours)) =
+            (rules::judge_gossip(ours_root.as_ref(), checkpoint), &ours)
         {
             // The refusal is for the log's owner, should it ask; the gossiping peer is told
             // only that its gossip was received. A failure to keep the evidence is not hidden.
-            alarm(
-                shared,
-                &origin,
-                WitnessAlarmKind::Fork,
-                &ours,
-                &note,
-                &checkpoint,
-            )
-            .await?;
+            alarm(shared, &origin, kind, ours, &opened.kept_note, checkpoint).await?;
         }
     }
     Ok(PeerResponse::GossipReceived)
@@ -325,6 +392,14 @@ pub(crate) fn warn_if_quorum_unreachable(shared: &Shared) {
         .iter()
         .filter(|agency| agency.id != shared.agency)
         .count();
+    if shared.witness.independent_quorum > roster.witnesses().len() {
+        tracing::warn!(
+            quorum = shared.witness.independent_quorum,
+            independent_witnesses = roster.witnesses().len(),
+            roster_version = roster.version(),
+            "`witness.quorum.independent` is larger than the number of independent witnesses in the roster: no checkpoint can be published until the roster lists enough of them or the quorum is lowered"
+        );
+    }
     if shared.witness.quorum > others {
         tracing::warn!(
             quorum = shared.witness.quorum,
@@ -469,14 +544,31 @@ pub(crate) async fn run(
         .interval
         .min(std::time::Duration::from_secs(1))
         / 2;
+    // The TLS settings for `https://` independent witnesses, once (the system's trust
+    // anchors are read from disk). Checked at configuration load, so this fails only if
+    // the system store vanished since; submissions are then counted as unreachable.
+    let tls = match Tls::new(&shared.witness.ca_pem) {
+        Ok(tls) => Some(tls),
+        Err(e) => {
+            tracing::error!(error = %e, "no TLS for independent witnesses; their submissions are skipped");
+            None
+        }
+    };
+    let mut recorded_at = tokio::time::Instant::now();
     loop {
         if *shutdown.borrow() {
             break;
         }
         let started = tokio::time::Instant::now();
+        if started.duration_since(recorded_at) >= shared.witness.record_interval {
+            recorded_at = started;
+            if let Err(problem) = record_witnessed(&shared).await {
+                tracing::warn!(%problem, "could not record what this node cosigned; retried next interval");
+            }
+        }
         // A round waits on peers that may be down; shutdown must not wait for it.
         tokio::select! {
-            () = round(&shared, &peers) => {}
+            () = round(&shared, &peers, tls.as_ref()) => {}
             _ = shutdown.changed() => break,
         }
         tokio::select! {
@@ -492,7 +584,7 @@ pub(crate) async fn run(
     }
 }
 
-async fn round(shared: &Arc<Shared>, peers: &Arc<Peers>) {
+async fn round(shared: &Arc<Shared>, peers: &Arc<Peers>, tls: Option<&Tls>) {
     let roster = shared.roster();
     let gossip = witnessed_notes(shared).unwrap_or_default();
     // Peers are asked concurrently, so one that is down does not delay the others.
@@ -534,6 +626,20 @@ async fn round(shared: &Arc<Shared>, peers: &Arc<Peers>) {
             }
         });
     }
+    for witness in roster.witnesses() {
+        let Some(tls) = tls else {
+            shared.metrics.independent_answer("unreachable");
+            continue;
+        };
+        let (shared, tls, witness) = (Arc::clone(shared), tls.clone(), witness.clone());
+        tasks.spawn(async move {
+            if let Err(problem) = submit_independent(&shared, &tls, &witness).await {
+                tracing::debug!(witness = %witness.name(), %problem, "independent witnessing incomplete");
+            }
+            // Independent witnesses are not peers: not counted as reachable peers.
+            false
+        });
+    }
     let mut reachable = 0u64;
     while let Some(result) = tasks.join_next().await {
         if matches!(result, Ok(true)) {
@@ -544,6 +650,72 @@ async fn round(shared: &Arc<Shared>, peers: &Arc<Peers>) {
         .metrics
         .peers_reachable
         .store(reachable, Ordering::Relaxed);
+}
+
+/// `NODE_META` key of the size of `origin`'s log last recorded in a `witnessed_checkpoints`
+/// entry.
+fn recorded_key(origin: &[u8]) -> Vec<u8> {
+    let mut key = b"witnessed-recorded\0".to_vec();
+    key.extend_from_slice(origin);
+    key
+}
+
+/// Records in this node's own log, in as few entries as fit, the latest cosigned checkpoint
+/// of every log that moved since it was last recorded (issue 15: the federation's bundles
+/// alone then show a log rewritten after it was cosigned). The entries and the recorded
+/// sizes are one commit.
+pub(crate) async fn record_witnessed(shared: &Shared) -> Result<(), Failure> {
+    let _guard = shared.witness_lock.lock().await;
+    let mut moved = Vec::new();
+    for (origin, value) in shared.store.scan(WITNESSED, &[])? {
+        let view: WitnessView = postcard::from_bytes(&value).map_err(|e| {
+            Failure::Internal(format!(
+                "a stored witnessed checkpoint does not decode: {e}"
+            ))
+        })?;
+        let recorded =
+            state::load_index(&shared.store, NODE_META, &recorded_key(&origin))?.unwrap_or(0);
+        if view.size <= recorded {
+            continue;
+        }
+        let Ok(log) = std::str::from_utf8(&origin)
+            .map_err(|_| ())
+            .and_then(|o| LogOrigin::new(o).map_err(|_| ()))
+        else {
+            continue;
+        };
+        moved.push((
+            origin,
+            WitnessedCheckpoint {
+                origin: log,
+                size: view.size,
+                root: view.root,
+            },
+        ));
+    }
+    if moved.is_empty() {
+        return Ok(());
+    }
+    let at = shared.now();
+    let mut tx = Transaction::new();
+    for batch in moved.chunks(MAX_WITNESSED_PER_ENTRY) {
+        for (origin, checkpoint) in batch {
+            tx.put(
+                NODE_META,
+                recorded_key(origin),
+                checkpoint.size.to_be_bytes().to_vec(),
+            );
+        }
+        tx.append(
+            AuditEntry::WitnessedCheckpoints {
+                checkpoints: batch.iter().map(|(_, c)| c.clone()).collect(),
+                at,
+            }
+            .encode(),
+        );
+    }
+    shared.commit(tx).await?;
+    Ok(())
 }
 
 /// Whether a witnessing exchange reached the peer.
@@ -679,33 +851,155 @@ async fn keep_cosignature(
             peer.id
         )));
     }
-    let mut key = checkpoint.size.to_be_bytes().to_vec();
-    key.extend_from_slice(peer.id.as_str().as_bytes());
-    let mut tx = Transaction::new();
-    tx.put(COSIGNATURES, key, line.as_bytes().to_vec()).put(
-        COSIGNED_BY,
-        peer.id.as_str().as_bytes().to_vec(),
-        checkpoint.size.to_be_bytes().to_vec(),
-    );
-    let cosigners = shared
-        .store
-        .scan(COSIGNATURES, &checkpoint.size.to_be_bytes())?
-        .iter()
-        .filter(|(k, _)| &k[8..] != peer.id.as_str().as_bytes())
-        .count()
-        + 1;
-    let published = state::load_index(&shared.store, NODE_META, b"published")?.unwrap_or(0);
-    if cosigners >= shared.witness.quorum && checkpoint.size > published {
-        tx.put(
-            NODE_META,
-            b"published".to_vec(),
-            checkpoint.size.to_be_bytes().to_vec(),
-        );
-    }
-    shared.commit(tx).await?;
+    record_cosignature(shared, checkpoint.size, peer.id.as_str().as_bytes(), line).await?;
     Metrics::bump(&shared.metrics.cosignatures_received);
     shared.metrics.cosigned(&peer.id);
     Ok(())
+}
+
+/// The first byte of the key of an independent witness in [`COSIGNED_BY`] and, after the
+/// size, in [`COSIGNATURES`]: 0x00, which no agency id holds, then the witness's name.
+const INDEPENDENT: u8 = 0;
+
+fn independent_key(name: &str) -> Vec<u8> {
+    let mut key = vec![INDEPENDENT];
+    key.extend_from_slice(name.as_bytes());
+    key
+}
+
+/// Keeps a verified cosignature of this node's checkpoint of `size` by `who` (an agency id,
+/// or [`independent_key`]), and publishes that checkpoint if it now has the quorum of peers
+/// and of independent witnesses. Serialised, so that concurrent cosignatures are counted
+/// together.
+async fn record_cosignature(
+    shared: &Shared,
+    size: u64,
+    who: &[u8],
+    line: &str,
+) -> Result<(), Failure> {
+    let _guard = shared.witness_lock.lock().await;
+    let mut key = size.to_be_bytes().to_vec();
+    key.extend_from_slice(who);
+    let mut tx = Transaction::new();
+    tx.put(COSIGNATURES, key, line.as_bytes().to_vec()).put(
+        COSIGNED_BY,
+        who.to_vec(),
+        size.to_be_bytes().to_vec(),
+    );
+    let (mut peers, mut independent) = (0usize, 0usize);
+    for (k, _) in shared.store.scan(COSIGNATURES, &size.to_be_bytes())? {
+        let by = &k[8..];
+        if by == who {
+            continue;
+        }
+        if by.first() == Some(&INDEPENDENT) {
+            independent += 1;
+        } else {
+            peers += 1;
+        }
+    }
+    if who.first() == Some(&INDEPENDENT) {
+        independent += 1;
+    } else {
+        peers += 1;
+    }
+    let published = state::load_index(&shared.store, NODE_META, b"published")?.unwrap_or(0);
+    if peers >= shared.witness.quorum
+        && independent >= shared.witness.independent_quorum
+        && size > published
+    {
+        tx.put(
+            NODE_META,
+            b"published".to_vec(),
+            size.to_be_bytes().to_vec(),
+        );
+    }
+    shared.commit(tx).await?;
+    Ok(())
+}
+
+/// Submits the latest checkpoint to an independent witness (C2SP tlog-witness over HTTP),
+/// unless it has cosigned it already: from the size it last cosigned, retrying once from the
+/// size a `409 text/x.tlog.size` names; its cosignature is verified under the roster's key
+/// for it and kept. Every answer is counted (`streha_independent_witness_answers_total`).
+async fn submit_independent(
+    shared: &Shared,
+    tls: &Tls,
+    witness: &IndependentWitness,
+) -> Result<(), String> {
+    let name = witness.name();
+    let Some(checkpoint) = shared.store.latest_checkpoint() else {
+        return Ok(());
+    };
+    let key = independent_key(&name);
+    let mut old_size = state::load_index(&shared.store, COSIGNED_BY, &key)
+        .map_err(|e| e.to_string())?
+        .unwrap_or(0);
+    if old_size == checkpoint.size {
+        return Ok(());
+    }
+    let verifier = witness.verifier().map_err(|e| e.to_string())?;
+    for _ in 0..2 {
+        if old_size > checkpoint.size {
+            shared.metrics.independent_answer("ahead");
+            tracing::error!(witness = %name, witness_size = old_size, our_size = checkpoint.size,
+                "security event: an independent witness has cosigned more of this log than this node holds; was the store rolled back?");
+            return Err("the witness is ahead of this log".into());
+        }
+        let proof = shared
+            .store
+            .consistency_proof(old_size, checkpoint.size)
+            .map_err(|e| e.to_string())?;
+        let answer = streha_witness::client::add_checkpoint(
+            &witness.url,
+            tls,
+            old_size,
+            &proof,
+            &checkpoint.note,
+            shared.witness.submit_timeout,
+        )
+        .await;
+        match answer {
+            Ok(Answer::Cosigned(lines)) => {
+                let Some(line) = lines.into_iter().find(|l| verifier.matches(l)) else {
+                    shared.metrics.independent_answer("unverified");
+                    return Err(format!("`{name}` answered no cosignature under its key"));
+                };
+                let body = SignedNote::parse(&checkpoint.note)
+                    .map_err(|e| e.to_string())?
+                    .body()
+                    .to_owned();
+                if verifier.verify_signature(&body, &line).is_err() {
+                    shared.metrics.independent_answer("unverified");
+                    tracing::warn!(witness = %name, "an independent witness's cosignature does not verify; not kept");
+                    return Err(format!("the cosignature of `{name}` does not verify"));
+                }
+                record_cosignature(shared, checkpoint.size, &key, &line.to_line())
+                    .await
+                    .map_err(|e| e.to_string())?;
+                shared.metrics.independent_answer("cosigned");
+                return Ok(());
+            }
+            Ok(Answer::StaleOldSize(size)) => {
+                shared.metrics.independent_answer("409-size");
+                old_size = size;
+            }
+            Ok(Answer::Refused { status, message }) => {
+                let label = match status {
+                    400 | 403 | 404 | 409 | 422 => status.to_string(),
+                    _ => "other".to_owned(),
+                };
+                shared.metrics.independent_answer(&label);
+                tracing::warn!(witness = %name, status, %message, "an independent witness refused this node's checkpoint");
+                return Err(format!("`{name}` answered {status}"));
+            }
+            Err(e) => {
+                shared.metrics.independent_answer("unreachable");
+                return Err(e.to_string());
+            }
+        }
+    }
+    Err(format!("`{name}` kept reporting another size"))
 }
 
 /// The published checkpoint: the latest one cosigned by at least the quorum, with every
@@ -739,6 +1033,29 @@ pub(crate) fn with_cosignatures(shared: &Shared, size: u64, note: &str) -> Resul
     let mut signed = SignedNote::parse(note)
         .map_err(|e| Failure::Internal(format!("a stored checkpoint does not parse: {e}")))?;
     for (key, line) in kept {
+        if key.get(8) == Some(&INDEPENDENT) {
+            let Some(verifier) = key
+                .get(9..)
+                .and_then(|name| std::str::from_utf8(name).ok())
+                .and_then(|name| roster.witness_named(name))
+                .and_then(|w| w.verifier().ok())
+            else {
+                continue;
+            };
+            let Ok(signature) = std::str::from_utf8(&line)
+                .map_err(|_| ())
+                .and_then(|line| NoteSignature::from_line(line).map_err(|_| ()))
+            else {
+                continue;
+            };
+            if verifier.verify_signature(signed.body(), &signature).is_ok() {
+                let mut candidate = signed.clone();
+                if candidate.add_signature(signature).is_ok() {
+                    signed = candidate;
+                }
+            }
+            continue;
+        }
         let Some(witness) = key
             .get(8..)
             .and_then(|id| std::str::from_utf8(id).ok())

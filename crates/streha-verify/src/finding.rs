@@ -274,6 +274,13 @@ rules! {
     /// A `disclosed` with neither a `received` nor a `receipt`: still queued or held.
     Undelivered = "undelivered", "V3.4", Info, "",
         "not delivered";
+    /// A witness's log records cosigning a root of this log at a size where this bundle's
+    /// entries give another root: the log was rewritten after it was cosigned.
+    RewrittenAfterCosigning = "rewritten_after_cosigning", "V3.7", Critical, "",
+        "log rewritten after a witness cosigned it";
+    /// A witness's log records cosigning this log at a size beyond its bundle's entries.
+    CosignedBeyondExport = "cosigned_beyond_export", "V3.7", Critical, "",
+        "bundle ends before a size a witness cosigned";
     /// A counterpart log was not supplied, or ends before the entry in question.
     CounterpartMissing = "counterpart_missing", "V3.5", Info, "",
         "counterpart log not supplied";

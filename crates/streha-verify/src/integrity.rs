@@ -429,6 +429,36 @@ fn check_note(
             // The node's own signature, checked above.
             continue;
         }
+        if let Some(independent) = dir.roster.witness_named(signer) {
+            // An independent witness of the roster (an oversight body's C2SP witness).
+            match independent.verifier() {
+                Ok(verifier) if verifier.key_id() == key_id => {
+                    match verifier.verify_signature(note.body(), sig) {
+                        Ok(timestamp) => {
+                            if !witnesses.iter().any(|x| x.agency == signer) {
+                                witnesses.push(WitnessSummary {
+                                    agency: signer.to_owned(),
+                                    timestamp: timestamp.unwrap_or(0),
+                                });
+                            }
+                        }
+                        Err(_) => findings.push(
+                            Finding::new(
+                                Rule::ForgedCosignature,
+                                name,
+                                format!(
+                                    "a signature line under `{signer}` (an independent witness of the roster, key id {key_id}) does not verify under its key"
+                                ),
+                            )
+                            .at_checkpoint(index),
+                        ),
+                    }
+                }
+                // Another key of that name: not the roster's; ignored, as C2SP says.
+                _ => {}
+            }
+            continue;
+        }
         let known = dir.by_origin(signer).and_then(|n| {
             let node = &dir.nodes[n];
             let cosigner = node.cosigner.as_ref().filter(|v| v.key_id() == key_id);

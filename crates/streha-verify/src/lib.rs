@@ -105,6 +105,7 @@ mod rosters;
 mod subject;
 mod times;
 mod verify;
+mod witnessed;
 
 pub use crate::finding::{Finding, Rule, Severity};
 pub use crate::proof::{ProofCheck, ProveError, check_proof, prove_from_bundle};

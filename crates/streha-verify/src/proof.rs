@@ -122,10 +122,12 @@ pub fn check_proof(
     let proof = TlogProof::parse(proof_text)?;
     let dir = Directory::new(roster);
     let logs: Vec<NoteVerifier> = dir.nodes.iter().filter_map(|n| n.log.clone()).collect();
+    // Peers and the roster's independent witnesses alike.
     let witnesses: Vec<NoteVerifier> = dir
         .nodes
         .iter()
         .filter_map(|n| n.cosigner.clone())
+        .chain(roster.witnesses().iter().filter_map(|w| w.verifier().ok()))
         .collect();
     let verified = proof.verify(entry, &logs, &witnesses, min_witnesses)?;
     let agency = dir

@@ -531,6 +531,8 @@ pub(crate) fn replay(
                 )
                 .at_entry(index),
             ),
+            // Checked against the witnessed logs' trees in `witnessed` (V3.7).
+            AuditEntry::WitnessedCheckpoints { .. } => {}
         }
     }
     let supplied = &cx.rosters.rosters[cx.rosters.supplied];

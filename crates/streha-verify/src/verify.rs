@@ -47,6 +47,10 @@ pub struct VerifyOptions {
     /// not be read or decoded is listed with its error and is an
     /// [`UnreadableBundle`](Rule::UnreadableBundle) finding.
     pub inputs: Vec<InputFile>,
+    /// Of those, how many must be independent witnesses of the roster (`[[witnesses]]`:
+    /// oversight bodies, not agencies); fewer is an
+    /// [`InsufficientWitnesses`](Rule::InsufficientWitnesses) finding. Default 0.
+    pub min_independent: usize,
 }
 
 impl VerifyOptions {
@@ -88,6 +92,13 @@ impl VerifyOptions {
     #[must_use]
     pub fn input(mut self, input: InputFile) -> Self {
         self.inputs.push(input);
+        self
+    }
+
+    /// Requires `n` of the roster's independent witnesses on each log's latest checkpoint.
+    #[must_use]
+    pub fn min_independent(mut self, n: usize) -> Self {
+        self.min_independent = n;
         self
     }
 }
@@ -141,6 +152,34 @@ pub fn verify(bundles: &[LogBundle], roster: &Roster, options: &VerifyOptions) -
         .enumerate()
         .map(|(i, b)| check_log(i, b, &keys, options.min_witnesses, &mut findings))
         .collect();
+
+    // V1.3: enough independent witnesses on each log's latest checkpoint, if asked.
+    if options.min_independent > 0 {
+        for log in logs.iter().filter(|l| l.node.is_some()) {
+            let Some(last) = log.checkpoints.iter().rev().find(|c| c.signed) else {
+                continue;
+            };
+            let independent = last
+                .witnesses
+                .iter()
+                .filter(|w| roster.witness_named(&w.agency).is_some())
+                .count();
+            if independent < options.min_independent {
+                findings.push(
+                    Finding::new(
+                        Rule::InsufficientWitnesses,
+                        &log.name,
+                        format!(
+                            "the latest checkpoint (size {}) has {independent} independent witness cosignatures; {} are required",
+                            last.size.unwrap_or(0),
+                            options.min_independent
+                        ),
+                    )
+                    .at_checkpoint(last.index),
+                );
+            }
+        }
+    }
 
     // V1.1 and V1.5 across bundles of one log: the longest is replayed; every signed
     // checkpoint of one must be a prefix of the others' trees.
@@ -199,6 +238,7 @@ pub fn verify(bundles: &[LogBundle], roster: &Roster, options: &VerifyOptions) -
 
     // V3, the logs against each other.
     let members: BTreeSet<String> = keys.nodes.iter().map(|n| n.agency.id.to_string()).collect();
+    crate::witnessed::check_witnessed(&logs, &primary, &keys, &mut findings);
     match_logs(&mut sides, &keys, &members, &mut findings, &mut notes);
 
     // Notes found among the checks go with the notes.

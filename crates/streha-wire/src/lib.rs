@@ -39,7 +39,7 @@ pub mod text;
 
 pub use crate::error::{ErrorCode, FrameError, RemoteError};
 pub use crate::frame::{MAX_FRAME_LEN, PROTOCOL_VERSION};
-pub use crate::roster::{AgencyEntry, OfficerEntry, Roster, RosterError};
+pub use crate::roster::{AgencyEntry, IndependentWitness, OfficerEntry, Roster, RosterError};
 
 /// ALPN protocol id for node ↔ node connections.
 pub const PEER_ALPN: &[u8] = b"streha/1";

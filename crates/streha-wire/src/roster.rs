@@ -218,6 +218,10 @@ struct RosterDocument {
     agencies: Vec<AgencyEntry>,
     #[serde(default)]
     agreement: AgreementBody,
+    /// Independent witnesses (absent from the body when there are none, so rosters without
+    /// them keep their bytes and signatures).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    witnesses: Vec<IndependentWitness>,
 }
 
 /// The exchange agreement as a person writes it in the body: `[[agreement.clauses]]` tables
@@ -240,6 +244,7 @@ pub struct Roster {
     agreement: ExchangeAgreement,
     policy_view: Federation,
     note: Option<String>,
+    witnesses: Vec<IndependentWitness>,
 }
 
 impl Roster {
@@ -341,6 +346,7 @@ impl Roster {
             agreement,
             policy_view,
             note: None,
+            witnesses: Vec::new(),
         })
     }
 
@@ -372,6 +378,7 @@ impl Roster {
             agreement: AgreementBody {
                 clauses: self.agreement.clauses().to_vec(),
             },
+            witnesses: self.witnesses.clone(),
         };
         toml::to_string(&document).map_err(|e| RosterError::Sign(e.to_string()))
     }
@@ -401,7 +408,8 @@ impl Roster {
             document.issued_at,
             document.agencies,
             agreement,
-        )
+        )?
+        .with_witnesses(document.witnesses)
     }
 
     /// Verifies a signed roster note against the roster public key and parses it.
@@ -510,7 +518,8 @@ impl Roster {
             self.issued_at,
             agencies,
             self.agreement.clone(),
-        )
+        )?
+        .with_witnesses(self.witnesses.clone())
     }
 
     /// Removes an agency, returning a new validated roster.
@@ -528,7 +537,8 @@ impl Roster {
                 .cloned()
                 .collect(),
             self.agreement.clone(),
-        )
+        )?
+        .with_witnesses(self.witnesses.clone())
     }
 
     /// The same roster under a new version and issue time (to be signed).
@@ -552,7 +562,8 @@ impl Roster {
             self.issued_at,
             self.agencies.clone(),
             agreement,
-        )
+        )?
+        .with_witnesses(self.witnesses.clone())
     }
 }
 
@@ -616,4 +627,198 @@ fn validate_federation_name(name: &str) -> Result<(), RosterError> {
         }
     }
     Ok(())
+}
+
+// ----- Independent witnesses ----------------------------------------------------------------
+
+/// The most independent witnesses a roster lists.
+pub const MAX_ROSTER_WITNESSES: usize = 16;
+/// The longest submission URL of an independent witness, in bytes.
+pub const MAX_WITNESS_URL_LEN: usize = 255;
+
+/// A witness outside the federation (an oversight body: the data-protection authority, the
+/// Ombudsperson, an international monitor) that every node submits its checkpoints to over
+/// C2SP `tlog-witness`, and whose cosignatures every node and every DPO checks. Listed in the
+/// signed roster, so that all of them agree on its key:
+///
+/// ```toml
+/// [[witnesses]]
+/// vkey = "dpa.example/streha-witness+1a2b3c4d+BPrf…"  # C2SP verifier key, cosignature/v1
+/// url = "https://dpa.example/streha-witness"          # submission prefix
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IndependentWitness {
+    /// Its C2SP verifier key (`<name>+<key id>+<base64 of 0x04 ‖ Ed25519 public key>`): the
+    /// key name its cosignatures carry and its Ed25519 key.
+    pub vkey: String,
+    /// Its submission prefix: checkpoints go to `POST <url>/add-checkpoint`.
+    pub url: String,
+}
+
+impl IndependentWitness {
+    /// The verifier of its cosignatures (cosignature/v1).
+    ///
+    /// # Errors
+    /// [`RosterError::Malformed`] if the verifier key does not parse or is not a
+    /// cosignature/v1 key.
+    pub fn verifier(&self) -> Result<NoteVerifier, RosterError> {
+        let verifier = NoteVerifier::from_vkey(&self.vkey).map_err(|e| {
+            RosterError::Malformed(format!("independent witness key `{}`: {e}", self.vkey))
+        })?;
+        if verifier.signature_type() != streha_audit::SignatureType::CosignatureV1 {
+            return Err(RosterError::Malformed(format!(
+                "independent witness key `{}` is not a cosignature/v1 key (type 0x04)",
+                self.vkey
+            )));
+        }
+        Ok(verifier)
+    }
+
+    /// Its name (the key name of its cosignatures).
+    pub fn name(&self) -> String {
+        self.vkey.split('+').next().unwrap_or_default().to_owned()
+    }
+}
+
+impl Roster {
+    /// The same roster with these independent witnesses, validated: at most
+    /// [`MAX_ROSTER_WITNESSES`], each verifier key a cosignature/v1 key, names unique and
+    /// none the log origin of an agency, each URL `http://` or `https://`, at most
+    /// [`MAX_WITNESS_URL_LEN`] bytes, no white space.
+    ///
+    /// # Errors
+    /// [`RosterError::TooMany`] or [`RosterError::Malformed`] naming the witness.
+    pub fn with_witnesses(
+        mut self,
+        witnesses: Vec<IndependentWitness>,
+    ) -> Result<Self, RosterError> {
+        if witnesses.len() > MAX_ROSTER_WITNESSES {
+            return Err(RosterError::TooMany {
+                what: "independent witnesses",
+                count: witnesses.len(),
+                max: MAX_ROSTER_WITNESSES,
+            });
+        }
+        let mut names = BTreeSet::new();
+        for witness in &witnesses {
+            let verifier = witness.verifier()?;
+            let name = verifier.name().as_str().to_owned();
+            if self
+                .agencies
+                .iter()
+                .any(|a| a.log_origin(&self.federation) == name)
+            {
+                return Err(RosterError::Malformed(format!(
+                    "independent witness `{name}` has the name of an agency's log"
+                )));
+            }
+            if !names.insert(name.clone()) {
+                return Err(RosterError::Malformed(format!(
+                    "independent witness `{name}` appears twice"
+                )));
+            }
+            let url = witness.url.as_str();
+            let scheme_ok = url
+                .strip_prefix("https://")
+                .or_else(|| url.strip_prefix("http://"))
+                .is_some_and(|rest| !rest.is_empty());
+            if !scheme_ok
+                || url.len() > MAX_WITNESS_URL_LEN
+                || url.chars().any(|c| c.is_whitespace() || c.is_control())
+            {
+                return Err(RosterError::Malformed(format!(
+                    "independent witness `{name}` has an invalid url; write http(s)://host[:port][/prefix]"
+                )));
+            }
+        }
+        self.witnesses = witnesses;
+        self.note = None;
+        Ok(self)
+    }
+
+    /// The independent witnesses.
+    pub fn witnesses(&self) -> &[IndependentWitness] {
+        &self.witnesses
+    }
+
+    /// The independent witness whose cosignatures carry the key name `name`.
+    pub fn witness_named(&self, name: &str) -> Option<&IndependentWitness> {
+        self.witnesses.iter().find(|w| w.name() == name)
+    }
+}
+
+#[cfg(test)]
+mod witness_tests {
+    use super::*;
+    use streha_audit::CosignatureSigner;
+    use streha_crypto::RosterSecretKey;
+
+    fn vkey(name: &str, seed: u8) -> String {
+        CosignatureSigner::new(name, ed25519_dalek_key(seed))
+            .unwrap()
+            .verifier()
+            .to_vkey()
+    }
+
+    fn ed25519_dalek_key(seed: u8) -> ed25519_dalek::SigningKey {
+        ed25519_dalek::SigningKey::from_bytes(&[seed; 32])
+    }
+
+    fn empty() -> Roster {
+        Roster::new(
+            "fed.example",
+            1,
+            Timestamp(0),
+            vec![],
+            ExchangeAgreement::new(vec![]).unwrap(),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn witnesses_round_trip_through_the_signed_roster() {
+        let witness = IndependentWitness {
+            vkey: vkey("dpa.example/w", 3),
+            url: "http://127.0.0.1:7480".into(),
+        };
+        let roster = empty().with_witnesses(vec![witness.clone()]).unwrap();
+        let key = RosterSecretKey::from_seed_bytes([9; 32]);
+        let opened = Roster::open(&roster.sign(&key).unwrap(), &key.public_key()).unwrap();
+        assert_eq!(opened.witnesses(), &[witness]);
+        assert_eq!(
+            opened.witness_named("dpa.example/w").unwrap().name(),
+            "dpa.example/w"
+        );
+        // Without witnesses the body has no trace of them.
+        assert!(!empty().to_body().unwrap().contains("witnesses"));
+    }
+
+    #[test]
+    fn bad_witnesses_are_refused() {
+        let ok = IndependentWitness {
+            vkey: vkey("dpa.example/w", 3),
+            url: "https://dpa.example/w".into(),
+        };
+        let plain = IndependentWitness {
+            vkey: NoteVerifier::new("dpa.example/w", ed25519_dalek_key(3).verifying_key())
+                .unwrap()
+                .to_vkey(),
+            ..ok.clone()
+        };
+        let bad_url = IndependentWitness {
+            url: "ftp://x".into(),
+            ..ok.clone()
+        };
+        for witnesses in [vec![plain], vec![bad_url], vec![ok.clone(), ok.clone()]] {
+            assert!(matches!(
+                empty().with_witnesses(witnesses),
+                Err(RosterError::Malformed(_))
+            ));
+        }
+        assert!(matches!(
+            empty().with_witnesses(vec![ok; MAX_ROSTER_WITNESSES + 1]),
+            Err(RosterError::TooMany { .. })
+        ));
+    }
 }

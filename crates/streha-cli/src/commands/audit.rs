@@ -3,10 +3,11 @@
 //! `check-proof` — are in `audit_offline.rs`.)
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde_json::json;
 use streha_audit::TlogProof;
-use streha_core::AuditEntry;
+use streha_core::{AgencyId, AuditEntry};
 
 use crate::cli::{AuditCheckpointArgs, AuditExportArgs, AuditProveArgs};
 use crate::error::{CliError, from_client};
@@ -118,6 +119,14 @@ pub(crate) fn describe(entry: &AuditEntry) -> String {
                 "witness alarm (inconsistent): {origin} showed a tree of size {offered_size} that does not extend the one of size {cosigned_size} this node cosigned"
             ),
         },
+        AuditEntry::WitnessedCheckpoints { checkpoints, .. } => format!(
+            "cosigned as a witness: {}",
+            checkpoints
+                .iter()
+                .map(|c| format!("{} at size {}", c.origin, c.size))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
     }
 }
 
@@ -173,6 +182,43 @@ pub(crate) fn checkpoint(profile_path: &Path, args: &AuditCheckpointArgs) -> Res
     }
 }
 
+/// Entry `index` proven against the node's published checkpoint (cosigned by its
+/// witnesses), once that covers the node's latest checkpoint at the start, waiting up to
+/// `wait` for it. An entry beyond the latest checkpoint fails at once, as `prove_entry`
+/// says.
+async fn prove_cosigned(
+    client: &streha_client::Client,
+    index: u64,
+    wait: Duration,
+) -> Result<(streha_client::VerifiedEntry, Option<Vec<AgencyId>>), streha_client::ClientError> {
+    let latest = client.checkpoint().await?.size();
+    if index >= latest {
+        return client.prove_entry(index).await.map(|entry| (entry, None));
+    }
+    let deadline = std::time::Instant::now() + wait;
+    loop {
+        let published = match client.published_checkpoint().await {
+            Ok((published, _)) => Some(published.size()),
+            Err(streha_client::ClientError::Remote(error))
+                if error.code == streha_wire::ErrorCode::NotFound =>
+            {
+                None
+            }
+            Err(other) => return Err(other),
+        };
+        if published.is_some_and(|size| size >= latest) {
+            return client
+                .prove_published(index)
+                .await
+                .map(|(entry, witnesses)| (entry, Some(witnesses)));
+        }
+        if std::time::Instant::now() >= deadline {
+            return Err(streha_client::ClientError::NotCosigned { latest, published });
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 /// Runs `streha audit prove`.
 pub(crate) fn prove(profile_path: &Path, args: &AuditProveArgs) -> Result<(), CliError> {
     let entry_out = PathBuf::from(format!("{}.entry", args.out.display()));
@@ -180,16 +226,13 @@ pub(crate) fn prove(profile_path: &Path, args: &AuditProveArgs) -> Result<(), Cl
     util::check_target(&entry_out, args.force)?;
     let (verified, witnesses) = util::block_on(async {
         let client = profile::connect(profile_path).await?;
-        let result = if args.published {
-            client
-                .prove_published(args.index)
-                .await
-                .map(|(entry, w)| (entry, Some(w)))
-        } else {
+        let result = if args.latest {
             client
                 .prove_entry(args.index)
                 .await
                 .map(|entry| (entry, None))
+        } else {
+            prove_cosigned(&client, args.index, Duration::from_secs(args.wait)).await
         }
         .map_err(|e| from_client(&format!("cannot prove entry {}", args.index), e));
         client.close().await;
@@ -250,10 +293,14 @@ pub(crate) fn export(profile_path: &Path, args: &AuditExportArgs) -> Result<(), 
     util::check_target(&args.out, args.force)?;
     let bundle = util::block_on(async {
         let client = profile::connect(profile_path).await?;
-        let result = client
-            .export_bundle()
-            .await
-            .map_err(|e| from_client("cannot export the log", e));
+        let result = if args.latest {
+            client.export_bundle().await
+        } else {
+            client
+                .export_cosigned_bundle(Duration::from_secs(args.wait))
+                .await
+        }
+        .map_err(|e| from_client("cannot export the log", e));
         client.close().await;
         result
     })??;

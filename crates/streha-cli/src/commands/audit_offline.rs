@@ -62,9 +62,13 @@ pub(crate) struct AuditVerifyArgs {
     /// The national authority's roster public key (a .pub key file)
     #[arg(long, value_name = "FILE")]
     pub(crate) roster_key: PathBuf,
-    /// Require this many distinct witness cosignatures on each log's latest checkpoint
-    #[arg(long, value_name = "N", default_value_t = 0)]
+    /// Require this many distinct witness cosignatures on each log's latest checkpoint (0
+    /// reports them without requiring any)
+    #[arg(long, value_name = "N", default_value_t = 1)]
     pub(crate) min_witnesses: usize,
+    /// Of those, require this many of the roster's independent witnesses (oversight bodies)
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub(crate) min_independent: usize,
     /// Print the report as JSON (format streha-verify-report/v1) instead of text
     #[arg(long)]
     pub(crate) json: bool,
@@ -112,8 +116,9 @@ pub(crate) struct AuditCheckProofArgs {
     /// The national authority's roster public key
     #[arg(long, value_name = "FILE")]
     pub(crate) roster_key: PathBuf,
-    /// Require this many distinct witness cosignatures on the proof's checkpoint
-    #[arg(long, value_name = "N", default_value_t = 0)]
+    /// Require this many distinct witness cosignatures on the proof's checkpoint (0 for
+    /// none)
+    #[arg(long, value_name = "N", default_value_t = 1)]
     pub(crate) min_witnesses: usize,
     /// Print one line of JSON
     #[arg(long)]
@@ -127,6 +132,7 @@ pub(crate) fn verify_bundles(args: &AuditVerifyArgs) -> Result<(), CliError> {
     }
     let mut options = VerifyOptions::new()
         .min_witnesses(args.min_witnesses)
+        .min_independent(args.min_independent)
         .generated_at(util::now());
     let (key, key_input) = read_roster_key(&args.roster_key)?;
     options = options.roster_key(key).input(key_input);

@@ -835,7 +835,11 @@ impl Demo {
         let mut disclosed = std::collections::BTreeSet::new();
         let mut received = Vec::new();
         for (member, client) in self.members.iter().zip(&self.clients) {
-            let bundle = client.export_bundle().await?;
+            // Ends at a checkpoint the node's witnesses cosigned, so that the bundles verify
+            // with `--min-witnesses` at its default of 1.
+            let bundle = client
+                .export_cosigned_bundle(std::time::Duration::from_secs(60))
+                .await?;
             let bytes = bundle.encode()?;
             let file = self.bundles.join(format!("{}.bundle", member.id));
             util::write_file(&file, &bytes, PUBLIC_MODE, true).map_err(cli_error)?;

@@ -76,6 +76,17 @@ pub(crate) fn run(command: &Command) -> Result<(), CliError> {
         Command::Witness(WitnessCommand::Evidence(args)) => {
             operations::evidence(&args.profile.profile, args)
         }
+        Command::Witness(WitnessCommand::Serve(args)) => {
+            match streha_witness::server::main_with_config(&args.config) {
+                0 => Ok(()),
+                code => std::process::exit(code),
+            }
+        }
+        Command::Witness(WitnessCommand::Vkey(args)) => {
+            let config = streha_witness::server::WitnessConfig::load(&args.config)
+                .map_err(|e| CliError::usage(e.to_string()))?;
+            crate::util::print_lines(&[config.vkey()])
+        }
         Command::Demo(args) => demo::run(args),
     }
 }

@@ -1,0 +1,318 @@
+//! The C2SP `tlog-witness` client: one `add-checkpoint` request to a witness over HTTP/1.1
+//! (hyper), plain or over TLS (`https://`, the system's trust anchors and any CA the
+//! operator adds), its answer bounded and classified. The node submits its checkpoints with
+//! it.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use http_body_util::{BodyExt as _, Full, Limited};
+use hyper::body::Bytes;
+use hyper_util::rt::TokioIo;
+use streha_audit::{ConsistencyProof, NoteSignature};
+
+use crate::protocol::{
+    ADD_CHECKPOINT_PATH, MAX_RESPONSE_LEN, SIZE_CONTENT_TYPE, format_add_checkpoint,
+    parse_cosignatures, parse_size_response,
+};
+
+/// What a witness answered to `add-checkpoint`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Answer {
+    /// 200: its signature lines (not yet verified: the caller checks them).
+    Cosigned(Vec<NoteSignature>),
+    /// 409 with `text/x.tlog.size`: the size it last cosigned; retry from there.
+    StaleOldSize(u64),
+    /// Any other status (403, 404, 409 for a fork, 422, 400, 5xx), with the start of its body.
+    Refused {
+        /// The HTTP status.
+        status: u16,
+        /// The body's first bytes, control characters removed (for the operator's log).
+        message: String,
+    },
+}
+
+/// TLS settings for `https://` witnesses: the system's trust anchors (as the operating
+/// system's certificate store holds them), and any extra CA certificates the operator gives.
+#[derive(Clone)]
+pub struct Tls(Arc<tokio_rustls::rustls::ClientConfig>);
+
+impl std::fmt::Debug for Tls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Tls")
+    }
+}
+
+impl Tls {
+    /// The system's trust anchors, plus the certificates of `extra_ca_pem` (PEM, may be
+    /// empty). A system store that cannot be read leaves only the extra ones.
+    ///
+    /// # Errors
+    /// [`ClientError::Tls`] if the extra certificates do not parse.
+    pub fn new(extra_ca_pem: &[u8]) -> Result<Self, ClientError> {
+        use tokio_rustls::rustls::pki_types::CertificateDer;
+        use tokio_rustls::rustls::pki_types::pem::PemObject as _;
+        let mut roots = tokio_rustls::rustls::RootCertStore::empty();
+        for cert in rustls_native_certs::load_native_certs().certs {
+            let _ = roots.add(cert);
+        }
+        for cert in CertificateDer::pem_slice_iter(extra_ca_pem) {
+            let cert = cert.map_err(|e| ClientError::Tls(format!("a CA certificate: {e}")))?;
+            roots
+                .add(cert)
+                .map_err(|e| ClientError::Tls(format!("a CA certificate: {e}")))?;
+        }
+        // With no anchor at all, plain `http://` still works and every `https://` handshake
+        // fails, naming the certificate.
+        let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
+        let config = tokio_rustls::rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| ClientError::Tls(e.to_string()))?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        Ok(Self(Arc::new(config)))
+    }
+}
+
+/// A connection, plain or TLS.
+trait Io: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> Io for T {}
+
+/// Why no answer was had.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ClientError {
+    /// The URL is not `http(s)://host[:port][/prefix]`.
+    #[error("the witness URL `{0}` is not http(s)://host[:port][/prefix]")]
+    Url(String),
+    /// The TLS settings could not be built.
+    #[error("TLS for independent witnesses: {0}")]
+    Tls(String),
+    /// Connecting, sending or reading failed, or took longer than the timeout.
+    #[error("the witness at {url} did not answer: {problem}")]
+    Transport {
+        /// The witness URL.
+        url: String,
+        /// What failed.
+        problem: String,
+    },
+    /// A 200 whose body is not signature lines, or a 409 size that does not parse.
+    #[error("the witness at {url} answered {status} with a malformed body")]
+    Malformed {
+        /// The witness URL.
+        url: String,
+        /// The HTTP status.
+        status: u16,
+    },
+}
+
+/// The raw answer of a witness: status, content type and body (at most
+/// [`MAX_RESPONSE_LEN`] bytes).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RawAnswer {
+    /// The HTTP status.
+    pub status: u16,
+    /// The `Content-Type` header, if any.
+    pub content_type: Option<String>,
+    /// The body.
+    pub body: Vec<u8>,
+}
+
+/// Posts `body` to `<url>/add-checkpoint` and returns the raw answer.
+///
+/// # Errors
+/// [`ClientError::Url`] or [`ClientError::Transport`].
+pub async fn post_add_checkpoint(
+    url: &str,
+    tls: &Tls,
+    body: Vec<u8>,
+    timeout: Duration,
+) -> Result<RawAnswer, ClientError> {
+    let Target {
+        authority,
+        host,
+        prefix,
+        secure,
+    } = split_url(url)?;
+    let transport = |problem: String| ClientError::Transport {
+        url: url.to_owned(),
+        problem,
+    };
+    let exchange = async {
+        let tcp = tokio::net::TcpStream::connect(&authority)
+            .await
+            .map_err(|e| transport(e.to_string()))?;
+        let stream: Box<dyn Io> = if secure {
+            let name = tokio_rustls::rustls::pki_types::ServerName::try_from(host.clone())
+                .map_err(|e| transport(format!("the host name: {e}")))?;
+            let tls = tokio_rustls::TlsConnector::from(Arc::clone(&tls.0))
+                .connect(name, tcp)
+                .await
+                .map_err(|e| transport(format!("TLS: {e}")))?;
+            Box::new(tls)
+        } else {
+            Box::new(tcp)
+        };
+        let (mut sender, connection) =
+            hyper::client::conn::http1::handshake::<_, Full<Bytes>>(TokioIo::new(stream))
+                .await
+                .map_err(|e| transport(e.to_string()))?;
+        let driver = tokio::spawn(connection);
+        let request = hyper::Request::post(format!("{prefix}{ADD_CHECKPOINT_PATH}"))
+            .header(hyper::header::HOST, authority.as_str())
+            .header(hyper::header::CONTENT_TYPE, "text/plain; charset=utf-8")
+            .body(Full::new(Bytes::from(body)))
+            .map_err(|e| transport(e.to_string()))?;
+        let response = sender
+            .send_request(request)
+            .await
+            .map_err(|e| transport(e.to_string()))?;
+        let status = response.status().as_u16();
+        let content_type = response
+            .headers()
+            .get(hyper::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let body = Limited::new(response.into_body(), MAX_RESPONSE_LEN)
+            .collect()
+            .await
+            .map_err(|e| transport(format!("reading the answer: {e}")))?
+            .to_bytes()
+            .to_vec();
+        driver.abort();
+        Ok(RawAnswer {
+            status,
+            content_type,
+            body,
+        })
+    };
+    tokio::time::timeout(timeout, exchange)
+        .await
+        .map_err(|_| transport(format!("no answer within {} s", timeout.as_secs())))?
+}
+
+/// Submits a checkpoint (C2SP `add-checkpoint`) and classifies the answer.
+///
+/// # Errors
+/// [`ClientError`].
+pub async fn add_checkpoint(
+    url: &str,
+    tls: &Tls,
+    old_size: u64,
+    proof: &ConsistencyProof,
+    checkpoint: &str,
+    timeout: Duration,
+) -> Result<Answer, ClientError> {
+    let body = format_add_checkpoint(old_size, proof, checkpoint).into_bytes();
+    let raw = post_add_checkpoint(url, tls, body, timeout).await?;
+    let malformed = || ClientError::Malformed {
+        url: url.to_owned(),
+        status: raw.status,
+    };
+    match raw.status {
+        200 => parse_cosignatures(&raw.body)
+            .map(Answer::Cosigned)
+            .ok_or_else(malformed),
+        409 if raw
+            .content_type
+            .as_deref()
+            .is_some_and(|t| t.trim().starts_with(SIZE_CONTENT_TYPE)) =>
+        {
+            parse_size_response(&raw.body)
+                .map(Answer::StaleOldSize)
+                .ok_or_else(malformed)
+        }
+        status => Ok(Answer::Refused {
+            status,
+            message: String::from_utf8_lossy(&raw.body[..raw.body.len().min(200)])
+                .chars()
+                .map(|c| if c.is_control() { ' ' } else { c })
+                .collect(),
+        }),
+    }
+}
+
+/// Where a witness URL points.
+#[derive(Debug, PartialEq, Eq)]
+struct Target {
+    /// `host:port` to connect to.
+    authority: String,
+    /// The host (for TLS server name and the `Host` header's host).
+    host: String,
+    /// `/prefix` without a trailing slash, or empty.
+    prefix: String,
+    /// `https://`.
+    secure: bool,
+}
+
+/// `http(s)://host[:port]/prefix`.
+fn split_url(url: &str) -> Result<Target, ClientError> {
+    let (rest, secure, default_port) = if let Some(rest) = url.strip_prefix("https://") {
+        (rest, true, 443)
+    } else if let Some(rest) = url.strip_prefix("http://") {
+        (rest, false, 80)
+    } else {
+        return Err(ClientError::Url(url.to_owned()));
+    };
+    let (authority, path) = match rest.find('/') {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, ""),
+    };
+    let (host, port) = match authority.rsplit_once(':') {
+        Some((host, port)) if !host.ends_with(']') || authority.ends_with(']') => {
+            match port.parse::<u16>() {
+                Ok(port) => (host, port),
+                Err(_) => return Err(ClientError::Url(url.to_owned())),
+            }
+        }
+        _ => (authority, default_port),
+    };
+    if host.is_empty() {
+        return Err(ClientError::Url(url.to_owned()));
+    }
+    let host = host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_owned();
+    Ok(Target {
+        authority: if host.contains(':') {
+            format!("[{host}]:{port}")
+        } else {
+            format!("{host}:{port}")
+        },
+        host,
+        prefix: path.trim_end_matches('/').to_owned(),
+        secure,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls() {
+        let t = split_url("http://127.0.0.1:7480").unwrap();
+        assert_eq!(
+            (t.authority.as_str(), t.prefix.as_str(), t.secure),
+            ("127.0.0.1:7480", "", false)
+        );
+        let t = split_url("https://w.example/prefix/").unwrap();
+        assert_eq!(
+            (
+                t.authority.as_str(),
+                t.host.as_str(),
+                t.prefix.as_str(),
+                t.secure
+            ),
+            ("w.example:443", "w.example", "/prefix", true)
+        );
+        assert_eq!(
+            split_url("http://w.example").unwrap().authority,
+            "w.example:80"
+        );
+        assert!(split_url("ftp://w.example").is_err());
+        assert!(split_url("http:///x").is_err());
+        assert!(split_url("http://w.example:port").is_err());
+    }
+}

@@ -1,0 +1,777 @@
+//! `streha witness serve`: a standalone C2SP `tlog-witness` over HTTP for an oversight body
+//! (a data-protection authority, the Ombudsperson, an international monitor) that runs no
+//! agency node. It follows the logs its configuration lists — each by origin and key, or
+//! every agency of a signed roster — and cosigns each checkpoint consistent with the last
+//! it cosigned, by the rules of [`crate::rules`].
+//!
+//! State: one file, `state.json` in the state directory, holding the latest cosigned
+//! checkpoint of each log. A request is checked and the file replaced (written to a
+//! temporary file, synced, renamed over, directory synced) under one lock, before the
+//! answer: two requests can never both pass the old-size check, so the C2SP rollback race
+//! cannot happen, and an answered cosignature survives `kill -9`. Refused requests that may
+//! show a log misbehaving (a fork: 409; a bad proof from a known, validly signed log: 422)
+//! are kept as evidence files in `evidence/`, at most [`MAX_EVIDENCE_FILES`].
+//!
+//! Answers (C2SP `tlog-witness`, "add-checkpoint"): 200 with the cosignature line; 400 for a
+//! malformed body (bad old size line, bad base64, more than 63 proof lines, over
+//! [`MAX_REQUEST_LEN`](crate::protocol::MAX_REQUEST_LEN), a truncated or oversized note) or
+//! an old size above the checkpoint's; 403 without a valid signature of the log (or with a
+//! forged line under its key); 404 for an unknown origin; 409 `text/x.tlog.size` for a stale
+//! old size; 409 for the same size with another root; 422 for a bad proof. `GET /metrics`
+//! serves counters in the Prometheus text format.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use axum::Router;
+use axum::body::{Body, to_bytes};
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde::{Deserialize, Serialize};
+use streha_audit::{Checkpoint, CosignatureSigner, Hash, NoteVerifier};
+use streha_crypto::{NodeIdentitySecretKey, RosterPublicKey};
+
+use crate::protocol::{
+    ADD_CHECKPOINT_PATH, MAX_REQUEST_LEN, SIZE_CONTENT_TYPE, parse_add_checkpoint,
+};
+use crate::rules::{self, Latest, LogKeys, NoteRefusal, Submitter, Verdict};
+
+/// The most evidence files kept; past it, further evidence is counted, not kept.
+pub const MAX_EVIDENCE_FILES: usize = 4096;
+
+/// The most concurrent connections served.
+pub const MAX_CONNECTIONS: usize = 256;
+
+/// A configuration problem: which field, and what is wrong.
+#[derive(Debug, thiserror::Error)]
+#[error("{path}: `{field}`: {problem}")]
+pub struct ConfigError {
+    /// The configuration file.
+    pub path: PathBuf,
+    /// The field.
+    pub field: String,
+    /// What is wrong and what to do.
+    pub problem: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    name: String,
+    key: PathBuf,
+    listen: String,
+    state_dir: PathBuf,
+    #[serde(default)]
+    prefix: String,
+    #[serde(default)]
+    logs: Vec<RawLog>,
+    #[serde(default)]
+    roster: Option<PathBuf>,
+    #[serde(default)]
+    roster_key: Option<PathBuf>,
+    #[serde(default)]
+    tls_cert: Option<PathBuf>,
+    #[serde(default)]
+    tls_key: Option<PathBuf>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLog {
+    origin: String,
+    vkey: String,
+}
+
+/// A loaded `witness.toml`.
+pub struct WitnessConfig {
+    /// The witness's key name.
+    pub name: String,
+    /// Its key.
+    key: NodeIdentitySecretKey,
+    /// Where it listens.
+    pub listen: SocketAddr,
+    /// Its state directory.
+    pub state_dir: PathBuf,
+    /// The submission prefix (empty or `/…` without a trailing slash).
+    pub prefix: String,
+    /// The logs it follows, by origin.
+    pub logs: BTreeMap<String, LogKeys>,
+    /// TLS (`tls_cert` and `tls_key`): served as HTTPS when present.
+    tls: Option<Arc<tokio_rustls::rustls::ServerConfig>>,
+}
+
+impl std::fmt::Debug for WitnessConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WitnessConfig")
+            .field("name", &self.name)
+            .field("listen", &self.listen)
+            .field("logs", &self.logs.keys().collect::<Vec<_>>())
+            .finish_non_exhaustive()
+    }
+}
+
+impl WitnessConfig {
+    /// Loads `witness.toml`; relative paths are resolved against its directory.
+    ///
+    /// ```toml
+    /// name = "dpa.example/streha-witness"   # the key name of its cosignatures
+    /// key = "witness.key"                   # an Ed25519 secret key file (streha keygen node-identity)
+    /// listen = "127.0.0.1:7480"
+    /// state_dir = "state"
+    /// prefix = ""                            # submissions go to POST <prefix>/add-checkpoint
+    /// [[logs]]                               # the logs it follows, each by origin and key …
+    /// origin = "kosovo.example/streha/police"
+    /// vkey = "kosovo.example/streha/police+…+…"
+    /// # … or every agency of a signed roster:
+    /// roster = "roster.note"
+    /// roster_key = "national-authority.roster.pub"
+    /// ```
+    ///
+    /// # Errors
+    /// [`ConfigError`] naming the field.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let error = |field: &str, problem: String| ConfigError {
+            path: path.to_path_buf(),
+            field: field.to_owned(),
+            problem,
+        };
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| error("-", format!("cannot read the configuration: {e}")))?;
+        let raw: RawConfig =
+            toml::from_str(&text).map_err(|e| error("-", e.message().to_owned()))?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        let resolve = |p: &Path| base.join(p);
+        let key_text = zeroize::Zeroizing::new(
+            std::fs::read_to_string(resolve(&raw.key))
+                .map_err(|e| error("key", format!("cannot read the key file: {e}")))?,
+        );
+        let key = NodeIdentitySecretKey::from_key_file(&key_text)
+            .map_err(|e| error("key", e.to_string()))?;
+        CosignatureSigner::new(&raw.name, key.as_dalek().clone())
+            .map_err(|e| error("name", format!("not a valid key name: {e}")))?;
+        let listen: SocketAddr = raw
+            .listen
+            .parse()
+            .map_err(|_| error("listen", "write IP:port".into()))?;
+        let prefix = raw.prefix.trim_end_matches('/').to_owned();
+        if !(prefix.is_empty() || prefix.starts_with('/')) {
+            return Err(error("prefix", "empty, or a path starting with `/`".into()));
+        }
+        let mut logs = BTreeMap::new();
+        for (i, log) in raw.logs.iter().enumerate() {
+            let verifier = NoteVerifier::from_vkey(&log.vkey)
+                .map_err(|e| error(&format!("logs[{i}].vkey"), e.to_string()))?;
+            if verifier.name().as_str() != log.origin {
+                return Err(error(
+                    &format!("logs[{i}].vkey"),
+                    format!("the key's name is not the origin `{}`", log.origin),
+                ));
+            }
+            logs.insert(log.origin.clone(), log_keys(&log.origin, vec![verifier]));
+        }
+        match (&raw.roster, &raw.roster_key) {
+            (Some(roster), Some(roster_key)) => {
+                let key_text = std::fs::read_to_string(resolve(roster_key))
+                    .map_err(|e| error("roster_key", format!("cannot read: {e}")))?;
+                let roster_key = RosterPublicKey::from_key_file(&key_text)
+                    .map_err(|e| error("roster_key", e.to_string()))?;
+                let note = std::fs::read_to_string(resolve(roster))
+                    .map_err(|e| error("roster", format!("cannot read: {e}")))?;
+                let roster = streha_wire::Roster::open(&note, &roster_key)
+                    .map_err(|e| error("roster", e.to_string()))?;
+                for agency in roster.agencies() {
+                    let origin = agency.log_origin(roster.federation());
+                    let verifier = NoteVerifier::new(&origin, *agency.node_key.as_dalek())
+                        .map_err(|e| error("roster", e.to_string()))?;
+                    logs.insert(origin.clone(), log_keys(&origin, vec![verifier]));
+                }
+            }
+            (None, None) => {}
+            _ => {
+                return Err(error(
+                    "roster",
+                    "give both `roster` and `roster_key`, or neither".into(),
+                ));
+            }
+        }
+        let tls = match (&raw.tls_cert, &raw.tls_key) {
+            (Some(cert), Some(key)) => {
+                Some(tls_config(&resolve(cert), &resolve(key)).map_err(|e| error("tls_cert", e))?)
+            }
+            (None, None) => None,
+            _ => {
+                return Err(error(
+                    "tls_cert",
+                    "give both `tls_cert` and `tls_key` (PEM files), or neither".into(),
+                ));
+            }
+        };
+        if logs.is_empty() {
+            return Err(error(
+                "logs",
+                "the witness follows no log: list `[[logs]]` or give a roster".into(),
+            ));
+        }
+        Ok(Self {
+            name: raw.name,
+            key,
+            listen,
+            state_dir: resolve(&raw.state_dir),
+            prefix,
+            logs,
+            tls,
+        })
+    }
+}
+
+/// The TLS server configuration from a PEM certificate chain and a PEM private key.
+fn tls_config(cert: &Path, key: &Path) -> Result<Arc<tokio_rustls::rustls::ServerConfig>, String> {
+    use tokio_rustls::rustls::pki_types::pem::PemObject as _;
+    use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let chain = CertificateDer::pem_file_iter(cert)
+        .and_then(Iterator::collect::<Result<Vec<_>, _>>)
+        .map_err(|e| format!("{}: {e}", cert.display()))?;
+    let key = PrivateKeyDer::from_pem_file(key).map_err(|e| format!("{}: {e}", key.display()))?;
+    let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
+    let config = tokio_rustls::rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .map_err(|e| format!("the certificate and key: {e}"))?;
+    Ok(Arc::new(config))
+}
+
+impl WitnessConfig {
+    /// The C2SP verifier key of this witness's cosignatures (`name+key id+key`, type 0x04),
+    /// for the roster's `[[witnesses]]`.
+    #[must_use]
+    pub fn vkey(&self) -> String {
+        verifier_of(&self.name, &self.key).map_or_else(String::new, |v| v.to_vkey())
+    }
+}
+
+/// C2SP: the witness trusts the log's own key(s) and ignores every other signature line.
+fn log_keys(origin: &str, log: Vec<NoteVerifier>) -> LogKeys {
+    LogKeys {
+        origin: origin.to_owned(),
+        log,
+        guarded_names: Vec::new(),
+        known: Vec::new(),
+    }
+}
+
+/// The latest cosigned checkpoint of one log, as stored.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Stored {
+    size: u64,
+    root: String,
+    note: String,
+}
+
+/// Every log's latest cosigned checkpoint.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Persisted {
+    format: String,
+    logs: BTreeMap<String, Stored>,
+}
+
+const STATE_FORMAT: &str = "streha-witness-state/v1";
+
+/// Why the witness could not start or serve.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServeError {
+    /// The configuration.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The state directory or file.
+    #[error("the witness state in {path}: {problem}")]
+    State {
+        /// The path.
+        path: PathBuf,
+        /// What is wrong.
+        problem: String,
+    },
+    /// Binding or serving.
+    #[error("cannot serve on {addr}: {problem}")]
+    Serve {
+        /// The address.
+        addr: String,
+        /// What failed.
+        problem: String,
+    },
+}
+
+#[derive(Default)]
+struct Counters {
+    by_status: std::sync::Mutex<BTreeMap<u16, u64>>,
+    evidence_kept: AtomicU64,
+    evidence_dropped: AtomicU64,
+}
+
+struct Witness {
+    config: WitnessConfig,
+    signer: CosignatureSigner,
+    /// The state, under the lock that makes check-and-persist one step.
+    state: tokio::sync::Mutex<Persisted>,
+    counters: Counters,
+}
+
+impl Witness {
+    fn count(&self, status: StatusCode) {
+        *self
+            .counters
+            .by_status
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .entry(status.as_u16())
+            .or_default() += 1;
+    }
+}
+
+fn state_path(dir: &Path) -> PathBuf {
+    dir.join("state.json")
+}
+
+fn load_state(dir: &Path) -> Result<Persisted, ServeError> {
+    let path = state_path(dir);
+    let state_error = |problem: String| ServeError::State {
+        path: path.clone(),
+        problem,
+    };
+    std::fs::create_dir_all(dir.join("evidence")).map_err(|e| state_error(e.to_string()))?;
+    match std::fs::read(&path) {
+        Ok(bytes) => {
+            let state: Persisted = serde_json::from_slice(&bytes).map_err(|e| {
+                state_error(format!("does not parse ({e}); restore it from a backup"))
+            })?;
+            if state.format != STATE_FORMAT {
+                return Err(state_error(format!("unknown format `{}`", state.format)));
+            }
+            Ok(state)
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Persisted {
+            format: STATE_FORMAT.to_owned(),
+            logs: BTreeMap::new(),
+        }),
+        Err(e) => Err(state_error(e.to_string())),
+    }
+}
+
+/// Writes `bytes` to `path` atomically and durably: a temporary file, synced, renamed over
+/// the old one, the directory synced.
+fn write_durably(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let tmp = path.with_extension("tmp");
+    let mut file = std::fs::File::create(&tmp)?;
+    file.write_all(bytes)?;
+    file.sync_all()?;
+    drop(file);
+    std::fs::rename(&tmp, path)?;
+    std::fs::File::open(dir)?.sync_all()
+}
+
+/// Runs the witness until SIGTERM or SIGINT. Prints `streha witness ready on <addr>` on
+/// standard output once it serves.
+///
+/// # Errors
+/// [`ServeError`].
+pub async fn serve(config: WitnessConfig) -> Result<(), ServeError> {
+    let state = load_state(&config.state_dir)?;
+    let signer =
+        CosignatureSigner::new(&config.name, config.key.as_dalek().clone()).map_err(|e| {
+            ServeError::Config(ConfigError {
+                path: PathBuf::new(),
+                field: "name".into(),
+                problem: e.to_string(),
+            })
+        })?;
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|e| ServeError::Serve {
+            addr: config.listen.to_string(),
+            problem: e.to_string(),
+        })?;
+    let addr = listener.local_addr().map_err(|e| ServeError::Serve {
+        addr: config.listen.to_string(),
+        problem: e.to_string(),
+    })?;
+    let path = format!("{}{ADD_CHECKPOINT_PATH}", config.prefix);
+    let witness = Arc::new(Witness {
+        config,
+        signer,
+        state: tokio::sync::Mutex::new(state),
+        counters: Counters::default(),
+    });
+    let app = Router::new()
+        .route(&path, post(add_checkpoint))
+        .route("/metrics", get(metrics))
+        .layer(tower::limit::ConcurrencyLimitLayer::new(MAX_CONNECTIONS))
+        .with_state(Arc::clone(&witness));
+    println!("streha witness ready on {addr}");
+    tracing::info!(%addr, logs = witness.config.logs.len(), "witness serving");
+    if let Some(tls) = witness.config.tls.clone() {
+        serve_tls(listener, app, tls).await;
+        return Ok(());
+    }
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .map_err(|e| ServeError::Serve {
+            addr: addr.to_string(),
+            problem: e.to_string(),
+        })
+}
+
+/// Serves HTTPS: each accepted connection's TLS handshake (at most 10 s), then HTTP/1.1 on
+/// it, until SIGTERM or SIGINT.
+async fn serve_tls(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    tls: Arc<tokio_rustls::rustls::ServerConfig>,
+) {
+    let acceptor = tokio_rustls::TlsAcceptor::from(tls);
+    let shutdown = shutdown_signal();
+    tokio::pin!(shutdown);
+    loop {
+        let tcp = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((tcp, _)) => tcp,
+                Err(_) => continue,
+            },
+            () = &mut shutdown => return,
+        };
+        let (acceptor, app) = (acceptor.clone(), app.clone());
+        tokio::spawn(async move {
+            let Ok(Ok(stream)) =
+                tokio::time::timeout(std::time::Duration::from_secs(10), acceptor.accept(tcp))
+                    .await
+            else {
+                return;
+            };
+            let service = hyper_util::service::TowerToHyperService::new(app);
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                .await;
+        });
+    }
+}
+
+async fn shutdown_signal() {
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(term) => term,
+        Err(_) => return std::future::pending().await,
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+}
+
+fn plain(status: StatusCode, message: impl Into<String>) -> Response {
+    let mut text = message.into();
+    text.push('\n');
+    (
+        status,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        text,
+    )
+        .into_response()
+}
+
+async fn add_checkpoint(State(witness): State<Arc<Witness>>, body: Body) -> Response {
+    let response = handle(&witness, body).await;
+    witness.count(response.status());
+    response
+}
+
+async fn handle(witness: &Witness, body: Body) -> Response {
+    // Read one byte past the limit, so an oversized body is refused as such (400).
+    let Ok(bytes) = to_bytes(body, MAX_REQUEST_LEN + 1).await else {
+        return plain(
+            StatusCode::BAD_REQUEST,
+            "the request body is too large or was cut off",
+        );
+    };
+    let request = match parse_add_checkpoint(&bytes) {
+        Ok(request) => request,
+        Err(e) => return plain(StatusCode::BAD_REQUEST, e.to_string()),
+    };
+    // The origin, from the note's first line, to find the log's keys.
+    let origin = request.checkpoint.split('\n').next().unwrap_or_default();
+    let Some(keys) = witness.config.logs.get(origin).cloned() else {
+        return plain(
+            StatusCode::NOT_FOUND,
+            "this witness does not follow that log",
+        );
+    };
+    let note = request.checkpoint.clone();
+    let opened = match tokio::task::spawn_blocking(move || {
+        rules::open_note_within(&note, &keys, rules::NoteBounds::HTTP)
+    })
+    .await
+    {
+        Ok(Ok(opened)) => opened,
+        Ok(Err(refusal)) if refusal.is_malformed() => {
+            return plain(StatusCode::BAD_REQUEST, refusal.to_string());
+        }
+        Ok(Err(NoteRefusal::WrongOrigin { .. })) => {
+            return plain(
+                StatusCode::NOT_FOUND,
+                "this witness does not follow that log",
+            );
+        }
+        Ok(Err(refusal)) => return plain(StatusCode::FORBIDDEN, refusal.to_string()),
+        Err(_) => {
+            return plain(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the check did not finish",
+            );
+        }
+    };
+    let checkpoint = &opened.checkpoint;
+    let mut state = witness.state.lock().await;
+    let stored = state.logs.get(origin).cloned();
+    let latest = match stored.as_ref().map(|s| Hash::from_hex(&s.root)) {
+        None => None,
+        Some(Ok(root)) => stored.as_ref().map(|s| Latest { size: s.size, root }),
+        Some(Err(_)) => {
+            return plain(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the stored state is corrupt",
+            );
+        }
+    };
+    match rules::judge(
+        latest.as_ref(),
+        request.old_size,
+        &request.proof,
+        checkpoint,
+        Submitter::Anyone,
+    ) {
+        Verdict::Cosign { advance } => {
+            if advance {
+                state.logs.insert(
+                    origin.to_owned(),
+                    Stored {
+                        size: checkpoint.size(),
+                        root: checkpoint.root().to_hex(),
+                        note: opened.kept_note.clone(),
+                    },
+                );
+                let dir = witness.config.state_dir.clone();
+                let Ok(bytes) = serde_json::to_vec_pretty(&*state) else {
+                    return plain(StatusCode::INTERNAL_SERVER_ERROR, "cannot encode the state");
+                };
+                let written =
+                    tokio::task::spawn_blocking(move || write_durably(&state_path(&dir), &bytes))
+                        .await;
+                if !matches!(written, Ok(Ok(()))) {
+                    // Not persisted: restore the previous state, answer nothing signed.
+                    match stored {
+                        Some(previous) => state.logs.insert(origin.to_owned(), previous),
+                        None => state.logs.remove(origin),
+                    };
+                    tracing::error!(
+                        log = origin,
+                        "cannot persist the witness state; nothing cosigned"
+                    );
+                    return plain(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "the witness cannot persist its state; nothing was cosigned",
+                    );
+                }
+            }
+            drop(state);
+            cosignature(witness, checkpoint)
+        }
+        Verdict::OldSizeAboveCheckpoint => plain(
+            StatusCode::BAD_REQUEST,
+            "the old size is above the checkpoint's size",
+        ),
+        Verdict::StaleOldSize { latest } => (
+            StatusCode::CONFLICT,
+            [(header::CONTENT_TYPE, SIZE_CONTENT_TYPE)],
+            format!("{latest}\n"),
+        )
+            .into_response(),
+        Verdict::BadProof => {
+            drop(state);
+            keep_evidence(
+                witness,
+                "bad-proof",
+                stored.as_ref(),
+                &request.checkpoint,
+                request.old_size,
+            );
+            plain(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "the consistency proof does not verify",
+            )
+        }
+        Verdict::Contradiction(kind) => {
+            drop(state);
+            tracing::error!(log = origin, %kind, "security event: a log contradicts a checkpoint this witness cosigned; evidence kept");
+            keep_evidence(
+                witness,
+                kind.name(),
+                stored.as_ref(),
+                &request.checkpoint,
+                request.old_size,
+            );
+            plain(
+                StatusCode::CONFLICT,
+                format!("this checkpoint contradicts the one this witness cosigned ({kind})"),
+            )
+        }
+    }
+}
+
+fn cosignature(witness: &Witness, checkpoint: &Checkpoint) -> Response {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(1, |d| d.as_secs());
+    match rules::cosign(&witness.signer, checkpoint, now) {
+        Ok(line) => (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+            line.to_line(),
+        )
+            .into_response(),
+        Err(e) => plain(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("cannot cosign: {e}"),
+        ),
+    }
+}
+
+/// Keeps a refused request that may show a log misbehaving: what was offered, and the
+/// checkpoint this witness had cosigned. Bounded by [`MAX_EVIDENCE_FILES`].
+fn keep_evidence(
+    witness: &Witness,
+    kind: &str,
+    cosigned: Option<&Stored>,
+    offered: &str,
+    old_size: u64,
+) {
+    let dir = witness.config.state_dir.join("evidence");
+    let count = std::fs::read_dir(&dir).map_or(0, Iterator::count);
+    if count >= MAX_EVIDENCE_FILES {
+        witness
+            .counters
+            .evidence_dropped
+            .fetch_add(1, Ordering::Relaxed);
+        return;
+    }
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let text = format!(
+        "kind {kind}\nold_size {old_size}\n\n--- cosigned ---\n{}\n--- offered ---\n{offered}",
+        cosigned.map_or("(none)", |s| s.note.as_str())
+    );
+    let path = dir.join(format!("{now}-{kind}.txt"));
+    if write_durably(&path, text.as_bytes()).is_ok() {
+        witness
+            .counters
+            .evidence_kept
+            .fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+async fn metrics(State(witness): State<Arc<Witness>>) -> Response {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "# HELP streha_witness_http_requests_total add-checkpoint requests answered, by HTTP status.\n# TYPE streha_witness_http_requests_total counter"
+    );
+    let by_status = witness
+        .counters
+        .by_status
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .clone();
+    for code in [200u16, 400, 403, 404, 409, 422, 503] {
+        let _ = writeln!(
+            out,
+            "streha_witness_http_requests_total{{code=\"{code}\"}} {}",
+            by_status.get(&code).copied().unwrap_or(0)
+        );
+    }
+    let _ = writeln!(
+        out,
+        "# HELP streha_witness_evidence_kept_total Refused requests kept as evidence (forks, bad proofs).\n# TYPE streha_witness_evidence_kept_total counter\nstreha_witness_evidence_kept_total {}",
+        witness.counters.evidence_kept.load(Ordering::Relaxed)
+    );
+    let _ = writeln!(
+        out,
+        "# HELP streha_witness_evidence_dropped_total Evidence not kept because the evidence directory is full.\n# TYPE streha_witness_evidence_dropped_total counter\nstreha_witness_evidence_dropped_total {}",
+        witness.counters.evidence_dropped.load(Ordering::Relaxed)
+    );
+    let state = witness.state.lock().await;
+    let _ = writeln!(
+        out,
+        "# HELP streha_witness_cosigned_size The size of the latest checkpoint cosigned, by log.\n# TYPE streha_witness_cosigned_size gauge"
+    );
+    for (origin, stored) in &state.logs {
+        let _ = writeln!(
+            out,
+            "streha_witness_cosigned_size{{log=\"{}\"}} {}",
+            origin.replace(['"', '\\', '\n'], "_"),
+            stored.size
+        );
+    }
+    drop(state);
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        out,
+    )
+        .into_response()
+}
+
+/// `streha witness serve --config FILE`: loads the configuration, logs to standard error
+/// (`STREHA_LOG`, default `info`), and serves until SIGTERM. Returns the process exit code:
+/// 0 after a clean stop, 2 for a configuration error, 1 for anything else.
+pub fn main_with_config(config: &Path) -> i32 {
+    let config = match WitnessConfig::load(config) {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("streha witness: {e}");
+            return 2;
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("streha witness: cannot start the runtime: {e}");
+            return 1;
+        }
+    };
+    match runtime.block_on(serve(config)) {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("streha witness: {e}");
+            1
+        }
+    }
+}
+
+/// The cosignature verifier of this witness's key, for clients and the roster (`vkey`).
+#[must_use]
+pub fn verifier_of(name: &str, key: &NodeIdentitySecretKey) -> Option<NoteVerifier> {
+    CosignatureSigner::new(name, key.as_dalek().clone())
+        .ok()
+        .map(|s| s.verifier())
+}

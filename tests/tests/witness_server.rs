@@ -1,0 +1,464 @@
+//! `streha witness serve`, the standalone C2SP tlog-witness, as a real process on
+//! 127.0.0.1: every status code of the specification, malformed bodies refused with nothing
+//! changed, concurrent requests that never roll its state back, and its state surviving
+//! `kill -9`.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use streha_audit::{
+    Checkpoint, ConsistencyProof, CosignatureSigner, MemoryTree, NoteSigner, NoteVerifier,
+    SignedNote, consistency_proof, sign_checkpoint,
+};
+use streha_crypto::NodeIdentitySecretKey;
+use streha_witness::client::{RawAnswer, Tls, post_add_checkpoint};
+use streha_witness::protocol::{MAX_REQUEST_LEN, format_add_checkpoint};
+
+const ORIGIN: &str = "test.example/streha/police";
+const NAME: &str = "dpa.example/streha-witness";
+const T: Duration = Duration::from_secs(20);
+
+/// A witness process with its directory.
+struct Witness {
+    child: Option<Child>,
+    addr: SocketAddr,
+    config: PathBuf,
+}
+
+impl Witness {
+    /// Writes a configuration following one log (`log_key`'s `ORIGIN`) into `dir` (once) and
+    /// starts the witness on it.
+    fn start(dir: &Path, log_key: &NodeIdentitySecretKey) -> Self {
+        Self::start_with(dir, log_key, "")
+    }
+
+    /// As [`Witness::start`], with `extra` lines in its configuration.
+    fn start_with(dir: &Path, log_key: &NodeIdentitySecretKey, extra: &str) -> Self {
+        let config = dir.join("witness.toml");
+        if !config.exists() {
+            let key = NodeIdentitySecretKey::generate();
+            std::fs::write(dir.join("witness.key"), key.to_key_file()).unwrap();
+            let vkey = NoteVerifier::new(ORIGIN, *log_key.public_key().as_dalek())
+                .unwrap()
+                .to_vkey();
+            std::fs::write(
+                &config,
+                format!(
+                    "name = \"{NAME}\"\nkey = \"witness.key\"\nlisten = \"127.0.0.1:0\"\n\
+                     state_dir = \"state\"\n{extra}\n[[logs]]\norigin = \"{ORIGIN}\"\nvkey = \"{vkey}\"\n"
+                ),
+            )
+            .unwrap();
+        }
+        Self::run(config)
+    }
+
+    fn run(config: PathBuf) -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_streha-witness-test"))
+            .arg("--config")
+            .arg(&config)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn the witness");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(addr) = line.strip_prefix("streha witness ready on ") {
+                    let _ = tx.send(addr.parse::<SocketAddr>().unwrap());
+                }
+            }
+        });
+        let addr = rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("the witness becomes ready");
+        Self {
+            child: Some(child),
+            addr,
+            config,
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The cosignature verifier of this witness.
+    fn verifier(&self) -> NoteVerifier {
+        let dir = self.config.parent().unwrap();
+        let key = NodeIdentitySecretKey::from_key_file(
+            &std::fs::read_to_string(dir.join("witness.key")).unwrap(),
+        )
+        .unwrap();
+        CosignatureSigner::new(NAME, key.as_dalek().clone())
+            .unwrap()
+            .verifier()
+    }
+
+    fn kill9(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    fn metrics(&self) -> String {
+        let mut stream = std::net::TcpStream::connect(self.addr).unwrap();
+        write!(
+            stream,
+            "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).unwrap();
+        assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+        response
+    }
+
+    fn count(&self, code: u16) -> u64 {
+        let prefix = format!("streha_witness_http_requests_total{{code=\"{code}\"}} ");
+        self.metrics()
+            .lines()
+            .find_map(|l| l.strip_prefix(&prefix)?.trim().parse().ok())
+            .unwrap_or(0)
+    }
+}
+
+impl Drop for Witness {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+/// A log of `n` entries tagged `tag`.
+fn tree(n: u64, tag: u8) -> MemoryTree {
+    let mut t = MemoryTree::new();
+    for i in 0..n {
+        t.append_entry(&[tag, i as u8]);
+    }
+    t
+}
+
+fn note(key: &NodeIdentitySecretKey, origin: &str, t: &MemoryTree) -> String {
+    let signer = NoteSigner::new(origin, key.as_dalek().clone()).unwrap();
+    sign_checkpoint(
+        &Checkpoint::new(origin, t.size(), t.root()).unwrap(),
+        &signer,
+    )
+    .to_text()
+}
+
+/// The client's TLS settings (system anchors only; these tests speak plain HTTP).
+fn tls() -> Tls {
+    Tls::new(b"").unwrap()
+}
+
+async fn post(witness: &Witness, body: impl Into<Vec<u8>>) -> RawAnswer {
+    post_add_checkpoint(&witness.url(), &tls(), body.into(), T)
+        .await
+        .expect("the witness answers")
+}
+
+async fn submit(witness: &Witness, old: u64, proof: &ConsistencyProof, note: &str) -> RawAnswer {
+    post(witness, format_add_checkpoint(old, proof, note)).await
+}
+
+fn empty() -> ConsistencyProof {
+    ConsistencyProof::new(vec![]).unwrap()
+}
+
+#[track_caller]
+fn assert_size_conflict(answer: &RawAnswer, size: u64) {
+    assert_eq!(answer.status, 409, "{answer:?}");
+    assert_eq!(answer.content_type.as_deref(), Some("text/x.tlog.size"));
+    assert_eq!(answer.body, format!("{size}\n").into_bytes());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_witness_answers_every_status_of_the_specification() {
+    let dir = tempfile::tempdir().unwrap();
+    let log_key = NodeIdentitySecretKey::generate();
+    let witness = Witness::start(dir.path(), &log_key);
+    let t5 = tree(5, b'a');
+    let t8 = tree(8, b'a');
+
+    // First sight: old size 0, no proof: cosigned, and the line verifies under its vkey.
+    let answer = submit(&witness, 0, &empty(), &note(&log_key, ORIGIN, &t5)).await;
+    assert_eq!(answer.status, 200, "{answer:?}");
+    let mut signed = SignedNote::parse(&note(&log_key, ORIGIN, &t5)).unwrap();
+    let line = std::str::from_utf8(&answer.body).unwrap();
+    signed
+        .add_signature(streha_audit::NoteSignature::from_line(line).unwrap())
+        .unwrap();
+    let verified = signed.verify(&[witness.verifier()]).unwrap();
+    assert!(verified.signers()[0].timestamp.unwrap() > 0);
+
+    // 404: a log it does not follow.
+    let other = submit(
+        &witness,
+        0,
+        &empty(),
+        &note(&log_key, "other.example/log", &t5),
+    )
+    .await;
+    assert_eq!(other.status, 404, "{other:?}");
+    // 403: not signed by the log's key; a line under the log's key that does not verify.
+    let stranger = NodeIdentitySecretKey::generate();
+    let unsigned = submit(&witness, 5, &empty(), &note(&stranger, ORIGIN, &t5)).await;
+    assert_eq!(unsigned.status, 403, "{unsigned:?}");
+    let genuine = note(&log_key, ORIGIN, &t8);
+    let (body, sig) = genuine.split_once("\n\n").unwrap();
+    let mut raw = sig.trim_end().rsplit_once(' ').unwrap().1.to_owned();
+    raw.replace_range(10..11, if &raw[10..11] == "A" { "B" } else { "A" });
+    let forged = format!("{body}\n\n\u{2014} {ORIGIN} {raw}\n");
+    let answer = submit(&witness, 5, &consistency_proof(5, 8, &t8).unwrap(), &forged).await;
+    assert_eq!(answer.status, 403, "{answer:?}");
+    // 400: old size above the checkpoint's.
+    let answer = submit(&witness, 9, &empty(), &genuine).await;
+    assert_eq!(answer.status, 400, "{answer:?}");
+    // 409 with the size: old size not its latest.
+    let answer = submit(&witness, 0, &empty(), &genuine).await;
+    assert_size_conflict(&answer, 5);
+    let answer = submit(
+        &witness,
+        3,
+        &consistency_proof(3, 8, &t8).unwrap(),
+        &genuine,
+    )
+    .await;
+    assert_size_conflict(&answer, 5);
+    // 422: a proof that does not verify.
+    let answer = submit(
+        &witness,
+        5,
+        &consistency_proof(4, 8, &t8).unwrap(),
+        &genuine,
+    )
+    .await;
+    assert_eq!(answer.status, 422, "{answer:?}");
+    // 409 (plain): another tree of the size it cosigned — a fork, kept as evidence.
+    let fork = note(&log_key, ORIGIN, &tree(5, b'b'));
+    let answer = submit(&witness, 5, &empty(), &fork).await;
+    assert_eq!(answer.status, 409, "{answer:?}");
+    assert_ne!(answer.content_type.as_deref(), Some("text/x.tlog.size"));
+    let evidence = std::fs::read_dir(dir.path().join("state/evidence"))
+        .unwrap()
+        .count();
+    assert_eq!(evidence, 2, "the bad proof and the fork are kept");
+    // 200: a consistent growth; the same checkpoint again.
+    let answer = submit(
+        &witness,
+        5,
+        &consistency_proof(5, 8, &t8).unwrap(),
+        &genuine,
+    )
+    .await;
+    assert_eq!(answer.status, 200, "{answer:?}");
+    let answer = submit(&witness, 8, &empty(), &genuine).await;
+    assert_eq!(answer.status, 200, "{answer:?}");
+
+    // Malformed bodies: 400, and nothing changes.
+    let hash = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
+    let t9 = tree(9, b'a');
+    let n9 = note(&log_key, ORIGIN, &t9);
+    let malformed: Vec<Vec<u8>> = vec![
+        format!("old 8\n{}\n{n9}", format!("{hash}\n").repeat(64)).into_bytes(),
+        format!("old 8\nnot base64!\n\n{n9}").into_bytes(),
+        format!("old 8\n\n{}", "x".repeat(MAX_REQUEST_LEN)).into_bytes(),
+        format!("old 8\n\n{}", &n9[..n9.len() / 2]).into_bytes(),
+        format!("old 8\n\n{}", n9.split_once("\n\n").unwrap().0).into_bytes(),
+        b"old 8\n".to_vec(),
+        b"".to_vec(),
+        format!("old 08\n\n{n9}").into_bytes(),
+        format!("old 8\n\n{n9}{}", n9.split_once("\n\n").unwrap().1).into_bytes(),
+    ];
+    for body in malformed {
+        let answer = post(&witness, body.clone()).await;
+        assert_eq!(
+            answer.status,
+            400,
+            "{:?} → {answer:?}",
+            String::from_utf8_lossy(&body[..body.len().min(80)])
+        );
+    }
+    assert_size_conflict(&submit(&witness, 0, &empty(), &n9).await, 8);
+
+    // A checkpoint that other witnesses (keys it does not know) cosigned 40 times: the lines
+    // are ignored and it is cosigned (a federation peer would take at most 32 lines; an HTTP
+    // witness serves any C2SP log).
+    let mut crowded = SignedNote::parse(&n9).unwrap();
+    for i in 0..40u8 {
+        let other = CosignatureSigner::new(
+            &format!("w{i}.example/witness"),
+            NodeIdentitySecretKey::generate().as_dalek().clone(),
+        )
+        .unwrap();
+        crowded
+            .add_signature(other.cosign(crowded.body(), 1).unwrap())
+            .unwrap();
+    }
+    let answer = submit(
+        &witness,
+        8,
+        &consistency_proof(8, 9, &t9).unwrap(),
+        &crowded.to_text(),
+    )
+    .await;
+    assert_eq!(answer.status, 200, "{answer:?}");
+
+    // Every answer is counted.
+    assert_eq!(witness.count(404), 1);
+    assert_eq!(witness.count(403), 2);
+    assert_eq!(witness.count(422), 1);
+    assert!(witness.count(400) >= 10);
+    assert!(witness.metrics().contains(&format!(
+        "streha_witness_cosigned_size{{log=\"{ORIGIN}\"}} 9"
+    )));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn concurrent_requests_never_roll_the_state_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let log_key = NodeIdentitySecretKey::generate();
+    let witness = Witness::start(dir.path(), &log_key);
+    let big = tree(60, b'a');
+    let t10 = tree(10, b'a');
+    assert_eq!(
+        submit(&witness, 0, &empty(), &note(&log_key, ORIGIN, &t10))
+            .await
+            .status,
+        200
+    );
+    // The C2SP race: many requests from the same old size, each to another new size, at
+    // once. One wins; every other one is told the winner's size, never rolls it back.
+    let url = witness.url();
+    let mut tasks = tokio::task::JoinSet::new();
+    for size in 11..=60u64 {
+        let t = tree(size, b'a');
+        let body = format_add_checkpoint(
+            10,
+            &consistency_proof(10, size, &big).unwrap(),
+            &note(&log_key, ORIGIN, &t),
+        );
+        let url = url.clone();
+        tasks.spawn(async move {
+            (
+                size,
+                post_add_checkpoint(&url, &tls(), body.into_bytes(), T)
+                    .await
+                    .unwrap(),
+            )
+        });
+    }
+    let mut cosigned = Vec::new();
+    let mut conflicts = Vec::new();
+    while let Some(result) = tasks.join_next().await {
+        let (size, answer) = result.unwrap();
+        match answer.status {
+            200 => cosigned.push(size),
+            409 => conflicts.push(String::from_utf8(answer.body).unwrap()),
+            other => panic!("size {size}: {other}"),
+        }
+    }
+    assert_eq!(cosigned.len(), 1, "exactly one request from size 10 wins");
+    let winner = cosigned[0];
+    assert!(conflicts.iter().all(|body| *body == format!("{winner}\n")));
+    // The state is the winner's, not any loser's.
+    let t = tree(61, b'a');
+    assert_size_conflict(
+        &submit(&witness, 0, &empty(), &note(&log_key, ORIGIN, &t)).await,
+        winner,
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_state_survives_kill_9() {
+    let dir = tempfile::tempdir().unwrap();
+    let log_key = NodeIdentitySecretKey::generate();
+    let mut witness = Witness::start(dir.path(), &log_key);
+    let t5 = tree(5, b'a');
+    let n5 = note(&log_key, ORIGIN, &t5);
+    assert_eq!(submit(&witness, 0, &empty(), &n5).await.status, 200);
+    witness.kill9();
+    let witness = Witness::run(dir.path().join("witness.toml"));
+    // It remembers size 5: a request from 0 is told so; the same checkpoint is cosigned
+    // again; a fork of it is refused.
+    assert_size_conflict(&submit(&witness, 0, &empty(), &n5).await, 5);
+    assert_eq!(submit(&witness, 5, &empty(), &n5).await.status, 200);
+    let fork = note(&log_key, ORIGIN, &tree(5, b'b'));
+    assert_eq!(submit(&witness, 5, &empty(), &fork).await.status, 409);
+}
+
+fn pem(label: &str, der: &[u8]) -> String {
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
+    let lines: Vec<&str> = b64
+        .as_bytes()
+        .chunks(64)
+        .map(|c| std::str::from_utf8(c).unwrap())
+        .collect();
+    format!(
+        "-----BEGIN {label}-----\n{}\n-----END {label}-----\n",
+        lines.join("\n")
+    )
+}
+
+/// Over HTTPS: the witness serves TLS with a certificate for `localhost` from a private CA;
+/// a client that trusts that CA (`witness.ca_file` on a node) gets its cosignature, one that
+/// does not is refused at the handshake.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_witness_serves_https_to_clients_that_trust_its_ca() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let ca = rcgen::CertifiedIssuer::self_signed(ca_params, rcgen::KeyPair::generate().unwrap())
+        .unwrap();
+    let leaf_key = rcgen::KeyPair::generate().unwrap();
+    let leaf = rcgen::CertificateParams::new(vec!["localhost".to_owned()])
+        .unwrap()
+        .signed_by(&leaf_key, &ca)
+        .unwrap();
+    std::fs::write(dir.path().join("tls.pem"), pem("CERTIFICATE", leaf.der())).unwrap();
+    std::fs::write(
+        dir.path().join("tls.key"),
+        pem("PRIVATE KEY", &leaf_key.serialize_der()),
+    )
+    .unwrap();
+    let ca_pem = pem("CERTIFICATE", ca.der());
+    let log_key = NodeIdentitySecretKey::generate();
+    let witness = Witness::start_with(
+        dir.path(),
+        &log_key,
+        "tls_cert = \"tls.pem\"\ntls_key = \"tls.key\"\n",
+    );
+    let url = format!("https://localhost:{}", witness.addr.port());
+    let body = format_add_checkpoint(0, &empty(), &note(&log_key, ORIGIN, &tree(3, b'a')));
+
+    let trusting = Tls::new(ca_pem.as_bytes()).unwrap();
+    let answer = post_add_checkpoint(&url, &trusting, body.clone().into_bytes(), T)
+        .await
+        .unwrap();
+    assert_eq!(answer.status, 200, "{answer:?}");
+    let answer = streha_witness::client::add_checkpoint(
+        &url,
+        &trusting,
+        0,
+        &empty(),
+        &note(&log_key, ORIGIN, &tree(3, b'a')),
+        T,
+    )
+    .await
+    .unwrap();
+    assert!(
+        matches!(answer, streha_witness::client::Answer::StaleOldSize(3)),
+        "{answer:?}"
+    );
+    let error = post_add_checkpoint(&url, &tls(), body.into_bytes(), T)
+        .await
+        .unwrap_err();
+    assert!(error.to_string().contains("TLS"), "{error}");
+}
