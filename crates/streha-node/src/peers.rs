@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use streha_core::AgencyId;
-use streha_transport::{ClientSetup, TransportLimits, client_config, request};
+use streha_transport::{ClientSetup, client_config, request};
 use streha_wire::AgencyEntry;
 use streha_wire::PEER_ALPN;
 use streha_wire::peer::{PeerRequest, PeerResponse};
@@ -80,11 +80,7 @@ impl Peers {
             identity: &shared.identity,
             server_key: peer.node_key.to_bytes(),
             alpn: PEER_ALPN,
-            limits: TransportLimits {
-                idle_timeout: shared.limits.idle_timeout,
-                keep_alive: shared.limits.idle_timeout / 3,
-                max_concurrent_streams: shared.limits.max_streams_per_connection,
-            },
+            limits: shared.limits.transport(),
         })
         .map_err(|e| format!("TLS configuration: {e}"))?;
         let connecting = self
