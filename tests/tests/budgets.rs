@@ -470,6 +470,7 @@ async fn streams_announcing_the_largest_frame_do_not_take_memory_with_them() {
     let grown = rss_kib(node.pid()).saturating_sub(baseline);
     assert!(grown < 96 * 1024, "the node grew by {grown} KiB");
     let sent = written.load(Ordering::SeqCst);
+    eprintln!("under attack: the node grew by {grown} KiB, held {in_flight} bytes, took {sent}");
     assert!(
         sent < 64 << 20,
         "the node took {sent} bytes from the streams"
@@ -562,7 +563,13 @@ async fn a_request_trickling_in_is_cut_at_the_read_deadline() {
 async fn one_key_holds_at_most_its_share_of_connections() {
     let federation = Federation::new();
     let target = federation.member(POLICE);
-    set_limits(target, &[("max_connections_per_key", 3)]);
+    set_limits(
+        target,
+        &[
+            ("max_connections_per_peer", 3),
+            ("max_connections_per_application", 2),
+        ],
+    );
     let _node = federation.start(POLICE);
 
     let mut held = Vec::new();
@@ -586,7 +593,7 @@ async fn one_key_holds_at_most_its_share_of_connections() {
             matches!(
                 streha_transport::ConnectionFailure::of(&reason),
                 streha_transport::ConnectionFailure::TooManyConnections(ref why)
-                    if why.contains("max_connections_per_key")
+                    if why.contains("max_connections_per_peer")
             ),
             "{reason}"
         );
@@ -610,6 +617,17 @@ async fn one_key_holds_at_most_its_share_of_connections() {
         .register_subject(AgeStatus::Adult, vec![])
         .await
         .unwrap();
+    // The same for an application key, whose client says which limit.
+    let second = federation.client(POLICE).await;
+    let err = Client::connect(target.client_config(&federation.roster_key))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, ClientError::NodeBusy { reason, .. }
+            if reason.contains("limits.max_connections_per_application")),
+        "{err}"
+    );
+    drop(second);
     // A slot given back is free again.
     held.pop().unwrap().close(0u32.into(), b"done");
     let again = eventually(PATIENCE, || async {
@@ -697,7 +715,8 @@ fn every_budget_is_configurable_and_checked_at_load() {
 
     // The defaults, and every budget set.
     let limits = load("").unwrap().limits;
-    assert_eq!(limits.max_connections_per_key, 8);
+    assert_eq!(limits.max_connections_per_peer, 4);
+    assert_eq!(limits.max_connections_per_application, 64);
     assert_eq!(limits.max_pending_handshakes, 128);
     assert_eq!(limits.max_pending_handshakes_per_address, 16);
     assert_eq!(limits.handshake_timeout, Duration::from_secs(5));
@@ -713,7 +732,8 @@ fn every_budget_is_configurable_and_checked_at_load() {
     // The QUIC windows follow the budgets: 128 MiB over 256 connections.
     assert_eq!(limits.transport().receive_window, 512 * 1024);
     let set = load(
-        "max_connections_per_key = 2\nmax_pending_handshakes = 10\n\
+        "max_connections_per_peer = 2\nmax_connections_per_application = 5\n\
+         max_pending_handshakes = 10\n\
          max_pending_handshakes_per_address = 3\nhandshake_timeout_ms = 700\n\
          read_timeout_ms = 900\nmax_bytes_in_flight = 40000000\n\
          max_bytes_in_flight_per_connection = 20000000\nmax_connections = 10",
@@ -722,7 +742,8 @@ fn every_budget_is_configurable_and_checked_at_load() {
     .limits;
     assert_eq!(
         (
-            set.max_connections_per_key,
+            set.max_connections_per_peer,
+            set.max_connections_per_application,
             set.max_pending_handshakes,
             set.max_pending_handshakes_per_address,
             set.handshake_timeout,
@@ -732,6 +753,7 @@ fn every_budget_is_configurable_and_checked_at_load() {
         ),
         (
             2,
+            5,
             10,
             3,
             Duration::from_millis(700),
@@ -746,8 +768,12 @@ fn every_budget_is_configurable_and_checked_at_load() {
     // Each impossible budget names its field.
     for (extra, field) in [
         (
-            "max_connections_per_key = 0",
-            "limits.max_connections_per_key",
+            "max_connections_per_peer = 0",
+            "limits.max_connections_per_peer",
+        ),
+        (
+            "max_connections_per_application = 0",
+            "limits.max_connections_per_application",
         ),
         (
             "max_pending_handshakes = 1",
@@ -770,5 +796,66 @@ fn every_budget_is_configurable_and_checked_at_load() {
     ] {
         let err = load(extra).unwrap_err();
         assert_eq!(err.field, field, "{extra}: {err}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn honest_bursts_of_large_disclosures_wait_their_turn_and_are_never_answered_busy() {
+    let federation = Federation::new();
+    let _police = federation.start(POLICE);
+    let _shelter = federation.start(SHELTER);
+    let shelter = Arc::new(federation.client(SHELTER).await);
+    let (subject, consent) = consented_subject(&shelter).await;
+    let police = streha_core::AgencyId::new(POLICE).unwrap();
+
+    // 16 disclosures of about 1 MiB each, submitted at once over one connection: twice
+    // what a node holds in flight per connection; the sender's node then delivers them
+    // together over its one connection to the police node.
+    let sealed: Vec<_> = (0..16u8)
+        .map(|n| {
+            let mut disclosure = shelter.disclosure(subject, police.clone(), Purpose::Assistance);
+            for part in 0..4u8 {
+                disclosure = disclosure
+                    .bytes_field(
+                        DisclosableCategory::Medical,
+                        format!("scan-{part}"),
+                        vec![n ^ part; streha_core::MAX_FIELD_VALUE_LEN - 1024],
+                    )
+                    .unwrap();
+            }
+            disclosure
+                .consent(consent)
+                .prepare()
+                .unwrap()
+                .seal(&shelter)
+                .unwrap()
+        })
+        .collect();
+    let submissions: Vec<_> = sealed
+        .iter()
+        .map(|s| {
+            let (shelter, s) = (Arc::clone(&shelter), s.clone());
+            tokio::spawn(async move { shelter.submit(s).await.map(|_| ()) })
+        })
+        .collect();
+    for submission in submissions {
+        submission
+            .await
+            .unwrap()
+            .expect("accepted, not answered busy");
+    }
+    for s in &sealed {
+        let state = shelter
+            .await_delivery(s.envelope_id(), PATIENCE)
+            .await
+            .unwrap();
+        assert!(
+            matches!(state, DeliveryState::Delivered { .. }),
+            "{state:?}"
+        );
+    }
+    for name in [SHELTER, POLICE] {
+        let busy = metric(federation.member(name), "streha_busy_answers_total");
+        assert_eq!(busy, 0, "{name} answered busy to honest traffic");
     }
 }

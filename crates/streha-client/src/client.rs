@@ -12,8 +12,8 @@ use streha_core::{
     RepresentativeId, SubjectId, Timestamp, ViolationKind,
 };
 use streha_transport::{
-    ClientSetup, ConnectionFailure, Identity, ServerKeyPin, StreamError, TransportLimits,
-    client_config_pinned,
+    ByteBudget, ClientSetup, ConnectionFailure, Identity, ServerKeyPin, StreamError,
+    TransportLimits, client_config_pinned,
 };
 use streha_wire::app::{
     AppRequest, AppResponse, ConsentStatus, DeliveryState, HeldDelivery, MAX_PAGE, WitnessEvidence,
@@ -59,6 +59,10 @@ pub struct Client {
     endpoint: quinn::Endpoint,
     /// The pin on the node's key, which remembers a refused key the address presented.
     pin: Arc<ServerKeyPin>,
+    /// Bytes of requests in flight, within what a node holds per connection by default
+    /// (`ByteBudget::pacing`), so that concurrent requests wait here instead of being
+    /// answered "busy".
+    pacing: ByteBudget,
     connection: tokio::sync::Mutex<quinn::Connection>,
     roster: Mutex<Arc<Roster>>,
     origin: String,
@@ -214,12 +218,15 @@ async fn dial(
 async fn exchange(
     config: &ClientConfig,
     pin: &ServerKeyPin,
+    pacing: &ByteBudget,
     connection: &quinn::Connection,
     request: &AppRequest,
     timeout: Duration,
 ) -> Result<AppResponse, ClientError> {
     let response: AppResponse =
-        match streha_transport::request(connection, request, MAX_FRAME_LEN, timeout).await {
+        match streha_transport::request_paced(connection, request, MAX_FRAME_LEN, timeout, pacing)
+            .await
+        {
             Ok(response) => response,
             Err(error) => {
                 let closed = match &error {
@@ -318,9 +325,11 @@ impl Client {
             let mut endpoint = quinn::Endpoint::client(bind).map_err(ClientError::Socket)?;
             endpoint.set_default_client_config(quic);
             let connection = dial(&endpoint, &config, &pin).await?;
+            let pacing = ByteBudget::new(streha_wire::limits::MAX_BYTES_IN_FLIGHT_PER_CONNECTION);
             let note = match exchange(
                 &config,
                 &pin,
+                &pacing,
                 &connection,
                 &AppRequest::Roster,
                 config.request_timeout,
@@ -343,6 +352,7 @@ impl Client {
                 config,
                 endpoint,
                 pin,
+                pacing,
                 connection: tokio::sync::Mutex::new(connection),
                 roster: Mutex::new(Arc::new(roster)),
                 origin,
@@ -429,7 +439,15 @@ impl Client {
             }
             connection.clone()
         };
-        exchange(&self.config, &self.pin, &connection, &request, timeout).await
+        exchange(
+            &self.config,
+            &self.pin,
+            &self.pacing,
+            &connection,
+            &request,
+            timeout,
+        )
+        .await
     }
 
     /// A request answered by [`AppResponse::Logged`]: returns the log index.

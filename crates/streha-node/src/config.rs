@@ -78,7 +78,8 @@ struct RawLimits {
     max_frame_bytes: usize,
     max_streams_per_connection: u32,
     max_connections: usize,
-    max_connections_per_key: usize,
+    max_connections_per_peer: usize,
+    max_connections_per_application: usize,
     max_pending_handshakes: usize,
     max_pending_handshakes_per_address: usize,
     handshake_timeout_ms: u64,
@@ -99,7 +100,8 @@ impl Default for RawLimits {
             max_frame_bytes: limits.max_frame_bytes,
             max_streams_per_connection: limits.max_streams_per_connection,
             max_connections: limits.max_connections,
-            max_connections_per_key: limits.max_connections_per_key,
+            max_connections_per_peer: limits.max_connections_per_peer,
+            max_connections_per_application: limits.max_connections_per_application,
             max_pending_handshakes: limits.max_pending_handshakes,
             max_pending_handshakes_per_address: limits.max_pending_handshakes_per_address,
             handshake_timeout_ms: millis(limits.handshake_timeout),
@@ -134,8 +136,12 @@ pub struct Limits {
     /// Most concurrent authenticated connections per endpoint; more are closed right after
     /// their handshake. Handshakes in progress do not count (see `max_pending_handshakes`).
     pub max_connections: usize,
-    /// Most concurrent connections of one key (a peer node, an application) per endpoint.
-    pub max_connections_per_key: usize,
+    /// Most concurrent connections of one peer node's key on the peer endpoint (a node
+    /// keeps one connection to each peer).
+    pub max_connections_per_peer: usize,
+    /// Most concurrent connections of one application key on the application endpoint
+    /// (an agency may run several processes of one enrolled application).
+    pub max_connections_per_application: usize,
     /// Most handshakes in progress per endpoint. Above half of it, a client whose address
     /// is not validated is sent a QUIC Retry first (RFC 9000 §8.1.2), so that attempts
     /// from spoofed addresses cost no state; at it, attempts are refused.
@@ -166,7 +172,8 @@ impl Default for Limits {
             max_frame_bytes: streha_wire::MAX_FRAME_LEN,
             max_streams_per_connection: streha_wire::limits::MAX_STREAMS_PER_CONNECTION,
             max_connections: 256,
-            max_connections_per_key: 8,
+            max_connections_per_peer: 4,
+            max_connections_per_application: 64,
             max_pending_handshakes: 128,
             max_pending_handshakes_per_address: 16,
             handshake_timeout: Duration::from_secs(5),
@@ -185,7 +192,7 @@ const MIN_RECEIVE_WINDOW: u64 = 64 * 1024;
 impl Limits {
     /// The QUIC limits of the node's endpoints (serving and dialling). A connection's
     /// receive window is the node's budget of bytes in flight shared among its connections
-    /// (at least [`MIN_RECEIVE_WINDOW`], at most a connection's own budget), so that what
+    /// (at least 64 KiB, at most a connection's own budget), so that what
     /// QUIC buffers for all connections together stays within the budget as well.
     pub fn transport(&self) -> streha_transport::TransportLimits {
         let connections = u64::try_from(self.max_connections.max(1)).unwrap_or(u64::MAX);
@@ -389,9 +396,13 @@ impl NodeConfig {
                 }
                 n => n,
             },
-            max_connections_per_key: nonzero(
-                "limits.max_connections_per_key",
-                l.max_connections_per_key,
+            max_connections_per_peer: nonzero(
+                "limits.max_connections_per_peer",
+                l.max_connections_per_peer,
+            )?,
+            max_connections_per_application: nonzero(
+                "limits.max_connections_per_application",
+                l.max_connections_per_application,
             )?,
             max_pending_handshakes: match l.max_pending_handshakes {
                 n if n >= 2 => n,

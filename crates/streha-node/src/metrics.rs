@@ -88,7 +88,7 @@ pub(crate) const CONNECTION_REFUSAL_REASONS: [&str; 4] = [
     "pending-handshakes-per-address",
     // `limits.max_connections`
     "connections",
-    // `limits.max_connections_per_key`
+    // `limits.max_connections_per_peer`, `limits.max_connections_per_application`
     "connections-per-key",
 ];
 

@@ -589,7 +589,7 @@ impl Admission {
             return Err("connections");
         }
         let of_key = state.open_by_key.entry(key).or_default();
-        if *of_key >= limits.max_connections_per_key {
+        if *of_key >= self.per_key() {
             return Err("connections-per-key");
         }
         *of_key += 1;
@@ -599,6 +599,22 @@ impl Admission {
             admission: Arc::clone(self),
             key,
         })
+    }
+
+    /// The most connections one key may hold on this endpoint, and the field that says so.
+    fn per_key(&self) -> usize {
+        self.per_key_field().1
+    }
+
+    fn per_key_field(&self) -> (&'static str, usize) {
+        let limits = &self.shared.limits;
+        match self.side {
+            Side::Peer => ("max_connections_per_peer", limits.max_connections_per_peer),
+            Side::App => (
+                "max_connections_per_application",
+                limits.max_connections_per_application,
+            ),
+        }
     }
 
     /// Counts and (rate-limited) logs a refusal for `reason`.
@@ -714,9 +730,9 @@ async fn accept_loop(
                             limits.max_connections
                         )
                     } else {
+                        let (field, most) = admission.per_key_field();
                         format!(
-                            "this key already holds {} connections to this node (limits.max_connections_per_key); close one, or share a connection",
-                            limits.max_connections_per_key
+                            "this key already holds {most} connections to this node (limits.{field}); close one, or share a connection"
                         )
                     };
                     connection.close(close_codes::TOO_MANY_CONNECTIONS.into(), why.as_bytes());

@@ -33,6 +33,14 @@ impl ByteBudget {
         }
     }
 
+    /// A sender's pacing budget toward a receiver that holds `receiver` bytes per
+    /// connection: three quarters of it, the last quarter left for the answers the receiver
+    /// holds until they are acknowledged (at least one largest frame with its prefix).
+    pub fn pacing(receiver: usize) -> Self {
+        let frame = streha_wire::MAX_FRAME_LEN + streha_wire::frame::PREFIX_LEN;
+        Self::new((receiver / 4 * 3).max(frame.min(receiver)))
+    }
+
     /// The budget's size.
     pub fn capacity(&self) -> usize {
         self.capacity
@@ -42,6 +50,33 @@ impl ByteBudget {
     pub fn in_use(&self) -> usize {
         self.capacity
             .saturating_sub(self.semaphore.available_permits())
+    }
+
+    /// Holds `bytes`, waiting until the budget has them (in order of asking). For a
+    /// sender pacing itself, whose bytes are not sent yet: a server never waits
+    /// ([`FrameBudget::try_reserve`]).
+    ///
+    /// # Errors
+    /// [`OverBudget`] if `bytes` exceeds the budget's size.
+    pub async fn acquire(&self, bytes: usize) -> Result<Reservation, OverBudget> {
+        let over = OverBudget {
+            bytes,
+            capacity: self.capacity,
+        };
+        let n = match u32::try_from(bytes) {
+            Ok(n) if bytes <= self.capacity => n,
+            _ => return Err(over),
+        };
+        // The semaphore is never closed.
+        let permit = Arc::clone(&self.semaphore)
+            .acquire_many_owned(n)
+            .await
+            .map_err(|_| over)?;
+        Ok(Reservation {
+            _connection: Some(permit),
+            _shared: None,
+            bytes,
+        })
     }
 }
 
@@ -144,6 +179,22 @@ impl FrameBudget {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_sender_waits_for_its_bytes_in_order() {
+        let budget = ByteBudget::new(10);
+        let held = budget.acquire(8).await.unwrap();
+        let waiting = {
+            let budget = budget.clone();
+            tokio::spawn(async move { budget.acquire(5).await.map(|r| r.bytes()) })
+        };
+        tokio::task::yield_now().await;
+        assert!(!waiting.is_finished());
+        drop(held);
+        assert_eq!(waiting.await.unwrap(), Ok(5));
+        assert_eq!(budget.in_use(), 0);
+        assert!(budget.acquire(11).await.is_err());
+    }
 
     #[test]
     fn a_connection_cannot_take_more_than_its_own_budget_of_the_shared_one() {

@@ -44,5 +44,6 @@ pub use crate::pinning::{
 };
 pub use crate::ratelimit::{LOG_INTERVAL, LogLimiter};
 pub use crate::streams::{
-    StreamError, read_frame, read_frame_within, request, send_within, stream_codes, write_frame,
+    StreamError, read_frame, read_frame_within, request, request_paced, send_within, stream_codes,
+    write_frame,
 };

@@ -13,7 +13,7 @@ use serde::{Serialize, de::DeserializeOwned};
 use streha_wire::FrameError;
 use streha_wire::frame::{self, FrameReader};
 
-use crate::budget::{FrameBudget, OverBudget, Reservation};
+use crate::budget::{ByteBudget, FrameBudget, OverBudget, Reservation};
 
 /// Application error codes with which a server stops or resets a stream
 /// (`spec/protocol.md` §3).
@@ -164,7 +164,8 @@ async fn read<T: DeserializeOwned>(
 }
 
 /// Sends `request` on a new stream of `connection` and reads the response (at most `limit`
-/// bytes), within `timeout`.
+/// bytes), within `timeout`. If the server stops the stream before the request is all
+/// written (it refused it: too large, busy), its answer is still read and returned.
 ///
 /// # Errors
 /// Any [`StreamError`].
@@ -174,12 +175,54 @@ pub async fn request<Req: Serialize, Resp: DeserializeOwned>(
     limit: usize,
     timeout: Duration,
 ) -> Result<Resp, StreamError> {
-    let exchange = async {
-        let (mut send, mut recv) = connection.open_bi().await?;
-        write_frame(&mut send, request).await?;
-        read_frame(&mut recv, limit).await
+    let bytes = frame::encode(request)?;
+    tokio::time::timeout(timeout, exchange(connection, &bytes, limit))
+        .await
+        .map_err(|_| StreamError::Timeout(timeout))?
+}
+
+/// One request/answer exchange on a new stream.
+async fn exchange<Resp: DeserializeOwned>(
+    connection: &quinn::Connection,
+    bytes: &[u8],
+    limit: usize,
+) -> Result<Resp, StreamError> {
+    let (mut send, mut recv) = connection.open_bi().await?;
+    match send.write_all(bytes).await {
+        Ok(()) => {
+            let _ = send.finish();
+            read_frame(&mut recv, limit).await
+        }
+        // Refused while it was being written: the server's answer says why.
+        Err(quinn::WriteError::Stopped(code)) => read_frame(&mut recv, limit)
+            .await
+            .map_err(|_| StreamError::Write(quinn::WriteError::Stopped(code))),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// [`request`], paced by `pacing`: the encoded request's bytes are held in it (waiting,
+/// within `timeout`, until it has them) until the answer is read. A sender whose pacing
+/// budget is [`ByteBudget::pacing`] of the receiver's budget per connection
+/// ([`streha_wire::limits::MAX_BYTES_IN_FLIGHT_PER_CONNECTION`] by default) is not
+/// refused as busy for that budget, however many requests it sends at once.
+///
+/// # Errors
+/// Any [`StreamError`]; [`StreamError::OverBudget`] if the request is larger than the
+/// pacing budget.
+pub async fn request_paced<Req: Serialize, Resp: DeserializeOwned>(
+    connection: &quinn::Connection,
+    request: &Req,
+    limit: usize,
+    timeout: Duration,
+    pacing: &ByteBudget,
+) -> Result<Resp, StreamError> {
+    let bytes = frame::encode(request)?;
+    let paced = async {
+        let _held = pacing.acquire(bytes.len()).await?;
+        exchange(connection, &bytes, limit).await
     };
-    tokio::time::timeout(timeout, exchange)
+    tokio::time::timeout(timeout, paced)
         .await
         .map_err(|_| StreamError::Timeout(timeout))?
 }

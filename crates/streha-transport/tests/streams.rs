@@ -234,3 +234,84 @@ async fn a_server_key_the_client_refuses_is_told_apart_and_remembered() {
     assert_eq!(pin.refused_key(), Some(impostor.public_key()));
     assert_eq!(pin.key(), server.public_key());
 }
+
+/// Serves `connection` as a node does: each request read within `budget`, held while it
+/// is "handled" (100 ms), answered "ok", or "busy" if the budget could not hold it.
+async fn hold_and_answer(connection: quinn::Connection, budget: FrameBudget) {
+    while let Ok((mut send, mut recv)) = connection.accept_bi().await {
+        let budget = budget.clone();
+        tokio::spawn(async move {
+            let answer = match read_frame_within::<Vec<u8>>(
+                &mut recv,
+                MAX_FRAME_LEN,
+                &budget,
+                Duration::from_secs(60),
+            )
+            .await
+            {
+                Ok((_, held)) => {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    drop(held);
+                    "ok"
+                }
+                Err(StreamError::Busy(_)) => {
+                    let _ = recv.stop(3u32.into());
+                    "busy"
+                }
+                Err(e) => panic!("{e}"),
+            };
+            let _ = streha_transport::write_frame(&mut send, &answer.to_owned()).await;
+        });
+    }
+}
+
+#[tokio::test]
+async fn a_paced_sender_is_never_answered_busy_and_an_unpaced_burst_is() {
+    let (server, client) = (identity(1), identity(2));
+    let pair = pair(&server, &client).await;
+    // The receiver holds 3 MB per connection; ten requests of 1 MB each are sent at once.
+    let receiver = 3_000_000;
+    let budget = FrameBudget::new(ByteBudget::new(receiver), ByteBudget::new(64 << 20));
+    tokio::spawn(hold_and_answer(pair.server.clone(), budget));
+    let burst = |paced: bool| {
+        let connection = pair.client.clone();
+        let pacing = ByteBudget::pacing(receiver);
+        async move {
+            let requests: Vec<_> = (0..10)
+                .map(|_| {
+                    let (connection, pacing) = (connection.clone(), pacing.clone());
+                    tokio::spawn(async move {
+                        let body = vec![1u8; 1_000_000];
+                        let timeout = Duration::from_secs(120);
+                        let answer: Result<String, _> = if paced {
+                            streha_transport::request_paced(
+                                &connection,
+                                &body,
+                                MAX_FRAME_LEN,
+                                timeout,
+                                &pacing,
+                            )
+                            .await
+                        } else {
+                            streha_transport::request(&connection, &body, MAX_FRAME_LEN, timeout)
+                                .await
+                        };
+                        answer.unwrap_or_else(|e| format!("failed: {e}"))
+                    })
+                })
+                .collect();
+            let mut busy = 0;
+            for request in requests {
+                let answer = request.await.unwrap();
+                assert!(answer == "ok" || answer == "busy", "{answer}");
+                busy += usize::from(answer == "busy");
+            }
+            busy
+        }
+    };
+    assert_eq!(burst(true).await, 0, "a paced sender was answered busy");
+    assert!(
+        burst(false).await > 0,
+        "the unpaced burst was never refused"
+    );
+}

@@ -33,14 +33,15 @@ pub const MAX_PAGE_ITEMS: usize = crate::app::MAX_PAGE as usize;
 /// The most checkpoints one gossip message carries (a node's latest per log it cosigned).
 pub const MAX_GOSSIP_NOTES: usize = 256;
 
-/// Default budget of bytes in flight at one node, over all its connections (`limits.
-/// max_bytes_in_flight`): frames being received (counted from their announced length once
-/// the reader takes them on) and answers being sent (until the peer acknowledged them).
+/// Default budget of bytes in flight at one node, over all its connections
+/// (`limits.max_bytes_in_flight`): frames being received (counted from their announced
+/// length once the reader takes them on) and answers being sent (until the peer
+/// acknowledged them).
 pub const MAX_BYTES_IN_FLIGHT: usize = 128 * 1024 * 1024;
 
-/// Default budget of bytes in flight on one connection (`limits.
-/// max_bytes_in_flight_per_connection`); at least one frame of the largest size
-/// ([`MAX_FRAME_LEN`](crate::MAX_FRAME_LEN)) must fit.
+/// Default budget of bytes in flight on one connection
+/// (`limits.max_bytes_in_flight_per_connection`); at least one frame of the largest size
+/// ([`MAX_FRAME_LEN`](crate::MAX_FRAME_LEN)) with its prefix must fit.
 pub const MAX_BYTES_IN_FLIGHT_PER_CONNECTION: usize = 8 * 1024 * 1024;
 
 /// Default QUIC receive window of one connection (and of one stream): the most bytes a peer
@@ -49,11 +50,13 @@ pub const MAX_BYTES_IN_FLIGHT_PER_CONNECTION: usize = 8 * 1024 * 1024;
 /// together stays within the budget too.
 pub const RECEIVE_WINDOW: u64 = 512 * 1024;
 
-/// Default most concurrent request streams per connection (`limits.
-/// max_streams_per_connection`).
+/// Default most concurrent request streams per connection
+/// (`limits.max_streams_per_connection`).
 pub const MAX_STREAMS_PER_CONNECTION: u32 = 64;
 
-const _: () = assert!(MAX_BYTES_IN_FLIGHT_PER_CONNECTION >= crate::frame::MAX_FRAME_LEN + 4);
+const _: () = assert!(
+    MAX_BYTES_IN_FLIGHT_PER_CONNECTION >= crate::frame::MAX_FRAME_LEN + crate::frame::PREFIX_LEN
+);
 const _: () = assert!(MAX_BYTES_IN_FLIGHT >= MAX_BYTES_IN_FLIGHT_PER_CONNECTION);
 
 /// A list that exceeded its cap while decoding.
