@@ -859,3 +859,25 @@ async fn honest_bursts_of_large_disclosures_wait_their_turn_and_are_never_answer
         assert_eq!(busy, 0, "{name} answered busy to honest traffic");
     }
 }
+
+#[test]
+fn key_files_are_read_within_their_size_bound() {
+    use std::os::unix::fs::PermissionsExt;
+    let federation = Federation::new();
+    let member = federation.member(POLICE);
+    let config = member.dir.join("node.toml");
+    let key = member.dir.join("node.key");
+    // The node key followed by a megabyte: refused before it is read whole, naming the field.
+    let mut text = std::fs::read_to_string(&key).unwrap();
+    text.push_str(&"#".repeat(1 << 20));
+    std::fs::write(&key, text).unwrap();
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let err = streha_node::NodeConfig::load(&config).unwrap_err();
+    assert_eq!(err.field, "node_key", "{err}");
+    assert!(err.problem.contains("larger than any key file"), "{err}");
+    // Not text: refused, and the bytes are not repeated.
+    std::fs::write(&key, [0xff, 0xfe, b's', b'e', b'c', b'r', b'e', b't']).unwrap();
+    let err = streha_node::NodeConfig::load(&config).unwrap_err();
+    assert_eq!(err.field, "node_key", "{err}");
+    assert!(!err.to_string().contains("secret"), "{err}");
+}
