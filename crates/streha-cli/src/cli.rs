@@ -843,7 +843,7 @@ pub(crate) struct SendArgs {
     #[arg(long, value_name = "PURPOSE", value_parser = parse_purpose)]
     pub(crate) purpose: Purpose,
     /// A field: CATEGORY:NAME=VALUE, or CATEGORY:NAME=@FILE (repeat for each)
-    #[arg(long = "field", value_name = "CATEGORY:NAME=VALUE", value_parser = parse_field)]
+    #[arg(long = "field", value_name = "CATEGORY:NAME=VALUE", value_parser = FieldParser)]
     pub(crate) fields: Vec<FieldArg>,
     /// A file of fields, one CATEGORY:NAME=VALUE (or =@FILE) per line; `#` starts a comment
     #[arg(long, value_name = "FILE")]
@@ -1316,14 +1316,26 @@ fn parse_consent_category(text: &str) -> Result<Category, String> {
 }
 
 /// `CATEGORY:NAME=VALUE` or `CATEGORY:NAME=@FILE`.
+///
+/// The value is record content: no error repeats it, nor the field's name; the category is
+/// named only if it looks like a category name (a short lowercase word), so that a typo is
+/// shown and a sentence is not.
 pub(crate) fn parse_field(text: &str) -> Result<FieldArg, String> {
     let (category, rest) = text.split_once(':').ok_or_else(|| {
         "a field is CATEGORY:NAME=VALUE (or CATEGORY:NAME=@FILE), e.g. medical:treatment=@notes.txt"
             .to_owned()
     })?;
-    let category = parse_disclosable(category)?;
+    let category = if looks_like_a_name(category) {
+        parse_disclosable(category)?
+    } else {
+        return Err(format!(
+            "the text before the first `:` is not a category (not shown: it may be record \
+             content); write CATEGORY:NAME=VALUE with CATEGORY one of: {}",
+            names(DisclosableCategory::ALL)
+        ));
+    };
     let (name, value) = rest.split_once('=').ok_or_else(|| {
-        format!("the field `{category}:{rest}` has no value; write CATEGORY:NAME=VALUE or CATEGORY:NAME=@FILE")
+        format!("the `{category}` field has no `=` and so no value; write CATEGORY:NAME=VALUE or CATEGORY:NAME=@FILE")
     })?;
     let value = match value.strip_prefix('@') {
         Some(path) if !path.is_empty() => FieldSource::File(PathBuf::from(path)),
@@ -1335,6 +1347,41 @@ pub(crate) fn parse_field(text: &str) -> Result<FieldArg, String> {
         name: name.to_owned(),
         value,
     })
+}
+
+/// Whether `text` could be a category name someone mistyped (and so may be shown).
+fn looks_like_a_name(text: &str) -> bool {
+    (1..=32).contains(&text.len()) && text.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')
+}
+
+/// Parses `--field` values with [`parse_field`], and reports a refused value without
+/// repeating it: clap's own error for a value parser quotes the value, and a field's value
+/// is record content, which must not reach a terminal, a shell history of errors or a log.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct FieldParser;
+
+impl clap::builder::TypedValueParser for FieldParser {
+    type Value = FieldArg;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<FieldArg, clap::Error> {
+        let flag = arg.map_or_else(|| "--field".to_owned(), |a| a.to_string());
+        let refuse = |problem: String| {
+            clap::Error::raw(
+                clap::error::ErrorKind::ValueValidation,
+                format!("invalid value for {flag} (the value is not repeated): {problem}\n"),
+            )
+            .with_cmd(cmd)
+        };
+        let text = value.to_str().ok_or_else(|| {
+            refuse("not UTF-8 text; put the value in a file and write CATEGORY:NAME=@FILE".into())
+        })?;
+        parse_field(text).map_err(refuse)
+    }
 }
 
 /// `ID=FILE`, for officers.
@@ -1440,6 +1487,61 @@ mod tests {
         assert!(parse_field("medical").is_err());
         assert!(parse_field("medical:x").is_err());
         assert!(parse_field("medical:x=@").is_err());
+    }
+
+    #[test]
+    fn a_refused_field_value_is_never_repeated_in_the_error() {
+        use clap::Parser as _;
+        // Each is refused; none of the secret words may appear in what clap prints.
+        for value in [
+            "the victim said SECRETWORD at the border",
+            "Patient SECRETWORD: stage 2",
+            "medical:SECRETWORD diagnosis",
+            "protection_measures:safe_house=SECRETWORD",
+            "medical:x=@",
+        ] {
+            let args = [
+                "streha",
+                "send",
+                "--subject",
+                "0123456789abcdef0123456789abcdef",
+                "--to",
+                "police",
+                "--purpose",
+                "assistance",
+                "--field",
+                value,
+            ];
+            let err = Cli::try_parse_from(args).expect_err(value);
+            let printed = err.render().to_string();
+            assert!(!printed.contains("SECRETWORD"), "{value}: {printed}");
+            assert!(printed.contains("--field"), "{printed}");
+            assert_eq!(
+                err.kind(),
+                clap::error::ErrorKind::ValueValidation,
+                "{printed}"
+            );
+        }
+        // A mistyped category is named: it is not content.
+        let err = Cli::try_parse_from([
+            "streha",
+            "send",
+            "--subject",
+            "0123456789abcdef0123456789abcdef",
+            "--to",
+            "police",
+            "--purpose",
+            "assistance",
+            "--field",
+            "medcal:x=SECRETWORD",
+        ])
+        .unwrap_err()
+        .render()
+        .to_string();
+        assert!(
+            err.contains("`medcal`") && !err.contains("SECRETWORD"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -113,10 +113,9 @@ pub(crate) fn from_client(doing: &str, error: ClientError) -> CliError {
                 "{message}; the node may be busy or restarting: retry later"
             )),
         },
-        Fault::Transport => CliError::Failure(anyhow::anyhow!(
-            "{message}; check that the node is running and that `node_address` in the client \
-             profile is its `app_listen` address"
-        )),
+        // The client's transport errors say themselves what to check (a refused connection,
+        // a timeout, a busy node): adding a hint here would print it twice.
+        Fault::Transport => CliError::Failure(anyhow::anyhow!(message)),
         _ => CliError::Failure(anyhow::anyhow!(message)),
     }
 }

@@ -11,7 +11,10 @@ use streha_core::{
     AgeStatus, AgencyId, CategorySet, ConsentId, ConsentRevocation, EnvelopeId, OfficerId, Purpose,
     RepresentativeId, SubjectId, Timestamp, ViolationKind,
 };
-use streha_transport::{ClientSetup, Identity, TransportLimits, client_config};
+use streha_transport::{
+    ByteBudget, ClientSetup, ConnectionFailure, Identity, ServerKeyPin, StreamError,
+    TransportLimits, client_config_pinned,
+};
 use streha_wire::app::{
     AppRequest, AppResponse, ConsentStatus, DeliveryState, HeldDelivery, MAX_PAGE, WitnessEvidence,
 };
@@ -51,6 +54,12 @@ const SERVER_NAME: &str = "streha.invalid";
 pub struct Client {
     config: ClientConfig,
     endpoint: quinn::Endpoint,
+    /// The pin on the node's key, which remembers a refused key the address presented.
+    pin: Arc<ServerKeyPin>,
+    /// Bytes of requests in flight, within what a node holds per connection by default
+    /// (`ByteBudget::pacing`), so that concurrent requests wait here instead of being
+    /// answered "busy".
+    pacing: ByteBudget,
     connection: tokio::sync::Mutex<quinn::Connection>,
     roster: Mutex<Arc<Roster>>,
     origin: String,
@@ -136,31 +145,99 @@ fn invalid(request: &'static str, problem: impl Into<String>) -> ClientError {
     }
 }
 
-/// Opens a QUIC connection to the node (the endpoint pins the node's key).
+/// How often the probe for a refused address sends while a handshake waits for an answer.
+const PROBE_INTERVAL: Duration = Duration::from_millis(250);
+
+/// Says in an operator's words why the connection to the node failed, from how it was
+/// closed: who refused which key, or which limit; `None` if the close says nothing more
+/// than the error itself.
+fn diagnose(
+    config: &ClientConfig,
+    pin: &ServerKeyPin,
+    error: &quinn::ConnectionError,
+) -> Option<ClientError> {
+    let address = config.node_address;
+    match ConnectionFailure::of(error) {
+        ConnectionFailure::ServerKeyRefused => Some(ClientError::NodeKeyMismatch {
+            address,
+            expected: config.node_key.fingerprint().to_hex(),
+            presented: pin.refused_key().map_or_else(
+                || "another key".to_owned(),
+                |key| streha_crypto::Fingerprint::of_key_bytes(&key).to_hex(),
+            ),
+        }),
+        ConnectionFailure::ClientKeyRefused => Some(ClientError::NotEnrolled {
+            address,
+            fingerprint: config.application_key.fingerprint().to_hex(),
+        }),
+        ConnectionFailure::WrongProtocol => Some(ClientError::WrongEndpoint { address }),
+        ConnectionFailure::TooManyConnections(reason) => Some(ClientError::NodeBusy {
+            address,
+            reason: if reason.is_empty() {
+                "too many connections".to_owned()
+            } else {
+                reason
+            },
+        }),
+        ConnectionFailure::Refused => Some(ClientError::NodeBusy {
+            address,
+            reason: "too many connection attempts in progress".to_owned(),
+        }),
+        _ => None,
+    }
+}
+
+/// Opens a QUIC connection to the node (the endpoint pins the node's key). Fails at once
+/// if the node's host says nothing listens there, instead of waiting for the timeout.
 async fn dial(
     endpoint: &quinn::Endpoint,
-    address: SocketAddr,
-    timeout: Duration,
+    config: &ClientConfig,
+    pin: &ServerKeyPin,
 ) -> Result<quinn::Connection, ClientError> {
+    let (address, timeout) = (config.node_address, config.request_timeout);
     let connecting = endpoint
         .connect(address, SERVER_NAME)
         .map_err(|source| ClientError::Connect { address, source })?;
-    match tokio::time::timeout(timeout, connecting).await {
-        Ok(Ok(connection)) => Ok(connection),
-        Ok(Err(source)) => Err(ClientError::Handshake { address, source }),
-        Err(_) => Err(ClientError::ConnectTimeout { address, timeout }),
+    tokio::select! {
+        connected = tokio::time::timeout(timeout, connecting) => match connected {
+            Ok(Ok(connection)) => Ok(connection),
+            Ok(Err(source)) => Err(diagnose(config, pin, &source)
+                .unwrap_or(ClientError::Handshake { address, source })),
+            Err(_) => Err(ClientError::ConnectTimeout { address, timeout }),
+        },
+        _ = streha_transport::refused(address, PROBE_INTERVAL) => {
+            Err(ClientError::ConnectionRefused { address })
+        }
     }
 }
 
 /// One request/response exchange on `connection`; a node's error answer becomes
-/// [`ClientError::Remote`].
+/// [`ClientError::Remote`]. If the connection was closed, why is said in the operator's
+/// words where the close tells (a node refuses an application key only after the client
+/// has finished its side of the handshake, so this is where a client learns of it).
 async fn exchange(
+    config: &ClientConfig,
+    pin: &ServerKeyPin,
+    pacing: &ByteBudget,
     connection: &quinn::Connection,
     request: &AppRequest,
     timeout: Duration,
 ) -> Result<AppResponse, ClientError> {
     let response: AppResponse =
-        streha_transport::request(connection, request, MAX_FRAME_LEN, timeout).await?;
+        match streha_transport::request_paced(connection, request, MAX_FRAME_LEN, timeout, pacing)
+            .await
+        {
+            Ok(response) => response,
+            Err(error) => {
+                let closed = match &error {
+                    StreamError::Connection(closed) => Some(closed.clone()),
+                    _ => connection.close_reason(),
+                };
+                return Err(closed
+                    .and_then(|closed| diagnose(config, pin, &closed))
+                    .unwrap_or(ClientError::Transport(error)));
+            }
+        };
     match response {
         AppResponse::Error(error) => {
             tracing::debug!(request = request_name(request), code = ?error.code, "the node answered with an error");
@@ -216,9 +293,12 @@ impl Client {
     ///
     /// # Errors
     /// Transport errors ([`ClientError::Socket`], [`ClientError::Tls`],
-    /// [`ClientError::Connect`], [`ClientError::Handshake`] — e.g. a node presenting another
-    /// key, or an application key the node has not enrolled — [`ClientError::ConnectTimeout`],
-    /// [`ClientError::Transport`]); [`ClientError::Remote`]; [`ClientError::Roster`] if the
+    /// [`ClientError::Connect`], [`ClientError::ConnectionRefused`] at once if nothing
+    /// listens at the address, [`ClientError::NodeBusy`], [`ClientError::Handshake`],
+    /// [`ClientError::ConnectTimeout`], [`ClientError::Transport`]);
+    /// [`ClientError::NotEnrolled`] if the node does not accept this application's key,
+    /// [`ClientError::NodeKeyMismatch`] if the address answers with another node key,
+    /// [`ClientError::WrongEndpoint`] if it is not a node's application endpoint; [`ClientError::Remote`]; [`ClientError::Roster`] if the
     /// roster is not validly signed by the configured roster key;
     /// [`ClientError::AgencyNotInRoster`] and [`ClientError::KeyMismatch`] if the roster
     /// does not list this agency with the configured keys.
@@ -230,7 +310,7 @@ impl Client {
         );
         async move {
             let identity = Identity::from_key(&config.application_key).map_err(ClientError::Tls)?;
-            let quic = client_config(ClientSetup {
+            let (quic, pin) = client_config_pinned(ClientSetup {
                 identity: &identity,
                 server_key: config.node_key.to_bytes(),
                 alpn: APP_ALPN,
@@ -244,12 +324,21 @@ impl Client {
             };
             let mut endpoint = quinn::Endpoint::client(bind).map_err(ClientError::Socket)?;
             endpoint.set_default_client_config(quic);
-            let connection = dial(&endpoint, config.node_address, config.request_timeout).await?;
-            let note =
-                match exchange(&connection, &AppRequest::Roster, config.request_timeout).await? {
-                    AppResponse::Note(note) => note,
-                    other => return Err(unexpected("Roster", &other)),
-                };
+            let connection = dial(&endpoint, &config, &pin).await?;
+            let pacing = ByteBudget::new(streha_wire::limits::MAX_BYTES_IN_FLIGHT_PER_CONNECTION);
+            let note = match exchange(
+                &config,
+                &pin,
+                &pacing,
+                &connection,
+                &AppRequest::Roster,
+                config.request_timeout,
+            )
+            .await?
+            {
+                AppResponse::Note(note) => note,
+                other => return Err(unexpected("Roster", &other)),
+            };
             let roster = open_roster(&note, &config)?;
             let origin = roster
                 .agency(&config.agency)
@@ -262,6 +351,8 @@ impl Client {
             Ok(Self {
                 config,
                 endpoint,
+                pin,
+                pacing,
                 connection: tokio::sync::Mutex::new(connection),
                 roster: Mutex::new(Arc::new(roster)),
                 origin,
@@ -344,16 +435,19 @@ impl Client {
             let mut connection = self.connection.lock().await;
             if connection.close_reason().is_some() {
                 tracing::info!("the connection to the node was lost; reconnecting");
-                *connection = dial(
-                    &self.endpoint,
-                    self.config.node_address,
-                    self.config.request_timeout,
-                )
-                .await?;
+                *connection = dial(&self.endpoint, &self.config, &self.pin).await?;
             }
             connection.clone()
         };
-        exchange(&connection, &request, timeout).await
+        exchange(
+            &self.config,
+            &self.pin,
+            &self.pacing,
+            &connection,
+            &request,
+            timeout,
+        )
+        .await
     }
 
     /// A request answered by [`AppResponse::Logged`]: returns the log index.

@@ -79,9 +79,28 @@ pub enum ClientError {
         #[source]
         source: quinn::ConnectError,
     },
-    /// The QUIC/TLS handshake with the node failed or the connection was lost.
+    /// Nothing listens at the node's address: its host refused the connection (ICMP port
+    /// unreachable), so the client did not wait for the handshake timeout.
     #[error(
-        "the connection to the node at {address} failed: {source}; check that the node runs at this address, that the configured node key is the node's, and that this application's key is enrolled in the node's configuration"
+        "nothing listens at {address} (connection refused): check that the node is running (strehad) and that `node_address` is its `app_listen` address"
+    )]
+    ConnectionRefused {
+        /// The node's address.
+        address: SocketAddr,
+    },
+    /// The node refused the connection for one of its limits (connections, handshakes in
+    /// progress).
+    #[error("the node at {address} refused the connection: {reason}")]
+    NodeBusy {
+        /// The node's address.
+        address: SocketAddr,
+        /// The limit, in the node's words.
+        reason: String,
+    },
+    /// The QUIC/TLS handshake with the node failed or the connection was lost, for a
+    /// reason not told apart by the variants above and below.
+    #[error(
+        "the connection to the node at {address} failed: {source}; check that the node runs at this address"
     )]
     Handshake {
         /// The node's address.
@@ -90,9 +109,9 @@ pub enum ClientError {
         #[source]
         source: quinn::ConnectionError,
     },
-    /// The node did not complete the handshake in time.
+    /// The node did not complete the handshake in time (and its host did not refuse it).
     #[error(
-        "the node at {address} did not answer the handshake within {timeout:?}; is it running?"
+        "nothing answered at {address} within {timeout:?}: check that the node is running there, that `node_address` is its `app_listen` address, and that no firewall drops UDP to it"
     )]
     ConnectTimeout {
         /// The node's address.
@@ -209,7 +228,41 @@ pub enum ClientError {
         problem: String,
     },
 
+    /// The server at the node's address presented another key than the configured node
+    /// key: the address is another node's, or the configured key is not this node's — or
+    /// something impersonates the node.
+    #[error(
+        "the server at {address} presented the node key with fingerprint {presented}, but this client pins the node key with fingerprint {expected}: either `node_address` is another node's address, or the configured `node_key` is not this node's key (compare with `streha key show` on the node's key and with the roster); if both are right, something at this address is impersonating the node: report it"
+    )]
+    NodeKeyMismatch {
+        /// The node's address.
+        address: SocketAddr,
+        /// Fingerprint of the configured node key (hex).
+        expected: String,
+        /// Fingerprint of the key the server presented (hex), if known.
+        presented: String,
+    },
+
     // ----- Local: misuse or misconfiguration ------------------------------------------------
+    /// The node does not accept this application's key: it is not enrolled there.
+    #[error(
+        "the node at {address} does not accept this application's key (fingerprint {fingerprint}): it is not enrolled. On the node, add this application's public key file under `[applications]` in node.toml (e.g. `case-system = \"case-system.application.pub\"`) and restart strehad"
+    )]
+    NotEnrolled {
+        /// The node's address.
+        address: SocketAddr,
+        /// Fingerprint of this application's key (hex), as `streha key show` prints it.
+        fingerprint: String,
+    },
+    /// The server at the address does not speak the application protocol: most likely the
+    /// node's peer endpoint.
+    #[error(
+        "the server at {address} does not speak the application protocol (ALPN streha-app/1): it is probably the node's peer endpoint (`listen`); set `node_address` to the node's `app_listen` address"
+    )]
+    WrongEndpoint {
+        /// The address.
+        address: SocketAddr,
+    },
     /// A key file could not be read.
     #[error("cannot read the key file {}: {source}", path.display())]
     ReadKeyFile {
@@ -353,6 +406,8 @@ impl ClientError {
         match self {
             Socket(_)
             | Connect { .. }
+            | ConnectionRefused { .. }
+            | NodeBusy { .. }
             | Handshake { .. }
             | ConnectTimeout { .. }
             | Transport(_) => Fault::Transport,
@@ -366,8 +421,11 @@ impl ClientError {
             | Bundle(_)
             | Envelope { .. }
             | UnknownSender { .. }
-            | InvalidResponse { .. } => Fault::Verification,
+            | InvalidResponse { .. }
+            | NodeKeyMismatch { .. } => Fault::Verification,
             Tls(_)
+            | NotEnrolled { .. }
+            | WrongEndpoint { .. }
             | ReadKeyFile { .. }
             | KeyFile { .. }
             | AgencyNotInRoster { .. }

@@ -214,28 +214,69 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn handshakes_pin_both_keys() {
+    async fn handshakes_pin_both_keys_and_say_which_key_is_wrong() {
         let f = Federation::new();
-        // The node does not know this application key.
+        // The node does not know this application key: the error names the key's
+        // fingerprint and the node.toml table to add it to.
         let stranger = ApplicationSecretKey::from_seed_bytes([43; 32]);
         let (_node, address) =
             start(&f.police_node, &stranger, roster_handler(f.signed_roster())).await;
         let err = Client::connect(config(&f, address)).await.unwrap_err();
+        let fingerprint = app_key().fingerprint().to_hex();
         assert!(
-            matches!(
-                err,
-                ClientError::Handshake { .. } | ClientError::Transport(_)
-            ),
+            matches!(&err, ClientError::NotEnrolled { fingerprint: f, .. } if *f == fingerprint),
             "{err}"
         );
-        assert_eq!(err.fault(), Fault::Transport);
+        let message = err.to_string();
+        assert!(message.contains(&fingerprint), "{message}");
+        assert!(
+            message.contains("[applications]") && message.contains("node.toml"),
+            "{message}"
+        );
+        assert_eq!(err.fault(), Fault::Local);
 
-        // A node presenting another key than the configured one.
+        // A node presenting another key than the configured one: both fingerprints.
         let impostor = NodeIdentitySecretKey::from_seed_bytes([44; 32]);
         let (_node, address) =
             start(&impostor, &app_key(), roster_handler(f.signed_roster())).await;
         let err = Client::connect(config(&f, address)).await.unwrap_err();
-        assert!(matches!(err, ClientError::Handshake { .. }), "{err}");
+        let (expected, presented) = (
+            f.police_node.fingerprint().to_hex(),
+            impostor.fingerprint().to_hex(),
+        );
+        assert!(
+            matches!(&err, ClientError::NodeKeyMismatch { expected: e, presented: p, .. }
+                if *e == expected && *p == presented),
+            "{err}"
+        );
+        assert!(
+            !err.to_string().contains("ApplicationVerificationFailure"),
+            "{err}"
+        );
+        assert_eq!(err.fault(), Fault::Verification);
+    }
+
+    #[tokio::test]
+    async fn nothing_listening_is_refused_at_once() {
+        let f = Federation::new();
+        // A port nobody listens on.
+        let address = std::net::UdpSocket::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        let mut config = config(&f, address);
+        // The timeout would take an hour: the error must come from the refusal.
+        config.request_timeout = Duration::from_secs(3600);
+        let err = tokio::time::timeout(Duration::from_secs(120), Client::connect(config))
+            .await
+            .expect("refused at once, not at the handshake timeout")
+            .unwrap_err();
+        assert!(
+            matches!(err, ClientError::ConnectionRefused { .. }),
+            "{err}"
+        );
+        assert_eq!(err.fault(), Fault::Transport);
+        assert_eq!(err.to_string().matches("node_address").count(), 1, "{err}");
     }
 
     #[tokio::test]

@@ -15,6 +15,45 @@ use crate::fixed;
 /// A smaller reader limit, as an endpoint that reads small requests would set.
 const SMALL_LIMIT: usize = 1024;
 
+/// Feeds `data` to a [`frame::FrameReader`] in pieces of 1, 7 and 1200 bytes and in one:
+/// asserts that the reader never holds more than twice the payload bytes it took (or its
+/// first 16 KiB), never more than the announced length, takes bytes only up to the frame's
+/// end, and decodes exactly what `frame::decode` decodes from the frame's bytes.
+fn read_incrementally(data: &[u8]) {
+    for piece in [1, 7, 1200, data.len().max(1)] {
+        let mut reader = frame::FrameReader::new(MAX_FRAME_LEN);
+        let mut taken = 0;
+        for chunk in data.chunks(piece) {
+            match reader.push(chunk) {
+                Ok(n) => {
+                    assert!(n <= chunk.len());
+                    taken += n;
+                    if n < chunk.len() {
+                        assert!(reader.is_complete(), "bytes left before the frame's end");
+                        break;
+                    }
+                }
+                Err(_) => {
+                    assert!(reader.announced().is_none(), "refused after the prefix");
+                    return;
+                }
+            }
+            let payload = taken.saturating_sub(frame::PREFIX_LEN);
+            assert!(
+                reader.held() <= (2 * payload).max(16 * 1024),
+                "held beyond what arrived"
+            );
+            if let Some(len) = reader.announced() {
+                assert!(reader.held() <= len, "held beyond the announced length");
+            }
+        }
+        if reader.is_complete() {
+            let whole = frame::decode::<AppRequest>(&data[..taken], MAX_FRAME_LEN);
+            assert_eq!(reader.decode::<AppRequest>(), whole);
+        }
+    }
+}
+
 /// Feeds `data` to `frame::payload_len` and `frame::decode` (for [`AppRequest`],
 /// [`AppResponse`], [`PeerRequest`] and [`PeerResponse`], under the full and a small limit).
 ///
@@ -26,6 +65,7 @@ const SMALL_LIMIT: usize = 1024;
 /// go through the entry decoder, the checkpoint verifier and the inclusion verifier, as the
 /// receiving node would run them.
 pub fn wire_frame(data: &[u8]) {
+    read_incrementally(data);
     if let Some(prefix) = data.get(..4) {
         let prefix: [u8; 4] = prefix.try_into().expect("4 bytes");
         for limit in [0, 1, SMALL_LIMIT, MAX_FRAME_LEN, usize::MAX] {

@@ -10,6 +10,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use streha_core::AgencyId;
 use streha_crypto::{ApplicationPublicKey, NodeIdentitySecretKey, RosterPublicKey};
+use zeroize::Zeroizing;
 
 /// A configuration problem: which field, and what is wrong with it.
 #[derive(Debug, thiserror::Error)]
@@ -111,6 +112,14 @@ struct RawLimits {
     max_frame_bytes: usize,
     max_streams_per_connection: u32,
     max_connections: usize,
+    max_connections_per_peer: usize,
+    max_connections_per_application: usize,
+    max_pending_handshakes: usize,
+    max_pending_handshakes_per_address: usize,
+    handshake_timeout_ms: u64,
+    read_timeout_ms: u64,
+    max_bytes_in_flight: usize,
+    max_bytes_in_flight_per_connection: usize,
     clock_skew_ms: u64,
 }
 
@@ -125,6 +134,14 @@ impl Default for RawLimits {
             max_frame_bytes: limits.max_frame_bytes,
             max_streams_per_connection: limits.max_streams_per_connection,
             max_connections: limits.max_connections,
+            max_connections_per_peer: limits.max_connections_per_peer,
+            max_connections_per_application: limits.max_connections_per_application,
+            max_pending_handshakes: limits.max_pending_handshakes,
+            max_pending_handshakes_per_address: limits.max_pending_handshakes_per_address,
+            handshake_timeout_ms: millis(limits.handshake_timeout),
+            read_timeout_ms: millis(limits.read_timeout),
+            max_bytes_in_flight: limits.max_bytes_in_flight,
+            max_bytes_in_flight_per_connection: limits.max_bytes_in_flight_per_connection,
             clock_skew_ms: millis(limits.clock_skew),
         }
     }
@@ -134,7 +151,8 @@ fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
-/// Timeouts and resource limits.
+/// Timeouts and resource limits: every budget of a node, with its default here and in
+/// `spec/protocol.md` §10–11.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
     /// How long a request to a peer may take.
@@ -149,8 +167,31 @@ pub struct Limits {
     pub max_frame_bytes: usize,
     /// Most concurrent streams per connection.
     pub max_streams_per_connection: u32,
-    /// Most concurrent connections per endpoint; more are refused.
+    /// Most concurrent authenticated connections per endpoint; more are closed right after
+    /// their handshake. Handshakes in progress do not count (see `max_pending_handshakes`).
     pub max_connections: usize,
+    /// Most concurrent connections of one peer node's key on the peer endpoint (a node
+    /// keeps one connection to each peer).
+    pub max_connections_per_peer: usize,
+    /// Most concurrent connections of one application key on the application endpoint
+    /// (an agency may run several processes of one enrolled application).
+    pub max_connections_per_application: usize,
+    /// Most handshakes in progress per endpoint. Above half of it, a client whose address
+    /// is not validated is sent a QUIC Retry first (RFC 9000 §8.1.2), so that attempts
+    /// from spoofed addresses cost no state; at it, attempts are refused.
+    pub max_pending_handshakes: usize,
+    /// Most handshakes in progress from one validated IP address per endpoint.
+    pub max_pending_handshakes_per_address: usize,
+    /// A handshake not complete within this is abandoned.
+    pub handshake_timeout: Duration,
+    /// A request must arrive whole within this from the opening of its stream, and its
+    /// answer be taken within this again; otherwise the stream is closed.
+    pub read_timeout: Duration,
+    /// Bytes of frames in flight (requests being read and handled, answers being sent)
+    /// over all connections of the node.
+    pub max_bytes_in_flight: usize,
+    /// Bytes of frames in flight on one connection; at least one largest frame.
+    pub max_bytes_in_flight_per_connection: usize,
     /// How far a time an application states (a disclosure's `created_at`, a consent's
     /// `recorded_at`, a revocation's `revoked_at`) may be from this node's clock; at most
     /// [`streha_core::MAX_CLOCK_SKEW_MS`].
@@ -165,10 +206,43 @@ impl Default for Limits {
             retry_initial: Duration::from_millis(250),
             retry_max: Duration::from_secs(30),
             max_frame_bytes: streha_wire::MAX_FRAME_LEN,
-            max_streams_per_connection: 64,
+            max_streams_per_connection: streha_wire::limits::MAX_STREAMS_PER_CONNECTION,
             max_connections: 256,
+            max_connections_per_peer: 4,
+            max_connections_per_application: 64,
+            max_pending_handshakes: 128,
+            max_pending_handshakes_per_address: 16,
+            handshake_timeout: Duration::from_secs(5),
+            read_timeout: Duration::from_secs(10),
+            max_bytes_in_flight: streha_wire::limits::MAX_BYTES_IN_FLIGHT,
+            max_bytes_in_flight_per_connection:
+                streha_wire::limits::MAX_BYTES_IN_FLIGHT_PER_CONNECTION,
             clock_skew: Duration::from_millis(streha_core::MAX_CLOCK_SKEW_MS),
         }
+    }
+}
+
+/// The smallest QUIC receive window a node sets, however many connections it allows.
+const MIN_RECEIVE_WINDOW: u64 = 64 * 1024;
+
+impl Limits {
+    /// The QUIC limits of the node's endpoints (serving and dialling). A connection's
+    /// receive window is the node's budget of bytes in flight shared among its connections
+    /// (at least 64 KiB, at most a connection's own budget), so that what
+    /// QUIC buffers for all connections together stays within the budget as well.
+    pub fn transport(&self) -> streha_transport::TransportLimits {
+        let connections = u64::try_from(self.max_connections.max(1)).unwrap_or(u64::MAX);
+        let total = u64::try_from(self.max_bytes_in_flight).unwrap_or(u64::MAX);
+        let own = u64::try_from(self.max_bytes_in_flight_per_connection).unwrap_or(u64::MAX);
+        let mut limits = streha_transport::TransportLimits::default();
+        limits.idle_timeout = self.idle_timeout;
+        limits.keep_alive = self.idle_timeout / 3;
+        limits.max_concurrent_streams = self.max_streams_per_connection;
+        limits.receive_window =
+            (total / connections).clamp(MIN_RECEIVE_WINDOW, own.max(MIN_RECEIVE_WINDOW));
+        limits.send_window = own;
+        limits.max_incoming = self.max_pending_handshakes;
+        limits
     }
 }
 
@@ -254,14 +328,16 @@ impl NodeConfig {
                 "must differ from `listen`: applications and peers use separate endpoints".into(),
             ));
         }
-        let read_key = |field: &str, p: &Path, secret: bool| -> Result<String, ConfigError> {
-            let full = resolve(p);
-            if secret {
-                check_secret_permissions(&full).map_err(|problem| error(field, problem))?;
-            }
-            std::fs::read_to_string(&full)
-                .map_err(|e| error(field, format!("cannot read {}: {e}", full.display())))
-        };
+        // Key files are read into zeroizing buffers: the node key's file holds the secret.
+        let read_key =
+            |field: &str, p: &Path, secret: bool| -> Result<Zeroizing<String>, ConfigError> {
+                let full = resolve(p);
+                if secret {
+                    check_secret_permissions(&full).map_err(|problem| error(field, problem))?;
+                }
+                read_key_file(&full)
+                    .map_err(|e| error(field, format!("cannot read {}: {e}", full.display())))
+            };
         let node_key =
             NodeIdentitySecretKey::from_key_file(&read_key("node_key", &raw.node_key, true)?)
                 .map_err(|e| {
@@ -351,6 +427,13 @@ impl NodeConfig {
                 Ok(Duration::from_millis(ms))
             }
         };
+        let nonzero = |field: &str, n: usize| -> Result<usize, ConfigError> {
+            if n == 0 {
+                Err(error(field, "must be greater than zero".into()))
+            } else {
+                Ok(n)
+            }
+        };
         let limits = Limits {
             request_timeout: positive("limits.request_timeout_ms", l.request_timeout_ms)?,
             idle_timeout: positive("limits.idle_timeout_ms", l.idle_timeout_ms)?,
@@ -383,6 +466,33 @@ impl NodeConfig {
                 }
                 n => n,
             },
+            max_connections_per_peer: nonzero(
+                "limits.max_connections_per_peer",
+                l.max_connections_per_peer,
+            )?,
+            max_connections_per_application: nonzero(
+                "limits.max_connections_per_application",
+                l.max_connections_per_application,
+            )?,
+            max_pending_handshakes: match l.max_pending_handshakes {
+                n if n >= 2 => n,
+                n => {
+                    return Err(error(
+                        "limits.max_pending_handshakes",
+                        format!(
+                            "{n} is too small: must be at least 2 (half are kept for clients whose address is validated)"
+                        ),
+                    ));
+                }
+            },
+            max_pending_handshakes_per_address: nonzero(
+                "limits.max_pending_handshakes_per_address",
+                l.max_pending_handshakes_per_address,
+            )?,
+            handshake_timeout: positive("limits.handshake_timeout_ms", l.handshake_timeout_ms)?,
+            read_timeout: positive("limits.read_timeout_ms", l.read_timeout_ms)?,
+            max_bytes_in_flight: l.max_bytes_in_flight,
+            max_bytes_in_flight_per_connection: l.max_bytes_in_flight_per_connection,
             clock_skew: match positive("limits.clock_skew_ms", l.clock_skew_ms)? {
                 skew if skew > Duration::from_millis(streha_core::MAX_CLOCK_SKEW_MS) => {
                     return Err(error(
@@ -396,6 +506,25 @@ impl NodeConfig {
                 skew => skew,
             },
         };
+        let frame = limits.max_frame_bytes + streha_wire::frame::PREFIX_LEN;
+        if limits.max_bytes_in_flight_per_connection < frame {
+            return Err(error(
+                "limits.max_bytes_in_flight_per_connection",
+                format!(
+                    "{} is too small: a connection must be able to hold one frame of limits.max_frame_bytes ({frame} bytes with its prefix)",
+                    limits.max_bytes_in_flight_per_connection
+                ),
+            ));
+        }
+        if limits.max_bytes_in_flight < limits.max_bytes_in_flight_per_connection {
+            return Err(error(
+                "limits.max_bytes_in_flight",
+                format!(
+                    "{} is smaller than limits.max_bytes_in_flight_per_connection ({}); it is the budget of all connections together",
+                    limits.max_bytes_in_flight, limits.max_bytes_in_flight_per_connection
+                ),
+            ));
+        }
         if limits.retry_max < limits.retry_initial {
             return Err(error(
                 "limits.retry_max_ms",
@@ -469,6 +598,39 @@ fn toml_error_detail(text: &str, error: &toml::de::Error) -> String {
         .take(120)
         .collect();
     format!("line {line_no}, column {column}: `{line}`: {message}")
+}
+
+/// Reads a key file into a buffer that is zeroized when dropped, sized once from the file's
+/// length (a growing `String` would leave copies of the secret behind in freed memory), and
+/// refusing a file larger than any key file.
+fn read_key_file(path: &Path) -> std::io::Result<Zeroizing<String>> {
+    use std::io::Read as _;
+    let file = std::fs::File::open(path)?;
+    let len = usize::try_from(file.metadata()?.len()).unwrap_or(usize::MAX);
+    if len > streha_crypto::MAX_KEY_FILE_LEN {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!(
+                "{len} bytes is larger than any key file ({} bytes at most)",
+                streha_crypto::MAX_KEY_FILE_LEN
+            ),
+        ));
+    }
+    let mut bytes = Zeroizing::new(Vec::with_capacity(len + 1));
+    file.take(streha_crypto::MAX_KEY_FILE_LEN as u64 + 1)
+        .read_to_end(&mut bytes)?;
+    if bytes.len() > streha_crypto::MAX_KEY_FILE_LEN {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            "the file grew while it was read; larger than any key file",
+        ));
+    }
+    let text = String::from_utf8(std::mem::take(&mut *bytes)).map_err(|e| {
+        // Keep the bytes zeroizing on this path too.
+        let _ = Zeroizing::new(e.into_bytes());
+        std::io::Error::new(std::io::ErrorKind::InvalidData, "not UTF-8 text")
+    })?;
+    Ok(Zeroizing::new(text))
 }
 
 fn positive_ms(ms: u64) -> Result<Duration, String> {

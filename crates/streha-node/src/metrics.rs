@@ -23,6 +23,20 @@ pub(crate) struct Metrics {
     pub(crate) receive_refusals_repeated: AtomicU64,
     /// Deliveries answered `Unavailable` because their sender was out of refusal budget.
     pub(crate) receive_refusals_throttled: AtomicU64,
+    /// QUIC Retry packets sent to validate a client's address under load.
+    pub(crate) handshake_retries: AtomicU64,
+    /// Handshakes abandoned at `limits.handshake_timeout_ms`.
+    pub(crate) handshake_timeouts: AtomicU64,
+    /// Streams closed because the request did not arrive, or the answer was not taken,
+    /// within `limits.read_timeout_ms`.
+    pub(crate) stream_deadlines: AtomicU64,
+    /// Answers replaced by "busy" because the budget of bytes in flight was spent.
+    pub(crate) busy_answers: AtomicU64,
+    /// Gauges by endpoint: [peer, app].
+    pub(crate) connections_open: [AtomicU64; 2],
+    pub(crate) handshakes_pending: [AtomicU64; 2],
+    /// Connection attempts and connections refused for a limit, by `side/reason`.
+    connections_refused: Mutex<BTreeMap<String, u64>>,
     refusals: Mutex<BTreeMap<String, u64>>,
     cosignatures: Mutex<BTreeMap<String, u64>>,
     witness_refusals: Mutex<BTreeMap<String, u64>>,
@@ -43,6 +57,16 @@ impl Metrics {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         *map.entry(key).or_default() += 1;
+    }
+
+    /// Counts a connection attempt or connection refused at `side` (`peer`, `app`) for
+    /// `reason` (one of [`CONNECTION_REFUSAL_REASONS`]).
+    pub(crate) fn connection_refused(&self, side: &str, reason: &str) {
+        let mut map = self
+            .connections_refused
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        *map.entry(format!("{side}/{reason}")).or_default() += 1;
     }
 
     /// Counts a cosignature received from `peer`.
@@ -81,6 +105,22 @@ impl Metrics {
             .clone()
     }
 }
+
+/// Why a connection attempt or connection is refused for a limit (the label values of
+/// `streha_connections_refused_total`).
+pub(crate) const CONNECTION_REFUSAL_REASONS: [&str; 4] = [
+    // `limits.max_pending_handshakes`
+    "pending-handshakes",
+    // `limits.max_pending_handshakes_per_address`
+    "pending-handshakes-per-address",
+    // `limits.max_connections`
+    "connections",
+    // `limits.max_connections_per_peer`, `limits.max_connections_per_application`
+    "connections-per-key",
+];
+
+/// The endpoints, in the order of the per-side gauges.
+pub(crate) const SIDES: [&str; 2] = ["peer", "app"];
 
 /// The variant name of a refusal reason (from its Debug form, which starts with it).
 fn refusal_name(reason: &streha_core::RefusalReason) -> String {
@@ -132,6 +172,27 @@ fn labelled_of(
         };
         let _ = writeln!(out, "{name}{{{labels}}} {value}");
     }
+}
+
+/// A metric labelled by `side` and `reason` (keys `side/reason`).
+fn by_side_and_reason(
+    out: &mut String,
+    kind: &str,
+    name: &str,
+    help: &str,
+    values: &BTreeMap<String, u64>,
+) {
+    labelled_of(out, kind, name, help, "side,reason", values);
+}
+
+/// A gauge per endpoint.
+fn by_side(out: &mut String, name: &str, help: &str, values: &[AtomicU64; 2]) {
+    let values = SIDES
+        .iter()
+        .zip(values)
+        .map(|(side, value)| ((*side).to_owned(), value.load(Ordering::Relaxed)))
+        .collect();
+    labelled_of(out, "gauge", name, help, "side", &values);
 }
 
 impl crate::shared::Shared {
@@ -188,6 +249,76 @@ impl crate::shared::Shared {
             "streha_bad_frames_total",
             "Streams closed because of a malformed or oversized frame.",
             get(&m.bad_frames),
+        );
+        by_side(
+            &mut out,
+            "streha_connections_open",
+            "Authenticated connections open, by endpoint (handshakes in progress not counted).",
+            &m.connections_open,
+        );
+        by_side(
+            &mut out,
+            "streha_handshakes_pending",
+            "Handshakes in progress, by endpoint.",
+            &m.handshakes_pending,
+        );
+        let mut refused: BTreeMap<String, u64> = SIDES
+            .iter()
+            .flat_map(|side| {
+                CONNECTION_REFUSAL_REASONS
+                    .iter()
+                    .map(move |reason| (format!("{side}/{reason}"), 0))
+            })
+            .collect();
+        refused.extend(
+            m.connections_refused
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .iter()
+                .map(|(k, v)| (k.clone(), *v)),
+        );
+        by_side_and_reason(
+            &mut out,
+            "counter",
+            "streha_connections_refused_total",
+            "Connection attempts refused, or connections closed after their handshake, for a limit, by endpoint and limit.",
+            &refused,
+        );
+        counter(
+            &mut out,
+            "streha_handshake_retries_total",
+            "QUIC Retry packets sent to validate a client's address while many handshakes were in progress.",
+            get(&m.handshake_retries),
+        );
+        counter(
+            &mut out,
+            "streha_handshake_timeouts_total",
+            "Handshakes abandoned because they did not complete within limits.handshake_timeout_ms.",
+            get(&m.handshake_timeouts),
+        );
+        counter(
+            &mut out,
+            "streha_stream_deadlines_total",
+            "Streams closed because the request did not arrive whole, or the answer was not taken, within limits.read_timeout_ms.",
+            get(&m.stream_deadlines),
+        );
+        counter(
+            &mut out,
+            "streha_busy_answers_total",
+            "Answers replaced by an Unavailable error because the budget of bytes in flight was spent.",
+            get(&m.busy_answers),
+        );
+        gauge(
+            &mut out,
+            "streha_frame_bytes_in_flight",
+            "Bytes of frames in flight (requests being read and handled, answers not yet acknowledged), over all connections.",
+            self.frame_budget.in_use() as u64,
+        );
+        gauge(
+            &mut out,
+            "streha_frame_bytes_budget",
+            "The budget of bytes of frames in flight over all connections (limits.max_bytes_in_flight).",
+            self.frame_budget.capacity() as u64,
         );
         counter(
             &mut out,

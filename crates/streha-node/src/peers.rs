@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use streha_core::AgencyId;
-use streha_transport::{ClientSetup, TransportLimits, client_config, request};
+use streha_transport::{ByteBudget, ClientSetup, client_config, close_codes, request_paced};
 use streha_wire::AgencyEntry;
 use streha_wire::PEER_ALPN;
 use streha_wire::peer::{PeerRequest, PeerResponse};
@@ -17,6 +17,11 @@ use crate::shared::Shared;
 pub(crate) struct Peers {
     endpoint: quinn::Endpoint,
     connections: Mutex<HashMap<AgencyId, quinn::Connection>>,
+    /// Bytes of requests in flight to each peer, within what a peer holds per connection
+    /// (`limits.max_bytes_in_flight_per_connection`, the same default everywhere; see
+    /// `ByteBudget::pacing`), so that a burst of deliveries waits here instead of being
+    /// answered "busy" there.
+    pacing: std::sync::Mutex<HashMap<AgencyId, ByteBudget>>,
 }
 
 impl Peers {
@@ -24,7 +29,17 @@ impl Peers {
         Self {
             endpoint,
             connections: Mutex::new(HashMap::new()),
+            pacing: std::sync::Mutex::new(HashMap::new()),
         }
+    }
+
+    fn pacing(&self, shared: &Shared, peer: &AgencyId) -> ByteBudget {
+        self.pacing
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .entry(peer.clone())
+            .or_insert_with(|| ByteBudget::pacing(shared.limits.max_bytes_in_flight_per_connection))
+            .clone()
     }
 
     /// Sends `message` to `peer` and reads its answer. A failed exchange drops the cached
@@ -36,11 +51,12 @@ impl Peers {
         message: &PeerRequest,
     ) -> Result<PeerResponse, String> {
         let connection = self.connection(shared, peer).await?;
-        match request(
+        match request_paced(
             &connection,
             message,
             shared.limits.max_frame_bytes,
             shared.limits.request_timeout,
+            &self.pacing(shared, &peer.id),
         )
         .await
         {
@@ -80,11 +96,7 @@ impl Peers {
             identity: &shared.identity,
             server_key: peer.node_key.to_bytes(),
             alpn: PEER_ALPN,
-            limits: TransportLimits {
-                idle_timeout: shared.limits.idle_timeout,
-                keep_alive: shared.limits.idle_timeout / 3,
-                max_concurrent_streams: shared.limits.max_streams_per_connection,
-            },
+            limits: shared.limits.transport(),
         })
         .map_err(|e| format!("TLS configuration: {e}"))?;
         let connecting = self
@@ -107,7 +119,7 @@ impl Peers {
         self.connections.lock().await.retain(|id, connection| {
             let kept = keep(id);
             if !kept {
-                connection.close(2u32.into(), b"removed from the roster");
+                connection.close(close_codes::REMOVED.into(), b"removed from the roster");
             }
             kept
         });
@@ -116,7 +128,7 @@ impl Peers {
     /// Closes every connection.
     pub(crate) async fn close_all(&self) {
         for (_, connection) in self.connections.lock().await.drain() {
-            connection.close(0u32.into(), b"shutdown");
+            connection.close(close_codes::DONE.into(), b"shutdown");
         }
     }
 }

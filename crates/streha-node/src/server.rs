@@ -1,10 +1,10 @@
 //! Starting, serving and stopping a node: the two QUIC endpoints, their accept loops, and
 //! the delivery worker.
 
-use std::collections::BTreeMap;
-use std::net::SocketAddr;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::collections::{BTreeMap, HashMap};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
 
 use streha_audit::NoteSigner;
 use streha_core::AuditEntry;
@@ -14,8 +14,9 @@ use streha_store::{KeyVault, Store, Transaction};
 /// apart from the database, or not at all: a backup holding both defeats shredding.
 pub(crate) const VAULT_FILE: &str = "subject-keys.vault";
 use streha_transport::{
-    Identity, KeyPolicy, ServerSetup, StreamError, TransportLimits, peer_key, read_frame,
-    server_config, write_frame,
+    ByteBudget, FrameBudget, Identity, KeyPolicy, LOG_INTERVAL, LogLimiter, ServerSetup,
+    StreamError, close_codes, peer_key, read_frame_within, send_within, server_config,
+    stream_codes,
 };
 use streha_wire::app::{AppRequest, AppResponse};
 use streha_wire::peer::{PeerRequest, PeerResponse};
@@ -182,11 +183,7 @@ impl RunningNode {
             )
             .map_err(|e| StartError::Runtime(e.to_string()))?,
         );
-        let limits = TransportLimits {
-            idle_timeout: config.limits.idle_timeout,
-            keep_alive: config.limits.idle_timeout / 3,
-            max_concurrent_streams: config.limits.max_streams_per_connection,
-        };
+        let limits = config.limits.transport();
         let bind = |field: &'static str,
                     address: SocketAddr,
                     alpn: &'static [u8],
@@ -364,7 +361,7 @@ impl RunningNode {
             .retain(|(key, connection)| {
                 let kept = agency_of_node_key(&current, key).is_some();
                 if !kept {
-                    connection.close(2u32.into(), b"removed from the roster");
+                    connection.close(close_codes::REMOVED.into(), b"removed from the roster");
                 }
                 kept && connection.close_reason().is_none()
             });
@@ -397,8 +394,10 @@ impl RunningNode {
         let _ = self.shutdown.send(true);
         while self.tasks.join_next().await.is_some() {}
         self.peers.close_all().await;
-        self.app_endpoint.close(0u32.into(), b"node shutting down");
-        self.peer_endpoint.close(0u32.into(), b"node shutting down");
+        self.app_endpoint
+            .close(close_codes::DONE.into(), b"node shutting down");
+        self.peer_endpoint
+            .close(close_codes::DONE.into(), b"node shutting down");
         // Let close frames reach connected peers; handshakes still pending with peers that
         // are down would hold `wait_idle` until their timeout, so do not wait for those.
         let idle = async {
@@ -458,10 +457,229 @@ fn adopt_roster(store: &Store, roster: &Roster, note: &[u8]) -> Result<(), Start
     }
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Side {
     Peer,
     App,
+}
+
+impl Side {
+    /// The label of the endpoint in metrics and logs.
+    fn name(self) -> &'static str {
+        crate::metrics::SIDES[self.index()]
+    }
+
+    fn index(self) -> usize {
+        match self {
+            Side::Peer => 0,
+            Side::App => 1,
+        }
+    }
+}
+
+/// Refusals strangers can cause are logged at most once per interval (and counted each).
+static REFUSAL_LOG: LogLimiter = LogLimiter::new(LOG_INTERVAL);
+/// Bad frames and missed deadlines are logged at most once per interval (and counted each).
+static STREAM_LOG: LogLimiter = LogLimiter::new(LOG_INTERVAL);
+
+/// The address a client's handshakes are counted under: its IPv4 address, or the /64 of its
+/// IPv6 address (what one host usually holds).
+fn address_key(address: SocketAddr) -> IpAddr {
+    match address.ip() {
+        IpAddr::V4(v4) => IpAddr::V4(v4),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let mut bytes = v6.octets();
+                bytes[8..].fill(0);
+                IpAddr::V6(std::net::Ipv6Addr::from(bytes))
+            }
+        },
+    }
+}
+
+/// Who may hold what on one endpoint: handshakes in progress (bounded in total, and per
+/// validated source address), and authenticated connections (bounded in total, and per key).
+/// Slots are counted only once a handshake has authenticated its key: a handshake that
+/// never completes holds a pending slot until `limits.handshake_timeout_ms`, never a
+/// connection slot.
+#[derive(Debug)]
+struct Admission {
+    shared: Arc<Shared>,
+    side: Side,
+    state: Mutex<AdmissionState>,
+}
+
+#[derive(Debug, Default)]
+struct AdmissionState {
+    pending: usize,
+    /// Handshakes in progress from validated addresses, by address.
+    pending_by_address: HashMap<IpAddr, usize>,
+    open: usize,
+    open_by_key: HashMap<[u8; 32], usize>,
+}
+
+/// What to do with a connection attempt.
+enum Decision {
+    /// Hand it to the handshake, holding a pending slot.
+    Accept(PendingSlot),
+    /// Ask the client to prove its address first (QUIC Retry, RFC 9000 §8.1.2).
+    Retry,
+    /// Refuse it, for this limit (a [`crate::metrics::CONNECTION_REFUSAL_REASONS`] name).
+    Refuse(&'static str),
+}
+
+/// A handshake in progress; its slot is given back on drop.
+struct PendingSlot {
+    admission: Arc<Admission>,
+    validated: Option<IpAddr>,
+}
+
+/// An authenticated connection's slot; given back on drop.
+struct ConnectionSlot {
+    admission: Arc<Admission>,
+    key: [u8; 32],
+}
+
+impl Admission {
+    fn new(shared: Arc<Shared>, side: Side) -> Arc<Self> {
+        Arc::new(Self {
+            shared,
+            side,
+            state: Mutex::new(AdmissionState::default()),
+        })
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, AdmissionState> {
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn publish(&self, state: &AdmissionState) {
+        let m = &self.shared.metrics;
+        let i = self.side.index();
+        m.handshakes_pending[i].store(state.pending as u64, Ordering::Relaxed);
+        m.connections_open[i].store(state.open as u64, Ordering::Relaxed);
+    }
+
+    /// Decides on a connection attempt. Half of the pending handshakes are for clients
+    /// whose address is not validated; above that, such a client is sent a Retry (which
+    /// costs this node no state), so attempts from spoofed addresses can never take the
+    /// other half. Per-address limits apply only to validated addresses, so that nobody
+    /// can use up another's share by forging its address.
+    fn decide(self: &Arc<Self>, incoming: &quinn::Incoming) -> Decision {
+        let limits = &self.shared.limits;
+        let mut state = self.state();
+        let validated = incoming.remote_address_validated();
+        let address = address_key(incoming.remote_address());
+        if !validated {
+            if state.pending >= limits.max_pending_handshakes / 2 {
+                return if incoming.may_retry() {
+                    Decision::Retry
+                } else {
+                    Decision::Refuse("pending-handshakes")
+                };
+            }
+        } else {
+            if state.pending >= limits.max_pending_handshakes {
+                return Decision::Refuse("pending-handshakes");
+            }
+            let from_address = state.pending_by_address.entry(address).or_default();
+            if *from_address >= limits.max_pending_handshakes_per_address {
+                return Decision::Refuse("pending-handshakes-per-address");
+            }
+            *from_address += 1;
+        }
+        state.pending += 1;
+        self.publish(&state);
+        Decision::Accept(PendingSlot {
+            admission: Arc::clone(self),
+            validated: validated.then_some(address),
+        })
+    }
+
+    /// Gives an authenticated connection of `key` its slot, or says which limit it is over.
+    fn open(self: &Arc<Self>, key: [u8; 32]) -> Result<ConnectionSlot, &'static str> {
+        let limits = &self.shared.limits;
+        let mut state = self.state();
+        if state.open >= limits.max_connections {
+            return Err("connections");
+        }
+        let of_key = state.open_by_key.entry(key).or_default();
+        if *of_key >= self.per_key() {
+            return Err("connections-per-key");
+        }
+        *of_key += 1;
+        state.open += 1;
+        self.publish(&state);
+        Ok(ConnectionSlot {
+            admission: Arc::clone(self),
+            key,
+        })
+    }
+
+    /// The most connections one key may hold on this endpoint, and the field that says so.
+    fn per_key(&self) -> usize {
+        self.per_key_field().1
+    }
+
+    fn per_key_field(&self) -> (&'static str, usize) {
+        let limits = &self.shared.limits;
+        match self.side {
+            Side::Peer => ("max_connections_per_peer", limits.max_connections_per_peer),
+            Side::App => (
+                "max_connections_per_application",
+                limits.max_connections_per_application,
+            ),
+        }
+    }
+
+    /// Counts and (rate-limited) logs a refusal for `reason`.
+    fn refused(&self, reason: &'static str, remote: SocketAddr) {
+        self.shared
+            .metrics
+            .connection_refused(self.side.name(), reason);
+        if let Some(suppressed) = REFUSAL_LOG.allow() {
+            tracing::warn!(
+                endpoint = self.side.name(),
+                %remote,
+                limit = reason,
+                suppressed,
+                "connection refused: over a limit (logged at most once per 10 s; `suppressed` more since the last line; see streha_connections_refused_total)"
+            );
+        }
+    }
+}
+
+impl Drop for PendingSlot {
+    fn drop(&mut self) {
+        let mut state = self.admission.state();
+        state.pending = state.pending.saturating_sub(1);
+        if let Some(address) = self.validated
+            && let Some(n) = state.pending_by_address.get_mut(&address)
+        {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                state.pending_by_address.remove(&address);
+            }
+        }
+        self.admission.publish(&state);
+    }
+}
+
+impl Drop for ConnectionSlot {
+    fn drop(&mut self) {
+        let mut state = self.admission.state();
+        state.open = state.open.saturating_sub(1);
+        if let Some(n) = state.open_by_key.get_mut(&self.key) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                state.open_by_key.remove(&self.key);
+            }
+        }
+        self.admission.publish(&state);
+    }
 }
 
 async fn accept_loop(
@@ -470,7 +688,7 @@ async fn accept_loop(
     mut shutdown: watch::Receiver<bool>,
     side: Side,
 ) {
-    let open = Arc::new(AtomicUsize::new(0));
+    let admission = Admission::new(Arc::clone(&shared), side);
     let mut connections = JoinSet::new();
     loop {
         let incoming = tokio::select! {
@@ -478,18 +696,69 @@ async fn accept_loop(
             _ = shutdown.changed() => break,
         };
         let Some(incoming) = incoming else { break };
-        if open.load(Ordering::Acquire) >= shared.limits.max_connections {
-            tracing::warn!(remote = %incoming.remote_address(), "connection refused: too many open connections");
-            incoming.refuse();
-            continue;
-        }
-        open.fetch_add(1, Ordering::AcqRel);
-        let (shared, open, shutdown) = (Arc::clone(&shared), Arc::clone(&open), shutdown.clone());
-        connections.spawn(async move {
-            if let Ok(connection) = incoming.await {
-                serve_connection(&shared, connection, side, shutdown).await;
+        let remote = incoming.remote_address();
+        let pending = match admission.decide(&incoming) {
+            Decision::Accept(pending) => pending,
+            Decision::Retry => {
+                Metrics::bump(&shared.metrics.handshake_retries);
+                if incoming.retry().is_err() {
+                    admission.refused("pending-handshakes", remote);
+                }
+                continue;
             }
-            open.fetch_sub(1, Ordering::AcqRel);
+            Decision::Refuse(reason) => {
+                admission.refused(reason, remote);
+                incoming.refuse();
+                continue;
+            }
+        };
+        let (shared, admission, shutdown) = (
+            Arc::clone(&shared),
+            Arc::clone(&admission),
+            shutdown.clone(),
+        );
+        connections.spawn(async move {
+            let Ok(connecting) = incoming.accept() else {
+                return;
+            };
+            let connection =
+                match tokio::time::timeout(shared.limits.handshake_timeout, connecting).await {
+                    Ok(Ok(connection)) => connection,
+                    // A refused key is counted and logged by the key policy.
+                    Ok(Err(_)) => return,
+                    Err(_) => {
+                        // Dropping the attempt closes it.
+                        Metrics::bump(&shared.metrics.handshake_timeouts);
+                        return;
+                    }
+                };
+            drop(pending);
+            let Some(key) = peer_key(&connection) else {
+                connection.close(close_codes::NO_IDENTITY.into(), b"no peer identity");
+                return;
+            };
+            let slot = match admission.open(key) {
+                Ok(slot) => slot,
+                Err(reason) => {
+                    admission.refused(reason, remote);
+                    let limits = &shared.limits;
+                    let why = if reason == "connections" {
+                        format!(
+                            "the node is at its limit of {} connections; retry later",
+                            limits.max_connections
+                        )
+                    } else {
+                        let (field, most) = admission.per_key_field();
+                        format!(
+                            "this key already holds {most} connections to this node (limits.{field}); close one, or share a connection"
+                        )
+                    };
+                    connection.close(close_codes::TOO_MANY_CONNECTIONS.into(), why.as_bytes());
+                    return;
+                }
+            };
+            serve_connection(&shared, connection, key, side, shutdown).await;
+            drop(slot);
         });
         // Reap finished connection tasks so the set does not grow without bound.
         while connections.try_join_next().is_some() {}
@@ -501,13 +770,10 @@ async fn accept_loop(
 async fn serve_connection(
     shared: &Arc<Shared>,
     connection: quinn::Connection,
+    key: [u8; 32],
     side: Side,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let Some(key) = peer_key(&connection) else {
-        connection.close(1u32.into(), b"no peer identity");
-        return;
-    };
     if let Side::Peer = side {
         let mut open = shared
             .peer_connections
@@ -516,6 +782,11 @@ async fn serve_connection(
         open.retain(|(_, c)| c.close_reason().is_none());
         open.push((key, connection.clone()));
     }
+    // The connection's own budget of bytes in flight, within the node's.
+    let budget = FrameBudget::new(
+        ByteBudget::new(shared.limits.max_bytes_in_flight_per_connection),
+        shared.frame_budget.clone(),
+    );
     let mut streams = JoinSet::new();
     loop {
         let (send, recv) = tokio::select! {
@@ -525,11 +796,11 @@ async fn serve_connection(
             },
             _ = shutdown.changed() => break,
         };
-        let shared = Arc::clone(shared);
+        let (shared, budget) = (Arc::clone(shared), budget.clone());
         streams.spawn(async move {
             match side {
-                Side::Peer => serve_peer_stream(&shared, key, send, recv).await,
-                Side::App => serve_app_stream(&shared, send, recv).await,
+                Side::Peer => serve_peer_stream(&shared, &budget, key, send, recv).await,
+                Side::App => serve_app_stream(&shared, &budget, send, recv).await,
             }
         });
         while streams.try_join_next().is_some() {}
@@ -537,11 +808,9 @@ async fn serve_connection(
     while streams.join_next().await.is_some() {}
 }
 
-/// Error code with which a stream carrying a bad frame is stopped.
-const BAD_FRAME: u32 = 1;
-
 async fn serve_peer_stream(
     shared: &Shared,
+    budget: &FrameBudget,
     key: [u8; 32],
     mut send: quinn::SendStream,
     mut recv: quinn::RecvStream,
@@ -552,38 +821,147 @@ async fn serve_peer_stream(
             ErrorCode::Unauthorized,
             "this node's key is no longer in the roster",
         );
-        let _ = write_frame(&mut send, &PeerResponse::Error(error)).await;
+        answer(
+            shared,
+            budget,
+            &mut send,
+            &PeerResponse::Error(error),
+            PeerResponse::Error,
+        )
+        .await;
         return;
     };
-    let response = match read_frame::<PeerRequest>(&mut recv, shared.limits.max_frame_bytes).await {
-        Ok(request) => crate::receive::handle(shared, &peer, request).await,
-        Err(error) => {
-            Metrics::bump(&shared.metrics.bad_frames);
-            tracing::warn!(peer = %peer.id, error = %error, "bad frame from a peer; stream closed");
-            let _ = recv.stop(BAD_FRAME.into());
-            PeerResponse::Error(RemoteError::new(ErrorCode::BadRequest, bad_frame(&error)))
+    let read = read_frame_within::<PeerRequest>(
+        &mut recv,
+        shared.limits.max_frame_bytes,
+        budget,
+        shared.limits.read_timeout,
+    )
+    .await;
+    let response = match read {
+        Ok((request, held)) => {
+            let response = crate::receive::handle(shared, &peer, request).await;
+            drop(held);
+            response
         }
+        Err(error) => PeerResponse::Error(unreadable(
+            shared,
+            Side::Peer,
+            peer.id.as_str(),
+            &error,
+            &mut recv,
+        )),
     };
-    let _ = write_frame(&mut send, &response).await;
+    answer(shared, budget, &mut send, &response, PeerResponse::Error).await;
 }
 
 async fn serve_app_stream(
     shared: &Shared,
+    budget: &FrameBudget,
     mut send: quinn::SendStream,
     mut recv: quinn::RecvStream,
 ) {
-    let response = match read_frame::<AppRequest>(&mut recv, shared.limits.max_frame_bytes).await {
-        Ok(request) => crate::app::handle(shared, request).await,
-        Err(error) => {
-            Metrics::bump(&shared.metrics.bad_frames);
-            tracing::warn!(error = %error, "bad frame from an application; stream closed");
-            let _ = recv.stop(BAD_FRAME.into());
-            AppResponse::Error(RemoteError::new(ErrorCode::BadRequest, bad_frame(&error)))
+    let read = read_frame_within::<AppRequest>(
+        &mut recv,
+        shared.limits.max_frame_bytes,
+        budget,
+        shared.limits.read_timeout,
+    )
+    .await;
+    let response = match read {
+        Ok((request, held)) => {
+            let response = crate::app::handle(shared, request).await;
+            drop(held);
+            response
         }
+        Err(error) => AppResponse::Error(unreadable(shared, Side::App, "-", &error, &mut recv)),
     };
-    let _ = write_frame(&mut send, &response).await;
+    answer(shared, budget, &mut send, &response, AppResponse::Error).await;
 }
 
-fn bad_frame(error: &StreamError) -> String {
-    format!("the request could not be read: {error}")
+/// The answer to a request the budget of bytes in flight cannot take now.
+fn busy() -> RemoteError {
+    RemoteError::new(
+        ErrorCode::Unavailable,
+        "the node is busy: its budget of bytes in flight is spent; retry later",
+    )
+}
+
+/// Counts, logs (rate-limited) and stops a stream whose request could not be read, and
+/// builds its answer.
+fn unreadable(
+    shared: &Shared,
+    side: Side,
+    peer: &str,
+    error: &StreamError,
+    recv: &mut quinn::RecvStream,
+) -> RemoteError {
+    let (code, answer) = match error {
+        StreamError::Busy(_) => {
+            // Not the client's fault, and not worth a log line: the counter says it.
+            Metrics::bump(&shared.metrics.busy_answers);
+            let _ = recv.stop(stream_codes::BUSY.into());
+            return busy();
+        }
+        StreamError::Deadline(_) => {
+            Metrics::bump(&shared.metrics.stream_deadlines);
+            (stream_codes::DEADLINE, ErrorCode::BadRequest)
+        }
+        _ => {
+            Metrics::bump(&shared.metrics.bad_frames);
+            (stream_codes::BAD_FRAME, ErrorCode::BadRequest)
+        }
+    };
+    if let Some(suppressed) = STREAM_LOG.allow() {
+        tracing::warn!(
+            endpoint = side.name(),
+            peer,
+            %error,
+            suppressed,
+            "a request could not be read; stream closed (logged at most once per 10 s; see streha_bad_frames_total, streha_stream_deadlines_total)"
+        );
+    }
+    let _ = recv.stop(code.into());
+    RemoteError::new(answer, format!("the request could not be read: {error}"))
+}
+
+/// Sends `response` within the read deadline, holding its bytes in the budget until the
+/// client acknowledged them. If the budget cannot hold it now, a short `Unavailable` error
+/// (made by `error`) goes instead, so that answers nobody takes cannot pile up in memory.
+async fn answer<T: serde::Serialize>(
+    shared: &Shared,
+    budget: &FrameBudget,
+    send: &mut quinn::SendStream,
+    response: &T,
+    error: impl Fn(RemoteError) -> T,
+) {
+    let encode = |message: &T| streha_wire::frame::encode(message);
+    let (bytes, _held) = match encode(response) {
+        Ok(bytes) => match budget.try_reserve(bytes.len()) {
+            Ok(Some(held)) => (bytes, Some(held)),
+            Ok(None) | Err(_) => {
+                Metrics::bump(&shared.metrics.busy_answers);
+                match encode(&error(busy())) {
+                    Ok(bytes) => (bytes, None),
+                    Err(_) => return,
+                }
+            }
+        },
+        Err(e) => {
+            tracing::error!(error = %e, "an answer could not be encoded");
+            let failed = error(RemoteError::new(
+                ErrorCode::Internal,
+                format!("the answer could not be encoded: {e}"),
+            ));
+            match encode(&failed) {
+                Ok(bytes) => (bytes, None),
+                Err(_) => return,
+            }
+        }
+    };
+    if let Err(StreamError::Timeout(_)) =
+        send_within(send, &bytes, shared.limits.read_timeout).await
+    {
+        Metrics::bump(&shared.metrics.stream_deadlines);
+    }
 }

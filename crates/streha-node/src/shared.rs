@@ -125,6 +125,8 @@ pub(crate) struct Shared {
     pub(crate) registry_lock: tokio::sync::RwLock<()>,
     pub(crate) attempts: Mutex<HashMap<EnvelopeId, Attempts>>,
     pub(crate) metrics: Metrics,
+    /// Bytes of frames in flight over all connections (`limits.max_bytes_in_flight`).
+    pub(crate) frame_budget: streha_transport::ByteBudget,
     /// The subjects' data keys, which seal the envelopes kept at rest (see `at_rest`).
     pub(crate) vault: streha_store::KeyVault,
     /// Peers' checkpoints verified before (receipts and consent evidence repeat them).
@@ -194,6 +196,7 @@ impl Shared {
             registry_lock: tokio::sync::RwLock::new(()),
             attempts: Mutex::new(HashMap::new()),
             metrics,
+            frame_budget: streha_transport::ByteBudget::new(limits.max_bytes_in_flight),
         })
     }
 

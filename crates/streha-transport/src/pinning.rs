@@ -4,12 +4,18 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use ed25519_dalek::Signer as _;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName, UnixTime};
+use rustls::pki_types::{CertificateDer, ServerName, SubjectPublicKeyInfoDer, UnixTime};
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
-use rustls::{CertificateError, DigitallySignedStruct, DistinguishedName, SignatureScheme};
+use rustls::sign::{CertifiedKey, SingleCertAndKey};
+use rustls::{
+    CertificateError, DigitallySignedStruct, DistinguishedName, SignatureAlgorithm, SignatureScheme,
+};
 use streha_crypto::{Ed25519Role, Ed25519SecretKey};
+
+use crate::ratelimit::LogLimiter;
 
 /// DER prefix of an Ed25519 SubjectPublicKeyInfo (RFC 8410): the 32 key bytes follow.
 const ED25519_SPKI_PREFIX: [u8; 12] = [
@@ -49,11 +55,15 @@ impl quinn::crypto::HmacKey for ResetKey {
 pub(crate) const SERVER_NAME: &str = "streha.invalid";
 
 /// An endpoint's TLS identity: a self-signed certificate for its Ed25519 key.
+///
+/// The secret key is held once, as an `ed25519_dalek::SigningKey` (zeroized when the
+/// identity and the TLS configurations made from it are dropped); it is never encoded as
+/// PKCS#8 or handed to another library as bytes. The certificate and the TLS 1.3
+/// handshake signatures are made with it directly.
 pub struct Identity {
     public_key: [u8; 32],
     reset_key: zeroize::Zeroizing<[u8; 32]>,
-    certificate: CertificateDer<'static>,
-    private_key: PrivatePkcs8KeyDer<'static>,
+    certified: Arc<CertifiedKey>,
 }
 
 impl fmt::Debug for Identity {
@@ -67,29 +77,93 @@ impl fmt::Debug for Identity {
     }
 }
 
+/// The Ed25519 key that signs an identity's certificate and its TLS 1.3 handshakes.
+struct TlsKey {
+    key: Arc<ed25519_dalek::SigningKey>,
+    public_key: [u8; 32],
+}
+
+impl fmt::Debug for TlsKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TlsKey")
+            .field(
+                "public_key",
+                &streha_crypto::Fingerprint::of_key_bytes(&self.public_key),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+impl rcgen::PublicKeyData for TlsKey {
+    fn der_bytes(&self) -> &[u8] {
+        &self.public_key
+    }
+
+    fn algorithm(&self) -> &'static rcgen::SignatureAlgorithm {
+        &rcgen::PKCS_ED25519
+    }
+}
+
+impl rcgen::SigningKey for TlsKey {
+    fn sign(&self, message: &[u8]) -> Result<Vec<u8>, rcgen::Error> {
+        Ok(self.key.sign(message).to_bytes().to_vec())
+    }
+}
+
+impl rustls::sign::SigningKey for TlsKey {
+    fn choose_scheme(&self, offered: &[SignatureScheme]) -> Option<Box<dyn rustls::sign::Signer>> {
+        offered.contains(&SignatureScheme::ED25519).then(|| {
+            Box::new(TlsKey {
+                key: Arc::clone(&self.key),
+                public_key: self.public_key,
+            }) as Box<dyn rustls::sign::Signer>
+        })
+    }
+
+    fn public_key(&self) -> Option<SubjectPublicKeyInfoDer<'_>> {
+        let mut spki = ED25519_SPKI_PREFIX.to_vec();
+        spki.extend_from_slice(&self.public_key);
+        Some(SubjectPublicKeyInfoDer::from(spki))
+    }
+
+    fn algorithm(&self) -> SignatureAlgorithm {
+        SignatureAlgorithm::ED25519
+    }
+}
+
+impl rustls::sign::Signer for TlsKey {
+    fn sign(&self, message: &[u8]) -> Result<Vec<u8>, rustls::Error> {
+        Ok(self.key.sign(message).to_bytes().to_vec())
+    }
+
+    fn scheme(&self) -> SignatureScheme {
+        SignatureScheme::ED25519
+    }
+}
+
 impl Identity {
     /// The identity of `key` (a node identity key or an application key).
     ///
     /// # Errors
     /// [`rustls::Error::General`] if the certificate cannot be generated.
     pub fn from_key<R: Ed25519Role>(key: &Ed25519SecretKey<R>) -> Result<Self, rustls::Error> {
-        let der = key.to_pkcs8_der();
-        let private_key = PrivatePkcs8KeyDer::from(der.to_vec());
-        let key_pair =
-            rcgen::KeyPair::from_pkcs8_der_and_sign_algo(&private_key, &rcgen::PKCS_ED25519)
-                .map_err(|e| rustls::Error::General(format!("key pair: {e}")))?;
+        let tls_key = TlsKey {
+            key: Arc::new(key.as_dalek().clone()),
+            public_key: key.public_key().to_bytes(),
+        };
         let params = rcgen::CertificateParams::new(vec![SERVER_NAME.to_owned()])
             .map_err(|e| rustls::Error::General(format!("certificate parameters: {e}")))?;
         let certificate = params
-            .self_signed(&key_pair)
+            .self_signed(&tls_key)
             .map_err(|e| rustls::Error::General(format!("self-signed certificate: {e}")))?;
         let seed = zeroize::Zeroizing::new(key.as_dalek().to_bytes());
         let reset_key = zeroize::Zeroizing::new(blake3::derive_key(RESET_KEY_CONTEXT, &*seed));
+        let public_key = tls_key.public_key;
+        let certified = CertifiedKey::new(vec![certificate.der().clone()], Arc::new(tls_key));
         Ok(Self {
-            public_key: key.public_key().to_bytes(),
+            public_key,
             reset_key,
-            certificate: certificate.der().clone(),
-            private_key,
+            certified: Arc::new(certified),
         })
     }
 
@@ -117,11 +191,8 @@ impl Identity {
         self.public_key
     }
 
-    fn chain_and_key(&self) -> (Vec<CertificateDer<'static>>, PrivateKeyDer<'static>) {
-        (
-            vec![self.certificate.clone()],
-            PrivateKeyDer::Pkcs8(self.private_key.clone_key()),
-        )
+    fn resolver(&self) -> Arc<SingleCertAndKey> {
+        Arc::new(SingleCertAndKey::from(Arc::clone(&self.certified)))
     }
 }
 
@@ -147,15 +218,72 @@ impl KeyPolicy for PinnedKey {
     }
 }
 
-/// Limits that bound what one peer can make an endpoint spend.
+/// The pin of a client on its server's key: accepts exactly one key, and remembers the last
+/// other key a server presented, so that a refused handshake can be explained (which key
+/// the address answered with, against the one configured).
+#[derive(Debug)]
+pub struct ServerKeyPin {
+    key: [u8; 32],
+    presented: std::sync::Mutex<Option<[u8; 32]>>,
+}
+
+impl ServerKeyPin {
+    /// A pin on `key`.
+    pub fn new(key: [u8; 32]) -> Self {
+        Self {
+            key,
+            presented: std::sync::Mutex::new(None),
+        }
+    }
+
+    /// The pinned key.
+    pub fn key(&self) -> [u8; 32] {
+        self.key
+    }
+
+    /// The last key a server presented that was refused, if any.
+    pub fn refused_key(&self) -> Option<[u8; 32]> {
+        *self
+            .presented
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+impl KeyPolicy for ServerKeyPin {
+    fn allows(&self, key: &[u8; 32]) -> bool {
+        &self.key == key
+    }
+
+    fn refused(&self, key: &[u8; 32]) {
+        *self
+            .presented
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(*key);
+    }
+}
+
+/// Limits that bound what one peer can make an endpoint spend. Defaults: `spec/protocol.md`
+/// §11 and [`streha_wire::limits`].
 #[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
 pub struct TransportLimits {
     /// A connection with no traffic for this long is closed.
     pub idle_timeout: Duration,
     /// Keep-alive interval (below the idle timeout).
     pub keep_alive: Duration,
-    /// Most concurrent request streams per connection.
+    /// Most concurrent request streams the other side may open on a connection (servers;
+    /// a client accepts none).
     pub max_concurrent_streams: u32,
+    /// The QUIC receive window of a connection: the most bytes the other side may send
+    /// ahead of what this side has read, over all streams. A stream's window is the same,
+    /// capped at one frame.
+    pub receive_window: u64,
+    /// The most bytes this side buffers for sending on a connection, unacknowledged.
+    pub send_window: u64,
+    /// The most connection attempts a server holds before its accept loop has decided on
+    /// them (QUIC `Incoming`s); more are refused by QUIC itself. Servers only.
+    pub max_incoming: usize,
 }
 
 impl Default for TransportLimits {
@@ -163,10 +291,17 @@ impl Default for TransportLimits {
         Self {
             idle_timeout: Duration::from_secs(30),
             keep_alive: Duration::from_secs(10),
-            max_concurrent_streams: 64,
+            max_concurrent_streams: streha_wire::limits::MAX_STREAMS_PER_CONNECTION,
+            receive_window: streha_wire::limits::RECEIVE_WINDOW,
+            send_window: streha_wire::limits::MAX_BYTES_IN_FLIGHT_PER_CONNECTION as u64,
+            max_incoming: 256,
         }
     }
 }
+
+/// Bytes of handshake data a server buffers per connection attempt beyond its first packet
+/// (a client's Initial flight is one or two packets; 0-RTT is off).
+const INCOMING_BUFFER: u64 = 16 * 1024;
 
 /// The 32 Ed25519 public-key bytes of an end-entity certificate, if it holds an Ed25519 key.
 fn certificate_key(cert: &CertificateDer<'_>) -> Result<[u8; 32], rustls::Error> {
@@ -201,6 +336,8 @@ fn provider() -> Arc<CryptoProvider> {
 struct Pinning {
     policy: Arc<dyn KeyPolicy>,
     algorithms: WebPkiSupportedAlgorithms,
+    /// Refused handshakes are logged at most once per interval (the policy counts each).
+    log: LogLimiter,
 }
 
 impl fmt::Debug for Pinning {
@@ -227,10 +364,15 @@ impl Pinning {
             Ok(())
         } else {
             self.policy.refused(&key);
-            tracing::warn!(
-                peer_key = %streha_crypto::Fingerprint::of_key_bytes(&key).short(),
-                "security event: TLS handshake refused, the peer's key is not pinned"
-            );
+            if let Some(suppressed) = self.log.allow() {
+                tracing::warn!(
+                    peer_key = %streha_crypto::Fingerprint::of_key_bytes(&key).short(),
+                    suppressed,
+                    "security event: TLS handshake refused, the peer's key is not pinned \
+                     (logged at most once per 10 s; `suppressed` more since the last line; \
+                     every refusal is counted in streha_handshake_refusals_total)"
+                );
+            }
             Err(rustls::Error::InvalidCertificate(
                 CertificateError::ApplicationVerificationFailure,
             ))
@@ -325,15 +467,30 @@ impl ClientCertVerifier for Pinning {
     }
 }
 
-fn transport(limits: &TransportLimits) -> Result<Arc<quinn::TransportConfig>, rustls::Error> {
+/// The QUIC transport parameters from `limits`; `streams` is how many request streams the
+/// other side may open (a client accepts none).
+fn transport(
+    limits: &TransportLimits,
+    streams: u32,
+) -> Result<Arc<quinn::TransportConfig>, rustls::Error> {
     let mut config = quinn::TransportConfig::default();
     let idle = quinn::IdleTimeout::try_from(limits.idle_timeout)
         .map_err(|_| rustls::Error::General("idle timeout out of range".into()))?;
+    let window = |bytes: u64| {
+        quinn::VarInt::from_u64(bytes)
+            .map_err(|_| rustls::Error::General("receive window out of range".into()))
+    };
+    // A stream carries one frame: a window larger than that is never needed.
+    let frame = (streha_wire::MAX_FRAME_LEN + streha_wire::frame::PREFIX_LEN) as u64;
     config
         .max_idle_timeout(Some(idle))
         .keep_alive_interval(Some(limits.keep_alive))
-        .max_concurrent_bidi_streams(limits.max_concurrent_streams.into())
-        .max_concurrent_uni_streams(0u32.into());
+        .max_concurrent_bidi_streams(streams.into())
+        .max_concurrent_uni_streams(0u32.into())
+        .receive_window(window(limits.receive_window)?)
+        .stream_receive_window(window(limits.receive_window.min(frame))?)
+        .send_window(limits.send_window)
+        .datagram_receive_buffer_size(None);
     Ok(Arc::new(config))
 }
 
@@ -360,18 +517,23 @@ pub fn server_config(setup: ServerSetup<'_>) -> Result<quinn::ServerConfig, rust
     let verifier = Arc::new(Pinning {
         policy: setup.clients,
         algorithms: provider.signature_verification_algorithms,
+        log: LogLimiter::default(),
     });
-    let (chain, key) = setup.identity.chain_and_key();
     let mut tls = rustls::ServerConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13])?
         .with_client_cert_verifier(verifier)
-        .with_single_cert(chain, key)?;
+        .with_cert_resolver(setup.identity.resolver());
     tls.alpn_protocols = vec![setup.alpn.to_vec()];
     tls.max_early_data_size = 0;
     let crypto = quinn::crypto::rustls::QuicServerConfig::try_from(tls)
         .map_err(|e| rustls::Error::General(e.to_string()))?;
     let mut config = quinn::ServerConfig::with_crypto(Arc::new(crypto));
-    config.transport_config(transport(&setup.limits)?);
+    let limits = &setup.limits;
+    config
+        .transport_config(transport(limits, limits.max_concurrent_streams)?)
+        .max_incoming(limits.max_incoming)
+        .incoming_buffer_size(INCOMING_BUFFER)
+        .incoming_buffer_size_total(INCOMING_BUFFER.saturating_mul(limits.max_incoming as u64));
     Ok(config)
 }
 
@@ -394,21 +556,33 @@ pub struct ClientSetup<'a> {
 /// # Errors
 /// A [`rustls::Error`] if the configuration cannot be built.
 pub fn client_config(setup: ClientSetup<'_>) -> Result<quinn::ClientConfig, rustls::Error> {
+    client_config_pinned(setup).map(|(config, _)| config)
+}
+
+/// [`client_config`], and the pin, which tells after a refused handshake which key the
+/// server presented instead ([`ServerKeyPin::refused_key`]).
+///
+/// # Errors
+/// A [`rustls::Error`] if the configuration cannot be built.
+pub fn client_config_pinned(
+    setup: ClientSetup<'_>,
+) -> Result<(quinn::ClientConfig, Arc<ServerKeyPin>), rustls::Error> {
     let provider = provider();
+    let pin = Arc::new(ServerKeyPin::new(setup.server_key));
     let verifier = Arc::new(Pinning {
-        policy: Arc::new(PinnedKey(setup.server_key)),
+        policy: Arc::clone(&pin) as Arc<dyn KeyPolicy>,
         algorithms: provider.signature_verification_algorithms,
+        log: LogLimiter::default(),
     });
-    let (chain, key) = setup.identity.chain_and_key();
     let mut tls = rustls::ClientConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13])?
         .dangerous()
         .with_custom_certificate_verifier(verifier)
-        .with_client_auth_cert(chain, key)?;
+        .with_client_cert_resolver(setup.identity.resolver());
     tls.alpn_protocols = vec![setup.alpn.to_vec()];
     let crypto = quinn::crypto::rustls::QuicClientConfig::try_from(tls)
         .map_err(|e| rustls::Error::General(e.to_string()))?;
     let mut config = quinn::ClientConfig::new(Arc::new(crypto));
-    config.transport_config(transport(&setup.limits)?);
-    Ok(config)
+    config.transport_config(transport(&setup.limits, 0)?);
+    Ok((config, pin))
 }

@@ -1,11 +1,13 @@
-//! Caps on what a message may hold, checked **while decoding**, and the size budgets of the
-//! answers that can grow (`spec/protocol.md` §11).
+//! Caps on what a message may hold, checked **while decoding**, the size budgets of the
+//! answers that can grow, and the default byte budgets of the transport (`spec/protocol.md`
+//! §11).
 //!
-//! The frame limit bounds the bytes a message takes on the wire, but not what decoding it
-//! allocates: a list element can take one byte on the wire (an empty string, an empty byte
-//! string) and 24 or more bytes in memory, so a full-size frame of tiny elements would
-//! allocate many times the frame. Every list of a message has a cap here; a longer list is
-//! refused from its announced length, before any element is decoded or allocated, and
+//! **Lists** are capped **while decoding**. The frame limit bounds the bytes a message takes
+//! on the wire, but not what decoding it allocates: a list element can take one byte on the
+//! wire (an empty string, an empty byte string) and 24 or more bytes in memory, so a
+//! full-size frame of tiny elements would allocate many times the frame. Every list of a
+//! message has a cap here; a longer list is refused from its announced length, before any
+//! element is decoded or allocated, and
 //! [`frame::decode_payload`](crate::frame::decode_payload) reports it as
 //! [`FrameError::TooManyItems`](crate::FrameError::TooManyItems).
 //!
@@ -18,6 +20,12 @@
 //! and, past its first item, at most [`MAX_PAGE_BYTES`] bytes of encoded items, so that an
 //! answer always fits in a frame however large the items are. A page shorter than asked is
 //! not the end; an empty page is.
+//!
+//! **Bytes in flight** — the frames a node is receiving or sending — are budgeted per
+//! connection and for the whole node, so that neither one peer nor all of them together can
+//! make a node hold more than its budget; the QUIC receive window bounds what a connection
+//! may send ahead of what its reader took. These are the defaults; a node's `[limits]`
+//! configuration can change them.
 
 use std::cell::Cell;
 use std::fmt;
@@ -43,6 +51,32 @@ const _: () =
 
 /// The most checkpoints one gossip message carries (a node's latest per log it cosigned).
 pub const MAX_GOSSIP_NOTES: usize = 256;
+
+/// Default budget of bytes in flight at one node, over all its connections
+/// (`limits.max_bytes_in_flight`): frames being received (counted from their announced
+/// length once the reader takes them on) and answers being sent (until the peer
+/// acknowledged them).
+pub const MAX_BYTES_IN_FLIGHT: usize = 128 * 1024 * 1024;
+
+/// Default budget of bytes in flight on one connection
+/// (`limits.max_bytes_in_flight_per_connection`); at least one frame of the largest size
+/// ([`MAX_FRAME_LEN`](crate::MAX_FRAME_LEN)) with its prefix must fit.
+pub const MAX_BYTES_IN_FLIGHT_PER_CONNECTION: usize = 8 * 1024 * 1024;
+
+/// Default QUIC receive window of one connection (and of one stream): the most bytes a peer
+/// may send ahead of what the reader has taken. A node sets it to its budget of bytes in
+/// flight divided by its connection limit, so that what QUIC buffers for all connections
+/// together stays within the budget too.
+pub const RECEIVE_WINDOW: u64 = 512 * 1024;
+
+/// Default most concurrent request streams per connection
+/// (`limits.max_streams_per_connection`).
+pub const MAX_STREAMS_PER_CONNECTION: u32 = 64;
+
+const _: () = assert!(
+    MAX_BYTES_IN_FLIGHT_PER_CONNECTION >= crate::frame::MAX_FRAME_LEN + crate::frame::PREFIX_LEN
+);
+const _: () = assert!(MAX_BYTES_IN_FLIGHT >= MAX_BYTES_IN_FLIGHT_PER_CONNECTION);
 
 /// The most bytes of a text meant for a person that a message may carry: an error message
 /// ([`RemoteError::message`](crate::RemoteError::message)), a hold reason, a delivery's last

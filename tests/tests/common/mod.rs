@@ -588,3 +588,18 @@ pub fn proven_in_own_log(
         checkpoint: streha_audit::sign_checkpoint(&checkpoint, &signer).to_text(),
     }
 }
+
+/// The sum of every series of a metric (all its label sets).
+pub fn metric_sum(member: &Member, name: &str) -> u64 {
+    http_get(member, "/metrics")
+        .lines()
+        .filter_map(|line| {
+            let rest = line.strip_prefix(name)?;
+            let value = match rest.strip_prefix('{') {
+                Some(labelled) => labelled.split_once("} ")?.1,
+                None => rest.strip_prefix(' ')?,
+            };
+            value.parse::<u64>().ok()
+        })
+        .sum()
+}
