@@ -230,6 +230,12 @@ impl RunningNode {
 
         let (shutdown, _) = watch::channel(false);
         let mut tasks = JoinSet::new();
+        // A failed store serves nothing more: stop taking requests at once (the daemon then
+        // exits for its supervisor to restart it from disk; see `RunningNode::storage_failed`).
+        tasks.spawn(stop_on_storage_failure(
+            shared.storage_failed.clone(),
+            shutdown.clone(),
+        ));
         tasks.spawn(accept_loop(
             Arc::clone(&shared),
             peer_endpoint.clone(),
@@ -300,6 +306,16 @@ impl RunningNode {
             shutdown,
             tasks,
         })
+    }
+
+    /// Completes when the store has failed (a commit could not be made durable): the node
+    /// has stopped serving and must be restarted, which reopens the store from what is on
+    /// disk. Never completes otherwise.
+    pub async fn storage_failed(&self) {
+        let mut failed = self.shared.storage_failed.clone();
+        if failed.wait_for(|failed| *failed).await.is_err() {
+            std::future::pending::<()>().await;
+        }
     }
 
     /// The address peers connect to.
@@ -407,6 +423,23 @@ impl RunningNode {
         };
         let _ = tokio::time::timeout(std::time::Duration::from_secs(1), idle).await;
         tracing::info!(agency = %self.shared.agency, "node stopped");
+    }
+}
+
+/// Stops the node's loops when the store fails (or returns when the node stops).
+async fn stop_on_storage_failure(mut failed: watch::Receiver<bool>, shutdown: watch::Sender<bool>) {
+    let mut stopping = shutdown.subscribe();
+    tokio::select! {
+        result = failed.wait_for(|failed| *failed) => {
+            if result.is_ok() {
+                tracing::error!(
+                    "the store failed: a commit could not be made durable; the node stops \
+                     serving (nothing more is answered from memory) and must restart from disk"
+                );
+                shutdown.send_replace(true);
+            }
+        }
+        _ = stopping.wait_for(|stop| *stop) => {}
     }
 }
 

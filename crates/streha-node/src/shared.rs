@@ -122,6 +122,9 @@ pub(crate) struct Shared {
     pub(crate) verified_checkpoints: crate::verified::VerifiedCheckpoints,
     /// Commits every request's transaction, grouped (see [`Committer`]).
     committer: Committer,
+    /// Becomes true, for good, when the store fails (a commit could not be made durable):
+    /// the node then stops, and its supervisor restarts it from what is on disk.
+    pub(crate) storage_failed: tokio::sync::watch::Receiver<bool>,
 }
 
 impl std::fmt::Debug for Shared {
@@ -150,6 +153,10 @@ impl Shared {
         witness: crate::config::WitnessConfig,
     ) -> std::io::Result<Self> {
         let committer = Committer::start(Arc::clone(&store))?;
+        let (failed, storage_failed) = tokio::sync::watch::channel(false);
+        store.on_failure(move || {
+            failed.send_replace(true);
+        });
         let metrics = Metrics::default();
         metrics
             .last_checkpoint_at
@@ -177,6 +184,7 @@ impl Shared {
             registry_lock: tokio::sync::RwLock::new(()),
             attempts: Mutex::new(HashMap::new()),
             metrics,
+            storage_failed,
         })
     }
 
