@@ -78,6 +78,7 @@ struct RawLimits {
     max_streams_per_connection: u32,
     max_connections: usize,
     clock_skew_ms: u64,
+    disk_reserve_bytes: u64,
 }
 
 impl Default for RawLimits {
@@ -92,6 +93,7 @@ impl Default for RawLimits {
             max_streams_per_connection: limits.max_streams_per_connection,
             max_connections: limits.max_connections,
             clock_skew_ms: millis(limits.clock_skew),
+            disk_reserve_bytes: limits.disk_reserve_bytes,
         }
     }
 }
@@ -119,6 +121,10 @@ pub struct Limits {
     pub max_connections: usize,
     /// How far a disclosure's creation time may be from this node's clock.
     pub clock_skew: Duration,
+    /// Free space kept on the data directory's file system: below it, new disclosures and
+    /// deliveries are refused (`Unavailable: disk nearly full`) so that a batch never meets
+    /// a full disk; receipts, consent changes, re-keying and reads go on. 0 turns it off.
+    pub disk_reserve_bytes: u64,
 }
 
 impl Default for Limits {
@@ -132,6 +138,10 @@ impl Default for Limits {
             max_streams_per_connection: 64,
             max_connections: 256,
             clock_skew: Duration::from_secs(300),
+            // Room for the largest batches (frames of up to 4 MiB, many per batch) and for
+            // sled's own rewriting, with margin; a node refusing new work at 256 MiB free
+            // still has room to log receipts and consent changes for a long time.
+            disk_reserve_bytes: 256 * 1024 * 1024,
         }
     }
 }
@@ -314,6 +324,7 @@ impl NodeConfig {
                 n => n,
             },
             clock_skew: positive("limits.clock_skew_ms", l.clock_skew_ms)?,
+            disk_reserve_bytes: l.disk_reserve_bytes,
         };
         if limits.retry_max < limits.retry_initial {
             return Err(error(

@@ -6,7 +6,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use streha_audit::NoteSigner;
 use streha_core::AuditEntry;
 use streha_store::{KeyVault, Store, Transaction};
 
@@ -47,6 +46,12 @@ pub enum StartError {
     /// The store could not be opened.
     #[error("`data_dir`: {0}")]
     Store(#[from] streha_store::StoreError),
+    /// The data directory is not usable as it is (permissions, owner, not a directory).
+    #[error("`data_dir`: {0}")]
+    DataDir(String),
+    /// The key vault does not match the store.
+    #[error("`data_dir`: {0}")]
+    Vault(String),
     /// An endpoint could not be bound.
     #[error("`{field}`: cannot listen on {address}: {source}")]
     Bind {
@@ -67,10 +72,29 @@ pub enum StartError {
 }
 
 impl StartError {
-    /// Whether this is a problem of the configuration (files, keys, roster) rather than of
-    /// the environment.
+    /// Whether this is a problem of the configuration (files, keys, roster, the data
+    /// directory's permissions or another node using it, an address that cannot be bound)
+    /// rather than of the environment: restarting will not help.
     pub fn is_configuration(&self) -> bool {
-        matches!(self, StartError::Roster(_) | StartError::Identity { .. })
+        match self {
+            StartError::Roster(_)
+            | StartError::Identity { .. }
+            | StartError::DataDir(_)
+            | StartError::Bind { .. } => true,
+            StartError::Store(e) => e.is_configuration(),
+            _ => false,
+        }
+    }
+
+    /// Whether the store or the key vault does not match what this node acknowledged (a
+    /// shorter or different log, damaged files, missing keys): restarting will not help; a
+    /// person must restore from a backup.
+    pub fn is_integrity(&self) -> bool {
+        match self {
+            StartError::Vault(_) => true,
+            StartError::Store(e) => e.is_integrity(),
+            _ => false,
+        }
     }
 }
 
@@ -113,49 +137,67 @@ pub struct RunningNode {
 }
 
 impl RunningNode {
-    /// Opens the store, checks the roster and keys, binds both endpoints and starts serving.
+    /// Checks the roster, keys and data directory (as `strehad --check` does), binds the
+    /// endpoints, then opens the store and the key vault, checks them against each other,
+    /// and starts serving. Nothing is created before every address is bound.
     ///
     /// # Errors
     /// A [`StartError`] naming the configuration field at fault where there is one.
     pub async fn start(config: NodeConfig) -> Result<Self, StartError> {
-        let note = std::fs::read_to_string(&config.roster_path).map_err(|e| {
-            StartError::Roster(format!("cannot read {}: {e}", config.roster_path.display()))
-        })?;
-        let roster = Roster::open(&note, &config.roster_key)
-            .map_err(|e| StartError::Roster(e.to_string()))?;
-        let own = roster.agency(&config.agency).cloned().ok_or_else(|| StartError::Identity {
-            field: "agency",
-            problem: format!(
-                "agency `{}` is not in the roster (version {}); ask the national authority to add it",
-                config.agency,
-                roster.version()
-            ),
-        })?;
-        if own.node_key != config.node_key.public_key() {
-            return Err(StartError::Identity {
-                field: "node_key",
-                problem: format!(
-                    "the node key (fingerprint {}) is not the node key of `{}` in the roster ({})",
-                    config.node_key.fingerprint().short(),
-                    config.agency,
-                    own.node_key.fingerprint().short()
-                ),
-            });
-        }
-        let origin = own.log_origin(roster.federation());
-        let signer = NoteSigner::new(&origin, config.node_key.as_dalek().clone()).map_err(|e| {
-            StartError::Roster(format!(
-                "the log origin `{origin}` is not a valid key name: {e}"
-            ))
-        })?;
+        let crate::check::Identity {
+            roster,
+            note,
+            origin,
+            signer,
+        } = crate::check::identity(&config)?;
+        crate::check::data_dir_permissions(&config.data_dir)?;
+        // Bound before the store is created: an address in use is a configuration error
+        // that must leave nothing behind.
+        let bind_udp = |field: &'static str, address: SocketAddr| {
+            std::net::UdpSocket::bind(address).map_err(|source| StartError::Bind {
+                field,
+                address,
+                source,
+            })
+        };
+        let peer_socket = bind_udp("listen", config.listen)?;
+        let app_socket = bind_udp("app_listen", config.app_listen)?;
+        let metrics_listener = match config.metrics_listen {
+            None => None,
+            Some(address) => {
+                let bind_error = |source| StartError::Bind {
+                    field: "metrics_listen",
+                    address,
+                    source,
+                };
+                let listener = std::net::TcpListener::bind(address).map_err(bind_error)?;
+                listener.set_nonblocking(true).map_err(bind_error)?;
+                Some(tokio::net::TcpListener::from_std(listener).map_err(bind_error)?)
+            }
+        };
+
         let store = {
             let (dir, origin) = (config.data_dir.clone(), origin.clone());
             tokio::task::spawn_blocking(move || Store::open(dir, &origin, signer))
                 .await
-                .map_err(|e| StartError::Tls(format!("store task failed: {e}")))??
+                .map_err(|e| StartError::Runtime(format!("store task failed: {e}")))??
         };
         let store = Arc::new(store);
-        let vault = KeyVault::open(config.data_dir.join(VAULT_FILE))?;
+        let vault_path = config.data_dir.join(VAULT_FILE);
+        let vault = KeyVault::open(&vault_path)?;
+        let vault = {
+            let (store, path) = (Arc::clone(&store), vault_path.clone());
+            let checked = tokio::task::spawn_blocking(move || {
+                crate::at_rest::verify_vault(&store, &vault, &path).map(|()| vault)
+            })
+            .await
+            .map_err(|e| StartError::Runtime(format!("vault check task failed: {e}")))?;
+            match checked {
+                Ok(vault) => vault,
+                Err(crate::at_rest::VaultMismatch::Store(e)) => return Err(e.into()),
+                Err(mismatch) => return Err(StartError::Vault(mismatch.to_string())),
+            }
+        };
         adopt_roster(&store, &roster, note.as_bytes())?;
 
         let identity =
@@ -189,6 +231,7 @@ impl RunningNode {
         };
         let bind = |field: &'static str,
                     address: SocketAddr,
+                    socket: std::net::UdpSocket,
                     alpn: &'static [u8],
                     clients: Arc<dyn KeyPolicy>|
          -> Result<quinn::Endpoint, StartError> {
@@ -204,7 +247,6 @@ impl RunningNode {
                 address,
                 source,
             };
-            let socket = std::net::UdpSocket::bind(address).map_err(bind_error)?;
             let runtime = quinn::default_runtime()
                 .ok_or_else(|| StartError::Tls("no async runtime for the QUIC endpoint".into()))?;
             quinn::Endpoint::new(
@@ -218,12 +260,14 @@ impl RunningNode {
         let peer_endpoint = bind(
             "listen",
             config.listen,
+            peer_socket,
             PEER_ALPN,
             Arc::new(RosterPeers(Arc::clone(&shared))),
         )?;
         let app_endpoint = bind(
             "app_listen",
             config.app_listen,
+            app_socket,
             APP_ALPN,
             Arc::new(EnrolledApplications(Arc::clone(&shared))),
         )?;
@@ -259,16 +303,9 @@ impl RunningNode {
             Arc::clone(&peers),
             shutdown.subscribe(),
         ));
-        let metrics_addr = match config.metrics_listen {
+        let metrics_addr = match metrics_listener {
             None => None,
-            Some(address) => {
-                let listener = tokio::net::TcpListener::bind(address)
-                    .await
-                    .map_err(|source| StartError::Bind {
-                        field: "metrics_listen",
-                        address,
-                        source,
-                    })?;
+            Some(listener) => {
                 let bound = listener.local_addr().ok();
                 tasks.spawn(crate::http::serve(
                     Arc::clone(&shared),

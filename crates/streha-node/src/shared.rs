@@ -86,6 +86,19 @@ impl Drop for DeliverySubscription<'_> {
     }
 }
 
+/// Free space on the data directory's file system, against `limits.disk_reserve_bytes`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum DiskState {
+    /// At least the reserve is free.
+    Ok { available: u64, reserve: u64 },
+    /// Less than the reserve is free: new disclosures and deliveries are refused.
+    BelowReserve { available: u64, reserve: u64 },
+    /// `statvfs` failed.
+    Unknown,
+    /// The reserve is 0: not checked.
+    Off,
+}
+
 /// The state shared by a node's tasks.
 pub(crate) struct Shared {
     pub(crate) agency: AgencyId,
@@ -125,6 +138,9 @@ pub(crate) struct Shared {
     /// Becomes true, for good, when the store fails (a commit could not be made durable):
     /// the node then stops, and its supervisor restarts it from what is on disk.
     pub(crate) storage_failed: tokio::sync::watch::Receiver<bool>,
+    /// Whether the last reserve check found free space below the reserve (to log each
+    /// crossing once).
+    below_reserve: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for Shared {
@@ -161,6 +177,9 @@ impl Shared {
         metrics
             .last_checkpoint_at
             .store(now().unix_millis(), std::sync::atomic::Ordering::Relaxed);
+        metrics
+            .last_cosignature_at
+            .store(now().unix_millis(), std::sync::atomic::Ordering::Relaxed);
         Ok(Self {
             vault,
             verified_checkpoints: crate::verified::VerifiedCheckpoints::default(),
@@ -185,6 +204,7 @@ impl Shared {
             attempts: Mutex::new(HashMap::new()),
             metrics,
             storage_failed,
+            below_reserve: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -223,6 +243,63 @@ impl Shared {
             );
         }
         Ok(committed)
+    }
+
+    /// Refuses new work (a disclosure or a delivery) while free space on the data
+    /// directory's file system is below `limits.disk_reserve_bytes`, so that a batch never
+    /// meets a full disk; what frees or needs little space (receipts, consent changes,
+    /// re-keying, reads) is not refused.
+    pub(crate) fn check_disk_reserve(&self) -> Result<(), Failure> {
+        match self.disk_state() {
+            DiskState::BelowReserve { available, reserve } => {
+                // Once per crossing, not once per refused request.
+                if !self
+                    .below_reserve
+                    .swap(true, std::sync::atomic::Ordering::Relaxed)
+                {
+                    tracing::warn!(
+                        available,
+                        reserve,
+                        "disk nearly full: new disclosures and deliveries are refused until free space is back above limits.disk_reserve_bytes"
+                    );
+                }
+                Err(Failure::Unavailable(format!(
+                    "disk nearly full: the node keeps {reserve} bytes free for what it has \
+                     accepted and has {available} left; it accepts no new disclosures or \
+                     deliveries until its operator frees space (retry later)"
+                )))
+            }
+            DiskState::Ok { available, reserve } => {
+                if self
+                    .below_reserve
+                    .swap(false, std::sync::atomic::Ordering::Relaxed)
+                {
+                    tracing::info!(
+                        available,
+                        reserve,
+                        "free space is above the reserve again: new disclosures and deliveries are accepted"
+                    );
+                }
+                Ok(())
+            }
+            DiskState::Unknown | DiskState::Off => Ok(()),
+        }
+    }
+
+    /// Free space on the data directory's file system against the reserve.
+    pub(crate) fn disk_state(&self) -> DiskState {
+        let reserve = self.limits.disk_reserve_bytes;
+        if reserve == 0 {
+            return DiskState::Off;
+        }
+        match self.store.available_bytes() {
+            Ok(available) if available < reserve => DiskState::BelowReserve { available, reserve },
+            Ok(available) => DiskState::Ok { available, reserve },
+            Err(error) => {
+                tracing::warn!(%error, "cannot read the free space of the data directory");
+                DiskState::Unknown
+            }
+        }
     }
 
     /// Checks that a time an application states is within the allowed skew of ours.

@@ -53,8 +53,13 @@ pub(crate) const INBOX_ORDER: Namespace = Namespace::new(10);
 pub(crate) const RECEIVED: Namespace = Namespace::new(11);
 /// Envelope id → empty: a violation was logged for it.
 pub(crate) const VIOLATIONS: Namespace = Namespace::new(12);
-/// Node metadata: `roster-version` → u64 BE of the roster in use.
+/// Node metadata: `roster-version` → u64 BE of the roster in use; `data-keys-v1` → empty
+/// once every data key of the vault has its [`DATA_KEYS`] record.
 pub(crate) const NODE_META: Namespace = Namespace::new(13);
+/// Subject id → `at_rest::DataKeyRecord`: the vault key the store relies on for that
+/// subject's kept envelopes (its check value), or that it was shredded by a logged
+/// re-keying. (Tag 40, clear of the low tags other namespaces take.)
+pub(crate) const DATA_KEYS: Namespace = Namespace::new(40);
 
 /// A consent as the registry holds it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
