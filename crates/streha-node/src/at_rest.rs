@@ -262,3 +262,90 @@ pub(crate) fn verify_vault(
     vault.repair()?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn store(dir: &std::path::Path) -> Store {
+        let signer = streha_audit::NoteSigner::new(
+            "at-rest.test/log",
+            ed25519_dalek::SigningKey::from_bytes(&[3; 32]),
+        )
+        .expect("key name");
+        Store::open(dir.join("store"), "at-rest.test/log", signer).expect("open store")
+    }
+
+    fn record(store: &Store, subject: [u8; 16], record: DataKeyRecord) {
+        let mut tx = Transaction::new();
+        tx.put(DATA_KEYS, subject.to_vec(), state::encode(&record));
+        store.commit(tx).expect("commit");
+    }
+
+    #[test]
+    fn the_vault_must_hold_every_key_the_store_relies_on() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = store(dir.path());
+        let path = dir.path().join("vault");
+        let vault = KeyVault::open(&path).expect("vault");
+        // A vault from before the records: its keys are recorded at the first check.
+        vault
+            .insert_if_absent(&[1; 16], &[0xa1; 32])
+            .expect("insert");
+        verify_vault(&store, &vault, &path).expect("first check");
+        assert!(store.get(NODE_META, RECORDS_COMPLETE).unwrap().is_some());
+        assert!(store.get(DATA_KEYS, &[1; 16]).unwrap().is_some());
+
+        // A key relied on and missing (a vault restored without it, or cut) stops the start.
+        vault
+            .insert_if_absent(&[2; 16], &[0xa2; 32])
+            .expect("insert");
+        let check = vault.check_of(&[2; 16]).expect("check");
+        record(&store, [2; 16], DataKeyRecord::Kept { check });
+        verify_vault(&store, &vault, &path).expect("all there");
+        vault
+            .destroy(&[2; 16])
+            .expect("destroy behind the store's back");
+        let mismatch = verify_vault(&store, &vault, &path).expect_err("missing key");
+        let message = mismatch.to_string();
+        assert!(
+            message.contains("1 data key(s) the store relies on are missing")
+                && !message.contains("shredded"),
+            "{message}"
+        );
+        // A different key under the same id is no better.
+        vault
+            .insert_if_absent(&[2; 16], &[0xff; 32])
+            .expect("insert");
+        assert!(
+            verify_vault(&store, &vault, &path)
+                .expect_err("other key")
+                .to_string()
+                .contains("1 differ")
+        );
+    }
+
+    #[test]
+    fn a_shredding_interrupted_by_a_crash_is_completed_at_start() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = store(dir.path());
+        let path = dir.path().join("vault");
+        let vault = KeyVault::open(&path).expect("vault");
+        vault
+            .insert_if_absent(&[7; 16], &[0x77; 32])
+            .expect("insert");
+        // The re-keying was committed; the process died before destroying the key.
+        record(
+            &store,
+            [7; 16],
+            DataKeyRecord::Shredded {
+                at: Timestamp::from_unix_millis(1),
+            },
+        );
+        verify_vault(&store, &vault, &path).expect("check");
+        assert!(vault.get(&[7; 16]).is_none());
+        drop(vault);
+        let reopened = KeyVault::open(&path).expect("vault");
+        assert!(reopened.get(&[7; 16]).is_none(), "destroyed on disk");
+    }
+}

@@ -48,10 +48,16 @@ impl Committer {
             .as_ref()
             .is_some_and(|queue| queue.send((tx, reply)).is_ok());
         if !queued {
+            // Not handed over: nothing of it was written.
             return Err(StoreError::Poisoned);
         }
-        // The thread answers every transaction it takes; a dropped reply means it died.
-        answer.await.unwrap_or(Err(StoreError::Poisoned))
+        // The thread answers every transaction it takes; a dropped reply means it died,
+        // perhaps mid-batch: the outcome is unknown.
+        answer.await.unwrap_or_else(|_| {
+            Err(StoreError::CommitFailed(
+                "the commit thread stopped".to_owned(),
+            ))
+        })
     }
 }
 

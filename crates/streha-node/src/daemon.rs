@@ -90,7 +90,9 @@ pub fn daemon_main() -> ExitCode {
                 for line in lines {
                     println!("strehad: {line}");
                 }
-                println!("strehad: configuration, keys, roster and data directory are valid");
+                println!(
+                    "strehad: configuration, keys and roster are valid, and the data directory is usable"
+                );
                 ExitCode::SUCCESS
             }
             Err(error) => {

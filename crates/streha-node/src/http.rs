@@ -131,6 +131,9 @@ pub(crate) struct Facts {
     /// once the store failed: it serves no read).
     pub(crate) queue: Option<(u64, u64, Duration)>,
     pub(crate) peers_reachable: u64,
+    /// Whether a witnessing round has had time to complete since the start (before that,
+    /// no peer has been asked and none counts as reachable).
+    pub(crate) peers_judged: bool,
     pub(crate) other_agencies: u64,
     pub(crate) quorum: u64,
     pub(crate) log_size: u64,
@@ -184,7 +187,7 @@ pub(crate) fn assess(facts: &Facts) -> (Status, Vec<String>) {
         );
     }
     let needed = facts.quorum.min(facts.other_agencies);
-    if facts.peers_reachable < needed {
+    if facts.peers_judged && facts.peers_reachable < needed {
         flag(
             Status::Degraded,
             format!(
@@ -234,6 +237,8 @@ pub(crate) fn health(shared: &Shared) -> Health {
         own_agency_in_roster: roster.agency(&shared.agency).is_some(),
         queue,
         peers_reachable: shared.metrics.peers_reachable.load(Ordering::Relaxed),
+        peers_judged: shared.started.elapsed()
+            > shared.witness.interval + shared.limits.request_timeout,
         other_agencies: roster
             .agencies()
             .iter()
@@ -314,6 +319,7 @@ mod tests {
             own_agency_in_roster: true,
             queue: Some((3, 0, Duration::from_secs(2))),
             peers_reachable: 2,
+            peers_judged: true,
             other_agencies: 2,
             quorum: 1,
             log_size: 100,
@@ -385,6 +391,13 @@ mod tests {
             ..healthy()
         };
         assert_eq!(assess(&quiet).0, Status::Ok);
+        // Right after the start no round has been made: no peer is missed yet.
+        let starting = Facts {
+            peers_reachable: 0,
+            peers_judged: false,
+            ..healthy()
+        };
+        assert_eq!(assess(&starting).0, Status::Ok);
         // A node with no other agency in its roster has no peers to miss.
         let alone = Facts {
             peers_reachable: 0,

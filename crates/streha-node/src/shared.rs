@@ -141,6 +141,8 @@ pub(crate) struct Shared {
     /// Whether the last reserve check found free space below the reserve (to log each
     /// crossing once).
     below_reserve: std::sync::atomic::AtomicBool,
+    /// When the node started (peers are judged once a witnessing round has had time).
+    pub(crate) started: std::time::Instant,
 }
 
 impl std::fmt::Debug for Shared {
@@ -205,6 +207,7 @@ impl Shared {
             metrics,
             storage_failed,
             below_reserve: std::sync::atomic::AtomicBool::new(false),
+            started: std::time::Instant::now(),
         })
     }
 
