@@ -440,6 +440,8 @@ async fn a_node_restored_from_an_older_copy_is_caught_by_its_peers() {
     // Restore the older copy and start again: the police has cosigned more than it holds.
     std::fs::remove_dir_all(&data).unwrap();
     copy_dir(&backup, &data);
+    // A data directory must be private to the node's user (strehad refuses one others can read).
+    std::fs::set_permissions(&data, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
     let _shelter_node = federation.start(SHELTER);
     let shelter = federation.client(SHELTER).await;
     shelter

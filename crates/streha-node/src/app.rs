@@ -310,10 +310,11 @@ async fn rekey_subject(
     .require_absent(SUBJECTS, new.as_bytes())
     .require_absent(PENDING_SUBJECTS, new.as_bytes());
 
-    // Shredded before anything else: if the commit below fails, the envelopes are already
-    // unreadable and the subject can be re-keyed again; the reverse order could leave them
-    // readable under a closed id.
-    let shredded = at_rest::shred(shared, old)?;
+    // The key is destroyed only once the re-keying (and the record that it shreds the key)
+    // is committed: a key missing without a logged re-keying is an integrity failure. A
+    // crash in between leaves the key to the next start, which completes the shredding
+    // before serving (`at_rest::verify_vault`).
+    at_rest::record_shredding(&mut tx, old, at);
     let mut deleted = 0usize;
     for (key, value) in shared.store.scan(INBOX, &[])? {
         let Ok(record) = postcard::from_bytes::<InboxRecord>(&value) else {
@@ -348,6 +349,7 @@ async fn rekey_subject(
         }
     }
     let committed = shared.commit(tx).await?;
+    let shredded = at_rest::shred(shared, old)?;
     tracing::info!(shredded, deleted, held, "subject re-keyed");
     Ok(logged(&committed))
 }
@@ -642,6 +644,7 @@ async fn submit(shared: &Shared, envelope: Envelope) -> Result<AppResponse, Fail
     if let Some(index) = state::load_index(&shared.store, DISCLOSED, id.as_bytes())? {
         return accepted_again(shared, &envelope, id, index);
     }
+    shared.check_disk_reserve()?;
     if header.sender != shared.agency {
         return Err(Failure::Unauthorized(format!(
             "the header names `{}` as sender; this node sends only for `{}`",
@@ -749,6 +752,7 @@ async fn submit(shared: &Shared, envelope: Envelope) -> Result<AppResponse, Fail
             .put(OUTBOUND, id.as_bytes().to_vec(), state::encode(&outbound))
             .put_first_index(DISCLOSED, id.as_bytes().to_vec())
             .require_absent(DISCLOSED, id.as_bytes());
+            at_rest::record_key(shared, &mut tx, outbound.about)?;
             let recipient = outbound.recipient.clone();
             let committed = match shared.commit(tx).await {
                 Ok(committed) => committed,

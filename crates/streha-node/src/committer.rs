@@ -50,6 +50,7 @@ impl Committer {
             .as_ref()
             .is_some_and(|queue| queue.send((tx, reply)).is_ok());
         if !queued {
+            // Not handed over: nothing of it was written.
             return Err(StoreError::Poisoned);
         }
         Ok(Answer(answer))
@@ -63,8 +64,13 @@ pub(crate) struct Answer(oneshot::Receiver<Result<Committed, StoreError>>);
 impl Answer {
     /// Waits for the commit.
     pub(crate) async fn committed(self) -> Result<Committed, StoreError> {
-        // The thread answers every transaction it takes; a dropped reply means it died.
-        self.0.await.unwrap_or(Err(StoreError::Poisoned))
+        // The thread answers every transaction it takes; a dropped reply means it died,
+        // perhaps mid-batch: the outcome is unknown.
+        self.0.await.unwrap_or_else(|_| {
+            Err(StoreError::CommitFailed(
+                "the commit thread stopped".to_owned(),
+            ))
+        })
     }
 }
 

@@ -121,6 +121,7 @@ struct RawLimits {
     max_bytes_in_flight: usize,
     max_bytes_in_flight_per_connection: usize,
     clock_skew_ms: u64,
+    disk_reserve_bytes: u64,
 }
 
 impl Default for RawLimits {
@@ -143,6 +144,7 @@ impl Default for RawLimits {
             max_bytes_in_flight: limits.max_bytes_in_flight,
             max_bytes_in_flight_per_connection: limits.max_bytes_in_flight_per_connection,
             clock_skew_ms: millis(limits.clock_skew),
+            disk_reserve_bytes: limits.disk_reserve_bytes,
         }
     }
 }
@@ -196,6 +198,10 @@ pub struct Limits {
     /// `recorded_at`, a revocation's `revoked_at`) may be from this node's clock; at most
     /// [`streha_core::MAX_CLOCK_SKEW_MS`].
     pub clock_skew: Duration,
+    /// Free space kept on the data directory's file system: below it, new disclosures and
+    /// deliveries are refused (`Unavailable: disk nearly full`) so that a batch never meets
+    /// a full disk; receipts, consent changes, re-keying and reads go on. 0 turns it off.
+    pub disk_reserve_bytes: u64,
 }
 
 impl Default for Limits {
@@ -218,6 +224,10 @@ impl Default for Limits {
             max_bytes_in_flight_per_connection:
                 streha_wire::limits::MAX_BYTES_IN_FLIGHT_PER_CONNECTION,
             clock_skew: Duration::from_millis(streha_core::MAX_CLOCK_SKEW_MS),
+            // Room for the largest batches (frames of up to 4 MiB, many per batch) and for
+            // sled's own rewriting, with margin; a node refusing new work at 256 MiB free
+            // still has room to log receipts and consent changes for a long time.
+            disk_reserve_bytes: 256 * 1024 * 1024,
         }
     }
 }
@@ -505,6 +515,7 @@ impl NodeConfig {
                 }
                 skew => skew,
             },
+            disk_reserve_bytes: l.disk_reserve_bytes,
         };
         let frame = limits.max_frame_bytes + streha_wire::frame::PREFIX_LEN;
         if limits.max_bytes_in_flight_per_connection < frame {

@@ -1,16 +1,31 @@
-//! The `strehad` command line: load the configuration, run until SIGTERM or SIGINT.
+//! The `strehad` command line: load the configuration, run until SIGTERM or SIGINT, or
+//! until the store fails.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::Parser;
 
-use crate::{NodeConfig, RunningNode};
+use crate::{NodeConfig, RunningNode, StartError};
 
-/// Exit code: a configuration problem (bad file, key, roster).
-const EXIT_CONFIG: u8 = 2;
-/// Exit code: a failure while running (storage, network).
+/// Exit code: a failure of the environment while starting or running (the network, a full
+/// disk at start); the supervisor may restart the node.
 const EXIT_RUNTIME: u8 = 1;
+/// Exit code: a configuration problem (file, keys, roster, the data directory's permissions
+/// or another node using it, an address in use); restarting will not help.
+const EXIT_CONFIG: u8 = 2;
+/// Exit code: a write could not be made durable while running. The node stopped serving at
+/// once (nothing more is answered from memory) so that its supervisor restarts it, and the
+/// restart reopens the store from what is on disk.
+const EXIT_STORAGE_FAILED: u8 = 3;
+/// Exit code: the store or the key vault does not match what this node acknowledged (a log
+/// shorter than its high-water mark, damaged files, data keys missing); restarting will not
+/// help: restore the data directory from a backup.
+const EXIT_INTEGRITY: u8 = 4;
+
+/// How long a node whose store failed may take to stop before the process exits anyway.
+const STOP_AFTER_FAILURE: Duration = Duration::from_secs(30);
 
 /// The Streha node daemon: one per agency.
 #[derive(Debug, Parser)]
@@ -18,17 +33,22 @@ const EXIT_RUNTIME: u8 = 1;
     name = "strehad",
     version,
     about = "The Streha node daemon: one per agency",
-    after_help = "Exit codes: 0 stopped cleanly; 1 runtime failure; 2 configuration error.\n\
+    after_help = "Exit codes: 0 stopped cleanly; 1 runtime failure (restart may help); \
+                  2 configuration error; 3 the store failed while running (restart: it \
+                  reopens from disk); 4 the store or key vault does not match what the node \
+                  acknowledged (restore from a backup; do not restart blindly).\n\
                   Logs go to standard error; set STREHA_LOG (e.g. STREHA_LOG=debug) to change the level.\n\
                   Colour only when standard error is a terminal and NO_COLOR is unset or empty.\n\
                   SIGHUP re-reads the roster file; SIGTERM or SIGINT stops the node gracefully.\n\
-                  On start, one line `strehad ready peer=ADDR app=ADDR` goes to standard output."
+                  On start, one line `strehad ready peer=ADDR app=ADDR` goes to standard output.\n\
+                  Files the node creates are private to its user (umask 077)."
 )]
 struct Args {
     /// The node configuration file (node.toml).
     #[arg(long, value_name = "FILE")]
     config: PathBuf,
-    /// Check the configuration, keys and roster, then exit without serving.
+    /// Check the configuration, keys, roster and data directory, then exit, without opening
+    /// the store, binding a port or writing anything (safe beside a running node).
     #[arg(long)]
     check: bool,
     /// How log lines are written to standard error: `text` for people, `json` (one object
@@ -73,8 +93,22 @@ fn use_colour(stderr_is_terminal: bool, no_color: Option<&std::ffi::OsStr>) -> b
     stderr_is_terminal && no_color.is_none_or(std::ffi::OsStr::is_empty)
 }
 
+/// The exit code of a start that failed.
+fn start_exit_code(error: &StartError) -> u8 {
+    if error.is_integrity() {
+        EXIT_INTEGRITY
+    } else if error.is_configuration() {
+        EXIT_CONFIG
+    } else {
+        EXIT_RUNTIME
+    }
+}
+
 /// Runs `strehad` with the process's arguments and returns its exit code.
 pub fn daemon_main() -> ExitCode {
+    // Whatever the caller's umask, nothing this process creates (store, key vault, marks,
+    // sled's snapshots and blobs) is readable by another user.
+    rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o077));
     let args = Args::parse();
     init_logging(args.log_format);
 
@@ -85,6 +119,23 @@ pub fn daemon_main() -> ExitCode {
             return ExitCode::from(EXIT_CONFIG);
         }
     };
+    if args.check {
+        return match crate::check::run(&config) {
+            Ok(lines) => {
+                for line in lines {
+                    println!("strehad: {line}");
+                }
+                println!(
+                    "strehad: configuration, keys and roster are valid, and the data directory is usable"
+                );
+                ExitCode::SUCCESS
+            }
+            Err(error) => {
+                eprintln!("strehad: check failed: {error}");
+                ExitCode::from(start_exit_code(&error))
+            }
+        };
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -100,37 +151,51 @@ pub fn daemon_main() -> ExitCode {
             Ok(node) => node,
             Err(error) => {
                 eprintln!("strehad: cannot start: {error}");
-                let code = if error.is_configuration() {
-                    EXIT_CONFIG
-                } else {
-                    EXIT_RUNTIME
-                };
-                return ExitCode::from(code);
+                return ExitCode::from(start_exit_code(&error));
             }
         };
-        if args.check {
-            node.shutdown().await;
-            println!("strehad: configuration, keys and roster are valid");
-            return ExitCode::SUCCESS;
-        }
         let show = |a: Option<std::net::SocketAddr>| a.map(|a| a.to_string()).unwrap_or_default();
         println!(
             "strehad ready peer={} app={}",
             show(node.peer_addr()),
             show(node.app_addr())
         );
-        while let Signal::Reload = wait_for_signal().await {
-            match node.reload_roster().await {
-                Ok(version) => tracing::info!(version, "roster reloaded on SIGHUP"),
-                Err(error) => {
-                    tracing::error!(%error, "roster not reloaded; the roster in use stays")
+        loop {
+            let event = tokio::select! {
+                signal = wait_for_signal() => Event::Signal(signal),
+                () = node.storage_failed() => Event::StorageFailed,
+            };
+            match event {
+                Event::Signal(Signal::Reload) => match node.reload_roster().await {
+                    Ok(version) => tracing::info!(version, "roster reloaded on SIGHUP"),
+                    Err(error) => {
+                        tracing::error!(%error, "roster not reloaded; the roster in use stays")
+                    }
+                },
+                Event::Signal(Signal::Stop) => {
+                    tracing::info!("signal received; shutting down");
+                    node.shutdown().await;
+                    return ExitCode::SUCCESS;
+                }
+                Event::StorageFailed => {
+                    // PostgreSQL's lesson: after a failed flush, memory is not the truth.
+                    eprintln!(
+                        "strehad: the store failed: a write could not be made durable (see the \
+                         log above); the node stopped serving and exits with code \
+                         {EXIT_STORAGE_FAILED} so that its supervisor restarts it from what is \
+                         on disk (free space or fix the disk first if that was the cause)"
+                    );
+                    let _ = tokio::time::timeout(STOP_AFTER_FAILURE, node.shutdown()).await;
+                    return ExitCode::from(EXIT_STORAGE_FAILED);
                 }
             }
         }
-        tracing::info!("signal received; shutting down");
-        node.shutdown().await;
-        ExitCode::SUCCESS
     })
+}
+
+enum Event {
+    Signal(Signal),
+    StorageFailed,
 }
 
 enum Signal {

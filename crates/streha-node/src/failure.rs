@@ -56,8 +56,18 @@ impl From<StoreError> for Failure {
             StoreError::OutOfRange { .. } => {
                 Failure::NotFound("no such entry or tree size in this log".into())
             }
-            StoreError::Poisoned | StoreError::CommitFailed(_) => Failure::Unavailable(
-                "the node's storage failed; nothing was recorded; retry later".into(),
+            // Never "nothing was recorded" unless that is known: a failed commit may still
+            // reach the disk; only a request refused after the failure is known unwritten.
+            StoreError::CommitFailed(_) => Failure::Unavailable(
+                "the node's storage failed while recording this request: whether it was \
+                 recorded is unknown until the node has restarted from its disk; retry the \
+                 same request (or ask its status) once the node is back"
+                    .into(),
+            ),
+            StoreError::Poisoned => Failure::Unavailable(
+                "the node's storage failed and the node is restarting from its disk; this \
+                 request was not recorded; retry it once the node is back"
+                    .into(),
             ),
             _ => Failure::Internal("the node's storage reported an error; see its log".into()),
         }

@@ -27,6 +27,7 @@
 
 mod app;
 mod at_rest;
+mod check;
 mod clock;
 mod committer;
 mod config;

@@ -37,6 +37,8 @@ pub(crate) struct Metrics {
     pub(crate) handshakes_pending: [AtomicU64; 2],
     /// Connection attempts and connections refused for a limit, by `side/reason`.
     connections_refused: Mutex<BTreeMap<String, u64>>,
+    /// Unix ms of the last cosignature of this node's log received (or of its start).
+    pub(crate) last_cosignature_at: AtomicU64,
     refusals: Mutex<BTreeMap<String, u64>>,
     cosignatures: Mutex<BTreeMap<String, u64>>,
     witness_refusals: Mutex<BTreeMap<String, u64>>,
@@ -76,6 +78,8 @@ impl Metrics {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         *map.entry(peer.to_string()).or_default() += 1;
+        self.last_cosignature_at
+            .store(crate::shared::now().unix_millis(), Ordering::Relaxed);
     }
 
     /// Counts a witnessing request or gossiped checkpoint refused before any state was
@@ -447,6 +451,26 @@ impl crate::shared::Shared {
             "Entries in the audit log.",
             self.store.tree_size(),
         );
+        if let Ok(available) = self.store.available_bytes() {
+            gauge(
+                &mut out,
+                "streha_disk_available_bytes",
+                "Bytes free on the data directory's file system.",
+                available,
+            );
+        }
+        gauge(
+            &mut out,
+            "streha_disk_reserve_bytes",
+            "Free space kept (limits.disk_reserve_bytes): below it new disclosures and deliveries are refused.",
+            self.limits.disk_reserve_bytes,
+        );
+        gauge(
+            &mut out,
+            "streha_store_failed",
+            "1 once a write could not be made durable: the node stops serving and restarts from disk.",
+            u64::from(self.store.has_failed()),
+        );
         gauge(
             &mut out,
             "streha_roster_version",
@@ -480,7 +504,7 @@ impl crate::shared::Shared {
     }
 
     /// The held deliveries, by class; every class is listed, with 0 if none.
-    fn held_figures(&self) -> BTreeMap<String, u64> {
+    pub(crate) fn held_figures(&self) -> BTreeMap<String, u64> {
         use crate::state::HoldClass;
         let mut figures: BTreeMap<String, u64> = HoldClass::ALL
             .iter()
@@ -498,7 +522,7 @@ impl crate::shared::Shared {
     }
 
     /// Queue depth and the age (ms) of its oldest item.
-    fn queue_figures(&self, now: u64) -> (u64, u64) {
+    pub(crate) fn queue_figures(&self, now: u64) -> (u64, u64) {
         let Ok(items) = self.store.scan(crate::state::OUTBOUND_INDEX, &[]) else {
             return (0, 0);
         };

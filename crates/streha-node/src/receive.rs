@@ -104,6 +104,7 @@ async fn receive(
     if let Some(index) = state::load_index(&shared.store, RECEIVED, id.as_bytes())? {
         return receipt_again(shared, envelope, index);
     }
+    shared.check_disk_reserve()?;
     if header.sender != peer.id {
         return Err(Failure::Unauthorized(format!(
             "the header names `{}` as sender, but the connection is from `{}`",
@@ -265,6 +266,7 @@ async fn receive(
             )
             .put_first_index(RECEIVED, id.as_bytes().to_vec())
             .require_absent(RECEIVED, id.as_bytes());
+            at_rest::record_key(shared, &mut tx, record.about)?;
             let committed = match shared.commit(tx).await {
                 Ok(committed) => committed,
                 Err(Failure::Conflict(_)) => {

@@ -6,7 +6,6 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
-use streha_audit::NoteSigner;
 use streha_core::AuditEntry;
 use streha_store::{KeyVault, Store, Transaction};
 
@@ -48,6 +47,12 @@ pub enum StartError {
     /// The store could not be opened.
     #[error("`data_dir`: {0}")]
     Store(#[from] streha_store::StoreError),
+    /// The data directory is not usable as it is (permissions, owner, not a directory).
+    #[error("`data_dir`: {0}")]
+    DataDir(String),
+    /// The key vault does not match the store.
+    #[error("`data_dir`: {0}")]
+    Vault(String),
     /// An endpoint could not be bound.
     #[error("`{field}`: cannot listen on {address}: {source}")]
     Bind {
@@ -68,10 +73,29 @@ pub enum StartError {
 }
 
 impl StartError {
-    /// Whether this is a problem of the configuration (files, keys, roster) rather than of
-    /// the environment.
+    /// Whether this is a problem of the configuration (files, keys, roster, the data
+    /// directory's permissions or another node using it, an address that cannot be bound)
+    /// rather than of the environment: restarting will not help.
     pub fn is_configuration(&self) -> bool {
-        matches!(self, StartError::Roster(_) | StartError::Identity { .. })
+        match self {
+            StartError::Roster(_)
+            | StartError::Identity { .. }
+            | StartError::DataDir(_)
+            | StartError::Bind { .. } => true,
+            StartError::Store(e) => e.is_configuration(),
+            _ => false,
+        }
+    }
+
+    /// Whether the store or the key vault does not match what this node acknowledged (a
+    /// shorter or different log, damaged files, missing keys): restarting will not help; a
+    /// person must restore from a backup.
+    pub fn is_integrity(&self) -> bool {
+        match self {
+            StartError::Vault(_) => true,
+            StartError::Store(e) => e.is_integrity(),
+            _ => false,
+        }
     }
 }
 
@@ -114,49 +138,67 @@ pub struct RunningNode {
 }
 
 impl RunningNode {
-    /// Opens the store, checks the roster and keys, binds both endpoints and starts serving.
+    /// Checks the roster, keys and data directory (as `strehad --check` does), binds the
+    /// endpoints, then opens the store and the key vault, checks them against each other,
+    /// and starts serving. Nothing is created before every address is bound.
     ///
     /// # Errors
     /// A [`StartError`] naming the configuration field at fault where there is one.
     pub async fn start(config: NodeConfig) -> Result<Self, StartError> {
-        let note = std::fs::read_to_string(&config.roster_path).map_err(|e| {
-            StartError::Roster(format!("cannot read {}: {e}", config.roster_path.display()))
-        })?;
-        let roster = Roster::open(&note, &config.roster_key)
-            .map_err(|e| StartError::Roster(e.to_string()))?;
-        let own = roster.agency(&config.agency).cloned().ok_or_else(|| StartError::Identity {
-            field: "agency",
-            problem: format!(
-                "agency `{}` is not in the roster (version {}); ask the national authority to add it",
-                config.agency,
-                roster.version()
-            ),
-        })?;
-        if own.node_key != config.node_key.public_key() {
-            return Err(StartError::Identity {
-                field: "node_key",
-                problem: format!(
-                    "the node key (fingerprint {}) is not the node key of `{}` in the roster ({})",
-                    config.node_key.fingerprint().short(),
-                    config.agency,
-                    own.node_key.fingerprint().short()
-                ),
-            });
-        }
-        let origin = own.log_origin(roster.federation());
-        let signer = NoteSigner::new(&origin, config.node_key.as_dalek().clone()).map_err(|e| {
-            StartError::Roster(format!(
-                "the log origin `{origin}` is not a valid key name: {e}"
-            ))
-        })?;
+        let crate::check::Identity {
+            roster,
+            note,
+            origin,
+            signer,
+        } = crate::check::identity(&config)?;
+        crate::check::data_dir_permissions(&config.data_dir)?;
+        // Bound before the store is created: an address in use is a configuration error
+        // that must leave nothing behind.
+        let bind_udp = |field: &'static str, address: SocketAddr| {
+            std::net::UdpSocket::bind(address).map_err(|source| StartError::Bind {
+                field,
+                address,
+                source,
+            })
+        };
+        let peer_socket = bind_udp("listen", config.listen)?;
+        let app_socket = bind_udp("app_listen", config.app_listen)?;
+        let metrics_listener = match config.metrics_listen {
+            None => None,
+            Some(address) => {
+                let bind_error = |source| StartError::Bind {
+                    field: "metrics_listen",
+                    address,
+                    source,
+                };
+                let listener = std::net::TcpListener::bind(address).map_err(bind_error)?;
+                listener.set_nonblocking(true).map_err(bind_error)?;
+                Some(tokio::net::TcpListener::from_std(listener).map_err(bind_error)?)
+            }
+        };
+
         let store = {
             let (dir, origin) = (config.data_dir.clone(), origin.clone());
             tokio::task::spawn_blocking(move || Store::open(dir, &origin, signer))
                 .await
-                .map_err(|e| StartError::Tls(format!("store task failed: {e}")))??
+                .map_err(|e| StartError::Runtime(format!("store task failed: {e}")))??
         };
         let store = Arc::new(store);
-        let vault = KeyVault::open(config.data_dir.join(VAULT_FILE))?;
+        let vault_path = config.data_dir.join(VAULT_FILE);
+        let vault = KeyVault::open(&vault_path)?;
+        let vault = {
+            let (store, path) = (Arc::clone(&store), vault_path.clone());
+            let checked = tokio::task::spawn_blocking(move || {
+                crate::at_rest::verify_vault(&store, &vault, &path).map(|()| vault)
+            })
+            .await
+            .map_err(|e| StartError::Runtime(format!("vault check task failed: {e}")))?;
+            match checked {
+                Ok(vault) => vault,
+                Err(crate::at_rest::VaultMismatch::Store(e)) => return Err(e.into()),
+                Err(mismatch) => return Err(StartError::Vault(mismatch.to_string())),
+            }
+        };
         adopt_roster(&store, &roster, note.as_bytes())?;
 
         let identity =
@@ -186,6 +228,7 @@ impl RunningNode {
         let limits = config.limits.transport();
         let bind = |field: &'static str,
                     address: SocketAddr,
+                    socket: std::net::UdpSocket,
                     alpn: &'static [u8],
                     clients: Arc<dyn KeyPolicy>|
          -> Result<quinn::Endpoint, StartError> {
@@ -201,7 +244,6 @@ impl RunningNode {
                 address,
                 source,
             };
-            let socket = std::net::UdpSocket::bind(address).map_err(bind_error)?;
             let runtime = quinn::default_runtime()
                 .ok_or_else(|| StartError::Tls("no async runtime for the QUIC endpoint".into()))?;
             quinn::Endpoint::new(
@@ -215,18 +257,26 @@ impl RunningNode {
         let peer_endpoint = bind(
             "listen",
             config.listen,
+            peer_socket,
             PEER_ALPN,
             Arc::new(RosterPeers(Arc::clone(&shared))),
         )?;
         let app_endpoint = bind(
             "app_listen",
             config.app_listen,
+            app_socket,
             APP_ALPN,
             Arc::new(EnrolledApplications(Arc::clone(&shared))),
         )?;
 
         let (shutdown, _) = watch::channel(false);
         let mut tasks = JoinSet::new();
+        // A failed store serves nothing more: stop taking requests at once (the daemon then
+        // exits for its supervisor to restart it from disk; see `RunningNode::storage_failed`).
+        tasks.spawn(stop_on_storage_failure(
+            shared.storage_failed.clone(),
+            shutdown.clone(),
+        ));
         tasks.spawn(accept_loop(
             Arc::clone(&shared),
             peer_endpoint.clone(),
@@ -250,16 +300,9 @@ impl RunningNode {
             Arc::clone(&peers),
             shutdown.subscribe(),
         ));
-        let metrics_addr = match config.metrics_listen {
+        let metrics_addr = match metrics_listener {
             None => None,
-            Some(address) => {
-                let listener = tokio::net::TcpListener::bind(address)
-                    .await
-                    .map_err(|source| StartError::Bind {
-                        field: "metrics_listen",
-                        address,
-                        source,
-                    })?;
+            Some(listener) => {
                 let bound = listener.local_addr().ok();
                 tasks.spawn(crate::http::serve(
                     Arc::clone(&shared),
@@ -297,6 +340,16 @@ impl RunningNode {
             shutdown,
             tasks,
         })
+    }
+
+    /// Completes when the store has failed (a commit could not be made durable): the node
+    /// has stopped serving and must be restarted, which reopens the store from what is on
+    /// disk. Never completes otherwise.
+    pub async fn storage_failed(&self) {
+        let mut failed = self.shared.storage_failed.clone();
+        if failed.wait_for(|failed| *failed).await.is_err() {
+            std::future::pending::<()>().await;
+        }
     }
 
     /// The address peers connect to.
@@ -406,6 +459,23 @@ impl RunningNode {
         };
         let _ = tokio::time::timeout(std::time::Duration::from_secs(1), idle).await;
         tracing::info!(agency = %self.shared.agency, "node stopped");
+    }
+}
+
+/// Stops the node's loops when the store fails (or returns when the node stops).
+async fn stop_on_storage_failure(mut failed: watch::Receiver<bool>, shutdown: watch::Sender<bool>) {
+    let mut stopping = shutdown.subscribe();
+    tokio::select! {
+        result = failed.wait_for(|failed| *failed) => {
+            if result.is_ok() {
+                tracing::error!(
+                    "the store failed: a commit could not be made durable; the node stops \
+                     serving (nothing more is answered from memory) and must restart from disk"
+                );
+                shutdown.send_replace(true);
+            }
+        }
+        _ = stopping.wait_for(|stop| *stop) => {}
     }
 }
 

@@ -87,6 +87,19 @@ impl Drop for DeliverySubscription<'_> {
     }
 }
 
+/// Free space on the data directory's file system, against `limits.disk_reserve_bytes`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum DiskState {
+    /// At least the reserve is free.
+    Ok { available: u64, reserve: u64 },
+    /// Less than the reserve is free: new disclosures and deliveries are refused.
+    BelowReserve { available: u64, reserve: u64 },
+    /// `statvfs` failed.
+    Unknown,
+    /// The reserve is 0: not checked.
+    Off,
+}
+
 /// The state shared by a node's tasks.
 pub(crate) struct Shared {
     pub(crate) agency: AgencyId,
@@ -135,6 +148,14 @@ pub(crate) struct Shared {
     committer: Committer,
     /// The log's entry times (see [`LogClock`]).
     clock: LogClock,
+    /// Becomes true, for good, when the store fails (a commit could not be made durable):
+    /// the node then stops, and its supervisor restarts it from what is on disk.
+    pub(crate) storage_failed: tokio::sync::watch::Receiver<bool>,
+    /// Whether the last reserve check found free space below the reserve (to log each
+    /// crossing once).
+    below_reserve: std::sync::atomic::AtomicBool,
+    /// When the node started (peers are judged once a witnessing round has had time).
+    pub(crate) started: std::time::Instant,
 }
 
 impl std::fmt::Debug for Shared {
@@ -164,9 +185,16 @@ impl Shared {
     ) -> std::io::Result<Self> {
         let clock = LogClock::open(&store).map_err(std::io::Error::other)?;
         let committer = Committer::start(Arc::clone(&store))?;
+        let (failed, storage_failed) = tokio::sync::watch::channel(false);
+        store.on_failure(move || {
+            failed.send_replace(true);
+        });
         let metrics = Metrics::default();
         metrics
             .last_checkpoint_at
+            .store(now().unix_millis(), std::sync::atomic::Ordering::Relaxed);
+        metrics
+            .last_cosignature_at
             .store(now().unix_millis(), std::sync::atomic::Ordering::Relaxed);
         Ok(Self {
             vault,
@@ -197,6 +225,9 @@ impl Shared {
             attempts: Mutex::new(HashMap::new()),
             metrics,
             frame_budget: streha_transport::ByteBudget::new(limits.max_bytes_in_flight),
+            storage_failed,
+            below_reserve: std::sync::atomic::AtomicBool::new(false),
+            started: std::time::Instant::now(),
         })
     }
 
@@ -246,6 +277,63 @@ impl Shared {
             );
         }
         Ok(committed)
+    }
+
+    /// Refuses new work (a disclosure or a delivery) while free space on the data
+    /// directory's file system is below `limits.disk_reserve_bytes`, so that a batch never
+    /// meets a full disk; what frees or needs little space (receipts, consent changes,
+    /// re-keying, reads) is not refused.
+    pub(crate) fn check_disk_reserve(&self) -> Result<(), Failure> {
+        match self.disk_state() {
+            DiskState::BelowReserve { available, reserve } => {
+                // Once per crossing, not once per refused request.
+                if !self
+                    .below_reserve
+                    .swap(true, std::sync::atomic::Ordering::Relaxed)
+                {
+                    tracing::warn!(
+                        available,
+                        reserve,
+                        "disk nearly full: new disclosures and deliveries are refused until free space is back above limits.disk_reserve_bytes"
+                    );
+                }
+                Err(Failure::Unavailable(format!(
+                    "disk nearly full: the node keeps {reserve} bytes free for what it has \
+                     accepted and has {available} left; it accepts no new disclosures or \
+                     deliveries until its operator frees space (retry later)"
+                )))
+            }
+            DiskState::Ok { available, reserve } => {
+                if self
+                    .below_reserve
+                    .swap(false, std::sync::atomic::Ordering::Relaxed)
+                {
+                    tracing::info!(
+                        available,
+                        reserve,
+                        "free space is above the reserve again: new disclosures and deliveries are accepted"
+                    );
+                }
+                Ok(())
+            }
+            DiskState::Unknown | DiskState::Off => Ok(()),
+        }
+    }
+
+    /// Free space on the data directory's file system against the reserve.
+    pub(crate) fn disk_state(&self) -> DiskState {
+        let reserve = self.limits.disk_reserve_bytes;
+        if reserve == 0 {
+            return DiskState::Off;
+        }
+        match self.store.available_bytes() {
+            Ok(available) if available < reserve => DiskState::BelowReserve { available, reserve },
+            Ok(available) => DiskState::Ok { available, reserve },
+            Err(error) => {
+                tracing::warn!(%error, "cannot read the free space of the data directory");
+                DiskState::Unknown
+            }
+        }
     }
 
     /// Checks a time an application states (`field`, e.g. `consent recorded_at`): within

@@ -58,8 +58,13 @@ pub(crate) const RECEIVED: Namespace = Namespace::new(11);
 /// Envelope id → empty: a violation was logged for it.
 pub(crate) const VIOLATIONS: Namespace = Namespace::new(12);
 /// Node metadata: `roster-version` → u64 BE of the roster in use; `roster-note/` ‖ u64 BE
-/// version → the signed roster note of each version adopted (exported in log bundles).
+/// version → the signed roster note of each version adopted (exported in log bundles);
+/// `data-keys-v1` → empty once every data key of the vault has its [`DATA_KEYS`] record.
 pub(crate) const NODE_META: Namespace = Namespace::new(13);
+/// Subject id → `at_rest::DataKeyRecord`: the vault key the store relies on for that
+/// subject's kept envelopes (its check value), or that it was shredded by a logged
+/// re-keying. (Tag 40, clear of the low tags other namespaces take.)
+pub(crate) const DATA_KEYS: Namespace = Namespace::new(40);
 
 /// The `NODE_META` key prefix of the adopted roster notes.
 pub(crate) const ROSTER_NOTE_PREFIX: &[u8] = b"roster-note/";

@@ -3,12 +3,18 @@
 use std::path::PathBuf;
 
 /// Why a store operation failed.
+///
+/// [`StoreError::is_integrity`] and [`StoreError::is_configuration`] sort the errors of
+/// [`Store::open`](crate::Store::open) for whoever maps them to exit codes.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum StoreError {
     /// The underlying database reported an error (disk full, permissions, corruption found by
     /// sled). Nothing of the failed commit was acknowledged.
-    #[error("storage error in {path}: {source}; check disk space and permissions")]
+    #[error(
+        "storage error in {path}: {}; check disk space and permissions",
+        describe(source)
+    )]
     Database {
         /// The store's directory.
         path: PathBuf,
@@ -25,11 +31,12 @@ pub enum StoreError {
         #[source]
         source: std::io::Error,
     },
-    /// An earlier commit failed after it was partly written, so the state on disk is not
-    /// known to this process. Every later commit is refused; restart the node, which reopens
-    /// the store at its last durable state.
+    /// An earlier commit failed, so what is on disk is not known to this process, and its
+    /// memory may hold changes that never reached the disk. The store serves nothing more —
+    /// no read, no write — and this request was refused before anything of it was written.
+    /// Restart the node: it reopens the store from what is on disk.
     #[error(
-        "the store stopped accepting writes after an earlier durability failure; restart the node"
+        "the store stopped after an earlier write failed; nothing of this request was written; restart the node, which reopens the store from disk"
     )]
     Poisoned,
     /// The stored log was hashed with the BLAKE3 tree of an earlier Streha version; this
@@ -55,9 +62,81 @@ pub enum StoreError {
         /// What did not match (no entry content).
         detail: String,
     },
-    /// A commit could not be made durable; nothing of its batch is acknowledged.
-    #[error("the commit could not be made durable: {0}; nothing was acknowledged")]
+    /// A commit could not be made durable. Whether it reached the disk is unknown (sled may
+    /// have written part of the batch, or write it later); nothing of it is acknowledged,
+    /// and the store is poisoned ([`StoreError::Poisoned`]) from then on.
+    #[error(
+        "the commit could not be made durable ({0}); whether it was recorded is unknown until the store is reopened from disk"
+    )]
     CommitFailed(String),
+    /// The data directory is held by another process (the lock file's `flock`).
+    #[error(
+        "the data directory {path} is in use by another strehad{}; stop that one first, or give this node its own `data_dir`",
+        match pid { Some(pid) => format!(" (pid {pid})"), None => String::new() }
+    )]
+    InUse {
+        /// The data directory.
+        path: PathBuf,
+        /// The process id the lock file names, if it names one.
+        pid: Option<u32>,
+    },
+    /// The file system holding the store has no space left, so the store could not be
+    /// opened (sled writes while it recovers). Nothing is corrupt and nothing acknowledged
+    /// is lost.
+    #[error(
+        "the file system of {path} is full, so the store cannot be opened (sled writes while it recovers); nothing is corrupt: free space on that file system, then start again"
+    )]
+    DiskFull {
+        /// The data directory.
+        path: PathBuf,
+    },
+    /// sled recovered a shorter log than this node acknowledged: the high-water mark (the
+    /// last signed checkpoint, kept outside sled) is larger than the log sled opened.
+    #[error(
+        "the audit log in {path} opened at size {recovered}, but this node signed and acknowledged a log of size {expected} (its high-water mark, {high_water}): the store lost entries {recovered}..{expected} (a damaged or truncated sled file, or an older copy restored). Do not serve from it: stop, restore the data directory from the newest backup whose log has at least {expected} entries (the witnesses hold the last size they cosigned), and report it; see spec/audit-log.md §7"
+    )]
+    RolledBack {
+        /// The data directory.
+        path: PathBuf,
+        /// The high-water mark file.
+        high_water: PathBuf,
+        /// The size sled recovered.
+        recovered: u64,
+        /// The size of the last checkpoint this node signed.
+        expected: u64,
+    },
+    /// The log sled recovered is not the log this node signed: its root at the high-water
+    /// mark's size differs from the mark's.
+    #[error(
+        "the audit log in {path} does not contain the log this node signed: at size {size} its root differs from the high-water mark ({high_water}). Do not serve from it: restore the data directory from a backup and report it; see spec/audit-log.md §7"
+    )]
+    Diverged {
+        /// The data directory.
+        path: PathBuf,
+        /// The high-water mark file.
+        high_water: PathBuf,
+        /// The size compared.
+        size: u64,
+    },
+    /// The high-water mark file exists but cannot be trusted (both copies damaged, not
+    /// signed by this node's key, or for another log).
+    #[error("the high-water mark {path} is not usable: {detail}")]
+    HighWater {
+        /// The high-water mark file.
+        path: PathBuf,
+        /// What is wrong.
+        detail: String,
+    },
+    /// sled could not recover its files (it failed or panicked while reading them).
+    #[error(
+        "sled cannot recover the store in {path}: {detail}; its files are damaged: restore the data directory from a backup and report it"
+    )]
+    Unrecoverable {
+        /// The data directory.
+        path: PathBuf,
+        /// sled's error (no content).
+        detail: String,
+    },
     /// An entry exceeds the log's entry size limit.
     #[error("an audit entry of {len} bytes exceeds the limit of {max} bytes")]
     EntryTooLarge {
@@ -90,4 +169,39 @@ pub enum StoreError {
     /// Signing or building a checkpoint or proof failed.
     #[error("audit log error: {0}")]
     Audit(String),
+}
+
+/// sled's error in words: its `Display` of an IO error is the `Debug` form of the OS error.
+pub(crate) fn describe(error: &sled::Error) -> String {
+    match error {
+        sled::Error::Io(io) => io.to_string(),
+        sled::Error::Corruption { .. } => "sled read corrupted data".to_owned(),
+        other => other.to_string(),
+    }
+}
+
+impl StoreError {
+    /// Whether the store on disk does not match what this node acknowledged or what sled can
+    /// read: restarting will not help; a person must restore from a backup.
+    #[must_use]
+    pub fn is_integrity(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Corrupt { .. }
+                | StoreError::RolledBack { .. }
+                | StoreError::Diverged { .. }
+                | StoreError::HighWater { .. }
+                | StoreError::Unrecoverable { .. }
+        )
+    }
+
+    /// Whether the error is one of the configuration (another node's data directory, or one
+    /// in use by another process).
+    #[must_use]
+    pub fn is_configuration(&self) -> bool {
+        matches!(
+            self,
+            StoreError::InUse { .. } | StoreError::WrongOrigin { .. }
+        )
+    }
 }

@@ -35,14 +35,18 @@
 
 #![forbid(unsafe_code)]
 
+mod datadir;
 mod durability;
 mod error;
+mod high_water;
 mod log;
 mod nodes;
 mod transaction;
 mod vault;
 
+pub use crate::datadir::{DataDirInspection, LOCK_FILE, inspect};
 pub use crate::error::StoreError;
+pub use crate::high_water::{HIGH_WATER_FILE, HighWaterMark};
 pub use crate::log::{Committed, MAX_ENTRY_LEN, Store, StoredCheckpoint};
 pub use crate::transaction::{Namespace, Transaction};
-pub use crate::vault::KeyVault;
+pub use crate::vault::{KeyVault, VaultSummary};

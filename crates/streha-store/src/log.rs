@@ -2,7 +2,8 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, PoisonError, RwLock, RwLockReadGuard};
 
 use sled::Transactional;
 use streha_audit::{
@@ -11,7 +12,10 @@ use streha_audit::{
 };
 
 use crate::StoreError;
+use crate::datadir::{self, DirLock};
 use crate::durability::Durability;
+use crate::error::describe;
+use crate::high_water::{self, HIGH_WATER_FILE, HighWater};
 use crate::nodes::{SledNodes, node_key, tree_hash_matches};
 use crate::transaction::{Transaction, Write};
 
@@ -72,6 +76,39 @@ pub struct Store {
     group: Mutex<Group>,
     group_changed: Condvar,
     head: Mutex<Head>,
+    /// Readers hold it shared; a batch holds it exclusively from applying its sled
+    /// transaction until that is durable (or has failed and `failed` is set), so that no
+    /// reader ever sees state that is not on disk.
+    gate: RwLock<()>,
+    /// Set, for good, when a batch failed after sled may have applied it in memory: from
+    /// then on the store serves nothing.
+    failed: AtomicBool,
+    /// Called once when the store fails (see [`Store::on_failure`]).
+    failure_hook: OnceLock<Box<dyn Fn() + Send + Sync>>,
+    high_water: Mutex<HighWater>,
+    /// Held while the store is open; released when it is dropped or the process ends.
+    _lock: DirLock,
+}
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        if self.failed.load(Ordering::Acquire) {
+            // sled flushes its dirty pages when its last handle is dropped, and after an IO
+            // error that flush can block for good (or write the failed batch after all).
+            // Keep the handles alive until the process ends: what is on disk stays what it
+            // was when the failure was seen.
+            std::mem::forget(self.db.clone());
+            for tree in [
+                &self.entries,
+                &self.nodes,
+                &self.meta,
+                &self.checkpoints,
+                &self.state,
+            ] {
+                std::mem::forget(tree.clone());
+            }
+        }
+    }
 }
 
 impl std::fmt::Debug for Store {
@@ -89,7 +126,6 @@ struct Group {
     pending: Vec<(u64, Transaction)>,
     done: HashMap<u64, Result<Committed, StoreError>>,
     leader_active: bool,
-    poisoned: bool,
 }
 
 struct Head {
@@ -102,6 +138,49 @@ struct Head {
 /// cache costs little.
 const CACHE_BYTES: u64 = 48 * 1024 * 1024;
 
+/// Opens sled in `path`, saying what a failure means: sled's recovery writes (a full disk
+/// fails it), and a damaged file can make it panic rather than return an error.
+fn open_sled(path: &Path) -> Result<sled::Db, StoreError> {
+    let config = sled::Config::new().path(path).cache_capacity(CACHE_BYTES);
+    let opened = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| config.open()));
+    match opened {
+        Ok(Ok(db)) => Ok(db),
+        Ok(Err(sled::Error::Io(e))) if e.kind() == std::io::ErrorKind::StorageFull => {
+            Err(StoreError::DiskFull {
+                path: path.to_path_buf(),
+            })
+        }
+        Ok(Err(sled::Error::Io(e))) if e.to_string().starts_with("could not acquire lock") => {
+            // sled's own lock on `db`: a process that did not take ours (an older version).
+            Err(StoreError::InUse {
+                path: path.to_path_buf(),
+                pid: None,
+            })
+        }
+        Ok(Err(e @ (sled::Error::Corruption { .. } | sled::Error::ReportableBug(_)))) => {
+            Err(StoreError::Unrecoverable {
+                path: path.to_path_buf(),
+                detail: describe(&e),
+            })
+        }
+        Ok(Err(source)) => Err(StoreError::Database {
+            path: path.to_path_buf(),
+            source,
+        }),
+        Err(panic) => {
+            let detail = panic
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown".to_owned());
+            Err(StoreError::Unrecoverable {
+                path: path.to_path_buf(),
+                detail: format!("sled failed while reading its log ({detail})"),
+            })
+        }
+    }
+}
+
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     // A panic while holding these locks cannot leave them half-updated (every update is a
     // single assignment after the durable write), so a poisoned lock is still usable.
@@ -111,27 +190,52 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 impl Store {
     /// Opens (or creates) the store in `path` for the log named `origin`, whose checkpoints
     /// `signer` signs. Reopening after a crash finds the log at its last durable batch; the
-    /// stored nodes are checked against the last checkpoint.
+    /// stored nodes are checked against the last checkpoint, and the log against the
+    /// high-water mark (the last checkpoint signed, kept outside sled).
+    ///
+    /// A missing directory is created mode 0700; the directory is locked against a second
+    /// process (the lock names this process id); incomplete snapshots sled left behind are
+    /// removed (see `datadir`); sled's files lose any group or other permission.
     ///
     /// # Errors
+    /// [`StoreError::InUse`] if another process has the store open,
     /// [`StoreError::WrongOrigin`] if the directory holds another log,
-    /// [`StoreError::Corrupt`] if the stored log does not match its checkpoint, or a database
-    /// or IO error.
+    /// [`StoreError::DiskFull`] if sled cannot recover for lack of space,
+    /// [`StoreError::RolledBack`] or [`StoreError::Diverged`] if sled recovered a log shorter
+    /// than, or different from, the one this node signed, [`StoreError::Corrupt`],
+    /// [`StoreError::Unrecoverable`] or [`StoreError::HighWater`] if the files are damaged,
+    /// or another database or IO error.
     pub fn open(
         path: impl AsRef<Path>,
         origin: &str,
         signer: NoteSigner,
     ) -> Result<Self, StoreError> {
         let path = path.as_ref().to_path_buf();
+        datadir::create_private(&path)?;
+        let lock = datadir::lock(&path)?;
+        datadir::remove_incomplete_snapshots(&path)?;
+        datadir::restrict_modes(&path)?;
+        // Read before sled touches anything: the mark is what the store must still hold.
+        let high_water_path = path.join(HIGH_WATER_FILE);
+        let mark = high_water::read(&high_water_path, origin, &signer.verifier())?;
+        // A checkpoint of this origin must fit the mark's slot (checked once, here).
+        let longest = streha_audit::sign_checkpoint(
+            &Checkpoint::new(origin.to_owned(), u64::MAX, Hash::from([0xff; 32]))
+                .map_err(|e| StoreError::Audit(e.to_string()))?,
+            &signer,
+        )
+        .to_text();
+        if longest.len() > high_water::MAX_NOTE_LEN {
+            return Err(StoreError::Audit(format!(
+                "the log origin `{origin}` is too long: its checkpoints would not fit the high-water mark"
+            )));
+        }
+
         let db_err = |source| StoreError::Database {
             path: path.clone(),
             source,
         };
-        let db = sled::Config::new()
-            .path(&path)
-            .cache_capacity(CACHE_BYTES)
-            .open()
-            .map_err(db_err)?;
+        let db = open_sled(&path)?;
         let tree = |name: &str| db.open_tree(name).map_err(db_err);
         let entries = tree("log_entries")?;
         let nodes = tree("log_nodes")?;
@@ -140,26 +244,19 @@ impl Store {
         let state = tree("state")?;
         let durability = Durability::open(&path)?;
 
-        match meta.get(META_ORIGIN).map_err(db_err)? {
-            Some(found) if found.as_ref() != origin.as_bytes() => {
-                return Err(StoreError::WrongOrigin {
-                    expected: origin.to_owned(),
-                    found: String::from_utf8_lossy(&found).into_owned(),
-                });
-            }
-            Some(_) => {}
-            None => {
-                meta.insert(META_ORIGIN, origin.as_bytes())
-                    .map_err(db_err)?;
-                db.flush().map_err(db_err)?;
-                durability.sync()?;
-            }
-        }
-
         let corrupt = |detail: String| StoreError::Corrupt {
             path: path.clone(),
             detail,
         };
+        let found_origin = meta.get(META_ORIGIN).map_err(db_err)?;
+        if let Some(found) = &found_origin
+            && found.as_ref() != origin.as_bytes()
+        {
+            return Err(StoreError::WrongOrigin {
+                expected: origin.to_owned(),
+                found: String::from_utf8_lossy(found).into_owned(),
+            });
+        }
         let size = match meta.get(META_SIZE).map_err(db_err)? {
             None => 0,
             Some(bytes) => u64::from_be_bytes(
@@ -172,6 +269,39 @@ impl Store {
         if !tree_hash_matches(&entries, &nodes).map_err(db_err)? {
             return Err(StoreError::OldTreeHash { path: path.clone() });
         }
+        // Before anything is written: a log that lost entries must not be extended.
+        if let Some(mark) = &mark {
+            if size < mark.size {
+                return Err(StoreError::RolledBack {
+                    path: path.clone(),
+                    high_water: high_water_path,
+                    recovered: size,
+                    expected: mark.size,
+                });
+            }
+            let root = Frontier::from_source(mark.size, &SledNodes { tree: &nodes })
+                .map(|frontier| frontier.root())
+                .map_err(|e| {
+                    corrupt(format!(
+                        "cannot rebuild the tree at the high-water size {}: {e}",
+                        mark.size
+                    ))
+                })?;
+            if root != mark.root {
+                return Err(StoreError::Diverged {
+                    path: path.clone(),
+                    high_water: high_water_path,
+                    size: mark.size,
+                });
+            }
+        }
+        if found_origin.is_none() {
+            meta.insert(META_ORIGIN, origin.as_bytes())
+                .map_err(db_err)?;
+            db.flush().map_err(db_err)?;
+            durability.sync()?;
+        }
+
         let frontier = Frontier::from_source(size, &SledNodes { tree: &nodes })
             .map_err(|e| corrupt(format!("cannot rebuild the tree at size {size}: {e}")))?;
         let checkpoint = match meta.get(META_CHECKPOINT).map_err(db_err)? {
@@ -197,6 +327,24 @@ impl Store {
                 }))
             }
         };
+        let mut high_water = HighWater::open(&high_water_path, mark.as_ref())?;
+        match (&mark, &checkpoint) {
+            (Some(mark), Some(checkpoint)) if mark.size == checkpoint.size => {}
+            (mark, Some(checkpoint)) => {
+                // No mark yet (a store from before marks, or its file moved aside), or one a
+                // crash left behind the last durable batch: the store's own checkpoint is it.
+                if mark.is_none() {
+                    tracing::warn!(
+                        path = %high_water_path.display(),
+                        size,
+                        "no high-water mark: recording the store's last checkpoint as the mark; \
+                         the size the log had before cannot be checked this once"
+                    );
+                }
+                high_water.record(&checkpoint.note)?;
+            }
+            _ => {}
+        }
         tracing::info!(path = %path.display(), origin, size, "opened store");
 
         Ok(Self {
@@ -216,7 +364,51 @@ impl Store {
                 frontier,
                 checkpoint,
             }),
+            gate: RwLock::new(()),
+            failed: AtomicBool::new(false),
+            failure_hook: OnceLock::new(),
+            high_water: Mutex::new(high_water),
+            _lock: lock,
         })
+    }
+
+    /// Calls `hook` once, from the thread that saw it, when the store fails (a batch could
+    /// not be made durable; from then on every call returns [`StoreError::Poisoned`]); at
+    /// once if it has failed already. Only the first hook set is kept. A node uses it to stop
+    /// and restart from disk.
+    pub fn on_failure(&self, hook: impl Fn() + Send + Sync + 'static) {
+        let _ = self.failure_hook.set(Box::new(hook));
+        if self.has_failed() {
+            self.call_failure_hook();
+        }
+    }
+
+    /// Whether the store has failed (see [`Store::on_failure`]).
+    pub fn has_failed(&self) -> bool {
+        self.failed.load(Ordering::Acquire)
+    }
+
+    fn call_failure_hook(&self) {
+        if let Some(hook) = self.failure_hook.get() {
+            hook();
+        }
+    }
+
+    /// Bytes available (to the unprivileged) on the file system holding the store.
+    ///
+    /// # Errors
+    /// The OS error of `statvfs`.
+    pub fn available_bytes(&self) -> std::io::Result<u64> {
+        datadir::available_bytes(&self.path)
+    }
+
+    /// A shared hold of the gate for a read, refused once the store has failed.
+    fn readable(&self) -> Result<RwLockReadGuard<'_, ()>, StoreError> {
+        let guard = self.gate.read().unwrap_or_else(PoisonError::into_inner);
+        if self.failed.load(Ordering::Acquire) {
+            return Err(StoreError::Poisoned);
+        }
+        Ok(guard)
     }
 
     /// The log's origin line.
@@ -263,7 +455,7 @@ impl Store {
                     len: entry.len(),
                     max: MAX_ENTRY_LEN,
                 }));
-            } else if group.poisoned {
+            } else if self.has_failed() {
                 results[position] = Some(Err(StoreError::Poisoned));
             } else {
                 let ticket = group.next_ticket;
@@ -289,10 +481,12 @@ impl Store {
                 let take = group.pending.len().min(MAX_BATCH_TRANSACTIONS);
                 let batch: Vec<_> = group.pending.drain(..take).collect();
                 drop(group);
-                let (done, poison) = self.run_batch(batch);
+                let (done, failed_now) = self.run_batch(batch);
+                if failed_now {
+                    self.call_failure_hook();
+                }
                 group = lock(&self.group);
                 group.leader_active = false;
-                group.poisoned |= poison;
                 group.done.extend(done);
                 self.group_changed.notify_all();
                 continue;
@@ -309,9 +503,17 @@ impl Store {
             .collect()
     }
 
-    /// Applies one batch. Returns each transaction's result and whether the store must be
-    /// poisoned (a failure after the sled transaction may have reached the disk).
+    /// Applies one batch. Returns each transaction's result and whether the store failed
+    /// with it (a failure once sled may have applied the batch: what is on disk is unknown,
+    /// and sled's memory may hold what is not on disk).
     fn run_batch(&self, batch: Vec<(u64, Transaction)>) -> (Vec<TicketResult>, bool) {
+        if self.has_failed() {
+            let refused = batch
+                .into_iter()
+                .map(|(ticket, _)| (ticket, Err(StoreError::Poisoned)))
+                .collect();
+            return (refused, false);
+        }
         let mut head = lock(&self.head);
         let mut frontier = head.frontier.clone();
         let start_size = frontier.size();
@@ -391,6 +593,9 @@ impl Store {
             checkpoint_batch.insert(&end_size.to_be_bytes(), cp.note.as_bytes());
         }
 
+        // From here until the batch is durable, or the store marked failed, no reader may
+        // look: sled makes the batch visible in memory before it is on disk.
+        let gate = self.gate.write().unwrap_or_else(PoisonError::into_inner);
         let applied = (
             &self.entries,
             &self.nodes,
@@ -407,29 +612,37 @@ impl Store {
                 Ok::<(), sled::transaction::ConflictableTransactionError<()>>(())
             });
         let durable = match applied {
-            Ok(()) => self
+            Ok(()) | Err(sled::transaction::TransactionError::Abort(())) => self
                 .db
                 .flush()
                 .map_err(|source| StoreError::Database {
                     path: self.path.clone(),
                     source,
                 })
-                .and_then(|_| self.durability.sync()),
+                .and_then(|_| self.durability.sync())
+                .and_then(|()| match &checkpoint {
+                    Some(cp) => lock(&self.high_water).record(&cp.note),
+                    None => Ok(()),
+                }),
             Err(sled::transaction::TransactionError::Storage(source)) => {
-                // sled applies a transaction all-or-nothing in memory but may have logged
-                // part of it: we cannot know, so stop writing.
-                let detail = format!("{source}");
-                tracing::error!(path = %self.path.display(), error = %detail, "commit failed");
-                for (ticket, _, _) in accepted {
-                    results.push((ticket, Err(StoreError::CommitFailed(detail.clone()))));
-                }
-                return (results, true);
+                Err(StoreError::Database {
+                    path: self.path.clone(),
+                    source,
+                })
             }
-            Err(sled::transaction::TransactionError::Abort(())) => Ok(()),
         };
         if let Err(e) = durable {
+            // sled applies a transaction all or nothing in memory, but may have written part
+            // of it, and may write the rest later: the outcome is unknown until the store is
+            // reopened from disk. Stop serving before anyone can read the batch.
+            self.failed.store(true, Ordering::Release);
+            drop(gate);
             let detail = e.to_string();
-            tracing::error!(path = %self.path.display(), error = %detail, "flush failed");
+            tracing::error!(
+                path = %self.path.display(),
+                error = %detail,
+                "a commit could not be made durable; the store serves nothing more"
+            );
             for (ticket, _, _) in accepted {
                 results.push((ticket, Err(StoreError::CommitFailed(detail.clone()))));
             }
@@ -440,6 +653,7 @@ impl Store {
         if checkpoint.is_some() {
             head.checkpoint = checkpoint.clone();
         }
+        drop(gate);
         for (ticket, first_index, count) in accepted {
             results.push((
                 ticket,
@@ -484,6 +698,10 @@ impl Store {
         Ok(())
     }
 
+    // Reads: every one holds the gate shared (see `gate`) and fails with
+    // `StoreError::Poisoned` once the store has failed. The head (`tree_size`, `root`,
+    // `latest_checkpoint`) changes only once a batch is durable, so it needs no gate.
+
     /// Current tree size (entries durably in the log).
     pub fn tree_size(&self) -> u64 {
         lock(&self.head).frontier.size()
@@ -504,6 +722,7 @@ impl Store {
     /// # Errors
     /// A database error.
     pub fn checkpoint_at(&self, size: u64) -> Result<Option<String>, StoreError> {
+        let _gate = self.readable()?;
         self.checkpoints
             .get(size.to_be_bytes())
             .map_err(|source| self.db_error(source))?
@@ -521,6 +740,7 @@ impl Store {
     /// # Errors
     /// A database error, or a stored checkpoint that is not UTF-8.
     pub fn checkpoints(&self) -> Result<Vec<String>, StoreError> {
+        let _gate = self.readable()?;
         self.checkpoints
             .iter()
             .values()
@@ -594,6 +814,7 @@ impl Store {
     /// # Errors
     /// A database error.
     pub fn entry(&self, index: u64) -> Result<Option<Vec<u8>>, StoreError> {
+        let _gate = self.readable()?;
         Ok(self
             .entries
             .get(index.to_be_bytes())
@@ -614,6 +835,9 @@ impl Store {
                 what: format!("inclusion of entry {index} in a tree of size {size}"),
             });
         }
+        // The head's lock is never taken while holding the gate (a batch takes them the
+        // other way round).
+        let _gate = self.readable()?;
         inclusion_proof(index, size, &SledNodes { tree: &self.nodes })
             .map_err(|e| StoreError::Audit(e.to_string()))
     }
@@ -630,6 +854,7 @@ impl Store {
                 what: format!("consistency from size {old} to size {new}"),
             });
         }
+        let _gate = self.readable()?;
         consistency_proof(old, new, &SledNodes { tree: &self.nodes })
             .map_err(|e| StoreError::Audit(e.to_string()))
     }
@@ -678,6 +903,7 @@ impl Store {
     /// # Errors
     /// A database error.
     pub fn get(&self, ns: crate::Namespace, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        let _gate = self.readable()?;
         Ok(self
             .state
             .get(ns.key(key))
@@ -691,6 +917,7 @@ impl Store {
     /// # Errors
     /// A database error.
     pub fn scan(&self, ns: crate::Namespace, prefix: &[u8]) -> Result<Vec<KeyValue>, StoreError> {
+        let _gate = self.readable()?;
         self.state
             .scan_prefix(ns.key(prefix))
             .map(|item| {
@@ -721,6 +948,7 @@ impl Store {
             Some(next) => Bound::Excluded(vec![next]),
             None => Bound::Unbounded,
         };
+        let _gate = self.readable()?;
         self.state
             .range::<Vec<u8>, _>((start, end))
             .take(limit)

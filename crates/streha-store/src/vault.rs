@@ -12,13 +12,17 @@
 //! check = BLAKE3-derive-key("streha key vault slot v1", id ‖ key)[..16]
 //! ```
 //!
-//! A slot that fails its check (a write torn by a crash, before the key was ever used, or
-//! an erasure torn likewise) is zeroed at open. A partial slot at the end (an append torn
-//! by a crash) is cut off.
+//! Opening changes nothing in an existing file. A slot that fails its check (a write torn
+//! by a crash before the key was ever used, an erasure torn likewise — or damage) and a
+//! partial slot at the end (an append torn by a crash — or a truncation) are reported
+//! ([`KeyVault::summary`]); they are erased or cut only by [`KeyVault::repair`], which the
+//! node calls once it has checked that every key its store relies on is intact. The vault
+//! cannot tell a torn write from damage; the store can, because it records which keys it
+//! relies on ([`KeyVault::check_of`]).
 
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
-use std::io::Read as _;
+use std::io::{Read as _, Seek as _, Write as _};
 use std::os::unix::fs::{FileExt as _, OpenOptionsExt as _};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, PoisonError};
@@ -43,6 +47,72 @@ struct Inner {
     keys: HashMap<[u8; 16], (u64, Zeroizing<[u8; 32]>)>,
     free: Vec<u64>,
     slots: u64,
+    /// Slots that failed their check at open, not yet erased.
+    damaged: Vec<u64>,
+    /// Bytes of a partial slot at the end at open, not yet cut.
+    partial_tail: u64,
+}
+
+/// What a key vault holds, and what of it did not check at open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct VaultSummary {
+    /// Intact keys.
+    pub keys: usize,
+    /// Non-empty slots that fail their check (torn or damaged), not yet erased.
+    pub damaged_slots: usize,
+    /// Bytes of a partial slot at the end of the file, not yet cut.
+    pub partial_tail_bytes: u64,
+    /// The file's length.
+    pub file_bytes: u64,
+}
+
+/// The slots of a vault file's bytes: intact keys by id (with their slot), free slots,
+/// damaged slots, and the length of a partial slot at the end.
+#[allow(clippy::type_complexity)]
+fn parse(
+    path: &Path,
+    bytes: &[u8],
+) -> Result<
+    (
+        HashMap<[u8; 16], (u64, Zeroizing<[u8; 32]>)>,
+        Vec<u64>,
+        Vec<u64>,
+        u64,
+    ),
+    StoreError,
+> {
+    if bytes.len() < MAGIC.len() || &bytes[..MAGIC.len()] != MAGIC {
+        return Err(StoreError::Corrupt {
+            path: path.to_path_buf(),
+            detail: if bytes.is_empty() {
+                "the key vault is empty (0 bytes): truncated; restore it from its backup".into()
+            } else {
+                "not a Streha key vault (bad magic)".into()
+            },
+        });
+    }
+    let body = &bytes[MAGIC.len()..];
+    let mut keys = HashMap::new();
+    let mut free = Vec::new();
+    let mut damaged = Vec::new();
+    for (slot, raw) in (0u64..).zip(body.chunks_exact(SLOT_LEN as usize)) {
+        if raw.iter().all(|&b| b == 0) {
+            free.push(slot);
+            continue;
+        }
+        let mut id = [0u8; 16];
+        id.copy_from_slice(&raw[..16]);
+        let mut key = Zeroizing::new([0u8; 32]);
+        key.copy_from_slice(&raw[16..48]);
+        if raw[48..] != check(&id, &key) || keys.contains_key(&id) {
+            damaged.push(slot);
+            continue;
+        }
+        keys.insert(id, (slot, key));
+    }
+    let partial_tail = body.len() as u64 % SLOT_LEN;
+    Ok((keys, free, damaged, partial_tail))
 }
 
 impl std::fmt::Debug for Inner {
@@ -68,87 +138,150 @@ fn offset(slot: u64) -> u64 {
 }
 
 impl KeyVault {
-    /// Opens the vault at `path`, creating it (mode 0600) if it does not exist.
+    /// Opens the vault at `path`, creating it (mode 0600) if it does not exist. An existing
+    /// file is not changed: damaged slots and a partial tail are only reported
+    /// ([`KeyVault::summary`]) until [`KeyVault::repair`].
     ///
     /// # Errors
-    /// [`StoreError::Io`] if the file cannot be read, written or synced;
-    /// [`StoreError::Corrupt`] if it is not a key vault.
+    /// [`StoreError::Io`] if the file cannot be read, created or synced;
+    /// [`StoreError::Corrupt`] if it is not a key vault (including an existing empty file:
+    /// a truncated vault is never taken for a new one).
     pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
         let path = path.as_ref().to_path_buf();
         let io = |source| StoreError::Io {
             path: path.clone(),
             source,
         };
-        let created = !path.exists();
-        let mut file = OpenOptions::new()
+        let mut file = match OpenOptions::new()
             .read(true)
             .write(true)
-            .create(true)
-            .truncate(false)
+            .create_new(true)
             .mode(0o600)
             .open(&path)
-            .map_err(io)?;
-        let mut bytes = Vec::new();
-        file.read_to_end(&mut bytes).map_err(io)?;
-        if created || bytes.is_empty() {
-            file.write_all_at(MAGIC, 0).map_err(io)?;
-            file.sync_all().map_err(io)?;
-            if let Some(parent) = path.parent() {
-                File::open(parent)
-                    .and_then(|dir| dir.sync_all())
+        {
+            Ok(mut file) => {
+                file.write_all(MAGIC)
+                    .and_then(|()| file.sync_all())
                     .map_err(io)?;
+                if let Some(parent) = path.parent() {
+                    File::open(parent)
+                        .and_then(|dir| dir.sync_all())
+                        .map_err(io)?;
+                }
+                file
             }
-            bytes = MAGIC.to_vec();
-        }
-        if bytes.len() < MAGIC.len() || &bytes[..MAGIC.len()] != MAGIC {
-            return Err(StoreError::Corrupt {
-                path,
-                detail: "not a Streha key vault (bad magic)".into(),
-            });
-        }
-        let body = &bytes[MAGIC.len()..];
-        let slots = body.len() as u64 / SLOT_LEN;
-        let mut inner = Inner {
-            file,
-            keys: HashMap::new(),
-            free: Vec::new(),
-            slots,
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open(&path)
+                .map_err(io)?,
+            Err(e) => return Err(io(e)),
         };
-        let mut repaired = false;
-        if !(body.len() as u64).is_multiple_of(SLOT_LEN) {
-            inner.file.set_len(offset(slots)).map_err(io)?;
-            repaired = true;
-        }
-        for (slot, raw) in (0u64..).zip(body.chunks_exact(SLOT_LEN as usize)) {
-            if raw.iter().all(|&b| b == 0) {
-                inner.free.push(slot);
-                continue;
-            }
-            let mut id = [0u8; 16];
-            id.copy_from_slice(&raw[..16]);
-            let mut key = Zeroizing::new([0u8; 32]);
-            key.copy_from_slice(&raw[16..48]);
-            if raw[48..] != check(&id, &key) || inner.keys.contains_key(&id) {
-                tracing::warn!(path = %path.display(), slot, "a key vault slot did not check; erased it");
-                inner
-                    .file
-                    .write_all_at(&[0u8; SLOT_LEN as usize], offset(slot))
-                    .map_err(io)?;
-                inner.free.push(slot);
-                repaired = true;
-                continue;
-            }
-            inner.keys.insert(id, (slot, key));
-        }
-        if repaired {
-            inner.file.sync_all().map_err(io)?;
-        }
+        let mut bytes = Zeroizing::new(Vec::new());
+        file.seek(std::io::SeekFrom::Start(0))
+            .and_then(|_| file.read_to_end(&mut bytes))
+            .map_err(io)?;
+        let (keys, mut free, damaged, partial_tail) = parse(&path, &bytes)?;
+        let slots = (bytes.len() - MAGIC.len()) as u64 / SLOT_LEN;
         // Reuse low slots first.
-        inner.free.sort_unstable_by(|a, b| b.cmp(a));
+        free.sort_unstable_by(|a, b| b.cmp(a));
         Ok(Self {
             path,
-            inner: Mutex::new(inner),
+            inner: Mutex::new(Inner {
+                file,
+                keys,
+                free,
+                slots,
+                damaged,
+                partial_tail,
+            }),
         })
+    }
+
+    /// Reads the vault at `path` without changing or creating anything, and says what it
+    /// holds (`None` if there is no file).
+    ///
+    /// # Errors
+    /// [`StoreError::Io`] if it cannot be read; [`StoreError::Corrupt`] if it is not a key
+    /// vault.
+    pub fn inspect(path: impl AsRef<Path>) -> Result<Option<VaultSummary>, StoreError> {
+        let path = path.as_ref();
+        let bytes = match std::fs::read(path) {
+            Ok(bytes) => Zeroizing::new(bytes),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(source) => {
+                return Err(StoreError::Io {
+                    path: path.to_path_buf(),
+                    source,
+                });
+            }
+        };
+        let (keys, _, damaged, partial_tail) = parse(path, &bytes)?;
+        Ok(Some(VaultSummary {
+            keys: keys.len(),
+            damaged_slots: damaged.len(),
+            partial_tail_bytes: partial_tail,
+            file_bytes: bytes.len() as u64,
+        }))
+    }
+
+    /// What the vault holds, and what did not check at open.
+    #[must_use]
+    pub fn summary(&self) -> VaultSummary {
+        let inner = self.inner();
+        VaultSummary {
+            keys: inner.keys.len(),
+            damaged_slots: inner.damaged.len(),
+            partial_tail_bytes: inner.partial_tail,
+            file_bytes: MAGIC.len() as u64 + inner.slots * SLOT_LEN + inner.partial_tail,
+        }
+    }
+
+    /// Erases the slots that failed their check at open and cuts a partial slot at the end,
+    /// then syncs. Call it only once the keys the caller relies on are known intact: a
+    /// damaged slot may be the only trace of a key. Returns how many slots were erased.
+    ///
+    /// # Errors
+    /// [`StoreError::Io`] if the file cannot be written or synced.
+    pub fn repair(&self) -> Result<usize, StoreError> {
+        let mut inner = self.inner();
+        if inner.damaged.is_empty() && inner.partial_tail == 0 {
+            return Ok(0);
+        }
+        let damaged = std::mem::take(&mut inner.damaged);
+        for &slot in &damaged {
+            inner
+                .file
+                .write_all_at(&[0u8; SLOT_LEN as usize], offset(slot))
+                .map_err(self.io())?;
+        }
+        if inner.partial_tail > 0 {
+            let slots = inner.slots;
+            inner.file.set_len(offset(slots)).map_err(self.io())?;
+            inner.partial_tail = 0;
+        }
+        inner.file.sync_all().map_err(self.io())?;
+        inner.free.extend(damaged.iter().copied());
+        inner.free.sort_unstable_by(|a, b| b.cmp(a));
+        tracing::warn!(path = %self.path.display(), erased = damaged.len(), "key vault repaired: slots that did not check were erased");
+        Ok(damaged.len())
+    }
+
+    /// A 16-byte check value of the key under `id` (a keyed hash of id and key, from which
+    /// the key cannot be learnt), for a store to record which key it relies on.
+    #[must_use]
+    pub fn check_of(&self, id: &[u8; 16]) -> Option<[u8; 16]> {
+        self.inner().keys.get(id).map(|(_, key)| check(id, key))
+    }
+
+    /// The ids of every intact key with its check value.
+    #[must_use]
+    pub fn checks(&self) -> Vec<([u8; 16], [u8; 16])> {
+        self.inner()
+            .keys
+            .iter()
+            .map(|(id, (_, key))| (*id, check(id, key)))
+            .collect()
     }
 
     fn inner(&self) -> std::sync::MutexGuard<'_, Inner> {
@@ -296,12 +429,13 @@ mod tests {
     }
 
     #[test]
-    fn torn_slots_are_erased_and_a_foreign_file_is_refused() {
+    fn torn_slots_are_reported_and_erased_only_on_repair_and_a_foreign_file_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("keys");
         let vault = KeyVault::open(&path).unwrap();
         vault.insert_if_absent(&[1; 16], &[0xaa; 32]).unwrap();
         vault.insert_if_absent(&[2; 16], &[0xbb; 32]).unwrap();
+        let check_b = vault.check_of(&[2; 16]).unwrap();
         drop(vault);
         // A torn overwrite of the first slot, and half a slot appended.
         let mut bytes = file_bytes(&path);
@@ -312,11 +446,35 @@ mod tests {
         let vault = KeyVault::open(&path).unwrap();
         assert!(vault.get(&[1; 16]).is_none());
         assert_eq!(*vault.get(&[2; 16]).unwrap(), [0xbb; 32]);
-        let bytes = file_bytes(&path);
-        assert_eq!(bytes.len(), 16 + 2 * 64);
-        assert!(bytes[16..80].iter().all(|&b| b == 0));
+        assert_eq!(vault.check_of(&[2; 16]), Some(check_b));
+        let summary = vault.summary();
+        assert_eq!(
+            (
+                summary.keys,
+                summary.damaged_slots,
+                summary.partial_tail_bytes
+            ),
+            (1, 1, 30)
+        );
+        assert_eq!(
+            KeyVault::inspect(&path).unwrap(),
+            Some(summary),
+            "inspecting reads the same, without a change"
+        );
+        assert_eq!(file_bytes(&path), bytes, "opening changed nothing");
+
+        assert_eq!(vault.repair().unwrap(), 1);
+        let repaired = file_bytes(&path);
+        assert_eq!(repaired.len(), 16 + 2 * 64);
+        assert!(repaired[16..80].iter().all(|&b| b == 0));
         drop(vault);
 
+        // An emptied vault is not taken for a new one, nor is a foreign file.
+        std::fs::write(&path, b"").unwrap();
+        assert!(matches!(
+            KeyVault::open(&path),
+            Err(StoreError::Corrupt { .. })
+        ));
         std::fs::write(&path, b"something else entirely").unwrap();
         assert!(matches!(
             KeyVault::open(&path),

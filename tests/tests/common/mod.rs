@@ -352,6 +352,54 @@ impl Federation {
         }
     }
 
+    /// Runs `name`'s daemon with `extra` arguments until it exits (killed after 60 s) and
+    /// returns its exit code, standard output and standard error.
+    pub fn run_to_exit(&self, name: &str, extra: &[&str]) -> (Option<i32>, String, String) {
+        self.run_config_to_exit(&self.member(name).dir.join("node.toml"), extra)
+    }
+
+    /// Like [`Federation::run_to_exit`], for any configuration file.
+    pub fn run_config_to_exit(
+        &self,
+        config: &Path,
+        extra: &[&str],
+    ) -> (Option<i32>, String, String) {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_strehad-test"))
+            .arg("--config")
+            .arg(config)
+            .args(extra)
+            .env("STREHA_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn strehad");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = child.try_wait() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = child.kill();
+        let output = child.wait_with_output().expect("strehad output");
+        (
+            output.status.code(),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    }
+
+    /// Adds `line` (e.g. `disk_reserve_bytes = 0`) to the `[limits]` of `name`'s node.toml.
+    pub fn set_limit(&self, name: &str, line: &str) {
+        let path = self.member(name).dir.join("node.toml");
+        let text = std::fs::read_to_string(&path).expect("read node.toml");
+        std::fs::write(
+            &path,
+            text.replace("[limits]\n", &format!("[limits]\n{line}\n")),
+        )
+        .expect("write node.toml");
+    }
+
     /// A connected client for `name`'s application.
     pub async fn client(&self, name: &str) -> streha_client::Client {
         streha_client::Client::connect(self.member(name).client_config(&self.roster_key))
@@ -410,6 +458,21 @@ impl Daemon {
         let _ = child.kill();
         let _ = child.wait();
         false
+    }
+
+    /// Waits up to `timeout` for the daemon to exit by itself; returns its exit code.
+    pub fn wait_for_exit(&mut self, timeout: Duration) -> Option<i32> {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if let Some(child) = self.child.as_mut()
+                && let Ok(Some(status)) = child.try_wait()
+            {
+                self.child = None;
+                return status.code();
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        None
     }
 
     /// Sends SIGHUP (roster reload).
@@ -533,6 +596,24 @@ pub fn http_get(member: &Member, path: &str) -> String {
     stream.read_to_string(&mut response).expect("read response");
     assert!(response.starts_with("HTTP/1.1 200"), "{response}");
     response.split("\r\n\r\n").nth(1).unwrap_or("").to_owned()
+}
+
+/// `GET path` on a member's metrics endpoint; returns the HTTP status code and the body.
+pub fn http_get_status(member: &Member, path: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(member.metrics_addr).expect("connect to metrics");
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n").expect("send request");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("read response");
+    let code = response
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    (
+        code,
+        response.split("\r\n\r\n").nth(1).unwrap_or("").to_owned(),
+    )
 }
 
 /// The value of an unlabelled metric.
