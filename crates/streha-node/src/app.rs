@@ -529,6 +529,12 @@ pub(crate) fn consents_of(
 }
 
 async fn submit(shared: &Shared, envelope: Envelope) -> Result<AppResponse, Failure> {
+    // Held until the entry is committed: a revocation or re-keying committed between reading
+    // the registry and logging the decision would otherwise not be seen by it, and a roster
+    // adoption (which takes it exclusively over its `roster_changed` entry and the swap)
+    // cannot fall between reading the roster and logging a decision made under it. Shared,
+    // so that concurrent disclosures still commit together; registry changes wait for them.
+    let _guard = shared.registry_lock.read().await;
     let roster = shared.roster();
     let own = shared.own_entry()?;
     // The application signs with the agency key; the node accepts only that key.
@@ -565,10 +571,6 @@ async fn submit(shared: &Shared, envelope: Envelope) -> Result<AppResponse, Fail
         )));
     }
 
-    // Held until the entry is committed: a revocation or re-keying committed between reading
-    // the registry and logging the decision would otherwise not be seen by it. Shared, so
-    // that concurrent disclosures still commit together; registry changes wait for them.
-    let _guard = shared.registry_lock.read().await;
     let subject: Option<Subject> = load_subject(shared, header.subject).await?;
     let consents = consents_of(shared, header.subject)?;
     let views: Vec<ConsentView<'_>> = consents

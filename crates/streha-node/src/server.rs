@@ -348,11 +348,17 @@ impl RunningNode {
         let store = Arc::clone(&shared.store);
         let note_bytes = note.into_bytes();
         let adopted = roster.clone();
-        tokio::task::spawn_blocking(move || adopt_roster(&store, &adopted, &note_bytes))
-            .await
-            .map_err(|e| format!("storage task failed: {e}"))?
-            .map_err(|e| e.to_string())?;
-        shared.set_roster(roster);
+        {
+            // Exclusive over the entry and the swap: every disclosure and delivery holds the
+            // lock shared from reading the roster to committing its entry, so each entry is
+            // decided under the roster the log says is in force at its position.
+            let _registry = shared.registry_lock.write().await;
+            tokio::task::spawn_blocking(move || adopt_roster(&store, &adopted, &note_bytes))
+                .await
+                .map_err(|e| format!("storage task failed: {e}"))?
+                .map_err(|e| e.to_string())?;
+            shared.set_roster(roster);
+        }
         // Agencies no longer in the roster: their open connections are closed, in both
         // directions; envelopes queued to them are held by the delivery worker.
         let current = shared.roster();
