@@ -325,6 +325,17 @@ pub enum AuditEntry {
         /// When.
         at: Timestamp,
     },
+    /// Tag 17. The node refused to record a consent grant
+    /// ([`check_grant`](crate::check_grant)): the refusal itself is logged, like a refused
+    /// disclosure. Nothing was recorded; the grant is kept as the application asked for it.
+    ConsentRefused {
+        /// The grant refused (its `recorded_at` is the time the application stated).
+        grant: ConsentGrant,
+        /// Why.
+        reason: RefusalReason,
+        /// When the node refused it (its own time).
+        at: Timestamp,
+    },
 }
 
 impl AuditEntry {
@@ -362,7 +373,8 @@ impl AuditEntry {
             | KeyChanged { at, .. }
             | SubjectRekeyed { at, .. }
             | WitnessAlarmV1 { at, .. }
-            | WitnessAlarm { at, .. } => *at,
+            | WitnessAlarm { at, .. }
+            | ConsentRefused { at, .. } => *at,
         }
     }
 
@@ -387,6 +399,7 @@ impl AuditEntry {
             KeyChanged { .. } => "key_changed",
             SubjectRekeyed { .. } => "subject_rekeyed",
             WitnessAlarmV1 { .. } | WitnessAlarm { .. } => "witness_alarm",
+            ConsentRefused { .. } => "consent_refused",
         }
     }
 }

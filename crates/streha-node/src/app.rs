@@ -2,7 +2,7 @@
 
 use streha_core::{
     AuditEntry, ConsentGrant, ConsentRevocation, ConsentView, Decision, DisclosureHeader,
-    DisclosureRequest, EnvelopeId, Grantor, PolicyContext, Subject, SubjectId, decide_to_send,
+    DisclosureRequest, EnvelopeId, PolicyContext, Subject, SubjectId, check_grant, decide_to_send,
 };
 use streha_crypto::Envelope;
 use streha_store::Transaction;
@@ -428,23 +428,32 @@ async fn grant_consent(shared: &Shared, grant: ConsentGrant) -> Result<AppRespon
                 grant.subject()
             ))
         })?;
-    if subject.is_closed() {
-        return Err(Failure::BadRequest(format!(
-            "subject {} was re-keyed; its old id takes no new consent (Art. 18.5)",
-            subject.id()
-        )));
-    }
-    if let Grantor::Representative(representative) = grant.granted_by()
-        && !subject.has_representative(representative)
-    {
-        return Err(Failure::BadRequest(format!(
-            "`{representative}` is not a registered legal representative of subject {}; register the representative first (Art. 18.3, 38.5)",
-            subject.id()
-        )));
-    }
     shared.check_skew("consent recorded_at", grant.recorded_at())?;
     if shared.store.get(CONSENTS, id.as_bytes())?.is_some() {
         return Err(Failure::Conflict(format!("consent {id} already exists")));
+    }
+    // The policy's check of the grant (a child's own consent, an unregistered representative,
+    // a closed id, an agency outside the roster): refused now, and the refusal logged like a
+    // refused disclosure, rather than recorded, listed as in force and refused at every send.
+    // The roster is read under the registry lock, which a roster adoption takes exclusively.
+    let roster = shared.roster();
+    if let Err(reason) = check_grant(roster.policy_view(), &subject, &grant) {
+        tracing::info!(consent = %id, reason = %reason, "consent refused by policy");
+        shared.metrics.refused("grant", &reason);
+        let mut tx = Transaction::new();
+        tx.append(
+            AuditEntry::ConsentRefused {
+                grant,
+                reason: reason.clone(),
+                at: shared.now(),
+            }
+            .encode(),
+        );
+        let committed = shared.commit(tx).await?;
+        return Ok(AppResponse::Refused {
+            reason,
+            index: committed.first_index,
+        });
     }
     let mut subject_key = grant.subject().as_bytes().to_vec();
     subject_key.extend_from_slice(id.as_bytes());

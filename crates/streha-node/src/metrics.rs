@@ -134,7 +134,7 @@ impl crate::shared::Shared {
         labelled(
             &mut out,
             "streha_refusals_total",
-            "Policy refusals by side (send, receive, by-receiver) and reason.",
+            "Policy refusals by side (send, receive, by-receiver; grant: a consent refused when recorded) and reason.",
             "side,reason",
             &m.refusals(),
         );

@@ -238,6 +238,9 @@ pub(crate) fn replay(
                 });
             }
             AuditEntry::Refused { .. } => out.refusals += 1,
+            // A consent the node refused to record (`streha_core::check_grant`): nothing was
+            // recorded, so the replayed registry does not change.
+            AuditEntry::ConsentRefused { .. } => {}
             AuditEntry::Received {
                 header,
                 basis,
