@@ -131,6 +131,17 @@ fn an_older_roster_than_the_node_ran_on_is_refused() {
     federation.publish(v2);
     assert_eq!(run(&config).0, Some(0), "the node adopts version 2");
     std::fs::write(&roster_file, v1).unwrap();
+    // The node keeps the roster it runs on in its data directory and starts on it, the
+    // newer of the two (`spec/protocol.md` §8).
+    let (code, stderr) = run(&config);
+    assert_eq!(code, Some(0), "{stderr}");
+    // Without that copy, the older file is refused.
+    let kept = federation
+        .member(POLICE)
+        .dir
+        .join("data")
+        .join("roster-in-force.note");
+    std::fs::remove_file(kept).unwrap();
     let (code, stderr) = run(&config);
     assert_eq!(code, Some(2), "{stderr}");
     assert!(stderr.contains("older"), "{stderr}");

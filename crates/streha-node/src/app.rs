@@ -571,6 +571,19 @@ async fn submit(shared: &Shared, envelope: Envelope) -> Result<AppResponse, Fail
         )));
     }
     shared.check_skew("disclosure created_at", header.created_at)?;
+    // Past its validity period the roster stays in force, but no disclosure leaves under it
+    // except an urgent-danger one, which Art. 45.3 wants made without delay
+    // (`spec/protocol.md` §8, "Lifetime"). Not a decision of the policy: nothing is logged.
+    if roster.is_expired_at(shared.now()) && header.purpose != streha_core::Purpose::UrgentDanger {
+        return Err(Failure::Unavailable(format!(
+            "the roster (version {}) expired at {}: no disclosure leaves this node until a newer roster is adopted (urgent-danger disclosures excepted, Art. 45.3); the operator must install the national authority's new roster, or wait for a peer to pass it on, then retry",
+            roster.version(),
+            roster
+                .expires_at()
+                .map(|t| t.to_string())
+                .unwrap_or_default()
+        )));
+    }
     if let Some(recipient) = roster.agency(&header.recipient)
         && envelope.header.recipient != recipient.encryption_key
     {

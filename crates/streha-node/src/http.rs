@@ -76,10 +76,14 @@ fn respond(shared: &Shared, request_line: &str) -> (&'static str, &'static str, 
             "200 OK",
             "application/json",
             format!(
-                "{{\"status\":\"ok\",\"agency\":\"{}\",\"log_size\":{},\"roster_version\":{}}}\n",
+                "{{\"status\":\"ok\",\"agency\":\"{}\",\"log_size\":{},\"roster_version\":{},\"roster_expired\":{},\"roster_expires_at\":{}}}\n",
                 shared.agency,
                 shared.store.tree_size(),
-                shared.roster().version()
+                shared.roster().version(),
+                shared.roster_expired(),
+                shared
+                    .roster_expires_at()
+                    .map_or("null".to_owned(), |t| format!("\"{t}\""))
             ),
         ),
         (Some(_), Some(_)) => ("404 Not Found", "text/plain", "not found\n".into()),

@@ -39,6 +39,7 @@ mod metrics;
 mod outbound;
 mod peers;
 mod receive;
+mod roster;
 mod server;
 mod shared;
 mod state;
@@ -47,4 +48,5 @@ mod witness;
 
 pub use crate::config::{ConfigError, Limits, NodeConfig, WitnessConfig};
 pub use crate::daemon::daemon_main;
+pub use crate::roster::RosterReload;
 pub use crate::server::{RunningNode, StartError};

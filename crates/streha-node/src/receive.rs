@@ -39,6 +39,7 @@ pub(crate) async fn handle(
             crate::witness::handle_witness(shared, peer, *request).await
         }
         PeerRequest::Gossip(notes) => crate::witness::handle_gossip(shared, notes).await,
+        PeerRequest::RosterVersion(offer) => crate::roster::handle_offer(shared, peer, offer),
         _ => Err(Failure::BadRequest(
             "this node does not support that request; upgrade the node".into(),
         )),

@@ -116,6 +116,16 @@ pub enum RosterError {
     /// Signing failed.
     #[error("cannot sign the roster: {0}")]
     Sign(String),
+    /// The validity period is empty: `expires_at` is not after `issued_at`.
+    #[error(
+        "the roster expires at {expires_at}, not after it was issued ({issued_at}); sign it with a validity period (`streha roster sign --valid-for`)"
+    )]
+    Validity {
+        /// When it was issued.
+        issued_at: Timestamp,
+        /// When it expires.
+        expires_at: Timestamp,
+    },
 }
 
 /// An officer who may approve urgent-danger disclosures of their agency (Art. 45.3).
@@ -176,6 +186,8 @@ struct RosterDocument {
     federation: String,
     version: u64,
     issued_at: Timestamp,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    expires_at: Option<Timestamp>,
     #[serde(default)]
     agencies: Vec<AgencyEntry>,
     agreement: ExchangeAgreement,
@@ -187,6 +199,7 @@ pub struct Roster {
     federation: String,
     version: u64,
     issued_at: Timestamp,
+    expires_at: Option<Timestamp>,
     agencies: Vec<AgencyEntry>,
     agreement: ExchangeAgreement,
     policy_view: Federation,
@@ -272,6 +285,7 @@ impl Roster {
             federation,
             version,
             issued_at,
+            expires_at: None,
             agencies,
             agreement,
             policy_view,
@@ -303,6 +317,7 @@ impl Roster {
             federation: self.federation.clone(),
             version: self.version,
             issued_at: self.issued_at,
+            expires_at: self.expires_at,
             agencies: self.agencies.clone(),
             agreement: self.agreement.clone(),
         };
@@ -332,7 +347,8 @@ impl Roster {
             document.issued_at,
             document.agencies,
             document.agreement,
-        )
+        )?
+        .with_expiry(document.expires_at)
     }
 
     /// Verifies a signed roster note against the roster public key and parses it.
@@ -393,6 +409,19 @@ impl Roster {
         self.issued_at
     }
 
+    /// The end of its validity period (exclusive), if it has one. A roster signed without
+    /// one (before rosters had validity periods) never expires.
+    pub fn expires_at(&self) -> Option<Timestamp> {
+        self.expires_at
+    }
+
+    /// Whether it has expired at `now`: `now >= expires_at`. An expired roster is still the
+    /// newest the holder knows; what a node does with it is `spec/protocol.md` §8's
+    /// ("Lifetime").
+    pub fn is_expired_at(&self, now: Timestamp) -> bool {
+        self.expires_at.is_some_and(|end| now >= end)
+    }
+
     /// The member agencies.
     pub fn agencies(&self) -> &[AgencyEntry] {
         &self.agencies
@@ -441,7 +470,8 @@ impl Roster {
             self.issued_at,
             agencies,
             self.agreement.clone(),
-        )
+        )?
+        .with_expiry(self.expires_at)
     }
 
     /// Removes an agency, returning a new validated roster.
@@ -459,17 +489,38 @@ impl Roster {
                 .cloned()
                 .collect(),
             self.agreement.clone(),
-        )
+        )?
+        .with_expiry(self.expires_at)
     }
 
-    /// The same roster under a new version and issue time (to be signed).
+    /// The same roster under a new version and issue time (to be signed), without a
+    /// validity period: a new version gets its own ([`Roster::with_expiry`]).
     pub fn with_version(&self, version: u64, issued_at: Timestamp) -> Self {
         Self {
             version,
             issued_at,
+            expires_at: None,
             note: None,
             ..self.clone()
         }
+    }
+
+    /// The same roster valid until `expires_at` (exclusive), or without end (`None`).
+    ///
+    /// # Errors
+    /// [`RosterError::Validity`] if `expires_at` is not after the issue time.
+    pub fn with_expiry(mut self, expires_at: Option<Timestamp>) -> Result<Self, RosterError> {
+        if let Some(end) = expires_at
+            && end <= self.issued_at
+        {
+            return Err(RosterError::Validity {
+                issued_at: self.issued_at,
+                expires_at: end,
+            });
+        }
+        self.expires_at = expires_at;
+        self.note = None;
+        Ok(self)
     }
 
     /// The same roster with another exchange agreement.
@@ -483,7 +534,8 @@ impl Roster {
             self.issued_at,
             self.agencies.clone(),
             agreement,
-        )
+        )?
+        .with_expiry(self.expires_at)
     }
 }
 

@@ -1090,7 +1090,13 @@ fn build(work: &Path, keys_source: &Path) -> Result<(Vec<Member>, Roster), CliEr
     else {
         unreachable!("load_secret checked the kind")
     };
-    let (signed, note) = roster::sign_roster(&body, 1, util::now(), &roster_key)?;
+    let (signed, note) = roster::sign_roster(
+        &body,
+        1,
+        util::now(),
+        crate::cli::ValidFor::Millis(30 * 86_400_000),
+        &roster_key,
+    )?;
     roster::write_body(&work.join("roster.toml"), &signed, false)?;
     util::write_file(
         &work.join("roster.note"),
