@@ -136,6 +136,19 @@ fn an_older_roster_than_the_node_ran_on_is_refused() {
         "the node runs on version 2"
     );
     std::fs::write(&roster_file, v1).unwrap();
+    // The node keeps the roster it runs on in its data directory and starts on it, the
+    // newer of the two (`spec/protocol.md` §8).
+    assert!(
+        federation.start(POLICE).terminate(),
+        "the node starts on its kept version 2"
+    );
+    // Without that copy, the older file is refused.
+    let kept = federation
+        .member(POLICE)
+        .dir
+        .join("data")
+        .join("roster-in-force.note");
+    std::fs::remove_file(kept).unwrap();
     let (code, _, stderr) = federation.run_to_exit(POLICE, &[]);
     assert_eq!(code, Some(2), "{stderr}");
     assert!(stderr.contains("older"), "{stderr}");

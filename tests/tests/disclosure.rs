@@ -195,13 +195,15 @@ async fn policy_refusals_reach_the_application_with_their_reason_and_are_logged(
         "{err}"
     );
 
-    // A child's own consent never counts (Art. 18.3, 36).
+    // A child's own consent never counts (Art. 18.3, 36): refused when it is recorded
+    // (issue 18.4); and an adult's own consent stops counting once the subject is recorded
+    // as a presumed child.
     let representative = RepresentativeId::new("guardian-7").unwrap();
     let (child, _) = shelter
         .register_subject(AgeStatus::PresumedChild, vec![representative.clone()])
         .await
         .unwrap();
-    let (own, _) = shelter
+    let err = shelter
         .grant_consent(consent_terms(
             child,
             Grantor::Subject,
@@ -210,11 +212,33 @@ async fn policy_refusals_reach_the_application_with_their_reason_and_are_logged(
             &[Purpose::Assistance],
         ))
         .await
+        .unwrap_err();
+    assert!(
+        matches!(err.refusal(), Some(RefusalReason::ChildOwnConsent { .. })),
+        "{err}"
+    );
+    let (grown, _) = shelter
+        .register_subject(AgeStatus::Adult, vec![])
+        .await
+        .unwrap();
+    let (own, _) = shelter
+        .grant_consent(consent_terms(
+            grown,
+            Grantor::Subject,
+            POLICE,
+            &[Category::Medical],
+            &[Purpose::Assistance],
+        ))
+        .await
+        .unwrap();
+    shelter
+        .record_age_status(grown, AgeStatus::PresumedChild)
+        .await
         .unwrap();
     let err = shelter
         .submit(
             shelter
-                .disclosure(child, police_id.clone(), Purpose::Assistance)
+                .disclosure(grown, police_id.clone(), Purpose::Assistance)
                 .field(DisclosableCategory::Medical, "m", "x")
                 .unwrap()
                 .consent(own),

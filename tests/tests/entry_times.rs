@@ -88,14 +88,17 @@ async fn stated_times_beyond_the_skew_or_before_the_log_are_refused_naming_the_f
     let federation = Federation::new();
     let _shelter_node = federation.start(SHELTER);
     let shelter = federation.client(SHELTER).await;
+    // A presumed child's consents come from the legal representative (a child's own is
+    // refused when recorded, whatever its time).
+    let guardian = streha_core::RepresentativeId::new("guardian-1").unwrap();
     let (subject, _) = shelter
-        .register_subject(AgeStatus::PresumedChild, vec![])
+        .register_subject(AgeStatus::PresumedChild, vec![guardian.clone()])
         .await
         .unwrap();
     let terms = |recorded_at: Timestamp| {
         let mut terms = consent_terms(
             subject,
-            Grantor::Subject,
+            Grantor::Representative(guardian.clone()),
             POLICE,
             &[Category::Medical],
             &[Purpose::Assistance],

@@ -447,10 +447,12 @@ async fn a_queue_of_thousands_drains_with_work_linear_in_its_size() {
     .expect("the queue drains");
     let scanned = metric(member, "streha_outbound_scanned_total") - before;
     eprintln!("the scheduler looked at {scanned} queue items to deliver {N}");
-    // About one look per delivery (and one per retry falling due); a scheduler that
-    // rescans the queue after each delivery looks N²/2 times.
+    // Two looks per try (handed out, and moved back when its retry falls due), and an
+    // envelope may be tried a few times while the recipient is down or answers busy: a
+    // small multiple of N. A scheduler that rescans the queue after each delivery looks
+    // N²/2 = 2,000,000 times.
     assert!(
-        scanned <= 2 * N + 1000,
+        scanned <= 6 * N,
         "the scheduler looked at {scanned} queue items to deliver {N}"
     );
     assert_eq!(metric(member, "streha_outbound_queue_depth"), 0);

@@ -218,9 +218,8 @@ async fn rekeying_crypto_shreds_the_old_ids_envelopes_closes_it_and_logs_only_a_
         ))
         .await
         .unwrap_err();
-    assert_eq!(
-        err.remote_code(),
-        Some(streha_wire::ErrorCode::BadRequest),
+    assert!(
+        matches!(err.refusal(), Some(RefusalReason::SubjectClosed { subject }) if *subject == old),
         "{err}"
     );
     // The new id works, with the age status carried over.

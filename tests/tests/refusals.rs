@@ -7,7 +7,7 @@
 //! endpoint (the envelope sealed and signed with the agency's keys, as an application that
 //! skips the library would).
 //!
-//! Where each of the 21 reasons of [`RefusalReason`] is covered:
+//! Where each of the 23 reasons of [`RefusalReason`] is covered:
 //!
 //! | reason | at the sending node (this file) | elsewhere |
 //! | --- | --- | --- |
@@ -16,6 +16,7 @@
 //! | `ContentMismatch` | — the node never sees content | the client refuses locally (`ClientError::DeclarationMismatch`, unit tests in `crates/streha-client/src/disclosure.rs`); at the receiving application a mismatch is `ClientError::Violation` (`adversarial.rs`); `policy_rules.rs` |
 //! | `UnknownSender` | — a node submits only for its own agency, which the roster lists; another sender is refused before the policy (`Unauthorized`, asserted here) | a peer outside the roster is refused at the handshake (`security.rs`); `policy_rules.rs` |
 //! | `UnknownRecipient` | raw request (the client refuses locally: `ClientError::UnknownRecipient`, asserted here) | `policy_rules.rs` |
+//! | `RecipientIsSender` | raw request (the client refuses locally: `ClientError::RecipientIsSender`, asserted here) | `policy_rules.rs` |
 //! | `UnknownSubject` | client | `disclosure.rs` |
 //! | `SubjectMismatch` | — the node looks the subject up by the header's id | `policy_rules.rs` only |
 //! | `SubjectClosed` | client (after re-keying) | `legal_flows.rs` (sender and receiver) |
@@ -25,13 +26,19 @@
 //! | `NoConsentForAssistance` | client | `disclosure.rs`, `security.rs` (receiver) |
 //! | `ConsentUnknown` | client | `policy_rules.rs` |
 //! | `ConsentSubjectMismatch` | — the node decides with the consents of the header's subject only, so another subject's consent is `ConsentUnknown` there (asserted here) | `policy_rules.rs` only |
-//! | `ChildOwnConsent` | client | `disclosure.rs` |
-//! | `GrantorNotRegisteredRepresentative` | — the node refuses to record such a consent (`ClientError::Remote`, `BadRequest`, asserted here) and no request removes a representative | `policy_rules.rs` only |
+//! | `ChildOwnConsent` | client (an adult's own consent, then a presumed-child status recorded, Art. 36); at grant, a child's own consent (`ClientError::ConsentRefused`, asserted here) | `disclosure.rs`, `policy_rules.rs` |
+//! | `GrantorNotRegisteredRepresentative` | at grant only (`ClientError::ConsentRefused`, asserted here): the node will not record such a consent, and no request removes a representative | `policy_rules.rs` |
 //! | `ConsentNotInForce` | client (revoked) | `disclosure.rs`, `legal_flows.rs` (backdated), `policy_rules.rs` (expired, not yet valid, not yet recorded) |
 //! | `ConsentDoesNotCoverRecipient` | client | `policy_rules.rs` |
 //! | `ConsentDoesNotCoverCategory` | client | `policy_rules.rs` |
 //! | `ConsentDoesNotCoverPurpose` | client | `policy_rules.rs` |
 //! | `NotInAgreement` | client | `disclosure.rs`, `policy_rules.rs` |
+//! | `ConsentRecipientNotInRoster` | at grant (`ClientError::ConsentRefused`, asserted here) | `policy_rules.rs` |
+//!
+//! The reasons a consent is refused with when it is recorded (`streha_core::check_grant`:
+//! `ChildOwnConsent`, `GrantorNotRegisteredRepresentative`, `SubjectClosed`,
+//! `ConsentRecipientNotInRoster`) come back as `ClientError::ConsentRefused`, logged as
+//! `consent_refused` (`consents_that_could_never_count_are_refused_when_recorded`).
 //!
 //! Files without a path are in `tests/tests/`, except `policy_rules.rs`, which is
 //! `crates/streha-core/tests/policy_rules.rs` and covers every reason as a pure decision.
@@ -202,22 +209,21 @@ async fn every_refusal_reachable_at_the_sender_reaches_the_application_as_its_ow
         )
         .await
         .unwrap();
-    let (childs_own, _) = police
-        .grant_consent(medical_to_shelter(child, Grantor::Subject))
+    // A child's own consent is refused when it is recorded (`consents_that_could_never_count_
+    // are_refused_when_recorded`); at a disclosure, ChildOwnConsent arises for a consent an
+    // adult gave before being recorded as a presumed child (Art. 36).
+    let (grown, _) = police
+        .register_subject(AgeStatus::Adult, vec![])
         .await
         .unwrap();
-
-    // GrantorNotRegisteredRepresentative cannot arise at a node: it will not record a consent
-    // given by someone who is not a registered representative, and no request removes one.
-    let stranger = RepresentativeId::new("stranger-9").unwrap();
-    let err = police
-        .grant_consent(medical_to_shelter(
-            child,
-            Grantor::Representative(stranger.clone()),
-        ))
+    let (childs_own, _) = police
+        .grant_consent(medical_to_shelter(grown, Grantor::Subject))
         .await
-        .unwrap_err();
-    assert_eq!(err.remote_code(), Some(ErrorCode::BadRequest), "{err}");
+        .unwrap();
+    police
+        .record_age_status(grown, AgeStatus::PresumedChild)
+        .await
+        .unwrap();
 
     let police_officers = &federation.member(POLICE).officers;
     let shelter_officers = &federation.member(SHELTER).officers;
@@ -265,6 +271,15 @@ async fn every_refusal_reachable_at_the_sender_reaches_the_application_as_its_ow
             submission: Submission::Raw(header(&ghost, &[Category::Identity])),
             expected: RefusalReason::UnknownRecipient {
                 recipient: ghost.clone(),
+            },
+        },
+        Case {
+            sender: POLICE,
+            // Raw: the client will not seal to its own agency (asserted in
+            // `the_client_refuses_locally_what_it_can_check_itself`).
+            submission: Submission::Raw(header(&police_id, &[Category::Identity])),
+            expected: RefusalReason::RecipientIsSender {
+                agency: police_id.clone(),
             },
         },
         Case {
@@ -381,7 +396,7 @@ async fn every_refusal_reachable_at_the_sender_reaches_the_application_as_its_ow
             sender: POLICE,
             submission: Submission::Client(sealed(
                 &police,
-                child,
+                grown,
                 &shelter_id,
                 Purpose::Assistance,
                 &[D::Medical],
@@ -480,7 +495,7 @@ async fn every_refusal_reachable_at_the_sender_reaches_the_application_as_its_ow
         cases.len(),
         "two cases test the same reason"
     );
-    assert_eq!(cases.len(), 16, "the reasons reachable at the sending node");
+    assert_eq!(cases.len(), 17, "the reasons reachable at the sending node");
 
     for Case {
         sender,
@@ -619,6 +634,30 @@ async fn the_client_refuses_locally_what_it_can_check_itself() {
     assert_eq!(err.fault(), streha_client::Fault::Local);
     assert_eq!(err.refusal(), None);
 
+    // The twin of `RefusalReason::RecipientIsSender` (issue 18.1): a disclosure to the
+    // client's own agency is refused before sealing; nothing is queued or logged.
+    let own = federation.member(POLICE).id.clone();
+    let to_self = || {
+        police
+            .disclosure(subject, own.clone(), Purpose::IdentificationAndReferral)
+            .field(DisclosableCategory::Identity, "alias", "A.")
+            .unwrap()
+    };
+    match to_self().seal(&police) {
+        Err(ClientError::RecipientIsSender { agency }) => assert_eq!(agency, own),
+        other => panic!("expected RecipientIsSender, got {other:?}"),
+    }
+    let err = police.submit(to_self()).await.unwrap_err();
+    assert!(
+        matches!(&err, ClientError::RecipientIsSender { agency } if *agency == own),
+        "{err}"
+    );
+    assert_eq!(err.fault(), streha_client::Fault::Local);
+    assert!(
+        police.all_held_deliveries().await.unwrap().is_empty(),
+        "nothing queued"
+    );
+
     // Approvals: the node counts only approvals that verify under the sender's officers'
     // keys (`RefusalReason::UrgentDangerNeedsTwoApprovers`); the client refuses one by an
     // officer of another agency before sealing.
@@ -639,6 +678,165 @@ async fn the_client_refuses_locally_what_it_can_check_itself() {
 
     // Nothing reached the node's log.
     assert_eq!(log_entries(&police).await.len(), before);
+}
+
+/// Issue 18.4: a consent that could never count is refused when it is recorded, with the
+/// policy's exact reason (`streha_core::check_grant`), and the refusal itself is logged
+/// (`consent_refused`, the grant and the reason) like a refused disclosure. Nothing is
+/// recorded: the consent is not listed, no `consent_granted` entry exists, and a disclosure
+/// naming it finds no such consent.
+#[tokio::test(flavor = "multi_thread")]
+async fn consents_that_could_never_count_are_refused_when_recorded() {
+    let federation = Federation::new();
+    let _police_node = federation.start(POLICE);
+    let _shelter_node = federation.start(SHELTER);
+    let police = federation.client(POLICE).await;
+    let guardian = RepresentativeId::new("guardian-1").unwrap();
+    let (child, _) = police
+        .register_subject(AgeStatus::Child, vec![guardian.clone()])
+        .await
+        .unwrap();
+    let (presumed, _) = police
+        .register_subject(AgeStatus::PresumedChild, vec![])
+        .await
+        .unwrap();
+    let (adult, _) = police
+        .register_subject(AgeStatus::Adult, vec![])
+        .await
+        .unwrap();
+    let (rekeyed, _) = police
+        .register_subject(AgeStatus::Adult, vec![])
+        .await
+        .unwrap();
+    police.rekey_subject(rekeyed).await.unwrap();
+    let medical_to = |subject, granted_by, recipient: &str| {
+        consent_terms(
+            subject,
+            granted_by,
+            recipient,
+            &[Category::Medical],
+            &[Purpose::Assistance],
+        )
+    };
+    let typo = AgencyId::new("sheltr").unwrap();
+    let stranger = RepresentativeId::new("stranger-9").unwrap();
+    let cases = [
+        (
+            "a child's own consent (Art. 18.3, 38.5)",
+            medical_to(child, Grantor::Subject, SHELTER),
+            "ChildOwnConsent",
+        ),
+        (
+            "a presumed child's own consent (Art. 36)",
+            medical_to(presumed, Grantor::Subject, SHELTER),
+            "ChildOwnConsent",
+        ),
+        (
+            "an agency that is not in the roster",
+            medical_to(adult, Grantor::Subject, typo.as_str()),
+            "ConsentRecipientNotInRoster",
+        ),
+        (
+            "a representative who is not registered",
+            medical_to(child, Grantor::Representative(stranger.clone()), SHELTER),
+            "GrantorNotRegisteredRepresentative",
+        ),
+        (
+            "a re-keyed id (Art. 18.5)",
+            medical_to(rekeyed, Grantor::Subject, SHELTER),
+            "SubjectClosed",
+        ),
+    ];
+    for (name, terms, expected) in cases {
+        let subject = terms.subject;
+        let err = police.grant_consent(terms).await.unwrap_err();
+        let ClientError::ConsentRefused {
+            consent,
+            reason,
+            log_index,
+        } = &err
+        else {
+            panic!("{name}: expected ConsentRefused, got {err:?}");
+        };
+        assert_eq!(err.fault(), streha_client::Fault::Policy, "{name}");
+        assert_eq!(err.refusal(), Some(reason), "{name}");
+        match reason {
+            RefusalReason::ChildOwnConsent { consent: c } => {
+                assert_eq!(expected, "ChildOwnConsent", "{name}");
+                assert_eq!(c, consent);
+            }
+            RefusalReason::ConsentRecipientNotInRoster {
+                consent: c,
+                recipient,
+            } => {
+                assert_eq!(expected, "ConsentRecipientNotInRoster", "{name}");
+                assert_eq!((c, recipient), (consent, &typo));
+            }
+            RefusalReason::GrantorNotRegisteredRepresentative {
+                consent: c,
+                representative,
+            } => {
+                assert_eq!(expected, "GrantorNotRegisteredRepresentative", "{name}");
+                assert_eq!((c, representative), (consent, &stranger));
+            }
+            RefusalReason::SubjectClosed { subject: s } => {
+                assert_eq!(expected, "SubjectClosed", "{name}");
+                assert_eq!(*s, rekeyed);
+            }
+            other => panic!("{name}: refused for another reason: {other}"),
+        }
+        assert!(
+            !reason.article().is_empty(),
+            "{name}: {reason} cites its article"
+        );
+        // Logged as refused, at the index the application was told, with the grant.
+        let log = log_entries(&police).await;
+        match log.get(usize::try_from(*log_index).unwrap()) {
+            Some(AuditEntry::ConsentRefused {
+                grant,
+                reason: logged,
+                ..
+            }) => {
+                assert_eq!(grant.id(), *consent, "{name}");
+                assert_eq!(logged, reason, "{name}");
+            }
+            other => panic!("{name}: entry {log_index} is {other:?}, not `consent_refused`"),
+        }
+        // Nothing recorded.
+        assert!(
+            !log.iter().any(|e| matches!(
+                e,
+                AuditEntry::ConsentGranted { grant } if grant.id() == *consent
+            )),
+            "{name}: recorded anyway"
+        );
+        assert!(
+            police
+                .consents(subject)
+                .await
+                .unwrap()
+                .iter()
+                .all(|c| c.grant.id() != *consent),
+            "{name}: listed as a consent"
+        );
+    }
+    assert_eq!(count(&log_entries(&police).await, "consent_refused"), 5);
+    assert_eq!(count(&log_entries(&police).await, "consent_granted"), 0);
+
+    // The representative's consent for the child, and the adult's own to the shelter, are
+    // recorded: the check refuses exactly what could never count.
+    police
+        .grant_consent(medical_to(
+            child,
+            Grantor::Representative(guardian),
+            SHELTER,
+        ))
+        .await
+        .unwrap();
+    police
+        .grant_consent(medical_to(adult, Grantor::Subject, SHELTER))
+        .await
+        .unwrap();
 }
 
 /// A fresh envelope id for a raw header (distinct within the test run).

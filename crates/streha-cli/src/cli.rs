@@ -498,12 +498,54 @@ pub(crate) struct RosterSignArgs {
     /// Sign as this version instead of the body's version + 1
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub(crate) roster_version: Option<u64>,
+    /// How long the roster is valid from now: a number of days, hours or minutes (`90d`,
+    /// `36h`, `30m`), or `never`. Past it, nodes send no disclosure but urgent-danger ones
+    /// until they adopt a newer roster: sign the next one well before [default: 365d]
+    #[arg(long, value_name = "DURATION", default_value = "365d", value_parser = parse_valid_for)]
+    pub(crate) valid_for: ValidFor,
     /// Replace an existing signed roster file
     #[arg(long)]
     pub(crate) force: bool,
     /// Print one line of JSON
     #[arg(long)]
     pub(crate) json: bool,
+}
+
+/// A roster's validity period from its signing (`streha roster sign --valid-for`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ValidFor {
+    /// No end (`never`): allowed, not advised.
+    Never,
+    /// This many milliseconds.
+    Millis(u64),
+}
+
+/// Parses `90d`, `36h`, `30m` or `never`.
+pub(crate) fn parse_valid_for(text: &str) -> Result<ValidFor, String> {
+    if text == "never" {
+        return Ok(ValidFor::Never);
+    }
+    let bad = || {
+        format!(
+            "`{text}` is not a validity period; write a whole number of days, hours or minutes (`90d`, `36h`, `30m`) or `never`"
+        )
+    };
+    let split = text.len().checked_sub(1).ok_or_else(bad)?;
+    let (number, unit) = (text.get(..split).ok_or_else(bad)?, &text[split..]);
+    let unit_ms: u64 = match unit {
+        "d" => 86_400_000,
+        "h" => 3_600_000,
+        "m" => 60_000,
+        _ => return Err(bad()),
+    };
+    let count: u64 = number.parse().map_err(|_| bad())?;
+    if count == 0 {
+        return Err(format!("`{text}`: a roster must be valid for some time"));
+    }
+    count
+        .checked_mul(unit_ms)
+        .map(ValidFor::Millis)
+        .ok_or_else(bad)
 }
 
 /// Arguments of `streha roster verify`.
@@ -1547,6 +1589,31 @@ mod tests {
     #[test]
     fn grantors_recipients_and_consent_categories() {
         assert_eq!(parse_grantor("subject").unwrap(), Grantor::Subject);
+        assert_eq!(
+            parse_valid_for("90d").unwrap(),
+            ValidFor::Millis(90 * 86_400_000)
+        );
+        assert_eq!(
+            parse_valid_for("36h").unwrap(),
+            ValidFor::Millis(36 * 3_600_000)
+        );
+        assert_eq!(
+            parse_valid_for("30m").unwrap(),
+            ValidFor::Millis(30 * 60_000)
+        );
+        assert_eq!(parse_valid_for("never").unwrap(), ValidFor::Never);
+        for bad in [
+            "",
+            "d",
+            "0d",
+            "90",
+            "90s",
+            "-1d",
+            "1.5d",
+            "99999999999999999d",
+        ] {
+            assert!(parse_valid_for(bad).is_err(), "{bad}");
+        }
         assert_eq!(
             parse_grantor("representative:guardian-1").unwrap(),
             Grantor::Representative(RepresentativeId::new("guardian-1").unwrap())

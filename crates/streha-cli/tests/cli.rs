@@ -1650,7 +1650,8 @@ fn a_rekeyed_child_gets_its_representative_back_and_an_age_can_be_recorded() {
             ],
         )
     };
-    let err = fails(grant("representative:guardian-1"), 2);
+    // Refused when recorded (a policy refusal, exit 3), and the refusal logged.
+    let err = fails(grant("representative:guardian-1"), 3);
     assert!(err.contains("guardian-1"), "{err}");
 
     let v = json(&ok(fed.as_agency(

@@ -566,16 +566,27 @@ impl Client {
     ///
     /// # Errors
     /// [`ClientError::Consent`] if the terms are invalid (checked before sending),
-    /// [`ClientError::Randomness`], transport errors, [`ClientError::Remote`].
+    /// [`ClientError::ConsentRefused`] if the node's policy refuses the grant (a child's own
+    /// consent, an unregistered representative, a re-keyed id, an agency not in the roster;
+    /// the refusal is logged), [`ClientError::Randomness`], transport errors,
+    /// [`ClientError::Remote`].
     #[tracing::instrument(name = "streha_client.grant_consent", skip_all, fields(subject = %terms.subject, consent))]
     pub async fn grant_consent(&self, terms: NewConsent) -> Result<(ConsentId, u64), ClientError> {
         let id = ConsentId::from_bytes(crate::random_16()?);
         tracing::Span::current().record("consent", tracing::field::display(id));
         let grant = terms.into_grant(id)?;
-        let index = self
-            .logged(AppRequest::GrantConsent(Box::new(grant)))
-            .await?;
-        Ok((id, index))
+        match self.call(AppRequest::GrantConsent(Box::new(grant))).await? {
+            AppResponse::Logged { index } => Ok((id, index)),
+            AppResponse::Refused { reason, index } => {
+                tracing::info!(article = reason.article(), "consent refused by the policy");
+                Err(ClientError::ConsentRefused {
+                    consent: id,
+                    reason,
+                    log_index: index,
+                })
+            }
+            other => Err(unexpected("GrantConsent", &other)),
+        }
     }
 
     /// Revokes a consent from `revoked_at` on. Returns the log index.

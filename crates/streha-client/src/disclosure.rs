@@ -239,7 +239,7 @@ impl PreparedDisclosure {
     /// [`ClientError::ProtectionCategory`], [`ClientError::DeclarationMismatch`],
     /// [`ClientError::WrongSender`], [`ClientError::UnknownOfficer`],
     /// [`ClientError::InvalidApproval`], [`ClientError::UnknownRecipient`],
-    /// [`ClientError::Seal`].
+    /// [`ClientError::RecipientIsSender`], [`ClientError::Seal`].
     pub fn seal(self, client: &Client) -> Result<SealedDisclosure, ClientError> {
         client.seal(self)
     }
@@ -416,6 +416,11 @@ pub(crate) fn seal_prepared(
                 })?;
         verify_urgent_approval(&header, approval, key)?;
     }
+    if header.recipient == *agency {
+        return Err(ClientError::RecipientIsSender {
+            agency: agency.clone(),
+        });
+    }
     let recipient =
         roster
             .agency(&header.recipient)
@@ -591,6 +596,16 @@ mod tests {
         assert!(matches!(
             seal_prepared(prepared, &id("csw"), &f.police_signing, &f.roster),
             Err(ClientError::WrongSender { .. })
+        ));
+        // Issue 18.1: to its own agency, refused before anything is sealed or sent.
+        let mut b = builder(&f, Purpose::Assistance)
+            .field(DisclosableCategory::Medical, "x", "y")
+            .unwrap();
+        b.recipient = id("police");
+        let prepared = b.prepare().unwrap();
+        assert!(matches!(
+            seal_prepared(prepared, &id("police"), &f.police_signing, &f.roster),
+            Err(ClientError::RecipientIsSender { agency }) if agency == id("police")
         ));
     }
 

@@ -54,12 +54,19 @@ pub enum Fault {
 /// | [`RefusalReason::ProtectionCategory`] | [`ClientError::ProtectionCategory`] (the typed builder cannot name one; a run-time check besides) |
 /// | [`RefusalReason::ContentMismatch`] (the node never sees content: it is the receiving application that checks, [`ClientError::Violation`]) | [`ClientError::DeclarationMismatch`] (the builder declares exactly the record's categories; a run-time check besides) |
 /// | [`RefusalReason::UnknownRecipient`] | [`ClientError::UnknownRecipient`] (sealing needs the recipient's key from the roster) |
+/// | [`RefusalReason::RecipientIsSender`] | [`ClientError::RecipientIsSender`] |
 /// | [`RefusalReason::UnknownSender`] (the node answers [`ErrorCode::Unauthorized`] for another sender, before the policy) | [`ClientError::WrongSender`], [`ClientError::AgencyNotInRoster`] |
 /// | [`RefusalReason::UrgentDangerNeedsTwoApprovers`] (it counts only approvals that verify) | [`ClientError::UnknownOfficer`], [`ClientError::InvalidApproval`] for an approval that would not count; a duplicate officer is [`ClientError::Approval`] |
 ///
 /// Every other reason is decided by the node only (it holds the subjects, consents and the
 /// roster's agreement). `tests/tests/refusals.rs` drives each reason reachable at the
 /// sending node end to end.
+///
+/// A consent the node refuses to record (`streha_core::check_grant`: a child's own consent,
+/// an unregistered representative, a re-keyed id, an agency not in the roster) comes back as
+/// [`ClientError::ConsentRefused`], with the reason and the index of the `consent_refused`
+/// entry; nothing was recorded. The client does not check these itself: the node holds the
+/// subject, and its roster may be newer than the client's.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ClientError {
@@ -149,6 +156,17 @@ pub enum ClientError {
         /// The exact reason (it cites the article of Law 04/L-218).
         reason: RefusalReason,
         /// Index of the `refused` entry in the node's audit log.
+        log_index: u64,
+    },
+    /// The policy refused to record the consent (`streha_core::check_grant`). The refusal is
+    /// logged at `log_index` in the node's audit log; nothing was recorded.
+    #[error("consent {consent} was not recorded: refused (logged at index {log_index}): {reason}")]
+    ConsentRefused {
+        /// The consent's id (drawn by the client).
+        consent: streha_core::ConsentId,
+        /// The exact reason (it cites the article of Law 04/L-218).
+        reason: RefusalReason,
+        /// Index of the `consent_refused` entry in the node's audit log.
         log_index: u64,
     },
 
@@ -325,6 +343,15 @@ pub enum ClientError {
         /// Carried.
         found: CategorySet,
     },
+    /// A disclosure's header names this client's own agency as recipient: a disclosure goes to
+    /// another agency (the node would refuse it, [`RefusalReason::RecipientIsSender`]).
+    #[error(
+        "the disclosure is addressed to `{agency}`, this client's own agency; a disclosure goes to another member agency: address it to the agency that is to receive it"
+    )]
+    RecipientIsSender {
+        /// This client's agency.
+        agency: AgencyId,
+    },
     /// A disclosure's header names another sender than this client's agency.
     #[error(
         "the disclosure is prepared for sender `{sender}`, but this client is agency `{agency}`"
@@ -412,7 +439,7 @@ impl ClientError {
             | ConnectTimeout { .. }
             | Transport(_) => Fault::Transport,
             Remote(_) | NotCosigned { .. } => Fault::Node,
-            Refused { .. } => Fault::Policy,
+            Refused { .. } | ConsentRefused { .. } => Fault::Policy,
             Roster(_)
             | Checkpoint(_)
             | CheckpointOrigin { .. }
@@ -431,6 +458,7 @@ impl ClientError {
             | AgencyNotInRoster { .. }
             | KeyMismatch { .. }
             | UnknownRecipient { .. }
+            | RecipientIsSender { .. }
             | ProtectionCategory { .. }
             | DeclarationMismatch { .. }
             | WrongSender { .. }
@@ -446,10 +474,12 @@ impl ClientError {
         }
     }
 
-    /// The policy's reason, for [`ClientError::Refused`].
+    /// The policy's reason, for [`ClientError::Refused`] and [`ClientError::ConsentRefused`].
     pub fn refusal(&self) -> Option<&RefusalReason> {
         match self {
-            ClientError::Refused { reason, .. } => Some(reason),
+            ClientError::Refused { reason, .. } | ClientError::ConsentRefused { reason, .. } => {
+                Some(reason)
+            }
             _ => None,
         }
     }

@@ -353,6 +353,17 @@ pub enum AuditEntry {
         /// When.
         at: Timestamp,
     },
+    /// Tag 18. The node refused to record a consent grant
+    /// ([`check_grant`](crate::check_grant)): the refusal itself is logged, like a refused
+    /// disclosure. Nothing was recorded; the grant is kept as the application asked for it.
+    ConsentRefused {
+        /// The grant refused (its `recorded_at` is the time the application stated).
+        grant: ConsentGrant,
+        /// Why.
+        reason: RefusalReason,
+        /// When the node refused it (its own time).
+        at: Timestamp,
+    },
 }
 
 impl AuditEntry {
@@ -392,6 +403,7 @@ impl AuditEntry {
             | WitnessAlarmV1 { at, .. }
             | WitnessAlarm { at, .. }
             | WitnessedCheckpoints { at, .. } => *at,
+            ConsentRefused { at, .. } => *at,
         }
     }
 
@@ -417,6 +429,7 @@ impl AuditEntry {
             SubjectRekeyed { .. } => "subject_rekeyed",
             WitnessAlarmV1 { .. } | WitnessAlarm { .. } => "witness_alarm",
             WitnessedCheckpoints { .. } => "witnessed_checkpoints",
+            ConsentRefused { .. } => "consent_refused",
         }
     }
 }

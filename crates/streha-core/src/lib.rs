@@ -54,7 +54,8 @@
 //! let csw = AgencyId::new("csw-prishtina")?;
 //! let federation = Federation::new(ExchangeAgreement::new(vec![clause])?)
 //!     .with_agency(police.clone(), Role::Police)?
-//!     .with_agency(csw.clone(), Role::CentreForSocialWork)?;
+//!     .with_agency(csw.clone(), Role::CentreForSocialWork)?
+//!     .with_agency(AgencyId::new("prosecution-prishtina")?, Role::Prosecution)?;
 //!
 //! // A presumed child (Art. 36) with a registered legal representative.
 //! let guardian = RepresentativeId::new("guardian-0042")?;
@@ -109,10 +110,12 @@
 //!     }
 //! );
 //!
-//! // The same disclosure to the police would give a child's identity outside the agreement.
-//! let mut to_police = header.clone();
-//! to_police.recipient = AgencyId::new("police-prishtina")?;
-//! let refused = decide(&ctx, &DisclosureRequest::new(&to_police), Timestamp(1_750_000_000_000));
+//! // The same disclosure to the prosecution would give a child's identity outside the
+//! // agreement.
+//! let mut to_prosecution = header.clone();
+//! to_prosecution.recipient = AgencyId::new("prosecution-prishtina")?;
+//! let refused =
+//!     decide(&ctx, &DisclosureRequest::new(&to_prosecution), Timestamp(1_750_000_000_000));
 //! assert!(matches!(
 //!     refused.reason(),
 //!     Some(RefusalReason::ChildIdentificationOutsideAgreement { category: Category::Identity, .. })
@@ -175,7 +178,8 @@ pub use crate::{
         MAX_ORIGIN_LEN, OfficerId, RepresentativeId, SignatureBytes, SubjectId,
     },
     policy::{
-        Basis, Decision, DisclosureRequest, PolicyContext, RefusalReason, decide, decide_to_send,
+        Basis, Decision, DisclosureRequest, PolicyContext, RefusalReason, check_grant, decide,
+        decide_to_send,
     },
     record::{
         Field, FieldValue, MAX_FIELD_NAME_LEN, MAX_FIELD_VALUE_LEN, MAX_FIELDS, MAX_RECORD_LEN,

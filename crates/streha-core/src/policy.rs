@@ -395,6 +395,27 @@ pub enum RefusalReason {
         /// The purpose.
         purpose: Purpose,
     },
+    /// The disclosure is addressed to the sending agency itself. A disclosure moves
+    /// information to another member agency; what an agency holds needs none to itself, and
+    /// its own node is no peer to deliver to.
+    #[error(
+        "the disclosure is addressed to `{agency}`, the sending agency itself; a disclosure goes to another member agency, and what an agency holds needs none to itself: address it to the agency that is to receive it"
+    )]
+    RecipientIsSender {
+        /// The agency, sender and recipient.
+        agency: AgencyId,
+    },
+    /// A consent names as recipient an agency that is not a member of the federation: it
+    /// could never allow a disclosure, and it would be listed as in force (Art. 18.3, 18.2).
+    #[error(
+        "consent {consent} names agency `{recipient}` as a recipient, which is not a member agency of the current roster (Art. 18.3, 18.2: information is exchanged only between the roster's authorities); check the agency id, or name a role"
+    )]
+    ConsentRecipientNotInRoster {
+        /// The consent.
+        consent: ConsentId,
+        /// The first recipient agency not in the roster, in the grant's order.
+        recipient: AgencyId,
+    },
 }
 
 impl RefusalReason {
@@ -424,6 +445,8 @@ impl RefusalReason {
             ConsentDoesNotCoverCategory { .. } => "ConsentDoesNotCoverCategory",
             ConsentDoesNotCoverPurpose { .. } => "ConsentDoesNotCoverPurpose",
             NotInAgreement { .. } => "NotInAgreement",
+            RecipientIsSender { .. } => "RecipientIsSender",
+            ConsentRecipientNotInRoster { .. } => "ConsentRecipientNotInRoster",
         }
     }
 
@@ -435,7 +458,8 @@ impl RefusalReason {
             EmptyCategories
             | ContentMismatch { .. }
             | UnknownSubject { .. }
-            | SubjectMismatch { .. } => "",
+            | SubjectMismatch { .. }
+            | RecipientIsSender { .. } => "",
             UnknownSender { .. } | UnknownRecipient { .. } => "Art. 18.2",
             SubjectClosed { .. } => "Art. 18.5",
             UrgentDangerSenderRole { .. } | UrgentDangerNeedsTwoApprovers { .. } => "Art. 45.3",
@@ -450,6 +474,7 @@ impl RefusalReason {
             | ConsentDoesNotCoverCategory { .. }
             | ConsentDoesNotCoverPurpose { .. } => "Art. 18.3",
             NotInAgreement { .. } => "Art. 18.2, 45.1",
+            ConsentRecipientNotInRoster { .. } => "Art. 18.3, 18.2",
         }
     }
 }
@@ -505,7 +530,8 @@ impl Decision {
 ///    [`RefusalReason::ProtectionCategory`].
 /// 2. **Declared categories**: none → [`RefusalReason::EmptyCategories`]; if the content is
 ///    known and differs from the declaration → [`RefusalReason::ContentMismatch`].
-/// 3. **Membership** (Art. 18.2): sender, then recipient, must be in the federation.
+/// 3. **Membership** (Art. 18.2): sender, then recipient, must be in the federation, and
+///    they are two agencies (a disclosure to the sender itself is refused).
 /// 4. **Subject**: known, the same as the header's, and not re-keyed (Art. 18.5).
 /// 5. **Urgent danger** (Art. 45.3), for that purpose only: sender is police or prosecution;
 ///    at least two distinct verified approving officers.
@@ -597,6 +623,11 @@ fn evaluate(
             recipient: h.recipient.clone(),
         });
     };
+    if h.recipient == h.sender {
+        return Err(RefusalReason::RecipientIsSender {
+            agency: h.recipient.clone(),
+        });
+    }
 
     // 4. The subject (Art. 18.5).
     let Some(subject) = ctx.subject else {
@@ -683,25 +714,66 @@ fn evaluate(
     })
 }
 
-fn check_consent(
-    ctx: &PolicyContext<'_>,
+/// Checks a consent grant before it is recorded: the node's decision at `GrantConsent`,
+/// so that nothing is listed as in force that could never allow a disclosure. Pure, total
+/// and deterministic like [`decide`]; its refusals are [`RefusalReason`]s, logged like
+/// `decide`'s (`consent_refused`, `spec/entries.md`).
+///
+/// The rules, in this order (`spec/policy.md` §5.1); the **first** that fails is the reason:
+///
+/// 1. The grant is about `subject` ([`RefusalReason::ConsentSubjectMismatch`]).
+/// 2. The subject id is not closed by re-keying ([`RefusalReason::SubjectClosed`],
+///    Art. 18.5).
+/// 3. A grant by the subject needs the subject adult, and adult already when the grant was
+///    recorded (`adult_since <= recorded_at`): a child's or presumed child's own consent
+///    never counts ([`RefusalReason::ChildOwnConsent`], Art. 18.3, 36, 38.5). A grant by a
+///    representative needs the representative registered for the subject
+///    ([`RefusalReason::GrantorNotRegisteredRepresentative`], Art. 18.3, 38.5).
+/// 4. Every agency the grant names as recipient is a member of `federation`
+///    ([`RefusalReason::ConsentRecipientNotInRoster`], Art. 18.3, 18.2). A role needs no
+///    member: a consent to a role covers the agencies of that role the roster lists when a
+///    disclosure is decided.
+///
+/// Rules 1 and 3 are the same as `decide`'s rules 7c–7e at the time of recording, so a
+/// grant recorded now is not refused by them at disclosure unless the subject's facts
+/// change (a representative removed, a presumed-child status recorded).
+///
+/// # Errors
+/// The first rule that fails, as a [`RefusalReason`].
+pub fn check_grant(
+    federation: &Federation,
     subject: &Subject,
-    h: &DisclosureHeader,
-    role: Role,
-    assistance: CategorySet,
-    consent: ConsentId,
-    now: Timestamp,
+    grant: &crate::ConsentGrant,
 ) -> Result<(), RefusalReason> {
-    let Some(view) = ctx.consents.iter().find(|v| v.grant.id() == consent) else {
-        return Err(RefusalReason::ConsentUnknown { consent });
-    };
-    let grant = view.grant;
+    let consent = grant.id();
     if grant.subject() != subject.id() {
         return Err(RefusalReason::ConsentSubjectMismatch {
             consent,
             subject: grant.subject(),
         });
     }
+    if subject.is_closed() {
+        return Err(RefusalReason::SubjectClosed {
+            subject: subject.id(),
+        });
+    }
+    check_grantor(subject, grant)?;
+    for recipient in grant.recipients() {
+        if let crate::Recipient::Agency(agency) = recipient
+            && federation.role_of(agency).is_none()
+        {
+            return Err(RefusalReason::ConsentRecipientNotInRoster {
+                consent,
+                recipient: agency.clone(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// `decide`'s rules 7d and 7e, and `check_grant`'s rule 3: who may grant.
+fn check_grantor(subject: &Subject, grant: &crate::ConsentGrant) -> Result<(), RefusalReason> {
+    let consent = grant.id();
     match grant.granted_by() {
         // A child's own consent never counts, nor one the subject gave before an adult age
         // was recorded (it was given as a child or presumed child).
@@ -722,6 +794,29 @@ fn check_consent(
             }
         }
     }
+    Ok(())
+}
+
+fn check_consent(
+    ctx: &PolicyContext<'_>,
+    subject: &Subject,
+    h: &DisclosureHeader,
+    role: Role,
+    assistance: CategorySet,
+    consent: ConsentId,
+    now: Timestamp,
+) -> Result<(), RefusalReason> {
+    let Some(view) = ctx.consents.iter().find(|v| v.grant.id() == consent) else {
+        return Err(RefusalReason::ConsentUnknown { consent });
+    };
+    let grant = view.grant;
+    if grant.subject() != subject.id() {
+        return Err(RefusalReason::ConsentSubjectMismatch {
+            consent,
+            subject: grant.subject(),
+        });
+    }
+    check_grantor(subject, grant)?;
     if let Err(why) = view.check_in_force(now) {
         return Err(RefusalReason::ConsentNotInForce { consent, why });
     }

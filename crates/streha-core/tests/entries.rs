@@ -334,6 +334,18 @@ fn fixed_entries() -> Vec<(&'static str, &'static str, AuditEntry)> {
                 at: t,
             },
         ),
+        (
+            "consent_refused",
+            "tag 18: the consent 33..33 of tag 4 refused: GrantorNotRegisteredRepresentative(33..33, guardian-7)",
+            AuditEntry::ConsentRefused {
+                grant: fixed_grant(),
+                reason: RefusalReason::GrantorNotRegisteredRepresentative {
+                    consent: ConsentId::from_bytes([0x33; 16]),
+                    representative: RepresentativeId::new("guardian-7").unwrap(),
+                },
+                at: t,
+            },
+        ),
     ]
 }
 
@@ -472,7 +484,7 @@ fn encoding_walkthrough_of_spec() {
     for (i, (name, _, entry)) in fixed_entries().iter().enumerate() {
         let tag = entry.encode()[1];
         let want = [
-            0, 1, 2, 3, 4, 5, 6, 6, 7, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17,
+            0, 1, 2, 3, 4, 5, 6, 6, 7, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18,
         ][i];
         assert_eq!(tag, want, "{name}");
         assert_eq!(name.split('_').next(), entry.kind_name().split('_').next());
@@ -1142,7 +1154,7 @@ fn refusal_reason_tags_are_pinned() {
         },
         RefusalReason::ConsentDoesNotCoverRecipient {
             consent: c,
-            recipient: a,
+            recipient: a.clone(),
             role: Role::Health,
         },
         RefusalReason::ConsentDoesNotCoverCategory {
@@ -1157,6 +1169,11 @@ fn refusal_reason_tags_are_pinned() {
             category: Category::Identity,
             role: Role::Health,
             purpose: Purpose::Return,
+        },
+        RefusalReason::RecipientIsSender { agency: a.clone() },
+        RefusalReason::ConsentRecipientNotInRoster {
+            consent: c,
+            recipient: a,
         },
     ];
     for (i, r) in reasons.iter().enumerate() {

@@ -773,8 +773,164 @@ fn art_18_2_agreement_governs_other_categories() {
                 sender: agency("impostor"),
             }),
         ),
+        case(
+            "a disclosure to the sending agency itself, even of what a clause would allow",
+            adult(),
+            header(
+                "police",
+                "police",
+                s,
+                &[CaseSummary],
+                CriminalInvestigationAndProsecution,
+                None,
+            ),
+            refused(RefusalReason::RecipientIsSender {
+                agency: agency("police"),
+            }),
+        ),
     ];
     check(cases);
+}
+
+/// Issue 18.4: a consent is refused when it is recorded — not first at a disclosure — if it
+/// could never count: a child's own (Art. 18.3, 36, 38.5), an unregistered representative's
+/// (Art. 18.3, 38.5), one for a re-keyed id (Art. 18.5), one naming an agency that is not a
+/// member (Art. 18.3, 18.2). Each with the exact reason, in the documented order.
+#[test]
+fn art_18_3_consent_checked_when_recorded() {
+    let federation = federation();
+    let to = |recipients: Vec<Recipient>, by: Grantor, subject: SubjectId| {
+        grant(1, subject, by, recipients, &[Medical], &[Assistance])
+    };
+    let health = || vec![Recipient::Agency(agency("health"))];
+    // Allowed: an adult's own consent; a registered representative's; a role with no member.
+    assert_eq!(
+        check_grant(
+            &federation,
+            &adult(),
+            &to(health(), Grantor::Subject, sid(0xa1))
+        ),
+        Ok(())
+    );
+    assert_eq!(
+        check_grant(
+            &federation,
+            &child(),
+            &to(
+                health(),
+                Grantor::Representative(rep("guardian-1")),
+                sid(0xc1)
+            )
+        ),
+        Ok(())
+    );
+    assert_eq!(
+        check_grant(
+            &federation,
+            &adult(),
+            &to(
+                vec![Recipient::Role(Role::ConsularMission)],
+                Grantor::Subject,
+                sid(0xa1)
+            )
+        ),
+        Ok(())
+    );
+    // Refused, each with its reason.
+    let cases = [
+        (
+            "a child's own consent",
+            child(),
+            to(health(), Grantor::Subject, sid(0xc1)),
+            RefusalReason::ChildOwnConsent { consent: cid(1) },
+        ),
+        (
+            "a presumed child's own consent (Art. 36)",
+            presumed_child(),
+            to(health(), Grantor::Subject, sid(0xb1)),
+            RefusalReason::ChildOwnConsent { consent: cid(1) },
+        ),
+        (
+            "an unregistered representative",
+            child(),
+            to(
+                health(),
+                Grantor::Representative(rep("guardian-9")),
+                sid(0xc1),
+            ),
+            RefusalReason::GrantorNotRegisteredRepresentative {
+                consent: cid(1),
+                representative: rep("guardian-9"),
+            },
+        ),
+        (
+            "an agency that is not in the roster, after one that is",
+            adult(),
+            to(
+                vec![
+                    Recipient::Agency(agency("health")),
+                    Recipient::Agency(agency("heath")),
+                ],
+                Grantor::Subject,
+                sid(0xa1),
+            ),
+            RefusalReason::ConsentRecipientNotInRoster {
+                consent: cid(1),
+                recipient: agency("heath"),
+            },
+        ),
+        (
+            "another subject's grant",
+            adult(),
+            to(health(), Grantor::Subject, sid(0xc1)),
+            RefusalReason::ConsentSubjectMismatch {
+                consent: cid(1),
+                subject: sid(0xc1),
+            },
+        ),
+        (
+            "the grantor is checked before the recipients",
+            child(),
+            to(
+                vec![Recipient::Agency(agency("nobody"))],
+                Grantor::Subject,
+                sid(0xc1),
+            ),
+            RefusalReason::ChildOwnConsent { consent: cid(1) },
+        ),
+    ];
+    for (name, subject, grant, expected) in cases {
+        assert_eq!(
+            check_grant(&federation, &subject, &grant),
+            Err(expected),
+            "{name}"
+        );
+    }
+    // A re-keyed id takes no consent at all (Art. 18.5).
+    let mut closed = adult();
+    closed.rekey(sid(0xa2), &[9; 32]).unwrap();
+    assert_eq!(
+        check_grant(
+            &federation,
+            &closed,
+            &to(health(), Grantor::Subject, sid(0xa1))
+        ),
+        Err(RefusalReason::SubjectClosed { subject: sid(0xa1) })
+    );
+    // What is recorded is then not refused by `decide` for its grantor.
+    let recorded = to(health(), Grantor::Subject, sid(0xa1));
+    let h = header(
+        "police",
+        "health",
+        sid(0xa1),
+        &[Medical],
+        Assistance,
+        Some(cid(1)),
+    );
+    assert!(
+        decide_with(Some(&adult()), &[(recorded, None)], &h, at_day(10)).is_allowed(),
+        "a grant recorded without refusal allows what it covers"
+    );
 }
 
 #[test]
@@ -1198,6 +1354,10 @@ fn refusal_reasons_cite_their_article() {
             why: NotInForce::Expired {
                 expires_at: at_day(30),
             },
+        },
+        RefusalReason::ConsentRecipientNotInRoster {
+            consent: cid(1),
+            recipient: agency("heath"),
         },
     ];
     let spec = std::fs::read_to_string(

@@ -329,6 +329,11 @@ fn arb_scenario() -> impl Strategy<Value = Scenario> {
                 if s.header.purpose == Purpose::UrgentDanger && now % 3 != 0 {
                     s.header.sender = agency(0);
                 }
+                // Usually, to another agency than the sender.
+                if s.header.recipient == s.header.sender && now % 8 != 0 {
+                    let i = AGENCIES.iter().position(|a| *a == s.header.sender.as_str()).unwrap_or(0);
+                    s.header.recipient = agency((i + 1) % MEMBERS);
+                }
                 s.content = match content {
                     None => None,
                     Some(None) => Some(s.header.categories),
@@ -418,6 +423,11 @@ fn assert_sound(s: &Scenario, basis: &Basis, urgent_review: bool) -> Result<(), 
         prop_assert_eq!(content, declared);
     }
     prop_assert!(s.federation.role_of(&h.sender).is_some());
+    prop_assert_ne!(
+        &h.sender,
+        &h.recipient,
+        "a disclosure to the sender itself allowed"
+    );
     let role = s.federation.role_of(&h.recipient);
     prop_assert!(role.is_some());
     let role = role.unwrap();

@@ -512,6 +512,22 @@ fn rosters() -> Seeds {
         "signed-empty".into(),
         small.sign(fixed::roster_key()).expect("signs").into_bytes(),
     );
+    let valid_until = roster
+        .clone()
+        .with_expiry(Some(Timestamp(1_800_000_000_000)))
+        .expect("a validity period");
+    seeds.insert(
+        "signed-with-expiry".into(),
+        valid_until
+            .sign(fixed::roster_key())
+            .expect("signs")
+            .into_bytes(),
+    );
+    seeds.insert(
+        "body-empty-validity".into(),
+        body.replacen("issued_at", "expires_at = 0\nissued_at", 1)
+            .into_bytes(),
+    );
     seeds
 }
 
@@ -767,6 +783,17 @@ fn frames() -> Seeds {
         "peer-refused",
         frame::encode(&PeerResponse::Refused(reason)).expect("encodes"),
     );
+    put(
+        "peer-roster-answer",
+        frame::encode(&PeerResponse::Roster(Box::new(
+            streha_wire::peer::RosterAnswer {
+                version: 3,
+                hash: [0x33; 32],
+                note: Some(roster().sign(fixed::roster_key()).expect("signs")),
+            },
+        )))
+        .expect("encodes"),
+    );
     put("truncated", deliver[..deliver.len() - 1].to_vec());
     let mut oversized = deliver.clone();
     oversized[..4].copy_from_slice(&u32::MAX.to_be_bytes());
@@ -907,6 +934,18 @@ fn node_requests() -> Seeds {
         "gossip",
         payload(&PeerRequest::Gossip(vec!["x\n\n".into()])),
     );
+    for (what, version) in [("roster-version-older", 0), ("roster-version-newer", 99)] {
+        with_variants(
+            &mut seeds,
+            what,
+            payload(&PeerRequest::RosterVersion(
+                streha_wire::peer::RosterOffer {
+                    version,
+                    hash: [0x11; 32],
+                },
+            )),
+        );
+    }
     seeds
 }
 

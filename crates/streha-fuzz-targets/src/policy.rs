@@ -264,9 +264,12 @@ fn model(
     if declared.is_empty() || content.is_some_and(|c| c != declared) {
         return None;
     }
-    // 3. Membership.
+    // 3. Membership, and two agencies.
     let sender_role = federation.role_of(&h.sender)?;
     let role = federation.role_of(&h.recipient)?;
+    if h.recipient == h.sender {
+        return None;
+    }
     // 4. The subject.
     let subject = subject?;
     if subject.id() != h.subject || subject.status() != SubjectStatus::Active {

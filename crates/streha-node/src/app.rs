@@ -2,7 +2,7 @@
 
 use streha_core::{
     AuditEntry, ConsentGrant, ConsentRevocation, ConsentView, Decision, DisclosureHeader,
-    DisclosureRequest, EnvelopeId, Grantor, PolicyContext, Subject, SubjectId, decide_to_send,
+    DisclosureRequest, EnvelopeId, PolicyContext, Subject, SubjectId, check_grant, decide_to_send,
 };
 use streha_crypto::Envelope;
 use streha_store::Transaction;
@@ -478,23 +478,32 @@ async fn grant_consent(shared: &Shared, grant: ConsentGrant) -> Result<AppRespon
                 grant.subject()
             ))
         })?;
-    if subject.is_closed() {
-        return Err(Failure::BadRequest(format!(
-            "subject {} was re-keyed; its old id takes no new consent (Art. 18.5)",
-            subject.id()
-        )));
-    }
-    if let Grantor::Representative(representative) = grant.granted_by()
-        && !subject.has_representative(representative)
-    {
-        return Err(Failure::BadRequest(format!(
-            "`{representative}` is not a registered legal representative of subject {}; register the representative first (Art. 18.3, 38.5)",
-            subject.id()
-        )));
-    }
     shared.check_skew("consent recorded_at", grant.recorded_at())?;
     if shared.store.get(CONSENTS, id.as_bytes())?.is_some() {
         return Err(Failure::Conflict(format!("consent {id} already exists")));
+    }
+    // The policy's check of the grant (a child's own consent, an unregistered representative,
+    // a closed id, an agency outside the roster): refused now, and the refusal logged like a
+    // refused disclosure, rather than recorded, listed as in force and refused at every send.
+    // The roster is read under the registry lock, which a roster adoption takes exclusively.
+    let roster = shared.roster();
+    if let Err(reason) = check_grant(roster.policy_view(), &subject, &grant) {
+        tracing::info!(consent = %id, reason = %reason, "consent refused by policy");
+        shared.metrics.refused("grant", &reason);
+        let mut tx = Transaction::new();
+        tx.append(
+            AuditEntry::ConsentRefused {
+                grant,
+                reason: reason.clone(),
+                at: shared.now(),
+            }
+            .encode(),
+        );
+        let committed = shared.commit(tx).await?;
+        return Ok(AppResponse::Refused {
+            reason,
+            index: committed.first_index,
+        });
     }
     let mut subject_key = grant.subject().as_bytes().to_vec();
     subject_key.extend_from_slice(id.as_bytes());
@@ -624,6 +633,12 @@ pub(crate) fn named_consent(
 }
 
 async fn submit(shared: &Shared, envelope: Envelope) -> Result<AppResponse, Failure> {
+    // Held until the entry is committed: a revocation or re-keying committed between reading
+    // the registry and logging the decision would otherwise not be seen by it, and a roster
+    // adoption (which takes it exclusively over its `roster_changed` entry and the swap)
+    // cannot fall between reading the roster and logging a decision made under it. Shared,
+    // so that concurrent disclosures still commit together; registry changes wait for them.
+    let _guard = shared.registry_lock.read().await;
     let roster = shared.roster();
     let own = shared.own_entry()?;
     // The application signs with the agency key; the node accepts only that key.
@@ -652,6 +667,19 @@ async fn submit(shared: &Shared, envelope: Envelope) -> Result<AppResponse, Fail
         )));
     }
     shared.check_skew("disclosure created_at", header.created_at)?;
+    // Past its validity period the roster stays in force, but no disclosure leaves under it
+    // except an urgent-danger one, which Art. 45.3 wants made without delay
+    // (`spec/protocol.md` §8, "Lifetime"). Not a decision of the policy: nothing is logged.
+    if roster.is_expired_at(shared.now()) && header.purpose != streha_core::Purpose::UrgentDanger {
+        return Err(Failure::Unavailable(format!(
+            "the roster (version {}) expired at {}: no disclosure leaves this node until a newer roster is adopted (urgent-danger disclosures excepted, Art. 45.3); the operator must install the national authority's new roster, or wait for a peer to pass it on, then retry",
+            roster.version(),
+            roster
+                .expires_at()
+                .map(|t| t.to_string())
+                .unwrap_or_default()
+        )));
+    }
     if let Some(recipient) = roster.agency(&header.recipient)
         && envelope.header.recipient != recipient.encryption_key
     {
@@ -661,10 +689,6 @@ async fn submit(shared: &Shared, envelope: Envelope) -> Result<AppResponse, Fail
         )));
     }
 
-    // Held until the entry is committed: a revocation or re-keying committed between reading
-    // the registry and logging the decision would otherwise not be seen by it. Shared, so
-    // that concurrent disclosures still commit together; registry changes wait for them.
-    let _guard = shared.registry_lock.read().await;
     let subject: Option<Subject> = load_subject(shared, header.subject).await?;
     let consents = named_consent(shared, header.subject, header.consent)?;
     let views: Vec<ConsentView<'_>> = consents

@@ -27,14 +27,14 @@ pub(crate) struct Identity {
     pub(crate) signer: NoteSigner,
 }
 
-/// The roster file is signed by the roster key and lists this agency with this node's key;
-/// its log origin is a valid key name.
+/// The roster in force at start (the roster file, or the newer one kept in the data
+/// directory) is signed by the roster key and lists this agency with this node's key; its
+/// log origin is a valid key name.
 pub(crate) fn identity(config: &NodeConfig) -> Result<Identity, StartError> {
-    let note = std::fs::read_to_string(&config.roster_path).map_err(|e| {
-        StartError::Roster(format!("cannot read {}: {e}", config.roster_path.display()))
-    })?;
-    let roster =
-        Roster::open(&note, &config.roster_key).map_err(|e| StartError::Roster(e.to_string()))?;
+    // The configured roster file, or the roster kept in the data directory if a newer one
+    // was adopted since (from a peer): read only.
+    let (roster, note) =
+        crate::roster::choose_at_start(&config.roster_path, &config.data_dir, &config.roster_key)?;
     let own = roster
         .agency(&config.agency)
         .cloned()

@@ -167,7 +167,12 @@ pub fn daemon_main() -> ExitCode {
             };
             match event {
                 Event::Signal(Signal::Reload) => match node.reload_roster().await {
-                    Ok(version) => tracing::info!(version, "roster reloaded on SIGHUP"),
+                    // An adoption is logged where it happens, with version and hash.
+                    Ok(crate::RosterReload::Adopted { .. }) => {}
+                    Ok(crate::RosterReload::Unchanged { version }) => tracing::info!(
+                        version,
+                        "SIGHUP: the roster file holds the roster in force; nothing changed"
+                    ),
                     Err(error) => {
                         tracing::error!(%error, "roster not reloaded; the roster in use stays")
                     }

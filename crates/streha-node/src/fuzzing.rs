@@ -61,6 +61,7 @@ impl PeerInput {
                 roster,
                 roster_key,
                 data_dir.join("roster.note"),
+                data_dir,
                 identity,
                 node_key,
                 BTreeMap::new(),

@@ -127,6 +127,8 @@ pub(crate) struct Facts {
     pub(crate) store_failed: bool,
     pub(crate) disk: DiskState,
     pub(crate) own_agency_in_roster: bool,
+    /// When the roster in force expired, if it has (`expires_at` in its signed body).
+    pub(crate) roster_expired_at: Option<u64>,
     /// Disclosures waiting for their receipt, those held, and the oldest's age (unknown
     /// once the store failed: it serves no read).
     pub(crate) queue: Option<(u64, u64, Duration)>,
@@ -173,6 +175,14 @@ pub(crate) fn assess(facts: &Facts) -> (Status, Vec<String>) {
         flag(
             Status::Failing,
             "this node's agency is not in the roster in use".into(),
+        );
+    }
+    if let Some(expired_at) = facts.roster_expired_at {
+        flag(
+            Status::Degraded,
+            format!(
+                "the roster in force expired (at {expired_at} ms since the epoch): only urgent-danger disclosures (Art. 45.3) leave until the national authority's newer roster is installed"
+            ),
         );
     }
     if let Some((queued, held, oldest)) = facts.queue
@@ -235,6 +245,10 @@ pub(crate) fn health(shared: &Shared) -> Health {
         store_failed,
         disk: shared.disk_state(),
         own_agency_in_roster: roster.agency(&shared.agency).is_some(),
+        roster_expired_at: shared
+            .roster_expired()
+            .then(|| shared.roster_expires_at().map(|t| t.unix_millis()))
+            .flatten(),
         queue,
         peers_reachable: shared.metrics.peers_reachable.load(Ordering::Relaxed),
         peers_judged: shared.started.elapsed()
@@ -275,8 +289,8 @@ pub(crate) fn health(shared: &Shared) -> Health {
         "roster": {
             "version": roster.version(),
             "issued_at": roster.issued_at().unix_millis(),
-            // The roster format has no validity period yet.
-            "expires_at": null,
+            "expires_at": shared.roster_expires_at().map(|t| t.unix_millis()),
+            "expired": shared.roster_expired(),
         },
         "outbound": {
             "queued": queue.map(|q| q.0),
@@ -317,6 +331,7 @@ mod tests {
                 reserve: 256 << 20,
             },
             own_agency_in_roster: true,
+            roster_expired_at: None,
             queue: Some((3, 0, Duration::from_secs(2))),
             peers_reachable: 2,
             peers_judged: true,

@@ -44,6 +44,7 @@ mod paging;
 mod peers;
 mod queue;
 mod receive;
+mod roster;
 mod server;
 mod shared;
 mod state;
@@ -53,4 +54,5 @@ mod witness;
 
 pub use crate::config::{ConfigError, Limits, NodeConfig, WitnessConfig};
 pub use crate::daemon::daemon_main;
+pub use crate::roster::RosterReload;
 pub use crate::server::{RunningNode, StartError};

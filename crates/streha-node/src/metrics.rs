@@ -43,6 +43,10 @@ pub(crate) struct Metrics {
     cosignatures: Mutex<BTreeMap<String, u64>>,
     witness_refusals: Mutex<BTreeMap<String, u64>>,
     independent_answers: Mutex<BTreeMap<String, u64>>,
+    /// Rosters adopted, by source (`file`, `peer`).
+    roster_adoptions: Mutex<BTreeMap<String, u64>>,
+    /// Rosters refused, by reason (`crate::roster::AdoptError::name`).
+    roster_refusals: Mutex<BTreeMap<String, u64>>,
 }
 
 impl Metrics {
@@ -99,6 +103,29 @@ impl Metrics {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         *map.entry(answer.to_owned()).or_default() += 1;
+    }
+
+    /// Counts a roster adopted from `source` (`file` or `peer`).
+    pub(crate) fn roster_adopted(&self, source: &str) {
+        Self::count_in(&self.roster_adoptions, source);
+    }
+
+    /// Counts a roster refused for `reason` (`crate::roster::AdoptError::name`).
+    pub(crate) fn roster_refused(&self, reason: &str) {
+        Self::count_in(&self.roster_refusals, reason);
+    }
+
+    fn count_in(map: &Mutex<BTreeMap<String, u64>>, key: &str) {
+        let mut map = map
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        *map.entry(key.to_owned()).or_default() += 1;
+    }
+
+    fn snapshot(map: &Mutex<BTreeMap<String, u64>>) -> BTreeMap<String, u64> {
+        map.lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
 
     /// Refusal counts by `side/reason`.
@@ -226,7 +253,7 @@ impl crate::shared::Shared {
         labelled(
             &mut out,
             "streha_refusals_total",
-            "Policy refusals by side (send, receive, by-receiver) and reason.",
+            "Policy refusals by side (send, receive, by-receiver; grant: a consent refused when recorded) and reason.",
             "side,reason",
             &m.refusals(),
         );
@@ -476,6 +503,37 @@ impl crate::shared::Shared {
             "streha_roster_version",
             "Version of the roster in use.",
             self.roster().version(),
+        );
+        gauge(
+            &mut out,
+            "streha_roster_expires_at_seconds",
+            "When the roster in use expires (Unix seconds); 0 if it has no validity period.",
+            self.roster_expires_at()
+                .map_or(0, |t| t.unix_millis() / 1000),
+        );
+        gauge(
+            &mut out,
+            "streha_roster_expired",
+            "1 if the roster in use has expired: no disclosure leaves this node (urgent danger excepted) until a newer roster is adopted.",
+            u64::from(self.roster_expired()),
+        );
+        let mut adoptions = Metrics::snapshot(&m.roster_adoptions);
+        for source in ["file", "peer"] {
+            adoptions.entry(source.to_owned()).or_default();
+        }
+        labelled(
+            &mut out,
+            "streha_roster_adoptions_total",
+            "Rosters adopted after start, by source: file (SIGHUP) or peer (the roster exchange).",
+            "source",
+            &adoptions,
+        );
+        labelled(
+            &mut out,
+            "streha_roster_refusals_total",
+            "Rosters offered (by a peer or the file) and refused, by reason: signature, malformed, other-federation, not-newer, conflict (another roster under the version in force), own-key, storage.",
+            "reason",
+            &Metrics::snapshot(&m.roster_refusals),
         );
         out
     }

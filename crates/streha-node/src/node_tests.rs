@@ -98,6 +98,7 @@ fn node() -> Node {
             roster,
             roster_key.public_key(),
             dir.path().join("roster.note"),
+            dir.path(),
             Identity::from_key(&police_node).unwrap(),
             police_node,
             BTreeMap::new(),

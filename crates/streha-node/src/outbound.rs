@@ -354,6 +354,14 @@ async fn deliver_one(
     id: EnvelopeId,
     item: &Outbound,
 ) -> Result<(), Setback> {
+    // Queued before the policy refused a disclosure to the sender itself (issue 18): its own
+    // node is no peer; held, where `delivery held` shows it, rather than retried forever.
+    if item.recipient == shared.agency {
+        return Err(Setback::Hold(
+            HoldClass::Other,
+            "addressed to this node's own agency; a disclosure goes to another agency".into(),
+        ));
+    }
     let roster = shared.roster();
     let Some(recipient) = roster.agency(&item.recipient).cloned() else {
         return Err(Setback::Hold(

@@ -111,6 +111,8 @@ impl Peers {
             .lock()
             .await
             .insert(peer.id.clone(), connection.clone());
+        // Roster versions are exchanged on every new connection (`crate::roster`).
+        shared.roster_state.exchange_soon(peer.id.clone());
         Ok(connection)
     }
 

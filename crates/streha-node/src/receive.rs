@@ -40,6 +40,7 @@ pub(crate) async fn handle(
             crate::witness::handle_witness(shared, peer, *request).await
         }
         PeerRequest::Gossip(notes) => crate::witness::handle_gossip(shared, peer, notes).await,
+        PeerRequest::RosterVersion(offer) => crate::roster::handle_offer(shared, peer, offer),
         _ => Err(Failure::BadRequest(
             "this node does not support that request; upgrade the node".into(),
         )),
@@ -82,7 +83,24 @@ async fn receive(
     peer: &AgencyEntry,
     delivery: Delivery,
 ) -> Result<PeerResponse, Failure> {
+    // Held shared from reading the roster to committing the outcome. A roster adoption takes
+    // it exclusively over its `roster_changed` entry and the swap, so a delivery is decided
+    // and logged wholly under the roster that the log says is in force at its entry: one
+    // from an agency that roster removed is never logged after the change (and an offline
+    // verifier judging each entry under the roster of its position finds nothing to blame).
+    // A re-keying, which takes it exclusively too, sees this envelope in the inbox and
+    // shreds it, or closes the id first.
+    let _registry = shared.registry_lock.read().await;
     let roster = shared.roster();
+    // The connection's agency was looked up before the request was read; the roster may
+    // have changed since. Its entry now, under the lock, is the one that counts.
+    let peer = &roster
+        .agency(&peer.id)
+        .filter(|now| now.node_key == peer.node_key)
+        .cloned()
+        .ok_or_else(|| {
+            Failure::Unauthorized("this node's key is no longer in the roster".into())
+        })?;
     let own = shared.own_entry()?;
     let envelope = &delivery.envelope;
 
@@ -156,9 +174,6 @@ async fn receive(
         }
     };
     // An id this agency closed (Art. 18.5) takes nothing more, whatever the sender knows.
-    // Held shared until the outcome is committed, so that a re-keying (which takes it
-    // exclusively) sees this envelope in the inbox and shreds it, or closes the id first.
-    let _registry = shared.registry_lock.read().await;
     let locally_closed = state::load::<streha_core::Subject>(
         &shared.store,
         state::SUBJECTS,

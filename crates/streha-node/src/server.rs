@@ -6,8 +6,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
-use streha_core::AuditEntry;
-use streha_store::{KeyVault, Store, Transaction};
+use streha_store::{KeyVault, Store};
 
 /// The file, in the data directory, of the subjects' data keys (see `at_rest`). Back it up
 /// apart from the database, or not at all: a backup holding both defeats shredding.
@@ -19,14 +18,13 @@ use streha_transport::{
 };
 use streha_wire::app::{AppRequest, AppResponse};
 use streha_wire::peer::{PeerRequest, PeerResponse};
-use streha_wire::{APP_ALPN, ErrorCode, PEER_ALPN, RemoteError, Roster};
+use streha_wire::{APP_ALPN, ErrorCode, PEER_ALPN, RemoteError};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use crate::config::NodeConfig;
 use crate::metrics::Metrics;
 use crate::shared::{Shared, agency_of_node_key};
-use crate::state::{self, NODE_META};
 
 /// Why a node could not start. [`StartError::is_configuration`] tells the configuration
 /// problems (exit code 2) from the rest.
@@ -199,7 +197,7 @@ impl RunningNode {
                 Err(mismatch) => return Err(StartError::Vault(mismatch.to_string())),
             }
         };
-        adopt_roster(&store, &roster, note.as_bytes())?;
+        crate::roster::record_at_start(&store, &config.data_dir, &roster, &note)?;
 
         let identity =
             Identity::from_key(&config.node_key).map_err(|e| StartError::Tls(e.to_string()))?;
@@ -217,6 +215,7 @@ impl RunningNode {
                 roster,
                 config.roster_key,
                 config.roster_path.clone(),
+                &config.data_dir,
                 identity,
                 config.node_key,
                 applications,
@@ -300,6 +299,11 @@ impl RunningNode {
             Arc::clone(&peers),
             shutdown.subscribe(),
         ));
+        tasks.spawn(crate::roster::run(
+            Arc::clone(&shared),
+            Arc::clone(&peers),
+            shutdown.subscribe(),
+        ));
         let metrics_addr = match metrics_listener {
             None => None,
             Some(listener) => {
@@ -372,68 +376,33 @@ impl RunningNode {
         self.shared.store.tree_size()
     }
 
-    /// Re-reads the roster file and adopts it if it is validly signed and newer than the
-    /// roster in use (a roster change is logged). Returns the version in use afterwards.
+    /// Re-reads the roster file and adopts it if it is validly signed, of the same
+    /// federation, newer than the roster in force and keeps this node's key
+    /// (`spec/protocol.md` §8). A change is logged (`roster_changed`, and a log line naming
+    /// version and hash); the roster in force again is no change and is not logged.
     ///
     /// # Errors
-    /// A message saying why the file was not adopted; the roster in use stays.
-    pub async fn reload_roster(&self) -> Result<u64, String> {
-        let shared = Arc::clone(&self.shared);
-        let path = shared.roster_path.clone();
+    /// A message saying why the file was not adopted; the roster in force stays.
+    pub async fn reload_roster(&self) -> Result<crate::RosterReload, String> {
+        let path = self.shared.roster_path.clone();
         let note = tokio::fs::read_to_string(&path)
             .await
             .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-        let roster = Roster::open(&note, &shared.roster_key).map_err(|e| e.to_string())?;
-        let current = shared.roster();
-        if roster.version() == current.version() && roster.signed_note() == current.signed_note() {
-            return Ok(current.version());
-        }
-        roster.check_replaces(&current).map_err(|e| e.to_string())?;
-        if roster.agency(&shared.agency).map(|a| a.node_key)
-            != current.agency(&shared.agency).map(|a| a.node_key)
-        {
-            return Err("the new roster changes or removes this node's own key; restart the node with its new configuration".to_owned());
-        }
-        let version = roster.version();
-        let store = Arc::clone(&shared.store);
-        let note_bytes = note.into_bytes();
-        let adopted = roster.clone();
-        tokio::task::spawn_blocking(move || adopt_roster(&store, &adopted, &note_bytes))
-            .await
-            .map_err(|e| format!("storage task failed: {e}"))?
-            .map_err(|e| e.to_string())?;
-        shared.set_roster(roster);
-        // Agencies no longer in the roster: their open connections are closed, in both
-        // directions; envelopes queued to them are held by the delivery worker.
-        let current = shared.roster();
-        self.peers.retain(|id| current.agency(id).is_some()).await;
-        shared
-            .peer_connections
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .retain(|(key, connection)| {
-                let kept = agency_of_node_key(&current, key).is_some();
-                if !kept {
-                    connection.close(close_codes::REMOVED.into(), b"removed from the roster");
-                }
-                kept && connection.close_reason().is_none()
-            });
-        // Envelopes held because their recipient had left the roster, whose recipient this
-        // roster lists again, are retried; holds of every other kind stay.
-        match crate::outbound::release_returned(&shared).await {
-            Ok(0) => {}
-            Ok(released) => {
-                tracing::info!(released, "held deliveries released by the roster change")
-            }
-            Err(error) => {
-                tracing::error!(%error, "could not release held deliveries; they stay held")
-            }
-        }
-        crate::witness::warn_if_quorum_unreachable(&shared);
-        shared.outbound_wake.notify_one();
-        shared.witness_wake.notify_one();
-        tracing::info!(version, "roster updated");
-        Ok(version)
+        crate::roster::adopt(
+            &self.shared,
+            &self.peers,
+            note,
+            crate::roster::Source::File(&path),
+        )
+        .await
+        .map_err(|error| match error {
+            crate::roster::AdoptError::NotNewer { offered, current } => format!(
+                "{} has roster version {offered}, not newer than version {current} in force (kept in the data directory as {}, adopted from a peer or an earlier file); nothing to do",
+                path.display(),
+                crate::roster::KEPT_ROSTER_FILE
+            ),
+            other => other.to_string(),
+        })
     }
 
     /// The node's counters in the Prometheus text exposition format.
@@ -476,54 +445,6 @@ async fn stop_on_storage_failure(mut failed: watch::Receiver<bool>, shutdown: wa
             }
         }
         _ = stopping.wait_for(|stop| *stop) => {}
-    }
-}
-
-/// Records a roster the node has not run on before, refusing one older than the last. The
-/// signed note is kept with it (exported in log bundles, `AppRequest::AdoptedRosters`).
-fn adopt_roster(store: &Store, roster: &Roster, note: &[u8]) -> Result<(), StartError> {
-    let last = state::load_index(store, NODE_META, b"roster-version")?;
-    match last {
-        Some(last) if last > roster.version() => Err(StartError::Roster(format!(
-            "the roster file has version {}, older than version {last} this node already ran on; install the current roster",
-            roster.version()
-        ))),
-        Some(last) if last == roster.version() => {
-            // A node that adopted it before it kept the notes: keep it now.
-            let key = state::roster_note_key(roster.version());
-            if store.get(NODE_META, &key)?.is_none() {
-                let mut tx = Transaction::new();
-                tx.put(NODE_META, key, note.to_vec());
-                store.commit(tx)?;
-            }
-            Ok(())
-        }
-        _ => {
-            // Written outside the commit queue (at start and on SIGHUP): its time comes from
-            // the log itself, so that a clock set back cannot take the log back (`clock`).
-            let at = crate::clock::LogClock::open(store)?.now();
-            let mut tx = Transaction::new();
-            tx.append(
-                AuditEntry::RosterChanged {
-                    version: roster.version(),
-                    roster_hash: *blake3::hash(note).as_bytes(),
-                    at,
-                }
-                .encode(),
-            )
-            .put(
-                NODE_META,
-                b"roster-version".to_vec(),
-                roster.version().to_be_bytes().to_vec(),
-            )
-            .put(
-                NODE_META,
-                state::roster_note_key(roster.version()),
-                note.to_vec(),
-            );
-            store.commit(tx)?;
-            Ok(())
-        }
     }
 }
 

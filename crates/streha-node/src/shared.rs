@@ -108,6 +108,8 @@ pub(crate) struct Shared {
     roster: RwLock<Arc<Roster>>,
     pub(crate) roster_key: RosterPublicKey,
     pub(crate) roster_path: std::path::PathBuf,
+    /// The roster's adoption, keeping, exchange and lifetime (`crate::roster`).
+    pub(crate) roster_state: crate::roster::RosterState,
     pub(crate) identity: Identity,
     /// Signs witness cosignatures (checkpoints are signed by the store's own signer).
     pub(crate) node_key: streha_crypto::NodeIdentitySecretKey,
@@ -177,6 +179,7 @@ impl Shared {
         roster: Roster,
         roster_key: RosterPublicKey,
         roster_path: std::path::PathBuf,
+        data_dir: &std::path::Path,
         identity: Identity,
         node_key: streha_crypto::NodeIdentitySecretKey,
         applications: BTreeMap<[u8; 32], String>,
@@ -208,6 +211,9 @@ impl Shared {
             roster: RwLock::new(Arc::new(roster)),
             roster_key,
             roster_path,
+            roster_state: crate::roster::RosterState::new(
+                data_dir.join(crate::roster::KEPT_ROSTER_FILE),
+            ),
             identity,
             node_key,
             applications,
@@ -239,6 +245,17 @@ impl Shared {
     /// Replaces the roster in use.
     pub(crate) fn set_roster(&self, roster: Roster) {
         *self.roster.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(roster);
+    }
+
+    /// When the roster in force expires, if it has a validity period.
+    pub(crate) fn roster_expires_at(&self) -> Option<Timestamp> {
+        self.roster().expires_at()
+    }
+
+    /// Whether the roster in force has expired (by this node's clock): then no disclosure
+    /// leaves the node but urgent-danger ones (`spec/protocol.md` §8, "Lifetime").
+    pub(crate) fn roster_expired(&self) -> bool {
+        self.roster().is_expired_at(now())
     }
 
     /// This node's agency entry in the current roster.

@@ -318,6 +318,9 @@ pub(crate) fn replay(
                 out.refusals
                     .push(refusal_row(&log.name, index, "refused", header, reason, *at));
             }
+            // A consent the node refused to record (`streha_core::check_grant`): nothing was
+            // recorded, so the replayed registry does not change.
+            AuditEntry::ConsentRefused { .. } => {}
             AuditEntry::Received {
                 header,
                 basis,

@@ -47,7 +47,9 @@ pub enum AppRequest {
         /// The representative's registration id.
         representative: RepresentativeId,
     },
-    /// Record a consent.
+    /// Record a consent. Answered `Logged` (the `consent_granted` entry), or `Refused` when
+    /// the policy's check of the grant refuses it (`streha_core::check_grant`; the
+    /// `consent_refused` entry).
     GrantConsent(Box<ConsentGrant>),
     /// Revoke a consent.
     RevokeConsent(ConsentRevocation),
@@ -338,11 +340,12 @@ pub enum AppResponse {
         /// Index of the `disclosed` entry.
         index: u64,
     },
-    /// The policy refused the disclosure; the refusal is logged at `index`; nothing left.
+    /// The policy refused the disclosure (`Submit`), or the consent (`GrantConsent`); the
+    /// refusal is logged at `index`; nothing left, nothing was recorded.
     Refused {
         /// Why.
         reason: RefusalReason,
-        /// Index of the `refused` entry.
+        /// Index of the `refused` (or `consent_refused`) entry.
         index: u64,
     },
     /// Answer to [`AppRequest::ListConsents`] and [`AppRequest::ConsentsPage`] (at most

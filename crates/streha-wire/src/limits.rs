@@ -362,3 +362,57 @@ where
 {
     bounded(d, "gossip checkpoints", MAX_GOSSIP_NOTES)
 }
+
+/// A signed roster carried in a message: at most
+/// [`MAX_ROSTER_LEN`](crate::roster::MAX_ROSTER_LEN) bytes, refused from the string's
+/// announced length before it is copied (reported as
+/// [`FrameError::TooManyItems`](crate::FrameError::TooManyItems), `what` naming the bytes).
+pub(crate) fn roster_note<'de, D>(d: D) -> Result<Option<String>, D::Error>
+where
+    D: Deserializer<'de>,
+{
+    struct Note;
+
+    impl<'de> Visitor<'de> for Note {
+        type Value = String;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            write!(
+                f,
+                "a signed roster of at most {} bytes",
+                crate::roster::MAX_ROSTER_LEN
+            )
+        }
+
+        fn visit_str<E: de::Error>(self, text: &str) -> Result<String, E> {
+            if text.len() > crate::roster::MAX_ROSTER_LEN {
+                return Err(too_long(
+                    "roster note bytes",
+                    text.len() as u64,
+                    crate::roster::MAX_ROSTER_LEN,
+                ));
+            }
+            Ok(text.to_owned())
+        }
+    }
+
+    struct MaybeNote;
+
+    impl<'de> Visitor<'de> for MaybeNote {
+        type Value = Option<String>;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("an optional signed roster")
+        }
+
+        fn visit_none<E: de::Error>(self) -> Result<Option<String>, E> {
+            Ok(None)
+        }
+
+        fn visit_some<D2: Deserializer<'de>>(self, d: D2) -> Result<Option<String>, D2::Error> {
+            d.deserialize_str(Note).map(Some)
+        }
+    }
+
+    d.deserialize_option(MaybeNote)
+}

@@ -90,6 +90,36 @@ pub enum PeerRequest {
     /// can compare what each was shown. At most
     /// [`MAX_GOSSIP_NOTES`](crate::limits::MAX_GOSSIP_NOTES).
     Gossip(#[serde(deserialize_with = "crate::limits::gossip_notes")] Vec<String>),
+    /// The version of the roster the sending node runs (`spec/protocol.md` §8,
+    /// "Distribution"), sent on every new connection, after every adoption and at an
+    /// interval. The peer answers [`PeerResponse::Roster`] with its own, and its signed
+    /// roster if that is newer; if the sender's is newer, the peer asks for it the same way.
+    RosterVersion(RosterOffer),
+}
+
+/// A node's roster version and the hash of its signed roster (BLAKE3 of the note text, the
+/// `roster_hash` of its `roster_changed` entry).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RosterOffer {
+    /// The version of the roster in force at the sender.
+    pub version: u64,
+    /// BLAKE3 of its signed note.
+    pub hash: [u8; 32],
+}
+
+/// The answer to [`PeerRequest::RosterVersion`]: the answering node's roster version and
+/// hash, and its signed roster when that is newer than the one offered.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RosterAnswer {
+    /// The version of the roster in force at the answering node.
+    pub version: u64,
+    /// BLAKE3 of its signed note.
+    pub hash: [u8; 32],
+    /// Its signed roster (note text), only if `version` is above the offered one. At most
+    /// [`MAX_ROSTER_LEN`](crate::roster::MAX_ROSTER_LEN) bytes, refused while decoding
+    /// beyond that. The asking node trusts nothing of it but the roster key's signature.
+    #[serde(deserialize_with = "crate::limits::roster_note")]
+    pub note: Option<String>,
 }
 
 /// A witnessing request: the log's new checkpoint and a consistency proof from the size the
@@ -144,6 +174,8 @@ pub enum PeerResponse {
         /// The size of the latest checkpoint of the log the witness cosigned.
         cosigned_size: u64,
     },
+    /// The answer to [`PeerRequest::RosterVersion`].
+    Roster(Box<RosterAnswer>),
 }
 
 /// Why delivery evidence does not hold.

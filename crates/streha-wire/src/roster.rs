@@ -137,6 +137,16 @@ pub enum RosterError {
     /// Signing failed.
     #[error("cannot sign the roster: {0}")]
     Sign(String),
+    /// The validity period is empty: `expires_at` is not after `issued_at`.
+    #[error(
+        "the roster expires at {expires_at}, not after it was issued ({issued_at}); sign it with a validity period (`streha roster sign --valid-for`)"
+    )]
+    Validity {
+        /// When it was issued.
+        issued_at: Timestamp,
+        /// When it expires.
+        expires_at: Timestamp,
+    },
 }
 
 /// An officer who may approve urgent-danger disclosures of their agency (Art. 45.3).
@@ -214,6 +224,8 @@ struct RosterDocument {
     federation: String,
     version: u64,
     issued_at: Timestamp,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    expires_at: Option<Timestamp>,
     #[serde(default)]
     agencies: Vec<AgencyEntry>,
     #[serde(default)]
@@ -240,6 +252,7 @@ pub struct Roster {
     federation: String,
     version: u64,
     issued_at: Timestamp,
+    expires_at: Option<Timestamp>,
     agencies: Vec<AgencyEntry>,
     agreement: ExchangeAgreement,
     policy_view: Federation,
@@ -342,6 +355,7 @@ impl Roster {
             federation,
             version,
             issued_at,
+            expires_at: None,
             agencies,
             agreement,
             policy_view,
@@ -374,6 +388,7 @@ impl Roster {
             federation: self.federation.clone(),
             version: self.version,
             issued_at: self.issued_at,
+            expires_at: self.expires_at,
             agencies: self.agencies.clone(),
             agreement: AgreementBody {
                 clauses: self.agreement.clauses().to_vec(),
@@ -409,7 +424,8 @@ impl Roster {
             document.agencies,
             agreement,
         )?
-        .with_witnesses(document.witnesses)
+        .with_witnesses(document.witnesses)?
+        .with_expiry(document.expires_at)
     }
 
     /// Verifies a signed roster note against the roster public key and parses it.
@@ -470,6 +486,19 @@ impl Roster {
         self.issued_at
     }
 
+    /// The end of its validity period (exclusive), if it has one. A roster signed without
+    /// one (before rosters had validity periods) never expires.
+    pub fn expires_at(&self) -> Option<Timestamp> {
+        self.expires_at
+    }
+
+    /// Whether it has expired at `now`: `now >= expires_at`. An expired roster is still the
+    /// newest the holder knows; what a node does with it is `spec/protocol.md` §8's
+    /// ("Lifetime").
+    pub fn is_expired_at(&self, now: Timestamp) -> bool {
+        self.expires_at.is_some_and(|end| now >= end)
+    }
+
     /// The member agencies.
     pub fn agencies(&self) -> &[AgencyEntry] {
         &self.agencies
@@ -519,7 +548,8 @@ impl Roster {
             agencies,
             self.agreement.clone(),
         )?
-        .with_witnesses(self.witnesses.clone())
+        .with_witnesses(self.witnesses.clone())?
+        .with_expiry(self.expires_at)
     }
 
     /// Removes an agency, returning a new validated roster.
@@ -538,17 +568,38 @@ impl Roster {
                 .collect(),
             self.agreement.clone(),
         )?
-        .with_witnesses(self.witnesses.clone())
+        .with_witnesses(self.witnesses.clone())?
+        .with_expiry(self.expires_at)
     }
 
-    /// The same roster under a new version and issue time (to be signed).
+    /// The same roster under a new version and issue time (to be signed), without a
+    /// validity period: a new version gets its own ([`Roster::with_expiry`]).
     pub fn with_version(&self, version: u64, issued_at: Timestamp) -> Self {
         Self {
             version,
             issued_at,
+            expires_at: None,
             note: None,
             ..self.clone()
         }
+    }
+
+    /// The same roster valid until `expires_at` (exclusive), or without end (`None`).
+    ///
+    /// # Errors
+    /// [`RosterError::Validity`] if `expires_at` is not after the issue time.
+    pub fn with_expiry(mut self, expires_at: Option<Timestamp>) -> Result<Self, RosterError> {
+        if let Some(end) = expires_at
+            && end <= self.issued_at
+        {
+            return Err(RosterError::Validity {
+                issued_at: self.issued_at,
+                expires_at: end,
+            });
+        }
+        self.expires_at = expires_at;
+        self.note = None;
+        Ok(self)
     }
 
     /// The same roster with another exchange agreement.
@@ -563,7 +614,8 @@ impl Roster {
             self.agencies.clone(),
             agreement,
         )?
-        .with_witnesses(self.witnesses.clone())
+        .with_witnesses(self.witnesses.clone())?
+        .with_expiry(self.expires_at)
     }
 }
 

@@ -201,6 +201,47 @@ fn over_long_lists_are_refused_with_their_limit() {
     );
 }
 
+/// Issue 18.10: the roster exchange messages round-trip, and a carried roster is bounded by
+/// `MAX_ROSTER_LEN`, refused while decoding beyond it.
+#[test]
+fn roster_exchange_messages_are_bounded() {
+    use streha_wire::peer::{RosterAnswer, RosterOffer};
+    use streha_wire::roster::MAX_ROSTER_LEN;
+
+    let offer = PeerRequest::RosterVersion(RosterOffer {
+        version: 7,
+        hash: [3; 32],
+    });
+    let bytes = frame::encode(&offer).unwrap();
+    assert_eq!(
+        frame::decode::<PeerRequest>(&bytes, MAX_FRAME_LEN),
+        Ok(offer)
+    );
+    let answer = |note: Option<String>| {
+        PeerResponse::Roster(Box::new(RosterAnswer {
+            version: 8,
+            hash: [4; 32],
+            note,
+        }))
+    };
+    for note in [None, Some("x".repeat(MAX_ROSTER_LEN))] {
+        let bytes = frame::encode(&answer(note.clone())).unwrap();
+        assert_eq!(
+            frame::decode::<PeerResponse>(&bytes, MAX_FRAME_LEN),
+            Ok(answer(note))
+        );
+    }
+    let bytes = frame::encode(&answer(Some("x".repeat(MAX_ROSTER_LEN + 1)))).unwrap();
+    assert_eq!(
+        frame::decode::<PeerResponse>(&bytes, MAX_FRAME_LEN),
+        Err(FrameError::TooManyItems {
+            what: "roster note bytes",
+            len: MAX_ROSTER_LEN as u64 + 1,
+            max: MAX_ROSTER_LEN,
+        })
+    );
+}
+
 #[test]
 fn a_full_frame_of_tiny_list_elements_is_refused_before_allocating() {
     // A frame of exactly the maximum size whose list announces one empty element per byte:

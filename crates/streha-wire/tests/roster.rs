@@ -101,6 +101,67 @@ fn tampered_unsigned_and_foreign_rosters_are_refused() {
     ));
 }
 
+/// Issue 18.10: a roster carries a validity period in its signed body; an empty one is
+/// refused when built and when opened; a roster without one (signed before they existed)
+/// opens and never expires; editing keeps it, a new version drops it.
+#[test]
+fn a_validity_period_is_signed_and_checked() {
+    let issued = Timestamp(1_763_856_000_000);
+    let end = Timestamp(1_763_856_000_000 + 90 * 86_400_000);
+    let valid = roster(4).with_expiry(Some(end)).unwrap();
+    let note = valid.sign(&authority()).unwrap();
+    assert!(
+        note.contains(&format!("expires_at = {}", end.unix_millis())),
+        "{note}"
+    );
+    let opened = Roster::open(&note, &authority().public_key()).unwrap();
+    assert_eq!(opened.expires_at(), Some(end));
+    assert!(!opened.is_expired_at(issued));
+    assert!(!opened.is_expired_at(Timestamp(end.unix_millis() - 1)));
+    assert!(opened.is_expired_at(end), "expires_at is exclusive");
+    // The period is signed: moving it breaks the signature.
+    let later = note.replacen(
+        &format!("expires_at = {}", end.unix_millis()),
+        &format!("expires_at = {}", end.unix_millis() + 1),
+        1,
+    );
+    assert!(matches!(
+        Roster::open(&later, &authority().public_key()),
+        Err(RosterError::Signature(_))
+    ));
+    // An empty period is refused, built or parsed.
+    assert!(matches!(
+        roster(4).with_expiry(Some(issued)),
+        Err(RosterError::Validity { .. })
+    ));
+    let body = roster(4).to_body().unwrap().replacen(
+        "issued_at",
+        &format!("expires_at = {}\nissued_at", issued.unix_millis() - 1),
+        1,
+    );
+    assert!(
+        matches!(
+            Roster::from_unsigned_body(&body),
+            Err(RosterError::Validity { .. })
+        ),
+        "{body}"
+    );
+    // Without one: opens, never expires.
+    let open_ended = Roster::open(
+        &roster(4).sign(&authority()).unwrap(),
+        &authority().public_key(),
+    )
+    .unwrap();
+    assert_eq!(open_ended.expires_at(), None);
+    assert!(!open_ended.is_expired_at(Timestamp(u64::MAX)));
+    // Editing keeps the period; a new version has none until given one.
+    let edited = opened
+        .without_agency(&AgencyId::new("shelter-prishtina").unwrap())
+        .unwrap();
+    assert_eq!(edited.expires_at(), Some(end));
+    assert_eq!(edited.with_version(5, end).expires_at(), None);
+}
+
 #[test]
 fn only_newer_rosters_of_the_same_federation_replace() {
     let (v1, v2) = (roster(1), roster(2));

@@ -127,6 +127,14 @@ fn free_tcp_port() -> SocketAddr {
     listener.local_addr().expect("local address")
 }
 
+/// Writes `text` to `path` as a whole (a temporary file renamed over it), so that a node
+/// reloading on SIGHUP meanwhile reads the old file or the new one, never half of it.
+fn write_atomically(path: &Path, text: &str) {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, text).expect("write file");
+    std::fs::rename(&tmp, path).expect("rename file");
+}
+
 fn write_secret(path: &Path, text: &str) {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
@@ -280,8 +288,35 @@ impl Federation {
     /// Signs and writes `roster` as the federation's roster file.
     pub fn publish(&mut self, roster: Roster) {
         let note = roster.sign(&self.roster_key).expect("sign roster");
-        std::fs::write(self.dir.path().join("roster.note"), note).expect("write roster");
+        write_atomically(&self.dir.path().join("roster.note"), &note);
         self.roster_version = roster.version();
+    }
+
+    /// Gives every member a roster file of its own (`<member>/roster.note`, a copy of the
+    /// federation's), so that a roster can be given to one node only
+    /// ([`Federation::give_roster`]). Call before starting the daemons.
+    pub fn separate_roster_files(&self) {
+        for member in &self.members {
+            std::fs::copy(
+                self.dir.path().join("roster.note"),
+                member.dir.join("roster.note"),
+            )
+            .expect("copy the roster");
+            let path = member.dir.join("node.toml");
+            let toml = std::fs::read_to_string(&path).expect("read node.toml");
+            let own = toml.replace("roster = \"../roster.note\"", "roster = \"roster.note\"");
+            assert_ne!(own, toml, "node.toml names the shared roster file");
+            std::fs::write(&path, own).expect("write node.toml");
+        }
+    }
+
+    /// Signs `roster` and writes it as `name`'s own roster file only (after
+    /// [`Federation::separate_roster_files`]); returns the signed note.
+    pub fn give_roster(&mut self, name: &str, roster: &Roster) -> String {
+        let note = roster.sign(&self.roster_key).expect("sign roster");
+        write_atomically(&self.member(name).dir.join("roster.note"), &note);
+        self.roster_version = self.roster_version.max(roster.version());
+        note
     }
 
     /// The member `name`.

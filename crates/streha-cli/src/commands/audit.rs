@@ -93,6 +93,11 @@ pub(crate) fn describe(entry: &AuditEntry) -> String {
             ..
         } => format!("violation by {sender} in {envelope}: {kind:?}"),
         AuditEntry::RosterChanged { version, .. } => format!("roster version {version} adopted"),
+        AuditEntry::ConsentRefused { grant, reason, .. } => format!(
+            "consent {} for subject {} refused, not recorded: {reason}",
+            grant.id(),
+            grant.subject()
+        ),
         AuditEntry::KeyChanged { agency, kind, .. } => {
             format!("key of {agency} changed ({kind:?})")
         }

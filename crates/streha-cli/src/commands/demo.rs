@@ -588,8 +588,9 @@ impl Demo {
         ))
     }
 
-    /// 3. A child's own consent: refused.
-    async fn child_own_consent(&mut self, step: usize) -> anyhow::Result<String> {
+    /// 3. A child's own consent: refused when it is recorded (issue 18.4), the refusal
+    ///    logged (`consent_refused`).
+    async fn child_own_consent(&mut self, _step: usize) -> anyhow::Result<String> {
         let shelter = self.client(SHELTER);
         let police = self.agency(POLICE);
         let guardian = RepresentativeId::new("guardian-0042")?;
@@ -598,31 +599,31 @@ impl Demo {
             .await?;
         self.child = Some((child, guardian, None));
         let shelter = self.client(SHELTER);
-        let (own, _) = shelter
+        let result = shelter
             .grant_consent(Self::consent_terms(
                 child,
                 Grantor::Subject,
-                police.clone(),
+                police,
                 Category::Psychological,
             ))
-            .await?;
-        let prepared = shelter
-            .disclosure(child, police, Purpose::Assistance)
-            .field(
-                DisclosableCategory::Psychological,
-                "assessment",
-                "demo: stable",
-            )?
-            .consent(own)
-            .prepare()?;
-        let (envelope, result) = seal_and_submit(shelter, prepared).await?;
-        let index = expect_refusal(result, |r| {
-            matches!(r, RefusalReason::ChildOwnConsent { .. })
-        })?;
-        self.record(step, SHELTER, index, envelope, "refused");
+            .await;
+        let index = match result {
+            Err(ClientError::ConsentRefused {
+                reason: RefusalReason::ChildOwnConsent { .. },
+                log_index,
+                ..
+            }) => log_index,
+            Err(ClientError::ConsentRefused { reason, .. }) => {
+                bail!("refused, but for another reason: {reason}")
+            }
+            Err(other) => return Err(anyhow!(other)),
+            Ok((_, index)) => bail!(
+                "RECORDED (log #{index}), but the policy should have refused a child's own consent"
+            ),
+        };
         Ok(format!(
-            "a presumed child's own consent (Art. 18.3, 36): refused — ChildOwnConsent \
-             (shelter log #{index})"
+            "a presumed child's own consent (Art. 18.3, 36): refused when recorded — \
+             ChildOwnConsent (shelter log #{index}, consent_refused)"
         ))
     }
 
@@ -1093,7 +1094,13 @@ fn build(work: &Path, keys_source: &Path) -> Result<(Vec<Member>, Roster), CliEr
     else {
         unreachable!("load_secret checked the kind")
     };
-    let (signed, note) = roster::sign_roster(&body, 1, util::now(), &roster_key)?;
+    let (signed, note) = roster::sign_roster(
+        &body,
+        1,
+        util::now(),
+        crate::cli::ValidFor::Millis(30 * 86_400_000),
+        &roster_key,
+    )?;
     roster::write_body(&work.join("roster.toml"), &signed, false)?;
     util::write_file(
         &work.join("roster.note"),

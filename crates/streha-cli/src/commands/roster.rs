@@ -18,7 +18,7 @@ use streha_wire::{AgencyEntry, OfficerEntry, Roster, RosterError};
 
 use crate::cli::{
     RosterAddArgs, RosterClauseAddArgs, RosterClauseRemoveArgs, RosterInitArgs, RosterRemoveArgs,
-    RosterShowArgs, RosterSignArgs, RosterVerifyArgs,
+    RosterShowArgs, RosterSignArgs, RosterVerifyArgs, ValidFor,
 };
 use crate::error::CliError;
 use crate::util::{self, PUBLIC_MODE};
@@ -185,14 +185,25 @@ pub(crate) fn keygen_public_files(dir: &Path, agency: &AgencyId) -> [PathBuf; 3]
     .map(|kind| dir.join(format!("{agency}.{kind}.pub")))
 }
 
-/// Signs `roster` as `version`, issued at `issued_at`: the signed roster and its note.
+/// Signs `roster` as `version`, issued at `issued_at`, valid for `valid_for` from then: the
+/// signed roster and its note.
 pub(crate) fn sign_roster(
     roster: &Roster,
     version: u64,
     issued_at: Timestamp,
+    valid_for: ValidFor,
     key: &RosterSecretKey,
 ) -> Result<(Roster, String), CliError> {
-    let signed = roster.with_version(version, issued_at);
+    let expires_at = match valid_for {
+        ValidFor::Never => None,
+        ValidFor::Millis(ms) => Some(Timestamp::from_unix_millis(
+            issued_at.unix_millis().saturating_add(ms),
+        )),
+    };
+    let signed = roster
+        .with_version(version, issued_at)
+        .with_expiry(expires_at)
+        .map_err(|e| CliError::usage(e.to_string()))?;
     let note = signed
         .sign(key)
         .map_err(|e| anyhow::anyhow!("cannot sign the roster: {e}"))?;
@@ -540,7 +551,7 @@ pub(crate) fn sign(args: &RosterSignArgs) -> Result<(), CliError> {
         })?,
     };
     util::check_target(&args.out, args.force)?;
-    let (signed, note) = sign_roster(&roster, version, util::now(), &key)?;
+    let (signed, note) = sign_roster(&roster, version, util::now(), args.valid_for, &key)?;
     util::write_file(&args.out, note.as_bytes(), PUBLIC_MODE, args.force)?;
     // The body follows the signed version, so the next `sign` bumps again.
     write_body(&args.roster, &signed, true)?;
@@ -551,6 +562,7 @@ pub(crate) fn sign(args: &RosterSignArgs) -> Result<(), CliError> {
             "federation": signed.federation(),
             "version": signed.version(),
             "issued_at": signed.issued_at().to_string(),
+            "expires_at": signed.expires_at().map(|t| t.to_string()),
             "signed": true,
             "agencies": signed.agencies().len(),
             "agreement_clauses": signed.agreement().clauses().len(),
@@ -560,16 +572,21 @@ pub(crate) fn sign(args: &RosterSignArgs) -> Result<(), CliError> {
     util::print_lines(&[
         format!(
             "Signed roster version {} of federation `{}` ({} agencies, {} agreement clauses) \
-             with roster key {}; wrote {}.",
+             with roster key {}, valid until {}; wrote {}.",
             signed.version(),
             signed.federation(),
             signed.agencies().len(),
             signed.agreement().clauses().len(),
             key.public_key().fingerprint().short(),
+            signed.expires_at().map_or_else(
+                || "revoked by a newer version (no end)".to_owned(),
+                |t| t.to_string()
+            ),
             args.out.display()
         ),
-        "Next: give it to every node operator (nodes adopt it on start or SIGHUP; only a newer \
-         version replaces the one in use)."
+        "Next: give it to at least one node's operator (install it as the roster file, then \
+         SIGHUP); nodes pass a newer roster on to their peers. Only a newer version replaces \
+         the one in use. Sign the next version before this one expires."
             .into(),
     ])
 }
@@ -623,6 +640,12 @@ pub(crate) fn show(args: &RosterShowArgs) -> Result<(), CliError> {
         format!("federation: {}", roster.federation()),
         format!("version: {}", roster.version()),
         format!("issued: {}", roster.issued_at()),
+        format!(
+            "expires: {}",
+            roster
+                .expires_at()
+                .map_or_else(|| "never".to_owned(), |t| t.to_string())
+        ),
         format!("agencies: {}", roster.agencies().len()),
     ];
     for agency in roster.agencies() {
@@ -680,6 +703,7 @@ fn summary_json(roster: &Roster) -> serde_json::Value {
         "federation": roster.federation(),
         "version": roster.version(),
         "issued_at": roster.issued_at().to_string(),
+        "expires_at": roster.expires_at().map(|t| t.to_string()),
         "agencies": roster.agencies().iter().map(agency_json).collect::<Vec<_>>(),
         "agreement": roster.agreement().clauses().iter().map(|c| json!({
             "id": c.id().as_str(),
