@@ -52,5 +52,9 @@ pub(crate) fn run(command: &Command, profile: &Path) -> Result<(), CliError> {
         Command::Delivery(DeliveryCommand::Held(args)) => operations::held(profile, args),
         Command::Witness(WitnessCommand::Evidence(args)) => operations::evidence(profile, args),
         Command::Demo(args) => demo::run(args),
+        Command::Api(args) => streha_api::command::run(&args.args).map_err(|e| match e {
+            streha_api::command::CommandError::Usage(message) => CliError::usage(message),
+            other => CliError::Failure(anyhow::anyhow!("{other}")),
+        }),
     }
 }
