@@ -732,31 +732,29 @@ async fn store<T: Send + 'static>(
         })
 }
 
-/// Answers an accepted submission, waiting for the delivery if asked.
+/// Answers an accepted submission, waiting for the delivery if asked (the node is asked
+/// only then: a replayed answer needs no node).
 async fn accepted(
-    client: &Client,
+    state: &ApiState,
     mut body: DisclosureAccepted,
     wait: Option<Duration>,
     replayed: bool,
 ) -> Response {
     if let Some(wait) = wait {
-        let envelope: Option<EnvelopeId> = body.envelope.parse().ok();
-        body.delivery = Some(match envelope {
-            None => Delivery {
-                state: "unknown".into(),
-                attempts: None,
-                reason: Some("the kept envelope id does not parse".into()),
-                receipt_index: None,
-                receiver_index: None,
-            },
-            Some(envelope) => match client.await_delivery(envelope, wait).await {
-                Ok(state) => delivery(state),
-                Err(e) => Delivery {
-                    state: "unknown".into(),
-                    attempts: None,
-                    reason: Some(format!("the delivery state could not be read: {e}")),
-                    receipt_index: None,
-                    receiver_index: None,
+        let unknown = |reason: String| Delivery {
+            state: "unknown".into(),
+            attempts: None,
+            reason: Some(reason),
+            receipt_index: None,
+            receiver_index: None,
+        };
+        body.delivery = Some(match body.envelope.parse::<EnvelopeId>() {
+            Err(_) => unknown("the kept envelope id does not parse".into()),
+            Ok(envelope) => match state.node.client().await {
+                Err(e) => unknown(format!("the node cannot be asked: {}", e.code())),
+                Ok(client) => match client.await_delivery(envelope, wait).await {
+                    Ok(state) => delivery(state),
+                    Err(e) => unknown(format!("the delivery state could not be read: {e}")),
                 },
             },
         });
@@ -827,7 +825,7 @@ async fn submit_sealed(
         }
     }
     match result {
-        Ok(body) => Ok(accepted(client, body, wait, false).await),
+        Ok(body) => Ok(accepted(state, body, wait, false).await),
         Err(e) => Err(e),
     }
 }
@@ -867,9 +865,9 @@ pub(crate) async fn submit_disclosure(
     let key = request_id(&headers, request.request_id.as_deref())?;
     let wait = wait_of(request.wait_ms, Place::Body)?;
     let checked = Checked::from_request(&request)?;
-    let client = state.node.client().await?;
 
     let Some(key) = key else {
+        let client = state.node.client().await?;
         let sealed = checked.seal(&client)?;
         return submit_sealed(&state, &client, sealed, None, wait).await;
     };
@@ -894,7 +892,7 @@ pub(crate) async fn submit_disclosure(
                     && let Ok(body) =
                         serde_json::from_value::<DisclosureAccepted>(answer.body.clone())
                 {
-                    return Ok(accepted(&client, body, wait, true).await);
+                    return Ok(accepted(&state, body, wait, true).await);
                 }
                 let status = StatusCode::from_u16(answer.status)
                     .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
@@ -918,11 +916,13 @@ pub(crate) async fn submit_disclosure(
                     )
                 })?;
                 let sealed = SealedDisclosure::from_envelope(envelope).map_err(client_error)?;
+                let client = state.node.client().await?;
                 tracing::info!(caller = %caller, envelope = %sealed.envelope_id(), "submitting a kept envelope again");
                 submit_sealed(&state, &client, sealed, Some(kept), wait).await
             }
         },
         None => {
+            let client = state.node.client().await?;
             let sealed = checked.seal(&client)?;
             let record = Submission::pending(
                 &caller,
