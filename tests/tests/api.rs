@@ -97,10 +97,13 @@ async fn every_endpoint_works_against_real_daemons() {
     let intake = police_setup.add_caller("intake", &["subjects", "consent"]);
     let sender = police_setup.add_caller("sender", &["disclose", "delivery"]);
     let auditor = police_setup.add_caller("auditor", &["audit"]);
-    let police_api = police_setup.start();
+    // Both services log everything they log at all (debug) into files, read at the end.
+    let police_log = police_setup.dir.join("service.log");
+    let police_api = police_setup.start_logging("debug", &police_log);
     let shelter_setup = ApiSetup::new(&federation, SHELTER, 20_000, false);
     let reader = shelter_setup.add_caller("records", &["inbox", "inbox:open"]);
-    let shelter_api = shelter_setup.start();
+    let shelter_log = shelter_setup.dir.join("service.log");
+    let shelter_api = shelter_setup.start_logging("debug", &shelter_log);
     let (p, s) = (&police_api.at, &shelter_api.at);
 
     // The contract, without a token, is the committed one.
@@ -357,6 +360,27 @@ async fn every_endpoint_works_against_real_daemons() {
         (reply.status, reply.code()),
         (405, "method_not_allowed".into())
     );
+
+    // Record content and tokens never reach the services' logs; routes and callers do.
+    drop(police_api);
+    drop(shelter_api);
+    let scan_b64 = base64::engine::general_purpose::STANDARD.encode(&scan);
+    for log in [&police_log, &shelter_log] {
+        let text = std::fs::read_to_string(log).unwrap();
+        assert!(text.contains("/v1/disclosures") || text.contains("/v1/inbox/{envelope}"));
+        for secret in [
+            "needs counselling",
+            scan_b64.as_str(),
+            intake.as_str(),
+            sender.as_str(),
+            auditor.as_str(),
+            reader.as_str(),
+        ] {
+            assert!(!text.contains(secret), "{} holds a secret", log.display());
+        }
+    }
+    let shelter_text = std::fs::read_to_string(&shelter_log).unwrap();
+    assert!(shelter_text.contains("record opened") && shelter_text.contains("caller=records"));
 }
 
 /// Submits `body` as the police's sender and expects the policy's refusal `reason`; checks

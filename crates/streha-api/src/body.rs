@@ -83,17 +83,34 @@ pub(crate) fn decode_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiErr
                 format!("unknown field `{field}`; the schema of this request is in /openapi.json"),
             );
         }
-        let code = match e.classify() {
-            serde_json::error::Category::Data => BadRequestCode::MalformedJson,
-            _ => BadRequestCode::MalformedJson,
-        };
-        // serde_json's messages name positions and types, never the input's text.
+        // serde_json quotes the offending value in some messages ("invalid type: string
+        // \"…\""): a value may be record content, so quoted text is cut out.
         ApiError::bad_request(
-            code,
+            BadRequestCode::MalformedJson,
             None,
-            format!("the body is not valid JSON for this request: {message}"),
+            format!(
+                "the body is not valid JSON for this request: {}",
+                redact_quoted(&message)
+            ),
         )
     })
+}
+
+/// `text` with every double-quoted part replaced by `"…"`.
+fn redact_quoted(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut quoted = false;
+    for c in text.chars() {
+        if c == '"' {
+            if !quoted {
+                out.push_str("\"…\"");
+            }
+            quoted = !quoted;
+        } else if !quoted {
+            out.push(c);
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -121,6 +138,17 @@ mod tests {
         assert_eq!(code(unknown.clone()), "unknown_field");
         assert_eq!(unknown.body()["field"], "name");
         assert!(decode_json::<RegisterSubject>(b"{\"age_status\": \"adult\"}").is_ok());
+        // A value in the wrong place is never echoed (it may be record content).
+        let wrong = decode_json::<RegisterSubject>(
+            b"{\"age_status\": \"adult\", \"representatives\": \"Arta Krasniqi\"}",
+        )
+        .unwrap_err();
+        assert_eq!(wrong.code(), "malformed_json");
+        assert!(
+            !wrong.body().to_string().contains("Arta"),
+            "{}",
+            wrong.body()
+        );
     }
 
     #[tokio::test]

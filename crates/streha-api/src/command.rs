@@ -248,6 +248,7 @@ fn serve(config: &Path) -> Result<(), CommandError> {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false)
         .try_init();
     let config = ApiConfig::load(config)?;

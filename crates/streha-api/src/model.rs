@@ -481,7 +481,7 @@ pub struct Checkpoint {
     pub origin: String,
     /// The tree size.
     pub size: u64,
-    /// The RFC 6962 root hash, base64 (as in the note).
+    /// The RFC 6962 root hash, 64 lowercase hex digits (the note carries it in base64).
     pub root: String,
     /// The signed note (C2SP tlog-checkpoint), with cosignatures.
     pub note: String,

@@ -116,16 +116,26 @@ impl ApiSetup {
 
     /// Starts the service and waits for its ready line.
     pub fn start(&self) -> ApiProcess {
+        self.spawn(
+            &std::env::var("STREHA_LOG").unwrap_or_else(|_| "warn".into()),
+            Stdio::inherit(),
+        )
+    }
+
+    /// Starts the service logging at `level` into the file `log`.
+    pub fn start_logging(&self, level: &str, log: &Path) -> ApiProcess {
+        let file = std::fs::File::create(log).expect("create the log file");
+        self.spawn(level, Stdio::from(file))
+    }
+
+    fn spawn(&self, level: &str, stderr: Stdio) -> ApiProcess {
         let mut child = Command::new(API_BIN)
             .arg("serve")
             .arg("--config")
             .arg(&self.config)
-            .env(
-                "STREHA_LOG",
-                std::env::var("STREHA_LOG").unwrap_or_else(|_| "warn".into()),
-            )
+            .env("STREHA_LOG", level)
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(stderr)
             .spawn()
             .expect("spawn streha api serve");
         let stdout = child.stdout.take().expect("stdout");
