@@ -586,6 +586,16 @@ struct Checked {
 
 impl Checked {
     fn from_request(request: &SubmitDisclosure) -> Result<Self, ApiError> {
+        // Art. 18.4, 18.6: a protection category is refused here, before anything else,
+        // whatever else is wrong with the request.
+        for field in &request.fields {
+            if let Ok(category) = field.category.0.parse::<Category>()
+                && category.is_protection()
+            {
+                tracing::warn!(%category, "a protection category was sent; refused before sealing");
+                return Err(protection(category));
+            }
+        }
         let subject = parse_id(Place::Body, "subject", &request.subject)?;
         let recipient = parse_name(Place::Body, "recipient", &request.recipient)?;
         let purpose = parse_name(Place::Body, "purpose", &request.purpose.0)?;
@@ -599,16 +609,6 @@ impl Checked {
                 "fields",
                 "a disclosure carries at least one field",
             ));
-        }
-        // Art. 18.4, 18.6: a protection category is refused here, before anything else,
-        // whatever else is wrong with the request.
-        for field in &request.fields {
-            if let Ok(category) = field.category.0.parse::<Category>()
-                && category.is_protection()
-            {
-                tracing::warn!(%category, "a protection category was sent; refused before sealing");
-                return Err(protection(category));
-            }
         }
         let mut record = Record::new();
         for (i, field) in request.fields.iter().enumerate() {
@@ -862,9 +862,9 @@ pub(crate) async fn submit_disclosure(
 ) -> Result<Response, ApiError> {
     let caller = state.authorize(&headers, Scope::Disclose)?.name.clone();
     let request: SubmitDisclosure = read_json(&headers, body, state.limits.max_body_bytes).await?;
+    let checked = Checked::from_request(&request)?;
     let key = request_id(&headers, request.request_id.as_deref())?;
     let wait = wait_of(request.wait_ms, Place::Body)?;
-    let checked = Checked::from_request(&request)?;
 
     let Some(key) = key else {
         let client = state.node.client().await?;
