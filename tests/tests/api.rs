@@ -1163,3 +1163,62 @@ async fn the_python_example_runs_against_a_demo_federation() {
     let shelter = federation.client(SHELTER).await;
     assert_eq!(shelter.inbox(None, 10).await.unwrap().len(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_agency_that_joins_after_the_service_connected_can_receive() {
+    let mut federation = Federation::new();
+    let all: Vec<_> = federation.members.iter().map(Member::entry).collect();
+    let prosecution = federation.member(PROSECUTION).id.clone();
+    let without = federation.roster_of(
+        all.iter()
+            .filter(|entry| entry.id != prosecution)
+            .cloned()
+            .collect(),
+    );
+    federation.publish(without);
+    let police_node = federation.start(POLICE);
+    let setup = ApiSetup::new(&federation, POLICE, 20_000, false);
+    let token = setup.add_caller("case-system", &["subjects", "disclose"]);
+    let api = setup.start();
+    let subject = register(&api.at, &token, "adult", &[]).await;
+    let body = disclosure(
+        &subject,
+        PROSECUTION,
+        "criminal_investigation_and_prosecution",
+        json!([{"category": "identity", "name": "alias", "text": "A."}]),
+    );
+    let reply = call(
+        &api.at,
+        "POST",
+        "/v1/disclosures",
+        Some(&token),
+        Some(&body),
+    )
+    .await;
+    assert_eq!((reply.status, reply.code()), (400, "invalid_value".into()));
+
+    // Prosecution joins (a newer roster, adopted by the node): the service seals for it
+    // without a restart.
+    let with = federation.roster_of(all);
+    federation.publish(with);
+    police_node.hangup();
+    let police = federation.client(POLICE).await;
+    let adopted = eventually(Duration::from_secs(20), || {
+        let (police, prosecution) = (&police, &prosecution);
+        async move {
+            let roster = police.refresh_roster().await.ok()?;
+            roster.agency(prosecution).map(|_| ())
+        }
+    })
+    .await;
+    assert!(adopted.is_some(), "the node adopts the roster");
+    let reply = call(
+        &api.at,
+        "POST",
+        "/v1/disclosures",
+        Some(&token),
+        Some(&body),
+    )
+    .await;
+    assert_eq!(reply.status, 201, "{:?}", reply.json());
+}

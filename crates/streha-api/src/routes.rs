@@ -670,17 +670,28 @@ impl Checked {
         out
     }
 
-    fn seal(self, client: &Client) -> Result<SealedDisclosure, ApiError> {
-        let mut builder = client.disclosure(self.subject, self.recipient, self.purpose);
+    /// Seals for the recipient's key in the client's roster; a recipient the roster does not
+    /// list is looked up once more in the node's current roster (an agency may have joined
+    /// since the service connected).
+    async fn seal(&self, client: &Client) -> Result<SealedDisclosure, ApiError> {
+        match self.seal_once(client) {
+            Err(ClientError::UnknownRecipient { .. }) => {
+                client.refresh_roster().await.map_err(client_error)?;
+                self.seal_once(client).map_err(client_error)
+            }
+            other => other.map_err(client_error),
+        }
+    }
+
+    fn seal_once(&self, client: &Client) -> Result<SealedDisclosure, ClientError> {
+        let mut builder = client.disclosure(self.subject, self.recipient.clone(), self.purpose);
         for field in self.record.fields() {
-            builder = builder.with_field(field.clone()).map_err(client_error)?;
+            builder = builder.with_field(field.clone())?;
         }
         if let Some(consent) = self.consent {
             builder = builder.consent(consent);
         }
-        client
-            .seal(builder.prepare().map_err(client_error)?)
-            .map_err(client_error)
+        client.seal(builder.prepare()?)
     }
 }
 
@@ -868,7 +879,7 @@ pub(crate) async fn submit_disclosure(
 
     let Some(key) = key else {
         let client = state.node.client().await?;
-        let sealed = checked.seal(&client)?;
+        let sealed = checked.seal(&client).await?;
         return submit_sealed(&state, &client, sealed, None, wait).await;
     };
     let _guard = state.idempotency.lock(&caller, &key).await;
@@ -923,7 +934,7 @@ pub(crate) async fn submit_disclosure(
         },
         None => {
             let client = state.node.client().await?;
-            let sealed = checked.seal(&client)?;
+            let sealed = checked.seal(&client).await?;
             let record = Submission::pending(
                 &caller,
                 &key,
