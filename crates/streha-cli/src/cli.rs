@@ -151,6 +151,10 @@ pub(crate) enum Command {
         after_help = EXIT_STATUS_HELP
     )]
     Demo(DemoArgs),
+
+    /// Run the agency's application as a local HTTP/JSON service (`streha api --help`)
+    #[command(disable_help_flag = true)]
+    Api(ApiArgs),
 }
 
 /// Examples and exit statuses under `streha keygen --help`.
@@ -269,6 +273,18 @@ fn parse_holder_name(name: &str) -> Result<String, String> {
         )),
         Err(other) => Err(other.to_string()),
     }
+}
+
+/// `streha api …`: handed whole to `streha_api::command::run`, which parses it.
+#[derive(Debug, Args)]
+pub(crate) struct ApiArgs {
+    /// init | serve | token add|list|remove | openapi, and their options
+    #[arg(
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "ARGS"
+    )]
+    pub(crate) args: Vec<std::ffi::OsString>,
 }
 
 /// `streha key …`.

@@ -254,6 +254,28 @@ pub struct SealedDisclosure {
 }
 
 impl SealedDisclosure {
+    /// A sealed disclosure from its envelope, as an application kept it before submitting
+    /// (e.g. on disk, to submit the very same envelope again after a restart: the node's
+    /// idempotency is by envelope, and sealing the record again would make another one).
+    /// Nothing is sealed again; the node checks the envelope as for any submission.
+    ///
+    /// # Errors
+    /// [`ClientError::InvalidArgument`] if the envelope does not carry a disclosure header;
+    /// [`ClientError::ProtectionCategory`] if its header declares a protection category.
+    pub fn from_envelope(envelope: Envelope) -> Result<Self, ClientError> {
+        let header = DisclosureHeader::decode(&envelope.header.context).map_err(|_| {
+            ClientError::InvalidArgument("the envelope does not carry a disclosure header")
+        })?;
+        if let Some(category) = header
+            .categories
+            .in_group(CategoryGroup::Protection)
+            .first()
+        {
+            return Err(ClientError::ProtectionCategory { category });
+        }
+        Ok(Self { header, envelope })
+    }
+
     /// The envelope id.
     pub fn envelope_id(&self) -> EnvelopeId {
         self.header.envelope_id
@@ -693,6 +715,42 @@ mod tests {
         assert!(matches!(
             seal_prepared(forged, &id("police"), &f.police_signing, &f.roster),
             Err(ClientError::InvalidApproval { .. })
+        ));
+    }
+
+    #[test]
+    fn a_kept_envelope_is_the_same_sealed_disclosure() {
+        let f = Federation::new();
+        let prepared = builder(&f, Purpose::Assistance)
+            .field(DisclosableCategory::Medical, "note", "x")
+            .unwrap()
+            .prepare()
+            .unwrap();
+        let sealed = seal_prepared(prepared, &id("police"), &f.police_signing, &f.roster).unwrap();
+        let kept = streha_crypto::Envelope::from_bytes(&sealed.envelope().to_bytes()).unwrap();
+        assert_eq!(SealedDisclosure::from_envelope(kept).unwrap(), sealed);
+
+        // A hand-built envelope declaring a protection category is refused here too.
+        let mut header = sealed.header().clone();
+        header.categories = CategorySet::of(&[Category::ShelterLocation]);
+        let forged = streha_crypto::seal(
+            &f.police_signing,
+            &AgencyEncryptionSecretKey::from_seed_bytes([3; 32]).public_key(),
+            &header.encode(),
+            &Record::new().encode(),
+        )
+        .unwrap();
+        assert!(matches!(
+            SealedDisclosure::from_envelope(forged),
+            Err(ClientError::ProtectionCategory {
+                category: Category::ShelterLocation
+            })
+        ));
+        let mut garbage = sealed.envelope().clone();
+        garbage.header.context = vec![0xff; 3];
+        assert!(matches!(
+            SealedDisclosure::from_envelope(garbage),
+            Err(ClientError::InvalidArgument(_))
         ));
     }
 

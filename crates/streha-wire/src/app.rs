@@ -244,8 +244,8 @@ pub struct HeldDelivery {
     /// Why it is held, as a class.
     pub class: HoldReason,
     /// Why it is held, in words (no content), at most
-    /// [`MAX_TEXT_LEN`](crate::limits::MAX_TEXT_LEN) bytes. It may quote what the receiver
-    /// answered: show it through [`Untrusted`](crate::text::Untrusted).
+    /// `streha_wire::limits::MAX_TEXT_LEN` bytes. It may quote what the receiver
+    /// answered: show it through `streha_wire::text::Untrusted`.
     #[serde(deserialize_with = "crate::limits::hold_reason")]
     pub reason: String,
     /// Since when.
@@ -257,7 +257,7 @@ pub struct HeldDelivery {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WitnessEvidence {
     /// The origin of the log they contradict (at most
-    /// [`MAX_ORIGIN_LEN`](streha_core::MAX_ORIGIN_LEN) bytes).
+    /// `streha_core::MAX_ORIGIN_LEN` bytes).
     #[serde(deserialize_with = "crate::limits::log_origin")]
     pub origin: String,
     /// What the contradiction is (fork, rollback, inconsistent).
@@ -279,14 +279,14 @@ pub enum DeliveryState {
         /// Delivery attempts so far.
         attempts: u32,
         /// The last failure, if any (no content), at most
-        /// [`MAX_TEXT_LEN`](crate::limits::MAX_TEXT_LEN) bytes; it may quote the receiver.
+        /// `streha_wire::limits::MAX_TEXT_LEN` bytes; it may quote the receiver.
         #[serde(deserialize_with = "crate::limits::last_error")]
         last_error: Option<String>,
     },
     /// Delivery stopped and waits for a person: the receiver refused it, or the recipient
     /// is no longer in the roster. It is kept, never dropped.
     Held {
-        /// Why (no content), at most [`MAX_TEXT_LEN`](crate::limits::MAX_TEXT_LEN) bytes; it
+        /// Why (no content), at most `streha_wire::limits::MAX_TEXT_LEN` bytes; it
         /// may quote the receiver.
         #[serde(deserialize_with = "crate::limits::hold_reason")]
         reason: String,

@@ -88,5 +88,9 @@ pub(crate) fn run(command: &Command) -> Result<(), CliError> {
             crate::util::print_lines(&[config.vkey()])
         }
         Command::Demo(args) => demo::run(args),
+        Command::Api(args) => streha_api::command::run(&args.args).map_err(|e| match e {
+            streha_api::command::CommandError::Usage(message) => CliError::usage(message),
+            other => CliError::Failure(anyhow::anyhow!("{other}")),
+        }),
     }
 }
