@@ -516,6 +516,7 @@ async fn a_second_daemon_on_one_data_dir_names_the_first() {
 fn a_port_in_use_is_a_configuration_error_and_creates_nothing() {
     let federation = Federation::new();
     let member = federation.member(POLICE);
+    member.release_ports();
     let _taken = std::net::UdpSocket::bind(member.app_addr).expect("take the app port");
     let (code, _, stderr) = federation.run_to_exit(POLICE, &[]);
     assert_eq!(code, Some(2), "{stderr}");
