@@ -273,7 +273,7 @@ async fn receive(
                 }
                 .encode(),
             )
-            .put(INBOX, id.as_bytes().to_vec(), state::encode(&record))
+            .put_body(INBOX, id.as_bytes().to_vec(), state::encode(&record))
             .put(
                 INBOX_ORDER,
                 crate::app::inbox_order_key(now, id),
