@@ -70,6 +70,7 @@ fn hostile_receiver(
         limits: TransportLimits::default(),
     })
     .unwrap();
+    member.release_ports();
     let endpoint = quinn::Endpoint::server(config, member.peer_addr).unwrap();
     let accept = endpoint.clone();
     let attempts: Arc<Mutex<HashMap<EnvelopeId, u32>>> = Arc::default();
