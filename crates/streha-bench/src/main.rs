@@ -17,6 +17,7 @@ mod e2e;
 mod floors;
 mod procstat;
 mod quic;
+mod sustained;
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -72,6 +73,21 @@ struct Args {
     /// Measure Streha only, not the ceilings (for profiling the daemons).
     #[arg(long)]
     streha_only: bool,
+    /// Sustained load instead of the table: run this many seconds at `--load` × the maximum
+    /// throughput, sampling throughput, p99 and each daemon's RSS every `--window` seconds,
+    /// with the first of `--sizes` and the largest `--concurrency` (the maximum is measured first
+    /// for `--seconds`, closed loop, unless `--max-rate` gives it).
+    #[arg(long, value_name = "SECONDS")]
+    sustained: Option<f64>,
+    /// The fraction of the maximum throughput the sustained load runs at.
+    #[arg(long, default_value_t = 0.8)]
+    load: f64,
+    /// The maximum throughput (disclosures/s) to take instead of measuring it.
+    #[arg(long)]
+    max_rate: Option<f64>,
+    /// Seconds per sample of the sustained load.
+    #[arg(long, default_value_t = 10.0)]
+    window: f64,
 }
 
 fn ms(d: Duration) -> String {
@@ -115,6 +131,22 @@ async fn run(args: Args) -> anyhow::Result<()> {
         args.seconds, args.sizes, args.concurrency
     );
     let federation = e2e::Federation::start().await?;
+    if let Some(seconds) = args.sustained {
+        anyhow::ensure!(
+            args.load > 0.0 && args.load <= 1.0 && args.window > 0.0 && seconds > 0.0,
+            "--load must be in (0, 1], --window and --sustained above 0"
+        );
+        let plan = sustained::Plan {
+            seconds,
+            load: args.load,
+            max_rate: args.max_rate,
+            probe_seconds: args.seconds,
+            window: args.window,
+            size: args.sizes.first().copied().unwrap_or(1024),
+            concurrency: args.concurrency.iter().copied().max().unwrap_or(1).max(1),
+        };
+        return sustained::run(&federation, &plan).await;
+    }
     println!(
         "\n{:>8} {:>5} | {:>9} {:>8} {:>8} {:>8} {:>8} | {:>9} {:>7} | {:>9} {:>6} | {:>9} {:>6}",
         "size",

@@ -345,16 +345,23 @@ impl EnvelopeHeader {
         ciphertext_hash: &[u8; 32],
         signature: &Signature,
     ) -> Result<(), EnvelopeError> {
+        self.sender
+            .verify(&self.signed_message(ciphertext_hash)?, signature)
+            .map_err(|_| EnvelopeError::BadSignature)
+    }
+
+    /// The bytes the sender's signature covers for this header and a ciphertext hash (what
+    /// [`EnvelopeHeader::verify_detached`] verifies), for checking many envelope signatures
+    /// as one batch ([`verify_batch`](crate::verify_batch)).
+    ///
+    /// # Errors
+    /// [`EnvelopeError::UnsupportedVersion`] or [`EnvelopeError::ContextTooLarge`].
+    pub fn signed_message(&self, ciphertext_hash: &[u8; 32]) -> Result<Vec<u8>, EnvelopeError> {
         if self.version != ENVELOPE_VERSION {
             return Err(EnvelopeError::UnsupportedVersion(self.version));
         }
         check_context(self.context.len())?;
-        self.sender
-            .verify(
-                &signature_input(&self.to_bytes(), ciphertext_hash),
-                signature,
-            )
-            .map_err(|_| EnvelopeError::BadSignature)
+        Ok(signature_input(&self.to_bytes(), ciphertext_hash))
     }
 
     fn encoded_len(&self) -> usize {

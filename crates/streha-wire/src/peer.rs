@@ -388,17 +388,7 @@ pub fn verify_envelope_signature(
     ciphertext_hash: &[u8; 32],
     kept: &EnvelopeSignature,
 ) -> Result<AgencySigningPublicKey, EvidenceError> {
-    let sender = AgencySigningPublicKey::from_bytes(kept.sender_key)
-        .map_err(|_| EvidenceError::InvalidKey("sender signing key"))?;
-    let recipient = AgencyEncryptionPublicKey::from_bytes(kept.recipient_key)
-        .map_err(|_| EvidenceError::InvalidKey("recipient encryption key"))?;
-    let rebuilt = EnvelopeHeader {
-        version: ENVELOPE_VERSION,
-        sender,
-        recipient,
-        ephemeral: kept.ephemeral,
-        context: header.encode(),
-    };
+    let (sender, rebuilt) = rebuild_envelope_header(header, kept)?;
     rebuilt
         .verify_detached(
             ciphertext_hash,
@@ -406,6 +396,54 @@ pub fn verify_envelope_signature(
         )
         .map_err(|e| EvidenceError::EnvelopeSignature(e.to_string()))?;
     Ok(sender)
+}
+
+/// What [`verify_envelope_signature`] checks, without checking it, for an auditor verifying
+/// many as one batch ([`streha_crypto::verify_batch`]): the bytes the kept signature must
+/// cover and the signature, if the signature names `sender` as its key (the key the roster
+/// gives the sender). `None` if it names another key or the kept evidence is malformed:
+/// [`verify_envelope_signature`] says why, as it does for a batch that fails.
+#[must_use]
+pub fn envelope_signature_input(
+    header: &DisclosureHeader,
+    ciphertext_hash: &[u8; 32],
+    kept: &EnvelopeSignature,
+    sender: &AgencySigningPublicKey,
+) -> Option<(Vec<u8>, Signature)> {
+    if kept.sender_key != *sender.as_bytes() {
+        return None;
+    }
+    let recipient = AgencyEncryptionPublicKey::from_bytes(kept.recipient_key).ok()?;
+    let rebuilt = EnvelopeHeader {
+        version: ENVELOPE_VERSION,
+        sender: *sender,
+        recipient,
+        ephemeral: kept.ephemeral,
+        context: header.encode(),
+    };
+    let message = rebuilt.signed_message(ciphertext_hash).ok()?;
+    Some((message, Signature::from_bytes(kept.signature.to_bytes())))
+}
+
+/// The envelope header the sender signed, rebuilt from the logged header and the kept keys.
+fn rebuild_envelope_header(
+    header: &DisclosureHeader,
+    kept: &EnvelopeSignature,
+) -> Result<(AgencySigningPublicKey, EnvelopeHeader), EvidenceError> {
+    let sender = AgencySigningPublicKey::from_bytes(kept.sender_key)
+        .map_err(|_| EvidenceError::InvalidKey("sender signing key"))?;
+    let recipient = AgencyEncryptionPublicKey::from_bytes(kept.recipient_key)
+        .map_err(|_| EvidenceError::InvalidKey("recipient encryption key"))?;
+    Ok((
+        sender,
+        EnvelopeHeader {
+            version: ENVELOPE_VERSION,
+            sender,
+            recipient,
+            ephemeral: kept.ephemeral,
+            context: header.encode(),
+        },
+    ))
 }
 
 #[cfg(test)]
