@@ -296,6 +296,43 @@ impl Shared {
         Ok(committed)
     }
 
+    /// Commits `txs` durably as one group ([`Committer::enqueue_group`]: one call of the
+    /// store's group commit), after checking all their entries' times against the log's.
+    /// Returns each transaction's result in order; an entry time refused refuses the whole
+    /// group, and nothing of it is queued.
+    pub(crate) async fn commit_group(
+        &self,
+        txs: Vec<Transaction>,
+    ) -> Result<Vec<Result<Committed, Failure>>, Failure> {
+        if txs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let times: Vec<EntryTime> = txs
+            .iter()
+            .flat_map(Transaction::appended)
+            .filter_map(|bytes| streha_core::AuditEntry::decode(bytes).ok())
+            .map(|entry| EntryTime::of(&entry))
+            .collect();
+        let answers = self
+            .clock
+            .admit(&times, || self.committer.enqueue_group(txs))?
+            .map_err(Failure::from)?;
+        let mut results = Vec::with_capacity(answers.len());
+        for answer in answers {
+            results.push(answer.committed().await.map_err(Failure::from));
+        }
+        if results
+            .iter()
+            .any(|r| r.as_ref().is_ok_and(|c| c.checkpoint.is_some()))
+        {
+            self.metrics.last_checkpoint_at.store(
+                self.now().unix_millis(),
+                std::sync::atomic::Ordering::Relaxed,
+            );
+        }
+        Ok(results)
+    }
+
     /// Refuses new work (a disclosure or a delivery) while free space on the data
     /// directory's file system is below `limits.disk_reserve_bytes`, so that a batch never
     /// meets a full disk; what frees or needs little space (receipts, consent changes,
