@@ -146,11 +146,30 @@ struct Head {
 /// cache costs little.
 const CACHE_BYTES: u64 = 48 * 1024 * 1024;
 
+/// How long opening waits for sled's own lock on `db` (see [`open_sled`]).
+const SLED_LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Whether sled could not open because another handle holds its lock on `db`.
+fn is_sled_lock_held(error: &std::io::Error) -> bool {
+    error.to_string().starts_with("could not acquire lock")
+}
+
 /// Opens sled in `path`, saying what a failure means: sled's recovery writes (a full disk
 /// fails it), and a damaged file can make it panic rather than return an error.
 fn open_sled(path: &Path) -> Result<sled::Db, StoreError> {
     let config = sled::Config::new().path(path).cache_capacity(CACHE_BYTES);
-    let opened = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| config.open()));
+    let open = || std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| config.open()));
+    let mut opened = open();
+    // Our own lock (`store.lock`) is already held, so sled's lock on `db` is held either by a
+    // process of an older version or by a store of this process dropped a moment ago: sled's
+    // flusher thread lets go of it shortly after the last handle. Wait for the latter.
+    let deadline = std::time::Instant::now() + SLED_LOCK_WAIT;
+    while matches!(&opened, Ok(Err(sled::Error::Io(e))) if is_sled_lock_held(e))
+        && std::time::Instant::now() < deadline
+    {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        opened = open();
+    }
     match opened {
         Ok(Ok(db)) => Ok(db),
         Ok(Err(sled::Error::Io(e))) if e.kind() == std::io::ErrorKind::StorageFull => {
@@ -158,7 +177,7 @@ fn open_sled(path: &Path) -> Result<sled::Db, StoreError> {
                 path: path.to_path_buf(),
             })
         }
-        Ok(Err(sled::Error::Io(e))) if e.to_string().starts_with("could not acquire lock") => {
+        Ok(Err(sled::Error::Io(e))) if is_sled_lock_held(&e) => {
             // sled's own lock on `db`: a process that did not take ours (an older version).
             Err(StoreError::InUse {
                 path: path.to_path_buf(),

@@ -21,6 +21,40 @@ fn open(dir: &std::path::Path) -> Store {
     Store::open(dir, ORIGIN, signer()).expect("open store")
 }
 
+/// sled's database in `dir`, opened behind the store's back. sled's background flusher lets go
+/// of the file lock a moment after the last handle is dropped, so a test that has just
+/// dropped a store waits for it (at most 30 s) instead of failing on a loaded machine.
+fn raw_sled(dir: &std::path::Path) -> sled::Db {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        match sled::open(dir) {
+            Ok(db) => return db,
+            Err(e) if std::time::Instant::now() < deadline && is_lock_held(&e) => {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            Err(e) => panic!("open sled in {}: {e}", dir.display()),
+        }
+    }
+}
+
+fn is_lock_held(error: &sled::Error) -> bool {
+    matches!(error, sled::Error::Io(e) if e.to_string().starts_with("could not acquire lock"))
+}
+
+/// [`Store::open`] once sled has let go of the lock of a database just dropped (see
+/// [`raw_sled`]).
+fn reopen(dir: &std::path::Path) -> Result<Store, StoreError> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        match Store::open(dir, ORIGIN, signer()) {
+            Err(StoreError::InUse { pid: None, .. }) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            other => return other,
+        }
+    }
+}
+
 fn append_one(store: &Store, entry: &[u8]) -> streha_store::Committed {
     let mut tx = Transaction::new();
     tx.append(entry.to_vec());
@@ -243,7 +277,7 @@ fn a_tampered_tile_is_detected_on_reopen() {
     {
         // Overwrite the root of the first 256 entries (the first hash of tile 0 of row 1;
         // format 2: one tree, tiles under 0x02 ‖ row ‖ tile index) behind the store's back.
-        let db = sled::open(dir.path()).unwrap();
+        let db = raw_sled(dir.path());
         let tree = db.open_tree("streha-v2").unwrap();
         let mut key = [0u8; 10];
         key[0] = 0x02;
@@ -258,7 +292,7 @@ fn a_tampered_tile_is_detected_on_reopen() {
         db.flush().unwrap();
     }
     // The high-water mark sees it first: the root at its size is not the one signed.
-    let err = Store::open(dir.path(), ORIGIN, signer()).unwrap_err();
+    let err = reopen(dir.path()).err().expect("refused");
     assert!(
         matches!(err, StoreError::Diverged { size: 300, .. }) && err.is_integrity(),
         "{err}"
@@ -271,14 +305,14 @@ fn a_tampered_tile_is_detected_on_reopen() {
 fn a_store_of_the_previous_format_is_refused_by_name() {
     let dir = tempfile::tempdir().unwrap();
     {
-        let db = sled::open(dir.path()).unwrap();
+        let db = raw_sled(dir.path());
         let entries = db.open_tree("log_entries").unwrap();
         entries
             .insert(0u64.to_be_bytes(), b"an old entry".to_vec())
             .unwrap();
         db.flush().unwrap();
     }
-    let err = Store::open(dir.path(), ORIGIN, signer()).unwrap_err();
+    let err = reopen(dir.path()).err().expect("refused");
     assert!(matches!(err, StoreError::OldFormat { .. }), "{err}");
     assert!(err.to_string().contains("storage format 1"), "{err}");
     assert!(err.to_string().contains("new data_dir"), "{err}");
