@@ -71,12 +71,29 @@ impl Member {
     /// Lets go of the ports reserved for this member, so that its daemon (or a test that takes
     /// one on purpose) can bind them. Its daemon's start does this itself.
     pub fn release_ports(&self) {
-        drop(
-            self.reserved
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .take(),
-        );
+        let held = self
+            .reserved
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        if held.is_none() {
+            return;
+        }
+        drop(held);
+        // A child process forked by another test of this binary holds copies of our sockets
+        // until it calls exec (they are close-on-exec): wait until each port is free again.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !(UdpSocket::bind(self.peer_addr).is_ok()
+            && UdpSocket::bind(self.app_addr).is_ok()
+            && std::net::TcpListener::bind(self.metrics_addr).is_ok())
+        {
+            assert!(
+                Instant::now() < deadline,
+                "the ports of {} stayed in use after their release",
+                self.id
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     /// Its roster entry.
