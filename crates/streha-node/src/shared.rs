@@ -158,6 +158,11 @@ pub(crate) struct Shared {
     below_reserve: std::sync::atomic::AtomicBool,
     /// When the node started (peers are judged once a witnessing round has had time).
     pub(crate) started: std::time::Instant,
+    /// Whether the node is in recovery mode after a restore (`recovery`): nothing is
+    /// appended to the log and no checkpoint is submitted to a witness meanwhile.
+    pub(crate) recovering: std::sync::atomic::AtomicBool,
+    /// Entries recovery found lost (0 if none, or not known yet).
+    pub(crate) lost_entries: std::sync::atomic::AtomicU64,
 }
 
 impl std::fmt::Debug for Shared {
@@ -234,6 +239,8 @@ impl Shared {
             storage_failed,
             below_reserve: std::sync::atomic::AtomicBool::new(false),
             started: std::time::Instant::now(),
+            recovering: std::sync::atomic::AtomicBool::new(false),
+            lost_entries: std::sync::atomic::AtomicU64::new(0),
         })
     }
 
@@ -277,6 +284,13 @@ impl Shared {
     /// Commits durably, grouped with the other requests' commits, after checking the
     /// entries' times against the log's ([`LogClock::admit`]).
     pub(crate) async fn commit(&self, tx: Transaction) -> Result<Committed, Failure> {
+        if self.recovering.load(std::sync::atomic::Ordering::Acquire)
+            && tx.appended().next().is_some()
+        {
+            return Err(Failure::Unavailable(
+                "the node is in recovery mode after a restore from a backup: it appends nothing to its log until its witnesses have said what they cosigned of it; retry later".into(),
+            ));
+        }
         let times: Vec<EntryTime> = tx
             .appended()
             .filter_map(|bytes| streha_core::AuditEntry::decode(bytes).ok())

@@ -95,6 +95,10 @@ pub enum PeerRequest {
     /// interval. The peer answers [`PeerResponse::Roster`] with its own, and its signed
     /// roster if that is newer; if the sender's is newer, the peer asks for it the same way.
     RosterVersion(RosterOffer),
+    /// The latest checkpoint of the *sender's own* log that this node cosigned, as the
+    /// sender signed it (`spec/protocol.md` §13, recovery after a restore). The peer answers
+    /// [`PeerResponse::CosignedCheckpoint`].
+    CosignedCheckpoint,
 }
 
 /// A node's roster version and the hash of its signed roster (BLAKE3 of the note text, the
@@ -176,6 +180,10 @@ pub enum PeerResponse {
     },
     /// The answer to [`PeerRequest::RosterVersion`].
     Roster(Box<RosterAnswer>),
+    /// The answer to [`PeerRequest::CosignedCheckpoint`]: the latest checkpoint of the
+    /// asking node's log that this node cosigned (signed note text, as the asking node
+    /// signed it), or `None` if it has cosigned none.
+    CosignedCheckpoint(Option<String>),
 }
 
 /// Why delivery evidence does not hold.

@@ -1,0 +1,223 @@
+//! Backup and restore with real daemons (`spec/protocol.md` §13): an online backup taken
+//! while disclosures flow, a restore, and the recovery mode that learns from the peers what
+//! they cosigned of the restored node's log.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use common::*;
+use streha_core::{AgeStatus, DisclosableCategory, Purpose, SubjectId};
+use streha_transport::{Identity, request};
+use streha_wire::peer::{PeerRequest, PeerResponse};
+use streha_wire::{MAX_FRAME_LEN, PEER_ALPN};
+
+const T: Duration = Duration::from_secs(60);
+
+/// Discloses one identity record from the shelter to the police (the agreement allows it
+/// without consent) and waits until it is delivered.
+async fn disclose(shelter: &streha_client::Client, subject: SubjectId) {
+    let sealed = shelter
+        .disclosure(
+            subject,
+            streha_core::AgencyId::new(POLICE).unwrap(),
+            Purpose::IdentificationAndReferral,
+        )
+        .field(DisclosableCategory::Identity, "name", "a pseudonym")
+        .unwrap()
+        .prepare()
+        .unwrap()
+        .seal(shelter)
+        .unwrap();
+    let id = sealed.envelope_id();
+    shelter.submit(&sealed).await.unwrap();
+    let state = shelter.await_delivery(id, T).await.unwrap();
+    assert!(
+        matches!(state, streha_wire::app::DeliveryState::Delivered { .. }),
+        "{state:?}"
+    );
+}
+
+/// The size of the latest checkpoint of the shelter's log that the police node cosigned,
+/// asked as the shelter's node asks in recovery mode.
+async fn police_cosigned_of_shelter(federation: &Federation) -> u64 {
+    let identity = Identity::from_key(&federation.member(SHELTER).node_key).unwrap();
+    let police = federation.member(POLICE);
+    let connection = raw_connection(
+        &identity,
+        police.node_key.public_key().to_bytes(),
+        police.peer_addr,
+        PEER_ALPN,
+    )
+    .await
+    .unwrap();
+    let answer: PeerResponse = request(
+        &connection,
+        &PeerRequest::CosignedCheckpoint,
+        MAX_FRAME_LEN,
+        T,
+    )
+    .await
+    .unwrap();
+    match answer {
+        PeerResponse::CosignedCheckpoint(None) => 0,
+        PeerResponse::CosignedCheckpoint(Some(note)) => {
+            let body = streha_audit::SignedNote::parse(&note).unwrap();
+            streha_audit::Checkpoint::parse_body(body.body())
+                .unwrap()
+                .size()
+        }
+        other => panic!("unexpected answer {other:?}"),
+    }
+}
+
+fn data_dir(federation: &Federation, name: &str) -> PathBuf {
+    federation.member(name).dir.join("data")
+}
+
+/// Takes a backup of `name`'s running node into `dir`, as `streha admin backup` does.
+async fn backup(
+    federation: &Federation,
+    name: &str,
+    dir: &Path,
+) -> streha_node::admin::BackupReport {
+    let (data, out, vault) = (
+        data_dir(federation, name),
+        dir.join("store.backup"),
+        dir.join("vault.backup"),
+    );
+    tokio::task::spawn_blocking(move || {
+        streha_node::admin::request_backup(&data, &out, &vault).unwrap()
+    })
+    .await
+    .unwrap()
+}
+
+/// Replaces `name`'s data directory with one restored from the backup in `dir`.
+fn restore(federation: &Federation, name: &str, dir: &Path) {
+    let data = data_dir(federation, name);
+    std::fs::rename(&data, data.with_extension("lost")).unwrap();
+    let report =
+        streha_node::admin::restore(&dir.join("store.backup"), &dir.join("vault.backup"), &data)
+            .unwrap();
+    assert!(data.join(streha_node::recovery::RESTORED_FILE).exists());
+    let _ = report;
+}
+
+fn health(federation: &Federation, name: &str) -> serde_json::Value {
+    serde_json::from_str(&http_get(federation.member(name), "/health")).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_restore_of_an_up_to_date_backup_leaves_recovery_mode_and_serves() {
+    let federation = Federation::new();
+    let _police = federation.start(POLICE);
+    let _prosecution = federation.start(PROSECUTION);
+    let node = federation.start(SHELTER);
+    let shelter = federation.client(SHELTER).await;
+    let (subject, _) = shelter
+        .register_subject(AgeStatus::Adult, vec![])
+        .await
+        .unwrap();
+    disclose(&shelter, subject).await;
+
+    let backups = tempfile::tempdir().unwrap();
+    let report = backup(&federation, SHELTER, backups.path()).await;
+    let size = shelter.checkpoint().await.unwrap().size();
+    assert_eq!(report.size, size, "nothing was appended meanwhile");
+    assert!(
+        report.keys >= 1,
+        "the subject's data key is in the vault backup"
+    );
+    assert!(node.terminate());
+
+    restore(&federation, SHELTER, backups.path());
+    let _node = federation.start(SHELTER);
+    let recovered = eventually(T, || async {
+        let health = health(&federation, SHELTER);
+        (health["recovery"]["recovering"] == false).then_some(health)
+    })
+    .await
+    .expect("the node leaves recovery mode");
+    assert_eq!(recovered["recovery"]["lost_entries"], 0);
+    assert_eq!(recovered["log_size"], size);
+    assert!(
+        !data_dir(&federation, SHELTER)
+            .join(streha_node::recovery::RESTORED_FILE)
+            .exists()
+    );
+
+    // It serves as before: the restored subject (and its data key) and a new disclosure.
+    let shelter = federation.client(SHELTER).await;
+    disclose(&shelter, subject).await;
+    assert_eq!(
+        metric(federation.member(POLICE), "streha_fork_alarms_total"),
+        0
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_restore_that_lost_cosigned_entries_stays_in_recovery_and_names_the_loss() {
+    let federation = Federation::new();
+    let _police = federation.start(POLICE);
+    let _prosecution = federation.start(PROSECUTION);
+    let node = federation.start(SHELTER);
+    let shelter = federation.client(SHELTER).await;
+    let (subject, _) = shelter
+        .register_subject(AgeStatus::Adult, vec![])
+        .await
+        .unwrap();
+    disclose(&shelter, subject).await;
+
+    // The backup is taken online, while disclosures flow.
+    let backups = tempfile::tempdir().unwrap();
+    let (report, ()) = tokio::join!(
+        backup(&federation, SHELTER, backups.path()),
+        disclose(&shelter, subject)
+    );
+    // More disclosures after it, cosigned by the peers.
+    disclose(&shelter, subject).await;
+    disclose(&shelter, subject).await;
+    let after = shelter.checkpoint().await.unwrap().size();
+    assert!(after > report.size);
+    let cosigned = eventually(T, || async {
+        let size = police_cosigned_of_shelter(&federation).await;
+        (size > report.size).then_some(size)
+    })
+    .await
+    .expect("the police cosigned entries the backup does not hold");
+    assert!(node.terminate());
+
+    restore(&federation, SHELTER, backups.path());
+    let _node = federation.start(SHELTER);
+    let cosigned_now = police_cosigned_of_shelter(&federation).await;
+    assert!(cosigned_now >= cosigned);
+    let health = eventually(T, || async {
+        let health = health(&federation, SHELTER);
+        (health["recovery"]["lost_entries"] != 0).then_some(health)
+    })
+    .await
+    .expect("recovery finds the loss");
+    let lost = health["recovery"]["lost_entries"].as_u64().unwrap();
+    // The prosecution may have cosigned less than the police; the loss is the largest.
+    assert!(lost >= cosigned_now - report.size, "{health}");
+    assert_eq!(health["recovery"]["recovering"], true);
+    assert_eq!(health["log_size"], report.size);
+
+    // Nothing is appended: a disclosure waits, and no witness saw a rollback.
+    let shelter = federation.client(SHELTER).await;
+    let refused = shelter
+        .register_subject(AgeStatus::Adult, vec![])
+        .await
+        .expect_err("the log takes no entry in recovery mode");
+    assert!(refused.to_string().contains("recovery mode"), "{refused}");
+    assert_eq!(
+        metric(federation.member(POLICE), "streha_fork_alarms_total"),
+        0
+    );
+    assert_eq!(
+        metric(federation.member(PROSECUTION), "streha_fork_alarms_total"),
+        0
+    );
+}
