@@ -155,6 +155,26 @@ async fn a_restore_of_an_up_to_date_backup_leaves_recovery_mode_and_serves() {
         metric(federation.member(POLICE), "streha_fork_alarms_total"),
         0
     );
+
+    // An honest restore that lost nothing is no finding of the federation's verification.
+    let roster = streha_wire::Roster::open(
+        &std::fs::read_to_string(federation.dir.path().join("roster.note")).unwrap(),
+        &federation.roster_key.public_key(),
+    )
+    .unwrap();
+    let police = federation.client(POLICE).await;
+    let prosecution = federation.client(PROSECUTION).await;
+    let report = eventually(T, || async {
+        let bundles = vec![
+            shelter.export_bundle().await.ok()?,
+            police.export_bundle().await.ok()?,
+            prosecution.export_bundle().await.ok()?,
+        ];
+        let report = streha_verify::verify(&bundles, &roster, &streha_verify::VerifyOptions::new());
+        report.findings.is_empty().then_some(report)
+    })
+    .await;
+    assert!(report.is_some(), "the federation verifies with no finding");
 }
 
 #[tokio::test(flavor = "multi_thread")]
