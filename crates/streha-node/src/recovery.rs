@@ -72,16 +72,26 @@ fn check_answer(shared: &Shared, note: &str) -> Result<(u64, streha_audit::Hash)
         .find(|a| a.id == shared.agency)
         .ok_or("this node is not in the roster")?;
     let verifier = log_verifier(&roster, own).map_err(|e| e.to_string())?;
+    verify_own(note, &verifier, &shared.origin)
+}
+
+/// A checkpoint `note` of the log `origin`, signed under `verifier` (this node's key): its
+/// size and root. Anything else proves nothing about this log.
+fn verify_own(
+    note: &str,
+    verifier: &streha_audit::NoteVerifier,
+    origin: &str,
+) -> Result<(u64, streha_audit::Hash), String> {
     let parsed = SignedNote::parse(note).map_err(|e| e.to_string())?;
     let verified = parsed
-        .verify(std::slice::from_ref(&verifier))
+        .verify(std::slice::from_ref(verifier))
         .map_err(|e| e.to_string())?;
     if verified.signers().is_empty() {
         return Err("not signed by this node's key".into());
     }
     let checkpoint =
         Checkpoint::parse_body(parsed.body()).map_err(|e: CheckpointError| e.to_string())?;
-    if checkpoint.origin() != shared.origin {
+    if checkpoint.origin() != origin {
         return Err(format!(
             "a checkpoint of `{}`, not of this log",
             checkpoint.origin()
@@ -225,6 +235,29 @@ fn clear_marker(data_dir: &std::path::Path) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_a_checkpoint_of_this_log_signed_by_this_node_proves_a_size() {
+        let origin = "fed.example/streha/shelter";
+        let key = ed25519_dalek::SigningKey::from_bytes(&[5; 32]);
+        let verifier = streha_audit::NoteVerifier::new(origin, key.verifying_key()).unwrap();
+        let note = |origin: &str, key: &ed25519_dalek::SigningKey| {
+            let signer = streha_audit::NoteSigner::new(origin, key.clone()).unwrap();
+            let checkpoint =
+                Checkpoint::new(origin.to_owned(), 42, streha_audit::Hash::from([7; 32])).unwrap();
+            streha_audit::sign_checkpoint(&checkpoint, &signer).to_text()
+        };
+        let (size, root) = verify_own(&note(origin, &key), &verifier, origin).unwrap();
+        assert_eq!((size, root), (42, streha_audit::Hash::from([7; 32])));
+        // A peer forging a larger size with another key proves no loss.
+        let forger = ed25519_dalek::SigningKey::from_bytes(&[6; 32]);
+        assert!(verify_own(&note(origin, &forger), &verifier, origin).is_err());
+        // Nor does a checkpoint of another log, even under this node's key.
+        let other = "fed.example/streha/police";
+        let other_verifier = streha_audit::NoteVerifier::new(other, key.verifying_key()).unwrap();
+        assert!(verify_own(&note(other, &key), &other_verifier, origin).is_err());
+        assert!(verify_own("not a note", &verifier, origin).is_err());
+    }
 
     #[test]
     fn the_largest_cosigned_size_above_the_restored_one_is_a_loss() {
