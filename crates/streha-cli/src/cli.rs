@@ -1016,6 +1016,9 @@ pub(crate) struct AdminBackupArgs {
     /// The key vault backup to write (a new file; keep it elsewhere, see --help)
     #[arg(long, value_name = "FILE")]
     pub(crate) vault_out: PathBuf,
+    /// Print one line of JSON
+    #[arg(long)]
+    pub(crate) json: bool,
 }
 
 /// Arguments of `streha admin restore`.
@@ -1030,6 +1033,9 @@ pub(crate) struct AdminRestoreArgs {
     /// The data directory to write (must not exist or be empty)
     #[arg(long, value_name = "DIR")]
     pub(crate) data_dir: PathBuf,
+    /// Print one line of JSON
+    #[arg(long)]
+    pub(crate) json: bool,
 }
 
 /// `streha delivery …`.

@@ -27,6 +27,16 @@ pub(crate) fn backup(args: &AdminBackupArgs) -> Result<(), CliError> {
     }
     let report =
         admin::request_backup(&args.data_dir, &args.out, &args.vault_out).map_err(sorted)?;
+    if args.json {
+        return crate::util::print_json(&serde_json::json!({
+            "origin": report.origin,
+            "size": report.size,
+            "checkpoint": report.checkpoint,
+            "keys": report.keys,
+            "out": report.out,
+            "vault_out": report.vault_out,
+        }));
+    }
     crate::util::print_lines(&[
         format!(
             "backup of log `{}` at size {} written to {}",
@@ -57,6 +67,15 @@ pub(crate) fn restore(args: &AdminRestoreArgs) -> Result<(), CliError> {
     }
     let report =
         admin::restore(&args.backup, &args.vault_backup, &args.data_dir).map_err(sorted)?;
+    if args.json {
+        return crate::util::print_json(&serde_json::json!({
+            "origin": report.origin,
+            "size": report.size,
+            "keys": report.keys,
+            "data_dir": args.data_dir,
+            "recovery_mode": true,
+        }));
+    }
     crate::util::print_lines(&[
         format!(
             "restored log `{}` at size {} and {} data keys into {}",
