@@ -184,7 +184,7 @@ async fn a_restore_of_an_up_to_date_backup_leaves_recovery_mode_and_serves() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_restore_that_lost_cosigned_entries_stays_in_recovery_and_names_the_loss() {
     let federation = Federation::new();
-    let _police = federation.start(POLICE);
+    let police_node = federation.start(POLICE);
     let _prosecution = federation.start(PROSECUTION);
     let node = federation.start(SHELTER);
     let shelter = federation.client(SHELTER).await;
@@ -194,12 +194,24 @@ async fn a_restore_that_lost_cosigned_entries_stays_in_recovery_and_names_the_lo
         .unwrap();
     disclose(&shelter, subject).await;
 
-    // The backup is taken online, while disclosures flow.
+    // The backup is taken online, while disclosures flow; one of them is in the outbound
+    // queue then (the police is down), and delivered after it.
+    assert!(police_node.terminate());
     let backups = tempfile::tempdir().unwrap();
-    let (report, ()) = tokio::join!(
+    let queued = submit_to_police(&shelter, subject, "queued").await;
+    let (report, in_flight) = tokio::join!(
         backup(&federation, SHELTER, backups.path()),
-        disclose(&shelter, subject)
+        submit_to_police(&shelter, subject, "in flight")
     );
+    let _police = federation.start(POLICE);
+    let shelter = federation.client(SHELTER).await;
+    for id in [queued, in_flight] {
+        let state = shelter.await_delivery(id, T).await.unwrap();
+        assert!(
+            matches!(state, streha_wire::app::DeliveryState::Delivered { .. }),
+            "{state:?}"
+        );
+    }
     // More disclosures after it, cosigned by the peers.
     disclose(&shelter, subject).await;
     disclose(&shelter, subject).await;
@@ -229,10 +241,25 @@ async fn a_restore_that_lost_cosigned_entries_stays_in_recovery_and_names_the_lo
     // The prosecution may have cosigned less than the police; the loss is the largest.
     assert!(lost >= cosigned_now - report.size, "{health}");
     assert_eq!(health["recovery"]["recovering"], true);
-    assert_eq!(health["log_size"], report.size);
 
-    // Nothing is appended: a disclosure waits, and no witness saw a rollback.
+    // Nothing is appended: not the receipt of the restored queue's envelope, which the
+    // police answers (it holds it already); not a disclosure; and no witness saw a rollback.
     let shelter = federation.client(SHELTER).await;
+    let waiting = eventually(T, || async {
+        match shelter.delivery_status(queued).await.ok()? {
+            streha_wire::app::DeliveryState::Queued {
+                last_error: Some(error),
+                ..
+            } if error.contains("recovery mode") => Some(()),
+            _ => None,
+        }
+    })
+    .await;
+    assert!(
+        waiting.is_some(),
+        "the restored envelope waits for the end of recovery"
+    );
+    assert_eq!(crate::health(&federation, SHELTER)["log_size"], report.size);
     let refused = shelter
         .register_subject(AgeStatus::Adult, vec![])
         .await
@@ -246,4 +273,28 @@ async fn a_restore_that_lost_cosigned_entries_stays_in_recovery_and_names_the_lo
         metric(federation.member(PROSECUTION), "streha_fork_alarms_total"),
         0
     );
+}
+
+/// Seals one identity record from the shelter to the police and submits it (delivered now
+/// or, with the police down, queued in the shelter's outbound queue).
+async fn submit_to_police(
+    shelter: &streha_client::Client,
+    subject: SubjectId,
+    name: &str,
+) -> streha_core::EnvelopeId {
+    let sealed = shelter
+        .disclosure(
+            subject,
+            streha_core::AgencyId::new(POLICE).unwrap(),
+            Purpose::IdentificationAndReferral,
+        )
+        .field(DisclosableCategory::Identity, "name", name)
+        .unwrap()
+        .prepare()
+        .unwrap()
+        .seal(shelter)
+        .unwrap();
+    let id = sealed.envelope_id();
+    shelter.submit(&sealed).await.unwrap();
+    id
 }

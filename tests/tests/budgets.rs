@@ -333,6 +333,7 @@ impl Drop for Logged {
 }
 
 fn start_logged(member: &Member) -> Logged {
+    member.release_ports();
     let mut child = Command::new(env!("CARGO_BIN_EXE_strehad-test"))
         .arg("--config")
         .arg(member.dir.join("node.toml"))

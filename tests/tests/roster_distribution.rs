@@ -501,6 +501,7 @@ fn fake_peer(
         limits: TransportLimits::default(),
     })
     .unwrap();
+    member.release_ports();
     let socket = std::net::UdpSocket::bind(member.peer_addr).unwrap();
     let endpoint = quinn::Endpoint::new(
         identity.endpoint_config(),

@@ -79,15 +79,10 @@ pub enum ConfigError {
         /// What is wrong and what to do.
         problem: String,
     },
-    /// The key files of the client profile cannot be loaded.
-    #[error("{}: {source}", path.display())]
-    Keys {
-        /// The profile.
-        path: PathBuf,
-        /// Why.
-        #[source]
-        source: Box<streha_client::ClientError>,
-    },
+    /// The client profile or a key file it names cannot be loaded (the client library's
+    /// own error: it names the file and the field).
+    #[error(transparent)]
+    Profile(#[from] streha_client::ProfileError),
     /// The file cannot be written.
     #[error("cannot write {}: {source}", path.display())]
     Write {

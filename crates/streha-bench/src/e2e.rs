@@ -192,6 +192,25 @@ impl Federation {
         self.daemons.iter().map(|c| c.id().to_string()).collect()
     }
 
+    /// `n` applications of the shelter, each on its own connection.
+    pub(crate) async fn clients(&self, n: usize) -> Result<Vec<Arc<Client>>> {
+        let mut clients = Vec::with_capacity(n);
+        for _ in 0..n {
+            clients.push(Arc::new(self.client(0).await?));
+        }
+        Ok(clients)
+    }
+
+    /// What one application does per disclosure, with `size`-byte payloads.
+    pub(crate) fn discloser(&self, size: usize) -> Discloser {
+        Discloser {
+            police: self.agencies[1].id.clone(),
+            subject: self.subject,
+            consent: self.consent,
+            payload: Arc::new(vec![0x5a_u8; size]),
+        }
+    }
+
     /// Runs `concurrency` applications, each submitting `size`-byte disclosures and waiting
     /// for the receipt, for `duration`.
     pub(crate) async fn run(
@@ -200,37 +219,18 @@ impl Federation {
         concurrency: usize,
         duration: Duration,
     ) -> Result<Sample> {
-        let mut clients = Vec::new();
-        for _ in 0..concurrency {
-            clients.push(Arc::new(self.client(0).await?));
-        }
-        let police = self.agencies[1].id.clone();
-        let (subject, consent) = (self.subject, self.consent);
-        let payload = Arc::new(vec![0x5a_u8; size]);
+        let clients = self.clients(concurrency).await?;
         let started = Instant::now();
         let tasks: Vec<_> = clients
             .into_iter()
             .map(|client| {
-                let (police, payload) = (police.clone(), Arc::clone(&payload));
+                let disclose = self.discloser(size);
                 tokio::spawn(async move {
                     let mut latencies = Vec::new();
                     while started.elapsed() < duration {
                         let t = Instant::now();
-                        let sealed = client
-                            .disclosure(subject, police.clone(), Purpose::Assistance)
-                            .bytes_field(DisclosableCategory::Medical, "notes", payload.to_vec())?
-                            .consent(consent)
-                            .prepare()?
-                            .seal(&client)?;
-                        let envelope = sealed.envelope_id();
-                        client.submit(&sealed).await?;
-                        match client
-                            .await_delivery(envelope, Duration::from_secs(60))
-                            .await?
-                        {
-                            DeliveryState::Delivered { .. } => latencies.push(t.elapsed()),
-                            other => bail!("not delivered: {other:?}"),
-                        }
+                        disclose.once(&client).await?;
+                        latencies.push(t.elapsed());
                     }
                     Ok::<_, anyhow::Error>(latencies)
                 })
@@ -241,6 +241,14 @@ impl Federation {
             latencies.extend(task.await.context("load task")??);
         }
         Ok(Sample::new(latencies, started.elapsed()))
+    }
+
+    /// Resident set of each daemon now, bytes.
+    pub(crate) fn rss(&self) -> Vec<u64> {
+        self.pids()
+            .iter()
+            .map(|pid| procstat::rss(pid).unwrap_or_default())
+            .collect()
     }
 
     /// CPU time of each daemon so far.
@@ -257,6 +265,35 @@ impl Federation {
             .iter()
             .map(|pid| procstat::peak_rss(pid).unwrap_or_default())
             .collect()
+    }
+}
+
+/// One application's disclosure: seal a record of one medical field to the police, submit
+/// it, and wait until the shelter's node has logged the police's receipt.
+pub(crate) struct Discloser {
+    police: AgencyId,
+    subject: SubjectId,
+    consent: ConsentId,
+    payload: Arc<Vec<u8>>,
+}
+
+impl Discloser {
+    pub(crate) async fn once(&self, client: &Client) -> Result<()> {
+        let sealed = client
+            .disclosure(self.subject, self.police.clone(), Purpose::Assistance)
+            .bytes_field(DisclosableCategory::Medical, "notes", self.payload.to_vec())?
+            .consent(self.consent)
+            .prepare()?
+            .seal(client)?;
+        let envelope = sealed.envelope_id();
+        client.submit(&sealed).await?;
+        match client
+            .await_delivery(envelope, Duration::from_secs(60))
+            .await?
+        {
+            DeliveryState::Delivered { .. } => Ok(()),
+            other => bail!("not delivered: {other:?}"),
+        }
     }
 }
 

@@ -7,7 +7,7 @@ use streha_core::{
     AgencyId, Approvals, CategorySet, DisclosableCategory, DisclosureHeader, EnvelopeId, Field,
     Purpose, Record, SubjectId, Timestamp,
 };
-use streha_crypto::{AgencyEncryptionSecretKey, AgencySigningSecretKey, seal};
+use streha_crypto::{AgencyEncryptionSecretKey, AgencySigningSecretKey, Envelope, seal};
 
 /// A record of one medical field of `size` bytes, and its header.
 pub(crate) fn sample(size: usize, n: u64) -> (DisclosureHeader, Record) {
@@ -59,6 +59,58 @@ pub(crate) fn crypto_floor(size: usize, threads: usize, duration: Duration) -> f
                     let opened = envelope.open(&recipient, &sender_public).expect("open");
                     assert_eq!(opened.len(), plaintext.len());
                     done += 1;
+                }
+                done as f64 / started.elapsed().as_secs_f64()
+            })
+        })
+        .collect();
+    handles.into_iter().map(|h| h.join().unwrap_or(0.0)).sum()
+}
+
+/// [`crypto_floor`] of the design since issue 19: the receiving node verifies the envelope
+/// signatures of a delivery batch of `batch` together (Ed25519 batch verification,
+/// `Envelope::verify_signatures`); sealing, the sending node's verification and the
+/// receiving application's opening stay one per envelope.
+pub(crate) fn crypto_floor_batched(
+    size: usize,
+    threads: usize,
+    batch: usize,
+    duration: Duration,
+) -> f64 {
+    let handles: Vec<_> = (0..threads)
+        .map(|t| {
+            std::thread::spawn(move || {
+                let sender = AgencySigningSecretKey::from_seed_bytes([1; 32]);
+                let recipient = AgencyEncryptionSecretKey::from_seed_bytes([2; 32]);
+                let (recipient_public, sender_public) =
+                    (recipient.public_key(), sender.public_key());
+                let (header, record) = sample(size, t as u64);
+                let (context, plaintext) = (header.encode(), record.encode());
+                let started = Instant::now();
+                let mut done = 0u64;
+                while started.elapsed() < duration {
+                    let envelopes: Vec<Envelope> = (0..batch)
+                        .map(|_| {
+                            let envelope = seal(&sender, &recipient_public, &context, &plaintext)
+                                .expect("seal");
+                            envelope
+                                .verify_signature(&sender_public)
+                                .expect("sender node");
+                            envelope
+                        })
+                        .collect();
+                    let refs: Vec<&Envelope> = envelopes.iter().collect();
+                    assert!(
+                        Envelope::verify_signatures(&refs, &sender_public)
+                            .iter()
+                            .all(Result::is_ok),
+                        "receiver node"
+                    );
+                    for envelope in &envelopes {
+                        let opened = envelope.open(&recipient, &sender_public).expect("open");
+                        assert_eq!(opened.len(), plaintext.len());
+                    }
+                    done += batch as u64;
                 }
                 done as f64 / started.elapsed().as_secs_f64()
             })

@@ -1,6 +1,8 @@
 //! `streha-bench`: Streha's end-to-end disclosure throughput and latency, measured in one
 //! run beside the ceilings that bound it — bare QUIC with the same payloads and concurrency,
-//! the crypto floor of the design (seal, sign, three verifications, open), and the
+//! the crypto floor of the design (seal, sign, three verifications, open; reported for the
+//! old design with single verifications and for the design with delivery batches, whose
+//! receiving node verifies a batch's signatures together), and the
 //! durability floor (sled batch + flush + fsync) — and printed as ratios.
 //!
 //! End to end means: the application seals and submits, the sending node decides, logs
@@ -17,6 +19,7 @@ mod e2e;
 mod floors;
 mod procstat;
 mod quic;
+mod sustained;
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -72,6 +75,21 @@ struct Args {
     /// Measure Streha only, not the ceilings (for profiling the daemons).
     #[arg(long)]
     streha_only: bool,
+    /// Sustained load instead of the table: run this many seconds at `--load` × the maximum
+    /// throughput, sampling throughput, p99 and each daemon's RSS every `--window` seconds,
+    /// with the first of `--sizes` and the largest `--concurrency` (the maximum is measured first
+    /// for `--seconds`, closed loop, unless `--max-rate` gives it).
+    #[arg(long, value_name = "SECONDS")]
+    sustained: Option<f64>,
+    /// The fraction of the maximum throughput the sustained load runs at.
+    #[arg(long, default_value_t = 0.8)]
+    load: f64,
+    /// The maximum throughput (disclosures/s) to take instead of measuring it.
+    #[arg(long)]
+    max_rate: Option<f64>,
+    /// Seconds per sample of the sustained load.
+    #[arg(long, default_value_t = 10.0)]
+    window: f64,
 }
 
 fn ms(d: Duration) -> String {
@@ -115,8 +133,24 @@ async fn run(args: Args) -> anyhow::Result<()> {
         args.seconds, args.sizes, args.concurrency
     );
     let federation = e2e::Federation::start().await?;
+    if let Some(seconds) = args.sustained {
+        anyhow::ensure!(
+            args.load > 0.0 && args.load <= 1.0 && args.window > 0.0 && seconds > 0.0,
+            "--load must be in (0, 1], --window and --sustained above 0"
+        );
+        let plan = sustained::Plan {
+            seconds,
+            load: args.load,
+            max_rate: args.max_rate,
+            probe_seconds: args.seconds,
+            window: args.window,
+            size: args.sizes.first().copied().unwrap_or(1024),
+            concurrency: args.concurrency.iter().copied().max().unwrap_or(1).max(1),
+        };
+        return sustained::run(&federation, &plan).await;
+    }
     println!(
-        "\n{:>8} {:>5} | {:>9} {:>8} {:>8} {:>8} {:>8} | {:>9} {:>7} | {:>9} {:>6} | {:>9} {:>6}",
+        "\n{:>8} {:>5} | {:>9} {:>8} {:>8} {:>8} {:>8} | {:>9} {:>7} | {:>9} {:>6} | {:>9} {:>6} | {:>9} {:>6}",
         "size",
         "conc",
         "streha/s",
@@ -128,15 +162,23 @@ async fn run(args: Args) -> anyhow::Result<()> {
         "ratio",
         "crypto/s",
         "ratio",
+        "crypto b/s",
+        "ratio",
         "sled e/s",
         "ratio"
     );
     for &size in &args.sizes {
-        let (crypto, sled_entries) = if args.streha_only {
-            (f64::NAN, f64::NAN)
+        let (crypto, crypto_batched, sled_entries) = if args.streha_only {
+            (f64::NAN, f64::NAN, f64::NAN)
         } else {
             (
                 floors::crypto_floor(size, cores, duration),
+                floors::crypto_floor_batched(
+                    size,
+                    cores,
+                    streha_wire::limits::MAX_BATCH_ENVELOPES,
+                    duration,
+                ),
                 floors::durability_floor(size, 64, duration),
             )
         };
@@ -157,7 +199,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
             let cpu_per = (cpu_after.saturating_sub(cpu_before)).as_secs_f64() * 1000.0
                 / streha.count().max(1) as f64;
             println!(
-                "{:>8} {:>5} | {:>9.0} {:>8} {:>8} {:>8} {:>8.3} | {:>9.0} {:>7.3} | {:>9.0} {:>6.3} | {:>9.0} {:>6.3}",
+                "{:>8} {:>5} | {:>9.0} {:>8} {:>8} {:>8} {:>8.3} | {:>9.0} {:>7.3} | {:>9.0} {:>6.3} | {:>9.0} {:>6.3} | {:>9.0} {:>6.3}",
                 size,
                 concurrency,
                 streha.rate(),
@@ -169,6 +211,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
                 streha.rate() / quinn.rate().max(f64::MIN_POSITIVE),
                 crypto,
                 streha.rate() / crypto,
+                crypto_batched,
+                streha.rate() / crypto_batched,
                 sled_disclosures,
                 streha.rate() / sled_disclosures,
             );
@@ -186,9 +230,12 @@ async fn run(args: Args) -> anyhow::Result<()> {
     println!(
         "columns: streha/s = disclosures acknowledged durable at the sender with the receipt returned; \
          cpu ms = CPU of both daemons and the applications per disclosure; quinn/s = same payloads \
-         over bare mutually authenticated QUIC; crypto/s = seal + sign + 3 verifications + open on \
-         {cores} cores; sled e/s = sled batches of 64 + flush + fsync, divided by the 3 writes a \
-         disclosure makes; ratio = streha / ceiling"
+         over bare mutually authenticated QUIC; crypto/s = the old design's floor (before issue 19): \
+         seal + sign + 3 single verifications + open on {cores} cores; crypto b/s = the floor of \
+         the design with delivery batches: the receiving node verifies the envelope signatures \
+         of a full batch ({batch}) with Ed25519 batch verification, the rest as before; sled e/s = sled batches of 64 + flush + fsync, divided by the 3 writes a \
+         disclosure makes; ratio = streha / ceiling",
+        batch = streha_wire::limits::MAX_BATCH_ENVELOPES
     );
     Ok(())
 }

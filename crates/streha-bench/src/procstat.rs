@@ -19,10 +19,19 @@ pub(crate) fn cpu_time(pid: &str) -> Option<Duration> {
 
 /// Peak resident set size of `pid`, in bytes (`VmHWM`).
 pub(crate) fn peak_rss(pid: &str) -> Option<u64> {
+    status_kib(pid, "VmHWM:")
+}
+
+/// Resident set size of `pid` now, in bytes (`VmRSS`).
+pub(crate) fn rss(pid: &str) -> Option<u64> {
+    status_kib(pid, "VmRSS:")
+}
+
+fn status_kib(pid: &str, field: &str) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     status
         .lines()
-        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .find_map(|line| line.strip_prefix(field))
         .and_then(|value| {
             value
                 .trim()

@@ -107,10 +107,45 @@ pub(crate) fn decode_versioned<T: Serialize + DeserializeOwned>(
             count: rest.len(),
         });
     }
-    if encode_versioned(version, &value) != bytes {
+    if !encodes_to(&value, body) {
         return Err(DecodeError::NonCanonical { what });
     }
     Ok(value)
+}
+
+/// Whether the postcard encoding of `value` is exactly `expected`, compared as it is
+/// written: no buffer is allocated, and the first differing byte stops it (the canonical
+/// check of every decode, on the verifier's hot path).
+fn encodes_to<T: Serialize>(value: &T, expected: &[u8]) -> bool {
+    postcard::serialize_with_flavor(value, Compare { rest: expected }).unwrap_or(false)
+}
+
+/// A postcard output that compares what is written against the expected bytes.
+struct Compare<'a> {
+    rest: &'a [u8],
+}
+
+impl postcard::ser_flavors::Flavor for Compare<'_> {
+    type Output = bool;
+
+    fn try_push(&mut self, data: u8) -> postcard::Result<()> {
+        self.try_extend(&[data])
+    }
+
+    fn try_extend(&mut self, data: &[u8]) -> postcard::Result<()> {
+        match self.rest.split_at_checked(data.len()) {
+            Some((head, tail)) if head == data => {
+                self.rest = tail;
+                Ok(())
+            }
+            // Longer than, or different from, the input: stop at once.
+            _ => Err(postcard::Error::SerializeBufferFull),
+        }
+    }
+
+    fn finalize(self) -> postcard::Result<bool> {
+        Ok(self.rest.is_empty())
+    }
 }
 
 /// `#[serde(with = "crate::codec::byte_string")]` for `Vec<u8>`: written with
@@ -157,5 +192,33 @@ pub(crate) mod byte_string {
             }
             Ok(out)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{decode_versioned, encode_versioned, encodes_to};
+
+    #[test]
+    fn the_canonical_check_compares_exactly() {
+        let value: (u32, String, Vec<u8>) = (300, "name".to_owned(), vec![1, 2, 3]);
+        let bytes = encode_versioned(7, &value);
+        let body = &bytes[1..];
+        assert!(encodes_to(&value, body));
+        // Shorter, longer, one byte different: all refused.
+        assert!(!encodes_to(&value, &body[..body.len() - 1]));
+        assert!(!encodes_to(&value, &[body, &[0]].concat()));
+        let mut changed = body.to_vec();
+        changed[3] ^= 1;
+        assert!(!encodes_to(&value, &changed));
+        assert!(!encodes_to(&value, &[]));
+        // An over-long varint (300 as three bytes) decodes to the same value: not canonical.
+        let mut long = vec![7, 0xac, 0x82, 0x00];
+        long.extend_from_slice(&body[2..]);
+        assert_eq!(
+            decode_versioned::<(u32, String, Vec<u8>)>("test", 7, 1024, &long),
+            Err(super::DecodeError::NonCanonical { what: "test" })
+        );
+        assert_eq!(decode_versioned("test", 7, 1024, &bytes), Ok(value));
     }
 }

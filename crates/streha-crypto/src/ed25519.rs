@@ -254,6 +254,51 @@ impl<R: Ed25519Role> Ed25519PublicKey<R> {
     }
 }
 
+/// Verifies many signatures at once with `ed25519-dalek`'s `verify_batch`: `true` only if
+/// every `signatures[i]` is valid over `messages[i]` under `keys[i]`. For auditors checking
+/// thousands of independent signatures; `false` says only that at least one is not valid
+/// (or the slices differ in length), so the caller then checks each with
+/// [`Ed25519PublicKey::verify`] to name it.
+///
+/// The batch equation is the cofactorless one `verify_strict` checks, combined with random
+/// weights, so a signature `verify_strict` accepts is always accepted. Of what
+/// `verify_strict` refuses beyond the equation, a non-canonical `S` is refused by
+/// `verify_batch` itself, and an `R` of small order or not canonically encoded here (keys
+/// of this type are canonical and not of small order by construction). The one difference
+/// left: a signature
+/// whose `R` has a small-order component (an honest signer never makes one, and only the
+/// holder of the secret key can make one that verifies at all) fails `verify_strict` but
+/// passes a batch for at least one weight in eight, and the weights derive from the inputs,
+/// so its signer can search for one that passes. `spec/verification.md` §4.2 states it.
+#[must_use]
+pub fn verify_batch<R: Ed25519Role>(
+    messages: &[&[u8]],
+    signatures: &[Signature],
+    keys: &[Ed25519PublicKey<R>],
+) -> bool {
+    if messages.len() != signatures.len() || keys.len() != signatures.len() {
+        return false;
+    }
+    // What `verify_strict` refuses before its equation: `R` of small order (for which the
+    // key's holder can make the batch equation hold exactly), and an `R` that is not the
+    // canonical encoding of its point (`verify_strict` compares `R` byte for byte): y (the
+    // sign bit of x cleared) below the field prime.
+    let r_strict = |signature: &Signature| {
+        let mut r = [0u8; 32];
+        r.copy_from_slice(&signature.to_bytes()[..32]);
+        let mut y = r;
+        y[31] &= 0x7f;
+        crate::x25519::less_than_le(&y, &crate::x25519::FIELD_PRIME)
+            && VerifyingKey::from_bytes(&r).is_ok_and(|point| !point.is_weak())
+    };
+    if !signatures.iter().all(r_strict) {
+        return false;
+    }
+    let dalek: Vec<ed25519_dalek::Signature> = signatures.iter().map(|s| s.to_dalek()).collect();
+    let keys: Vec<VerifyingKey> = keys.iter().map(|k| k.key).collect();
+    ed25519_dalek::verify_batch(messages, &dalek, &keys).is_ok()
+}
+
 impl<R: Ed25519Role> Clone for Ed25519PublicKey<R> {
     fn clone(&self) -> Self {
         *self
@@ -315,6 +360,132 @@ impl<'de, R: Ed25519Role> Deserialize<'de> for Ed25519PublicKey<R> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn batch_of(n: usize) -> (Vec<Vec<u8>>, Vec<Signature>, Vec<AgencySigningPublicKey>) {
+        let secrets = [
+            AgencySigningSecretKey::from_seed_bytes([1; 32]),
+            AgencySigningSecretKey::from_seed_bytes([2; 32]),
+        ];
+        let messages: Vec<Vec<u8>> = (0..n)
+            .map(|i| format!("envelope {i}").into_bytes())
+            .collect();
+        let signatures = messages
+            .iter()
+            .enumerate()
+            .map(|(i, m)| secrets[i % 2].sign(m))
+            .collect();
+        let keys = (0..n).map(|i| secrets[i % 2].public_key()).collect();
+        (messages, signatures, keys)
+    }
+
+    fn batch(
+        messages: &[Vec<u8>],
+        signatures: &[Signature],
+        keys: &[AgencySigningPublicKey],
+    ) -> bool {
+        let refs: Vec<&[u8]> = messages.iter().map(Vec::as_slice).collect();
+        verify_batch(&refs, signatures, keys)
+    }
+
+    #[test]
+    fn a_batch_passes_only_if_every_signature_is_valid() {
+        let (mut messages, mut signatures, keys) = batch_of(70);
+        assert!(batch(&messages, &signatures, &keys));
+        assert!(batch(&[], &[], &keys[..0]));
+        // One message changed, one signature of another message, one key swapped.
+        messages[41].push(b'!');
+        assert!(!batch(&messages, &signatures, &keys));
+        messages[41].pop();
+        signatures.swap(3, 5);
+        assert!(!batch(&messages, &signatures, &keys));
+        signatures.swap(3, 5);
+        let mut swapped = keys.clone();
+        swapped.swap(0, 1);
+        assert!(!batch(&messages, &signatures, &swapped));
+        // Slices of different lengths.
+        assert!(!batch(&messages[..69], &signatures, &keys));
+        assert!(!batch(&messages, &signatures, &keys[..69]));
+    }
+
+    #[test]
+    fn a_batch_refuses_a_non_canonical_r_as_verify_strict_does() {
+        let (messages, mut signatures, keys) = batch_of(3);
+        // y = 2^255 - 1 ≥ p: not the canonical encoding of any point.
+        let mut bytes = signatures[1].to_bytes();
+        bytes[..32].copy_from_slice(&[0xff; 32]);
+        bytes[31] = 0x7f;
+        signatures[1] = Signature::from_bytes(bytes);
+        assert!(keys[1].verify(&messages[1], &signatures[1]).is_err());
+        assert!(!batch(&messages, &signatures, &keys));
+    }
+
+    /// A signature only the key's holder can make: `R` the identity (small order) and
+    /// `S = k·a`, for which the batch equation holds exactly, whatever its weights.
+    /// `verify_strict` refuses it (small-order `R`); so must the batch.
+    #[test]
+    fn a_batch_refuses_a_small_order_r_that_satisfies_its_equation() {
+        use curve25519_dalek::scalar::Scalar;
+        use sha2::{Digest, Sha512};
+
+        let (messages, mut signatures, keys) = batch_of(3);
+        let seed = [2u8; 32];
+        let h = Sha512::digest(seed);
+        let mut a = [0u8; 32];
+        a.copy_from_slice(&h[..32]);
+        a[0] &= 248;
+        a[31] &= 127;
+        a[31] |= 64;
+        let a = Scalar::from_bytes_mod_order(a);
+        let mut r = [0u8; 32];
+        r[0] = 1; // the identity, canonically encoded
+        let k = Scalar::from_bytes_mod_order_wide(&{
+            let mut hasher = Sha512::new();
+            hasher.update(r);
+            hasher.update(keys[1].as_bytes());
+            hasher.update(&messages[1]);
+            let mut wide = [0u8; 64];
+            wide.copy_from_slice(&hasher.finalize());
+            wide
+        });
+        let s = k * a;
+        let mut bytes = [0u8; 64];
+        bytes[..32].copy_from_slice(&r);
+        bytes[32..].copy_from_slice(s.as_bytes());
+        signatures[1] = Signature::from_bytes(bytes);
+        // The forged signature satisfies the cofactorless equation: the batch of it alone,
+        // without this function's checks, passes.
+        let dalek = [signatures[1].to_dalek()];
+        assert!(
+            ed25519_dalek::verify_batch(&[&messages[1]], &dalek, &[*keys[1].as_dalek()]).is_ok()
+        );
+        assert!(keys[1].verify(&messages[1], &signatures[1]).is_err());
+        assert!(!batch(&messages, &signatures, &keys));
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+        /// One bit flipped anywhere (a signature's R or S, a message): the batch passes
+        /// exactly when `verify_strict` passes every signature.
+        #[test]
+        fn a_batch_agrees_with_verify_strict(which in 0usize..8, bit in 0usize..512, in_message: bool) {
+            let (mut messages, mut signatures, keys) = batch_of(8);
+            if in_message {
+                let m = &mut messages[which];
+                let at = bit % (m.len() * 8);
+                m[at / 8] ^= 1 << (at % 8);
+            } else {
+                let mut bytes = signatures[which].to_bytes();
+                bytes[bit / 8] ^= 1 << (bit % 8);
+                signatures[which] = Signature::from_bytes(bytes);
+            }
+            let strict = messages
+                .iter()
+                .zip(&signatures)
+                .zip(&keys)
+                .all(|((m, s), k)| k.verify(m, s).is_ok());
+            proptest::prop_assert_eq!(batch(&messages, &signatures, &keys), strict);
+        }
+    }
 
     #[test]
     fn sign_verify_and_roles() {

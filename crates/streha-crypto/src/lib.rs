@@ -109,7 +109,7 @@ pub use crate::at_rest::{AT_REST_OVERHEAD, AtRestError, DataKey};
 pub use crate::ed25519::{
     AgencySigningPublicKey, AgencySigningSecretKey, ApplicationPublicKey, ApplicationSecretKey,
     Ed25519PublicKey, Ed25519Role, Ed25519SecretKey, NodeIdentityPublicKey, NodeIdentitySecretKey,
-    OfficerPublicKey, OfficerSecretKey, RosterPublicKey, RosterSecretKey, role,
+    OfficerPublicKey, OfficerSecretKey, RosterPublicKey, RosterSecretKey, role, verify_batch,
 };
 pub use crate::envelope::{
     ENVELOPE_VERSION, Envelope, EnvelopeError, EnvelopeHeader, MAX_CIPHERTEXT_LEN, MAX_CONTEXT_LEN,

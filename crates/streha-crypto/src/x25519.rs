@@ -99,7 +99,7 @@ impl fmt::Debug for AgencyEncryptionSecretKey {
 }
 
 /// 2^255 - 19, little-endian.
-const FIELD_PRIME: [u8; 32] = {
+pub(crate) const FIELD_PRIME: [u8; 32] = {
     let mut p = [0xffu8; 32];
     p[0] = 0xed;
     p[31] = 0x7f;
@@ -183,7 +183,7 @@ const SMALL_ORDER: [[u8; 32]; 5] = [
     ],
 ];
 
-fn less_than_le(a: &[u8; 32], b: &[u8; 32]) -> bool {
+pub(crate) fn less_than_le(a: &[u8; 32], b: &[u8; 32]) -> bool {
     a.iter().rev().cmp(b.iter().rev()) == Ordering::Less
 }
 

@@ -773,7 +773,7 @@ async fn submit(shared: &Shared, envelope: Envelope) -> Result<AppResponse, Fail
                     disclosed_at: at,
                 }),
             )
-            .put(OUTBOUND, id.as_bytes().to_vec(), state::encode(&outbound))
+            .put_body(OUTBOUND, id.as_bytes().to_vec(), state::encode(&outbound))
             .put_first_index(DISCLOSED, id.as_bytes().to_vec())
             .require_absent(DISCLOSED, id.as_bytes());
             at_rest::record_key(shared, &mut tx, outbound.about)?;

@@ -23,7 +23,7 @@ type Reply = oneshot::Sender<Result<Committed, StoreError>>;
 /// A running commit thread. Dropping it lets the thread finish the queued work and joins it.
 #[derive(Debug)]
 pub(crate) struct Committer {
-    queue: Option<mpsc::Sender<(Transaction, Reply)>>,
+    queue: Option<mpsc::Sender<Vec<(Transaction, Reply)>>>,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -44,16 +44,30 @@ impl Committer {
     /// returned receiver yields its result. Transactions are committed, and their entries
     /// appended, in the order they are queued.
     pub(crate) fn enqueue(&self, tx: Transaction) -> Result<Answer, StoreError> {
-        let (reply, answer) = oneshot::channel();
+        let mut answers = self.enqueue_group(vec![tx])?;
+        answers.pop().ok_or(StoreError::Poisoned)
+    }
+
+    /// Queues `txs` together: they reach the store in one call of [`Store::commit_many`],
+    /// in this order, so they share its batches (a delivery batch's entries, one group
+    /// commit). One failing transaction does not fail the others.
+    pub(crate) fn enqueue_group(&self, txs: Vec<Transaction>) -> Result<Vec<Answer>, StoreError> {
+        let (group, answers): (Vec<_>, Vec<_>) = txs
+            .into_iter()
+            .map(|tx| {
+                let (reply, answer) = oneshot::channel();
+                ((tx, reply), Answer(answer))
+            })
+            .unzip();
         let queued = self
             .queue
             .as_ref()
-            .is_some_and(|queue| queue.send((tx, reply)).is_ok());
+            .is_some_and(|queue| queue.send(group).is_ok());
         if !queued {
             // Not handed over: nothing of it was written.
             return Err(StoreError::Poisoned);
         }
-        Ok(Answer(answer))
+        Ok(answers)
     }
 }
 
@@ -84,12 +98,12 @@ impl Drop for Committer {
     }
 }
 
-fn run(store: &Store, requests: &mpsc::Receiver<(Transaction, Reply)>) {
-    while let Ok(first) = requests.recv() {
-        let mut gathered = vec![first];
+fn run(store: &Store, requests: &mpsc::Receiver<Vec<(Transaction, Reply)>>) {
+    while let Ok(mut gathered) = requests.recv() {
+        // A group is never split: it may take the gathering past the bound.
         while gathered.len() < MAX_GATHERED {
             match requests.try_recv() {
-                Ok(more) => gathered.push(more),
+                Ok(more) => gathered.extend(more),
                 Err(_) => break,
             }
         }

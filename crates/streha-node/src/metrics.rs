@@ -10,6 +10,10 @@ pub(crate) struct Metrics {
     pub(crate) disclosures_accepted: AtomicU64,
     pub(crate) disclosures_delivered: AtomicU64,
     pub(crate) disclosures_received: AtomicU64,
+    /// Delivery batches this node sent (each answered or not).
+    pub(crate) delivery_batches_sent: AtomicU64,
+    /// Delivery batches this node took on (within the batch bounds).
+    pub(crate) delivery_batches_received: AtomicU64,
     pub(crate) handshake_refusals: AtomicU64,
     pub(crate) bad_frames: AtomicU64,
     pub(crate) fork_alarms: AtomicU64,
@@ -249,6 +253,18 @@ impl crate::shared::Shared {
             "streha_disclosures_received_total",
             "Disclosures this node received, decided and stored.",
             get(&m.disclosures_received),
+        );
+        counter(
+            &mut out,
+            "streha_delivery_batches_sent_total",
+            "Delivery batches (DeliverBatch requests) this node sent to its peers.",
+            get(&m.delivery_batches_sent),
+        );
+        counter(
+            &mut out,
+            "streha_delivery_batches_received_total",
+            "Delivery batches (DeliverBatch requests) this node took on from its peers.",
+            get(&m.delivery_batches_received),
         );
         labelled(
             &mut out,

@@ -16,7 +16,11 @@ use std::time::{Duration, Instant};
 
 use streha_core::{AgencyId, AuditEntry, EnvelopeId};
 use streha_store::Transaction;
-use streha_wire::peer::{Delivery, KeptCheckpoint, PeerRequest, PeerResponse, Receipt};
+use streha_wire::limits::{MAX_BATCH_BYTES, MAX_BATCH_ENVELOPES};
+use streha_wire::peer::{
+    BatchOutcome, BatchedDelivery, DeliveryBatch, EntryProof, KeptCheckpoint, PeerRequest,
+    PeerResponse,
+};
 use streha_wire::text::{Untrusted, sanitized};
 use streha_wire::{AgencyEntry, ErrorCode, Roster};
 use tokio::sync::watch;
@@ -43,24 +47,30 @@ enum Setback {
     Hold(HoldClass, String),
 }
 
-/// Most deliveries in flight at once. Concurrent deliveries to one recipient share its
-/// connection and are group-committed by the receiver, so throughput does not stop at one
-/// round trip per disclosure.
+/// Most envelopes in flight at once, over all batches. The envelopes ready for one
+/// recipient travel in batches of at most
+/// [`MAX_BATCH_ENVELOPES`](streha_wire::limits::MAX_BATCH_ENVELOPES), so at least two
+/// batches to one recipient can be in flight while the next one fills.
 const MAX_IN_FLIGHT: usize = 64;
+
+/// Most batches in flight to one recipient. The envelopes that arrive while they are in
+/// flight gather in the recipient's queue and leave together in the next batch, so that
+/// under load the batches grow instead of their number (group commit, as the receiver's
+/// commit thread does); two keep the connection busy while a receipt is on its way back.
+const MAX_BATCHES_PER_RECIPIENT: usize = 2;
 
 /// How often the scheduler reads the whole queue again, in case an envelope was queued
 /// without being posted to it (a commit reported failed that had been applied, say): one
 /// scan of the queue's index every few minutes, linear, never per delivery.
 const RECONCILE_INTERVAL: Duration = Duration::from_secs(300);
 
-/// What a finished delivery task reports to the scheduler.
+/// What a finished delivery task (one batch) reports to the scheduler.
 struct Finished {
-    id: EnvelopeId,
     recipient: AgencyId,
     /// Set when the recipient looked unreachable: pause it this long.
     pause: Option<Duration>,
-    /// Set when the envelope stays queued: try it again then.
-    retry_at: Option<Instant>,
+    /// Each envelope of the batch, and, when it stays queued, when to try it again.
+    envelopes: Vec<(EnvelopeId, Option<Instant>)>,
 }
 
 /// Runs the delivery scheduler until `shutdown` turns true, then abandons the deliveries
@@ -77,7 +87,7 @@ pub(crate) async fn run(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let mut tasks: JoinSet<Finished> = JoinSet::new();
-    let mut running: HashMap<tokio::task::Id, EnvelopeId> = HashMap::new();
+    let mut running: HashMap<tokio::task::Id, (AgencyId, Vec<EnvelopeId>)> = HashMap::new();
     let mut queue = OutboundQueue::default();
     let mut paused: HashMap<AgencyId, Instant> = HashMap::new();
     let mut loaded: Option<Instant> = None;
@@ -117,7 +127,9 @@ pub(crate) async fn run(
                 match done {
                     Ok((task, done)) => {
                         running.remove(&task);
-                        queue.finished(done.id, done.retry_at);
+                        for (id, retry_at) in done.envelopes {
+                            queue.finished(id, retry_at);
+                        }
                         match done.pause {
                             Some(pause) => {
                                 paused.insert(done.recipient, Instant::now() + pause);
@@ -129,7 +141,8 @@ pub(crate) async fn run(
                     }
                     // A delivery task that panicked: its envelope stays queued, retried later.
                     Err(error) => {
-                        if let Some(id) = running.remove(&error.id()) {
+                        let ids = running.remove(&error.id()).map(|(_, ids)| ids);
+                        for id in ids.unwrap_or_default() {
                             tracing::error!(envelope = %id, "a delivery task failed; will retry");
                             queue.finished(id, Some(Instant::now() + shared.limits.retry_max));
                         }
@@ -174,70 +187,71 @@ fn load(shared: &Shared, queue: &mut OutboundQueue) -> Result<(), Failure> {
     Ok(())
 }
 
-/// Starts deliveries for due envelopes of recipients not paused, up to [`MAX_IN_FLIGHT`].
-/// Returns how long to sleep until the next one is due.
+/// Starts deliveries for due envelopes of recipients not paused, up to [`MAX_IN_FLIGHT`]
+/// envelopes: the ready envelopes of one recipient, in queue order, go in one batch of at
+/// most [`MAX_BATCH_ENVELOPES`] and [`MAX_BATCH_BYTES`] (a larger envelope alone). Returns
+/// how long to sleep until the next one is due.
 fn schedule(
     shared: &Arc<Shared>,
     peers: &Arc<Peers>,
     tasks: &mut JoinSet<Finished>,
-    running: &mut HashMap<tokio::task::Id, EnvelopeId>,
+    running: &mut HashMap<tokio::task::Id, (AgencyId, Vec<EnvelopeId>)>,
     queue: &mut OutboundQueue,
     paused: &HashMap<AgencyId, Instant>,
 ) -> Duration {
     let now = Instant::now();
-    let open = |recipient: &AgencyId| paused.get(recipient).is_none_or(|until| *until <= now);
+    let mut batches_to: HashMap<AgencyId, usize> = HashMap::new();
+    for (recipient, _) in running.values() {
+        *batches_to.entry(recipient.clone()).or_default() += 1;
+    }
     queue.wake_due(now);
-    while let Some((id, _)) = queue.next(MAX_IN_FLIGHT, open) {
-        // Held since it was indexed (a re-keying holds without telling the scheduler), or
-        // already gone: it leaves the index.
-        let item = match shared.store.get(HELD, id.as_bytes()) {
-            Ok(Some(_)) => None,
-            Ok(None) => match state::load::<Outbound>(&shared.store, OUTBOUND, id.as_bytes()) {
-                Ok(item) => item,
-                Err(error) => {
-                    tracing::error!(envelope = %id, error = %error, "cannot read a queued envelope; will retry");
-                    queue.finished(id, Some(now + shared.limits.retry_max));
-                    continue;
+    while let Some((first, recipient)) = queue.next(MAX_IN_FLIGHT, |recipient| {
+        paused.get(recipient).is_none_or(|until| *until <= now)
+            && batches_to.get(recipient).copied().unwrap_or(0) < MAX_BATCHES_PER_RECIPIENT
+    }) {
+        let mut batch: Vec<(EnvelopeId, Outbound)> = Vec::new();
+        // Bytes of the envelopes sealed at rest: never fewer than the batch's envelope bytes.
+        let mut bytes = 0_usize;
+        let mut candidate = Some(first);
+        while let Some(id) = candidate {
+            if let Some(item) = queued(shared, queue, id, now) {
+                let size = item.sealed_envelope.len();
+                if !batch.is_empty() && bytes.saturating_add(size) > MAX_BATCH_BYTES {
+                    // The next batch starts with it.
+                    queue.put_back(id);
+                    break;
                 }
-            },
-            Err(error) => {
-                tracing::error!(envelope = %id, error = %error, "cannot read a delivery hold; will retry");
-                queue.finished(id, Some(now + shared.limits.retry_max));
-                continue;
+                bytes = bytes.saturating_add(size);
+                batch.push((id, item));
             }
-        };
-        let Some(item) = item else {
-            queue.drop_flying(id);
+            if batch.len() >= MAX_BATCH_ENVELOPES {
+                break;
+            }
+            candidate = queue.next_of(&recipient, MAX_IN_FLIGHT);
+        }
+        if batch.is_empty() {
             continue;
-        };
+        }
+        let ids: Vec<EnvelopeId> = batch.iter().map(|(id, _)| *id).collect();
+        *batches_to.entry(recipient.clone()).or_default() += 1;
+        let to = recipient.clone();
         let (shared, peers) = (Arc::clone(shared), Arc::clone(peers));
         let task = tasks.spawn(async move {
-            let (pause, retry_at) = match deliver_one(&shared, &peers, id, &item).await {
-                Ok(()) => (None, None),
-                Err(Setback::Retry(reason)) => {
-                    let (delay, at) = record_failure(&shared, id, &reason);
-                    tracing::info!(envelope = %id, recipient = %item.recipient, error = %Untrusted(&reason), retry_in = ?delay, "delivery failed; will retry");
-                    (Some(delay), Some(at))
-                }
-                Err(Setback::Hold(class, reason)) => {
-                    tracing::warn!(envelope = %id, recipient = %item.recipient, class = class.name(), reason = %Untrusted(&reason), "delivery held; needs attention");
-                    match hold(&shared, id, class, reason).await {
-                        Ok(()) => (None, None),
-                        Err(e) => {
-                            tracing::error!(envelope = %id, error = %e, "could not record a held delivery; will retry");
-                            (None, Some(Instant::now() + shared.limits.retry_max))
-                        }
-                    }
-                }
-            };
+            let results = deliver_batch(&shared, &peers, &recipient, &batch).await;
+            let mut pause = None;
+            let mut envelopes = Vec::with_capacity(results.len());
+            for ((id, item), result) in batch.iter().zip(results) {
+                let (delay, retry_at) = settle(&shared, *id, item, result).await;
+                pause = pause.max(delay);
+                envelopes.push((*id, retry_at));
+            }
             Finished {
-                id,
-                recipient: item.recipient,
+                recipient,
                 pause,
-                retry_at,
+                envelopes,
             }
         });
-        running.insert(task.id(), id);
+        running.insert(task.id(), (to, ids));
     }
     // Wake for the next retry, or when a paused recipient with envelopes waiting reopens.
     let reopening = queue
@@ -254,6 +268,65 @@ fn schedule(
             at.saturating_duration_since(now)
         });
     next.max(Duration::from_millis(10))
+}
+
+/// The queued envelope `id`, handed out by the queue, if it is still to deliver: one held
+/// since it was indexed (a re-keying holds without telling the scheduler), or already gone,
+/// leaves the index; one that cannot be read now is retried later.
+fn queued(
+    shared: &Shared,
+    queue: &mut OutboundQueue,
+    id: EnvelopeId,
+    now: Instant,
+) -> Option<Outbound> {
+    let item = match shared.store.get(HELD, id.as_bytes()) {
+        Ok(Some(_)) => None,
+        Ok(None) => match state::load::<Outbound>(&shared.store, OUTBOUND, id.as_bytes()) {
+            Ok(item) => item,
+            Err(error) => {
+                tracing::error!(envelope = %id, error = %error, "cannot read a queued envelope; will retry");
+                queue.finished(id, Some(now + shared.limits.retry_max));
+                return None;
+            }
+        },
+        Err(error) => {
+            tracing::error!(envelope = %id, error = %error, "cannot read a delivery hold; will retry");
+            queue.finished(id, Some(now + shared.limits.retry_max));
+            return None;
+        }
+    };
+    if item.is_none() {
+        queue.drop_flying(id);
+    }
+    item
+}
+
+/// Records how one envelope's delivery attempt ended: returns the pause for its recipient
+/// (when it is retried) and when to retry it (`None`: it left the queue or is held).
+async fn settle(
+    shared: &Shared,
+    id: EnvelopeId,
+    item: &Outbound,
+    result: Result<(), Setback>,
+) -> (Option<Duration>, Option<Instant>) {
+    match result {
+        Ok(()) => (None, None),
+        Err(Setback::Retry(reason)) => {
+            let (delay, at) = record_failure(shared, id, &reason);
+            tracing::info!(envelope = %id, recipient = %item.recipient, error = %Untrusted(&reason), retry_in = ?delay, "delivery failed; will retry");
+            (Some(delay), Some(at))
+        }
+        Err(Setback::Hold(class, reason)) => {
+            tracing::warn!(envelope = %id, recipient = %item.recipient, class = class.name(), reason = %Untrusted(&reason), "delivery held; needs attention");
+            match hold(shared, id, class, reason).await {
+                Ok(()) => (None, None),
+                Err(e) => {
+                    tracing::error!(envelope = %id, error = %e, "could not record a held delivery; will retry");
+                    (None, Some(Instant::now() + shared.limits.retry_max))
+                }
+            }
+        }
+    }
 }
 
 /// Counts a failed attempt; returns the backoff delay and when to retry.
@@ -348,28 +421,124 @@ pub(crate) async fn release_returned(shared: &Shared) -> Result<usize, Failure> 
     Ok(released.len())
 }
 
-async fn deliver_one(
+/// Delivers a batch of envelopes queued for `recipient` and logs the receipts of those
+/// received, in one group commit. Returns each envelope's result, in order.
+async fn deliver_batch(
     shared: &Shared,
     peers: &Peers,
-    id: EnvelopeId,
-    item: &Outbound,
-) -> Result<(), Setback> {
+    recipient: &AgencyId,
+    batch: &[(EnvelopeId, Outbound)],
+) -> Vec<Result<(), Setback>> {
+    let all = |setback: &Setback| {
+        batch
+            .iter()
+            .map(|_| {
+                Err(match setback {
+                    Setback::Retry(reason) => Setback::Retry(reason.clone()),
+                    Setback::Hold(class, reason) => Setback::Hold(*class, reason.clone()),
+                })
+            })
+            .collect()
+    };
     // Queued before the policy refused a disclosure to the sender itself (issue 18): its own
     // node is no peer; held, where `delivery held` shows it, rather than retried forever.
-    if item.recipient == shared.agency {
-        return Err(Setback::Hold(
+    if *recipient == shared.agency {
+        return all(&Setback::Hold(
             HoldClass::Other,
             "addressed to this node's own agency; a disclosure goes to another agency".into(),
         ));
     }
     let roster = shared.roster();
-    let Some(recipient) = roster.agency(&item.recipient).cloned() else {
-        return Err(Setback::Hold(
+    let Some(peer) = roster.agency(recipient).cloned() else {
+        return all(&Setback::Hold(
             HoldClass::NotInRoster,
-            format!("`{}` is not in the current roster", item.recipient),
+            format!("`{recipient}` is not in the current roster"),
         ));
     };
+    // Every entry of the batch is proven under one checkpoint: the latest, which covers
+    // every `disclosed` entry (each was committed, with its checkpoint, before its envelope
+    // was queued) and every consent it relies on.
+    let Some(latest) = shared.store.latest_checkpoint() else {
+        return all(&Setback::Retry("the log has no checkpoint yet".into()));
+    };
+    let checkpoint = match crate::witness::with_cosignatures(shared, latest.size, &latest.note) {
+        Ok(note) => note,
+        Err(e) => return all(&Setback::Retry(e.to_string())),
+    };
+    let mut results: Vec<Option<Result<(), Setback>>> = Vec::with_capacity(batch.len());
+    let mut deliveries = Vec::with_capacity(batch.len());
+    // Position in `batch` of each delivery sent.
+    let mut sent = Vec::with_capacity(batch.len());
+    for (position, (id, item)) in batch.iter().enumerate() {
+        match batched(shared, latest.size, *id, item) {
+            Ok(delivery) => {
+                results.push(None);
+                deliveries.push(delivery);
+                sent.push(position);
+            }
+            Err(setback) => results.push(Some(Err(setback))),
+        }
+    }
+    if !deliveries.is_empty() {
+        let request = PeerRequest::DeliverBatch(Box::new(DeliveryBatch {
+            checkpoint,
+            deliveries,
+        }));
+        Metrics::bump(&shared.metrics.delivery_batches_sent);
+        let answered: Vec<Result<(), Setback>> = match peers.request(shared, &peer, &request).await
+        {
+            Err(reason) => sent
+                .iter()
+                .map(|_| Err(Setback::Retry(reason.clone())))
+                .collect(),
+            Ok(response) => {
+                let items: Vec<(EnvelopeId, &Outbound)> = sent
+                    .iter()
+                    .map(|&position| (batch[position].0, &batch[position].1))
+                    .collect();
+                answer(shared, &roster, &peer, &items, response).await
+            }
+        };
+        for (position, result) in sent.into_iter().zip(answered) {
+            results[position] = Some(result);
+        }
+    }
+    results
+        .into_iter()
+        .map(|r| r.unwrap_or_else(|| Err(Setback::Retry("not sent".into()))))
+        .collect()
+}
+
+/// One envelope of a batch, with its `disclosed` entry (and its consent's `consent granted`
+/// entry) proven in the tree of size `size`.
+fn batched(
+    shared: &Shared,
+    size: u64,
+    id: EnvelopeId,
+    item: &Outbound,
+) -> Result<BatchedDelivery, Setback> {
     let internal = |f: Failure| Setback::Retry(f.to_string());
+    let prove = |index: u64| -> Result<EntryProof, Setback> {
+        if index >= size {
+            return Err(Setback::Retry(format!(
+                "entry {index} is beyond the latest checkpoint (size {size})"
+            )));
+        }
+        let entry = shared
+            .store
+            .entry(index)
+            .map_err(|e| internal(e.into()))?
+            .ok_or_else(|| Setback::Retry(format!("log entry {index} is missing")))?;
+        let proof = shared
+            .store
+            .inclusion_proof(index, size)
+            .map_err(|e| internal(e.into()))?;
+        Ok(EntryProof {
+            entry,
+            index,
+            proof,
+        })
+    };
     let sender_log_index = state::load_index(&shared.store, DISCLOSED, id.as_bytes())
         .map_err(|e| internal(e.into()))?
         .ok_or_else(|| {
@@ -389,7 +558,7 @@ async fn deliver_one(
                         format!("consent {consent} is not in this log"),
                     )
                 })?;
-            Some(crate::app::prove_entry(shared, index).map_err(internal)?)
+            Some(prove(index)?)
         }
     };
     let envelope = at_rest::open(shared, Place::Queue, item.about, id, &item.sealed_envelope)
@@ -400,84 +569,168 @@ async fn deliver_one(
                 format!("the queued envelope cannot be read: {other}"),
             ),
         })?;
-    // The `disclosed` entry was committed, with its checkpoint, before the envelope was
-    // queued: the proof is against the latest checkpoint, which covers it.
-    let disclosed = crate::app::prove_entry(shared, sender_log_index).map_err(internal)?;
-    let delivery = PeerRequest::Deliver(Box::new(Delivery {
+    Ok(BatchedDelivery {
         envelope,
-        disclosed,
+        disclosed: prove(sender_log_index)?,
         subject: item.subject.clone(),
         consent,
-    }));
-
-    let response = peers
-        .request(shared, &recipient, &delivery)
-        .await
-        .map_err(Setback::Retry)?;
-    match response {
-        PeerResponse::Receipt(receipt) => {
-            log_receipt(shared, &roster, &recipient, id, item, &receipt).await
-        }
-        PeerResponse::Refused(reason) => {
-            shared.metrics.refused("by-receiver", &reason);
-            Err(Setback::Hold(
-                HoldClass::Refused,
-                format!("refused by the receiver: {reason}"),
-            ))
-        }
-        PeerResponse::Error(error) => match error.code {
-            ErrorCode::Unavailable | ErrorCode::Internal => Err(Setback::Retry(error.to_string())),
-            _ => Err(Setback::Hold(
-                HoldClass::Other,
-                format!("the receiver answered: {error}"),
-            )),
-        },
-        _ => Err(Setback::Retry("the receiver sent an unknown answer".into())),
-    }
+    })
 }
 
-/// Verifies the receiver's receipt and logs it, removing the envelope from the queue.
-async fn log_receipt(
+/// What the receiver's answer to a batch means for each of its envelopes: the receipts
+/// verified (one checkpoint signature for all) and logged in one group commit.
+async fn answer(
     shared: &Shared,
     roster: &Roster,
     recipient: &AgencyEntry,
-    id: EnvelopeId,
-    item: &Outbound,
-    receipt: &Receipt,
-) -> Result<(), Setback> {
-    let proven = &receipt.received;
+    items: &[(EnvelopeId, &Outbound)],
+    response: PeerResponse,
+) -> Vec<Result<(), Setback>> {
+    let each = |make: &dyn Fn() -> Setback| items.iter().map(|_| Err(make())).collect();
+    let receipt = match response {
+        PeerResponse::BatchReceipt(receipt) => receipt,
+        PeerResponse::Error(error) => {
+            return match error.code {
+                ErrorCode::Unavailable | ErrorCode::Internal => {
+                    each(&|| Setback::Retry(error.to_string()))
+                }
+                _ => each(&|| {
+                    Setback::Hold(HoldClass::Other, format!("the receiver answered: {error}"))
+                }),
+            };
+        }
+        _ => return each(&|| Setback::Retry("the receiver sent an unknown answer".into())),
+    };
     let bad = |what: String| {
-        tracing::warn!(envelope = %id, recipient = %recipient.id, problem = %what, "security event: a receipt did not verify");
+        tracing::warn!(recipient = %recipient.id, problem = %what, "security event: a receipt did not verify");
         Setback::Hold(
             HoldClass::Other,
             format!("the receipt did not verify: {what}"),
         )
     };
-    let verifier = log_verifier(roster, recipient).map_err(|e| bad(e.to_string()))?;
-    let checkpoint = shared
-        .verified_checkpoints
-        .open(&proven.checkpoint, &verifier)
-        .map_err(|e| bad(format!("checkpoint: {e}")))?;
-    // The receipt entry keeps the receiver's checkpoint signature: a receiver's export that
-    // ends before this checkpoint is then seen as truncated.
-    let kept = KeptCheckpoint::from_verified(&proven.checkpoint, &checkpoint, &verifier)
-        .map_err(|e| bad(format!("checkpoint: {e}")))?;
+    if receipt.outcomes.len() != items.len() {
+        let message = format!(
+            "it answers {} deliveries of a batch of {}",
+            receipt.outcomes.len(),
+            items.len()
+        );
+        return each(&|| bad(message.clone()));
+    }
+    // The receiver's checkpoint signature, verified once for the whole batch (and only if it
+    // proves something: a batch refused or failed throughout needs none).
+    let any_received = receipt
+        .outcomes
+        .iter()
+        .any(|outcome| matches!(outcome, BatchOutcome::Received(_)));
+    let opened = if any_received {
+        log_verifier(roster, recipient)
+            .map_err(|e| e.to_string())
+            .and_then(|verifier| {
+                let checkpoint = shared
+                    .verified_checkpoints
+                    .open(&receipt.checkpoint, &verifier)
+                    .map_err(|e| format!("checkpoint: {e}"))?;
+                // Each receipt entry keeps the receiver's checkpoint signature: a receiver's
+                // export that ends before this checkpoint is then seen as truncated.
+                let kept =
+                    KeptCheckpoint::from_verified(&receipt.checkpoint, &checkpoint, &verifier)
+                        .map_err(|e| format!("checkpoint: {e}"))?;
+                Ok(Some((checkpoint, kept)))
+            })
+    } else {
+        Ok(None)
+    };
+    let mut results: Vec<Option<Result<(), Setback>>> = Vec::with_capacity(items.len());
+    let mut txs = Vec::new();
+    let mut logging = Vec::new();
+    for (position, ((id, item), outcome)) in items.iter().zip(&receipt.outcomes).enumerate() {
+        match outcome {
+            BatchOutcome::Received(proven) => {
+                let checked = match &opened {
+                    Ok(Some((checkpoint, kept))) => {
+                        receipt_tx(shared, recipient, *id, item, checkpoint, kept, proven)
+                    }
+                    Ok(None) => Err("no checkpoint was opened".to_owned()),
+                    Err(what) => Err(what.clone()),
+                };
+                match checked {
+                    Ok(tx) => {
+                        results.push(None);
+                        txs.push(tx);
+                        logging.push((position, *id, proven.index));
+                    }
+                    Err(what) => results.push(Some(Err(bad(what)))),
+                }
+            }
+            BatchOutcome::Refused(reason) => {
+                shared.metrics.refused("by-receiver", reason);
+                results.push(Some(Err(Setback::Hold(
+                    HoldClass::Refused,
+                    format!("refused by the receiver: {reason}"),
+                ))));
+            }
+            BatchOutcome::Error(error) => results.push(Some(Err(match error.code {
+                ErrorCode::Unavailable | ErrorCode::Internal => Setback::Retry(error.to_string()),
+                _ => Setback::Hold(HoldClass::Other, format!("the receiver answered: {error}")),
+            }))),
+        }
+    }
+    let committed = match shared.commit_group(txs).await {
+        Ok(committed) => committed,
+        Err(failure) => logging.iter().map(|_| Err(failure.clone())).collect(),
+    };
+    let mut any = false;
+    for ((position, id, receiver_index), result) in logging.into_iter().zip(committed) {
+        results[position] = Some(match result {
+            Ok(committed) => {
+                any = true;
+                Metrics::bump(&shared.metrics.disclosures_delivered);
+                shared.delivery_waiters.wake(id);
+                shared
+                    .attempts
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .remove(&id);
+                tracing::info!(envelope = %id, recipient = %recipient.id, receipt_index = committed.first_index, receiver_index, "delivered");
+                Ok(())
+            }
+            // Already logged by an earlier attempt: nothing to do.
+            Err(Failure::Conflict(_)) => Ok(()),
+            Err(e) => Err(Setback::Retry(e.to_string())),
+        });
+    }
+    if any {
+        shared.witness_wake.notify_one();
+    }
+    results
+        .into_iter()
+        .map(|r| r.unwrap_or_else(|| Err(Setback::Retry("no outcome".into()))))
+        .collect()
+}
+
+/// Checks one receipt of a batch — the proven entry is in the receiver's tree and is its
+/// `received` of exactly this envelope — and builds the transaction that logs it and takes
+/// the envelope out of the queue.
+fn receipt_tx(
+    shared: &Shared,
+    recipient: &AgencyEntry,
+    id: EnvelopeId,
+    item: &Outbound,
+    checkpoint: &streha_audit::Checkpoint,
+    kept: &KeptCheckpoint,
+    proven: &EntryProof,
+) -> Result<Transaction, String> {
     proven
-        .verify_under(&checkpoint)
-        .map_err(|e| bad(format!("inclusion: {e}")))?;
+        .verify_under(checkpoint)
+        .map_err(|e| format!("inclusion: {e}"))?;
     match AuditEntry::decode(&proven.entry) {
         Ok(AuditEntry::Received {
             header,
             ciphertext_hash,
             ..
         }) if header.envelope_id == id && ciphertext_hash == item.ciphertext_hash => {}
-        _ => {
-            return Err(bad(
-                "the proven entry is not the receipt of this envelope".into()
-            ));
-        }
+        _ => return Err("the proven entry is not the receipt of this envelope".into()),
     }
-
     let mut tx = Transaction::new();
     tx.append(
         AuditEntry::Receipt {
@@ -502,21 +755,5 @@ async fn log_receipt(
     )
     .put_first_index(RECEIPT_INDEX, id.as_bytes().to_vec())
     .require_present(OUTBOUND, id.as_bytes());
-    match shared.commit(tx).await {
-        Ok(committed) => {
-            Metrics::bump(&shared.metrics.disclosures_delivered);
-            shared.witness_wake.notify_one();
-            shared.delivery_waiters.wake(id);
-            shared
-                .attempts
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .remove(&id);
-            tracing::info!(envelope = %id, recipient = %recipient.id, receipt_index = committed.first_index, receiver_index = proven.index, "delivered");
-            Ok(())
-        }
-        // Already logged by an earlier attempt: nothing to do.
-        Err(Failure::Conflict(_)) => Ok(()),
-        Err(e) => Err(Setback::Retry(e.to_string())),
-    }
+    Ok(tx)
 }

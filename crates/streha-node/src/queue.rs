@@ -48,6 +48,8 @@ pub(crate) struct OutboundQueue {
     items: HashMap<EnvelopeId, Item>,
     ready: BTreeMap<AgencyId, BTreeSet<Order>>,
     waiting: BTreeSet<(Instant, EnvelopeId)>,
+    /// The same, per recipient: a batch to a recipient takes its waiting envelopes along.
+    waiting_of: HashMap<AgencyId, BTreeSet<(Instant, EnvelopeId)>>,
     flying: usize,
     /// The recipient served last, so that a round starts after it (round robin).
     last_served: Option<AgencyId>,
@@ -85,6 +87,7 @@ impl OutboundQueue {
             self.waiting.pop_first();
             self.scanned += 1;
             if let Some(item) = self.items.get_mut(&id) {
+                remove_waiting(&mut self.waiting_of, &item.recipient, (due, id));
                 item.phase = Phase::Ready;
                 self.ready
                     .entry(item.recipient.clone())
@@ -133,6 +136,67 @@ impl OutboundQueue {
         Some((id, recipient))
     }
 
+    /// The next envelope of `recipient` to add to a batch that [`next`](Self::next)
+    /// started, if fewer than `max_in_flight` are in flight: its next ready one, else the
+    /// one whose retry is due first (the recipient is being contacted anyway; its backoff
+    /// is for the recipient, whose pause [`next`](Self::next) respects). It is in flight
+    /// from then on.
+    pub(crate) fn next_of(
+        &mut self,
+        recipient: &AgencyId,
+        max_in_flight: usize,
+    ) -> Option<EnvelopeId> {
+        if self.flying >= max_in_flight {
+            return None;
+        }
+        let id = if let Some(set) = self.ready.get_mut(recipient) {
+            let (_, id) = set.pop_first()?;
+            if set.is_empty() {
+                self.ready.remove(recipient);
+            }
+            id
+        } else {
+            loop {
+                let set = self.waiting_of.get_mut(recipient)?;
+                let (due, id) = set.pop_first()?;
+                if set.is_empty() {
+                    self.waiting_of.remove(recipient);
+                }
+                // Only an envelope still waiting for exactly this retry (never a stale mark).
+                if self
+                    .items
+                    .get(&id)
+                    .is_some_and(|item| item.phase == Phase::Waiting(due))
+                {
+                    self.waiting.remove(&(due, id));
+                    break id;
+                }
+            }
+        };
+        self.scanned += 1;
+        self.flying += 1;
+        if let Some(item) = self.items.get_mut(&id) {
+            item.phase = Phase::Flying;
+        }
+        Some(id)
+    }
+
+    /// Puts an envelope handed out but not sent (it did not fit its batch) back at its
+    /// place in its recipient's queue, ready.
+    pub(crate) fn put_back(&mut self, id: EnvelopeId) {
+        let Some(item) = self.items.get_mut(&id) else {
+            return;
+        };
+        if item.phase == Phase::Flying {
+            self.flying -= 1;
+        }
+        item.phase = Phase::Ready;
+        self.ready
+            .entry(item.recipient.clone())
+            .or_default()
+            .insert(item.order);
+    }
+
     /// A delivery handed out by [`next`](Self::next) ended. `retry_at`: try it again then;
     /// `None`: it left the queue (delivered or held) and is forgotten.
     pub(crate) fn finished(&mut self, id: EnvelopeId, retry_at: Option<Instant>) {
@@ -146,6 +210,10 @@ impl OutboundQueue {
             Some(at) => {
                 item.phase = Phase::Waiting(at);
                 self.waiting.insert((at, id));
+                self.waiting_of
+                    .entry(item.recipient.clone())
+                    .or_default()
+                    .insert((at, id));
             }
             None => {
                 self.items.remove(&id);
@@ -185,6 +253,19 @@ impl OutboundQueue {
     #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.items.len()
+    }
+}
+
+fn remove_waiting(
+    waiting_of: &mut HashMap<AgencyId, BTreeSet<(Instant, EnvelopeId)>>,
+    recipient: &AgencyId,
+    key: (Instant, EnvelopeId),
+) {
+    if let Some(set) = waiting_of.get_mut(recipient) {
+        set.remove(&key);
+        if set.is_empty() {
+            waiting_of.remove(recipient);
+        }
     }
 }
 

@@ -12,12 +12,13 @@
 use streha_audit::Checkpoint;
 use streha_core::{
     AgencyId, AuditEntry, ConsentGrant, ConsentView, Decision, DisclosureHeader, DisclosureRequest,
-    PolicyContext, UrgentApproval, decide,
+    EnvelopeId, PolicyContext, RefusalReason, UrgentApproval, decide,
 };
 use streha_crypto::{Envelope, Signature};
 use streha_store::Transaction;
 use streha_wire::peer::{
-    Delivery, KeptCheckpoint, PeerRequest, PeerResponse, ProvenEntry, Receipt, envelope_signature,
+    BatchOutcome, BatchReceipt, Delivery, DeliveryBatch, EntryProof, KeptCheckpoint, PeerRequest,
+    PeerResponse, ProvenEntry, Receipt, SubjectFacts, envelope_signature,
 };
 use streha_wire::text::Untrusted;
 use streha_wire::{AgencyEntry, Roster};
@@ -35,7 +36,8 @@ pub(crate) async fn handle(
     request: PeerRequest,
 ) -> PeerResponse {
     let result = match request {
-        PeerRequest::Deliver(delivery) => receive(shared, peer, *delivery).await,
+        PeerRequest::Deliver(delivery) => receive_one(shared, peer, *delivery).await,
+        PeerRequest::DeliverBatch(batch) => receive_batch(shared, peer, *batch).await,
         PeerRequest::Witness(request) => {
             crate::witness::handle_witness(shared, peer, *request).await
         }
@@ -81,11 +83,143 @@ pub(crate) fn approval_verifies(
         })
 }
 
-async fn receive(
+/// One delivery as received, alone or in a batch: its evidence is proven under a
+/// checkpoint note of the sender's log (the batch's one note, or the delivery's own).
+struct Incoming<'a> {
+    envelope: Envelope,
+    subject: SubjectFacts,
+    disclosed: EntryProof,
+    disclosed_note: &'a str,
+    consent: Option<(EntryProof, &'a str)>,
+}
+
+/// What the receiver decided about one delivery.
+enum Outcome {
+    /// Received and logged at this index (now, or by an earlier delivery).
+    Received(u64),
+    /// Refused by policy; the refusal is logged.
+    Refused(RefusalReason),
+}
+
+/// A delivery checked and decided, waiting for the group commit.
+enum Prepared {
+    /// Answered without a commit (a repeat).
+    Done(Outcome),
+    /// To commit: its transaction and what its commit means.
+    Commit(Transaction, Pending),
+}
+
+enum Pending {
+    Received {
+        id: EnvelopeId,
+        ciphertext_hash: [u8; 32],
+    },
+    Refused {
+        id: EnvelopeId,
+        reason: RefusalReason,
+    },
+}
+
+/// A single delivery (`Deliver`): a batch of one, answered with its own receipt.
+async fn receive_one(
     shared: &Shared,
     peer: &AgencyEntry,
     delivery: Delivery,
 ) -> Result<PeerResponse, Failure> {
+    let Delivery {
+        envelope,
+        disclosed,
+        subject,
+        consent,
+    } = delivery;
+    let (disclosed, disclosed_note) = disclosed.split();
+    let consent = consent.map(ProvenEntry::split);
+    let incoming = Incoming {
+        envelope,
+        subject,
+        disclosed,
+        disclosed_note: &disclosed_note,
+        consent: consent
+            .as_ref()
+            .map(|(proof, note)| (proof.clone(), note.as_str())),
+    };
+    let mut results = receive_all(shared, peer, vec![incoming]).await?;
+    match results.pop() {
+        Some(Ok(Outcome::Received(index))) => Ok(PeerResponse::Receipt(Box::new(Receipt {
+            received: crate::app::prove_entry(shared, index)?,
+        }))),
+        Some(Ok(Outcome::Refused(reason))) => Ok(PeerResponse::Refused(reason)),
+        Some(Err(failure)) => Err(failure),
+        None => Err(Failure::Internal("a delivery went unanswered".into())),
+    }
+}
+
+/// A delivery batch (`DeliverBatch`): each delivery decided on its own, all committed in one
+/// group commit, answered with one receipt under one checkpoint of this log.
+async fn receive_batch(
+    shared: &Shared,
+    peer: &AgencyEntry,
+    batch: DeliveryBatch,
+) -> Result<PeerResponse, Failure> {
+    // Refused whole, before anything is looked at: a sending node never builds one.
+    batch
+        .check_bounds()
+        .map_err(|e| Failure::BadRequest(e.to_string()))?;
+    Metrics::bump(&shared.metrics.delivery_batches_received);
+    let DeliveryBatch {
+        checkpoint,
+        deliveries,
+    } = batch;
+    let incoming = deliveries
+        .into_iter()
+        .map(|d| Incoming {
+            envelope: d.envelope,
+            subject: d.subject,
+            disclosed: d.disclosed,
+            disclosed_note: &checkpoint,
+            consent: d.consent.map(|c| (c, checkpoint.as_str())),
+        })
+        .collect();
+    let results = receive_all(shared, peer, incoming).await?;
+    // One checkpoint for the whole receipt: the latest, which covers every index received
+    // now or before.
+    let latest = shared
+        .store
+        .latest_checkpoint()
+        .ok_or_else(|| Failure::Internal("the log has no checkpoint".into()))?;
+    let mut outcomes = Vec::with_capacity(results.len());
+    for result in results {
+        outcomes.push(match result {
+            Ok(Outcome::Received(index)) => {
+                let entry = shared
+                    .store
+                    .entry(index)?
+                    .ok_or_else(|| Failure::Internal(format!("log entry {index} is missing")))?;
+                let proof = shared.store.inclusion_proof(index, latest.size)?;
+                BatchOutcome::Received(EntryProof {
+                    entry,
+                    index,
+                    proof,
+                })
+            }
+            Ok(Outcome::Refused(reason)) => BatchOutcome::Refused(reason),
+            Err(failure) => BatchOutcome::Error(failure.to_remote()),
+        });
+    }
+    Ok(PeerResponse::BatchReceipt(Box::new(BatchReceipt {
+        checkpoint: crate::witness::with_cosignatures(shared, latest.size, &latest.note)?,
+        outcomes,
+    })))
+}
+
+/// Checks and decides every delivery, commits what is to be logged in one group commit, and
+/// returns each delivery's outcome in order. An error for the whole call (the connection's
+/// agency left the roster, the node's storage) answers every delivery.
+async fn receive_all(
+    shared: &Shared,
+    peer: &AgencyEntry,
+    items: Vec<Incoming<'_>>,
+) -> Result<Vec<Result<Outcome, Failure>>, Failure> {
     // Held shared from reading the roster to committing the outcome. A roster adoption takes
     // it exclusively over its `roster_changed` entry and the swap, so a delivery is decided
     // and logged wholly under the roster that the log says is in force at its entry: one
@@ -105,25 +239,91 @@ async fn receive(
             Failure::Unauthorized("this node's key is no longer in the roster".into())
         })?;
     let own = shared.own_entry()?;
-    let envelope = &delivery.envelope;
 
-    // The envelope must be the connected agency's, signed with its agency key.
+    // The envelopes must be the connected agency's, signed with its agency key: checked for
+    // all of them together, then each is named.
+    let envelopes: Vec<&Envelope> = items.iter().map(|item| &item.envelope).collect();
+    let signatures = Envelope::verify_signatures(&envelopes, &peer.signing_key);
+
+    let mut results: Vec<Option<Result<Outcome, Failure>>> = Vec::with_capacity(items.len());
+    let mut txs = Vec::new();
+    let mut pending = Vec::new();
+    for (position, (item, signature)) in items.iter().zip(signatures).enumerate() {
+        match prepare(shared, &roster, peer, &own, item, signature) {
+            Ok(Prepared::Done(outcome)) => results.push(Some(Ok(outcome))),
+            Ok(Prepared::Commit(tx, what)) => {
+                results.push(None);
+                txs.push(tx);
+                pending.push((position, what));
+            }
+            Err(failure) => results.push(Some(Err(failure))),
+        }
+    }
+    let committed = match shared.commit_group(txs).await {
+        Ok(committed) => committed,
+        Err(failure) => pending.iter().map(|_| Err(failure.clone())).collect(),
+    };
+    for ((position, what), result) in pending.into_iter().zip(committed) {
+        let outcome = match (what, result) {
+            (Pending::Received { id, .. }, Ok(committed)) => {
+                Metrics::bump(&shared.metrics.disclosures_received);
+                tracing::info!(envelope = %id, peer = %peer.id, index = committed.first_index, "disclosure received");
+                Ok(Outcome::Received(committed.first_index))
+            }
+            // Received concurrently (or earlier in this batch) under the same id.
+            (
+                Pending::Received {
+                    id,
+                    ciphertext_hash,
+                },
+                Err(Failure::Conflict(_)),
+            ) => state::load_index(&shared.store, RECEIVED, id.as_bytes())
+                .map_err(Failure::from)
+                .and_then(|index| {
+                    index.ok_or_else(|| Failure::Internal("lost a delivery race".into()))
+                })
+                .and_then(|index| received_again(shared, &ciphertext_hash, index))
+                .map(Outcome::Received),
+            (Pending::Refused { reason, .. }, Ok(_)) => Ok(Outcome::Refused(reason)),
+            // The same refusal, delivered concurrently, was logged first.
+            (Pending::Refused { id, reason }, Err(Failure::Conflict(_))) => {
+                Ok(repeated_refusal(shared, peer, id, reason))
+            }
+            (_, Err(e)) => Err(e),
+        };
+        results[position] = Some(outcome);
+    }
+    Ok(results
+        .into_iter()
+        .map(|r| r.unwrap_or_else(|| Err(Failure::Internal("a delivery went unanswered".into()))))
+        .collect())
+}
+
+/// Checks and decides one delivery (its envelope signature checked already: `signature`).
+fn prepare(
+    shared: &Shared,
+    roster: &Roster,
+    peer: &AgencyEntry,
+    own: &AgencyEntry,
+    item: &Incoming<'_>,
+    signature: Result<(), streha_crypto::EnvelopeError>,
+) -> Result<Prepared, Failure> {
+    let envelope = &item.envelope;
     if envelope.header.sender != peer.signing_key {
         return Err(Failure::Unauthorized(format!(
             "the envelope is not signed with the signing key of `{}`, the agency of this connection",
             peer.id
         )));
     }
-    envelope
-        .verify_signature(&peer.signing_key)
-        .map_err(|e| Failure::Verification(format!("the envelope does not verify: {e}")))?;
+    signature.map_err(|e| Failure::Verification(format!("the envelope does not verify: {e}")))?;
     let header = DisclosureHeader::decode(&envelope.header.context)
         .map_err(|e| Failure::BadRequest(format!("the disclosure header is malformed: {e}")))?;
     let id = header.envelope_id;
 
     // A repeated delivery (the sender retrying after a lost receipt) gets the first receipt.
     if let Some(index) = state::load_index(&shared.store, RECEIVED, id.as_bytes())? {
-        return receipt_again(shared, envelope, index);
+        return received_again(shared, &envelope.ciphertext_hash, index)
+            .map(|index| Prepared::Done(Outcome::Received(index)));
     }
     shared.check_disk_reserve()?;
     if header.sender != peer.id {
@@ -152,22 +352,23 @@ async fn receive(
     // Nothing is logged for a delivery whose sender's log does not hold it.
     let disclosed = verify_disclosed_evidence(
         shared,
-        &roster,
+        roster,
         peer,
         envelope,
         &header,
-        &delivery.disclosed,
+        &item.disclosed,
+        item.disclosed_note,
     )?;
 
-    let grant = match (&header.consent, &delivery.consent) {
+    let grant = match (&header.consent, &item.consent) {
         (None, _) => None,
         (Some(_), None) => {
             return Err(Failure::BadRequest(
                 "the disclosure names a consent but carries no evidence of it".into(),
             ));
         }
-        (Some(consent_id), Some(evidence)) => {
-            let grant = verify_consent_evidence(shared, &roster, peer, evidence)?;
+        (Some(consent_id), Some((evidence, note))) => {
+            let grant = verify_consent_evidence(shared, roster, peer, evidence, note)?;
             if grant.id() != *consent_id {
                 return Err(Failure::BadRequest(
                     "the consent evidence is for another consent than the header names".into(),
@@ -183,7 +384,7 @@ async fn receive(
         header.subject.as_bytes(),
     )?
     .is_some_and(|s| s.is_closed());
-    let subject = state::subject_from_facts(header.subject, &delivery.subject)
+    let subject = state::subject_from_facts(header.subject, &item.subject)
         .map_err(|e| Failure::BadRequest(format!("the subject facts are invalid: {e}")))?;
     let views: Vec<ConsentView<'_>> = grant
         .iter()
@@ -199,7 +400,7 @@ async fn receive(
     };
     let request =
         DisclosureRequest::new(&header).with_verified_approvals(|sender, approval, message| {
-            approval_verifies(&roster, sender, approval, message)
+            approval_verifies(roster, sender, approval, message)
         });
     // Decided at the disclosure's `created_at` only, on purpose: a disclosure that waited in
     // a queue is judged by the facts when it was made, not when it arrived (deciding now would
@@ -209,7 +410,7 @@ async fn receive(
     // (`spec/protocol.md` §6, "The time of decision").
     let decision = if locally_closed {
         Decision::Refused {
-            reason: streha_core::RefusalReason::SubjectClosed {
+            reason: RefusalReason::SubjectClosed {
                 subject: header.subject,
             },
         }
@@ -223,7 +424,7 @@ async fn receive(
             // and counted, not logged again. A new refusal spends the peer's budget.
             let key = refusal_key(&header, &ciphertext_hash, &reason);
             if shared.store.get(RECEIVE_REFUSED, &key)?.is_some() {
-                return Ok(repeated_refusal(shared, peer, id, reason));
+                return Ok(Prepared::Done(repeated_refusal(shared, peer, id, reason)));
             }
             if !shared
                 .refusal_budget
@@ -248,12 +449,7 @@ async fn receive(
             )
             .put_first_index(RECEIVE_REFUSED, key.clone())
             .require_absent(RECEIVE_REFUSED, &key);
-            match shared.commit(tx).await {
-                Ok(_) => Ok(PeerResponse::Refused(reason)),
-                // The same refusal, delivered concurrently, was logged first.
-                Err(Failure::Conflict(_)) => Ok(repeated_refusal(shared, peer, id, reason)),
-                Err(e) => Err(e),
-            }
+            Ok(Prepared::Commit(tx, Pending::Refused { id, reason }))
         }
         Decision::Allowed { basis, .. } => {
             let record = InboxRecord {
@@ -268,7 +464,7 @@ async fn receive(
                     basis,
                     ciphertext_hash,
                     sender_signature: Box::new(envelope_signature(envelope)),
-                    sender_log_index: delivery.disclosed.index,
+                    sender_log_index: item.disclosed.index,
                     sender_tree_size: disclosed.size,
                     sender_root_hash: disclosed.root,
                     sender_checkpoint_signature: disclosed.signature,
@@ -276,7 +472,7 @@ async fn receive(
                 }
                 .encode(),
             )
-            .put(INBOX, id.as_bytes().to_vec(), state::encode(&record))
+            .put_body(INBOX, id.as_bytes().to_vec(), state::encode(&record))
             .put(
                 INBOX_ORDER,
                 crate::app::inbox_order_key(now, id),
@@ -285,35 +481,13 @@ async fn receive(
             .put_first_index(RECEIVED, id.as_bytes().to_vec())
             .require_absent(RECEIVED, id.as_bytes());
             at_rest::record_key(shared, &mut tx, record.about)?;
-            let committed = match shared.commit(tx).await {
-                Ok(committed) => committed,
-                Err(Failure::Conflict(_)) => {
-                    let index = state::load_index(&shared.store, RECEIVED, id.as_bytes())?
-                        .ok_or_else(|| Failure::Internal("lost a delivery race".into()))?;
-                    return receipt_again(shared, envelope, index);
-                }
-                Err(e) => return Err(e),
-            };
-            Metrics::bump(&shared.metrics.disclosures_received);
-            tracing::info!(envelope = %id, peer = %peer.id, index = committed.first_index, "disclosure received");
-            let checkpoint = committed.checkpoint.ok_or_else(|| {
-                Failure::Internal("a batch with entries has no checkpoint".into())
-            })?;
-            let entry = shared
-                .store
-                .entry(committed.first_index)?
-                .ok_or_else(|| Failure::Internal("the received entry is missing".into()))?;
-            let proof = shared
-                .store
-                .inclusion_proof(committed.first_index, checkpoint.size)?;
-            Ok(PeerResponse::Receipt(Box::new(Receipt {
-                received: ProvenEntry {
-                    entry,
-                    index: committed.first_index,
-                    proof,
-                    checkpoint: checkpoint.note.clone(),
+            Ok(Prepared::Commit(
+                tx,
+                Pending::Received {
+                    id,
+                    ciphertext_hash,
                 },
-            })))
+            ))
         }
     }
 }
@@ -341,9 +515,9 @@ fn refusal_key(
 fn repeated_refusal(
     shared: &Shared,
     peer: &AgencyEntry,
-    id: streha_core::EnvelopeId,
-    reason: streha_core::RefusalReason,
-) -> PeerResponse {
+    id: EnvelopeId,
+    reason: RefusalReason,
+) -> Outcome {
     Metrics::bump(&shared.metrics.receive_refusals_repeated);
     if let Some(left_out) =
         shared
@@ -352,22 +526,20 @@ fn repeated_refusal(
     {
         tracing::warn!(envelope = %id, peer = %peer.id, left_out, "security event: a delivery already refused and logged was sent again; refused again, not logged again");
     }
-    PeerResponse::Refused(reason)
+    Outcome::Refused(reason)
 }
 
-/// The receipt for an envelope already received, if the repeat is the same envelope.
-fn receipt_again(
-    shared: &Shared,
-    envelope: &Envelope,
-    index: u64,
-) -> Result<PeerResponse, Failure> {
-    let proven = crate::app::prove_entry(shared, index)?;
-    match AuditEntry::decode(&proven.entry) {
+/// The index of the first `received` entry of an envelope already received, if the repeat
+/// is the same envelope (the same ciphertext hash).
+fn received_again(shared: &Shared, ciphertext: &[u8; 32], index: u64) -> Result<u64, Failure> {
+    let entry = shared
+        .store
+        .entry(index)?
+        .ok_or_else(|| Failure::Internal(format!("log entry {index} is missing")))?;
+    match AuditEntry::decode(&entry) {
         Ok(AuditEntry::Received {
             ciphertext_hash, ..
-        }) if ciphertext_hash == envelope.ciphertext_hash => {
-            Ok(PeerResponse::Receipt(Box::new(Receipt { received: proven })))
-        }
+        }) if ciphertext_hash == *ciphertext => Ok(index),
         _ => Err(Failure::Conflict(
             "this envelope id was already received with different content; a replay or a bug at the sender".into(),
         )),
@@ -381,20 +553,21 @@ fn open_proven(
     shared: &Shared,
     roster: &Roster,
     peer: &AgencyEntry,
-    evidence: &ProvenEntry,
+    evidence: &EntryProof,
+    note: &str,
     what: &str,
 ) -> Result<(Checkpoint, KeptCheckpoint), Failure> {
     let verifier = log_verifier(roster, peer)?;
     let checkpoint = shared
         .verified_checkpoints
-        .open(&evidence.checkpoint, &verifier)
+        .open(note, &verifier)
         .map_err(|e| {
             Failure::Verification(format!(
                 "the {what}'s checkpoint is not signed by `{}`: {e}",
                 peer.id
             ))
         })?;
-    let kept = KeptCheckpoint::from_verified(&evidence.checkpoint, &checkpoint, &verifier)
+    let kept = KeptCheckpoint::from_verified(note, &checkpoint, &verifier)
         .map_err(|e| Failure::Verification(format!("the {what}'s checkpoint: {e}")))?;
     evidence.verify_under(&checkpoint).map_err(|e| {
         Failure::Verification(format!(
@@ -414,9 +587,17 @@ fn verify_disclosed_evidence(
     peer: &AgencyEntry,
     envelope: &Envelope,
     header: &DisclosureHeader,
-    evidence: &ProvenEntry,
+    evidence: &EntryProof,
+    note: &str,
 ) -> Result<KeptCheckpoint, Failure> {
-    let (_, kept) = open_proven(shared, roster, peer, evidence, "sender's `disclosed` entry")?;
+    let (_, kept) = open_proven(
+        shared,
+        roster,
+        peer,
+        evidence,
+        note,
+        "sender's `disclosed` entry",
+    )?;
     match AuditEntry::decode(&evidence.entry) {
         Ok(AuditEntry::Disclosed {
             header: logged,
@@ -439,9 +620,10 @@ fn verify_consent_evidence(
     shared: &Shared,
     roster: &Roster,
     peer: &AgencyEntry,
-    evidence: &ProvenEntry,
+    evidence: &EntryProof,
+    note: &str,
 ) -> Result<ConsentGrant, Failure> {
-    open_proven(shared, roster, peer, evidence, "consent evidence")?;
+    open_proven(shared, roster, peer, evidence, note, "consent evidence")?;
     match AuditEntry::decode(&evidence.entry) {
         Ok(AuditEntry::ConsentGranted { grant }) => Ok(grant),
         _ => Err(Failure::BadRequest(

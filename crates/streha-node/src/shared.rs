@@ -281,16 +281,21 @@ impl Shared {
         self.clock.now()
     }
 
-    /// Commits durably, grouped with the other requests' commits, after checking the
-    /// entries' times against the log's ([`LogClock::admit`]).
-    pub(crate) async fn commit(&self, tx: Transaction) -> Result<Committed, Failure> {
-        if self.recovering.load(std::sync::atomic::Ordering::Acquire)
-            && tx.appended().next().is_some()
-        {
+    /// In recovery mode after a restore (`recovery`), nothing is appended to the log: every
+    /// commit that would append is refused `Unavailable`, and retried later by its caller.
+    fn refuse_appends_in_recovery(&self, appends: bool) -> Result<(), Failure> {
+        if appends && self.recovering.load(std::sync::atomic::Ordering::Acquire) {
             return Err(Failure::Unavailable(
                 "the node is in recovery mode after a restore from a backup: it appends nothing to its log until its witnesses have said what they cosigned of it; retry later".into(),
             ));
         }
+        Ok(())
+    }
+
+    /// Commits durably, grouped with the other requests' commits, after checking the
+    /// entries' times against the log's ([`LogClock::admit`]).
+    pub(crate) async fn commit(&self, tx: Transaction) -> Result<Committed, Failure> {
+        self.refuse_appends_in_recovery(tx.appended().next().is_some())?;
         let times: Vec<EntryTime> = tx
             .appended()
             .filter_map(|bytes| streha_core::AuditEntry::decode(bytes).ok())
@@ -308,6 +313,45 @@ impl Shared {
             );
         }
         Ok(committed)
+    }
+
+    /// Commits `txs` durably as one group ([`Committer::enqueue_group`]: one call of the
+    /// store's group commit), after checking all their entries' times against the log's.
+    /// Returns each transaction's result in order; an entry time refused refuses the whole
+    /// group, and nothing of it is queued.
+    pub(crate) async fn commit_group(
+        &self,
+        txs: Vec<Transaction>,
+    ) -> Result<Vec<Result<Committed, Failure>>, Failure> {
+        if txs.is_empty() {
+            return Ok(Vec::new());
+        }
+        // A group (a delivery batch, its receipts) appends as much as one commit does.
+        self.refuse_appends_in_recovery(txs.iter().any(|tx| tx.appended().next().is_some()))?;
+        let times: Vec<EntryTime> = txs
+            .iter()
+            .flat_map(Transaction::appended)
+            .filter_map(|bytes| streha_core::AuditEntry::decode(bytes).ok())
+            .map(|entry| EntryTime::of(&entry))
+            .collect();
+        let answers = self
+            .clock
+            .admit(&times, || self.committer.enqueue_group(txs))?
+            .map_err(Failure::from)?;
+        let mut results = Vec::with_capacity(answers.len());
+        for answer in answers {
+            results.push(answer.committed().await.map_err(Failure::from));
+        }
+        if results
+            .iter()
+            .any(|r| r.as_ref().is_ok_and(|c| c.checkpoint.is_some()))
+        {
+            self.metrics.last_checkpoint_at.store(
+                self.now().unix_millis(),
+                std::sync::atomic::Ordering::Relaxed,
+            );
+        }
+        Ok(results)
     }
 
     /// Refuses new work (a disclosure or a delivery) while free space on the data

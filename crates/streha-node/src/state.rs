@@ -16,7 +16,8 @@ pub(crate) const CONSENTS: Namespace = Namespace::new(2);
 pub(crate) const SUBJECT_CONSENTS: Namespace = Namespace::new(3);
 /// Consent id → log index of its `consent granted` entry.
 pub(crate) const CONSENT_INDEX: Namespace = Namespace::new(4);
-/// Envelope id → [`Outbound`]: disclosed, not yet acknowledged by the receiver.
+/// Envelope id → [`Outbound`]: disclosed, not yet acknowledged by the receiver. Kept in a
+/// body file of its own (`Transaction::put_body`), not in sled.
 pub(crate) const OUTBOUND: Namespace = Namespace::new(5);
 /// Envelope id → log index of its `disclosed` entry (submit idempotency).
 pub(crate) const DISCLOSED: Namespace = Namespace::new(6);
@@ -49,7 +50,8 @@ pub(crate) const PENDING_SUBJECTS: Namespace = Namespace::new(20);
 pub(crate) const RECEIVE_REFUSED: Namespace = Namespace::new(22);
 /// Envelope id → [`Held`]: delivery stopped for a reason a person must look at.
 pub(crate) const HELD: Namespace = Namespace::new(8);
-/// Envelope id → [`InboxRecord`]: received envelopes.
+/// Envelope id → [`InboxRecord`]: received envelopes. Kept in a body file of its own
+/// (`Transaction::put_body`), not in sled.
 pub(crate) const INBOX: Namespace = Namespace::new(9);
 /// received-at (8 bytes BE) ‖ envelope id → empty: the inbox in arrival order.
 pub(crate) const INBOX_ORDER: Namespace = Namespace::new(10);

@@ -31,6 +31,22 @@ pub enum StoreError {
         #[source]
         source: std::io::Error,
     },
+    /// A body file of the transaction could not be written (or its directory synced), so
+    /// the transaction was refused before its commit: nothing of it was recorded, and the
+    /// store goes on. A file left behind is an orphan, removed at the next open.
+    #[error(
+        "could not write a body file in {path}{}: {source}; nothing of this request was recorded",
+        if *full { " (the file system is full)" } else { "" }
+    )]
+    BodyNotWritten {
+        /// The body directory.
+        path: PathBuf,
+        /// Whether the file system is full.
+        full: bool,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
     /// An earlier commit failed, so what is on disk is not known to this process, and its
     /// memory may hold changes that never reached the disk. The store serves nothing more —
     /// no read, no write — and this request was refused before anything of it was written.
@@ -39,17 +55,35 @@ pub enum StoreError {
         "the store stopped after an earlier write failed; nothing of this request was written; restart the node, which reopens the store from disk"
     )]
     Poisoned,
-    /// The stored log was hashed with the BLAKE3 tree of an earlier Streha version; this
-    /// version's tree is RFC 6962 (SHA-256, `spec/audit-log.md` §1) and cannot continue it.
+    /// The store was written by an earlier Streha version in an older storage format
+    /// (format 1, up to Streha 0.1.0 before issue 19: five sled trees, sealed envelopes
+    /// inside sled; or the BLAKE3 tree before that). This version keeps the log in one tree
+    /// with tiles and the envelopes in files (format 2, `spec/audit-log.md` §7.1) and does
+    /// not convert a store in place.
     #[error(
-        "the audit log in {path} was written by an earlier Streha version with a BLAKE3 tree; \
-         this version uses the RFC 6962 tree (spec/audit-log.md §1) and cannot continue it: \
-         keep that directory (and its exported bundle) for audit with the version that wrote \
-         it, and start this node on a new data_dir"
+        "the store in {path} was written by an earlier Streha version (storage format 1); \
+         this version uses storage format 2 (spec/audit-log.md §7.1) and does not convert it: \
+         keep that directory (and the log bundle exported with the version that wrote it) \
+         for audit, and start this node on a new data_dir"
     )]
-    OldTreeHash {
+    OldFormat {
         /// The store's directory.
         path: PathBuf,
+    },
+    /// A body file that the committed state references is missing or damaged. The store
+    /// writes a body's file before the commit that references it and deletes it only after
+    /// the commit that drops the reference, so something outside the store removed or
+    /// changed it. The store does not open: restore the data directory from a backup.
+    #[error(
+        "the store in {path} references the body file {file}, but {problem}: something outside the store removed or changed it; do not use this store, restore the data directory from a backup and report it"
+    )]
+    MissingBody {
+        /// The store's directory.
+        path: PathBuf,
+        /// The body file.
+        file: PathBuf,
+        /// What is wrong with it.
+        problem: String,
     },
     /// The stored log does not match itself (size, nodes, checkpoint). The store must not be
     /// used; restore it from a backup and report it.
@@ -196,6 +230,7 @@ impl StoreError {
         matches!(
             self,
             StoreError::Corrupt { .. }
+                | StoreError::MissingBody { .. }
                 | StoreError::RolledBack { .. }
                 | StoreError::Diverged { .. }
                 | StoreError::HighWater { .. }

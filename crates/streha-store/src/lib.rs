@@ -1,10 +1,12 @@
 //! Durable storage for a Streha node, on [sled].
 //!
-//! One [`Store`] holds a node's append-only audit log (entries, the perfect Merkle nodes that
-//! make every proof O(log n) reads, and one signed checkpoint per committed batch) and the
-//! node's own state (outbound queue, inbox, consent registry, ...) as namespaced key/value
-//! pairs. Every change goes through [`Store::commit`]: concurrent callers are grouped into one
-//! batch, the batch is applied in one sled transaction, flushed, and the data file and
+//! One [`Store`] holds a node's append-only audit log (entries, the interior hashes as tiles
+//! of height 8 that make every proof O(log n) reads, and one signed checkpoint per committed
+//! batch) and the node's own state (outbound queue, inbox, consent registry, ...) as
+//! namespaced key/value pairs, all in one sled tree; large values (sealed envelopes, put with
+//! [`Transaction::put_body`]) go to files of their own. Every change goes through
+//! [`Store::commit`]: concurrent callers are grouped into one batch, the batch is applied as
+//! one sled `apply_batch`, flushed, and the data file and
 //! directory are `fsync`ed before any caller is answered (group commit: one durable flush per
 //! batch). So an acknowledged commit survives a crash or power loss, and a log append and the
 //! state change it justifies (say, a `received` entry and the stored envelope) land together
@@ -35,15 +37,18 @@
 
 #![forbid(unsafe_code)]
 
+mod bodies;
 mod datadir;
 mod durability;
 mod error;
 mod high_water;
+mod keys;
 mod log;
-mod nodes;
+mod tiles;
 mod transaction;
 mod vault;
 
+pub use crate::bodies::BODIES_DIR;
 pub use crate::datadir::{DataDirInspection, LOCK_FILE, inspect};
 pub use crate::error::StoreError;
 pub use crate::high_water::{HIGH_WATER_FILE, HighWaterMark};

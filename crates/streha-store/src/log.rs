@@ -5,7 +5,6 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, PoisonError, RwLock, RwLockReadGuard};
 
-use sled::Transactional;
 use streha_audit::{
     Checkpoint, CheckpointError, ConsistencyProof, Frontier, Hash, InclusionProof, LogBundle,
     NoteSigner, SignedNote, consistency_proof, inclusion_proof, leaf_hash,
@@ -15,11 +14,13 @@ use streha_audit::{
 pub(crate) mod backup;
 
 use crate::StoreError;
+use crate::bodies::{Bodies, body_hash};
 use crate::datadir::{self, DirLock};
 use crate::durability::Durability;
 use crate::error::describe;
 use crate::high_water::{self, HIGH_WATER_FILE, HighWater};
-use crate::nodes::{SledNodes, node_key, tree_hash_matches};
+use crate::keys::{self, META_FORMAT, META_ORIGIN, Stored};
+use crate::tiles::{Tail, TileNodes, TileWriter};
 use crate::transaction::{Transaction, Write};
 
 /// The largest audit entry the store accepts, matching the bundle format's limit.
@@ -33,9 +34,16 @@ type TicketResult = (u64, Result<Committed, StoreError>);
 /// A key (without namespace byte) and its value.
 type KeyValue = (Vec<u8>, Vec<u8>);
 
-const META_ORIGIN: &[u8] = b"origin";
-const META_SIZE: &[u8] = b"size";
-const META_CHECKPOINT: &[u8] = b"checkpoint";
+/// The one sled tree of storage format 2 (see `keys`).
+const TREE: &str = "streha-v2";
+/// Trees of storage format 1; a store that has any is refused ([`StoreError::OldFormat`]).
+const FORMAT_1_TREES: [&str; 5] = [
+    "log_entries",
+    "log_nodes",
+    "log_meta",
+    "log_checkpoints",
+    "state",
+];
 
 /// A signed checkpoint the store issued, with its parsed size and root.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,11 +77,9 @@ pub struct Store {
     path: PathBuf,
     origin: String,
     db: sled::Db,
-    entries: sled::Tree,
-    nodes: sled::Tree,
-    meta: sled::Tree,
-    checkpoints: sled::Tree,
-    state: sled::Tree,
+    /// Everything: log, tiles, checkpoints, state (see `keys`).
+    tree: sled::Tree,
+    bodies: Bodies,
     durability: Durability,
     signer: NoteSigner,
     group: Mutex<Group>,
@@ -101,15 +107,7 @@ impl Drop for Store {
             // Keep the handles alive until the process ends: what is on disk stays what it
             // was when the failure was seen.
             std::mem::forget(self.db.clone());
-            for tree in [
-                &self.entries,
-                &self.nodes,
-                &self.meta,
-                &self.checkpoints,
-                &self.state,
-            ] {
-                std::mem::forget(tree.clone());
-            }
+            std::mem::forget(self.tree.clone());
         }
     }
 }
@@ -131,9 +129,19 @@ struct Group {
     leader_active: bool,
 }
 
+/// What a state key holds during a batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Slot {
+    Absent,
+    Inline,
+    Body([u8; 32], u64),
+}
+
 struct Head {
     frontier: Frontier,
     checkpoint: Option<Arc<StoredCheckpoint>>,
+    /// The leaf hashes of the incomplete tile (see `tiles`).
+    tail: Arc<Tail>,
 }
 
 /// sled's page cache. sled's default (1 GiB) lets a node receiving large envelopes grow to
@@ -239,19 +247,22 @@ impl Store {
             source,
         };
         let db = open_sled(&path)?;
-        let tree = |name: &str| db.open_tree(name).map_err(db_err);
-        let entries = tree("log_entries")?;
-        let nodes = tree("log_nodes")?;
-        let meta = tree("log_meta")?;
-        let checkpoints = tree("log_checkpoints")?;
-        let state = tree("state")?;
+        let names = db.tree_names();
+        if FORMAT_1_TREES
+            .iter()
+            .any(|old| names.iter().any(|name| name.as_ref() == old.as_bytes()))
+        {
+            return Err(StoreError::OldFormat { path: path.clone() });
+        }
+        let tree = db.open_tree(TREE).map_err(db_err)?;
         let durability = Durability::open(&path)?;
+        let bodies = Bodies::open(&path)?;
 
         let corrupt = |detail: String| StoreError::Corrupt {
             path: path.clone(),
             detail,
         };
-        let found_origin = meta.get(META_ORIGIN).map_err(db_err)?;
+        let found_origin = tree.get(META_ORIGIN).map_err(db_err)?;
         if let Some(found) = &found_origin
             && found.as_ref() != origin.as_bytes()
         {
@@ -260,18 +271,28 @@ impl Store {
                 found: String::from_utf8_lossy(found).into_owned(),
             });
         }
-        let size = match meta.get(META_SIZE).map_err(db_err)? {
-            None => 0,
-            Some(bytes) => u64::from_be_bytes(
-                bytes
-                    .as_ref()
-                    .try_into()
-                    .map_err(|_| corrupt("the stored size is not 8 bytes".into()))?,
-            ),
-        };
-        if !tree_hash_matches(&entries, &nodes).map_err(db_err)? {
-            return Err(StoreError::OldTreeHash { path: path.clone() });
+        match tree.get(META_FORMAT).map_err(db_err)? {
+            None if found_origin.is_none() => {}
+            Some(format) if format.as_ref() == keys::FORMAT.to_be_bytes() => {}
+            _ => return Err(corrupt("the storage format is missing or unknown".into())),
         }
+        // The last checkpoint is the log's head: every batch that appends writes one.
+        let last = tree
+            .scan_prefix([keys::CHECKPOINT])
+            .next_back()
+            .transpose()
+            .map_err(db_err)?;
+        let size = match &last {
+            None => 0,
+            Some((key, _)) => keys::index_of(key)
+                .ok_or_else(|| corrupt("a checkpoint's key is not a tree size".into()))?,
+        };
+        let tail = Tail::load(&tree, size)
+            .map_err(|e| corrupt(format!("cannot read the last tile's entries: {e}")))?;
+        let tiles = TileNodes {
+            tree: &tree,
+            tail: Some(&tail),
+        };
         // Before anything is written: a log that lost entries must not be extended.
         if let Some(mark) = &mark {
             if size < mark.size {
@@ -282,7 +303,7 @@ impl Store {
                     expected: mark.size,
                 });
             }
-            let root = Frontier::from_source(mark.size, &SledNodes { tree: &nodes })
+            let root = Frontier::from_source(mark.size, &tiles)
                 .map(|frontier| frontier.root())
                 .map_err(|e| {
                     corrupt(format!(
@@ -299,18 +320,22 @@ impl Store {
             }
         }
         if found_origin.is_none() {
-            meta.insert(META_ORIGIN, origin.as_bytes())
-                .map_err(db_err)?;
+            let mut batch = sled::Batch::default();
+            batch.insert(META_ORIGIN, origin.as_bytes());
+            batch.insert(META_FORMAT, &keys::FORMAT.to_be_bytes());
+            tree.apply_batch(batch).map_err(db_err)?;
             db.flush().map_err(db_err)?;
             durability.sync()?;
         }
+        // Bodies: every reference has its file; files nothing references go.
+        let referenced = Bodies::referenced(&tree).map_err(corrupt)?;
+        bodies.collect(&path, &referenced)?;
 
-        let frontier = Frontier::from_source(size, &SledNodes { tree: &nodes })
+        let frontier = Frontier::from_source(size, &tiles)
             .map_err(|e| corrupt(format!("cannot rebuild the tree at size {size}: {e}")))?;
-        let checkpoint = match meta.get(META_CHECKPOINT).map_err(db_err)? {
-            None if size == 0 => None,
-            None => return Err(corrupt(format!("no checkpoint for size {size}"))),
-            Some(bytes) => {
+        let checkpoint = match last {
+            None => None,
+            Some((_, bytes)) => {
                 let note = String::from_utf8(bytes.to_vec())
                     .map_err(|_| corrupt("the last checkpoint is not UTF-8".into()))?;
                 let parsed = SignedNote::parse(&note)
@@ -354,11 +379,8 @@ impl Store {
             path,
             origin: origin.to_owned(),
             db,
-            entries,
-            nodes,
-            meta,
-            checkpoints,
-            state,
+            tree,
+            bodies,
             durability,
             signer,
             group: Mutex::new(Group::default()),
@@ -366,6 +388,7 @@ impl Store {
             head: Mutex::new(Head {
                 frontier,
                 checkpoint,
+                tail: Arc::new(tail),
             }),
             gate: RwLock::new(()),
             failed: AtomicBool::new(false),
@@ -519,51 +542,96 @@ impl Store {
         }
         let mut head = lock(&self.head);
         let mut frontier = head.frontier.clone();
+        let mut tiles = TileWriter::new(Tail::clone(&head.tail));
         let start_size = frontier.size();
-        let mut overlay: HashMap<Vec<u8>, bool> = HashMap::new();
+        let mut overlay: HashMap<Vec<u8>, Slot> = HashMap::new();
         let mut results = Vec::with_capacity(batch.len());
         let mut accepted = Vec::with_capacity(batch.len());
-        let mut entry_batch = sled::Batch::default();
-        let mut node_batch = sled::Batch::default();
-        let mut state_batch = sled::Batch::default();
+        // Everything the batch changes, applied at once (see `keys`).
+        let mut sled_batch = sled::Batch::default();
+        // Bodies whose reference the batch drops: deleted once it is durable, if no other
+        // reference is left.
+        let mut dropped: Vec<[u8; 32]> = Vec::new();
+        let mut wrote_bodies = false;
 
         for (ticket, tx) in batch {
-            match self.check_guards(&tx, &overlay) {
-                Ok(()) => {}
-                Err(e) => {
-                    results.push((ticket, Err(e)));
-                    continue;
-                }
+            if let Err(e) = self.check_guards(&tx, &overlay) {
+                results.push((ticket, Err(e)));
+                continue;
             }
+            // Body files first, before anything of the transaction is in the batch: a
+            // failure leaves at worst a file no commit references (collected at open).
+            let mut hashes = Vec::new();
+            let written = tx.writes.iter().try_for_each(|write| {
+                if let Write::PutBody { body, .. } = write {
+                    let hash = body_hash(body);
+                    self.bodies.write(&hash, body)?;
+                    hashes.push(hash);
+                }
+                Ok::<(), StoreError>(())
+            });
+            if let Err(e) = written {
+                results.push((ticket, Err(e)));
+                continue;
+            }
+            wrote_bodies |= !hashes.is_empty();
+            let mut hashes = hashes.into_iter();
+
             let first_index = frontier.size();
             for entry in &tx.appends {
                 let index = frontier.size();
                 for (level, node_index, hash) in frontier.append(leaf_hash(entry)) {
-                    node_batch.insert(&node_key(level, node_index), hash.as_bytes());
+                    if let Err(e) = tiles.add(&self.tree, level, node_index, hash) {
+                        return self.refuse_batch(results, accepted, ticket, &e.to_string());
+                    }
                 }
-                entry_batch.insert(&index.to_be_bytes(), entry.as_slice());
+                sled_batch.insert(&keys::entry(index), entry.as_slice());
             }
             for write in tx.writes {
-                match write {
+                let (key, slot) = match write {
                     Write::Put { key, value } => {
-                        state_batch.insert(key.as_slice(), value);
-                        overlay.insert(key, true);
+                        sled_batch.insert(key.as_slice(), keys::inline_value(&value));
+                        (key, Slot::Inline)
                     }
                     Write::PutFirstIndex { key } => {
-                        state_batch.insert(key.as_slice(), &first_index.to_be_bytes());
-                        overlay.insert(key, true);
+                        sled_batch.insert(
+                            key.as_slice(),
+                            keys::inline_value(&first_index.to_be_bytes()),
+                        );
+                        (key, Slot::Inline)
+                    }
+                    Write::PutBody { key, body } => {
+                        let hash = hashes.next().unwrap_or_else(|| body_hash(&body));
+                        let len = body.len() as u64;
+                        sled_batch.insert(key.as_slice(), &keys::body_value(&hash, len)[..]);
+                        (key, Slot::Body(hash, len))
                     }
                     Write::Remove { key } => {
-                        state_batch.remove(key.as_slice());
-                        overlay.insert(key, false);
+                        sled_batch.remove(key.as_slice());
+                        (key, Slot::Absent)
+                    }
+                };
+                match self.slot(&key, &overlay) {
+                    Ok(Slot::Body(old, _)) => {
+                        sled_batch.remove(keys::body_ref(&old, &key));
+                        dropped.push(old);
+                    }
+                    Ok(_) => {}
+                    Err(e) => {
+                        return self.refuse_batch(results, accepted, ticket, &e.to_string());
                     }
                 }
+                if let Slot::Body(hash, len) = slot {
+                    sled_batch.insert(keys::body_ref(&hash, &key), &len.to_be_bytes());
+                }
+                overlay.insert(key, slot);
             }
             accepted.push((ticket, first_index, tx.appends.len() as u64));
         }
         if accepted.is_empty() {
             return (results, false);
         }
+        let tail = tiles.finish(&mut sled_batch);
 
         let end_size = frontier.size();
         let checkpoint = if end_size > start_size {
@@ -587,56 +655,39 @@ impl Store {
         } else {
             None
         };
-
-        let mut meta_batch = sled::Batch::default();
-        let mut checkpoint_batch = sled::Batch::default();
-        meta_batch.insert(META_SIZE, &end_size.to_be_bytes());
+        // The last checkpoint is the log's size and head: no other meta write per batch.
         if let Some(cp) = &checkpoint {
-            meta_batch.insert(META_CHECKPOINT, cp.note.as_bytes());
-            checkpoint_batch.insert(&end_size.to_be_bytes(), cp.note.as_bytes());
+            sled_batch.insert(&keys::checkpoint(end_size), cp.note.as_bytes());
+        }
+        // The renames of the body files are durable before the batch that references them.
+        if wrote_bodies && let Err(e) = self.bodies.sync_dir() {
+            // Nothing of the batch is applied: it is refused, known unwritten.
+            for (ticket, _, _) in accepted {
+                let source = std::io::Error::new(e.kind(), e.to_string());
+                results.push((ticket, Err(self.bodies.not_written(source))));
+            }
+            return (results, false);
         }
 
         // From here until the batch is durable, or the store marked failed, no reader may
         // look: sled makes the batch visible in memory before it is on disk.
         let gate = self.gate.write().unwrap_or_else(PoisonError::into_inner);
-        let applied = (
-            &self.entries,
-            &self.nodes,
-            &self.meta,
-            &self.checkpoints,
-            &self.state,
-        )
-            .transaction(|(entries, nodes, meta, checkpoints, state)| {
-                entries.apply_batch(&entry_batch)?;
-                nodes.apply_batch(&node_batch)?;
-                meta.apply_batch(&meta_batch)?;
-                checkpoints.apply_batch(&checkpoint_batch)?;
-                state.apply_batch(&state_batch)?;
-                Ok::<(), sled::transaction::ConflictableTransactionError<()>>(())
+        let durable = self
+            .tree
+            .apply_batch(sled_batch)
+            .and_then(|()| self.db.flush().map(drop))
+            .map_err(|source| StoreError::Database {
+                path: self.path.clone(),
+                source,
+            })
+            .and_then(|()| self.durability.sync())
+            .and_then(|()| match &checkpoint {
+                Some(cp) => lock(&self.high_water).record(&cp.note),
+                None => Ok(()),
             });
-        let durable = match applied {
-            Ok(()) | Err(sled::transaction::TransactionError::Abort(())) => self
-                .db
-                .flush()
-                .map_err(|source| StoreError::Database {
-                    path: self.path.clone(),
-                    source,
-                })
-                .and_then(|_| self.durability.sync())
-                .and_then(|()| match &checkpoint {
-                    Some(cp) => lock(&self.high_water).record(&cp.note),
-                    None => Ok(()),
-                }),
-            Err(sled::transaction::TransactionError::Storage(source)) => {
-                Err(StoreError::Database {
-                    path: self.path.clone(),
-                    source,
-                })
-            }
-        };
         if let Err(e) = durable {
-            // sled applies a transaction all or nothing in memory, but may have written part
-            // of it, and may write the rest later: the outcome is unknown until the store is
+            // sled applies a batch all or nothing in memory, but may have written part of
+            // it, and may write the rest later: the outcome is unknown until the store is
             // reopened from disk. Stop serving before anyone can read the batch.
             self.failed.store(true, Ordering::Release);
             drop(gate);
@@ -651,8 +702,22 @@ impl Store {
             }
             return (results, true);
         }
+        // The batch that dropped these references is durable: delete the files no
+        // reference is left to. Under the gate, so that no reader holds a reference it read
+        // before the batch. A failure here leaves an orphan, collected at the next open.
+        for hash in dropped {
+            let still_referenced = self
+                .tree
+                .scan_prefix(keys::body_ref_prefix(&hash))
+                .next()
+                .is_some();
+            if !still_referenced && let Err(e) = self.bodies.remove(&hash) {
+                tracing::warn!(error = %e, "could not delete a body file no longer referenced; it is removed at the next start");
+            }
+        }
 
         head.frontier = frontier;
+        head.tail = Arc::new(tail);
         if checkpoint.is_some() {
             head.checkpoint = checkpoint.clone();
         }
@@ -671,21 +736,57 @@ impl Store {
         (results, false)
     }
 
+    /// Fails a batch whose reads failed before it was applied (sled reports an earlier IO
+    /// error on every later call, or the stored tiles do not line up): nothing of it was
+    /// written, but sled is no longer trusted, so the store stops like after a failed
+    /// commit. Every transaction accepted so far and the one being built (`ticket`) fail.
+    fn refuse_batch(
+        &self,
+        mut results: Vec<TicketResult>,
+        accepted: Vec<(u64, u64, u64)>,
+        ticket: u64,
+        detail: &str,
+    ) -> (Vec<TicketResult>, bool) {
+        self.failed.store(true, Ordering::Release);
+        tracing::error!(
+            path = %self.path.display(),
+            error = %detail,
+            "a batch could not be prepared; the store serves nothing more"
+        );
+        for ticket in accepted.into_iter().map(|(t, _, _)| t).chain([ticket]) {
+            results.push((ticket, Err(StoreError::CommitFailed(detail.to_owned()))));
+        }
+        (results, true)
+    }
+
+    /// What `key` holds at this point of a batch (earlier writes of the batch included).
+    fn slot(&self, key: &[u8], overlay: &HashMap<Vec<u8>, Slot>) -> Result<Slot, StoreError> {
+        if let Some(slot) = overlay.get(key) {
+            return Ok(*slot);
+        }
+        Ok(
+            match self.tree.get(key).map_err(|source| self.db_error(source))? {
+                None => Slot::Absent,
+                Some(stored) => match keys::parse_value(&stored) {
+                    Some(Stored::Body { hash, len }) => Slot::Body(hash, len),
+                    _ => Slot::Inline,
+                },
+            },
+        )
+    }
+
     fn check_guards(
         &self,
         tx: &Transaction,
-        overlay: &HashMap<Vec<u8>, bool>,
+        overlay: &HashMap<Vec<u8>, Slot>,
     ) -> Result<(), StoreError> {
         let present = |key: &Vec<u8>| -> Result<bool, StoreError> {
             match overlay.get(key) {
-                Some(present) => Ok(*present),
+                Some(slot) => Ok(*slot != Slot::Absent),
                 None => self
-                    .state
+                    .tree
                     .contains_key(key)
-                    .map_err(|source| StoreError::Database {
-                        path: self.path.clone(),
-                        source,
-                    }),
+                    .map_err(|source| self.db_error(source)),
             }
         };
         for key in &tx.absent {
@@ -726,8 +827,8 @@ impl Store {
     /// A database error.
     pub fn checkpoint_at(&self, size: u64) -> Result<Option<String>, StoreError> {
         let _gate = self.readable()?;
-        self.checkpoints
-            .get(size.to_be_bytes())
+        self.tree
+            .get(keys::checkpoint(size))
             .map_err(|source| self.db_error(source))?
             .map(|bytes| {
                 String::from_utf8(bytes.to_vec()).map_err(|_| StoreError::Corrupt {
@@ -738,22 +839,35 @@ impl Store {
             .transpose()
     }
 
+    /// The stored checkpoints with a tree size of at least `first`, in order.
+    fn checkpoint_range(
+        &self,
+        first: u64,
+    ) -> impl Iterator<Item = Result<(u64, String), StoreError>> + '_ {
+        self.tree
+            .range(keys::checkpoint(first).to_vec()..vec![keys::CHECKPOINT + 1])
+            .map(|item| {
+                let (key, value) = item.map_err(|source| self.db_error(source))?;
+                let corrupt = |detail: &str| StoreError::Corrupt {
+                    path: self.path.clone(),
+                    detail: detail.into(),
+                };
+                let size = keys::index_of(&key)
+                    .ok_or_else(|| corrupt("a stored checkpoint's key is not a tree size"))?;
+                let note = String::from_utf8(value.to_vec())
+                    .map_err(|_| corrupt("a stored checkpoint is not UTF-8"))?;
+                Ok((size, note))
+            })
+    }
+
     /// Every checkpoint the store issued, oldest first.
     ///
     /// # Errors
     /// A database error, or a stored checkpoint that is not UTF-8.
     pub fn checkpoints(&self) -> Result<Vec<String>, StoreError> {
         let _gate = self.readable()?;
-        self.checkpoints
-            .iter()
-            .values()
-            .map(|value| {
-                let bytes = value.map_err(|source| self.db_error(source))?;
-                String::from_utf8(bytes.to_vec()).map_err(|_| StoreError::Corrupt {
-                    path: self.path.clone(),
-                    detail: "a stored checkpoint is not UTF-8".into(),
-                })
-            })
+        self.checkpoint_range(0)
+            .map(|item| item.map(|(_, note)| note))
             .collect()
     }
 
@@ -765,18 +879,11 @@ impl Store {
     /// A database error, or a stored checkpoint that is not UTF-8.
     pub fn checkpoints_from(&self, start: u64, limit: usize) -> Result<Vec<String>, StoreError> {
         let skip = usize::try_from(start).unwrap_or(usize::MAX);
-        self.checkpoints
-            .iter()
-            .values()
+        let _gate = self.readable()?;
+        self.checkpoint_range(0)
             .skip(skip)
             .take(limit)
-            .map(|value| {
-                let bytes = value.map_err(|source| self.db_error(source))?;
-                String::from_utf8(bytes.to_vec()).map_err(|_| StoreError::Corrupt {
-                    path: self.path.clone(),
-                    detail: "a stored checkpoint is not UTF-8".into(),
-                })
-            })
+            .map(|item| item.map(|(_, note)| note))
             .collect()
     }
 
@@ -793,23 +900,8 @@ impl Store {
         let Some(first) = after.checked_add(1) else {
             return Ok(Vec::new());
         };
-        self.checkpoints
-            .range(first.to_be_bytes()..)
-            .take(limit)
-            .map(|item| {
-                let (key, value) = item.map_err(|source| self.db_error(source))?;
-                let corrupt = |detail: &str| StoreError::Corrupt {
-                    path: self.path.clone(),
-                    detail: detail.into(),
-                };
-                let size = <[u8; 8]>::try_from(key.as_ref())
-                    .map(u64::from_be_bytes)
-                    .map_err(|_| corrupt("a stored checkpoint's key is not a tree size"))?;
-                let note = String::from_utf8(value.to_vec())
-                    .map_err(|_| corrupt("a stored checkpoint is not UTF-8"))?;
-                Ok((size, note))
-            })
-            .collect()
+        let _gate = self.readable()?;
+        self.checkpoint_range(first).take(limit).collect()
     }
 
     /// The entry at `index`, if the log has it.
@@ -819,29 +911,29 @@ impl Store {
     pub fn entry(&self, index: u64) -> Result<Option<Vec<u8>>, StoreError> {
         let _gate = self.readable()?;
         Ok(self
-            .entries
-            .get(index.to_be_bytes())
+            .tree
+            .get(keys::entry(index))
             .map_err(|source| self.db_error(source))?
             .map(|v| v.to_vec()))
     }
 
     /// The inclusion proof of entry `index` in the tree of `size` entries (RFC 9162
-    /// §2.1.3.1), from O(log n) stored nodes.
+    /// §2.1.3.1), from O(log n) tiles.
     ///
     /// # Errors
     /// [`StoreError::OutOfRange`] if `index >= size` or `size` exceeds the log.
     pub fn inclusion_proof(&self, index: u64, size: u64) -> Result<InclusionProof, StoreError> {
-        let current = self.tree_size();
+        // The head's lock is never taken while holding the gate (a batch takes them the
+        // other way round).
+        let (current, tail) = self.size_and_tail();
         if size > current || index >= size {
             return Err(StoreError::OutOfRange {
                 size: current,
                 what: format!("inclusion of entry {index} in a tree of size {size}"),
             });
         }
-        // The head's lock is never taken while holding the gate (a batch takes them the
-        // other way round).
         let _gate = self.readable()?;
-        inclusion_proof(index, size, &SledNodes { tree: &self.nodes })
+        inclusion_proof(index, size, &self.tiles(&tail))
             .map_err(|e| StoreError::Audit(e.to_string()))
     }
 
@@ -850,7 +942,7 @@ impl Store {
     /// # Errors
     /// [`StoreError::OutOfRange`] if `old > new` or `new` exceeds the log.
     pub fn consistency_proof(&self, old: u64, new: u64) -> Result<ConsistencyProof, StoreError> {
-        let current = self.tree_size();
+        let (current, tail) = self.size_and_tail();
         if new > current || old > new {
             return Err(StoreError::OutOfRange {
                 size: current,
@@ -858,8 +950,21 @@ impl Store {
             });
         }
         let _gate = self.readable()?;
-        consistency_proof(old, new, &SledNodes { tree: &self.nodes })
+        consistency_proof(old, new, &self.tiles(&tail))
             .map_err(|e| StoreError::Audit(e.to_string()))
+    }
+
+    /// The tree size and the incomplete tile's leaves, read together.
+    fn size_and_tail(&self) -> (u64, Arc<Tail>) {
+        let head = lock(&self.head);
+        (head.frontier.size(), Arc::clone(&head.tail))
+    }
+
+    fn tiles<'a>(&'a self, tail: &'a Tail) -> TileNodes<'a> {
+        TileNodes {
+            tree: &self.tree,
+            tail: Some(tail),
+        }
     }
 
     /// Recomputes the root from every stored entry (O(n)) — an integrity check independent
@@ -901,31 +1006,46 @@ impl Store {
         ))
     }
 
-    /// Reads `key` in `ns`.
+    /// A stored state value as its caller wrote it: inline, or the body read from its file
+    /// and checked against its hash.
+    fn value(&self, stored: &[u8]) -> Result<Vec<u8>, StoreError> {
+        let corrupt = |detail: String| StoreError::Corrupt {
+            path: self.path.clone(),
+            detail,
+        };
+        match keys::parse_value(stored) {
+            Some(Stored::Inline(value)) => Ok(value.to_vec()),
+            Some(Stored::Body { hash, len }) => self.bodies.read(&hash, len).map_err(corrupt),
+            None => Err(corrupt("a stored value has an unknown tag".into())),
+        }
+    }
+
+    /// Reads `key` in `ns` (a body put with [`Transaction::put_body`] is read from its file).
     ///
     /// # Errors
-    /// A database error.
+    /// A database error; [`StoreError::Corrupt`] if a body file is missing or does not
+    /// match its hash.
     pub fn get(&self, ns: crate::Namespace, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
         let _gate = self.readable()?;
-        Ok(self
-            .state
+        self.tree
             .get(ns.key(key))
             .map_err(|source| self.db_error(source))?
-            .map(|v| v.to_vec()))
+            .map(|stored| self.value(&stored))
+            .transpose()
     }
 
     /// Every `(key, value)` in `ns` whose key starts with `prefix`, in key order (keys
     /// without the namespace byte).
     ///
     /// # Errors
-    /// A database error.
+    /// A database error; [`StoreError::Corrupt`] if a body file is missing or damaged.
     pub fn scan(&self, ns: crate::Namespace, prefix: &[u8]) -> Result<Vec<KeyValue>, StoreError> {
         let _gate = self.readable()?;
-        self.state
+        self.tree
             .scan_prefix(ns.key(prefix))
             .map(|item| {
                 let (k, v) = item.map_err(|source| self.db_error(source))?;
-                Ok((k[1..].to_vec(), v.to_vec()))
+                Ok((k[2..].to_vec(), self.value(&v)?))
             })
             .collect()
     }
@@ -935,7 +1055,7 @@ impl Store {
     /// byte.
     ///
     /// # Errors
-    /// A database error.
+    /// A database error; [`StoreError::Corrupt`] if a body file is missing or damaged.
     pub fn scan_after(
         &self,
         ns: crate::Namespace,
@@ -945,21 +1065,40 @@ impl Store {
         use std::ops::Bound;
         let start = match after {
             Some(key) => Bound::Excluded(ns.key(key)),
-            None => Bound::Included(vec![ns.tag()]),
+            None => Bound::Included(ns.key(&[])),
         };
         let end = match ns.tag().checked_add(1) {
-            Some(next) => Bound::Excluded(vec![next]),
-            None => Bound::Unbounded,
+            Some(next) => Bound::Excluded(vec![keys::STATE, next]),
+            None => Bound::Excluded(vec![keys::STATE + 1]),
         };
         let _gate = self.readable()?;
-        self.state
+        self.tree
             .range::<Vec<u8>, _>((start, end))
             .take(limit)
             .map(|item| {
                 let (k, v) = item.map_err(|source| self.db_error(source))?;
-                Ok((k[1..].to_vec(), v.to_vec()))
+                Ok((k[2..].to_vec(), self.value(&v)?))
             })
             .collect()
+    }
+
+    /// The body files the committed state references, with their lengths: what a backup
+    /// must copy beside the database (see `bodies`).
+    ///
+    /// # Errors
+    /// A database error.
+    pub fn body_files(&self) -> Result<Vec<(PathBuf, u64)>, StoreError> {
+        let _gate = self.readable()?;
+        let referenced = crate::bodies::Bodies::referenced(&self.tree).map_err(|detail| {
+            StoreError::Corrupt {
+                path: self.path.clone(),
+                detail,
+            }
+        })?;
+        Ok(referenced
+            .into_iter()
+            .map(|(hash, len)| (self.bodies.path(&hash), len))
+            .collect())
     }
 
     fn db_error(&self, source: sled::Error) -> StoreError {

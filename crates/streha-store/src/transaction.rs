@@ -17,8 +17,11 @@ impl Namespace {
         self.0
     }
 
+    /// The key under which `key` of this namespace is stored: the state prefix, the tag,
+    /// then `key` (see `keys`).
     pub(crate) fn key(self, key: &[u8]) -> Vec<u8> {
-        let mut full = Vec::with_capacity(1 + key.len());
+        let mut full = Vec::with_capacity(2 + key.len());
+        full.push(crate::keys::STATE);
         full.push(self.0);
         full.extend_from_slice(key);
         full
@@ -30,6 +33,11 @@ pub(crate) enum Write {
     Put {
         key: Vec<u8>,
         value: Vec<u8>,
+    },
+    /// Set `key` to a body kept in a file of its own (see `bodies`).
+    PutBody {
+        key: Vec<u8>,
+        body: Vec<u8>,
     },
     Remove {
         key: Vec<u8>,
@@ -73,6 +81,19 @@ impl Transaction {
         self.writes.push(Write::Put {
             key: ns.key(&key),
             value,
+        });
+        self
+    }
+
+    /// Sets `key` in `ns` to `body`, kept out of the database in a file of its own named by
+    /// its hash: for sealed envelopes and other large values. The file is written and
+    /// `fsync`ed before the commit that references it; it is deleted once a commit that
+    /// removes or replaces the key is durable. [`Store::get`](crate::Store::get) and the
+    /// scans return the body itself, checked against its hash.
+    pub fn put_body(&mut self, ns: Namespace, key: Vec<u8>, body: Vec<u8>) -> &mut Self {
+        self.writes.push(Write::PutBody {
+            key: ns.key(&key),
+            body,
         });
         self
     }

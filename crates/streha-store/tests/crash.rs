@@ -1,7 +1,9 @@
 //! Crash test: a child process commits batches from several threads and prints every
 //! acknowledged commit; the parent kills it with SIGKILL at random moments, reopens the
 //! store, and checks that every acknowledged entry is there, the log only ever grew, and the
-//! root matches a recomputation from the entries.
+//! root matches a recomputation from the entries. Each commit also writes a body file and
+//! removes the previous commit's: after every crash no reference is left without its file
+//! (the store opens) and no file without a reference (orphans are collected).
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
@@ -14,10 +16,17 @@ const CHILD_ENV: &str = "STREHA_STORE_CRASH_CHILD_DIR";
 const ROUND_ENV: &str = "STREHA_STORE_CRASH_ROUND";
 const ORIGIN: &str = "crash.test/log";
 const MARKS: Namespace = Namespace::new(9);
+const BODIES: Namespace = Namespace::new(10);
 
 fn signer() -> streha_audit::NoteSigner {
     streha_audit::NoteSigner::new(ORIGIN, ed25519_dalek::SigningKey::from_bytes(&[42; 32]))
         .expect("valid key name")
+}
+
+fn body(round: u32, thread: u32, n: u32) -> Vec<u8> {
+    format!("body {round}/{thread}/{n} ")
+        .into_bytes()
+        .repeat(100)
 }
 
 fn entry_text(round: u32, thread: u32, n: u32, k: u32) -> Vec<u8> {
@@ -50,6 +59,14 @@ fn crash_child() {
                         format!("{round}/{thread}/{n}").into_bytes(),
                         count.to_be_bytes().to_vec(),
                     );
+                    tx.put_body(
+                        BODIES,
+                        format!("{round}/{thread}/{n}").into_bytes(),
+                        body(round, thread, n),
+                    );
+                    if n > 0 {
+                        tx.remove(BODIES, format!("{round}/{thread}/{}", n - 1).into_bytes());
+                    }
                     let done = store.commit(tx).expect("child commit");
                     // The line goes out only after the commit is durable.
                     println!("ACK {} {thread} {n} {count}", done.first_index);
@@ -150,6 +167,40 @@ fn acknowledged_batches_survive_sigkill() {
                 "the state write of an acknowledged commit was lost"
             );
         }
+        // A body is there, intact, until the thread's next commit removed it.
+        for ack in &acks {
+            let key = format!("{round}/{}/{}", ack.thread, ack.n);
+            let stored = store.get(BODIES, key.as_bytes()).expect("read body");
+            let next_acked = acks
+                .iter()
+                .any(|other| other.thread == ack.thread && other.n == ack.n + 1);
+            // The next commit is in the store if its mark is (acknowledged or not).
+            let next_committed = store
+                .get(
+                    MARKS,
+                    format!("{round}/{}/{}", ack.thread, ack.n + 1).as_bytes(),
+                )
+                .expect("read state")
+                .is_some();
+            match stored {
+                Some(stored) => assert_eq!(stored, body(round, ack.thread, ack.n)),
+                None => assert!(
+                    next_committed,
+                    "the body of an acknowledged commit was lost"
+                ),
+            }
+            if next_acked {
+                assert!(
+                    store.get(BODIES, key.as_bytes()).expect("read").is_none(),
+                    "the acknowledged removal of {key} was lost"
+                );
+            }
+        }
+        // No orphan is left: exactly the referenced files are on disk.
+        let on_disk = std::fs::read_dir(dir.path().join(streha_store::BODIES_DIR))
+            .expect("body directory")
+            .count();
+        assert_eq!(store.body_files().expect("body files").len(), on_disk);
         // The log only grew: the previous round's log is a prefix of this one.
         assert!(size as usize >= previous.len());
         for (index, old) in previous.iter().enumerate() {

@@ -438,3 +438,61 @@ fn a_second_open_of_one_directory_names_the_holder() {
         "{error}"
     );
 }
+
+/// Issue 19.3: a full disk met while a body file is written refuses that transaction before
+/// its commit — known unwritten, `BodyNotWritten` — and the store goes on (not poisoned);
+/// the half-written file is gone, and the store reopens without it.
+#[test]
+fn a_full_disk_while_writing_a_body_refuses_before_the_commit() {
+    let Some(fs) = Tmpfs::mount("4m", "a_full_disk_while_writing_a_body") else {
+        return;
+    };
+    let data = fs.path().join("data");
+    let store = Store::open(&data, ORIGIN, signer()).expect("open");
+    let mut acknowledged = 0u32;
+    let error = loop {
+        let mut tx = Transaction::new();
+        tx.append(format!("entry {acknowledged}").into_bytes());
+        tx.put_body(
+            STATE,
+            format!("k{acknowledged}").into_bytes(),
+            vec![acknowledged as u8; 256 * 1024],
+        );
+        match store.commit(tx) {
+            Ok(_) => acknowledged += 1,
+            Err(e) => break e,
+        }
+        assert!(acknowledged < 1000, "a 4 MiB file system never filled");
+    };
+    assert!(
+        matches!(error, StoreError::BodyNotWritten { full: true, .. }),
+        "{error}"
+    );
+    assert!(
+        error
+            .to_string()
+            .contains("nothing of this request was recorded")
+    );
+    assert!(
+        !store.has_failed(),
+        "refused before the commit: the store goes on"
+    );
+    assert_eq!(store.tree_size(), u64::from(acknowledged));
+    assert!(store.get(STATE, b"k0").expect("still serving").is_some());
+    let leftovers = std::fs::read_dir(data.join(streha_store::BODIES_DIR))
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .ends_with(".tmp")
+        })
+        .count();
+    assert_eq!(leftovers, 0, "the half-written file was removed");
+    drop(store);
+    // sled writes while it recovers: room first.
+    fs.resize("8m");
+    let store = Store::open(&data, ORIGIN, signer()).expect("reopen");
+    assert_eq!(store.tree_size(), u64::from(acknowledged));
+}

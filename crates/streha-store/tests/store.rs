@@ -231,28 +231,57 @@ fn exported_bundle_verifies_offline() {
 }
 
 #[test]
-fn a_tampered_node_is_detected_on_reopen() {
+fn a_tampered_tile_is_detected_on_reopen() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(dir.path());
-    for n in 0..5u32 {
-        append_one(&store, format!("entry {n}").as_bytes());
+    let mut tx = Transaction::new();
+    for n in 0..300u32 {
+        tx.append(format!("entry {n}").into_bytes());
     }
+    store.commit(tx).unwrap();
     drop(store);
     {
-        // Overwrite the stored leaf node of the last entry behind the store's back.
+        // Overwrite the root of the first 256 entries (the first hash of tile 0 of row 1;
+        // format 2: one tree, tiles under 0x02 ‖ row ‖ tile index) behind the store's back.
         let db = sled::open(dir.path()).unwrap();
-        let nodes = db.open_tree("log_nodes").unwrap();
-        let mut key = [0u8; 9];
-        key[1..].copy_from_slice(&4u64.to_be_bytes());
-        nodes.insert(key, &[0xAA; 32]).unwrap();
+        let tree = db.open_tree("streha-v2").unwrap();
+        let mut key = [0u8; 10];
+        key[0] = 0x02;
+        key[1] = 1;
+        let mut tile = tree
+            .get(key)
+            .unwrap()
+            .expect("row 1 has its first hash")
+            .to_vec();
+        tile[..32].copy_from_slice(&[0xAA; 32]);
+        tree.insert(key, tile).unwrap();
         db.flush().unwrap();
     }
     // The high-water mark sees it first: the root at its size is not the one signed.
     let err = Store::open(dir.path(), ORIGIN, signer()).unwrap_err();
     assert!(
-        matches!(err, StoreError::Diverged { size: 5, .. }) && err.is_integrity(),
+        matches!(err, StoreError::Diverged { size: 300, .. }) && err.is_integrity(),
         "{err}"
     );
+}
+
+/// A store of storage format 1 (five sled trees, envelopes inside sled) is refused with a
+/// message naming the format, not opened empty beside the old data.
+#[test]
+fn a_store_of_the_previous_format_is_refused_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let db = sled::open(dir.path()).unwrap();
+        let entries = db.open_tree("log_entries").unwrap();
+        entries
+            .insert(0u64.to_be_bytes(), b"an old entry".to_vec())
+            .unwrap();
+        db.flush().unwrap();
+    }
+    let err = Store::open(dir.path(), ORIGIN, signer()).unwrap_err();
+    assert!(matches!(err, StoreError::OldFormat { .. }), "{err}");
+    assert!(err.to_string().contains("storage format 1"), "{err}");
+    assert!(err.to_string().contains("new data_dir"), "{err}");
 }
 
 #[test]

@@ -3,10 +3,11 @@
 //! `disclosed`, every `receipt` names the receiver's `received` in the receiver's signed
 //! tree, and every `disclosed` is accounted for (`spec/verification.md` §V3).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use streha_core::AuditEntry;
 
+use crate::batch::verified_envelope_signatures;
 use crate::directory::Directory;
 use crate::evidence::{Held, check_held, envelope_signature_finding, failed, kept_checkpoint};
 use crate::finding::{Finding, Rule};
@@ -16,7 +17,7 @@ use crate::replay::Replayed;
 /// One replayed log: its V1 result and its replay.
 pub(crate) struct Side<'a> {
     pub(crate) log: &'a CheckedLog,
-    pub(crate) replayed: Replayed,
+    pub(crate) replayed: Replayed<'a>,
 }
 
 /// Runs the V3 checks over the replayed logs, keyed by agency id, and sets each
@@ -30,7 +31,7 @@ pub(crate) fn match_logs(
 ) {
     let names: Vec<String> = sides.keys().cloned().collect();
     // Each log's `disclosed` by envelope: matching is O(n log n), not one scan per entry.
-    let disclosed: BTreeMap<String, BTreeMap<_, usize>> = sides
+    let disclosed: BTreeMap<String, HashMap<_, usize>> = sides
         .iter()
         .map(|(name, side)| (name.clone(), side.replayed.disclosed_index()))
         .collect();
@@ -40,6 +41,7 @@ pub(crate) fn match_logs(
     // is reported once, against its own log, and not matched further.
     let mut forged: BTreeSet<(String, u64)> = BTreeSet::new();
     let mut proven: BTreeMap<(String, u64), Held> = BTreeMap::new();
+    let batched = verified_envelope_signatures(dir, sides);
     for name in &names {
         let side = &sides[name];
         let indices = side
@@ -52,7 +54,10 @@ pub(crate) fn match_logs(
             let Some(entry) = side.log.entry(index) else {
                 continue;
             };
-            if let Some(finding) = envelope_signature_finding(dir, name, index, entry) {
+            // Settled by a batch that verified, or checked on its own.
+            if !batched.contains(&(name.as_str(), index))
+                && let Some(finding) = envelope_signature_finding(dir, name, index, entry)
+            {
                 findings.push(finding);
                 forged.insert((name.clone(), index));
                 continue;
@@ -91,8 +96,8 @@ pub(crate) fn match_logs(
             .map(|r| {
                 (
                     r.index,
-                    r.header.clone(),
-                    r.basis.clone(),
+                    r.header,
+                    r.basis,
                     r.ciphertext_hash,
                     r.sender_log_index,
                 )
@@ -202,7 +207,7 @@ pub(crate) fn match_logs(
             match &d.receiver_view {
                 // The sender's roster in force could not be checked (a V2.9 finding there).
                 None => {}
-                Some(Ok(expected)) if *expected != basis => findings.push(
+                Some(Ok(expected)) if expected != basis => findings.push(
                     Finding::new(
                         Rule::ReceiverBasisMismatch,
                         receiver,
@@ -302,10 +307,10 @@ pub(crate) fn match_logs(
 
     // V3.4: every `disclosed` accounted for; the rows' delivery status.
     let mut missing: BTreeMap<(String, String), usize> = BTreeMap::new();
-    let received: BTreeMap<String, BTreeMap<_, u64>> = sides
+    let received: BTreeMap<String, HashMap<_, u64>> = sides
         .iter()
         .map(|(name, side)| {
-            let mut by_envelope = BTreeMap::new();
+            let mut by_envelope = HashMap::with_capacity(side.replayed.received.len());
             for r in &side.replayed.received {
                 by_envelope.entry(r.header.envelope_id).or_insert(r.index);
             }
@@ -314,7 +319,7 @@ pub(crate) fn match_logs(
         .collect();
     for sender in &names {
         let mut statuses = Vec::new();
-        let receipts: BTreeSet<_> = sides[sender]
+        let receipts: HashSet<_> = sides[sender]
             .replayed
             .receipts
             .iter()
@@ -322,12 +327,12 @@ pub(crate) fn match_logs(
             .collect();
         for d in &sides[sender].replayed.disclosed {
             let envelope = d.header.envelope_id;
-            let recipient = d.header.recipient.to_string();
+            let recipient = d.header.recipient.as_str();
             let has_receipt = receipts.contains(&envelope);
-            let status = match sides.get(&recipient) {
+            let status = match sides.get(recipient) {
                 None => {
                     *missing
-                        .entry((sender.clone(), recipient.clone()))
+                        .entry((sender.clone(), recipient.to_owned()))
                         .or_default() += 1;
                     if has_receipt {
                         "receipt_only"
@@ -336,7 +341,7 @@ pub(crate) fn match_logs(
                     }
                 }
                 Some(side) => {
-                    if let Some(&r_index) = received[&recipient].get(&envelope) {
+                    if let Some(&r_index) = received[recipient].get(&envelope) {
                         if !has_receipt {
                             notes.push(
                                 Finding::new(
@@ -348,7 +353,7 @@ pub(crate) fn match_logs(
                                 )
                                 .at_entry(d.index)
                                 .envelope(envelope)
-                                .counterpart(&recipient, Some(r_index)),
+                                .counterpart(recipient, Some(r_index)),
                             );
                         }
                         "received"
@@ -368,7 +373,7 @@ pub(crate) fn match_logs(
                             )
                             .at_entry(d.index)
                             .envelope(envelope)
-                            .counterpart(&recipient, None),
+                            .counterpart(recipient, None),
                         );
                         "undelivered"
                     }

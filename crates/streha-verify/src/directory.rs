@@ -1,9 +1,13 @@
 //! What the verifier knows of the federation, from the roster alone: each agency's log
 //! origin, the keys that sign and cosign its checkpoints, and its officers' keys.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
+
 use streha_audit::NoteVerifier;
 use streha_core::{AgencyId, UrgentApproval};
 use streha_crypto::Signature;
+use streha_wire::peer::KeptCheckpoint;
 use streha_wire::{AgencyEntry, Roster};
 
 /// One member agency's node, as the roster describes it.
@@ -22,7 +26,13 @@ pub(crate) struct NodeKeys<'r> {
 pub(crate) struct Directory<'r> {
     pub(crate) roster: &'r Roster,
     pub(crate) nodes: Vec<NodeKeys<'r>>,
+    /// Checkpoints kept in other logs' entries, verified once each: the entries of one
+    /// delivery batch keep the same checkpoint (node, size, root, signature).
+    kept: RefCell<HashMap<KeptKey, Result<(), String>>>,
 }
+
+/// A kept checkpoint, by the node that must have signed it.
+type KeptKey = (usize, u64, [u8; 32], [u8; 64]);
 
 impl<'r> Directory<'r> {
     pub(crate) fn new(roster: &'r Roster) -> Self {
@@ -53,7 +63,27 @@ impl<'r> Directory<'r> {
                 });
             }
         }
-        Self { roster, nodes }
+        Self {
+            roster,
+            nodes,
+            kept: RefCell::new(HashMap::new()),
+        }
+    }
+
+    /// Whether node `node` signed the checkpoint `kept` (its `log` key, under its origin):
+    /// [`KeptCheckpoint::verify`], remembered.
+    pub(crate) fn verify_kept(&self, node: usize, kept: &KeptCheckpoint) -> Result<(), String> {
+        let key = (node, kept.size, kept.root, kept.signature.to_bytes());
+        if let Some(known) = self.kept.borrow().get(&key) {
+            return known.clone();
+        }
+        let result = self.nodes[node]
+            .log
+            .as_ref()
+            .ok_or_else(|| "the roster gives that node no usable key name".to_owned())
+            .and_then(|verifier| kept.verify(verifier).map(|_| ()).map_err(|e| e.to_string()));
+        self.kept.borrow_mut().insert(key, result.clone());
+        result
     }
 
     /// The node whose log origin is `origin`.

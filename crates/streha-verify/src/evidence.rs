@@ -135,7 +135,10 @@ pub(crate) fn kept_checkpoint(
     entry: &AuditEntry,
 ) -> Option<Result<Held, Finding>> {
     let (signer, kept) = kept_of(entry)?;
-    let node = dir.nodes.iter().find(|n| n.agency.id.as_str() == signer)?;
+    let node = dir
+        .nodes
+        .iter()
+        .position(|n| n.agency.id.as_str() == signer)?;
     let (envelope, named, side) = match entry {
         AuditEntry::Received {
             header,
@@ -149,11 +152,7 @@ pub(crate) fn kept_checkpoint(
         } => (*envelope, *receiver_log_index, "receiver"),
         _ => return None,
     };
-    let verified = node
-        .log
-        .as_ref()
-        .ok_or_else(|| "the roster gives that node no usable key name".to_owned())
-        .and_then(|verifier| kept.verify(verifier).map_err(|e| e.to_string()));
+    let verified = dir.verify_kept(node, &kept);
     let problem = match verified {
         Err(e) => Some(format!(
             "its {side} `{signer}`'s checkpoint of size {} (root {}) is not signed by `{signer}`'s node: {e}",

@@ -322,20 +322,44 @@ pub(crate) fn check_log(
 }
 
 /// The forks among `heads`: each head whose root differs from the first head of its size,
-/// paired with that first head. O(n log n): heads are grouped by size, never compared pair
-/// by pair (a bundle may hold millions of checkpoints).
+/// paired with that first head, in the order of `heads`. Linear for heads in non-decreasing
+/// size (as a bundle lists them): each is compared with the first of its run of one size;
+/// O(n log n) otherwise (a stable sort by size first). Never pair by pair: a bundle may
+/// hold millions of checkpoints.
 pub(crate) fn forks(heads: &[SignedHead]) -> Vec<(&SignedHead, &SignedHead)> {
-    let mut first: BTreeMap<u64, &SignedHead> = BTreeMap::new();
     let mut out = Vec::new();
-    for head in heads {
-        match first.get(&head.size) {
-            Some(a) if a.root != head.root => out.push((*a, head)),
-            Some(_) => {}
-            None => {
-                first.insert(head.size, head);
+    if heads.windows(2).all(|w| w[0].size <= w[1].size) {
+        let mut first: Option<&SignedHead> = None;
+        for head in heads {
+            match first {
+                Some(a) if a.size == head.size => {
+                    if a.root != head.root {
+                        out.push((a, head));
+                    }
+                }
+                _ => first = Some(head),
             }
         }
+        return out;
     }
+    // Out of order (a `checkpoint_out_of_order` finding): positions grouped by size, each
+    // group in list order, and the forks put back in list order.
+    let mut order: Vec<usize> = (0..heads.len()).collect();
+    order.sort_by_key(|&i| heads[i].size);
+    let mut found: Vec<(usize, usize)> = Vec::new();
+    let mut first: Option<usize> = None;
+    for &i in &order {
+        match first {
+            Some(a) if heads[a].size == heads[i].size => {
+                if heads[a].root != heads[i].root {
+                    found.push((a, i));
+                }
+            }
+            _ => first = Some(i),
+        }
+    }
+    found.sort_unstable_by_key(|&(_, b)| b);
+    out.extend(found.into_iter().map(|(a, b)| (&heads[a], &heads[b])));
     out
 }
 
@@ -522,4 +546,63 @@ fn check_note(
         }
     }
     Some((checkpoint, signed, witnesses))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use proptest::prelude::*;
+    use streha_audit::Hash;
+
+    use super::{SignedHead, forks};
+
+    /// The definition: each head against the first head of its size, in list order.
+    fn reference(heads: &[SignedHead]) -> Vec<(usize, usize)> {
+        let mut first: BTreeMap<u64, &SignedHead> = BTreeMap::new();
+        let mut out = Vec::new();
+        for head in heads {
+            match first.get(&head.size) {
+                Some(a) if a.root != head.root => {
+                    out.push((a.checkpoint_index, head.checkpoint_index))
+                }
+                Some(_) => {}
+                None => {
+                    first.insert(head.size, head);
+                }
+            }
+        }
+        out
+    }
+
+    fn heads(spec: &[(u64, u8)]) -> Vec<SignedHead> {
+        spec.iter()
+            .enumerate()
+            .map(|(i, &(size, root))| SignedHead {
+                checkpoint_index: i,
+                size,
+                root: Hash::from_bytes([root; 32]),
+            })
+            .collect()
+    }
+
+    proptest! {
+        /// Sorted (the linear pass) or not (grouped after a sort): the same forks, in the
+        /// same order, as the definition.
+        #[test]
+        fn forks_are_those_of_the_definition(
+            mut spec in proptest::collection::vec((0u64..6, 0u8..3), 0..40),
+            sorted in any::<bool>(),
+        ) {
+            if sorted {
+                spec.sort_by_key(|&(size, _)| size);
+            }
+            let heads = heads(&spec);
+            let found: Vec<(usize, usize)> = forks(&heads)
+                .into_iter()
+                .map(|(a, b)| (a.checkpoint_index, b.checkpoint_index))
+                .collect();
+            prop_assert_eq!(found, reference(&heads));
+        }
+    }
 }

@@ -92,6 +92,7 @@
 
 #![forbid(unsafe_code)]
 
+mod batch;
 mod cross;
 mod directory;
 mod evidence;

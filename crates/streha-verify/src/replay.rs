@@ -16,12 +16,13 @@
 //! judged and says so (`roster_unverifiable`). Times come from [`Times`]: a falsely dated
 //! entry (V1.8) is judged at the time its position allows, never by re-sorting stated times.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::borrow::Cow;
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use streha_core::{
-    AgeStatus, AuditEntry, Basis, Category, CategoryGroup, ConsentGrant, ConsentId, ConsentTerms,
-    ConsentView, Decision, DisclosureHeader, DisclosureRequest, EnvelopeId, Grantor, NotInForce,
-    PolicyContext, Purpose, Recipient, RefusalReason, Subject, SubjectId, Timestamp,
+    AgeStatus, AgencyId, AuditEntry, Basis, Category, CategoryGroup, ConsentGrant, ConsentId,
+    ConsentTerms, ConsentView, Decision, DisclosureHeader, DisclosureRequest, EnvelopeId, Grantor,
+    NotInForce, PolicyContext, Purpose, Recipient, RefusalReason, Subject, SubjectId, Timestamp,
     WitnessAlarmKind, decide, decide_to_send,
 };
 
@@ -33,9 +34,9 @@ use crate::rosters::RosterSet;
 use crate::times::Times;
 
 /// A `disclosed` entry, with what the replay made of it.
-pub(crate) struct DisclosedRec {
+pub(crate) struct DisclosedRec<'a> {
     pub(crate) index: u64,
-    pub(crate) header: DisclosureHeader,
+    pub(crate) header: &'a DisclosureHeader,
     pub(crate) ciphertext_hash: [u8; 32],
     /// The decision the receiver should have reached on the sender's evidence: the same
     /// state, but the carried grant without its revocation (the receiver cannot know it).
@@ -46,10 +47,10 @@ pub(crate) struct DisclosedRec {
 }
 
 /// A `received` entry.
-pub(crate) struct ReceivedRec {
+pub(crate) struct ReceivedRec<'a> {
     pub(crate) index: u64,
-    pub(crate) header: DisclosureHeader,
-    pub(crate) basis: Basis,
+    pub(crate) header: &'a DisclosureHeader,
+    pub(crate) basis: &'a Basis,
     pub(crate) ciphertext_hash: [u8; 32],
     pub(crate) sender_log_index: Option<u64>,
 }
@@ -65,9 +66,9 @@ pub(crate) struct ReceiptRec {
 
 /// What the replay of one log produced for the cross-node checks and the report.
 #[derive(Default)]
-pub(crate) struct Replayed {
-    pub(crate) disclosed: Vec<DisclosedRec>,
-    pub(crate) received: Vec<ReceivedRec>,
+pub(crate) struct Replayed<'a> {
+    pub(crate) disclosed: Vec<DisclosedRec<'a>>,
+    pub(crate) received: Vec<ReceivedRec<'a>>,
     /// `receive_refused` entries: envelope id → index.
     pub(crate) receive_refused: BTreeMap<EnvelopeId, u64>,
     pub(crate) receipts: Vec<ReceiptRec>,
@@ -80,10 +81,10 @@ pub(crate) struct Replayed {
     pub(crate) roster_version: Option<u64>,
 }
 
-impl Replayed {
+impl Replayed<'_> {
     /// The `disclosed` entry of envelope `id`, if this log holds one.
-    pub(crate) fn disclosed_index(&self) -> BTreeMap<EnvelopeId, usize> {
-        let mut map = BTreeMap::new();
+    pub(crate) fn disclosed_index(&self) -> HashMap<EnvelopeId, usize> {
+        let mut map = HashMap::with_capacity(self.disclosed.len());
         for (i, d) in self.disclosed.iter().enumerate() {
             map.entry(d.header.envelope_id).or_insert(i);
         }
@@ -91,13 +92,15 @@ impl Replayed {
     }
 }
 
-struct ConsentState {
-    grant: ConsentGrant,
+struct ConsentState<'g> {
+    /// The logged grant, borrowed from the decoded log; owned only when V1.8 moved its
+    /// `recorded_at`.
+    grant: Cow<'g, ConsentGrant>,
     revoked_at: Option<Timestamp>,
 }
 
 /// The node's state as rebuilt from its log.
-struct State<'a, 'r> {
+struct State<'a, 'r, 'g> {
     /// One directory per roster of `rosters`, same order.
     dirs: &'a [Directory<'r>],
     rosters: &'a RosterSet,
@@ -109,9 +112,9 @@ struct State<'a, 'r> {
     /// The last version the node logged adopting.
     adopted: Option<u64>,
     node_name: String,
-    subjects: BTreeMap<SubjectId, Subject>,
-    consents: BTreeMap<ConsentId, ConsentState>,
-    by_subject: BTreeMap<SubjectId, Vec<ConsentId>>,
+    subjects: HashMap<SubjectId, Subject>,
+    consents: HashMap<ConsentId, ConsentState<'g>>,
+    by_subject: HashMap<SubjectId, Vec<ConsentId>>,
 }
 
 /// What the replay of one log needs besides the log.
@@ -128,12 +131,12 @@ pub(crate) struct Context<'a, 'r> {
 }
 
 /// Replays log `log`.
-pub(crate) fn replay(
-    log: &CheckedLog,
+pub(crate) fn replay<'a>(
+    log: &'a CheckedLog,
     cx: &Context<'_, '_>,
     findings: &mut Vec<Finding>,
     notes: &mut Vec<Finding>,
-) -> Replayed {
+) -> Replayed<'a> {
     let mut state = State {
         dirs: cx.dirs,
         rosters: cx.rosters,
@@ -141,17 +144,19 @@ pub(crate) fn replay(
         unverifiable: None,
         adopted: None,
         node_name: log.name.clone(),
-        subjects: BTreeMap::new(),
-        consents: BTreeMap::new(),
-        by_subject: BTreeMap::new(),
+        subjects: HashMap::new(),
+        consents: HashMap::new(),
+        by_subject: HashMap::new(),
     };
     let me = &cx.keys.nodes[cx.node];
     let times = cx.times;
     let mut out = Replayed::default();
-    let mut disclosed_ids: BTreeMap<EnvelopeId, u64> = BTreeMap::new();
-    let mut received_ids: BTreeMap<EnvelopeId, u64> = BTreeMap::new();
-    let mut sent: BTreeSet<(EnvelopeId, String)> = BTreeSet::new();
-    let mut consent_rows: BTreeMap<ConsentId, usize> = BTreeMap::new();
+    // Keyed by the ids' bytes, looked up only (never iterated: the report's order is the
+    // log's).
+    let mut disclosed_ids: HashMap<EnvelopeId, u64> = HashMap::new();
+    let mut received_ids: HashMap<EnvelopeId, u64> = HashMap::new();
+    let mut sent: HashSet<(EnvelopeId, &AgencyId)> = HashSet::new();
+    let mut consent_rows: HashMap<ConsentId, usize> = HashMap::new();
 
     for (i, entry) in log.entries.iter().enumerate() {
         let index = i as u64;
@@ -216,11 +221,11 @@ pub(crate) fn replay(
                 // A grant dated ahead (V1.8) is recorded at its position.
                 let recorded_at = times.effective(index, grant.recorded_at());
                 let grant = if recorded_at == grant.recorded_at() {
-                    grant.clone()
+                    Cow::Borrowed(grant)
                 } else {
-                    with_recorded_at(grant, recorded_at)
+                    Cow::Owned(with_recorded_at(grant, recorded_at))
                 };
-                state.grant(index, &grant, findings);
+                state.grant(index, grant, findings);
             }
             AuditEntry::ConsentRevoked { revocation } => {
                 let id = revocation.consent;
@@ -282,7 +287,7 @@ pub(crate) fn replay(
                         .envelope(header.envelope_id),
                     );
                 }
-                sent.insert((header.envelope_id, header.recipient.to_string()));
+                sent.insert((header.envelope_id, &header.recipient));
                 // A disclosure dated back (V1.8) is decided at the time its position allows.
                 let at = times.effective(index, *at);
                 let (lawful, receiver_view) =
@@ -308,7 +313,7 @@ pub(crate) fn replay(
                 });
                 out.disclosed.push(DisclosedRec {
                     index,
-                    header: header.clone(),
+                    header,
                     ciphertext_hash: *ciphertext_hash,
                     receiver_view,
                     row,
@@ -386,8 +391,8 @@ pub(crate) fn replay(
                 }
                 out.received.push(ReceivedRec {
                     index,
-                    header: header.clone(),
-                    basis: basis.clone(),
+                    header,
+                    basis,
                     ciphertext_hash: *ciphertext_hash,
                     sender_log_index: Some(*sender_log_index),
                 });
@@ -426,7 +431,7 @@ pub(crate) fn replay(
                 receiver_tree_size,
                 ..
             } => {
-                if !sent.contains(&(*envelope, recipient.to_string())) {
+                if !sent.contains(&(*envelope, recipient)) {
                     findings.push(
                         Finding::new(
                             Rule::ReceiptWithoutDisclosed,
@@ -554,6 +559,20 @@ pub(crate) fn replay(
     out
 }
 
+/// What a finding about a disclosure says it was, written when a finding needs it.
+struct What<'h>(&'h DisclosureHeader);
+
+impl std::fmt::Display for What<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let h = self.0;
+        write!(
+            f,
+            "disclosed {} about subject {} to `{}` for {} at {}",
+            h.categories, h.subject, h.recipient, h.purpose, h.created_at
+        )
+    }
+}
+
 /// The grant with another `recorded_at` (for one dated ahead, V1.8); the grant itself if its
 /// terms do not rebuild.
 fn with_recorded_at(grant: &ConsentGrant, recorded_at: Timestamp) -> ConsentGrant {
@@ -669,7 +688,7 @@ pub(crate) fn basis_kind(basis: &Basis) -> &'static str {
     }
 }
 
-impl<'r> State<'_, 'r> {
+impl<'r, 'g> State<'_, 'r, 'g> {
     /// The roster in force, or the supplied one when it cannot be checked (for names and
     /// roles only: no decision is judged under it).
     fn roster(&self) -> &'r streha_wire::Roster {
@@ -758,7 +777,7 @@ impl<'r> State<'_, 'r> {
         }
     }
 
-    fn grant(&mut self, index: u64, grant: &ConsentGrant, findings: &mut Vec<Finding>) {
+    fn grant(&mut self, index: u64, grant: Cow<'g, ConsentGrant>, findings: &mut Vec<Finding>) {
         let id = grant.id();
         if self.consents.contains_key(&id) {
             self.anomaly(index, findings, format!("consent {id} granted twice"));
@@ -800,7 +819,7 @@ impl<'r> State<'_, 'r> {
         self.consents.insert(
             id,
             ConsentState {
-                grant: grant.clone(),
+                grant,
                 revoked_at: None,
             },
         );
@@ -869,10 +888,8 @@ impl<'r> State<'_, 'r> {
         findings: &mut Vec<Finding>,
         notes: &mut Vec<Finding>,
     ) -> (bool, Option<Result<Basis, RefusalReason>>) {
-        let what = format!(
-            "disclosed {} about subject {} to `{}` for {} at {}",
-            h.categories, h.subject, h.recipient, h.purpose, h.created_at
-        );
+        // Written only into a finding: most disclosures raise none.
+        let what = What(h);
         let mut raised: Vec<Rule> = Vec::new();
         let mut raise =
             |rule: Rule, seen: String, article: &'static str, findings: &mut Vec<Finding>| {

@@ -426,6 +426,82 @@ fn a_received_whose_kept_signature_does_not_verify_blames_the_receiver() {
     assert_finding(f, Rule::ForgedEnvelopeSignature, CSW, Some(index));
 }
 
+/// Issue 19: the envelope signatures of many `received` are verified in batches of 64. A
+/// federation of `n` more deliveries from police to the centre, the `forged`-th of which
+/// keeps a signature over another ciphertext hash; returns it with the forged `received`'s
+/// index.
+fn many_deliveries(n: usize, forged: Option<usize>) -> (Fed, Option<u64>) {
+    let mut fed = Fed::demo();
+    let basis = agreement(&["csw-referral"]);
+    let mut forged_index = None;
+    for i in 0..n {
+        let h = fed.header(
+            100 + u8::try_from(i).unwrap(),
+            POLICE,
+            CSW,
+            SUBJECT_ADULT,
+            &[Category::Identity, Category::Referral],
+            Purpose::Assistance,
+            None,
+            t(13 * DAY + i as u64 * 1000),
+        );
+        let disclosed = fed.disclose(&h, basis.clone());
+        let mut envelope = fed.envelope(&h);
+        if forged == Some(i) {
+            envelope.ciphertext_hash[0] ^= 1;
+        }
+        let at = Timestamp(h.created_at.0 + 500);
+        let kept = fed.nodes[POLICE].kept_checkpoint();
+        let index = fed.node(CSW).commit(&[Fed::received_entry(
+            &h,
+            basis.clone(),
+            &envelope,
+            disclosed,
+            kept,
+            at,
+        )]);
+        if forged == Some(i) {
+            forged_index = Some(index);
+        }
+        let receiver = fed.nodes[CSW].kept_checkpoint();
+        fed.node(POLICE).commit(&[Fed::receipt_entry(
+            &h,
+            index,
+            receiver,
+            Timestamp(at.0 + 100),
+        )]);
+    }
+    (fed, forged_index)
+}
+
+/// One forged envelope signature among 150 (in the second batch of 64): the batch that holds
+/// it fails, each of its signatures is checked alone, and the forged one is reported at its
+/// own entry with the finding a single check gives — the same as when it is the only
+/// `received` of its log in a batch of its own; the 149 others are not blamed.
+#[test]
+fn one_forged_envelope_signature_among_many_is_reported_at_its_entry() {
+    let (fed, _) = many_deliveries(150, None);
+    assert!(run(&fed).is_clean(), "{}", render_text(&run(&fed)));
+
+    let (fed, index) = many_deliveries(150, Some(97));
+    let report = run(&fed);
+    let f = only_finding(&report);
+    assert_finding(f, Rule::ForgedEnvelopeSignature, CSW, index);
+
+    // The same forged delivery alone (a batch of one, or in a batch with the demo's).
+    let (alone, alone_index) = many_deliveries(1, Some(0));
+    let alone_report = run(&alone);
+    let g = only_finding(&alone_report);
+    assert_finding(g, Rule::ForgedEnvelopeSignature, CSW, alone_index);
+    assert_eq!(f.seen, g.seen);
+    assert_eq!(f.check, g.check);
+    // Its own envelope, not a neighbour's in the batch.
+    assert_eq!(
+        f.envelope.as_deref(),
+        Some(hex::encode([100u8 + 97; 16]).as_str())
+    );
+}
+
 /// A valid sender signature with no `disclosed` in the sender's export: the sender's log is
 /// the false one (it withheld or rewrote the entry its own checkpoint covers), and the
 /// finding is against the sender.

@@ -52,6 +52,17 @@ const _: () =
 /// The most checkpoints one gossip message carries (a node's latest per log it cosigned).
 pub const MAX_GOSSIP_NOTES: usize = 256;
 
+/// The most envelopes one delivery batch carries (`PeerRequest::DeliverBatch`): a longer
+/// list is refused while decoding, and a sending node never builds one.
+pub const MAX_BATCH_ENVELOPES: usize = 32;
+
+/// The most bytes of envelopes (ciphertexts and header contexts) one delivery batch of more
+/// than one envelope carries. A single envelope of any size within
+/// `streha_crypto::MAX_ENVELOPE_LEN` travels alone, in a batch of one; a batch
+/// of several above this is refused whole by the receiver, and a sending node never builds
+/// one.
+pub const MAX_BATCH_BYTES: usize = 1024 * 1024;
+
 /// Default budget of bytes in flight at one node, over all its connections
 /// (`limits.max_bytes_in_flight`): frames being received (counted from their announced
 /// length once the reader takes them on) and answers being sent (until the peer
@@ -361,6 +372,16 @@ where
     T: Deserialize<'de>,
 {
     bounded(d, "gossip checkpoints", MAX_GOSSIP_NOTES)
+}
+
+/// The deliveries of a batch, or the outcomes of its receipt: at most
+/// [`MAX_BATCH_ENVELOPES`].
+pub(crate) fn batch_items<'de, D, T>(d: D) -> Result<Vec<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    bounded(d, "envelopes of a delivery batch", MAX_BATCH_ENVELOPES)
 }
 
 /// A signed roster carried in a message: at most

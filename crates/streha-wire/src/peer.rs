@@ -76,6 +76,179 @@ pub struct Delivery {
     pub consent: Option<ProvenEntry>,
 }
 
+/// An entry of the sending or receiving node's log with its inclusion proof, in a batch
+/// whose one signed checkpoint ([`DeliveryBatch::checkpoint`], [`BatchReceipt::checkpoint`])
+/// the proof leads to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EntryProof {
+    /// The encoded `streha_core::AuditEntry`.
+    pub entry: Vec<u8>,
+    /// Its index in the log.
+    pub index: u64,
+    /// Its inclusion proof in the tree of the batch checkpoint's size.
+    pub proof: InclusionProof,
+}
+
+impl EntryProof {
+    /// Checks that the entry is included at its index in `checkpoint`'s tree.
+    ///
+    /// # Errors
+    /// [`EvidenceError::NotIncluded`].
+    pub fn verify_under(&self, checkpoint: &Checkpoint) -> Result<(), EvidenceError> {
+        included(&self.entry, self.index, &self.proof, checkpoint)
+    }
+
+    /// The entry proven under the signed checkpoint `note`, as a single delivery carries it.
+    #[must_use]
+    pub fn with_checkpoint(self, note: String) -> ProvenEntry {
+        ProvenEntry {
+            entry: self.entry,
+            index: self.index,
+            proof: self.proof,
+            checkpoint: note,
+        }
+    }
+}
+
+impl ProvenEntry {
+    /// Splits off the checkpoint note.
+    #[must_use]
+    pub fn split(self) -> (EntryProof, String) {
+        (
+            EntryProof {
+                entry: self.entry,
+                index: self.index,
+                proof: self.proof,
+            },
+            self.checkpoint,
+        )
+    }
+}
+
+/// One disclosure of a [`DeliveryBatch`]: a [`Delivery`] whose evidence is proven under the
+/// batch's checkpoint.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BatchedDelivery {
+    /// The sealed envelope, exactly as the application signed it.
+    pub envelope: Envelope,
+    /// The sender's `disclosed` entry for this envelope, proven under the batch checkpoint.
+    pub disclosed: EntryProof,
+    /// The subject as the sender knows it.
+    pub subject: SubjectFacts,
+    /// The `consent granted` entry the disclosure relies on, proven under the batch
+    /// checkpoint.
+    pub consent: Option<EntryProof>,
+}
+
+/// Envelopes queued for one recipient, delivered together (`spec/protocol.md` §6): the
+/// sender's one signed checkpoint, under which every entry the deliveries carry is proven,
+/// and at most [`MAX_BATCH_ENVELOPES`](crate::limits::MAX_BATCH_ENVELOPES) deliveries
+/// holding at most [`MAX_BATCH_BYTES`](crate::limits::MAX_BATCH_BYTES) of envelopes (or one
+/// envelope of any size).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeliveryBatch {
+    /// The sender's signed checkpoint (signed-note text).
+    pub checkpoint: String,
+    /// The deliveries, in the sender's queue order.
+    #[serde(deserialize_with = "crate::limits::batch_items")]
+    pub deliveries: Vec<BatchedDelivery>,
+}
+
+/// Why a delivery batch is refused whole.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum BatchError {
+    /// No delivery at all.
+    #[error("the delivery batch is empty")]
+    Empty,
+    /// More envelopes than a batch may carry.
+    #[error(
+        "the delivery batch carries {count} envelopes, more than the {max} a batch may carry (MAX_BATCH_ENVELOPES)"
+    )]
+    TooManyEnvelopes {
+        /// How many it carries.
+        count: usize,
+        /// [`MAX_BATCH_ENVELOPES`](crate::limits::MAX_BATCH_ENVELOPES).
+        max: usize,
+    },
+    /// More bytes of envelopes than a batch of several may carry.
+    #[error(
+        "the delivery batch carries {bytes} bytes of envelopes in {count} envelopes, more than the {max} bytes a batch of several may carry (MAX_BATCH_BYTES); send large envelopes alone"
+    )]
+    TooManyBytes {
+        /// Bytes of envelopes ([`envelope_bytes`]).
+        bytes: usize,
+        /// How many envelopes.
+        count: usize,
+        /// [`MAX_BATCH_BYTES`](crate::limits::MAX_BATCH_BYTES).
+        max: usize,
+    },
+}
+
+/// The bytes an envelope counts for in a batch's budget: its ciphertext and its header's
+/// context (the fixed-size fields are left out). A sending node's sealed copy at rest is
+/// always larger, so it can budget without opening it.
+#[must_use]
+pub fn envelope_bytes(envelope: &Envelope) -> usize {
+    envelope
+        .ciphertext
+        .len()
+        .saturating_add(envelope.header.context.len())
+}
+
+impl DeliveryBatch {
+    /// Checks the batch's bounds: at least one delivery, at most
+    /// [`MAX_BATCH_ENVELOPES`](crate::limits::MAX_BATCH_ENVELOPES), and, for more than one, at
+    /// most [`MAX_BATCH_BYTES`](crate::limits::MAX_BATCH_BYTES) of envelopes.
+    ///
+    /// # Errors
+    /// The [`BatchError`] naming the bound.
+    pub fn check_bounds(&self) -> Result<(), BatchError> {
+        let count = self.deliveries.len();
+        if count == 0 {
+            return Err(BatchError::Empty);
+        }
+        let max = crate::limits::MAX_BATCH_ENVELOPES;
+        if count > max {
+            return Err(BatchError::TooManyEnvelopes { count, max });
+        }
+        let bytes = self
+            .deliveries
+            .iter()
+            .map(|d| envelope_bytes(&d.envelope))
+            .fold(0_usize, usize::saturating_add);
+        let max = crate::limits::MAX_BATCH_BYTES;
+        if count > 1 && bytes > max {
+            return Err(BatchError::TooManyBytes { bytes, count, max });
+        }
+        Ok(())
+    }
+}
+
+/// What became of one delivery of a batch, in the batch's order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum BatchOutcome {
+    /// Received and durably logged (now, or by an earlier delivery of the same envelope):
+    /// the receiver's `received` entry, proven under the receipt's checkpoint.
+    Received(EntryProof),
+    /// The receiver's policy refused it; the refusal is logged at the receiver.
+    Refused(RefusalReason),
+    /// Not acceptable for another reason (as [`PeerResponse::Error`] for a single delivery).
+    Error(RemoteError),
+}
+
+/// The receiver's signed answer to a [`DeliveryBatch`]: one checkpoint of its log, signed
+/// once, and per delivery, in order, its outcome.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BatchReceipt {
+    /// The receiver's signed checkpoint (signed-note text), which every `Received` outcome's
+    /// proof leads to.
+    pub checkpoint: String,
+    /// One outcome per delivery of the batch, in the batch's order.
+    #[serde(deserialize_with = "crate::limits::batch_items")]
+    pub outcomes: Vec<BatchOutcome>,
+}
+
 /// A node's request to another node.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
@@ -95,6 +268,11 @@ pub enum PeerRequest {
     /// interval. The peer answers [`PeerResponse::Roster`] with its own, and its signed
     /// roster if that is newer; if the sender's is newer, the peer asks for it the same way.
     RosterVersion(RosterOffer),
+    /// Deliver the envelopes queued for one recipient, under one checkpoint of the sender's
+    /// log (`spec/protocol.md` §6). Answered [`PeerResponse::BatchReceipt`], or, refused
+    /// whole, [`PeerResponse::Error`]. Each delivery is idempotent by envelope id as
+    /// [`PeerRequest::Deliver`] is.
+    DeliverBatch(Box<DeliveryBatch>),
     /// The latest checkpoint of the *sender's own* log that this node cosigned, as the
     /// sender signed it (`spec/protocol.md` §13, recovery after a restore). The peer answers
     /// [`PeerResponse::CosignedCheckpoint`].
@@ -180,6 +358,8 @@ pub enum PeerResponse {
     },
     /// The answer to [`PeerRequest::RosterVersion`].
     Roster(Box<RosterAnswer>),
+    /// The answer to [`PeerRequest::DeliverBatch`]: one signed receipt for the batch.
+    BatchReceipt(Box<BatchReceipt>),
     /// The answer to [`PeerRequest::CosignedCheckpoint`]: the latest checkpoint of the
     /// asking node's log that this node cosigned (signed note text, as the asking node
     /// signed it), or `None` if it has cosigned none.
@@ -358,19 +538,28 @@ impl ProvenEntry {
     /// # Errors
     /// [`EvidenceError::NotIncluded`].
     pub fn verify_under(&self, checkpoint: &Checkpoint) -> Result<(), EvidenceError> {
-        verify_inclusion(
-            &leaf_hash(&self.entry),
-            self.index,
-            checkpoint.size(),
-            &self.proof,
-            checkpoint.root(),
-        )
-        .map_err(|e| EvidenceError::NotIncluded {
-            index: self.index,
-            size: checkpoint.size(),
-            reason: e.to_string(),
-        })
+        included(&self.entry, self.index, &self.proof, checkpoint)
     }
+}
+
+fn included(
+    entry: &[u8],
+    index: u64,
+    proof: &InclusionProof,
+    checkpoint: &Checkpoint,
+) -> Result<(), EvidenceError> {
+    verify_inclusion(
+        &leaf_hash(entry),
+        index,
+        checkpoint.size(),
+        proof,
+        checkpoint.root(),
+    )
+    .map_err(|e| EvidenceError::NotIncluded {
+        index,
+        size: checkpoint.size(),
+        reason: e.to_string(),
+    })
 }
 
 /// The sender's envelope signature as a `received` entry keeps it.
@@ -396,17 +585,7 @@ pub fn verify_envelope_signature(
     ciphertext_hash: &[u8; 32],
     kept: &EnvelopeSignature,
 ) -> Result<AgencySigningPublicKey, EvidenceError> {
-    let sender = AgencySigningPublicKey::from_bytes(kept.sender_key)
-        .map_err(|_| EvidenceError::InvalidKey("sender signing key"))?;
-    let recipient = AgencyEncryptionPublicKey::from_bytes(kept.recipient_key)
-        .map_err(|_| EvidenceError::InvalidKey("recipient encryption key"))?;
-    let rebuilt = EnvelopeHeader {
-        version: ENVELOPE_VERSION,
-        sender,
-        recipient,
-        ephemeral: kept.ephemeral,
-        context: header.encode(),
-    };
+    let (sender, rebuilt) = rebuild_envelope_header(header, kept)?;
     rebuilt
         .verify_detached(
             ciphertext_hash,
@@ -414,6 +593,54 @@ pub fn verify_envelope_signature(
         )
         .map_err(|e| EvidenceError::EnvelopeSignature(e.to_string()))?;
     Ok(sender)
+}
+
+/// What [`verify_envelope_signature`] checks, without checking it, for an auditor verifying
+/// many as one batch ([`streha_crypto::verify_batch`]): the bytes the kept signature must
+/// cover and the signature, if the signature names `sender` as its key (the key the roster
+/// gives the sender). `None` if it names another key or the kept evidence is malformed:
+/// [`verify_envelope_signature`] says why, as it does for a batch that fails.
+#[must_use]
+pub fn envelope_signature_input(
+    header: &DisclosureHeader,
+    ciphertext_hash: &[u8; 32],
+    kept: &EnvelopeSignature,
+    sender: &AgencySigningPublicKey,
+) -> Option<(Vec<u8>, Signature)> {
+    if kept.sender_key != *sender.as_bytes() {
+        return None;
+    }
+    let recipient = AgencyEncryptionPublicKey::from_bytes(kept.recipient_key).ok()?;
+    let rebuilt = EnvelopeHeader {
+        version: ENVELOPE_VERSION,
+        sender: *sender,
+        recipient,
+        ephemeral: kept.ephemeral,
+        context: header.encode(),
+    };
+    let message = rebuilt.signed_message(ciphertext_hash).ok()?;
+    Some((message, Signature::from_bytes(kept.signature.to_bytes())))
+}
+
+/// The envelope header the sender signed, rebuilt from the logged header and the kept keys.
+fn rebuild_envelope_header(
+    header: &DisclosureHeader,
+    kept: &EnvelopeSignature,
+) -> Result<(AgencySigningPublicKey, EnvelopeHeader), EvidenceError> {
+    let sender = AgencySigningPublicKey::from_bytes(kept.sender_key)
+        .map_err(|_| EvidenceError::InvalidKey("sender signing key"))?;
+    let recipient = AgencyEncryptionPublicKey::from_bytes(kept.recipient_key)
+        .map_err(|_| EvidenceError::InvalidKey("recipient encryption key"))?;
+    Ok((
+        sender,
+        EnvelopeHeader {
+            version: ENVELOPE_VERSION,
+            sender,
+            recipient,
+            ephemeral: kept.ephemeral,
+            context: header.encode(),
+        },
+    ))
 }
 
 #[cfg(test)]

@@ -493,3 +493,45 @@ fn consent_pages_are_capped_from_their_announced_length() {
     let bytes = frame::encode(&request).unwrap();
     assert_eq!(frame::decode(&bytes, MAX_FRAME_LEN), Ok(request));
 }
+
+/// Issue 19.1: a delivery batch and its receipt carry at most `MAX_BATCH_ENVELOPES`
+/// deliveries and outcomes, refused from the announced length before any is decoded.
+#[test]
+fn delivery_batches_and_their_receipts_are_capped_from_their_announced_length() {
+    use streha_wire::limits::MAX_BATCH_ENVELOPES;
+    use streha_wire::peer::{BatchOutcome, BatchReceipt, DeliveryBatch};
+
+    let receipt = |n: usize| {
+        PeerResponse::BatchReceipt(Box::new(BatchReceipt {
+            checkpoint: String::new(),
+            outcomes: vec![BatchOutcome::Refused(streha_core::RefusalReason::EmptyCategories); n],
+        }))
+    };
+    let bytes = frame::encode(&receipt(MAX_BATCH_ENVELOPES)).unwrap();
+    assert_eq!(
+        frame::decode::<PeerResponse>(&bytes, MAX_FRAME_LEN),
+        Ok(receipt(MAX_BATCH_ENVELOPES))
+    );
+    let bytes = frame::encode(&receipt(MAX_BATCH_ENVELOPES + 1)).unwrap();
+    assert_eq!(
+        frame::decode::<PeerResponse>(&bytes, MAX_FRAME_LEN),
+        Err(FrameError::TooManyItems {
+            what: "envelopes of a delivery batch",
+            len: MAX_BATCH_ENVELOPES as u64 + 1,
+            max: MAX_BATCH_ENVELOPES,
+        })
+    );
+    let empty = PeerRequest::DeliverBatch(Box::new(DeliveryBatch {
+        checkpoint: String::new(),
+        deliveries: vec![],
+    }));
+    let payload = with_announced_list(&empty, 100_000);
+    assert_eq!(
+        frame::decode_payload::<PeerRequest>(&payload),
+        Err(FrameError::TooManyItems {
+            what: "envelopes of a delivery batch",
+            len: 100_000,
+            max: MAX_BATCH_ENVELOPES,
+        })
+    );
+}

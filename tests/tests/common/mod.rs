@@ -53,9 +53,32 @@ pub struct Member {
     pub metrics_addr: SocketAddr,
     /// Its directory (configuration, keys, store).
     pub dir: PathBuf,
+    /// The sockets that hold its three ports from the moment the OS assigned them until its
+    /// daemon first needs them: a port released early can be handed to any other socket bound
+    /// to port 0 meanwhile (a test's QUIC client, another test's federation), and the daemon
+    /// would then fail to start with "address in use".
+    reserved: std::sync::Mutex<Option<ReservedPorts>>,
+}
+
+/// The sockets holding a member's ports until its daemon binds them.
+struct ReservedPorts {
+    _peer: UdpSocket,
+    _app: UdpSocket,
+    _metrics: std::net::TcpListener,
 }
 
 impl Member {
+    /// Lets go of the ports reserved for this member, so that its daemon (or a test that takes
+    /// one on purpose) can bind them. Its daemon's start does this itself.
+    pub fn release_ports(&self) {
+        drop(
+            self.reserved
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .take(),
+        );
+    }
+
     /// Its roster entry.
     pub fn entry(&self) -> AgencyEntry {
         AgencyEntry {
@@ -116,15 +139,16 @@ pub const SHELTER: &str = "shelter";
 /// The prosecution office.
 pub const PROSECUTION: &str = "prosecution";
 
-fn free_port() -> SocketAddr {
-    // OS-assigned: bind port 0, read the port, release it for the daemon.
+/// An OS-assigned loopback UDP port, held by the returned socket until the daemon starts.
+fn free_port() -> (SocketAddr, UdpSocket) {
     let socket = UdpSocket::bind("127.0.0.1:0").expect("bind a loopback UDP port");
-    socket.local_addr().expect("local address")
+    (socket.local_addr().expect("local address"), socket)
 }
 
-fn free_tcp_port() -> SocketAddr {
+/// An OS-assigned loopback TCP port, held by the returned listener until the daemon starts.
+fn free_tcp_port() -> (SocketAddr, std::net::TcpListener) {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a loopback TCP port");
-    listener.local_addr().expect("local address")
+    (listener.local_addr().expect("local address"), listener)
 }
 
 /// Writes `text` to `path` as a whole (a temporary file renamed over it), so that a node
@@ -218,6 +242,9 @@ impl Federation {
             .map(|(name, role)| {
                 let member_dir = dir.path().join(name);
                 std::fs::create_dir_all(&member_dir).expect("member dir");
+                let (peer_addr, peer_socket) = free_port();
+                let (app_addr, app_socket) = free_port();
+                let (metrics_addr, metrics_socket) = free_tcp_port();
                 Member {
                     id: AgencyId::new(*name).expect("agency id"),
                     role: *role,
@@ -233,10 +260,15 @@ impl Federation {
                             )
                         })
                         .collect(),
-                    peer_addr: free_port(),
-                    app_addr: free_port(),
-                    metrics_addr: free_tcp_port(),
+                    peer_addr,
+                    app_addr,
+                    metrics_addr,
                     dir: member_dir,
+                    reserved: std::sync::Mutex::new(Some(ReservedPorts {
+                        _peer: peer_socket,
+                        _app: app_socket,
+                        _metrics: metrics_socket,
+                    })),
                 }
             })
             .collect();
@@ -340,6 +372,7 @@ impl Federation {
 
     fn start_with_log(&self, name: &str, log: Option<&Path>) -> Daemon {
         let member = self.member(name);
+        member.release_ports();
         let mut command = Command::new(env!("CARGO_BIN_EXE_strehad-test"));
         command
             .arg("--config")
@@ -390,6 +423,7 @@ impl Federation {
     /// Runs `name`'s daemon with `extra` arguments until it exits (killed after 60 s) and
     /// returns its exit code, standard output and standard error.
     pub fn run_to_exit(&self, name: &str, extra: &[&str]) -> (Option<i32>, String, String) {
+        self.member(name).release_ports();
         self.run_config_to_exit(&self.member(name).dir.join("node.toml"), extra)
     }
 
