@@ -298,3 +298,69 @@ async fn submit_to_police(
     shelter.submit(&sealed).await.unwrap();
     id
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn envelopes_in_the_inbox_and_the_outbound_queue_survive_backup_and_restore() {
+    let federation = Federation::new();
+    let police_node = federation.start(POLICE);
+    let _prosecution = federation.start(PROSECUTION);
+    let shelter_node = federation.start(SHELTER);
+    let shelter = federation.client(SHELTER).await;
+    let (subject, _) = shelter
+        .register_subject(AgeStatus::Adult, vec![])
+        .await
+        .unwrap();
+    // One envelope in the police's inbox (its body is a file of the police's store)...
+    let delivered = submit_to_police(&shelter, subject, "first pseudonym").await;
+    let state = shelter.await_delivery(delivered, T).await.unwrap();
+    assert!(
+        matches!(state, streha_wire::app::DeliveryState::Delivered { .. }),
+        "{state:?}"
+    );
+    let police_backups = tempfile::tempdir().unwrap();
+    backup(&federation, POLICE, police_backups.path()).await;
+    assert!(police_node.terminate());
+
+    // ... and one in the shelter's outbound queue, the police being down.
+    let queued = submit_to_police(&shelter, subject, "second pseudonym").await;
+    assert!(matches!(
+        shelter.delivery_status(queued).await.unwrap(),
+        streha_wire::app::DeliveryState::Queued { .. }
+    ));
+    let shelter_backups = tempfile::tempdir().unwrap();
+    backup(&federation, SHELTER, shelter_backups.path()).await;
+    drop(shelter);
+    assert!(shelter_node.terminate());
+
+    restore(&federation, POLICE, police_backups.path());
+    restore(&federation, SHELTER, shelter_backups.path());
+    let _police_node = federation.start(POLICE);
+    let _shelter_node = federation.start(SHELTER);
+
+    // The queued envelope leaves the restored outbound queue once both are out of recovery,
+    // and both envelopes open at the police: bodies and data keys were restored.
+    let shelter = federation.client(SHELTER).await;
+    let delivered_after_restore = eventually(Duration::from_secs(240), || async {
+        matches!(
+            shelter.delivery_status(queued).await.ok()?,
+            streha_wire::app::DeliveryState::Delivered { .. }
+        )
+        .then_some(())
+    })
+    .await;
+    assert!(
+        delivered_after_restore.is_some(),
+        "the restored outbound envelope is delivered"
+    );
+    let police = federation.client(POLICE).await;
+    let inbox = police.inbox(None, 10).await.unwrap();
+    let ids: Vec<_> = inbox.iter().map(|entry| entry.envelope).collect();
+    assert!(ids.contains(&delivered) && ids.contains(&queued), "{ids:?}");
+    for id in [delivered, queued] {
+        police.open(id).await.unwrap();
+    }
+    for name in [POLICE, SHELTER] {
+        let health = health(&federation, name);
+        assert_eq!(health["recovery"]["lost_entries"], 0, "{name}: {health}");
+    }
+}
