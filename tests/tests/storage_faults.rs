@@ -416,7 +416,11 @@ fn copy_dir(from: &Path, to: &Path) {
     for item in std::fs::read_dir(from).expect("list") {
         let item = item.expect("entry");
         let target = to.join(item.file_name());
-        if item.file_type().expect("type").is_dir() {
+        let kind = item.file_type().expect("type");
+        if std::os::unix::fs::FileTypeExt::is_socket(&kind) {
+            continue; // the node's admin socket: not data
+        }
+        if kind.is_dir() {
             copy_dir(&item.path(), &target);
         } else {
             std::fs::copy(item.path(), target).expect("copy file");

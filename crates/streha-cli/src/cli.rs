@@ -136,6 +136,10 @@ pub(crate) enum Command {
     #[command(subcommand, after_help = EXIT_STATUS_HELP)]
     Witness(WitnessCommand),
 
+    /// Back up a running node, and restore a data directory from a backup (agency operator)
+    #[command(subcommand, after_help = EXIT_STATUS_HELP)]
+    Admin(AdminCommand),
+
     /// Run a three-agency demo federation on 127.0.0.1 and a scripted scenario
     #[command(
         long_about = "Start a demo federation of three agencies (police, a shelter NGO, \
@@ -963,6 +967,75 @@ pub(crate) enum InboxCommand {
         after_help = EXIT_STATUS_HELP
     )]
     Open(InboxOpenArgs),
+}
+
+/// `streha admin …`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum AdminCommand {
+    /// Take a consistent backup of the running node's store and key vault
+    #[command(
+        long_about = "Ask the node running on --data-dir (through its admin socket, \
+                      DATA_DIR/admin.sock) for a consistent online backup: the audit log and \
+                      state, written to --out, and the key vault, written to --vault-out, both \
+                      taken at the same moment between two commits while the node keeps \
+                      serving. Both files are new (never overwritten), mode 0600, outside the \
+                      data directory.\n\n\
+                      Keep them apart: the store backup can be kept as long as the log must \
+                      be; the vault backup holds the subjects' data keys, and restoring it \
+                      undoes every re-keying (Art. 18.5 shredding) done after it was taken, so \
+                      keep it on other storage and delete it once a newer one exists \
+                      (spec/protocol.md §13).",
+        after_help = EXIT_STATUS_HELP
+    )]
+    Backup(AdminBackupArgs),
+    /// Write a new data directory from a backup; the node then starts in recovery mode
+    #[command(
+        long_about = "Write a new data directory (--data-dir, which must not exist or be \
+                      empty) from a store backup and its vault backup, after checking both \
+                      whole, and mark it restored. The node started on it is in recovery \
+                      mode: it appends nothing to its log until the other nodes have said \
+                      which checkpoint of its log they cosigned last. If none cosigned more \
+                      than the backup holds, it leaves recovery mode by itself; otherwise it \
+                      reports the lost range and stays in recovery mode (spec/protocol.md \
+                      §13). Re-keyings done after the vault backup was taken must be done \
+                      again.",
+        after_help = EXIT_STATUS_HELP
+    )]
+    Restore(AdminRestoreArgs),
+}
+
+/// Arguments of `streha admin backup`.
+#[derive(Debug, Args)]
+pub(crate) struct AdminBackupArgs {
+    /// The running node's data directory (`data_dir` in its node.toml)
+    #[arg(long, value_name = "DIR")]
+    pub(crate) data_dir: PathBuf,
+    /// The store backup to write (a new file)
+    #[arg(long, value_name = "FILE")]
+    pub(crate) out: PathBuf,
+    /// The key vault backup to write (a new file; keep it elsewhere, see --help)
+    #[arg(long, value_name = "FILE")]
+    pub(crate) vault_out: PathBuf,
+    /// Print one line of JSON
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+/// Arguments of `streha admin restore`.
+#[derive(Debug, Args)]
+pub(crate) struct AdminRestoreArgs {
+    /// The store backup (`streha admin backup --out`)
+    #[arg(long, value_name = "FILE")]
+    pub(crate) backup: PathBuf,
+    /// The key vault backup taken with it (`--vault-out`)
+    #[arg(long, value_name = "FILE")]
+    pub(crate) vault_backup: PathBuf,
+    /// The data directory to write (must not exist or be empty)
+    #[arg(long, value_name = "DIR")]
+    pub(crate) data_dir: PathBuf,
+    /// Print one line of JSON
+    #[arg(long)]
+    pub(crate) json: bool,
 }
 
 /// `streha delivery …`.

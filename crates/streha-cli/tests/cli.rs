@@ -2305,3 +2305,76 @@ fn a_fingerprint_is_never_accepted_where_a_key_belongs() {
     let err = fails(ws.run(&["roster", "show", "swapped.toml"]), 2);
     assert!(err.contains("is of kind agency-signing"), "{err}");
 }
+
+#[test]
+fn admin_backup_and_restore_refuse_clearly_and_write_nothing() {
+    let ws = Workspace::new();
+    // No such data directory.
+    let err = fails(
+        ws.run(&[
+            "admin",
+            "backup",
+            "--data-dir",
+            "nowhere",
+            "--out",
+            "b",
+            "--vault-out",
+            "v",
+        ]),
+        2,
+    );
+    assert!(
+        err.contains("--data-dir nowhere: no such directory"),
+        "{err}"
+    );
+    // A data directory with no node running on it.
+    fs::create_dir(ws.path("data")).unwrap();
+    let err = fails(
+        ws.run(&[
+            "admin",
+            "backup",
+            "--data-dir",
+            "data",
+            "--out",
+            "b",
+            "--vault-out",
+            "v",
+        ]),
+        2,
+    );
+    assert!(err.contains("no node is running on data"), "{err}");
+    assert!(!ws.path("b").exists() && !ws.path("v").exists());
+
+    // Restore: missing files, then a file that is not a backup.
+    let err = fails(
+        ws.run(&[
+            "admin",
+            "restore",
+            "--backup",
+            "missing",
+            "--vault-backup",
+            "v",
+            "--data-dir",
+            "restored",
+        ]),
+        2,
+    );
+    assert!(err.contains("--backup missing: no such file"), "{err}");
+    fs::write(ws.path("garbage"), b"not a backup at all, not even close").unwrap();
+    fs::write(ws.path("vault"), b"streha-vault-v1\n").unwrap();
+    let err = fails(
+        ws.run(&[
+            "admin",
+            "restore",
+            "--backup",
+            "garbage",
+            "--vault-backup",
+            "vault",
+            "--data-dir",
+            "restored",
+        ]),
+        1,
+    );
+    assert!(err.contains("is not a usable backup"), "{err}");
+    assert!(!ws.path("restored").exists(), "nothing written");
+}

@@ -74,3 +74,89 @@ fn held_deliveries_and_witness_evidence_from_the_command_line() {
     assert_eq!(evidence["evidence"], Value::Array(vec![]), "{evidence}");
     assert!(ok(as_shelter(&["witness", "evidence"])).starts_with("0 evidence"));
 }
+
+#[test]
+fn admin_backup_of_a_running_node_and_restore_from_the_command_line() {
+    let ws = Workspace::new();
+    ws.roster(free_port(), free_port());
+    ok(ws.node_init(SHELTER, free_port()));
+    let shelter = Daemon::start(&ws.path(&format!("{SHELTER}.toml")));
+    let data = format!("{SHELTER}-data");
+    let backup = json(&ok(ws.run(&[
+        "admin",
+        "backup",
+        "--data-dir",
+        &data,
+        "--out",
+        "shelter.store",
+        "--vault-out",
+        "shelter.vault",
+        "--json",
+    ])));
+    assert!(
+        backup["origin"].as_str().unwrap().ends_with(SHELTER),
+        "{backup}"
+    );
+    assert!(ws.path("shelter.store").is_file() && ws.path("shelter.vault").is_file());
+    // Never overwritten; never inside the data directory.
+    let err = fails(
+        ws.run(&[
+            "admin",
+            "backup",
+            "--data-dir",
+            &data,
+            "--out",
+            "shelter.store",
+            "--vault-out",
+            "v2",
+        ]),
+        1,
+    );
+    assert!(err.contains("exists already"), "{err}");
+    let inside = format!("{data}/inside.store");
+    let err = fails(
+        ws.run(&[
+            "admin",
+            "backup",
+            "--data-dir",
+            &data,
+            "--out",
+            &inside,
+            "--vault-out",
+            "v3",
+        ]),
+        1,
+    );
+    assert!(err.contains("inside the data directory"), "{err}");
+    drop(shelter);
+
+    let restored = json(&ok(ws.run(&[
+        "admin",
+        "restore",
+        "--backup",
+        "shelter.store",
+        "--vault-backup",
+        "shelter.vault",
+        "--data-dir",
+        "restored",
+        "--json",
+    ])));
+    assert_eq!(restored["size"], backup["size"], "{restored}");
+    assert_eq!(restored["recovery_mode"], true);
+    assert!(ws.path("restored/restored-from-backup").is_file());
+    // Not into a directory that holds anything.
+    let err = fails(
+        ws.run(&[
+            "admin",
+            "restore",
+            "--backup",
+            "shelter.store",
+            "--vault-backup",
+            "shelter.vault",
+            "--data-dir",
+            "restored",
+        ]),
+        1,
+    );
+    assert!(err.contains("not empty"), "{err}");
+}

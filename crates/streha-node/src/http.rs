@@ -281,6 +281,10 @@ pub(crate) fn health(shared: &Shared) -> Health {
         "agency": shared.agency.as_str(),
         "log_size": facts.log_size,
         "store": if store_failed { "failed" } else { "writable" },
+        "recovery": {
+            "recovering": shared.recovering.load(Ordering::Acquire),
+            "lost_entries": shared.lost_entries.load(Ordering::Acquire),
+        },
         "disk": {
             "available_bytes": available,
             "reserve_bytes": reserve,

@@ -25,6 +25,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod admin;
 mod app;
 mod at_rest;
 mod check;
@@ -44,6 +45,7 @@ mod paging;
 mod peers;
 mod queue;
 mod receive;
+pub mod recovery;
 mod roster;
 mod server;
 mod shared;

@@ -43,6 +43,9 @@ pub(crate) async fn handle(
         }
         PeerRequest::Gossip(notes) => crate::witness::handle_gossip(shared, peer, notes).await,
         PeerRequest::RosterVersion(offer) => crate::roster::handle_offer(shared, peer, offer),
+        PeerRequest::CosignedCheckpoint => {
+            crate::recovery::handle_cosigned_checkpoint(shared, peer)
+        }
         _ => Err(Failure::BadRequest(
             "this node does not support that request; upgrade the node".into(),
         )),

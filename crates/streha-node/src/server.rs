@@ -268,8 +268,33 @@ impl RunningNode {
             Arc::new(EnrolledApplications(Arc::clone(&shared))),
         )?;
 
+        // After a restore: recovery mode until the witnesses said what they cosigned.
+        let restored = config
+            .data_dir
+            .join(crate::recovery::RESTORED_FILE)
+            .exists();
+        if restored {
+            shared
+                .recovering
+                .store(true, std::sync::atomic::Ordering::Release);
+            tracing::warn!(
+                "this data directory was restored from a backup: recovery mode (nothing is appended to the log until the peers say what they cosigned of it)"
+            );
+        }
+        let admin_listener = crate::admin::bind(&config.data_dir).map_err(|e| {
+            StartError::DataDir(format!(
+                "cannot listen on the admin socket {}: {e}",
+                config.data_dir.join(crate::admin::ADMIN_SOCKET).display()
+            ))
+        })?;
         let (shutdown, _) = watch::channel(false);
         let mut tasks = JoinSet::new();
+        tasks.spawn(crate::admin::serve(
+            Arc::clone(&shared),
+            admin_listener,
+            config.data_dir.clone(),
+            shutdown.subscribe(),
+        ));
         // A failed store serves nothing more: stop taking requests at once (the daemon then
         // exits for its supervisor to restart it from disk; see `RunningNode::storage_failed`).
         tasks.spawn(stop_on_storage_failure(
@@ -304,6 +329,14 @@ impl RunningNode {
             Arc::clone(&peers),
             shutdown.subscribe(),
         ));
+        if restored {
+            tasks.spawn(crate::recovery::run(
+                Arc::clone(&shared),
+                Arc::clone(&peers),
+                config.data_dir.clone(),
+                shutdown.subscribe(),
+            ));
+        }
         let metrics_addr = match metrics_listener {
             None => None,
             Some(listener) => {

@@ -158,6 +158,11 @@ pub(crate) struct Shared {
     below_reserve: std::sync::atomic::AtomicBool,
     /// When the node started (peers are judged once a witnessing round has had time).
     pub(crate) started: std::time::Instant,
+    /// Whether the node is in recovery mode after a restore (`recovery`): nothing is
+    /// appended to the log and no checkpoint is submitted to a witness meanwhile.
+    pub(crate) recovering: std::sync::atomic::AtomicBool,
+    /// Entries recovery found lost (0 if none, or not known yet).
+    pub(crate) lost_entries: std::sync::atomic::AtomicU64,
 }
 
 impl std::fmt::Debug for Shared {
@@ -234,6 +239,8 @@ impl Shared {
             storage_failed,
             below_reserve: std::sync::atomic::AtomicBool::new(false),
             started: std::time::Instant::now(),
+            recovering: std::sync::atomic::AtomicBool::new(false),
+            lost_entries: std::sync::atomic::AtomicU64::new(0),
         })
     }
 
@@ -274,9 +281,21 @@ impl Shared {
         self.clock.now()
     }
 
+    /// In recovery mode after a restore (`recovery`), nothing is appended to the log: every
+    /// commit that would append is refused `Unavailable`, and retried later by its caller.
+    fn refuse_appends_in_recovery(&self, appends: bool) -> Result<(), Failure> {
+        if appends && self.recovering.load(std::sync::atomic::Ordering::Acquire) {
+            return Err(Failure::Unavailable(
+                "the node is in recovery mode after a restore from a backup: it appends nothing to its log until its witnesses have said what they cosigned of it; retry later".into(),
+            ));
+        }
+        Ok(())
+    }
+
     /// Commits durably, grouped with the other requests' commits, after checking the
     /// entries' times against the log's ([`LogClock::admit`]).
     pub(crate) async fn commit(&self, tx: Transaction) -> Result<Committed, Failure> {
+        self.refuse_appends_in_recovery(tx.appended().next().is_some())?;
         let times: Vec<EntryTime> = tx
             .appended()
             .filter_map(|bytes| streha_core::AuditEntry::decode(bytes).ok())
@@ -307,6 +326,8 @@ impl Shared {
         if txs.is_empty() {
             return Ok(Vec::new());
         }
+        // A group (a delivery batch, its receipts) appends as much as one commit does.
+        self.refuse_appends_in_recovery(txs.iter().any(|tx| tx.appended().next().is_some()))?;
         let times: Vec<EntryTime> = txs
             .iter()
             .flat_map(Transaction::appended)

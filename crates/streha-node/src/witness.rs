@@ -757,6 +757,10 @@ async fn witness_with(
     let Some(checkpoint) = shared.store.latest_checkpoint() else {
         return (Contact::NotTried, Ok(()));
     };
+    if shared.recovering.load(Ordering::Acquire) {
+        // A restored log may be shorter than what the peer cosigned: it would be a rollback.
+        return (Contact::NotTried, Ok(()));
+    }
     let mut old_size =
         match state::load_index(&shared.store, COSIGNED_BY, peer.id.as_str().as_bytes()) {
             Ok(size) => size.unwrap_or(0),
@@ -931,6 +935,9 @@ async fn submit_independent(
     let Some(checkpoint) = shared.store.latest_checkpoint() else {
         return Ok(());
     };
+    if shared.recovering.load(Ordering::Acquire) {
+        return Ok(());
+    }
     let key = independent_key(&name);
     let mut old_size = state::load_index(&shared.store, COSIGNED_BY, &key)
         .map_err(|e| e.to_string())?

@@ -203,6 +203,14 @@ pub enum StoreError {
     /// Signing or building a checkpoint or proof failed.
     #[error("audit log error: {0}")]
     Audit(String),
+    /// A backup file is damaged, truncated, or not a Streha backup; nothing was restored.
+    #[error("{path} is not a usable backup: {detail}; nothing was restored")]
+    BadBackup {
+        /// The backup file.
+        path: PathBuf,
+        /// What is wrong with it.
+        detail: String,
+    },
 }
 
 /// sled's error in words: its `Display` of an IO error is the `Debug` form of the OS error.

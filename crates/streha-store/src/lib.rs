@@ -52,6 +52,9 @@ pub use crate::bodies::BODIES_DIR;
 pub use crate::datadir::{DataDirInspection, LOCK_FILE, inspect};
 pub use crate::error::StoreError;
 pub use crate::high_water::{HIGH_WATER_FILE, HighWaterMark};
+pub use crate::log::backup::{
+    BackupSummary, MAX_BACKUP_KEY_LEN, MAX_BACKUP_VALUE_LEN, inspect_backup,
+};
 pub use crate::log::{Committed, MAX_ENTRY_LEN, Store, StoredCheckpoint};
 pub use crate::transaction::{Namespace, Transaction};
 pub use crate::vault::{KeyVault, VaultSummary};

@@ -10,6 +10,9 @@ use streha_audit::{
     NoteSigner, SignedNote, consistency_proof, inclusion_proof, leaf_hash,
 };
 
+#[path = "backup.rs"]
+pub(crate) mod backup;
+
 use crate::StoreError;
 use crate::bodies::{Bodies, body_hash};
 use crate::datadir::{self, DirLock};

@@ -362,6 +362,46 @@ impl KeyVault {
         Ok(true)
     }
 
+    /// The bytes of a vault file holding exactly the intact keys of this one, compacted (no
+    /// free or damaged slot), read under the vault's lock so that no insertion or
+    /// destruction is half in it. It is a backup of secret keys: whoever keeps it can undo
+    /// every shredding done after it was taken (see `spec/protocol.md` on backups).
+    #[must_use]
+    pub fn snapshot(&self) -> Zeroizing<Vec<u8>> {
+        let inner = self.inner();
+        let mut bytes = Zeroizing::new(Vec::with_capacity(
+            MAGIC.len() + inner.keys.len() * SLOT_LEN as usize,
+        ));
+        bytes.extend_from_slice(MAGIC);
+        let mut keys: Vec<_> = inner.keys.iter().collect();
+        keys.sort_unstable_by_key(|(_, (slot, _))| *slot);
+        for (id, (_, key)) in keys {
+            bytes.extend_from_slice(id);
+            bytes.extend_from_slice(&key[..]);
+            bytes.extend_from_slice(&check(id, key));
+        }
+        bytes
+    }
+
+    /// Checks that `bytes` are a vault file with no damaged slot and no partial tail, and
+    /// says how many keys it holds.
+    ///
+    /// # Errors
+    /// [`StoreError::Corrupt`] if they are not such a vault (`path` names it).
+    pub fn check_snapshot(path: &Path, bytes: &[u8]) -> Result<usize, StoreError> {
+        let (keys, _, damaged, partial_tail) = parse(path, bytes)?;
+        if !damaged.is_empty() || partial_tail != 0 {
+            return Err(StoreError::Corrupt {
+                path: path.to_path_buf(),
+                detail: format!(
+                    "the key vault backup has {} damaged slots and {partial_tail} stray bytes",
+                    damaged.len()
+                ),
+            });
+        }
+        Ok(keys.len())
+    }
+
     /// How many keys the vault holds.
     #[must_use]
     pub fn len(&self) -> usize {

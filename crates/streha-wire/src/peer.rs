@@ -273,6 +273,10 @@ pub enum PeerRequest {
     /// whole, [`PeerResponse::Error`]. Each delivery is idempotent by envelope id as
     /// [`PeerRequest::Deliver`] is.
     DeliverBatch(Box<DeliveryBatch>),
+    /// The latest checkpoint of the *sender's own* log that this node cosigned, as the
+    /// sender signed it (`spec/protocol.md` §13, recovery after a restore). The peer answers
+    /// [`PeerResponse::CosignedCheckpoint`].
+    CosignedCheckpoint,
 }
 
 /// A node's roster version and the hash of its signed roster (BLAKE3 of the note text, the
@@ -356,6 +360,10 @@ pub enum PeerResponse {
     Roster(Box<RosterAnswer>),
     /// The answer to [`PeerRequest::DeliverBatch`]: one signed receipt for the batch.
     BatchReceipt(Box<BatchReceipt>),
+    /// The answer to [`PeerRequest::CosignedCheckpoint`]: the latest checkpoint of the
+    /// asking node's log that this node cosigned (signed note text, as the asking node
+    /// signed it), or `None` if it has cosigned none.
+    CosignedCheckpoint(Option<String>),
 }
 
 /// Why delivery evidence does not hold.

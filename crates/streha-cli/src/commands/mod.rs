@@ -1,6 +1,7 @@
 //! The commands. Each takes its parsed arguments and returns `Result<(), CliError>`; none
 //! picks an exit code or exits the process.
 
+mod admin;
 mod audit;
 pub(crate) mod audit_offline;
 mod consent;
@@ -15,8 +16,8 @@ mod send;
 mod subject;
 
 use crate::cli::{
-    AuditCommand, Command, ConsentCommand, DeliveryCommand, InboxCommand, KeyCommand, NodeCommand,
-    RosterClauseCommand, RosterCommand, SubjectCommand, WitnessCommand,
+    AdminCommand, AuditCommand, Command, ConsentCommand, DeliveryCommand, InboxCommand, KeyCommand,
+    NodeCommand, RosterClauseCommand, RosterCommand, SubjectCommand, WitnessCommand,
 };
 use crate::error::CliError;
 
@@ -67,6 +68,8 @@ pub(crate) fn run(command: &Command) -> Result<(), CliError> {
         Command::Audit(AuditCommand::Verify(args)) => audit_offline::verify_bundles(args),
         Command::Audit(AuditCommand::Subject(args)) => audit_offline::subject(args),
         Command::Audit(AuditCommand::CheckProof(args)) => audit_offline::check(args),
+        Command::Admin(AdminCommand::Backup(args)) => admin::backup(args),
+        Command::Admin(AdminCommand::Restore(args)) => admin::restore(args),
         Command::Delivery(DeliveryCommand::Held(args)) => {
             operations::held(&args.profile.profile, args)
         }

@@ -1,0 +1,366 @@
+//! Backup and restore with real daemons (`spec/protocol.md` §13): an online backup taken
+//! while disclosures flow, a restore, and the recovery mode that learns from the peers what
+//! they cosigned of the restored node's log.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use common::*;
+use streha_core::{AgeStatus, DisclosableCategory, Purpose, SubjectId};
+use streha_transport::{Identity, request};
+use streha_wire::peer::{PeerRequest, PeerResponse};
+use streha_wire::{MAX_FRAME_LEN, PEER_ALPN};
+
+const T: Duration = Duration::from_secs(60);
+
+/// Discloses one identity record from the shelter to the police (the agreement allows it
+/// without consent) and waits until it is delivered.
+async fn disclose(shelter: &streha_client::Client, subject: SubjectId) {
+    let sealed = shelter
+        .disclosure(
+            subject,
+            streha_core::AgencyId::new(POLICE).unwrap(),
+            Purpose::IdentificationAndReferral,
+        )
+        .field(DisclosableCategory::Identity, "name", "a pseudonym")
+        .unwrap()
+        .prepare()
+        .unwrap()
+        .seal(shelter)
+        .unwrap();
+    let id = sealed.envelope_id();
+    shelter.submit(&sealed).await.unwrap();
+    let state = shelter.await_delivery(id, T).await.unwrap();
+    assert!(
+        matches!(state, streha_wire::app::DeliveryState::Delivered { .. }),
+        "{state:?}"
+    );
+}
+
+/// The size of the latest checkpoint of the shelter's log that the police node cosigned,
+/// asked as the shelter's node asks in recovery mode (`None` if the police could not be
+/// asked this time: the connection is closed after each question, and the police caps the
+/// connections of one key, so a poll may have to wait for an earlier one to close).
+async fn police_cosigned_of_shelter(federation: &Federation) -> Option<u64> {
+    let identity = Identity::from_key(&federation.member(SHELTER).node_key).unwrap();
+    let police = federation.member(POLICE);
+    let connection = raw_connection(
+        &identity,
+        police.node_key.public_key().to_bytes(),
+        police.peer_addr,
+        PEER_ALPN,
+    )
+    .await
+    .ok()?;
+    let answer = request(
+        &connection,
+        &PeerRequest::CosignedCheckpoint,
+        MAX_FRAME_LEN,
+        T,
+    )
+    .await;
+    connection.close(0u32.into(), b"done");
+    match answer.ok()? {
+        PeerResponse::CosignedCheckpoint(None) => Some(0),
+        PeerResponse::CosignedCheckpoint(Some(note)) => {
+            let body = streha_audit::SignedNote::parse(&note).unwrap();
+            Some(
+                streha_audit::Checkpoint::parse_body(body.body())
+                    .unwrap()
+                    .size(),
+            )
+        }
+        other => panic!("unexpected answer {other:?}"),
+    }
+}
+
+fn data_dir(federation: &Federation, name: &str) -> PathBuf {
+    federation.member(name).dir.join("data")
+}
+
+/// Takes a backup of `name`'s running node into `dir`, as `streha admin backup` does.
+async fn backup(
+    federation: &Federation,
+    name: &str,
+    dir: &Path,
+) -> streha_node::admin::BackupReport {
+    let (data, out, vault) = (
+        data_dir(federation, name),
+        dir.join("store.backup"),
+        dir.join("vault.backup"),
+    );
+    tokio::task::spawn_blocking(move || {
+        streha_node::admin::request_backup(&data, &out, &vault).unwrap()
+    })
+    .await
+    .unwrap()
+}
+
+/// Replaces `name`'s data directory with one restored from the backup in `dir`.
+fn restore(federation: &Federation, name: &str, dir: &Path) {
+    let data = data_dir(federation, name);
+    std::fs::rename(&data, data.with_extension("lost")).unwrap();
+    let report =
+        streha_node::admin::restore(&dir.join("store.backup"), &dir.join("vault.backup"), &data)
+            .unwrap();
+    assert!(data.join(streha_node::recovery::RESTORED_FILE).exists());
+    let _ = report;
+}
+
+fn health(federation: &Federation, name: &str) -> serde_json::Value {
+    serde_json::from_str(&http_get(federation.member(name), "/health")).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_restore_of_an_up_to_date_backup_leaves_recovery_mode_and_serves() {
+    let federation = Federation::new();
+    let _police = federation.start(POLICE);
+    let _prosecution = federation.start(PROSECUTION);
+    let node = federation.start(SHELTER);
+    let shelter = federation.client(SHELTER).await;
+    let (subject, _) = shelter
+        .register_subject(AgeStatus::Adult, vec![])
+        .await
+        .unwrap();
+    disclose(&shelter, subject).await;
+
+    let backups = tempfile::tempdir().unwrap();
+    let report = backup(&federation, SHELTER, backups.path()).await;
+    let size = shelter.checkpoint().await.unwrap().size();
+    assert_eq!(report.size, size, "nothing was appended meanwhile");
+    assert!(
+        report.keys >= 1,
+        "the subject's data key is in the vault backup"
+    );
+    assert!(node.terminate());
+
+    restore(&federation, SHELTER, backups.path());
+    let _node = federation.start(SHELTER);
+    let recovered = eventually(T, || async {
+        let health = health(&federation, SHELTER);
+        (health["recovery"]["recovering"] == false).then_some(health)
+    })
+    .await
+    .expect("the node leaves recovery mode");
+    assert_eq!(recovered["recovery"]["lost_entries"], 0);
+    assert_eq!(recovered["log_size"], size);
+    assert!(
+        !data_dir(&federation, SHELTER)
+            .join(streha_node::recovery::RESTORED_FILE)
+            .exists()
+    );
+
+    // It serves as before: the restored subject (and its data key) and a new disclosure.
+    let shelter = federation.client(SHELTER).await;
+    disclose(&shelter, subject).await;
+    assert_eq!(
+        metric(federation.member(POLICE), "streha_fork_alarms_total"),
+        0
+    );
+
+    // An honest restore that lost nothing is no finding of the federation's verification.
+    let roster = streha_wire::Roster::open(
+        &std::fs::read_to_string(federation.dir.path().join("roster.note")).unwrap(),
+        &federation.roster_key.public_key(),
+    )
+    .unwrap();
+    let police = federation.client(POLICE).await;
+    let prosecution = federation.client(PROSECUTION).await;
+    let report = eventually(T, || async {
+        let bundles = vec![
+            shelter.export_bundle().await.ok()?,
+            police.export_bundle().await.ok()?,
+            prosecution.export_bundle().await.ok()?,
+        ];
+        let report = streha_verify::verify(&bundles, &roster, &streha_verify::VerifyOptions::new());
+        report.findings.is_empty().then_some(report)
+    })
+    .await;
+    assert!(report.is_some(), "the federation verifies with no finding");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_restore_that_lost_cosigned_entries_stays_in_recovery_and_names_the_loss() {
+    let federation = Federation::new();
+    let police_node = federation.start(POLICE);
+    let _prosecution = federation.start(PROSECUTION);
+    let node = federation.start(SHELTER);
+    let shelter = federation.client(SHELTER).await;
+    let (subject, _) = shelter
+        .register_subject(AgeStatus::Adult, vec![])
+        .await
+        .unwrap();
+    disclose(&shelter, subject).await;
+
+    // The backup is taken online, while disclosures flow; one of them is in the outbound
+    // queue then (the police is down), and delivered after it.
+    assert!(police_node.terminate());
+    let backups = tempfile::tempdir().unwrap();
+    let queued = submit_to_police(&shelter, subject, "queued").await;
+    let (report, in_flight) = tokio::join!(
+        backup(&federation, SHELTER, backups.path()),
+        submit_to_police(&shelter, subject, "in flight")
+    );
+    let _police = federation.start(POLICE);
+    let shelter = federation.client(SHELTER).await;
+    for id in [queued, in_flight] {
+        let state = shelter.await_delivery(id, T).await.unwrap();
+        assert!(
+            matches!(state, streha_wire::app::DeliveryState::Delivered { .. }),
+            "{state:?}"
+        );
+    }
+    // More disclosures after it, cosigned by the peers.
+    disclose(&shelter, subject).await;
+    disclose(&shelter, subject).await;
+    let after = shelter.checkpoint().await.unwrap().size();
+    assert!(after > report.size);
+    let cosigned = eventually(T, || async {
+        let size = police_cosigned_of_shelter(&federation).await?;
+        (size > report.size).then_some(size)
+    })
+    .await
+    .expect("the police cosigned entries the backup does not hold");
+    assert!(node.terminate());
+
+    restore(&federation, SHELTER, backups.path());
+    let _node = federation.start(SHELTER);
+    let cosigned_now = eventually(T, || police_cosigned_of_shelter(&federation))
+        .await
+        .expect("the police answers");
+    assert!(cosigned_now >= cosigned);
+    let health = eventually(T, || async {
+        let health = health(&federation, SHELTER);
+        (health["recovery"]["lost_entries"] != 0).then_some(health)
+    })
+    .await
+    .expect("recovery finds the loss");
+    let lost = health["recovery"]["lost_entries"].as_u64().unwrap();
+    // The prosecution may have cosigned less than the police; the loss is the largest.
+    assert!(lost >= cosigned_now - report.size, "{health}");
+    assert_eq!(health["recovery"]["recovering"], true);
+
+    // Nothing is appended: not the receipt of the restored queue's envelope, which the
+    // police answers (it holds it already); not a disclosure; and no witness saw a rollback.
+    let shelter = federation.client(SHELTER).await;
+    let waiting = eventually(T, || async {
+        match shelter.delivery_status(queued).await.ok()? {
+            streha_wire::app::DeliveryState::Queued {
+                last_error: Some(error),
+                ..
+            } if error.contains("recovery mode") => Some(()),
+            _ => None,
+        }
+    })
+    .await;
+    assert!(
+        waiting.is_some(),
+        "the restored envelope waits for the end of recovery"
+    );
+    assert_eq!(crate::health(&federation, SHELTER)["log_size"], report.size);
+    let refused = shelter
+        .register_subject(AgeStatus::Adult, vec![])
+        .await
+        .expect_err("the log takes no entry in recovery mode");
+    assert!(refused.to_string().contains("recovery mode"), "{refused}");
+    assert_eq!(
+        metric(federation.member(POLICE), "streha_fork_alarms_total"),
+        0
+    );
+    assert_eq!(
+        metric(federation.member(PROSECUTION), "streha_fork_alarms_total"),
+        0
+    );
+}
+
+/// Seals one identity record from the shelter to the police and submits it (delivered now
+/// or, with the police down, queued in the shelter's outbound queue).
+async fn submit_to_police(
+    shelter: &streha_client::Client,
+    subject: SubjectId,
+    name: &str,
+) -> streha_core::EnvelopeId {
+    let sealed = shelter
+        .disclosure(
+            subject,
+            streha_core::AgencyId::new(POLICE).unwrap(),
+            Purpose::IdentificationAndReferral,
+        )
+        .field(DisclosableCategory::Identity, "name", name)
+        .unwrap()
+        .prepare()
+        .unwrap()
+        .seal(shelter)
+        .unwrap();
+    let id = sealed.envelope_id();
+    shelter.submit(&sealed).await.unwrap();
+    id
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn envelopes_in_the_inbox_and_the_outbound_queue_survive_backup_and_restore() {
+    let federation = Federation::new();
+    let police_node = federation.start(POLICE);
+    let _prosecution = federation.start(PROSECUTION);
+    let shelter_node = federation.start(SHELTER);
+    let shelter = federation.client(SHELTER).await;
+    let (subject, _) = shelter
+        .register_subject(AgeStatus::Adult, vec![])
+        .await
+        .unwrap();
+    // One envelope in the police's inbox (its body is a file of the police's store)...
+    let delivered = submit_to_police(&shelter, subject, "first pseudonym").await;
+    let state = shelter.await_delivery(delivered, T).await.unwrap();
+    assert!(
+        matches!(state, streha_wire::app::DeliveryState::Delivered { .. }),
+        "{state:?}"
+    );
+    let police_backups = tempfile::tempdir().unwrap();
+    backup(&federation, POLICE, police_backups.path()).await;
+    assert!(police_node.terminate());
+
+    // ... and one in the shelter's outbound queue, the police being down.
+    let queued = submit_to_police(&shelter, subject, "second pseudonym").await;
+    assert!(matches!(
+        shelter.delivery_status(queued).await.unwrap(),
+        streha_wire::app::DeliveryState::Queued { .. }
+    ));
+    let shelter_backups = tempfile::tempdir().unwrap();
+    backup(&federation, SHELTER, shelter_backups.path()).await;
+    drop(shelter);
+    assert!(shelter_node.terminate());
+
+    restore(&federation, POLICE, police_backups.path());
+    restore(&federation, SHELTER, shelter_backups.path());
+    let _police_node = federation.start(POLICE);
+    let _shelter_node = federation.start(SHELTER);
+
+    // The queued envelope leaves the restored outbound queue once both are out of recovery,
+    // and both envelopes open at the police: bodies and data keys were restored.
+    let shelter = federation.client(SHELTER).await;
+    let delivered_after_restore = eventually(Duration::from_secs(240), || async {
+        matches!(
+            shelter.delivery_status(queued).await.ok()?,
+            streha_wire::app::DeliveryState::Delivered { .. }
+        )
+        .then_some(())
+    })
+    .await;
+    assert!(
+        delivered_after_restore.is_some(),
+        "the restored outbound envelope is delivered"
+    );
+    let police = federation.client(POLICE).await;
+    let inbox = police.inbox(None, 10).await.unwrap();
+    let ids: Vec<_> = inbox.iter().map(|entry| entry.envelope).collect();
+    assert!(ids.contains(&delivered) && ids.contains(&queued), "{ids:?}");
+    for id in [delivered, queued] {
+        police.open(id).await.unwrap();
+    }
+    for name in [POLICE, SHELTER] {
+        let health = health(&federation, name);
+        assert_eq!(health["recovery"]["lost_entries"], 0, "{name}: {health}");
+    }
+}
