@@ -114,9 +114,9 @@ pub use crate::render::{
     render_html, render_json, render_subject_json, render_subject_text, render_text,
 };
 pub use crate::report::{
-    CheckpointSummary, ConsentRow, DisclosureRow, InputFile, InputKind, NodeSummary, OptionsUsed,
-    REPORT_FORMAT, RefusalRow, Report, ReportMeta, RosterUsed, Timeline, TimelineBucket, Totals,
-    WitnessSummary,
+    CheckpointSummary, ConsentRefusalRow, ConsentRow, DisclosureRow, InputFile, InputKind,
+    NodeSummary, OptionsUsed, REPORT_FORMAT, RefusalRow, Report, ReportMeta, RosterUsed, Timeline,
+    TimelineBucket, Totals, WitnessSummary,
 };
 pub use crate::subject::{
     SHOWN_ROLES, SUBJECT_VIEW_FORMAT, SUBJECT_VIEW_NOTICE, SubjectDisclosure, SubjectView,

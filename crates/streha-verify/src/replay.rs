@@ -29,7 +29,7 @@ use streha_core::{
 use crate::directory::{Directory, approval_verifies};
 use crate::finding::{Finding, Rule};
 use crate::integrity::CheckedLog;
-use crate::report::{ConsentRow, DisclosureRow, RefusalRow};
+use crate::report::{ConsentRefusalRow, ConsentRow, DisclosureRow, RefusalRow};
 use crate::rosters::RosterSet;
 use crate::times::Times;
 
@@ -77,6 +77,8 @@ pub(crate) struct Replayed<'a> {
     pub(crate) refusals: Vec<RefusalRow>,
     /// Every consent granted (and its revocation), for the report.
     pub(crate) consents: Vec<ConsentRow>,
+    /// Every consent grant the node refused to record, for the report.
+    pub(crate) consent_refusals: Vec<ConsentRefusalRow>,
     /// The last roster version the node adopted, if it logged one.
     pub(crate) roster_version: Option<u64>,
 }
@@ -324,8 +326,15 @@ pub(crate) fn replay<'a>(
                     .push(refusal_row(&log.name, index, "refused", header, reason, *at));
             }
             // A consent the node refused to record (`streha_core::check_grant`): nothing was
-            // recorded, so the replayed registry does not change.
-            AuditEntry::ConsentRefused { .. } => {}
+            // recorded, so the replayed registry does not change; the report lists it.
+            AuditEntry::ConsentRefused { grant, reason, at } => {
+                out.consent_refusals.push(ConsentRefusalRow {
+                    at: at.to_string(),
+                    grant: consent_row(&log.name, index, grant),
+                    reason: reason.to_string(),
+                    article: reason.article(),
+                });
+            }
             AuditEntry::Received {
                 header,
                 basis,
@@ -800,18 +809,21 @@ impl<'r, 'g> State<'_, 'r, 'g> {
                     s.id()
                 ),
             ),
+            // The node's own rule at grant (`streha_core::check_grant`), replayed: a consent
+            // it must have refused but recorded is an anomaly. A recipient's membership is
+            // judged only under a roster the verifier holds.
             Some(s) => {
-                if let Grantor::Representative(r) = grant.granted_by()
-                    && !s.has_representative(r)
-                {
-                    self.anomaly(
+                let judged = self.current.is_some();
+                match streha_core::check_grant(self.roster().policy_view(), s, &grant) {
+                    Ok(()) => {}
+                    Err(RefusalReason::ConsentRecipientNotInRoster { .. }) if !judged => {}
+                    Err(reason) => self.anomaly(
                         index,
                         findings,
                         format!(
-                            "consent {id} recorded from `{r}`, who is not a registered representative of subject {} (Art. 18.3, 38.5)",
-                            s.id()
+                            "consent {id} recorded, which the node must refuse at grant: {reason}"
                         ),
-                    );
+                    ),
                 }
             }
         }

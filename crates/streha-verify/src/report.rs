@@ -37,6 +37,9 @@ pub struct Report {
     pub refusals: Vec<RefusalRow>,
     /// Every consent granted, with its revocation if any, in node and log order.
     pub consents: Vec<ConsentRow>,
+    /// Every consent grant a node refused to record (`consent_refused`), in node and log
+    /// order.
+    pub consent_refusals: Vec<ConsentRefusalRow>,
     /// Totals over every log.
     pub totals: Totals,
     /// What makes the report evidence: when and by what it was made, from which files,
@@ -255,6 +258,22 @@ pub struct ConsentRow {
     pub revoked_by: Option<String>,
 }
 
+/// One consent grant a node refused to record (`consent_refused`, `streha_core::check_grant`):
+/// nothing was recorded; the grant is shown as the application asked for it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct ConsentRefusalRow {
+    /// When the node refused it (RFC 3339, the node's time).
+    pub at: String,
+    /// The grant as asked for (`node` and `index` are the `consent_refused` entry's; no
+    /// revocation).
+    pub grant: ConsentRow,
+    /// The policy's reason.
+    pub reason: String,
+    /// The exact article of the reason.
+    pub article: &'static str,
+}
+
 /// Totals over every log.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 #[non_exhaustive]
@@ -271,6 +290,8 @@ pub struct Totals {
     pub received: u64,
     /// `refused` and `receive_refused` entries.
     pub refusals: u64,
+    /// `consent_refused` entries.
+    pub consent_refusals: u64,
     /// Findings by severity name (notes under `info`).
     pub by_severity: BTreeMap<String, usize>,
 }

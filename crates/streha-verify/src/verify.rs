@@ -252,6 +252,7 @@ pub fn verify(bundles: &[LogBundle], roster: &Roster, options: &VerifyOptions) -
     let mut nodes = Vec::with_capacity(logs.len());
     let mut refusals = Vec::new();
     let mut consents = Vec::new();
+    let mut consent_refusals = Vec::new();
     let mut totals = Totals {
         logs: logs.len(),
         ..Totals::default()
@@ -275,9 +276,11 @@ pub fn verify(bundles: &[LogBundle], roster: &Roster, options: &VerifyOptions) -
         totals.disclosures += count("disclosed");
         totals.received += count("received");
         totals.refusals += count("refused") + count("receive_refused");
+        totals.consent_refusals += count("consent_refused");
         if let Some(side) = side {
             refusals.extend(side.replayed.refusals.iter().cloned());
             consents.extend(side.replayed.consents.iter().cloned());
+            consent_refusals.extend(side.replayed.consent_refusals.iter().cloned());
         }
         let agency = log.node.map(|n| keys.nodes[n].agency);
         nodes.push(NodeSummary {
@@ -351,6 +354,7 @@ pub fn verify(bundles: &[LogBundle], roster: &Roster, options: &VerifyOptions) -
         timeline,
         refusals,
         consents,
+        consent_refusals,
         totals,
         meta,
     }

@@ -123,7 +123,16 @@ fn a_disclosure_dated_back_before_an_expiry() {
 #[test]
 fn an_adult_age_dated_back_before_a_childs_consent() {
     let (_, report, _) = forge(Forgery::AdultAgeDatedBack);
-    assert_only(&report, &[Rule::TimeBackwards, Rule::ChildOwnConsent]);
+    // The child's own consent is also caught where it was recorded: the node's rule at
+    // grant (`check_grant`) refuses it, whatever age is dated back after.
+    assert_only(
+        &report,
+        &[
+            Rule::TimeBackwards,
+            Rule::ChildOwnConsent,
+            Rule::StateEventAnomaly,
+        ],
+    );
 }
 
 /// The last entry of a log has no later entry to contradict it: the witnesses' cosignature

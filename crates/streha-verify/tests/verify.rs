@@ -827,3 +827,111 @@ fn witness_alarms_are_reported_by_kind_and_the_first_form_still_decodes() {
     // No other finding: every form decodes.
     assert_eq!(report.findings.len(), 4, "{}", render_text(&report));
 }
+
+/// A consent the node's own rule at grant (`streha_core::check_grant`) refuses — a child's
+/// own consent (Art. 18.3, 36), one to an agency the roster does not have — but that a node
+/// recorded anyway is a `state_event_anomaly` at its `consent_granted` entry, even if no
+/// disclosure ever uses it.
+#[test]
+fn a_consent_the_node_must_refuse_at_grant_is_an_anomaly_where_it_was_recorded() {
+    use streha_core::{AgeStatus, ConsentId, SubjectId};
+    let child = SubjectId::from_bytes([0xc7; 16]);
+    let mut fed = Fed::demo();
+    let start = fed.latest_time() + 1;
+    fed.node(POLICE).commit(&[AuditEntry::SubjectRegistered {
+        subject: child,
+        age_status: AgeStatus::PresumedChild,
+        at: t(start),
+    }]);
+    let own = fed.node(POLICE).commit(&[AuditEntry::ConsentGranted {
+        grant: Fed::grant(
+            ConsentId::from_bytes([0x71; 16]),
+            child,
+            Grantor::Subject,
+            vec![Recipient::Agency(agency(CSW))],
+            &[Category::Psychological],
+            &[Purpose::Assistance],
+            t(start + 1),
+        ),
+    }]);
+    let stranger = fed.node(POLICE).commit(&[AuditEntry::ConsentGranted {
+        grant: Fed::grant(
+            ConsentId::from_bytes([0x72; 16]),
+            SUBJECT_ADULT,
+            Grantor::Subject,
+            vec![Recipient::Agency(agency("clinic-not-in-roster"))],
+            &[Category::Medical],
+            &[Purpose::Assistance],
+            t(start + 2),
+        ),
+    }]);
+    fed.witness_all();
+
+    let report = run(&fed);
+    for (index, reason) in [(own, "ChildOwnConsent"), (stranger, "NotInRoster")] {
+        let hit = report.with_rule(Rule::StateEventAnomaly).find(|f| {
+            f.node == POLICE && f.entry_index == Some(index) && f.seen.contains("refuse at grant")
+        });
+        assert!(
+            hit.is_some(),
+            "{reason} at #{index}:\n{}",
+            render_text(&report)
+        );
+    }
+    assert_eq!(
+        report.with_rule(Rule::StateEventAnomaly).count(),
+        2,
+        "{}",
+        render_text(&report)
+    );
+}
+
+/// A consent grant the node refused (`consent_refused`, tag 18) is listed in the report with
+/// the grant as asked for, the reason and its article, and counted in the totals; it changes
+/// nothing in the replayed registry (no finding).
+#[test]
+fn a_refused_consent_grant_is_listed_in_the_report() {
+    use streha_core::{ConsentId, RefusalReason};
+    let mut fed = Fed::demo();
+    let at = fed.latest_time() + 1;
+    let consent = ConsentId::from_bytes([0x73; 16]);
+    let grant = Fed::grant(
+        consent,
+        SUBJECT_ADULT,
+        Grantor::Subject,
+        vec![Recipient::Agency(agency("clinic-not-in-roster"))],
+        &[Category::Medical],
+        &[Purpose::Assistance],
+        t(at),
+    );
+    let index = fed.node(POLICE).commit(&[AuditEntry::ConsentRefused {
+        grant,
+        reason: RefusalReason::ConsentRecipientNotInRoster {
+            consent,
+            recipient: agency("clinic-not-in-roster"),
+        },
+        at: t(at + 5),
+    }]);
+    fed.witness_all();
+
+    let report = run(&fed);
+    assert!(report.is_clean(), "{}", render_text(&report));
+    assert_eq!(report.totals.consent_refusals, 1);
+    let [row] = report.consent_refusals.as_slice() else {
+        panic!("one consent refusal: {:?}", report.consent_refusals);
+    };
+    assert_eq!((row.grant.node.as_str(), row.grant.index), (POLICE, index));
+    assert_eq!(row.grant.consent, consent.to_string());
+    assert_eq!(row.grant.recipients, ["clinic-not-in-roster"]);
+    assert_eq!(row.at, t(at + 5).to_string());
+    assert_eq!(row.article, "Art. 18.3, 18.2");
+    assert!(
+        row.reason.contains("clinic-not-in-roster"),
+        "{}",
+        row.reason
+    );
+    let text = render_text(&report);
+    assert!(text.contains("CONSENTS REFUSED"), "{text}");
+    let html = streha_verify::render_html(&report);
+    assert!(html.contains(r#"id="consent-refusals""#), "{html}");
+}

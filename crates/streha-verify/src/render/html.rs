@@ -54,10 +54,10 @@ pub fn render_html(report: &Report) -> String {
     }
     let _ = write!(
         o,
-        r#"<table class="totals"><tr><th>logs</th><th>entries</th><th>checkpoints</th><th>disclosures</th><th>received</th><th>refusals</th></tr>
-<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr></table>
+        r#"<table class="totals"><tr><th>logs</th><th>entries</th><th>checkpoints</th><th>disclosures</th><th>received</th><th>refusals</th><th>consents refused</th></tr>
+<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr></table>
 "#,
-        t.logs, t.entries, t.checkpoints, t.disclosures, t.received, t.refusals
+        t.logs, t.entries, t.checkpoints, t.disclosures, t.received, t.refusals, t.consent_refusals
     );
 
     o.push_str(r#"<section id="findings"><h2>Findings</h2>"#);
@@ -78,6 +78,7 @@ pub fn render_html(report: &Report) -> String {
 
     refusals_table(&mut o, report);
     consents_table(&mut o, report);
+    consent_refusals_table(&mut o, report);
 
     o.push_str(r#"<section id="timeline"><h2>Disclosures over time</h2>"#);
     if report.timeline.buckets.is_empty() {
@@ -322,6 +323,39 @@ fn consents_table(o: &mut String, report: &Report) {
                 (Some(at), Some(i)) => format!("{} (entry {i})", time(at)),
                 _ => "no".to_owned(),
             }
+        );
+    }
+    o.push_str("</table></section>\n");
+}
+
+/// Every consent grant a node refused to record: who asked for what, the reason, its article.
+fn consent_refusals_table(o: &mut String, report: &Report) {
+    if report.consent_refusals.is_empty() {
+        return;
+    }
+    o.push_str(r#"<section id="consent-refusals"><h2>Consents refused</h2>"#);
+    o.push_str("<p>Every consent grant a node refused to record (nothing was recorded), as the application asked for it.</p>");
+    o.push_str("<table><tr><th>where</th><th>time</th><th>consent</th><th>subject</th><th>given by</th><th>recipients</th><th>categories</th><th>purposes</th><th>reason</th><th>article</th></tr>");
+    for r in &report.consent_refusals {
+        let c = &r.grant;
+        let _ = write!(
+            o,
+            "<tr><td><code>{}#{}</code></td><td>{}</td><td><code>{}</code></td><td><code>{}</code></td><td>{}{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            esc(&c.node),
+            c.index,
+            time(&r.at),
+            esc(short(&c.consent)),
+            esc(short(&c.subject)),
+            esc(c.granted_by),
+            c.representative
+                .as_deref()
+                .map(|r| format!(" <code>{}</code>", esc(r)))
+                .unwrap_or_default(),
+            esc(&c.recipients.join(", ")),
+            esc(&c.categories.join(", ")),
+            esc(&c.purposes.join(", ")),
+            esc(&r.reason),
+            esc(r.article),
         );
     }
     o.push_str("</table></section>\n");

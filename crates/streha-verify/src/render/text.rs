@@ -64,8 +64,8 @@ pub fn render_text(report: &Report) -> String {
     }
     let _ = writeln!(
         o,
-        "{} logs, {} entries, {} checkpoints; {} disclosures, {} received, {} refusals",
-        t.logs, t.entries, t.checkpoints, t.disclosures, t.received, t.refusals
+        "{} logs, {} entries, {} checkpoints; {} disclosures, {} received, {} refusals, {} consents refused",
+        t.logs, t.entries, t.checkpoints, t.disclosures, t.received, t.refusals, t.consent_refusals
     );
     if report.is_clean() {
         let _ = writeln!(
@@ -216,6 +216,31 @@ pub fn render_text(report: &Report) -> String {
                     _ => String::new(),
                 }
             );
+        }
+    }
+
+    if !report.consent_refusals.is_empty() {
+        let _ = writeln!(o, "\nCONSENTS REFUSED");
+        for r in &report.consent_refusals {
+            let c = &r.grant;
+            let _ = writeln!(
+                o,
+                "  {}#{} {} consent {} about {}: by {}{}, to {}; {} for {}",
+                c.node,
+                c.index,
+                r.at,
+                short(&c.consent),
+                short(&c.subject),
+                c.granted_by,
+                c.representative
+                    .as_deref()
+                    .map(|r| format!(" `{r}`"))
+                    .unwrap_or_default(),
+                c.recipients.join(", "),
+                c.categories.join(", "),
+                c.purposes.join(", "),
+            );
+            let _ = writeln!(o, "      {} ({})", r.reason, r.article);
         }
     }
 
