@@ -326,6 +326,8 @@ pub(crate) fn replay<'a>(
             // A consent the node refused to record (`streha_core::check_grant`): nothing was
             // recorded, so the replayed registry does not change.
             AuditEntry::ConsentRefused { .. } => {}
+            // The start of a new epoch: judged by `epoch` (V-epoch), not a policy fact.
+            AuditEntry::LogRestored { .. } => {}
             AuditEntry::Received {
                 header,
                 basis,
