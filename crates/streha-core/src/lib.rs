@@ -144,6 +144,7 @@ mod category;
 mod codec;
 mod consent;
 mod entry;
+pub mod epoch;
 mod header;
 mod ids;
 mod policy;
