@@ -280,7 +280,7 @@ pub enum PeerRequest {
     /// Variant 6. Ask the peer to witness the first checkpoint of a new epoch of the
     /// sender's log, with the epoch's declaration (`spec/protocol.md` §9, "A new epoch";
     /// judged by `streha_witness::rules::judge_new_epoch`). Answered as
-    /// [`PeerRequest::Witness`] is. Not served yet: a node answers `BadRequest`.
+    /// [`PeerRequest::Witness`] is.
     WitnessNewEpoch(Box<NewEpochRequest>),
 }
 
