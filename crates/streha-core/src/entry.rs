@@ -364,7 +364,34 @@ pub enum AuditEntry {
         /// When the node refused it (its own time).
         at: Timestamp,
     },
+    /// Tag 19. The first entry of a new log epoch (`spec/audit-log.md` §8): this node's
+    /// store was restored from a backup older than what its witnesses had cosigned, so the
+    /// entries `restored_size..` of `previous_origin` are lost, and the node continues under
+    /// the next epoch's origin instead of forking the old log silently. Signed as every
+    /// entry is: it is entry 0 of the new log, under the node's signed checkpoints.
+    LogRestored {
+        /// The origin of the epoch the loss happened in (the log this one continues).
+        previous_origin: LogOrigin,
+        /// The size of the restored log: the backup's last checkpoint.
+        restored_size: u64,
+        /// Its root hash.
+        restored_root: [u8; 32],
+        /// The proof of the loss: a checkpoint of `previous_origin` larger than
+        /// `restored_size`, signed by this node (signed-note text, as the peer that kept it
+        /// sent it, its cosignatures included; at most [`MAX_PROVEN_NOTE_LEN`] bytes). The
+        /// lost range is `restored_size..` that checkpoint's size.
+        proven_note: String,
+        /// The peer whose kept checkpoint `proven_note` is.
+        proven_by: AgencyId,
+        /// When the node continued under the new epoch.
+        at: Timestamp,
+    },
 }
+
+/// The largest `proven_note` of a [`AuditEntry::LogRestored`], in bytes: a checkpoint note a
+/// peer witness keeps (the witnesses' own bound, 8 KiB), so the entry stays far under
+/// [`MAX_ENTRY_LEN`].
+pub const MAX_PROVEN_NOTE_LEN: usize = 8 * 1024;
 
 impl AuditEntry {
     /// The canonical encoding: `ENTRY_VERSION ‖ postcard(entry)`.
@@ -378,7 +405,20 @@ impl AuditEntry {
     /// [`DecodeError`] when the input is over [`MAX_ENTRY_LEN`], empty, of another version,
     /// malformed, followed by trailing bytes, or not canonical.
     pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
-        codec::decode_versioned("audit entry", ENTRY_VERSION, MAX_ENTRY_LEN, bytes)
+        let entry: Self =
+            codec::decode_versioned("audit entry", ENTRY_VERSION, MAX_ENTRY_LEN, bytes)?;
+        if let AuditEntry::LogRestored { proven_note, .. } = &entry
+            && proven_note.len() > MAX_PROVEN_NOTE_LEN
+        {
+            return Err(DecodeError::Malformed {
+                what: "audit entry",
+                detail: format!(
+                    "a log_restored proof note of {} bytes is over the limit of {MAX_PROVEN_NOTE_LEN}",
+                    proven_note.len()
+                ),
+            });
+        }
+        Ok(entry)
     }
 
     /// The entry's time.
@@ -403,7 +443,7 @@ impl AuditEntry {
             | WitnessAlarmV1 { at, .. }
             | WitnessAlarm { at, .. }
             | WitnessedCheckpoints { at, .. } => *at,
-            ConsentRefused { at, .. } => *at,
+            ConsentRefused { at, .. } | LogRestored { at, .. } => *at,
         }
     }
 
@@ -430,6 +470,7 @@ impl AuditEntry {
             WitnessAlarmV1 { .. } | WitnessAlarm { .. } => "witness_alarm",
             WitnessedCheckpoints { .. } => "witnessed_checkpoints",
             ConsentRefused { .. } => "consent_refused",
+            LogRestored { .. } => "log_restored",
         }
     }
 }

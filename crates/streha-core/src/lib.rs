@@ -144,6 +144,7 @@ mod category;
 mod codec;
 mod consent;
 mod entry;
+pub mod epoch;
 mod header;
 mod ids;
 mod policy;
@@ -166,7 +167,7 @@ pub use crate::{
         Grantor, MAX_CONSENT_RECIPIENTS, NotInForce, Recipient, RegistryError,
     },
     entry::{
-        AuditEntry, ENTRY_VERSION, EnvelopeSignature, KeyKind, MAX_ENTRY_LEN,
+        AuditEntry, ENTRY_VERSION, EnvelopeSignature, KeyKind, MAX_ENTRY_LEN, MAX_PROVEN_NOTE_LEN,
         MAX_WITNESSED_PER_ENTRY, ViolationKind, WitnessAlarmKind, WitnessedCheckpoint,
     },
     header::{

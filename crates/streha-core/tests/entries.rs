@@ -346,6 +346,18 @@ fn fixed_entries() -> Vec<(&'static str, &'static str, AuditEntry)> {
                 at: t,
             },
         ),
+        (
+            "log_restored",
+            "tag 19: log police.example/log restored at size 90 (root b0..b0), its loss proven by csw's kept note",
+            AuditEntry::LogRestored {
+                previous_origin: LogOrigin::new("police.example/log").unwrap(),
+                restored_size: 90,
+                restored_root: [0xb0; 32],
+                proven_note: "police.example/log\n100\noKCgoKCgoKCgoKCgoKCgoKCgoKCgoKCgoKCgoKCgoKA=\n\n— police.example/log AAAAAA==\n".into(),
+                proven_by: agency("csw"),
+                at: t,
+            },
+        ),
     ]
 }
 
@@ -484,7 +496,7 @@ fn encoding_walkthrough_of_spec() {
     for (i, (name, _, entry)) in fixed_entries().iter().enumerate() {
         let tag = entry.encode()[1];
         let want = [
-            0, 1, 2, 3, 4, 5, 6, 6, 7, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18,
+            0, 1, 2, 3, 4, 5, 6, 6, 7, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19,
         ][i];
         assert_eq!(tag, want, "{name}");
         assert_eq!(name.split('_').next(), entry.kind_name().split('_').next());
@@ -1015,7 +1027,42 @@ fn arb_entry() -> impl Strategy<Value = AuditEntry> {
                     at,
                 }
             }),
+        (
+            "[ -~]{0,40}[!-~]",
+            (any::<u64>(), arb_hash()),
+            "\\PC{0,200}",
+            arb_agency(),
+            arb_time()
+        )
+            .prop_map(|(origin, restored, proven_note, proven_by, at)| {
+                AuditEntry::LogRestored {
+                    previous_origin: LogOrigin::new(origin.trim_start().to_string() + "x").unwrap(),
+                    restored_size: restored.0,
+                    restored_root: restored.1,
+                    proven_note,
+                    proven_by,
+                    at,
+                }
+            }),
     ]
+}
+
+#[test]
+fn a_log_restored_proof_note_over_its_bound_is_refused() {
+    let entry = |len: usize| AuditEntry::LogRestored {
+        previous_origin: LogOrigin::new("police.example/log").unwrap(),
+        restored_size: 1,
+        restored_root: [0; 32],
+        proven_note: "n".repeat(len),
+        proven_by: agency("csw"),
+        at: Timestamp(1),
+    };
+    let fits = entry(MAX_PROVEN_NOTE_LEN);
+    assert_eq!(AuditEntry::decode(&fits.encode()).unwrap(), fits);
+    assert!(matches!(
+        AuditEntry::decode(&entry(MAX_PROVEN_NOTE_LEN + 1).encode()),
+        Err(DecodeError::Malformed { .. })
+    ));
 }
 
 /// A byte-level edit of an encoding.

@@ -468,3 +468,134 @@ async fn the_inbox_is_listed_without_opening_any_envelope() {
         AppResponse::Error(_)
     ));
 }
+
+/// The shelter's log as its node signs it: a checkpoint of `tree` under `origin`.
+fn shelter_note(node: &Node, origin: &str, tree: &streha_audit::MemoryTree) -> String {
+    let signer = NoteSigner::new(origin, node.shelter_node.as_dalek().clone()).unwrap();
+    streha_audit::sign_checkpoint(
+        &streha_audit::Checkpoint::new(origin, tree.size(), tree.root()).unwrap(),
+        &signer,
+    )
+    .to_text()
+}
+
+fn shelter_tree(n: u8) -> streha_audit::MemoryTree {
+    let mut tree = streha_audit::MemoryTree::new();
+    for i in 0..n {
+        tree.append_entry(&[b's', i]);
+    }
+    tree
+}
+
+/// The police node cosigns the shelter's epoch-1 log up to size 5; the shelter then
+/// declares `restored..proven` lost and offers epoch 2, whose first checkpoint, the
+/// declaration (entry 0) and its proof are returned.
+async fn shelter_restored(node: &Node, proven: u8) -> (String, streha_wire::peer::NewEpochRequest) {
+    use crate::witness::handle_witness;
+    use streha_wire::peer::{NewEpochRequest, WitnessRequest};
+    let federation = node.shared.roster().federation().to_owned();
+    let base = node.shelter.log_origin(&federation);
+    let cosigned = handle_witness(
+        &node.shared,
+        &node.shelter,
+        WitnessRequest {
+            old_size: 0,
+            proof: streha_audit::ConsistencyProof::new(vec![]).unwrap(),
+            checkpoint: shelter_note(node, &base, &shelter_tree(5)),
+        },
+    )
+    .await
+    .unwrap();
+    assert!(
+        matches!(cosigned, PeerResponse::Cosigned(_)),
+        "{cosigned:?}"
+    );
+    let declaration = streha_core::AuditEntry::LogRestored {
+        previous_origin: streha_core::LogOrigin::new(base.as_str()).unwrap(),
+        restored_size: 3,
+        restored_root: shelter_tree(3).root().to_bytes(),
+        proven_note: shelter_note(node, &base, &shelter_tree(proven)),
+        proven_by: AgencyId::new("police").unwrap(),
+        at: Timestamp(2),
+    }
+    .encode();
+    let epoch = node.shelter.log_origin_at(&federation, 2);
+    let mut tree = streha_audit::MemoryTree::new();
+    tree.append_entry(&declaration);
+    tree.append_entry(b"after");
+    let proof = streha_audit::inclusion_proof(0, tree.size(), &tree).unwrap();
+    (
+        epoch.clone(),
+        NewEpochRequest {
+            checkpoint: shelter_note(node, &epoch, &tree),
+            declaration,
+            proof,
+        },
+    )
+}
+
+/// Issue 18.18: a peer witness cosigns a new epoch of a log only with its declaration
+/// (`WitnessNewEpoch`, judged by `streha_witness::rules::judge_new_epoch`), and witnesses it
+/// as any log afterwards; offered without it, the epoch is refused.
+#[tokio::test]
+async fn a_declared_restore_is_witnessed_and_an_undeclared_epoch_is_not() {
+    use crate::witness::{handle_witness, handle_witness_new_epoch};
+    use streha_wire::peer::WitnessRequest;
+    let node = node();
+    let (epoch, request) = shelter_restored(&node, 5).await;
+    // Offered as a plain checkpoint: a log started over without a declaration.
+    let undeclared = handle_witness(
+        &node.shared,
+        &node.shelter,
+        WitnessRequest {
+            old_size: 0,
+            proof: streha_audit::ConsistencyProof::new(vec![]).unwrap(),
+            checkpoint: request.checkpoint.clone(),
+        },
+    )
+    .await;
+    assert!(
+        matches!(undeclared, Err(crate::failure::Failure::Verification(_))),
+        "{undeclared:?}"
+    );
+    // With its declaration: cosigned, and the epoch is witnessed from then on.
+    let answer = handle_witness_new_epoch(&node.shared, &node.shelter, request.clone())
+        .await
+        .unwrap();
+    assert!(matches!(answer, PeerResponse::Cosigned(_)), "{answer:?}");
+    let mut tree = streha_audit::MemoryTree::new();
+    tree.append_entry(&request.declaration);
+    tree.append_entry(b"after");
+    tree.append_entry(b"more");
+    let grown = handle_witness(
+        &node.shared,
+        &node.shelter,
+        WitnessRequest {
+            old_size: 2,
+            proof: streha_audit::consistency_proof(2, 3, &tree).unwrap(),
+            checkpoint: shelter_note(&node, &epoch, &tree),
+        },
+    )
+    .await
+    .unwrap();
+    assert!(matches!(grown, PeerResponse::Cosigned(_)), "{grown:?}");
+}
+
+/// Issue 18.18: a declaration that hides entries this witness cosigned (it proves size 4,
+/// the witness cosigned 5) is a rollback: refused, evidence kept against the old epoch.
+#[tokio::test]
+async fn a_declaration_hiding_what_the_witness_cosigned_is_a_rollback() {
+    use crate::witness::handle_witness_new_epoch;
+    let node = node();
+    let (_, request) = shelter_restored(&node, 4).await;
+    let answer = handle_witness_new_epoch(&node.shared, &node.shelter, request)
+        .await
+        .unwrap();
+    assert_eq!(
+        answer,
+        PeerResponse::WitnessRefused {
+            kind: streha_core::WitnessAlarmKind::Rollback,
+            cosigned_size: 5
+        }
+    );
+}

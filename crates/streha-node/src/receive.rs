@@ -46,6 +46,9 @@ pub(crate) async fn handle(
         PeerRequest::CosignedCheckpoint => {
             crate::recovery::handle_cosigned_checkpoint(shared, peer)
         }
+        PeerRequest::WitnessNewEpoch(request) => {
+            crate::witness::handle_witness_new_epoch(shared, peer, *request).await
+        }
         _ => Err(Failure::BadRequest(
             "this node does not support that request; upgrade the node".into(),
         )),

@@ -29,7 +29,7 @@ use streha_core::{
     AgencyId, AuditEntry, LogOrigin, MAX_WITNESSED_PER_ENTRY, WitnessAlarmKind, WitnessedCheckpoint,
 };
 use streha_store::Transaction;
-use streha_wire::peer::{PeerRequest, PeerResponse, WitnessRequest};
+use streha_wire::peer::{NewEpochRequest, PeerRequest, PeerResponse, WitnessRequest};
 use streha_wire::{AgencyEntry, IndependentWitness, Roster};
 use streha_witness::client::{Answer, Tls};
 use streha_witness::rules::{
@@ -147,6 +147,30 @@ fn log_keys(roster: &Roster, owner: &AgencyEntry) -> Result<LogKeys, Failure> {
     Ok(keys)
 }
 
+/// [`log_keys`] for `origin`, a log epoch of `owner` (`spec/audit-log.md` §9): the same
+/// node key under the epoch's origin, which is guarded too.
+fn epoch_keys(roster: &Roster, owner: &AgencyEntry, origin: &str) -> Result<LogKeys, Failure> {
+    let mut keys = log_keys(roster, owner)?;
+    if origin != keys.origin {
+        keys.log = vec![
+            streha_audit::NoteVerifier::new(origin, *owner.node_key.as_dalek()).map_err(|e| {
+                Failure::Internal(format!("cannot build a verifier for `{origin}`: {e}"))
+            })?,
+        ];
+        keys.origin = origin.to_owned();
+        keys.guarded_names.push(origin.to_owned());
+    }
+    Ok(keys)
+}
+
+/// The origin a checkpoint note names, if it parses (the note is verified afterwards).
+fn named_origin(note: &str) -> Option<String> {
+    let parsed = SignedNote::parse(note).ok()?;
+    Checkpoint::parse_body(parsed.body())
+        .ok()
+        .map(|c| c.origin().to_owned())
+}
+
 /// [`open_note`] on a blocking thread (signature checks are CPU work that must not hold up
 /// the async threads serving applications), remembered so that a note gossiped every round
 /// is verified once.
@@ -203,7 +227,28 @@ pub(crate) async fn handle_witness(
 ) -> Result<PeerResponse, Failure> {
     let permit = admit(shared, &owner.id).await?;
     let roster = shared.roster();
-    let keys = log_keys(&roster, owner)?;
+    // A later epoch of the owner's log is witnessed here only once its declaration was
+    // accepted ([`handle_witness_new_epoch`]); before, it is a log started over without
+    // saying what it lost.
+    let keys = match named_origin(&request.checkpoint)
+        .and_then(|origin| Some((owner.epoch_of(roster.federation(), &origin)?, origin)))
+    {
+        Some((epoch, origin)) if epoch > streha_core::epoch::FIRST_EPOCH => {
+            let accepted: Option<WitnessView> =
+                state::load(&shared.store, WITNESSED, origin.as_bytes())?;
+            if accepted.is_none() {
+                shared.metrics.witness_refused("undeclared_epoch");
+                tracing::error!(log = %owner.id, origin = %origin,
+                    "security event: a new epoch of a peer's log offered without its declaration of what the previous epoch lost; refused");
+                return Err(Failure::Verification(format!(
+                    "`{origin}` is a new epoch of `{}`'s log; it is witnessed only after its declaration (WitnessNewEpoch)",
+                    owner.id
+                )));
+            }
+            epoch_keys(&roster, owner, &origin)?
+        }
+        _ => log_keys(&roster, owner)?,
+    };
     let opened = open_owner_note(shared, keys, request.checkpoint)
         .await
         .map_err(|refusal| refusal_failure(shared, refusal, &owner.id))?;
@@ -273,6 +318,121 @@ pub(crate) async fn handle_witness(
                 ));
             };
             return alarm(shared, &origin, kind, view, &opened.kept_note, checkpoint).await;
+        }
+    }
+    let signer = CosignatureSigner::new(&shared.origin, shared.node_key.as_dalek().clone())
+        .map_err(|e| Failure::Internal(format!("cannot build the cosigner: {e}")))?;
+    let timestamp = shared.now().unix_millis() / 1000;
+    let line = rules::cosign(&signer, checkpoint, timestamp)
+        .map_err(|e| Failure::Internal(format!("cannot cosign: {e}")))?
+        .to_line();
+    Ok(PeerResponse::Cosigned(line))
+}
+
+/// Answers the first checkpoint of a new epoch of `owner`'s log with its declaration
+/// (`spec/protocol.md` §9, "A new epoch"): judged by [`rules::judge_new_epoch`] against the
+/// latest checkpoint of the previous epoch this node cosigned, which it keeps. Accepted, the
+/// new epoch is cosigned and witnessed from then on as any log; refused while this node had
+/// cosigned the previous epoch, it is a rollback (evidence, `witness_alarm`, metrics).
+pub(crate) async fn handle_witness_new_epoch(
+    shared: &Shared,
+    owner: &AgencyEntry,
+    request: NewEpochRequest,
+) -> Result<PeerResponse, Failure> {
+    let permit = admit(shared, &owner.id).await?;
+    let roster = shared.roster();
+    let federation = roster.federation();
+    let Some(origin) = named_origin(&request.checkpoint) else {
+        return Err(Failure::BadRequest(
+            "the new epoch's checkpoint is malformed".into(),
+        ));
+    };
+    let Some(previous) = owner
+        .epoch_of(federation, &origin)
+        .and_then(|_| streha_core::epoch::previous_epoch_origin(&origin))
+    else {
+        return Err(Failure::BadRequest(format!(
+            "`{origin}` is not a new epoch of `{}`'s log",
+            owner.id
+        )));
+    };
+    let opened = open_owner_note(
+        shared,
+        epoch_keys(&roster, owner, &origin)?,
+        request.checkpoint,
+    )
+    .await
+    .map_err(|refusal| refusal_failure(shared, refusal, &owner.id))?;
+    drop(permit);
+    let checkpoint = &opened.checkpoint;
+    let previous_keys = epoch_keys(&roster, owner, &previous)?;
+    let _guard = shared.witness_lock.lock().await;
+    if let Some(kind) = held_evidence(shared, &previous)? {
+        let seen: Option<WitnessView> = state::load(&shared.store, WITNESSED, previous.as_bytes())?;
+        return Ok(PeerResponse::WitnessRefused {
+            kind,
+            cosigned_size: seen.map_or(0, |v| v.size),
+        });
+    }
+    let accepted: Option<WitnessView> = state::load(&shared.store, WITNESSED, origin.as_bytes())?;
+    if let Some(accepted) = accepted {
+        // Asked again (an answer lost): the same checkpoint is cosigned again; anything
+        // else goes through `Witness`.
+        if accepted.size != checkpoint.size() || accepted.root != checkpoint.root().to_bytes() {
+            return Err(Failure::BadRequest(format!(
+                "the declaration of `{origin}` was accepted already; witness its later checkpoints with Witness"
+            )));
+        }
+    } else {
+        let seen: Option<WitnessView> = state::load(&shared.store, WITNESSED, previous.as_bytes())?;
+        let latest = seen.as_ref().map(|v| Latest {
+            size: v.size,
+            root: streha_audit::Hash::from_bytes(v.root),
+        });
+        match rules::judge_new_epoch(
+            checkpoint,
+            Some((&request.declaration, &request.proof)),
+            &previous_keys,
+            latest.as_ref(),
+        ) {
+            Ok(loss) => {
+                tracing::warn!(log = %owner.id, previous = %loss.previous_origin, new = %origin,
+                    restored = loss.restored_size, proven = loss.proven_size, proven_by = %loss.proven_by,
+                    "a peer restored its log with a declared loss: entries {}..{} of `{}` declared lost; its new epoch is witnessed from now on (this node keeps the previous epoch's last cosigned checkpoint)",
+                    loss.restored_size, loss.proven_size, loss.previous_origin);
+                let view = WitnessView {
+                    size: checkpoint.size(),
+                    root: checkpoint.root().to_bytes(),
+                    note: opened.kept_note.clone(),
+                };
+                let mut tx = Transaction::new();
+                tx.put(
+                    WITNESSED_ROOTS,
+                    roots_key(&origin, checkpoint.size()),
+                    state::encode(&view),
+                )
+                .put(WITNESSED, origin.as_bytes().to_vec(), state::encode(&view));
+                shared.commit(tx).await?;
+            }
+            Err(refusal) => {
+                shared.metrics.witness_refused("undeclared_epoch");
+                tracing::error!(log = %owner.id, origin = %origin, %refusal,
+                    "security event: a new epoch of a peer's log with a declaration that does not hold; refused");
+                if let Some(seen) = &seen {
+                    return alarm(
+                        shared,
+                        &previous,
+                        WitnessAlarmKind::Rollback,
+                        seen,
+                        &opened.kept_note,
+                        checkpoint,
+                    )
+                    .await;
+                }
+                return Err(Failure::Verification(format!(
+                    "the declaration of `{origin}` does not hold: {refusal}"
+                )));
+            }
         }
     }
     let signer = CosignatureSigner::new(&shared.origin, shared.node_key.as_dalek().clone())

@@ -281,6 +281,18 @@ rules! {
     /// A witness's log records cosigning this log at a size beyond its bundle's entries.
     CosignedBeyondExport = "cosigned_beyond_export", "V3.7", Critical, "",
         "bundle ends before a size a witness cosigned";
+    /// A later log epoch's valid declaration of entries its previous epoch lost on a
+    /// restore (`spec/audit-log.md` §9): evidence of an honest restore, not an alarm.
+    DeclaredLoss = "declared_loss", "V1.9", Warning, "",
+        "entries declared lost on restore";
+    /// A later log epoch that does not begin with a `log_restored` declaration.
+    UndeclaredEpoch = "undeclared_epoch", "V1.9", Critical, "",
+        "new log epoch without a declaration";
+    /// A `log_restored` declaration that does not hold: not the node's, of another log,
+    /// proving no loss, hiding a checkpoint of the previous epoch that another bundle shows,
+    /// or restoring a tree that is not the previous epoch's.
+    ForgedRestoreDeclaration = "forged_restore_declaration", "V1.9", Critical, "",
+        "false declaration of a restore";
     /// A counterpart log was not supplied, or ends before the entry in question.
     CounterpartMissing = "counterpart_missing", "V3.5", Info, "",
         "counterpart log not supplied";

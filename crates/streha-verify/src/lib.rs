@@ -95,6 +95,7 @@
 mod batch;
 mod cross;
 mod directory;
+mod epochs;
 mod evidence;
 mod finding;
 mod integrity;

@@ -335,6 +335,8 @@ pub(crate) fn replay<'a>(
                     article: reason.article(),
                 });
             }
+            // The start of a new epoch: judged by `epochs` (V1.9), not a policy fact.
+            AuditEntry::LogRestored { .. } => {}
             AuditEntry::Received {
                 header,
                 basis,

@@ -240,6 +240,8 @@ pub fn verify(bundles: &[LogBundle], roster: &Roster, options: &VerifyOptions) -
     let members: BTreeSet<String> = keys.nodes.iter().map(|n| n.agency.id.to_string()).collect();
     crate::witnessed::check_witnessed(&logs, &primary, &keys, &mut findings);
     match_logs(&mut sides, &keys, &members, &mut findings, &mut notes);
+    // V1.9, after V3: a valid declaration covers the evidence of its lost range.
+    crate::epochs::check_epochs(bundles, &logs, &keys, &mut findings);
 
     // Notes found among the checks go with the notes.
     let (info, problems): (Vec<Finding>, Vec<Finding>) = findings

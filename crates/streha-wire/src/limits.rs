@@ -56,6 +56,11 @@ pub const MAX_GOSSIP_NOTES: usize = 256;
 /// list is refused while decoding, and a sending node never builds one.
 pub const MAX_BATCH_ENVELOPES: usize = 32;
 
+/// The largest checkpoint note of a [`NewEpochRequest`](crate::peer::NewEpochRequest), in
+/// bytes: the peer witnesses' own bound on a checkpoint note
+/// (`streha_witness::rules::MAX_WITNESS_NOTE_LEN`), refused while decoding beyond.
+pub const MAX_NEW_EPOCH_NOTE_LEN: usize = 8 * 1024;
+
 /// The most bytes of envelopes (ciphertexts and header contexts) one delivery batch of more
 /// than one envelope carries. A single envelope of any size within
 /// `streha_crypto::MAX_ENVELOPE_LEN` travels alone, in a batch of one; a batch
@@ -363,6 +368,21 @@ where
     T: Deserialize<'de>,
 {
     bounded(d, "witness evidence records", MAX_PAGE_ITEMS)
+}
+
+/// The checkpoint of a new epoch: at most [`MAX_NEW_EPOCH_NOTE_LEN`] bytes.
+pub(crate) fn new_epoch_note<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    capped_text(d, "new epoch checkpoint", MAX_NEW_EPOCH_NOTE_LEN)
+}
+
+/// The declaration of a new epoch (an encoded audit entry): at most
+/// [`MAX_ENTRY_LEN`](streha_core::MAX_ENTRY_LEN) bytes.
+pub(crate) fn declaration_bytes<'de, D, T>(d: D) -> Result<Vec<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    bounded(d, "declaration bytes", streha_core::MAX_ENTRY_LEN)
 }
 
 /// The checkpoints of a gossip message: at most [`MAX_GOSSIP_NOTES`].

@@ -277,6 +277,27 @@ pub enum PeerRequest {
     /// sender signed it (`spec/protocol.md` §13, recovery after a restore). The peer answers
     /// [`PeerResponse::CosignedCheckpoint`].
     CosignedCheckpoint,
+    /// Variant 6. Ask the peer to witness the first checkpoint of a new epoch of the
+    /// sender's log, with the epoch's declaration (`spec/protocol.md` §9, "A new epoch";
+    /// judged by `streha_witness::rules::judge_new_epoch`). Answered as
+    /// [`PeerRequest::Witness`] is.
+    WitnessNewEpoch(Box<NewEpochRequest>),
+}
+
+/// The first checkpoint of a new log epoch with its declaration: entry 0 of the new log
+/// (a `log_restored` entry) and its inclusion proof under the checkpoint.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewEpochRequest {
+    /// The new epoch's signed checkpoint (signed-note text), at most
+    /// [`MAX_NEW_EPOCH_NOTE_LEN`](crate::limits::MAX_NEW_EPOCH_NOTE_LEN) bytes.
+    #[serde(deserialize_with = "crate::limits::new_epoch_note")]
+    pub checkpoint: String,
+    /// Entry 0 of the new epoch, encoded, at most
+    /// [`MAX_ENTRY_LEN`](streha_core::MAX_ENTRY_LEN) bytes.
+    #[serde(deserialize_with = "crate::limits::declaration_bytes")]
+    pub declaration: Vec<u8>,
+    /// Its inclusion proof at index 0 under the checkpoint.
+    pub proof: InclusionProof,
 }
 
 /// A node's roster version and the hash of its signed roster (BLAKE3 of the note text, the

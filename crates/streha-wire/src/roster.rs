@@ -215,7 +215,21 @@ impl AgencyEntry {
     pub fn log_origin(&self, federation: &str) -> String {
         format!("{federation}/streha/{}", self.id)
     }
+
+    /// The origin of this agency's log in `epoch` ([`epoch_origin`] of [`Self::log_origin`]):
+    /// the base origin in epoch 1, `<base>/epoch/<n>` from epoch 2 on.
+    pub fn log_origin_at(&self, federation: &str, epoch: u64) -> String {
+        epoch_origin(&self.log_origin(federation), epoch)
+    }
+
+    /// Whether `origin` is a log origin of this agency in any epoch; its epoch if so.
+    pub fn epoch_of(&self, federation: &str, origin: &str) -> Option<u64> {
+        let (base, epoch) = split_epoch(origin)?;
+        (base == self.log_origin(federation)).then_some(epoch)
+    }
 }
+
+pub use streha_core::epoch::{FIRST_EPOCH, MAX_EPOCH, epoch_origin, split_epoch};
 
 #[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -759,7 +773,7 @@ impl Roster {
             if self
                 .agencies
                 .iter()
-                .any(|a| a.log_origin(&self.federation) == name)
+                .any(|a| a.epoch_of(&self.federation, &name).is_some())
             {
                 return Err(RosterError::Malformed(format!(
                     "independent witness `{name}` has the name of an agency's log"

@@ -535,3 +535,51 @@ fn delivery_batches_and_their_receipts_are_capped_from_their_announced_length() 
         })
     );
 }
+
+/// Issue 18.18: a new epoch's witnessing request is variant 6 of `PeerRequest`; its
+/// checkpoint is capped at `MAX_NEW_EPOCH_NOTE_LEN` bytes and its declaration at
+/// `MAX_ENTRY_LEN`, both refused while decoding.
+#[test]
+fn new_epoch_requests_are_variant_6_and_capped() {
+    use streha_wire::limits::MAX_NEW_EPOCH_NOTE_LEN;
+    use streha_wire::peer::NewEpochRequest;
+
+    let request = |note: usize, declaration: usize| {
+        PeerRequest::WitnessNewEpoch(Box::new(NewEpochRequest {
+            checkpoint: "c".repeat(note),
+            declaration: vec![7; declaration],
+            proof: streha_audit::InclusionProof::new(vec![streha_audit::Hash::from([9; 32])])
+                .unwrap(),
+        }))
+    };
+    let fits = request(MAX_NEW_EPOCH_NOTE_LEN, streha_core::MAX_ENTRY_LEN);
+    let bytes = frame::encode(&fits).unwrap();
+    assert_eq!(
+        frame::decode::<PeerRequest>(&bytes, MAX_FRAME_LEN),
+        Ok(fits)
+    );
+    // The variant number, after the frame's length prefix and version byte.
+    let small = frame::encode(&request(0, 0)).unwrap();
+    assert_eq!(small[4], PROTOCOL_VERSION);
+    assert_eq!(small[5], 6, "{small:?}");
+    assert!(matches!(
+        frame::decode::<PeerRequest>(
+            &frame::encode(&request(MAX_NEW_EPOCH_NOTE_LEN + 1, 0)).unwrap(),
+            MAX_FRAME_LEN
+        ),
+        Err(FrameError::TooLong {
+            what: "new epoch checkpoint",
+            ..
+        })
+    ));
+    assert!(matches!(
+        frame::decode::<PeerRequest>(
+            &frame::encode(&request(0, streha_core::MAX_ENTRY_LEN + 1)).unwrap(),
+            MAX_FRAME_LEN
+        ),
+        Err(FrameError::TooManyItems {
+            what: "declaration bytes",
+            ..
+        })
+    ));
+}

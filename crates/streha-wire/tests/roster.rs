@@ -256,6 +256,10 @@ fn origins_are_url_style_names_unique_to_the_federation() {
     )
     .unwrap();
     streha_core::LogOrigin::new(long_agency.log_origin(&longest)).unwrap();
+    // So does its last epoch, as an origin and a key name.
+    let last = long_agency.log_origin_at(&longest, streha_wire::roster::MAX_EPOCH);
+    streha_core::LogOrigin::new(last.as_str()).unwrap();
+    streha_audit::KeyName::new(last.as_str()).unwrap();
 
     for (name, rule) in [
         ("kosovo-demo", "one label only"),
@@ -432,4 +436,45 @@ proptest! {
         // the signature unknown. Either way it does not open as a roster.
         prop_assert!(Roster::open(&edited, &authority().public_key()).is_err());
     }
+}
+
+/// Log epochs (`spec/audit-log.md` §9): epoch 1 is the base origin, so logs never restored
+/// with loss keep their names; epoch n ≥ 2 is `<base>/epoch/<n>`, and an epoch spelled any
+/// other way names no log of the agency.
+#[test]
+fn epoch_origins_name_one_log_each() {
+    use streha_wire::roster::{MAX_EPOCH, epoch_origin, split_epoch};
+    let police = agency("police-prishtina", Role::Police, 1);
+    let fed = "kosovo-demo.example";
+    let base = "kosovo-demo.example/streha/police-prishtina";
+    assert_eq!(police.log_origin_at(fed, 1), base);
+    assert_eq!(police.log_origin_at(fed, 0), base);
+    assert_eq!(police.log_origin_at(fed, 2), format!("{base}/epoch/2"));
+    assert_eq!(epoch_origin(base, 17), format!("{base}/epoch/17"));
+    for epoch in [1, 2, 3, 10, MAX_EPOCH] {
+        let origin = police.log_origin_at(fed, epoch);
+        assert_eq!(split_epoch(&origin), Some((base, epoch)));
+        assert_eq!(police.epoch_of(fed, &origin), Some(epoch));
+    }
+    for bad in [
+        "/epoch/1",
+        "/epoch/02",
+        "/epoch/1000001",
+        "/epoch/99999999999999999999999",
+    ] {
+        assert_eq!(split_epoch(&format!("{base}{bad}")), None, "{bad}");
+        assert_eq!(police.epoch_of(fed, &format!("{base}{bad}")), None);
+    }
+    // Another agency's, or another federation's, epochs are not this agency's.
+    let shelter = agency("shelter-prishtina", Role::Police, 2);
+    assert_eq!(shelter.epoch_of(fed, &police.log_origin_at(fed, 2)), None);
+    assert_eq!(
+        police.epoch_of("other.example", &police.log_origin_at(fed, 2)),
+        None
+    );
+    // Not an epoch suffix at all: a base in epoch 1 (and no agency's, here).
+    assert_eq!(
+        split_epoch("a.example/log/epoch/x"),
+        Some(("a.example/log/epoch/x", 1))
+    );
 }

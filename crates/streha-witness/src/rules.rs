@@ -18,12 +18,17 @@
 //!
 //! Then the witness persists the new latest size *in the same atomic step as the checks*
 //! (the C2SP rollback race) and cosigns ([`cosign`]).
+//!
+//! The first checkpoint of a new log epoch (a node restored with loss,
+//! `spec/audit-log.md` §9) is judged by [`judge_new_epoch`] instead: accepted only with its
+//! signed declaration of the lost range, which may not hide what this witness cosigned.
 
 use streha_audit::{
-    Checkpoint, ConsistencyProof, CosignatureSigner, Hash, NoteError, NoteSignature, NoteVerifier,
-    SignedNote, empty_root, verify_consistency,
+    Checkpoint, ConsistencyProof, CosignatureSigner, Hash, InclusionProof, NoteError,
+    NoteSignature, NoteVerifier, SignedNote, empty_root, leaf_hash, verify_consistency,
+    verify_inclusion,
 };
-use streha_core::WitnessAlarmKind;
+use streha_core::{AuditEntry, WitnessAlarmKind};
 
 /// The largest checkpoint note a witness takes, in bytes. A Streha checkpoint with its
 /// node's signature and a dozen cosignatures is under 2 KiB; the bound keeps what a witness
@@ -352,6 +357,188 @@ pub fn judge_gossip(
         .map(|_| WitnessAlarmKind::Fork)
 }
 
+/// A declared loss a witness accepted ([`judge_new_epoch`]): what it keeps, with the
+/// previous epoch's last cosigned checkpoint, as the evidence of an honest restore.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeclaredLoss {
+    /// The epoch the loss happened in.
+    pub previous_origin: String,
+    /// The size of the restored log (the backup's last checkpoint).
+    pub restored_size: u64,
+    /// Its root.
+    pub restored_root: Hash,
+    /// The size the log was proven to have had (the lost range is
+    /// `restored_size..proven_size`).
+    pub proven_size: u64,
+    /// Its root.
+    pub proven_root: Hash,
+    /// The peer that kept the proving checkpoint.
+    pub proven_by: String,
+}
+
+/// Why a witness refuses the first checkpoint of a new log epoch. From the log's owner,
+/// every refusal is a security event: a log that starts over without a valid declaration of
+/// what it lost is a rollback (`spec/protocol.md` §9, "A new epoch").
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EpochRefusal {
+    /// The origin is not of epoch 2 or later (or spells its epoch non-canonically).
+    #[error("`{origin}` is not the origin of a new log epoch")]
+    NotAnEpoch {
+        /// The origin.
+        origin: String,
+    },
+    /// No declaration came with it: an undeclared new log.
+    #[error("a new log epoch without a declaration of what its previous epoch lost")]
+    Undeclared,
+    /// The declaration is not entry 0 of the checkpoint's tree.
+    #[error("the declaration is not the first entry of the new epoch's checkpoint")]
+    NotFirstEntry,
+    /// Entry 0 is not a `log_restored` entry.
+    #[error("the new epoch's first entry is not a log_restored declaration: {0}")]
+    NotADeclaration(String),
+    /// The declaration continues another log than the epoch before this one.
+    #[error("the declaration continues `{found}`, not the epoch before, `{expected}`")]
+    WrongPrevious {
+        /// The epoch before the checkpoint's.
+        expected: String,
+        /// What the declaration names.
+        found: String,
+    },
+    /// The proving note is not a checkpoint of the previous epoch signed by the node's key.
+    #[error(
+        "the declaration's proof is not a checkpoint of the previous epoch signed by its node: {0}"
+    )]
+    ProofNotSigned(NoteRefusal),
+    /// The proof shows no loss (its size is not above the restored size).
+    #[error(
+        "the declaration proves size {proven}, not more than the restored size {restored}: no loss to declare"
+    )]
+    NothingLost {
+        /// The restored size.
+        restored: u64,
+        /// The proven size.
+        proven: u64,
+    },
+    /// The declaration hides entries this witness cosigned: it proves less than this
+    /// witness's latest cosigned checkpoint of the previous epoch, or another root at that
+    /// size.
+    #[error(
+        "the declaration proves size {proven}, but this witness cosigned size {cosigned} of the previous epoch with another history"
+    )]
+    HidesCosigned {
+        /// This witness's latest cosigned size of the previous epoch.
+        cosigned: u64,
+        /// The declaration's proven size.
+        proven: u64,
+    },
+    /// The restored log has the size this witness cosigned but another root: the backup is
+    /// not of this log's history.
+    #[error("the declaration's restored tree of size {size} is not the one this witness cosigned")]
+    RestoredNotCosigned {
+        /// The size.
+        size: u64,
+    },
+}
+
+/// Judges the first checkpoint a witness is shown of a new log epoch (`origin`
+/// `<base>/epoch/<n>`, n ≥ 2; [`streha_core::epoch`]), verified with [`open_note`] under the
+/// new origin. The witness accepts it only with the epoch's declaration: `declaration` is
+/// entry 0 of the new log (its encoding) and its inclusion proof under `checkpoint`, so the
+/// declaration is signed by the node as every entry is. The declaration's proving note must
+/// be a checkpoint of the epoch before, signed under `previous_keys` (the same node's key,
+/// under the previous origin), larger than the restored size, and not smaller than — nor of
+/// another root at — `previous_latest`, the latest checkpoint of the previous epoch this
+/// witness cosigned: a declaration cannot hide what this witness saw.
+///
+/// The same rule for the nodes' QUIC witnessing and for `streha witness serve`.
+///
+/// # Errors
+/// [`EpochRefusal`]; from the owner, a security event (the witness keeps the previous
+/// epoch's latest cosigned checkpoint and what it was offered).
+pub fn judge_new_epoch(
+    checkpoint: &Checkpoint,
+    declaration: Option<(&[u8], &InclusionProof)>,
+    previous_keys: &LogKeys,
+    previous_latest: Option<&Latest>,
+) -> Result<DeclaredLoss, EpochRefusal> {
+    let origin = checkpoint.origin();
+    let Some(expected) = streha_core::epoch::previous_epoch_origin(origin) else {
+        return Err(EpochRefusal::NotAnEpoch {
+            origin: origin.to_owned(),
+        });
+    };
+    let Some((entry, proof)) = declaration else {
+        return Err(EpochRefusal::Undeclared);
+    };
+    if checkpoint.size() == 0
+        || verify_inclusion(
+            &leaf_hash(entry),
+            0,
+            checkpoint.size(),
+            proof,
+            checkpoint.root(),
+        )
+        .is_err()
+    {
+        return Err(EpochRefusal::NotFirstEntry);
+    }
+    let decoded =
+        AuditEntry::decode(entry).map_err(|e| EpochRefusal::NotADeclaration(e.to_string()))?;
+    let AuditEntry::LogRestored {
+        previous_origin,
+        restored_size,
+        restored_root,
+        proven_note,
+        proven_by,
+        ..
+    } = decoded
+    else {
+        return Err(EpochRefusal::NotADeclaration(format!(
+            "a `{}` entry",
+            decoded.kind_name()
+        )));
+    };
+    if previous_origin.as_str() != expected || previous_keys.origin != expected {
+        return Err(EpochRefusal::WrongPrevious {
+            expected,
+            found: previous_origin.as_str().to_owned(),
+        });
+    }
+    let proven = open_note(&proven_note, previous_keys)
+        .map_err(EpochRefusal::ProofNotSigned)?
+        .checkpoint;
+    if proven.size() <= restored_size {
+        return Err(EpochRefusal::NothingLost {
+            restored: restored_size,
+            proven: proven.size(),
+        });
+    }
+    let restored_root = Hash::from(restored_root);
+    if let Some(latest) = previous_latest {
+        if proven.size() < latest.size
+            || (proven.size() == latest.size && *proven.root() != latest.root)
+        {
+            return Err(EpochRefusal::HidesCosigned {
+                cosigned: latest.size,
+                proven: proven.size(),
+            });
+        }
+        if restored_size == latest.size && restored_root != latest.root {
+            return Err(EpochRefusal::RestoredNotCosigned {
+                size: restored_size,
+            });
+        }
+    }
+    Ok(DeclaredLoss {
+        previous_origin: expected,
+        restored_size,
+        restored_root,
+        proven_size: proven.size(),
+        proven_root: *proven.root(),
+        proven_by: proven_by.as_str().to_owned(),
+    })
+}
+
 /// The cosignature line (C2SP tlog-cosignature, cosignature/v1) of `checkpoint` at
 /// `timestamp` (POSIX seconds; never 0: C2SP tlog-witness forbids omitting it, so 0 is
 /// taken as 1).
@@ -545,5 +732,164 @@ mod tests {
             Some(WitnessAlarmKind::Fork)
         );
         assert_eq!(judge_gossip(None, &cp(&f3)), None);
+    }
+
+    /// The restore rule (`judge_new_epoch`): an honest declaration is accepted; each
+    /// forgery — none, not entry 0, not a declaration, of another log, a proof under another
+    /// key, a proof that hides what this witness cosigned or shows no loss, a restored tree
+    /// that is not the cosigned one — is refused.
+    #[test]
+    fn a_new_epoch_is_accepted_only_with_its_declaration() {
+        use streha_audit::inclusion_proof;
+        use streha_core::{AgencyId, LogOrigin, Timestamp};
+        const NEW: &str = "example.org/log/epoch/2";
+        let key = SigningKey::from_bytes(&[1; 32]);
+        let prev = keys(&key);
+        let t3 = tree(3, b'a');
+        let t5 = tree(5, b'a');
+        let declaration = |restored: &MemoryTree, proven: &str, previous: &str| {
+            AuditEntry::LogRestored {
+                previous_origin: LogOrigin::new(previous).unwrap(),
+                restored_size: restored.size(),
+                restored_root: *restored.root().as_bytes(),
+                proven_note: proven.to_owned(),
+                proven_by: AgencyId::new("csw").unwrap(),
+                at: Timestamp(1),
+            }
+            .encode()
+        };
+        // The new epoch: entry 0, then two more entries.
+        let epoch = |first: &[u8]| {
+            let mut t = MemoryTree::new();
+            t.append_entry(first);
+            t.append_entry(b"next");
+            t.append_entry(b"and next");
+            let cp = Checkpoint::new(NEW, t.size(), t.root()).unwrap();
+            let proof = inclusion_proof(0, t.size(), &t).unwrap();
+            (cp, proof)
+        };
+        let honest = declaration(&t3, &note(&key, &t5), ORIGIN);
+        let (cp, proof) = epoch(&honest);
+        let seen = |t: &MemoryTree| Latest {
+            size: t.size(),
+            root: t.root(),
+        };
+
+        // Honest: accepted whatever this witness saw up to the proven size.
+        for latest in [
+            None,
+            Some(seen(&t3)),
+            Some(seen(&tree(4, b'a'))),
+            Some(seen(&t5)),
+        ] {
+            let loss =
+                judge_new_epoch(&cp, Some((&honest, &proof)), &prev, latest.as_ref()).unwrap();
+            assert_eq!(
+                (
+                    loss.restored_size,
+                    loss.proven_size,
+                    loss.proven_by.as_str()
+                ),
+                (3, 5, "csw")
+            );
+            assert_eq!(loss.previous_origin, ORIGIN);
+        }
+
+        // No declaration: an undeclared new log.
+        assert_eq!(
+            judge_new_epoch(&cp, None, &prev, None),
+            Err(EpochRefusal::Undeclared)
+        );
+        // Not an epoch origin at all.
+        assert!(matches!(
+            judge_new_epoch(&cp_of(&t5), Some((&honest, &proof)), &prev, None),
+            Err(EpochRefusal::NotAnEpoch { .. })
+        ));
+        // The declaration is not entry 0 of this checkpoint (another entry's proof, or a
+        // declaration that is not in the tree).
+        let (_, proof_of_1) = {
+            let mut t = MemoryTree::new();
+            t.append_entry(b"other");
+            t.append_entry(&honest);
+            t.append_entry(b"and next");
+            (0, inclusion_proof(1, 3, &t).unwrap())
+        };
+        assert_eq!(
+            judge_new_epoch(&cp, Some((&honest, &proof_of_1)), &prev, None),
+            Err(EpochRefusal::NotFirstEntry)
+        );
+        let elsewhere = declaration(&t3, &note(&key, &tree(6, b'a')), ORIGIN);
+        assert_eq!(
+            judge_new_epoch(&cp, Some((&elsewhere, &proof)), &prev, None),
+            Err(EpochRefusal::NotFirstEntry)
+        );
+        // Entry 0 is another kind of entry.
+        let other = AuditEntry::RosterChanged {
+            version: 1,
+            roster_hash: [0; 32],
+            at: Timestamp(1),
+        }
+        .encode();
+        let (cp_other, proof_other) = epoch(&other);
+        assert!(matches!(
+            judge_new_epoch(&cp_other, Some((&other, &proof_other)), &prev, None),
+            Err(EpochRefusal::NotADeclaration(_))
+        ));
+        // It continues another log.
+        let wrong = declaration(&t3, &note(&key, &t5), "example.org/other");
+        let (cp_w, proof_w) = epoch(&wrong);
+        assert!(matches!(
+            judge_new_epoch(&cp_w, Some((&wrong, &proof_w)), &prev, None),
+            Err(EpochRefusal::WrongPrevious { .. })
+        ));
+        // The proof is signed by another key than the node's.
+        let forged = declaration(&t3, &note(&SigningKey::from_bytes(&[2; 32]), &t5), ORIGIN);
+        let (cp_f, proof_f) = epoch(&forged);
+        assert!(matches!(
+            judge_new_epoch(&cp_f, Some((&forged, &proof_f)), &prev, None),
+            Err(EpochRefusal::ProofNotSigned(_))
+        ));
+        // The proof shows no loss.
+        let none_lost = declaration(&t5, &note(&key, &t5), ORIGIN);
+        let (cp_n, proof_n) = epoch(&none_lost);
+        assert_eq!(
+            judge_new_epoch(&cp_n, Some((&none_lost, &proof_n)), &prev, None),
+            Err(EpochRefusal::NothingLost {
+                restored: 5,
+                proven: 5
+            })
+        );
+        // The proof hides what this witness cosigned: a smaller size, or another root at
+        // its size.
+        let t4 = tree(4, b'a');
+        let short = declaration(&t3, &note(&key, &t4), ORIGIN);
+        let (cp_s, proof_s) = epoch(&short);
+        assert_eq!(
+            judge_new_epoch(&cp_s, Some((&short, &proof_s)), &prev, Some(&seen(&t5))),
+            Err(EpochRefusal::HidesCosigned {
+                cosigned: 5,
+                proven: 4
+            })
+        );
+        let forked = declaration(&t3, &note(&key, &tree(5, b'b')), ORIGIN);
+        let (cp_k, proof_k) = epoch(&forked);
+        assert_eq!(
+            judge_new_epoch(&cp_k, Some((&forked, &proof_k)), &prev, Some(&seen(&t5))),
+            Err(EpochRefusal::HidesCosigned {
+                cosigned: 5,
+                proven: 5
+            })
+        );
+        // The restored tree has the cosigned size and another root.
+        let alien = declaration(&tree(3, b'c'), &note(&key, &t5), ORIGIN);
+        let (cp_a, proof_a) = epoch(&alien);
+        assert_eq!(
+            judge_new_epoch(&cp_a, Some((&alien, &proof_a)), &prev, Some(&seen(&t3))),
+            Err(EpochRefusal::RestoredNotCosigned { size: 3 })
+        );
+    }
+
+    fn cp_of(t: &MemoryTree) -> Checkpoint {
+        Checkpoint::new(ORIGIN, t.size(), t.root()).unwrap()
     }
 }

@@ -98,6 +98,14 @@ pub(crate) fn describe(entry: &AuditEntry) -> String {
             grant.id(),
             grant.subject()
         ),
+        AuditEntry::LogRestored {
+            previous_origin,
+            restored_size,
+            proven_by,
+            ..
+        } => format!(
+            "log restored from a backup: {previous_origin} continues here; entries from {restored_size} on, as proven by {proven_by}'s kept checkpoint, were lost"
+        ),
         AuditEntry::KeyChanged { agency, kind, .. } => {
             format!("key of {agency} changed ({kind:?})")
         }
