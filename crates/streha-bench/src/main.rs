@@ -19,6 +19,7 @@ mod e2e;
 mod floors;
 mod procstat;
 mod quic;
+mod sled_growth;
 mod sustained;
 
 use std::path::Path;
@@ -90,6 +91,17 @@ struct Args {
     /// Seconds per sample of the sustained load.
     #[arg(long, default_value_t = 10.0)]
     window: f64,
+    /// Instead of the daemons: write this many disclosures' worth of a sending node's keys
+    /// into a bare sled database and print this process's RSS as it grows (sled's own
+    /// memory, issue 19; see `sled_growth.rs`).
+    #[arg(long, value_name = "DISCLOSURES")]
+    sled_growth: Option<u64>,
+    /// sled's cache capacity for `--sled-growth`, MiB.
+    #[arg(long, default_value_t = 8)]
+    sled_cache_mib: u64,
+    /// State records under random keys per disclosure for `--sled-growth`.
+    #[arg(long, default_value_t = 3)]
+    sled_random_keys: u8,
 }
 
 fn ms(d: Duration) -> String {
@@ -132,6 +144,14 @@ async fn run(args: Args) -> anyhow::Result<()> {
         "streha-bench: {cores} cores, {} s per measurement, payloads {:?} bytes, concurrency {:?}",
         args.seconds, args.sizes, args.concurrency
     );
+    if let Some(disclosures) = args.sled_growth {
+        let plan = sled_growth::Plan {
+            disclosures,
+            cache_bytes: args.sled_cache_mib.max(1) * 1024 * 1024,
+            random_keys: args.sled_random_keys,
+        };
+        return tokio::task::spawn_blocking(move || sled_growth::run(&plan)).await?;
+    }
     let federation = e2e::Federation::start().await?;
     if let Some(seconds) = args.sustained {
         anyhow::ensure!(

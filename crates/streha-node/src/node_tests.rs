@@ -599,3 +599,62 @@ async fn a_declaration_hiding_what_the_witness_cosigned_is_a_rollback() {
         }
     );
 }
+
+/// The in-memory attempt counts (`Shared::attempts`) stay bounded by the durable queue:
+/// counts left behind by envelopes that are no longer queued (a receipt logged by an earlier
+/// attempt whose commit was reported failed, say) are forgotten when the scheduler reads its
+/// queue, and the count of an envelope still queued is kept, as is the envelope.
+#[tokio::test]
+async fn delivery_attempt_counts_are_bounded_by_the_queue() {
+    let node = node();
+    let queued = EnvelopeId::from_bytes([7; 16]);
+    let mut tx = Transaction::new();
+    tx.put(
+        OUTBOUND_INDEX,
+        queued.as_bytes().to_vec(),
+        state::encode(&OutboundIndex {
+            recipient: node.shelter.id.clone(),
+            disclosed_at: Timestamp(4),
+        }),
+    );
+    node.shared.store.commit(tx).unwrap();
+    {
+        let mut attempts = node.shared.attempts.lock().unwrap();
+        // A flood of counts of envelopes gone from the queue.
+        for n in 0u32..10_000 {
+            let mut bytes = [0u8; 16];
+            bytes[..4].copy_from_slice(&n.to_be_bytes());
+            bytes[15] = 1;
+            attempts.insert(
+                EnvelopeId::from_bytes(bytes),
+                crate::shared::Attempts {
+                    count: 1,
+                    last_error: Some("timed out".into()),
+                },
+            );
+        }
+        attempts.insert(
+            queued,
+            crate::shared::Attempts {
+                count: 3,
+                last_error: Some("busy".into()),
+            },
+        );
+    }
+
+    let mut queue = crate::queue::OutboundQueue::default();
+    crate::outbound::load(&node.shared, &mut queue).unwrap();
+
+    assert_eq!(queue.len(), 1, "the queued envelope is indexed");
+    assert_eq!(node.shared.attempts.lock().unwrap().len(), 1);
+    match ask(&node, AppRequest::DeliveryStatus { envelope: queued }).await {
+        AppResponse::Delivery(DeliveryState::Queued {
+            attempts,
+            last_error,
+        }) => {
+            assert_eq!(attempts, 3);
+            assert_eq!(last_error.as_deref(), Some("busy"));
+        }
+        other => panic!("{other:?}"),
+    }
+}

@@ -160,30 +160,42 @@ pub(crate) async fn run(
 
 /// Indexes the queued envelopes that are not held (one scan of the queue and of the holds).
 /// Envelopes already indexed keep their place and state.
-fn load(shared: &Shared, queue: &mut OutboundQueue) -> Result<(), Failure> {
+///
+/// The same scan bounds the in-memory attempt counts (`Shared::attempts`) by the queue: the
+/// count of an envelope that is no longer queued is forgotten. A delivery forgets its own
+/// count when it logs the receipt, but not when the receipt had already been logged by an
+/// earlier attempt whose commit was reported failed (`Failure::Conflict`), nor for an
+/// envelope that left the queue any other way; without this, those counts would pile up
+/// for the life of the process. No envelope can be in flight without being in this scan:
+/// the scheduler hands out only what it indexed, and it indexes new arrivals after this.
+pub(crate) fn load(shared: &Shared, queue: &mut OutboundQueue) -> Result<(), Failure> {
     let held: HashSet<Vec<u8>> = shared
         .store
         .scan(HELD, &[])?
         .into_iter()
         .map(|(key, _)| key)
         .collect();
+    let mut queued: HashSet<EnvelopeId> = HashSet::new();
     for (key, value) in shared.store.scan(OUTBOUND_INDEX, &[])? {
-        if held.contains(&key) {
-            continue;
-        }
-        let (Ok(id), Ok(index)) = (
-            <[u8; 16]>::try_from(key.as_slice()),
-            postcard::from_bytes::<OutboundIndex>(&value),
-        ) else {
+        let Ok(id) = <[u8; 16]>::try_from(key.as_slice()).map(EnvelopeId::from_bytes) else {
             tracing::error!("an outbound queue index entry does not decode; skipped");
             continue;
         };
-        queue.insert(
-            EnvelopeId::from_bytes(id),
-            index.recipient,
-            index.disclosed_at,
-        );
+        queued.insert(id);
+        if held.contains(&key) {
+            continue;
+        }
+        let Ok(index) = postcard::from_bytes::<OutboundIndex>(&value) else {
+            tracing::error!("an outbound queue index entry does not decode; skipped");
+            continue;
+        };
+        queue.insert(id, index.recipient, index.disclosed_at);
     }
+    shared
+        .attempts
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .retain(|id, _| queued.contains(id));
     Ok(())
 }
 
@@ -694,8 +706,15 @@ async fn answer(
                 tracing::info!(envelope = %id, recipient = %recipient.id, receipt_index = committed.first_index, receiver_index, "delivered");
                 Ok(())
             }
-            // Already logged by an earlier attempt: nothing to do.
-            Err(Failure::Conflict(_)) => Ok(()),
+            // Already logged by an earlier attempt: nothing to do but forget the count.
+            Err(Failure::Conflict(_)) => {
+                shared
+                    .attempts
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .remove(&id);
+                Ok(())
+            }
             Err(e) => Err(Setback::Retry(e.to_string())),
         });
     }

@@ -144,10 +144,14 @@ struct Head {
     tail: Arc<Tail>,
 }
 
-/// sled's page cache. sled's default (1 GiB) lets a node receiving large envelopes grow to
-/// hundreds of MiB; proofs read O(log n) nodes and commits are sequential writes, so a small
-/// cache costs little.
-const CACHE_BYTES: u64 = 48 * 1024 * 1024;
+/// sled's page cache (`spec/protocol.md` §11). sled counts a cached page by its size on
+/// disk, and holds it in memory as a tree node whose keys and values are allocations of their
+/// own: under a node's load (small values under random envelope ids) a cache of *c* bytes
+/// takes about 2.5 *c* of heap (issue 19, `BENCHMARKS.md`: 48 MiB took about 120 MiB, and a
+/// daemon under sustained load grew past 180 MiB). sled's default (1 GiB) is far worse.
+/// Proofs read the newest tiles, which stay cached, and a lookup by envelope id reads one
+/// leaf of a few hundred bytes, so a small cache costs little.
+const CACHE_BYTES: u64 = 8 * 1024 * 1024;
 
 /// How long opening waits for sled's own lock on `db` (see [`open_sled`]).
 const SLED_LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(5);

@@ -1,0 +1,101 @@
+//! sled's own memory under a node's write pattern, without the node (issue 19).
+//!
+//! A bare sled database, written the way a sending node writes its store per disclosure:
+//! two audit entries under sequential keys (131-byte values), `--sled-random-keys` state
+//! records under random 16-byte envelope ids (9-byte values), a checkpoint and one flush
+//! per group commit of 8 disclosures. The resident set of this process is printed as the
+//! store grows, so that what sled keeps per page (its page table, paged out or not) can be
+//! told apart from its page cache (`--sled-cache-mib`): the first grows with the store
+//! whatever the cache, the second levels off.
+
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+
+/// Disclosures per group commit.
+const BATCH: u64 = 8;
+
+/// How the run is set up.
+pub(crate) struct Plan {
+    /// Disclosures to write.
+    pub(crate) disclosures: u64,
+    /// sled's `cache_capacity`, bytes.
+    pub(crate) cache_bytes: u64,
+    /// State records under random keys per disclosure.
+    pub(crate) random_keys: u8,
+}
+
+/// A 64-bit mix (splitmix64): random-looking, reproducible keys.
+fn mix(x: u64) -> u64 {
+    let mut z = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+fn rss_mib() -> f64 {
+    crate::procstat::rss("self").unwrap_or_default() as f64 / (1024.0 * 1024.0)
+}
+
+/// Writes the plan into a temporary sled database and prints RSS every tenth of the run.
+pub(crate) fn run(plan: &Plan) -> Result<()> {
+    let dir = tempfile::tempdir().context("temporary directory")?;
+    let db = sled::Config::new()
+        .path(dir.path())
+        .cache_capacity(plan.cache_bytes)
+        .open()
+        .context("opening sled")?;
+    println!(
+        "sled growth: {} disclosures, cache {} MiB, per disclosure 2 sequential entries and {} records under random keys, a flush per {BATCH}",
+        plan.disclosures,
+        plan.cache_bytes / (1024 * 1024),
+        plan.random_keys
+    );
+    println!(
+        "{:>12} | {:>9} | {:>14}",
+        "disclosures", "RSS MiB", "B/disclosure"
+    );
+    let step = (plan.disclosures / 10).max(BATCH);
+    let started = Instant::now();
+    let (mut entry, mut done) = (0u64, 0u64);
+    let mut last = (0u64, rss_mib());
+    while done < plan.disclosures {
+        let mut batch = sled::Batch::default();
+        for _ in 0..BATCH {
+            for _ in 0..2 {
+                let mut key = vec![0x01];
+                key.extend_from_slice(&entry.to_be_bytes());
+                batch.insert(key, vec![5u8; 131]);
+                entry += 1;
+            }
+            for record in 0..u64::from(plan.random_keys) {
+                let mut key = vec![0x10, 6 + record as u8];
+                key.extend_from_slice(&mix(done * 8 + record).to_be_bytes());
+                key.extend_from_slice(&mix(!(done * 8 + record)).to_be_bytes());
+                batch.insert(key, vec![3u8; 9]);
+            }
+            done += 1;
+        }
+        let mut key = vec![0x03];
+        key.extend_from_slice(&entry.to_be_bytes());
+        batch.insert(key, vec![4u8; 206]);
+        db.apply_batch(batch)?;
+        db.flush()?;
+        if done % step == 0 || done >= plan.disclosures {
+            let rss = rss_mib();
+            println!(
+                "{:>12} | {:>9.1} | {:>14.0}",
+                done,
+                rss,
+                (rss - last.1) * 1024.0 * 1024.0 / (done - last.0).max(1) as f64
+            );
+            last = (done, rss);
+        }
+    }
+    println!(
+        "{} disclosures in {:.0} s",
+        done,
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
