@@ -39,9 +39,13 @@ pub const BODIES_DIR: &str = "bodies";
 
 /// The largest body [`Transaction::put_body`](crate::Transaction::put_body) keeps inline in
 /// sled; larger ones go to files of their own. Measured (`BENCHMARKS.md`, "Issue 19: small
-/// envelopes"): below it, a value in the batch costs less than its own file; well above it,
-/// sled's page rewrites cost more than the file.
-pub const INLINE_BODY_MAX: usize = 16 * 1024;
+/// envelopes"): a file costs an `fsync` of its own, so up to 64 KiB a batch of inline bodies
+/// commits several times faster than the same bodies in files. What bounds it is sled: a
+/// leaf page holds up to 17 values before it splits, and a page over a quarter of sled's
+/// 512 KiB segment is written as a blob file of its own and rewritten whole — the cost that
+/// moved large bodies out. At 4 KiB a leaf full of bodies stays under half of that, and a
+/// sealed 1 KiB envelope (about 2 KiB) is inline.
+pub const INLINE_BODY_MAX: usize = 4 * 1024;
 
 const TEMP_SUFFIX: &str = ".tmp";
 
