@@ -43,8 +43,8 @@ pub const BODIES_DIR: &str = "bodies";
 /// commits several times faster than the same bodies in files. What bounds it is sled: a
 /// leaf page holds up to 17 values before it splits, and a page over a quarter of sled's
 /// 512 KiB segment is written as a blob file of its own and rewritten whole — the cost that
-/// moved large bodies out. At 4 KiB a leaf full of bodies stays under half of that, and a
-/// sealed 1 KiB envelope (about 2 KiB) is inline.
+/// moved large bodies out. At 4 KiB a leaf full of bodies stays under half of that, and the
+/// record of a 1 KiB disclosure is inline.
 pub const INLINE_BODY_MAX: usize = 4 * 1024;
 
 const TEMP_SUFFIX: &str = ".tmp";
