@@ -169,16 +169,22 @@ async fn rekeying_crypto_shreds_the_old_ids_envelopes_closes_it_and_logs_only_a_
         "no data key for the old id"
     );
 
-    // Both are kept out of sled, each in a body file of its own (issue 19.3).
+    // Both are small: kept inline in sled, in the batch of their commit, not in body files
+    // (`streha_store::INLINE_BODY_MAX`; larger ones get a file of their own, issue 19.3).
     let bodies = federation.member(SHELTER).dir.join("data").join("bodies");
     let body_files = || std::fs::read_dir(&bodies).unwrap().count();
-    assert_eq!(body_files(), 2, "the referral and the queued disclosure");
+    assert_eq!(
+        body_files(),
+        0,
+        "the referral and the queued disclosure are inline"
+    );
 
     // Art. 18.5: the shelter re-keys the subject.
     let (new, salt, rekey_index) = shelter.rekey_subject(old).await.unwrap();
-    // The referral's file went with its inbox entry (hygiene: destroying the key is what
-    // made it unreadable); the held disclosure's file stays, sealed under the destroyed key.
-    assert_eq!(body_files(), 1, "the removed inbox entry's file is gone");
+    // The referral went with its inbox entry, in the re-keying's commit (hygiene: destroying
+    // the key is what made it unreadable); the held disclosure stays, sealed under the
+    // destroyed key.
+    assert_eq!(body_files(), 0);
     assert_ne!(new, old);
     // Crypto-shredded: the old id's data key is overwritten in the vault file.
     assert!(

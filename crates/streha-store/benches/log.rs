@@ -11,6 +11,12 @@
 //! data file and directory that the store does; no Merkle hashing, no tree nodes, no
 //! checkpoint. `log_append / sled_raw` is what the log's own work costs.
 //!
+//! `bodies_x32` commits 32 transactions at once (`commit_many`, the node's commit thread's
+//! pattern), each an entry and a sealed-envelope-sized value: `put_body` (inline in the
+//! batch up to `INLINE_BODY_MAX`, a file of its own above) beside `put` (always inline).
+//! It is what `INLINE_BODY_MAX` was chosen from (`BENCHMARKS.md`, "Issue 19: small
+//! envelopes").
+//!
 //! `store_proofs_1e6` fills a store with 10⁶ entries once (in batches of 4096; about half a
 //! minute, and only when that benchmark is selected) and measures inclusion and consistency
 //! proof generation from sled, where every node is a sled lookup.
@@ -111,6 +117,44 @@ fn append(c: &mut Criterion) {
             });
         });
     });
+    group.finish();
+}
+
+fn bodies(c: &mut Criterion) {
+    let mut group = c.benchmark_group("bodies_x32");
+    group.sample_size(10);
+    let counter = AtomicU64::new(0);
+    for size in [1024usize, 4096, 16 * 1024, 64 * 1024] {
+        for inline in [false, true] {
+            let bench = open_store();
+            let store = &bench.store;
+            group.throughput(Throughput::Elements(32));
+            let name = if inline { "put" } else { "put_body" };
+            group.bench_function(format!("{name}_{size}"), |b| {
+                b.iter_batched(
+                    || {
+                        (0..32)
+                            .map(|_| {
+                                let mut tx = transaction(1, &counter);
+                                let n = counter.fetch_add(1, Ordering::Relaxed);
+                                let mut body = vec![0x5a; size];
+                                body[..8].copy_from_slice(&n.to_be_bytes());
+                                let (ns, key) = (streha_store::Namespace::new(9), n.to_be_bytes());
+                                if inline {
+                                    tx.put(ns, key.to_vec(), body);
+                                } else {
+                                    tx.put_body(ns, key.to_vec(), body);
+                                }
+                                tx
+                            })
+                            .collect::<Vec<_>>()
+                    },
+                    |txs| black_box(store.commit_many(txs)),
+                    BatchSize::SmallInput,
+                );
+            });
+        }
+    }
     group.finish();
 }
 
@@ -221,5 +265,5 @@ fn proofs(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, append, sled_raw, proofs);
+criterion_group!(benches, append, sled_raw, bodies, proofs);
 criterion_main!(benches);

@@ -452,7 +452,7 @@ impl Sink {
         let tail = self
             .tiles
             .take()
-            .map(|tiles| tiles.finish(&mut batch))
+            .map(|tiles| tiles.finish(&mut batch).0)
             .unwrap_or_default();
         self.tiles = Some(TileWriter::new(tail));
         self.pending = 0;
@@ -484,7 +484,7 @@ impl Sink {
                     .get_or_insert_with(|| TileWriter::new(Tail::default()));
                 for (level, node_index, hash) in self.frontier.append(leaf_hash(value)) {
                     tiles
-                        .add(&self.tree, level, node_index, hash)
+                        .add(level, node_index, hash)
                         .map_err(|e| StoreError::Corrupt {
                             path: self.target.clone(),
                             detail: format!("cannot write the restored tiles: {e}"),
@@ -948,10 +948,14 @@ mod tests {
         let live = dir.path().join("live");
         let store = filled(&live, 3);
         let inbox_body = vec![0xa5; 70_000];
-        let outbound_body = b"sealed outbound envelope".to_vec();
+        let outbound_body = b"sealed outbound envelope ".repeat(800);
+        assert!(outbound_body.len() > crate::INLINE_BODY_MAX);
+        // A small body stays inline in sled: the backup carries it as a state pair.
+        let small_body = b"a small sealed envelope".repeat(40);
         let mut tx = Transaction::new();
         tx.append(b"received".to_vec())
             .put_body(INBOX, b"env-1".to_vec(), inbox_body.clone())
+            .put_body(INBOX, b"env-small".to_vec(), small_body.clone())
             .put_body(OUTBOUND, b"out-1".to_vec(), outbound_body.clone())
             // The same body under a second key: one file, two references.
             .put_body(OUTBOUND, b"out-2".to_vec(), outbound_body.clone())
@@ -986,6 +990,7 @@ mod tests {
             restored.get(OUTBOUND, b"inline").unwrap(),
             Some(b"small".to_vec())
         );
+        assert_eq!(restored.get(INBOX, b"env-small").unwrap(), Some(small_body));
         assert_eq!(restored.body_files().unwrap().len(), 2);
         for (file, len) in restored.body_files().unwrap() {
             assert!(file.starts_with(target.join(crate::BODIES_DIR)));
@@ -1036,14 +1041,14 @@ mod tests {
         let live = dir.path().join("live");
         let store = filled(&live, 1);
         let mut tx = Transaction::new();
-        tx.append(b"received".to_vec()).put_body(
-            INBOX,
-            b"env".to_vec(),
-            b"the sealed bytes".to_vec(),
-        );
+        let body = vec![0x5e; crate::INLINE_BODY_MAX + 1];
+        tx.append(b"received".to_vec())
+            .put_body(INBOX, b"env".to_vec(), body.clone());
         store.commit(tx).unwrap();
         let (file, _) = store.body_files().unwrap().remove(0);
-        std::fs::write(&file, b"the sealed byteZ").unwrap();
+        let mut changed = body;
+        changed[0] ^= 1;
+        std::fs::write(&file, changed).unwrap();
         let backup = dir.path().join("b");
         let err = store.backup_to(&backup, &[], &mut || {}).unwrap_err();
         assert!(matches!(err, StoreError::Corrupt { .. }), "{err}");

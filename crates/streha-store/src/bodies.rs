@@ -1,11 +1,18 @@
-//! Bodies (sealed envelopes) kept in files of their own, out of sled.
+//! Large bodies (sealed envelopes) kept in files of their own, out of sled.
 //!
 //! sled rewrites a whole leaf page when one of its values changes, and writes a value over a
 //! quarter of its segment to a blob file of its own; large values made every commit rewrite
-//! large pages (`BENCHMARKS.md`). A body is therefore written to `bodies/<BLAKE3 hex>` in
-//! the data directory, and sled keeps only a reference (hash and length) under the state
-//! key, plus a back-reference `hash ‖ key` (see `keys`) so that a body shared by two keys is
-//! deleted only when the last reference goes.
+//! large pages (`BENCHMARKS.md`). A body larger than [`INLINE_BODY_MAX`] is therefore
+//! written to `bodies/<BLAKE3 hex>` in the data directory, and sled keeps only a reference
+//! (hash and length) under the state key, plus a back-reference `hash ‖ key` (see `keys`)
+//! so that a body shared by two keys is deleted only when the last reference goes.
+//!
+//! A body of at most [`INLINE_BODY_MAX`] bytes stays in sled, inline under its state key, in
+//! the same `apply_batch` as the commit that references it: a file of its own would cost a
+//! create, a write, an `fsync` and a rename (and, once per batch, a directory `fsync`) at
+//! every node it passes, several times what the value costs sled (issue 19, "small
+//! envelopes"). It is an ordinary state value: it goes with the commit that removes or
+//! replaces its key, and a backup carries it as a state pair.
 //!
 //! Order of writes, so that a crash never leaves a reference without its file:
 //! 1. the body goes to `<hash>.tmp` (mode 0600), is `fsync`ed and renamed to `<hash>`; the
@@ -29,6 +36,16 @@ use crate::keys;
 
 /// The directory of the body files, in the data directory.
 pub const BODIES_DIR: &str = "bodies";
+
+/// The largest body [`Transaction::put_body`](crate::Transaction::put_body) keeps inline in
+/// sled; larger ones go to files of their own. Measured (`BENCHMARKS.md`, "Issue 19: small
+/// envelopes"): a file costs an `fsync` of its own, so up to 64 KiB a batch of inline bodies
+/// commits several times faster than the same bodies in files. What bounds it is sled: a
+/// leaf page holds up to 17 values before it splits, and a page over a quarter of sled's
+/// 512 KiB segment is written as a blob file of its own and rewritten whole — the cost that
+/// moved large bodies out. At 4 KiB a leaf full of bodies stays under half of that, and the
+/// record of a 1 KiB disclosure is inline.
+pub const INLINE_BODY_MAX: usize = 4 * 1024;
 
 const TEMP_SUFFIX: &str = ".tmp";
 

@@ -12,7 +12,8 @@
 //!                              log's size and head (no other write per batch)
 //! 0x04 ‖ hash (32) ‖ key       a state key that references the body file `hash`;
 //!                              value: the body's length (8, BE)
-//! 0x10 ‖ namespace ‖ key       node state; value: tag 0 ‖ bytes, or tag 1 ‖ hash (32) ‖
+//! 0x10 ‖ namespace ‖ key       node state; value: tag 0 ‖ bytes (a value, or a body of
+//!                              at most `INLINE_BODY_MAX`), or tag 1 ‖ hash (32) ‖
 //!                              length (8, BE) for a body kept in a file
 //! ```
 

@@ -3,8 +3,8 @@
 //! One [`Store`] holds a node's append-only audit log (entries, the interior hashes as tiles
 //! of height 8 that make every proof O(log n) reads, and one signed checkpoint per committed
 //! batch) and the node's own state (outbound queue, inbox, consent registry, ...) as
-//! namespaced key/value pairs, all in one sled tree; large values (sealed envelopes, put with
-//! [`Transaction::put_body`]) go to files of their own. Every change goes through
+//! namespaced key/value pairs, all in one sled tree; large values (sealed envelopes over
+//! [`INLINE_BODY_MAX`], put with [`Transaction::put_body`]) go to files of their own. Every change goes through
 //! [`Store::commit`]: concurrent callers are grouped into one batch, the batch is applied as
 //! one sled `apply_batch`, flushed, and the data file and
 //! directory are `fsync`ed before any caller is answered (group commit: one durable flush per
@@ -48,7 +48,7 @@ mod tiles;
 mod transaction;
 mod vault;
 
-pub use crate::bodies::BODIES_DIR;
+pub use crate::bodies::{BODIES_DIR, INLINE_BODY_MAX};
 pub use crate::datadir::{DataDirInspection, LOCK_FILE, inspect};
 pub use crate::error::StoreError;
 pub use crate::high_water::{HIGH_WATER_FILE, HighWaterMark};
@@ -56,5 +56,6 @@ pub use crate::log::backup::{
     BackupSummary, MAX_BACKUP_KEY_LEN, MAX_BACKUP_VALUE_LEN, inspect_backup,
 };
 pub use crate::log::{Committed, MAX_ENTRY_LEN, Store, StoredCheckpoint};
+pub use crate::tiles::TILE_CACHE_TILES;
 pub use crate::transaction::{Namespace, Transaction};
 pub use crate::vault::{KeyVault, VaultSummary};

@@ -20,7 +20,7 @@ use crate::durability::Durability;
 use crate::error::describe;
 use crate::high_water::{self, HIGH_WATER_FILE, HighWater};
 use crate::keys::{self, META_FORMAT, META_ORIGIN, Stored};
-use crate::tiles::{Tail, TileNodes, TileWriter};
+use crate::tiles::{Tail, TileCache, TileNodes, TileWriter};
 use crate::transaction::{Transaction, Write};
 
 /// The largest audit entry the store accepts, matching the bundle format's limit.
@@ -80,6 +80,8 @@ pub struct Store {
     /// Everything: log, tiles, checkpoints, state (see `keys`).
     tree: sled::Tree,
     bodies: Bodies,
+    /// The interiors of complete tiles, once computed (see `tiles`).
+    tile_cache: TileCache,
     durability: Durability,
     signer: NoteSigner,
     group: Mutex<Group>,
@@ -315,6 +317,7 @@ impl Store {
         let tiles = TileNodes {
             tree: &tree,
             tail: Some(&tail),
+            cache: None,
         };
         // Before anything is written: a log that lost entries must not be extended.
         if let Some(mark) = &mark {
@@ -404,6 +407,7 @@ impl Store {
             db,
             tree,
             bodies,
+            tile_cache: TileCache::default(),
             durability,
             signer,
             group: Mutex::new(Group::default()),
@@ -604,7 +608,7 @@ impl Store {
             for entry in &tx.appends {
                 let index = frontier.size();
                 for (level, node_index, hash) in frontier.append(leaf_hash(entry)) {
-                    if let Err(e) = tiles.add(&self.tree, level, node_index, hash) {
+                    if let Err(e) = tiles.add(level, node_index, hash) {
                         return self.refuse_batch(results, accepted, ticket, &e.to_string());
                     }
                 }
@@ -654,7 +658,7 @@ impl Store {
         if accepted.is_empty() {
             return (results, false);
         }
-        let tail = tiles.finish(&mut sled_batch);
+        let (tail, filled) = tiles.finish(&mut sled_batch);
 
         let end_size = frontier.size();
         let checkpoint = if end_size > start_size {
@@ -739,6 +743,10 @@ impl Store {
             }
         }
 
+        // Tiles the batch filled never change again: their interiors are kept.
+        for (row, tile, interior) in filled {
+            self.tile_cache.insert(row, tile, interior);
+        }
         head.frontier = frontier;
         head.tail = Arc::new(tail);
         if checkpoint.is_some() {
@@ -987,6 +995,7 @@ impl Store {
         TileNodes {
             tree: &self.tree,
             tail: Some(tail),
+            cache: Some(&self.tile_cache),
         }
     }
 

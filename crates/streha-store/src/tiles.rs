@@ -3,21 +3,34 @@
 //! A tile is a perfect subtree of height 8 (as in Tessera, Sigsum and the C2SP tlog-tiles
 //! layout). Tile `t` of row `r` spans the tree levels `8r ..= 8r + 8`; the store keeps its
 //! bottom level only: the 256 hashes of the perfect nodes `(8r, 256t .. 256t + 255)`. Every
-//! node strictly inside a tile (levels `8r + 1 ..= 8r + 7`) is recomputed from them when a
-//! proof asks for it (at most 255 hashes); the node at level `8r + 8` is the bottom of row
-//! `r + 1`.
+//! node strictly inside a tile (levels `8r + 1 ..= 8r + 7`) is recomputed from them (at
+//! most 255 hashes); the node at level `8r + 8` is the bottom of row `r + 1`.
 //!
 //! What is written, and when:
-//! - row 0 (leaf hashes): once, when its 256th entry is appended. The hashes of the last,
-//!   incomplete tile are recomputed from the entries at open and kept in memory ([`Tail`]);
+//! - row 0 (leaf hashes): once, when its 256th entry is appended;
 //! - rows ≥ 1: each time one of its hashes completes, i.e. once per 256^r entries (the
 //!   incomplete tile is rewritten, at most 8 KiB, so rarely that it does not count).
 //!
 //! So the log writes one entry per append, plus 8 KiB per 256 entries, instead of an entry
 //! and about two nodes per append. Roots and proofs are those of RFC 6962: a node is the
-//! same hash whether it was stored or recomputed.
+//! same hash whether it was stored, cached or recomputed.
+//!
+//! What is kept in memory, so that a proof or an append does not read and rehash the
+//! interior of recent tiles each time (issue 19: recomputing it doubled the cost of an
+//! inclusion proof):
+//! - the rightmost tile of every row, with every node inside it that is complete
+//!   ([`Tail`]): rebuilt at open (row 0 from the entries, rows ≥ 1 from their stored
+//!   bottom), then extended by every append with the nodes [`Frontier::append`] reports.
+//!   A proof of a recent entry at the current size reads nothing else. At most
+//!   511 hashes (16 KiB) per row;
+//! - the interiors of up to [`TILE_CACHE_TILES`] complete tiles ([`TileCache`]): a complete
+//!   tile never changes, so its interior, once computed, is kept until evicted (first in,
+//!   first out).
+//!
+//! [`Frontier::append`]: streha_audit::Frontier::append
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use streha_audit::{Hash, NodeSource, interior_hash, leaf_hash};
 
@@ -28,16 +41,85 @@ pub(crate) const TILE_HEIGHT: u8 = 8;
 /// Hashes at the bottom of a full tile.
 pub(crate) const TILE_WIDTH: u64 = 1 << TILE_HEIGHT;
 
-/// The leaf hashes of the last, incomplete row-0 tile: tile `tile` holds the first
-/// `leaves.len()` of its 256 leaves.
+/// Complete tiles whose interior a store keeps in memory (each 511 hashes, 16 KiB: about
+/// 1 MiB in all). A proof touches at most two tiles per row of the tree; 64 covers the
+/// proofs of every recent entry and of the few sizes that consistency proofs start from.
+pub const TILE_CACHE_TILES: usize = 64;
+
+const HEIGHTS: usize = TILE_HEIGHT as usize;
+
+/// The known perfect nodes of one tile: `levels[h]` are those at height `h` above the
+/// tile's bottom, left to right (`levels[0]` is the bottom). Only complete nodes are in it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct TileInterior {
+    levels: [Vec<Hash>; HEIGHTS],
+}
+
+impl TileInterior {
+    /// Every node of the tile that `bottom` completes.
+    fn from_bottom(bottom: Vec<Hash>) -> Self {
+        let mut levels: [Vec<Hash>; HEIGHTS] = Default::default();
+        levels[0] = bottom;
+        for height in 1..HEIGHTS {
+            levels[height] = levels[height - 1]
+                .chunks_exact(2)
+                .map(|pair| interior_hash(&pair[0], &pair[1]))
+                .collect();
+        }
+        Self { levels }
+    }
+
+    fn node(&self, height: u8, position: usize) -> Option<Hash> {
+        self.levels.get(usize::from(height))?.get(position).copied()
+    }
+
+    fn is_full(&self) -> bool {
+        self.levels[0].len() as u64 == TILE_WIDTH
+    }
+
+    fn bottom_bytes(&self) -> Vec<u8> {
+        self.levels[0].iter().flat_map(|h| *h.as_bytes()).collect()
+    }
+}
+
+/// Where perfect node `(level, index)` lies: its row, its height inside the row's tiles,
+/// its tile, and its position among the tile's nodes of that height.
+fn locate(level: u8, index: u64) -> (u8, u8, u64, usize) {
+    let row = level / TILE_HEIGHT;
+    let height = level % TILE_HEIGHT;
+    // A tile holds 2^(8 - height) nodes of that height.
+    let shift = u32::from(TILE_HEIGHT - height);
+    let tile = index >> shift;
+    let position = (index & ((1u64 << shift) - 1)) as usize;
+    (row, height, tile, position)
+}
+
+/// The rightmost tile of one row, with its complete nodes.
 #[derive(Debug, Clone, Default)]
+struct RowTail {
+    tile: u64,
+    nodes: TileInterior,
+}
+
+/// The rightmost tile of every row of the log, with every node inside it that is complete.
+/// A row's tile that has just been filled stays here until the row's next bottom hash
+/// starts the next one.
+#[derive(Debug, Clone)]
 pub(crate) struct Tail {
-    pub(crate) tile: u64,
-    pub(crate) leaves: Vec<Hash>,
+    rows: Vec<RowTail>,
+}
+
+impl Default for Tail {
+    fn default() -> Self {
+        Self {
+            rows: vec![RowTail::default()],
+        }
+    }
 }
 
 impl Tail {
-    /// The tail of a log of `size` entries, from the stored entries.
+    /// The tail of a log of `size` entries: row 0 from the stored entries, the rows above
+    /// from their stored bottom.
     pub(crate) fn load(tree: &sled::Tree, size: u64) -> Result<Self, NodeReadError> {
         let tile = size / TILE_WIDTH;
         let mut leaves = Vec::with_capacity(TILE_WIDTH as usize);
@@ -47,16 +129,115 @@ impl Tail {
                 .ok_or(NodeReadError::Missing { level: 0, index })?;
             leaves.push(leaf_hash(&entry));
         }
-        Ok(Self { tile, leaves })
+        let mut rows = vec![RowTail {
+            tile,
+            nodes: TileInterior::from_bottom(leaves),
+        }];
+        let mut row: u8 = 1;
+        // The complete nodes at level 8·row.
+        let mut count = size >> TILE_HEIGHT;
+        while count > 0 {
+            let level = row * TILE_HEIGHT;
+            let tile = count / TILE_WIDTH;
+            let len = (count % TILE_WIDTH) as usize;
+            let mut bottom = Vec::new();
+            if len > 0 {
+                let bytes = tree
+                    .get(keys::tile(row, tile))?
+                    .ok_or(NodeReadError::Missing {
+                        level,
+                        index: tile * TILE_WIDTH,
+                    })?;
+                let mut hashes = parse_hashes(&bytes).ok_or(NodeReadError::Malformed {
+                    level,
+                    index: tile * TILE_WIDTH,
+                })?;
+                if hashes.len() < len {
+                    return Err(NodeReadError::Missing {
+                        level,
+                        index: tile * TILE_WIDTH + hashes.len() as u64,
+                    });
+                }
+                hashes.truncate(len);
+                bottom = hashes;
+            }
+            rows.push(RowTail {
+                tile,
+                nodes: TileInterior::from_bottom(bottom),
+            });
+            row += 1;
+            count >>= TILE_HEIGHT;
+        }
+        Ok(Self { rows })
+    }
+
+    /// Node `(level, index)` if the tail holds it.
+    fn node(&self, level: u8, index: u64) -> Option<Hash> {
+        let (row, height, tile, position) = locate(level, index);
+        let tail = self.rows.get(usize::from(row))?;
+        if tail.tile != tile {
+            return None;
+        }
+        tail.nodes.node(height, position)
     }
 }
 
-/// Reads perfect nodes from the stored tiles (and the in-memory [`Tail`]).
+/// The interiors of recently used complete tiles (see the module documentation).
+#[derive(Debug, Default)]
+pub(crate) struct TileCache {
+    inner: Mutex<CacheInner>,
+}
+
+#[derive(Debug, Default)]
+struct CacheInner {
+    tiles: HashMap<(u8, u64), Arc<TileInterior>>,
+    /// Insertion order, for eviction.
+    order: VecDeque<(u8, u64)>,
+}
+
+impl TileCache {
+    fn get(&self, row: u8, tile: u64) -> Option<Arc<TileInterior>> {
+        let inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        inner.tiles.get(&(row, tile)).cloned()
+    }
+
+    /// Keeps the interior of complete tile `tile` of row `row`.
+    pub(crate) fn insert(&self, row: u8, tile: u64, interior: Arc<TileInterior>) {
+        if !interior.is_full() {
+            return;
+        }
+        let mut inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        if inner.tiles.contains_key(&(row, tile)) {
+            return;
+        }
+        while inner.tiles.len() >= TILE_CACHE_TILES {
+            let Some(oldest) = inner.order.pop_front() else {
+                break;
+            };
+            inner.tiles.remove(&oldest);
+        }
+        inner.tiles.insert((row, tile), interior);
+        inner.order.push_back((row, tile));
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.inner
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .tiles
+            .len()
+    }
+}
+
+/// Reads perfect nodes from the in-memory [`Tail`], the [`TileCache`] and the stored tiles.
 pub(crate) struct TileNodes<'a> {
     pub(crate) tree: &'a sled::Tree,
     /// The tail when the reader started, if known; without it the leaves of the incomplete
     /// tile are recomputed from the entries.
     pub(crate) tail: Option<&'a Tail>,
+    /// Where complete tiles' interiors are kept once computed, if anywhere.
+    pub(crate) cache: Option<&'a TileCache>,
 }
 
 /// Why a node could not be read.
@@ -83,46 +264,53 @@ fn parse_hashes(bytes: &[u8]) -> Option<Vec<Hash>> {
 }
 
 /// The root of the perfect subtree over `hashes` (a power of two of them).
-fn fold(mut hashes: Vec<Hash>) -> Hash {
-    while hashes.len() > 1 {
-        hashes = hashes
+fn fold(hashes: &[Hash]) -> Hash {
+    let mut level: Vec<Hash> = hashes.to_vec();
+    while level.len() > 1 {
+        level = level
             .chunks_exact(2)
             .map(|pair| interior_hash(&pair[0], &pair[1]))
             .collect();
     }
-    hashes[0]
+    level[0]
 }
 
-impl TileNodes<'_> {
-    /// Hashes `offset .. offset + count` of the bottom of tile `tile` of row `row`.
-    fn bottom(
-        &self,
-        row: u8,
-        tile: u64,
-        offset: usize,
-        count: usize,
-        (level, index): (u8, u64),
-    ) -> Result<Vec<Hash>, NodeReadError> {
+impl NodeSource for TileNodes<'_> {
+    type Error = NodeReadError;
+
+    fn perfect_node(&self, level: u8, index: u64) -> Result<Hash, Self::Error> {
+        if let Some(hash) = self.tail.and_then(|tail| tail.node(level, index)) {
+            return Ok(hash);
+        }
+        let (row, height, tile, position) = locate(level, index);
         let missing = NodeReadError::Missing { level, index };
-        let end = offset + count;
+        if let Some(interior) = self.cache.and_then(|cache| cache.get(row, tile)) {
+            return interior.node(height, position).ok_or(missing);
+        }
+        // The node's hashes on the bottom of its tile.
+        let offset = position << height;
+        let end = offset + (1 << height);
         if let Some(bytes) = self.tree.get(keys::tile(row, tile))? {
             let hashes = parse_hashes(&bytes).ok_or(NodeReadError::Malformed { level, index })?;
             if hashes.len() < end {
                 return Err(missing);
             }
-            return Ok(hashes[offset..end].to_vec());
+            if let Some(cache) = self.cache
+                && hashes.len() as u64 == TILE_WIDTH
+            {
+                let interior = Arc::new(TileInterior::from_bottom(hashes));
+                let hash = interior.node(height, position).ok_or(missing)?;
+                cache.insert(row, tile, interior);
+                return Ok(hash);
+            }
+            return Ok(fold(&hashes[offset..end]));
         }
         if row != 0 {
             return Err(missing);
         }
-        if let Some(tail) = self.tail.filter(|tail| tail.tile == tile)
-            && tail.leaves.len() >= end
-        {
-            return Ok(tail.leaves[offset..end].to_vec());
-        }
         // Not stored and not in the tail (a reader without one): from the entries.
         let first = tile * TILE_WIDTH;
-        (offset..end)
+        let leaves = (offset..end)
             .map(|i| {
                 let index = first + i as u64;
                 let entry = self
@@ -131,109 +319,86 @@ impl TileNodes<'_> {
                     .ok_or(NodeReadError::Missing { level: 0, index })?;
                 Ok(leaf_hash(&entry))
             })
-            .collect()
+            .collect::<Result<Vec<_>, NodeReadError>>()?;
+        Ok(fold(&leaves))
     }
 }
 
-impl NodeSource for TileNodes<'_> {
-    type Error = NodeReadError;
-
-    fn perfect_node(&self, level: u8, index: u64) -> Result<Hash, Self::Error> {
-        let row = level / TILE_HEIGHT;
-        let height = level % TILE_HEIGHT;
-        // The node's first hash on its row's bottom level.
-        let first = index
-            .checked_shl(u32::from(height))
-            .ok_or(NodeReadError::Missing { level, index })?;
-        let tile = first / TILE_WIDTH;
-        let offset = (first % TILE_WIDTH) as usize;
-        let hashes = self.bottom(row, tile, offset, 1 << height, (level, index))?;
-        Ok(fold(hashes))
-    }
-}
-
-/// The tiles a batch writes, built as its entries are appended.
+/// The tiles a batch writes, built as its entries are appended, and the tail after it.
 pub(crate) struct TileWriter {
     pub(crate) tail: Tail,
-    /// Rows ≥ 1 changed by the batch: (row, tile) → the tile's bottom so far.
-    rows: HashMap<(u8, u64), Vec<u8>>,
-    /// Full row-0 tiles completed by the batch.
-    full: Vec<(u64, Vec<u8>)>,
+    /// Tiles the batch filled, of every row: their bottom goes to the batch, their interior
+    /// to the cache once the batch is durable.
+    full: Vec<(u8, u64, Arc<TileInterior>)>,
+    /// Rows ≥ 1 whose rightmost tile got a new bottom hash (rewritten by the batch).
+    changed: BTreeSet<u8>,
 }
 
 impl TileWriter {
     pub(crate) fn new(tail: Tail) -> Self {
         Self {
             tail,
-            rows: HashMap::new(),
             full: Vec::new(),
+            changed: BTreeSet::new(),
         }
     }
 
-    /// Records a perfect node that [`streha_audit::Frontier::append`] completed.
+    /// Records a perfect node that [`streha_audit::Frontier::append`] completed (they come
+    /// bottom up, so a node's children are always recorded before it).
     ///
     /// # Errors
-    /// A database error, or stored tiles that do not line up with the log (corruption).
-    pub(crate) fn add(
-        &mut self,
-        tree: &sled::Tree,
-        level: u8,
-        index: u64,
-        hash: Hash,
-    ) -> Result<(), NodeReadError> {
-        if level == 0 {
-            let position = self.tail.tile * TILE_WIDTH + self.tail.leaves.len() as u64;
-            if position != index {
-                return Err(NodeReadError::Malformed { level, index });
-            }
-            self.tail.leaves.push(hash);
-            if self.tail.leaves.len() as u64 == TILE_WIDTH {
-                let bytes = self
-                    .tail
-                    .leaves
-                    .iter()
-                    .flat_map(|h| *h.as_bytes())
-                    .collect();
-                self.full.push((self.tail.tile, bytes));
-                self.tail = Tail {
-                    tile: self.tail.tile + 1,
-                    leaves: Vec::with_capacity(TILE_WIDTH as usize),
-                };
-            }
-            return Ok(());
+    /// A node that does not line up with the tail (stored tiles that do not match the log:
+    /// corruption).
+    pub(crate) fn add(&mut self, level: u8, index: u64, hash: Hash) -> Result<(), NodeReadError> {
+        let (row, height, tile, position) = locate(level, index);
+        let malformed = NodeReadError::Malformed { level, index };
+        let row_index = usize::from(row);
+        if row_index == self.tail.rows.len() && height == 0 && index == 0 {
+            // The first node of a new row.
+            self.tail.rows.push(RowTail::default());
         }
-        if !level.is_multiple_of(TILE_HEIGHT) {
-            return Ok(()); // inside a tile: recomputed when needed
+        let tail = self
+            .tail
+            .rows
+            .get_mut(row_index)
+            .ok_or(NodeReadError::Malformed { level, index })?;
+        if height == 0 && tail.nodes.is_full() && tail.tile.checked_add(1) == Some(tile) {
+            // The row's next tile starts.
+            *tail = RowTail {
+                tile,
+                nodes: TileInterior::default(),
+            };
         }
-        let row = level / TILE_HEIGHT;
-        let tile = index / TILE_WIDTH;
-        let position = (index % TILE_WIDTH) as usize;
-        let bottom = match self.rows.entry((row, tile)) {
-            std::collections::hash_map::Entry::Occupied(bottom) => bottom.into_mut(),
-            std::collections::hash_map::Entry::Vacant(slot) => {
-                let stored = tree
-                    .get(keys::tile(row, tile))?
-                    .map(|bytes| bytes.to_vec())
-                    .unwrap_or_default();
-                slot.insert(stored)
-            }
-        };
-        if bottom.len() != position * 32 {
-            return Err(NodeReadError::Malformed { level, index });
+        let nodes = &mut tail.nodes.levels[usize::from(height)];
+        if tail.tile != tile || nodes.len() != position {
+            return Err(malformed);
         }
-        bottom.extend_from_slice(hash.as_bytes());
+        nodes.push(hash);
+        if height == 0 && row > 0 {
+            self.changed.insert(row);
+        }
+        if height == TILE_HEIGHT - 1 && position == 1 {
+            // The tile's last interior node (the one below its top): the tile is full.
+            self.full.push((row, tile, Arc::new(tail.nodes.clone())));
+        }
         Ok(())
     }
 
-    /// Adds the tiles to `batch`; returns the new tail.
-    pub(crate) fn finish(self, batch: &mut sled::Batch) -> Tail {
-        for (tile, bytes) in self.full {
-            batch.insert(&keys::tile(0, tile), bytes);
+    /// Adds the tiles to `batch`; returns the new tail and the tiles the batch filled (for
+    /// the cache).
+    pub(crate) fn finish(
+        self,
+        batch: &mut sled::Batch,
+    ) -> (Tail, Vec<(u8, u64, Arc<TileInterior>)>) {
+        for (row, tile, interior) in &self.full {
+            batch.insert(&keys::tile(*row, *tile), interior.bottom_bytes());
         }
-        for ((row, tile), bytes) in self.rows {
-            batch.insert(&keys::tile(row, tile), bytes);
+        for row in self.changed {
+            if let Some(tail) = self.tail.rows.get(usize::from(row)) {
+                batch.insert(&keys::tile(row, tail.tile), tail.nodes.bottom_bytes());
+            }
         }
-        self.tail
+        (self.tail, self.full)
     }
 }
 
@@ -245,8 +410,8 @@ mod tests {
     use super::*;
 
     /// A sled tree holding `size` entries and their tiles, written in batches of the given
-    /// sizes, like the store does.
-    fn build(size: u64, batch: u64) -> (sled::Db, sled::Tree, Tail, MemoryTree) {
+    /// sizes, like the store does; the filled tiles go to `cache`.
+    fn build(size: u64, batch: u64, cache: &TileCache) -> (sled::Db, sled::Tree, Tail, MemoryTree) {
         let db = sled::Config::new().temporary(true).open().unwrap();
         let tree = db.open_tree("t").unwrap();
         let mut frontier = Frontier::new();
@@ -261,12 +426,16 @@ mod tests {
                 let entry = i.to_le_bytes().repeat(3);
                 memory.append_entry(&entry);
                 for (level, index, hash) in frontier.append(leaf_hash(&entry)) {
-                    writer.add(&tree, level, index, hash).unwrap();
+                    writer.add(level, index, hash).unwrap();
                 }
                 sled_batch.insert(&keys::entry(i), entry);
             }
-            tail = writer.finish(&mut sled_batch);
+            let filled;
+            (tail, filled) = writer.finish(&mut sled_batch);
             tree.apply_batch(sled_batch).unwrap();
+            for (row, tile, interior) in filled {
+                cache.insert(row, tile, interior);
+            }
             written += n;
         }
         (db, tree, tail, memory)
@@ -275,32 +444,41 @@ mod tests {
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(24))]
 
-        /// Every proof from tiles (with the in-memory tail, and without it: recomputed
-        /// from entries) equals the proof from the whole tree in memory, at random sizes
-        /// and batch sizes, across tile boundaries and rows.
+        /// Every proof from tiles equals the proof from the whole tree in memory, at random
+        /// sizes and batch sizes, across tile boundaries and rows: with the in-memory tail
+        /// and the cache of tile interiors (filled by the batches, and cold), with the tail
+        /// loaded from the store as at open, and with neither (recomputed from entries and
+        /// stored tiles).
         #[test]
         fn tile_proofs_equal_the_reference_tree(
             size in 1u64..1500,
             batch in 1u64..700,
             picks in proptest::collection::vec((any::<u64>(), any::<u64>()), 8),
         ) {
-            let (_db, tree, tail, memory) = build(size, batch);
-            for tail in [Some(&tail), None] {
-                let tiles = TileNodes { tree: &tree, tail };
+            let warm = TileCache::default();
+            let (_db, tree, tail, memory) = build(size, batch, &warm);
+            let cold = TileCache::default();
+            let loaded = Tail::load(&tree, size).unwrap();
+            let sources = [
+                TileNodes { tree: &tree, tail: Some(&tail), cache: Some(&warm) },
+                TileNodes { tree: &tree, tail: Some(&loaded), cache: Some(&cold) },
+                TileNodes { tree: &tree, tail: None, cache: None },
+            ];
+            for tiles in &sources {
                 prop_assert_eq!(
-                    Frontier::from_source(size, &tiles).unwrap().root(),
+                    Frontier::from_source(size, tiles).unwrap().root(),
                     memory.root()
                 );
                 for &(a, b) in &picks {
                     let n = 1 + b % size;
                     let index = a % n;
                     prop_assert_eq!(
-                        inclusion_proof(index, n, &tiles).unwrap(),
+                        inclusion_proof(index, n, tiles).unwrap(),
                         inclusion_proof(index, n, &memory).unwrap()
                     );
                     let old = a % (n + 1);
                     prop_assert_eq!(
-                        consistency_proof(old, n, &tiles).unwrap(),
+                        consistency_proof(old, n, tiles).unwrap(),
                         consistency_proof(old, n, &memory).unwrap()
                     );
                 }
@@ -309,11 +487,13 @@ mod tests {
     }
 
     /// Row 1 appears once 256 tiles of row 0 are complete; a log of 2^16 + 3 entries has a
-    /// full row-1 tile and proofs through it.
+    /// full row-1 tile and proofs through it. The tail loaded from the store holds what the
+    /// tail built by the appends holds.
     #[test]
     fn a_second_row_of_tiles_is_written_and_read() {
         let size = (1 << 16) + 3;
-        let (_db, tree, tail, memory) = build(size, 4096);
+        let cache = TileCache::default();
+        let (_db, tree, tail, memory) = build(size, 4096, &cache);
         assert_eq!(
             tree.get(keys::tile(1, 0)).unwrap().map(|v| v.len()),
             Some(256 * 32)
@@ -326,19 +506,63 @@ mod tests {
             tree.get(keys::tile(0, 256)).unwrap().is_none(),
             "the tail is not stored"
         );
+        assert_eq!(
+            cache.len(),
+            TILE_CACHE_TILES,
+            "the cache stays within its budget"
+        );
+        let loaded = Tail::load(&tree, size).unwrap();
+        assert_eq!(loaded.rows.len(), 3);
+        for (built, loaded) in tail.rows.iter().zip(&loaded.rows) {
+            if built.tile == loaded.tile {
+                assert_eq!(built.nodes, loaded.nodes);
+            }
+        }
+        for tail in [&tail, &loaded] {
+            let tiles = TileNodes {
+                tree: &tree,
+                tail: Some(tail),
+                cache: Some(&cache),
+            };
+            for (index, n) in [(0, size), (65_535, size), (65_536, size), (1000, 65_536)] {
+                assert_eq!(
+                    inclusion_proof(index, n, &tiles).unwrap(),
+                    inclusion_proof(index, n, &memory).unwrap()
+                );
+            }
+            assert_eq!(
+                consistency_proof(300, size, &tiles).unwrap(),
+                consistency_proof(300, size, &memory).unwrap()
+            );
+        }
+    }
+
+    /// A proof of a recent entry at the current size reads no tile from the store: every
+    /// node it needs is in the tail. Fails if the tail keeps only the leaves (the interior
+    /// recomputed, as before issue 19's fix).
+    #[test]
+    fn a_recent_proof_needs_nothing_but_the_tail() {
+        let size = 256 * 3 + 100;
+        let (_db, tree, tail, memory) = build(size, 50, &TileCache::default());
+        // Take the stored tiles and the entries away: only the tail is left to answer from.
+        for tile in 0..3 {
+            tree.remove(keys::tile(0, tile)).unwrap();
+        }
+        tree.remove(keys::tile(1, 0)).unwrap();
+        for index in 0..size {
+            tree.remove(keys::entry(index)).unwrap();
+        }
         let tiles = TileNodes {
             tree: &tree,
             tail: Some(&tail),
+            cache: None,
         };
-        for (index, n) in [(0, size), (65_535, size), (65_536, size), (1000, 65_536)] {
+        // The left siblings at levels 8 and 9 are in the row-1 tail.
+        for index in 256 * 3..size {
             assert_eq!(
-                inclusion_proof(index, n, &tiles).unwrap(),
-                inclusion_proof(index, n, &memory).unwrap()
+                inclusion_proof(index, size, &tiles).unwrap(),
+                inclusion_proof(index, size, &memory).unwrap()
             );
         }
-        assert_eq!(
-            consistency_proof(300, size, &tiles).unwrap(),
-            consistency_proof(300, size, &memory).unwrap()
-        );
     }
 }

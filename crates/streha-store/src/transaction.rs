@@ -85,12 +85,17 @@ impl Transaction {
         self
     }
 
-    /// Sets `key` in `ns` to `body`, kept out of the database in a file of its own named by
-    /// its hash: for sealed envelopes and other large values. The file is written and
-    /// `fsync`ed before the commit that references it; it is deleted once a commit that
-    /// removes or replaces the key is durable. [`Store::get`](crate::Store::get) and the
-    /// scans return the body itself, checked against its hash.
+    /// Sets `key` in `ns` to `body`: for sealed envelopes and other values that may be
+    /// large. A body larger than [`INLINE_BODY_MAX`](crate::INLINE_BODY_MAX) is kept out of
+    /// the database in a file of its own named by its hash, written and `fsync`ed before the
+    /// commit that references it, and deleted once a commit that removes or replaces the key
+    /// is durable; [`Store::get`](crate::Store::get) and the scans return the body itself,
+    /// checked against its hash. A smaller one is stored inline like [`put`](Self::put), in
+    /// the same sled batch.
     pub fn put_body(&mut self, ns: Namespace, key: Vec<u8>, body: Vec<u8>) -> &mut Self {
+        if body.len() <= crate::INLINE_BODY_MAX {
+            return self.put(ns, key, body);
+        }
         self.writes.push(Write::PutBody {
             key: ns.key(&key),
             body,

@@ -1,12 +1,14 @@
 //! Bodies out of sled (issue 19.3): files written before the commit that references them,
 //! deleted after the commit that drops the last reference, orphans collected at open,
-//! dangling references refused, content checked on read.
+//! dangling references refused, content checked on read. Bodies of at most
+//! `INLINE_BODY_MAX` bytes stay inline in the sled batch instead (issue 19, small
+//! envelopes).
 
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 
 use streha_audit::NoteSigner;
-use streha_store::{BODIES_DIR, Namespace, Store, StoreError, Transaction};
+use streha_store::{BODIES_DIR, INLINE_BODY_MAX, Namespace, Store, StoreError, Transaction};
 
 const ORIGIN: &str = "bodies.test/log";
 const INBOX: Namespace = Namespace::new(9);
@@ -18,6 +20,13 @@ fn signer() -> NoteSigner {
 
 fn open(dir: &Path) -> Store {
     Store::open(dir, ORIGIN, signer()).expect("open store")
+}
+
+/// A body just over the inline limit, so kept in a file: `text` repeated.
+fn big(text: &[u8]) -> Vec<u8> {
+    let mut body = text.repeat(INLINE_BODY_MAX / text.len() + 1);
+    body.truncate(INLINE_BODY_MAX + 1);
+    body
 }
 
 fn body_file(dir: &Path, body: &[u8]) -> PathBuf {
@@ -98,9 +107,9 @@ fn a_body_lives_in_its_own_private_file_and_goes_with_its_last_reference() {
 fn a_transaction_whose_guard_fails_writes_no_body_file() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(dir.path());
-    put_body(&store, b"one", b"first body");
+    put_body(&store, b"one", &big(b"first body"));
     let mut tx = Transaction::new();
-    tx.put_body(INBOX, b"other".to_vec(), b"second body".to_vec())
+    tx.put_body(INBOX, b"other".to_vec(), big(b"second body"))
         .require_absent(INDEX, b"one");
     assert!(matches!(store.commit(tx), Err(StoreError::GuardFailed(_))));
     assert_eq!(files(dir.path()).len(), 1);
@@ -114,7 +123,8 @@ fn a_transaction_whose_guard_fails_writes_no_body_file() {
 fn orphan_body_files_are_collected_at_open() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(dir.path());
-    put_body(&store, b"kept", b"a kept body");
+    let kept = big(b"a kept body");
+    put_body(&store, b"kept", &kept);
     drop(store);
     let orphan = body_file(dir.path(), b"a body never committed");
     std::fs::write(&orphan, b"a body never committed").unwrap();
@@ -130,11 +140,8 @@ fn orphan_body_files_are_collected_at_open() {
         foreign.exists(),
         "a file the store did not write is left alone"
     );
-    assert!(body_file(dir.path(), b"a kept body").exists());
-    assert_eq!(
-        store.get(INBOX, b"kept").unwrap().as_deref(),
-        Some(&b"a kept body"[..])
-    );
+    assert!(body_file(dir.path(), &kept).exists());
+    assert_eq!(store.get(INBOX, b"kept").unwrap(), Some(kept));
 }
 
 /// A referenced body file that is missing or truncated stops the open with an integrity
@@ -144,9 +151,10 @@ fn a_reference_without_its_file_refuses_to_open() {
     for damage in ["remove", "truncate"] {
         let dir = tempfile::tempdir().unwrap();
         let store = open(dir.path());
-        put_body(&store, b"one", b"a body that will go missing");
+        let body = big(b"a body that will go missing");
+        put_body(&store, b"one", &body);
         drop(store);
-        let file = body_file(dir.path(), b"a body that will go missing");
+        let file = body_file(dir.path(), &body);
         match damage {
             "remove" => std::fs::remove_file(&file).unwrap(),
             _ => std::fs::write(&file, b"a body").unwrap(),
@@ -168,10 +176,65 @@ fn a_reference_without_its_file_refuses_to_open() {
 fn a_changed_body_file_is_refused_on_read() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(dir.path());
-    put_body(&store, b"one", b"the sealed envelope");
-    let file = body_file(dir.path(), b"the sealed envelope");
-    std::fs::write(&file, b"THE SEALED ENVELOPE").unwrap();
+    let body = big(b"the sealed envelope ");
+    put_body(&store, b"one", &body);
+    let file = body_file(dir.path(), &body);
+    std::fs::write(&file, body.to_ascii_uppercase()).unwrap();
     let err = store.get(INBOX, b"one").unwrap_err();
     assert!(matches!(err, StoreError::Corrupt { .. }), "{err}");
     assert!(!err.to_string().contains("SEALED"), "no content in errors");
+}
+
+/// A body of at most `INLINE_BODY_MAX` bytes is an inline value: no file, no reference, in
+/// the same batch as its commit; one byte more and it is a file. Either replaces the other
+/// under one key (the file goes with its last reference), a removal drops both, and both
+/// are there after a reopen. Fails if small bodies still go to files.
+#[test]
+fn small_bodies_stay_in_the_batch_and_large_ones_go_to_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let small = vec![0x11; 1024];
+    let limit = vec![0x22; INLINE_BODY_MAX];
+    let large = vec![0x33; INLINE_BODY_MAX + 1];
+    put_body(&store, b"small", &small);
+    put_body(&store, b"limit", &limit);
+    assert!(files(dir.path()).is_empty(), "no file for an inline body");
+    assert!(store.body_files().unwrap().is_empty());
+    put_body(&store, b"large", &large);
+    assert_eq!(
+        store.body_files().unwrap(),
+        vec![(body_file(dir.path(), &large), large.len() as u64)]
+    );
+    for (key, body) in [
+        (&b"small"[..], &small),
+        (b"limit", &limit),
+        (b"large", &large),
+    ] {
+        assert_eq!(store.get(INBOX, key).unwrap().as_ref(), Some(body));
+    }
+    assert_eq!(store.scan(INBOX, b"").unwrap().len(), 3);
+
+    // An inline body replaces a file under the same key: the file goes.
+    let mut tx = Transaction::new();
+    tx.put_body(INBOX, b"large".to_vec(), small.clone());
+    store.commit(tx).unwrap();
+    assert!(files(dir.path()).is_empty());
+    assert_eq!(store.get(INBOX, b"large").unwrap(), Some(small.clone()));
+    // A file replaces an inline body; a removal drops an inline body.
+    let mut tx = Transaction::new();
+    tx.put_body(INBOX, b"small".to_vec(), large.clone())
+        .remove(INBOX, b"limit".to_vec());
+    store.commit(tx).unwrap();
+    assert_eq!(
+        files(dir.path()),
+        vec![blake3::hash(&large).to_hex().to_string()]
+    );
+    assert_eq!(store.get(INBOX, b"limit").unwrap(), None);
+    drop(store);
+
+    let store = open(dir.path());
+    assert_eq!(store.get(INBOX, b"small").unwrap(), Some(large.clone()));
+    assert_eq!(store.get(INBOX, b"large").unwrap(), Some(small));
+    assert_eq!(store.get(INBOX, b"limit").unwrap(), None);
+    assert_eq!(store.body_files().unwrap().len(), 1);
 }

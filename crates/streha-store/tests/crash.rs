@@ -1,9 +1,11 @@
 //! Crash test: a child process commits batches from several threads and prints every
 //! acknowledged commit; the parent kills it with SIGKILL at random moments, reopens the
 //! store, and checks that every acknowledged entry is there, the log only ever grew, and the
-//! root matches a recomputation from the entries. Each commit also writes a body file and
-//! removes the previous commit's: after every crash no reference is left without its file
-//! (the store opens) and no file without a reference (orphans are collected).
+//! root matches a recomputation from the entries. Each commit also writes a body and
+//! removes the previous commit's, every other one large enough for a file of its own and the
+//! others inline in the batch (`INLINE_BODY_MAX`): after every crash no reference is left
+//! without its file (the store opens), no file without a reference (orphans are
+//! collected), and every acknowledged body of either kind is there.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
@@ -23,10 +25,17 @@ fn signer() -> streha_audit::NoteSigner {
         .expect("valid key name")
 }
 
+/// Odd commits' bodies go to files, even ones stay inline.
 fn body(round: u32, thread: u32, n: u32) -> Vec<u8> {
-    format!("body {round}/{thread}/{n} ")
-        .into_bytes()
-        .repeat(100)
+    let text = format!("body {round}/{thread}/{n} ").into_bytes();
+    let len = if n % 2 == 1 {
+        streha_store::INLINE_BODY_MAX + 1
+    } else {
+        1024
+    };
+    let mut body = text.repeat(len / text.len() + 1);
+    body.truncate(len);
+    body
 }
 
 fn entry_text(round: u32, thread: u32, n: u32, k: u32) -> Vec<u8> {
