@@ -266,7 +266,7 @@ pub use {
     crate::consent::NewConsent,
     crate::disclosure::{
         DisclosureBuilder, PreparedDisclosure, Sealable, SealedDisclosure, Submitted,
-        sign_urgent_approval, verify_urgent_approval,
+        envelope_id_at, sign_urgent_approval, verify_urgent_approval,
     },
     crate::error::{ClientError, Fault},
     crate::inbox::{InboxEntry, OpenedRecord},
