@@ -99,9 +99,13 @@ struct Args {
     /// sled's cache capacity for `--sled-growth`, MiB.
     #[arg(long, default_value_t = 8)]
     sled_cache_mib: u64,
-    /// State records under random keys per disclosure for `--sled-growth`.
+    /// State records under envelope-id keys per disclosure for `--sled-growth`.
     #[arg(long, default_value_t = 3)]
     sled_random_keys: u8,
+    /// For `--sled-growth`: envelope ids wholly random (as before issue 19's change), not
+    /// ordered by time as the client draws them now (`streha_client::envelope_id_at`).
+    #[arg(long)]
+    sled_unordered_ids: bool,
 }
 
 fn ms(d: Duration) -> String {
@@ -149,6 +153,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
             disclosures,
             cache_bytes: args.sled_cache_mib.max(1) * 1024 * 1024,
             random_keys: args.sled_random_keys,
+            ordered_ids: !args.sled_unordered_ids,
         };
         return tokio::task::spawn_blocking(move || sled_growth::run(&plan)).await?;
     }

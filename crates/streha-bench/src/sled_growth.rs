@@ -2,7 +2,8 @@
 //!
 //! A bare sled database, written the way a sending node writes its store per disclosure:
 //! two audit entries under sequential keys (131-byte values), `--sled-random-keys` state
-//! records under random 16-byte envelope ids (9-byte values), a checkpoint and one flush
+//! records under 16-byte envelope ids (9-byte values; ordered by time as the client draws
+//! them, or wholly random with `--sled-unordered-ids`), a checkpoint and one flush
 //! per group commit of 8 disclosures. The resident set of this process is printed as the
 //! store grows, so that what sled keeps per page (its page table, paged out or not) can be
 //! told apart from its page cache (`--sled-cache-mib`): the first grows with the store
@@ -21,8 +22,10 @@ pub(crate) struct Plan {
     pub(crate) disclosures: u64,
     /// sled's `cache_capacity`, bytes.
     pub(crate) cache_bytes: u64,
-    /// State records under random keys per disclosure.
+    /// State records under envelope-id keys per disclosure.
     pub(crate) random_keys: u8,
+    /// Envelope ids ordered by time (`streha_client::envelope_id_at`), not wholly random.
+    pub(crate) ordered_ids: bool,
 }
 
 /// A 64-bit mix (splitmix64): random-looking, reproducible keys.
@@ -46,10 +49,15 @@ pub(crate) fn run(plan: &Plan) -> Result<()> {
         .open()
         .context("opening sled")?;
     println!(
-        "sled growth: {} disclosures, cache {} MiB, per disclosure 2 sequential entries and {} records under random keys, a flush per {BATCH}",
+        "sled growth: {} disclosures, cache {} MiB, per disclosure 2 sequential entries and {} records under {} envelope ids, a flush per {BATCH}",
         plan.disclosures,
         plan.cache_bytes / (1024 * 1024),
-        plan.random_keys
+        plan.random_keys,
+        if plan.ordered_ids {
+            "time-ordered"
+        } else {
+            "random"
+        }
     );
     println!(
         "{:>12} | {:>9} | {:>14}",
@@ -70,8 +78,16 @@ pub(crate) fn run(plan: &Plan) -> Result<()> {
             }
             for record in 0..u64::from(plan.random_keys) {
                 let mut key = vec![0x10, 6 + record as u8];
-                key.extend_from_slice(&mix(done * 8 + record).to_be_bytes());
-                key.extend_from_slice(&mix(!(done * 8 + record)).to_be_bytes());
+                let mut id = [0u8; 16];
+                id[..8].copy_from_slice(&mix(done * 8 + record).to_be_bytes());
+                id[8..].copy_from_slice(&mix(!(done * 8 + record)).to_be_bytes());
+                if plan.ordered_ids {
+                    // 360 disclosures a second, the sustained row's rate.
+                    let millis = 1_750_000_000_000 + done * 1000 / 360;
+                    id = *streha_client::envelope_id_at(streha_core::Timestamp(millis), id)
+                        .as_bytes();
+                }
+                key.extend_from_slice(&id);
                 batch.insert(key, vec![3u8; 9]);
             }
             done += 1;
