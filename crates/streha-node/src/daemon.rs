@@ -147,7 +147,8 @@ pub fn daemon_main() -> ExitCode {
         }
     };
     runtime.block_on(async move {
-        let node = match RunningNode::start(config).await {
+        let mut config = config;
+        let mut node = match RunningNode::start(config).await {
             Ok(node) => node,
             Err(error) => {
                 eprintln!("strehad: cannot start: {error}");
@@ -164,8 +165,45 @@ pub fn daemon_main() -> ExitCode {
             let event = tokio::select! {
                 signal = wait_for_signal() => Event::Signal(signal),
                 () = node.storage_failed() => Event::StorageFailed,
+                () = node.restart_requested() => Event::Restart,
             };
             match event {
+                Event::Restart => {
+                    // An accepted loss: the log continues in a new epoch, which is opened
+                    // at start; the node comes back on the addresses it had.
+                    tracing::warn!("restarting the node: its log continues in a new epoch");
+                    let (peer, app, metrics) =
+                        (node.peer_addr(), node.app_addr(), node.metrics_addr());
+                    node.shutdown().await;
+                    config = match NodeConfig::load(&args.config) {
+                        Ok(config) => config,
+                        Err(error) => {
+                            eprintln!("strehad: configuration error at restart: {error}");
+                            return ExitCode::from(EXIT_CONFIG);
+                        }
+                    };
+                    if let Some(peer) = peer {
+                        config.listen = peer;
+                    }
+                    if let Some(app) = app {
+                        config.app_listen = app;
+                    }
+                    if metrics.is_some() {
+                        config.metrics_listen = metrics;
+                    }
+                    node = match RunningNode::start(config).await {
+                        Ok(node) => node,
+                        Err(error) => {
+                            eprintln!("strehad: cannot restart: {error}");
+                            return ExitCode::from(start_exit_code(&error));
+                        }
+                    };
+                    println!(
+                        "strehad ready peer={} app={}",
+                        show(node.peer_addr()),
+                        show(node.app_addr())
+                    );
+                }
                 Event::Signal(Signal::Reload) => match node.reload_roster().await {
                     // An adoption is logged where it happens, with version and hash.
                     Ok(crate::RosterReload::Adopted { .. }) => {}
@@ -201,6 +239,7 @@ pub fn daemon_main() -> ExitCode {
 enum Event {
     Signal(Signal),
     StorageFailed,
+    Restart,
 }
 
 enum Signal {

@@ -163,6 +163,11 @@ pub(crate) struct Shared {
     pub(crate) recovering: std::sync::atomic::AtomicBool,
     /// Entries recovery found lost (0 if none, or not known yet).
     pub(crate) lost_entries: std::sync::atomic::AtomicU64,
+    /// The loss recovery proved, for the operator to accept (`streha admin recover`).
+    pub(crate) proven_loss: Mutex<Option<crate::recovery::Outcome>>,
+    /// Becomes true when the node must restart (an accepted loss: the log continues in a
+    /// new epoch, opened at start).
+    pub(crate) restart: tokio::sync::watch::Sender<bool>,
 }
 
 impl std::fmt::Debug for Shared {
@@ -241,6 +246,8 @@ impl Shared {
             started: std::time::Instant::now(),
             recovering: std::sync::atomic::AtomicBool::new(false),
             lost_entries: std::sync::atomic::AtomicU64::new(0),
+            proven_loss: Mutex::new(None),
+            restart: tokio::sync::watch::channel(false).0,
         })
     }
 
