@@ -175,27 +175,37 @@ pub fn daemon_main() -> ExitCode {
                     let (peer, app, metrics) =
                         (node.peer_addr(), node.app_addr(), node.metrics_addr());
                     node.shutdown().await;
-                    config = match NodeConfig::load(&args.config) {
-                        Ok(config) => config,
-                        Err(error) => {
-                            eprintln!("strehad: configuration error at restart: {error}");
-                            return ExitCode::from(EXIT_CONFIG);
+                    // The old endpoints' sockets close in the background: binding the
+                    // same addresses is retried for a while.
+                    let deadline = tokio::time::Instant::now() + RESTART_BIND_WAIT;
+                    node = loop {
+                        config = match NodeConfig::load(&args.config) {
+                            Ok(config) => config,
+                            Err(error) => {
+                                eprintln!("strehad: configuration error at restart: {error}");
+                                return ExitCode::from(EXIT_CONFIG);
+                            }
+                        };
+                        if let Some(peer) = peer {
+                            config.listen = peer;
                         }
-                    };
-                    if let Some(peer) = peer {
-                        config.listen = peer;
-                    }
-                    if let Some(app) = app {
-                        config.app_listen = app;
-                    }
-                    if metrics.is_some() {
-                        config.metrics_listen = metrics;
-                    }
-                    node = match RunningNode::start(config).await {
-                        Ok(node) => node,
-                        Err(error) => {
-                            eprintln!("strehad: cannot restart: {error}");
-                            return ExitCode::from(start_exit_code(&error));
+                        if let Some(app) = app {
+                            config.app_listen = app;
+                        }
+                        if metrics.is_some() {
+                            config.metrics_listen = metrics;
+                        }
+                        match RunningNode::start(config).await {
+                            Ok(node) => break node,
+                            Err(crate::StartError::Bind { .. })
+                                if tokio::time::Instant::now() < deadline =>
+                            {
+                                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                            }
+                            Err(error) => {
+                                eprintln!("strehad: cannot restart: {error}");
+                                return ExitCode::from(start_exit_code(&error));
+                            }
                         }
                     };
                     println!(
@@ -235,6 +245,9 @@ pub fn daemon_main() -> ExitCode {
         }
     })
 }
+
+/// How long a restart (into a new log epoch) waits for the old endpoints' addresses.
+const RESTART_BIND_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
 
 enum Event {
     Signal(Signal),
