@@ -18,10 +18,15 @@ const T: Duration = Duration::from_secs(60);
 /// Discloses one identity record from the shelter to the police (the agreement allows it
 /// without consent) and waits until it is delivered.
 async fn disclose(shelter: &streha_client::Client, subject: SubjectId) {
+    disclose_to(shelter, subject, POLICE).await;
+}
+
+/// Discloses one identity record from `from`'s client to `to` and waits until delivered.
+async fn disclose_to(shelter: &streha_client::Client, subject: SubjectId, to: &str) {
     let sealed = shelter
         .disclosure(
             subject,
-            streha_core::AgencyId::new(POLICE).unwrap(),
+            streha_core::AgencyId::new(to).unwrap(),
             Purpose::IdentificationAndReferral,
         )
         .field(DisclosableCategory::Identity, "name", "a pseudonym")
@@ -459,6 +464,17 @@ async fn a_confirmed_loss_continues_in_a_new_epoch_witnessed_by_the_peers() {
             "{peer}"
         );
     }
+
+    // Deliveries from and to the node in its new epoch: each side checks the other's
+    // checkpoint under the origin it was signed under.
+    let shelter = federation.client(SHELTER).await;
+    disclose(&shelter, subject).await;
+    let police_client = federation.client(POLICE).await;
+    let (police_subject, _) = police_client
+        .register_subject(AgeStatus::Adult, vec![])
+        .await
+        .unwrap();
+    disclose_to(&police_client, police_subject, SHELTER).await;
 
     // The restored epoch's bundle is kept beside, whole.
     let old = streha_audit::LogBundle::decode(&std::fs::read(&recovered.bundle).unwrap()).unwrap();
