@@ -481,6 +481,20 @@ async fn a_confirmed_loss_continues_in_a_new_epoch_witnessed_by_the_peers() {
     assert_eq!(old.origin, base);
     assert_eq!(old.entries.len() as u64, report.size);
 
+    // A restart keeps the epoch, and `strehad --check` (run before every start by the
+    // service unit) accepts the data directory in it.
+    drop(shelter);
+    assert!(node.terminate());
+    let (code, stdout, stderr) = federation.run_to_exit(SHELTER, &["--check"]);
+    assert_eq!(code, Some(0), "{stdout}{stderr}");
+    assert!(stdout.contains(&recovered.origin), "{stdout}");
+    let node = federation.start(SHELTER);
+    let restarted = eventually(T, || async { try_health(federation.member(SHELTER)) })
+        .await
+        .unwrap();
+    assert_eq!(restarted["log_origin"], recovered.origin);
+    assert_eq!(restarted["recovery"]["recovering"], false);
+
     // A later epoch offered without its declaration is refused by the peers.
     let identity = Identity::from_key(&federation.member(SHELTER).node_key).unwrap();
     let undeclared = format!("{base}/epoch/3");

@@ -175,8 +175,10 @@ pub fn daemon_main() -> ExitCode {
                     let (peer, app, metrics) =
                         (node.peer_addr(), node.app_addr(), node.metrics_addr());
                     node.shutdown().await;
-                    // The old endpoints' sockets close in the background: binding the
-                    // same addresses is retried for a while.
+                    // The old endpoints' sockets and the old store (its last handles
+                    // held by tasks still finishing) are released in the background:
+                    // binding the same addresses and locking the store are retried for a
+                    // while.
                     let deadline = tokio::time::Instant::now() + RESTART_BIND_WAIT;
                     node = loop {
                         config = match NodeConfig::load(&args.config) {
@@ -197,9 +199,12 @@ pub fn daemon_main() -> ExitCode {
                         }
                         match RunningNode::start(config).await {
                             Ok(node) => break node,
-                            Err(crate::StartError::Bind { .. })
-                                if tokio::time::Instant::now() < deadline =>
-                            {
+                            Err(
+                                crate::StartError::Bind { .. }
+                                | crate::StartError::Store(streha_store::StoreError::InUse {
+                                    ..
+                                }),
+                            ) if tokio::time::Instant::now() < deadline => {
                                 tokio::time::sleep(std::time::Duration::from_millis(100)).await;
                             }
                             Err(error) => {
@@ -246,7 +251,8 @@ pub fn daemon_main() -> ExitCode {
     })
 }
 
-/// How long a restart (into a new log epoch) waits for the old endpoints' addresses.
+/// How long a restart (into a new log epoch) waits for the old endpoints' addresses and
+/// the old store's lock.
 const RESTART_BIND_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
 
 enum Event {

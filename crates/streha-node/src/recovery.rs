@@ -422,6 +422,16 @@ pub(crate) fn accept_loss(
     })
 }
 
+/// The origin of the log in `data_dir` whose base origin is `base`: the high-water mark's,
+/// if that is an epoch of `base`, else `base` (the store checks it when opened).
+pub(crate) fn current_origin(data_dir: &std::path::Path, base: &str) -> String {
+    streha_store::marked_origin(data_dir)
+        .filter(
+            |origin| matches!(streha_core::epoch::split_epoch(origin), Some((b, _)) if b == base),
+        )
+        .unwrap_or_else(|| base.to_owned())
+}
+
 /// Opens the node's store (`spec/audit-log.md` §9): in the epoch its data directory is in
 /// (the high-water mark's origin, if it is an epoch of `base`), and first carries out an
 /// accepted loss ([`PENDING_EPOCH_FILE`]): the log starts over under the new epoch's origin
@@ -456,9 +466,7 @@ pub(crate) fn open_store(
         }
     };
     let Some(pending) = pending else {
-        let origin = streha_store::marked_origin(data_dir)
-            .filter(|origin| is_ours(origin))
-            .unwrap_or_else(|| base.to_owned());
+        let origin = current_origin(data_dir, base);
         return Ok(Store::open(data_dir, &origin, signer(&origin)?)?);
     };
     if !is_ours(&pending.origin)
