@@ -18,10 +18,15 @@ const T: Duration = Duration::from_secs(60);
 /// Discloses one identity record from the shelter to the police (the agreement allows it
 /// without consent) and waits until it is delivered.
 async fn disclose(shelter: &streha_client::Client, subject: SubjectId) {
+    disclose_to(shelter, subject, POLICE).await;
+}
+
+/// Discloses one identity record from `from`'s client to `to` and waits until delivered.
+async fn disclose_to(shelter: &streha_client::Client, subject: SubjectId, to: &str) {
     let sealed = shelter
         .disclosure(
             subject,
-            streha_core::AgencyId::new(POLICE).unwrap(),
+            streha_core::AgencyId::new(to).unwrap(),
             Purpose::IdentificationAndReferral,
         )
         .field(DisclosableCategory::Identity, "name", "a pseudonym")
@@ -44,6 +49,14 @@ async fn disclose(shelter: &streha_client::Client, subject: SubjectId) {
 /// asked this time: the connection is closed after each question, and the police caps the
 /// connections of one key, so a poll may have to wait for an earlier one to close).
 async fn police_cosigned_of_shelter(federation: &Federation) -> Option<u64> {
+    police_cosigned_note_of_shelter(federation)
+        .await
+        .map(|latest| latest.map_or(0, |(_, size)| size))
+}
+
+/// The origin and size of the latest checkpoint of the shelter's log (in its latest epoch)
+/// that the police node cosigned: `Some(None)` if none, `None` if not asked this time.
+async fn police_cosigned_note_of_shelter(federation: &Federation) -> Option<Option<(String, u64)>> {
     let identity = Identity::from_key(&federation.member(SHELTER).node_key).unwrap();
     let police = federation.member(POLICE);
     let connection = raw_connection(
@@ -63,14 +76,11 @@ async fn police_cosigned_of_shelter(federation: &Federation) -> Option<u64> {
     .await;
     connection.close(0u32.into(), b"done");
     match answer.ok()? {
-        PeerResponse::CosignedCheckpoint(None) => Some(0),
+        PeerResponse::CosignedCheckpoint(None) => Some(None),
         PeerResponse::CosignedCheckpoint(Some(note)) => {
             let body = streha_audit::SignedNote::parse(&note).unwrap();
-            Some(
-                streha_audit::Checkpoint::parse_body(body.body())
-                    .unwrap()
-                    .size(),
-            )
+            let checkpoint = streha_audit::Checkpoint::parse_body(body.body()).unwrap();
+            Some(Some((checkpoint.origin().to_owned(), checkpoint.size())))
         }
         other => panic!("unexpected answer {other:?}"),
     }
@@ -107,6 +117,16 @@ fn restore(federation: &Federation, name: &str, dir: &Path) {
             .unwrap();
     assert!(data.join(streha_node::recovery::RESTORED_FILE).exists());
     let _ = report;
+}
+
+/// `/health` of a node that may not answer (`None` then).
+fn try_health(member: &Member) -> Option<serde_json::Value> {
+    use std::io::{Read as _, Write as _};
+    let mut stream = std::net::TcpStream::connect(member.metrics_addr).ok()?;
+    write!(stream, "GET /health HTTP/1.1\r\nHost: localhost\r\n\r\n").ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    serde_json::from_str(response.split("\r\n\r\n").nth(1)?).ok()
 }
 
 fn health(federation: &Federation, name: &str) -> serde_json::Value {
@@ -363,4 +383,162 @@ async fn envelopes_in_the_inbox_and_the_outbound_queue_survive_backup_and_restor
         let health = health(&federation, name);
         assert_eq!(health["recovery"]["lost_entries"], 0, "{name}: {health}");
     }
+}
+
+/// Issue 18.18: a restore that lost cosigned entries, confirmed by the operator
+/// (`streha admin recover --accept-loss`), continues the log in a new epoch whose entry 0
+/// declares the loss; the peers witness the new epoch (its first checkpoint goes with the
+/// declaration) and raise no alarm; the restored epoch's bundle is kept for export; and a
+/// later epoch offered without a declaration is refused.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_confirmed_loss_continues_in_a_new_epoch_witnessed_by_the_peers() {
+    let federation = Federation::new();
+    let _police = federation.start(POLICE);
+    let _prosecution = federation.start(PROSECUTION);
+    let node = federation.start(SHELTER);
+    let shelter = federation.client(SHELTER).await;
+    let (subject, _) = shelter
+        .register_subject(AgeStatus::Adult, vec![])
+        .await
+        .unwrap();
+    disclose(&shelter, subject).await;
+    let backups = tempfile::tempdir().unwrap();
+    let report = backup(&federation, SHELTER, backups.path()).await;
+    // More disclosures after the backup, witnessed by the peers: lost by the restore.
+    disclose(&shelter, subject).await;
+    disclose(&shelter, subject).await;
+    eventually(T, || async {
+        let size = police_cosigned_of_shelter(&federation).await?;
+        (size > report.size).then_some(size)
+    })
+    .await
+    .expect("the police cosigned entries the backup does not hold");
+    drop(shelter);
+    assert!(node.terminate());
+
+    restore(&federation, SHELTER, backups.path());
+    let node = federation.start(SHELTER);
+    let data = data_dir(&federation, SHELTER);
+    // Before the loss is proven, or without confirmation, nothing changes.
+    eventually(T, || async {
+        (health(&federation, SHELTER)["recovery"]["lost_entries"] != 0).then_some(())
+    })
+    .await
+    .expect("recovery finds the loss");
+    let recovered = {
+        let data = data.clone();
+        tokio::task::spawn_blocking(move || streha_node::admin::request_recover(&data))
+            .await
+            .unwrap()
+            .expect("the operator's confirmation is taken")
+    };
+    let base = recovered.previous_origin.clone();
+    assert!(base.ends_with("/streha/shelter"), "{base}");
+    assert_eq!(recovered.origin, format!("{base}/epoch/2"));
+    assert_eq!(recovered.restored, report.size);
+    assert!(recovered.proven > report.size);
+
+    // The node restarts by itself in the new epoch, leaves recovery mode, and its peers
+    // witness the new epoch.
+    let serving = eventually(T, || async {
+        // The node restarts meanwhile: its endpoint may not answer for a moment.
+        let health = try_health(federation.member(SHELTER))?;
+        (health["recovery"]["recovering"] == false && health["log_origin"] == recovered.origin)
+            .then_some(health)
+    })
+    .await
+    .expect("the node serves in the new epoch");
+    assert!(serving["log_size"].as_u64().unwrap() >= 1, "{serving}");
+    assert!(!data.join(streha_node::recovery::RESTORED_FILE).exists());
+    let witnessed = eventually(T, || async {
+        let (origin, size) = police_cosigned_note_of_shelter(&federation).await??;
+        (origin == recovered.origin).then_some(size)
+    })
+    .await
+    .expect("the police witnesses the new epoch");
+    assert!(witnessed >= 1);
+    for peer in [POLICE, PROSECUTION] {
+        assert_eq!(
+            metric(federation.member(peer), "streha_fork_alarms_total"),
+            0,
+            "{peer}"
+        );
+    }
+
+    // Deliveries from and to the node in its new epoch: each side checks the other's
+    // checkpoint under the origin it was signed under.
+    let shelter = federation.client(SHELTER).await;
+    disclose(&shelter, subject).await;
+    let police_client = federation.client(POLICE).await;
+    let (police_subject, _) = police_client
+        .register_subject(AgeStatus::Adult, vec![])
+        .await
+        .unwrap();
+    disclose_to(&police_client, police_subject, SHELTER).await;
+
+    // The restored epoch's bundle is kept beside, whole.
+    let old = streha_audit::LogBundle::decode(&std::fs::read(&recovered.bundle).unwrap()).unwrap();
+    assert_eq!(old.origin, base);
+    assert_eq!(old.entries.len() as u64, report.size);
+
+    // A restart keeps the epoch, and `strehad --check` (run before every start by the
+    // service unit) accepts the data directory in it.
+    drop(shelter);
+    assert!(node.terminate());
+    let (code, stdout, stderr) = federation.run_to_exit(SHELTER, &["--check"]);
+    assert_eq!(code, Some(0), "{stdout}{stderr}");
+    assert!(stdout.contains(&recovered.origin), "{stdout}");
+    let node = federation.start(SHELTER);
+    let restarted = eventually(T, || async { try_health(federation.member(SHELTER)) })
+        .await
+        .unwrap();
+    assert_eq!(restarted["log_origin"], recovered.origin);
+    assert_eq!(restarted["recovery"]["recovering"], false);
+
+    // A later epoch offered without its declaration is refused by the peers.
+    let identity = Identity::from_key(&federation.member(SHELTER).node_key).unwrap();
+    let undeclared = format!("{base}/epoch/3");
+    let signer = streha_audit::NoteSigner::new(
+        &undeclared,
+        federation.member(SHELTER).node_key.as_dalek().clone(),
+    )
+    .unwrap();
+    let mut tree = streha_audit::MemoryTree::new();
+    tree.append_entry(b"a log started over");
+    let note = streha_audit::sign_checkpoint(
+        &streha_audit::Checkpoint::new(undeclared.as_str(), 1, tree.root()).unwrap(),
+        &signer,
+    )
+    .to_text();
+    let police = federation.member(POLICE);
+    let answer = eventually(T, || async {
+        let connection = raw_connection(
+            &identity,
+            police.node_key.public_key().to_bytes(),
+            police.peer_addr,
+            PEER_ALPN,
+        )
+        .await
+        .ok()?;
+        let answer = request(
+            &connection,
+            &PeerRequest::Witness(Box::new(streha_wire::peer::WitnessRequest {
+                old_size: 0,
+                proof: streha_audit::ConsistencyProof::new(vec![]).unwrap(),
+                checkpoint: note.clone(),
+            })),
+            MAX_FRAME_LEN,
+            T,
+        )
+        .await;
+        connection.close(0u32.into(), b"done");
+        answer.ok()
+    })
+    .await
+    .expect("the police answers");
+    assert!(
+        matches!(answer, PeerResponse::Error(_)),
+        "an undeclared epoch is not cosigned: {answer:?}"
+    );
+    drop(node);
 }

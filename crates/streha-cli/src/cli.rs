@@ -1002,6 +1002,26 @@ pub(crate) enum AdminCommand {
         after_help = EXIT_STATUS_HELP
     )]
     Restore(AdminRestoreArgs),
+    /// After a restore that lost entries: declare the loss and continue in a new log epoch
+    #[command(
+        long_about = "Ask the node running on --data-dir, in recovery mode after a restore                       whose loss its peers proved (a checkpoint of its log larger than the                       backup, signed by the node and kept by a peer), to continue: it keeps                       the restored log's bundle as DATA_DIR/epochs/<n>.bundle (export it beside                       the new one), starts its log over under the next epoch's origin                       (<base>/epoch/<n+1>), whose entry 0 is a signed `log_restored`                       declaration of the lost range, restarts on the same addresses and                       leaves recovery mode. The declaration is permanent: if a newer backup                       may lose less, restore that one instead. Refused without a proven loss                       (spec/protocol.md §13).",
+        after_help = EXIT_STATUS_HELP
+    )]
+    Recover(AdminRecoverArgs),
+}
+
+/// Arguments of `streha admin recover`.
+#[derive(Debug, Args)]
+pub(crate) struct AdminRecoverArgs {
+    /// The running node's data directory (`data_dir` in its node.toml)
+    #[arg(long, value_name = "DIR")]
+    pub(crate) data_dir: PathBuf,
+    /// Confirm that the lost range is given up and declared (required)
+    #[arg(long)]
+    pub(crate) accept_loss: bool,
+    /// Print one line of JSON
+    #[arg(long)]
+    pub(crate) json: bool,
 }
 
 /// Arguments of `streha admin backup`.

@@ -45,6 +45,9 @@ enum Request {
     /// Back up the store to `out` and the key vault to `vault_out` (absolute paths, new
     /// files, outside the data directory).
     Backup { out: PathBuf, vault_out: PathBuf },
+    /// Continue after the loss recovery proved, declaring it in a new log epoch
+    /// (`spec/protocol.md` §13). `accept_loss` must be true: the operator confirms.
+    Recover { accept_loss: bool },
 }
 
 /// The answer to an admin request.
@@ -52,6 +55,7 @@ enum Request {
 #[serde(tag = "result", rename_all = "snake_case")]
 enum Answer {
     Backup(BackupReport),
+    Recover(crate::recovery::RecoverReport),
     Error { message: String },
 }
 
@@ -176,6 +180,19 @@ pub(crate) async fn serve(
                         .unwrap_or_else(|e| Err(format!("the backup task failed: {e}")))
                         .map_or_else(|message| Answer::Error { message }, Answer::Backup)
                     }
+                    Ok(Request::Recover { accept_loss: false }) => Answer::Error {
+                        message: "recover needs the operator's confirmation: --accept-loss".into(),
+                    },
+                    Ok(Request::Recover { accept_loss: true }) => {
+                        let _one = backup_lock.lock().await;
+                        let shared = Arc::clone(&shared);
+                        tokio::task::spawn_blocking(move || {
+                            crate::recovery::accept_loss(&shared, &data_dir)
+                        })
+                        .await
+                        .unwrap_or_else(|e| Err(format!("the recover task failed: {e}")))
+                        .map_or_else(|message| Answer::Error { message }, Answer::Recover)
+                    }
                 },
             };
             if let Answer::Error { message } = &answer {
@@ -298,6 +315,30 @@ pub fn request_backup(
         out: absolute(out)?,
         vault_out: absolute(vault_out)?,
     };
+    match ask(data_dir, &request)? {
+        Answer::Backup(report) => Ok(report),
+        Answer::Error { message } => Err(AdminError::Refused(message)),
+        Answer::Recover(_) => Err(AdminError::Io("the node answered another request".into())),
+    }
+}
+
+/// Asks the node running on `data_dir` to continue after the loss its recovery proved
+/// (`streha admin recover --accept-loss`): it declares the loss in a new log epoch and
+/// restarts. Blocks.
+///
+/// # Errors
+/// As [`request_backup`]; [`AdminError::Refused`] if the node is not in recovery mode with
+/// a proven loss.
+pub fn request_recover(data_dir: &Path) -> Result<crate::recovery::RecoverReport, AdminError> {
+    match ask(data_dir, &Request::Recover { accept_loss: true })? {
+        Answer::Recover(report) => Ok(report),
+        Answer::Error { message } => Err(AdminError::Refused(message)),
+        Answer::Backup(_) => Err(AdminError::Io("the node answered another request".into())),
+    }
+}
+
+/// Sends one request to the node's admin socket and reads its answer.
+fn ask(data_dir: &Path, request: &Request) -> Result<Answer, AdminError> {
     let socket = data_dir.join(ADMIN_SOCKET);
     let not_running = || AdminError::NotRunning {
         data_dir: data_dir.to_path_buf(),
@@ -315,18 +356,13 @@ pub fn request_backup(
     stream
         .set_read_timeout(Some(ADMIN_ANSWER_TIMEOUT))
         .map_err(io)?;
-    stream.write_all(&line(&request)).map_err(io)?;
+    stream.write_all(&line(request)).map_err(io)?;
     let mut answer = String::new();
     BufReader::new(stream.try_clone().map_err(io)?.take(1024 * 1024))
         .read_line(&mut answer)
         .map_err(io)?;
-    match serde_json::from_str::<Answer>(&answer) {
-        Ok(Answer::Backup(report)) => Ok(report),
-        Ok(Answer::Error { message }) => Err(AdminError::Refused(message)),
-        Err(e) => Err(AdminError::Io(format!(
-            "the node's answer is not understood: {e}"
-        ))),
-    }
+    serde_json::from_str::<Answer>(&answer)
+        .map_err(|e| AdminError::Io(format!("the node's answer is not understood: {e}")))
 }
 
 /// What a restore wrote.

@@ -140,7 +140,12 @@ pub(crate) fn run(config: &NodeConfig) -> Result<Vec<String>, StartError> {
     }
     data_dir_permissions(&config.data_dir)?;
     let dir = &config.data_dir;
-    let inspection = streha_store::inspect(dir, &identity.origin, &identity.signer.verifier())?;
+    // The log may be in a later epoch (`spec/audit-log.md` §9): the mark names it.
+    let origin = crate::recovery::current_origin(dir, &identity.origin);
+    let verifier =
+        streha_audit::NoteVerifier::new(&origin, *config.node_key.public_key().as_dalek())
+            .map_err(|e| StartError::DataDir(format!("the log origin `{origin}`: {e}")))?;
+    let inspection = streha_store::inspect(dir, &origin, &verifier)?;
     if !inspection.exists {
         lines.push(format!(
             "data_dir: {} does not exist yet; the first start creates it (mode 0700)",
@@ -160,7 +165,7 @@ pub(crate) fn run(config: &NodeConfig) -> Result<Vec<String>, StartError> {
     lines.push(match &inspection.high_water {
         Some(mark) => format!(
             "high-water mark: size {}, signed by this node's key for `{}` (the store must reach it at start)",
-            mark.size, identity.origin
+            mark.size, origin
         ),
         None => "high-water mark: none recorded yet".to_owned(),
     });

@@ -147,7 +147,8 @@ pub fn daemon_main() -> ExitCode {
         }
     };
     runtime.block_on(async move {
-        let node = match RunningNode::start(config).await {
+        let mut config = config;
+        let mut node = match RunningNode::start(config).await {
             Ok(node) => node,
             Err(error) => {
                 eprintln!("strehad: cannot start: {error}");
@@ -164,8 +165,60 @@ pub fn daemon_main() -> ExitCode {
             let event = tokio::select! {
                 signal = wait_for_signal() => Event::Signal(signal),
                 () = node.storage_failed() => Event::StorageFailed,
+                () = node.restart_requested() => Event::Restart,
             };
             match event {
+                Event::Restart => {
+                    // An accepted loss: the log continues in a new epoch, which is opened
+                    // at start; the node comes back on the addresses it had.
+                    tracing::warn!("restarting the node: its log continues in a new epoch");
+                    let (peer, app, metrics) =
+                        (node.peer_addr(), node.app_addr(), node.metrics_addr());
+                    node.shutdown().await;
+                    // The old endpoints' sockets and the old store (its last handles
+                    // held by tasks still finishing) are released in the background:
+                    // binding the same addresses and locking the store are retried for a
+                    // while.
+                    let deadline = tokio::time::Instant::now() + RESTART_BIND_WAIT;
+                    node = loop {
+                        config = match NodeConfig::load(&args.config) {
+                            Ok(config) => config,
+                            Err(error) => {
+                                eprintln!("strehad: configuration error at restart: {error}");
+                                return ExitCode::from(EXIT_CONFIG);
+                            }
+                        };
+                        if let Some(peer) = peer {
+                            config.listen = peer;
+                        }
+                        if let Some(app) = app {
+                            config.app_listen = app;
+                        }
+                        if metrics.is_some() {
+                            config.metrics_listen = metrics;
+                        }
+                        match RunningNode::start(config).await {
+                            Ok(node) => break node,
+                            Err(
+                                crate::StartError::Bind { .. }
+                                | crate::StartError::Store(streha_store::StoreError::InUse {
+                                    ..
+                                }),
+                            ) if tokio::time::Instant::now() < deadline => {
+                                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                            }
+                            Err(error) => {
+                                eprintln!("strehad: cannot restart: {error}");
+                                return ExitCode::from(start_exit_code(&error));
+                            }
+                        }
+                    };
+                    println!(
+                        "strehad ready peer={} app={}",
+                        show(node.peer_addr()),
+                        show(node.app_addr())
+                    );
+                }
                 Event::Signal(Signal::Reload) => match node.reload_roster().await {
                     // An adoption is logged where it happens, with version and hash.
                     Ok(crate::RosterReload::Adopted { .. }) => {}
@@ -198,9 +251,14 @@ pub fn daemon_main() -> ExitCode {
     })
 }
 
+/// How long a restart (into a new log epoch) waits for the old endpoints' addresses and
+/// the old store's lock.
+const RESTART_BIND_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+
 enum Event {
     Signal(Signal),
     StorageFailed,
+    Restart,
 }
 
 enum Signal {

@@ -280,6 +280,7 @@ pub(crate) fn health(shared: &Shared) -> Health {
         "reasons": reasons,
         "agency": shared.agency.as_str(),
         "log_size": facts.log_size,
+        "log_origin": shared.store.origin(),
         "store": if store_failed { "failed" } else { "writable" },
         "recovery": {
             "recovering": shared.recovering.load(Ordering::Acquire),

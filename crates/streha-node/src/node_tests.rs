@@ -658,3 +658,64 @@ async fn delivery_attempt_counts_are_bounded_by_the_queue() {
         other => panic!("{other:?}"),
     }
 }
+
+/// Issue 18.18: `streha admin recover --accept-loss` is refused outside recovery mode and
+/// without a proven loss; with one, it keeps the restored log's bundle, writes the pending
+/// epoch (the `log_restored` declaration of the proven range) and asks for a restart; a
+/// second acceptance is refused.
+#[tokio::test]
+async fn recover_accepts_only_a_proven_loss() {
+    use crate::recovery::{Outcome, PENDING_EPOCH_FILE, PendingEpoch, accept_loss};
+    use std::sync::atomic::Ordering;
+    let node = node();
+    let dir = node._dir.path();
+    let mut tx = streha_store::Transaction::new();
+    tx.append(b"restored".to_vec());
+    node.shared.store.commit(tx).unwrap();
+    let refused = accept_loss(&node.shared, dir).unwrap_err();
+    assert!(refused.contains("not in recovery mode"), "{refused}");
+    node.shared.recovering.store(true, Ordering::Release);
+    let refused = accept_loss(&node.shared, dir).unwrap_err();
+    assert!(refused.contains("no loss is proven"), "{refused}");
+    *node.shared.proven_loss.lock().unwrap() = Some(Outcome::NothingLost);
+    let refused = accept_loss(&node.shared, dir).unwrap_err();
+    assert!(refused.contains("no loss is proven"), "{refused}");
+    assert!(!dir.join(PENDING_EPOCH_FILE).exists());
+    assert!(!*node.shared.restart.borrow());
+
+    let base = node.shared.store.origin().to_owned();
+    *node.shared.proven_loss.lock().unwrap() = Some(Outcome::Lost {
+        restored: 1,
+        proven: 4,
+        witness: "shelter".into(),
+        note: "the proving note".into(),
+    });
+    let report = accept_loss(&node.shared, dir).unwrap();
+    assert_eq!(report.origin, format!("{base}/epoch/2"));
+    assert!(*node.shared.restart.borrow());
+    let bundle =
+        streha_audit::LogBundle::decode(&std::fs::read(dir.join("epochs/1.bundle")).unwrap())
+            .unwrap();
+    assert_eq!(bundle.origin, base);
+    assert_eq!(bundle.entries, vec![b"restored".to_vec()]);
+    let pending: PendingEpoch =
+        serde_json::from_slice(&std::fs::read(dir.join(PENDING_EPOCH_FILE)).unwrap()).unwrap();
+    assert_eq!(pending.origin, report.origin);
+    match streha_core::AuditEntry::decode(&pending.declaration).unwrap() {
+        streha_core::AuditEntry::LogRestored {
+            previous_origin,
+            restored_size,
+            proven_note,
+            proven_by,
+            ..
+        } => {
+            assert_eq!(previous_origin.as_str(), base);
+            assert_eq!(restored_size, 1);
+            assert_eq!(proven_note, "the proving note");
+            assert_eq!(proven_by.as_str(), "shelter");
+        }
+        other => panic!("{other:?}"),
+    }
+    let again = accept_loss(&node.shared, dir).unwrap_err();
+    assert!(again.contains("accepted already"), "{again}");
+}

@@ -31,7 +31,7 @@ use crate::failure::Failure;
 use crate::metrics::Metrics;
 use crate::peers::Peers;
 use crate::queue::OutboundQueue;
-use crate::shared::{Shared, log_verifier};
+use crate::shared::{Shared, epoch_log_verifier};
 use crate::state::{
     self, CONSENT_INDEX, DELIVERED, DISCLOSED, Delivered, HELD, Held, HoldClass, OUTBOUND,
     OUTBOUND_INDEX, Outbound, OutboundIndex, RECEIPT_INDEX,
@@ -635,7 +635,7 @@ async fn answer(
         .iter()
         .any(|outcome| matches!(outcome, BatchOutcome::Received(_)));
     let opened = if any_received {
-        log_verifier(roster, recipient)
+        epoch_log_verifier(roster, recipient, &receipt.checkpoint)
             .map_err(|e| e.to_string())
             .and_then(|verifier| {
                 let checkpoint = shared

@@ -26,7 +26,7 @@ use streha_wire::{AgencyEntry, Roster};
 use crate::at_rest::{self, Place};
 use crate::failure::Failure;
 use crate::metrics::Metrics;
-use crate::shared::{Shared, log_verifier};
+use crate::shared::{Shared, epoch_log_verifier};
 use crate::state::{self, INBOX, INBOX_ORDER, InboxRecord, RECEIVE_REFUSED, RECEIVED};
 
 /// Answers one peer request. Never panics; every failure becomes an error response.
@@ -560,7 +560,7 @@ fn open_proven(
     note: &str,
     what: &str,
 ) -> Result<(Checkpoint, KeptCheckpoint), Failure> {
-    let verifier = log_verifier(roster, peer)?;
+    let verifier = epoch_log_verifier(roster, peer, note)?;
     let checkpoint = shared
         .verified_checkpoints
         .open(note, &verifier)

@@ -25,7 +25,8 @@ use tokio::sync::watch;
 
 use crate::failure::Failure;
 use crate::peers::Peers;
-use crate::shared::{Shared, log_verifier};
+use crate::server::StartError;
+use crate::shared::Shared;
 use crate::state::{self, WITNESSED, WitnessView};
 
 /// The marker, in the data directory, of a restore not yet recovered from: it holds the
@@ -57,8 +58,25 @@ pub(crate) fn handle_cosigned_checkpoint(
     peer: &AgencyEntry,
 ) -> Result<PeerResponse, Failure> {
     let roster = shared.roster();
-    let origin = peer.log_origin(roster.federation());
-    let view: Option<WitnessView> = state::load(&shared.store, WITNESSED, origin.as_bytes())?;
+    let federation = roster.federation();
+    let base = peer.log_origin(federation);
+    // The latest epoch of its log this node witnessed (`spec/audit-log.md` §9).
+    let mut latest: Option<(u64, Vec<u8>)> = None;
+    for (origin, _) in shared.store.scan(WITNESSED, base.as_bytes())? {
+        let Some(epoch) = std::str::from_utf8(&origin)
+            .ok()
+            .and_then(|origin| peer.epoch_of(federation, origin))
+        else {
+            continue;
+        };
+        if latest.as_ref().is_none_or(|(seen, _)| epoch > *seen) {
+            latest = Some((epoch, origin));
+        }
+    }
+    let view: Option<WitnessView> = match latest {
+        Some((_, origin)) => state::load(&shared.store, WITNESSED, &origin)?,
+        None => None,
+    };
     Ok(PeerResponse::CosignedCheckpoint(view.map(|view| view.note)))
 }
 
@@ -71,8 +89,27 @@ fn check_answer(shared: &Shared, note: &str) -> Result<(u64, streha_audit::Hash)
         .iter()
         .find(|a| a.id == shared.agency)
         .ok_or("this node is not in the roster")?;
-    let verifier = log_verifier(&roster, own).map_err(|e| e.to_string())?;
-    verify_own(note, &verifier, &shared.origin)
+    let verifier = streha_audit::NoteVerifier::new(shared.store.origin(), *own.node_key.as_dalek())
+        .map_err(|e| e.to_string())?;
+    verify_own(note, &verifier, shared.store.origin())
+}
+
+/// Whether `note` names an earlier epoch of this node's log than the store's.
+fn of_an_earlier_epoch(shared: &Shared, note: &str) -> bool {
+    let Some(named) = SignedNote::parse(note)
+        .ok()
+        .and_then(|n| Checkpoint::parse_body(n.body()).ok())
+        .map(|c| c.origin().to_owned())
+    else {
+        return false;
+    };
+    match (
+        streha_core::epoch::split_epoch(&named),
+        streha_core::epoch::split_epoch(shared.store.origin()),
+    ) {
+        (Some((base, epoch)), Some((own, current))) => base == own && epoch < current,
+        _ => false,
+    }
 }
 
 /// A checkpoint `note` of the log `origin`, signed under `verifier` (this node's key): its
@@ -134,6 +171,13 @@ pub(crate) async fn run(
                 Ok(PeerResponse::CosignedCheckpoint(None)) => {
                     answered.insert(peer.id.as_str().to_owned(), None);
                 }
+                Ok(PeerResponse::CosignedCheckpoint(Some(note)))
+                    if of_an_earlier_epoch(&shared, &note) =>
+                {
+                    // The peer witnessed only an earlier epoch of this log: nothing of this
+                    // one.
+                    answered.insert(peer.id.as_str().to_owned(), None);
+                }
                 Ok(PeerResponse::CosignedCheckpoint(Some(note))) => {
                     match check_answer(&shared, &note) {
                         Ok((size, root)) => {
@@ -193,6 +237,10 @@ pub(crate) async fn run(
             shared
                 .lost_entries
                 .store(proven - restored, Ordering::Release);
+            *shared
+                .proven_loss
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(outcome.clone());
             tracing::error!(
                 restored,
                 proven,
@@ -232,6 +280,241 @@ fn clear_marker(data_dir: &std::path::Path) -> std::io::Result<()> {
     std::fs::File::open(data_dir)?.sync_all()
 }
 
+/// The directory, in the data directory, that keeps the bundles of the log's earlier epochs
+/// (`<n>.bundle`, the whole log of epoch `n` as it was when the node continued after a
+/// proven loss): exported beside the current epoch's, the verifier ties them together.
+pub const EPOCHS_DIR: &str = "epochs";
+
+/// The file, in the data directory, of an accepted loss not yet carried out: the node
+/// starts its log over under [`PendingEpoch::origin`] at its next start (and at once: the
+/// daemon restarts itself), appending the declaration as entry 0.
+pub const PENDING_EPOCH_FILE: &str = "epoch-pending";
+
+/// An accepted loss (`streha admin recover --accept-loss`), written before the switch.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct PendingEpoch {
+    /// The origin of the restored log (the epoch the loss happened in).
+    pub(crate) previous_origin: String,
+    /// The new epoch's origin.
+    pub(crate) origin: String,
+    /// The `log_restored` declaration (encoded entry), to be entry 0 of the new epoch.
+    pub(crate) declaration: Vec<u8>,
+}
+
+/// What `streha admin recover --accept-loss` did.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[non_exhaustive]
+pub struct RecoverReport {
+    /// The restored log's origin.
+    pub previous_origin: String,
+    /// The new epoch's origin.
+    pub origin: String,
+    /// The lost range: entries `restored..proven` of `previous_origin`.
+    pub restored: u64,
+    /// The size the proving checkpoint shows.
+    pub proven: u64,
+    /// The peer whose kept checkpoint proves the loss.
+    pub proven_by: String,
+    /// Where the restored epoch's bundle is kept.
+    pub bundle: std::path::PathBuf,
+}
+
+/// Writes `bytes` to `path` durably: a temporary file beside it, synced, renamed, the
+/// directory synced.
+fn write_durably(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let dir = path
+        .parent()
+        .ok_or_else(|| std::io::Error::other("no parent directory"))?;
+    let mut file = tempfile::Builder::new()
+        .prefix(".streha-epoch-")
+        .tempfile_in(dir)?;
+    file.write_all(bytes)?;
+    file.as_file().sync_all()?;
+    file.persist(path).map_err(|e| e.error)?;
+    std::fs::File::open(dir)?.sync_all()
+}
+
+/// Accepts the loss recovery proved (`spec/protocol.md` §13, "Continuing after a proven
+/// loss"): builds the `log_restored` declaration, keeps the restored epoch's bundle in
+/// [`EPOCHS_DIR`], and writes [`PENDING_EPOCH_FILE`]; the node then restarts, and
+/// [`open_store`] starts the log over. Refused unless the node is in recovery mode with a
+/// proven loss.
+pub(crate) fn accept_loss(
+    shared: &Shared,
+    data_dir: &std::path::Path,
+) -> Result<RecoverReport, String> {
+    if !shared.recovering.load(Ordering::Acquire) {
+        return Err(
+            "the node is not in recovery mode: there is no loss to accept (a restore that lost nothing leaves recovery mode by itself)".into(),
+        );
+    }
+    let outcome = shared
+        .proven_loss
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .clone();
+    let Some(Outcome::Lost {
+        restored,
+        proven,
+        witness,
+        note,
+    }) = outcome
+    else {
+        return Err(
+            "no loss is proven (yet): recovery has not heard from every peer, or found that nothing was lost; see /health and the log".into(),
+        );
+    };
+    if data_dir.join(PENDING_EPOCH_FILE).exists() {
+        return Err("the loss was accepted already; the node is starting the new epoch".into());
+    }
+    let previous_origin = shared.store.origin().to_owned();
+    let (base, epoch) = streha_core::epoch::split_epoch(&previous_origin)
+        .ok_or("this log's origin names no valid epoch")?;
+    if epoch >= streha_core::epoch::MAX_EPOCH {
+        return Err("this log has reached the last epoch: give the agency a new id".into());
+    }
+    let origin = streha_core::epoch::epoch_origin(base, epoch + 1);
+    if shared.store.tree_size() != restored {
+        return Err("the log changed since recovery decided; refusing".into());
+    }
+    let declaration = streha_core::AuditEntry::LogRestored {
+        previous_origin: streha_core::LogOrigin::new(previous_origin.as_str())
+            .map_err(|e| e.to_string())?,
+        restored_size: restored,
+        restored_root: shared.store.root().to_bytes(),
+        proven_note: note,
+        proven_by: streha_core::AgencyId::new(witness.as_str()).map_err(|e| e.to_string())?,
+        at: shared.now(),
+    }
+    .encode();
+    let bundle = shared
+        .store
+        .export_bundle()
+        .map_err(|e| format!("cannot export the restored log: {e}"))?
+        .encode()
+        .map_err(|e| format!("cannot encode the restored log: {e}"))?;
+    let epochs = data_dir.join(EPOCHS_DIR);
+    std::fs::create_dir_all(&epochs)
+        .map_err(|e| format!("cannot create {}: {e}", epochs.display()))?;
+    let bundle_path = epochs.join(format!("{epoch}.bundle"));
+    write_durably(&bundle_path, &bundle)
+        .map_err(|e| format!("cannot write {}: {e}", bundle_path.display()))?;
+    let pending = PendingEpoch {
+        previous_origin: previous_origin.clone(),
+        origin: origin.clone(),
+        declaration,
+    };
+    let pending_bytes = serde_json::to_vec(&pending).map_err(|e| e.to_string())?;
+    write_durably(&data_dir.join(PENDING_EPOCH_FILE), &pending_bytes)
+        .map_err(|e| format!("cannot write {PENDING_EPOCH_FILE}: {e}"))?;
+    tracing::warn!(previous = %previous_origin, %origin, restored, proven, witness = %witness,
+        "loss accepted by the operator: the node restarts and continues its log in a new epoch, declaring entries {restored}..{proven} lost");
+    shared.restart.send_replace(true);
+    Ok(RecoverReport {
+        previous_origin,
+        origin,
+        restored,
+        proven,
+        proven_by: witness,
+        bundle: bundle_path,
+    })
+}
+
+/// The origin of the log in `data_dir` whose base origin is `base`: the high-water mark's,
+/// if that is an epoch of `base`, else `base` (the store checks it when opened).
+pub(crate) fn current_origin(data_dir: &std::path::Path, base: &str) -> String {
+    streha_store::marked_origin(data_dir)
+        .filter(
+            |origin| matches!(streha_core::epoch::split_epoch(origin), Some((b, _)) if b == base),
+        )
+        .unwrap_or_else(|| base.to_owned())
+}
+
+/// Opens the node's store (`spec/audit-log.md` §9): in the epoch its data directory is in
+/// (the high-water mark's origin, if it is an epoch of `base`), and first carries out an
+/// accepted loss ([`PENDING_EPOCH_FILE`]): the log starts over under the new epoch's origin
+/// and the declaration is appended as entry 0, then the restore marker and the pending file
+/// are removed. Each step is durable before the next, and a crash between them is taken up
+/// at the next start.
+pub(crate) fn open_store(
+    data_dir: &std::path::Path,
+    base: &str,
+    make_signer: impl Fn(&str) -> Result<streha_audit::NoteSigner, String>,
+) -> Result<streha_store::Store, StartError> {
+    use streha_store::Store;
+    let dir_err = StartError::DataDir;
+    let signer = |origin: &str| {
+        make_signer(origin)
+            .map_err(|e| StartError::DataDir(format!("`{origin}` is not a valid key name: {e}")))
+    };
+    let is_ours =
+        |origin: &str| matches!(streha_core::epoch::split_epoch(origin), Some((b, _)) if b == base);
+    let pending_path = data_dir.join(PENDING_EPOCH_FILE);
+    let pending: Option<PendingEpoch> = match std::fs::read(&pending_path) {
+        Ok(bytes) => Some(
+            serde_json::from_slice(&bytes)
+                .map_err(|e| dir_err(format!("{} is damaged: {e}", pending_path.display())))?,
+        ),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => {
+            return Err(dir_err(format!(
+                "cannot read {}: {e}",
+                pending_path.display()
+            )));
+        }
+    };
+    let Some(pending) = pending else {
+        let origin = current_origin(data_dir, base);
+        return Ok(Store::open(data_dir, &origin, signer(&origin)?)?);
+    };
+    if !is_ours(&pending.origin)
+        || streha_core::epoch::previous_epoch_origin(&pending.origin).as_deref()
+            != Some(pending.previous_origin.as_str())
+    {
+        return Err(dir_err(format!(
+            "{} names another log's epoch",
+            pending_path.display()
+        )));
+    }
+    let store = match Store::open(
+        data_dir,
+        &pending.previous_origin,
+        signer(&pending.previous_origin)?,
+    ) {
+        Ok(old) => old.start_new_epoch(&pending.origin, signer(&pending.origin)?)?,
+        // Switched already (a crash after the switch): the new epoch's log.
+        Err(_) => Store::open(data_dir, &pending.origin, signer(&pending.origin)?)?,
+    };
+    if store.tree_size() == 0 {
+        let mut tx = streha_store::Transaction::new();
+        tx.append(pending.declaration.clone());
+        // What the witnesses cosigned of the old epoch is by size: it says nothing of the
+        // new log (a size of the old one would be taken for a rollback, and a cosignature
+        // kept for size n for one of the new log's checkpoint n).
+        for ns in [state::COSIGNED_BY, state::COSIGNATURES] {
+            for (key, _) in store.scan(ns, &[])? {
+                tx.remove(ns, key);
+            }
+        }
+        store.commit(tx)?;
+    } else if store.entry(0)?.as_deref() != Some(pending.declaration.as_slice()) {
+        return Err(dir_err(format!(
+            "the log of {} does not begin with the accepted declaration; {} left in place",
+            pending.origin,
+            pending_path.display()
+        )));
+    }
+    clear_marker(data_dir)
+        .map_err(|e| dir_err(format!("cannot remove the restore marker: {e}")))?;
+    std::fs::remove_file(&pending_path)
+        .and_then(|()| std::fs::File::open(data_dir)?.sync_all())
+        .map_err(|e| dir_err(format!("cannot remove {}: {e}", pending_path.display())))?;
+    tracing::warn!(origin = %pending.origin, "the log continues in a new epoch; its entry 0 declares the loss");
+    Ok(store)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -257,6 +540,68 @@ mod tests {
         let other_verifier = streha_audit::NoteVerifier::new(other, key.verifying_key()).unwrap();
         assert!(verify_own(&note(other, &key), &other_verifier, origin).is_err());
         assert!(verify_own("not a note", &verifier, origin).is_err());
+    }
+
+    /// Issue 18.18: an accepted loss starts the log over under the next epoch's origin with
+    /// the declaration as entry 0, keeps the state, clears the markers, and the epoch
+    /// survives a restart (the high-water mark names it).
+    #[test]
+    fn an_accepted_loss_starts_the_next_epoch_and_a_restart_keeps_it() {
+        use streha_store::{Namespace, Transaction};
+        let dir = tempfile::tempdir().unwrap();
+        let base = "fed.example/streha/shelter";
+        let key = ed25519_dalek::SigningKey::from_bytes(&[9; 32]);
+        let signer = |origin: &str| {
+            streha_audit::NoteSigner::new(origin, key.clone()).map_err(|e| e.to_string())
+        };
+        const STATE: Namespace = Namespace::new(0x21);
+        {
+            let store = open_store(dir.path(), base, signer).unwrap();
+            let mut tx = Transaction::new();
+            tx.append(b"one".to_vec());
+            tx.append(b"two".to_vec());
+            tx.put(STATE, b"kept".to_vec(), b"state".to_vec());
+            tx.put(
+                state::COSIGNED_BY,
+                b"police".to_vec(),
+                2u64.to_be_bytes().to_vec(),
+            );
+            store.commit(tx).unwrap();
+        }
+        std::fs::write(dir.path().join(RESTORED_FILE), b"").unwrap();
+        let pending = PendingEpoch {
+            previous_origin: base.into(),
+            origin: format!("{base}/epoch/2"),
+            declaration: b"the declaration".to_vec(),
+        };
+        std::fs::write(
+            dir.path().join(PENDING_EPOCH_FILE),
+            serde_json::to_vec(&pending).unwrap(),
+        )
+        .unwrap();
+        for _ in 0..2 {
+            let store = open_store(dir.path(), base, signer).unwrap();
+            assert_eq!(store.origin(), pending.origin);
+            assert_eq!(store.tree_size(), 1);
+            assert_eq!(store.entry(0).unwrap().unwrap(), pending.declaration);
+            assert_eq!(store.get(STATE, b"kept").unwrap().unwrap(), b"state");
+            // What a witness cosigned of the old epoch is forgotten.
+            assert!(store.get(state::COSIGNED_BY, b"police").unwrap().is_none());
+            assert!(!dir.path().join(PENDING_EPOCH_FILE).exists());
+            assert!(!dir.path().join(RESTORED_FILE).exists());
+        }
+        // A pending epoch naming another log is refused, and changes nothing.
+        let foreign = PendingEpoch {
+            previous_origin: "fed.example/streha/police".into(),
+            origin: "fed.example/streha/police/epoch/2".into(),
+            declaration: vec![1],
+        };
+        std::fs::write(
+            dir.path().join(PENDING_EPOCH_FILE),
+            serde_json::to_vec(&foreign).unwrap(),
+        )
+        .unwrap();
+        assert!(open_store(dir.path(), base, signer).is_err());
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
-use streha_store::{KeyVault, Store};
+use streha_store::KeyVault;
 
 /// The file, in the data directory, of the subjects' data keys (see `at_rest`). Back it up
 /// apart from the database, or not at all: a backup holding both defeats shredding.
@@ -177,9 +177,16 @@ impl RunningNode {
 
         let store = {
             let (dir, origin) = (config.data_dir.clone(), origin.clone());
-            tokio::task::spawn_blocking(move || Store::open(dir, &origin, signer))
-                .await
-                .map_err(|e| StartError::Runtime(format!("store task failed: {e}")))??
+            let secret = config.node_key.as_dalek().clone();
+            drop(signer);
+            let make_signer = move |origin: &str| {
+                streha_audit::NoteSigner::new(origin, secret.clone()).map_err(|e| e.to_string())
+            };
+            tokio::task::spawn_blocking(move || {
+                crate::recovery::open_store(&dir, &origin, make_signer)
+            })
+            .await
+            .map_err(|e| StartError::Runtime(format!("store task failed: {e}")))??
         };
         let store = Arc::new(store);
         let vault_path = config.data_dir.join(VAULT_FILE);
@@ -385,6 +392,16 @@ impl RunningNode {
     pub async fn storage_failed(&self) {
         let mut failed = self.shared.storage_failed.clone();
         if failed.wait_for(|failed| *failed).await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
+
+    /// Completes when the node must be restarted: an operator accepted a proven loss
+    /// (`streha admin recover --accept-loss`), and the log continues in a new epoch, which
+    /// is opened at start. The daemon restarts the node at once.
+    pub async fn restart_requested(&self) {
+        let mut restart = self.shared.restart.subscribe();
+        if restart.wait_for(|restart| *restart).await.is_err() {
             std::future::pending::<()>().await;
         }
     }

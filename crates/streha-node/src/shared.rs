@@ -163,6 +163,11 @@ pub(crate) struct Shared {
     pub(crate) recovering: std::sync::atomic::AtomicBool,
     /// Entries recovery found lost (0 if none, or not known yet).
     pub(crate) lost_entries: std::sync::atomic::AtomicU64,
+    /// The loss recovery proved, for the operator to accept (`streha admin recover`).
+    pub(crate) proven_loss: Mutex<Option<crate::recovery::Outcome>>,
+    /// Becomes true when the node must restart (an accepted loss: the log continues in a
+    /// new epoch, opened at start).
+    pub(crate) restart: tokio::sync::watch::Sender<bool>,
 }
 
 impl std::fmt::Debug for Shared {
@@ -241,6 +246,8 @@ impl Shared {
             started: std::time::Instant::now(),
             recovering: std::sync::atomic::AtomicBool::new(false),
             lost_entries: std::sync::atomic::AtomicU64::new(0),
+            proven_loss: Mutex::new(None),
+            restart: tokio::sync::watch::channel(false).0,
         })
     }
 
@@ -438,6 +445,30 @@ pub(crate) fn log_verifier(roster: &Roster, agency: &AgencyEntry) -> Result<Note
         *agency.node_key.as_dalek(),
     )
     .map_err(|e| Failure::Internal(format!("cannot build a verifier for `{}`: {e}", agency.id)))
+}
+
+/// The signed-note verifier for `note`, a checkpoint of `agency`'s log in any epoch
+/// (`spec/audit-log.md` §9): under the origin the note names if that is an epoch of the
+/// agency's log, else under its base origin (the note then fails to verify, naming the log
+/// it should be of). A delivery's evidence and a receipt carry the peer's checkpoint as it
+/// was signed, so a peer continuing its log after a declared loss is checked in its epoch.
+pub(crate) fn epoch_log_verifier(
+    roster: &Roster,
+    agency: &AgencyEntry,
+    note: &str,
+) -> Result<NoteVerifier, Failure> {
+    let named = streha_audit::SignedNote::parse(note)
+        .ok()
+        .and_then(|parsed| streha_audit::Checkpoint::parse_body(parsed.body()).ok())
+        .map(|checkpoint| checkpoint.origin().to_owned());
+    match named {
+        Some(origin) if agency.epoch_of(roster.federation(), &origin).is_some() => {
+            NoteVerifier::new(&origin, *agency.node_key.as_dalek()).map_err(|e| {
+                Failure::Internal(format!("cannot build a verifier for `{}`: {e}", agency.id))
+            })
+        }
+        _ => log_verifier(roster, agency),
+    }
 }
 
 /// The verifier of `agency`'s witness cosignatures (C2SP cosignature/v1 by its node key

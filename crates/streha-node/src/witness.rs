@@ -930,6 +930,18 @@ async fn witness_with(
         return (Contact::NotTried, Ok(()));
     }
     let mut contact = Contact::NotTried;
+    // The first checkpoint of a new epoch goes with its declaration (`spec/protocol.md`
+    // §13): a peer witness refuses a later epoch of this log without it.
+    let epoch = streha_core::epoch::split_epoch(shared.store.origin())
+        .map_or(streha_core::epoch::FIRST_EPOCH, |(_, epoch)| epoch);
+    if epoch > streha_core::epoch::FIRST_EPOCH && old_size == 0 {
+        match new_epoch_with(shared, peers, roster, peer, &checkpoint).await {
+            (contact, Ok(true)) => return (contact, Ok(())),
+            // Accepted before (an answer lost): witnessed as any log from here on.
+            (answered, Ok(false)) => contact = answered,
+            (contact, Err(problem)) => return (contact, Err(problem)),
+        }
+    }
     // One retry after a conflict, with a proof from the size the witness says it has.
     for _ in 0..2 {
         if old_size > checkpoint.size {
@@ -986,6 +998,72 @@ async fn witness_with(
         contact,
         Err("the witness kept reporting another size".into()),
     )
+}
+
+/// Offers `peer` the new epoch's `checkpoint` with its declaration (entry 0) and the
+/// declaration's inclusion proof (`PeerRequest::WitnessNewEpoch`). `Ok(true)` if the
+/// cosignature was kept; `Ok(false)` if the peer answered with an error (it accepted the
+/// declaration already, or serves no such request): the caller goes on with `Witness`.
+async fn new_epoch_with(
+    shared: &Shared,
+    peers: &Peers,
+    roster: &Roster,
+    peer: &AgencyEntry,
+    checkpoint: &streha_store::StoredCheckpoint,
+) -> (Contact, Result<bool, String>) {
+    let declaration = match shared.store.entry(0) {
+        Ok(Some(declaration)) => declaration,
+        Ok(None) => {
+            return (
+                Contact::NotTried,
+                Err("the new epoch has no entry 0".into()),
+            );
+        }
+        Err(e) => return (Contact::NotTried, Err(e.to_string())),
+    };
+    let proof = match shared.store.inclusion_proof(0, checkpoint.size) {
+        Ok(proof) => proof,
+        Err(e) => return (Contact::NotTried, Err(e.to_string())),
+    };
+    let request = PeerRequest::WitnessNewEpoch(Box::new(NewEpochRequest {
+        checkpoint: checkpoint.note.clone(),
+        declaration,
+        proof,
+    }));
+    let response = match peers.request(shared, peer, &request).await {
+        Ok(response) => response,
+        Err(e) => return (Contact::Failed, Err(e)),
+    };
+    match response {
+        PeerResponse::Cosigned(line) => {
+            let kept = keep_cosignature(shared, roster, peer, checkpoint, &line)
+                .await
+                .map(|()| true)
+                .map_err(|e| e.to_string());
+            (Contact::Answered, kept)
+        }
+        PeerResponse::WitnessRefused {
+            kind,
+            cosigned_size,
+        } => {
+            tracing::error!(peer = %peer.id, %kind, witness_size = cosigned_size,
+                "security event: a witness refuses this log's new epoch: it holds evidence against the declaration (it cosigned more of the previous epoch than the declaration proves?)");
+            (
+                Contact::Answered,
+                Err(format!(
+                    "the witness refuses the new epoch ({kind}; it cosigned size {cosigned_size} of the previous one)"
+                )),
+            )
+        }
+        PeerResponse::Error(error) => {
+            tracing::info!(peer = %peer.id, %error, "the witness did not take the new epoch's declaration; witnessing as usual");
+            (Contact::Answered, Ok(false))
+        }
+        _ => (
+            Contact::Answered,
+            Err("unexpected answer to a new epoch".into()),
+        ),
+    }
 }
 
 async fn keep_cosignature(

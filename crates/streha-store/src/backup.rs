@@ -36,7 +36,7 @@ use std::io::{BufReader, BufWriter, Read, Write};
 use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::{Path, PathBuf};
 
-use streha_audit::{Checkpoint, CheckpointError, Frontier, SignedNote, leaf_hash};
+use streha_audit::{Checkpoint, CheckpointError, Frontier, NoteSigner, SignedNote, leaf_hash};
 
 use super::{Store, TREE};
 use crate::StoreError;
@@ -370,6 +370,57 @@ enum RecordError {
     Io(std::io::Error),
     Db(sled::Error),
     Corrupt(String),
+}
+
+impl Store {
+    /// Starts the log over under `new_origin`, the next log epoch's (`spec/audit-log.md`
+    /// §9), keeping every state pair and body: the node continues after a proven loss. The
+    /// caller has exported the old epoch's bundle before (its entries are removed here) and
+    /// appends the `log_restored` declaration as the new log's entry 0.
+    ///
+    /// Crash-safe in this order: the high-water mark (a checkpoint of the old origin) is
+    /// removed first — a crash then reopens the old log, which records a new mark — then the
+    /// log's entries, tiles and checkpoints are removed and the origin replaced in one sled
+    /// batch, made durable; the store is reopened under `new_origin`, signed by `signer`.
+    ///
+    /// # Errors
+    /// A database or IO error; the store is then either the old log or the new empty one.
+    pub fn start_new_epoch(
+        self,
+        new_origin: &str,
+        signer: NoteSigner,
+    ) -> Result<Store, StoreError> {
+        let path = self.path.clone();
+        let db_err = |source| StoreError::Database {
+            path: path.clone(),
+            source,
+        };
+        let io_err = |source| StoreError::Io {
+            path: path.clone(),
+            source,
+        };
+        match std::fs::remove_file(path.join(crate::HIGH_WATER_FILE)) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io_err(e)),
+        }
+        File::open(&path)
+            .and_then(|d| d.sync_all())
+            .map_err(io_err)?;
+        let mut batch = sled::Batch::default();
+        for prefix in [keys::ENTRY, keys::TILE, keys::CHECKPOINT] {
+            for key in self.tree.scan_prefix([prefix]).keys() {
+                batch.remove(key.map_err(db_err)?);
+            }
+        }
+        batch.insert(META_ORIGIN, new_origin.as_bytes());
+        self.tree.apply_batch(batch).map_err(db_err)?;
+        self.db.flush().map_err(db_err)?;
+        self.durability.sync()?;
+        tracing::warn!(origin = new_origin, "the log starts over in a new epoch");
+        drop(self);
+        Store::open(&path, new_origin, signer)
+    }
 }
 
 impl From<std::io::Error> for RecordError {

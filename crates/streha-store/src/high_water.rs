@@ -148,6 +148,25 @@ pub(crate) fn read(
     }))
 }
 
+/// The origin of the checkpoint the mark in `data_dir` holds, not verified (the store
+/// verifies the mark against the origin it is opened with): how a node finds the log epoch
+/// its data directory is in (`spec/audit-log.md` §9). `None` without a readable mark.
+pub fn marked_origin(data_dir: &Path) -> Option<String> {
+    let file = File::open(data_dir.join(HIGH_WATER_FILE)).ok()?;
+    let mut bytes = Vec::new();
+    file.take(2 * SLOT_LEN as u64)
+        .read_to_end(&mut bytes)
+        .ok()?;
+    let (_, note) = bytes
+        .chunks(SLOT_LEN)
+        .take(2)
+        .filter_map(parse_slot)
+        .max_by_key(|(seq, _)| *seq)?;
+    let parsed = streha_audit::SignedNote::parse(&note).ok()?;
+    let checkpoint = streha_audit::Checkpoint::parse_body(parsed.body()).ok()?;
+    Some(checkpoint.origin().to_owned())
+}
+
 /// The open mark file, written after every batch that appended entries.
 #[derive(Debug)]
 pub(crate) struct HighWater {

@@ -51,7 +51,7 @@ mod vault;
 pub use crate::bodies::{BODIES_DIR, INLINE_BODY_MAX};
 pub use crate::datadir::{DataDirInspection, LOCK_FILE, inspect};
 pub use crate::error::StoreError;
-pub use crate::high_water::{HIGH_WATER_FILE, HighWaterMark};
+pub use crate::high_water::{HIGH_WATER_FILE, HighWaterMark, marked_origin};
 pub use crate::log::backup::{
     BackupSummary, MAX_BACKUP_KEY_LEN, MAX_BACKUP_VALUE_LEN, inspect_backup,
 };

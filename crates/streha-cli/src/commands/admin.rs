@@ -3,15 +3,13 @@
 use anyhow::anyhow;
 use streha_node::admin::{self, AdminError};
 
-use crate::cli::{AdminBackupArgs, AdminRestoreArgs};
+use crate::cli::{AdminBackupArgs, AdminRecoverArgs, AdminRestoreArgs};
 use crate::error::CliError;
 
 fn sorted(error: AdminError) -> CliError {
     match error {
         AdminError::NotRunning { .. } => CliError::usage(error.to_string()),
-        AdminError::Refused(message) => {
-            CliError::Failure(anyhow!("the node did not take the backup: {message}"))
-        }
+        AdminError::Refused(message) => CliError::Failure(anyhow!("the node refused: {message}")),
         AdminError::Store(streha_store_error) => CliError::Failure(anyhow!("{streha_store_error}")),
         other => CliError::Failure(anyhow!("{other}")),
     }
@@ -85,5 +83,41 @@ pub(crate) fn restore(args: &AdminRestoreArgs) -> Result<(), CliError> {
             args.data_dir.display()
         ),
         "the node started on it is in recovery mode until its peers say what they cosigned of its log (see its log and /health); re-key again every subject re-keyed after the backup".to_owned(),
+    ])
+}
+
+/// `streha admin recover --accept-loss`.
+pub(crate) fn recover(args: &AdminRecoverArgs) -> Result<(), CliError> {
+    if !args.accept_loss {
+        return Err(CliError::usage(
+            "--accept-loss is required: the lost entries are declared lost for good (see --help)",
+        ));
+    }
+    if !args.data_dir.is_dir() {
+        return Err(CliError::usage(format!(
+            "--data-dir {}: no such directory",
+            args.data_dir.display()
+        )));
+    }
+    let report = admin::request_recover(&args.data_dir).map_err(sorted)?;
+    if args.json {
+        return crate::util::print_json(&serde_json::json!({
+            "previous_origin": report.previous_origin,
+            "origin": report.origin,
+            "restored": report.restored,
+            "proven": report.proven,
+            "proven_by": report.proven_by,
+            "bundle": report.bundle,
+        }));
+    }
+    crate::util::print_lines(&[
+        format!(
+            "entries {}..{} of `{}` declared lost (proven by `{}`); the log continues as `{}`, the node restarts",
+            report.restored, report.proven, report.previous_origin, report.proven_by, report.origin
+        ),
+        format!(
+            "the restored log's bundle is kept at {}: export it beside the new epoch's",
+            report.bundle.display()
+        ),
     ])
 }

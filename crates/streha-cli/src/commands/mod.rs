@@ -70,6 +70,7 @@ pub(crate) fn run(command: &Command) -> Result<(), CliError> {
         Command::Audit(AuditCommand::CheckProof(args)) => audit_offline::check(args),
         Command::Admin(AdminCommand::Backup(args)) => admin::backup(args),
         Command::Admin(AdminCommand::Restore(args)) => admin::restore(args),
+        Command::Admin(AdminCommand::Recover(args)) => admin::recover(args),
         Command::Delivery(DeliveryCommand::Held(args)) => {
             operations::held(&args.profile.profile, args)
         }
