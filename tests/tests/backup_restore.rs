@@ -404,12 +404,16 @@ async fn a_confirmed_loss_continues_in_a_new_epoch_witnessed_by_the_peers() {
     disclose(&shelter, subject).await;
     let backups = tempfile::tempdir().unwrap();
     let report = backup(&federation, SHELTER, backups.path()).await;
-    // More disclosures after the backup, witnessed by the peers: lost by the restore.
+    // More disclosures after the backup, witnessed by the peers: lost by the restore. The
+    // police waits to have cosigned every checkpoint its deliveries carried (the declaration
+    // proves the largest cosigned size, and the verifier holds it to what the peers' logs
+    // keep of the lost epoch).
     disclose(&shelter, subject).await;
     disclose(&shelter, subject).await;
+    let delivered = shelter.checkpoint().await.unwrap().size();
     eventually(T, || async {
         let size = police_cosigned_of_shelter(&federation).await?;
-        (size > report.size).then_some(size)
+        (size > report.size && size >= delivered).then_some(size)
     })
     .await
     .expect("the police cosigned entries the backup does not hold");
@@ -480,6 +484,143 @@ async fn a_confirmed_loss_continues_in_a_new_epoch_witnessed_by_the_peers() {
     let old = streha_audit::LogBundle::decode(&std::fs::read(&recovered.bundle).unwrap()).unwrap();
     assert_eq!(old.origin, base);
     assert_eq!(old.entries.len() as u64, report.size);
+
+    // The federation's verification: every node's bundle — the restored node's kept
+    // `epochs/1.bundle` and its export in epoch 2 — verify with the loss declared (a
+    // warning) and no critical finding. Exported until one moment's bundles agree (a
+    // witness records what it cosigned in its own log, so an export can trail another).
+    let roster = streha_wire::Roster::open(
+        &std::fs::read_to_string(federation.dir.path().join("roster.note")).unwrap(),
+        &federation.roster_key.public_key(),
+    )
+    .unwrap();
+    let prosecution_client = federation.client(PROSECUTION).await;
+    let last = std::sync::Mutex::new(String::new());
+    let (verified, bundles) = eventually(T, || async {
+        let mut bundles = vec![
+            police_client.export_bundle().await.ok()?,
+            prosecution_client.export_bundle().await.ok()?,
+            shelter.export_bundle().await.ok()?,
+        ];
+        bundles.push(old.clone());
+        let report = streha_verify::verify(&bundles, &roster, &streha_verify::VerifyOptions::new());
+        *last.lock().unwrap() = streha_verify::render_text(&report);
+        report
+            .findings
+            .iter()
+            .all(|f| f.severity < streha_verify::Severity::Error)
+            .then_some((report, bundles))
+    })
+    .await
+    .unwrap_or_else(|| {
+        panic!(
+            "the federation does not verify across the epochs: {}",
+            last.lock().unwrap()
+        )
+    });
+    let shelter_epoch2 = bundles[2].clone();
+    assert_eq!(shelter_epoch2.origin, recovered.origin);
+    let declared: Vec<_> = verified
+        .findings
+        .iter()
+        .filter(|f| f.rule == streha_verify::Rule::DeclaredLoss)
+        .collect();
+    assert_eq!(
+        declared.len(),
+        1,
+        "{}",
+        streha_verify::render_text(&verified)
+    );
+    assert_eq!(declared[0].node, format!("{SHELTER} (epoch 2)"));
+    assert!(
+        verified
+            .findings
+            .iter()
+            .all(|f| f.rule == streha_verify::Rule::DeclaredLoss),
+        "{}",
+        streha_verify::render_text(&verified)
+    );
+    assert!(
+        verified
+            .nodes
+            .iter()
+            .any(|n| n.origin == recovered.origin && n.replayed && !n.disclosures.is_empty()),
+        "the new epoch is replayed: {}",
+        streha_verify::render_text(&verified)
+    );
+
+    // The same bundles with the new epoch's declaration falsified (another restored root) or
+    // missing (entry 0 not a declaration), each signed again by the node's own key: critical.
+    let resign = |entries: Vec<Vec<u8>>| {
+        let tree = streha_audit::MemoryTree::from_entries(&entries);
+        let signer = streha_audit::NoteSigner::new(
+            &recovered.origin,
+            federation.member(SHELTER).node_key.as_dalek().clone(),
+        )
+        .unwrap();
+        let note = streha_audit::sign_checkpoint(
+            &streha_audit::Checkpoint::new(recovered.origin.as_str(), tree.size(), tree.root())
+                .unwrap(),
+            &signer,
+        )
+        .to_text();
+        streha_audit::LogBundle::new(recovered.origin.clone(), entries, vec![note])
+    };
+    let Ok(streha_core::AuditEntry::LogRestored {
+        previous_origin,
+        restored_size,
+        proven_note,
+        proven_by,
+        at,
+        ..
+    }) = streha_core::AuditEntry::decode(&shelter_epoch2.entries[0])
+    else {
+        panic!("entry 0 of the new epoch is its declaration");
+    };
+    let falsified = streha_core::AuditEntry::LogRestored {
+        previous_origin,
+        restored_size,
+        restored_root: [0xee; 32],
+        proven_note,
+        proven_by,
+        at,
+    };
+    let mut forged_entries = shelter_epoch2.entries.clone();
+    forged_entries[0] = falsified.encode();
+    let mut missing_entries = shelter_epoch2.entries.clone();
+    missing_entries[0] = streha_core::AuditEntry::SubjectRegistered {
+        subject: SubjectId::from_bytes([0x5a; 16]),
+        age_status: AgeStatus::Adult,
+        at: streha_core::Timestamp(0),
+    }
+    .encode();
+    for (entries, rule) in [
+        (
+            forged_entries,
+            streha_verify::Rule::ForgedRestoreDeclaration,
+        ),
+        (missing_entries, streha_verify::Rule::UndeclaredEpoch),
+    ] {
+        let mut forged = bundles.clone();
+        forged[2] = resign(entries);
+        let report = streha_verify::verify(&forged, &roster, &streha_verify::VerifyOptions::new());
+        assert!(
+            report.findings.iter().any(|f| f.rule == rule
+                && f.severity == streha_verify::Severity::Critical
+                && f.node == format!("{SHELTER} (epoch 2)")),
+            "{rule}: {}",
+            streha_verify::render_text(&report)
+        );
+        assert!(
+            report
+                .findings
+                .iter()
+                .all(|f| f.rule != streha_verify::Rule::DeclaredLoss),
+            "{}",
+            streha_verify::render_text(&report)
+        );
+    }
+    drop(prosecution_client);
 
     // A restart keeps the epoch, and `strehad --check` (run before every start by the
     // service unit) accepts the data directory in it.

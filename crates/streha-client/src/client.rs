@@ -82,6 +82,21 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
+/// The log epoch of a verified checkpoint (`spec/audit-log.md` §9): 1 for the base origin.
+fn epoch_of(checkpoint: &VerifiedCheckpoint) -> u64 {
+    streha_wire::roster::split_epoch(checkpoint.origin())
+        .map_or(streha_wire::roster::FIRST_EPOCH, |(_, epoch)| epoch)
+}
+
+/// The node showed a checkpoint of an earlier epoch of its log than one this client
+/// verified: its log went back, as a rollback does.
+fn earlier_epoch(known: &VerifiedCheckpoint, shown: &VerifiedCheckpoint) -> ClientError {
+    ClientError::CheckpointOrigin {
+        expected: known.origin().to_owned(),
+        found: shown.origin().to_owned(),
+    }
+}
+
 /// The name of a request, for errors and logs.
 fn request_name(request: &AppRequest) -> &'static str {
     match request {
@@ -379,8 +394,11 @@ impl Client {
         Arc::clone(&lock(&self.roster))
     }
 
-    /// The origin of the node's audit log: `streha/<federation>/<agency>`, the key name its
-    /// checkpoints are signed under.
+    /// The base origin of the node's audit log: `<federation>/streha/<agency>`, the key name
+    /// its checkpoints are signed under in epoch 1. A node restored with a declared loss
+    /// continues in a later epoch, `<base>/epoch/<n>` (`spec/audit-log.md` §9): the client
+    /// accepts the node's checkpoints under any epoch of this log, never going back to an
+    /// earlier one, and [`VerifiedCheckpoint::origin`] says which.
     pub fn log_origin(&self) -> &str {
         &self.origin
     }
@@ -1018,16 +1036,56 @@ impl Client {
 
     /// Checks a checkpoint against the largest one seen (consistency proof from the node if
     /// the sizes differ) and remembers the larger.
+    ///
+    /// A checkpoint of a later epoch of the log (`spec/audit-log.md` §9: the node was restored
+    /// with a declared loss) starts a new log: nothing to be consistent with, and from then
+    /// on a checkpoint of an earlier epoch is refused, as a rollback would be.
     async fn witness(&self, checkpoint: &VerifiedCheckpoint) -> Result<(), ClientError> {
         let known = self.latest_checkpoint();
         if let Some(known) = &known {
-            self.consistency(known, checkpoint).await?;
+            match epoch_of(known).cmp(&epoch_of(checkpoint)) {
+                std::cmp::Ordering::Equal => {
+                    self.consistency(known, checkpoint).await?;
+                }
+                std::cmp::Ordering::Less => {}
+                std::cmp::Ordering::Greater => return Err(earlier_epoch(known, checkpoint)),
+            }
         }
         let mut latest = lock(&self.latest);
-        if latest.as_ref().is_none_or(|l| l.size() < checkpoint.size()) {
+        let newer = match latest.as_ref() {
+            None => true,
+            Some(l) => match epoch_of(l).cmp(&epoch_of(checkpoint)) {
+                std::cmp::Ordering::Less => true,
+                std::cmp::Ordering::Equal => l.size() < checkpoint.size(),
+                // Another call saw a later epoch meanwhile.
+                std::cmp::Ordering::Greater => return Err(earlier_epoch(l, checkpoint)),
+            },
+        };
+        if newer {
             *latest = Some(checkpoint.clone());
         }
         Ok(())
+    }
+
+    /// The origin a checkpoint note of the node is verified under: the origin it names if
+    /// that is an epoch of this agency's log (`AgencyEntry::epoch_of`, the same node key
+    /// under that key name), else the base origin (and the note then fails to verify unless
+    /// it is of the base origin). Which epochs may follow which is [`Self::witness`]'s check.
+    fn origin_of(&self, note: &str) -> String {
+        let named = streha_audit::SignedNote::parse(note)
+            .ok()
+            .and_then(|n| streha_audit::Checkpoint::parse_body(n.body()).ok())
+            .map(|c| c.origin().to_owned());
+        let roster = self.roster();
+        match (named, roster.agency(&self.config.agency)) {
+            (Some(named), Some(me)) if me.epoch_of(roster.federation(), &named).is_some() => named,
+            _ => self.origin.clone(),
+        }
+    }
+
+    /// A checkpoint note of the node, verified under [`Self::origin_of`].
+    fn verify_note(&self, note: &str) -> Result<VerifiedCheckpoint, ClientError> {
+        VerifiedCheckpoint::verify(note, &self.origin_of(note), &self.config.node_key)
     }
 
     /// Verifies that the smaller of two checkpoints is a prefix of the larger.
@@ -1067,7 +1125,7 @@ impl Client {
             AppResponse::Note(note) => note,
             other => return Err(unexpected("Checkpoint", &other)),
         };
-        let checkpoint = VerifiedCheckpoint::verify(&note, &self.origin, &self.config.node_key)?;
+        let checkpoint = self.verify_note(&note)?;
         tracing::Span::current().record("size", checkpoint.size());
         self.witness(&checkpoint).await?;
         Ok(checkpoint)
@@ -1089,7 +1147,7 @@ impl Client {
             AppResponse::Note(note) => note,
             other => return Err(unexpected("PublishedCheckpoint", &other)),
         };
-        let checkpoint = VerifiedCheckpoint::verify(&note, &self.origin, &self.config.node_key)?;
+        let checkpoint = self.verify_note(&note)?;
         self.witness(&checkpoint).await?;
         let witnesses = checkpoint.witnesses(&self.roster());
         Ok((checkpoint, witnesses))
@@ -1115,7 +1173,8 @@ impl Client {
                 format!("asked for entry {index}, received entry {}", proven.index),
             ));
         }
-        let entry = VerifiedEntry::verify(proven, &self.origin, &self.config.node_key)?;
+        let origin = self.origin_of(&proven.checkpoint);
+        let entry = VerifiedEntry::verify(proven, &origin, &self.config.node_key)?;
         self.witness(entry.checkpoint()).await?;
         let witnesses = entry.checkpoint().witnesses(&self.roster());
         Ok((entry, witnesses))
@@ -1141,7 +1200,8 @@ impl Client {
                 format!("asked for entry {index}, received entry {}", proven.index),
             ));
         }
-        let entry = VerifiedEntry::verify(proven, &self.origin, &self.config.node_key)?;
+        let origin = self.origin_of(&proven.checkpoint);
+        let entry = VerifiedEntry::verify(proven, &origin, &self.config.node_key)?;
         self.witness(entry.checkpoint()).await?;
         Ok(entry)
     }
@@ -1275,7 +1335,7 @@ impl Client {
             }
             for note in page {
                 let checkpoint =
-                    VerifiedCheckpoint::verify(&note, &self.origin, &self.config.node_key)?;
+                    VerifiedCheckpoint::verify(&note, latest.origin(), &self.config.node_key)?;
                 if checkpoint.size() <= last_size.unwrap_or(0) {
                     return Err(invalid(
                         "CheckpointsAfter",
@@ -1295,9 +1355,11 @@ impl Client {
         }
 
         let rosters = self.adopted_rosters().await?;
+        // The log of the checkpoint's epoch: a node restored with loss exports its current
+        // epoch; the earlier epoch's bundle is the file the node kept (`spec/protocol.md` §13).
         let bundle =
-            LogBundle::new(self.origin.clone(), entries, checkpoints).with_rosters(rosters);
-        let verifier = log_verifier(&self.origin, &self.config.node_key)?;
+            LogBundle::new(latest.origin().to_owned(), entries, checkpoints).with_rosters(rosters);
+        let verifier = log_verifier(latest.origin(), &self.config.node_key)?;
         let report = bundle
             .verify(std::slice::from_ref(&verifier))
             .map_err(ClientError::Bundle)?;

@@ -83,6 +83,7 @@ const ORIGIN: &str = "test.example/streha/police";
 
 /// A node's audit log in memory: entries, tree, and a checkpoint per append.
 struct Log {
+    origin: String,
     entries: Vec<Vec<u8>>,
     tree: MemoryTree,
     checkpoints: Vec<String>,
@@ -91,8 +92,14 @@ struct Log {
 
 impl Log {
     fn new(node: &NodeIdentitySecretKey) -> Self {
-        let signer = NoteSigner::new(ORIGIN, node.as_dalek().clone()).unwrap();
+        Self::with_origin(node, ORIGIN)
+    }
+
+    /// A log under another origin (a later epoch), signed by the same node key.
+    fn with_origin(node: &NodeIdentitySecretKey, origin: &str) -> Self {
+        let signer = NoteSigner::new(origin, node.as_dalek().clone()).unwrap();
         Self {
+            origin: origin.to_owned(),
             entries: Vec::new(),
             tree: MemoryTree::new(),
             checkpoints: Vec::new(),
@@ -103,7 +110,8 @@ impl Log {
     fn append(&mut self, entry: &[u8]) -> u64 {
         let index = self.tree.append_entry(entry);
         self.entries.push(entry.to_vec());
-        let checkpoint = Checkpoint::new(ORIGIN, self.tree.size(), self.tree.root()).unwrap();
+        let checkpoint =
+            Checkpoint::new(self.origin.as_str(), self.tree.size(), self.tree.root()).unwrap();
         self.checkpoints
             .push(sign_checkpoint(&checkpoint, &self.signer).to_text());
         index
@@ -421,6 +429,78 @@ mod tests {
         );
         assert_eq!(err.fault(), Fault::Verification);
         assert_eq!(client.latest_checkpoint().unwrap().size(), 301);
+    }
+
+    /// Issue 18.18: a node restored with a declared loss continues its log in a later epoch
+    /// (`spec/audit-log.md` §9), signed by the same key under `<base>/epoch/<n>`. The client
+    /// verifies and exports it under that origin, refuses to go back to an earlier epoch, and
+    /// refuses an origin that is no epoch of its agency's log.
+    #[tokio::test]
+    async fn a_node_in_a_later_log_epoch_is_verified_under_that_epoch() {
+        let f = Federation::new();
+        let note = f.signed_roster();
+        let log = Arc::new(Mutex::new(Log::new(&f.police_node)));
+        for i in 0..3 {
+            log.lock().unwrap().append(format!("entry {i}").as_bytes());
+        }
+        let shared = Arc::clone(&log);
+        let handler: Handler = Arc::new(move |request| match request {
+            AppRequest::Roster => AppResponse::Note(note.clone()),
+            other => shared.lock().unwrap().answer(other),
+        });
+        let (_node, address) = start(&f.police_node, &app_key(), handler).await;
+        let client = Client::connect(config(&f, address)).await.unwrap();
+        assert_eq!(client.checkpoint().await.unwrap().origin(), ORIGIN);
+
+        // Restored with a declared loss: the node continues in epoch 2, a new log.
+        let epoch2 = format!("{ORIGIN}/epoch/2");
+        {
+            let mut next = Log::with_origin(&f.police_node, &epoch2);
+            next.append(b"the declaration");
+            next.append(b"entry after");
+            *log.lock().unwrap() = next;
+        }
+        let checkpoint = client.checkpoint().await.unwrap();
+        assert_eq!(checkpoint.origin(), epoch2);
+        assert_eq!(checkpoint.size(), 2);
+        let entry = client.prove_entry(1).await.unwrap();
+        assert_eq!(entry.entry_bytes(), b"entry after");
+        assert_eq!(entry.checkpoint().origin(), epoch2);
+        let bundle = client.export_bundle().await.unwrap();
+        assert_eq!(bundle.origin, epoch2);
+        assert_eq!(bundle.entries.len(), 2);
+        assert_eq!(client.log_origin(), ORIGIN);
+
+        // Back to the earlier epoch (validly signed, larger): refused, as a rollback.
+        {
+            let mut back = Log::new(&f.police_node);
+            for i in 0..5 {
+                back.append(format!("entry {i}").as_bytes());
+            }
+            *log.lock().unwrap() = back;
+        }
+        let err = client.checkpoint().await.unwrap_err();
+        assert!(
+            matches!(&err, ClientError::CheckpointOrigin { expected, found }
+                if *expected == epoch2 && found == ORIGIN),
+            "{err}"
+        );
+        assert_eq!(err.fault(), Fault::Verification);
+
+        // Origins that are no epoch of this agency's log, signed by the node's key: refused.
+        for origin in [
+            format!("{ORIGIN}/epoch/02"),
+            format!("{ORIGIN}/epoch/1"),
+            "test.example/streha/shelter/epoch/3".to_owned(),
+        ] {
+            {
+                let mut other = Log::with_origin(&f.police_node, &origin);
+                other.append(b"entry");
+                *log.lock().unwrap() = other;
+            }
+            let err = client.checkpoint().await.unwrap_err();
+            assert!(matches!(err, ClientError::Checkpoint(_)), "{origin}: {err}");
+        }
     }
 
     #[tokio::test]

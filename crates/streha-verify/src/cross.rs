@@ -16,12 +16,20 @@ use crate::replay::Replayed;
 
 /// One replayed log: its V1 result and its replay.
 pub(crate) struct Side<'a> {
+    /// The agency whose log it is (the side's key is the log's name, which names the epoch
+    /// after the first: `Directory::log_name`).
+    pub(crate) agency: String,
     pub(crate) log: &'a CheckedLog,
     pub(crate) replayed: Replayed<'a>,
 }
 
-/// Runs the V3 checks over the replayed logs, keyed by agency id, and sets each
-/// disclosure row's status. `known` holds the roster's agency ids.
+/// Runs the V3 checks over the replayed logs, keyed by log name (one per agency and log
+/// epoch), and sets each disclosure row's status. `known` holds the roster's agency ids.
+///
+/// A kept checkpoint says which epoch of the other side's log the evidence is of (the
+/// origin its signature verifies under): a `received` is matched against the sender's log
+/// of that epoch, a `receipt` against the receiver's. A disclosure is accounted for by a
+/// `received` in any epoch of the recipient's log, and by a receipt in any of the sender's.
 pub(crate) fn match_logs(
     sides: &mut BTreeMap<String, Side<'_>>,
     dir: &Directory<'_>,
@@ -107,10 +115,14 @@ pub(crate) fn match_logs(
             if settled(receiver, index) {
                 continue;
             }
-            let sender = header.sender.to_string();
+            let agency = header.sender.to_string();
+            // The sender's log of the epoch its kept checkpoint was signed in.
+            let sender = proven
+                .get(&(receiver.clone(), index))
+                .map_or_else(|| agency.clone(), |h| h.signer_log.clone());
             let envelope = header.envelope_id;
             let Some(side) = sides.get(&sender) else {
-                if !known.contains(&sender) {
+                if !known.contains(&agency) {
                     // A non-member sender: a finding of the replay (V2), nothing to match.
                     continue;
                 }
@@ -254,10 +266,15 @@ pub(crate) fn match_logs(
                 )
             })
             .collect();
+        let sender_agency = sides[sender].agency.clone();
         for (index, envelope, recipient, k, n) in receipts {
             if settled(sender, index) {
                 continue;
             }
+            // The receiver's log of the epoch its kept checkpoint was signed in.
+            let recipient = proven
+                .get(&(sender.clone(), index))
+                .map_or(recipient, |h| h.signer_log.clone());
             let Some(side) = sides.get(&recipient) else {
                 notes.push(
                     Finding::new(
@@ -280,13 +297,13 @@ pub(crate) fn match_logs(
                 && matches!(
                     log.entry(k),
                     Some(AuditEntry::Received { header, .. })
-                        if header.envelope_id == envelope && header.sender.as_str() == sender
+                        if header.envelope_id == envelope && header.sender.as_str() == sender_agency
                 );
             if !names_received {
                 let seen = match log.entry(k) {
                     _ if k >= n => format!("index {k} is not below the tree size {n}"),
                     Some(e) => format!(
-                        "entry {k} is a `{}`, not the `received` of this envelope from `{sender}`",
+                        "entry {k} is a `{}`, not the `received` of this envelope from `{sender_agency}`",
                         e.kind_name()
                     ),
                     None => format!("entry {k} is missing or does not decode"),
@@ -307,29 +324,39 @@ pub(crate) fn match_logs(
 
     // V3.4: every `disclosed` accounted for; the rows' delivery status.
     let mut missing: BTreeMap<(String, String), usize> = BTreeMap::new();
-    let received: BTreeMap<String, HashMap<_, u64>> = sides
-        .iter()
-        .map(|(name, side)| {
-            let mut by_envelope = HashMap::with_capacity(side.replayed.received.len());
-            for r in &side.replayed.received {
-                by_envelope.entry(r.header.envelope_id).or_insert(r.index);
-            }
-            (name.clone(), by_envelope)
-        })
-        .collect();
+    // By agency, over every epoch of its log supplied: receptions (with the log and entry),
+    // refusals to receive, and receipts.
+    let mut received: BTreeMap<&str, HashMap<_, (&str, u64)>> = BTreeMap::new();
+    let mut refused: BTreeMap<&str, HashSet<_>> = BTreeMap::new();
+    let mut receipts: BTreeMap<&str, HashSet<_>> = BTreeMap::new();
+    for (name, side) in sides.iter() {
+        let agency = side.agency.as_str();
+        let by_envelope = received.entry(agency).or_default();
+        for r in &side.replayed.received {
+            by_envelope
+                .entry(r.header.envelope_id)
+                .or_insert((name.as_str(), r.index));
+        }
+        refused
+            .entry(agency)
+            .or_default()
+            .extend(side.replayed.receive_refused.keys().copied());
+        receipts
+            .entry(agency)
+            .or_default()
+            .extend(side.replayed.receipts.iter().map(|r| r.envelope));
+    }
+    let mut all_statuses = Vec::new();
     for sender in &names {
         let mut statuses = Vec::new();
-        let receipts: HashSet<_> = sides[sender]
-            .replayed
-            .receipts
-            .iter()
-            .map(|r| r.envelope)
-            .collect();
-        for d in &sides[sender].replayed.disclosed {
+        let side = &sides[sender];
+        let no_receipts = HashSet::new();
+        let receipts = receipts.get(side.agency.as_str()).unwrap_or(&no_receipts);
+        for d in &side.replayed.disclosed {
             let envelope = d.header.envelope_id;
             let recipient = d.header.recipient.as_str();
             let has_receipt = receipts.contains(&envelope);
-            let status = match sides.get(recipient) {
+            let status = match received.get(recipient) {
                 None => {
                     *missing
                         .entry((sender.clone(), recipient.to_owned()))
@@ -340,24 +367,27 @@ pub(crate) fn match_logs(
                         "receiver_log_missing"
                     }
                 }
-                Some(side) => {
-                    if let Some(&r_index) = received[recipient].get(&envelope) {
+                Some(by_envelope) => {
+                    if let Some(&(r_log, r_index)) = by_envelope.get(&envelope) {
                         if !has_receipt {
                             notes.push(
                                 Finding::new(
                                     Rule::DeliveredWithoutReceipt,
                                     sender,
                                     format!(
-                                        "`{recipient}` logged it as received (entry {r_index}); this log holds no receipt for it yet"
+                                        "`{r_log}` logged it as received (entry {r_index}); this log holds no receipt for it yet"
                                     ),
                                 )
                                 .at_entry(d.index)
                                 .envelope(envelope)
-                                .counterpart(recipient, Some(r_index)),
+                                .counterpart(r_log, Some(r_index)),
                             );
                         }
                         "received"
-                    } else if side.replayed.receive_refused.contains_key(&envelope) {
+                    } else if refused
+                        .get(recipient)
+                        .is_some_and(|r| r.contains(&envelope))
+                    {
                         "refused_by_receiver"
                     } else if has_receipt {
                         // The receipt check (V3.3) has reported the receiver's missing entry.
@@ -381,7 +411,10 @@ pub(crate) fn match_logs(
             };
             statuses.push((d.row, status));
         }
-        let rows = &mut sides.get_mut(sender).expect("a known side").replayed.rows;
+        all_statuses.push((sender.clone(), statuses));
+    }
+    for (sender, statuses) in all_statuses {
+        let rows = &mut sides.get_mut(&sender).expect("a known side").replayed.rows;
         for (row, status) in statuses {
             rows[row].status = status;
         }

@@ -7,9 +7,10 @@
 
 use streha_audit::{LogBundle, MemoryTree, NoteVerifier, open_checkpoint, root_at};
 use streha_core::AuditEntry;
-use streha_core::epoch::{FIRST_EPOCH, previous_epoch_origin, split_epoch};
+use streha_core::epoch::{FIRST_EPOCH, previous_epoch_origin};
 
 use crate::directory::Directory;
+use crate::evidence::kept_of;
 use crate::finding::{Finding, Rule};
 use crate::integrity::CheckedLog;
 
@@ -17,6 +18,8 @@ use crate::integrity::CheckedLog;
 struct Declared {
     /// The node (roster index).
     node: usize,
+    /// The epoch that declares the loss (the previous one lost it).
+    epoch: u64,
     /// The previous epoch's origin.
     previous: String,
     /// The finding, completed once the evidence it covers is known.
@@ -24,12 +27,8 @@ struct Declared {
 }
 
 /// Whether `origin` is a later epoch of a roster node's log: that node and the epoch.
-pub(crate) fn epoch_of_member(dir: &Directory<'_>, origin: &str) -> Option<(usize, u64)> {
-    let (base, epoch) = split_epoch(origin)?;
-    if epoch == FIRST_EPOCH {
-        return None;
-    }
-    dir.by_origin(base).map(|node| (node, epoch))
+fn epoch_of_member(dir: &Directory<'_>, origin: &str) -> Option<(usize, u64)> {
+    dir.log_of(origin).filter(|&(_, epoch)| epoch > FIRST_EPOCH)
 }
 
 /// Runs V1.9 over every bundle of a later epoch, after V3 (it moves the V3.6/V3.7 findings
@@ -45,8 +44,8 @@ pub(crate) fn check_epochs(
         let Some((node, epoch)) = epoch_of_member(dir, &bundle.origin) else {
             continue;
         };
-        let name = format!("{} (epoch {epoch})", dir.nodes[node].agency.id);
-        match judge(bundle, bundles, logs, dir, node) {
+        let name = dir.log_name(node, epoch);
+        match judge(bundle, bundles, logs, dir, node, epoch) {
             Ok(mut d) => {
                 d.finding.node = name;
                 declared.push(d);
@@ -55,12 +54,13 @@ pub(crate) fn check_epochs(
         }
     }
     for d in declared {
-        let agency = dir.nodes[d.node].agency.id.to_string();
-        // The previous epoch's bundle is named by the agency (V1.1): its evidence of entries
-        // in the declared lost range is the declared loss, seen from the other logs.
+        // The previous epoch's bundle is named as its log (`Directory::log_name`): its
+        // evidence of entries in the declared lost range is the declared loss, seen from the
+        // other logs.
+        let previous = dir.log_name(d.node, d.epoch - 1);
         let before = findings.len();
         findings.retain(|f| {
-            !(f.node == agency
+            !(f.node == previous
                 && matches!(f.rule, Rule::TruncatedExport | Rule::CosignedBeyondExport))
         });
         let covered = before - findings.len();
@@ -82,6 +82,7 @@ fn judge(
     logs: &[CheckedLog],
     dir: &Directory<'_>,
     node: usize,
+    epoch: u64,
 ) -> Result<Declared, (Rule, String)> {
     let key = *dir.nodes[node].agency.node_key.as_dalek();
     let forged = |seen: String| (Rule::ForgedRestoreDeclaration, seen);
@@ -183,8 +184,10 @@ fn judge(
             }
         }
     }
-    // What the other logs saw of the previous epoch: a witness's record, a kept checkpoint.
-    let agency = &dir.nodes[node].agency.id;
+    // What the other logs saw of the previous epoch: a witness's record, a kept checkpoint
+    // (of that epoch: its signature verifies under the previous origin; a kept checkpoint of
+    // another epoch of the node's log says nothing of this one's size).
+    let agency = dir.nodes[node].agency.id.as_str();
     for log in logs.iter().filter(|l| l.origin != bundle.origin) {
         for (index, entry) in log.entries.iter().enumerate() {
             let seen = match entry {
@@ -193,16 +196,13 @@ fn judge(
                     .filter(|c| c.origin.as_str() == previous)
                     .map(|c| c.size)
                     .max(),
-                Some(AuditEntry::Received {
-                    header,
-                    sender_tree_size,
-                    ..
-                }) if &header.sender == agency => Some(*sender_tree_size),
-                Some(AuditEntry::Receipt {
-                    recipient,
-                    receiver_tree_size,
-                    ..
-                }) if recipient == agency => Some(*receiver_tree_size),
+                Some(entry @ (AuditEntry::Received { .. } | AuditEntry::Receipt { .. })) => {
+                    kept_of(entry)
+                        .filter(|(signer, kept)| {
+                            signer == agency && dir.verify_kept(node, kept) == Ok(epoch - 1)
+                        })
+                        .map(|(_, kept)| kept.size)
+                }
                 _ => None,
             };
             if let Some(size) = seen.filter(|s| *s > proven.size()) {
@@ -215,12 +215,13 @@ fn judge(
         }
     }
     let seen = format!(
-        "entries {restored_size}..{} of `{previous}` declared lost on restore at {at}, proven by `{proven_by}`'s kept checkpoint; `{}` continues that log (its entries are not replayed against the policy yet)",
+        "entries {restored_size}..{} of `{previous}` declared lost on restore at {at}, proven by `{proven_by}`'s kept checkpoint; `{}` continues that log (its entries are replayed as that log's continuation)",
         proven.size(),
         bundle.origin
     );
     Ok(Declared {
         node,
+        epoch,
         previous,
         finding: Finding::new(Rule::DeclaredLoss, "", seen).at_entry(0),
     })

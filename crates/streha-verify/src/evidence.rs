@@ -19,8 +19,9 @@ use crate::integrity::CheckedLog;
 /// another log's entry.
 #[derive(Clone, Debug)]
 pub(crate) struct Held {
-    /// The agency whose node signed it.
-    pub(crate) signer: String,
+    /// The log it is a checkpoint of: the signer's log in the epoch its signature was made
+    /// under (`Directory::log_name`).
+    pub(crate) signer_log: String,
     /// The tree size.
     pub(crate) size: u64,
     /// The root.
@@ -37,13 +38,13 @@ pub(crate) struct Held {
 
 impl Held {
     fn key(&self) -> (String, u64, [u8; 32]) {
-        (self.signer.clone(), self.size, self.root.to_bytes())
+        (self.signer_log.clone(), self.size, self.root.to_bytes())
     }
 }
 
 /// The checkpoint, and the agency whose node must have signed it, of the evidence an entry
 /// keeps: the sender's for a `received`, the receiver's for a `receipt`.
-fn kept_of(entry: &AuditEntry) -> Option<(String, KeptCheckpoint)> {
+pub(crate) fn kept_of(entry: &AuditEntry) -> Option<(String, KeptCheckpoint)> {
     match entry {
         AuditEntry::Received {
             header,
@@ -124,7 +125,8 @@ pub(crate) fn envelope_signature_finding(
 }
 
 /// V3.6: the checkpoint a `received` or `receipt` keeps must be signed by the node of the
-/// other side (the roster's node key, under its log origin), and must be able to hold the
+/// other side (the roster's node key, under its log origin in epoch 1 or in a later epoch
+/// the bundles name: `Directory::verify_kept`), and must be able to hold the
 /// entry the keeping entry names in it. Returns the checkpoint if it holds, or the finding
 /// against the keeper. `None` for another kind of entry or another side the roster does not
 /// know.
@@ -153,7 +155,7 @@ pub(crate) fn kept_checkpoint(
         _ => return None,
     };
     let verified = dir.verify_kept(node, &kept);
-    let problem = match verified {
+    let problem = match &verified {
         Err(e) => Some(format!(
             "its {side} `{signer}`'s checkpoint of size {} (root {}) is not signed by `{signer}`'s node: {e}",
             kept.size,
@@ -180,7 +182,7 @@ pub(crate) fn kept_checkpoint(
         .envelope(envelope)
         .counterpart(&signer, Some(named))),
         None => Ok(Held {
-            signer,
+            signer_log: dir.log_name(node, verified.unwrap_or(streha_core::epoch::FIRST_EPOCH)),
             size: kept.size,
             root: Hash::from_bytes(kept.root),
             keeper: keeper.to_owned(),
@@ -191,7 +193,8 @@ pub(crate) fn kept_checkpoint(
     })
 }
 
-/// V3.6: every checkpoint in `held` must be in its signer's bundle (in `logs`, by agency):
+/// V3.6: every checkpoint in `held` must be in its signer's bundle of its epoch (in `logs`,
+/// by log name; a log not supplied is a note of the matching, V3.5):
 /// no larger than its entries (`truncated_export`) and with the bundle's root at its size
 /// (`rewritten_log`). One finding per node and kind, naming the largest (truncation) or
 /// smallest (rewrite) such checkpoint and how many there are. Returns the checkpoints that
@@ -204,7 +207,7 @@ pub(crate) fn check_held(
     let mut failed = BTreeSet::new();
     let mut by_signer: BTreeMap<&str, Vec<&Held>> = BTreeMap::new();
     for h in held {
-        by_signer.entry(h.signer.as_str()).or_default().push(h);
+        by_signer.entry(h.signer_log.as_str()).or_default().push(h);
     }
     for (signer, held) in by_signer {
         let Some(log) = logs.get(signer) else {

@@ -293,6 +293,12 @@ rules! {
     /// or restoring a tree that is not the previous epoch's.
     ForgedRestoreDeclaration = "forged_restore_declaration", "V1.9", Critical, "",
         "false declaration of a restore";
+    /// A later log epoch whose earlier epoch's bundle was not supplied: its entries are
+    /// replayed without the state the node carried over, so the findings that depend on it
+    /// are not reported (counted in the finding). The node keeps that bundle
+    /// (`epochs/<n>.bundle` in its data directory).
+    MissingEpoch = "missing_epoch", "V1.9", Warning, "",
+        "earlier log epoch not supplied";
     /// A counterpart log was not supplied, or ends before the entry in question.
     CounterpartMissing = "counterpart_missing", "V3.5", Info, "",
         "counterpart log not supplied";

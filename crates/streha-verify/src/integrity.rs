@@ -6,7 +6,8 @@ use std::collections::BTreeMap;
 use std::slice;
 
 use streha_audit::{
-    Checkpoint, Hash, LogBundle, MemoryTree, SignedNote, consistency_proof, verify_consistency,
+    Checkpoint, Hash, LogBundle, MemoryTree, NoteVerifier, SignedNote, consistency_proof,
+    verify_consistency,
 };
 use streha_core::AuditEntry;
 
@@ -26,8 +27,10 @@ pub(crate) struct SignedHead {
 pub(crate) struct CheckedLog {
     /// The bundle's position in the input.
     pub(crate) bundle: usize,
-    /// The roster node, if the origin is known.
+    /// The roster node, if the origin is one of its log's (in any epoch).
     pub(crate) node: Option<usize>,
+    /// The log epoch (`spec/audit-log.md` §9): 1 for a base origin.
+    pub(crate) epoch: u64,
     /// The agency id, or the origin for an unknown log: the name findings use.
     pub(crate) name: String,
     /// The bundle's origin.
@@ -65,15 +68,18 @@ pub(crate) fn check_log(
     min_witnesses: usize,
     findings: &mut Vec<Finding>,
 ) -> CheckedLog {
-    let node = dir.by_origin(&bundle.origin);
-    let name = node.map_or_else(
-        || bundle.origin.clone(),
-        |n| dir.nodes[n].agency.id.to_string(),
-    );
+    // A later epoch of a member's log is that member's log too: checked here under the
+    // epoch's origin, replayed as the continuation of the epoch before, and its declaration
+    // judged by V1.9 (`epochs`).
+    let of = dir.log_of(&bundle.origin);
+    let node = of.map(|(n, _)| n);
+    let epoch = of.map_or(streha_core::epoch::FIRST_EPOCH, |(_, e)| e);
+    let name = of.map_or_else(|| bundle.origin.clone(), |(n, e)| dir.log_name(n, e));
     let tree = MemoryTree::from_entries(&bundle.entries);
     let mut log = CheckedLog {
         bundle: bundle_index,
         node,
+        epoch,
         name,
         origin: bundle.origin.clone(),
         tree,
@@ -106,21 +112,17 @@ pub(crate) fn check_log(
     }
 
     let Some(node) = node else {
-        // A later epoch of a member's log is judged by V1.9 (`epochs`), not replayed.
-        let later_epoch = crate::epochs::epoch_of_member(dir, &bundle.origin).is_some();
         // V1.1: nothing in a log of no member can be attributed; no key to check it with.
-        if !later_epoch {
-            findings.push(Finding::new(
-                Rule::UnknownLog,
-                &log.name,
-                format!(
-                    "origin `{}` is not the log origin of any agency of roster `{}` version {}",
-                    bundle.origin,
-                    dir.roster.federation(),
-                    dir.roster.version()
-                ),
-            ));
-        }
+        findings.push(Finding::new(
+            Rule::UnknownLog,
+            &log.name,
+            format!(
+                "origin `{}` is not the log origin of any agency of roster `{}` version {}",
+                bundle.origin,
+                dir.roster.federation(),
+                dir.roster.version()
+            ),
+        ));
         for (index, text) in bundle.checkpoints.iter().enumerate() {
             let parsed = SignedNote::parse(text)
                 .ok()
@@ -149,6 +151,8 @@ pub(crate) fn check_log(
         ));
     }
 
+    // The node's checkpoint key in this epoch: its node identity key under the origin.
+    let own_verifier = dir.log_verifier(node, epoch);
     let entry_count = log.tree.size();
     // The last checkpoint whose root matched: every entry before its size is vouched for.
     let mut previous: Option<SignedHead> = None;
@@ -162,7 +166,11 @@ pub(crate) fn check_log(
             root_matches: false,
             witnesses: Vec::new(),
         };
-        let checked = check_note(text, node, dir, &log.name, index, findings);
+        let own = Own {
+            verifier: own_verifier.as_ref(),
+            origin: &bundle.origin,
+        };
+        let checked = check_note(text, node, &own, dir, &log.name, index, findings);
         let Some((checkpoint, signed, witnesses)) = checked else {
             log.checkpoints.push(summary);
             continue;
@@ -392,9 +400,17 @@ pub(crate) fn fork_finding(name: &str, a: &SignedHead, b: &SignedHead, where_b: 
 /// V1.2 and V1.3 for one checkpoint note: parses it, checks the node's signature, and checks
 /// every other signature line against the roster. Returns the checkpoint, whether the node
 /// signed it, and the distinct valid witnesses; `None` if it does not parse.
+/// The key a log's own checkpoints are signed with, and its name: the node identity key
+/// under the log's origin in its epoch.
+struct Own<'v> {
+    verifier: Option<&'v NoteVerifier>,
+    origin: &'v str,
+}
+
 fn check_note(
     text: &str,
     node: usize,
+    own: &Own<'_>,
     dir: &Directory<'_>,
     name: &str,
     index: usize,
@@ -423,7 +439,7 @@ fn check_note(
     };
 
     // The node's own signature, under its origin, by its node identity key.
-    let signed = match &me.log {
+    let signed = match own.verifier {
         Some(verifier) => match note.verify(slice::from_ref(verifier)) {
             Ok(_) => true,
             Err(e) => {
@@ -435,7 +451,7 @@ fn check_note(
                             "size {}: no valid signature by the node identity key of `{}` under `{}` ({e})",
                             checkpoint.size(),
                             me.agency.id,
-                            me.origin
+                            own.origin
                         ),
                     )
                     .at_checkpoint(index),
@@ -453,7 +469,7 @@ fn check_note(
     for sig in note.signatures() {
         let signer = sig.name().as_str();
         let key_id = sig.key_id();
-        if signer == me.origin && me.log.as_ref().is_some_and(|v| v.key_id() == key_id) {
+        if signer == own.origin && own.verifier.is_some_and(|v| v.key_id() == key_id) {
             // The node's own signature, checked above.
             continue;
         }

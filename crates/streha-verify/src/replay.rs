@@ -128,42 +128,48 @@ pub(crate) struct Context<'a, 'r> {
     /// The checked roster versions, and one directory each.
     pub(crate) rosters: &'a RosterSet,
     pub(crate) dirs: &'a [Directory<'r>],
-    /// The log's times, as V1.8 found them.
-    pub(crate) times: &'a Times,
 }
 
-/// Replays log `log`.
+/// Replays the logs of one node's consecutive log epochs, `chain`, oldest first, each with
+/// its times as V1.8 found them: one history (`spec/audit-log.md` §9). A node restored with
+/// a declared loss keeps its state — subjects, consents, representatives, the roster it
+/// adopted, what it sent — so the state rebuilt from one epoch is in force in the next;
+/// only the lost entries' effects are unknown. One [`Replayed`] per log, in `chain`'s
+/// order; the consent rows of the whole history are the first's.
 pub(crate) fn replay<'a>(
-    log: &'a CheckedLog,
+    chain: &[(&'a CheckedLog, &Times)],
     cx: &Context<'_, '_>,
     findings: &mut Vec<Finding>,
     notes: &mut Vec<Finding>,
-) -> Replayed<'a> {
+) -> Vec<Replayed<'a>> {
     let mut state = State {
         dirs: cx.dirs,
         rosters: cx.rosters,
         current: Some(cx.rosters.supplied),
         unverifiable: None,
         adopted: None,
-        node_name: log.name.clone(),
+        node_name: String::new(),
         subjects: HashMap::new(),
         consents: HashMap::new(),
         by_subject: HashMap::new(),
     };
     let me = &cx.keys.nodes[cx.node];
-    let times = cx.times;
-    let mut out = Replayed::default();
     // Keyed by the ids' bytes, looked up only (never iterated: the report's order is the
     // log's).
     let mut disclosed_ids: HashMap<EnvelopeId, u64> = HashMap::new();
     let mut received_ids: HashMap<EnvelopeId, u64> = HashMap::new();
     let mut sent: HashSet<(EnvelopeId, &AgencyId)> = HashSet::new();
     let mut consent_rows: HashMap<ConsentId, usize> = HashMap::new();
+    let mut consents: Vec<ConsentRow> = Vec::new();
+    let mut outs: Vec<Replayed<'a>> = Vec::with_capacity(chain.len());
 
-    for (i, entry) in log.entries.iter().enumerate() {
-        let index = i as u64;
-        let Some(entry) = entry else { continue };
-        match entry {
+    for &(log, times) in chain {
+        state.node_name.clone_from(&log.name);
+        let mut out = Replayed::default();
+        for (i, entry) in log.entries.iter().enumerate() {
+            let index = i as u64;
+            let Some(entry) = entry else { continue };
+            match entry {
             AuditEntry::SubjectRegistered {
                 subject,
                 age_status,
@@ -218,8 +224,8 @@ pub(crate) fn replay<'a>(
                 }
             }
             AuditEntry::ConsentGranted { grant } => {
-                consent_rows.insert(grant.id(), out.consents.len());
-                out.consents.push(consent_row(&log.name, index, grant));
+                consent_rows.insert(grant.id(), consents.len());
+                consents.push(consent_row(&log.name, index, grant));
                 // A grant dated ahead (V1.8) is recorded at its position.
                 let recorded_at = times.effective(index, grant.recorded_at());
                 let grant = if recorded_at == grant.recorded_at() {
@@ -232,11 +238,11 @@ pub(crate) fn replay<'a>(
             AuditEntry::ConsentRevoked { revocation } => {
                 let id = revocation.consent;
                 if let Some(&row) = consent_rows.get(&id)
-                    && out.consents[row].revoked_at.is_none()
+                    && consents[row].revoked_at.is_none()
                 {
-                    out.consents[row].revoked_at = Some(revocation.revoked_at.to_string());
-                    out.consents[row].revoked_index = Some(index);
-                    out.consents[row].revoked_by = Some(revocation.recorded_by.to_string());
+                    consents[row].revoked_at = Some(revocation.revoked_at.to_string());
+                    consents[row].revoked_index = Some(index);
+                    consents[row].revoked_by = Some(revocation.recorded_by.to_string());
                 }
                 // A revocation dated ahead (V1.8) takes effect where it was logged.
                 let revoked_at = times.effective(index, revocation.revoked_at);
@@ -553,10 +559,17 @@ pub(crate) fn replay<'a>(
             // Checked against the witnessed logs' trees in `witnessed` (V3.7).
             AuditEntry::WitnessedCheckpoints { .. } => {}
         }
+        }
+        outs.push(out);
+    }
+    if let Some(first) = outs.first_mut() {
+        first.consents = consents;
     }
     let supplied = &cx.rosters.rosters[cx.rosters.supplied];
-    if let Some(version) = out.roster_version
+    let last_version = outs.iter().rev().find_map(|o| o.roster_version);
+    if let Some(version) = last_version
         && version != supplied.version()
+        && let Some((log, _)) = chain.last()
     {
         notes.push(Finding::new(
             Rule::RosterVersionDiffers,
@@ -567,7 +580,7 @@ pub(crate) fn replay<'a>(
             ),
         ));
     }
-    out
+    outs
 }
 
 /// What a finding about a disclosure says it was, written when a finding needs it.

@@ -5,6 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use streha_audit::LogBundle;
+use streha_core::epoch::FIRST_EPOCH;
 use streha_core::{MAX_CLOCK_SKEW_MS, Timestamp};
 use streha_crypto::RosterPublicKey;
 use streha_wire::Roster;
@@ -143,7 +144,8 @@ pub fn verify(bundles: &[LogBundle], roster: &Roster, options: &VerifyOptions) -
     // The roster versions: supplied, and carried by the bundles.
     let rosters = RosterSet::build(roster, options, bundles, &mut findings);
     let newest = rosters.newest_first();
-    let keys = Directory::union(&newest);
+    let mut keys = Directory::union(&newest);
+    keys.note_epochs(bundles.iter().map(|b| b.origin.as_str()));
     let dirs: Vec<Directory<'_>> = rosters.rosters.iter().map(Directory::new).collect();
 
     // V1, each bundle on its own.
@@ -181,11 +183,13 @@ pub fn verify(bundles: &[LogBundle], roster: &Roster, options: &VerifyOptions) -
         }
     }
 
-    // V1.1 and V1.5 across bundles of one log: the longest is replayed; every signed
-    // checkpoint of one must be a prefix of the others' trees.
-    let mut primary: BTreeMap<usize, usize> = BTreeMap::new();
+    // V1.1 and V1.5 across bundles of one log (one node, one epoch): the longest is
+    // replayed; every signed checkpoint of one must be a prefix of the others' trees.
+    let mut primary: BTreeMap<(usize, u64), usize> = BTreeMap::new();
     for (i, log) in logs.iter().enumerate() {
-        let Some(node) = log.node else { continue };
+        let Some(node) = log.node.map(|n| (n, log.epoch)) else {
+            continue;
+        };
         match primary.get(&node) {
             Some(&p) => {
                 notes.push(Finding::new(
@@ -207,7 +211,7 @@ pub fn verify(bundles: &[LogBundle], roster: &Roster, options: &VerifyOptions) -
     }
     for (i, a) in logs.iter().enumerate() {
         for b in logs.iter().skip(i + 1) {
-            if a.node.is_none() || a.node != b.node {
+            if a.node.is_none() || a.node != b.node || a.epoch != b.epoch {
                 continue;
             }
             cross_bundle_forks(a, b, &mut findings);
@@ -215,25 +219,85 @@ pub fn verify(bundles: &[LogBundle], roster: &Roster, options: &VerifyOptions) -
         }
     }
 
-    // V1.8 and V2, each log replayed.
-    let mut sides: BTreeMap<String, Side<'_>> = BTreeMap::new();
-    for (&node, &i) in &primary {
+    // V1.8, each log on its own.
+    let mut times: BTreeMap<usize, Times> = BTreeMap::new();
+    for &i in primary.values() {
         let log = &logs[i];
-        let times = if log.roots_ok {
+        let t = if log.roots_ok {
             check_times(log, options.generated_at, &mut findings)
         } else {
             // Entries the node did not sign as they are: their times prove nothing more.
             Times::none()
         };
-        let cx = Context {
-            node,
-            keys: &keys,
-            rosters: &rosters,
-            dirs: &dirs,
-            times: &times,
-        };
-        let replayed = replay(log, &cx, &mut findings, &mut notes);
-        sides.insert(log.name.clone(), Side { log, replayed });
+        times.insert(i, t);
+    }
+
+    // V2, each node's log replayed: its epochs in order as one history (`spec/audit-log.md`
+    // §9), from its first epoch; after an epoch that was not supplied, anew.
+    let mut sides: BTreeMap<String, Side<'_>> = BTreeMap::new();
+    let mut by_node: BTreeMap<usize, Vec<(u64, usize)>> = BTreeMap::new();
+    for (&(node, epoch), &i) in &primary {
+        by_node.entry(node).or_default().push((epoch, i));
+    }
+    for (node, epochs) in by_node {
+        let mut runs: Vec<Vec<(u64, usize)>> = Vec::new();
+        for (epoch, i) in epochs {
+            match runs.last_mut() {
+                Some(run) if run.last().is_some_and(|&(e, _)| e + 1 == epoch) => {
+                    run.push((epoch, i));
+                }
+                _ => runs.push(vec![(epoch, i)]),
+            }
+        }
+        for run in runs {
+            let chain: Vec<(&CheckedLog, &Times)> =
+                run.iter().map(|&(_, i)| (&logs[i], &times[&i])).collect();
+            let cx = Context {
+                node,
+                keys: &keys,
+                rosters: &rosters,
+                dirs: &dirs,
+            };
+            let mut own = Vec::new();
+            let mut replayed = replay(&chain, &cx, &mut own, &mut notes);
+            let first = run[0].0;
+            if first > FIRST_EPOCH {
+                // The state the node carried into this epoch is not known: a finding that
+                // depends on it would be false, so it is counted, not reported.
+                let before = own.len();
+                own.retain(|f| !depends_on_carried_state(f.rule));
+                let withheld = before - own.len();
+                for r in &mut replayed {
+                    for d in &mut r.disclosed {
+                        d.receiver_view = None;
+                    }
+                }
+                let log = &logs[run[0].1];
+                findings.push(Finding::new(
+                    Rule::MissingEpoch,
+                    &log.name,
+                    format!(
+                        "epoch {} of `{}`'s log was not supplied (its node keeps it as `epochs/{}.bundle` in its data directory): from `{}` on, the entries are replayed without the subjects, consents, representatives and roster the node carried over, and {withheld} finding(s) that depend on them are not reported; supply that bundle to judge them",
+                        first - 1,
+                        keys.nodes[node].agency.id,
+                        first - 1,
+                        log.origin
+                    ),
+                ));
+            }
+            findings.extend(own);
+            for (&(_, i), replayed) in run.iter().zip(replayed) {
+                let log = &logs[i];
+                sides.insert(
+                    log.name.clone(),
+                    Side {
+                        agency: keys.nodes[node].agency.id.to_string(),
+                        log,
+                        replayed,
+                    },
+                );
+            }
+        }
     }
 
     // V3, the logs against each other.
@@ -262,7 +326,7 @@ pub fn verify(bundles: &[LogBundle], roster: &Roster, options: &VerifyOptions) -
     for (i, log) in logs.iter().enumerate() {
         let side = log
             .node
-            .filter(|n| primary.get(n) == Some(&i))
+            .filter(|&n| primary.get(&(n, log.epoch)) == Some(&i))
             .and_then(|_| sides.get(&log.name));
         let mut by_kind: BTreeMap<String, u64> = BTreeMap::new();
         for entry in log.entries.iter().flatten() {
@@ -360,6 +424,24 @@ pub fn verify(bundles: &[LogBundle], roster: &Roster, options: &VerifyOptions) -
         totals,
         meta,
     }
+}
+
+/// Whether a finding of the replay (V2) depends on the state a node carries from one log
+/// epoch into the next (subjects, consents, representatives, the roster in force, what it
+/// sent), so that it would be false when the earlier epoch is not supplied.
+fn depends_on_carried_state(rule: Rule) -> bool {
+    matches!(
+        rule,
+        Rule::DisclosureWithoutBasis
+            | Rule::BasisMismatch
+            | Rule::ConsentNotInForce
+            | Rule::RevokedConsentUsed
+            | Rule::ChildOwnConsent
+            | Rule::ConsentNotFromRepresentative
+            | Rule::UrgentWithoutTwoApprovers
+            | Rule::StateEventAnomaly
+            | Rule::ReceiptWithoutDisclosed
+    )
 }
 
 /// V1.5 across two bundles of one log: each signed checkpoint of `other` that fits in

@@ -15,10 +15,11 @@ use crate::finding::{Finding, Rule};
 use crate::integrity::CheckedLog;
 
 /// Checks every vouched-for `witnessed_checkpoints` entry of every replayed log (`primary`:
-/// node → its log's index in `logs`) against the witnessed log's tree.
+/// node and log epoch → its log's index in `logs`) against the witnessed log's tree, of
+/// the epoch the recorded origin names.
 pub(crate) fn check_witnessed(
     logs: &[CheckedLog],
-    primary: &BTreeMap<usize, usize>,
+    primary: &BTreeMap<(usize, u64), usize>,
     dir: &Directory<'_>,
     findings: &mut Vec<Finding>,
 ) {
@@ -33,8 +34,8 @@ pub(crate) fn check_witnessed(
             };
             for recorded in checkpoints {
                 let Some(log) = dir
-                    .by_origin(recorded.origin.as_str())
-                    .and_then(|node| primary.get(&node))
+                    .log_of(recorded.origin.as_str())
+                    .and_then(|of| primary.get(&of))
                     .map(|&l| &logs[l])
                 else {
                     continue;

@@ -8,7 +8,7 @@ mod common;
 
 use common::*;
 use streha_audit::{Checkpoint, LogBundle, MemoryTree, NoteSigner, sign_checkpoint};
-use streha_core::{AuditEntry, LogOrigin};
+use streha_core::{AuditEntry, Category, LogOrigin, Purpose};
 use streha_verify::{Report, Rule, Severity, VerifyOptions, render_text, verify};
 
 const EPOCH2: &str = "/epoch/2";
@@ -79,19 +79,12 @@ impl Restore {
         }
     }
 
-    /// The new epoch's bundle: `first`, then a roster entry, signed by `key`'s owner under
-    /// the epoch's origin.
+    /// The new epoch's bundle: `first`, then a registration, signed by `key`'s owner under
+    /// the epoch's origin. (The new epoch is replayed as the old one's continuation: its
+    /// entries must be ones the node could log.)
     fn epoch_bundle(&self, first: &AuditEntry, key: &ed25519_dalek::SigningKey) -> LogBundle {
         let origin = format!("{}{EPOCH2}", self.police().origin);
-        let entries = vec![
-            first.encode(),
-            AuditEntry::RosterChanged {
-                version: 1,
-                roster_hash: [0; 32],
-                at: t(40 * DAY),
-            }
-            .encode(),
-        ];
+        let entries = vec![first.encode(), later_registration().encode()];
         let tree = MemoryTree::from_entries(&entries);
         let signer = NoteSigner::new(&origin, key.clone()).unwrap();
         let note = sign_checkpoint(
@@ -116,6 +109,15 @@ impl Restore {
         bundles.push(self.old_bundle());
         bundles.push(epoch);
         verify(&bundles, &self.fed.roster, &VerifyOptions::default())
+    }
+}
+
+/// A registration of a new subject in the new epoch.
+fn later_registration() -> AuditEntry {
+    AuditEntry::SubjectRegistered {
+        subject: streha_core::SubjectId::from_bytes([0x77; 16]),
+        age_status: streha_core::AgeStatus::Adult,
+        at: t(40 * DAY),
     }
 }
 
@@ -197,11 +199,7 @@ fn an_honest_restore_is_one_declared_loss_and_no_critical() {
 #[test]
 fn a_new_epoch_without_a_declaration_is_critical() {
     let r = Restore::new();
-    let other = AuditEntry::RosterChanged {
-        version: 1,
-        roster_hash: [0; 32],
-        at: t(40 * DAY),
-    };
+    let other = later_registration();
     only(
         &r.run(r.epoch_bundle(&other, &r.police_key())),
         Rule::UndeclaredEpoch,
@@ -329,4 +327,222 @@ fn a_new_epoch_not_signed_by_the_node_is_critical() {
         &r.run(r.epoch_bundle(&r.declaration(), &csw)),
         Rule::CheckpointNotSigned,
     );
+}
+
+/// Police restored from a backup that holds its subjects and the guardian's consent, and
+/// continued in epoch 2, where it discloses to csw on that consent (recorded in epoch 1)
+/// and receives from csw: the evidence each side keeps of police's epoch 2 is signed under
+/// the epoch's origin.
+struct Continued {
+    fed: Fed,
+    /// The restored epoch 1, as the node keeps it (`epochs/1.bundle`).
+    old: LogBundle,
+    /// Police's epoch-2 index of its disclosure to csw.
+    d7_index: u64,
+}
+
+impl Continued {
+    fn new() -> Self {
+        let mut fed = Fed::demo();
+        let police = &fed.nodes[POLICE];
+        // The backup: the first checkpoint that holds the guardian's consent.
+        let has_guardian = |entries: &[Vec<u8>]| {
+            entries.iter().any(|e| {
+                matches!(AuditEntry::decode(e), Ok(AuditEntry::ConsentGranted { grant }) if grant.id() == CONSENT_GUARDIAN)
+            })
+        };
+        let sizes: Vec<u64> = police
+            .checkpoints
+            .iter()
+            .map(|c| {
+                Checkpoint::parse_body(streha_audit::SignedNote::parse(c).unwrap().body())
+                    .unwrap()
+                    .size()
+            })
+            .collect();
+        let restored = sizes
+            .iter()
+            .map(|&s| usize::try_from(s).unwrap())
+            .find(|&s| has_guardian(&police.entries[..s]))
+            .unwrap();
+        assert!(restored < police.entries.len());
+        let old = LogBundle::new(
+            police.origin.clone(),
+            police.entries[..restored].to_vec(),
+            police
+                .checkpoints
+                .iter()
+                .zip(&sizes)
+                .filter(|(_, s)| **s <= restored as u64)
+                .map(|(c, _)| c.clone())
+                .collect(),
+        )
+        .with_rosters(police.rosters.clone());
+        let declaration = AuditEntry::LogRestored {
+            previous_origin: LogOrigin::new(police.origin.clone()).unwrap(),
+            restored_size: restored as u64,
+            restored_root: MemoryTree::from_entries(&police.entries[..restored])
+                .root()
+                .to_bytes(),
+            proven_note: police.checkpoints.last().unwrap().clone(),
+            proven_by: agency(CSW),
+            at: t(40 * DAY),
+        };
+        // The node switches to epoch 2: a new log under the epoch's origin, same key.
+        {
+            let police = fed.node(POLICE);
+            police.origin = format!("{}{EPOCH2}", police.origin);
+            police.entries.clear();
+            police.tree = MemoryTree::new();
+            police.checkpoints.clear();
+            police.commit(&[declaration]);
+        }
+        // D7: the child's identity and medical information on the guardian's consent,
+        // recorded in epoch 1.
+        let d7 = fed.header(
+            0x21,
+            POLICE,
+            CSW,
+            SUBJECT_CHILD,
+            &[Category::Identity, Category::Medical],
+            Purpose::ChildGuardianship,
+            Some(CONSENT_GUARDIAN),
+            t(41 * DAY),
+        );
+        let d7_index = fed.disclose(&d7, consent_and("csw-referral", CONSENT_GUARDIAN));
+        fed.deliver(&d7, consent_and("csw-referral", CONSENT_GUARDIAN), d7_index);
+        // D8: csw to police, received in police's epoch 2.
+        let d8 = fed.header(
+            0x22,
+            CSW,
+            POLICE,
+            SUBJECT_ADULT,
+            &[Category::CaseSummary],
+            Purpose::CriminalInvestigationAndProsecution,
+            None,
+            t(42 * DAY),
+        );
+        fed.send(&d8, agreement(&["police-investigation"]));
+        Self { fed, old, d7_index }
+    }
+
+    fn bundles(&self) -> Vec<LogBundle> {
+        let mut bundles = self.fed.bundles();
+        bundles.push(self.old.clone());
+        bundles
+    }
+}
+
+/// Issue 18.18: deliveries to and from a node in its second epoch are evidence signed under
+/// the epoch's origin, matched against that epoch's bundle; its disclosure on a consent
+/// recorded in epoch 1 is lawful, since the node kept its state. Before the verifier knew
+/// epochs, csw's evidence of police's epoch 2 was `forged_checkpoint_evidence` and police's
+/// epoch 2 was not replayed.
+#[test]
+fn a_later_epoch_is_replayed_as_the_continuation_and_its_evidence_matches() {
+    let c = Continued::new();
+    let report = verify(&c.bundles(), &c.fed.roster, &VerifyOptions::default());
+    assert!(serious(&report).is_empty(), "{}", render_text(&report));
+    let warnings: Vec<_> = report
+        .findings
+        .iter()
+        .map(|f| (f.rule, f.node.as_str()))
+        .collect();
+    let epoch2 = format!("{POLICE} (epoch 2)");
+    assert_eq!(
+        warnings,
+        vec![(Rule::DeclaredLoss, epoch2.as_str())],
+        "{}",
+        render_text(&report)
+    );
+    // The epoch-2 disclosure is replayed, lawful and received.
+    let node = report
+        .nodes
+        .iter()
+        .find(|n| n.origin.ends_with(EPOCH2))
+        .unwrap();
+    assert!(node.replayed, "{}", render_text(&report));
+    let row = node
+        .disclosures
+        .iter()
+        .find(|d| d.index == c.d7_index)
+        .unwrap();
+    assert!(row.lawful, "{row:?}");
+    assert_eq!(row.status, "received", "{row:?}");
+}
+
+/// A checkpoint of police's log signed under an epoch no bundle names (and no declaration
+/// continues) is not evidence: the keeper's entry is `forged_checkpoint_evidence`.
+#[test]
+fn evidence_under_an_epoch_never_declared_is_forged() {
+    let mut c = Continued::new();
+    let police = &c.fed.nodes[POLICE];
+    let base = police.origin.trim_end_matches(EPOCH2).to_owned();
+    let undeclared = format!("{base}/epoch/5");
+    let signer = NoteSigner::new(&undeclared, police.node_key.as_dalek().clone()).unwrap();
+    let note = sign_checkpoint(
+        &Checkpoint::new(undeclared.as_str(), police.tree.size(), police.tree.root()).unwrap(),
+        &signer,
+    )
+    .to_text();
+    let verifier =
+        streha_audit::NoteVerifier::new(&undeclared, *police.node_key.public_key().as_dalek())
+            .unwrap();
+    let kept = streha_wire::peer::KeptCheckpoint::open(&note, &verifier)
+        .unwrap()
+        .1;
+    let d9 = c.fed.header(
+        0x23,
+        POLICE,
+        CSW,
+        SUBJECT_ADULT,
+        &[Category::Identity, Category::Referral],
+        Purpose::Assistance,
+        None,
+        t(43 * DAY),
+    );
+    let envelope = c.fed.envelope(&d9);
+    let index = c.fed.node(CSW).commit(&[Fed::received_entry(
+        &d9,
+        agreement(&["csw-referral"]),
+        &envelope,
+        c.d7_index,
+        kept,
+        t(43 * DAY),
+    )]);
+    let report = verify(&c.bundles(), &c.fed.roster, &VerifyOptions::default());
+    assert!(
+        report
+            .findings
+            .iter()
+            .any(|f| f.rule == Rule::ForgedCheckpointEvidence
+                && f.node == CSW
+                && f.entry_index == Some(index)
+                && f.severity == Severity::Critical),
+        "{}",
+        render_text(&report)
+    );
+}
+
+/// Without the restored epoch's bundle, the new epoch is replayed without the state the
+/// node carried over: that is one `missing_epoch` warning, not false criticals about the
+/// consent recorded in epoch 1.
+#[test]
+fn a_missing_earlier_epoch_is_one_warning_not_false_criticals() {
+    let c = Continued::new();
+    let report = verify(&c.fed.bundles(), &c.fed.roster, &VerifyOptions::default());
+    assert!(serious(&report).is_empty(), "{}", render_text(&report));
+    let missing: Vec<_> = report
+        .findings
+        .iter()
+        .filter(|f| f.rule == Rule::MissingEpoch)
+        .collect();
+    assert_eq!(missing.len(), 1, "{}", render_text(&report));
+    assert_eq!(missing[0].severity, Severity::Warning);
+    assert!(
+        missing[0].seen.contains("epochs/1.bundle"),
+        "{}",
+        missing[0].seen
+    );
+    assert!(!report.is_clean());
 }

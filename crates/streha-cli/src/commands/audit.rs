@@ -163,9 +163,12 @@ pub(crate) fn checkpoint(profile_path: &Path, args: &AuditCheckpointArgs) -> Res
                 .map(|c| (c, None))
                 .map_err(|e| from_client("cannot fetch the checkpoint", e))
         };
-        let origin = client.log_origin().to_owned();
         client.close().await;
-        result.map(|(c, w)| (c, w, origin))
+        // The checkpoint's own origin: the node's current log epoch (`spec/audit-log.md` §9).
+        result.map(|(c, w)| {
+            let origin = c.origin().to_owned();
+            (c, w, origin)
+        })
     })??;
     if let Some(out) = &args.out {
         util::write_file(out, checkpoint.note().as_bytes(), PUBLIC_MODE, args.force)?;
