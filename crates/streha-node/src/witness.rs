@@ -276,22 +276,7 @@ pub(crate) async fn handle_witness(
     ) {
         Verdict::Cosign { advance } => {
             if advance {
-                let new_view = WitnessView {
-                    size: checkpoint.size(),
-                    root: checkpoint.root().to_bytes(),
-                    note: opened.kept_note.clone(),
-                };
-                let mut tx = Transaction::new();
-                tx.put(
-                    WITNESSED_ROOTS,
-                    roots_key(&origin, checkpoint.size()),
-                    state::encode(&new_view),
-                )
-                .put(
-                    WITNESSED,
-                    origin.as_bytes().to_vec(),
-                    state::encode(&new_view),
-                );
+                let mut tx = witnessed(&origin, checkpoint, &opened.kept_note);
                 forget_old_roots(shared, &origin, &mut tx)?;
                 shared.commit(tx).await?;
             }
@@ -400,19 +385,9 @@ pub(crate) async fn handle_witness_new_epoch(
                     restored = loss.restored_size, proven = loss.proven_size, proven_by = %loss.proven_by,
                     "a peer restored its log with a declared loss: entries {}..{} of `{}` declared lost; its new epoch is witnessed from now on (this node keeps the previous epoch's last cosigned checkpoint)",
                     loss.restored_size, loss.proven_size, loss.previous_origin);
-                let view = WitnessView {
-                    size: checkpoint.size(),
-                    root: checkpoint.root().to_bytes(),
-                    note: opened.kept_note.clone(),
-                };
-                let mut tx = Transaction::new();
-                tx.put(
-                    WITNESSED_ROOTS,
-                    roots_key(&origin, checkpoint.size()),
-                    state::encode(&view),
-                )
-                .put(WITNESSED, origin.as_bytes().to_vec(), state::encode(&view));
-                shared.commit(tx).await?;
+                shared
+                    .commit(witnessed(&origin, checkpoint, &opened.kept_note))
+                    .await?;
             }
             Err(refusal) => {
                 shared.metrics.witness_refused("undeclared_epoch");
@@ -442,6 +417,24 @@ pub(crate) async fn handle_witness_new_epoch(
         .map_err(|e| Failure::Internal(format!("cannot cosign: {e}")))?
         .to_line();
     Ok(PeerResponse::Cosigned(line))
+}
+
+/// The writes that make `checkpoint` of log `origin` (kept as `note`) the latest this node
+/// cosigned: its root by size (for the fork check) and the latest view.
+fn witnessed(origin: &str, checkpoint: &Checkpoint, note: &str) -> Transaction {
+    let view = WitnessView {
+        size: checkpoint.size(),
+        root: checkpoint.root().to_bytes(),
+        note: note.to_owned(),
+    };
+    let mut tx = Transaction::new();
+    tx.put(
+        WITNESSED_ROOTS,
+        roots_key(origin, checkpoint.size()),
+        state::encode(&view),
+    )
+    .put(WITNESSED, origin.as_bytes().to_vec(), state::encode(&view));
+    tx
 }
 
 /// Adds to `tx` the removal of the roots of `origin` beyond the [`KEPT_ROOTS_PER_LOG`]

@@ -310,10 +310,7 @@ fn consents_table(o: &mut String, report: &Report) {
             esc(short(&c.consent)),
             esc(short(&c.subject)),
             esc(c.granted_by),
-            c.representative
-                .as_deref()
-                .map(|r| format!(" <code>{}</code>", esc(r)))
-                .unwrap_or_default(),
+            representative(c),
             esc(&c.recipients.join(", ")),
             esc(&c.categories.join(", ")),
             esc(&c.purposes.join(", ")),
@@ -347,10 +344,7 @@ fn consent_refusals_table(o: &mut String, report: &Report) {
             esc(short(&c.consent)),
             esc(short(&c.subject)),
             esc(c.granted_by),
-            c.representative
-                .as_deref()
-                .map(|r| format!(" <code>{}</code>", esc(r)))
-                .unwrap_or_default(),
+            representative(c),
             esc(&c.recipients.join(", ")),
             esc(&c.categories.join(", ")),
             esc(&c.purposes.join(", ")),
@@ -567,6 +561,14 @@ pub(crate) fn esc(text: &str) -> String {
         }
     }
     out
+}
+
+/// The representative's registration id after `legal_representative`, or nothing.
+fn representative(c: &crate::ConsentRow) -> String {
+    c.representative
+        .as_deref()
+        .map(|r| format!(" <code>{}</code>", esc(r)))
+        .unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -202,10 +202,7 @@ pub fn render_text(report: &Report) -> String {
                 short(&c.consent),
                 short(&c.subject),
                 c.granted_by,
-                c.representative
-                    .as_deref()
-                    .map(|r| format!(" `{r}`"))
-                    .unwrap_or_default(),
+                representative(c),
                 c.recipients.join(", "),
                 c.categories.join(", "),
                 c.purposes.join(", "),
@@ -232,10 +229,7 @@ pub fn render_text(report: &Report) -> String {
                 short(&c.consent),
                 short(&c.subject),
                 c.granted_by,
-                c.representative
-                    .as_deref()
-                    .map(|r| format!(" `{r}`"))
-                    .unwrap_or_default(),
+                representative(c),
                 c.recipients.join(", "),
                 c.categories.join(", "),
                 c.purposes.join(", "),
@@ -328,4 +322,12 @@ pub fn render_subject_text(view: &SubjectView) -> String {
     }
     let _ = writeln!(o, "\n{}", view.notice);
     o
+}
+
+/// ` `<registration id>`` after `legal_representative`, or nothing.
+fn representative(c: &crate::ConsentRow) -> String {
+    c.representative
+        .as_deref()
+        .map(|r| format!(" `{r}`"))
+        .unwrap_or_default()
 }
