@@ -147,6 +147,7 @@ pub fn daemon_main() -> ExitCode {
         }
     };
     runtime.block_on(async move {
+        let mut signals = Signals::install();
         let mut config = config;
         let mut node = match RunningNode::start(config).await {
             Ok(node) => node,
@@ -163,7 +164,7 @@ pub fn daemon_main() -> ExitCode {
         );
         loop {
             let event = tokio::select! {
-                signal = wait_for_signal() => Event::Signal(signal),
+                signal = signals.next() => Event::Signal(signal),
                 () = node.storage_failed() => Event::StorageFailed,
                 () = node.restart_requested() => Event::Restart,
             };
@@ -175,10 +176,11 @@ pub fn daemon_main() -> ExitCode {
                     let (peer, app, metrics) =
                         (node.peer_addr(), node.app_addr(), node.metrics_addr());
                     node.shutdown().await;
-                    // The old endpoints' sockets and the old store (its last handles
-                    // held by tasks still finishing) are released in the background:
-                    // binding the same addresses and locking the store are retried for a
-                    // while.
+                    // `shutdown` returns once the old endpoints' sockets are closed (or
+                    // after a bounded wait, logged); the old store may still be held a
+                    // moment by a task finishing (an admin request being answered). As a
+                    // safety net, binding the same addresses and locking the store are
+                    // retried for a while.
                     let deadline = tokio::time::Instant::now() + RESTART_BIND_WAIT;
                     node = loop {
                         config = match NodeConfig::load(&args.config) {
@@ -266,32 +268,57 @@ enum Signal {
     Stop,
 }
 
+/// The signals the daemon answers, listened for from before it says it is ready until it
+/// exits: a signal handler installed only when the daemon first waits would leave the
+/// default action (the process killed, no clean stop) to a SIGTERM or SIGHUP sent right
+/// after the ready line, and a signal arriving while a restart or a reload is under way
+/// would be lost.
 #[cfg(unix)]
-async fn wait_for_signal() -> Signal {
-    use tokio::signal::unix::{SignalKind, signal};
-    match (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-        signal(SignalKind::hangup()),
-    ) {
-        (Ok(mut term), Ok(mut int), Ok(mut hup)) => {
-            tokio::select! {
+struct Signals(Option<[tokio::signal::unix::Signal; 3]>);
+
+#[cfg(unix)]
+impl Signals {
+    /// Installs the handlers (within the runtime).
+    fn install() -> Self {
+        use tokio::signal::unix::{SignalKind, signal};
+        match (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::hangup()),
+        ) {
+            (Ok(term), Ok(int), Ok(hup)) => Self(Some([term, int, hup])),
+            _ => Self(None),
+        }
+    }
+
+    async fn next(&mut self) -> Signal {
+        match &mut self.0 {
+            Some([term, int, hup]) => tokio::select! {
                 _ = term.recv() => Signal::Stop,
                 _ = int.recv() => Signal::Stop,
                 _ = hup.recv() => Signal::Reload,
+            },
+            None => {
+                let _ = tokio::signal::ctrl_c().await;
+                Signal::Stop
             }
-        }
-        _ => {
-            let _ = tokio::signal::ctrl_c().await;
-            Signal::Stop
         }
     }
 }
 
 #[cfg(not(unix))]
-async fn wait_for_signal() -> Signal {
-    let _ = tokio::signal::ctrl_c().await;
-    Signal::Stop
+struct Signals;
+
+#[cfg(not(unix))]
+impl Signals {
+    fn install() -> Self {
+        Self
+    }
+
+    async fn next(&mut self) -> Signal {
+        let _ = tokio::signal::ctrl_c().await;
+        Signal::Stop
+    }
 }
 
 #[cfg(test)]

@@ -49,6 +49,7 @@ pub mod recovery;
 mod roster;
 mod server;
 mod shared;
+mod sockets;
 mod state;
 mod throttle;
 mod verified;

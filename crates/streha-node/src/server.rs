@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 
 use streha_store::KeyVault;
 
@@ -98,28 +98,42 @@ impl StartError {
 }
 
 /// Allows the node keys of the roster's other agencies.
+///
+/// The key policies hold the node's state weakly: every connection holds its endpoint's
+/// server configuration, and so its policy, and the state holds the open peer connections
+/// (`Shared::peer_connections`); a strong reference would be a cycle that keeps the state,
+/// the store and the endpoint's socket alive after the node stopped. Once the state is gone,
+/// nothing is allowed.
 #[derive(Debug)]
-struct RosterPeers(Arc<Shared>);
+struct RosterPeers(Weak<Shared>);
 
 impl KeyPolicy for RosterPeers {
     fn allows(&self, key: &[u8; 32]) -> bool {
-        agency_of_node_key(&self.0.roster(), key).is_some_and(|a| a.id != self.0.agency)
+        self.0.upgrade().is_some_and(|shared| {
+            agency_of_node_key(&shared.roster(), key).is_some_and(|a| a.id != shared.agency)
+        })
     }
     fn refused(&self, _key: &[u8; 32]) {
-        Metrics::bump(&self.0.metrics.handshake_refusals);
+        if let Some(shared) = self.0.upgrade() {
+            Metrics::bump(&shared.metrics.handshake_refusals);
+        }
     }
 }
 
-/// Allows the enrolled application keys.
+/// Allows the enrolled application keys (held weakly, as [`RosterPeers`]).
 #[derive(Debug)]
-struct EnrolledApplications(Arc<Shared>);
+struct EnrolledApplications(Weak<Shared>);
 
 impl KeyPolicy for EnrolledApplications {
     fn allows(&self, key: &[u8; 32]) -> bool {
-        self.0.applications.contains_key(key)
+        self.0
+            .upgrade()
+            .is_some_and(|shared| shared.applications.contains_key(key))
     }
     fn refused(&self, _key: &[u8; 32]) {
-        Metrics::bump(&self.0.metrics.handshake_refusals);
+        if let Some(shared) = self.0.upgrade() {
+            Metrics::bump(&shared.metrics.handshake_refusals);
+        }
     }
 }
 
@@ -131,6 +145,8 @@ pub struct RunningNode {
     peer_endpoint: quinn::Endpoint,
     metrics_addr: Option<SocketAddr>,
     app_endpoint: quinn::Endpoint,
+    /// Complete when the endpoints' sockets are closed (see `crate::sockets`).
+    sockets_closed: [crate::sockets::Closed; 2],
     shutdown: watch::Sender<bool>,
     tasks: JoinSet<()>,
 }
@@ -237,7 +253,7 @@ impl RunningNode {
                     socket: std::net::UdpSocket,
                     alpn: &'static [u8],
                     clients: Arc<dyn KeyPolicy>|
-         -> Result<quinn::Endpoint, StartError> {
+         -> Result<(quinn::Endpoint, crate::sockets::Closed), StartError> {
             let server = server_config(ServerSetup {
                 identity: &shared.identity,
                 clients,
@@ -252,27 +268,30 @@ impl RunningNode {
             };
             let runtime = quinn::default_runtime()
                 .ok_or_else(|| StartError::Tls("no async runtime for the QUIC endpoint".into()))?;
-            quinn::Endpoint::new(
+            let (socket, closed) =
+                crate::sockets::track(runtime.wrap_udp_socket(socket).map_err(bind_error)?);
+            let endpoint = quinn::Endpoint::new_with_abstract_socket(
                 shared.identity.endpoint_config(),
                 Some(server),
                 socket,
                 runtime,
             )
-            .map_err(bind_error)
+            .map_err(bind_error)?;
+            Ok((endpoint, closed))
         };
-        let peer_endpoint = bind(
+        let (peer_endpoint, peer_closed) = bind(
             "listen",
             config.listen,
             peer_socket,
             PEER_ALPN,
-            Arc::new(RosterPeers(Arc::clone(&shared))),
+            Arc::new(RosterPeers(Arc::downgrade(&shared))),
         )?;
-        let app_endpoint = bind(
+        let (app_endpoint, app_closed) = bind(
             "app_listen",
             config.app_listen,
             app_socket,
             APP_ALPN,
-            Arc::new(EnrolledApplications(Arc::clone(&shared))),
+            Arc::new(EnrolledApplications(Arc::downgrade(&shared))),
         )?;
 
         // After a restore: recovery mode until the witnesses said what they cosigned.
@@ -381,6 +400,7 @@ impl RunningNode {
             peer_endpoint,
             app_endpoint,
             metrics_addr,
+            sockets_closed: [peer_closed, app_closed],
             shutdown,
             tasks,
         })
@@ -462,24 +482,65 @@ impl RunningNode {
 
     /// Stops accepting, lets in-flight requests finish, stops the delivery worker and closes
     /// the endpoints. Every acknowledged change is already durable.
+    ///
+    /// When it returns, the endpoints' UDP sockets are closed (their addresses can be bound
+    /// again at once, as a restart into a new log epoch does), unless that took longer than
+    /// [`SOCKET_CLOSE_WAIT`], which is logged.
     pub async fn shutdown(mut self) {
         let _ = self.shutdown.send(true);
         while self.tasks.join_next().await.is_some() {}
         self.peers.close_all().await;
+        // The peers' connections the node accepted; `Shared` may outlive this (a request on
+        // the admin socket still being answered), so they are closed and dropped here.
+        let accepted = std::mem::take(
+            &mut *self
+                .shared
+                .peer_connections
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        );
+        for (_, connection) in accepted {
+            connection.close(close_codes::DONE.into(), b"node shutting down");
+        }
         self.app_endpoint
             .close(close_codes::DONE.into(), b"node shutting down");
         self.peer_endpoint
             .close(close_codes::DONE.into(), b"node shutting down");
-        // Let close frames reach connected peers; handshakes still pending with peers that
-        // are down would hold `wait_idle` until their timeout, so do not wait for those.
-        let idle = async {
-            self.app_endpoint.wait_idle().await;
-            self.peer_endpoint.wait_idle().await;
+        let Self {
+            shared,
+            peers,
+            peer_endpoint,
+            app_endpoint,
+            sockets_closed,
+            ..
+        } = self;
+        drop((peers, peer_endpoint, app_endpoint));
+        // A socket is closed once its endpoint's connections have drained (the close frames
+        // sent to connected peers; a handshake with a peer that is down, closed above, within
+        // three probe timeouts) and the last handle to it is gone.
+        let [peer_closed, app_closed] = sockets_closed;
+        let closed = async {
+            peer_closed.wait().await;
+            app_closed.wait().await;
         };
-        let _ = tokio::time::timeout(std::time::Duration::from_secs(1), idle).await;
-        tracing::info!(agency = %self.shared.agency, "node stopped");
+        if tokio::time::timeout(SOCKET_CLOSE_WAIT, closed)
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                wait_s = SOCKET_CLOSE_WAIT.as_secs(),
+                "the node's UDP sockets were not closed within the wait; they close in the \
+                 background (a restart retries binding their addresses)"
+            );
+        }
+        tracing::info!(agency = %shared.agency, "node stopped");
     }
 }
+
+/// How long [`RunningNode::shutdown`] waits for the endpoints' sockets to close: a closed
+/// connection drains for three probe timeouts (about 3 s for a handshake that never got an
+/// answer), on a loaded machine longer.
+pub(crate) const SOCKET_CLOSE_WAIT: std::time::Duration = std::time::Duration::from_secs(15);
 
 /// Stops the node's loops when the store fails (or returns when the node stops).
 async fn stop_on_storage_failure(mut failed: watch::Receiver<bool>, shutdown: watch::Sender<bool>) {

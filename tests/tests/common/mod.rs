@@ -395,18 +395,25 @@ impl Federation {
             .arg("--config")
             .arg(member.dir.join("node.toml"))
             .stdout(Stdio::piped());
-        match log {
-            None => command
-                .env(
+        // The daemon's standard error goes to a file, shown when the daemon exits unexpectedly
+        // or the test fails (see `Daemon`).
+        let stderr = match log {
+            None => {
+                static STARTS: std::sync::atomic::AtomicUsize =
+                    std::sync::atomic::AtomicUsize::new(0);
+                let n = STARTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                command.env(
                     "STREHA_LOG",
                     std::env::var("STREHA_LOG").unwrap_or_else(|_| "warn".into()),
-                )
-                .stderr(Stdio::inherit()),
-            Some(path) => command
-                .env("STREHA_LOG", "info")
-                .env("NO_COLOR", "1")
-                .stderr(std::fs::File::create(path).expect("create the daemon's log file")),
+                );
+                member.dir.join(format!("strehad-{n}.stderr"))
+            }
+            Some(path) => {
+                command.env("STREHA_LOG", "info").env("NO_COLOR", "1");
+                path.to_owned()
+            }
         };
+        command.stderr(std::fs::File::create(&stderr).expect("create the daemon's stderr file"));
         let mut child = command.spawn().expect("spawn strehad");
         let stdout = child.stdout.take().expect("daemon stdout");
         let (tx, rx) = std::sync::mpsc::channel();
@@ -424,16 +431,22 @@ impl Federation {
                 break;
             }
             if let Ok(Some(status)) = child.try_wait() {
-                panic!("strehad for {name} exited during start-up: {status}");
+                panic!(
+                    "strehad for {name} exited during start-up: {status}; its stderr:\n{}",
+                    read_stderr(&stderr)
+                );
             }
-            assert!(
-                Instant::now() < deadline,
-                "strehad for {name} did not become ready"
-            );
+            if Instant::now() >= deadline {
+                panic!(
+                    "strehad for {name} did not become ready; its stderr:\n{}",
+                    read_stderr(&stderr)
+                );
+            }
         }
         Daemon {
             name: name.to_owned(),
             child: Some(child),
+            stderr,
         }
     }
 
@@ -500,10 +513,34 @@ impl Default for Federation {
     }
 }
 
-/// A running daemon (child process). Killed on drop.
+/// A running daemon (child process). Killed on drop. Its standard error is printed when it
+/// does not stop cleanly when asked to ([`Daemon::terminate`]) and when the test fails while
+/// it runs.
 pub struct Daemon {
     name: String,
     child: Option<Child>,
+    stderr: PathBuf,
+}
+
+/// A daemon's standard error so far (its last 64 KiB).
+fn read_stderr(path: &Path) -> String {
+    const SHOWN: usize = 64 * 1024;
+    match std::fs::read(path) {
+        Ok(bytes) => {
+            let from = bytes.len().saturating_sub(SHOWN);
+            String::from_utf8_lossy(&bytes[from..]).into_owned()
+        }
+        Err(error) => format!("(cannot read {}: {error})", path.display()),
+    }
+}
+
+/// How a process ended, naming the signal that killed it.
+fn describe(status: std::process::ExitStatus) -> String {
+    use std::os::unix::process::ExitStatusExt;
+    match status.signal() {
+        Some(signal) => format!("{status} (killed by signal {signal})"),
+        None => status.to_string(),
+    }
 }
 
 impl Daemon {
@@ -537,12 +574,25 @@ impl Daemon {
         let deadline = Instant::now() + Duration::from_secs(30);
         while Instant::now() < deadline {
             if let Ok(Some(status)) = child.try_wait() {
+                if !status.success() {
+                    eprintln!(
+                        "strehad for {} did not stop cleanly on SIGTERM: {}; its stderr:\n{}",
+                        self.name,
+                        describe(status),
+                        read_stderr(&self.stderr)
+                    );
+                }
                 return status.success();
             }
             std::thread::sleep(Duration::from_millis(50));
         }
         let _ = child.kill();
         let _ = child.wait();
+        eprintln!(
+            "strehad for {} did not stop within 30 s of SIGTERM (killed); its stderr:\n{}",
+            self.name,
+            read_stderr(&self.stderr)
+        );
         false
     }
 
@@ -573,8 +623,20 @@ impl Daemon {
 impl Drop for Daemon {
     fn drop(&mut self) {
         if let Some(mut child) = self.child.take() {
+            let exited = child.try_wait().ok().flatten();
             let _ = child.kill();
             let _ = child.wait();
+            if std::thread::panicking() {
+                let state = exited.map_or_else(
+                    || "was running".to_owned(),
+                    |status| format!("had exited: {}", describe(status)),
+                );
+                eprintln!(
+                    "strehad for {} {state} when the test failed; its stderr:\n{}",
+                    self.name,
+                    read_stderr(&self.stderr)
+                );
+            }
         }
     }
 }
