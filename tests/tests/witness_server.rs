@@ -462,3 +462,36 @@ async fn the_witness_serves_https_to_clients_that_trust_its_ca() {
         .unwrap_err();
     assert!(error.to_string().contains("TLS"), "{error}");
 }
+
+/// A SIGTERM sent as soon as the ready line is printed stops the witness cleanly (exit code
+/// 0), never by the signal's default action: the handlers are installed before that line.
+#[test]
+fn a_sigterm_right_after_the_ready_line_stops_the_witness_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let log_key = NodeIdentitySecretKey::generate();
+    for _ in 0..3 {
+        let mut witness = Witness::start(dir.path(), &log_key);
+        let mut child = witness.child.take().unwrap();
+        Command::new("kill")
+            .arg("-TERM")
+            .arg(child.id().to_string())
+            .status()
+            .unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break Some(status);
+            }
+            if std::time::Instant::now() > deadline {
+                break None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let _ = child.kill();
+        let _ = child.wait();
+        assert!(
+            status.is_some_and(|s| s.success()),
+            "the witness did not stop cleanly: {status:?}"
+        );
+    }
+}

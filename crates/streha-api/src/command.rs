@@ -269,12 +269,17 @@ fn serve(config: &Path) -> Result<(), CommandError> {
             (None, Some(path)) => format!("socket={}", path.display()),
             (None, None) => String::new(),
         };
+        // Before the ready line: a SIGTERM sent as soon as it is printed must stop the service
+        // cleanly, not kill it by the signal's default action.
+        let watch = |kind| {
+            tokio::signal::unix::signal(kind)
+                .map_err(|e| CommandError::Failure(format!("cannot watch signals: {e}")))
+        };
+        let mut terminate = watch(tokio::signal::unix::SignalKind::terminate())?;
+        let mut interrupt = watch(tokio::signal::unix::SignalKind::interrupt())?;
         println!("streha-api ready {listening}");
-        let mut terminate =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-                .map_err(|e| CommandError::Failure(format!("cannot watch SIGTERM: {e}")))?;
         tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
+            _ = interrupt.recv() => {}
             _ = terminate.recv() => {}
             result = api.wait() => {
                 return result.map_err(|e| CommandError::Failure(format!("the server failed: {e}")));

@@ -1,8 +1,7 @@
 //! The one way the core turns its documents into bytes and back: a version byte, then the
 //! postcard encoding; decoding checks the size cap first and accepts only the canonical form.
 
-use serde::Serialize;
-use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 
 /// Why bytes could not be decoded into a core document (audit entry, disclosure header,
 /// record). Decoding never panics; every failure is one of these.
@@ -73,11 +72,11 @@ pub(crate) fn encode_versioned<T: Serialize>(version: u8, value: &T) -> Vec<u8> 
 
 /// Decodes `version ‖ postcard(T)` with a size cap, rejecting trailing bytes and
 /// non-canonical encodings.
-pub(crate) fn decode_versioned<T: Serialize + DeserializeOwned>(
+pub(crate) fn decode_versioned<'a, T: Serialize + Deserialize<'a>>(
     what: &'static str,
     version: u8,
     max: usize,
-    bytes: &[u8],
+    bytes: &'a [u8],
 ) -> Result<T, DecodeError> {
     if bytes.len() > max {
         return Err(DecodeError::TooLong {

@@ -86,6 +86,11 @@ impl Approvals {
         }
     }
 
+    /// Approvals already checked (at most [`MAX_APPROVALS`], strictly ascending officers).
+    pub(crate) fn from_checked(approvals: Vec<UrgentApproval>) -> Self {
+        Approvals(approvals)
+    }
+
     /// The approvals, sorted by officer.
     pub fn as_slice(&self) -> &[UrgentApproval] {
         &self.0

@@ -66,7 +66,7 @@ fn check_name(s: &str, kind: &'static str) -> Result<(), IdError> {
 }
 
 macro_rules! validated_name {
-    ($(#[$doc:meta])* $name:ident, $kind:literal) => {
+    ($(#[$doc:meta])* $name:ident, $borrowed:ident, $kind:literal) => {
         $(#[$doc])*
         ///
         /// Rule: 1 to 64 characters of `a-z`, `0-9` and `-`, starting with a letter. Checked by
@@ -89,6 +89,60 @@ macro_rules! validated_name {
             /// The name as a string slice.
             pub fn as_str(&self) -> &str {
                 &self.0
+            }
+
+            /// The borrowed form.
+            pub fn as_borrowed(&self) -> $borrowed<'_> {
+                $borrowed(&self.0)
+            }
+        }
+
+        #[doc = concat!("A [`", stringify!($name), "`] borrowed from the bytes it was decoded from (see [`AuditEntryRef`](crate::AuditEntryRef)): the same rule, checked on deserialization, and the same encoding.")]
+        #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub struct $borrowed<'a>(&'a str);
+
+        impl<'a> $borrowed<'a> {
+            /// The name as a string slice of the decoded bytes.
+            pub fn as_str(&self) -> &'a str {
+                self.0
+            }
+
+            /// The owned name.
+            pub fn to_owned(&self) -> $name {
+                // Checked when it was decoded.
+                $name(self.0.to_owned())
+            }
+        }
+
+        impl fmt::Display for $borrowed<'_> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.0)
+            }
+        }
+
+        impl fmt::Debug for $borrowed<'_> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, concat!(stringify!($name), "({:?})"), self.0)
+            }
+        }
+
+        impl PartialEq<$name> for $borrowed<'_> {
+            fn eq(&self, other: &$name) -> bool {
+                self.0 == other.0
+            }
+        }
+
+        impl Serialize for $borrowed<'_> {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(self.0)
+            }
+        }
+
+        impl<'de: 'a, 'a> Deserialize<'de> for $borrowed<'a> {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let s = <&'de str>::deserialize(d)?;
+                check_name(s, $kind).map_err(de::Error::custom)?;
+                Ok(Self(s))
             }
         }
 
@@ -135,23 +189,27 @@ macro_rules! validated_name {
 validated_name!(
     /// A member agency of the federation, e.g. `police-prishtina`.
     AgencyId,
+    AgencyIdRef,
     "agency id"
 );
 validated_name!(
     /// An officer of an agency (records consents, approves urgent disclosures). A staff
     /// identifier, never a name.
     OfficerId,
+    OfficerIdRef,
     "officer id"
 );
 validated_name!(
     /// A legal representative's registration id (Art. 18.3, 38.5): the guardian's or
     /// representative's number in the guardianship register, never a name.
     RepresentativeId,
+    RepresentativeIdRef,
     "representative id"
 );
 validated_name!(
     /// The id of a clause of the exchange agreement (Art. 18.2), e.g. `police-case`.
     ClauseId,
+    ClauseIdRef,
     "clause id"
 );
 

@@ -144,6 +144,7 @@ mod category;
 mod codec;
 mod consent;
 mod entry;
+mod entry_ref;
 pub mod epoch;
 mod header;
 mod ids;
@@ -170,13 +171,15 @@ pub use crate::{
         AuditEntry, ENTRY_VERSION, EnvelopeSignature, KeyKind, MAX_ENTRY_LEN, MAX_PROVEN_NOTE_LEN,
         MAX_WITNESSED_PER_ENTRY, ViolationKind, WitnessAlarmKind, WitnessedCheckpoint,
     },
+    entry_ref::{ApprovalsRef, AuditEntryRef, BasisRef, DisclosureHeaderRef, UrgentApprovalRef},
     header::{
         APPROVAL_DOMAIN, Approvals, DisclosureHeader, HEADER_VERSION, HeaderError, MAX_APPROVALS,
         MAX_HEADER_LEN, UrgentApproval,
     },
     ids::{
-        AgencyId, ClauseId, ConsentId, EnvelopeId, IdError, LogOrigin, MAX_NAME_LEN,
-        MAX_ORIGIN_LEN, OfficerId, RepresentativeId, SignatureBytes, SubjectId,
+        AgencyId, AgencyIdRef, ClauseId, ClauseIdRef, ConsentId, EnvelopeId, IdError, LogOrigin,
+        MAX_NAME_LEN, MAX_ORIGIN_LEN, OfficerId, OfficerIdRef, RepresentativeId,
+        RepresentativeIdRef, SignatureBytes, SubjectId,
     },
     policy::{
         Basis, Decision, DisclosureRequest, PolicyContext, RefusalReason, check_grant, decide,

@@ -1235,3 +1235,81 @@ fn refusal_reason_tags_are_pinned() {
         assert_eq!(AuditEntry::decode(&bytes).unwrap(), e);
     }
 }
+
+/// The borrowed decoder agrees with the owned one: the same result, error for error, and
+/// what decodes converts to exactly the owned entry.
+fn borrowed_agrees(bytes: &[u8]) -> Result<(), TestCaseError> {
+    let owned = AuditEntry::decode(bytes);
+    let borrowed = AuditEntryRef::decode(bytes);
+    match (&owned, &borrowed) {
+        (Ok(o), Ok(b)) => {
+            prop_assert_eq!(&b.to_owned(), o);
+            prop_assert_eq!(b.at(), o.at());
+        }
+        (Err(o), Err(b)) => prop_assert_eq!(o, b),
+        _ => prop_assert!(
+            false,
+            "owned {:?} but borrowed {:?}",
+            owned.as_ref().map(|_| ()),
+            borrowed.as_ref().map(|_| ())
+        ),
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 1024, ..ProptestConfig::default() })]
+
+    #[test]
+    fn borrowed_decoding_of_valid_entries_is_the_owned_one(entry in arb_entry()) {
+        let bytes = entry.encode();
+        prop_assert_eq!(AuditEntryRef::decode(&bytes).unwrap().to_owned(), entry);
+    }
+
+    #[test]
+    fn borrowed_and_owned_decoding_agree_on_arbitrary_bytes(mut bytes in prop::collection::vec(any::<u8>(), 0..512), version in any::<bool>()) {
+        if version && !bytes.is_empty() {
+            bytes[0] = ENTRY_VERSION;
+        }
+        borrowed_agrees(&bytes)?;
+    }
+
+    #[test]
+    fn borrowed_and_owned_decoding_agree_on_edited_entries(entry in arb_entry(), mutations in prop::collection::vec(arb_mutation(), 1..4)) {
+        borrowed_agrees(&mutate(entry.encode(), &mutations))?;
+    }
+}
+
+/// The vectors of `spec/entries.md`, the size caps and the proof note's bound hold for the
+/// borrowed decoder as for the owned one.
+#[test]
+fn borrowed_decoding_keeps_the_caps() {
+    for (_, _, entry) in fixed_entries() {
+        let bytes = entry.encode();
+        assert_eq!(AuditEntryRef::decode(&bytes).unwrap().to_owned(), entry);
+    }
+    let note = |len: usize| AuditEntry::LogRestored {
+        previous_origin: LogOrigin::new("police.example/log").unwrap(),
+        restored_size: 1,
+        restored_root: [0; 32],
+        proven_note: "n".repeat(len),
+        proven_by: agency("csw"),
+        at: Timestamp(1),
+    };
+    for len in [MAX_PROVEN_NOTE_LEN, MAX_PROVEN_NOTE_LEN + 1] {
+        let bytes = note(len).encode();
+        assert_eq!(
+            AuditEntryRef::decode(&bytes).map(|e| e.to_owned()),
+            AuditEntry::decode(&bytes)
+        );
+    }
+    let long = vec![ENTRY_VERSION; MAX_ENTRY_LEN + 1];
+    assert_eq!(
+        AuditEntryRef::decode(&long).unwrap_err(),
+        AuditEntry::decode(&long).unwrap_err()
+    );
+    assert!(matches!(
+        AuditEntryRef::decode(&long),
+        Err(DecodeError::TooLong { .. })
+    ));
+}

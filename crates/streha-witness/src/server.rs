@@ -415,14 +415,17 @@ pub async fn serve(config: WitnessConfig) -> Result<(), ServeError> {
         .route("/metrics", get(metrics))
         .layer(tower::limit::ConcurrencyLimitLayer::new(MAX_CONNECTIONS))
         .with_state(Arc::clone(&witness));
+    // Before the ready line: a SIGTERM sent as soon as it is printed must stop the witness
+    // cleanly, not kill it by the signal's default action.
+    let shutdown = shutdown_signal();
     println!("streha witness ready on {addr}");
     tracing::info!(%addr, logs = witness.config.logs.len(), "witness serving");
     if let Some(tls) = witness.config.tls.clone() {
-        serve_tls(listener, app, tls).await;
+        serve_tls(listener, app, tls, shutdown).await;
         return Ok(());
     }
     axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
+        .with_graceful_shutdown(shutdown)
         .await
         .map_err(|e| ServeError::Serve {
             addr: addr.to_string(),
@@ -436,9 +439,9 @@ async fn serve_tls(
     listener: tokio::net::TcpListener,
     app: Router,
     tls: Arc<tokio_rustls::rustls::ServerConfig>,
+    shutdown: impl std::future::Future<Output = ()>,
 ) {
     let acceptor = tokio_rustls::TlsAcceptor::from(tls);
-    let shutdown = shutdown_signal();
     tokio::pin!(shutdown);
     loop {
         let tcp = tokio::select! {
@@ -464,14 +467,24 @@ async fn serve_tls(
     }
 }
 
-async fn shutdown_signal() {
-    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-        Ok(term) => term,
-        Err(_) => return std::future::pending().await,
-    };
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = tokio::signal::ctrl_c() => {}
+/// Completes on SIGTERM or SIGINT. The handlers are installed when this is called, not when
+/// the future is first polled.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let signals = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    );
+    async move {
+        match signals {
+            (Ok(mut term), Ok(mut int)) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = int.recv() => {}
+                }
+            }
+            _ => std::future::pending().await,
+        }
     }
 }
 
