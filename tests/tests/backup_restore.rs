@@ -683,3 +683,367 @@ async fn a_confirmed_loss_continues_in_a_new_epoch_witnessed_by_the_peers() {
     );
     drop(node);
 }
+
+const WITNESS: &str = "dpa.example/streha-witness";
+
+/// An independent witness process (`streha witness serve`), killed when dropped.
+struct WitnessProcess(std::process::Child);
+
+impl Drop for WitnessProcess {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn start_witness(config: &Path) -> WitnessProcess {
+    use std::io::BufRead as _;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_streha-witness-test"))
+        .arg("--config")
+        .arg(config)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::inherit())
+        .spawn()
+        .expect("spawn the witness");
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if line.starts_with("streha witness ready on ") {
+                let _ = tx.send(());
+            }
+        }
+    });
+    rx.recv_timeout(T).expect("the witness becomes ready");
+    WitnessProcess(child)
+}
+
+/// A metric of the witness at `addr` (`None` if it does not answer or has no such line).
+fn witness_metric(addr: std::net::SocketAddr, name: &str) -> Option<u64> {
+    use std::io::{Read as _, Write as _};
+    let mut stream = std::net::TcpStream::connect(addr).ok()?;
+    write!(
+        stream,
+        "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    let prefix = format!("{name} ");
+    response
+        .lines()
+        .find_map(|l| l.strip_prefix(&prefix)?.trim().parse().ok())
+}
+
+/// Issue 18.18: the roster's independent witness (`streha witness serve`) follows a node
+/// into its new epoch. It cosigned the node's log before the loss; after the operator's
+/// confirmation the node offers the new epoch's first checkpoint with its declaration
+/// (`add-new-epoch`), the witness judges it by the nodes' rule and cosigns, and the epoch's
+/// checkpoints carry its cosignature. A later epoch whose declaration is forged, or hides
+/// what the witness cosigned of epoch 2, is refused.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_independent_witness_cosigns_the_new_epoch_after_its_declaration() {
+    let mut federation = Federation::new();
+    let key = streha_crypto::NodeIdentitySecretKey::generate();
+    let verifier = streha_audit::CosignatureSigner::new(WITNESS, key.as_dalek().clone())
+        .unwrap()
+        .verifier();
+    let addr = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let witness_dir = federation.dir.path().join("witness");
+    std::fs::create_dir_all(&witness_dir).unwrap();
+    std::fs::write(witness_dir.join("witness.key"), key.to_key_file()).unwrap();
+    let config = witness_dir.join("witness.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "name = \"{WITNESS}\"\nkey = \"witness.key\"\nlisten = \"{addr}\"\n\
+             state_dir = \"state\"\nroster = \"../roster.note\"\nroster_key = \"../roster.pub\"\n"
+        ),
+    )
+    .unwrap();
+    let roster = federation
+        .roster_of(federation.members.iter().map(Member::entry).collect())
+        .with_witnesses(vec![streha_wire::IndependentWitness {
+            vkey: verifier.to_vkey(),
+            url: format!("http://{addr}"),
+        }])
+        .unwrap();
+    federation.publish(roster);
+    for member in &federation.members {
+        let path = member.dir.join("node.toml");
+        let text = std::fs::read_to_string(&path)
+            .unwrap()
+            .replace("quorum = 1\n", "quorum = 1\nsubmit_timeout_ms = 2000\n");
+        std::fs::write(&path, text).unwrap();
+    }
+    let witness = start_witness(&config);
+    let _police = federation.start(POLICE);
+    let _prosecution = federation.start(PROSECUTION);
+    let node = federation.start(SHELTER);
+    let shelter = federation.client(SHELTER).await;
+    let base = shelter.checkpoint().await.unwrap().origin().to_owned();
+    let (subject, _) = shelter
+        .register_subject(AgeStatus::Adult, vec![])
+        .await
+        .unwrap();
+    disclose(&shelter, subject).await;
+    let cosigned_metric =
+        |origin: &str| format!("streha_witness_cosigned_size{{log=\"{origin}\"}}");
+    eventually(T, || async {
+        (witness_metric(addr, &cosigned_metric(&base))? >= 1).then_some(())
+    })
+    .await
+    .expect("the independent witness cosigns the shelter's log");
+    let backups = tempfile::tempdir().unwrap();
+    let report = backup(&federation, SHELTER, backups.path()).await;
+    // The witness is down while the log grows past the backup: the peers prove the loss.
+    drop(witness);
+    disclose(&shelter, subject).await;
+    disclose(&shelter, subject).await;
+    let delivered = shelter.checkpoint().await.unwrap().size();
+    eventually(T, || async {
+        let size = police_cosigned_of_shelter(&federation).await?;
+        (size > report.size && size >= delivered).then_some(size)
+    })
+    .await
+    .expect("the police cosigned entries the backup does not hold");
+    drop(shelter);
+    assert!(node.terminate());
+
+    restore(&federation, SHELTER, backups.path());
+    let node = federation.start(SHELTER);
+    let data = data_dir(&federation, SHELTER);
+    eventually(T, || async {
+        (health(&federation, SHELTER)["recovery"]["lost_entries"] != 0).then_some(())
+    })
+    .await
+    .expect("recovery finds the loss");
+    // Without the operator's confirmation nothing changes: the admin request with
+    // `accept_loss: false`, or without it, is refused; no bundle kept, no epoch pending,
+    // the log, its origin and recovery mode as they were.
+    let before = health(&federation, SHELTER);
+    for (request, says) in [
+        (
+            r#"{"command":"recover","accept_loss":false}"#,
+            "operator's confirmation",
+        ),
+        (r#"{"command":"recover"}"#, "accept_loss"),
+    ] {
+        let answer = admin_request(&data, request);
+        assert_eq!(answer["result"], "error", "{answer}");
+        assert!(
+            answer["message"].as_str().unwrap().contains(says),
+            "{answer}"
+        );
+    }
+    assert!(
+        !data
+            .join(streha_node::recovery::PENDING_EPOCH_FILE)
+            .exists()
+    );
+    assert!(!data.join(streha_node::recovery::EPOCHS_DIR).exists());
+    assert!(data.join(streha_node::recovery::RESTORED_FILE).exists());
+    let after = health(&federation, SHELTER);
+    for field in ["log_size", "log_origin"] {
+        assert_eq!(after[field], before[field], "{field}");
+    }
+    assert_eq!(after["recovery"]["recovering"], true);
+    assert_eq!(
+        after["recovery"]["lost_entries"],
+        before["recovery"]["lost_entries"]
+    );
+    let witness = start_witness(&config);
+    let recovered = tokio::task::spawn_blocking(move || streha_node::admin::request_recover(&data))
+        .await
+        .unwrap()
+        .expect("the operator's confirmation is taken");
+    assert_eq!(recovered.origin, format!("{base}/epoch/2"));
+
+    // The node offers its new epoch to the witness with the declaration; it is accepted
+    // and cosigned, and the node's checkpoints carry the witness's cosignature.
+    eventually(T, || async {
+        (witness_metric(addr, "streha_witness_epochs_accepted_total")? == 1).then_some(())
+    })
+    .await
+    .expect("the independent witness accepts the declaration");
+    let shelter = eventually(T, || async {
+        let client = federation.client(SHELTER).await;
+        let checkpoint = client.checkpoint().await.ok()?;
+        (checkpoint.origin() == recovered.origin
+            && signers(checkpoint.note(), &verifier) == [WITNESS])
+        .then_some(client)
+    })
+    .await
+    .expect("the new epoch's checkpoint carries the independent witness's cosignature");
+    let kept = witness_metric(addr, &cosigned_metric(&base)).unwrap();
+    assert!(
+        kept >= 1 && kept <= recovered.proven,
+        "the witness keeps the last checkpoint of epoch 1 it cosigned: {kept}"
+    );
+
+    // The witness follows epoch 2 as any log: it grows past 3 entries.
+    disclose(&shelter, subject).await;
+    disclose(&shelter, subject).await;
+    let epoch2 = shelter.export_bundle().await.unwrap();
+    assert_eq!(epoch2.origin, recovered.origin);
+    let seen = eventually(T, || async {
+        witness_metric(addr, &cosigned_metric(&recovered.origin)).filter(|s| *s >= 3)
+    })
+    .await
+    .expect("the witness cosigns the new epoch as it grows");
+
+    // Epoch 3, signed by the node's key, whose declaration's proof of the loss is not
+    // signed by the node (forged: 422), or proves less of epoch 2 than the witness
+    // cosigned (it hides entries: 409). Neither is accepted.
+    let node_key = &federation.member(SHELTER).node_key;
+    let sign = |origin: &str,
+                tree: &streha_audit::MemoryTree,
+                key: &streha_crypto::NodeIdentitySecretKey| {
+        streha_audit::sign_checkpoint(
+            &streha_audit::Checkpoint::new(origin, tree.size(), tree.root()).unwrap(),
+            &streha_audit::NoteSigner::new(origin, key.as_dalek().clone()).unwrap(),
+        )
+        .to_text()
+    };
+    let epoch3 = format!("{base}/epoch/3");
+    let restored = streha_audit::MemoryTree::from_entries(&epoch2.entries[..1]);
+    let proven = streha_audit::MemoryTree::from_entries(&epoch2.entries[..2]);
+    assert!(seen > proven.size());
+    let stranger = streha_crypto::NodeIdentitySecretKey::generate();
+    for (proof_key, status) in [(&stranger, 422), (node_key, 409)] {
+        let declaration = streha_core::AuditEntry::LogRestored {
+            previous_origin: streha_core::LogOrigin::new(recovered.origin.as_str()).unwrap(),
+            restored_size: restored.size(),
+            restored_root: *restored.root().as_bytes(),
+            proven_note: sign(&recovered.origin, &proven, proof_key),
+            proven_by: streha_core::AgencyId::new(POLICE).unwrap(),
+            at: streha_core::Timestamp(1),
+        }
+        .encode();
+        let tree = streha_audit::MemoryTree::from_entries(std::slice::from_ref(&declaration));
+        let answer = streha_witness::client::post_add_new_epoch(
+            &format!("http://{addr}"),
+            &streha_witness::client::Tls::new(b"").unwrap(),
+            streha_witness::protocol::format_add_new_epoch(
+                &declaration,
+                &streha_audit::inclusion_proof(0, 1, &tree).unwrap(),
+                &sign(&epoch3, &tree, node_key),
+            )
+            .into_bytes(),
+            T,
+        )
+        .await
+        .unwrap();
+        assert_eq!(answer.status, status, "{answer:?}");
+    }
+    assert_eq!(witness_metric(addr, &cosigned_metric(&epoch3)), None);
+    assert_eq!(
+        witness_metric(addr, "streha_witness_epochs_accepted_total"),
+        Some(1)
+    );
+    for peer in [POLICE, PROSECUTION] {
+        assert_eq!(
+            metric(federation.member(peer), "streha_fork_alarms_total"),
+            0,
+            "{peer}"
+        );
+    }
+
+    // A backup of the node in epoch 2 carries the kept bundle of epoch 1, and a restore
+    // puts it back: the restored node serves in epoch 2 and the federation verifies with
+    // the restored `epochs/1.bundle`.
+    let data = data_dir(&federation, SHELTER);
+    let kept = std::fs::read(data.join("epochs/1.bundle")).unwrap();
+    let backups = tempfile::tempdir().unwrap();
+    let report = backup(&federation, SHELTER, backups.path()).await;
+    assert_eq!(report.origin, recovered.origin);
+    assert_eq!(report.epoch_bundles, ["epochs/1.bundle"]);
+    drop(shelter);
+    assert!(node.terminate());
+    // The data directory is lost again (the first restore's leftovers are kept apart).
+    std::fs::rename(&data, data.with_extension("lost-in-epoch-2")).unwrap();
+    streha_node::admin::restore(
+        &backups.path().join("store.backup"),
+        &backups.path().join("vault.backup"),
+        &data,
+    )
+    .unwrap();
+    assert_eq!(std::fs::read(data.join("epochs/1.bundle")).unwrap(), kept);
+    let _node = federation.start(SHELTER);
+    eventually(T, || async {
+        let health = try_health(federation.member(SHELTER))?;
+        (health["recovery"]["recovering"] == false && health["log_origin"] == recovered.origin)
+            .then_some(())
+    })
+    .await
+    .expect("the restored node serves in epoch 2");
+    let roster = streha_wire::Roster::open(
+        &std::fs::read_to_string(federation.dir.path().join("roster.note")).unwrap(),
+        &federation.roster_key.public_key(),
+    )
+    .unwrap();
+    let old =
+        streha_audit::LogBundle::decode(&std::fs::read(data.join("epochs/1.bundle")).unwrap())
+            .unwrap();
+    let (police, prosecution, shelter) = (
+        federation.client(POLICE).await,
+        federation.client(PROSECUTION).await,
+        federation.client(SHELTER).await,
+    );
+    let last = std::sync::Mutex::new(String::new());
+    eventually(T, || async {
+        let bundles = vec![
+            police.export_bundle().await.ok()?,
+            prosecution.export_bundle().await.ok()?,
+            shelter.export_bundle().await.ok()?,
+            old.clone(),
+        ];
+        let report = streha_verify::verify(&bundles, &roster, &streha_verify::VerifyOptions::new());
+        *last.lock().unwrap() = streha_verify::render_text(&report);
+        report
+            .findings
+            .iter()
+            .all(|f| f.severity < streha_verify::Severity::Error)
+            .then_some(())
+    })
+    .await
+    .unwrap_or_else(|| {
+        panic!(
+            "the federation does not verify after the restore in epoch 2: {}",
+            last.lock().unwrap()
+        )
+    });
+    drop(witness);
+}
+
+/// One raw request line to the node's admin socket in `data`, and its answer.
+fn admin_request(data: &Path, request: &str) -> serde_json::Value {
+    use std::io::{BufRead as _, Write as _};
+    let stream =
+        std::os::unix::net::UnixStream::connect(data.join(streha_node::admin::ADMIN_SOCKET))
+            .unwrap();
+    stream.set_read_timeout(Some(T)).unwrap();
+    (&stream)
+        .write_all(format!("{request}\n").as_bytes())
+        .unwrap();
+    let mut answer = String::new();
+    std::io::BufReader::new(&stream)
+        .read_line(&mut answer)
+        .unwrap();
+    serde_json::from_str(&answer).unwrap()
+}
+
+/// Names of the cosigners of `note` among `verifier`.
+fn signers(note: &str, verifier: &streha_audit::NoteVerifier) -> Vec<String> {
+    streha_audit::SignedNote::parse(note)
+        .unwrap()
+        .verify(std::slice::from_ref(verifier))
+        .map(|v| v.signer_names())
+        .unwrap_or_default()
+}

@@ -14,8 +14,8 @@ use streha_audit::{
     SignedNote, consistency_proof, sign_checkpoint,
 };
 use streha_crypto::NodeIdentitySecretKey;
-use streha_witness::client::{RawAnswer, Tls, post_add_checkpoint};
-use streha_witness::protocol::{MAX_REQUEST_LEN, format_add_checkpoint};
+use streha_witness::client::{RawAnswer, Tls, post_add_checkpoint, post_add_new_epoch};
+use streha_witness::protocol::{MAX_REQUEST_LEN, format_add_checkpoint, format_add_new_epoch};
 
 const ORIGIN: &str = "test.example/streha/police";
 const NAME: &str = "dpa.example/streha-witness";
@@ -494,4 +494,202 @@ fn a_sigterm_right_after_the_ready_line_stops_the_witness_cleanly() {
             "the witness did not stop cleanly: {status:?}"
         );
     }
+}
+
+/// Entry 0 of a new epoch of `ORIGIN`'s log: the declaration that the log was restored to
+/// `restored` and that `proven_note` (a checkpoint of `previous`) proves the loss.
+fn declaration(restored: &MemoryTree, proven_note: &str, previous: &str) -> Vec<u8> {
+    streha_core::AuditEntry::LogRestored {
+        previous_origin: streha_core::LogOrigin::new(previous).unwrap(),
+        restored_size: restored.size(),
+        restored_root: *restored.root().as_bytes(),
+        proven_note: proven_note.to_owned(),
+        proven_by: streha_core::AgencyId::new("shelter").unwrap(),
+        at: streha_core::Timestamp(1),
+    }
+    .encode()
+}
+
+/// A new epoch whose entry 0 is `first`, then `more` entries.
+fn epoch_tree(first: &[u8], more: u8) -> MemoryTree {
+    let mut t = MemoryTree::new();
+    t.append_entry(first);
+    for i in 0..more {
+        t.append_entry(&[b'e', i]);
+    }
+    t
+}
+
+async fn offer_epoch(
+    witness: &Witness,
+    declaration: &[u8],
+    proof: &streha_audit::InclusionProof,
+    note: &str,
+) -> RawAnswer {
+    post_add_new_epoch(
+        &witness.url(),
+        &tls(),
+        format_add_new_epoch(declaration, proof, note).into_bytes(),
+        T,
+    )
+    .await
+    .expect("the witness answers")
+}
+
+fn cosigned_size(witness: &Witness, origin: &str) -> Option<u64> {
+    let prefix = format!("streha_witness_cosigned_size{{log=\"{origin}\"}} ");
+    witness
+        .metrics()
+        .lines()
+        .find_map(|l| l.strip_prefix(&prefix)?.trim().parse().ok())
+}
+
+/// Issue 18.18: `streha witness serve` follows a later epoch of a log it follows
+/// (`<origin>/epoch/<n>`) only once its first checkpoint came to `add-new-epoch` with a
+/// declaration that holds (`rules::judge_new_epoch`, the nodes' rule): the same statuses as
+/// add-checkpoint, a forged declaration and one that hides what it cosigned refused and
+/// kept as evidence, nothing changed by a refusal, the acceptance durable across `kill -9`.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_new_epoch_is_cosigned_only_with_a_declaration_that_hides_nothing_it_cosigned() {
+    let dir = tempfile::tempdir().unwrap();
+    let log_key = NodeIdentitySecretKey::generate();
+    let stranger = NodeIdentitySecretKey::generate();
+    let mut witness = Witness::start(dir.path(), &log_key);
+    let epoch2 = format!("{ORIGIN}/epoch/2");
+    let (t3, t5, t7) = (tree(3, b'a'), tree(5, b'a'), tree(7, b'a'));
+    // It cosigned size 5 of epoch 1; the log lost entries 3..7 (size 7 proven by a peer).
+    let answer = submit(&witness, 0, &empty(), &note(&log_key, ORIGIN, &t5)).await;
+    assert_eq!(answer.status, 200, "{answer:?}");
+
+    let honest = declaration(&t3, &note(&log_key, ORIGIN, &t7), ORIGIN);
+    let e2 = epoch_tree(&honest, 1);
+    let e2_note = note(&log_key, &epoch2, &e2);
+    let e2_proof = streha_audit::inclusion_proof(0, e2.size(), &e2).unwrap();
+
+    // Before its declaration, add-checkpoint refuses the epoch (403), naming the endpoint.
+    let answer = submit(&witness, 0, &empty(), &e2_note).await;
+    assert_eq!(answer.status, 403, "{answer:?}");
+    assert!(
+        String::from_utf8_lossy(&answer.body).contains("/add-new-epoch"),
+        "{answer:?}"
+    );
+
+    // 400: a malformed body; the log's first epoch offered as a new one.
+    let answer = post_add_new_epoch(&witness.url(), &tls(), b"old 0\n\nx\n".to_vec(), T)
+        .await
+        .unwrap();
+    assert_eq!(answer.status, 400, "{answer:?}");
+    let answer = offer_epoch(&witness, &honest, &e2_proof, &note(&log_key, ORIGIN, &t7)).await;
+    assert_eq!(answer.status, 400, "{answer:?}");
+    // 404: an epoch of a log it does not follow.
+    let other = "other.example/log/epoch/2";
+    let answer = offer_epoch(&witness, &honest, &e2_proof, &note(&log_key, other, &e2)).await;
+    assert_eq!(answer.status, 404, "{answer:?}");
+    // 403: the new epoch's checkpoint is not signed by the log's key.
+    let answer = offer_epoch(&witness, &honest, &e2_proof, &note(&stranger, &epoch2, &e2)).await;
+    assert_eq!(answer.status, 403, "{answer:?}");
+    // 422: the declaration is not entry 0 of the checkpoint (another entry's proof).
+    let answer = offer_epoch(
+        &witness,
+        &honest,
+        &streha_audit::inclusion_proof(1, e2.size(), &e2).unwrap(),
+        &e2_note,
+    )
+    .await;
+    assert_eq!(answer.status, 422, "{answer:?}");
+    // 422: a forged declaration — its proof of the loss is not signed by the log's key —
+    // in a new epoch the log's key signed.
+    let forged = declaration(&t3, &note(&stranger, ORIGIN, &t7), ORIGIN);
+    let f = epoch_tree(&forged, 1);
+    let answer = offer_epoch(
+        &witness,
+        &forged,
+        &streha_audit::inclusion_proof(0, f.size(), &f).unwrap(),
+        &note(&log_key, &epoch2, &f),
+    )
+    .await;
+    assert_eq!(answer.status, 422, "{answer:?}");
+    // 409 (plain): a declaration that hides what it cosigned — it proves size 4 where the
+    // witness cosigned 5, or size 5 with another root: a rollback, kept as evidence.
+    for proven in [tree(4, b'a'), tree(5, b'b')] {
+        let hiding = declaration(&t3, &note(&log_key, ORIGIN, &proven), ORIGIN);
+        let h = epoch_tree(&hiding, 1);
+        let answer = offer_epoch(
+            &witness,
+            &hiding,
+            &streha_audit::inclusion_proof(0, h.size(), &h).unwrap(),
+            &note(&log_key, &epoch2, &h),
+        )
+        .await;
+        assert_eq!(answer.status, 409, "{answer:?}");
+        assert_ne!(answer.content_type.as_deref(), Some("text/x.tlog.size"));
+    }
+    // No refusal changed anything; the four refused declarations are kept as evidence.
+    assert_eq!(cosigned_size(&witness, &epoch2), None);
+    assert_eq!(cosigned_size(&witness, ORIGIN), Some(5));
+    let evidence = std::fs::read_dir(dir.path().join("state/evidence"))
+        .unwrap()
+        .count();
+    assert_eq!(evidence, 4, "422 and 409 declarations are kept as evidence");
+    // Offered again (a node retries every round): refused again, kept once.
+    let answer = offer_epoch(
+        &witness,
+        &forged,
+        &streha_audit::inclusion_proof(0, f.size(), &f).unwrap(),
+        &note(&log_key, &epoch2, &f),
+    )
+    .await;
+    assert_eq!(answer.status, 422, "{answer:?}");
+    let evidence = std::fs::read_dir(dir.path().join("state/evidence"))
+        .unwrap()
+        .count();
+    assert_eq!(evidence, 4, "the same refused request is kept once");
+
+    // 200: the honest declaration; its cosignature verifies on the new epoch's checkpoint.
+    let answer = offer_epoch(&witness, &honest, &e2_proof, &e2_note).await;
+    assert_eq!(answer.status, 200, "{answer:?}");
+    let mut signed = SignedNote::parse(&e2_note).unwrap();
+    signed
+        .add_signature(
+            streha_audit::NoteSignature::from_line(std::str::from_utf8(&answer.body).unwrap())
+                .unwrap(),
+        )
+        .unwrap();
+    assert_eq!(
+        signed.verify(&[witness.verifier()]).unwrap().signer_names(),
+        vec![NAME.to_owned()]
+    );
+    assert_eq!(cosigned_size(&witness, &epoch2), Some(e2.size()));
+    assert_eq!(cosigned_size(&witness, ORIGIN), Some(5), "epoch 1 is kept");
+    // Offered again (an answer lost): cosigned again. A larger checkpoint of the epoch
+    // offered as new: 409 with the size it holds, to go on at add-checkpoint.
+    let answer = offer_epoch(&witness, &honest, &e2_proof, &e2_note).await;
+    assert_eq!(answer.status, 200, "{answer:?}");
+    let grown = epoch_tree(&honest, 4);
+    let grown_note = note(&log_key, &epoch2, &grown);
+    let answer = offer_epoch(
+        &witness,
+        &honest,
+        &streha_audit::inclusion_proof(0, grown.size(), &grown).unwrap(),
+        &grown_note,
+    )
+    .await;
+    assert_size_conflict(&answer, e2.size());
+
+    // Accepted, the epoch survives kill -9 and grows at add-checkpoint like any log.
+    witness.kill9();
+    let witness = Witness::run(witness.config.clone());
+    let answer = submit(
+        &witness,
+        e2.size(),
+        &consistency_proof(e2.size(), grown.size(), &grown).unwrap(),
+        &grown_note,
+    )
+    .await;
+    assert_eq!(answer.status, 200, "{answer:?}");
+    assert_eq!(cosigned_size(&witness, &epoch2), Some(grown.size()));
+    // Epoch 3, undeclared, is refused as epoch 2 was.
+    let e3 = format!("{ORIGIN}/epoch/3");
+    let answer = submit(&witness, 0, &empty(), &note(&log_key, &e3, &grown)).await;
+    assert_eq!(answer.status, 403, "{answer:?}");
 }

@@ -2378,3 +2378,130 @@ fn admin_backup_and_restore_refuse_clearly_and_write_nothing() {
     assert!(err.contains("is not a usable backup"), "{err}");
     assert!(!ws.path("restored").exists(), "nothing written");
 }
+
+/// Issue 18.18: `streha admin recover` declares a loss for good, so it needs the operator's
+/// `--accept-loss`. Without it the command is a usage error (exit 2, naming the flag) and
+/// sends nothing to the node: a stand-in answering on the data directory's admin socket is
+/// never sent a request. With it, the one request sent says `accept_loss: true`. (A CLI that
+/// sent the request without the flag would get the stand-in's refusal, exit 1, and fail.)
+#[test]
+fn admin_recover_without_accept_loss_sends_nothing_to_the_node() {
+    use std::io::{BufRead as _, Write as _};
+    let ws = Workspace::new();
+    fs::create_dir(ws.path("data")).unwrap();
+    let listener = std::os::unix::net::UnixListener::bind(ws.path("data/admin.sock")).unwrap();
+    // The stand-in: every request line it is sent, each answered with a refusal at once.
+    let (sent_tx, sent) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(stream) = stream else { return };
+            let mut line = String::new();
+            let _ = std::io::BufReader::new(&stream).read_line(&mut line);
+            let _ = (&stream)
+                .write_all(b"{\"result\":\"error\",\"message\":\"the stand-in refuses\"}\n");
+            if sent_tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    for extra in [&[][..], &["--json"][..]] {
+        let mut args = vec!["admin", "recover", "--data-dir", "data"];
+        args.extend_from_slice(extra);
+        let err = fails(ws.run(&args), 2);
+        assert!(err.contains("--accept-loss is required"), "{err}");
+        assert!(
+            sent.try_recv().is_err(),
+            "nothing may reach the node without the operator's confirmation"
+        );
+    }
+    assert_eq!(
+        fs::read_dir(ws.path("data")).unwrap().count(),
+        1,
+        "nothing written beside the socket"
+    );
+
+    // With the confirmation: one request, `accept_loss: true`; the stand-in refuses it and
+    // the CLI reports the node's refusal (exit 1).
+    let err = fails(
+        ws.run(&["admin", "recover", "--data-dir", "data", "--accept-loss"]),
+        1,
+    );
+    assert!(err.contains("the stand-in refuses"), "{err}");
+    let request: Value = serde_json::from_str(
+        &sent
+            .recv_timeout(std::time::Duration::from_secs(30))
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        request,
+        serde_json::json!({"command": "recover", "accept_loss": true})
+    );
+    assert!(sent.try_recv().is_err(), "one request");
+}
+
+/// Issue 18.18: `streha audit check-proof` takes a proof of an entry of a later epoch of an
+/// agency's log (`<base>/epoch/2`, after a restore with a declared loss): checked under the
+/// roster's node key for that agency under the epoch's origin. The same proof signed by
+/// another node's key under that origin is refused (exit 4).
+#[test]
+fn audit_check_proof_takes_a_proof_of_a_later_log_epoch() {
+    use streha_audit::{Checkpoint, MemoryTree, NoteSigner, prove_entry, sign_checkpoint};
+    let ws = Workspace::new();
+    ws.roster(free_port(), free_port());
+    let node_key = |holder: &str| {
+        streha_crypto::NodeIdentitySecretKey::from_key_file(
+            &fs::read_to_string(ws.path(&Workspace::key(holder, holder, "node-identity", "key")))
+                .unwrap(),
+        )
+        .unwrap()
+    };
+    let origin = format!("cli-test.example/streha/{POLICE}/epoch/2");
+    let entries = vec![b"entry zero".to_vec(), b"entry one".to_vec()];
+    let tree = MemoryTree::from_entries(&entries);
+    for (name, holder) in [("epoch2.proof", POLICE), ("forged.proof", SHELTER)] {
+        let note = sign_checkpoint(
+            &Checkpoint::new(origin.as_str(), tree.size(), tree.root()).unwrap(),
+            &NoteSigner::new(&origin, node_key(holder).as_dalek().clone()).unwrap(),
+        )
+        .to_text();
+        let proof = prove_entry(1, &note, &tree).unwrap();
+        fs::write(ws.path(name), proof.to_text()).unwrap();
+        fs::write(ws.path(&format!("{name}.entry")), &entries[1]).unwrap();
+    }
+    let roster_pub = Workspace::key(AUTHORITY, AUTHORITY, "roster", "pub");
+    let check = |proof: &str| {
+        ws.run(&[
+            "audit",
+            "check-proof",
+            proof,
+            "--roster",
+            "roster.note",
+            "--roster-key",
+            roster_pub.as_str(),
+            "--min-witnesses",
+            "0",
+            "--json",
+        ])
+    };
+    let v = json(&ok(check("epoch2.proof")));
+    assert_eq!(v["agency"].as_str(), Some(POLICE), "{v}");
+    assert_eq!(v["origin"].as_str(), Some(origin.as_str()), "{v}");
+    assert_eq!(v["index"].as_u64(), Some(1));
+    let text = ok(ws.run(&[
+        "audit",
+        "check-proof",
+        "epoch2.proof",
+        "--roster",
+        "roster.note",
+        "--roster-key",
+        roster_pub.as_str(),
+        "--min-witnesses",
+        "0",
+    ]));
+    assert!(
+        text.contains(&format!("log of `{POLICE}` (epoch 2, `{origin}`)")),
+        "{text}"
+    );
+    fails(check("forged.proof"), 4);
+}

@@ -75,6 +75,10 @@ pub struct BackupReport {
     pub out: PathBuf,
     /// The vault backup file.
     pub vault_out: PathBuf,
+    /// The kept bundles of the log's earlier epochs carried in the store backup
+    /// (`epochs/<n>.bundle`, restored beside the store).
+    #[serde(default)]
+    pub epoch_bundles: Vec<String>,
 }
 
 /// Why an admin command failed.
@@ -248,10 +252,18 @@ fn backup(
         return Err("the store and the vault backups must be two files".into());
     }
     let roster = std::fs::read(data_dir.join(crate::roster::KEPT_ROSTER_FILE)).ok();
+    // Read under the admin lock, which a loss being accepted holds too: no bundle is being
+    // written meanwhile.
+    let epochs = epoch_bundles(data_dir)?;
     let files: Vec<(&str, &[u8])> = roster
         .as_deref()
         .map(|bytes| (crate::roster::KEPT_ROSTER_FILE, bytes))
         .into_iter()
+        .chain(
+            epochs
+                .iter()
+                .map(|(name, bytes)| (name.as_str(), bytes.as_slice())),
+        )
         .collect();
     let mut vault: Option<Zeroizing<Vec<u8>>> = None;
     let summary = shared
@@ -274,7 +286,49 @@ fn backup(
         keys,
         out: out.to_path_buf(),
         vault_out: vault_out.to_path_buf(),
+        epoch_bundles: epochs.into_iter().map(|(name, _)| name).collect(),
     })
+}
+
+/// The kept bundles of the log's earlier epochs (`DATA_DIR/epochs/<n>.bundle`, written when
+/// an operator accepted a loss), by their name in the data directory, in epoch order. A
+/// backup carries them: a node in epoch n+1 restored without them would have lost the only
+/// copy of its earlier epochs' logs that it keeps.
+fn epoch_bundles(data_dir: &Path) -> Result<Vec<(String, Vec<u8>)>, String> {
+    let dir = data_dir.join(crate::recovery::EPOCHS_DIR);
+    let listing = match std::fs::read_dir(&dir) {
+        Ok(listing) => listing,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(format!("cannot list {}: {e}", dir.display())),
+    };
+    let mut bundles = Vec::new();
+    for item in listing {
+        let item = item.map_err(|e| format!("cannot list {}: {e}", dir.display()))?;
+        let name = item.file_name();
+        // `<n>.bundle`, n an epoch; anything else (a temporary file of a write cut short)
+        // is not a kept bundle.
+        let Some(epoch) = name
+            .to_str()
+            .and_then(|n| n.strip_suffix(".bundle"))
+            .filter(|n| !n.starts_with('0') && n.bytes().all(|b| b.is_ascii_digit()))
+            .and_then(|n| n.parse::<u64>().ok())
+        else {
+            continue;
+        };
+        let bytes = std::fs::read(item.path())
+            .map_err(|e| format!("cannot read {}: {e}", item.path().display()))?;
+        bundles.push((epoch, bytes));
+    }
+    bundles.sort_by_key(|(epoch, _)| *epoch);
+    Ok(bundles
+        .into_iter()
+        .map(|(epoch, bytes)| {
+            (
+                format!("{}/{epoch}.bundle", crate::recovery::EPOCHS_DIR),
+                bytes,
+            )
+        })
+        .collect())
 }
 
 /// Writes a new file (mode 0600) beside `path`, synced, and renames it into place without

@@ -1156,7 +1156,9 @@ async fn record_cosignature(
 /// Submits the latest checkpoint to an independent witness (C2SP tlog-witness over HTTP),
 /// unless it has cosigned it already: from the size it last cosigned, retrying once from the
 /// size a `409 text/x.tlog.size` names; its cosignature is verified under the roster's key
-/// for it and kept. Every answer is counted (`streha_independent_witness_answers_total`).
+/// for it and kept. In a later log epoch, while the witness has cosigned nothing of it, the
+/// checkpoint goes first to `add-new-epoch` with the epoch's declaration (`spec/witness.md`
+/// §2.1). Every answer is counted (`streha_independent_witness_answers_total`).
 async fn submit_independent(
     shared: &Shared,
     tls: &Tls,
@@ -1177,6 +1179,54 @@ async fn submit_independent(
         return Ok(());
     }
     let verifier = witness.verifier().map_err(|e| e.to_string())?;
+    let epoch = streha_core::epoch::split_epoch(shared.store.origin())
+        .map_or(streha_core::epoch::FIRST_EPOCH, |(_, epoch)| epoch);
+    if epoch > streha_core::epoch::FIRST_EPOCH && old_size == 0 {
+        let declaration = shared
+            .store
+            .entry(0)
+            .map_err(|e| e.to_string())?
+            .ok_or("the new epoch has no entry 0")?;
+        let proof = shared
+            .store
+            .inclusion_proof(0, checkpoint.size)
+            .map_err(|e| e.to_string())?;
+        let answer = streha_witness::client::add_new_epoch(
+            &witness.url,
+            tls,
+            &declaration,
+            &proof,
+            &checkpoint.note,
+            shared.witness.submit_timeout,
+        )
+        .await;
+        match answer {
+            Ok(Answer::Cosigned(lines)) => {
+                return keep_independent(shared, &verifier, &name, &key, &checkpoint, lines).await;
+            }
+            // Accepted before (an answer lost): witnessed at add-checkpoint from this size.
+            Ok(Answer::StaleOldSize(size)) => {
+                shared.metrics.independent_answer("409-size");
+                old_size = size;
+            }
+            // A C2SP witness that is not Streha's knows no declaration: to it the epoch is a
+            // new log, witnessed from size 0.
+            Ok(Answer::Refused { status: 404, .. }) => {
+                shared.metrics.independent_answer("404");
+            }
+            Ok(Answer::Refused { status, message }) => {
+                if status == 409 {
+                    tracing::error!(witness = %name, %message,
+                        "security event: an independent witness refuses this log's new epoch: it cosigned more of the previous one than the declaration proves, or another history");
+                }
+                return Err(refused_by_independent(shared, &name, status, &message));
+            }
+            Err(e) => {
+                shared.metrics.independent_answer("unreachable");
+                return Err(e.to_string());
+            }
+        }
+    }
     for _ in 0..2 {
         if old_size > checkpoint.size {
             shared.metrics.independent_answer("ahead");
@@ -1199,37 +1249,14 @@ async fn submit_independent(
         .await;
         match answer {
             Ok(Answer::Cosigned(lines)) => {
-                let Some(line) = lines.into_iter().find(|l| verifier.matches(l)) else {
-                    shared.metrics.independent_answer("unverified");
-                    return Err(format!("`{name}` answered no cosignature under its key"));
-                };
-                let body = SignedNote::parse(&checkpoint.note)
-                    .map_err(|e| e.to_string())?
-                    .body()
-                    .to_owned();
-                if verifier.verify_signature(&body, &line).is_err() {
-                    shared.metrics.independent_answer("unverified");
-                    tracing::warn!(witness = %name, "an independent witness's cosignature does not verify; not kept");
-                    return Err(format!("the cosignature of `{name}` does not verify"));
-                }
-                record_cosignature(shared, checkpoint.size, &key, &line.to_line())
-                    .await
-                    .map_err(|e| e.to_string())?;
-                shared.metrics.independent_answer("cosigned");
-                return Ok(());
+                return keep_independent(shared, &verifier, &name, &key, &checkpoint, lines).await;
             }
             Ok(Answer::StaleOldSize(size)) => {
                 shared.metrics.independent_answer("409-size");
                 old_size = size;
             }
             Ok(Answer::Refused { status, message }) => {
-                let label = match status {
-                    400 | 403 | 404 | 409 | 422 => status.to_string(),
-                    _ => "other".to_owned(),
-                };
-                shared.metrics.independent_answer(&label);
-                tracing::warn!(witness = %name, status, %message, "an independent witness refused this node's checkpoint");
-                return Err(format!("`{name}` answered {status}"));
+                return Err(refused_by_independent(shared, &name, status, &message));
             }
             Err(e) => {
                 shared.metrics.independent_answer("unreachable");
@@ -1238,6 +1265,47 @@ async fn submit_independent(
         }
     }
     Err(format!("`{name}` kept reporting another size"))
+}
+
+/// Keeps an independent witness's cosignature of `checkpoint` from the lines it answered:
+/// the one under its key, verified on the checkpoint.
+async fn keep_independent(
+    shared: &Shared,
+    verifier: &streha_audit::NoteVerifier,
+    name: &str,
+    key: &[u8],
+    checkpoint: &streha_store::StoredCheckpoint,
+    lines: Vec<NoteSignature>,
+) -> Result<(), String> {
+    let Some(line) = lines.into_iter().find(|l| verifier.matches(l)) else {
+        shared.metrics.independent_answer("unverified");
+        return Err(format!("`{name}` answered no cosignature under its key"));
+    };
+    let body = SignedNote::parse(&checkpoint.note)
+        .map_err(|e| e.to_string())?
+        .body()
+        .to_owned();
+    if verifier.verify_signature(&body, &line).is_err() {
+        shared.metrics.independent_answer("unverified");
+        tracing::warn!(witness = %name, "an independent witness's cosignature does not verify; not kept");
+        return Err(format!("the cosignature of `{name}` does not verify"));
+    }
+    record_cosignature(shared, checkpoint.size, key, &line.to_line())
+        .await
+        .map_err(|e| e.to_string())?;
+    shared.metrics.independent_answer("cosigned");
+    Ok(())
+}
+
+/// Counts and logs an independent witness's refusal; the problem, for the round's log.
+fn refused_by_independent(shared: &Shared, name: &str, status: u16, message: &str) -> String {
+    let label = match status {
+        400 | 403 | 404 | 409 | 422 => status.to_string(),
+        _ => "other".to_owned(),
+    };
+    shared.metrics.independent_answer(&label);
+    tracing::warn!(witness = %name, status, %message, "an independent witness refused this node's checkpoint");
+    format!("`{name}` answered {status}")
 }
 
 /// The published checkpoint: the latest one cosigned by at least the quorum, with every

@@ -18,7 +18,8 @@
 //!          5 body (key: BLAKE3 of the value (32); value: the body's bytes), in hash order
 //!          6 state (key: namespace ‖ key; value: 0 ‖ bytes, or 1 ‖ hash (32) ‖ length (8, BE)
 //!            for a body carried in a body record)
-//!          7 file (key: a file name in the data directory; value: its bytes)
+//!          7 file (key: a file name in the data directory, or `dir/name` in one of its
+//!            directories — a node's `epochs/<n>.bundle`; value: its bytes)
 //! end    = 0xff ‖ 0 (4) ‖ 32 (4) ‖ BLAKE3(every byte before `end`)
 //! ```
 //!
@@ -129,6 +130,16 @@ fn is_plain_name(name: &str) -> bool {
         && !name.contains('\0')
 }
 
+/// The name of a file a backup carries: a plain name in the data directory, or a plain name
+/// in a directory of it (`epochs/2.bundle`), never deeper, never out of it.
+fn is_carried_name(name: &str) -> bool {
+    name.len() <= MAX_FILE_NAME_LEN
+        && match name.split_once('/') {
+            None => is_plain_name(name),
+            Some((dir, file)) => is_plain_name(dir) && is_plain_name(file),
+        }
+}
+
 impl Store {
     /// Writes a consistent backup of the whole store to `dest` (a new file, mode 0600;
     /// an existing one is refused), the body files the state references included, with the
@@ -152,8 +163,17 @@ impl Store {
             path: dest.to_path_buf(),
             source,
         };
-        if let Some((name, _)) = files.iter().find(|(name, _)| !is_plain_name(name)) {
+        if let Some((name, _)) = files.iter().find(|(name, _)| !is_carried_name(name)) {
             return Err(bad(dest, format!("`{name}` is not a file name")));
+        }
+        if let Some((name, bytes)) = files.iter().find(|(_, b)| b.len() > MAX_BACKUP_VALUE_LEN) {
+            return Err(bad(
+                dest,
+                format!(
+                    "`{name}` is {} bytes; a backup carries files of at most {MAX_BACKUP_VALUE_LEN}",
+                    bytes.len()
+                ),
+            ));
         }
         if dest.exists() {
             return Err(io(std::io::Error::new(
@@ -573,7 +593,27 @@ impl Sink {
             }
             FILE => {
                 let name = String::from_utf8_lossy(key);
-                write_new(&self.target.join(name.as_ref()), value)?;
+                match name.split_once('/') {
+                    None => write_new(&self.target.join(name.as_ref()), value)?,
+                    Some((dir, file)) => {
+                        // A directory of the data directory (`epochs`): private, and synced
+                        // with the file in it (the data directory is synced at the end).
+                        let dir = self.target.join(dir);
+                        let io = |source| StoreError::Io {
+                            path: dir.clone(),
+                            source,
+                        };
+                        if !dir.is_dir() {
+                            use std::os::unix::fs::DirBuilderExt as _;
+                            std::fs::DirBuilder::new()
+                                .mode(0o700)
+                                .create(&dir)
+                                .map_err(io)?;
+                        }
+                        write_new(&dir.join(file), value)?;
+                        sync_dir(&dir).map_err(io)?;
+                    }
+                }
             }
             _ => {}
         }
@@ -761,7 +801,7 @@ fn read_backup(path: &Path, mut sink: Option<&mut Sink>) -> Result<BackupSummary
                 }
             }
             FILE => {
-                if !String::from_utf8(key.clone()).is_ok_and(|name| is_plain_name(&name)) {
+                if !String::from_utf8(key.clone()).is_ok_and(|name| is_carried_name(&name)) {
                     return Err(bad(path, "a carried file's name is not a file name"));
                 }
                 files.push(String::from_utf8_lossy(&key).into_owned());
@@ -877,8 +917,23 @@ mod tests {
         let store = filled(&dir.path().join("live"), 9);
         let backup = dir.path().join("b1");
         let summary = store
-            .backup_to(&backup, &[("carried.note", b"hello")], &mut || {})
+            .backup_to(
+                &backup,
+                &[("carried.note", b"hello"), ("epochs/1.bundle", b"epoch 1")],
+                &mut || {},
+            )
             .unwrap();
+        // Files from out of the data directory, or deeper than one directory, are not
+        // carried.
+        for name in ["../x", "epochs/../x", "a/b/c", "/abs", "epochs/", "./x/y/z"] {
+            assert!(
+                matches!(
+                    store.backup_to(&dir.path().join("bx"), &[(name, b"x")], &mut || {}),
+                    Err(StoreError::BadBackup { .. })
+                ),
+                "{name}"
+            );
+        }
         assert_eq!(summary.size, 9);
         // Later commits are not in it.
         let mut tx = Transaction::new();
@@ -901,6 +956,15 @@ mod tests {
             b"hello"
         );
         assert_eq!(std::fs::read(target.join("marker")).unwrap(), b"m");
+        assert_eq!(
+            std::fs::read(target.join("epochs/1.bundle")).unwrap(),
+            b"epoch 1"
+        );
+        let epochs_mode = std::fs::metadata(target.join("epochs"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(epochs_mode & 0o077, 0, "the carried directory is private");
         let dir_mode = std::fs::metadata(&target).unwrap().permissions().mode();
         assert_eq!(dir_mode & 0o077, 0, "the restored directory is private");
         let reopened = Store::open(&target, ORIGIN, signer()).unwrap();

@@ -104,7 +104,9 @@ pub struct ProofCheck {
 }
 
 /// Checks a `tlog-proof` (text) for the entry bytes `entry` against the roster: the
-/// checkpoint must be for the log of a roster agency and signed by that node's identity key;
+/// checkpoint must be for the log of a roster agency — in any epoch of it
+/// (`<base>/epoch/<n>`, `spec/audit-log.md` §9; [`AgencyEntry::epoch_of`](streha_wire::AgencyEntry::epoch_of)) — and signed by
+/// that node's identity key under the checkpoint's origin;
 /// cosignatures by other roster nodes are verified and counted (at least `min_witnesses`);
 /// the inclusion proof must bind the entry to the checkpoint's root.
 ///
@@ -121,7 +123,19 @@ pub fn check_proof(
 ) -> Result<ProofCheck, TlogProofError> {
     let proof = TlogProof::parse(proof_text)?;
     let dir = Directory::new(roster);
-    let logs: Vec<NoteVerifier> = dir.nodes.iter().filter_map(|n| n.log.clone()).collect();
+    let mut logs: Vec<NoteVerifier> = dir.nodes.iter().filter_map(|n| n.log.clone()).collect();
+    // A later epoch of an agency's log is that agency's log, under the same node key: the
+    // key name is the epoch's origin. Only the canonical spelling of an epoch is one.
+    let origin = proof.checkpoint().origin();
+    let epoch_owner = roster.agencies().iter().find(|a| {
+        a.epoch_of(roster.federation(), origin)
+            .is_some_and(|epoch| epoch > streha_core::epoch::FIRST_EPOCH)
+    });
+    if let Some(owner) = epoch_owner
+        && let Ok(verifier) = NoteVerifier::new(origin, *owner.node_key.as_dalek())
+    {
+        logs.push(verifier);
+    }
     // Peers and the roster's independent witnesses alike.
     let witnesses: Vec<NoteVerifier> = dir
         .nodes
@@ -130,10 +144,14 @@ pub fn check_proof(
         .chain(roster.witnesses().iter().filter_map(|w| w.verifier().ok()))
         .collect();
     let verified = proof.verify(entry, &logs, &witnesses, min_witnesses)?;
-    let agency = dir
-        .by_origin(&verified.log)
-        .map(|n| dir.nodes[n].agency.id.to_string())
-        .unwrap_or_default();
+    let agency = epoch_owner.map_or_else(
+        || {
+            dir.by_origin(&verified.log)
+                .map(|n| dir.nodes[n].agency.id.to_string())
+                .unwrap_or_default()
+        },
+        |owner| owner.id.to_string(),
+    );
     let witnesses = verified
         .witnesses
         .iter()

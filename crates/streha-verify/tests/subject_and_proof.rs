@@ -176,3 +176,74 @@ fn a_proof_written_from_a_bundle_checks_against_the_roster() {
         Err(ProveError::NotCovered { .. })
     ));
 }
+
+/// Issue 18.18: a bundle of a later epoch of an agency's log (`<base>/epoch/2`, after a
+/// restore with a declared loss) is provable, and its proof checks under the roster's node
+/// key for that agency under the epoch's origin, cosignatures counted as in epoch 1. The
+/// same proof under a forged epoch origin — signed by another node's key, or an origin that
+/// spells an epoch non-canonically — is refused. (Before: every epoch proof was refused as
+/// a log the roster does not name.)
+#[test]
+fn a_proof_from_a_later_epoch_checks_under_the_epoch_origin() {
+    use streha_audit::{
+        Checkpoint, CosignatureSigner, LogBundle, MemoryTree, NoteSigner, SignedNote,
+        sign_checkpoint,
+    };
+    let fed = Fed::demo();
+    let police = &fed.nodes[POLICE];
+    let csw = &fed.nodes[CSW];
+    let registration = |seed: u8| {
+        AuditEntry::SubjectRegistered {
+            subject: SubjectId::from_bytes([seed; 16]),
+            age_status: streha_core::AgeStatus::Adult,
+            at: t(40 * DAY),
+        }
+        .encode()
+    };
+    let entries = vec![registration(0x71), registration(0x72), registration(0x73)];
+    let tree = MemoryTree::from_entries(&entries);
+    // A bundle of `origin`, signed by `key` and cosigned by csw.
+    let bundle = |origin: &str, key: &streha_crypto::NodeIdentitySecretKey| {
+        let note = sign_checkpoint(
+            &Checkpoint::new(origin, tree.size(), tree.root()).unwrap(),
+            &NoteSigner::new(origin, key.as_dalek().clone()).unwrap(),
+        );
+        let mut note = SignedNote::parse(&note.to_text()).unwrap();
+        let cosigner =
+            CosignatureSigner::new(&csw.origin, csw.node_key.as_dalek().clone()).unwrap();
+        note.add_signature(cosigner.cosign(note.body(), 1_700_000_000).unwrap())
+            .unwrap();
+        LogBundle::new(origin.to_owned(), entries.clone(), vec![note.to_text()])
+    };
+    let epoch2 = format!("{}/epoch/2", police.origin);
+    let proof = prove_from_bundle(&bundle(&epoch2, &police.node_key), 1)
+        .unwrap()
+        .to_text();
+    let checked = check_proof(&proof, &entries[1], &fed.roster, 1).unwrap();
+    assert_eq!(checked.agency, POLICE);
+    assert_eq!(checked.origin, epoch2);
+    assert_eq!(checked.index, 1);
+    assert_eq!(checked.entry_kind, Some("subject_registered"));
+    let witnesses: Vec<&str> = checked.witnesses.iter().map(|(a, _)| a.as_str()).collect();
+    assert_eq!(witnesses, [CSW]);
+    assert!(check_proof(&proof, &entries[2], &fed.roster, 0).is_err());
+
+    // Forged: police's epoch signed by the shelter's node key; epochs spelled
+    // non-canonically (under police's own key); an epoch of an agency not in the roster.
+    let shelter = &fed.nodes[SHELTER];
+    for (origin, key) in [
+        (epoch2.clone(), &shelter.node_key),
+        (format!("{}/epoch/02", police.origin), &police.node_key),
+        (format!("{}/epoch/1", police.origin), &police.node_key),
+    ] {
+        let forged = prove_from_bundle(&bundle(&origin, key), 1)
+            .unwrap()
+            .to_text();
+        assert!(
+            check_proof(&forged, &entries[1], &fed.roster, 0).is_err(),
+            "{origin}"
+        );
+    }
+    let without = fed.roster.without_agency(&agency(POLICE)).unwrap();
+    assert!(check_proof(&proof, &entries[1], &without, 0).is_err());
+}

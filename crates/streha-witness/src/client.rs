@@ -1,7 +1,8 @@
 //! The C2SP `tlog-witness` client: one `add-checkpoint` request to a witness over HTTP/1.1
 //! (hyper), plain or over TLS (`https://`, the system's trust anchors and any CA the
-//! operator adds), its answer bounded and classified. The node submits its checkpoints with
-//! it.
+//! operator adds), its answer bounded and classified; and Streha's `add-new-epoch`, the
+//! first checkpoint of a new log epoch with its declaration. The node submits its
+//! checkpoints with it.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,11 +10,11 @@ use std::time::Duration;
 use http_body_util::{BodyExt as _, Full, Limited};
 use hyper::body::Bytes;
 use hyper_util::rt::TokioIo;
-use streha_audit::{ConsistencyProof, NoteSignature};
+use streha_audit::{ConsistencyProof, InclusionProof, NoteSignature};
 
 use crate::protocol::{
-    ADD_CHECKPOINT_PATH, MAX_RESPONSE_LEN, SIZE_CONTENT_TYPE, format_add_checkpoint,
-    parse_cosignatures, parse_size_response,
+    ADD_CHECKPOINT_PATH, ADD_NEW_EPOCH_PATH, MAX_RESPONSE_LEN, SIZE_CONTENT_TYPE,
+    format_add_checkpoint, format_add_new_epoch, parse_cosignatures, parse_size_response,
 };
 
 /// What a witness answered to `add-checkpoint`.
@@ -128,6 +129,30 @@ pub async fn post_add_checkpoint(
     body: Vec<u8>,
     timeout: Duration,
 ) -> Result<RawAnswer, ClientError> {
+    post(url, ADD_CHECKPOINT_PATH, tls, body, timeout).await
+}
+
+/// Posts `body` to `<url>/add-new-epoch` and returns the raw answer.
+///
+/// # Errors
+/// [`ClientError::Url`] or [`ClientError::Transport`].
+pub async fn post_add_new_epoch(
+    url: &str,
+    tls: &Tls,
+    body: Vec<u8>,
+    timeout: Duration,
+) -> Result<RawAnswer, ClientError> {
+    post(url, ADD_NEW_EPOCH_PATH, tls, body, timeout).await
+}
+
+/// Posts `body` to `<url><path>` and returns the raw answer.
+async fn post(
+    url: &str,
+    path: &str,
+    tls: &Tls,
+    body: Vec<u8>,
+    timeout: Duration,
+) -> Result<RawAnswer, ClientError> {
     let Target {
         authority,
         host,
@@ -158,7 +183,7 @@ pub async fn post_add_checkpoint(
                 .await
                 .map_err(|e| transport(e.to_string()))?;
         let driver = tokio::spawn(connection);
-        let request = hyper::Request::post(format!("{prefix}{ADD_CHECKPOINT_PATH}"))
+        let request = hyper::Request::post(format!("{prefix}{path}"))
             .header(hyper::header::HOST, authority.as_str())
             .header(hyper::header::CONTENT_TYPE, "text/plain; charset=utf-8")
             .body(Full::new(Bytes::from(body)))
@@ -204,7 +229,31 @@ pub async fn add_checkpoint(
     timeout: Duration,
 ) -> Result<Answer, ClientError> {
     let body = format_add_checkpoint(old_size, proof, checkpoint).into_bytes();
-    let raw = post_add_checkpoint(url, tls, body, timeout).await?;
+    classify(url, post_add_checkpoint(url, tls, body, timeout).await?)
+}
+
+/// Offers the first checkpoint of a new log epoch with its declaration (entry 0 of the
+/// epoch) and the declaration's inclusion proof (Streha's `add-new-epoch`,
+/// `spec/witness.md` §2.1) and classifies the answer as [`add_checkpoint`]'s: a `409` with
+/// a size means the witness accepted the declaration before (go on at `add-checkpoint` from
+/// that size); a witness that is not Streha's answers 404.
+///
+/// # Errors
+/// [`ClientError`].
+pub async fn add_new_epoch(
+    url: &str,
+    tls: &Tls,
+    declaration: &[u8],
+    proof: &InclusionProof,
+    checkpoint: &str,
+    timeout: Duration,
+) -> Result<Answer, ClientError> {
+    let body = format_add_new_epoch(declaration, proof, checkpoint).into_bytes();
+    classify(url, post_add_new_epoch(url, tls, body, timeout).await?)
+}
+
+/// Classifies a witness's raw answer.
+fn classify(url: &str, raw: RawAnswer) -> Result<Answer, ClientError> {
     let malformed = || ClientError::Malformed {
         url: url.to_owned(),
         status: raw.status,

@@ -1,15 +1,35 @@
 //! The C2SP `tlog-witness` wire text (sans-IO): the `add-checkpoint` request body, the
 //! `409` size body and the `200` cosignature lines — parsed from untrusted bytes, bounded,
-//! and written byte for byte as the specification says.
+//! and written byte for byte as the specification says — and Streha's one extension, the
+//! `add-new-epoch` request body that carries a new log epoch's first checkpoint with its
+//! declaration (`spec/witness.md` §2.1).
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use streha_audit::{ConsistencyProof, Hash, NoteSignature};
+use streha_audit::{ConsistencyProof, Hash, InclusionProof, NoteSignature};
 
 use crate::rules::{MAX_HTTP_NOTE_LEN, MAX_PROOF_LINES};
 
 /// The path of the submission endpoint, after the witness's submission prefix.
 pub const ADD_CHECKPOINT_PATH: &str = "/add-checkpoint";
+
+/// The path of the new-epoch endpoint (Streha's extension), after the submission prefix.
+pub const ADD_NEW_EPOCH_PATH: &str = "/add-new-epoch";
+
+/// The largest declaration (entry 0 of a new epoch, a `log_restored` entry) an
+/// `add-new-epoch` request carries, in bytes before base64: its proving note (at most
+/// [`MAX_PROVEN_NOTE_LEN`](streha_core::MAX_PROVEN_NOTE_LEN)) and at most 2 KiB of origin,
+/// sizes, root, agency id and time.
+pub const MAX_DECLARATION_LEN: usize = streha_core::MAX_PROVEN_NOTE_LEN + 2 * 1024;
+
+/// The largest `add-new-epoch` body a witness reads: the declaration line, 63 proof lines
+/// and the largest checkpoint note the HTTP witness takes.
+pub const MAX_NEW_EPOCH_REQUEST_LEN: usize = "declaration ".len()
+    + MAX_DECLARATION_LEN.div_ceil(3) * 4
+    + 1
+    + MAX_PROOF_LINES * 45
+    + 1
+    + MAX_HTTP_NOTE_LEN;
 
 /// The media type of a `409 Conflict` answer carrying the witness's latest size.
 pub const SIZE_CONTENT_TYPE: &str = "text/x.tlog.size";
@@ -68,6 +88,27 @@ pub enum RequestError {
     /// No empty line before the checkpoint, or nothing after it.
     #[error("the body ends before the empty line and the checkpoint")]
     Truncated,
+    /// The first line of an `add-new-epoch` body is not `declaration <base64>` of at most
+    /// [`MAX_DECLARATION_LEN`] bytes.
+    #[error(
+        "the first line must be `declaration <entry 0 in standard base64>`, at most {max} bytes decoded"
+    )]
+    DeclarationLine {
+        /// The limit.
+        max: usize,
+    },
+}
+
+/// A parsed `add-new-epoch` request: the first checkpoint of a new log epoch, with entry 0
+/// of that epoch (its declaration) and the inclusion proof of entry 0 under the checkpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AddNewEpoch {
+    /// Entry 0 of the new epoch, as encoded (not yet decoded or checked).
+    pub declaration: Vec<u8>,
+    /// The inclusion proof of entry 0 under the checkpoint.
+    pub proof: InclusionProof,
+    /// The checkpoint note, as sent (not yet verified).
+    pub checkpoint: String,
 }
 
 /// Parses an `add-checkpoint` body: `old <size>\n`, at most 63 lines of one base64 hash
@@ -83,11 +124,79 @@ pub fn parse_add_checkpoint(body: &[u8]) -> Result<AddCheckpoint, RequestError> 
         });
     }
     let text = std::str::from_utf8(body).map_err(|_| RequestError::NotUtf8)?;
-    let (first, mut rest) = text.split_once('\n').ok_or(RequestError::Truncated)?;
+    let (first, rest) = text.split_once('\n').ok_or(RequestError::Truncated)?;
     let old_size = first
         .strip_prefix("old ")
         .and_then(parse_decimal)
         .ok_or(RequestError::OldSizeLine)?;
+    let (hashes, checkpoint) = proof_and_note(rest)?;
+    let proof = ConsistencyProof::new(hashes).map_err(|_| RequestError::TooManyProofLines {
+        max: MAX_PROOF_LINES,
+    })?;
+    Ok(AddCheckpoint {
+        old_size,
+        proof,
+        checkpoint: checkpoint.to_owned(),
+    })
+}
+
+/// Parses an `add-new-epoch` body: `declaration <base64>\n` (entry 0 of the new epoch, at
+/// most [`MAX_DECLARATION_LEN`] bytes decoded), at most 63 lines of one base64 hash each
+/// (the inclusion proof of entry 0), an empty line, then the checkpoint note.
+///
+/// # Errors
+/// [`RequestError`].
+pub fn parse_add_new_epoch(body: &[u8]) -> Result<AddNewEpoch, RequestError> {
+    if body.len() > MAX_NEW_EPOCH_REQUEST_LEN {
+        return Err(RequestError::TooLarge {
+            len: body.len(),
+            max: MAX_NEW_EPOCH_REQUEST_LEN,
+        });
+    }
+    let text = std::str::from_utf8(body).map_err(|_| RequestError::NotUtf8)?;
+    let (first, rest) = text.split_once('\n').ok_or(RequestError::Truncated)?;
+    let bad_declaration = || RequestError::DeclarationLine {
+        max: MAX_DECLARATION_LEN,
+    };
+    let encoded = first
+        .strip_prefix("declaration ")
+        .filter(|e| !e.is_empty() && e.len() <= MAX_DECLARATION_LEN.div_ceil(3) * 4)
+        .ok_or_else(bad_declaration)?;
+    let declaration = BASE64.decode(encoded).map_err(|_| bad_declaration())?;
+    if declaration.len() > MAX_DECLARATION_LEN {
+        return Err(bad_declaration());
+    }
+    let (hashes, checkpoint) = proof_and_note(rest)?;
+    let proof = InclusionProof::new(hashes).map_err(|_| RequestError::TooManyProofLines {
+        max: MAX_PROOF_LINES,
+    })?;
+    Ok(AddNewEpoch {
+        declaration,
+        proof,
+        checkpoint: checkpoint.to_owned(),
+    })
+}
+
+/// Writes an `add-new-epoch` body.
+#[must_use]
+pub fn format_add_new_epoch(
+    declaration: &[u8],
+    proof: &InclusionProof,
+    checkpoint: &str,
+) -> String {
+    let mut out = format!("declaration {}\n", BASE64.encode(declaration));
+    for hash in proof.hashes() {
+        out.push_str(&BASE64.encode(hash.as_bytes()));
+        out.push('\n');
+    }
+    out.push('\n');
+    out.push_str(checkpoint);
+    out
+}
+
+/// The proof lines after a request's first line, then the empty line and the note: at most
+/// [`MAX_PROOF_LINES`] hashes, and a note that is not empty.
+fn proof_and_note(mut rest: &str) -> Result<(Vec<Hash>, &str), RequestError> {
     let mut hashes = Vec::new();
     let mut line = 1;
     loop {
@@ -112,14 +221,7 @@ pub fn parse_add_checkpoint(body: &[u8]) -> Result<AddCheckpoint, RequestError> 
     if rest.is_empty() {
         return Err(RequestError::Truncated);
     }
-    let proof = ConsistencyProof::new(hashes).map_err(|_| RequestError::TooManyProofLines {
-        max: MAX_PROOF_LINES,
-    })?;
-    Ok(AddCheckpoint {
-        old_size,
-        proof,
-        checkpoint: rest.to_owned(),
-    })
+    Ok((hashes, rest))
 }
 
 /// Writes an `add-checkpoint` body.
@@ -251,6 +353,67 @@ mod tests {
                 .hashes()
                 .len(),
             63
+        );
+    }
+
+    #[test]
+    fn a_new_epoch_request_round_trips_and_is_bounded() {
+        let proof = InclusionProof::new(vec![leaf_hash(b"a"), leaf_hash(b"b")]).unwrap();
+        let body = format_add_new_epoch(b"entry zero", &proof, NOTE);
+        let parsed = parse_add_new_epoch(body.as_bytes()).unwrap();
+        assert_eq!(parsed.declaration, b"entry zero");
+        assert_eq!(parsed.proof, proof);
+        assert_eq!(parsed.checkpoint, NOTE);
+        let bad = RequestError::DeclarationLine {
+            max: MAX_DECLARATION_LEN,
+        };
+        let hash = BASE64.encode([0u8; 32]);
+        let longest = vec![7u8; MAX_DECLARATION_LEN];
+        let cases: Vec<(Vec<u8>, RequestError)> = vec![
+            (b"old 1\n\nx\n".to_vec(), bad.clone()),
+            (b"declaration \n\nx\n".to_vec(), bad.clone()),
+            (b"declaration !!!!\n\nx\n".to_vec(), bad.clone()),
+            (
+                format!(
+                    "declaration {}\n\nx\n",
+                    BASE64.encode(vec![7u8; MAX_DECLARATION_LEN + 1])
+                )
+                .into_bytes(),
+                bad,
+            ),
+            (b"declaration AAAA\n".to_vec(), RequestError::Truncated),
+            (
+                b"declaration AAAA\n!!\n\nx\n".to_vec(),
+                RequestError::ProofLine { line: 2 },
+            ),
+            (
+                format!("declaration AAAA\n{}\nx\n", format!("{hash}\n").repeat(64)).into_bytes(),
+                RequestError::TooManyProofLines { max: 63 },
+            ),
+            (
+                vec![b'x'; MAX_NEW_EPOCH_REQUEST_LEN + 1],
+                RequestError::TooLarge {
+                    len: MAX_NEW_EPOCH_REQUEST_LEN + 1,
+                    max: MAX_NEW_EPOCH_REQUEST_LEN,
+                },
+            ),
+        ];
+        for (body, expected) in cases {
+            assert_eq!(
+                parse_add_new_epoch(&body),
+                Err(expected),
+                "{:?}",
+                String::from_utf8_lossy(&body)
+            );
+        }
+        // The largest declaration, 63 proof lines and the largest note fit the limit.
+        let full_proof = InclusionProof::new(vec![leaf_hash(b"a"); 63]).unwrap();
+        let note = "n".repeat(MAX_HTTP_NOTE_LEN);
+        let body = format_add_new_epoch(&longest, &full_proof, &note);
+        assert!(body.len() <= MAX_NEW_EPOCH_REQUEST_LEN, "{}", body.len());
+        assert_eq!(
+            parse_add_new_epoch(body.as_bytes()).unwrap().declaration,
+            longest
         );
     }
 

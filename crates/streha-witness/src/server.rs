@@ -19,6 +19,13 @@
 //! forged line under its key); 404 for an unknown origin; 409 `text/x.tlog.size` for a stale
 //! old size; 409 for the same size with another root; 422 for a bad proof. `GET /metrics`
 //! serves counters in the Prometheus text format.
+//!
+//! A later epoch of a log it follows (`<origin>/epoch/<n>`, a node restored with a declared
+//! loss, `spec/audit-log.md` §9) is followed only once its first checkpoint came to
+//! `POST <prefix>/add-new-epoch` with its declaration and passed
+//! [`judge_new_epoch`](rules::judge_new_epoch) — the rule the nodes' QUIC witnessing uses —
+//! against the latest checkpoint of the previous epoch this witness cosigned
+//! (`spec/witness.md` §2.1). Before that, `add-checkpoint` refuses the epoch (403).
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -32,14 +39,17 @@ use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
 use serde::{Deserialize, Serialize};
-use streha_audit::{Checkpoint, CosignatureSigner, Hash, NoteVerifier};
+use streha_audit::{Checkpoint, CosignatureSigner, Hash, NoteVerifier, SignatureType};
 use streha_crypto::{NodeIdentitySecretKey, RosterPublicKey};
 
 use crate::protocol::{
-    ADD_CHECKPOINT_PATH, MAX_REQUEST_LEN, SIZE_CONTENT_TYPE, parse_add_checkpoint,
+    ADD_CHECKPOINT_PATH, ADD_NEW_EPOCH_PATH, MAX_NEW_EPOCH_REQUEST_LEN, MAX_REQUEST_LEN,
+    SIZE_CONTENT_TYPE, parse_add_checkpoint, parse_add_new_epoch,
 };
-use crate::rules::{self, Latest, LogKeys, NoteRefusal, Submitter, Verdict};
+use crate::rules::{self, EpochRefusal, Latest, LogKeys, NoteRefusal, Opened, Submitter, Verdict};
 
 /// The most evidence files kept; past it, further evidence is counted, not kept.
 pub const MAX_EVIDENCE_FILES: usize = 4096;
@@ -248,6 +258,33 @@ fn tls_config(cert: &Path, key: &Path) -> Result<Arc<tokio_rustls::rustls::Serve
 }
 
 impl WitnessConfig {
+    /// Who this witness trusts for `origin` when it is a later epoch (`<base>/epoch/<n>`,
+    /// n ≥ 2) of a log it follows: the same Ed25519 key(s) under the epoch's origin, which
+    /// is also the key name of the epoch's checkpoint signatures (`spec/audit-log.md` §9).
+    fn epoch_keys(&self, origin: &str) -> Option<LogKeys> {
+        let (base, epoch) = streha_core::epoch::split_epoch(origin)?;
+        if epoch <= streha_core::epoch::FIRST_EPOCH {
+            return None;
+        }
+        let log: Vec<NoteVerifier> = self
+            .logs
+            .get(base)?
+            .log
+            .iter()
+            .filter(|v| v.signature_type() == SignatureType::Ed25519)
+            .filter_map(|v| NoteVerifier::new(origin, *v.verifying_key()).ok())
+            .collect();
+        (!log.is_empty()).then(|| log_keys(origin, log))
+    }
+
+    /// Who this witness trusts for `origin`, in any epoch of a log it follows.
+    fn keys_at(&self, origin: &str) -> Option<LogKeys> {
+        self.logs
+            .get(origin)
+            .cloned()
+            .or_else(|| self.epoch_keys(origin))
+    }
+
     /// The C2SP verifier key of this witness's cosignatures (`name+key id+key`, type 0x04),
     /// for the roster's `[[witnesses]]`.
     #[must_use]
@@ -274,11 +311,31 @@ struct Stored {
     note: String,
 }
 
-/// Every log's latest cosigned checkpoint.
+/// A new log epoch whose declaration this witness accepted: the evidence of an honest
+/// restore, kept with the previous epoch's latest cosigned checkpoint (in `logs`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Declared {
+    /// The epoch the loss happened in.
+    previous_origin: String,
+    /// The lost range, `restored_size..proven_size` of the previous epoch.
+    restored_size: u64,
+    proven_size: u64,
+    /// The peer whose kept checkpoint proves the loss.
+    proven_by: String,
+    /// The latest size of the previous epoch this witness had cosigned when it accepted.
+    cosigned_size: Option<u64>,
+    /// Entry 0 of the new epoch, the declaration, in base64.
+    entry: String,
+}
+
+/// Every log's latest cosigned checkpoint, and the new epochs whose declaration was
+/// accepted (absent when none, so a state without epochs keeps its bytes).
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct Persisted {
     format: String,
     logs: BTreeMap<String, Stored>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    declarations: BTreeMap<String, Declared>,
 }
 
 const STATE_FORMAT: &str = "streha-witness-state/v1";
@@ -313,6 +370,7 @@ struct Counters {
     by_status: std::sync::Mutex<BTreeMap<u16, u64>>,
     evidence_kept: AtomicU64,
     evidence_dropped: AtomicU64,
+    epochs_accepted: AtomicU64,
 }
 
 struct Witness {
@@ -359,6 +417,7 @@ fn load_state(dir: &Path) -> Result<Persisted, ServeError> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Persisted {
             format: STATE_FORMAT.to_owned(),
             logs: BTreeMap::new(),
+            declarations: BTreeMap::new(),
         }),
         Err(e) => Err(state_error(e.to_string())),
     }
@@ -404,6 +463,7 @@ pub async fn serve(config: WitnessConfig) -> Result<(), ServeError> {
         problem: e.to_string(),
     })?;
     let path = format!("{}{ADD_CHECKPOINT_PATH}", config.prefix);
+    let epoch_path = format!("{}{ADD_NEW_EPOCH_PATH}", config.prefix);
     let witness = Arc::new(Witness {
         config,
         signer,
@@ -412,6 +472,7 @@ pub async fn serve(config: WitnessConfig) -> Result<(), ServeError> {
     });
     let app = Router::new()
         .route(&path, post(add_checkpoint))
+        .route(&epoch_path, post(add_new_epoch))
         .route("/metrics", get(metrics))
         .layer(tower::limit::ConcurrencyLimitLayer::new(MAX_CONNECTIONS))
         .with_state(Arc::clone(&witness));
@@ -519,35 +580,32 @@ async fn handle(witness: &Witness, body: Body) -> Response {
     };
     // The origin, from the note's first line, to find the log's keys.
     let origin = request.checkpoint.split('\n').next().unwrap_or_default();
-    let Some(keys) = witness.config.logs.get(origin).cloned() else {
-        return plain(
-            StatusCode::NOT_FOUND,
-            "this witness does not follow that log",
-        );
+    let keys = match witness.config.logs.get(origin) {
+        Some(keys) => keys.clone(),
+        None => {
+            let Some(keys) = witness.config.epoch_keys(origin) else {
+                return plain(
+                    StatusCode::NOT_FOUND,
+                    "this witness does not follow that log",
+                );
+            };
+            // A later epoch is a new log that starts over: followed only once its
+            // declaration of what the epoch before lost was accepted.
+            if !witness.state.lock().await.declarations.contains_key(origin) {
+                return plain(
+                    StatusCode::FORBIDDEN,
+                    format!(
+                        "`{origin}` is a new epoch of a log this witness follows: it is cosigned only after its declaration (POST {}{ADD_NEW_EPOCH_PATH})",
+                        witness.config.prefix
+                    ),
+                );
+            }
+            keys
+        }
     };
-    let note = request.checkpoint.clone();
-    let opened = match tokio::task::spawn_blocking(move || {
-        rules::open_note_within(&note, &keys, rules::NoteBounds::HTTP)
-    })
-    .await
-    {
-        Ok(Ok(opened)) => opened,
-        Ok(Err(refusal)) if refusal.is_malformed() => {
-            return plain(StatusCode::BAD_REQUEST, refusal.to_string());
-        }
-        Ok(Err(NoteRefusal::WrongOrigin { .. })) => {
-            return plain(
-                StatusCode::NOT_FOUND,
-                "this witness does not follow that log",
-            );
-        }
-        Ok(Err(refusal)) => return plain(StatusCode::FORBIDDEN, refusal.to_string()),
-        Err(_) => {
-            return plain(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "the check did not finish",
-            );
-        }
+    let opened = match open_checkpoint(request.checkpoint.clone(), keys).await {
+        Ok(opened) => opened,
+        Err(response) => return response,
     };
     let checkpoint = &opened.checkpoint;
     let mut state = witness.state.lock().await;
@@ -570,37 +628,8 @@ async fn handle(witness: &Witness, body: Body) -> Response {
         Submitter::Anyone,
     ) {
         Verdict::Cosign { advance } => {
-            if advance {
-                state.logs.insert(
-                    origin.to_owned(),
-                    Stored {
-                        size: checkpoint.size(),
-                        root: checkpoint.root().to_hex(),
-                        note: opened.kept_note.clone(),
-                    },
-                );
-                let dir = witness.config.state_dir.clone();
-                let Ok(bytes) = serde_json::to_vec_pretty(&*state) else {
-                    return plain(StatusCode::INTERNAL_SERVER_ERROR, "cannot encode the state");
-                };
-                let written =
-                    tokio::task::spawn_blocking(move || write_durably(&state_path(&dir), &bytes))
-                        .await;
-                if !matches!(written, Ok(Ok(()))) {
-                    // Not persisted: restore the previous state, answer nothing signed.
-                    match stored {
-                        Some(previous) => state.logs.insert(origin.to_owned(), previous),
-                        None => state.logs.remove(origin),
-                    };
-                    tracing::error!(
-                        log = origin,
-                        "cannot persist the witness state; nothing cosigned"
-                    );
-                    return plain(
-                        StatusCode::SERVICE_UNAVAILABLE,
-                        "the witness cannot persist its state; nothing was cosigned",
-                    );
-                }
+            if advance && let Err(response) = persist(witness, &mut state, &opened, None).await {
+                return response;
             }
             drop(state);
             cosignature(witness, checkpoint)
@@ -622,7 +651,8 @@ async fn handle(witness: &Witness, body: Body) -> Response {
                 "bad-proof",
                 stored.as_ref(),
                 &request.checkpoint,
-                request.old_size,
+                &format!("old_size {}", request.old_size),
+                false,
             );
             plain(
                 StatusCode::UNPROCESSABLE_ENTITY,
@@ -637,7 +667,8 @@ async fn handle(witness: &Witness, body: Body) -> Response {
                 kind.name(),
                 stored.as_ref(),
                 &request.checkpoint,
-                request.old_size,
+                &format!("old_size {}", request.old_size),
+                false,
             );
             plain(
                 StatusCode::CONFLICT,
@@ -645,6 +676,258 @@ async fn handle(witness: &Witness, body: Body) -> Response {
             )
         }
     }
+}
+
+/// Verifies a checkpoint note under `keys` (on a blocking thread: signature checks are CPU
+/// work), or the answer that refuses it: 400 malformed, 404 another log, 403 not validly
+/// signed.
+async fn open_checkpoint(note: String, keys: LogKeys) -> Result<Opened, Response> {
+    match tokio::task::spawn_blocking(move || {
+        rules::open_note_within(&note, &keys, rules::NoteBounds::HTTP)
+    })
+    .await
+    {
+        Ok(Ok(opened)) => Ok(opened),
+        Ok(Err(refusal)) if refusal.is_malformed() => {
+            Err(plain(StatusCode::BAD_REQUEST, refusal.to_string()))
+        }
+        Ok(Err(NoteRefusal::WrongOrigin { .. })) => Err(plain(
+            StatusCode::NOT_FOUND,
+            "this witness does not follow that log",
+        )),
+        Ok(Err(refusal)) => Err(plain(StatusCode::FORBIDDEN, refusal.to_string())),
+        Err(_) => Err(plain(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "the check did not finish",
+        )),
+    }
+}
+
+/// Makes `opened` the latest cosigned checkpoint of its log (and, for a new epoch, keeps
+/// its accepted declaration), and writes the state durably before anything is answered.
+/// If it cannot be written, the state is put back as it was and the answer is 503: nothing
+/// is cosigned that the witness could forget.
+async fn persist(
+    witness: &Witness,
+    state: &mut Persisted,
+    opened: &Opened,
+    declared: Option<Declared>,
+) -> Result<(), Response> {
+    let origin = opened.checkpoint.origin().to_owned();
+    let before = state.logs.insert(
+        origin.clone(),
+        Stored {
+            size: opened.checkpoint.size(),
+            root: opened.checkpoint.root().to_hex(),
+            note: opened.kept_note.clone(),
+        },
+    );
+    let before_declared = declared.map(|d| state.declarations.insert(origin.clone(), d));
+    let written = match serde_json::to_vec_pretty(&*state) {
+        Ok(bytes) => {
+            let dir = witness.config.state_dir.clone();
+            tokio::task::spawn_blocking(move || write_durably(&state_path(&dir), &bytes))
+                .await
+                .is_ok_and(|r| r.is_ok())
+        }
+        Err(_) => false,
+    };
+    if written {
+        return Ok(());
+    }
+    // Not persisted: restore the previous state, answer nothing signed.
+    match before {
+        Some(previous) => state.logs.insert(origin.clone(), previous),
+        None => state.logs.remove(&origin),
+    };
+    match before_declared {
+        Some(Some(previous)) => {
+            state.declarations.insert(origin.clone(), previous);
+        }
+        Some(None) => {
+            state.declarations.remove(&origin);
+        }
+        None => {}
+    }
+    tracing::error!(
+        log = origin,
+        "cannot persist the witness state; nothing cosigned"
+    );
+    Err(plain(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "the witness cannot persist its state; nothing was cosigned",
+    ))
+}
+
+async fn add_new_epoch(State(witness): State<Arc<Witness>>, body: Body) -> Response {
+    let response = handle_new_epoch(&witness, body).await;
+    witness.count(response.status());
+    response
+}
+
+/// `add-new-epoch`: the first checkpoint of a later epoch of a log this witness follows,
+/// with its declaration (entry 0) and the declaration's inclusion proof, judged by
+/// [`rules::judge_new_epoch`] against the latest checkpoint of the previous epoch this
+/// witness cosigned (`spec/witness.md` §2.1).
+async fn handle_new_epoch(witness: &Witness, body: Body) -> Response {
+    let Ok(bytes) = to_bytes(body, MAX_NEW_EPOCH_REQUEST_LEN + 1).await else {
+        return plain(
+            StatusCode::BAD_REQUEST,
+            "the request body is too large or was cut off",
+        );
+    };
+    let request = match parse_add_new_epoch(&bytes) {
+        Ok(request) => request,
+        Err(e) => return plain(StatusCode::BAD_REQUEST, e.to_string()),
+    };
+    let origin = request
+        .checkpoint
+        .split('\n')
+        .next()
+        .unwrap_or_default()
+        .to_owned();
+    if witness.config.logs.contains_key(&origin) {
+        return plain(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "`{origin}` is the first epoch of its log, not a new one: submit its checkpoints to {}{ADD_CHECKPOINT_PATH}",
+                witness.config.prefix
+            ),
+        );
+    }
+    let (Some(keys), Some(previous)) = (
+        witness.config.epoch_keys(&origin),
+        streha_core::epoch::previous_epoch_origin(&origin),
+    ) else {
+        return plain(
+            StatusCode::NOT_FOUND,
+            "this witness follows no log of which that is a new epoch",
+        );
+    };
+    let Some(previous_keys) = witness.config.keys_at(&previous) else {
+        return plain(
+            StatusCode::NOT_FOUND,
+            "this witness follows no log of which that is a new epoch",
+        );
+    };
+    let opened = match open_checkpoint(request.checkpoint.clone(), keys).await {
+        Ok(opened) => opened,
+        Err(response) => return response,
+    };
+    let checkpoint = &opened.checkpoint;
+    let mut state = witness.state.lock().await;
+    if state.declarations.contains_key(&origin) {
+        let latest = state.logs.get(&origin).map(|s| (s.size, s.root.clone()));
+        return match latest {
+            // Asked again (an answer lost): the checkpoint it accepted is cosigned again.
+            Some((size, root))
+                if size == checkpoint.size() && root == checkpoint.root().to_hex() =>
+            {
+                drop(state);
+                cosignature(witness, checkpoint)
+            }
+            // Accepted before: the epoch is witnessed at add-checkpoint, from this size.
+            latest => (
+                StatusCode::CONFLICT,
+                [(header::CONTENT_TYPE, SIZE_CONTENT_TYPE)],
+                format!("{}\n", latest.map_or(0, |(size, _)| size)),
+            )
+                .into_response(),
+        };
+    }
+    let seen = state.logs.get(&previous).cloned();
+    let latest = match seen.as_ref().map(|s| Hash::from_hex(&s.root)) {
+        None => None,
+        Some(Ok(root)) => seen.as_ref().map(|s| Latest { size: s.size, root }),
+        Some(Err(_)) => {
+            return plain(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the stored state is corrupt",
+            );
+        }
+    };
+    let loss = match rules::judge_new_epoch(
+        checkpoint,
+        Some((&request.declaration, &request.proof)),
+        &previous_keys,
+        latest.as_ref(),
+    ) {
+        Ok(loss) => loss,
+        Err(refusal) => {
+            drop(state);
+            return refuse_new_epoch(
+                witness,
+                &origin,
+                &refusal,
+                seen.as_ref(),
+                &String::from_utf8_lossy(&bytes),
+            );
+        }
+    };
+    let declared = Declared {
+        previous_origin: loss.previous_origin.clone(),
+        restored_size: loss.restored_size,
+        proven_size: loss.proven_size,
+        proven_by: loss.proven_by.clone(),
+        cosigned_size: latest.map(|l| l.size),
+        entry: BASE64.encode(&request.declaration),
+    };
+    if let Err(response) = persist(witness, &mut state, &opened, Some(declared)).await {
+        return response;
+    }
+    drop(state);
+    witness
+        .counters
+        .epochs_accepted
+        .fetch_add(1, Ordering::Relaxed);
+    tracing::warn!(log = %origin, previous = %loss.previous_origin, restored = loss.restored_size,
+        proven = loss.proven_size, proven_by = %loss.proven_by,
+        "a log restored with a declared loss: entries {}..{} of `{}` declared lost; its new epoch is followed from now on (the previous epoch's last cosigned checkpoint is kept)",
+        loss.restored_size, loss.proven_size, loss.previous_origin);
+    cosignature(witness, checkpoint)
+}
+
+/// The answer to a new epoch whose declaration does not hold: 409 if it hides what this
+/// witness cosigned of the previous epoch (a rollback), 422 if it does not hold in itself,
+/// 400 if the checkpoint is not of a new epoch at all. Except for 400, the request (its
+/// checkpoint signed by the log's key) is kept as evidence with the previous epoch's last
+/// cosigned checkpoint.
+fn refuse_new_epoch(
+    witness: &Witness,
+    origin: &str,
+    refusal: &EpochRefusal,
+    seen: Option<&Stored>,
+    offered: &str,
+) -> Response {
+    let (status, kind) = match refusal {
+        EpochRefusal::NotAnEpoch { .. } | EpochRefusal::Undeclared => {
+            return plain(StatusCode::BAD_REQUEST, refusal.to_string());
+        }
+        EpochRefusal::HidesCosigned { .. } | EpochRefusal::RestoredNotCosigned { .. } => {
+            (StatusCode::CONFLICT, "rollback")
+        }
+        EpochRefusal::NotFirstEntry => (StatusCode::UNPROCESSABLE_ENTITY, "bad-declaration-proof"),
+        EpochRefusal::NotADeclaration(_)
+        | EpochRefusal::WrongPrevious { .. }
+        | EpochRefusal::ProofNotSigned(_)
+        | EpochRefusal::NothingLost { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "bad-declaration"),
+    };
+    if status == StatusCode::CONFLICT {
+        tracing::error!(log = origin, %refusal, "security event: a new epoch of a log whose declaration hides what this witness cosigned of the previous epoch: a rollback; evidence kept");
+    } else {
+        tracing::warn!(log = origin, %refusal, "a new epoch whose declaration does not hold; refused, evidence kept");
+    }
+    // The node offers its new epoch again every round: the same refused request is kept
+    // once.
+    keep_evidence(
+        witness,
+        kind,
+        seen,
+        offered,
+        &format!("new_epoch {origin}"),
+        true,
+    );
+    plain(status, format!("the new epoch is refused: {refusal}"))
 }
 
 fn cosignature(witness: &Witness, checkpoint: &Checkpoint) -> Response {
@@ -666,13 +949,15 @@ fn cosignature(witness: &Witness, checkpoint: &Checkpoint) -> Response {
 }
 
 /// Keeps a refused request that may show a log misbehaving: what was offered, and the
-/// checkpoint this witness had cosigned. Bounded by [`MAX_EVIDENCE_FILES`].
+/// checkpoint this witness had cosigned. Bounded by [`MAX_EVIDENCE_FILES`]. With `once`, the
+/// file is named by its content's hash and the same evidence is kept once.
 fn keep_evidence(
     witness: &Witness,
     kind: &str,
     cosigned: Option<&Stored>,
     offered: &str,
-    old_size: u64,
+    detail: &str,
+    once: bool,
 ) {
     let dir = witness.config.state_dir.join("evidence");
     let count = std::fs::read_dir(&dir).map_or(0, Iterator::count);
@@ -687,10 +972,21 @@ fn keep_evidence(
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos());
     let text = format!(
-        "kind {kind}\nold_size {old_size}\n\n--- cosigned ---\n{}\n--- offered ---\n{offered}",
+        "kind {kind}\n{detail}\n\n--- cosigned ---\n{}\n--- offered ---\n{offered}",
         cosigned.map_or("(none)", |s| s.note.as_str())
     );
-    let path = dir.join(format!("{now}-{kind}.txt"));
+    let path = if once {
+        let path = dir.join(format!(
+            "{kind}-{}.txt",
+            streha_audit::leaf_hash(text.as_bytes()).to_hex()
+        ));
+        if path.exists() {
+            return;
+        }
+        path
+    } else {
+        dir.join(format!("{now}-{kind}.txt"))
+    };
     if write_durably(&path, text.as_bytes()).is_ok() {
         witness
             .counters
@@ -704,7 +1000,7 @@ async fn metrics(State(witness): State<Arc<Witness>>) -> Response {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "# HELP streha_witness_http_requests_total add-checkpoint requests answered, by HTTP status.\n# TYPE streha_witness_http_requests_total counter"
+        "# HELP streha_witness_http_requests_total add-checkpoint and add-new-epoch requests answered, by HTTP status.\n# TYPE streha_witness_http_requests_total counter"
     );
     let by_status = witness
         .counters
@@ -728,6 +1024,11 @@ async fn metrics(State(witness): State<Arc<Witness>>) -> Response {
         out,
         "# HELP streha_witness_evidence_dropped_total Evidence not kept because the evidence directory is full.\n# TYPE streha_witness_evidence_dropped_total counter\nstreha_witness_evidence_dropped_total {}",
         witness.counters.evidence_dropped.load(Ordering::Relaxed)
+    );
+    let _ = writeln!(
+        out,
+        "# HELP streha_witness_epochs_accepted_total New log epochs whose declaration of a loss was accepted.\n# TYPE streha_witness_epochs_accepted_total counter\nstreha_witness_epochs_accepted_total {}",
+        witness.counters.epochs_accepted.load(Ordering::Relaxed)
     );
     let state = witness.state.lock().await;
     let _ = writeln!(

@@ -33,11 +33,20 @@ pub(crate) fn backup(args: &AdminBackupArgs) -> Result<(), CliError> {
             "keys": report.keys,
             "out": report.out,
             "vault_out": report.vault_out,
+            "epoch_bundles": report.epoch_bundles,
         }));
     }
+    let epochs = if report.epoch_bundles.is_empty() {
+        String::new()
+    } else {
+        format!(
+            ", with the bundles of the log's earlier epochs ({})",
+            report.epoch_bundles.join(", ")
+        )
+    };
     crate::util::print_lines(&[
         format!(
-            "backup of log `{}` at size {} written to {}",
+            "backup of log `{}` at size {} written to {}{epochs}",
             report.origin,
             report.size,
             report.out.display()

@@ -241,9 +241,16 @@ pub(crate) fn check(args: &AuditCheckProofArgs) -> Result<(), CliError> {
         .iter()
         .map(|(agency, _)| agency.clone())
         .collect();
+    // A later epoch of the agency's log (after a restore with a declared loss) is named.
+    let epoch = match streha_verify::deps::streha_core::epoch::split_epoch(&checked.origin) {
+        Some((_, epoch)) if epoch > streha_verify::deps::streha_core::epoch::FIRST_EPOCH => {
+            format!(" (epoch {epoch}, `{}`)", checked.origin)
+        }
+        _ => String::new(),
+    };
     util::print_lines(&[
         format!(
-            "{}: entry {} ({}) is in the log of `{}` at size {} (root {}), signed by its node key.",
+            "{}: entry {} ({}) is in the log of `{}`{epoch} at size {} (root {}), signed by its node key.",
             args.proof.display(),
             checked.index,
             checked.entry_kind.unwrap_or("not a Streha audit entry"),
