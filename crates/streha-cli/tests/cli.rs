@@ -1763,6 +1763,12 @@ fn every_officer_operation_of_the_client_library_has_a_command() {
             "the client checks each checkpoint's consistency itself; `audit export` and \
              `audit verify` check every checkpoint",
         ),
+        (
+            "prove_entry_in_epoch",
+            "an earlier log epoch is the node's kept bundle `epochs/<n>.bundle`, which the \
+             officer verifies offline with `audit verify`; `audit prove` proves in the \
+             current epoch",
+        ),
     ];
     let source = fs::read_to_string(
         PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../streha-client/src/client.rs"),

@@ -119,6 +119,7 @@ fn request_name(request: &AppRequest) -> &'static str {
         AppRequest::Checkpoints { .. } => "Checkpoints",
         AppRequest::ConsentsPage { .. } => "ConsentsPage",
         AppRequest::CheckpointsAfter { .. } => "CheckpointsAfter",
+        AppRequest::ProveEntryInEpoch { .. } => "ProveEntryInEpoch",
         _ => "a request",
     }
 }
@@ -1204,6 +1205,48 @@ impl Client {
         let entry = VerifiedEntry::verify(proven, &origin, &self.config.node_key)?;
         self.witness(entry.checkpoint()).await?;
         Ok(entry)
+    }
+
+    /// An entry of epoch `epoch` of the node's log (`spec/audit-log.md` §9) with its
+    /// inclusion proof, verified against the epoch's checkpoint, signed by the node's key
+    /// under that epoch's origin. For an earlier epoch than the node's current one, the
+    /// checkpoint is the last of that epoch, which the node keeps: it is checked on its own
+    /// (an earlier epoch is a log that no longer grows), not against the checkpoints of the
+    /// current epoch. The indices of `DeliveryState::DeliveredInEarlierEpoch` are proven so.
+    ///
+    /// # Errors
+    /// [`ClientError::InclusionProof`], [`ClientError::Checkpoint`],
+    /// [`ClientError::CheckpointOrigin`]; [`ClientError::InvalidResponse`] if the node proves
+    /// another index or an entry of another epoch; transport errors; [`ClientError::Remote`]
+    /// (`NotFound` for an epoch the log does not have).
+    #[tracing::instrument(name = "streha_client.prove_entry_in_epoch", skip_all, fields(epoch = epoch, index = index))]
+    pub async fn prove_entry_in_epoch(
+        &self,
+        epoch: u64,
+        index: u64,
+    ) -> Result<VerifiedEntry, ClientError> {
+        let proven = match self
+            .call(AppRequest::ProveEntryInEpoch { epoch, index })
+            .await?
+        {
+            AppResponse::Entry(proven) => *proven,
+            other => return Err(unexpected("ProveEntryInEpoch", &other)),
+        };
+        if proven.index != index {
+            return Err(invalid(
+                "ProveEntryInEpoch",
+                format!("asked for entry {index}, received entry {}", proven.index),
+            ));
+        }
+        let origin = self.origin_of(&proven.checkpoint);
+        let named = streha_core::epoch::split_epoch(&origin).map(|(_, named)| named);
+        if named != Some(epoch) {
+            return Err(invalid(
+                "ProveEntryInEpoch",
+                format!("asked for epoch {epoch}, received a proof under `{origin}`"),
+            ));
+        }
+        VerifiedEntry::verify(proven, &origin, &self.config.node_key)
     }
 
     /// A consistency proof between two verified checkpoints of the node's log, verified:

@@ -120,6 +120,18 @@ async fn dispatch(shared: &Shared, request: AppRequest) -> Result<AppResponse, F
         AppRequest::ProveEntry { index } => {
             Ok(AppResponse::Entry(Box::new(prove_entry(shared, index)?)))
         }
+        AppRequest::ProveEntryInEpoch { epoch, index } => {
+            let current = crate::epochs::current(shared);
+            if epoch == 0 || epoch > current {
+                return Err(Failure::NotFound(format!(
+                    "this node's log has no epoch {epoch}: it is in epoch {current}"
+                )));
+            }
+            Ok(AppResponse::Entry(Box::new(crate::epochs::prove_at(
+                shared,
+                state::LogPosition { epoch, index },
+            )?)))
+        }
         AppRequest::ProveConsistency { old, new } => Ok(AppResponse::Consistency(
             shared.store.consistency_proof(old, new)?,
         )),
@@ -523,8 +535,13 @@ async fn grant_consent(shared: &Shared, grant: ConsentGrant) -> Result<AppRespon
         }),
     )
     .put(SUBJECT_CONSENTS, subject_key, Vec::new())
-    .put_first_index(CONSENT_INDEX, id.as_bytes().to_vec())
     .require_absent(CONSENTS, id.as_bytes());
+    state::put_position(
+        &mut tx,
+        CONSENT_INDEX,
+        id.as_bytes().to_vec(),
+        crate::epochs::current(shared),
+    );
     Ok(logged(&shared.commit(tx).await?))
 }
 
@@ -598,8 +615,10 @@ fn consents_page(
         };
         let stored: StoredConsent = state::load(&shared.store, CONSENTS, consent_key)?
             .ok_or_else(|| Failure::Internal("a consent of the subject index is missing".into()))?;
-        let log_index = state::load_index(&shared.store, CONSENT_INDEX, consent_key)?
-            .ok_or_else(|| Failure::Internal("a consent has no log index".into()))?;
+        // The index in the epoch it was logged in (`spec/audit-log.md` §9).
+        let log_index = state::load_position(&shared.store, CONSENT_INDEX, consent_key)?
+            .ok_or_else(|| Failure::Internal("a consent has no log index".into()))?
+            .index;
         let status = ConsentStatus {
             grant: stored.grant,
             revoked_at: stored.revoked_at,
@@ -656,8 +675,8 @@ async fn submit(shared: &Shared, envelope: Envelope) -> Result<AppResponse, Fail
     let id = header.envelope_id;
 
     // A retried submission of an accepted envelope gets the same answer.
-    if let Some(index) = state::load_index(&shared.store, DISCLOSED, id.as_bytes())? {
-        return accepted_again(shared, &envelope, id, index);
+    if let Some(position) = state::load_position(&shared.store, DISCLOSED, id.as_bytes())? {
+        return accepted_again(shared, &envelope, id, position);
     }
     shared.check_disk_reserve()?;
     if header.sender != shared.agency {
@@ -774,17 +793,23 @@ async fn submit(shared: &Shared, envelope: Envelope) -> Result<AppResponse, Fail
                 }),
             )
             .put_body(OUTBOUND, id.as_bytes().to_vec(), state::encode(&outbound))
-            .put_first_index(DISCLOSED, id.as_bytes().to_vec())
             .require_absent(DISCLOSED, id.as_bytes());
+            state::put_position(
+                &mut tx,
+                DISCLOSED,
+                id.as_bytes().to_vec(),
+                crate::epochs::current(shared),
+            );
             at_rest::record_key(shared, &mut tx, outbound.about)?;
             let recipient = outbound.recipient.clone();
             let committed = match shared.commit(tx).await {
                 Ok(committed) => committed,
                 Err(Failure::Conflict(_)) => {
                     // A concurrent submission of the same envelope won the race.
-                    let index = state::load_index(&shared.store, DISCLOSED, id.as_bytes())?
-                        .ok_or_else(|| Failure::Internal("lost a submission race".into()))?;
-                    return accepted_again(shared, &envelope, id, index);
+                    let position =
+                        state::load_position(&shared.store, DISCLOSED, id.as_bytes())?
+                            .ok_or_else(|| Failure::Internal("lost a submission race".into()))?;
+                    return accepted_again(shared, &envelope, id, position);
                 }
                 Err(e) => return Err(e),
             };
@@ -800,24 +825,36 @@ async fn submit(shared: &Shared, envelope: Envelope) -> Result<AppResponse, Fail
     }
 }
 
-/// The answer to a repeated submission: the same acceptance, if it is the same envelope.
+/// The answer to a repeated submission: the same acceptance, if it is the same envelope
+/// (its `disclosed` entry read from the epoch it was logged in). Accepted in an earlier
+/// epoch of the log, it is not accepted again: the answer says so precisely, since
+/// `Accepted`'s index counts in the current epoch (`spec/audit-log.md` §9).
 fn accepted_again(
     shared: &Shared,
     envelope: &Envelope,
     id: EnvelopeId,
-    index: u64,
+    position: state::LogPosition,
 ) -> Result<AppResponse, Failure> {
-    let entry = shared
-        .store
-        .entry(index)?
-        .and_then(|bytes| AuditEntry::decode(&bytes).ok());
+    let entry = AuditEntry::decode(&crate::epochs::entry_at(shared, position)?).ok();
+    let index = position.index;
     match entry {
         Some(AuditEntry::Disclosed {
-            ciphertext_hash, ..
-        }) if ciphertext_hash == envelope.ciphertext_hash => Ok(AppResponse::Accepted {
-            envelope: id,
-            index,
-        }),
+            header,
+            ciphertext_hash,
+            ..
+        }) if header.envelope_id == id && ciphertext_hash == envelope.ciphertext_hash => {
+            if position.epoch != crate::epochs::current(shared) {
+                return Err(Failure::Conflict(format!(
+                    "envelope {id} was accepted already, in epoch {} of this node's log (entry {index}), before the log continued in epoch {} after a declared loss; it is not submitted again (ask its delivery status; prove the entry with ProveEntryInEpoch)",
+                    position.epoch,
+                    crate::epochs::current(shared)
+                )));
+            }
+            Ok(AppResponse::Accepted {
+                envelope: id,
+                index,
+            })
+        }
         _ => Err(Failure::Conflict(format!(
             "envelope id {id} was already used for a different envelope; seal again with a fresh id"
         ))),
@@ -921,10 +958,19 @@ fn delivery_status(shared: &Shared, id: EnvelopeId) -> Result<AppResponse, Failu
         }));
     }
     if let Some(delivered) = state::load::<Delivered>(&shared.store, DELIVERED, id.as_bytes())? {
-        let receipt_index = state::load_index(&shared.store, RECEIPT_INDEX, id.as_bytes())?
+        let receipt = state::load_position(&shared.store, RECEIPT_INDEX, id.as_bytes())?
             .ok_or_else(|| Failure::Internal("a delivered envelope has no receipt index".into()))?;
+        if receipt.epoch != crate::epochs::current(shared) {
+            return Ok(AppResponse::Delivery(
+                DeliveryState::DeliveredInEarlierEpoch {
+                    epoch: receipt.epoch,
+                    receipt_index: receipt.index,
+                    receiver_index: delivered.receiver_index,
+                },
+            ));
+        }
         return Ok(AppResponse::Delivery(DeliveryState::Delivered {
-            receipt_index,
+            receipt_index: receipt.index,
             receiver_index: delivered.receiver_index,
         }));
     }
@@ -957,13 +1003,14 @@ fn inbox(shared: &Shared, after: Option<EnvelopeId>, limit: u32) -> Result<AppRe
             .and_then(|b| b.try_into().ok())
             .zip(key.get(8..24).and_then(|b| b.try_into().ok()))
             .ok_or_else(|| Failure::Internal("malformed inbox order key".into()))?;
-        let received_index = state::load_index(&shared.store, RECEIVED, &id_bytes)?
+        let received = state::load_position(&shared.store, RECEIVED, &id_bytes)?
             .ok_or_else(|| Failure::Internal("a received envelope has no log index".into()))?;
         let id = EnvelopeId::from_bytes(id_bytes);
         let item = InboxItem {
             envelope: id,
-            header: received_header(shared, id, received_index)?,
-            received_index,
+            header: received_header(shared, id, received)?,
+            // In the epoch it was logged in (`spec/audit-log.md` §9).
+            received_index: received.index,
             received_at: streha_core::Timestamp::from_unix_millis(u64::from_be_bytes(received_at)),
         };
         if !page.offer(item) {
@@ -973,16 +1020,15 @@ fn inbox(shared: &Shared, after: Option<EnvelopeId>, limit: u32) -> Result<AppRe
     Ok(AppResponse::Inbox(page.into_items()))
 }
 
-/// The encoded header of a received envelope, from its `received` entry.
+/// The encoded header of a received envelope, from its `received` entry (in the epoch it
+/// was logged in).
 fn received_header(
     shared: &Shared,
     id: EnvelopeId,
-    received_index: u64,
+    received: state::LogPosition,
 ) -> Result<Vec<u8>, Failure> {
-    let entry = shared
-        .store
-        .entry(received_index)?
-        .ok_or_else(|| Failure::Internal(format!("log entry {received_index} is missing")))?;
+    let received_index = received.index;
+    let entry = crate::epochs::entry_at(shared, received)?;
     match AuditEntry::decode(&entry) {
         Ok(AuditEntry::Received { header, .. }) if header.envelope_id == id => Ok(header.encode()),
         _ => Err(Failure::Internal(format!(

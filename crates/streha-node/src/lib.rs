@@ -33,6 +33,7 @@ mod clock;
 mod committer;
 mod config;
 mod daemon;
+mod epochs;
 mod failure;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;

@@ -18,8 +18,8 @@ use streha_core::{AgencyId, AuditEntry, EnvelopeId};
 use streha_store::Transaction;
 use streha_wire::limits::{MAX_BATCH_BYTES, MAX_BATCH_ENVELOPES};
 use streha_wire::peer::{
-    BatchOutcome, BatchedDelivery, DeliveryBatch, EntryProof, KeptCheckpoint, PeerRequest,
-    PeerResponse,
+    BatchOutcome, BatchReceipt, BatchedDelivery, Delivery, DeliveryBatch, EntryProof,
+    KeptCheckpoint, PeerRequest, PeerResponse, ProvenEntry,
 };
 use streha_wire::text::{Untrusted, sanitized};
 use streha_wire::{AgencyEntry, ErrorCode, Roster};
@@ -483,10 +483,29 @@ async fn deliver_batch(
     let mut sent = Vec::with_capacity(batch.len());
     for (position, (id, item)) in batch.iter().enumerate() {
         match batched(shared, latest.size, *id, item) {
-            Ok(delivery) => {
+            Ok(Prepared::Batched(delivery)) => {
                 results.push(None);
-                deliveries.push(delivery);
+                deliveries.push(*delivery);
                 sent.push(position);
+            }
+            // Its evidence is (partly) in an earlier epoch of the log: each proof under its
+            // own epoch's checkpoint, in a delivery of its own (`spec/audit-log.md` §9).
+            Ok(Prepared::Alone(delivery)) => {
+                let request = PeerRequest::Deliver(delivery);
+                let answered = match peers.request(shared, &peer, &request).await {
+                    Err(reason) => Err(Setback::Retry(reason)),
+                    Ok(response) => answer(
+                        shared,
+                        &roster,
+                        &peer,
+                        &[(*id, item)],
+                        as_batch_receipt(response),
+                    )
+                    .await
+                    .pop()
+                    .unwrap_or_else(|| Err(Setback::Retry("no outcome".into()))),
+                };
+                results.push(Some(answered));
             }
             Err(setback) => results.push(Some(Err(setback))),
         }
@@ -521,14 +540,54 @@ async fn deliver_batch(
         .collect()
 }
 
-/// One envelope of a batch, with its `disclosed` entry (and its consent's `consent granted`
-/// entry) proven in the tree of size `size`.
+/// A delivery ready to send.
+enum Prepared {
+    /// Every proof in the current epoch: one delivery of a batch, proven under the batch's
+    /// checkpoint.
+    Batched(Box<BatchedDelivery>),
+    /// A proof in an earlier epoch of the log (an envelope disclosed before the log
+    /// continued in a new epoch, or a consent granted before): a delivery of its own, each
+    /// proof with its epoch's checkpoint.
+    Alone(Box<Delivery>),
+}
+
+/// The answer to a single delivery in the form of a batch's receipt of one, so that one
+/// code checks and logs receipts.
+fn as_batch_receipt(response: PeerResponse) -> PeerResponse {
+    match response {
+        PeerResponse::Receipt(receipt) => {
+            let ProvenEntry {
+                entry,
+                index,
+                proof,
+                checkpoint,
+            } = receipt.received;
+            PeerResponse::BatchReceipt(Box::new(BatchReceipt {
+                checkpoint,
+                outcomes: vec![BatchOutcome::Received(EntryProof {
+                    entry,
+                    index,
+                    proof,
+                })],
+            }))
+        }
+        PeerResponse::Refused(reason) => PeerResponse::BatchReceipt(Box::new(BatchReceipt {
+            checkpoint: String::new(),
+            outcomes: vec![BatchOutcome::Refused(reason)],
+        })),
+        other => other,
+    }
+}
+
+/// One envelope to deliver, with its `disclosed` entry (and its consent's `consent granted`
+/// entry) proven: in the tree of size `size` when both are in the current epoch (a batch's
+/// delivery), else each in its epoch (a delivery of its own).
 fn batched(
     shared: &Shared,
     size: u64,
     id: EnvelopeId,
     item: &Outbound,
-) -> Result<BatchedDelivery, Setback> {
+) -> Result<Prepared, Setback> {
     let internal = |f: Failure| Setback::Retry(f.to_string());
     let prove = |index: u64| -> Result<EntryProof, Setback> {
         if index >= size {
@@ -551,7 +610,7 @@ fn batched(
             proof,
         })
     };
-    let sender_log_index = state::load_index(&shared.store, DISCLOSED, id.as_bytes())
+    let disclosed = state::load_position(&shared.store, DISCLOSED, id.as_bytes())
         .map_err(|e| internal(e.into()))?
         .ok_or_else(|| {
             Setback::Hold(
@@ -561,17 +620,16 @@ fn batched(
         })?;
     let consent = match item.consent {
         None => None,
-        Some(consent) => {
-            let index = state::load_index(&shared.store, CONSENT_INDEX, consent.as_bytes())
+        Some(consent) => Some(
+            state::load_position(&shared.store, CONSENT_INDEX, consent.as_bytes())
                 .map_err(|e| internal(e.into()))?
                 .ok_or_else(|| {
                     Setback::Hold(
                         HoldClass::Other,
                         format!("consent {consent} is not in this log"),
                     )
-                })?;
-            Some(prove(index)?)
-        }
+                })?,
+        ),
     };
     let envelope = at_rest::open(shared, Place::Queue, item.about, id, &item.sealed_envelope)
         .map_err(|f| match f {
@@ -581,12 +639,28 @@ fn batched(
                 format!("the queued envelope cannot be read: {other}"),
             ),
         })?;
-    Ok(BatchedDelivery {
+    let current = crate::epochs::current(shared);
+    if disclosed.epoch == current && consent.is_none_or(|c| c.epoch == current) {
+        return Ok(Prepared::Batched(Box::new(BatchedDelivery {
+            envelope,
+            disclosed: prove(disclosed.index)?,
+            subject: item.subject.clone(),
+            consent: consent.map(|c| prove(c.index)).transpose()?,
+        })));
+    }
+    // A kept epoch that cannot be read is for a person to look at, not to retry forever.
+    let in_epoch = |position| {
+        crate::epochs::prove_at(shared, position).map_err(|f| match f {
+            Failure::Internal(what) => Setback::Hold(HoldClass::Other, what),
+            other => Setback::Retry(other.to_string()),
+        })
+    };
+    Ok(Prepared::Alone(Box::new(Delivery {
         envelope,
-        disclosed: prove(sender_log_index)?,
+        disclosed: in_epoch(disclosed)?,
         subject: item.subject.clone(),
-        consent,
-    })
+        consent: consent.map(in_epoch).transpose()?,
+    })))
 }
 
 /// What the receiver's answer to a batch means for each of its envelopes: the receipts
@@ -634,6 +708,20 @@ async fn answer(
         .outcomes
         .iter()
         .any(|outcome| matches!(outcome, BatchOutcome::Received(_)));
+    // A receipt proven in an earlier epoch of the receiver's log carries its own checkpoint.
+    let open_own = |note: &str| {
+        epoch_log_verifier(roster, recipient, note)
+            .map_err(|e| e.to_string())
+            .and_then(|verifier| {
+                let checkpoint = shared
+                    .verified_checkpoints
+                    .open(note, &verifier)
+                    .map_err(|e| format!("checkpoint: {e}"))?;
+                let kept = KeptCheckpoint::from_verified(note, &checkpoint, &verifier)
+                    .map_err(|e| format!("checkpoint: {e}"))?;
+                Ok((checkpoint, kept))
+            })
+    };
     let opened = if any_received {
         epoch_log_verifier(roster, recipient, &receipt.checkpoint)
             .map_err(|e| e.to_string())
@@ -665,6 +753,20 @@ async fn answer(
                     Ok(None) => Err("no checkpoint was opened".to_owned()),
                     Err(what) => Err(what.clone()),
                 };
+                match checked {
+                    Ok(tx) => {
+                        results.push(None);
+                        txs.push(tx);
+                        logging.push((position, *id, proven.index));
+                    }
+                    Err(what) => results.push(Some(Err(bad(what)))),
+                }
+            }
+            BatchOutcome::ReceivedInEarlierEpoch(proven) => {
+                let (entry, note) = proven.clone().split();
+                let checked = open_own(&note).and_then(|(checkpoint, kept)| {
+                    receipt_tx(shared, recipient, *id, item, &checkpoint, &kept, &entry)
+                });
                 match checked {
                     Ok(tx) => {
                         results.push(None);
@@ -772,7 +874,12 @@ fn receipt_tx(
             receiver_index: proven.index,
         }),
     )
-    .put_first_index(RECEIPT_INDEX, id.as_bytes().to_vec())
     .require_present(OUTBOUND, id.as_bytes());
+    state::put_position(
+        &mut tx,
+        RECEIPT_INDEX,
+        id.as_bytes().to_vec(),
+        crate::epochs::current(shared),
+    );
     Ok(tx)
 }

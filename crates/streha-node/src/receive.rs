@@ -27,7 +27,7 @@ use crate::at_rest::{self, Place};
 use crate::failure::Failure;
 use crate::metrics::Metrics;
 use crate::shared::{Shared, epoch_log_verifier};
-use crate::state::{self, INBOX, INBOX_ORDER, InboxRecord, RECEIVE_REFUSED, RECEIVED};
+use crate::state::{self, INBOX, INBOX_ORDER, InboxRecord, LogPosition, RECEIVE_REFUSED, RECEIVED};
 
 /// Answers one peer request. Never panics; every failure becomes an error response.
 pub(crate) async fn handle(
@@ -48,6 +48,9 @@ pub(crate) async fn handle(
         }
         PeerRequest::WitnessNewEpoch(request) => {
             crate::witness::handle_witness_new_epoch(shared, peer, *request).await
+        }
+        PeerRequest::KeptCheckpoint { origin } => {
+            crate::recovery::handle_kept_checkpoint(shared, peer, &origin)
         }
         _ => Err(Failure::BadRequest(
             "this node does not support that request; upgrade the node".into(),
@@ -98,8 +101,9 @@ struct Incoming<'a> {
 
 /// What the receiver decided about one delivery.
 enum Outcome {
-    /// Received and logged at this index (now, or by an earlier delivery).
-    Received(u64),
+    /// Received and logged at this position (now, or by an earlier delivery, perhaps in an
+    /// earlier epoch of the log).
+    Received(LogPosition),
     /// Refused by policy; the refusal is logged.
     Refused(RefusalReason),
 }
@@ -148,8 +152,8 @@ async fn receive_one(
     };
     let mut results = receive_all(shared, peer, vec![incoming]).await?;
     match results.pop() {
-        Some(Ok(Outcome::Received(index))) => Ok(PeerResponse::Receipt(Box::new(Receipt {
-            received: crate::app::prove_entry(shared, index)?,
+        Some(Ok(Outcome::Received(position))) => Ok(PeerResponse::Receipt(Box::new(Receipt {
+            received: crate::epochs::prove_at(shared, position)?,
         }))),
         Some(Ok(Outcome::Refused(reason))) => Ok(PeerResponse::Refused(reason)),
         Some(Err(failure)) => Err(failure),
@@ -190,10 +194,15 @@ async fn receive_batch(
         .store
         .latest_checkpoint()
         .ok_or_else(|| Failure::Internal("the log has no checkpoint".into()))?;
+    let current = crate::epochs::current(shared);
     let mut outcomes = Vec::with_capacity(results.len());
     for result in results {
         outcomes.push(match result {
-            Ok(Outcome::Received(index)) => {
+            // Received in an earlier epoch: proven in that epoch, under its own checkpoint.
+            Ok(Outcome::Received(position)) if position.epoch != current => {
+                BatchOutcome::ReceivedInEarlierEpoch(crate::epochs::prove_at(shared, position)?)
+            }
+            Ok(Outcome::Received(LogPosition { index, .. })) => {
                 let entry = shared
                     .store
                     .entry(index)?
@@ -271,7 +280,10 @@ async fn receive_all(
             (Pending::Received { id, .. }, Ok(committed)) => {
                 Metrics::bump(&shared.metrics.disclosures_received);
                 tracing::info!(envelope = %id, peer = %peer.id, index = committed.first_index, "disclosure received");
-                Ok(Outcome::Received(committed.first_index))
+                Ok(Outcome::Received(LogPosition {
+                    epoch: crate::epochs::current(shared),
+                    index: committed.first_index,
+                }))
             }
             // Received concurrently (or earlier in this batch) under the same id.
             (
@@ -280,7 +292,7 @@ async fn receive_all(
                     ciphertext_hash,
                 },
                 Err(Failure::Conflict(_)),
-            ) => state::load_index(&shared.store, RECEIVED, id.as_bytes())
+            ) => state::load_position(&shared.store, RECEIVED, id.as_bytes())
                 .map_err(Failure::from)
                 .and_then(|index| {
                     index.ok_or_else(|| Failure::Internal("lost a delivery race".into()))
@@ -324,8 +336,8 @@ fn prepare(
     let id = header.envelope_id;
 
     // A repeated delivery (the sender retrying after a lost receipt) gets the first receipt.
-    if let Some(index) = state::load_index(&shared.store, RECEIVED, id.as_bytes())? {
-        return received_again(shared, &envelope.ciphertext_hash, index)
+    if let Some(position) = state::load_position(&shared.store, RECEIVED, id.as_bytes())? {
+        return received_again(shared, &envelope.ciphertext_hash, position)
             .map(|index| Prepared::Done(Outcome::Received(index)));
     }
     shared.check_disk_reserve()?;
@@ -450,8 +462,13 @@ fn prepare(
                 }
                 .encode(),
             )
-            .put_first_index(RECEIVE_REFUSED, key.clone())
             .require_absent(RECEIVE_REFUSED, &key);
+            state::put_position(
+                &mut tx,
+                RECEIVE_REFUSED,
+                key.clone(),
+                crate::epochs::current(shared),
+            );
             Ok(Prepared::Commit(tx, Pending::Refused { id, reason }))
         }
         Decision::Allowed { basis, .. } => {
@@ -481,8 +498,13 @@ fn prepare(
                 crate::app::inbox_order_key(now, id),
                 Vec::new(),
             )
-            .put_first_index(RECEIVED, id.as_bytes().to_vec())
             .require_absent(RECEIVED, id.as_bytes());
+            state::put_position(
+                &mut tx,
+                RECEIVED,
+                id.as_bytes().to_vec(),
+                crate::epochs::current(shared),
+            );
             at_rest::record_key(shared, &mut tx, record.about)?;
             Ok(Prepared::Commit(
                 tx,
@@ -532,17 +554,19 @@ fn repeated_refusal(
     Outcome::Refused(reason)
 }
 
-/// The index of the first `received` entry of an envelope already received, if the repeat
-/// is the same envelope (the same ciphertext hash).
-fn received_again(shared: &Shared, ciphertext: &[u8; 32], index: u64) -> Result<u64, Failure> {
-    let entry = shared
-        .store
-        .entry(index)?
-        .ok_or_else(|| Failure::Internal(format!("log entry {index} is missing")))?;
+/// The position of the first `received` entry of an envelope already received, if the
+/// repeat is the same envelope (the same ciphertext hash): read in the epoch it was logged
+/// in, from the kept bundle if that is an earlier one (`spec/audit-log.md` §9).
+fn received_again(
+    shared: &Shared,
+    ciphertext: &[u8; 32],
+    position: LogPosition,
+) -> Result<LogPosition, Failure> {
+    let entry = crate::epochs::entry_at(shared, position)?;
     match AuditEntry::decode(&entry) {
         Ok(AuditEntry::Received {
             ciphertext_hash, ..
-        }) if ciphertext_hash == *ciphertext => Ok(index),
+        }) if ciphertext_hash == *ciphertext => Ok(position),
         _ => Err(Failure::Conflict(
             "this envelope id was already received with different content; a replay or a bug at the sender".into(),
         )),

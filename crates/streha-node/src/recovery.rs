@@ -19,7 +19,8 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use streha_audit::{Checkpoint, CheckpointError, SignedNote};
-use streha_wire::peer::{PeerRequest, PeerResponse};
+use streha_core::AuditEntry;
+use streha_wire::peer::{KeptCheckpoint, PeerRequest, PeerResponse};
 use streha_wire::roster::AgencyEntry;
 use tokio::sync::watch;
 
@@ -78,6 +79,105 @@ pub(crate) fn handle_cosigned_checkpoint(
         None => None,
     };
     Ok(PeerResponse::CosignedCheckpoint(view.map(|view| view.note)))
+}
+
+/// The least time between two scans of this node's log for the delivery evidence it keeps
+/// of one peer's log ([`handle_kept_checkpoint`]): a scan reads the whole log, and a peer
+/// asks only while it recovers (every [`RECOVERY_RETRY`] until answered).
+pub(crate) const KEPT_SCAN_INTERVAL: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// The largest checkpoint of `owner`'s log `origin` (one of its epochs) that this node's log
+/// keeps as delivery evidence — a `received` entry's sender checkpoint, a `receipt` entry's
+/// receiver checkpoint — whose kept signature verifies under `origin` with `owner`'s node
+/// key: the kept form and the signed note rebuilt from it. Reads the whole log (the current
+/// epoch's: the evidence of this node's own earlier epochs is in their kept bundles).
+pub(crate) fn largest_kept(
+    shared: &Shared,
+    owner: &AgencyEntry,
+    origin: &str,
+) -> Result<Option<(KeptCheckpoint, String)>, Failure> {
+    let verifier = streha_audit::NoteVerifier::new(origin, *owner.node_key.as_dalek())
+        .map_err(|e| Failure::BadRequest(format!("`{origin}` is not a valid log origin: {e}")))?;
+    let mut candidates: Vec<KeptCheckpoint> = Vec::new();
+    for index in 0..shared.store.tree_size() {
+        let Some(bytes) = shared.store.entry(index)? else {
+            continue;
+        };
+        let kept = match AuditEntry::decode(&bytes) {
+            Ok(AuditEntry::Received {
+                header,
+                sender_tree_size,
+                sender_root_hash,
+                sender_checkpoint_signature,
+                ..
+            }) if header.sender == owner.id => KeptCheckpoint {
+                size: sender_tree_size,
+                root: sender_root_hash,
+                signature: sender_checkpoint_signature,
+            },
+            Ok(AuditEntry::Receipt {
+                recipient,
+                receiver_tree_size,
+                receiver_root_hash,
+                receiver_checkpoint_signature,
+                ..
+            }) if recipient == owner.id => KeptCheckpoint {
+                size: receiver_tree_size,
+                root: receiver_root_hash,
+                signature: receiver_checkpoint_signature,
+            },
+            _ => continue,
+        };
+        candidates.push(kept);
+    }
+    // The largest first; evidence of another epoch of the owner's log does not verify under
+    // `origin` and is passed over.
+    candidates.sort_unstable_by_key(|kept| std::cmp::Reverse(kept.size));
+    candidates.dedup();
+    for kept in candidates {
+        if kept.verify(&verifier).is_ok() {
+            let note = kept
+                .to_note(&verifier)
+                .map_err(|e| Failure::Internal(format!("cannot rebuild a kept checkpoint: {e}")))?;
+            return Ok(Some((kept, note)));
+        }
+    }
+    Ok(None)
+}
+
+/// Answers a peer's [`PeerRequest::KeptCheckpoint`]: the largest checkpoint of one epoch of
+/// its own log that this node keeps as delivery evidence ([`largest_kept`]), at most one
+/// scan per peer per [`KEPT_SCAN_INTERVAL`] (`Unavailable` meanwhile: retried).
+pub(crate) fn handle_kept_checkpoint(
+    shared: &Shared,
+    peer: &AgencyEntry,
+    origin: &str,
+) -> Result<PeerResponse, Failure> {
+    let roster = shared.roster();
+    if peer.epoch_of(roster.federation(), origin).is_none() {
+        return Err(Failure::BadRequest(format!(
+            "`{origin}` is not an epoch of `{}`'s log: a node asks only about its own",
+            peer.id
+        )));
+    }
+    {
+        let now = std::time::Instant::now();
+        let mut scans = shared
+            .evidence_scans
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        scans.retain(|_, at| now.duration_since(*at) < KEPT_SCAN_INTERVAL);
+        if scans.contains_key(&peer.id) {
+            return Err(Failure::Unavailable(format!(
+                "this node scans its log for the evidence it keeps of one peer's log once per {} s; retry later",
+                KEPT_SCAN_INTERVAL.as_secs()
+            )));
+        }
+        scans.insert(peer.id.clone(), now);
+    }
+    Ok(PeerResponse::KeptCheckpoint(
+        largest_kept(shared, peer, origin)?.map(|(_, note)| note),
+    ))
 }
 
 /// Checks a peer's answer: a checkpoint of this node's log, signed by this node's key.
@@ -146,7 +246,13 @@ pub(crate) async fn run(
 ) {
     let restored = shared.store.tree_size();
     let restored_root = shared.store.root();
+    // Per peer, the largest checkpoint of this log it cosigned; and, asked once that is
+    // known, the largest it keeps as delivery evidence (a delivery's or a receipt's
+    // checkpoint, which no witness may have cosigned yet): a declaration of a loss proves
+    // the largest of all, so that it hides nothing a peer holds (`spec/audit-log.md` §9).
     let mut answered: std::collections::BTreeMap<String, Option<(u64, String)>> =
+        std::collections::BTreeMap::new();
+    let mut kept: std::collections::BTreeMap<String, Option<(u64, String)>> =
         std::collections::BTreeMap::new();
     loop {
         if *shutdown.borrow() {
@@ -199,10 +305,21 @@ pub(crate) async fn run(
                 }
             }
         }
+        for peer in &others {
+            if answered.contains_key(peer.id.as_str())
+                && !kept.contains_key(peer.id.as_str())
+                && let Some(answer) = ask_kept(&shared, &peers, peer, &mut shutdown).await
+            {
+                kept.insert(peer.id.as_str().to_owned(), answer);
+            }
+        }
+        if *shutdown.borrow() {
+            return;
+        }
         let waiting: Vec<&str> = others
             .iter()
             .map(|a| a.id.as_str())
-            .filter(|id| !answered.contains_key(*id))
+            .filter(|id| !answered.contains_key(*id) || !kept.contains_key(*id))
             .collect();
         if waiting.is_empty() {
             break;
@@ -212,6 +329,16 @@ pub(crate) async fn run(
         tokio::select! {
             () = tokio::time::sleep(RECOVERY_RETRY) => {}
             _ = shutdown.changed() => return,
+        }
+    }
+    // Both answers of a peer count as one: the larger.
+    for (peer, answer) in kept {
+        let Some((size, note)) = answer else {
+            continue;
+        };
+        let slot = answered.entry(peer).or_insert(None);
+        if slot.as_ref().is_none_or(|(cosigned, _)| size > *cosigned) {
+            *slot = Some((size, note));
         }
     }
     let outcome = decide(restored, &answered);
@@ -251,7 +378,54 @@ pub(crate) async fn run(
     }
 }
 
-/// The outcome of the answers (peer → its latest cosigned size and note).
+/// Asks `peer` for the largest checkpoint of this node's log (in its current epoch) it keeps
+/// as delivery evidence. `Some(answer)` once answered (`Some(None)`: it keeps none, or it is
+/// a node that does not know the request, which is logged); `None` to ask again later.
+async fn ask_kept(
+    shared: &Arc<Shared>,
+    peers: &Arc<Peers>,
+    peer: &AgencyEntry,
+    shutdown: &mut watch::Receiver<bool>,
+) -> Option<Option<(u64, String)>> {
+    let request = PeerRequest::KeptCheckpoint {
+        origin: shared.store.origin().to_owned(),
+    };
+    let answer = tokio::select! {
+        answer = peers.request(shared, peer, &request) => answer,
+        _ = shutdown.changed() => return None,
+    };
+    match answer {
+        Ok(PeerResponse::KeptCheckpoint(None)) => Some(None),
+        Ok(PeerResponse::KeptCheckpoint(Some(note))) => match check_answer(shared, &note) {
+            Ok((size, _)) => Some(Some((size, note))),
+            Err(problem) => {
+                tracing::warn!(peer = %peer.id, %problem,
+                    "recovery: a peer's kept delivery evidence of this log does not verify; ignored");
+                None
+            }
+        },
+        Ok(PeerResponse::Error(error)) if error.code == streha_wire::ErrorCode::BadRequest => {
+            tracing::warn!(peer = %peer.id, error = %error,
+                "recovery: a peer cannot say what delivery evidence it keeps of this log (an older node?); only what it cosigned counts");
+            Some(None)
+        }
+        Ok(PeerResponse::Error(error)) => {
+            tracing::info!(peer = %peer.id, error = %error, "recovery: peer's kept evidence not known yet; retrying");
+            None
+        }
+        Ok(_) => {
+            tracing::warn!(peer = %peer.id, "recovery: unexpected answer");
+            None
+        }
+        Err(problem) => {
+            tracing::info!(peer = %peer.id, %problem, "recovery: peer not reached yet; retrying");
+            None
+        }
+    }
+}
+
+/// The outcome of the answers (peer → the largest size it cosigned or keeps as delivery
+/// evidence, and that checkpoint's note).
 pub(crate) fn decide(
     restored: u64,
     answered: &std::collections::BTreeMap<String, Option<(u64, String)>>,

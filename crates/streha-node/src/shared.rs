@@ -168,6 +168,14 @@ pub(crate) struct Shared {
     /// Becomes true when the node must restart (an accepted loss: the log continues in a
     /// new epoch, opened at start).
     pub(crate) restart: tokio::sync::watch::Sender<bool>,
+    /// The data directory (where the bundles of the log's earlier epochs are kept).
+    pub(crate) data_dir: std::path::PathBuf,
+    /// The log's earlier epochs, loaded from their kept bundles when needed (`epochs`).
+    pub(crate) kept_epochs: crate::epochs::KeptEpochs,
+    /// When each peer last had this node scan its log for the delivery evidence it keeps of
+    /// that peer's log (`recovery::handle_kept_checkpoint`): one scan per peer per
+    /// `recovery::KEPT_SCAN_INTERVAL`.
+    pub(crate) evidence_scans: Mutex<HashMap<AgencyId, std::time::Instant>>,
 }
 
 impl std::fmt::Debug for Shared {
@@ -248,6 +256,9 @@ impl Shared {
             lost_entries: std::sync::atomic::AtomicU64::new(0),
             proven_loss: Mutex::new(None),
             restart: tokio::sync::watch::channel(false).0,
+            data_dir: data_dir.to_path_buf(),
+            kept_epochs: crate::epochs::KeptEpochs::default(),
+            evidence_scans: Mutex::new(HashMap::new()),
         })
     }
 

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use streha_core::{
     AgencyId, ConsentGrant, ConsentId, Subject, SubjectId, Timestamp, WitnessAlarmKind,
 };
-use streha_store::{Namespace, Store, StoreError};
+use streha_store::{Namespace, Store, StoreError, Transaction};
 use streha_wire::peer::SubjectFacts;
 
 /// Subject id → [`Subject`].
@@ -14,16 +14,16 @@ pub(crate) const SUBJECTS: Namespace = Namespace::new(1);
 pub(crate) const CONSENTS: Namespace = Namespace::new(2);
 /// Subject id ‖ consent id → empty: the consents of a subject.
 pub(crate) const SUBJECT_CONSENTS: Namespace = Namespace::new(3);
-/// Consent id → log index of its `consent granted` entry.
+/// Consent id → [`LogPosition`] of its `consent granted` entry.
 pub(crate) const CONSENT_INDEX: Namespace = Namespace::new(4);
 /// Envelope id → [`Outbound`]: disclosed, not yet acknowledged by the receiver. Kept in a
 /// body file of its own (`Transaction::put_body`), not in sled.
 pub(crate) const OUTBOUND: Namespace = Namespace::new(5);
-/// Envelope id → log index of its `disclosed` entry (submit idempotency).
+/// Envelope id → [`LogPosition`] of its `disclosed` entry (submit idempotency).
 pub(crate) const DISCLOSED: Namespace = Namespace::new(6);
 /// Envelope id → [`Delivered`]: the receipt was verified and logged.
 pub(crate) const DELIVERED: Namespace = Namespace::new(7);
-/// Envelope id → log index of its `receipt` entry.
+/// Envelope id → [`LogPosition`] of its `receipt` entry.
 pub(crate) const RECEIPT_INDEX: Namespace = Namespace::new(14);
 /// Witness side — log origin → [`WitnessView`]: the latest checkpoint of another node's log
 /// this node cosigned.
@@ -55,7 +55,7 @@ pub(crate) const HELD: Namespace = Namespace::new(8);
 pub(crate) const INBOX: Namespace = Namespace::new(9);
 /// received-at (8 bytes BE) ‖ envelope id → empty: the inbox in arrival order.
 pub(crate) const INBOX_ORDER: Namespace = Namespace::new(10);
-/// Envelope id → log index of its `received` entry (delivery idempotency).
+/// Envelope id → [`LogPosition`] of its `received` entry (delivery idempotency).
 pub(crate) const RECEIVED: Namespace = Namespace::new(11);
 /// Envelope id → empty: a violation was logged for it.
 pub(crate) const VIOLATIONS: Namespace = Namespace::new(12);
@@ -249,6 +249,70 @@ pub(crate) fn load<T: DeserializeOwned>(
     }
 }
 
+/// Where an entry of this node's log is: its log epoch (`spec/audit-log.md` §9) and its
+/// index in that epoch's log. Kept state that points at the entry justifying it (a
+/// `disclosed`, `received`, `receipt` or `consent granted` entry) outlives an epoch switch,
+/// which starts the log over; an index alone would then point into the wrong log.
+///
+/// Stored as the 8-byte big-endian index for epoch 1 — the format written before epochs
+/// existed, so an 8-byte value is always epoch 1 — and as index ‖ epoch (16 bytes, both
+/// big-endian) from epoch 2 on ([`put_position`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct LogPosition {
+    pub(crate) epoch: u64,
+    pub(crate) index: u64,
+}
+
+impl LogPosition {
+    /// Decodes a stored position (see the type's documentation).
+    pub(crate) fn decode(bytes: &[u8]) -> Option<Self> {
+        let index = u64::from_be_bytes(bytes.get(..8)?.try_into().ok()?);
+        let epoch = match bytes.len() {
+            8 => streha_core::epoch::FIRST_EPOCH,
+            16 => u64::from_be_bytes(bytes.get(8..16)?.try_into().ok()?),
+            _ => return None,
+        };
+        (streha_core::epoch::FIRST_EPOCH..=streha_core::epoch::MAX_EPOCH)
+            .contains(&epoch)
+            .then_some(Self { epoch, index })
+    }
+
+    /// The suffix [`put_position`] writes after the index in `epoch`.
+    fn suffix(epoch: u64) -> Vec<u8> {
+        if epoch <= streha_core::epoch::FIRST_EPOCH {
+            Vec::new()
+        } else {
+            epoch.to_be_bytes().to_vec()
+        }
+    }
+}
+
+/// Sets `key` in `ns` to the [`LogPosition`] of `tx`'s first appended entry in `epoch` (the
+/// epoch of the store the transaction is committed to).
+pub(crate) fn put_position(tx: &mut Transaction, ns: Namespace, key: Vec<u8>, epoch: u64) {
+    tx.put_first_index_with(ns, key, LogPosition::suffix(epoch));
+}
+
+/// Reads a stored [`LogPosition`].
+pub(crate) fn load_position(
+    store: &Store,
+    ns: Namespace,
+    key: &[u8],
+) -> Result<Option<LogPosition>, StoreError> {
+    match store.get(ns, key)? {
+        None => Ok(None),
+        Some(bytes) => LogPosition::decode(&bytes)
+            .map(Some)
+            .ok_or_else(|| StoreError::Corrupt {
+                path: store.path().to_path_buf(),
+                detail: format!(
+                    "state namespace {} holds a log position that is neither 8 nor 16 bytes of a valid epoch",
+                    ns.tag()
+                ),
+            }),
+    }
+}
+
 /// Reads a stored log index.
 pub(crate) fn load_index(
     store: &Store,
@@ -335,6 +399,28 @@ mod tests {
             })
         );
         assert_eq!(decode_held(&[0xff, 0xff]), None);
+    }
+
+    /// A position written before epochs existed (8 bytes) is epoch 1; from epoch 2 on the
+    /// epoch is kept with the index; anything else is refused, never guessed.
+    #[test]
+    fn a_log_position_keeps_its_epoch_and_an_old_index_is_epoch_1() {
+        assert_eq!(
+            LogPosition::decode(&7u64.to_be_bytes()),
+            Some(LogPosition { epoch: 1, index: 7 })
+        );
+        assert!(LogPosition::suffix(1).is_empty());
+        let mut two = 9u64.to_be_bytes().to_vec();
+        two.extend_from_slice(&LogPosition::suffix(2));
+        assert_eq!(
+            LogPosition::decode(&two),
+            Some(LogPosition { epoch: 2, index: 9 })
+        );
+        let mut zero = 9u64.to_be_bytes().to_vec();
+        zero.extend_from_slice(&0u64.to_be_bytes());
+        assert_eq!(LogPosition::decode(&zero), None);
+        assert_eq!(LogPosition::decode(&[1, 2, 3]), None);
+        assert_eq!(LogPosition::decode(&[0; 12]), None);
     }
 
     #[test]

@@ -370,10 +370,18 @@ pub(crate) async fn handle_witness_new_epoch(
         }
     } else {
         let seen: Option<WitnessView> = state::load(&shared.store, WITNESSED, previous.as_bytes())?;
-        let latest = seen.as_ref().map(|v| Latest {
+        let cosigned = seen.as_ref().map(|v| Latest {
             size: v.size,
             root: streha_audit::Hash::from_bytes(v.root),
         });
+        // What this node keeps of the previous epoch as delivery evidence counts as what it
+        // cosigned: a declaration may hide neither (`spec/audit-log.md` §9).
+        let kept =
+            crate::recovery::largest_kept(shared, owner, &previous)?.map(|(kept, _)| Latest {
+                size: kept.size,
+                root: streha_audit::Hash::from_bytes(kept.root),
+            });
+        let latest = rules::latest_seen(cosigned, kept);
         match rules::judge_new_epoch(
             checkpoint,
             Some((&request.declaration, &request.proof)),

@@ -620,11 +620,10 @@ impl Store {
                         sled_batch.insert(key.as_slice(), keys::inline_value(&value));
                         (key, Slot::Inline)
                     }
-                    Write::PutFirstIndex { key } => {
-                        sled_batch.insert(
-                            key.as_slice(),
-                            keys::inline_value(&first_index.to_be_bytes()),
-                        );
+                    Write::PutFirstIndex { key, suffix } => {
+                        let mut value = first_index.to_be_bytes().to_vec();
+                        value.extend_from_slice(&suffix);
+                        sled_batch.insert(key.as_slice(), keys::inline_value(&value));
                         (key, Slot::Inline)
                     }
                     Write::PutBody { key, body } => {

@@ -43,9 +43,10 @@ pub(crate) enum Write {
         key: Vec<u8>,
     },
     /// Set `key` to the big-endian index of the transaction's first appended entry, which is
-    /// only known when the batch is applied.
+    /// only known when the batch is applied, followed by `suffix`.
     PutFirstIndex {
         key: Vec<u8>,
+        suffix: Vec<u8>,
     },
 }
 
@@ -108,7 +109,22 @@ impl Transaction {
     /// the entry that justifies it, atomically with it. Without appends, the value is the
     /// tree size before the transaction.
     pub fn put_first_index(&mut self, ns: Namespace, key: Vec<u8>) -> &mut Self {
-        self.writes.push(Write::PutFirstIndex { key: ns.key(&key) });
+        self.put_first_index_with(ns, key, Vec::new())
+    }
+
+    /// As [`put_first_index`](Self::put_first_index), the value being the 8-byte index
+    /// followed by `suffix` (a caller's qualifier of the index, such as the log epoch it
+    /// counts in).
+    pub fn put_first_index_with(
+        &mut self,
+        ns: Namespace,
+        key: Vec<u8>,
+        suffix: Vec<u8>,
+    ) -> &mut Self {
+        self.writes.push(Write::PutFirstIndex {
+            key: ns.key(&key),
+            suffix,
+        });
         self
     }
 

@@ -197,6 +197,17 @@ pub enum AppRequest {
         /// At most this many (capped at [`MAX_PAGE`]).
         limit: u32,
     },
+    /// An entry of an epoch of the node's log (`spec/audit-log.md` §9) with its inclusion
+    /// proof: against the latest checkpoint in the current epoch (as
+    /// [`AppRequest::ProveEntry`]), against the last checkpoint of an earlier epoch, which
+    /// the node keeps. Answered with [`AppResponse::Entry`]; its checkpoint names the epoch's
+    /// origin.
+    ProveEntryInEpoch {
+        /// The log epoch (1 for a log that never continued after a declared loss).
+        epoch: u64,
+        /// The entry's index in that epoch.
+        index: u64,
+    },
 }
 
 /// Why a disclosure's delivery is held.
@@ -294,6 +305,17 @@ pub enum DeliveryState {
     /// Delivered: the receiver's receipt was verified and logged.
     Delivered {
         /// Index of the sender's `receipt` entry.
+        receipt_index: u64,
+        /// Index of the receiver's `received` entry.
+        receiver_index: u64,
+    },
+    /// Delivered, and its receipt logged in an earlier epoch of the node's log than the
+    /// current one (`spec/audit-log.md` §9): `receipt_index` counts in that epoch's log, which
+    /// the node keeps; prove it with [`AppRequest::ProveEntryInEpoch`].
+    DeliveredInEarlierEpoch {
+        /// The log epoch of the sender's `receipt` entry.
+        epoch: u64,
+        /// Index of the sender's `receipt` entry in that epoch.
         receipt_index: u64,
         /// Index of the receiver's `received` entry.
         receiver_index: u64,

@@ -235,6 +235,11 @@ pub enum BatchOutcome {
     Refused(RefusalReason),
     /// Not acceptable for another reason (as [`PeerResponse::Error`] for a single delivery).
     Error(RemoteError),
+    /// Received and logged by an earlier delivery in an earlier epoch of the receiver's log
+    /// (`spec/audit-log.md` §9): the receiver's `received` entry, proven under a checkpoint
+    /// of that epoch (the entry's own, not the receipt's), which the sender opens under the
+    /// origin it names.
+    ReceivedInEarlierEpoch(ProvenEntry),
 }
 
 /// The receiver's signed answer to a [`DeliveryBatch`]: one checkpoint of its log, signed
@@ -282,6 +287,18 @@ pub enum PeerRequest {
     /// judged by `streha_witness::rules::judge_new_epoch`). Answered as
     /// [`PeerRequest::Witness`] is.
     WitnessNewEpoch(Box<NewEpochRequest>),
+    /// Variant 7. The largest checkpoint of the *sender's own* log `origin` (one of its
+    /// epochs) that this node keeps as delivery evidence — a `received` entry's sender
+    /// checkpoint, a `receipt` entry's receiver checkpoint — as the sender signed it
+    /// (`spec/protocol.md` §13, recovery after a restore: a declaration of a loss must not
+    /// hide evidence a peer kept, even of a checkpoint no witness cosigned). The peer answers
+    /// [`PeerResponse::KeptCheckpoint`].
+    KeptCheckpoint {
+        /// The epoch of the sender's log asked about (its origin), at most
+        /// `streha_core::MAX_ORIGIN_LEN` bytes.
+        #[serde(deserialize_with = "crate::limits::log_origin")]
+        origin: String,
+    },
 }
 
 /// The first checkpoint of a new log epoch with its declaration: entry 0 of the new log
@@ -385,6 +402,10 @@ pub enum PeerResponse {
     /// asking node's log that this node cosigned (signed note text, as the asking node
     /// signed it), or `None` if it has cosigned none.
     CosignedCheckpoint(Option<String>),
+    /// Variant 10. The answer to [`PeerRequest::KeptCheckpoint`]: the largest checkpoint of
+    /// the asked log that this node keeps as delivery evidence (signed note text, rebuilt
+    /// from the kept size, root and signature), or `None` if it keeps none.
+    KeptCheckpoint(Option<String>),
 }
 
 /// Why delivery evidence does not hold.

@@ -448,7 +448,8 @@ pub enum EpochRefusal {
 /// be a checkpoint of the epoch before, signed under `previous_keys` (the same node's key,
 /// under the previous origin), larger than the restored size, and not smaller than — nor of
 /// another root at — `previous_latest`, the latest checkpoint of the previous epoch this
-/// witness cosigned: a declaration cannot hide what this witness saw.
+/// witness cosigned or keeps as delivery evidence ([`latest_seen`]): a declaration cannot
+/// hide what this witness saw.
 ///
 /// The same rule for the nodes' QUIC witnessing and for `streha witness serve`.
 ///
@@ -539,6 +540,21 @@ pub fn judge_new_epoch(
     })
 }
 
+/// The checkpoint of a log epoch a judge of its declaration of loss holds it to
+/// ([`judge_new_epoch`]'s `previous_latest`): the larger of the latest one it `cosigned` and
+/// the largest one it `kept` as delivery evidence (a `received` entry's sender checkpoint, a
+/// `receipt`'s receiver checkpoint, which no witness may have cosigned); the cosigned one at
+/// equal size. A declaration proves the largest size any peer holds in either form, so an
+/// honest one covers both (`spec/audit-log.md` §9); the verifier holds it to the same
+/// (`verification.md` V1.9).
+pub fn latest_seen(cosigned: Option<Latest>, kept: Option<Latest>) -> Option<Latest> {
+    match (cosigned, kept) {
+        (Some(cosigned), Some(kept)) if kept.size > cosigned.size => Some(kept),
+        (Some(cosigned), _) => Some(cosigned),
+        (None, kept) => kept,
+    }
+}
+
 /// The cosignature line (C2SP tlog-cosignature, cosignature/v1) of `checkpoint` at
 /// `timestamp` (POSIX seconds; never 0: C2SP tlog-witness forbids omitting it, so 0 is
 /// taken as 1).
@@ -556,6 +572,22 @@ pub fn cosign(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Issue 18.18: a declaration is held to the larger of what a witness cosigned and what
+    /// it keeps as delivery evidence.
+    #[test]
+    fn a_declaration_is_held_to_the_largest_checkpoint_cosigned_or_kept() {
+        let at = |size: u64, root: u8| Latest {
+            size,
+            root: Hash::from([root; 32]),
+        };
+        assert_eq!(latest_seen(None, None), None);
+        assert_eq!(latest_seen(Some(at(5, 1)), None), Some(at(5, 1)));
+        assert_eq!(latest_seen(None, Some(at(7, 2))), Some(at(7, 2)));
+        assert_eq!(latest_seen(Some(at(5, 1)), Some(at(7, 2))), Some(at(7, 2)));
+        assert_eq!(latest_seen(Some(at(9, 1)), Some(at(7, 2))), Some(at(9, 1)));
+        assert_eq!(latest_seen(Some(at(7, 1)), Some(at(7, 2))), Some(at(7, 1)));
+    }
     use ed25519_dalek::SigningKey;
     use streha_audit::{MemoryTree, NoteSigner, consistency_proof, sign_checkpoint};
 

@@ -32,6 +32,16 @@ pub(crate) fn delivery_json(state: &DeliveryState) -> serde_json::Value {
             "receipt_index": receipt_index,
             "receiver_index": receiver_index,
         }),
+        DeliveryState::DeliveredInEarlierEpoch {
+            epoch,
+            receipt_index,
+            receiver_index,
+        } => json!({
+            "state": "delivered",
+            "receipt_epoch": epoch,
+            "receipt_index": receipt_index,
+            "receiver_index": receiver_index,
+        }),
         _ => json!({"state": "unknown"}),
     }
 }
@@ -46,6 +56,15 @@ pub(crate) fn delivery_sentence(state: &DeliveryState, recipient: Option<&str>) 
         } => format!(
             "Delivered: {who} logged it as received at index {receiver_index}; the receipt is \
              logged here at index {receipt_index}."
+        ),
+        DeliveryState::DeliveredInEarlierEpoch {
+            epoch,
+            receipt_index,
+            receiver_index,
+        } => format!(
+            "Delivered: {who} logged it as received at index {receiver_index}; the receipt is \
+             logged here at index {receipt_index} of log epoch {epoch}, before this node's log \
+             continued in a new epoch."
         ),
         DeliveryState::Queued {
             attempts,
