@@ -1118,8 +1118,9 @@ pub(crate) enum WitnessCommand {
                       body that runs no agency node: it follows the logs its configuration \
                       lists (each by origin and verifier key, or every agency of a signed \
                       roster), cosigns every checkpoint consistent with the last it cosigned, \
-                      keeps that state durably, keeps forks and bad proofs as evidence and \
-                      serves GET /metrics. Prints `streha witness ready on ADDR` once it \
+                      keeps that state durably, keeps forks and bad proofs as evidence, \
+                      follows a log's new epoch (after a restore with a declared loss) only \
+                      with its declaration (POST add-new-epoch) and serves GET /metrics. Prints `streha witness ready on ADDR` once it \
                       serves; stops on SIGTERM. See the README's operator guide and \
                       spec/witness.md.",
         after_help = EXIT_STATUS_HELP
