@@ -786,9 +786,6 @@ async fn a_redelivery_of_an_envelope_received_in_an_earlier_epoch_gets_that_epoc
     let bundle = streha_audit::LogBundle::new(base.clone(), entries, vec![note])
         .encode()
         .unwrap();
-    let epochs = shared.data_dir.join(crate::recovery::EPOCHS_DIR);
-    std::fs::create_dir_all(&epochs).unwrap();
-    std::fs::write(epochs.join("1.bundle"), bundle).unwrap();
     let mut tx = Transaction::new();
     tx.append(b"epoch 2, entry 0".to_vec()).put(
         state::RECEIVED,
@@ -797,25 +794,32 @@ async fn a_redelivery_of_an_envelope_received_in_an_earlier_epoch_gets_that_epoc
     );
     shared.store.commit(tx).unwrap();
     let size = shared.store.tree_size();
-
-    let base_verifier =
-        streha_audit::NoteVerifier::new(&base, *shared.node_key.public_key().as_dalek()).unwrap();
     let facts = SubjectFacts {
         age_status: AgeStatus::Adult,
         adult_since: Some(Timestamp::EPOCH),
         representatives: vec![],
     };
-    let response = crate::receive::handle(
-        shared,
-        &node.shelter,
+    let again = || {
         PeerRequest::Deliver(Box::new(Delivery {
             disclosed: disclosed.clone(),
             envelope: envelope.clone(),
             subject: facts.clone(),
             consent: None,
-        })),
-    )
-    .await;
+        }))
+    };
+    // Without the kept bundle: an error that names the epoch, never an entry of the new log.
+    let response = crate::receive::handle(shared, &node.shelter, again()).await;
+    let PeerResponse::Error(error) = response else {
+        panic!("an error: {response:?}");
+    };
+    assert!(error.message.contains("epoch 1"), "{error}");
+    let epochs = shared.data_dir.join(crate::recovery::EPOCHS_DIR);
+    std::fs::create_dir_all(&epochs).unwrap();
+    std::fs::write(epochs.join("1.bundle"), bundle).unwrap();
+
+    let base_verifier =
+        streha_audit::NoteVerifier::new(&base, *shared.node_key.public_key().as_dalek()).unwrap();
+    let response = crate::receive::handle(shared, &node.shelter, again()).await;
     let PeerResponse::Receipt(receipt) = response else {
         panic!("a receipt: {response:?}");
     };
