@@ -376,6 +376,11 @@ pub struct Delivery {
     /// Index of the sender's `receipt` entry (`delivered`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub receipt_index: Option<u64>,
+    /// The log epoch `receipt_index` counts in, when it is an earlier one than the node's
+    /// current epoch (`delivered` before the node's log continued after a declared loss;
+    /// `spec/audit-log.md` §9). Absent: the current epoch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub receipt_epoch: Option<u64>,
     /// Index of the receiver's `received` entry (`delivered`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub receiver_index: Option<u64>,

@@ -217,6 +217,7 @@ fn delivery(state: DeliveryState) -> Delivery {
         reason: None,
         receipt_index: None,
         receiver_index: None,
+        receipt_epoch: None,
     };
     match state {
         DeliveryState::Queued {
@@ -236,6 +237,16 @@ fn delivery(state: DeliveryState) -> Delivery {
             receiver_index,
         } => {
             out.state = "delivered".into();
+            out.receipt_index = Some(receipt_index);
+            out.receiver_index = Some(receiver_index);
+        }
+        DeliveryState::DeliveredInEarlierEpoch {
+            epoch,
+            receipt_index,
+            receiver_index,
+        } => {
+            out.state = "delivered".into();
+            out.receipt_epoch = Some(epoch);
             out.receipt_index = Some(receipt_index);
             out.receiver_index = Some(receiver_index);
         }
@@ -758,6 +769,7 @@ async fn accepted(
             reason: Some(reason),
             receipt_index: None,
             receiver_index: None,
+            receipt_epoch: None,
         };
         body.delivery = Some(match body.envelope.parse::<EnvelopeId>() {
             Err(_) => unknown("the kept envelope id does not parse".into()),

@@ -127,18 +127,18 @@ pub(crate) fn kept(shared: &Shared, epoch: u64) -> Result<Arc<KeptEpoch>, Failur
         .data_dir
         .join(EPOCHS_DIR)
         .join(format!("{epoch}.bundle"));
-    let bytes = std::fs::read(&path).map_err(|e| {
+    // The path and the cause go to the operator's log only; the answer (which may go to a
+    // peer) names the epoch.
+    let unusable = |problem: String| {
+        tracing::error!(epoch, path = %path.display(), %problem,
+            "the kept bundle of an earlier log epoch is unusable: what points into that epoch cannot be read or proven until it is restored (from the exported bundles)");
         Failure::Internal(format!(
-            "the bundle of epoch {epoch} (`{origin}`) cannot be read from {}: {e}; restore it from the exported bundles",
-            path.display()
+            "the kept log of epoch {epoch} (`{origin}`) of this node is unusable; its operator is told"
         ))
-    })?;
-    let kept = KeptEpoch::load(&bytes, &origin, &shared.node_key.public_key()).map_err(|e| {
-        Failure::Internal(format!(
-            "the kept bundle of epoch {epoch} ({}) does not verify: {e}",
-            path.display()
-        ))
-    })?;
+    };
+    let bytes = std::fs::read(&path).map_err(|e| unusable(format!("cannot be read: {e}")))?;
+    let kept = KeptEpoch::load(&bytes, &origin, &shared.node_key.public_key())
+        .map_err(|e| unusable(format!("does not verify: {e}")))?;
     let kept = Arc::new(kept);
     shared
         .kept_epochs

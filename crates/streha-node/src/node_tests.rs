@@ -56,6 +56,11 @@ fn entry(
 }
 
 fn node() -> Node {
+    node_at(streha_core::epoch::FIRST_EPOCH)
+}
+
+/// A police node whose log is in `epoch` (`spec/audit-log.md` §9).
+fn node_at(epoch: u64) -> Node {
     let dir = tempfile::tempdir().unwrap();
     let police_node = NodeIdentitySecretKey::generate();
     let police_encryption = AgencyEncryptionSecretKey::generate();
@@ -86,7 +91,7 @@ fn node() -> Node {
     .unwrap();
     let roster =
         Roster::open(&roster.sign(&roster_key).unwrap(), &roster_key.public_key()).unwrap();
-    let origin = police.log_origin(roster.federation());
+    let origin = streha_core::epoch::epoch_origin(&police.log_origin(roster.federation()), epoch);
     let signer = NoteSigner::new(&origin, police_node.as_dalek().clone()).unwrap();
     let store = Store::open(dir.path(), &origin, signer).unwrap();
     let shared = Arc::new(
@@ -718,4 +723,134 @@ async fn recover_accepts_only_a_proven_loss() {
     }
     let again = accept_loss(&node.shared, dir).unwrap_err();
     assert!(again.contains("accepted already"), "{again}");
+}
+
+/// Issue 18.18, kept state across epochs: an envelope this node received in epoch 1 (its
+/// `received` position stored as before epochs, 8 bytes), delivered again after the node's
+/// log continued in epoch 2, is answered with its epoch-1 `received` entry proven from the
+/// kept bundle `epochs/1.bundle` under epoch 1's checkpoint — alone as `Receipt`, in a batch
+/// as `ReceivedInEarlierEpoch` — and nothing is logged again. Before, the repeat read that
+/// index in the new log (`log entry 1 is missing`: the sender retried forever).
+#[tokio::test]
+async fn a_redelivery_of_an_envelope_received_in_an_earlier_epoch_gets_that_epochs_receipt() {
+    let node = node_at(2);
+    let header = DisclosureHeader {
+        envelope_id: EnvelopeId::from_bytes([9; 16]),
+        sender: node.shelter.id.clone(),
+        recipient: AgencyId::new("police").unwrap(),
+        subject: SubjectId::from_bytes([8; 16]),
+        categories: CategorySet::of(&[Category::Identity]),
+        purpose: Purpose::IdentificationAndReferral,
+        consent: None,
+        created_at: crate::shared::now(),
+        approvals: Approvals::new(),
+    };
+    let record = Record::new()
+        .with(Field::text(DisclosableCategory::Identity, "name", "x").unwrap())
+        .unwrap();
+    let envelope = streha_crypto::seal(
+        &node.shelter_signing,
+        &node.police_encryption.public_key(),
+        &header.encode(),
+        &record.encode(),
+    )
+    .unwrap();
+    let disclosed = disclosed_in_shelter_log(&node, &header, &envelope);
+
+    // Epoch 1 as the switch kept it: a registration, then the `received` entry, signed by
+    // this node under the base origin; the state points at index 1 in the old format.
+    let shared = &node.shared;
+    let base = streha_core::epoch::previous_epoch_origin(shared.store.origin()).unwrap();
+    let received = streha_core::AuditEntry::Received {
+        header: header.clone(),
+        basis: streha_core::Basis::Agreement(vec![
+            streha_core::ClauseId::new("police-identification").unwrap(),
+        ]),
+        ciphertext_hash: envelope.ciphertext_hash,
+        sender_signature: Box::new(streha_wire::peer::envelope_signature(&envelope)),
+        sender_log_index: 0,
+        sender_tree_size: 1,
+        sender_root_hash: [0; 32],
+        sender_checkpoint_signature: streha_core::SignatureBytes::from_bytes([0; 64]),
+        at: header.created_at,
+    }
+    .encode();
+    let entries = vec![b"a registration".to_vec(), received.clone()];
+    let tree = streha_audit::MemoryTree::from_entries(&entries);
+    let signer = NoteSigner::new(&base, shared.node_key.as_dalek().clone()).unwrap();
+    let note = streha_audit::sign_checkpoint(
+        &streha_audit::Checkpoint::new(base.as_str(), 2, tree.root()).unwrap(),
+        &signer,
+    )
+    .to_text();
+    let bundle = streha_audit::LogBundle::new(base.clone(), entries, vec![note])
+        .encode()
+        .unwrap();
+    let mut tx = Transaction::new();
+    tx.append(b"epoch 2, entry 0".to_vec()).put(
+        state::RECEIVED,
+        header.envelope_id.as_bytes().to_vec(),
+        1u64.to_be_bytes().to_vec(),
+    );
+    shared.store.commit(tx).unwrap();
+    let size = shared.store.tree_size();
+    let facts = SubjectFacts {
+        age_status: AgeStatus::Adult,
+        adult_since: Some(Timestamp::EPOCH),
+        representatives: vec![],
+    };
+    let again = || {
+        PeerRequest::Deliver(Box::new(Delivery {
+            disclosed: disclosed.clone(),
+            envelope: envelope.clone(),
+            subject: facts.clone(),
+            consent: None,
+        }))
+    };
+    // Without the kept bundle: an error that names the epoch, never an entry of the new log.
+    let response = crate::receive::handle(shared, &node.shelter, again()).await;
+    let PeerResponse::Error(error) = response else {
+        panic!("an error: {response:?}");
+    };
+    assert!(error.message.contains("epoch 1"), "{error}");
+    let epochs = shared.data_dir.join(crate::recovery::EPOCHS_DIR);
+    std::fs::create_dir_all(&epochs).unwrap();
+    std::fs::write(epochs.join("1.bundle"), bundle).unwrap();
+
+    let base_verifier =
+        streha_audit::NoteVerifier::new(&base, *shared.node_key.public_key().as_dalek()).unwrap();
+    let response = crate::receive::handle(shared, &node.shelter, again()).await;
+    let PeerResponse::Receipt(receipt) = response else {
+        panic!("a receipt: {response:?}");
+    };
+    assert_eq!(receipt.received.index, 1);
+    assert_eq!(receipt.received.entry, received);
+    receipt.received.verify(&base_verifier).unwrap();
+
+    let (proof, note) = disclosed.split();
+    let response = crate::receive::handle(
+        shared,
+        &node.shelter,
+        PeerRequest::DeliverBatch(Box::new(streha_wire::peer::DeliveryBatch {
+            checkpoint: note,
+            deliveries: vec![streha_wire::peer::BatchedDelivery {
+                envelope,
+                disclosed: proof,
+                subject: facts,
+                consent: None,
+            }],
+        })),
+    )
+    .await;
+    let PeerResponse::BatchReceipt(receipt) = response else {
+        panic!("a batch receipt: {response:?}");
+    };
+    let [streha_wire::peer::BatchOutcome::ReceivedInEarlierEpoch(proven)] =
+        receipt.outcomes.as_slice()
+    else {
+        panic!("received in epoch 1: {:?}", receipt.outcomes);
+    };
+    assert_eq!(proven.entry, received);
+    proven.verify(&base_verifier).unwrap();
+    assert_eq!(shared.store.tree_size(), size, "nothing is logged again");
 }

@@ -200,7 +200,10 @@ async fn receive_batch(
         outcomes.push(match result {
             // Received in an earlier epoch: proven in that epoch, under its own checkpoint.
             Ok(Outcome::Received(position)) if position.epoch != current => {
-                BatchOutcome::ReceivedInEarlierEpoch(crate::epochs::prove_at(shared, position)?)
+                match crate::epochs::prove_at(shared, position) {
+                    Ok(proven) => BatchOutcome::ReceivedInEarlierEpoch(proven),
+                    Err(failure) => BatchOutcome::Error(failure.to_remote()),
+                }
             }
             Ok(Outcome::Received(LogPosition { index, .. })) => {
                 let entry = shared
