@@ -15,12 +15,6 @@ use streha_wire::{MAX_FRAME_LEN, PEER_ALPN};
 
 const T: Duration = Duration::from_secs(60);
 
-/// Taken by the tests whose node restarts itself into a new log epoch: run together on a
-/// loaded machine, a restarting node was seen unable to bind its old address again within
-/// the daemon's wait (`strehad: cannot restart: ... Address already in use`); one at a time
-/// they pass. (The daemon's restart is what should be robust to that; noted for it.)
-static EPOCH_SWITCHES: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
 /// Discloses one identity record from the shelter to the police (the agreement allows it
 /// without consent) and waits until it is delivered.
 async fn disclose(shelter: &streha_client::Client, subject: SubjectId) {
@@ -398,7 +392,6 @@ async fn envelopes_in_the_inbox_and_the_outbound_queue_survive_backup_and_restor
 /// later epoch offered without a declaration is refused.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_confirmed_loss_continues_in_a_new_epoch_witnessed_by_the_peers() {
-    let _one_at_a_time = EPOCH_SWITCHES.lock().await;
     let federation = Federation::new();
     let _police = federation.start(POLICE);
     let _prosecution = federation.start(PROSECUTION);
@@ -713,11 +706,9 @@ fn seal_to(
 }
 
 /// Confirms the loss the restored shelter's recovery proved (`streha admin recover
-/// --accept-loss`) and waits until the node serves in the new epoch. If the daemon exits
-/// instead of restarting itself in-process (seen on the loaded test machine: `strehad:
-/// cannot restart: ... Address already in use` after the daemon's 30 s wait for its old
-/// address; the daemon's restart is not this test's subject), it is started again, as its
-/// supervisor would (`contrib/strehad.service`): the accepted loss is carried out at start.
+/// --accept-loss`) and waits until the node serves in the new epoch, restarted in-process on
+/// the same addresses (a daemon that exits instead — its old sockets still bound, as before
+/// the shutdown released them — fails the test).
 async fn accept_loss(
     federation: &Federation,
     mut node: Daemon,
@@ -741,8 +732,7 @@ async fn accept_loss(
             break;
         }
         if let Some(code) = node.wait_for_exit(Duration::from_millis(200)) {
-            eprintln!("the shelter's daemon exited ({code}) instead of restarting; started again");
-            node = federation.start(SHELTER);
+            panic!("the shelter's daemon exited ({code}) instead of restarting in-process");
         }
         assert!(
             std::time::Instant::now() < deadline,
@@ -811,7 +801,6 @@ async fn verifies_with_only_the_declared_loss(
 /// the receiver refused) and the inbox read its headers from the wrong log.
 #[tokio::test(flavor = "multi_thread")]
 async fn envelopes_queued_before_a_confirmed_loss_are_delivered_in_the_new_epoch() {
-    let _one_at_a_time = EPOCH_SWITCHES.lock().await;
     let federation = Federation::new();
     let police_node = federation.start(POLICE);
     let _prosecution = federation.start(PROSECUTION);
@@ -988,7 +977,6 @@ async fn envelopes_queued_before_a_confirmed_loss_are_delivered_in_the_new_epoch
 /// (`forged_restore_declaration`).
 #[tokio::test(flavor = "multi_thread")]
 async fn a_declaration_covers_delivery_evidence_no_witness_cosigned() {
-    let _one_at_a_time = EPOCH_SWITCHES.lock().await;
     let federation = Federation::new();
     // The shelter's witnessing round runs after its own receipts only (and hourly).
     let toml = federation.member(SHELTER).dir.join("node.toml");
