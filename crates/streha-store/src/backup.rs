@@ -19,7 +19,9 @@
 //!          6 state (key: namespace ‖ key; value: 0 ‖ bytes, or 1 ‖ hash (32) ‖ length (8, BE)
 //!            for a body carried in a body record)
 //!          7 file (key: a file name in the data directory, or `dir/name` in one of its
-//!            directories — a node's `epochs/<n>.bundle`; value: its bytes)
+//!            directories — a node's `epochs/<n>.bundle`; value: its bytes). A file longer
+//!            than `MAX_BACKUP_VALUE_LEN` is carried as consecutive records of its name,
+//!            each but the last exactly that long, concatenated on restore.
 //! end    = 0xff ‖ 0 (4) ‖ 32 (4) ‖ BLAKE3(every byte before `end`)
 //! ```
 //!
@@ -166,15 +168,6 @@ impl Store {
         if let Some((name, _)) = files.iter().find(|(name, _)| !is_carried_name(name)) {
             return Err(bad(dest, format!("`{name}` is not a file name")));
         }
-        if let Some((name, bytes)) = files.iter().find(|(_, b)| b.len() > MAX_BACKUP_VALUE_LEN) {
-            return Err(bad(
-                dest,
-                format!(
-                    "`{name}` is {} bytes; a backup carries files of at most {MAX_BACKUP_VALUE_LEN}",
-                    bytes.len()
-                ),
-            ));
-        }
         if dest.exists() {
             return Err(io(std::io::Error::new(
                 std::io::ErrorKind::AlreadyExists,
@@ -270,7 +263,13 @@ impl Store {
             records += 1;
         }
         for (name, bytes) in files {
-            out.record(FILE, name.as_bytes(), bytes)?;
+            // A kept epoch bundle grows with its log: carried in records of bounded length.
+            if bytes.is_empty() {
+                out.record(FILE, name.as_bytes(), &[])?;
+            }
+            for chunk in bytes.chunks(MAX_BACKUP_VALUE_LEN) {
+                out.record(FILE, name.as_bytes(), chunk)?;
+            }
         }
         Ok(BackupSummary {
             origin: self.origin.clone(),
@@ -385,6 +384,21 @@ fn write_new(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
         .map_err(io)
 }
 
+/// Appends `bytes` to the file at `path` (written by [`write_new`]), synced.
+fn append_synced(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
+    let io = |source| StoreError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut file = std::fs::OpenOptions::new()
+        .append(true)
+        .open(path)
+        .map_err(io)?;
+    file.write_all(bytes)
+        .and_then(|()| file.sync_all())
+        .map_err(io)
+}
+
 /// Why records could not be written.
 enum RecordError {
     Io(std::io::Error),
@@ -486,6 +500,8 @@ struct Sink {
     /// Entries (and tiles) not yet applied to the tree.
     batch: sled::Batch,
     pending: u64,
+    /// The name of the last file written: the next file record of that name continues it.
+    last_file: Option<String>,
 }
 
 impl Sink {
@@ -503,6 +519,7 @@ impl Sink {
             tiles: Some(TileWriter::new(Tail::default())),
             batch: sled::Batch::default(),
             pending: 0,
+            last_file: None,
         })
     }
 
@@ -592,9 +609,15 @@ impl Sink {
                 self.tree.insert(full, value).map_err(|e| self.db(e))?;
             }
             FILE => {
-                let name = String::from_utf8_lossy(key);
+                let name = String::from_utf8_lossy(key).into_owned();
+                if self.last_file.as_deref() == Some(name.as_str()) {
+                    // Checked by `read_backup`: the continuation of the file just written.
+                    append_synced(&self.target.join(&name), value)?;
+                    return Ok(());
+                }
+                self.last_file = Some(name.clone());
                 match name.split_once('/') {
-                    None => write_new(&self.target.join(name.as_ref()), value)?,
+                    None => write_new(&self.target.join(&name), value)?,
                     Some((dir, file)) => {
                         // A directory of the data directory (`epochs`): private, and synced
                         // with the file in it (the data directory is synced at the end).
@@ -733,6 +756,8 @@ fn read_backup(path: &Path, mut sink: Option<&mut Sink>) -> Result<BackupSummary
     let mut frontier = Frontier::new();
     let mut records = 0u64;
     let mut files = Vec::new();
+    // The last file record's name and length: a file may continue in the next record.
+    let mut last_file: Option<(String, usize)> = None;
     // Each body carried: its length, and whether a state value references it.
     let mut bodies: BTreeMap<[u8; 32], (u64, bool)> = BTreeMap::new();
     let mut last_checkpoint: Option<(u64, Vec<u8>)> = None;
@@ -804,7 +829,20 @@ fn read_backup(path: &Path, mut sink: Option<&mut Sink>) -> Result<BackupSummary
                 if !String::from_utf8(key.clone()).is_ok_and(|name| is_carried_name(&name)) {
                     return Err(bad(path, "a carried file's name is not a file name"));
                 }
-                files.push(String::from_utf8_lossy(&key).into_owned());
+                let name = String::from_utf8_lossy(&key).into_owned();
+                match &last_file {
+                    // The next record of a file carried in several: only after a full one.
+                    Some((last, len)) if *last == name => {
+                        if *len != MAX_BACKUP_VALUE_LEN {
+                            return Err(bad(path, format!("`{name}` is carried twice")));
+                        }
+                    }
+                    _ if files.contains(&name) => {
+                        return Err(bad(path, format!("`{name}` is carried twice")));
+                    }
+                    _ => files.push(name.clone()),
+                }
+                last_file = Some((name, value.len()));
             }
             END => {
                 let digest = hasher.finalize();
@@ -1055,6 +1093,52 @@ mod tests {
         let at = bytes.len() - 32;
         bytes[at..].copy_from_slice(digest.as_bytes());
         bytes
+    }
+
+    /// A kept epoch bundle grows with its log: a file longer than one record's value is
+    /// carried in several records and restored whole; two records of one name that are
+    /// not one file's consecutive full chunks are refused.
+    #[test]
+    fn a_file_longer_than_one_record_is_carried_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = filled(&dir.path().join("live"), 2);
+        let big: Vec<u8> = (0..super::MAX_BACKUP_VALUE_LEN + 1000)
+            .map(|i| (i % 251) as u8)
+            .collect();
+        let backup = dir.path().join("b");
+        let summary = store
+            .backup_to(
+                &backup,
+                &[("epochs/1.bundle", &big), ("empty", b"")],
+                &mut || {},
+            )
+            .unwrap();
+        assert_eq!(summary.files, ["epochs/1.bundle", "empty"]);
+        let target = dir.path().join("restored");
+        Store::restore_from(&backup, &target, &[]).unwrap();
+        assert!(std::fs::read(target.join("epochs/1.bundle")).unwrap() == big);
+        assert!(std::fs::read(target.join("empty")).unwrap().is_empty());
+
+        // `b` renamed `a`: a second record of `a` after a short one.
+        let small = dir.path().join("s");
+        store
+            .backup_to(&small, &[("a", b"one"), ("b", b"two")], &mut || {})
+            .unwrap();
+        let mut bytes = std::fs::read(&small).unwrap();
+        let record_b = [7, 0, 0, 0, 1, 0, 0, 0, 3, b'b'];
+        let at = bytes
+            .windows(record_b.len())
+            .position(|w| w == record_b)
+            .unwrap();
+        bytes[at + 9] = b'a';
+        let forged = dir.path().join("forged");
+        std::fs::write(&forged, resealed(bytes)).unwrap();
+        let error = Store::restore_from(&forged, &dir.path().join("r2"), &[]).unwrap_err();
+        assert!(
+            matches!(&error, StoreError::BadBackup { .. }) && error.to_string().contains("twice"),
+            "{error}"
+        );
+        assert!(!dir.path().join("r2").exists());
     }
 
     #[test]
