@@ -397,6 +397,32 @@ impl<'a> AuditEntryRef<'a> {
         }
     }
 
+    /// The entry kind's stable name ([`AuditEntry::kind_name`]).
+    pub fn kind_name(&self) -> &'static str {
+        use AuditEntryRef::*;
+        match self {
+            SubjectRegistered { .. } => "subject_registered",
+            AgeStatusRecorded { .. } => "age_status_recorded",
+            RepresentativeRegistered { .. } => "representative_registered",
+            RepresentativeRemoved { .. } => "representative_removed",
+            ConsentGranted { .. } => "consent_granted",
+            ConsentRevoked { .. } => "consent_revoked",
+            Disclosed { .. } => "disclosed",
+            Refused { .. } => "refused",
+            Received { .. } => "received",
+            ReceiveRefused { .. } => "receive_refused",
+            Receipt { .. } => "receipt",
+            Violation { .. } => "violation",
+            RosterChanged { .. } => "roster_changed",
+            KeyChanged { .. } => "key_changed",
+            SubjectRekeyed { .. } => "subject_rekeyed",
+            WitnessAlarmV1 { .. } | WitnessAlarm { .. } => "witness_alarm",
+            WitnessedCheckpoints { .. } => "witnessed_checkpoints",
+            ConsentRefused { .. } => "consent_refused",
+            LogRestored { .. } => "log_restored",
+        }
+    }
+
     /// The owned entry: equal to what [`AuditEntry::decode`] gives for the same bytes.
     pub fn to_owned(&self) -> AuditEntry {
         use AuditEntryRef as R;

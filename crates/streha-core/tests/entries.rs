@@ -1245,6 +1245,7 @@ fn borrowed_agrees(bytes: &[u8]) -> Result<(), TestCaseError> {
         (Ok(o), Ok(b)) => {
             prop_assert_eq!(&b.to_owned(), o);
             prop_assert_eq!(b.at(), o.at());
+            prop_assert_eq!(b.kind_name(), o.kind_name());
         }
         (Err(o), Err(b)) => prop_assert_eq!(o, b),
         _ => prop_assert!(

@@ -7,10 +7,11 @@
 
 use std::collections::{BTreeMap, HashSet};
 
-use streha_core::AuditEntry;
+use streha_core::AuditEntryRef;
 use streha_crypto::{AgencySigningPublicKey, Signature, verify_batch};
 use streha_wire::peer::envelope_signature_input;
 
+use crate::borrowed::agency_named;
 use crate::cross::Side;
 use crate::directory::Directory;
 
@@ -46,7 +47,7 @@ pub(crate) fn verified_envelope_signatures<'s>(
     };
     for (name, side) in sides {
         for r in &side.replayed.received {
-            let Some(AuditEntry::Received {
+            let Some(AuditEntryRef::Received {
                 header,
                 ciphertext_hash,
                 sender_signature,
@@ -57,11 +58,12 @@ pub(crate) fn verified_envelope_signatures<'s>(
             };
             // Only a signature that names the roster's key for its sender can be settled
             // here; any other is the single check's to report.
-            let Some(sender) = dir.roster.agency(&header.sender) else {
+            let Some(sender) = agency_named(dir.roster, header.sender.as_str()) else {
                 continue;
             };
+            // The wire builds the signed bytes from the owned header.
             let Some((message, signature)) = envelope_signature_input(
-                header,
+                &header.to_owned(),
                 ciphertext_hash,
                 sender_signature,
                 &sender.signing_key,

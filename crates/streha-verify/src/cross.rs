@@ -5,9 +5,10 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
-use streha_core::AuditEntry;
+use streha_core::AuditEntryRef;
 
 use crate::batch::verified_envelope_signatures;
+use crate::borrowed::{BasisText, same_basis, same_header};
 use crate::directory::Directory;
 use crate::evidence::{Held, check_held, envelope_signature_finding, failed, kept_checkpoint};
 use crate::finding::{Finding, Rule};
@@ -19,7 +20,7 @@ pub(crate) struct Side<'a> {
     /// The agency whose log it is (the side's key is the log's name, which names the epoch
     /// after the first: `Directory::log_name`).
     pub(crate) agency: String,
-    pub(crate) log: &'a CheckedLog,
+    pub(crate) log: &'a CheckedLog<'a>,
     pub(crate) replayed: Replayed<'a>,
 }
 
@@ -82,7 +83,7 @@ pub(crate) fn match_logs(
             }
         }
     }
-    let logs: BTreeMap<String, &CheckedLog> = sides
+    let logs: BTreeMap<String, &CheckedLog<'_>> = sides
         .iter()
         .map(|(name, side)| (name.clone(), side.log))
         .collect();
@@ -181,7 +182,7 @@ pub(crate) fn match_logs(
                     hex::encode(d.ciphertext_hash)
                 ));
             }
-            if d.header != header {
+            if !same_header(&d.header, header) {
                 differs.push("the headers differ".to_owned());
             }
             if !differs.is_empty() {
@@ -219,12 +220,13 @@ pub(crate) fn match_logs(
             match &d.receiver_view {
                 // The sender's roster in force could not be checked (a V2.9 finding there).
                 None => {}
-                Some(Ok(expected)) if expected != basis => findings.push(
+                Some(Ok(expected)) if !same_basis(expected, basis) => findings.push(
                     Finding::new(
                         Rule::ReceiverBasisMismatch,
                         receiver,
                         format!(
-                            "logged basis {basis}; on the sender's subject facts and consent evidence the policy gives {expected}"
+                            "logged basis {}; on the sender's subject facts and consent evidence the policy gives {expected}",
+                            BasisText(basis)
                         ),
                     )
                     .at_entry(index)
@@ -260,7 +262,7 @@ pub(crate) fn match_logs(
                 (
                     r.index,
                     r.envelope,
-                    r.recipient.clone(),
+                    r.recipient,
                     r.receiver_log_index,
                     r.receiver_tree_size,
                 )
@@ -274,8 +276,8 @@ pub(crate) fn match_logs(
             // The receiver's log of the epoch its kept checkpoint was signed in.
             let recipient = proven
                 .get(&(sender.clone(), index))
-                .map_or(recipient, |h| h.signer_log.clone());
-            let Some(side) = sides.get(&recipient) else {
+                .map_or(recipient, |h| h.signer_log.as_str());
+            let Some(side) = sides.get(recipient) else {
                 notes.push(
                     Finding::new(
                         Rule::CounterpartMissing,
@@ -286,7 +288,7 @@ pub(crate) fn match_logs(
                     )
                     .at_entry(index)
                     .envelope(envelope)
-                    .counterpart(&recipient, Some(k)),
+                    .counterpart(recipient, Some(k)),
                 );
                 continue;
             };
@@ -296,7 +298,7 @@ pub(crate) fn match_logs(
             let names_received = k < n
                 && matches!(
                     log.entry(k),
-                    Some(AuditEntry::Received { header, .. })
+                    Some(AuditEntryRef::Received { header, .. })
                         if header.envelope_id == envelope && header.sender.as_str() == sender_agency
                 );
             if !names_received {
@@ -316,7 +318,7 @@ pub(crate) fn match_logs(
                     )
                     .at_entry(index)
                     .envelope(envelope)
-                    .counterpart(&recipient, Some(k)),
+                    .counterpart(recipient, Some(k)),
                 );
             }
         }

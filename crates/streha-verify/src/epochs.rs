@@ -6,8 +6,8 @@
 //! missing or false one is critical.
 
 use streha_audit::{LogBundle, MemoryTree, NoteVerifier, open_checkpoint, root_at};
-use streha_core::AuditEntry;
 use streha_core::epoch::{FIRST_EPOCH, previous_epoch_origin};
+use streha_core::{AuditEntry, AuditEntryRef};
 
 use crate::directory::Directory;
 use crate::evidence::kept_of;
@@ -35,7 +35,7 @@ fn epoch_of_member(dir: &Directory<'_>, origin: &str) -> Option<(usize, u64)> {
 /// on a previous epoch's lost range under the declaration).
 pub(crate) fn check_epochs(
     bundles: &[LogBundle],
-    logs: &[CheckedLog],
+    logs: &[CheckedLog<'_>],
     dir: &Directory<'_>,
     findings: &mut Vec<Finding>,
 ) {
@@ -79,7 +79,7 @@ pub(crate) fn check_epochs(
 fn judge(
     bundle: &LogBundle,
     bundles: &[LogBundle],
-    logs: &[CheckedLog],
+    logs: &[CheckedLog<'_>],
     dir: &Directory<'_>,
     node: usize,
     epoch: u64,
@@ -191,15 +191,15 @@ fn judge(
     for log in logs.iter().filter(|l| l.origin != bundle.origin) {
         for (index, entry) in log.entries.iter().enumerate() {
             let seen = match entry {
-                Some(AuditEntry::WitnessedCheckpoints { checkpoints, .. }) => checkpoints
+                Some(AuditEntryRef::WitnessedCheckpoints { checkpoints, .. }) => checkpoints
                     .iter()
                     .filter(|c| c.origin.as_str() == previous)
                     .map(|c| c.size)
                     .max(),
-                Some(entry @ (AuditEntry::Received { .. } | AuditEntry::Receipt { .. })) => {
+                Some(entry @ (AuditEntryRef::Received { .. } | AuditEntryRef::Receipt { .. })) => {
                     kept_of(entry)
                         .filter(|(signer, kept)| {
-                            signer == agency && dir.verify_kept(node, kept) == Ok(epoch - 1)
+                            *signer == agency && dir.verify_kept(node, kept) == Ok(epoch - 1)
                         })
                         .map(|(_, kept)| kept.size)
                 }

@@ -8,9 +8,10 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use streha_audit::Hash;
-use streha_core::{AuditEntry, EnvelopeId};
+use streha_core::{AuditEntryRef, EnvelopeId};
 use streha_wire::peer::{KeptCheckpoint, verify_envelope_signature};
 
+use crate::borrowed::agency_named;
 use crate::directory::Directory;
 use crate::finding::{Finding, Rule};
 use crate::integrity::CheckedLog;
@@ -44,30 +45,30 @@ impl Held {
 
 /// The checkpoint, and the agency whose node must have signed it, of the evidence an entry
 /// keeps: the sender's for a `received`, the receiver's for a `receipt`.
-pub(crate) fn kept_of(entry: &AuditEntry) -> Option<(String, KeptCheckpoint)> {
+pub(crate) fn kept_of<'e>(entry: &AuditEntryRef<'e>) -> Option<(&'e str, KeptCheckpoint)> {
     match entry {
-        AuditEntry::Received {
+        AuditEntryRef::Received {
             header,
             sender_tree_size,
             sender_root_hash,
             sender_checkpoint_signature,
             ..
         } => Some((
-            header.sender.to_string(),
+            header.sender.as_str(),
             KeptCheckpoint {
                 size: *sender_tree_size,
                 root: *sender_root_hash,
                 signature: *sender_checkpoint_signature,
             },
         )),
-        AuditEntry::Receipt {
+        AuditEntryRef::Receipt {
             recipient,
             receiver_tree_size,
             receiver_root_hash,
             receiver_checkpoint_signature,
             ..
         } => Some((
-            recipient.to_string(),
+            recipient.as_str(),
             KeptCheckpoint {
                 size: *receiver_tree_size,
                 root: *receiver_root_hash,
@@ -88,9 +89,9 @@ pub(crate) fn envelope_signature_finding(
     dir: &Directory<'_>,
     receiver: &str,
     index: u64,
-    entry: &AuditEntry,
+    entry: &AuditEntryRef<'_>,
 ) -> Option<Finding> {
-    let AuditEntry::Received {
+    let AuditEntryRef::Received {
         header,
         ciphertext_hash,
         sender_signature,
@@ -100,8 +101,14 @@ pub(crate) fn envelope_signature_finding(
     else {
         return None;
     };
-    let sender = dir.roster.agency(&header.sender)?;
-    let problem = match verify_envelope_signature(header, ciphertext_hash, sender_signature) {
+    let sender = agency_named(dir.roster, header.sender.as_str())?;
+    // The wire's check rebuilds the signed envelope header from the owned one; this runs only
+    // for a signature no batch settled (`batch`).
+    let problem = match verify_envelope_signature(
+        &header.to_owned(),
+        ciphertext_hash,
+        sender_signature,
+    ) {
         Ok(key) if key == sender.signing_key => return None,
         Ok(_) => format!(
             "the kept envelope signature verifies, but under a key that is not the agency signing key of `{}` in the roster",
@@ -134,7 +141,7 @@ pub(crate) fn kept_checkpoint(
     dir: &Directory<'_>,
     keeper: &str,
     index: u64,
-    entry: &AuditEntry,
+    entry: &AuditEntryRef<'_>,
 ) -> Option<Result<Held, Finding>> {
     let (signer, kept) = kept_of(entry)?;
     let node = dir
@@ -142,12 +149,12 @@ pub(crate) fn kept_checkpoint(
         .iter()
         .position(|n| n.agency.id.as_str() == signer)?;
     let (envelope, named, side) = match entry {
-        AuditEntry::Received {
+        AuditEntryRef::Received {
             header,
             sender_log_index,
             ..
         } => (header.envelope_id, *sender_log_index, "sender"),
-        AuditEntry::Receipt {
+        AuditEntryRef::Receipt {
             envelope,
             receiver_log_index,
             ..
@@ -180,7 +187,7 @@ pub(crate) fn kept_checkpoint(
         )
         .at_entry(index)
         .envelope(envelope)
-        .counterpart(&signer, Some(named))),
+        .counterpart(signer, Some(named))),
         None => Ok(Held {
             signer_log: dir.log_name(node, verified.unwrap_or(streha_core::epoch::FIRST_EPOCH)),
             size: kept.size,
@@ -200,7 +207,7 @@ pub(crate) fn kept_checkpoint(
 /// smallest (rewrite) such checkpoint and how many there are. Returns the checkpoints that
 /// failed, so that the matching of the entries that keep them is not reported again.
 pub(crate) fn check_held(
-    logs: &BTreeMap<String, &CheckedLog>,
+    logs: &BTreeMap<String, &CheckedLog<'_>>,
     held: &[Held],
     findings: &mut Vec<Finding>,
 ) -> BTreeSet<(String, u64, [u8; 32])> {

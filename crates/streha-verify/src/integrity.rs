@@ -9,7 +9,7 @@ use streha_audit::{
     Checkpoint, Hash, LogBundle, MemoryTree, NoteVerifier, SignedNote, consistency_proof,
     verify_consistency,
 };
-use streha_core::AuditEntry;
+use streha_core::AuditEntryRef;
 
 use crate::directory::Directory;
 use crate::finding::{Finding, Rule};
@@ -23,8 +23,8 @@ pub(crate) struct SignedHead {
     pub(crate) root: Hash,
 }
 
-/// One bundle after the V1 checks.
-pub(crate) struct CheckedLog {
+/// One bundle after the V1 checks; its entries borrow from the bundle's bytes.
+pub(crate) struct CheckedLog<'b> {
     /// The bundle's position in the input.
     pub(crate) bundle: usize,
     /// The roster node, if the origin is one of its log's (in any epoch).
@@ -37,8 +37,8 @@ pub(crate) struct CheckedLog {
     pub(crate) origin: String,
     /// The tree of all the bundle's entries.
     pub(crate) tree: MemoryTree,
-    /// Each entry decoded, or `None` if it does not decode.
-    pub(crate) entries: Vec<Option<AuditEntry>>,
+    /// Each entry decoded (borrowing from the bundle), or `None` if it does not decode.
+    pub(crate) entries: Vec<Option<AuditEntryRef<'b>>>,
     /// Every checkpoint, for the report.
     pub(crate) checkpoints: Vec<CheckpointSummary>,
     /// The node-signed checkpoints (whether or not their roots match).
@@ -50,9 +50,9 @@ pub(crate) struct CheckedLog {
     pub(crate) roots_ok: bool,
 }
 
-impl CheckedLog {
+impl<'b> CheckedLog<'b> {
     /// The decoded entry `index`, if present and decodable.
-    pub(crate) fn entry(&self, index: u64) -> Option<&AuditEntry> {
+    pub(crate) fn entry(&self, index: u64) -> Option<&AuditEntryRef<'b>> {
         usize::try_from(index)
             .ok()
             .and_then(|i| self.entries.get(i))
@@ -61,13 +61,13 @@ impl CheckedLog {
 }
 
 /// Runs the V1 checks on bundle number `bundle`.
-pub(crate) fn check_log(
+pub(crate) fn check_log<'b>(
     bundle_index: usize,
-    bundle: &LogBundle,
+    bundle: &'b LogBundle,
     dir: &Directory<'_>,
     min_witnesses: usize,
     findings: &mut Vec<Finding>,
-) -> CheckedLog {
+) -> CheckedLog<'b> {
     // A later epoch of a member's log is that member's log too: checked here under the
     // epoch's origin, replayed as the continuation of the epoch before, and its declaration
     // judged by V1.9 (`epochs`).
@@ -92,7 +92,7 @@ pub(crate) fn check_log(
 
     // V1.7: every entry decodes.
     for (index, bytes) in bundle.entries.iter().enumerate() {
-        match AuditEntry::decode(bytes) {
+        match AuditEntryRef::decode(bytes) {
             Ok(entry) => log.entries.push(Some(entry)),
             Err(e) => {
                 findings.push(

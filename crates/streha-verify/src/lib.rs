@@ -93,6 +93,7 @@
 #![forbid(unsafe_code)]
 
 mod batch;
+mod borrowed;
 mod cross;
 mod directory;
 mod epochs;

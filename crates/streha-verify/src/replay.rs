@@ -20,12 +20,13 @@ use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use streha_core::{
-    AgeStatus, AgencyId, AuditEntry, Basis, Category, CategoryGroup, ConsentGrant, ConsentId,
-    ConsentTerms, ConsentView, Decision, DisclosureHeader, DisclosureRequest, EnvelopeId, Grantor,
-    NotInForce, PolicyContext, Purpose, Recipient, RefusalReason, Subject, SubjectId, Timestamp,
-    WitnessAlarmKind, decide, decide_to_send,
+    AgeStatus, AuditEntryRef, Basis, BasisRef, Category, CategoryGroup, CategorySet, ConsentGrant,
+    ConsentId, ConsentTerms, ConsentView, Decision, DisclosureHeader, DisclosureHeaderRef,
+    DisclosureRequest, EnvelopeId, Grantor, NotInForce, PolicyContext, Purpose, Recipient,
+    RefusalReason, Subject, SubjectId, Timestamp, WitnessAlarmKind, decide, decide_to_send,
 };
 
+use crate::borrowed::{BasisText, agency_named, basis_kind, same_basis};
 use crate::directory::{Directory, approval_verifies};
 use crate::finding::{Finding, Rule};
 use crate::integrity::CheckedLog;
@@ -34,9 +35,10 @@ use crate::rosters::RosterSet;
 use crate::times::Times;
 
 /// A `disclosed` entry, with what the replay made of it.
-pub(crate) struct DisclosedRec<'a> {
+pub(crate) struct DisclosedRec {
     pub(crate) index: u64,
-    pub(crate) header: &'a DisclosureHeader,
+    /// Owned: the policy decides on an owned header, and V3 matches the `received` with it.
+    pub(crate) header: DisclosureHeader,
     pub(crate) ciphertext_hash: [u8; 32],
     /// The decision the receiver should have reached on the sender's evidence: the same
     /// state, but the carried grant without its revocation (the receiver cannot know it).
@@ -49,17 +51,17 @@ pub(crate) struct DisclosedRec<'a> {
 /// A `received` entry.
 pub(crate) struct ReceivedRec<'a> {
     pub(crate) index: u64,
-    pub(crate) header: &'a DisclosureHeader,
-    pub(crate) basis: &'a Basis,
+    pub(crate) header: &'a DisclosureHeaderRef<'a>,
+    pub(crate) basis: &'a BasisRef<'a>,
     pub(crate) ciphertext_hash: [u8; 32],
     pub(crate) sender_log_index: Option<u64>,
 }
 
 /// A `receipt` entry.
-pub(crate) struct ReceiptRec {
+pub(crate) struct ReceiptRec<'a> {
     pub(crate) index: u64,
     pub(crate) envelope: EnvelopeId,
-    pub(crate) recipient: String,
+    pub(crate) recipient: &'a str,
     pub(crate) receiver_log_index: u64,
     pub(crate) receiver_tree_size: u64,
 }
@@ -67,11 +69,11 @@ pub(crate) struct ReceiptRec {
 /// What the replay of one log produced for the cross-node checks and the report.
 #[derive(Default)]
 pub(crate) struct Replayed<'a> {
-    pub(crate) disclosed: Vec<DisclosedRec<'a>>,
+    pub(crate) disclosed: Vec<DisclosedRec>,
     pub(crate) received: Vec<ReceivedRec<'a>>,
     /// `receive_refused` entries: envelope id → index.
     pub(crate) receive_refused: BTreeMap<EnvelopeId, u64>,
-    pub(crate) receipts: Vec<ReceiptRec>,
+    pub(crate) receipts: Vec<ReceiptRec<'a>>,
     pub(crate) rows: Vec<DisclosureRow>,
     /// Every `refused` and `receive_refused` entry, for the report.
     pub(crate) refusals: Vec<RefusalRow>,
@@ -137,7 +139,7 @@ pub(crate) struct Context<'a, 'r> {
 /// only the lost entries' effects are unknown. One [`Replayed`] per log, in `chain`'s
 /// order; the consent rows of the whole history are the first's.
 pub(crate) fn replay<'a>(
-    chain: &[(&'a CheckedLog, &Times)],
+    chain: &[(&'a CheckedLog<'a>, &Times)],
     cx: &Context<'_, '_>,
     findings: &mut Vec<Finding>,
     notes: &mut Vec<Finding>,
@@ -158,7 +160,7 @@ pub(crate) fn replay<'a>(
     // log's).
     let mut disclosed_ids: HashMap<EnvelopeId, u64> = HashMap::new();
     let mut received_ids: HashMap<EnvelopeId, u64> = HashMap::new();
-    let mut sent: HashSet<(EnvelopeId, &AgencyId)> = HashSet::new();
+    let mut sent: HashSet<(EnvelopeId, &str)> = HashSet::new();
     let mut consent_rows: HashMap<ConsentId, usize> = HashMap::new();
     let mut consents: Vec<ConsentRow> = Vec::new();
     let mut outs: Vec<Replayed<'a>> = Vec::with_capacity(chain.len());
@@ -170,12 +172,12 @@ pub(crate) fn replay<'a>(
             let index = i as u64;
             let Some(entry) = entry else { continue };
             match entry {
-            AuditEntry::SubjectRegistered {
+            AuditEntryRef::SubjectRegistered {
                 subject,
                 age_status,
                 ..
             } => state.register(index, *subject, *age_status, findings),
-            AuditEntry::AgeStatusRecorded {
+            AuditEntryRef::AgeStatusRecorded {
                 subject,
                 age_status,
                 at,
@@ -189,26 +191,26 @@ pub(crate) fn replay<'a>(
                     state.anomaly(index, findings, format!("age status of subject {subject}: {e}"));
                 }
             }
-            AuditEntry::RepresentativeRegistered {
+            AuditEntryRef::RepresentativeRegistered {
                 subject,
                 representative,
                 ..
             } => {
                 let result = state
                     .subject_mut(index, *subject, "a representative", findings)
-                    .map(|s| s.add_representative(representative.clone()));
+                    .map(|s| s.add_representative(representative.to_owned()));
                 if let Some(Err(e)) = result {
                     state.anomaly(index, findings, format!("representative registration: {e}"));
                 }
             }
-            AuditEntry::RepresentativeRemoved {
+            AuditEntryRef::RepresentativeRemoved {
                 subject,
                 representative,
                 ..
             } => {
                 let result = state
                     .subject_mut(index, *subject, "a representative removal", findings)
-                    .map(|s| s.remove_representative(representative));
+                    .map(|s| s.remove_representative(&representative.to_owned()));
                 match result {
                     Some(Err(e)) => {
                         state.anomaly(index, findings, format!("representative removal: {e}"));
@@ -223,7 +225,7 @@ pub(crate) fn replay<'a>(
                     _ => {}
                 }
             }
-            AuditEntry::ConsentGranted { grant } => {
+            AuditEntryRef::ConsentGranted { grant } => {
                 consent_rows.insert(grant.id(), consents.len());
                 consents.push(consent_row(&log.name, index, grant));
                 // A grant dated ahead (V1.8) is recorded at its position.
@@ -235,7 +237,7 @@ pub(crate) fn replay<'a>(
                 };
                 state.grant(index, grant, findings);
             }
-            AuditEntry::ConsentRevoked { revocation } => {
+            AuditEntryRef::ConsentRevoked { revocation } => {
                 let id = revocation.consent;
                 if let Some(&row) = consent_rows.get(&id)
                     && consents[row].revoked_at.is_none()
@@ -263,7 +265,7 @@ pub(crate) fn replay<'a>(
                     Some(c) => c.revoked_at = Some(revoked_at),
                 }
             }
-            AuditEntry::Disclosed {
+            AuditEntryRef::Disclosed {
                 header,
                 basis,
                 urgent_review,
@@ -295,11 +297,20 @@ pub(crate) fn replay<'a>(
                         .envelope(header.envelope_id),
                     );
                 }
-                sent.insert((header.envelope_id, &header.recipient));
+                sent.insert((header.envelope_id, header.recipient.as_str()));
+                // The policy decides on an owned header; the record keeps it for V3.
+                let header = header.to_owned();
                 // A disclosure dated back (V1.8) is decided at the time its position allows.
                 let at = times.effective(index, *at);
-                let (lawful, receiver_view) =
-                    state.check_disclosure(index, header, at, basis, *urgent_review, findings, notes);
+                let (lawful, receiver_view) = state.check_disclosure(
+                    index,
+                    &header,
+                    at,
+                    basis,
+                    *urgent_review,
+                    findings,
+                    notes,
+                );
                 let row = out.rows.len();
                 out.rows.push(DisclosureRow {
                     index,
@@ -314,7 +325,7 @@ pub(crate) fn replay<'a>(
                     categories: header.categories.iter().map(|c| c.to_string()).collect(),
                     purpose: header.purpose.to_string(),
                     basis_kind: basis_kind(basis),
-                    basis: basis.to_string(),
+                    basis: BasisText(basis).to_string(),
                     urgent: *urgent_review,
                     lawful,
                     status: "undelivered",
@@ -327,13 +338,13 @@ pub(crate) fn replay<'a>(
                     row,
                 });
             }
-            AuditEntry::Refused { header, reason, at } => {
+            AuditEntryRef::Refused { header, reason, at } => {
                 out.refusals
                     .push(refusal_row(&log.name, index, "refused", header, reason, *at));
             }
             // A consent the node refused to record (`streha_core::check_grant`): nothing was
             // recorded, so the replayed registry does not change; the report lists it.
-            AuditEntry::ConsentRefused { grant, reason, at } => {
+            AuditEntryRef::ConsentRefused { grant, reason, at } => {
                 out.consent_refusals.push(ConsentRefusalRow {
                     at: at.to_string(),
                     grant: consent_row(&log.name, index, grant),
@@ -342,8 +353,8 @@ pub(crate) fn replay<'a>(
                 });
             }
             // The start of a new epoch: judged by `epochs` (V1.9), not a policy fact.
-            AuditEntry::LogRestored { .. } => {}
-            AuditEntry::Received {
+            AuditEntryRef::LogRestored { .. } => {}
+            AuditEntryRef::Received {
                 header,
                 basis,
                 ciphertext_hash,
@@ -364,7 +375,7 @@ pub(crate) fn replay<'a>(
                         .envelope(header.envelope_id),
                     );
                 }
-                if let Some(category) = protection(header) {
+                if let Some(category) = protection(header.categories) {
                     findings.push(
                         Finding::new(
                             Rule::ProtectionCategoryDisclosed,
@@ -379,8 +390,13 @@ pub(crate) fn replay<'a>(
                     );
                 }
                 if state.current.is_none() {
-                    state.unverifiable_entry(index, "reception", Some(header), findings);
-                } else if state.roster().agency(&header.sender).is_none() {
+                    state.unverifiable_entry(
+                        index,
+                        "reception",
+                        Some(header.envelope_id),
+                        findings,
+                    );
+                } else if agency_named(state.roster(), header.sender.as_str()).is_none() {
                     // No log of a non-member can be matched (V3): judge it here.
                     findings.push(
                         Finding::new(
@@ -414,7 +430,7 @@ pub(crate) fn replay<'a>(
                     sender_log_index: Some(*sender_log_index),
                 });
             }
-            AuditEntry::ReceiveRefused {
+            AuditEntryRef::ReceiveRefused {
                 header, reason, at, ..
             } => {
                 out.refusals.push(refusal_row(
@@ -441,14 +457,14 @@ pub(crate) fn replay<'a>(
                     .article(reason.article()),
                 );
             }
-            AuditEntry::Receipt {
+            AuditEntryRef::Receipt {
                 envelope,
                 recipient,
                 receiver_log_index,
                 receiver_tree_size,
                 ..
             } => {
-                if !sent.contains(&(*envelope, recipient)) {
+                if !sent.contains(&(*envelope, recipient.as_str())) {
                     findings.push(
                         Finding::new(
                             Rule::ReceiptWithoutDisclosed,
@@ -464,12 +480,12 @@ pub(crate) fn replay<'a>(
                 out.receipts.push(ReceiptRec {
                     index,
                     envelope: *envelope,
-                    recipient: recipient.to_string(),
+                    recipient: recipient.as_str(),
                     receiver_log_index: *receiver_log_index,
                     receiver_tree_size: *receiver_tree_size,
                 });
             }
-            AuditEntry::Violation {
+            AuditEntryRef::Violation {
                 envelope,
                 sender,
                 kind,
@@ -488,7 +504,7 @@ pub(crate) fn replay<'a>(
                 .envelope(envelope)
                 .counterpart(sender.as_str(), None),
             ),
-            AuditEntry::RosterChanged {
+            AuditEntryRef::RosterChanged {
                 version,
                 roster_hash,
                 ..
@@ -496,8 +512,8 @@ pub(crate) fn replay<'a>(
                 out.roster_version = Some(*version);
                 state.roster_changed(index, *version, roster_hash, findings);
             }
-            AuditEntry::KeyChanged { .. } => {}
-            AuditEntry::SubjectRekeyed { old, .. } => {
+            AuditEntryRef::KeyChanged { .. } => {}
+            AuditEntryRef::SubjectRekeyed { old, .. } => {
                 // Only the old id is closed here. The node keeps the new id as a pending
                 // successor and logs its `subject_registered` (age status carried over) at
                 // its first use, not with the re-keying: nothing in the log links the two
@@ -517,7 +533,7 @@ pub(crate) fn replay<'a>(
                     ),
                 }
             }
-            AuditEntry::WitnessAlarmV1 {
+            AuditEntryRef::WitnessAlarmV1 {
                 origin,
                 size,
                 root_a,
@@ -535,7 +551,7 @@ pub(crate) fn replay<'a>(
                 )
                 .at_entry(index),
             ),
-            AuditEntry::WitnessAlarm {
+            AuditEntryRef::WitnessAlarm {
                 origin,
                 kind,
                 cosigned_size,
@@ -557,7 +573,7 @@ pub(crate) fn replay<'a>(
                 .at_entry(index),
             ),
             // Checked against the witnessed logs' trees in `witnessed` (V3.7).
-            AuditEntry::WitnessedCheckpoints { .. } => {}
+            AuditEntryRef::WitnessedCheckpoints { .. } => {}
         }
         }
         outs.push(out);
@@ -621,7 +637,7 @@ fn refusal_row(
     node: &str,
     index: u64,
     kind: &'static str,
-    header: &DisclosureHeader,
+    header: &DisclosureHeaderRef<'_>,
     reason: &RefusalReason,
     at: Timestamp,
 ) -> RefusalRow {
@@ -695,21 +711,9 @@ fn witness_alarm_text(
     }
 }
 
-/// The lowest-tagged protection category a header declares, if any.
-pub(crate) fn protection(header: &DisclosureHeader) -> Option<Category> {
-    header
-        .categories
-        .in_group(CategoryGroup::Protection)
-        .first()
-}
-
-/// `consent`, `agreement` or `consent_and_agreement`.
-pub(crate) fn basis_kind(basis: &Basis) -> &'static str {
-    match basis {
-        Basis::Consent(_) => "consent",
-        Basis::Agreement(_) => "agreement",
-        Basis::ConsentAndAgreement { .. } => "consent_and_agreement",
-    }
+/// The lowest-tagged protection category a header declares (`categories`), if any.
+pub(crate) fn protection(categories: CategorySet) -> Option<Category> {
+    categories.in_group(CategoryGroup::Protection).first()
 }
 
 impl<'r, 'g> State<'_, 'r, 'g> {
@@ -725,7 +729,7 @@ impl<'r, 'g> State<'_, 'r, 'g> {
         &self,
         index: u64,
         what: &str,
-        header: Option<&DisclosureHeader>,
+        envelope: Option<EnvelopeId>,
         findings: &mut Vec<Finding>,
     ) {
         let mut finding = Finding::new(
@@ -734,8 +738,8 @@ impl<'r, 'g> State<'_, 'r, 'g> {
             format!("this {what}: {}", self.unverifiable_text()),
         )
         .at_entry(index);
-        if let Some(h) = header {
-            finding = finding.envelope(h.envelope_id);
+        if let Some(envelope) = envelope {
+            finding = finding.envelope(envelope);
         }
         findings.push(finding);
     }
@@ -910,7 +914,7 @@ impl<'r, 'g> State<'_, 'r, 'g> {
         index: u64,
         h: &DisclosureHeader,
         sent_at: Timestamp,
-        logged: &Basis,
+        logged: &BasisRef<'_>,
         urgent_review: bool,
         findings: &mut Vec<Finding>,
         notes: &mut Vec<Finding>,
@@ -932,7 +936,7 @@ impl<'r, 'g> State<'_, 'r, 'g> {
             };
 
         // V2.1: no protection category, whatever else (Art. 18.4, 18.6).
-        if let Some(category) = protection(h) {
+        if let Some(category) = protection(h.categories) {
             raise(
                 Rule::ProtectionCategoryDisclosed,
                 format!("{what}: the header declares the protection category `{category}`"),
@@ -1063,11 +1067,12 @@ impl<'r, 'g> State<'_, 'r, 'g> {
                 basis,
                 urgent_review: replayed_urgent,
             } => {
-                if basis != logged || *replayed_urgent != urgent_review {
+                if !same_basis(basis, logged) || *replayed_urgent != urgent_review {
                     raise(
                         Rule::BasisMismatch,
                         format!(
-                            "{what}: logged basis {logged} (review {urgent_review}); the replay allows it on {basis} (review {replayed_urgent})"
+                            "{what}: logged basis {} (review {urgent_review}); the replay allows it on {basis} (review {replayed_urgent})",
+                            BasisText(logged)
                         ),
                         "",
                         findings,

@@ -10,10 +10,12 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use streha_audit::LogBundle;
 use streha_core::{
-    AuditEntry, Basis, CategoryGroup, DisclosureHeader, EnvelopeId, Purpose, Role, SubjectId,
+    AuditEntryRef, BasisRef, CategoryGroup, DisclosureHeaderRef, EnvelopeId, Purpose, Role,
+    SubjectId,
 };
 use streha_wire::Roster;
 
+use crate::borrowed::agency_named;
 use crate::directory::Directory;
 use crate::integrity::check_log;
 
@@ -140,8 +142,8 @@ pub fn subject_view(bundles: &[LogBundle], roster: &Roster, subject: SubjectId) 
         let vouched = usize::try_from(log.vouched).unwrap_or(usize::MAX);
         for entry in log.entries.iter().take(vouched).flatten() {
             let (header, basis, status) = match entry {
-                AuditEntry::Disclosed { header, basis, .. } => (header, basis, "sent"),
-                AuditEntry::Received { header, basis, .. } => (header, basis, "received"),
+                AuditEntryRef::Disclosed { header, basis, .. } => (header, basis, "sent"),
+                AuditEntryRef::Received { header, basis, .. } => (header, basis, "received"),
                 _ => continue,
             };
             if header.subject != subject {
@@ -172,13 +174,13 @@ pub fn subject_view(bundles: &[LogBundle], roster: &Roster, subject: SubjectId) 
 /// The row for a disclosure, or `None` if it must not be shown (Art. 18.4).
 fn row(
     roster: &Roster,
-    header: &DisclosureHeader,
-    basis: &Basis,
+    header: &DisclosureHeaderRef<'_>,
+    basis: &BasisRef<'_>,
     status: &'static str,
 ) -> Option<SubjectDisclosure> {
     let shown = |role: Role| SHOWN_ROLES.contains(&role);
-    let sender_role = roster.agency(&header.sender)?.role;
-    let recipient_role = roster.agency(&header.recipient)?.role;
+    let sender_role = agency_named(roster, header.sender.as_str())?.role;
+    let recipient_role = agency_named(roster, header.recipient.as_str())?.role;
     if !shown(sender_role)
         || !shown(recipient_role)
         || header.purpose == Purpose::UrgentDanger
@@ -190,9 +192,9 @@ fn row(
         return None;
     }
     let basis = match basis {
-        Basis::Consent(id) => format!("consent {id}"),
-        Basis::Agreement(_) => "exchange agreement".to_owned(),
-        Basis::ConsentAndAgreement { consent, .. } => {
+        BasisRef::Consent(id) => format!("consent {id}"),
+        BasisRef::Agreement(_) => "exchange agreement".to_owned(),
+        BasisRef::ConsentAndAgreement { consent, .. } => {
             format!("consent {consent} and exchange agreement")
         }
     };

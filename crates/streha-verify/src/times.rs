@@ -15,7 +15,7 @@
 //! ([`Times::effective`]), so that a revocation dated ten years ahead takes effect where it
 //! was logged, and an adult age dated back does not reach a consent logged before it.
 
-use streha_core::{AuditEntry, MAX_CLOCK_SKEW_MS, Timestamp};
+use streha_core::{AuditEntryRef, MAX_CLOCK_SKEW_MS, Timestamp};
 
 use crate::finding::{Finding, Rule};
 use crate::integrity::CheckedLog;
@@ -46,7 +46,7 @@ impl Times {
 /// Runs V1.8 on one log. `generated_at` is the report's generation time, if the caller gave
 /// one.
 pub(crate) fn check_times(
-    log: &CheckedLog,
+    log: &CheckedLog<'_>,
     generated_at: Option<Timestamp>,
     findings: &mut Vec<Finding>,
 ) -> Times {
@@ -218,10 +218,11 @@ pub(crate) fn check_times(
         // clock when the node decides (and logs); a received header by the sender, before
         // the receiver logs it (any time before: the envelope may have waited in a queue).
         let (created_at, sent) = match entry {
-            AuditEntry::Disclosed { header, .. } | AuditEntry::Refused { header, .. } => {
+            AuditEntryRef::Disclosed { header, .. } | AuditEntryRef::Refused { header, .. } => {
                 (header.created_at.unix_millis(), true)
             }
-            AuditEntry::Received { header, .. } | AuditEntry::ReceiveRefused { header, .. } => {
+            AuditEntryRef::Received { header, .. }
+            | AuditEntryRef::ReceiveRefused { header, .. } => {
                 (header.created_at.unix_millis(), false)
             }
             _ => continue,

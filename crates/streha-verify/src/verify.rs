@@ -149,7 +149,7 @@ pub fn verify(bundles: &[LogBundle], roster: &Roster, options: &VerifyOptions) -
     let dirs: Vec<Directory<'_>> = rosters.rosters.iter().map(Directory::new).collect();
 
     // V1, each bundle on its own.
-    let logs: Vec<CheckedLog> = bundles
+    let logs: Vec<CheckedLog<'_>> = bundles
         .iter()
         .enumerate()
         .map(|(i, b)| check_log(i, b, &keys, options.min_witnesses, &mut findings))
@@ -250,7 +250,7 @@ pub fn verify(bundles: &[LogBundle], roster: &Roster, options: &VerifyOptions) -
             }
         }
         for run in runs {
-            let chain: Vec<(&CheckedLog, &Times)> =
+            let chain: Vec<(&CheckedLog<'_>, &Times)> =
                 run.iter().map(|&(_, i)| (&logs[i], &times[&i])).collect();
             let cx = Context {
                 node,
@@ -328,10 +328,12 @@ pub fn verify(bundles: &[LogBundle], roster: &Roster, options: &VerifyOptions) -
             .node
             .filter(|&n| primary.get(&(n, log.epoch)) == Some(&i))
             .and_then(|_| sides.get(&log.name));
-        let mut by_kind: BTreeMap<String, u64> = BTreeMap::new();
+        let mut kinds: BTreeMap<&'static str, u64> = BTreeMap::new();
         for entry in log.entries.iter().flatten() {
-            *by_kind.entry(entry.kind_name().to_owned()).or_default() += 1;
+            *kinds.entry(entry.kind_name()).or_default() += 1;
         }
+        let mut by_kind: BTreeMap<String, u64> =
+            kinds.into_iter().map(|(k, n)| (k.to_owned(), n)).collect();
         let undecodable = log.entries.iter().filter(|e| e.is_none()).count() as u64;
         if undecodable > 0 {
             by_kind.insert("undecodable".to_owned(), undecodable);
@@ -448,7 +450,7 @@ fn depends_on_carried_state(rule: Rule) -> bool {
 /// `log`'s tree must have `log`'s root at its size (checked if `log`'s own checkpoints all
 /// match its tree, so that the tree is the one the node signed); two signed checkpoints of
 /// one size must have one root.
-fn cross_bundle_forks(log: &CheckedLog, other: &CheckedLog, findings: &mut Vec<Finding>) {
+fn cross_bundle_forks(log: &CheckedLog<'_>, other: &CheckedLog<'_>, findings: &mut Vec<Finding>) {
     let mine_by_size = heads_by_size(&log.signed);
     for head in &other.signed {
         if let Some(mine) = mine_by_size.get(&head.size) {

@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 
 use streha_audit::Hash;
-use streha_core::AuditEntry;
+use streha_core::AuditEntryRef;
 
 use crate::directory::Directory;
 use crate::finding::{Finding, Rule};
@@ -18,7 +18,7 @@ use crate::integrity::CheckedLog;
 /// node and log epoch → its log's index in `logs`) against the witnessed log's tree, of
 /// the epoch the recorded origin names.
 pub(crate) fn check_witnessed(
-    logs: &[CheckedLog],
+    logs: &[CheckedLog<'_>],
     primary: &BTreeMap<(usize, u64), usize>,
     dir: &Directory<'_>,
     findings: &mut Vec<Finding>,
@@ -29,7 +29,7 @@ pub(crate) fn check_witnessed(
             if index as u64 >= witness.vouched {
                 break;
             }
-            let Some(AuditEntry::WitnessedCheckpoints { checkpoints, .. }) = entry else {
+            let Some(AuditEntryRef::WitnessedCheckpoints { checkpoints, .. }) = entry else {
                 continue;
             };
             for recorded in checkpoints {
