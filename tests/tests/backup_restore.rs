@@ -1076,32 +1076,12 @@ fn start_witness(config: &Path) -> WitnessProcess {
     WitnessProcess(child)
 }
 
-/// A metric of the witness at `addr` (`None` if it does not answer or has no such line).
-fn witness_metric(addr: std::net::SocketAddr, name: &str) -> Option<u64> {
-    use std::io::{Read as _, Write as _};
-    let mut stream = std::net::TcpStream::connect(addr).ok()?;
-    write!(
-        stream,
-        "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
-    )
-    .ok()?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response).ok()?;
-    let prefix = format!("{name} ");
-    response
-        .lines()
-        .find_map(|l| l.strip_prefix(&prefix)?.trim().parse().ok())
-}
-
-/// Issue 18.18: the roster's independent witness (`streha witness serve`) follows a node
-/// into its new epoch. It cosigned the node's log before the loss; after the operator's
-/// confirmation the node offers the new epoch's first checkpoint with its declaration
-/// (`add-new-epoch`), the witness judges it by the nodes' rule and cosigns, and the epoch's
-/// checkpoints carry its cosignature. A later epoch whose declaration is forged, or hides
-/// what the witness cosigned of epoch 2, is refused.
-#[tokio::test(flavor = "multi_thread")]
-async fn an_independent_witness_cosigns_the_new_epoch_after_its_declaration() {
-    let mut federation = Federation::new();
+/// Configures a `streha witness serve` that follows every log of `federation`'s roster, and
+/// lists it in the roster as its independent witness (`WITNESS`): its configuration file,
+/// its address and its cosignature verifier. Each node gives it 2 s to answer.
+fn with_independent_witness(
+    federation: &mut Federation,
+) -> (PathBuf, std::net::SocketAddr, streha_audit::NoteVerifier) {
     let key = streha_crypto::NodeIdentitySecretKey::generate();
     let verifier = streha_audit::CosignatureSigner::new(WITNESS, key.as_dalek().clone())
         .unwrap()
@@ -1137,6 +1117,36 @@ async fn an_independent_witness_cosigns_the_new_epoch_after_its_declaration() {
             .replace("quorum = 1\n", "quorum = 1\nsubmit_timeout_ms = 2000\n");
         std::fs::write(&path, text).unwrap();
     }
+    (config, addr, verifier)
+}
+
+/// A metric of the witness at `addr` (`None` if it does not answer or has no such line).
+fn witness_metric(addr: std::net::SocketAddr, name: &str) -> Option<u64> {
+    use std::io::{Read as _, Write as _};
+    let mut stream = std::net::TcpStream::connect(addr).ok()?;
+    write!(
+        stream,
+        "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    let prefix = format!("{name} ");
+    response
+        .lines()
+        .find_map(|l| l.strip_prefix(&prefix)?.trim().parse().ok())
+}
+
+/// Issue 18.18: the roster's independent witness (`streha witness serve`) follows a node
+/// into its new epoch. It cosigned the node's log before the loss; after the operator's
+/// confirmation the node offers the new epoch's first checkpoint with its declaration
+/// (`add-new-epoch`), the witness judges it by the nodes' rule and cosigns, and the epoch's
+/// checkpoints carry its cosignature. A later epoch whose declaration is forged, or hides
+/// what the witness cosigned of epoch 2, is refused.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_independent_witness_cosigns_the_new_epoch_after_its_declaration() {
+    let mut federation = Federation::new();
+    let (config, addr, verifier) = with_independent_witness(&mut federation);
     let witness = start_witness(&config);
     let _police = federation.start(POLICE);
     let _prosecution = federation.start(PROSECUTION);
@@ -1374,6 +1384,116 @@ async fn an_independent_witness_cosigns_the_new_epoch_after_its_declaration() {
             last.lock().unwrap()
         )
     });
+    drop(witness);
+}
+
+/// Issue 18.18, recovery learns from the witnesses too: the roster's independent witness
+/// (`streha witness serve`) cosigned more of the shelter's log than any peer (the peers
+/// were down while the shelter kept logging and submitting to the witness). The restored
+/// node asks the witness (`latest-cosigned`), verifies its answer (the node's own signature,
+/// the witness's cosignature) and proves the loss from it; after the operator's
+/// confirmation the witness accepts the declaration and cosigns epoch 2, and the federation
+/// verifies with the one declared loss. Before, recovery asked only the peers: it found
+/// nothing lost and served on, and the witness refused the shelter's log for good.
+#[tokio::test(flavor = "multi_thread")]
+async fn recovery_learns_a_loss_only_the_independent_witness_cosigned() {
+    let _one_at_a_time = EPOCH_SWITCHES.lock().await;
+    let mut federation = Federation::new();
+    let (config, addr, verifier) = with_independent_witness(&mut federation);
+    let witness = start_witness(&config);
+    let police = federation.start(POLICE);
+    let prosecution = federation.start(PROSECUTION);
+    let node = federation.start(SHELTER);
+    let shelter = federation.client(SHELTER).await;
+    let base = shelter.checkpoint().await.unwrap().origin().to_owned();
+    let (subject, _) = shelter
+        .register_subject(AgeStatus::Adult, vec![])
+        .await
+        .unwrap();
+    disclose(&shelter, subject).await;
+    let cosigned_metric =
+        |origin: &str| format!("streha_witness_cosigned_size{{log=\"{origin}\"}}");
+    let backups = tempfile::tempdir().unwrap();
+    let report = backup(&federation, SHELTER, backups.path()).await;
+    // The peers go down; the shelter keeps logging, and the independent witness alone
+    // cosigns the entries the backup does not hold.
+    assert!(police.terminate());
+    assert!(prosecution.terminate());
+    for _ in 0..2 {
+        shelter
+            .register_subject(AgeStatus::Adult, vec![])
+            .await
+            .unwrap();
+    }
+    let logged = shelter.checkpoint().await.unwrap().size();
+    assert!(logged > report.size);
+    eventually(T, || async {
+        (witness_metric(addr, &cosigned_metric(&base))? == logged).then_some(())
+    })
+    .await
+    .expect("the independent witness cosigns what the peers never saw");
+    drop(shelter);
+    assert!(node.terminate());
+
+    restore(&federation, SHELTER, backups.path());
+    let _police = federation.start(POLICE);
+    let _prosecution = federation.start(PROSECUTION);
+    let _node = federation.start(SHELTER);
+    // Only the witness knows the loss: the peers cosigned at most what the backup holds.
+    eventually(T, || async {
+        (health(&federation, SHELTER)["recovery"]["lost_entries"] == logged - report.size)
+            .then_some(())
+    })
+    .await
+    .expect("recovery proves the loss from the independent witness");
+    let size = police_cosigned_of_shelter(&federation).await;
+    assert!(size.is_none_or(|s| s <= report.size), "{size:?}");
+    let recovered = accept_loss(&federation).await;
+    assert_eq!(recovered.origin, format!("{base}/epoch/2"));
+    assert_eq!(
+        (recovered.restored, recovered.proven),
+        (report.size, logged)
+    );
+    assert_eq!(recovered.proven_by, WITNESS);
+    // The witness accepts the declaration and cosigns the new epoch.
+    eventually(T, || async {
+        (witness_metric(addr, "streha_witness_epochs_accepted_total")? == 1).then_some(())
+    })
+    .await
+    .expect("the independent witness accepts the declaration proven by its own cosignature");
+    let shelter = eventually(T, || async {
+        let client = federation.client(SHELTER).await;
+        let checkpoint = client.checkpoint().await.ok()?;
+        (checkpoint.origin() == recovered.origin
+            && signers(checkpoint.note(), &verifier) == [WITNESS])
+        .then_some(client)
+    })
+    .await
+    .expect("the new epoch's checkpoint carries the independent witness's cosignature");
+    // The declaration proves the checkpoint the witness cosigned: it carries the
+    // witness's cosignature, and names the node itself (a witness has no agency id).
+    let epoch2 = shelter.export_bundle().await.unwrap();
+    match streha_core::AuditEntry::decode(&epoch2.entries[0]).unwrap() {
+        streha_core::AuditEntry::LogRestored {
+            proven_note,
+            proven_by,
+            restored_size,
+            ..
+        } => {
+            assert_eq!(restored_size, report.size);
+            assert_eq!(proven_by.as_str(), SHELTER);
+            assert_eq!(signers(&proven_note, &verifier), [WITNESS]);
+        }
+        other => panic!("entry 0 of the new epoch is {other:?}"),
+    }
+    for peer in [POLICE, PROSECUTION] {
+        assert_eq!(
+            metric(federation.member(peer), "streha_fork_alarms_total"),
+            0,
+            "{peer}"
+        );
+    }
+    verifies_with_only_the_declared_loss(&federation, &recovered).await;
     drop(witness);
 }
 

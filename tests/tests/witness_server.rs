@@ -693,3 +693,136 @@ async fn a_new_epoch_is_cosigned_only_with_a_declaration_that_hides_nothing_it_c
     let answer = submit(&witness, 0, &empty(), &note(&log_key, &e3, &grown)).await;
     assert_eq!(answer.status, 403, "{answer:?}");
 }
+
+/// A raw `GET <path>` to the witness: its status line and body.
+fn raw_get(witness: &Witness, path: &str) -> (u16, String) {
+    let mut stream = std::net::TcpStream::connect(witness.addr).unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let status = response
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no status: {response}"));
+    let body = response
+        .split_once("\r\n\r\n")
+        .map_or(String::new(), |(_, b)| b.to_owned());
+    (status, body)
+}
+
+/// Issue 18.18: Streha's read extension, `GET <prefix>/latest-cosigned/<origin>`, answers
+/// the latest checkpoint of a followed log the witness cosigned — as the log signed it, with
+/// the witness's cosignature — and nothing else: 404 for a log it does not follow or has
+/// cosigned nothing of, 414 past the origin budget, 400 for what names no origin; reading
+/// changes no state (the state file's bytes, the next submission's old size).
+#[tokio::test(flavor = "multi_thread")]
+async fn latest_cosigned_reads_what_the_witness_cosigned_and_changes_nothing() {
+    use streha_witness::client::{LatestCosigned, latest_cosigned};
+    use streha_witness::protocol::{
+        LATEST_COSIGNED_PATH, MAX_LATEST_COSIGNED_SEGMENT_LEN, encode_origin_segment,
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let log_key = NodeIdentitySecretKey::generate();
+    let witness = Witness::start(dir.path(), &log_key);
+    let read = |origin: &str| {
+        let (url, origin) = (witness.url(), origin.to_owned());
+        async move {
+            latest_cosigned(&url, &tls(), &origin, T)
+                .await
+                .expect("the witness answers")
+        }
+    };
+    // Nothing cosigned yet: 404, as for a log it does not follow.
+    assert_eq!(read(ORIGIN).await, LatestCosigned::NotFound);
+    assert_eq!(
+        read("test.example/streha/unknown").await,
+        LatestCosigned::NotFound
+    );
+    // A later epoch of a followed log it never accepted: nothing cosigned of it.
+    assert_eq!(
+        read(&format!("{ORIGIN}/epoch/2")).await,
+        LatestCosigned::NotFound
+    );
+    let t5 = tree(5, b'a');
+    let t8 = tree(8, b'a');
+    assert_eq!(
+        submit(&witness, 0, &empty(), &note(&log_key, ORIGIN, &t5))
+            .await
+            .status,
+        200
+    );
+    let proof = consistency_proof(5, 8, &t8).unwrap();
+    assert_eq!(
+        submit(&witness, 5, &proof, &note(&log_key, ORIGIN, &t8))
+            .await
+            .status,
+        200
+    );
+    let state = dir.path().join("state/state.json");
+    let before = std::fs::read(&state).unwrap();
+    let LatestCosigned::Note(answer) = read(ORIGIN).await else {
+        panic!("the witness answers its latest cosigned checkpoint");
+    };
+    let parsed = SignedNote::parse(&answer).unwrap();
+    let checkpoint = Checkpoint::parse_body(parsed.body()).unwrap();
+    assert_eq!(
+        (checkpoint.origin(), checkpoint.size(), *checkpoint.root()),
+        (ORIGIN, 8, t8.root())
+    );
+    // Signed by the log and cosigned by the witness, both verifying.
+    let log = NoteVerifier::new(ORIGIN, *log_key.public_key().as_dalek()).unwrap();
+    let verified = parsed.verify(&[log, witness.verifier()]).unwrap();
+    assert_eq!(verified.signers().len(), 2, "{answer}");
+    assert!(
+        verified
+            .signers()
+            .iter()
+            .any(|s| s.timestamp.is_some_and(|t| t > 0))
+    );
+    // Reading changed nothing: the same state bytes; the next submission still goes on
+    // from 8.
+    for _ in 0..3 {
+        assert!(matches!(read(ORIGIN).await, LatestCosigned::Note(_)));
+    }
+    assert_eq!(std::fs::read(&state).unwrap(), before);
+    assert_size_conflict(
+        &submit(&witness, 5, &proof, &note(&log_key, ORIGIN, &t8)).await,
+        8,
+    );
+
+    // Bounded: an origin segment past the budget is refused before it is decoded, and what
+    // is not the unpadded base64url of an origin is a bad request; neither reads anything.
+    let long = "A".repeat(MAX_LATEST_COSIGNED_SEGMENT_LEN + 1);
+    assert_eq!(
+        raw_get(&witness, &format!("{LATEST_COSIGNED_PATH}/{long}")).0,
+        414
+    );
+    for bad in [
+        "not*base64".to_owned(),
+        format!("{}=", encode_origin_segment(ORIGIN)),
+        encode_origin_segment(" padded "),
+        encode_origin_segment("bad\norigin"),
+    ] {
+        let (status, body) = raw_get(&witness, &format!("{LATEST_COSIGNED_PATH}/{bad}"));
+        assert_eq!(status, 400, "{bad}: {body}");
+    }
+    // The origin in the path itself (not encoded) is no route.
+    assert_eq!(
+        raw_get(&witness, &format!("{LATEST_COSIGNED_PATH}/{ORIGIN}")).0,
+        404
+    );
+    // The raw read of a known log answers 200 with the note.
+    let (status, body) = raw_get(
+        &witness,
+        &format!("{LATEST_COSIGNED_PATH}/{}", encode_origin_segment(ORIGIN)),
+    );
+    assert_eq!(status, 200);
+    assert!(body.starts_with(&format!("{ORIGIN}\n8\n")), "{body}");
+    assert_eq!(std::fs::read(&state).unwrap(), before);
+    assert_eq!(witness.count(414), 1);
+}

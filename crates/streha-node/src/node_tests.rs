@@ -694,6 +694,7 @@ async fn recover_accepts_only_a_proven_loss() {
         proven: 4,
         witness: "shelter".into(),
         note: "the proving note".into(),
+        independent: false,
     });
     let report = accept_loss(&node.shared, dir).unwrap();
     assert_eq!(report.origin, format!("{base}/epoch/2"));

@@ -6,8 +6,11 @@
 //! rollback. So, until it knows, the node appends nothing to its log (every commit that
 //! would is refused, `Unavailable`: applications and peers retry later) and submits no
 //! checkpoint to any witness. It asks every other node of the roster for the latest
-//! checkpoint of its log that node cosigned ([`PeerRequest::CosignedCheckpoint`]) and checks
-//! each answer's signature with its own key:
+//! checkpoint of its log that node cosigned ([`PeerRequest::CosignedCheckpoint`]) or keeps as
+//! delivery evidence, and every independent witness of the roster for the latest it cosigned
+//! (`GET <url>/latest-cosigned/<origin>`, Streha's read extension, `spec/witness.md` §2.2),
+//! and checks each answer's signature with its own key (and a witness's cosignature with the
+//! roster's key for it):
 //!
 //! - none is larger than the restored log (and one of equal size has its root): nothing
 //!   was lost; the marker is removed and the node serves as usual;
@@ -37,6 +40,13 @@ pub const RESTORED_FILE: &str = "restored-from-backup";
 /// How often a node in recovery mode asks the peers that have not answered yet.
 pub(crate) const RECOVERY_RETRY: std::time::Duration = std::time::Duration::from_secs(2);
 
+/// How many rounds (each at most `witness.submit_timeout_ms`, [`RECOVERY_RETRY`] apart) a
+/// node in recovery mode asks an independent witness that does not answer before it decides
+/// without it. Recovery waits for every peer (the federation's own nodes, which it needs
+/// anyway), but not forever for a witness run by another body: one that is down, or is a
+/// C2SP witness that is not Streha's, must not hold the node in recovery mode.
+pub const RECOVERY_WITNESS_ATTEMPTS: u32 = 3;
+
 /// What recovery found out.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Outcome {
@@ -47,8 +57,12 @@ pub(crate) enum Outcome {
     Lost {
         restored: u64,
         proven: u64,
+        /// The peer's agency id, or the independent witness's key name.
         witness: String,
         note: String,
+        /// `witness` is an independent witness of the roster, whose cosignature is in
+        /// `note`.
+        independent: bool,
     },
 }
 
@@ -194,6 +208,72 @@ fn check_answer(shared: &Shared, note: &str) -> Result<(u64, streha_audit::Hash)
     verify_own(note, &verifier, shared.store.origin())
 }
 
+/// Checks an independent witness's `latest-cosigned` answer: a checkpoint of this node's
+/// log signed by this node's key ([`check_answer`], the rule for a peer's answer), carrying
+/// the witness's cosignature under the roster's key for it. Returns its size and root.
+fn check_witness_answer(
+    shared: &Shared,
+    witness: &streha_wire::IndependentWitness,
+    note: &str,
+) -> Result<(u64, streha_audit::Hash), String> {
+    let proven = check_answer(shared, note)?;
+    let verifier = witness.verifier().map_err(|e| e.to_string())?;
+    let parsed = SignedNote::parse(note).map_err(|e| e.to_string())?;
+    let cosigned = parsed
+        .signatures()
+        .iter()
+        .filter(|line| verifier.matches(line))
+        .any(|line| verifier.verify_signature(parsed.body(), line).is_ok());
+    if !cosigned {
+        return Err("it carries no valid cosignature of this witness".into());
+    }
+    Ok(proven)
+}
+
+/// Asks one independent witness for the latest checkpoint of this node's log it cosigned.
+/// `Some(answer)` once it answered (`Some(None)`: it cosigned nothing of this log, or is not
+/// Streha's: 404); `None` if it did not answer, or answered what does not verify (logged).
+async fn ask_witness(
+    shared: &Shared,
+    tls: &streha_witness::client::Tls,
+    witness: &streha_wire::IndependentWitness,
+) -> Option<Option<(u64, String)>> {
+    use streha_witness::client::LatestCosigned;
+    let name = witness.name();
+    let answer = streha_witness::client::latest_cosigned(
+        &witness.url,
+        tls,
+        shared.store.origin(),
+        shared.witness.submit_timeout,
+    )
+    .await;
+    match answer {
+        Ok(LatestCosigned::NotFound) => {
+            tracing::info!(witness = %name,
+                "recovery: an independent witness has cosigned nothing of this log, or cannot say (not Streha's)");
+            Some(None)
+        }
+        Ok(LatestCosigned::Note(note)) => match check_witness_answer(shared, witness, &note) {
+            Ok((size, _)) => Some(Some((size, note))),
+            Err(problem) => {
+                tracing::warn!(witness = %name, %problem,
+                    "recovery: an independent witness's cosigned checkpoint of this log does not verify; ignored");
+                None
+            }
+        },
+        Ok(LatestCosigned::Refused { status, message }) => {
+            tracing::info!(witness = %name, status, %message,
+                "recovery: an independent witness did not say what it cosigned of this log");
+            None
+        }
+        Err(problem) => {
+            tracing::info!(witness = %name, %problem,
+                "recovery: independent witness not reached");
+            None
+        }
+    }
+}
+
 /// Whether `note` names an earlier epoch of this node's log than the store's.
 fn of_an_earlier_epoch(shared: &Shared, note: &str) -> bool {
     let Some(named) = SignedNote::parse(note)
@@ -254,6 +334,18 @@ pub(crate) async fn run(
         std::collections::BTreeMap::new();
     let mut kept: std::collections::BTreeMap<String, Option<(u64, String)>> =
         std::collections::BTreeMap::new();
+    // Per independent witness (by key name), the latest checkpoint of this log it cosigned,
+    // and how often it was asked without an answer (at most [`RECOVERY_WITNESS_ATTEMPTS`]).
+    let mut from_witnesses: std::collections::BTreeMap<String, Option<(u64, String)>> =
+        std::collections::BTreeMap::new();
+    let mut unanswered: std::collections::BTreeMap<String, u32> = std::collections::BTreeMap::new();
+    let tls = match streha_witness::client::Tls::new(&shared.witness.ca_pem) {
+        Ok(tls) => Some(tls),
+        Err(e) => {
+            tracing::error!(error = %e, "recovery: no TLS for independent witnesses; they are not asked");
+            None
+        }
+    };
     loop {
         if *shutdown.borrow() {
             return;
@@ -313,19 +405,61 @@ pub(crate) async fn run(
                 kept.insert(peer.id.as_str().to_owned(), answer);
             }
         }
+        let witnesses = if tls.is_some() {
+            roster.witnesses().to_vec()
+        } else {
+            Vec::new()
+        };
+        for witness in &witnesses {
+            let name = witness.name();
+            if from_witnesses.contains_key(&name)
+                || unanswered.get(&name).copied().unwrap_or(0) >= RECOVERY_WITNESS_ATTEMPTS
+            {
+                continue;
+            }
+            let Some(tls) = tls.as_ref() else { break };
+            let answer = tokio::select! {
+                answer = ask_witness(&shared, tls, witness) => answer,
+                _ = shutdown.changed() => return,
+            };
+            match answer {
+                Some(answer) => {
+                    from_witnesses.insert(name, answer);
+                }
+                None => {
+                    let attempts = unanswered.entry(name.clone()).or_insert(0);
+                    *attempts += 1;
+                    if *attempts >= RECOVERY_WITNESS_ATTEMPTS {
+                        tracing::warn!(witness = %name, attempts = *attempts,
+                            "recovery: an independent witness did not say what it cosigned of this log; deciding without it (if it cosigned more, it refuses this log's next checkpoints or its declaration: a security event)");
+                    }
+                }
+            }
+        }
         if *shutdown.borrow() {
             return;
         }
-        let waiting: Vec<&str> = others
+        let waiting: Vec<String> = others
             .iter()
             .map(|a| a.id.as_str())
             .filter(|id| !answered.contains_key(*id) || !kept.contains_key(*id))
+            .map(str::to_owned)
+            .chain(
+                witnesses
+                    .iter()
+                    .map(streha_wire::IndependentWitness::name)
+                    .filter(|name| {
+                        !from_witnesses.contains_key(name)
+                            && unanswered.get(name).copied().unwrap_or(0)
+                                < RECOVERY_WITNESS_ATTEMPTS
+                    }),
+            )
             .collect();
         if waiting.is_empty() {
             break;
         }
         tracing::info!(waiting = %waiting.join(","),
-            "recovery mode: waiting for these peers to say what they cosigned of this log; disclosures wait");
+            "recovery mode: waiting for these peers and witnesses to say what they cosigned of this log; disclosures wait");
         tokio::select! {
             () = tokio::time::sleep(RECOVERY_RETRY) => {}
             _ = shutdown.changed() => return,
@@ -341,7 +475,7 @@ pub(crate) async fn run(
             *slot = Some((size, note));
         }
     }
-    let outcome = decide(restored, &answered);
+    let outcome = decide_all(restored, &answered, &from_witnesses);
     match &outcome {
         Outcome::NothingLost => {
             if let Err(e) = clear_marker(&data_dir) {
@@ -424,6 +558,46 @@ async fn ask_kept(
     }
 }
 
+/// The outcome of the peers' answers ([`decide`]) and the independent witnesses' (witness
+/// key name → the latest size it cosigned, and that checkpoint's note): the larger proof; a
+/// peer's on a tie (its agency id names it in the declaration).
+pub(crate) fn decide_all(
+    restored: u64,
+    peers: &std::collections::BTreeMap<String, Option<(u64, String)>>,
+    witnesses: &std::collections::BTreeMap<String, Option<(u64, String)>>,
+) -> Outcome {
+    match (decide(restored, peers), decide(restored, witnesses)) {
+        (
+            Outcome::Lost { proven, .. },
+            witness @ Outcome::Lost {
+                proven: by_witness, ..
+            },
+        ) if by_witness > proven => as_independent(witness),
+        (Outcome::NothingLost, witness) => as_independent(witness),
+        (peer, _) => peer,
+    }
+}
+
+/// Marks a loss proven by an independent witness as such.
+fn as_independent(outcome: Outcome) -> Outcome {
+    match outcome {
+        Outcome::Lost {
+            restored,
+            proven,
+            witness,
+            note,
+            ..
+        } => Outcome::Lost {
+            restored,
+            proven,
+            witness,
+            note,
+            independent: true,
+        },
+        other => other,
+    }
+}
+
 /// The outcome of the answers (peer → the largest size it cosigned or keeps as delivery
 /// evidence, and that checkpoint's note).
 pub(crate) fn decide(
@@ -440,6 +614,7 @@ pub(crate) fn decide(
             proven: size,
             witness: peer.clone(),
             note: note.clone(),
+            independent: false,
         },
         _ => Outcome::NothingLost,
     }
@@ -488,7 +663,8 @@ pub struct RecoverReport {
     pub restored: u64,
     /// The size the proving checkpoint shows.
     pub proven: u64,
-    /// The peer whose kept checkpoint proves the loss.
+    /// The peer whose kept checkpoint proves the loss, or the independent witness (its key
+    /// name) whose cosigned checkpoint does.
     pub proven_by: String,
     /// Where the restored epoch's bundle is kept.
     pub bundle: std::path::PathBuf,
@@ -534,6 +710,7 @@ pub(crate) fn accept_loss(
         proven,
         witness,
         note,
+        independent,
     }) = outcome
     else {
         return Err(
@@ -559,7 +736,14 @@ pub(crate) fn accept_loss(
         restored_size: restored,
         restored_root: shared.store.root().to_bytes(),
         proven_note: note,
-        proven_by: streha_core::AgencyId::new(witness.as_str()).map_err(|e| e.to_string())?,
+        // An independent witness has no agency id: the declaration then names this node,
+        // and the witness is named by its cosignature in the proving note (`spec/entries.md`,
+        // `log_restored`).
+        proven_by: if independent {
+            shared.agency.clone()
+        } else {
+            streha_core::AgencyId::new(witness.as_str()).map_err(|e| e.to_string())?
+        },
         at: shared.now(),
     }
     .encode();
@@ -794,8 +978,40 @@ mod tests {
                 restored: 5,
                 proven: 9,
                 witness: "d".into(),
-                note: "n9".into()
+                note: "n9".into(),
+                independent: false,
             }
         );
+        // An independent witness that cosigned more proves the loss; one that cosigned as
+        // much as a peer does not displace the peer.
+        let mut witnesses = std::collections::BTreeMap::new();
+        witnesses.insert("w.example/w".to_owned(), Some((9, "w9".to_owned())));
+        witnesses.insert("down.example/w".to_owned(), None);
+        assert_eq!(decide_all(5, &answers, &witnesses), decide(5, &answers));
+        witnesses.insert("w.example/w".to_owned(), Some((11, "w11".to_owned())));
+        assert_eq!(
+            decide_all(5, &answers, &witnesses),
+            Outcome::Lost {
+                restored: 5,
+                proven: 11,
+                witness: "w.example/w".into(),
+                note: "w11".into(),
+                independent: true,
+            }
+        );
+        let mut nothing = std::collections::BTreeMap::new();
+        nothing.insert("a".to_owned(), Some((5, "n5".to_owned())));
+        assert_eq!(
+            decide_all(5, &nothing, &witnesses),
+            Outcome::Lost {
+                restored: 5,
+                proven: 11,
+                witness: "w.example/w".into(),
+                note: "w11".into(),
+                independent: true,
+            }
+        );
+        witnesses.insert("w.example/w".to_owned(), Some((4, "w4".to_owned())));
+        assert_eq!(decide_all(5, &nothing, &witnesses), Outcome::NothingLost);
     }
 }

@@ -13,8 +13,9 @@ use hyper_util::rt::TokioIo;
 use streha_audit::{ConsistencyProof, InclusionProof, NoteSignature};
 
 use crate::protocol::{
-    ADD_CHECKPOINT_PATH, ADD_NEW_EPOCH_PATH, MAX_RESPONSE_LEN, SIZE_CONTENT_TYPE,
-    format_add_checkpoint, format_add_new_epoch, parse_cosignatures, parse_size_response,
+    ADD_CHECKPOINT_PATH, ADD_NEW_EPOCH_PATH, LATEST_COSIGNED_PATH, MAX_RESPONSE_LEN,
+    SIZE_CONTENT_TYPE, encode_origin_segment, format_add_checkpoint, format_add_new_epoch,
+    parse_cosignatures, parse_size_response,
 };
 
 /// What a witness answered to `add-checkpoint`.
@@ -153,6 +154,85 @@ async fn post(
     body: Vec<u8>,
     timeout: Duration,
 ) -> Result<RawAnswer, ClientError> {
+    exchange(url, hyper::Method::POST, path, tls, Some(body), timeout).await
+}
+
+/// Asks `<url>/latest-cosigned/<origin>` (Streha's read extension, `spec/witness.md` §2.2)
+/// and returns the raw answer.
+///
+/// # Errors
+/// [`ClientError::Url`] or [`ClientError::Transport`].
+pub async fn get_latest_cosigned(
+    url: &str,
+    tls: &Tls,
+    origin: &str,
+    timeout: Duration,
+) -> Result<RawAnswer, ClientError> {
+    let path = format!("{LATEST_COSIGNED_PATH}/{}", encode_origin_segment(origin));
+    exchange(url, hyper::Method::GET, &path, tls, None, timeout).await
+}
+
+/// What a witness answered to `latest-cosigned`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LatestCosigned {
+    /// 200: the checkpoint note with its signature lines (not yet verified: the caller
+    /// checks the log's signature and the witness's cosignature).
+    Note(String),
+    /// 404: the witness has cosigned nothing of that log, follows no such log, or is not
+    /// Streha's (a C2SP `tlog-witness` has no read request).
+    NotFound,
+    /// Any other status, with the start of its body.
+    Refused {
+        /// The HTTP status.
+        status: u16,
+        /// The body's first bytes, control characters removed.
+        message: String,
+    },
+}
+
+/// Asks a witness for the latest checkpoint of the log `origin` it cosigned.
+///
+/// # Errors
+/// [`ClientError`]; [`ClientError::Malformed`] for a 200 whose body is not UTF-8.
+pub async fn latest_cosigned(
+    url: &str,
+    tls: &Tls,
+    origin: &str,
+    timeout: Duration,
+) -> Result<LatestCosigned, ClientError> {
+    let raw = get_latest_cosigned(url, tls, origin, timeout).await?;
+    match raw.status {
+        200 => String::from_utf8(raw.body)
+            .map(LatestCosigned::Note)
+            .map_err(|_| ClientError::Malformed {
+                url: url.to_owned(),
+                status: 200,
+            }),
+        404 => Ok(LatestCosigned::NotFound),
+        status => Ok(LatestCosigned::Refused {
+            status,
+            message: printable_start(&raw.body),
+        }),
+    }
+}
+
+/// The first bytes of a body, control characters removed (for the operator's log).
+fn printable_start(body: &[u8]) -> String {
+    String::from_utf8_lossy(&body[..body.len().min(200)])
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
+}
+
+/// Sends one request to `<url><path>` and returns the raw answer, all within `timeout`.
+async fn exchange(
+    url: &str,
+    method: hyper::Method,
+    path: &str,
+    tls: &Tls,
+    body: Option<Vec<u8>>,
+    timeout: Duration,
+) -> Result<RawAnswer, ClientError> {
     let Target {
         authority,
         host,
@@ -183,10 +263,15 @@ async fn post(
                 .await
                 .map_err(|e| transport(e.to_string()))?;
         let driver = tokio::spawn(connection);
-        let request = hyper::Request::post(format!("{prefix}{path}"))
-            .header(hyper::header::HOST, authority.as_str())
-            .header(hyper::header::CONTENT_TYPE, "text/plain; charset=utf-8")
-            .body(Full::new(Bytes::from(body)))
+        let mut request = hyper::Request::builder()
+            .method(method)
+            .uri(format!("{prefix}{path}"))
+            .header(hyper::header::HOST, authority.as_str());
+        if body.is_some() {
+            request = request.header(hyper::header::CONTENT_TYPE, "text/plain; charset=utf-8");
+        }
+        let request = request
+            .body(Full::new(Bytes::from(body.unwrap_or_default())))
             .map_err(|e| transport(e.to_string()))?;
         let response = sender
             .send_request(request)
@@ -273,10 +358,7 @@ fn classify(url: &str, raw: RawAnswer) -> Result<Answer, ClientError> {
         }
         status => Ok(Answer::Refused {
             status,
-            message: String::from_utf8_lossy(&raw.body[..raw.body.len().min(200)])
-                .chars()
-                .map(|c| if c.is_control() { ' ' } else { c })
-                .collect(),
+            message: printable_start(&raw.body),
         }),
     }
 }

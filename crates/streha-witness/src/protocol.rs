@@ -16,6 +16,39 @@ pub const ADD_CHECKPOINT_PATH: &str = "/add-checkpoint";
 /// The path of the new-epoch endpoint (Streha's extension), after the submission prefix.
 pub const ADD_NEW_EPOCH_PATH: &str = "/add-new-epoch";
 
+/// The path of the read endpoint (Streha's extension), after the submission prefix:
+/// `GET <prefix>/latest-cosigned/<origin in unpadded base64url>` answers the latest
+/// checkpoint of that log this witness cosigned, with its cosignature (`spec/witness.md`
+/// §2.2).
+pub const LATEST_COSIGNED_PATH: &str = "/latest-cosigned";
+
+/// The longest origin segment of a `latest-cosigned` request a witness reads: the unpadded
+/// base64url of the longest log origin ([`MAX_ORIGIN_LEN`](streha_core::MAX_ORIGIN_LEN)
+/// bytes). A longer one is refused (414) before it is decoded.
+pub const MAX_LATEST_COSIGNED_SEGMENT_LEN: usize = (streha_core::MAX_ORIGIN_LEN * 4).div_ceil(3);
+
+/// The path segment that names `origin` in a `latest-cosigned` request: its unpadded
+/// base64url (an origin holds `/`, which a path segment cannot).
+#[must_use]
+pub fn encode_origin_segment(origin: &str) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(origin.as_bytes())
+}
+
+/// The origin a `latest-cosigned` path segment names, if it is the unpadded base64url of a
+/// valid log origin of at most [`MAX_ORIGIN_LEN`](streha_core::MAX_ORIGIN_LEN) bytes.
+#[must_use]
+pub fn decode_origin_segment(segment: &str) -> Option<String> {
+    if segment.len() > MAX_LATEST_COSIGNED_SEGMENT_LEN {
+        return None;
+    }
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(segment)
+        .ok()?;
+    let origin = String::from_utf8(bytes).ok()?;
+    streha_core::LogOrigin::new(origin.as_str()).ok()?;
+    Some(origin)
+}
+
 /// The largest declaration (entry 0 of a new epoch, a `log_restored` entry) an
 /// `add-new-epoch` request carries, in bytes before base64: its proving note (at most
 /// [`MAX_PROVEN_NOTE_LEN`](streha_core::MAX_PROVEN_NOTE_LEN)) and at most 2 KiB of origin,
@@ -286,6 +319,28 @@ mod tests {
     use streha_audit::leaf_hash;
 
     const NOTE: &str = "example.org/log\n5\nAAAA\n\n\u{2014} example.org/log AAAAAAA=\n";
+
+    #[test]
+    fn an_origin_segment_round_trips_and_only_an_origin_decodes() {
+        let origin = "kosovo.example/streha/police/epoch/2";
+        let segment = encode_origin_segment(origin);
+        assert!(!segment.contains(['/', '+', '=']), "{segment}");
+        assert_eq!(decode_origin_segment(&segment).as_deref(), Some(origin));
+        let longest = "o".repeat(streha_core::MAX_ORIGIN_LEN);
+        let segment = encode_origin_segment(&longest);
+        assert_eq!(segment.len(), MAX_LATEST_COSIGNED_SEGMENT_LEN);
+        assert_eq!(decode_origin_segment(&segment), Some(longest));
+        for bad in [
+            encode_origin_segment(&"o".repeat(streha_core::MAX_ORIGIN_LEN + 1)),
+            format!("{}=", encode_origin_segment(origin)),
+            "a/b".to_owned(),
+            encode_origin_segment("tab\there"),
+            encode_origin_segment(""),
+            String::new(),
+        ] {
+            assert_eq!(decode_origin_segment(&bad), None, "{bad}");
+        }
+    }
 
     #[test]
     fn a_request_round_trips() {

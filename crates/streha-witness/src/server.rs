@@ -46,8 +46,9 @@ use streha_audit::{Checkpoint, CosignatureSigner, Hash, NoteVerifier, SignatureT
 use streha_crypto::{NodeIdentitySecretKey, RosterPublicKey};
 
 use crate::protocol::{
-    ADD_CHECKPOINT_PATH, ADD_NEW_EPOCH_PATH, MAX_NEW_EPOCH_REQUEST_LEN, MAX_REQUEST_LEN,
-    SIZE_CONTENT_TYPE, parse_add_checkpoint, parse_add_new_epoch,
+    ADD_CHECKPOINT_PATH, ADD_NEW_EPOCH_PATH, LATEST_COSIGNED_PATH, MAX_LATEST_COSIGNED_SEGMENT_LEN,
+    MAX_NEW_EPOCH_REQUEST_LEN, MAX_REQUEST_LEN, SIZE_CONTENT_TYPE, decode_origin_segment,
+    parse_add_checkpoint, parse_add_new_epoch,
 };
 use crate::rules::{self, EpochRefusal, Latest, LogKeys, NoteRefusal, Opened, Submitter, Verdict};
 
@@ -464,6 +465,7 @@ pub async fn serve(config: WitnessConfig) -> Result<(), ServeError> {
     })?;
     let path = format!("{}{ADD_CHECKPOINT_PATH}", config.prefix);
     let epoch_path = format!("{}{ADD_NEW_EPOCH_PATH}", config.prefix);
+    let read_path = format!("{}{LATEST_COSIGNED_PATH}/{{origin}}", config.prefix);
     let witness = Arc::new(Witness {
         config,
         signer,
@@ -473,6 +475,7 @@ pub async fn serve(config: WitnessConfig) -> Result<(), ServeError> {
     let app = Router::new()
         .route(&path, post(add_checkpoint))
         .route(&epoch_path, post(add_new_epoch))
+        .route(&read_path, get(latest_cosigned))
         .route("/metrics", get(metrics))
         .layer(tower::limit::ConcurrencyLimitLayer::new(MAX_CONNECTIONS))
         .with_state(Arc::clone(&witness));
@@ -930,6 +933,97 @@ fn refuse_new_epoch(
     plain(status, format!("the new epoch is refused: {refusal}"))
 }
 
+async fn latest_cosigned(
+    State(witness): State<Arc<Witness>>,
+    axum::extract::Path(segment): axum::extract::Path<String>,
+) -> Response {
+    let response = handle_latest_cosigned(&witness, &segment).await;
+    witness.count(response.status());
+    response
+}
+
+/// `latest-cosigned` (Streha's read extension, `spec/witness.md` §2.2): the latest
+/// checkpoint of a log this witness follows (any epoch of it) that it cosigned, as the log
+/// signed it, with this witness's cosignature made now. C2SP `tlog-cosignature`: a v1
+/// cosignature says that, as of its time, this is the largest consistent checkpoint the
+/// witness has seen of the log — which the latest cosigned checkpoint is, under the state
+/// lock; it is the answer `add-checkpoint` gives when that checkpoint is submitted again.
+/// Reads only: 404 for a log it does not follow or has cosigned nothing of, 414 for an
+/// origin segment over [`MAX_LATEST_COSIGNED_SEGMENT_LEN`], 400 for one that does not name
+/// a log origin.
+async fn handle_latest_cosigned(witness: &Witness, segment: &str) -> Response {
+    if segment.len() > MAX_LATEST_COSIGNED_SEGMENT_LEN {
+        return plain(
+            StatusCode::URI_TOO_LONG,
+            "the origin is longer than any log origin",
+        );
+    }
+    let Some(origin) = decode_origin_segment(segment) else {
+        return plain(
+            StatusCode::BAD_REQUEST,
+            "the path does not end in the unpadded base64url of a log origin",
+        );
+    };
+    let not_found = || {
+        plain(
+            StatusCode::NOT_FOUND,
+            "this witness has cosigned nothing of that log",
+        )
+    };
+    if witness.config.keys_at(&origin).is_none() {
+        return not_found();
+    }
+    let state = witness.state.lock().await;
+    let Some(stored) = state.logs.get(&origin).cloned() else {
+        return not_found();
+    };
+    let (Ok(root), Ok(note)) = (
+        Hash::from_hex(&stored.root),
+        streha_audit::SignedNote::parse(&stored.note),
+    ) else {
+        return plain(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "the stored state is corrupt",
+        );
+    };
+    let checkpoint = match Checkpoint::parse_body(note.body()) {
+        Ok(checkpoint)
+            if checkpoint.origin() == origin
+                && checkpoint.size() == stored.size
+                && *checkpoint.root() == root =>
+        {
+            checkpoint
+        }
+        _ => {
+            return plain(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the stored state is corrupt",
+            );
+        }
+    };
+    // Cosigned while the state is held: no later checkpoint of the log can have been
+    // cosigned before this cosignature's time.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(1, |d| d.as_secs());
+    let line = match rules::cosign(&witness.signer, &checkpoint, now) {
+        Ok(line) => line,
+        Err(e) => {
+            return plain(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("cannot cosign: {e}"),
+            );
+        }
+    };
+    drop(state);
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        format!("{}{}", stored.note, line.to_line()),
+    )
+        .into_response()
+}
+
 fn cosignature(witness: &Witness, checkpoint: &Checkpoint) -> Response {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -1008,7 +1102,7 @@ async fn metrics(State(witness): State<Arc<Witness>>) -> Response {
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
         .clone();
-    for code in [200u16, 400, 403, 404, 409, 422, 503] {
+    for code in [200u16, 400, 403, 404, 409, 414, 422, 503] {
         let _ = writeln!(
             out,
             "streha_witness_http_requests_total{{code=\"{code}\"}} {}",
