@@ -1397,7 +1397,6 @@ async fn an_independent_witness_cosigns_the_new_epoch_after_its_declaration() {
 /// nothing lost and served on, and the witness refused the shelter's log for good.
 #[tokio::test(flavor = "multi_thread")]
 async fn recovery_learns_a_loss_only_the_independent_witness_cosigned() {
-    let _one_at_a_time = EPOCH_SWITCHES.lock().await;
     let mut federation = Federation::new();
     let (config, addr, verifier) = with_independent_witness(&mut federation);
     let witness = start_witness(&config);
@@ -1438,7 +1437,7 @@ async fn recovery_learns_a_loss_only_the_independent_witness_cosigned() {
     restore(&federation, SHELTER, backups.path());
     let _police = federation.start(POLICE);
     let _prosecution = federation.start(PROSECUTION);
-    let _node = federation.start(SHELTER);
+    let node = federation.start(SHELTER);
     // Only the witness knows the loss: the peers cosigned at most what the backup holds.
     eventually(T, || async {
         (health(&federation, SHELTER)["recovery"]["lost_entries"] == logged - report.size)
@@ -1448,7 +1447,7 @@ async fn recovery_learns_a_loss_only_the_independent_witness_cosigned() {
     .expect("recovery proves the loss from the independent witness");
     let size = police_cosigned_of_shelter(&federation).await;
     assert!(size.is_none_or(|s| s <= report.size), "{size:?}");
-    let recovered = accept_loss(&federation).await;
+    let (recovered, _node) = accept_loss(&federation, node).await;
     assert_eq!(recovered.origin, format!("{base}/epoch/2"));
     assert_eq!(
         (recovered.restored, recovered.proven),
