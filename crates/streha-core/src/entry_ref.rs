@@ -26,7 +26,7 @@ use crate::ids::{
 use crate::policy::{Basis, RefusalReason};
 use crate::subject::AgeStatus;
 use crate::time::Timestamp;
-use crate::{Category, Purpose, WitnessAlarmKind};
+use crate::{Purpose, WitnessAlarmKind};
 
 /// An urgent-danger approval borrowing its officer id ([`UrgentApproval`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -164,7 +164,6 @@ impl BasisRef<'_> {
 
 impl<'de: 'a, 'a> Deserialize<'de> for BasisRef<'a> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        use serde::de::Error as _;
         // The checks of `Basis`' decoder, in its order.
         #[derive(Deserialize)]
         enum Raw<'a> {
@@ -176,17 +175,7 @@ impl<'de: 'a, 'a> Deserialize<'de> for BasisRef<'a> {
                 clauses: Vec<ClauseIdRef<'a>>,
             },
         }
-        let check = |c: &[ClauseIdRef<'_>]| {
-            if c.is_empty() || c.len() > Category::ALL.len() {
-                return Err(D::Error::custom("basis names no clause or too many"));
-            }
-            if c.windows(2).any(|w| w[0] >= w[1]) {
-                return Err(D::Error::custom(
-                    "basis clauses not in strictly ascending order",
-                ));
-            }
-            Ok(())
-        };
+        let check = crate::policy::check_basis_clauses::<_, D::Error>;
         Ok(match Raw::deserialize(d)? {
             Raw::Consent(c) => BasisRef::Consent(c),
             Raw::Agreement(c) => {

@@ -171,7 +171,6 @@ impl fmt::Display for Basis {
 
 impl<'de> Deserialize<'de> for Basis {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        use serde::de::Error as _;
         #[derive(Deserialize)]
         enum Raw {
             Consent(ConsentId),
@@ -181,17 +180,7 @@ impl<'de> Deserialize<'de> for Basis {
                 clauses: Vec<ClauseId>,
             },
         }
-        let check = |c: &[ClauseId]| {
-            if c.is_empty() || c.len() > Category::ALL.len() {
-                return Err(D::Error::custom("basis names no clause or too many"));
-            }
-            if c.windows(2).any(|w| w[0] >= w[1]) {
-                return Err(D::Error::custom(
-                    "basis clauses not in strictly ascending order",
-                ));
-            }
-            Ok(())
-        };
+        let check = check_basis_clauses::<_, D::Error>;
         Ok(match Raw::deserialize(d)? {
             Raw::Consent(c) => Basis::Consent(c),
             Raw::Agreement(c) => {
@@ -835,6 +824,19 @@ fn check_consent(
             consent,
             purpose: h.purpose,
         });
+    }
+    Ok(())
+}
+
+/// The rule on a basis's clauses, one for the owned and the borrowed decoder
+/// (`entry_ref`): at least one, at most one per category, strictly ascending — so a basis
+/// has one encoding.
+pub(crate) fn check_basis_clauses<T: Ord, E: serde::de::Error>(clauses: &[T]) -> Result<(), E> {
+    if clauses.is_empty() || clauses.len() > Category::ALL.len() {
+        return Err(E::custom("basis names no clause or too many"));
+    }
+    if clauses.windows(2).any(|w| w[0] >= w[1]) {
+        return Err(E::custom("basis clauses not in strictly ascending order"));
     }
     Ok(())
 }
