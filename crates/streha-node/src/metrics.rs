@@ -15,6 +15,8 @@ pub(crate) struct Metrics {
     /// Delivery batches this node took on (within the batch bounds).
     pub(crate) delivery_batches_received: AtomicU64,
     pub(crate) handshake_refusals: AtomicU64,
+    /// Scans of the whole log for the delivery evidence kept of a peer's log (recovery).
+    pub(crate) evidence_scans: AtomicU64,
     pub(crate) bad_frames: AtomicU64,
     pub(crate) fork_alarms: AtomicU64,
     pub(crate) cosignatures_received: AtomicU64,
@@ -290,6 +292,12 @@ impl crate::shared::Shared {
             "streha_handshake_refusals_total",
             "TLS handshakes refused because the peer's key is not pinned.",
             get(&m.handshake_refusals),
+        );
+        counter(
+            &mut out,
+            "streha_evidence_scans_total",
+            "Scans of this node's whole log for the delivery evidence it keeps of a peer's log (a peer recovering, or offering a new epoch); at most one per peer per 10 s.",
+            get(&m.evidence_scans),
         );
         counter(
             &mut out,

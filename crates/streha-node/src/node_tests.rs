@@ -497,7 +497,7 @@ fn shelter_tree(n: u8) -> streha_audit::MemoryTree {
 /// declaration (entry 0) and its proof are returned.
 async fn shelter_restored(node: &Node, proven: u8) -> (String, streha_wire::peer::NewEpochRequest) {
     use crate::witness::handle_witness;
-    use streha_wire::peer::{NewEpochRequest, WitnessRequest};
+    use streha_wire::peer::WitnessRequest;
     let federation = node.shared.roster().federation().to_owned();
     let base = node.shelter.log_origin(&federation);
     let cosigned = handle_witness(
@@ -515,6 +515,16 @@ async fn shelter_restored(node: &Node, proven: u8) -> (String, streha_wire::peer
         matches!(cosigned, PeerResponse::Cosigned(_)),
         "{cosigned:?}"
     );
+    new_epoch_request(node, proven)
+}
+
+/// The shelter's epoch 2, whose declaration says its log was restored to size 3 and that a
+/// checkpoint of size `proven` proves the loss: its first checkpoint, the declaration
+/// (entry 0) and its proof.
+fn new_epoch_request(node: &Node, proven: u8) -> (String, streha_wire::peer::NewEpochRequest) {
+    use streha_wire::peer::NewEpochRequest;
+    let federation = node.shared.roster().federation().to_owned();
+    let base = node.shelter.log_origin(&federation);
     let declaration = streha_core::AuditEntry::LogRestored {
         previous_origin: streha_core::LogOrigin::new(base.as_str()).unwrap(),
         restored_size: 3,
@@ -603,6 +613,39 @@ async fn a_declaration_hiding_what_the_witness_cosigned_is_a_rollback() {
             cosigned_size: 5
         }
     );
+}
+
+/// A peer that offers a new epoch again and again (here with a declaration that proves no
+/// loss, refused each time without evidence: this node never cosigned the old epoch) has
+/// the evidence this node keeps of its log read once per `KEPT_SCAN_INTERVAL`, not once per
+/// request: the scan reads the whole log, under the witness lock. Before, every request
+/// scanned.
+#[tokio::test]
+async fn repeated_new_epoch_offers_scan_the_log_once() {
+    use crate::witness::handle_witness_new_epoch;
+    let node = node();
+    let (_, request) = new_epoch_request(&node, 3);
+    for _ in 0..5 {
+        let answer = handle_witness_new_epoch(&node.shared, &node.shelter, request.clone()).await;
+        assert!(
+            matches!(answer, Err(crate::failure::Failure::Verification(_))),
+            "{answer:?}"
+        );
+    }
+    assert_eq!(
+        node.shared
+            .metrics
+            .evidence_scans
+            .load(std::sync::atomic::Ordering::Relaxed),
+        1
+    );
+    // Another question about the peer's log within the interval waits for it.
+    let federation = node.shared.roster().federation().to_owned();
+    let other = node.shelter.log_origin_at(&federation, 3);
+    assert!(matches!(
+        crate::recovery::largest_kept_of_peer(&node.shared, &node.shelter, &other),
+        Err(crate::failure::Failure::Unavailable(_))
+    ));
 }
 
 /// The in-memory attempt counts (`Shared::attempts`) stay bounded by the durable queue:

@@ -174,24 +174,63 @@ pub(crate) fn handle_kept_checkpoint(
             peer.id
         )));
     }
+    Ok(PeerResponse::KeptCheckpoint(
+        largest_kept_of_peer(shared, peer, origin)?.map(|(_, note)| note),
+    ))
+}
+
+/// The answer of the last scan for one peer ([`largest_kept_of_peer`]).
+#[derive(Debug)]
+pub(crate) struct EvidenceScan {
+    at: std::time::Instant,
+    origin: String,
+    found: Option<(KeptCheckpoint, String)>,
+}
+
+/// [`largest_kept`] for a peer asking about its own log, bounded: the whole log is scanned
+/// at most once per peer per [`KEPT_SCAN_INTERVAL`] — a peer recovering asks until answered,
+/// and one offering a new epoch has it judged against the same evidence, so a peer that
+/// repeats either request cannot make this node read its log again and again. A repeat of
+/// the same question within the interval gets the last scan's answer (nothing of the
+/// peer's earlier epoch is logged meanwhile: the peer appends nothing while it recovers);
+/// another question within it is `Unavailable` (retried).
+pub(crate) fn largest_kept_of_peer(
+    shared: &Shared,
+    peer: &AgencyEntry,
+    origin: &str,
+) -> Result<Option<(KeptCheckpoint, String)>, Failure> {
+    let now = std::time::Instant::now();
     {
-        let now = std::time::Instant::now();
         let mut scans = shared
             .evidence_scans
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        scans.retain(|_, at| now.duration_since(*at) < KEPT_SCAN_INTERVAL);
-        if scans.contains_key(&peer.id) {
+        scans.retain(|_, scan| now.duration_since(scan.at) < KEPT_SCAN_INTERVAL);
+        if let Some(scan) = scans.get(&peer.id) {
+            if scan.origin == origin {
+                return Ok(scan.found.clone());
+            }
             return Err(Failure::Unavailable(format!(
                 "this node scans its log for the evidence it keeps of one peer's log once per {} s; retry later",
                 KEPT_SCAN_INTERVAL.as_secs()
             )));
         }
-        scans.insert(peer.id.clone(), now);
     }
-    Ok(PeerResponse::KeptCheckpoint(
-        largest_kept(shared, peer, origin)?.map(|(_, note)| note),
-    ))
+    crate::metrics::Metrics::bump(&shared.metrics.evidence_scans);
+    let found = largest_kept(shared, peer, origin)?;
+    shared
+        .evidence_scans
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .insert(
+            peer.id.clone(),
+            EvidenceScan {
+                at: now,
+                origin: origin.to_owned(),
+                found: found.clone(),
+            },
+        );
+    Ok(found)
 }
 
 /// Checks a peer's answer: a checkpoint of this node's log, signed by this node's key.

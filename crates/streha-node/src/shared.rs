@@ -172,10 +172,10 @@ pub(crate) struct Shared {
     pub(crate) data_dir: std::path::PathBuf,
     /// The log's earlier epochs, loaded from their kept bundles when needed (`epochs`).
     pub(crate) kept_epochs: crate::epochs::KeptEpochs,
-    /// When each peer last had this node scan its log for the delivery evidence it keeps of
-    /// that peer's log (`recovery::handle_kept_checkpoint`): one scan per peer per
-    /// `recovery::KEPT_SCAN_INTERVAL`.
-    pub(crate) evidence_scans: Mutex<HashMap<AgencyId, std::time::Instant>>,
+    /// The last scan of this node's log for the delivery evidence it keeps of each peer's
+    /// log (`recovery::largest_kept_of_peer`): one scan per peer per
+    /// `recovery::KEPT_SCAN_INTERVAL`, its answer reused meanwhile; one per roster member.
+    pub(crate) evidence_scans: Mutex<HashMap<AgencyId, crate::recovery::EvidenceScan>>,
 }
 
 impl std::fmt::Debug for Shared {

@@ -377,9 +377,11 @@ pub(crate) async fn handle_witness_new_epoch(
         // What this node keeps of the previous epoch as delivery evidence counts as what it
         // cosigned: a declaration may hide neither (`spec/audit-log.md` §9).
         let kept =
-            crate::recovery::largest_kept(shared, owner, &previous)?.map(|(kept, _)| Latest {
-                size: kept.size,
-                root: streha_audit::Hash::from_bytes(kept.root),
+            crate::recovery::largest_kept_of_peer(shared, owner, &previous)?.map(|(kept, _)| {
+                Latest {
+                    size: kept.size,
+                    root: streha_audit::Hash::from_bytes(kept.root),
+                }
             });
         let latest = rules::latest_seen(cosigned, kept);
         match rules::judge_new_epoch(
