@@ -1041,41 +1041,6 @@ async fn a_declaration_covers_delivery_evidence_no_witness_cosigned() {
 
 const WITNESS: &str = "dpa.example/streha-witness";
 
-/// An independent witness process (`streha witness serve`), killed when dropped.
-struct WitnessProcess(std::process::Child);
-
-impl Drop for WitnessProcess {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn start_witness(config: &Path) -> WitnessProcess {
-    use std::io::BufRead as _;
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_streha-witness-test"))
-        .arg("--config")
-        .arg(config)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::inherit())
-        .spawn()
-        .expect("spawn the witness");
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in std::io::BufReader::new(stdout)
-            .lines()
-            .map_while(Result::ok)
-        {
-            if line.starts_with("streha witness ready on ") {
-                let _ = tx.send(());
-            }
-        }
-    });
-    rx.recv_timeout(T).expect("the witness becomes ready");
-    WitnessProcess(child)
-}
-
 /// Configures a `streha witness serve` that follows every log of `federation`'s roster, and
 /// lists it in the roster as its independent witness (`WITNESS`): its configuration file,
 /// its address and its cosignature verifier. Each node gives it 2 s to answer.

@@ -5,8 +5,6 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use common::*;
@@ -16,37 +14,6 @@ use streha_crypto::NodeIdentitySecretKey;
 use streha_wire::IndependentWitness;
 
 const WITNESS: &str = "dpa.example/streha-witness";
-
-struct WitnessProcess(Child);
-
-impl Drop for WitnessProcess {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn start_witness(config: &std::path::Path) -> WitnessProcess {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_streha-witness-test"))
-        .arg("--config")
-        .arg(config)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("spawn the witness");
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if line.starts_with("streha witness ready on ") {
-                let _ = tx.send(());
-            }
-        }
-    });
-    rx.recv_timeout(Duration::from_secs(30))
-        .expect("the witness becomes ready");
-    WitnessProcess(child)
-}
 
 /// Names of the cosigners of `note` among `verifiers`.
 fn signers(note: &str, verifiers: &[NoteVerifier]) -> Vec<String> {

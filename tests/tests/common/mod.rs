@@ -832,3 +832,37 @@ pub fn metric_sum(member: &Member, name: &str) -> u64 {
         })
         .sum()
 }
+
+/// An independent witness process (`streha witness serve`, the `streha-witness-test`
+/// binary), killed when dropped.
+pub struct WitnessProcess(pub Child);
+
+impl Drop for WitnessProcess {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts `streha witness serve --config config` and waits for its ready line.
+pub fn start_witness(config: &Path) -> WitnessProcess {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_streha-witness-test"))
+        .arg("--config")
+        .arg(config)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("spawn the witness");
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if line.starts_with("streha witness ready on ") {
+                let _ = tx.send(());
+            }
+        }
+    });
+    rx.recv_timeout(Duration::from_secs(60))
+        .expect("the witness becomes ready");
+    WitnessProcess(child)
+}
