@@ -633,7 +633,9 @@ fn batched(
     };
     let envelope = at_rest::open(shared, Place::Queue, item.about, id, &item.sealed_envelope)
         .map_err(|f| match f {
-            Failure::NotFound(what) => Setback::Hold(HoldClass::Other, what),
+            // Shredded by a re-keying that ran while this attempt was under way: held as
+            // the re-keying holds it, whichever of the two writes the hold last.
+            Failure::NotFound(what) => Setback::Hold(HoldClass::Rekeyed, what),
             other => Setback::Hold(
                 HoldClass::Other,
                 format!("the queued envelope cannot be read: {other}"),
