@@ -95,7 +95,7 @@ pub use crate::checkpoint::{
 pub use crate::hash::{Hash, HashParseError, empty_root, interior_hash, leaf_hash};
 pub use crate::note::{
     CosignatureSigner, KeyId, KeyName, KeyNameError, MAX_NOTE_SIGNATURES, MAX_NOTE_SIZE, NoteError,
-    NoteSignature, NoteSigner, NoteVerifier, SignatureType, SignedNote, VerifiedNote,
+    NoteSignature, NoteSigner, NoteVerifier, SignatureType, SignedInput, SignedNote, VerifiedNote,
     VerifiedSignature, VkeyError,
 };
 pub use crate::proof::{

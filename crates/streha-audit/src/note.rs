@@ -6,6 +6,7 @@
 //! key id interprets the bytes, so a new signature type is a new verifier kind, not a parser
 //! change.
 
+use std::borrow::Cow;
 use std::fmt;
 
 use base64::Engine as _;
@@ -593,21 +594,48 @@ impl NoteVerifier {
         if !self.matches(signature) {
             return Err(invalid());
         }
-        self.check(body, &signature.signature)
+        self.check(body, &signature.signature, false)
             .map_err(|()| invalid())
     }
 
-    /// Checks the signature bytes over `body`; returns the cosignature timestamp if any.
-    /// Ed25519 verification is strict (RFC 8032 canonical encodings, no small-order keys).
-    fn check(&self, body: &str, signature: &[u8]) -> Result<Option<u64>, ()> {
+    /// What a signature line under this key asserts over `body` (the note text its
+    /// signatures cover): the exact message and Ed25519 signature that [`verify_signature`]
+    /// checks with `verify_strict`, and the cosignature timestamp for a cosignature/v1 key.
+    /// `None` if the line is not this key's or its bytes are not well formed for the key's
+    /// type (such a line never verifies).
+    ///
+    /// This is for a verifier that checks many independent lines as one batch
+    /// (`streha_crypto::verify_batch`) and then applies every other rule with
+    /// [`SignedNote::verify_settled`]; the message is the same one either way, so a batch and
+    /// a single check can only disagree on the signature equation itself.
+    ///
+    /// [`verify_signature`]: Self::verify_signature
+    #[must_use]
+    pub fn signed_input<'b>(
+        &self,
+        body: &'b str,
+        signature: &NoteSignature,
+    ) -> Option<SignedInput<'b>> {
+        if !self.matches(signature) {
+            return None;
+        }
+        self.input(body, &signature.signature).ok()
+    }
+
+    /// The public key's 32 bytes.
+    #[must_use]
+    pub fn key_bytes(&self) -> [u8; 32] {
+        self.key.to_bytes()
+    }
+
+    /// The message, signature and timestamp a signature's bytes assert under this key's type.
+    fn input<'b>(&self, body: &'b str, signature: &[u8]) -> Result<SignedInput<'b>, ()> {
         match self.signature_type {
-            SignatureType::Ed25519 => {
-                let sig: &[u8; 64] = signature.try_into().map_err(|_| ())?;
-                self.key
-                    .verify_strict(body.as_bytes(), &Signature::from_bytes(sig))
-                    .map_err(|_| ())?;
-                Ok(None)
-            }
+            SignatureType::Ed25519 => Ok(SignedInput {
+                message: Cow::Borrowed(body.as_bytes()),
+                signature: signature.try_into().map_err(|_| ())?,
+                timestamp: None,
+            }),
             SignatureType::CosignatureV1 => {
                 if signature.len() != 72 {
                     return Err(());
@@ -617,15 +645,41 @@ impl NoteVerifier {
                 if timestamp > i64::MAX as u64 {
                     return Err(());
                 }
-                let sig: &[u8; 64] = sig.try_into().map_err(|_| ())?;
-                let msg = cosignature_message(body, timestamp);
-                self.key
-                    .verify_strict(msg.as_bytes(), &Signature::from_bytes(sig))
-                    .map_err(|_| ())?;
-                Ok(Some(timestamp))
+                Ok(SignedInput {
+                    message: Cow::Owned(cosignature_message(body, timestamp).into_bytes()),
+                    signature: sig.try_into().map_err(|_| ())?,
+                    timestamp: Some(timestamp),
+                })
             }
         }
     }
+
+    /// Checks the signature bytes over `body`; returns the cosignature timestamp if any.
+    /// Ed25519 verification is strict (RFC 8032 canonical encodings, no small-order keys).
+    /// With `settled`, the signature equation was already checked (a batch over exactly
+    /// [`input`](Self::input)'s message and signature) and only the form is checked here.
+    fn check(&self, body: &str, signature: &[u8], settled: bool) -> Result<Option<u64>, ()> {
+        let input = self.input(body, signature)?;
+        if !settled {
+            self.key
+                .verify_strict(&input.message, &Signature::from_bytes(&input.signature))
+                .map_err(|_| ())?;
+        }
+        Ok(input.timestamp)
+    }
+}
+
+/// What one signature line asserts: `signature` is an Ed25519 signature of `message` by the
+/// line's key (see [`NoteVerifier::signed_input`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SignedInput<'b> {
+    /// The signed bytes: the note text, or the cosignature/v1 message around it.
+    pub message: Cow<'b, [u8]>,
+    /// The 64-byte Ed25519 signature.
+    pub signature: [u8; 64],
+    /// The cosignature/v1 timestamp; `None` for a plain Ed25519 line.
+    pub timestamp: Option<u64>,
 }
 
 impl fmt::Debug for NoteVerifier {
@@ -858,9 +912,25 @@ impl SignedNote {
     /// [`NoteError::InvalidSignature`], [`NoteError::NoKnownSignature`] or
     /// [`NoteError::AmbiguousVerifier`].
     pub fn verify(&self, verifiers: &[NoteVerifier]) -> Result<VerifiedNote, NoteError> {
+        self.verify_settled(verifiers, |_, _| false)
+    }
+
+    /// [`verify`](Self::verify), for a caller that already checked some signature lines'
+    /// equations as part of a batch: `settled(i, verifier)` says that line `i` of
+    /// [`signatures`](Self::signatures), under `verifier`, was in a batch that verified
+    /// (over exactly [`NoteVerifier::signed_input`]'s message and signature). Every other
+    /// rule applies as in `verify`, and every line not settled is verified here.
+    ///
+    /// # Errors
+    /// As [`verify`](Self::verify).
+    pub fn verify_settled(
+        &self,
+        verifiers: &[NoteVerifier],
+        settled: impl Fn(usize, &NoteVerifier) -> bool,
+    ) -> Result<VerifiedNote, NoteError> {
         let mut signers: Vec<VerifiedSignature> = Vec::new();
         let mut unknown = Vec::new();
-        for sig in &self.signatures {
+        for (line, sig) in self.signatures.iter().enumerate() {
             let mut candidates = verifiers.iter().filter(|v| v.matches(sig));
             let Some(verifier) = candidates.next() else {
                 unknown.push(sig.clone());
@@ -872,12 +942,13 @@ impl SignedNote {
                     key_id: sig.key_id,
                 });
             }
-            let timestamp = verifier.check(&self.body, &sig.signature).map_err(|()| {
-                NoteError::InvalidSignature {
+            let settled = settled(line, verifier);
+            let timestamp = verifier
+                .check(&self.body, &sig.signature, settled)
+                .map_err(|()| NoteError::InvalidSignature {
                     name: sig.name.0.clone(),
                     key_id: sig.key_id,
-                }
-            })?;
+                })?;
             if !signers
                 .iter()
                 .any(|s| s.name == sig.name && s.key_id == sig.key_id)
@@ -1092,6 +1163,87 @@ mod tests {
         let verified = parsed.verify(&[v]).unwrap();
         assert_eq!(verified.signer_names(), ["PeterNeumann"]);
         assert_eq!(verified.body(), text);
+    }
+
+    /// `signed_input` gives exactly what a line's check verifies: the note text for an
+    /// Ed25519 line, the cosignature/v1 message (with the timestamp) for a cosignature.
+    #[test]
+    fn signed_input_is_what_the_single_check_verifies() {
+        let s = signer(7, "example.org/log");
+        let c = CosignatureSigner::new("example.org/witness", SigningKey::from_bytes(&[8; 32]))
+            .unwrap();
+        let mut note = SignedNote::sign("body\n", &s).unwrap();
+        note.add_signature(c.cosign(note.body(), 1_700_000_000).unwrap())
+            .unwrap();
+        for (line, verifier) in [(0, s.verifier()), (1, c.verifier())] {
+            let sig = &note.signatures()[line];
+            let input = verifier.signed_input(note.body(), sig).unwrap();
+            let key = VerifyingKey::from_bytes(&verifier.key_bytes()).unwrap();
+            key.verify_strict(&input.message, &Signature::from_bytes(&input.signature))
+                .unwrap();
+            assert_eq!(
+                verifier.verify_signature(note.body(), sig).unwrap(),
+                input.timestamp
+            );
+        }
+        assert_eq!(
+            note.signatures()[1..]
+                .iter()
+                .map(|sig| c
+                    .verifier()
+                    .signed_input(note.body(), sig)
+                    .unwrap()
+                    .timestamp)
+                .collect::<Vec<_>>(),
+            [Some(1_700_000_000)]
+        );
+        // Not this key's line: nothing to batch.
+        assert!(
+            s.verifier()
+                .signed_input(note.body(), &note.signatures()[1])
+                .is_none()
+        );
+    }
+
+    /// `verify_settled` skips the equation of the lines the caller settled, and only those:
+    /// a forged line not settled fails as in `verify`, and a settled line must still have
+    /// the form of its type.
+    #[test]
+    fn verify_settled_skips_only_the_equation_of_settled_lines() {
+        let s = signer(9, "example.org/log");
+        let note = SignedNote::sign("body\n", &s).unwrap();
+        let mut forged = note.signatures()[0].clone();
+        forged.signature[40] ^= 1;
+        let forged_note = SignedNote {
+            body: note.body.clone(),
+            signatures: vec![forged.clone()],
+        };
+        let verifiers = [s.verifier()];
+        assert!(forged_note.verify(&verifiers).is_err());
+        assert!(
+            forged_note
+                .verify_settled(&verifiers, |_, _| false)
+                .is_err()
+        );
+        // What a caller asserts by settling a line is trusted: that is the contract.
+        assert!(
+            forged_note
+                .verify_settled(&verifiers, |line, _| line == 0)
+                .is_ok()
+        );
+        assert!(
+            forged_note
+                .verify_settled(&verifiers, |line, _| line == 1)
+                .is_err()
+        );
+        let mut short = forged;
+        short.signature.truncate(63);
+        let short_note = SignedNote {
+            body: note.body.clone(),
+            signatures: vec![short],
+        };
+        assert!(short_note.verify_settled(&verifiers, |_, _| true).is_err());
+        assert!(note.verify_settled(&verifiers, |_, _| true).is_ok());
     }
 
     #[test]

@@ -6,11 +6,12 @@ use std::collections::BTreeMap;
 use std::slice;
 
 use streha_audit::{
-    Checkpoint, Hash, LogBundle, MemoryTree, NoteVerifier, SignedNote, consistency_proof,
-    verify_consistency,
+    Checkpoint, Hash, LogBundle, MemoryTree, NoteError, NoteSignature, NoteVerifier, SignedNote,
+    consistency_proof, verify_consistency,
 };
 use streha_core::AuditEntryRef;
 
+use crate::batch::{SIGNATURE_BATCH, settle_note_lines};
 use crate::directory::Directory;
 use crate::finding::{Finding, Rule};
 use crate::report::{CheckpointSummary, WitnessSummary};
@@ -157,62 +158,80 @@ pub(crate) fn check_log<'b>(
     // The last checkpoint whose root matched: every entry before its size is vouched for.
     let mut previous: Option<SignedHead> = None;
     let mut mismatch_seen = false;
-    for (index, text) in bundle.checkpoints.iter().enumerate() {
-        let mut summary = CheckpointSummary {
-            index,
-            size: None,
-            root: None,
-            signed: false,
-            root_matches: false,
-            witnesses: Vec::new(),
-        };
-        let own = Own {
-            verifier: own_verifier.as_ref(),
-            origin: &bundle.origin,
-        };
-        let checked = check_note(text, node, &own, dir, &log.name, index, findings);
-        let Some((checkpoint, signed, witnesses)) = checked else {
-            log.checkpoints.push(summary);
-            continue;
-        };
-        summary.size = Some(checkpoint.size());
-        summary.root = Some(checkpoint.root().to_hex());
-        summary.signed = signed;
-        summary.witnesses = witnesses;
-        if !signed {
-            log.checkpoints.push(summary);
-            continue;
-        }
-        if checkpoint.origin() != bundle.origin {
-            findings.push(
-                Finding::new(
-                    Rule::CheckpointOriginMismatch,
-                    &log.name,
-                    format!(
-                        "the checkpoint is for origin `{}`, the bundle is `{}`",
-                        checkpoint.origin(),
-                        bundle.origin
-                    ),
-                )
-                .at_checkpoint(index),
+    let own = Own {
+        verifier: own_verifier.as_ref(),
+        origin: &bundle.origin,
+    };
+    // The notes are read a batch at a time: their signature lines are verified as one batch
+    // first, and each note is then checked on its own with the lines the batch settled.
+    for (batch, texts) in bundle.checkpoints.chunks(SIGNATURE_BATCH).enumerate() {
+        let notes: Vec<Result<SignedNote, NoteError>> =
+            texts.iter().map(|text| SignedNote::parse(text)).collect();
+        let settled = settle_note_lines(&notes, |sig| line_verifiers(sig, &own, dir));
+        for (in_batch, note) in notes.into_iter().enumerate() {
+            let index = batch * SIGNATURE_BATCH + in_batch;
+            let settled_line =
+                |line: usize, verifier: &NoteVerifier| settled.is_settled(in_batch, line, verifier);
+            let mut summary = CheckpointSummary {
+                index,
+                size: None,
+                root: None,
+                signed: false,
+                root_matches: false,
+                witnesses: Vec::new(),
+            };
+            let checked = check_note(
+                note,
+                &settled_line,
+                node,
+                &own,
+                dir,
+                &log.name,
+                index,
+                findings,
             );
-            log.checkpoints.push(summary);
-            continue;
-        }
-        let head = SignedHead {
-            checkpoint_index: index,
-            size: checkpoint.size(),
-            root: *checkpoint.root(),
-        };
-        log.signed.push(head.clone());
-        let last_size = log
-            .signed
-            .iter()
-            .rev()
-            .nth(1)
-            .map_or(0, |h: &SignedHead| h.size);
-        if head.size < last_size {
-            findings.push(
+            let Some((checkpoint, signed, witnesses)) = checked else {
+                log.checkpoints.push(summary);
+                continue;
+            };
+            summary.size = Some(checkpoint.size());
+            summary.root = Some(checkpoint.root().to_hex());
+            summary.signed = signed;
+            summary.witnesses = witnesses;
+            if !signed {
+                log.checkpoints.push(summary);
+                continue;
+            }
+            if checkpoint.origin() != bundle.origin {
+                findings.push(
+                    Finding::new(
+                        Rule::CheckpointOriginMismatch,
+                        &log.name,
+                        format!(
+                            "the checkpoint is for origin `{}`, the bundle is `{}`",
+                            checkpoint.origin(),
+                            bundle.origin
+                        ),
+                    )
+                    .at_checkpoint(index),
+                );
+                log.checkpoints.push(summary);
+                continue;
+            }
+            let head = SignedHead {
+                checkpoint_index: index,
+                size: checkpoint.size(),
+                root: *checkpoint.root(),
+            };
+            log.signed.push(head.clone());
+            let last_size = log
+                .signed
+                .iter()
+                .rev()
+                .nth(1)
+                .map_or(0, |h: &SignedHead| h.size);
+            if head.size < last_size {
+                findings.push(
                 Finding::new(
                     Rule::CheckpointOutOfOrder,
                     &log.name,
@@ -223,12 +242,12 @@ pub(crate) fn check_log<'b>(
                 )
                 .at_checkpoint(index),
             );
-        }
-        // V1.4: the tree recomputed from the entries has the signed root.
-        if head.size > entry_count {
-            log.roots_ok = false;
-            mismatch_seen = true;
-            findings.push(
+            }
+            // V1.4: the tree recomputed from the entries has the signed root.
+            if head.size > entry_count {
+                log.roots_ok = false;
+                mismatch_seen = true;
+                findings.push(
                 Finding::new(
                     Rule::CheckpointBeyondEntries,
                     &log.name,
@@ -239,18 +258,18 @@ pub(crate) fn check_log<'b>(
                 )
                 .at_checkpoint(index),
             );
-            log.checkpoints.push(summary);
-            continue;
-        }
-        let recomputed = log
-            .tree
-            .root_at(head.size)
-            .unwrap_or_else(|_| Hash::from_bytes([0; 32]));
-        if recomputed != head.root {
-            log.roots_ok = false;
-            mismatch_seen = true;
-            let from = previous.as_ref().map_or(0, |p| p.size);
-            findings.push(
+                log.checkpoints.push(summary);
+                continue;
+            }
+            let recomputed = log
+                .tree
+                .root_at(head.size)
+                .unwrap_or_else(|_| Hash::from_bytes([0; 32]));
+            if recomputed != head.root {
+                log.roots_ok = false;
+                mismatch_seen = true;
+                let from = previous.as_ref().map_or(0, |p| p.size);
+                findings.push(
                 Finding::new(
                     Rule::RootMismatch,
                     &log.name,
@@ -261,38 +280,39 @@ pub(crate) fn check_log<'b>(
                 )
                 .at_checkpoint(index),
             );
-            log.checkpoints.push(summary);
-            continue;
-        }
-        summary.root_matches = true;
-        // V1.5: consistent with the previous matching checkpoint (implied by both roots
-        // matching one tree; checked with an RFC 9162 §2.1.4 proof anyway).
-        if let Some(p) = &previous {
-            let consistent = p.size <= head.size
-                && consistency_proof(p.size, head.size, &log.tree).is_ok_and(|proof| {
-                    verify_consistency(p.size, head.size, &p.root, &head.root, &proof).is_ok()
-                });
-            if !consistent {
-                findings.push(
-                    Finding::new(
-                        Rule::InconsistentCheckpoints,
-                        &log.name,
-                        format!(
-                            "no consistency proof from size {} (checkpoint {}) to size {}",
-                            p.size, p.checkpoint_index, head.size
-                        ),
-                    )
-                    .at_checkpoint(index),
-                );
+                log.checkpoints.push(summary);
+                continue;
             }
+            summary.root_matches = true;
+            // V1.5: consistent with the previous matching checkpoint (implied by both roots
+            // matching one tree; checked with an RFC 9162 §2.1.4 proof anyway).
+            if let Some(p) = &previous {
+                let consistent = p.size <= head.size
+                    && consistency_proof(p.size, head.size, &log.tree).is_ok_and(|proof| {
+                        verify_consistency(p.size, head.size, &p.root, &head.root, &proof).is_ok()
+                    });
+                if !consistent {
+                    findings.push(
+                        Finding::new(
+                            Rule::InconsistentCheckpoints,
+                            &log.name,
+                            format!(
+                                "no consistency proof from size {} (checkpoint {}) to size {}",
+                                p.size, p.checkpoint_index, head.size
+                            ),
+                        )
+                        .at_checkpoint(index),
+                    );
+                }
+            }
+            if !mismatch_seen && head.size >= log.vouched {
+                log.vouched = head.size;
+            }
+            if previous.as_ref().is_none_or(|p| p.size <= head.size) {
+                previous = Some(head);
+            }
+            log.checkpoints.push(summary);
         }
-        if !mismatch_seen && head.size >= log.vouched {
-            log.vouched = head.size;
-        }
-        if previous.as_ref().is_none_or(|p| p.size <= head.size) {
-            previous = Some(head);
-        }
-        log.checkpoints.push(summary);
     }
 
     // V1.5: two signed checkpoints of one size with different roots, within the bundle.
@@ -407,8 +427,40 @@ struct Own<'v> {
     origin: &'v str,
 }
 
+/// Every roster key a signature line names, as check_note would check it: the log's own
+/// key, an independent witness's, a node's cosignature or plain key.
+fn line_verifiers(sig: &NoteSignature, own: &Own<'_>, dir: &Directory<'_>) -> Vec<NoteVerifier> {
+    let mut verifiers = Vec::new();
+    if let Some(verifier) = own.verifier.filter(|v| v.matches(sig)) {
+        verifiers.push(verifier.clone());
+    }
+    let signer = sig.name().as_str();
+    if let Some(verifier) = dir
+        .roster
+        .witness_named(signer)
+        .and_then(|independent| independent.verifier().ok())
+        .filter(|verifier| verifier.matches(sig))
+    {
+        verifiers.push(verifier);
+    }
+    if let Some(n) = dir.by_origin(signer) {
+        let node = &dir.nodes[n];
+        for verifier in [node.cosigner.as_ref(), node.log.as_ref()]
+            .into_iter()
+            .flatten()
+        {
+            if verifier.matches(sig) && !verifiers.contains(verifier) {
+                verifiers.push(verifier.clone());
+            }
+        }
+    }
+    verifiers
+}
+
+#[allow(clippy::too_many_arguments)]
 fn check_note(
-    text: &str,
+    note: Result<SignedNote, NoteError>,
+    settled: &dyn Fn(usize, &NoteVerifier) -> bool,
     node: usize,
     own: &Own<'_>,
     dir: &Directory<'_>,
@@ -420,7 +472,7 @@ fn check_note(
     let malformed = |findings: &mut Vec<Finding>, why: String| {
         findings.push(Finding::new(Rule::MalformedCheckpoint, name, why).at_checkpoint(index));
     };
-    let note = match SignedNote::parse(text) {
+    let note = match note {
         Ok(note) => note,
         Err(e) => {
             malformed(findings, format!("the note does not parse: {e}"));
@@ -440,7 +492,7 @@ fn check_note(
 
     // The node's own signature, under its origin, by its node identity key.
     let signed = match own.verifier {
-        Some(verifier) => match note.verify(slice::from_ref(verifier)) {
+        Some(verifier) => match note.verify_settled(slice::from_ref(verifier), settled) {
             Ok(_) => true,
             Err(e) => {
                 findings.push(
@@ -466,7 +518,7 @@ fn check_note(
     // "Signatures"): a line of no roster key is ignored (a note); a line of a roster key must
     // verify.
     let mut witnesses: Vec<WitnessSummary> = Vec::new();
-    for sig in note.signatures() {
+    for (line, sig) in note.signatures().iter().enumerate() {
         let signer = sig.name().as_str();
         let key_id = sig.key_id();
         if signer == own.origin && own.verifier.is_some_and(|v| v.key_id() == key_id) {
@@ -477,7 +529,15 @@ fn check_note(
             // An independent witness of the roster (an oversight body's C2SP witness).
             match independent.verifier() {
                 Ok(verifier) if verifier.key_id() == key_id => {
-                    match verifier.verify_signature(note.body(), sig) {
+                    let checked = if settled(line, &verifier) {
+                        verifier
+                            .signed_input(note.body(), sig)
+                            .map(|input| input.timestamp)
+                            .ok_or(())
+                    } else {
+                        verifier.verify_signature(note.body(), sig).map_err(drop)
+                    };
+                    match checked {
                         Ok(timestamp) => {
                             if !witnesses.iter().any(|x| x.agency == signer) {
                                 witnesses.push(WitnessSummary {
@@ -534,7 +594,7 @@ fn check_note(
             continue;
         };
         let w = &dir.nodes[witness];
-        match note.verify(slice::from_ref(verifier)) {
+        match note.verify_settled(slice::from_ref(verifier), settled) {
             // The node's own cosignature, or another node's plain signature: valid, not a
             // witness (a witness signs `cosignature/v1`).
             Ok(_) if witness == node || !cosignature => {}

@@ -935,3 +935,73 @@ fn a_refused_consent_grant_is_listed_in_the_report() {
     let html = streha_verify::render_html(&report);
     assert!(html.contains(r#"id="consent-refusals""#), "{html}");
 }
+
+/// Flips one base64 character inside the signature bytes of the line of `text` that starts
+/// with `prefix` (its key id, at the start of the bytes, is left alone).
+fn forge_line(text: &str, prefix: &str) -> String {
+    let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
+    let line = lines
+        .iter_mut()
+        .find(|l| l.starts_with(prefix))
+        .expect("the line to forge");
+    let pos = line.len() - 6;
+    let c = if &line[pos..=pos] == "A" { "B" } else { "A" };
+    line.replace_range(pos..=pos, c);
+    lines.join("\n") + "\n"
+}
+
+/// Issue 19.2: a bundle's checkpoint notes are verified 64 at a time as one batch. One
+/// forged line among many (the node's own signature in one batch, a witness's cosignature
+/// in another) fails its batch, and the single checks that follow report each at its own
+/// checkpoint, with nothing reported of the others.
+#[test]
+fn one_forged_checkpoint_signature_among_many_is_reported_at_its_checkpoint() {
+    let mut fed = Fed::new();
+    fed.start();
+    for n in 0..150u32 {
+        let mut id = [0x52; 16];
+        id[..4].copy_from_slice(&n.to_le_bytes());
+        fed.node(POLICE).commit(&[AuditEntry::SubjectRegistered {
+            subject: streha_core::SubjectId::from_bytes(id),
+            age_status: streha_core::AgeStatus::Adult,
+            at: t(u64::from(n)),
+        }]);
+        fed.witness_all();
+    }
+    let clean = run(&fed);
+    assert_eq!(clean.with_rule(Rule::CheckpointNotSigned).count(), 0);
+    assert_eq!(clean.with_rule(Rule::ForgedCosignature).count(), 0);
+
+    let police = fed.node(POLICE);
+    let count = police.checkpoints.len();
+    assert!(count > 2 * 64, "{count} checkpoints: three batches");
+    let own_prefix = format!("\u{2014} {} ", police.origin);
+    let (own_at, cosigned_at) = (70, count - 5);
+    police.checkpoints[own_at] = forge_line(&police.checkpoints[own_at], &own_prefix);
+    let witness_line = police.checkpoints[cosigned_at]
+        .lines()
+        .rfind(|l| l.starts_with('\u{2014}') && !l.starts_with(&own_prefix))
+        .expect("a witness's cosignature")
+        .split(' ')
+        .take(2)
+        .collect::<Vec<_>>()
+        .join(" ")
+        + " ";
+    police.checkpoints[cosigned_at] = forge_line(&police.checkpoints[cosigned_at], &witness_line);
+
+    let report = run(&fed);
+    let at = |rule| {
+        report
+            .with_rule(rule)
+            .map(|f| (f.node.clone(), f.checkpoint_index))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        at(Rule::CheckpointNotSigned),
+        [(POLICE.to_owned(), Some(own_at))]
+    );
+    assert_eq!(
+        at(Rule::ForgedCosignature),
+        [(POLICE.to_owned(), Some(cosigned_at))]
+    );
+}
