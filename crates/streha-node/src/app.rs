@@ -19,9 +19,9 @@ use crate::metrics::Metrics;
 use crate::paging::Page;
 use crate::shared::Shared;
 use crate::state::{
-    self, CONSENT_INDEX, CONSENTS, DELIVERED, DISCLOSED, Delivered, HELD, Held, HoldClass, INBOX,
-    INBOX_ORDER, InboxRecord, OUTBOUND, OUTBOUND_INDEX, Outbound, OutboundIndex, PENDING_SUBJECTS,
-    RECEIPT_INDEX, RECEIVED, SUBJECT_CONSENTS, SUBJECTS, StoredConsent, VIOLATIONS,
+    self, CONSENT_INDEX, CONSENTS, HELD, Held, HoldClass, INBOX, INBOX_ORDER, InboxRecord,
+    OUTBOUND, OUTBOUND_INDEX, Outbound, OutboundIndex, PENDING_SUBJECTS, RECEIVED, SENT,
+    SUBJECT_CONSENTS, SUBJECTS, StoredConsent, VIOLATIONS,
 };
 
 /// Answers one application request. Never panics; every failure becomes an error response.
@@ -336,10 +336,13 @@ async fn rekey_subject(
             let Ok(id) = <[u8; 16]>::try_from(key.as_slice()) else {
                 continue;
             };
-            tx.remove(INBOX, key.clone()).remove(
-                INBOX_ORDER,
-                inbox_order_key(record.received_at, EnvelopeId::from_bytes(id)),
-            );
+            let order = inbox_order_key(record.received_at, EnvelopeId::from_bytes(id));
+            // The content goes; where it was logged stays, the answer to a repeated
+            // delivery (kept in `RECEIVED` already if written before `crate::migrate`).
+            if let Some(position) = state::order_position(&shared.store, &order)? {
+                tx.put(RECEIVED, key.clone(), position.encode());
+            }
+            tx.remove(INBOX, key.clone()).remove(INBOX_ORDER, order);
             deleted += 1;
         }
     }
@@ -675,8 +678,8 @@ async fn submit(shared: &Shared, envelope: Envelope) -> Result<AppResponse, Fail
     let id = header.envelope_id;
 
     // A retried submission of an accepted envelope gets the same answer.
-    if let Some(position) = state::load_position(&shared.store, DISCLOSED, id.as_bytes())? {
-        return accepted_again(shared, &envelope, id, position);
+    if let Some(sent) = state::load_sent(&shared.store, id.as_bytes())? {
+        return accepted_again(shared, &envelope, id, sent.disclosed);
     }
     shared.check_disk_reserve()?;
     if header.sender != shared.agency {
@@ -793,10 +796,9 @@ async fn submit(shared: &Shared, envelope: Envelope) -> Result<AppResponse, Fail
                 }),
             )
             .put_body(OUTBOUND, id.as_bytes().to_vec(), state::encode(&outbound))
-            .require_absent(DISCLOSED, id.as_bytes());
-            state::put_position(
+            .require_absent(SENT, id.as_bytes());
+            state::put_sent_accepted(
                 &mut tx,
-                DISCLOSED,
                 id.as_bytes().to_vec(),
                 crate::epochs::current(shared),
             );
@@ -806,10 +808,9 @@ async fn submit(shared: &Shared, envelope: Envelope) -> Result<AppResponse, Fail
                 Ok(committed) => committed,
                 Err(Failure::Conflict(_)) => {
                     // A concurrent submission of the same envelope won the race.
-                    let position =
-                        state::load_position(&shared.store, DISCLOSED, id.as_bytes())?
-                            .ok_or_else(|| Failure::Internal("lost a submission race".into()))?;
-                    return accepted_again(shared, &envelope, id, position);
+                    let sent = state::load_sent(&shared.store, id.as_bytes())?
+                        .ok_or_else(|| Failure::Internal("lost a submission race".into()))?;
+                    return accepted_again(shared, &envelope, id, sent.disclosed);
                 }
                 Err(e) => return Err(e),
             };
@@ -957,9 +958,10 @@ fn delivery_status(shared: &Shared, id: EnvelopeId) -> Result<AppResponse, Failu
             last_error: attempts.last_error,
         }));
     }
-    if let Some(delivered) = state::load::<Delivered>(&shared.store, DELIVERED, id.as_bytes())? {
-        let receipt = state::load_position(&shared.store, RECEIPT_INDEX, id.as_bytes())?
-            .ok_or_else(|| Failure::Internal("a delivered envelope has no receipt index".into()))?;
+    if let Some(delivered) =
+        state::load_sent(&shared.store, id.as_bytes())?.and_then(|sent| sent.delivered)
+    {
+        let receipt = delivered.receipt;
         if receipt.epoch != crate::epochs::current(shared) {
             return Ok(AppResponse::Delivery(
                 DeliveryState::DeliveredInEarlierEpoch {
@@ -997,14 +999,19 @@ fn inbox(shared: &Shared, after: Option<EnvelopeId>, limit: u32) -> Result<AppRe
         start.as_deref(),
         usize::try_from(limit.min(MAX_PAGE)).unwrap_or(0),
     )?;
-    for (key, _) in keys {
+    for (key, value) in keys {
         let (received_at, id_bytes): ([u8; 8], [u8; 16]) = key
             .get(..8)
             .and_then(|b| b.try_into().ok())
             .zip(key.get(8..24).and_then(|b| b.try_into().ok()))
             .ok_or_else(|| Failure::Internal("malformed inbox order key".into()))?;
-        let received = state::load_position(&shared.store, RECEIVED, &id_bytes)?
-            .ok_or_else(|| Failure::Internal("a received envelope has no log index".into()))?;
+        // Empty only if written before `crate::migrate` moved the position here.
+        let received = if value.is_empty() {
+            state::load_position(&shared.store, RECEIVED, &id_bytes)?
+        } else {
+            Some(state::decode_position(&shared.store, INBOX_ORDER, &value)?)
+        }
+        .ok_or_else(|| Failure::Internal("a received envelope has no log index".into()))?;
         let id = EnvelopeId::from_bytes(id_bytes);
         let item = InboxItem {
             envelope: id,

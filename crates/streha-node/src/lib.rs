@@ -39,6 +39,7 @@ mod failure;
 pub mod fuzzing;
 mod http;
 mod metrics;
+mod migrate;
 #[cfg(test)]
 mod node_tests;
 mod outbound;

@@ -35,6 +35,8 @@ struct Node {
     shelter_node: NodeIdentitySecretKey,
     shelter_signing: AgencySigningSecretKey,
     police_encryption: AgencyEncryptionSecretKey,
+    /// The police's agency signing key: what its applications sign submissions with.
+    police_signing: AgencySigningSecretKey,
 }
 
 fn entry(
@@ -64,13 +66,14 @@ fn node_at(epoch: u64) -> Node {
     let dir = tempfile::tempdir().unwrap();
     let police_node = NodeIdentitySecretKey::generate();
     let police_encryption = AgencyEncryptionSecretKey::generate();
+    let police_signing = AgencySigningSecretKey::generate();
     let shelter_signing = AgencySigningSecretKey::generate();
     let shelter_node = NodeIdentitySecretKey::generate();
     let police = entry(
         "police",
         Role::Police,
         &police_node,
-        &AgencySigningSecretKey::generate(),
+        &police_signing,
         &police_encryption,
     );
     let shelter = entry(
@@ -126,6 +129,7 @@ fn node_at(epoch: u64) -> Node {
         shelter_node,
         shelter_signing,
         police_encryption,
+        police_signing,
     }
 }
 
@@ -897,4 +901,573 @@ async fn a_redelivery_of_an_envelope_received_in_an_earlier_epoch_gets_that_epoc
     assert_eq!(proven.entry, received);
     proven.verify(&base_verifier).unwrap();
     assert_eq!(shared.store.tree_size(), size, "nothing is logged again");
+}
+
+/// The agreement of the integration tests' federation in the node's roster: the shelter (a
+/// licensed NGO) may receive identity data for a referral, the police for identification.
+fn agree(node: &Node) {
+    let clause = |id: &str, role: Role| {
+        streha_core::AgreementClause::new(
+            streha_core::ClauseId::new(id).unwrap(),
+            role,
+            CategorySet::of(&[Category::Identity]),
+            PurposeSet::of(&[Purpose::IdentificationAndReferral]),
+        )
+        .unwrap()
+    };
+    let roster = node.shared.roster();
+    node.shared.set_roster(
+        Roster::new(
+            roster.federation(),
+            roster.version() + 1,
+            Timestamp(2),
+            roster.agencies().to_vec(),
+            ExchangeAgreement::new(vec![
+                clause("ngo-referral", Role::LicensedNgo),
+                clause("police-identification", Role::Police),
+            ])
+            .unwrap(),
+        )
+        .unwrap(),
+    );
+}
+
+fn identity_record() -> Record {
+    Record::new()
+        .with(Field::text(DisclosableCategory::Identity, "name", "x").unwrap())
+        .unwrap()
+}
+
+/// The shelter's log as the shelter's node would keep it: what the police node is shown of
+/// it (one growing log, so that every checkpoint it sees is consistent with the last).
+#[derive(Default)]
+struct ShelterLog {
+    entries: Vec<Vec<u8>>,
+}
+
+impl ShelterLog {
+    fn append(&mut self, entry: Vec<u8>) -> u64 {
+        self.entries.push(entry);
+        self.entries.len() as u64 - 1
+    }
+
+    fn tree(&self) -> streha_audit::MemoryTree {
+        streha_audit::MemoryTree::from_entries(&self.entries)
+    }
+
+    fn origin(node: &Node) -> String {
+        node.shelter.log_origin(node.shared.roster().federation())
+    }
+
+    fn proof(&self, index: u64) -> streha_wire::peer::EntryProof {
+        streha_wire::peer::EntryProof {
+            entry: self.entries[usize::try_from(index).unwrap()].clone(),
+            index,
+            proof: streha_audit::inclusion_proof(index, self.entries.len() as u64, &self.tree())
+                .unwrap(),
+        }
+    }
+
+    /// The shelter discloses an envelope to the police: its `disclosed` entry, proven.
+    fn disclose(&mut self, node: &Node, n: u8) -> (u64, streha_crypto::Envelope) {
+        self.disclose_about(node, n, SubjectId::from_bytes([0x5e; 16]))
+    }
+
+    fn disclose_about(
+        &mut self,
+        node: &Node,
+        n: u8,
+        subject: SubjectId,
+    ) -> (u64, streha_crypto::Envelope) {
+        let header = DisclosureHeader {
+            envelope_id: EnvelopeId::from_bytes([0xd0 ^ n; 16]),
+            sender: node.shelter.id.clone(),
+            recipient: AgencyId::new("police").unwrap(),
+            subject,
+            categories: CategorySet::of(&[Category::Identity]),
+            purpose: Purpose::IdentificationAndReferral,
+            consent: None,
+            created_at: crate::shared::now(),
+            approvals: Approvals::new(),
+        };
+        let envelope = streha_crypto::seal(
+            &node.shelter_signing,
+            &node.police_encryption.public_key(),
+            &header.encode(),
+            &identity_record().encode(),
+        )
+        .unwrap();
+        let index = self.append(
+            streha_core::AuditEntry::Disclosed {
+                header: header.clone(),
+                basis: streha_core::Basis::Agreement(vec![
+                    streha_core::ClauseId::new("police-identification").unwrap(),
+                ]),
+                urgent_review: false,
+                ciphertext_hash: envelope.ciphertext_hash,
+                at: header.created_at,
+            }
+            .encode(),
+        );
+        (index, envelope)
+    }
+
+    /// The police node is delivered the shelter's `index`th entry, `envelope`.
+    async fn deliver(
+        &self,
+        node: &Node,
+        index: u64,
+        envelope: &streha_crypto::Envelope,
+    ) -> PeerResponse {
+        crate::receive::handle(
+            &node.shared,
+            &node.shelter,
+            self.delivery(node, index, envelope),
+        )
+        .await
+    }
+
+    /// The delivery of the shelter's `index`th entry, `envelope`, as the police node gets it.
+    fn delivery(&self, node: &Node, index: u64, envelope: &streha_crypto::Envelope) -> PeerRequest {
+        let proven = self.proof(index);
+        PeerRequest::Deliver(Box::new(Delivery {
+            disclosed: streha_wire::peer::ProvenEntry {
+                entry: proven.entry,
+                index,
+                proof: proven.proof,
+                checkpoint: shelter_note(node, &Self::origin(node), &self.tree()),
+            },
+            envelope: envelope.clone(),
+            subject: SubjectFacts {
+                age_status: AgeStatus::Adult,
+                adult_since: Some(Timestamp::EPOCH),
+                representatives: vec![],
+            },
+            consent: None,
+        }))
+    }
+
+    /// The shelter receives `ids` (queued at the police node) and answers one batch
+    /// receipt, which the police node checks and logs as its delivery workers do.
+    async fn receipts(&mut self, node: &Node, ids: &[EnvelopeId]) {
+        let shared = &node.shared;
+        let items: Vec<(EnvelopeId, state::Outbound)> = ids
+            .iter()
+            .map(|id| {
+                let item = state::load(&shared.store, state::OUTBOUND, id.as_bytes())
+                    .unwrap()
+                    .expect("queued");
+                (*id, item)
+            })
+            .collect();
+        let mut indices = Vec::new();
+        for (id, item) in &items {
+            let envelope = crate::at_rest::open(
+                shared,
+                crate::at_rest::Place::Queue,
+                item.about,
+                *id,
+                &item.sealed_envelope,
+            )
+            .unwrap();
+            let header = DisclosureHeader::decode(&envelope.header.context).unwrap();
+            indices.push(
+                self.append(
+                    streha_core::AuditEntry::Received {
+                        header,
+                        basis: streha_core::Basis::Agreement(vec![
+                            streha_core::ClauseId::new("ngo-referral").unwrap(),
+                        ]),
+                        ciphertext_hash: envelope.ciphertext_hash,
+                        sender_signature: Box::new(streha_wire::peer::envelope_signature(
+                            &envelope,
+                        )),
+                        sender_log_index: 0,
+                        sender_tree_size: 1,
+                        sender_root_hash: [0; 32],
+                        sender_checkpoint_signature: streha_core::SignatureBytes::from_bytes(
+                            [0; 64],
+                        ),
+                        at: crate::shared::now(),
+                    }
+                    .encode(),
+                ),
+            );
+        }
+        let receipt = streha_wire::peer::BatchReceipt {
+            checkpoint: shelter_note(node, &Self::origin(node), &self.tree()),
+            outcomes: indices
+                .iter()
+                .map(|index| streha_wire::peer::BatchOutcome::Received(self.proof(*index)))
+                .collect(),
+        };
+        let refs: Vec<(EnvelopeId, &state::Outbound)> =
+            items.iter().map(|(id, item)| (*id, item)).collect();
+        let roster = shared.roster();
+        let results = crate::outbound::answer(
+            shared,
+            &roster,
+            &node.shelter,
+            &refs,
+            PeerResponse::BatchReceipt(Box::new(receipt)),
+        )
+        .await;
+        for result in results {
+            result.expect("the receipt is logged");
+        }
+    }
+}
+
+/// The police node submits a disclosure to the shelter about `subject`: the envelope and
+/// the answer.
+async fn police_submits(
+    node: &Node,
+    n: u8,
+    subject: SubjectId,
+) -> (streha_crypto::Envelope, AppResponse) {
+    let header = DisclosureHeader {
+        envelope_id: EnvelopeId::from_bytes([0x50 ^ n; 16]),
+        sender: AgencyId::new("police").unwrap(),
+        recipient: node.shelter.id.clone(),
+        subject,
+        categories: CategorySet::of(&[Category::Identity]),
+        purpose: Purpose::IdentificationAndReferral,
+        consent: None,
+        created_at: crate::shared::now(),
+        approvals: Approvals::new(),
+    };
+    let envelope = streha_crypto::seal(
+        &node.police_signing,
+        &node.shelter.encryption_key,
+        &header.encode(),
+        &identity_record().encode(),
+    )
+    .unwrap();
+    let answer = ask(node, AppRequest::Submit(Box::new(envelope.clone()))).await;
+    (envelope, answer)
+}
+
+async fn register(node: &Node, subject: SubjectId) {
+    let answer = ask(
+        node,
+        AppRequest::RegisterSubject {
+            subject,
+            age_status: AgeStatus::Adult,
+            representatives: vec![],
+        },
+    )
+    .await;
+    assert!(!matches!(answer, AppResponse::Error(_)), "{answer:?}");
+}
+
+/// How many keys each state namespace holds (empty ones left out).
+fn census(store: &Store) -> BTreeMap<u8, usize> {
+    (0..=u8::MAX)
+        .filter_map(|tag| {
+            let n = store
+                .scan(streha_store::Namespace::new(tag), &[])
+                .unwrap()
+                .len();
+            (n > 0).then_some((tag, n))
+        })
+        .collect()
+}
+
+/// What `after` holds more than `before`, per namespace.
+fn grown(before: &BTreeMap<u8, usize>, after: &BTreeMap<u8, usize>) -> BTreeMap<u8, usize> {
+    after
+        .iter()
+        .filter_map(|(tag, n)| {
+            let was = before.get(tag).copied().unwrap_or(0);
+            (*n > was).then(|| (*tag, n - was))
+        })
+        .collect()
+}
+
+/// Issue 19: sled costs process memory for every key it keeps, for the life of the
+/// process, so a delivered disclosure leaves one kept key at the sender (its sent record)
+/// and two at the receiver (the inbox record and its order key, which holds where the
+/// envelope was logged) — not three on each side (before: `disclosed`, `delivered` and
+/// `receipt` positions; the inbox record, its order key and `received`).
+#[tokio::test]
+async fn a_delivered_disclosure_leaves_one_kept_key_at_the_sender_and_two_at_the_receiver() {
+    const N: u8 = 5;
+    let node = node();
+    agree(&node);
+    let subject = SubjectId::from_bytes([0x51; 16]);
+    register(&node, subject).await;
+    let mut shelter = ShelterLog::default();
+    // One of each first, so that what a subject or a peer costs once is not counted.
+    let (first, _) = police_submits(&node, 0, subject).await;
+    let first_id = DisclosureHeader::decode(&first.header.context)
+        .unwrap()
+        .envelope_id;
+    shelter.receipts(&node, &[first_id]).await;
+    let (index, envelope) = shelter.disclose(&node, 0);
+    let response = shelter.deliver(&node, index, &envelope).await;
+    assert!(matches!(response, PeerResponse::Receipt(_)), "{response:?}");
+
+    let before = census(&node.shared.store);
+    let mut ids = Vec::new();
+    for n in 1..=N {
+        let (envelope, answer) = police_submits(&node, n, subject).await;
+        assert!(matches!(answer, AppResponse::Accepted { .. }), "{answer:?}");
+        ids.push(
+            DisclosureHeader::decode(&envelope.header.context)
+                .unwrap()
+                .envelope_id,
+        );
+    }
+    shelter.receipts(&node, &ids).await;
+    for id in &ids {
+        assert!(matches!(
+            ask(&node, AppRequest::DeliveryStatus { envelope: *id }).await,
+            AppResponse::Delivery(DeliveryState::Delivered { .. })
+        ));
+    }
+    let sent = census(&node.shared.store);
+    let kept = grown(&before, &sent);
+    assert_eq!(
+        kept.values().sum::<usize>(),
+        usize::from(N),
+        "kept keys per namespace (tag → keys) after {N} delivered disclosures: {kept:?}"
+    );
+
+    for n in 1..=N {
+        let (index, envelope) = shelter.disclose(&node, n);
+        let response = shelter.deliver(&node, index, &envelope).await;
+        assert!(matches!(response, PeerResponse::Receipt(_)), "{response:?}");
+    }
+    let kept = grown(&sent, &census(&node.shared.store));
+    assert_eq!(
+        kept.values().sum::<usize>(),
+        2 * usize::from(N),
+        "kept keys per namespace (tag → keys) after {N} received disclosures: {kept:?}"
+    );
+}
+
+/// Rewrites the police node's kept records into the layout of the first release (as its
+/// code wrote them; `migrate::tests::OldLayout`), as if the store had been written then.
+fn back_to_the_old_layout(store: &Store) {
+    let old = crate::migrate::tests::OldLayout(store);
+    let mut tx = Transaction::new();
+    for (key, value) in store.scan(state::SENT, &[]).unwrap() {
+        let record = state::SentRecord::decode(&value).unwrap();
+        let id: [u8; 16] = key.as_slice().try_into().unwrap();
+        match record.delivered {
+            None => old.accepted(id, record.disclosed),
+            Some(delivered) => old.delivered(
+                id,
+                record.disclosed,
+                delivered.receipt,
+                delivered.receiver_index,
+            ),
+        }
+        tx.remove(state::SENT, key);
+    }
+    for (order, value) in store.scan(state::INBOX_ORDER, &[]).unwrap() {
+        let id = order[8..24].to_vec();
+        tx.put(state::INBOX_ORDER, order, Vec::new())
+            .put(state::RECEIVED, id, value);
+    }
+    tx.remove(state::NODE_META, crate::migrate::DONE.to_vec());
+    store.commit(tx).unwrap();
+}
+
+/// Issue 19, a store of the first release: three disclosures accepted (two delivered), two
+/// envelopes received. Every answer that reads the kept records — a repeated submission
+/// (the same acceptance, or `Conflict` for another envelope under the id), the delivery
+/// state (asked and awaited), the proofs of the entries they name, the inbox and a
+/// repeated delivery — is the same after the rewrite to one record per envelope as before,
+/// and the disclosure still queued is delivered from its rewritten record.
+/// In epoch 1 the positions are 8 bytes; from epoch 2 on, 16 (`state::LogPosition`).
+#[tokio::test]
+async fn a_store_in_the_old_layout_answers_as_before_once_rewritten() {
+    for epoch in [1, 2] {
+        the_old_layout_answers_as_before_once_rewritten(epoch).await;
+    }
+}
+
+async fn the_old_layout_answers_as_before_once_rewritten(epoch: u64) {
+    let node = node_at(epoch);
+    agree(&node);
+    let subject = SubjectId::from_bytes([0x52; 16]);
+    register(&node, subject).await;
+    let mut shelter = ShelterLog::default();
+    let mut sent = Vec::new();
+    for n in 0..3 {
+        let (envelope, answer) = police_submits(&node, n, subject).await;
+        assert!(matches!(answer, AppResponse::Accepted { .. }), "{answer:?}");
+        sent.push((
+            envelope.clone(),
+            DisclosureHeader::decode(&envelope.header.context)
+                .unwrap()
+                .envelope_id,
+        ));
+    }
+    shelter.receipts(&node, &[sent[0].1, sent[1].1]).await;
+    let mut received = Vec::new();
+    for n in 0..2 {
+        let (index, envelope) = shelter.disclose(&node, n);
+        let response = shelter.deliver(&node, index, &envelope).await;
+        assert!(matches!(response, PeerResponse::Receipt(_)), "{response:?}");
+        received.push((index, envelope));
+    }
+
+    let observe = || async {
+        let mut seen = Vec::new();
+        for (n, (envelope, id)) in (0u8..).zip(&sent) {
+            seen.push(ask(&node, AppRequest::Submit(Box::new(envelope.clone()))).await);
+            let (_, other) = police_submits(&node, n, subject).await;
+            assert!(
+                matches!(&other, AppResponse::Error(e) if e.code == ErrorCode::Conflict),
+                "{other:?}"
+            );
+            seen.push(other);
+            let state = ask(&node, AppRequest::DeliveryStatus { envelope: *id }).await;
+            if let AppResponse::Delivery(DeliveryState::Delivered { receipt_index, .. }) = &state {
+                seen.push(
+                    ask(
+                        &node,
+                        AppRequest::ProveEntry {
+                            index: *receipt_index,
+                        },
+                    )
+                    .await,
+                );
+            }
+            seen.push(state);
+            seen.push(
+                ask(
+                    &node,
+                    AppRequest::AwaitDelivery {
+                        envelope: *id,
+                        timeout_ms: 0,
+                    },
+                )
+                .await,
+            );
+        }
+        for answer in seen.clone() {
+            if let AppResponse::Accepted { index, .. } = answer {
+                seen.push(ask(&node, AppRequest::ProveEntry { index }).await);
+            }
+        }
+        seen.push(
+            ask(
+                &node,
+                AppRequest::Inbox {
+                    after: None,
+                    limit: 10,
+                },
+            )
+            .await,
+        );
+        let mut again = Vec::new();
+        for (index, envelope) in &received {
+            again.push(shelter.deliver(&node, *index, envelope).await);
+        }
+        (
+            seen.iter().map(|a| format!("{a:?}")).collect::<Vec<_>>(),
+            again.iter().map(|a| format!("{a:?}")).collect::<Vec<_>>(),
+        )
+    };
+    let before = observe().await;
+    assert_eq!(
+        before
+            .0
+            .iter()
+            .filter(|a| a.starts_with("Delivery(Delivered"))
+            .count(),
+        4,
+        "{before:?}"
+    );
+    assert!(
+        before.1.iter().all(|a| a.starts_with("Receipt(")),
+        "{before:?}"
+    );
+    let size = node.shared.store.tree_size();
+
+    let store = &node.shared.store;
+    back_to_the_old_layout(store);
+    let old = census(store);
+    for (ns, keys) in [
+        (state::DISCLOSED, 3),
+        (state::DELIVERED, 2),
+        (state::RECEIPT_INDEX, 2),
+        (state::RECEIVED, 2),
+    ] {
+        assert_eq!(old.get(&ns.tag()), Some(&keys), "{old:?}");
+    }
+    assert_eq!(old.get(&state::SENT.tag()), None);
+
+    crate::migrate::migrate(store).unwrap();
+    let new = census(store);
+    for ns in [
+        state::DISCLOSED,
+        state::DELIVERED,
+        state::RECEIPT_INDEX,
+        state::RECEIVED,
+    ] {
+        assert_eq!(new.get(&ns.tag()), None, "{new:?}");
+    }
+    assert_eq!(new.get(&state::SENT.tag()), Some(&3));
+    assert_eq!(observe().await, before);
+    assert_eq!(
+        store.tree_size(),
+        size,
+        "nothing was logged by the rewrite or the answers"
+    );
+
+    // The disclosure queued across the rewrite is delivered from its record.
+    shelter.receipts(&node, &[sent[2].1]).await;
+    assert!(matches!(
+        ask(
+            &node,
+            AppRequest::DeliveryStatus {
+                envelope: sent[2].1
+            }
+        )
+        .await,
+        AppResponse::Delivery(DeliveryState::Delivered { .. })
+    ));
+}
+
+/// A re-keying shreds the inbox's content about the subject (Art. 18.5) but keeps where
+/// each envelope was logged, now in `RECEIVED`: a repeated delivery is answered with the
+/// first receipt, never received again.
+#[tokio::test]
+async fn a_redelivery_after_a_rekeying_shredded_the_inbox_gets_the_first_receipt() {
+    let node = node();
+    agree(&node);
+    let subject = SubjectId::from_bytes([0x53; 16]);
+    register(&node, subject).await;
+    let mut shelter = ShelterLog::default();
+    let (index, envelope) = shelter.disclose_about(&node, 1, subject);
+    let first = shelter.deliver(&node, index, &envelope).await;
+    let PeerResponse::Receipt(first) = first else {
+        panic!("{first:?}");
+    };
+    let answer = ask(
+        &node,
+        AppRequest::RekeySubject {
+            subject,
+            new_subject: SubjectId::from_bytes([0x54; 16]),
+            salt: [9; 32],
+        },
+    )
+    .await;
+    assert!(!matches!(answer, AppResponse::Error(_)), "{answer:?}");
+    let store = &node.shared.store;
+    assert!(store.scan(state::INBOX, &[]).unwrap().is_empty());
+    assert!(store.scan(state::INBOX_ORDER, &[]).unwrap().is_empty());
+    assert_eq!(store.scan(state::RECEIVED, &[]).unwrap().len(), 1);
+    let size = store.tree_size();
+    let again = shelter.deliver(&node, index, &envelope).await;
+    let PeerResponse::Receipt(again) = again else {
+        panic!("{again:?}");
+    };
+    assert_eq!(again.received.index, first.received.index);
+    assert_eq!(again.received.entry, first.received.entry);
+    assert_eq!(store.tree_size(), size, "nothing is logged again");
 }

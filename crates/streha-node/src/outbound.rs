@@ -33,13 +33,12 @@ use crate::peers::Peers;
 use crate::queue::OutboundQueue;
 use crate::shared::{Shared, epoch_log_verifier};
 use crate::state::{
-    self, CONSENT_INDEX, DELIVERED, DISCLOSED, Delivered, HELD, Held, HoldClass, OUTBOUND,
-    OUTBOUND_INDEX, Outbound, OutboundIndex, RECEIPT_INDEX,
+    self, CONSENT_INDEX, HELD, Held, HoldClass, OUTBOUND, OUTBOUND_INDEX, Outbound, OutboundIndex,
 };
 
 /// How a delivery attempt ended, when it did not end in a logged receipt.
 #[derive(Debug)]
-enum Setback {
+pub(crate) enum Setback {
     /// Try again later (peer unreachable, timeout, transient error).
     Retry(String),
     /// Stop and wait for a person or a roster change (refused by the receiver, recipient not
@@ -610,8 +609,9 @@ fn batched(
             proof,
         })
     };
-    let disclosed = state::load_position(&shared.store, DISCLOSED, id.as_bytes())
+    let disclosed = state::load_sent(&shared.store, id.as_bytes())
         .map_err(|e| internal(e.into()))?
+        .map(|sent| sent.disclosed)
         .ok_or_else(|| {
             Setback::Hold(
                 HoldClass::Other,
@@ -667,7 +667,7 @@ fn batched(
 
 /// What the receiver's answer to a batch means for each of its envelopes: the receipts
 /// verified (one checkpoint signature for all) and logged in one group commit.
-async fn answer(
+pub(crate) async fn answer(
     shared: &Shared,
     roster: &Roster,
     recipient: &AgencyEntry,
@@ -750,10 +750,10 @@ async fn answer(
             BatchOutcome::Received(proven) => {
                 let checked = match &opened {
                     Ok(Some((checkpoint, kept))) => {
-                        receipt_tx(shared, recipient, *id, item, checkpoint, kept, proven)
+                        receipt_tx(shared, recipient, *id, item, checkpoint, kept, proven, &bad)
                     }
-                    Ok(None) => Err("no checkpoint was opened".to_owned()),
-                    Err(what) => Err(what.clone()),
+                    Ok(None) => Err(bad("no checkpoint was opened".to_owned())),
+                    Err(what) => Err(bad(what.clone())),
                 };
                 match checked {
                     Ok(tx) => {
@@ -761,21 +761,32 @@ async fn answer(
                         txs.push(tx);
                         logging.push((position, *id, proven.index));
                     }
-                    Err(what) => results.push(Some(Err(bad(what)))),
+                    Err(setback) => results.push(Some(Err(setback))),
                 }
             }
             BatchOutcome::ReceivedInEarlierEpoch(proven) => {
                 let (entry, note) = proven.clone().split();
-                let checked = open_own(&note).and_then(|(checkpoint, kept)| {
-                    receipt_tx(shared, recipient, *id, item, &checkpoint, &kept, &entry)
-                });
+                let checked = open_own(&note)
+                    .map_err(&bad)
+                    .and_then(|(checkpoint, kept)| {
+                        receipt_tx(
+                            shared,
+                            recipient,
+                            *id,
+                            item,
+                            &checkpoint,
+                            &kept,
+                            &entry,
+                            &bad,
+                        )
+                    });
                 match checked {
                     Ok(tx) => {
                         results.push(None);
                         txs.push(tx);
                         logging.push((position, *id, proven.index));
                     }
-                    Err(what) => results.push(Some(Err(bad(what)))),
+                    Err(setback) => results.push(Some(Err(setback))),
                 }
             }
             BatchOutcome::Refused(reason) => {
@@ -833,7 +844,9 @@ async fn answer(
 
 /// Checks one receipt of a batch — the proven entry is in the receiver's tree and is its
 /// `received` of exactly this envelope — and builds the transaction that logs it and takes
-/// the envelope out of the queue.
+/// the envelope out of the queue, rewriting its [`SentRecord`](state::SentRecord) as
+/// delivered. A receipt that does not check is `bad`.
+#[allow(clippy::too_many_arguments)]
 fn receipt_tx(
     shared: &Shared,
     recipient: &AgencyEntry,
@@ -842,18 +855,32 @@ fn receipt_tx(
     checkpoint: &streha_audit::Checkpoint,
     kept: &KeptCheckpoint,
     proven: &EntryProof,
-) -> Result<Transaction, String> {
+    bad: &dyn Fn(String) -> Setback,
+) -> Result<Transaction, Setback> {
     proven
         .verify_under(checkpoint)
-        .map_err(|e| format!("inclusion: {e}"))?;
+        .map_err(|e| bad(format!("inclusion: {e}")))?;
     match AuditEntry::decode(&proven.entry) {
         Ok(AuditEntry::Received {
             header,
             ciphertext_hash,
             ..
         }) if header.envelope_id == id && ciphertext_hash == item.ciphertext_hash => {}
-        _ => return Err("the proven entry is not the receipt of this envelope".into()),
+        _ => {
+            return Err(bad(
+                "the proven entry is not the receipt of this envelope".into()
+            ));
+        }
     }
+    let disclosed = state::load_sent(&shared.store, id.as_bytes())
+        .map_err(|e| Setback::Retry(Failure::from(e).to_string()))?
+        .map(|sent| sent.disclosed)
+        .ok_or_else(|| {
+            Setback::Hold(
+                HoldClass::Other,
+                "the disclosed entry of this envelope is missing".into(),
+            )
+        })?;
     let mut tx = Transaction::new();
     tx.append(
         AuditEntry::Receipt {
@@ -869,18 +896,12 @@ fn receipt_tx(
     )
     .remove(OUTBOUND, id.as_bytes().to_vec())
     .remove(OUTBOUND_INDEX, id.as_bytes().to_vec())
-    .put(
-        DELIVERED,
-        id.as_bytes().to_vec(),
-        state::encode(&Delivered {
-            receiver_index: proven.index,
-        }),
-    )
     .require_present(OUTBOUND, id.as_bytes());
-    state::put_position(
+    state::put_sent_delivered(
         &mut tx,
-        RECEIPT_INDEX,
         id.as_bytes().to_vec(),
+        disclosed,
+        proven.index,
         crate::epochs::current(shared),
     );
     Ok(tx)

@@ -295,7 +295,7 @@ async fn receive_all(
                     ciphertext_hash,
                 },
                 Err(Failure::Conflict(_)),
-            ) => state::load_position(&shared.store, RECEIVED, id.as_bytes())
+            ) => state::received_position(&shared.store, id.as_bytes())
                 .map_err(Failure::from)
                 .and_then(|index| {
                     index.ok_or_else(|| Failure::Internal("lost a delivery race".into()))
@@ -339,7 +339,7 @@ fn prepare(
     let id = header.envelope_id;
 
     // A repeated delivery (the sender retrying after a lost receipt) gets the first receipt.
-    if let Some(position) = state::load_position(&shared.store, RECEIVED, id.as_bytes())? {
+    if let Some(position) = state::received_position(&shared.store, id.as_bytes())? {
         return received_again(shared, &envelope.ciphertext_hash, position)
             .map(|index| Prepared::Done(Outcome::Received(index)));
     }
@@ -496,16 +496,14 @@ fn prepare(
                 .encode(),
             )
             .put_body(INBOX, id.as_bytes().to_vec(), state::encode(&record))
-            .put(
-                INBOX_ORDER,
-                crate::app::inbox_order_key(now, id),
-                Vec::new(),
-            )
+            // Received once: neither in the inbox nor received and shredded since.
+            .require_absent(INBOX, id.as_bytes())
             .require_absent(RECEIVED, id.as_bytes());
+            // The inbox's order key holds where the envelope was logged: no key of its own.
             state::put_position(
                 &mut tx,
-                RECEIVED,
-                id.as_bytes().to_vec(),
+                INBOX_ORDER,
+                crate::app::inbox_order_key(now, id),
                 crate::epochs::current(shared),
             );
             at_rest::record_key(shared, &mut tx, record.about)?;

@@ -220,6 +220,13 @@ impl RunningNode {
                 Err(mismatch) => return Err(StartError::Vault(mismatch.to_string())),
             }
         };
+        // Before anything is served: nothing reads a store half in the old layout.
+        {
+            let store = Arc::clone(&store);
+            tokio::task::spawn_blocking(move || crate::migrate::migrate(&store))
+                .await
+                .map_err(|e| StartError::Runtime(format!("state rewrite task failed: {e}")))??;
+        }
         crate::roster::record_at_start(&store, &config.data_dir, &roster, &note)?;
 
         let identity =

@@ -1,5 +1,10 @@
-//! The node's state in the store: namespaces and what each holds. Values are postcard; the
-//! tags are a storage format and must never be reused.
+//! The node's state in the store: namespaces and what each holds. Values are postcard
+//! unless a namespace says otherwise; the tags are a storage format and must never be
+//! reused (a retired tag stays named here).
+//!
+//! Sled keeps every key in memory for the life of the process, so an envelope leaves one
+//! kept key at the sender ([`SENT`]) and two at the receiver ([`INBOX`], [`INBOX_ORDER`]; a
+//! [`RECEIVED`] key instead once a re-keying shredded it): `spec/audit-log.md` §7.2.
 
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use streha_core::{
@@ -19,11 +24,21 @@ pub(crate) const CONSENT_INDEX: Namespace = Namespace::new(4);
 /// Envelope id → [`Outbound`]: disclosed, not yet acknowledged by the receiver. Kept in a
 /// body file of its own (`Transaction::put_body`), not in sled.
 pub(crate) const OUTBOUND: Namespace = Namespace::new(5);
-/// Envelope id → [`LogPosition`] of its `disclosed` entry (submit idempotency).
+/// Envelope id → [`SentRecord`]: the one record a sending node keeps of a disclosure for
+/// good — the position of its `disclosed` entry (submit idempotency, the evidence its
+/// delivery carries) and, once the receipt is logged, the receiver's index and the position
+/// of the `receipt` entry (delivery status). Written at submission, rewritten in the
+/// transaction that logs the receipt. Replaces [`DISCLOSED`], [`DELIVERED`] and
+/// [`RECEIPT_INDEX`] (`migrate`).
+pub(crate) const SENT: Namespace = Namespace::new(23);
+/// Retired (read only by `migrate`; the tag is never reused): envelope id → [`LogPosition`]
+/// of its `disclosed` entry. Now in [`SENT`].
 pub(crate) const DISCLOSED: Namespace = Namespace::new(6);
-/// Envelope id → [`Delivered`]: the receipt was verified and logged.
+/// Retired (read only by `migrate`; the tag is never reused): envelope id →
+/// [`Delivered`]. Now in [`SENT`].
 pub(crate) const DELIVERED: Namespace = Namespace::new(7);
-/// Envelope id → [`LogPosition`] of its `receipt` entry.
+/// Retired (read only by `migrate`; the tag is never reused): envelope id →
+/// [`LogPosition`] of its `receipt` entry. Now in [`SENT`].
 pub(crate) const RECEIPT_INDEX: Namespace = Namespace::new(14);
 /// Witness side — log origin → [`WitnessView`]: the latest checkpoint of another node's log
 /// this node cosigned.
@@ -53,9 +68,14 @@ pub(crate) const HELD: Namespace = Namespace::new(8);
 /// Envelope id → [`InboxRecord`]: received envelopes. Kept in a body file of its own
 /// (`Transaction::put_body`), not in sled.
 pub(crate) const INBOX: Namespace = Namespace::new(9);
-/// received-at (8 bytes BE) ‖ envelope id → empty: the inbox in arrival order.
+/// received-at (8 bytes BE) ‖ envelope id → [`LogPosition`] of its `received` entry: the
+/// inbox in arrival order, and where an envelope in the inbox was logged (delivery
+/// idempotency, the inbox's headers). Written empty before `migrate` moved the position
+/// here from [`RECEIVED`]; an empty value is read from there ([`received_position`]).
 pub(crate) const INBOX_ORDER: Namespace = Namespace::new(10);
-/// Envelope id → [`LogPosition`] of its `received` entry (delivery idempotency).
+/// Envelope id → [`LogPosition`] of its `received` entry, for an envelope received but no
+/// longer in the inbox: its content shredded by a re-keying (Art. 18.5), its receipt still
+/// the answer to a repeated delivery. (Before `migrate`, kept for every received envelope.)
 pub(crate) const RECEIVED: Namespace = Namespace::new(11);
 /// Envelope id → empty: a violation was logged for it.
 pub(crate) const VIOLATIONS: Namespace = Namespace::new(12);
@@ -109,10 +129,173 @@ pub(crate) struct OutboundIndex {
     pub(crate) disclosed_at: Timestamp,
 }
 
-/// A delivered disclosure.
+/// A delivered disclosure, as the retired [`DELIVERED`] held it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct Delivered {
     pub(crate) receiver_index: u64,
+}
+
+/// What a sending node keeps of a disclosure it accepted ([`SENT`]).
+///
+/// Stored as bytes, not postcard, because the store writes the log index of an entry only
+/// as the first 8 bytes of a value, when the transaction that appends it commits
+/// (`Transaction::put_first_index_with`):
+///
+/// - accepted: `disclosed index (8) ‖ 0x00 ‖ disclosed epoch (8)` — 17 bytes;
+/// - delivered: `receipt index (8) ‖ 0x01 ‖ receipt epoch (8) ‖ disclosed index (8) ‖
+///   disclosed epoch (8) ‖ receiver index (8)` — 41 bytes.
+///
+/// Every integer big-endian; every epoch at least 1.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct SentRecord {
+    /// The disclosure's `disclosed` entry.
+    pub(crate) disclosed: LogPosition,
+    /// Set once the receipt is logged.
+    pub(crate) delivered: Option<SentDelivery>,
+}
+
+/// The delivery facts of a [`SentRecord`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct SentDelivery {
+    /// The `receipt` entry in this node's log.
+    pub(crate) receipt: LogPosition,
+    /// The index of the `received` entry in the receiver's log.
+    pub(crate) receiver_index: u64,
+}
+
+const SENT_ACCEPTED: u8 = 0;
+const SENT_DELIVERED: u8 = 1;
+
+impl SentRecord {
+    /// The stored form (see the type's documentation).
+    pub(crate) fn encode(&self) -> Vec<u8> {
+        match self.delivered {
+            None => {
+                let mut value = self.disclosed.index.to_be_bytes().to_vec();
+                value.extend_from_slice(&Self::accepted_suffix(self.disclosed.epoch));
+                value
+            }
+            Some(delivered) => {
+                let mut value = delivered.receipt.index.to_be_bytes().to_vec();
+                value.extend_from_slice(&Self::delivered_suffix(
+                    delivered.receipt.epoch,
+                    self.disclosed,
+                    delivered.receiver_index,
+                ));
+                value
+            }
+        }
+    }
+
+    /// Decodes a stored record; `None` for anything not exactly one of the two forms.
+    pub(crate) fn decode(bytes: &[u8]) -> Option<Self> {
+        let u64_at = |at: usize| -> Option<u64> {
+            Some(u64::from_be_bytes(bytes.get(at..at + 8)?.try_into().ok()?))
+        };
+        let position = |index: u64, epoch: u64| {
+            (streha_core::epoch::FIRST_EPOCH..=streha_core::epoch::MAX_EPOCH)
+                .contains(&epoch)
+                .then_some(LogPosition { epoch, index })
+        };
+        match (bytes.get(8), bytes.len()) {
+            (Some(&SENT_ACCEPTED), 17) => Some(Self {
+                disclosed: position(u64_at(0)?, u64_at(9)?)?,
+                delivered: None,
+            }),
+            (Some(&SENT_DELIVERED), 41) => Some(Self {
+                disclosed: position(u64_at(17)?, u64_at(25)?)?,
+                delivered: Some(SentDelivery {
+                    receipt: position(u64_at(0)?, u64_at(9)?)?,
+                    receiver_index: u64_at(33)?,
+                }),
+            }),
+            _ => None,
+        }
+    }
+
+    fn accepted_suffix(epoch: u64) -> Vec<u8> {
+        let mut suffix = vec![SENT_ACCEPTED];
+        suffix.extend_from_slice(&epoch.to_be_bytes());
+        suffix
+    }
+
+    fn delivered_suffix(epoch: u64, disclosed: LogPosition, receiver_index: u64) -> Vec<u8> {
+        let mut suffix = vec![SENT_DELIVERED];
+        suffix.extend_from_slice(&epoch.to_be_bytes());
+        suffix.extend_from_slice(&disclosed.index.to_be_bytes());
+        suffix.extend_from_slice(&disclosed.epoch.to_be_bytes());
+        suffix.extend_from_slice(&receiver_index.to_be_bytes());
+        suffix
+    }
+}
+
+/// Records in `tx` that `id` was accepted: its [`SentRecord`] points at `tx`'s first
+/// appended entry (its `disclosed` entry) in `epoch`, the epoch of the store the
+/// transaction is committed to.
+pub(crate) fn put_sent_accepted(tx: &mut Transaction, id: Vec<u8>, epoch: u64) {
+    tx.put_first_index_with(SENT, id, SentRecord::accepted_suffix(epoch));
+}
+
+/// Records in `tx` that `id`, disclosed at `disclosed`, was delivered: `tx`'s first
+/// appended entry (its `receipt` entry, in `epoch`) proves the receiver logged it at
+/// `receiver_index`.
+pub(crate) fn put_sent_delivered(
+    tx: &mut Transaction,
+    id: Vec<u8>,
+    disclosed: LogPosition,
+    receiver_index: u64,
+    epoch: u64,
+) {
+    tx.put_first_index_with(
+        SENT,
+        id,
+        SentRecord::delivered_suffix(epoch, disclosed, receiver_index),
+    );
+}
+
+/// Reads the [`SentRecord`] of an envelope.
+pub(crate) fn load_sent(store: &Store, id: &[u8]) -> Result<Option<SentRecord>, StoreError> {
+    match store.get(SENT, id)? {
+        None => Ok(None),
+        Some(bytes) => SentRecord::decode(&bytes)
+            .map(Some)
+            .ok_or_else(|| StoreError::Corrupt {
+                path: store.path().to_path_buf(),
+                detail: format!(
+                    "state namespace {} holds a value that is not a sent record",
+                    SENT.tag()
+                ),
+            }),
+    }
+}
+
+/// Where the `received` entry of an envelope this node received is, or `None` if it was
+/// never received: read from its [`INBOX_ORDER`] key while it is in the inbox, from
+/// [`RECEIVED`] once it is not (or if the store was written before `migrate`).
+pub(crate) fn received_position(
+    store: &Store,
+    id: &[u8],
+) -> Result<Option<LogPosition>, StoreError> {
+    if let Some(record) = load::<InboxRecord>(store, INBOX, id)? {
+        let mut order = record.received_at.unix_millis().to_be_bytes().to_vec();
+        order.extend_from_slice(id);
+        if let Some(position) = order_position(store, &order)? {
+            return Ok(Some(position));
+        }
+    }
+    load_position(store, RECEIVED, id)
+}
+
+/// The position an [`INBOX_ORDER`] key holds, `None` if it holds none (written before
+/// `migrate`, or absent).
+pub(crate) fn order_position(
+    store: &Store,
+    order: &[u8],
+) -> Result<Option<LogPosition>, StoreError> {
+    match store.get(INBOX_ORDER, order)? {
+        Some(bytes) if !bytes.is_empty() => decode_position(store, INBOX_ORDER, &bytes).map(Some),
+        _ => Ok(None),
+    }
 }
 
 /// A disclosure whose delivery stopped and waits for a person (the receiver refused it, or
@@ -277,6 +460,13 @@ impl LogPosition {
             .then_some(Self { epoch, index })
     }
 
+    /// The stored form, as [`put_position`] writes it.
+    pub(crate) fn encode(self) -> Vec<u8> {
+        let mut value = self.index.to_be_bytes().to_vec();
+        value.extend_from_slice(&Self::suffix(self.epoch));
+        value
+    }
+
     /// The suffix [`put_position`] writes after the index in `epoch`.
     fn suffix(epoch: u64) -> Vec<u8> {
         if epoch <= streha_core::epoch::FIRST_EPOCH {
@@ -301,16 +491,23 @@ pub(crate) fn load_position(
 ) -> Result<Option<LogPosition>, StoreError> {
     match store.get(ns, key)? {
         None => Ok(None),
-        Some(bytes) => LogPosition::decode(&bytes)
-            .map(Some)
-            .ok_or_else(|| StoreError::Corrupt {
-                path: store.path().to_path_buf(),
-                detail: format!(
-                    "state namespace {} holds a log position that is neither 8 nor 16 bytes of a valid epoch",
-                    ns.tag()
-                ),
-            }),
+        Some(bytes) => decode_position(store, ns, &bytes).map(Some),
     }
+}
+
+/// Decodes a [`LogPosition`] read from `ns`.
+pub(crate) fn decode_position(
+    store: &Store,
+    ns: Namespace,
+    bytes: &[u8],
+) -> Result<LogPosition, StoreError> {
+    LogPosition::decode(bytes).ok_or_else(|| StoreError::Corrupt {
+        path: store.path().to_path_buf(),
+        detail: format!(
+            "state namespace {} holds a log position that is neither 8 nor 16 bytes of a valid epoch",
+            ns.tag()
+        ),
+    })
 }
 
 /// Reads a stored log index.
@@ -421,6 +618,66 @@ mod tests {
         assert_eq!(LogPosition::decode(&zero), None);
         assert_eq!(LogPosition::decode(&[1, 2, 3]), None);
         assert_eq!(LogPosition::decode(&[0; 12]), None);
+    }
+
+    /// The store writes a sent record's latest index when its entry commits; the rest is
+    /// the suffix. What it writes reads back as the record, and [`SentRecord::encode`]
+    /// (the rewrite of old stores) writes the same bytes; anything else is refused.
+    #[test]
+    fn a_sent_record_is_written_by_the_commit_that_logs_its_entry() {
+        let dir = tempfile::tempdir().unwrap();
+        let signer = streha_audit::NoteSigner::new(
+            "state.test/log",
+            ed25519_dalek::SigningKey::from_bytes(&[4; 32]),
+        )
+        .unwrap();
+        let store = Store::open(dir.path(), "state.test/log", signer).unwrap();
+        let id = [1u8; 16];
+        for epoch in [1, 2] {
+            let mut tx = Transaction::new();
+            tx.append(b"first".to_vec()).append(b"disclosed".to_vec());
+            put_sent_accepted(&mut tx, id.to_vec(), epoch);
+            store.commit(tx).unwrap();
+            let disclosed = LogPosition {
+                epoch,
+                index: store.tree_size() - 2,
+            };
+            let accepted = SentRecord {
+                disclosed,
+                delivered: None,
+            };
+            assert_eq!(load_sent(&store, &id).unwrap(), Some(accepted));
+            assert_eq!(store.get(SENT, &id).unwrap(), Some(accepted.encode()));
+
+            let mut tx = Transaction::new();
+            tx.append(b"receipt".to_vec());
+            put_sent_delivered(&mut tx, id.to_vec(), disclosed, 77, epoch + 1);
+            store.commit(tx).unwrap();
+            let delivered = SentRecord {
+                disclosed,
+                delivered: Some(SentDelivery {
+                    receipt: LogPosition {
+                        epoch: epoch + 1,
+                        index: store.tree_size() - 1,
+                    },
+                    receiver_index: 77,
+                }),
+            };
+            assert_eq!(load_sent(&store, &id).unwrap(), Some(delivered));
+            assert_eq!(store.get(SENT, &id).unwrap(), Some(delivered.encode()));
+        }
+        let good = SentRecord {
+            disclosed: LogPosition { epoch: 1, index: 5 },
+            delivered: None,
+        }
+        .encode();
+        assert_eq!(good.len(), 17);
+        for bad in [&good[..16], &[good.as_slice(), &[0]].concat(), &[0; 17][..]] {
+            assert_eq!(SentRecord::decode(bad), None, "{bad:?}");
+        }
+        let mut wrong_form = good.clone();
+        wrong_form[8] = 1;
+        assert_eq!(SentRecord::decode(&wrong_form), None);
     }
 
     #[test]
