@@ -426,10 +426,27 @@ impl LogFiles {
     /// # Errors
     /// The IO error of a write or sync (ENOSPC, EIO, ...), with the file's path.
     pub(crate) fn append(&self, pending: &Pending) -> Result<(), StoreError> {
-        for (path, file) in self.write(pending)? {
-            file.sync_data().map_err(io_at(&path))?;
-        }
-        Ok(())
+        let written = self.write(pending)?;
+        // The files are synced at once, each from a thread of its own: the file system
+        // joins their journal commits, where one after the other each would wait for its
+        // own (a batch writes five files).
+        std::thread::scope(|scope| {
+            let others: Vec<_> = written
+                .iter()
+                .skip(1)
+                .map(|(path, file)| scope.spawn(move || file.sync_data().map_err(io_at(path))))
+                .collect();
+            let first = match written.first() {
+                Some((path, file)) => file.sync_data().map_err(io_at(path)),
+                None => Ok(()),
+            };
+            others.into_iter().fold(first, |result, handle| {
+                let synced = handle.join().unwrap_or_else(|_| {
+                    Err(StoreError::CommitFailed("a log file sync panicked".into()))
+                });
+                result.and(synced)
+            })
+        })
     }
 
     /// Writes `pending` at the ends it was built from, without syncing; returns the files
@@ -591,7 +608,8 @@ impl LogFiles {
                 .1
         };
         let total = self.committed().checkpoint_bytes;
-        if start > end || end > total || end - start > 64 * 1024 {
+        // Every checkpoint the store signs fits the high-water mark's slot (checked at open).
+        if start > end || end > total || end - start > crate::high_water::MAX_NOTE_LEN as u64 {
             return Err(ReadError::Damaged(format!(
                 "the index places checkpoint {position} at bytes {start}..{end} of {total}"
             )));
