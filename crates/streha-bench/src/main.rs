@@ -20,6 +20,7 @@ mod floors;
 mod procstat;
 mod quic;
 mod sled_growth;
+mod store_growth;
 mod sustained;
 
 use std::path::Path;
@@ -106,6 +107,14 @@ struct Args {
     /// ordered by time as the client draws them now (`streha_client::envelope_id_at`).
     #[arg(long)]
     sled_unordered_ids: bool,
+    /// Instead of the daemons: commit this many disclosures' worth of a sending node's
+    /// writes into a real `streha_store::Store` and print this process's RSS as it grows
+    /// (issue 19; see `store_growth.rs`).
+    #[arg(long, value_name = "DISCLOSURES")]
+    store_growth: Option<u64>,
+    /// State records under time-ordered envelope ids per disclosure for `--store-growth`.
+    #[arg(long, default_value_t = 0)]
+    store_random_keys: u8,
 }
 
 fn ms(d: Duration) -> String {
@@ -156,6 +165,13 @@ async fn run(args: Args) -> anyhow::Result<()> {
             ordered_ids: !args.sled_unordered_ids,
         };
         return tokio::task::spawn_blocking(move || sled_growth::run(&plan)).await?;
+    }
+    if let Some(disclosures) = args.store_growth {
+        let plan = store_growth::Plan {
+            disclosures,
+            random_keys: args.store_random_keys,
+        };
+        return tokio::task::spawn_blocking(move || store_growth::run(&plan)).await?;
     }
     let federation = e2e::Federation::start().await?;
     if let Some(seconds) = args.sustained {

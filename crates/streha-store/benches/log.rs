@@ -1,7 +1,8 @@
-//! Batched append throughput of the sled-backed audit log (issue 4, "Measure").
+//! Batched append throughput of the audit log (issue 4, "Measure").
 //!
-//! Each iteration commits one transaction of `batch` entries of [`ENTRY_LEN`] bytes: one sled
-//! batch, one flush, one `fsync` of the data file and directory, one signed checkpoint. So
+//! Each iteration commits one transaction of `batch` entries of [`ENTRY_LEN`] bytes: the log
+//! files appended and `fdatasync`ed (storage format 3), one sled batch, one flush, one
+//! `fsync` of the data file and directory, one signed checkpoint. So
 //! entries/s at batch 1 is the durable-commit rate, and larger batches show what group
 //! commit buys. `concurrent_64x1` has 64 threads commit one entry each, at once, and lets the
 //! store group them (the node's real pattern); its time includes spawning the 64 threads.
@@ -19,7 +20,7 @@
 //!
 //! `store_proofs_1e6` fills a store with 10⁶ entries once (in batches of 4096; about half a
 //! minute, and only when that benchmark is selected) and measures inclusion and consistency
-//! proof generation from sled, where every node is a sled lookup.
+//! proof generation from the log files, where every tile read is one `pread`.
 //!
 //! The store lives in a fresh temporary directory under `$STREHA_BENCH_DIR` (default: the
 //! system temporary directory). Point it at the disk you want to measure: on tmpfs `fsync` is

@@ -44,8 +44,8 @@ use streha_audit::{Checkpoint, CheckpointError, Frontier, NoteSigner, SignedNote
 use super::{Store, TREE};
 use crate::StoreError;
 use crate::bodies::{Bodies, body_hash};
-use crate::keys::{self, META_FORMAT, META_ORIGIN, Stored};
-use crate::tiles::{Tail, TileWriter};
+use crate::keys::{self, META_FORMAT, META_LOG, META_ORIGIN, Stored};
+use crate::logfiles::{Lengths, LogFiles, Pending};
 
 const MAGIC: &[u8; 16] = b"streha-backup-2\n";
 const MAGIC_FORMAT_1: &[u8; 16] = b"streha-backup-1\n";
@@ -211,22 +211,14 @@ impl Store {
         out: &mut HashingWriter<W>,
         files: &[(&str, &[u8])],
     ) -> Result<BackupSummary, RecordError> {
-        // The last checkpoint is the log's size and head (see `keys`).
-        let last = self
-            .tree
-            .scan_prefix([keys::CHECKPOINT])
-            .next_back()
-            .transpose()?;
-        let (size, checkpoint) = match last {
-            None => (0, None),
-            Some((key, note)) => (
-                keys::index_of(&key).ok_or_else(|| {
-                    RecordError::Corrupt("a checkpoint's key is malformed".into())
-                })?,
-                Some(String::from_utf8(note.to_vec()).map_err(|_| {
-                    RecordError::Corrupt("the last checkpoint is not UTF-8".into())
-                })?),
-            ),
+        // The log files' lengths of the last committed batch: the gate is held, so they go
+        // with the sled state read below, whatever a batch appends past them meanwhile.
+        let lengths = self.log.committed();
+        let size = lengths.size;
+        let read = |e: crate::logfiles::ReadError| RecordError::Corrupt(e.to_string());
+        let checkpoint = match lengths.checkpoints {
+            0 => None,
+            count => Some(self.log.checkpoint(count - 1).map_err(read)?.1),
         };
         out.record(ORIGIN, &[], self.origin.as_bytes())?;
         out.record(
@@ -235,19 +227,13 @@ impl Store {
             checkpoint.as_deref().unwrap_or("").as_bytes(),
         )?;
         let mut records = 0u64;
-        for index in 0..size {
-            let entry = self
-                .tree
-                .get(keys::entry(index))?
-                .ok_or_else(|| RecordError::Corrupt(format!("entry {index} is missing")))?;
-            out.record(ENTRY, &index.to_be_bytes(), &entry)?;
+        for (index, entry) in (0..size).zip(self.log.entries_from(0, size).map_err(read)?) {
+            out.record(ENTRY, &index.to_be_bytes(), &entry.map_err(read)?)?;
             records += 1;
         }
-        for item in self.tree.scan_prefix([keys::CHECKPOINT]) {
-            let (key, value) = item?;
-            let at = keys::index_of(&key)
-                .ok_or_else(|| RecordError::Corrupt("a checkpoint's key is malformed".into()))?;
-            out.record(CHECKPOINT, &at.to_be_bytes(), &value)?;
+        for position in 0..lengths.checkpoints {
+            let (at, note) = self.log.checkpoint(position).map_err(read)?;
+            out.record(CHECKPOINT, &at.to_be_bytes(), note.as_bytes())?;
             records += 1;
         }
         // The body files, read and checked against their hash, before the state that
@@ -414,8 +400,10 @@ impl Store {
     ///
     /// Crash-safe in this order: the high-water mark (a checkpoint of the old origin) is
     /// removed first — a crash then reopens the old log, which records a new mark — then the
-    /// log's entries, tiles and checkpoints are removed and the origin replaced in one sled
-    /// batch, made durable; the store is reopened under `new_origin`, signed by `signer`.
+    /// log files' recorded lengths are set to nothing and the origin replaced in one sled
+    /// batch, made durable, and the files truncated (a crash before that leaves them longer
+    /// than recorded: the next open truncates them); the store is reopened under
+    /// `new_origin`, signed by `signer`.
     ///
     /// # Errors
     /// A database or IO error; the store is then either the old log or the new empty one.
@@ -442,15 +430,12 @@ impl Store {
             .and_then(|d| d.sync_all())
             .map_err(io_err)?;
         let mut batch = sled::Batch::default();
-        for prefix in [keys::ENTRY, keys::TILE, keys::CHECKPOINT] {
-            for key in self.tree.scan_prefix([prefix]).keys() {
-                batch.remove(key.map_err(db_err)?);
-            }
-        }
+        batch.insert(META_LOG, &Lengths::default().encode());
         batch.insert(META_ORIGIN, new_origin.as_bytes());
         self.tree.apply_batch(batch).map_err(db_err)?;
         self.db.flush().map_err(db_err)?;
         self.durability.sync()?;
+        self.log.truncate_to(Lengths::default())?;
         tracing::warn!(origin = new_origin, "the log starts over in a new epoch");
         drop(self);
         Store::open(&path, new_origin, signer)
@@ -488,17 +473,18 @@ impl RecordError {
     }
 }
 
-/// The store being restored: its one tree, its body files and the tiles being recomputed.
+/// The store being restored: its one tree, its log files (with the hashes of every row
+/// recomputed), its body files.
 struct Sink {
     target: PathBuf,
     tree: sled::Tree,
+    log: LogFiles,
     bodies: Bodies,
     /// Whether the body directory was synced since the last body was written.
     bodies_synced: bool,
     frontier: Frontier,
-    tiles: Option<TileWriter>,
-    /// Entries (and tiles) not yet applied to the tree.
-    batch: sled::Batch,
+    /// Entries and checkpoints not yet written to the log files.
+    appends: Pending,
     pending: u64,
     /// The name of the last file written: the next file record of that name continues it.
     last_file: Option<String>,
@@ -513,11 +499,15 @@ impl Sink {
         Ok(Self {
             target: target.to_path_buf(),
             tree,
+            log: {
+                let log = LogFiles::open(target, Lengths::default())?;
+                log.truncate_uncommitted()?;
+                log
+            },
             bodies: Bodies::open(target)?,
             bodies_synced: true,
             frontier: Frontier::new(),
-            tiles: Some(TileWriter::new(Tail::default())),
-            batch: sled::Batch::default(),
+            appends: Pending::new(Lengths::default()),
             pending: 0,
             last_file: None,
         })
@@ -530,21 +520,16 @@ impl Sink {
         }
     }
 
-    /// Applies the entries and tiles built so far; a tile still incomplete is rewritten by
-    /// a later batch, as the store itself does.
+    /// Writes the entries, hashes and checkpoints gathered so far to the log files (synced
+    /// once, in [`Sink::finish`]).
     fn apply_entries(&mut self) -> Result<(), StoreError> {
-        if self.pending == 0 {
+        if self.appends.is_empty() {
             return Ok(());
         }
-        let mut batch = std::mem::take(&mut self.batch);
-        let tail = self
-            .tiles
-            .take()
-            .map(|tiles| tiles.finish(&mut batch).0)
-            .unwrap_or_default();
-        self.tiles = Some(TileWriter::new(tail));
+        self.log.write(&self.appends)?;
+        self.appends = Pending::new(self.appends.lengths());
         self.pending = 0;
-        self.tree.apply_batch(batch).map_err(|e| self.db(e))
+        Ok(())
     }
 
     /// Makes the body files written so far durable: before any state that references them.
@@ -561,33 +546,29 @@ impl Sink {
 
     /// Writes one record the caller has checked.
     fn put(&mut self, kind: u8, key: &[u8], value: &[u8]) -> Result<(), StoreError> {
-        if kind != ENTRY {
+        if kind != ENTRY && kind != CHECKPOINT {
             self.apply_entries()?;
         }
         match kind {
             ENTRY => {
-                let index = self.frontier.size();
-                let tiles = self
-                    .tiles
-                    .get_or_insert_with(|| TileWriter::new(Tail::default()));
-                for (level, node_index, hash) in self.frontier.append(leaf_hash(value)) {
-                    tiles
-                        .add(level, node_index, hash)
-                        .map_err(|e| StoreError::Corrupt {
-                            path: self.target.clone(),
-                            detail: format!("cannot write the restored tiles: {e}"),
-                        })?;
+                for (level, _, hash) in self.frontier.append(leaf_hash(value)) {
+                    self.appends.push_node(level, &hash);
                 }
-                self.batch.insert(&keys::entry(index), value);
+                self.appends.push_entry(value);
                 self.pending += 1;
                 if self.pending >= RESTORE_BATCH_ENTRIES {
                     self.apply_entries()?;
                 }
             }
             CHECKPOINT => {
-                let mut full = vec![keys::CHECKPOINT];
-                full.extend_from_slice(key);
-                self.tree.insert(full, value).map_err(|e| self.db(e))?;
+                // Checked by `read_backup`: a size, and a note of this log.
+                let at = u64::from_be_bytes(key.try_into().unwrap_or([0xff; 8]));
+                self.appends
+                    .push_checkpoint(at, &String::from_utf8_lossy(value));
+                self.pending += 1;
+                if self.pending >= RESTORE_BATCH_ENTRIES {
+                    self.apply_entries()?;
+                }
             }
             BODY => {
                 let hash: [u8; 32] = key.try_into().map_err(|_| StoreError::Corrupt {
@@ -644,11 +625,14 @@ impl Sink {
     }
 
     fn finish(&mut self, origin: &str) -> Result<(), StoreError> {
+        let lengths = self.appends.lengths();
         self.apply_entries()?;
+        self.log.sync_all()?;
         self.sync_bodies()?;
         let mut batch = sled::Batch::default();
         batch.insert(META_ORIGIN, origin.as_bytes());
         batch.insert(META_FORMAT, &keys::FORMAT.to_be_bytes());
+        batch.insert(META_LOG, &lengths.encode());
         self.tree.apply_batch(batch).map_err(|e| self.db(e))
     }
 }
@@ -1019,6 +1003,67 @@ mod tests {
         let mut tx = Transaction::new();
         tx.append(b"next".to_vec());
         assert_eq!(reopened.commit(tx).unwrap().tree_size, 10);
+    }
+
+    /// A commit that appends to the log files while a backup holds the gate: the backup
+    /// carries the log up to the lengths committed with the sled state it carries, not the
+    /// bytes appended past them meanwhile; the commit completes once the backup is done.
+    /// No timing: the backup waits (polling) until the commit's appends are on disk.
+    #[test]
+    fn a_backup_carries_the_log_as_committed_while_a_batch_appends() {
+        let dir = tempfile::tempdir().unwrap();
+        let live = dir.path().join("live");
+        let store = std::sync::Arc::new(filled(&live, 9));
+        let entries = live.join(crate::LOG_DIR).join("entries");
+        let before = std::fs::metadata(&entries).unwrap().len();
+        let backup = dir.path().join("b");
+        let mut committer = None;
+        let summary = store
+            .backup_to(&backup, &[], &mut || {
+                let store = std::sync::Arc::clone(&store);
+                committer = Some(std::thread::spawn(move || {
+                    let mut tx = Transaction::new();
+                    tx.append(vec![0xEE; 500])
+                        .put(NS, b"late".to_vec(), vec![1]);
+                    store.commit(tx).unwrap()
+                }));
+                // The batch appends its entry (and syncs it) before it waits for the gate.
+                let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+                while std::fs::metadata(&entries).unwrap().len() == before {
+                    assert!(
+                        std::time::Instant::now() < deadline,
+                        "the commit never appended"
+                    );
+                    std::thread::sleep(std::time::Duration::from_millis(5));
+                }
+            })
+            .unwrap();
+        let committed = committer.unwrap().join().unwrap();
+        assert_eq!(
+            committed.first_index, 9,
+            "the commit went on after the backup"
+        );
+        assert_eq!(summary.size, 9);
+        let target = dir.path().join("restored");
+        Store::restore_from(&backup, &target, &[]).unwrap();
+        let restored = Store::open(&target, ORIGIN, signer()).unwrap();
+        assert_eq!(restored.tree_size(), 9);
+        assert_eq!(restored.entry(9).unwrap(), None);
+        assert_eq!(restored.get(NS, b"late").unwrap(), None);
+        assert_eq!(restored.checkpoints().unwrap().len(), 9);
+        assert_eq!(restored.recompute_root().unwrap(), restored.root());
+        for index in 0..9u8 {
+            assert_eq!(
+                restored.entry(u64::from(index)).unwrap(),
+                Some(vec![index; 40])
+            );
+        }
+        assert_eq!(
+            std::fs::metadata(target.join(crate::LOG_DIR).join("entries"))
+                .unwrap()
+                .len(),
+            before
+        );
     }
 
     #[test]

@@ -96,6 +96,31 @@ pub enum StoreError {
         /// What did not match (no entry content).
         detail: String,
     },
+    /// A log file (`log/`, storage format 3) is shorter than the length the last committed
+    /// batch recorded in sled: acknowledged entries, hashes or checkpoints are gone. Never
+    /// repaired: restore the store from a backup.
+    #[error(
+        "the log file {file} holds {found} bytes but the last committed batch recorded {recorded}: acknowledged log data is missing; do not use this store, restore it from a backup"
+    )]
+    LogFileShort {
+        /// The damaged file.
+        file: PathBuf,
+        /// The length sled recorded for it.
+        recorded: u64,
+        /// Its length on disk.
+        found: u64,
+    },
+    /// A log file's index (`log/entries.idx`, `log/checkpoints.idx`) does not agree with its
+    /// data file or with the recorded lengths. Never repaired: restore from a backup.
+    #[error(
+        "the log index {file} does not agree with its data: {detail}; do not use this store, restore it from a backup"
+    )]
+    LogIndex {
+        /// The index file.
+        file: PathBuf,
+        /// What disagrees (sizes and offsets only).
+        detail: String,
+    },
     /// A commit could not be made durable. Whether it reached the disk is unknown (sled may
     /// have written part of the batch, or write it later); nothing of it is acknowledged,
     /// and the store is poisoned ([`StoreError::Poisoned`]) from then on.
@@ -230,6 +255,8 @@ impl StoreError {
         matches!(
             self,
             StoreError::Corrupt { .. }
+                | StoreError::LogFileShort { .. }
+                | StoreError::LogIndex { .. }
                 | StoreError::MissingBody { .. }
                 | StoreError::RolledBack { .. }
                 | StoreError::Diverged { .. }

@@ -1,15 +1,14 @@
-//! The key space of the store's one sled tree (storage format 2).
+//! The key space of the store's one sled tree (storage format 3).
 //!
-//! Everything lives in one tree so that a batch is one `apply_batch`: atomic in sled without
-//! a multi-tree transaction. The first byte of a key says what it is:
+//! Everything sled holds lives in one tree so that a batch is one `apply_batch`: atomic in
+//! sled without a multi-tree transaction. The audit log itself (entries, tiles, checkpoints)
+//! is in append-only files (see `logfiles`); sled records only their lengths, under
+//! `0x00 ‖ "log"`, in the batch that goes with them. The first byte of a key says what it is:
 //!
 //! ```text
-//! 0x00 ‖ name                  meta: origin, storage format
-//! 0x01 ‖ index (8, BE)         audit entry                    (one write per entry)
-//! 0x02 ‖ row (1) ‖ tile (8, BE) tile: the hashes of row `row` (tree level 8·row) of tile
-//!                              `tile` (see `tiles`)          (one write per 256 entries)
-//! 0x03 ‖ size (8, BE)          signed checkpoint issued at that size; the last one is the
-//!                              log's size and head (no other write per batch)
+//! 0x00 ‖ name                  meta: origin, storage format, the log files' lengths
+//! 0x01, 0x02, 0x03             format 2 only (entries, tiles, checkpoints): moved to the log
+//!                              files by the migration at open, and removed
 //! 0x04 ‖ hash (32) ‖ key       a state key that references the body file `hash`;
 //!                              value: the body's length (8, BE)
 //! 0x10 ‖ namespace ‖ key       node state; value: tag 0 ‖ bytes (a value, or a body of
@@ -20,6 +19,7 @@
 /// Prefix of the audit entries.
 pub(crate) const ENTRY: u8 = 0x01;
 /// Prefix of the tiles.
+#[cfg_attr(not(test), allow(dead_code))]
 pub(crate) const TILE: u8 = 0x02;
 /// Prefix of the checkpoints.
 pub(crate) const CHECKPOINT: u8 = 0x03;
@@ -29,10 +29,14 @@ pub(crate) const BODY_REF: u8 = 0x04;
 pub(crate) const STATE: u8 = 0x10;
 
 /// The version of this layout, kept under [`META_FORMAT`].
-pub(crate) const FORMAT: u64 = 2;
+pub(crate) const FORMAT: u64 = 3;
+/// The previous layout: the log in sled under `0x01`–`0x03`; migrated at open.
+pub(crate) const FORMAT_2: u64 = 2;
 
 pub(crate) const META_ORIGIN: &[u8] = b"\x00origin";
 pub(crate) const META_FORMAT: &[u8] = b"\x00format";
+/// The log files' lengths at the last committed batch (`logfiles::Lengths`, 32 bytes).
+pub(crate) const META_LOG: &[u8] = b"\x00log";
 
 /// Tag of an inline state value.
 pub(crate) const VALUE_INLINE: u8 = 0;
@@ -50,10 +54,12 @@ pub(crate) fn entry(index: u64) -> [u8; 9] {
     indexed(ENTRY, index)
 }
 
+#[cfg_attr(not(test), allow(dead_code))]
 pub(crate) fn checkpoint(size: u64) -> [u8; 9] {
     indexed(CHECKPOINT, size)
 }
 
+#[cfg_attr(not(test), allow(dead_code))]
 pub(crate) fn tile(row: u8, index: u64) -> [u8; 10] {
     let mut key = [0u8; 10];
     key[0] = TILE;

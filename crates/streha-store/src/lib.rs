@@ -2,15 +2,17 @@
 //!
 //! One [`Store`] holds a node's append-only audit log (entries, the interior hashes as tiles
 //! of height 8 that make every proof O(log n) reads, and one signed checkpoint per committed
-//! batch) and the node's own state (outbound queue, inbox, consent registry, ...) as
-//! namespaced key/value pairs, all in one sled tree; large values (sealed envelopes over
-//! [`INLINE_BODY_MAX`], put with [`Transaction::put_body`]) go to files of their own. Every change goes through
-//! [`Store::commit`]: concurrent callers are grouped into one batch, the batch is applied as
-//! one sled `apply_batch`, flushed, and the data file and
-//! directory are `fsync`ed before any caller is answered (group commit: one durable flush per
-//! batch). So an acknowledged commit survives a crash or power loss, and a log append and the
-//! state change it justifies (say, a `received` entry and the stored envelope) land together
-//! or not at all.
+//! batch), in append-only files under [`LOG_DIR`], and the node's own state (outbound queue,
+//! inbox, consent registry, ...) as namespaced key/value pairs in one sled tree, which also
+//! records the log files' committed lengths; large values (sealed envelopes over
+//! [`INLINE_BODY_MAX`], put with [`Transaction::put_body`]) go to files of their own. Every
+//! change goes through [`Store::commit`]: concurrent callers are grouped into one batch, the
+//! batch's log bytes are appended and `fdatasync`ed, then it is applied as one sled
+//! `apply_batch` (with the log's new lengths), flushed, and the data file and directory are
+//! `fsync`ed before any caller is answered (group commit: one durable flush per batch). So an
+//! acknowledged commit survives a crash or power loss, and a log append and the state change
+//! it justifies (say, a `received` entry and the stored envelope) land together or not at
+//! all.
 //!
 //! What this crate does not do: interpret entries (they are opaque bytes; `streha-core`
 //! defines them), decide anything, or talk to the network. It is synchronous and blocking; an
@@ -44,6 +46,8 @@ mod error;
 mod high_water;
 mod keys;
 mod log;
+mod logfiles;
+mod migrate;
 mod tiles;
 mod transaction;
 mod vault;
@@ -56,6 +60,8 @@ pub use crate::log::backup::{
     BackupSummary, MAX_BACKUP_KEY_LEN, MAX_BACKUP_VALUE_LEN, inspect_backup,
 };
 pub use crate::log::{Committed, MAX_ENTRY_LEN, Store, StoredCheckpoint};
+pub use crate::logfiles::{LOG_DIR, LOG_READ_BUFFER};
+pub use crate::migrate::MIGRATION_CHUNK;
 pub use crate::tiles::TILE_CACHE_TILES;
 pub use crate::transaction::{Namespace, Transaction};
 pub use crate::vault::{KeyVault, VaultSummary};

@@ -1,4 +1,5 @@
-//! The store: audit log and state in one sled database, written by group commit.
+//! The store: the audit log in append-only files and the state in one sled database, written
+//! together by group commit.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -19,7 +20,8 @@ use crate::datadir::{self, DirLock};
 use crate::durability::Durability;
 use crate::error::describe;
 use crate::high_water::{self, HIGH_WATER_FILE, HighWater};
-use crate::keys::{self, META_FORMAT, META_ORIGIN, Stored};
+use crate::keys::{self, META_FORMAT, META_LOG, META_ORIGIN, Stored};
+use crate::logfiles::{Lengths, LogFiles, Pending};
 use crate::tiles::{Tail, TileCache, TileNodes, TileWriter};
 use crate::transaction::{Transaction, Write};
 
@@ -34,8 +36,8 @@ type TicketResult = (u64, Result<Committed, StoreError>);
 /// A key (without namespace byte) and its value.
 type KeyValue = (Vec<u8>, Vec<u8>);
 
-/// The one sled tree of storage format 2 (see `keys`).
-const TREE: &str = "streha-v2";
+/// The one sled tree of storage formats 2 and 3 (see `keys`).
+pub(crate) const TREE: &str = "streha-v2";
 /// Trees of storage format 1; a store that has any is refused ([`StoreError::OldFormat`]).
 const FORMAT_1_TREES: [&str; 5] = [
     "log_entries",
@@ -77,8 +79,10 @@ pub struct Store {
     path: PathBuf,
     origin: String,
     db: sled::Db,
-    /// Everything: log, tiles, checkpoints, state (see `keys`).
+    /// The log files' lengths, the body references and the state (see `keys`).
     tree: sled::Tree,
+    /// The audit log: entries, tiles, checkpoints (see `logfiles`).
+    log: LogFiles,
     bodies: Bodies,
     /// The interiors of complete tiles, once computed (see `tiles`).
     tile_cache: TileCache,
@@ -240,7 +244,12 @@ impl Store {
     /// [`StoreError::RolledBack`] or [`StoreError::Diverged`] if sled recovered a log shorter
     /// than, or different from, the one this node signed, [`StoreError::Corrupt`],
     /// [`StoreError::Unrecoverable`] or [`StoreError::HighWater`] if the files are damaged,
-    /// or another database or IO error.
+    /// [`StoreError::LogFileShort`] or [`StoreError::LogIndex`] if a log file lost
+    /// committed bytes or its index disagrees with it, or another database or IO error.
+    ///
+    /// A store of storage format 2 (the log in sled) is migrated first (see `migrate`);
+    /// bytes past the log files' committed lengths (a batch that never committed) are
+    /// truncated once the high-water mark has been checked.
     pub fn open(
         path: impl AsRef<Path>,
         origin: &str,
@@ -299,23 +308,41 @@ impl Store {
         match tree.get(META_FORMAT).map_err(db_err)? {
             None if found_origin.is_none() => {}
             Some(format) if format.as_ref() == keys::FORMAT.to_be_bytes() => {}
+            Some(format) if format.as_ref() == keys::FORMAT_2.to_be_bytes() => {
+                // Before anything else reads the log: it moves to the log files.
+                crate::migrate::from_format_2(&path, &db, &tree, &durability)?;
+            }
             _ => return Err(corrupt("the storage format is missing or unknown".into())),
         }
-        // The last checkpoint is the log's head: every batch that appends writes one.
-        let last = tree
-            .scan_prefix([keys::CHECKPOINT])
-            .next_back()
-            .transpose()
-            .map_err(db_err)?;
-        let size = match &last {
-            None => 0,
-            Some((key, _)) => keys::index_of(key)
-                .ok_or_else(|| corrupt("a checkpoint's key is not a tree size".into()))?,
+        let recorded = match tree.get(META_LOG).map_err(db_err)? {
+            Some(bytes) => Lengths::decode(&bytes).ok_or_else(|| {
+                corrupt("the recorded lengths of the log files are malformed".into())
+            })?,
+            None if found_origin.is_none() => Lengths::default(),
+            None => {
+                return Err(corrupt(
+                    "the lengths of the log files are not recorded".into(),
+                ));
+            }
         };
-        let tail = Tail::load(&tree, size)
-            .map_err(|e| corrupt(format!("cannot read the last tile's entries: {e}")))?;
+        // Shorter than recorded is refused here; longer (a batch that never committed) is
+        // truncated once the mark has shown that sled's lengths are not a rollback.
+        let log = LogFiles::open(&path, recorded)?;
+        let size = recorded.size;
+        // The last checkpoint is the log's head: every batch that appends writes one.
+        let last = match recorded.checkpoints {
+            0 => None,
+            count => Some(
+                log.checkpoint(count - 1)
+                    .map_err(|e| e.into_store_error(&path))?
+                    .1,
+            ),
+        };
+        let tail = Tail::load(&log, size)
+            .map_err(|e| corrupt(format!("cannot read the last tiles: {e}")))?;
         let tiles = TileNodes {
-            tree: &tree,
+            files: &log,
+            size,
             tail: Some(&tail),
             cache: None,
         };
@@ -345,14 +372,18 @@ impl Store {
                 });
             }
         }
+        log.truncate_uncommitted()?;
         if found_origin.is_none() {
             let mut batch = sled::Batch::default();
             batch.insert(META_ORIGIN, origin.as_bytes());
             batch.insert(META_FORMAT, &keys::FORMAT.to_be_bytes());
+            batch.insert(META_LOG, &Lengths::default().encode());
             tree.apply_batch(batch).map_err(db_err)?;
             db.flush().map_err(db_err)?;
             durability.sync()?;
         }
+        // What a migration from format 2 left in sled (an interrupted removal).
+        crate::migrate::remove_format_2_keys(&path, &db, &tree)?;
         // Bodies: every reference has its file; files nothing references go.
         let referenced = Bodies::referenced(&tree).map_err(corrupt)?;
         bodies.collect(&path, &referenced)?;
@@ -361,9 +392,7 @@ impl Store {
             .map_err(|e| corrupt(format!("cannot rebuild the tree at size {size}: {e}")))?;
         let checkpoint = match last {
             None => None,
-            Some((_, bytes)) => {
-                let note = String::from_utf8(bytes.to_vec())
-                    .map_err(|_| corrupt("the last checkpoint is not UTF-8".into()))?;
+            Some(note) => {
                 let parsed = SignedNote::parse(&note)
                     .map_err(CheckpointError::from)
                     .and_then(|n| Checkpoint::parse_body(n.body()))
@@ -406,6 +435,7 @@ impl Store {
             origin: origin.to_owned(),
             db,
             tree,
+            log,
             bodies,
             tile_cache: TileCache::default(),
             durability,
@@ -570,6 +600,8 @@ impl Store {
         let mut head = lock(&self.head);
         let mut frontier = head.frontier.clone();
         let mut tiles = TileWriter::new(Tail::clone(&head.tail));
+        // What the batch appends to the log files, from their committed ends.
+        let mut pending = Pending::new(self.log.committed());
         let start_size = frontier.size();
         let mut overlay: HashMap<Vec<u8>, Slot> = HashMap::new();
         let mut results = Vec::with_capacity(batch.len());
@@ -606,13 +638,13 @@ impl Store {
 
             let first_index = frontier.size();
             for entry in &tx.appends {
-                let index = frontier.size();
                 for (level, node_index, hash) in frontier.append(leaf_hash(entry)) {
                     if let Err(e) = tiles.add(level, node_index, hash) {
                         return self.refuse_batch(results, accepted, ticket, &e.to_string());
                     }
+                    pending.push_node(level, &hash);
                 }
-                sled_batch.insert(&keys::entry(index), entry.as_slice());
+                pending.push_entry(entry);
             }
             for write in tx.writes {
                 let (key, slot) = match write {
@@ -657,7 +689,7 @@ impl Store {
         if accepted.is_empty() {
             return (results, false);
         }
-        let (tail, filled) = tiles.finish(&mut sled_batch);
+        let (tail, filled) = tiles.finish();
 
         let end_size = frontier.size();
         let checkpoint = if end_size > start_size {
@@ -681,9 +713,14 @@ impl Store {
         } else {
             None
         };
-        // The last checkpoint is the log's size and head: no other meta write per batch.
+        // The last checkpoint is the log's size and head.
         if let Some(cp) = &checkpoint {
-            sled_batch.insert(&keys::checkpoint(end_size), cp.note.as_bytes());
+            pending.push_checkpoint(end_size, &cp.note);
+        }
+        let lengths = pending.lengths();
+        if !pending.is_empty() {
+            // The files' new lengths commit with the state that goes with them.
+            sled_batch.insert(META_LOG, &lengths.encode());
         }
         // The renames of the body files are durable before the batch that references them.
         if wrote_bodies && let Err(e) = self.bodies.sync_dir() {
@@ -693,6 +730,28 @@ impl Store {
                 results.push((ticket, Err(self.bodies.not_written(source))));
             }
             return (results, false);
+        }
+
+        // The log files first, synced, at their committed ends: until the sled batch that
+        // records their new lengths is durable, what is past those ends does not count (and
+        // is truncated away at the next open). Readers read only up to the committed ends.
+        if !pending.is_empty()
+            && let Err(e) = self.log.append(&pending)
+        {
+            // sled is untouched, but the files hold bytes of a batch that failed, and a
+            // failed `fdatasync` leaves the page cache untrustworthy: the store stops and is
+            // reopened from disk, as after any failed commit.
+            self.failed.store(true, Ordering::Release);
+            let detail = e.to_string();
+            tracing::error!(
+                path = %self.path.display(),
+                error = %detail,
+                "the log files could not be appended to; the store serves nothing more"
+            );
+            for (ticket, _, _) in accepted {
+                results.push((ticket, Err(StoreError::CommitFailed(detail.clone()))));
+            }
+            return (results, true);
         }
 
         // From here until the batch is durable, or the store marked failed, no reader may
@@ -742,6 +801,7 @@ impl Store {
             }
         }
 
+        self.log.set_committed(lengths);
         // Tiles the batch filled never change again: their interiors are kept.
         for (row, tile, interior) in filled {
             self.tile_cache.insert(row, tile, interior);
@@ -851,77 +911,74 @@ impl Store {
         lock(&self.head).checkpoint.clone()
     }
 
-    /// The signed checkpoint issued at exactly `size`, if a batch ended there.
+    /// The signed checkpoint issued at exactly `size`, if a batch ended there: a binary
+    /// search of the checkpoint index.
     ///
     /// # Errors
-    /// A database error.
+    /// An IO error, or a damaged checkpoint file.
     pub fn checkpoint_at(&self, size: u64) -> Result<Option<String>, StoreError> {
         let _gate = self.readable()?;
-        self.tree
-            .get(keys::checkpoint(size))
-            .map_err(|source| self.db_error(source))?
-            .map(|bytes| {
-                String::from_utf8(bytes.to_vec()).map_err(|_| StoreError::Corrupt {
-                    path: self.path.clone(),
-                    detail: format!("checkpoint at size {size} is not UTF-8"),
-                })
-            })
-            .transpose()
+        let count = self.log.checkpoint_count();
+        let position = self
+            .log
+            .checkpoint_position(size, count)
+            .map_err(|e| e.into_store_error(&self.path))?;
+        if position == count {
+            return Ok(None);
+        }
+        let (at, note) = self
+            .log
+            .checkpoint(position)
+            .map_err(|e| e.into_store_error(&self.path))?;
+        Ok((at == size).then_some(note))
     }
 
-    /// The stored checkpoints with a tree size of at least `first`, in order.
-    fn checkpoint_range(
-        &self,
-        first: u64,
-    ) -> impl Iterator<Item = Result<(u64, String), StoreError>> + '_ {
-        self.tree
-            .range(keys::checkpoint(first).to_vec()..vec![keys::CHECKPOINT + 1])
-            .map(|item| {
-                let (key, value) = item.map_err(|source| self.db_error(source))?;
-                let corrupt = |detail: &str| StoreError::Corrupt {
-                    path: self.path.clone(),
-                    detail: detail.into(),
-                };
-                let size = keys::index_of(&key)
-                    .ok_or_else(|| corrupt("a stored checkpoint's key is not a tree size"))?;
-                let note = String::from_utf8(value.to_vec())
-                    .map_err(|_| corrupt("a stored checkpoint is not UTF-8"))?;
-                Ok((size, note))
+    /// Up to `limit` stored checkpoints from position `first` (0: the oldest), in order,
+    /// each with its tree size. The caller holds the gate.
+    fn checkpoint_page(&self, first: u64, limit: usize) -> Result<Vec<(u64, String)>, StoreError> {
+        let count = self.log.checkpoint_count();
+        let end = first.saturating_add(limit as u64).min(count);
+        (first..end)
+            .map(|position| {
+                self.log
+                    .checkpoint(position)
+                    .map_err(|e| e.into_store_error(&self.path))
             })
+            .collect()
     }
 
     /// Every checkpoint the store issued, oldest first.
     ///
     /// # Errors
-    /// A database error, or a stored checkpoint that is not UTF-8.
+    /// An IO error, or a damaged checkpoint file.
     pub fn checkpoints(&self) -> Result<Vec<String>, StoreError> {
         let _gate = self.readable()?;
-        self.checkpoint_range(0)
-            .map(|item| item.map(|(_, note)| note))
-            .collect()
+        Ok(self
+            .checkpoint_page(0, usize::MAX)?
+            .into_iter()
+            .map(|(_, note)| note)
+            .collect())
     }
 
-    /// Up to `limit` checkpoints, oldest first, after skipping the first `start`. Reads
-    /// only those it returns and walks over the skipped ones: prefer
-    /// [`checkpoints_after`](Self::checkpoints_after), whose cursor costs nothing.
+    /// Up to `limit` checkpoints, oldest first, after skipping the first `start` (found by
+    /// position in the checkpoint index: skipping costs nothing).
     ///
     /// # Errors
-    /// A database error, or a stored checkpoint that is not UTF-8.
+    /// An IO error, or a damaged checkpoint file.
     pub fn checkpoints_from(&self, start: u64, limit: usize) -> Result<Vec<String>, StoreError> {
-        let skip = usize::try_from(start).unwrap_or(usize::MAX);
         let _gate = self.readable()?;
-        self.checkpoint_range(0)
-            .skip(skip)
-            .take(limit)
-            .map(|item| item.map(|(_, note)| note))
-            .collect()
+        Ok(self
+            .checkpoint_page(start, limit)?
+            .into_iter()
+            .map(|(_, note)| note)
+            .collect())
     }
 
     /// Up to `limit` checkpoints of a tree larger than `after` entries, oldest first, each
     /// with its tree size.
     ///
     /// # Errors
-    /// A database error, or a stored checkpoint that is not UTF-8.
+    /// An IO error, or a damaged checkpoint file.
     pub fn checkpoints_after(
         &self,
         after: u64,
@@ -931,20 +988,24 @@ impl Store {
             return Ok(Vec::new());
         };
         let _gate = self.readable()?;
-        self.checkpoint_range(first).take(limit).collect()
+        let count = self.log.checkpoint_count();
+        let position = self
+            .log
+            .checkpoint_position(first, count)
+            .map_err(|e| e.into_store_error(&self.path))?;
+        self.checkpoint_page(position, limit)
     }
 
-    /// The entry at `index`, if the log has it.
+    /// The entry at `index`, if the log has it (two reads: its end offsets in the index,
+    /// then its bytes).
     ///
     /// # Errors
-    /// A database error.
+    /// An IO error, or a damaged entry index.
     pub fn entry(&self, index: u64) -> Result<Option<Vec<u8>>, StoreError> {
         let _gate = self.readable()?;
-        Ok(self
-            .tree
-            .get(keys::entry(index))
-            .map_err(|source| self.db_error(source))?
-            .map(|v| v.to_vec()))
+        self.log
+            .entry(index, self.log.committed().size)
+            .map_err(|e| e.into_store_error(&self.path))
     }
 
     /// The inclusion proof of entry `index` in the tree of `size` entries (RFC 9162
@@ -963,7 +1024,7 @@ impl Store {
             });
         }
         let _gate = self.readable()?;
-        inclusion_proof(index, size, &self.tiles(&tail))
+        inclusion_proof(index, size, &self.tiles(current, &tail))
             .map_err(|e| StoreError::Audit(e.to_string()))
     }
 
@@ -980,7 +1041,7 @@ impl Store {
             });
         }
         let _gate = self.readable()?;
-        consistency_proof(old, new, &self.tiles(&tail))
+        consistency_proof(old, new, &self.tiles(current, &tail))
             .map_err(|e| StoreError::Audit(e.to_string()))
     }
 
@@ -990,50 +1051,76 @@ impl Store {
         (head.frontier.size(), Arc::clone(&head.tail))
     }
 
-    fn tiles<'a>(&'a self, tail: &'a Tail) -> TileNodes<'a> {
+    fn tiles<'a>(&'a self, size: u64, tail: &'a Tail) -> TileNodes<'a> {
         TileNodes {
-            tree: &self.tree,
+            files: &self.log,
+            size,
             tail: Some(tail),
             cache: Some(&self.tile_cache),
         }
     }
 
-    /// Recomputes the root from every stored entry (O(n)) — an integrity check independent
-    /// of the stored nodes.
+    /// Recomputes the root from every stored entry (O(n), read sequentially) — an integrity
+    /// check independent of the stored hashes.
     ///
     /// # Errors
-    /// [`StoreError::Corrupt`] if an entry is missing; a database error.
+    /// [`StoreError::Corrupt`] if an entry is missing or its index damaged; an IO error.
     pub fn recompute_root(&self) -> Result<Hash, StoreError> {
-        let size = self.tree_size();
         let mut frontier = Frontier::new();
-        for index in 0..size {
-            let entry = self.entry(index)?.ok_or_else(|| StoreError::Corrupt {
-                path: self.path.clone(),
-                detail: format!("entry {index} is missing"),
-            })?;
-            frontier.append(leaf_hash(&entry));
+        for entry in self.all_entries()? {
+            frontier.append(leaf_hash(&entry?));
         }
         Ok(frontier.root())
+    }
+
+    /// Every committed entry in order, read sequentially (the committed size when called;
+    /// the files are append-only, so what it reads never changes under it).
+    fn all_entries(
+        &self,
+    ) -> Result<impl Iterator<Item = Result<Vec<u8>, StoreError>> + '_, StoreError> {
+        let size = {
+            let _gate = self.readable()?;
+            self.log.committed().size
+        };
+        self.entries_up_to(size)
+    }
+
+    fn entries_up_to(
+        &self,
+        size: u64,
+    ) -> Result<impl Iterator<Item = Result<Vec<u8>, StoreError>> + '_, StoreError> {
+        let reader = self
+            .log
+            .entries_from(0, size)
+            .map_err(|e| e.into_store_error(&self.path))?;
+        Ok(reader.map(|entry| entry.map_err(|e| e.into_store_error(&self.path))))
     }
 
     /// Exports the whole log (entries and every checkpoint) as a bundle a data-protection
     /// officer can verify offline.
     ///
     /// # Errors
-    /// A database error, or a gap in the stored entries.
+    /// An IO error, or a damaged log file.
     pub fn export_bundle(&self) -> Result<LogBundle, StoreError> {
-        let size = self.tree_size();
-        let mut entries = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
-        for index in 0..size {
-            entries.push(self.entry(index)?.ok_or_else(|| StoreError::Corrupt {
-                path: self.path.clone(),
-                detail: format!("entry {index} is missing"),
-            })?);
-        }
+        // One committed batch's lengths: the entries and checkpoints of the same log.
+        let lengths = {
+            let _gate = self.readable()?;
+            self.log.committed()
+        };
+        let entries = self
+            .entries_up_to(lengths.size)?
+            .collect::<Result<Vec<_>, _>>()?;
+        let checkpoints = {
+            let _gate = self.readable()?;
+            self.checkpoint_page(
+                0,
+                usize::try_from(lengths.checkpoints).unwrap_or(usize::MAX),
+            )?
+        };
         Ok(LogBundle::new(
             self.origin.clone(),
             entries,
-            self.checkpoints()?,
+            checkpoints.into_iter().map(|(_, note)| note).collect(),
         ))
     }
 
@@ -1130,6 +1217,12 @@ impl Store {
             .into_iter()
             .map(|(hash, len)| (self.bodies.path(&hash), len))
             .collect())
+    }
+
+    /// sled's tree, for tests that look at what it holds.
+    #[cfg(test)]
+    pub(crate) fn raw_tree(&self) -> &sled::Tree {
+        &self.tree
     }
 
     fn db_error(&self, source: sled::Error) -> StoreError {

@@ -6,21 +6,17 @@
 //! node strictly inside a tile (levels `8r + 1 ..= 8r + 7`) is recomputed from them (at
 //! most 255 hashes); the node at level `8r + 8` is the bottom of row `r + 1`.
 //!
-//! What is written, and when:
-//! - row 0 (leaf hashes): once, when its 256th entry is appended;
-//! - rows ≥ 1: each time one of its hashes completes, i.e. once per 256^r entries (the
-//!   incomplete tile is rewritten, at most 8 KiB, so rarely that it does not count).
-//!
-//! So the log writes one entry per append, plus 8 KiB per 256 entries, instead of an entry
-//! and about two nodes per append. Roots and proofs are those of RFC 6962: a node is the
-//! same hash whether it was stored, cached or recomputed.
+//! What is written, and when (storage format 3, see `logfiles`): the bottom levels of every
+//! row are appended, hash by hash, to the row's file `log/tiles.<r>` as they complete: one
+//! 32-byte leaf hash per entry, one hash of row `r` per 256^r entries. Nothing is ever
+//! rewritten. Roots and proofs are those of RFC 6962: a node is the same hash whether it was
+//! stored, cached or recomputed.
 //!
 //! What is kept in memory, so that a proof or an append does not read and rehash the
 //! interior of recent tiles each time (issue 19: recomputing it doubled the cost of an
 //! inclusion proof):
 //! - the rightmost tile of every row, with every node inside it that is complete
-//!   ([`Tail`]): rebuilt at open (row 0 from the entries, rows ≥ 1 from their stored
-//!   bottom), then extended by every append with the nodes [`Frontier::append`] reports.
+//!   ([`Tail`]): rebuilt at open from the stored bottom of every row, then extended by every append with the nodes [`Frontier::append`] reports.
 //!   A proof of a recent entry at the current size reads nothing else. At most
 //!   511 hashes (16 KiB) per row;
 //! - the interiors of up to [`TILE_CACHE_TILES`] complete tiles ([`TileCache`]): a complete
@@ -29,12 +25,12 @@
 //!
 //! [`Frontier::append`]: streha_audit::Frontier::append
 
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use streha_audit::{Hash, NodeSource, interior_hash, leaf_hash};
+use streha_audit::{Hash, NodeSource, interior_hash};
 
-use crate::keys;
+use crate::logfiles::LogFiles;
 
 /// Height of a tile (levels of the tree per row of tiles).
 pub(crate) const TILE_HEIGHT: u8 = 8;
@@ -76,10 +72,6 @@ impl TileInterior {
     fn is_full(&self) -> bool {
         self.levels[0].len() as u64 == TILE_WIDTH
     }
-
-    fn bottom_bytes(&self) -> Vec<u8> {
-        self.levels[0].iter().flat_map(|h| *h.as_bytes()).collect()
-    }
 }
 
 /// Where perfect node `(level, index)` lies: its row, its height inside the row's tiles,
@@ -118,49 +110,26 @@ impl Default for Tail {
 }
 
 impl Tail {
-    /// The tail of a log of `size` entries: row 0 from the stored entries, the rows above
-    /// from their stored bottom.
-    pub(crate) fn load(tree: &sled::Tree, size: u64) -> Result<Self, NodeReadError> {
-        let tile = size / TILE_WIDTH;
-        let mut leaves = Vec::with_capacity(TILE_WIDTH as usize);
-        for index in tile * TILE_WIDTH..size {
-            let entry = tree
-                .get(keys::entry(index))?
-                .ok_or(NodeReadError::Missing { level: 0, index })?;
-            leaves.push(leaf_hash(&entry));
-        }
-        let mut rows = vec![RowTail {
-            tile,
-            nodes: TileInterior::from_bottom(leaves),
-        }];
-        let mut row: u8 = 1;
+    /// The tail of a log of `size` entries, from the stored hashes of every row.
+    pub(crate) fn load(files: &LogFiles, size: u64) -> Result<Self, NodeReadError> {
+        let mut rows = Vec::new();
+        let mut row: u8 = 0;
         // The complete nodes at level 8·row.
-        let mut count = size >> TILE_HEIGHT;
-        while count > 0 {
-            let level = row * TILE_HEIGHT;
+        let mut count = size;
+        while row == 0 || count > 0 {
             let tile = count / TILE_WIDTH;
-            let len = (count % TILE_WIDTH) as usize;
-            let mut bottom = Vec::new();
-            if len > 0 {
-                let bytes = tree
-                    .get(keys::tile(row, tile))?
-                    .ok_or(NodeReadError::Missing {
-                        level,
-                        index: tile * TILE_WIDTH,
-                    })?;
-                let mut hashes = parse_hashes(&bytes).ok_or(NodeReadError::Malformed {
-                    level,
-                    index: tile * TILE_WIDTH,
-                })?;
-                if hashes.len() < len {
-                    return Err(NodeReadError::Missing {
-                        level,
-                        index: tile * TILE_WIDTH + hashes.len() as u64,
-                    });
-                }
-                hashes.truncate(len);
-                bottom = hashes;
-            }
+            let first = tile * TILE_WIDTH;
+            let bottom = if count > first {
+                files
+                    .row_hashes(row, first, count)
+                    .map_err(|source| NodeReadError::Io {
+                        level: row * TILE_HEIGHT,
+                        index: first,
+                        source,
+                    })?
+            } else {
+                Vec::new()
+            };
             rows.push(RowTail {
                 tile,
                 nodes: TileInterior::from_bottom(bottom),
@@ -230,11 +199,13 @@ impl TileCache {
     }
 }
 
-/// Reads perfect nodes from the in-memory [`Tail`], the [`TileCache`] and the stored tiles.
+/// Reads perfect nodes from the in-memory [`Tail`], the [`TileCache`] and the log's row
+/// files.
 pub(crate) struct TileNodes<'a> {
-    pub(crate) tree: &'a sled::Tree,
-    /// The tail when the reader started, if known; without it the leaves of the incomplete
-    /// tile are recomputed from the entries.
+    pub(crate) files: &'a LogFiles,
+    /// The committed tree size the reader reads at: no hash past it is read.
+    pub(crate) size: u64,
+    /// The tail when the reader started, if known.
     pub(crate) tail: Option<&'a Tail>,
     /// Where complete tiles' interiors are kept once computed, if anywhere.
     pub(crate) cache: Option<&'a TileCache>,
@@ -243,24 +214,16 @@ pub(crate) struct TileNodes<'a> {
 /// Why a node could not be read.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum NodeReadError {
-    #[error("database error: {0}")]
-    Database(#[from] sled::Error),
+    #[error("reading the hashes around perfect node ({level}, {index}): {source}")]
+    Io {
+        level: u8,
+        index: u64,
+        source: std::io::Error,
+    },
     #[error("perfect node ({level}, {index}) is missing")]
     Missing { level: u8, index: u64 },
     #[error("the tile holding perfect node ({level}, {index}) is malformed")]
     Malformed { level: u8, index: u64 },
-}
-
-fn parse_hashes(bytes: &[u8]) -> Option<Vec<Hash>> {
-    if !bytes.len().is_multiple_of(32) {
-        return None;
-    }
-    Some(
-        bytes
-            .chunks_exact(32)
-            .map(|chunk| Hash::from(<[u8; 32]>::try_from(chunk).unwrap_or([0; 32])))
-            .collect(),
-    )
 }
 
 /// The root of the perfect subtree over `hashes` (a power of two of them).
@@ -287,51 +250,47 @@ impl NodeSource for TileNodes<'_> {
         if let Some(interior) = self.cache.and_then(|cache| cache.get(row, tile)) {
             return interior.node(height, position).ok_or(missing);
         }
-        // The node's hashes on the bottom of its tile.
+        // The node's hashes on the bottom of its tile, as far as the reader's size has them.
         let offset = position << height;
         let end = offset + (1 << height);
-        if let Some(bytes) = self.tree.get(keys::tile(row, tile))? {
-            let hashes = parse_hashes(&bytes).ok_or(NodeReadError::Malformed { level, index })?;
-            if hashes.len() < end {
-                return Err(missing);
-            }
-            if let Some(cache) = self.cache
-                && hashes.len() as u64 == TILE_WIDTH
-            {
-                let interior = Arc::new(TileInterior::from_bottom(hashes));
-                let hash = interior.node(height, position).ok_or(missing)?;
-                cache.insert(row, tile, interior);
-                return Ok(hash);
-            }
-            return Ok(fold(&hashes[offset..end]));
-        }
-        if row != 0 {
+        let first = tile * TILE_WIDTH;
+        let stored = crate::logfiles::row_len(self.size, usize::from(row))
+            .saturating_sub(first)
+            .min(TILE_WIDTH) as usize;
+        if stored < end {
             return Err(missing);
         }
-        // Not stored and not in the tail (a reader without one): from the entries.
-        let first = tile * TILE_WIDTH;
-        let leaves = (offset..end)
-            .map(|i| {
-                let index = first + i as u64;
-                let entry = self
-                    .tree
-                    .get(keys::entry(index))?
-                    .ok_or(NodeReadError::Missing { level: 0, index })?;
-                Ok(leaf_hash(&entry))
-            })
-            .collect::<Result<Vec<_>, NodeReadError>>()?;
-        Ok(fold(&leaves))
+        let io = |source| NodeReadError::Io {
+            level,
+            index,
+            source,
+        };
+        if let Some(cache) = self.cache
+            && stored as u64 == TILE_WIDTH
+        {
+            let hashes = self
+                .files
+                .row_hashes(row, first, first + TILE_WIDTH)
+                .map_err(io)?;
+            let interior = Arc::new(TileInterior::from_bottom(hashes));
+            let hash = interior.node(height, position).ok_or(missing)?;
+            cache.insert(row, tile, interior);
+            return Ok(hash);
+        }
+        let hashes = self
+            .files
+            .row_hashes(row, first + offset as u64, first + end as u64)
+            .map_err(io)?;
+        Ok(fold(&hashes))
     }
 }
 
 /// The tiles a batch writes, built as its entries are appended, and the tail after it.
 pub(crate) struct TileWriter {
     pub(crate) tail: Tail,
-    /// Tiles the batch filled, of every row: their bottom goes to the batch, their interior
-    /// to the cache once the batch is durable.
+    /// Tiles the batch filled, of every row: their interior goes to the cache once the
+    /// batch is durable.
     full: Vec<(u8, u64, Arc<TileInterior>)>,
-    /// Rows ≥ 1 whose rightmost tile got a new bottom hash (rewritten by the batch).
-    changed: BTreeSet<u8>,
 }
 
 impl TileWriter {
@@ -339,7 +298,6 @@ impl TileWriter {
         Self {
             tail,
             full: Vec::new(),
-            changed: BTreeSet::new(),
         }
     }
 
@@ -374,9 +332,6 @@ impl TileWriter {
             return Err(malformed);
         }
         nodes.push(hash);
-        if height == 0 && row > 0 {
-            self.changed.insert(row);
-        }
         if height == TILE_HEIGHT - 1 && position == 1 {
             // The tile's last interior node (the one below its top): the tile is full.
             self.full.push((row, tile, Arc::new(tail.nodes.clone())));
@@ -384,20 +339,9 @@ impl TileWriter {
         Ok(())
     }
 
-    /// Adds the tiles to `batch`; returns the new tail and the tiles the batch filled (for
-    /// the cache).
-    pub(crate) fn finish(
-        self,
-        batch: &mut sled::Batch,
-    ) -> (Tail, Vec<(u8, u64, Arc<TileInterior>)>) {
-        for (row, tile, interior) in &self.full {
-            batch.insert(&keys::tile(*row, *tile), interior.bottom_bytes());
-        }
-        for row in self.changed {
-            if let Some(tail) = self.tail.rows.get(usize::from(row)) {
-                batch.insert(&keys::tile(row, tail.tile), tail.nodes.bottom_bytes());
-            }
-        }
+    /// The new tail and the tiles the batch filled (for the cache). The hashes themselves
+    /// go to the row files through `logfiles::Pending`.
+    pub(crate) fn finish(self) -> (Tail, Vec<(u8, u64, Arc<TileInterior>)>) {
         (self.tail, self.full)
     }
 }
@@ -408,12 +352,17 @@ mod tests {
     use streha_audit::{Frontier, MemoryTree, consistency_proof, inclusion_proof, leaf_hash};
 
     use super::*;
+    use crate::logfiles::{Lengths, Pending};
 
-    /// A sled tree holding `size` entries and their tiles, written in batches of the given
+    /// Log files holding `size` entries and their hashes, written in batches of the given
     /// sizes, like the store does; the filled tiles go to `cache`.
-    fn build(size: u64, batch: u64, cache: &TileCache) -> (sled::Db, sled::Tree, Tail, MemoryTree) {
-        let db = sled::Config::new().temporary(true).open().unwrap();
-        let tree = db.open_tree("t").unwrap();
+    fn build(
+        size: u64,
+        batch: u64,
+        cache: &TileCache,
+    ) -> (tempfile::TempDir, LogFiles, Tail, MemoryTree) {
+        let dir = tempfile::tempdir().unwrap();
+        let files = LogFiles::open(dir.path(), Lengths::default()).unwrap();
         let mut frontier = Frontier::new();
         let mut memory = MemoryTree::new();
         let mut tail = Tail::default();
@@ -421,24 +370,27 @@ mod tests {
         while written < size {
             let n = batch.min(size - written);
             let mut writer = TileWriter::new(tail);
-            let mut sled_batch = sled::Batch::default();
+            let mut pending = Pending::new(files.committed());
             for i in written..written + n {
                 let entry = i.to_le_bytes().repeat(3);
                 memory.append_entry(&entry);
+                pending.push_entry(&entry);
                 for (level, index, hash) in frontier.append(leaf_hash(&entry)) {
                     writer.add(level, index, hash).unwrap();
+                    pending.push_node(level, &hash);
                 }
-                sled_batch.insert(&keys::entry(i), entry);
             }
+            pending.push_checkpoint(frontier.size(), "note");
+            files.append(&pending).unwrap();
+            files.set_committed(pending.lengths());
             let filled;
-            (tail, filled) = writer.finish(&mut sled_batch);
-            tree.apply_batch(sled_batch).unwrap();
+            (tail, filled) = writer.finish();
             for (row, tile, interior) in filled {
                 cache.insert(row, tile, interior);
             }
             written += n;
         }
-        (db, tree, tail, memory)
+        (dir, files, tail, memory)
     }
 
     proptest! {
@@ -447,8 +399,7 @@ mod tests {
         /// Every proof from tiles equals the proof from the whole tree in memory, at random
         /// sizes and batch sizes, across tile boundaries and rows: with the in-memory tail
         /// and the cache of tile interiors (filled by the batches, and cold), with the tail
-        /// loaded from the store as at open, and with neither (recomputed from entries and
-        /// stored tiles).
+        /// loaded from the files as at open, and with neither (from the row files alone).
         #[test]
         fn tile_proofs_equal_the_reference_tree(
             size in 1u64..1500,
@@ -456,13 +407,13 @@ mod tests {
             picks in proptest::collection::vec((any::<u64>(), any::<u64>()), 8),
         ) {
             let warm = TileCache::default();
-            let (_db, tree, tail, memory) = build(size, batch, &warm);
+            let (_dir, files, tail, memory) = build(size, batch, &warm);
             let cold = TileCache::default();
-            let loaded = Tail::load(&tree, size).unwrap();
+            let loaded = Tail::load(&files, size).unwrap();
             let sources = [
-                TileNodes { tree: &tree, tail: Some(&tail), cache: Some(&warm) },
-                TileNodes { tree: &tree, tail: Some(&loaded), cache: Some(&cold) },
-                TileNodes { tree: &tree, tail: None, cache: None },
+                TileNodes { files: &files, size, tail: Some(&tail), cache: Some(&warm) },
+                TileNodes { files: &files, size, tail: Some(&loaded), cache: Some(&cold) },
+                TileNodes { files: &files, size, tail: None, cache: None },
             ];
             for tiles in &sources {
                 prop_assert_eq!(
@@ -487,31 +438,28 @@ mod tests {
     }
 
     /// Row 1 appears once 256 tiles of row 0 are complete; a log of 2^16 + 3 entries has a
-    /// full row-1 tile and proofs through it. The tail loaded from the store holds what the
+    /// full row-1 tile and proofs through it. The tail loaded from the files holds what the
     /// tail built by the appends holds.
     #[test]
     fn a_second_row_of_tiles_is_written_and_read() {
         let size = (1 << 16) + 3;
         let cache = TileCache::default();
-        let (_db, tree, tail, memory) = build(size, 4096, &cache);
-        assert_eq!(
-            tree.get(keys::tile(1, 0)).unwrap().map(|v| v.len()),
-            Some(256 * 32)
-        );
-        assert_eq!(
-            tree.get(keys::tile(0, 255)).unwrap().map(|v| v.len()),
-            Some(256 * 32)
-        );
-        assert!(
-            tree.get(keys::tile(0, 256)).unwrap().is_none(),
-            "the tail is not stored"
-        );
+        let (dir, files, tail, memory) = build(size, 4096, &cache);
+        let len = |row: usize| {
+            std::fs::metadata(dir.path().join("log").join(format!("tiles.{row}")))
+                .unwrap()
+                .len()
+        };
+        assert_eq!(len(0), size * 32, "every leaf hash");
+        assert_eq!(len(1), 256 * 32, "every hash at level 8");
+        assert_eq!(len(2), 32, "the one hash at level 16");
+        assert_eq!(len(3), 0);
         assert_eq!(
             cache.len(),
             TILE_CACHE_TILES,
             "the cache stays within its budget"
         );
-        let loaded = Tail::load(&tree, size).unwrap();
+        let loaded = Tail::load(&files, size).unwrap();
         assert_eq!(loaded.rows.len(), 3);
         for (built, loaded) in tail.rows.iter().zip(&loaded.rows) {
             if built.tile == loaded.tile {
@@ -520,7 +468,8 @@ mod tests {
         }
         for tail in [&tail, &loaded] {
             let tiles = TileNodes {
-                tree: &tree,
+                files: &files,
+                size,
                 tail: Some(tail),
                 cache: Some(&cache),
             };
@@ -543,17 +492,13 @@ mod tests {
     #[test]
     fn a_recent_proof_needs_nothing_but_the_tail() {
         let size = 256 * 3 + 100;
-        let (_db, tree, tail, memory) = build(size, 50, &TileCache::default());
-        // Take the stored tiles and the entries away: only the tail is left to answer from.
-        for tile in 0..3 {
-            tree.remove(keys::tile(0, tile)).unwrap();
-        }
-        tree.remove(keys::tile(1, 0)).unwrap();
-        for index in 0..size {
-            tree.remove(keys::entry(index)).unwrap();
-        }
+        let (_dir, _files, tail, memory) = build(size, 50, &TileCache::default());
+        // Log files with nothing in them: only the tail is left to answer from.
+        let empty = tempfile::tempdir().unwrap();
+        let nothing = LogFiles::open(empty.path(), Lengths::default()).unwrap();
         let tiles = TileNodes {
-            tree: &tree,
+            files: &nothing,
+            size,
             tail: Some(&tail),
             cache: None,
         };

@@ -164,6 +164,7 @@ fn child_process() {
             Err(e) => println!("ERROR {e}"),
         },
         "fill" => fill_until_a_commit_fails(Path::new(&dir)),
+        "fill-log" => fill_the_log_files(Path::new(&dir)),
         _ => panic!("unknown child role"),
     }
 }
@@ -226,6 +227,93 @@ fn fill_until_a_commit_fails(data: &Path) {
     // Dropping a failed store does not hang on sled's flush-on-drop.
     drop(store);
     println!("ACKNOWLEDGED {acknowledged}");
+}
+
+/// Large entries, small state: what fills the disk is the log files' appends (storage
+/// format 3), not sled. Commits until one fails; checks that the failure is one of the log
+/// files and that the failed store serves nothing.
+fn fill_the_log_files(data: &Path) {
+    let store = Store::open(data, ORIGIN, signer()).expect("open");
+    let mut acknowledged = 0u32;
+    let error = loop {
+        let mut tx = Transaction::new();
+        tx.append(log_entry(acknowledged));
+        tx.put(STATE, format!("k{acknowledged}").into_bytes(), vec![1]);
+        match store.commit(tx) {
+            Ok(committed) => {
+                assert_eq!(committed.first_index, u64::from(acknowledged));
+                acknowledged += 1;
+            }
+            Err(e) => break e,
+        }
+        assert!(acknowledged < 10_000, "an 8 MiB file system never filled");
+    };
+    assert!(
+        matches!(error, StoreError::CommitFailed(_)) && error.to_string().contains("unknown"),
+        "the failing commit's outcome is unknown: {error}"
+    );
+    assert!(
+        error.to_string().contains("/log/"),
+        "the log files filled the disk, not sled: {error}"
+    );
+    assert!(store.has_failed());
+    assert!(matches!(store.entry(0), Err(StoreError::Poisoned)));
+    assert_eq!(store.tree_size(), u64::from(acknowledged));
+    drop(store);
+    println!("ACKNOWLEDGED {acknowledged}");
+}
+
+/// Entry `n` of [`fill_the_log_files`]: 48 KiB, its bytes telling its number.
+fn log_entry(n: u32) -> Vec<u8> {
+    let mut entry = format!("entry {n} ").into_bytes();
+    entry.resize(48 * 1024, (n % 251) as u8);
+    entry
+}
+
+/// A disk that fills while the log files are appended to: the batch fails with an unknown
+/// outcome, nothing acknowledged is lost, and the store reopens (the bytes of the failed
+/// batch past the recorded lengths are truncated) and goes on.
+#[test]
+fn a_disk_full_while_appending_the_log_files_loses_nothing_acknowledged() {
+    let Some(fs) = Tmpfs::mount("8m", "a_disk_full_while_appending_the_log_files") else {
+        return;
+    };
+    let data = fs.path().join("data");
+    let filled = child("fill-log", &data);
+    let acknowledged: u64 = filled
+        .strip_prefix("ACKNOWLEDGED ")
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or_else(|| panic!("the filling child failed: {filled}"));
+    assert!(
+        acknowledged > 10,
+        "only {acknowledged} commits before the disk was full"
+    );
+    // sled needs room to recover (`a_full_disk_at_open_is_disk_full…`): freed first.
+    fs.resize("32m");
+    let store = Store::open(&data, ORIGIN, signer()).expect("reopen");
+    assert_eq!(
+        store.tree_size(),
+        acknowledged,
+        "sled never saw the failed batch"
+    );
+    for n in 0..acknowledged {
+        let n32 = u32::try_from(n).expect("small");
+        assert_eq!(store.entry(n).expect("read"), Some(log_entry(n32)));
+        assert!(
+            store
+                .get(STATE, format!("k{n}").as_bytes())
+                .expect("read")
+                .is_some()
+        );
+    }
+    assert_eq!(
+        store.recompute_root().expect("recompute"),
+        store.root(),
+        "the stored hashes agree with the entries"
+    );
+    let mut tx = Transaction::new();
+    tx.append(b"after the disk was freed".to_vec());
+    assert_eq!(store.commit(tx).expect("commit").first_index, acknowledged);
 }
 
 /// Issue 16.1: before the fix, the key of the failed batch was served (`Ok(Some)`) from

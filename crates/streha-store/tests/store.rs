@@ -261,21 +261,20 @@ fn a_tampered_tile_is_detected_on_reopen() {
     store.commit(tx).unwrap();
     drop(store);
     {
-        // Overwrite the root of the first 256 entries (the first hash of tile 0 of row 1;
-        // format 2: one tree, tiles under 0x02 ‖ row ‖ tile index) behind the store's back.
-        let db = raw_sled(dir.path());
-        let tree = db.open_tree("streha-v2").unwrap();
-        let mut key = [0u8; 10];
-        key[0] = 0x02;
-        key[1] = 1;
-        let mut tile = tree
-            .get(key)
-            .unwrap()
-            .expect("row 1 has its first hash")
-            .to_vec();
-        tile[..32].copy_from_slice(&[0xAA; 32]);
-        tree.insert(key, tile).unwrap();
-        db.flush().unwrap();
+        // Overwrite the root of the first 256 entries (the first hash of row 1; storage
+        // format 3: `log/tiles.1`, hash j at 32·j) behind the store's back.
+        use std::os::unix::fs::FileExt as _;
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .open(dir.path().join("log").join("tiles.1"))
+            .unwrap();
+        assert_eq!(
+            file.metadata().unwrap().len(),
+            32,
+            "row 1 has its first hash"
+        );
+        file.write_all_at(&[0xAA; 32], 0).unwrap();
+        file.sync_all().unwrap();
     }
     // The high-water mark sees it first: the root at its size is not the one signed.
     let err = Store::open(dir.path(), ORIGIN, signer()).unwrap_err();
@@ -333,4 +332,191 @@ fn checkpoints_are_read_a_page_at_a_time() {
     assert_eq!(rest[0].0, 5);
     assert!(store.checkpoints_after(10, 100).unwrap().is_empty());
     assert!(store.checkpoints_after(u64::MAX, 100).unwrap().is_empty());
+}
+
+/// The log files of storage format 3 (`log/` in the data directory).
+const LOG_FILES: [&str; 6] = [
+    "entries",
+    "entries.idx",
+    "tiles.0",
+    "tiles.1",
+    "checkpoints",
+    "checkpoints.idx",
+];
+
+/// A store of 300 entries in 30 batches, closed; its root.
+fn closed_store(dir: &std::path::Path) -> streha_audit::Hash {
+    let store = open(dir);
+    for batch in 0..30u32 {
+        let mut tx = Transaction::new();
+        for k in 0..10 {
+            tx.append(format!("entry {batch}.{k}").into_bytes());
+        }
+        store.commit(tx).expect("commit");
+    }
+    store.root()
+}
+
+/// Bytes past a log file's recorded length are the start of a batch that never committed
+/// (never acknowledged): the store opens at its committed size, truncates them, and goes on.
+#[test]
+fn log_files_longer_than_recorded_are_truncated_back() {
+    use std::io::Write as _;
+    let dir = tempfile::tempdir().unwrap();
+    let root = closed_store(dir.path());
+    let mut lengths = Vec::new();
+    for name in LOG_FILES {
+        let path = dir.path().join("log").join(name);
+        lengths.push(std::fs::metadata(&path).unwrap().len());
+        let mut file = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap();
+        file.write_all(&[0x5A; 100]).unwrap();
+    }
+    let store = open(dir.path());
+    assert_eq!(store.tree_size(), 300);
+    assert_eq!(store.root(), root);
+    assert_eq!(store.recompute_root().unwrap(), root);
+    for (name, len) in LOG_FILES.iter().zip(&lengths) {
+        let path = dir.path().join("log").join(name);
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), *len, "{name}");
+    }
+    append_one(&store, b"after");
+    assert_eq!(store.entry(300).unwrap().as_deref(), Some(&b"after"[..]));
+    drop(store);
+    let store = open(dir.path());
+    assert_eq!(store.tree_size(), 301);
+    assert_eq!(store.checkpoints().unwrap().len(), 31);
+}
+
+/// A log file shorter than its recorded length lost acknowledged data: refused, naming the
+/// file, never repaired. (Failed before the check: the store opened and served a shorter
+/// or unreadable log.)
+#[test]
+fn a_log_file_shorter_than_recorded_is_refused() {
+    for name in LOG_FILES {
+        let dir = tempfile::tempdir().unwrap();
+        closed_store(dir.path());
+        let path = dir.path().join("log").join(name);
+        let len = std::fs::metadata(&path).unwrap().len();
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_len(len - 1)
+            .unwrap();
+        let err = Store::open(dir.path(), ORIGIN, signer()).unwrap_err();
+        assert!(
+            matches!(&err, StoreError::LogFileShort { file, recorded, found }
+                if file == &path && *recorded == len && *found == len - 1),
+            "{name}: {err}"
+        );
+        assert!(err.is_integrity(), "{err}");
+    }
+}
+
+/// An index whose last offset is not where its data file ends is damage: refused.
+#[test]
+fn an_index_that_disagrees_with_its_data_is_refused() {
+    use std::os::unix::fs::FileExt as _;
+    for (name, from_end) in [
+        ("entries.idx", 8u64),
+        ("checkpoints.idx", 8),
+        ("checkpoints.idx", 16),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        closed_store(dir.path());
+        let path = dir.path().join("log").join(name);
+        let file = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+        let len = file.metadata().unwrap().len();
+        file.write_all_at(&7u64.to_le_bytes(), len - from_end)
+            .unwrap();
+        let err = Store::open(dir.path(), ORIGIN, signer()).unwrap_err();
+        assert!(
+            matches!(&err, StoreError::LogIndex { file, .. } if file == &path),
+            "{name} at {from_end} from the end: {err}"
+        );
+        assert!(err.is_integrity(), "{err}");
+    }
+}
+
+/// Damage inside an index (not its last record) is found when the entry is read: an error,
+/// never other bytes and never a panic.
+#[test]
+fn a_damaged_entry_offset_is_an_error_when_read() {
+    use std::os::unix::fs::FileExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    closed_store(dir.path());
+    let path = dir.path().join("log").join("entries.idx");
+    let file = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+    file.write_all_at(&u64::MAX.to_le_bytes(), 8 * 10).unwrap();
+    let store = open(dir.path());
+    assert!(matches!(store.entry(10), Err(StoreError::Corrupt { .. })));
+    assert!(matches!(store.entry(11), Err(StoreError::Corrupt { .. })));
+    assert!(store.entry(12).is_ok());
+    assert!(store.recompute_root().is_err());
+    assert!(store.export_bundle().is_err());
+}
+
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for item in std::fs::read_dir(from).unwrap() {
+        let item = item.unwrap();
+        let target = to.join(item.file_name());
+        if item.file_type().unwrap().is_dir() {
+            copy_dir(&item.path(), &target);
+        } else {
+            std::fs::copy(item.path(), target).unwrap();
+        }
+    }
+}
+
+/// sled recovered an older batch than the log files and the high-water mark hold (its own
+/// rollback): refused as a rollback, and the log files keep every byte — nothing is
+/// truncated before the mark has been checked. (Failed before: the files were cut back to
+/// sled's older lengths, destroying acknowledged entries, and then the store was refused.)
+#[test]
+fn a_rolled_back_sled_leaves_the_log_files_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let live = dir.path().join("live");
+    let image = dir.path().join("image");
+    let store = open(&live);
+    for n in 0..10u8 {
+        append_one(&store, &[n]);
+    }
+    // sled as a crash at size 10 leaves it.
+    copy_dir(&live, &image);
+    for n in 10..30u8 {
+        append_one(&store, &[n]);
+    }
+    drop(store);
+    // The log files and the mark of size 30 beside sled of size 10.
+    std::fs::remove_dir_all(image.join("log")).unwrap();
+    copy_dir(&live.join("log"), &image.join("log"));
+    std::fs::copy(
+        live.join(streha_store::HIGH_WATER_FILE),
+        image.join(streha_store::HIGH_WATER_FILE),
+    )
+    .unwrap();
+    let lengths = |dir: &std::path::Path| -> Vec<u64> {
+        LOG_FILES
+            .iter()
+            .map(|name| std::fs::metadata(dir.join("log").join(name)).unwrap().len())
+            .collect()
+    };
+    let before = lengths(&image);
+    let err = Store::open(&image, ORIGIN, signer()).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            StoreError::RolledBack {
+                recovered: 10,
+                expected: 30,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert_eq!(lengths(&image), before, "the log files are untouched");
 }
