@@ -11,49 +11,9 @@ use streha_core::{
     AgeStatus, Approvals, AuditEntry, Category, CategorySet, DisclosableCategory, DisclosureHeader,
     Grantor, NotInForce, Purpose, RefusalReason, SubjectId, Timestamp, rekey_commitment,
 };
-use streha_crypto::Envelope;
 use streha_wire::app::{AppRequest, AppResponse};
-use streha_wire::{APP_ALPN, MAX_FRAME_LEN};
 
 const PATIENCE: Duration = Duration::from_secs(20);
-
-/// One application request from `agency`'s enrolled application on a raw connection: for
-/// what the client library will not send (a forged header, a chosen subject id).
-async fn raw_request(federation: &Federation, agency: &str, request: AppRequest) -> AppResponse {
-    let member = federation.member(agency);
-    let identity = streha_transport::Identity::from_key(&member.app_key).expect("identity");
-    let connection = raw_connection(
-        &identity,
-        member.node_key.public_key().to_bytes(),
-        member.app_addr,
-        APP_ALPN,
-    )
-    .await
-    .expect("raw connection to the application endpoint");
-    let response = streha_transport::request(
-        &connection,
-        &request,
-        MAX_FRAME_LEN,
-        Duration::from_secs(10),
-    )
-    .await
-    .expect("an answer");
-    connection.close(0u32.into(), b"done");
-    response
-}
-
-/// Seals `header` (and an empty record) with `sender`'s agency key to `recipient`'s
-/// encryption key, bypassing every check of the client library.
-fn seal_raw(federation: &Federation, sender: &str, header: &DisclosureHeader) -> Envelope {
-    let recipient = federation.member(header.recipient.as_str());
-    streha_crypto::seal(
-        &federation.member(sender).signing_key,
-        &recipient.encryption_key.public_key(),
-        &header.encode(),
-        &streha_core::Record::new().encode(),
-    )
-    .expect("seal")
-}
 
 /// The refusal reason of a raw submission.
 fn refused(response: AppResponse) -> RefusalReason {

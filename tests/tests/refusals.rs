@@ -56,32 +56,8 @@ use streha_core::{
     Role, SubjectId,
 };
 use streha_crypto::Envelope;
+use streha_wire::ErrorCode;
 use streha_wire::app::{AppRequest, AppResponse};
-use streha_wire::{APP_ALPN, ErrorCode, MAX_FRAME_LEN};
-
-/// One application request from `agency`'s enrolled application on a raw connection.
-async fn raw_request(federation: &Federation, agency: &str, request: AppRequest) -> AppResponse {
-    let member = federation.member(agency);
-    let identity = streha_transport::Identity::from_key(&member.app_key).expect("identity");
-    let connection = raw_connection(
-        &identity,
-        member.node_key.public_key().to_bytes(),
-        member.app_addr,
-        APP_ALPN,
-    )
-    .await
-    .expect("raw connection to the application endpoint");
-    let response = streha_transport::request(
-        &connection,
-        &request,
-        MAX_FRAME_LEN,
-        Duration::from_secs(10),
-    )
-    .await
-    .expect("an answer");
-    connection.close(0u32.into(), b"done");
-    response
-}
 
 /// Seals `header` (and an empty record) with `sender`'s agency signing key to the encryption
 /// key of the header's recipient (the shelter's if the recipient is not a member), bypassing

@@ -12,8 +12,8 @@ use common::*;
 use streha_core::{DisclosableCategory, DisclosureHeader, EnvelopeId, Purpose};
 use streha_crypto::Envelope;
 use streha_store::{Namespace, Store, Transaction};
+use streha_wire::ErrorCode;
 use streha_wire::app::{AppRequest, AppResponse, DeliveryState};
-use streha_wire::{APP_ALPN, ErrorCode, MAX_FRAME_LEN};
 
 const PATIENCE: Duration = Duration::from_secs(30);
 
@@ -25,42 +25,6 @@ const RECEIVED: Namespace = Namespace::new(11);
 const NODE_META: Namespace = Namespace::new(13);
 const RECEIPT_INDEX: Namespace = Namespace::new(14);
 const SENT: Namespace = Namespace::new(23);
-
-/// One application request from `agency`'s enrolled application on a raw connection.
-async fn raw_request(federation: &Federation, agency: &str, request: AppRequest) -> AppResponse {
-    let member = federation.member(agency);
-    let identity = streha_transport::Identity::from_key(&member.app_key).expect("identity");
-    let connection = raw_connection(
-        &identity,
-        member.node_key.public_key().to_bytes(),
-        member.app_addr,
-        APP_ALPN,
-    )
-    .await
-    .expect("raw connection to the application endpoint");
-    let response = streha_transport::request(
-        &connection,
-        &request,
-        MAX_FRAME_LEN,
-        Duration::from_secs(10),
-    )
-    .await
-    .expect("an answer");
-    connection.close(0u32.into(), b"done");
-    response
-}
-
-/// Seals `header` (and an empty record) with `sender`'s agency key to its recipient.
-fn seal(federation: &Federation, sender: &str, header: &DisclosureHeader) -> Envelope {
-    let recipient = federation.member(header.recipient.as_str());
-    streha_crypto::seal(
-        &federation.member(sender).signing_key,
-        &recipient.encryption_key.public_key(),
-        &header.encode(),
-        &streha_core::Record::new().encode(),
-    )
-    .expect("seal")
-}
 
 /// The store of a stopped node.
 fn open_store(federation: &Federation, name: &str) -> Store {
@@ -160,7 +124,7 @@ async fn a_federation_of_the_first_release_upgrades_in_place_and_answers_as_befo
             .header()
             .clone()
     };
-    let referral = seal(
+    let referral = seal_raw(
         &federation,
         POLICE,
         &header(
@@ -169,7 +133,7 @@ async fn a_federation_of_the_first_release_upgrades_in_place_and_answers_as_befo
             DisclosableCategory::Identity,
         ),
     );
-    let case = seal(
+    let case = seal_raw(
         &federation,
         POLICE,
         &header(
@@ -256,7 +220,7 @@ async fn a_federation_of_the_first_release_upgrades_in_place_and_answers_as_befo
             }
         }
         // Another envelope under a used id: the same header sealed again.
-        let other = submit(&seal(
+        let other = submit(&seal_raw(
             &federation,
             POLICE,
             &DisclosureHeader::decode(&referral.header.context).unwrap(),

@@ -100,8 +100,9 @@ struct Args {
     /// sled's cache capacity for `--sled-growth`, MiB.
     #[arg(long, default_value_t = 8)]
     sled_cache_mib: u64,
-    /// State records under envelope-id keys per disclosure for `--sled-growth`.
-    #[arg(long, default_value_t = 3)]
+    /// State records under envelope-id keys per disclosure for `--sled-growth` (a sending
+    /// node keeps one since issue 19's record merge; it kept three before).
+    #[arg(long, default_value_t = 1)]
     sled_random_keys: u8,
     /// For `--sled-growth`: envelope ids wholly random (as before issue 19's change), not
     /// ordered by time as the client draws them now (`streha_client::envelope_id_at`).

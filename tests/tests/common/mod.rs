@@ -694,6 +694,53 @@ pub fn consent_terms(
     }
 }
 
+/// One application request from `agency`'s enrolled application on a raw connection: for
+/// what the client library will not send (a forged header, a chosen subject id, an
+/// envelope sealed outside it).
+pub async fn raw_request(
+    federation: &Federation,
+    agency: &str,
+    request: streha_wire::app::AppRequest,
+) -> streha_wire::app::AppResponse {
+    let member = federation.member(agency);
+    let identity = streha_transport::Identity::from_key(&member.app_key).expect("identity");
+    let connection = raw_connection(
+        &identity,
+        member.node_key.public_key().to_bytes(),
+        member.app_addr,
+        streha_wire::APP_ALPN,
+    )
+    .await
+    .expect("raw connection to the application endpoint");
+    let response = streha_transport::request(
+        &connection,
+        &request,
+        streha_wire::MAX_FRAME_LEN,
+        Duration::from_secs(10),
+    )
+    .await
+    .expect("an answer");
+    connection.close(0u32.into(), b"done");
+    response
+}
+
+/// Seals `header` (and an empty record) with `sender`'s agency key to the encryption key of
+/// its recipient (a member), bypassing every check of the client library.
+pub fn seal_raw(
+    federation: &Federation,
+    sender: &str,
+    header: &streha_core::DisclosureHeader,
+) -> streha_crypto::Envelope {
+    let recipient = federation.member(header.recipient.as_str());
+    streha_crypto::seal(
+        &federation.member(sender).signing_key,
+        &recipient.encryption_key.public_key(),
+        &header.encode(),
+        &streha_core::Record::new().encode(),
+    )
+    .expect("seal")
+}
+
 /// A raw QUIC connection presenting `identity`, pinning `server_key`.
 pub async fn raw_connection(
     identity: &streha_transport::Identity,
