@@ -17,6 +17,7 @@
 
 mod e2e;
 mod floors;
+mod growth;
 mod procstat;
 mod quic;
 mod sled_growth;

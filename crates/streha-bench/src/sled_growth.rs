@@ -9,7 +9,7 @@
 //! told apart from its page cache (`--sled-cache-mib`): the first grows with the store
 //! whatever the cache, the second levels off.
 
-use std::time::Instant;
+use crate::growth::GrowthReport;
 
 use anyhow::{Context, Result};
 
@@ -26,18 +26,6 @@ pub(crate) struct Plan {
     pub(crate) random_keys: u8,
     /// Envelope ids ordered by time (`streha_client::envelope_id_at`), not wholly random.
     pub(crate) ordered_ids: bool,
-}
-
-/// A 64-bit mix (splitmix64): random-looking, reproducible keys.
-fn mix(x: u64) -> u64 {
-    let mut z = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
-
-fn rss_mib() -> f64 {
-    crate::procstat::rss("self").unwrap_or_default() as f64 / (1024.0 * 1024.0)
 }
 
 /// Writes the plan into a temporary sled database and prints RSS every tenth of the run.
@@ -59,14 +47,8 @@ pub(crate) fn run(plan: &Plan) -> Result<()> {
             "random"
         }
     );
-    println!(
-        "{:>12} | {:>9} | {:>14}",
-        "disclosures", "RSS MiB", "B/disclosure"
-    );
-    let step = (plan.disclosures / 10).max(BATCH);
-    let started = Instant::now();
+    let mut report = GrowthReport::start(plan.disclosures, BATCH);
     let (mut entry, mut done) = (0u64, 0u64);
-    let mut last = (0u64, rss_mib());
     while done < plan.disclosures {
         let mut batch = sled::Batch::default();
         for _ in 0..BATCH {
@@ -79,8 +61,8 @@ pub(crate) fn run(plan: &Plan) -> Result<()> {
             for record in 0..u64::from(plan.random_keys) {
                 let mut key = vec![0x10, 6 + record as u8];
                 let mut id = [0u8; 16];
-                id[..8].copy_from_slice(&mix(done * 8 + record).to_be_bytes());
-                id[8..].copy_from_slice(&mix(!(done * 8 + record)).to_be_bytes());
+                id[..8].copy_from_slice(&crate::growth::mix(done * 8 + record).to_be_bytes());
+                id[8..].copy_from_slice(&crate::growth::mix(!(done * 8 + record)).to_be_bytes());
                 if plan.ordered_ids {
                     // 360 disclosures a second, the sustained row's rate.
                     let millis = 1_750_000_000_000 + done * 1000 / 360;
@@ -97,21 +79,8 @@ pub(crate) fn run(plan: &Plan) -> Result<()> {
         batch.insert(key, vec![4u8; 206]);
         db.apply_batch(batch)?;
         db.flush()?;
-        if done % step == 0 || done >= plan.disclosures {
-            let rss = rss_mib();
-            println!(
-                "{:>12} | {:>9.1} | {:>14.0}",
-                done,
-                rss,
-                (rss - last.1) * 1024.0 * 1024.0 / (done - last.0).max(1) as f64
-            );
-            last = (done, rss);
-        }
+        report.after(done);
     }
-    println!(
-        "{} disclosures in {:.0} s",
-        done,
-        started.elapsed().as_secs_f64()
-    );
+    report.finish(done);
     Ok(())
 }

@@ -9,7 +9,7 @@
 //! memory per entry (sled's page table for every key it holds) shows as a growth that does
 //! not level off.
 
-use std::time::Instant;
+use crate::growth::GrowthReport;
 
 use anyhow::{Context, Result};
 use streha_store::{Namespace, Store, Transaction};
@@ -28,18 +28,6 @@ pub(crate) struct Plan {
     pub(crate) random_keys: u8,
 }
 
-fn rss_mib() -> f64 {
-    crate::procstat::rss("self").unwrap_or_default() as f64 / (1024.0 * 1024.0)
-}
-
-/// A 64-bit mix (splitmix64): random-looking, reproducible ids.
-fn mix(x: u64) -> u64 {
-    let mut z = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
-
 /// Writes the plan into a store in a temporary directory and prints RSS every tenth.
 pub(crate) fn run(plan: &Plan) -> Result<()> {
     let dir = tempfile::tempdir().context("temporary directory")?;
@@ -50,14 +38,8 @@ pub(crate) fn run(plan: &Plan) -> Result<()> {
         "store growth: {} disclosures, per disclosure 2 audit entries and {} records under time-ordered envelope ids, a group commit (and checkpoint) per {BATCH}",
         plan.disclosures, plan.random_keys
     );
-    println!(
-        "{:>12} | {:>9} | {:>14}",
-        "disclosures", "RSS MiB", "B/disclosure"
-    );
-    let step = (plan.disclosures / 10).max(BATCH);
-    let started = Instant::now();
+    let mut report = GrowthReport::start(plan.disclosures, BATCH);
     let mut done = 0u64;
-    let mut last = (0u64, rss_mib());
     while done < plan.disclosures {
         let mut tx = Transaction::new();
         for _ in 0..BATCH {
@@ -67,8 +49,8 @@ pub(crate) fn run(plan: &Plan) -> Result<()> {
             for record in 0..u64::from(plan.random_keys) {
                 let n = done * 8 + record;
                 let mut id = [0u8; 16];
-                id[..8].copy_from_slice(&mix(n).to_be_bytes());
-                id[8..].copy_from_slice(&mix(!n).to_be_bytes());
+                id[..8].copy_from_slice(&crate::growth::mix(n).to_be_bytes());
+                id[8..].copy_from_slice(&crate::growth::mix(!n).to_be_bytes());
                 // 360 disclosures a second, the sustained row's rate.
                 let millis = 1_750_000_000_000 + done * 1000 / 360;
                 let id =
@@ -78,21 +60,8 @@ pub(crate) fn run(plan: &Plan) -> Result<()> {
             done += 1;
         }
         store.commit(tx).context("commit")?;
-        if done.is_multiple_of(step) || done >= plan.disclosures {
-            let rss = rss_mib();
-            println!(
-                "{:>12} | {:>9.1} | {:>14.0}",
-                done,
-                rss,
-                (rss - last.1) * 1024.0 * 1024.0 / (done - last.0).max(1) as f64
-            );
-            last = (done, rss);
-        }
+        report.after(done);
     }
-    println!(
-        "{} disclosures in {:.0} s",
-        done,
-        started.elapsed().as_secs_f64()
-    );
+    report.finish(done);
     Ok(())
 }
