@@ -108,3 +108,28 @@ fn a_daemon_answers_signals_sent_as_soon_as_it_is_ready() {
     );
     assert!(daemon.terminate());
 }
+
+/// The harness holds a member's ports again as soon as its daemon has exited, until the
+/// next start: a port left free between a stop and a restart was handed to another
+/// socket bound to port 0 (another test's federation, a request's source port) and the
+/// restart failed with "address in use" (`witnessing::a_node_restored_from_an_older_copy_is_caught_by_its_peers`
+/// on a clean-clone CI run). Fails if the ports are free after a stop.
+#[test]
+fn a_stopped_daemons_ports_stay_held_until_it_starts_again() {
+    let federation = Federation::new();
+    let member = federation.member(POLICE);
+    let held = || {
+        std::net::TcpListener::bind(member.metrics_addr).is_err()
+            && std::net::UdpSocket::bind(member.peer_addr).is_err()
+            && std::net::UdpSocket::bind(member.app_addr).is_err()
+    };
+    assert!(held(), "held from the start");
+    assert!(federation.start(POLICE).terminate());
+    assert!(held(), "held again after SIGTERM");
+    federation.start(POLICE).kill9();
+    assert!(held(), "held again after SIGKILL");
+    drop(federation.start(POLICE));
+    assert!(held(), "held again after the daemon was dropped");
+    // And the next start gets them.
+    assert!(federation.start(POLICE).terminate());
+}

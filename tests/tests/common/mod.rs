@@ -53,11 +53,47 @@ pub struct Member {
     pub metrics_addr: SocketAddr,
     /// Its directory (configuration, keys, store).
     pub dir: PathBuf,
-    /// The sockets that hold its three ports from the moment the OS assigned them until its
-    /// daemon first needs them: a port released early can be handed to any other socket bound
-    /// to port 0 meanwhile (a test's QUIC client, another test's federation), and the daemon
-    /// would then fail to start with "address in use".
-    reserved: std::sync::Mutex<Option<ReservedPorts>>,
+    /// The sockets that hold its three ports whenever its daemon does not: from the moment
+    /// the OS assigned them until its daemon starts, and again from the moment a daemon of
+    /// it has exited (see [`Daemon`]). A port let go of can be handed to any other socket
+    /// bound to port 0 meanwhile (a test's QUIC client, another test's federation, the source
+    /// port of a test's HTTP request), and the next daemon would then fail to start with
+    /// "address in use".
+    reserved: std::sync::Arc<PortSlot>,
+}
+
+/// A member's three ports and the sockets holding them while no daemon does.
+struct PortSlot {
+    peer: SocketAddr,
+    app: SocketAddr,
+    metrics: SocketAddr,
+    held: std::sync::Mutex<Option<ReservedPorts>>,
+}
+
+impl PortSlot {
+    /// Takes the ports back once a daemon holding them has exited (its sockets closed with
+    /// it). A port another socket took in between is left to it: the next start then fails
+    /// as it would have anyway, naming the address.
+    fn hold_again(&self) {
+        let mut held = self
+            .held
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if held.is_some() {
+            return;
+        }
+        if let (Ok(peer), Ok(app), Ok(metrics)) = (
+            UdpSocket::bind(self.peer),
+            UdpSocket::bind(self.app),
+            std::net::TcpListener::bind(self.metrics),
+        ) {
+            *held = Some(ReservedPorts {
+                _peer: peer,
+                _app: app,
+                _metrics: metrics,
+            });
+        }
+    }
 }
 
 /// The sockets holding a member's ports until its daemon binds them.
@@ -73,6 +109,7 @@ impl Member {
     pub fn release_ports(&self) {
         let held = self
             .reserved
+            .held
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .take();
@@ -281,11 +318,16 @@ impl Federation {
                     app_addr,
                     metrics_addr,
                     dir: member_dir,
-                    reserved: std::sync::Mutex::new(Some(ReservedPorts {
-                        _peer: peer_socket,
-                        _app: app_socket,
-                        _metrics: metrics_socket,
-                    })),
+                    reserved: std::sync::Arc::new(PortSlot {
+                        peer: peer_addr,
+                        app: app_addr,
+                        metrics: metrics_addr,
+                        held: std::sync::Mutex::new(Some(ReservedPorts {
+                            _peer: peer_socket,
+                            _app: app_socket,
+                            _metrics: metrics_socket,
+                        })),
+                    }),
                 }
             })
             .collect();
@@ -447,6 +489,7 @@ impl Federation {
             name: name.to_owned(),
             child: Some(child),
             stderr,
+            ports: std::sync::Arc::clone(&member.reserved),
         }
     }
 
@@ -520,6 +563,8 @@ pub struct Daemon {
     name: String,
     child: Option<Child>,
     stderr: PathBuf,
+    /// Its member's ports, held again by the harness once this daemon has exited.
+    ports: std::sync::Arc<PortSlot>,
 }
 
 /// A daemon's standard error so far (its last 64 KiB).
@@ -559,6 +604,7 @@ impl Daemon {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
             let _ = child.wait();
+            self.ports.hold_again();
         }
     }
 
@@ -574,6 +620,7 @@ impl Daemon {
         let deadline = Instant::now() + Duration::from_secs(30);
         while Instant::now() < deadline {
             if let Ok(Some(status)) = child.try_wait() {
+                self.ports.hold_again();
                 if !status.success() {
                     eprintln!(
                         "strehad for {} did not stop cleanly on SIGTERM: {}; its stderr:\n{}",
@@ -588,6 +635,7 @@ impl Daemon {
         }
         let _ = child.kill();
         let _ = child.wait();
+        self.ports.hold_again();
         eprintln!(
             "strehad for {} did not stop within 30 s of SIGTERM (killed); its stderr:\n{}",
             self.name,
@@ -604,6 +652,7 @@ impl Daemon {
                 && let Ok(Some(status)) = child.try_wait()
             {
                 self.child = None;
+                self.ports.hold_again();
                 return status.code();
             }
             std::thread::sleep(Duration::from_millis(50));
@@ -626,6 +675,7 @@ impl Drop for Daemon {
             let exited = child.try_wait().ok().flatten();
             let _ = child.kill();
             let _ = child.wait();
+            self.ports.hold_again();
             if std::thread::panicking() {
                 let state = exited.map_or_else(
                     || "was running".to_owned(),
