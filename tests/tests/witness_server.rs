@@ -3,10 +3,12 @@
 //! changed, concurrent requests that never roll its state back, and its state surviving
 //! `kill -9`.
 
-use std::io::{BufRead, BufReader, Read, Write};
+mod common;
+
+use std::io::{Read, Write};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::Duration;
 
 use streha_audit::{
@@ -57,25 +59,7 @@ impl Witness {
     }
 
     fn run(config: PathBuf) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_streha-witness-test"))
-            .arg("--config")
-            .arg(&config)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawn the witness");
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if let Some(addr) = line.strip_prefix("streha witness ready on ") {
-                    let _ = tx.send(addr.parse::<SocketAddr>().unwrap());
-                }
-            }
-        });
-        let addr = rx
-            .recv_timeout(Duration::from_secs(30))
-            .expect("the witness becomes ready");
+        let (child, addr) = common::spawn_witness(&config);
         Self {
             child: Some(child),
             addr,

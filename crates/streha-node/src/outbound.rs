@@ -578,6 +578,20 @@ fn as_batch_receipt(response: PeerResponse) -> PeerResponse {
     }
 }
 
+/// Where the `disclosed` entry of envelope `id` is, from its sent record: a store error is
+/// retried, a missing record held (the envelope was queued without one).
+fn disclosed_position(shared: &Shared, id: EnvelopeId) -> Result<state::LogPosition, Setback> {
+    state::load_sent(&shared.store, id.as_bytes())
+        .map_err(|e| Setback::Retry(Failure::from(e).to_string()))?
+        .map(|sent| sent.disclosed)
+        .ok_or_else(|| {
+            Setback::Hold(
+                HoldClass::Other,
+                "the disclosed entry of this envelope is missing".into(),
+            )
+        })
+}
+
 /// One envelope to deliver, with its `disclosed` entry (and its consent's `consent granted`
 /// entry) proven: in the tree of size `size` when both are in the current epoch (a batch's
 /// delivery), else each in its epoch (a delivery of its own).
@@ -609,15 +623,7 @@ fn batched(
             proof,
         })
     };
-    let disclosed = state::load_sent(&shared.store, id.as_bytes())
-        .map_err(|e| internal(e.into()))?
-        .map(|sent| sent.disclosed)
-        .ok_or_else(|| {
-            Setback::Hold(
-                HoldClass::Other,
-                "the disclosed entry of this envelope is missing".into(),
-            )
-        })?;
+    let disclosed = disclosed_position(shared, id)?;
     let consent = match item.consent {
         None => None,
         Some(consent) => Some(
@@ -872,15 +878,7 @@ fn receipt_tx(
             ));
         }
     }
-    let disclosed = state::load_sent(&shared.store, id.as_bytes())
-        .map_err(|e| Setback::Retry(Failure::from(e).to_string()))?
-        .map(|sent| sent.disclosed)
-        .ok_or_else(|| {
-            Setback::Hold(
-                HoldClass::Other,
-                "the disclosed entry of this envelope is missing".into(),
-            )
-        })?;
+    let disclosed = disclosed_position(shared, id)?;
     let mut tx = Transaction::new();
     tx.append(
         AuditEntry::Receipt {

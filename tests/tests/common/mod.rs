@@ -943,6 +943,12 @@ impl Drop for WitnessProcess {
 
 /// Starts `streha witness serve --config config` and waits for its ready line.
 pub fn start_witness(config: &Path) -> WitnessProcess {
+    WitnessProcess(spawn_witness(config).0)
+}
+
+/// Spawns `streha witness serve --config config` and waits for its ready line; returns
+/// the process and the address the line names.
+pub fn spawn_witness(config: &Path) -> (Child, SocketAddr) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_streha-witness-test"))
         .arg("--config")
         .arg(config)
@@ -950,16 +956,20 @@ pub fn start_witness(config: &Path) -> WitnessProcess {
         .stderr(Stdio::inherit())
         .spawn()
         .expect("spawn the witness");
-    let stdout = child.stdout.take().unwrap();
+    let stdout = child.stdout.take().expect("the witness's stdout");
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if line.starts_with("streha witness ready on ") {
-                let _ = tx.send(());
+            if let Some(addr) = line.strip_prefix("streha witness ready on ") {
+                let _ = tx.send(
+                    addr.parse::<SocketAddr>()
+                        .expect("the ready line's address"),
+                );
             }
         }
     });
-    rx.recv_timeout(Duration::from_secs(60))
+    let addr = rx
+        .recv_timeout(Duration::from_secs(60))
         .expect("the witness becomes ready");
-    WitnessProcess(child)
+    (child, addr)
 }
