@@ -45,7 +45,7 @@ use super::{Store, TREE};
 use crate::StoreError;
 use crate::bodies::{Bodies, body_hash};
 use crate::keys::{self, META_FORMAT, META_LOG, META_ORIGIN, Stored};
-use crate::logfiles::{Lengths, LogFiles, Pending};
+use crate::logfiles::{Lengths, LogFiles, Pending, Recorded};
 
 const MAGIC: &[u8; 16] = b"streha-backup-2\n";
 const MAGIC_FORMAT_1: &[u8; 16] = b"streha-backup-1\n";
@@ -430,7 +430,7 @@ impl Store {
             .and_then(|d| d.sync_all())
             .map_err(io_err)?;
         let mut batch = sled::Batch::default();
-        batch.insert(META_LOG, &Lengths::default().encode());
+        batch.insert(META_LOG, Recorded::default().encode());
         batch.insert(META_ORIGIN, new_origin.as_bytes());
         self.tree.apply_batch(batch).map_err(db_err)?;
         self.db.flush().map_err(db_err)?;
@@ -500,7 +500,7 @@ impl Sink {
             target: target.to_path_buf(),
             tree,
             log: {
-                let log = LogFiles::open(target, Lengths::default())?;
+                let log = LogFiles::open(target, Recorded::default())?;
                 log.truncate_uncommitted()?;
                 log
             },
@@ -632,7 +632,7 @@ impl Sink {
         let mut batch = sled::Batch::default();
         batch.insert(META_ORIGIN, origin.as_bytes());
         batch.insert(META_FORMAT, &keys::FORMAT.to_be_bytes());
-        batch.insert(META_LOG, &lengths.encode());
+        batch.insert(META_LOG, Recorded::synced(lengths).encode());
         self.tree.apply_batch(batch).map_err(|e| self.db(e))
     }
 }
@@ -1014,7 +1014,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let live = dir.path().join("live");
         let store = std::sync::Arc::new(filled(&live, 9));
-        let entries = live.join(crate::LOG_DIR).join("entries");
+        let entries = live.join(crate::LOG_DIR).join("journal");
         let before = std::fs::metadata(&entries).unwrap().len();
         let backup = dir.path().join("b");
         let mut committer = None;
@@ -1059,7 +1059,7 @@ mod tests {
             );
         }
         assert_eq!(
-            std::fs::metadata(target.join(crate::LOG_DIR).join("entries"))
+            std::fs::metadata(target.join(crate::LOG_DIR).join("journal"))
                 .unwrap()
                 .len(),
             before

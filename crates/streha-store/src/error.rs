@@ -110,8 +110,8 @@ pub enum StoreError {
         /// Its length on disk.
         found: u64,
     },
-    /// A log file's index (`log/entries.idx`, `log/checkpoints.idx`) does not agree with its
-    /// data file or with the recorded lengths. Never repaired: restore from a backup.
+    /// A log index (`log/entries.idx`, `log/checkpoints.idx`) does not agree, at its last
+    /// sync, with the journal or with the recorded lengths. Never repaired: restore from a backup.
     #[error(
         "the log index {file} does not agree with its data: {detail}; do not use this store, restore it from a backup"
     )]
@@ -119,6 +119,18 @@ pub enum StoreError {
         /// The index file.
         file: PathBuf,
         /// What disagrees (sizes and offsets only).
+        detail: String,
+    },
+    /// The log's journal (`log/journal`) does not hold, up to its committed length, the
+    /// frames sled recorded (found when the indexes past their last sync are rebuilt from
+    /// it). Never repaired: restore from a backup.
+    #[error(
+        "the log journal {file} is damaged: {detail}; do not use this store, restore it from a backup"
+    )]
+    LogJournal {
+        /// The journal.
+        file: PathBuf,
+        /// What does not add up (sizes and offsets only).
         detail: String,
     },
     /// A commit could not be made durable. Whether it reached the disk is unknown (sled may
@@ -257,6 +269,7 @@ impl StoreError {
             StoreError::Corrupt { .. }
                 | StoreError::LogFileShort { .. }
                 | StoreError::LogIndex { .. }
+                | StoreError::LogJournal { .. }
                 | StoreError::MissingBody { .. }
                 | StoreError::RolledBack { .. }
                 | StoreError::Diverged { .. }

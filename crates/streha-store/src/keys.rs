@@ -35,7 +35,8 @@ pub(crate) const FORMAT_2: u64 = 2;
 
 pub(crate) const META_ORIGIN: &[u8] = b"\x00origin";
 pub(crate) const META_FORMAT: &[u8] = b"\x00format";
-/// The log files' lengths at the last committed batch (`logfiles::Lengths`, 32 bytes).
+/// The log files' lengths at the last committed batch and at the indexes' last sync
+/// (`logfiles::Recorded`, 48 bytes).
 pub(crate) const META_LOG: &[u8] = b"\x00log";
 
 /// Tag of an inline state value.

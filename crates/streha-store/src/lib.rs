@@ -7,7 +7,7 @@
 //! records the log files' committed lengths; large values (sealed envelopes over
 //! [`INLINE_BODY_MAX`], put with [`Transaction::put_body`]) go to files of their own. Every
 //! change goes through [`Store::commit`]: concurrent callers are grouped into one batch, the
-//! batch's log bytes are appended and `fdatasync`ed, then it is applied as one sled
+//! batch's log bytes are appended (one `fdatasync`, of the log's journal), then it is applied as one sled
 //! `apply_batch` (with the log's new lengths), flushed, and the data file and directory are
 //! `fsync`ed before any caller is answered (group commit: one durable flush per batch). So an
 //! acknowledged commit survives a crash or power loss, and a log append and the state change
@@ -60,7 +60,7 @@ pub use crate::log::backup::{
     BackupSummary, MAX_BACKUP_KEY_LEN, MAX_BACKUP_VALUE_LEN, inspect_backup,
 };
 pub use crate::log::{Committed, MAX_ENTRY_LEN, Store, StoredCheckpoint};
-pub use crate::logfiles::{LOG_DIR, LOG_READ_BUFFER};
+pub use crate::logfiles::{INDEX_SYNC_BYTES, LOG_DIR, LOG_READ_BUFFER};
 pub use crate::migrate::MIGRATION_CHUNK;
 pub use crate::tiles::TILE_CACHE_TILES;
 pub use crate::transaction::{Namespace, Transaction};

@@ -21,7 +21,7 @@ use crate::durability::Durability;
 use crate::error::describe;
 use crate::high_water::{self, HIGH_WATER_FILE, HighWater};
 use crate::keys::{self, META_FORMAT, META_LOG, META_ORIGIN, Stored};
-use crate::logfiles::{Lengths, LogFiles, Pending};
+use crate::logfiles::{LogFiles, Pending, Recorded};
 use crate::tiles::{Tail, TileCache, TileNodes, TileWriter};
 use crate::transaction::{Transaction, Write};
 
@@ -315,10 +315,10 @@ impl Store {
             _ => return Err(corrupt("the storage format is missing or unknown".into())),
         }
         let recorded = match tree.get(META_LOG).map_err(db_err)? {
-            Some(bytes) => Lengths::decode(&bytes).ok_or_else(|| {
+            Some(bytes) => Recorded::decode(&bytes).ok_or_else(|| {
                 corrupt("the recorded lengths of the log files are malformed".into())
             })?,
-            None if found_origin.is_none() => Lengths::default(),
+            None if found_origin.is_none() => Recorded::default(),
             None => {
                 return Err(corrupt(
                     "the lengths of the log files are not recorded".into(),
@@ -326,11 +326,26 @@ impl Store {
             }
         };
         // Shorter than recorded is refused here; longer (a batch that never committed) is
-        // truncated once the mark has shown that sled's lengths are not a rollback.
+        // truncated once the mark has shown that sled's lengths are not a rollback. The
+        // indexes past their last sync are rebuilt from the journal before anything reads
+        // them (the journal itself is not changed).
         let log = LogFiles::open(&path, recorded)?;
-        let size = recorded.size;
+        let size = recorded.log.size;
+        // Before anything is written, even the indexes: a log that lost entries must not be
+        // extended, and keeps every byte for the operator.
+        if let Some(mark) = &mark
+            && size < mark.size
+        {
+            return Err(StoreError::RolledBack {
+                path: path.clone(),
+                high_water: high_water_path,
+                recovered: size,
+                expected: mark.size,
+            });
+        }
+        log.rebuild_indexes()?;
         // The last checkpoint is the log's head: every batch that appends writes one.
-        let last = match recorded.checkpoints {
+        let last = match recorded.log.checkpoints {
             0 => None,
             count => Some(
                 log.checkpoint(count - 1)
@@ -346,16 +361,9 @@ impl Store {
             tail: Some(&tail),
             cache: None,
         };
-        // Before anything is written: a log that lost entries must not be extended.
+        // Before the journal is truncated: a log that diverged from what it signed must not
+        // be extended.
         if let Some(mark) = &mark {
-            if size < mark.size {
-                return Err(StoreError::RolledBack {
-                    path: path.clone(),
-                    high_water: high_water_path,
-                    recovered: size,
-                    expected: mark.size,
-                });
-            }
             let root = Frontier::from_source(mark.size, &tiles)
                 .map(|frontier| frontier.root())
                 .map_err(|e| {
@@ -377,7 +385,7 @@ impl Store {
             let mut batch = sled::Batch::default();
             batch.insert(META_ORIGIN, origin.as_bytes());
             batch.insert(META_FORMAT, &keys::FORMAT.to_be_bytes());
-            batch.insert(META_LOG, &Lengths::default().encode());
+            batch.insert(META_LOG, Recorded::default().encode());
             tree.apply_batch(batch).map_err(db_err)?;
             db.flush().map_err(db_err)?;
             durability.sync()?;
@@ -717,11 +725,6 @@ impl Store {
         if let Some(cp) = &checkpoint {
             pending.push_checkpoint(end_size, &cp.note);
         }
-        let lengths = pending.lengths();
-        if !pending.is_empty() {
-            // The files' new lengths commit with the state that goes with them.
-            sled_batch.insert(META_LOG, &lengths.encode());
-        }
         // The renames of the body files are durable before the batch that references them.
         if wrote_bodies && let Err(e) = self.bodies.sync_dir() {
             // Nothing of the batch is applied: it is refused, known unwritten.
@@ -732,27 +735,36 @@ impl Store {
             return (results, false);
         }
 
-        // The log files first, synced, at their committed ends: until the sled batch that
-        // records their new lengths is durable, what is past those ends does not count (and
-        // is truncated away at the next open). Readers read only up to the committed ends.
-        if !pending.is_empty()
-            && let Err(e) = self.log.append(&pending)
-        {
-            // sled is untouched, but the files hold bytes of a batch that failed, and a
-            // failed `fdatasync` leaves the page cache untrustworthy: the store stops and is
-            // reopened from disk, as after any failed commit.
-            self.failed.store(true, Ordering::Release);
-            let detail = e.to_string();
-            tracing::error!(
-                path = %self.path.display(),
-                error = %detail,
-                "the log files could not be appended to; the store serves nothing more"
-            );
-            for (ticket, _, _) in accepted {
-                results.push((ticket, Err(StoreError::CommitFailed(detail.clone()))));
+        // The journal first, synced, at its committed end: until the sled batch that
+        // records its new length is durable, what is past that end does not count (and is
+        // truncated away at the next open). Readers read only up to the committed ends.
+        let recorded = if pending.is_empty() {
+            self.log.recorded()
+        } else {
+            match self.log.append(&pending) {
+                Ok(recorded) => {
+                    // The files' new lengths commit with the state that goes with them.
+                    sled_batch.insert(META_LOG, recorded.encode());
+                    recorded
+                }
+                Err(e) => {
+                    // sled is untouched, but the files hold bytes of a batch that failed,
+                    // and a failed `fdatasync` leaves the page cache untrustworthy: the
+                    // store stops and is reopened from disk, as after any failed commit.
+                    self.failed.store(true, Ordering::Release);
+                    let detail = e.to_string();
+                    tracing::error!(
+                        path = %self.path.display(),
+                        error = %detail,
+                        "the log files could not be appended to; the store serves nothing more"
+                    );
+                    for (ticket, _, _) in accepted {
+                        results.push((ticket, Err(StoreError::CommitFailed(detail.clone()))));
+                    }
+                    return (results, true);
+                }
             }
-            return (results, true);
-        }
+        };
 
         // From here until the batch is durable, or the store marked failed, no reader may
         // look: sled makes the batch visible in memory before it is on disk.
@@ -801,7 +813,7 @@ impl Store {
             }
         }
 
-        self.log.set_committed(lengths);
+        self.log.set_recorded(recorded);
         // Tiles the batch filled never change again: their interiors are kept.
         for (row, tile, interior) in filled {
             self.tile_cache.insert(row, tile, interior);
@@ -895,6 +907,50 @@ impl Store {
     // Reads: every one holds the gate shared (see `gate`) and fails with
     // `StoreError::Poisoned` once the store has failed. The head (`tree_size`, `root`,
     // `latest_checkpoint`) changes only once a batch is durable, so it needs no gate.
+
+    /// Makes the log's index files durable as far as the log reaches and records that, so
+    /// that the next open rebuilds nothing from the journal (a clean shutdown calls it;
+    /// batches do it on their own every [`crate::INDEX_SYNC_BYTES`] of journal).
+    ///
+    /// # Errors
+    /// [`StoreError::Poisoned`] if the store has failed; [`StoreError::CommitFailed`] if
+    /// the sync or the record of it failed (the store fails with it, as after any failed
+    /// commit).
+    pub fn sync_log_indexes(&self) -> Result<(), StoreError> {
+        // Holding the head: no batch writes the files or sled meanwhile.
+        let _head = lock(&self.head);
+        if self.has_failed() {
+            return Err(StoreError::Poisoned);
+        }
+        let recorded = self.log.recorded();
+        if recorded.indexes == recorded.log {
+            return Ok(());
+        }
+        let synced = Recorded::synced(recorded.log);
+        let durable = self.log.sync_indexes().and_then(|()| {
+            self.tree
+                .insert(META_LOG, synced.encode())
+                .and_then(|_| self.db.flush())
+                .map_err(|source| StoreError::Database {
+                    path: self.path.clone(),
+                    source,
+                })
+                .and_then(|_| self.durability.sync())
+        });
+        if let Err(e) = durable {
+            self.failed.store(true, Ordering::Release);
+            let detail = e.to_string();
+            tracing::error!(
+                path = %self.path.display(),
+                error = %detail,
+                "the log's indexes could not be made durable; the store serves nothing more"
+            );
+            self.call_failure_hook();
+            return Err(StoreError::CommitFailed(detail));
+        }
+        self.log.set_recorded(synced);
+        Ok(())
+    }
 
     /// Current tree size (entries durably in the log).
     pub fn tree_size(&self) -> u64 {

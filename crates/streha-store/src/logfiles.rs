@@ -4,24 +4,36 @@
 //! life of the process (issue 19: about 17 bytes per key, 37 bytes per disclosure for the
 //! log's own keys, unbounded). The log never changes what it wrote, so it needs none of
 //! what sled offers: it lives in files of its own under `log/` in the data directory, and
-//! sled keeps only the lengths those files had at the last committed batch (under
-//! [`keys::META_LOG`], written in the same sled batch as the state that goes with them).
+//! sled keeps only their lengths (under [`keys::META_LOG`], written in the same sled batch
+//! as the state that goes with them).
 //!
 //! ```text
-//! log/entries          the entries' bytes, back to back
-//! log/entries.idx      per entry: the end offset of its bytes in `entries` (8, LE)
+//! log/journal          the log itself: entries and checkpoints as frames, in log order
+//!                        entry       0x01 ‖ length (4, LE) ‖ the entry
+//!                        checkpoint  0x02 ‖ length (4, LE) ‖ tree size (8, LE) ‖ the note
+//! log/entries.idx      per entry: the offset of its frame in the journal (8, LE)
+//! log/checkpoints.idx  per checkpoint: tree size (8, LE) ‖ offset of its frame (8, LE)
 //! log/tiles.<r>        r = 0..=7: the hashes at tree level 8·r (row 0: the leaf hashes),
 //!                      32 bytes each, left to right: hash j is at 32·j
-//! log/checkpoints      the signed notes, back to back
-//! log/checkpoints.idx  per checkpoint: tree size (8, LE) ‖ end offset in `checkpoints` (8, LE)
 //! ```
 //!
-//! A batch appends to every file at its recorded end and `fdatasync`s every file it wrote,
-//! before the sled batch that records the new lengths. So at open a file longer than
-//! recorded holds the start of a batch that never committed (it was never acknowledged) and
-//! is truncated back; a file shorter than recorded, or an index that does not end where its
-//! data file does, is damage, refused ([`StoreError::LogFileShort`],
-//! [`StoreError::LogIndex`]).
+//! Only the journal is the record; the other files are indexes of it, which a scan of the
+//! journal rebuilds. So a batch `fdatasync`s the journal alone before the sled batch that
+//! records its length (one `fdatasync` per group commit, where five files each needed
+//! theirs): the indexes are written with it but synced only once [`INDEX_SYNC_BYTES`] of
+//! journal have accumulated past their last sync, and sled records, beside the journal's
+//! lengths, the lengths the indexes had at that sync. At open the indexes are cut back to
+//! those and rebuilt from the journal up to its committed length (at most
+//! [`INDEX_SYNC_BYTES`] and one batch to read).
+//!
+//! At open, a journal longer than recorded holds the start of a batch that never committed
+//! (never acknowledged) and is truncated back (after the high-water check, so that a
+//! rolled-back sled keeps every byte for the operator); a journal shorter than recorded, an
+//! index shorter than at its last sync, or one that does not agree with the journal there,
+//! is damage, refused ([`StoreError::LogFileShort`], [`StoreError::LogIndex`],
+//! [`StoreError::LogJournal`]).
+//!
+//! [`keys::META_LOG`]: crate::keys::META_LOG
 
 use std::fs::File;
 use std::io::{BufReader, Read as _, Seek as _, SeekFrom};
@@ -32,6 +44,7 @@ use std::sync::{Mutex, PoisonError};
 use streha_audit::Hash;
 
 use crate::StoreError;
+use crate::high_water::MAX_NOTE_LEN;
 
 /// The directory of the log files, in the data directory.
 pub const LOG_DIR: &str = "log";
@@ -39,13 +52,27 @@ pub const LOG_DIR: &str = "log";
 /// 0, 8, …, 56.
 pub(crate) const ROWS: usize = 8;
 /// The buffer of a sequential read of the log files (a scan of every entry or checkpoint:
-/// `recompute_root`, `export_bundle`, a backup, the migration from format 2).
+/// `recompute_root`, `export_bundle`, a backup, the migration from format 2, the rebuild
+/// of the indexes at open).
 pub const LOG_READ_BUFFER: usize = 256 * 1024;
+/// Journal bytes a batch may leave past the indexes' last sync before it syncs them (and
+/// records that it did). Bounds what an open reads and hashes to rebuild the indexes; costs
+/// one `fdatasync` of each index file per that many bytes of log (about 5,000 batches of
+/// one disclosure).
+pub const INDEX_SYNC_BYTES: u64 = 4 * 1024 * 1024;
 
-const ENTRIES: &str = "entries";
+const JOURNAL: &str = "journal";
 const ENTRIES_INDEX: &str = "entries.idx";
-const CHECKPOINTS: &str = "checkpoints";
 const CHECKPOINTS_INDEX: &str = "checkpoints.idx";
+
+/// The kind byte of an entry's frame.
+const ENTRY_FRAME: u8 = 0x01;
+/// The kind byte of a checkpoint's frame.
+const CHECKPOINT_FRAME: u8 = 0x02;
+/// Kind and length.
+const ENTRY_HEADER: usize = 5;
+/// Kind, length and tree size.
+const CHECKPOINT_HEADER: usize = 13;
 
 fn row_file(row: usize) -> String {
     format!("tiles.{row}")
@@ -56,57 +83,23 @@ pub(crate) fn row_len(size: u64, row: usize) -> u64 {
     size.checked_shr(8 * row as u32).unwrap_or(0)
 }
 
-/// What the log files held at the last committed batch, as sled records it.
+/// How far the log reaches: its entries, its checkpoints and the journal bytes that hold
+/// them.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) struct Lengths {
     /// Entries (the tree size).
     pub(crate) size: u64,
-    /// Bytes of `entries`.
-    pub(crate) entry_bytes: u64,
+    /// Bytes of the journal.
+    pub(crate) journal_bytes: u64,
     /// Checkpoints.
     pub(crate) checkpoints: u64,
-    /// Bytes of `checkpoints`.
-    pub(crate) checkpoint_bytes: u64,
 }
 
 impl Lengths {
-    /// The value under [`crate::keys::META_LOG`]: the four counts, 8 bytes BE each.
-    pub(crate) fn encode(&self) -> [u8; 32] {
-        let mut out = [0u8; 32];
-        for (slot, value) in out.chunks_exact_mut(8).zip([
-            self.size,
-            self.entry_bytes,
-            self.checkpoints,
-            self.checkpoint_bytes,
-        ]) {
-            slot.copy_from_slice(&value.to_be_bytes());
-        }
-        out
-    }
-
-    pub(crate) fn decode(bytes: &[u8]) -> Option<Self> {
-        if bytes.len() != 32 {
-            return None;
-        }
-        let at = |i: usize| {
-            let mut word = [0u8; 8];
-            word.copy_from_slice(&bytes[8 * i..8 * i + 8]);
-            u64::from_be_bytes(word)
-        };
-        Some(Self {
-            size: at(0),
-            entry_bytes: at(1),
-            checkpoints: at(2),
-            checkpoint_bytes: at(3),
-        })
-    }
-
-    /// Every file's length in bytes, by name.
-    fn file_lengths(&self) -> Vec<(String, u64)> {
+    /// The index files' lengths in bytes at these lengths, by name.
+    fn index_lengths(&self) -> Vec<(String, u64)> {
         let mut out = vec![
-            (ENTRIES.to_owned(), self.entry_bytes),
             (ENTRIES_INDEX.to_owned(), self.size.saturating_mul(8)),
-            (CHECKPOINTS.to_owned(), self.checkpoint_bytes),
             (
                 CHECKPOINTS_INDEX.to_owned(),
                 self.checkpoints.saturating_mul(16),
@@ -117,6 +110,79 @@ impl Lengths {
         }
         out
     }
+
+    /// Every file's length in bytes at these lengths, by name, the journal first.
+    fn file_lengths(&self) -> Vec<(String, u64)> {
+        let mut out = vec![(JOURNAL.to_owned(), self.journal_bytes)];
+        out.extend(self.index_lengths());
+        out
+    }
+
+    fn covers(&self, other: &Self) -> bool {
+        self.size >= other.size
+            && self.journal_bytes >= other.journal_bytes
+            && self.checkpoints >= other.checkpoints
+    }
+}
+
+/// What sled records of the log files (the value under [`crate::keys::META_LOG`]): how far
+/// the journal reaches at the last committed batch, and how far the indexes reached when
+/// they were last synced.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Recorded {
+    /// The log at the last committed batch.
+    pub(crate) log: Lengths,
+    /// The log as far as the index files were durable at their last sync.
+    pub(crate) indexes: Lengths,
+}
+
+impl Recorded {
+    /// A log whose indexes are synced as far as it reaches.
+    pub(crate) fn synced(log: Lengths) -> Self {
+        Self { log, indexes: log }
+    }
+
+    /// Six counts, 8 bytes BE each: the log's size, journal bytes and checkpoints, then
+    /// the same at the indexes' last sync.
+    pub(crate) fn encode(&self) -> Vec<u8> {
+        let mut out = vec![0u8; 48];
+        for (slot, value) in out.chunks_exact_mut(8).zip([
+            self.log.size,
+            self.log.journal_bytes,
+            self.log.checkpoints,
+            self.indexes.size,
+            self.indexes.journal_bytes,
+            self.indexes.checkpoints,
+        ]) {
+            slot.copy_from_slice(&value.to_be_bytes());
+        }
+        out
+    }
+
+    /// `None` unless 48 bytes whose indexes reach no further than the log.
+    pub(crate) fn decode(bytes: &[u8]) -> Option<Self> {
+        if bytes.len() != 48 {
+            return None;
+        }
+        let at = |i: usize| {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(&bytes[8 * i..8 * i + 8]);
+            u64::from_be_bytes(word)
+        };
+        let recorded = Self {
+            log: Lengths {
+                size: at(0),
+                journal_bytes: at(1),
+                checkpoints: at(2),
+            },
+            indexes: Lengths {
+                size: at(3),
+                journal_bytes: at(4),
+                checkpoints: at(5),
+            },
+        };
+        recorded.log.covers(&recorded.indexes).then_some(recorded)
+    }
 }
 
 /// What one batch appends, built as it is prepared, from the lengths it starts at.
@@ -124,10 +190,9 @@ impl Lengths {
 pub(crate) struct Pending {
     base: Lengths,
     after: Lengths,
-    entries: Vec<u8>,
-    entry_ends: Vec<u8>,
+    journal: Vec<u8>,
+    entry_offsets: Vec<u8>,
     rows: [Vec<u8>; ROWS],
-    checkpoints: Vec<u8>,
     checkpoint_index: Vec<u8>,
 }
 
@@ -140,13 +205,17 @@ impl Pending {
         }
     }
 
-    /// Appends an entry (its hashes come through [`Pending::push_node`]).
+    /// Appends an entry (its hashes come through [`Pending::push_node`]). The caller keeps
+    /// entries within [`crate::MAX_ENTRY_LEN`], far below the frame's 4-byte length.
     pub(crate) fn push_entry(&mut self, entry: &[u8]) {
-        self.entries.extend_from_slice(entry);
-        self.after.entry_bytes += entry.len() as u64;
+        self.entry_offsets
+            .extend_from_slice(&self.after.journal_bytes.to_le_bytes());
+        self.journal.push(ENTRY_FRAME);
+        self.journal
+            .extend_from_slice(&(entry.len() as u32).to_le_bytes());
+        self.journal.extend_from_slice(entry);
+        self.after.journal_bytes += (ENTRY_HEADER + entry.len()) as u64;
         self.after.size += 1;
-        self.entry_ends
-            .extend_from_slice(&self.after.entry_bytes.to_le_bytes());
     }
 
     /// Records a perfect node that `Frontier::append` completed; those at a level that is
@@ -159,14 +228,19 @@ impl Pending {
         }
     }
 
-    /// Appends the checkpoint signed at `size`.
+    /// Appends the checkpoint signed at `size` (its note fits the high-water mark's slot,
+    /// so its frame's length).
     pub(crate) fn push_checkpoint(&mut self, size: u64, note: &str) {
-        self.checkpoints.extend_from_slice(note.as_bytes());
-        self.after.checkpoint_bytes += note.len() as u64;
-        self.after.checkpoints += 1;
         self.checkpoint_index.extend_from_slice(&size.to_le_bytes());
         self.checkpoint_index
-            .extend_from_slice(&self.after.checkpoint_bytes.to_le_bytes());
+            .extend_from_slice(&self.after.journal_bytes.to_le_bytes());
+        self.journal.push(CHECKPOINT_FRAME);
+        self.journal
+            .extend_from_slice(&(note.len() as u32).to_le_bytes());
+        self.journal.extend_from_slice(&size.to_le_bytes());
+        self.journal.extend_from_slice(note.as_bytes());
+        self.after.journal_bytes += (CHECKPOINT_HEADER + note.len()) as u64;
+        self.after.checkpoints += 1;
     }
 
     /// The lengths once this is appended.
@@ -179,17 +253,26 @@ impl Pending {
     }
 }
 
-/// The open log files and the lengths of the last committed batch.
+/// One frame of the journal.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Frame {
+    /// An entry's bytes.
+    Entry(Vec<u8>),
+    /// A checkpoint: the tree size it signs and its note.
+    Checkpoint(u64, String),
+}
+
+/// The open log files and what sled recorded of them at the last committed batch.
 #[derive(Debug)]
 pub(crate) struct LogFiles {
     dir: PathBuf,
-    entries: File,
+    journal: File,
     entries_index: File,
-    checkpoints: File,
     checkpoints_index: File,
     rows: Vec<File>,
-    /// What readers may read: the lengths of the last durable batch.
-    committed: Mutex<Lengths>,
+    /// What readers may read (the log of the last durable batch), and how far the indexes
+    /// reached at their last sync.
+    recorded: Mutex<Recorded>,
 }
 
 fn io_at(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
@@ -223,16 +306,70 @@ impl ReadError {
     }
 }
 
+/// A frame's header, read and checked against the end of what may be read.
+#[derive(Debug)]
+struct Header {
+    kind: u8,
+    /// The checkpoint's tree size (0 for an entry).
+    size: u64,
+    /// Where the entry or note starts.
+    body: u64,
+    /// Its length.
+    len: usize,
+}
+
+impl Header {
+    /// Parses the header of the frame at `offset` from `bytes` (at least [`ENTRY_HEADER`]
+    /// bytes, [`CHECKPOINT_HEADER`] for a checkpoint), the journal being `end` bytes long.
+    fn parse(bytes: &[u8], offset: u64, end: u64) -> Result<Self, String> {
+        let kind = bytes[0];
+        let mut word = [0u8; 4];
+        word.copy_from_slice(&bytes[1..5]);
+        let len = u32::from_le_bytes(word) as usize;
+        let (header, size, limit) = match kind {
+            ENTRY_FRAME => (ENTRY_HEADER, 0, crate::MAX_ENTRY_LEN),
+            CHECKPOINT_FRAME => {
+                let size = bytes
+                    .get(5..13)
+                    .map(le)
+                    .ok_or_else(|| format!("the checkpoint frame at byte {offset} is cut short"))?;
+                (CHECKPOINT_HEADER, size, MAX_NOTE_LEN)
+            }
+            other => {
+                return Err(format!(
+                    "the frame at byte {offset} is of unknown kind {other}"
+                ));
+            }
+        };
+        let body = offset + header as u64;
+        if len > limit || body + len as u64 > end {
+            return Err(format!(
+                "the frame at byte {offset} claims {len} bytes; {} are left",
+                end.saturating_sub(body)
+            ));
+        }
+        Ok(Self {
+            kind,
+            size,
+            body,
+            len,
+        })
+    }
+}
+
 impl LogFiles {
-    /// Opens (creating what is missing) the log files in `data/log`, checked against the
-    /// `recorded` lengths: shorter ones are refused. Longer ones (a batch that never
-    /// committed) are left as they are until [`LogFiles::truncate_uncommitted`]: the caller
-    /// first checks that sled's recorded lengths are not themselves a rollback (the
-    /// high-water mark), so that a refused store keeps every byte it had.
+    /// Opens (creating what is missing) the log files in `data/log`, checked against what
+    /// sled `recorded`: a journal shorter than its committed length, or an index shorter
+    /// than at its last sync or that disagrees with the journal there, is refused. Nothing
+    /// is changed here: bytes past the committed journal (a batch that never committed)
+    /// stay until [`LogFiles::truncate_uncommitted`], once the caller has checked that
+    /// sled's recorded lengths are not themselves a rollback (the high-water mark), so that
+    /// a refused store keeps every byte it had; the indexes past their last sync are
+    /// rebuilt by [`LogFiles::rebuild_indexes`].
     ///
     /// # Errors
     /// [`StoreError::LogFileShort`] or [`StoreError::LogIndex`] for damage; an IO error.
-    pub(crate) fn open(data: &Path, recorded: Lengths) -> Result<Self, StoreError> {
+    pub(crate) fn open(data: &Path, recorded: Recorded) -> Result<Self, StoreError> {
         let dir = data.join(LOG_DIR);
         let mut created_dir = false;
         if !dir.is_dir() {
@@ -265,9 +402,8 @@ impl LogFiles {
                 Err(e) => Err(io_at(&path)(e)),
             }
         };
-        let entries = open(ENTRIES)?;
+        let journal = open(JOURNAL)?;
         let entries_index = open(ENTRIES_INDEX)?;
-        let checkpoints = open(CHECKPOINTS)?;
         let checkpoints_index = open(CHECKPOINTS_INDEX)?;
         let rows = (0..ROWS)
             .map(|row| open(&row_file(row)))
@@ -284,27 +420,32 @@ impl LogFiles {
         }
         let files = Self {
             dir,
-            entries,
+            journal,
             entries_index,
-            checkpoints,
             checkpoints_index,
             rows,
-            committed: Mutex::new(recorded),
+            recorded: Mutex::new(recorded),
         };
         files.check(recorded)?;
         Ok(files)
     }
 
-    fn files(&self) -> Vec<(String, &File)> {
+    /// The index files, in the order of [`Lengths::index_lengths`].
+    fn index_files(&self) -> Vec<(String, &File)> {
         let mut out = vec![
-            (ENTRIES.to_owned(), &self.entries),
             (ENTRIES_INDEX.to_owned(), &self.entries_index),
-            (CHECKPOINTS.to_owned(), &self.checkpoints),
             (CHECKPOINTS_INDEX.to_owned(), &self.checkpoints_index),
         ];
         for (row, file) in self.rows.iter().enumerate() {
             out.push((row_file(row), file));
         }
+        out
+    }
+
+    /// Every file, in the order of [`Lengths::file_lengths`].
+    fn files(&self) -> Vec<(String, &File)> {
+        let mut out = vec![(JOURNAL.to_owned(), &self.journal)];
+        out.extend(self.index_files());
         out
     }
 
@@ -330,60 +471,182 @@ impl LogFiles {
         Ok(())
     }
 
-    fn check(&self, recorded: Lengths) -> Result<(), StoreError> {
-        let files = self.files();
-        for ((name, file), (_, expected)) in files.iter().zip(recorded.file_lengths()) {
-            let path = self.dir.join(name);
+    fn check(&self, recorded: Recorded) -> Result<(), StoreError> {
+        let short = |path: PathBuf, recorded: u64, file: &File| -> Result<(), StoreError> {
             let found = file.metadata().map_err(io_at(&path))?.len();
-            if found < expected {
+            if found < recorded {
                 return Err(StoreError::LogFileShort {
                     file: path,
-                    recorded: expected,
+                    recorded,
                     found,
                 });
             }
+            Ok(())
+        };
+        short(
+            self.path(JOURNAL),
+            recorded.log.journal_bytes,
+            &self.journal,
+        )?;
+        for ((name, file), (_, expected)) in self
+            .index_files()
+            .into_iter()
+            .zip(recorded.indexes.index_lengths())
+        {
+            short(self.path(&name), expected, file)?;
         }
-        // The indexes end where their data files do.
-        let index = |path: PathBuf, detail: String| StoreError::LogIndex { file: path, detail };
-        if recorded.size > 0 {
-            let path = self.dir.join(ENTRIES_INDEX);
-            let end =
-                read_u64(&self.entries_index, (recorded.size - 1) * 8).map_err(io_at(&path))?;
-            if end != recorded.entry_bytes {
+        self.check_indexes_at(recorded.indexes)
+    }
+
+    /// The indexes, as far as `at` (their last sync), end where the journal does there: the
+    /// last checkpoint's record points at a checkpoint frame of its size that ends the
+    /// journal, the last entry's at an entry frame before it.
+    fn check_indexes_at(&self, at: Lengths) -> Result<(), StoreError> {
+        let index = |name: &str, detail: String| StoreError::LogIndex {
+            file: self.path(name),
+            detail,
+        };
+        if at.checkpoints == 0 {
+            if at.size != 0 || at.journal_bytes != 0 {
                 return Err(index(
-                    path,
+                    CHECKPOINTS_INDEX,
+                    "entries are recorded without a checkpoint".into(),
+                ));
+            }
+            return Ok(());
+        }
+        let (size, offset) = self
+            .checkpoint_record(at.checkpoints - 1)
+            .map_err(io_at(&self.path(CHECKPOINTS_INDEX)))?;
+        let header = self.header(offset, at.journal_bytes).map_err(|e| match e {
+            ReadError::Damaged(detail) => index(CHECKPOINTS_INDEX, detail),
+            ReadError::Io { path, source } => StoreError::Io { path, source },
+        })?;
+        if header.kind != CHECKPOINT_FRAME
+            || header.size != size
+            || size != at.size
+            || header.body + header.len as u64 != at.journal_bytes
+        {
+            return Err(index(
+                CHECKPOINTS_INDEX,
+                format!(
+                    "the last checkpoint (of size {size}, at byte {offset}) does not end the journal's {} bytes of {} entries",
+                    at.journal_bytes, at.size
+                ),
+            ));
+        }
+        if at.size > 0 {
+            let entry = read_u64(&self.entries_index, (at.size - 1) * 8)
+                .map_err(io_at(&self.path(ENTRIES_INDEX)))?;
+            let header = self.header(entry, offset).map_err(|e| match e {
+                ReadError::Damaged(detail) => index(ENTRIES_INDEX, detail),
+                ReadError::Io { path, source } => StoreError::Io { path, source },
+            })?;
+            if header.kind != ENTRY_FRAME {
+                return Err(index(
+                    ENTRIES_INDEX,
                     format!(
-                        "the last entry ends at {end}, the entries file at {}",
-                        recorded.entry_bytes
+                        "the last entry's offset {entry} is not an entry frame before the last checkpoint"
                     ),
                 ));
             }
-        } else if recorded.entry_bytes != 0 {
-            return Err(index(
-                self.dir.join(ENTRIES_INDEX),
-                "no entry is recorded, but entry bytes are".into(),
-            ));
         }
-        if recorded.checkpoints > 0 {
-            let path = self.dir.join(CHECKPOINTS_INDEX);
-            let (size, end) = self
-                .checkpoint_record(recorded.checkpoints - 1)
-                .map_err(io_at(&path))?;
-            if end != recorded.checkpoint_bytes || size != recorded.size {
-                return Err(index(
-                    path,
-                    format!(
-                        "the last checkpoint is of size {size} and ends at {end}; the log has {} entries and the checkpoints file {} bytes",
-                        recorded.size, recorded.checkpoint_bytes
-                    ),
-                ));
+        Ok(())
+    }
+
+    /// Cuts the indexes back to their last sync and rebuilds them from the journal up to its
+    /// committed length (written, not synced: a crash before their next sync rebuilds them
+    /// again). Called at open, after [`LogFiles::open`] and before anything reads them.
+    ///
+    /// # Errors
+    /// [`StoreError::LogJournal`] if the journal's frames do not add up to the recorded
+    /// lengths; an IO error.
+    pub(crate) fn rebuild_indexes(&self) -> Result<(), StoreError> {
+        use streha_audit::{Frontier, leaf_hash};
+
+        let Recorded { log, indexes } = self.recorded();
+        for ((name, file), (_, len)) in self.index_files().iter().zip(indexes.index_lengths()) {
+            let path = self.path(name);
+            if file.metadata().map_err(io_at(&path))?.len() > len {
+                file.set_len(len).map_err(io_at(&path))?;
             }
-        } else if recorded.checkpoint_bytes != 0 || recorded.size != 0 {
-            return Err(index(
-                self.dir.join(CHECKPOINTS_INDEX),
-                "entries are recorded without a checkpoint".into(),
-            ));
         }
+        if log == indexes {
+            return Ok(());
+        }
+        let journal = |detail: String| StoreError::LogJournal {
+            file: self.path(JOURNAL),
+            detail,
+        };
+        let tail = crate::tiles::Tail::load(self, indexes.size).map_err(|e| {
+            journal(format!(
+                "cannot read the tiles at their last sync (size {}): {e}",
+                indexes.size
+            ))
+        })?;
+        let tiles = crate::tiles::TileNodes {
+            files: self,
+            size: indexes.size,
+            tail: Some(&tail),
+            cache: None,
+        };
+        let mut frontier = Frontier::from_source(indexes.size, &tiles).map_err(|e| {
+            journal(format!(
+                "cannot rebuild the tree at the indexes' last sync (size {}): {e}",
+                indexes.size
+            ))
+        })?;
+        let mut pending = Pending::new(indexes);
+        let mut last_checkpoint = (indexes.checkpoints > 0).then_some(indexes.size);
+        let frames = self
+            .frames(indexes.journal_bytes, log.journal_bytes)
+            .map_err(|e| e.into_store_error(&self.dir))?;
+        for frame in frames {
+            let (offset, frame) = frame.map_err(|e| match e {
+                ReadError::Damaged(detail) => journal(detail),
+                ReadError::Io { path, source } => StoreError::Io { path, source },
+            })?;
+            match frame {
+                Frame::Entry(entry) => {
+                    for (level, _, hash) in frontier.append(leaf_hash(&entry)) {
+                        pending.push_node(level, &hash);
+                    }
+                    pending.push_entry(&entry);
+                }
+                Frame::Checkpoint(size, note) => {
+                    if size > pending.after.size || last_checkpoint.is_some_and(|l| size <= l) {
+                        return Err(journal(format!(
+                            "the checkpoint at byte {offset} is of size {size}, after {} entries and a checkpoint of size {}",
+                            pending.after.size,
+                            last_checkpoint.unwrap_or(0)
+                        )));
+                    }
+                    pending.push_checkpoint(size, &note);
+                    last_checkpoint = Some(size);
+                }
+            }
+            // Only the indexes are written: the journal holds these bytes already.
+            pending.journal.clear();
+        }
+        let rebuilt = pending.lengths();
+        if rebuilt != log || (log.checkpoints > 0 && last_checkpoint != Some(log.size)) {
+            return Err(journal(format!(
+                "its first {} bytes hold {} entries and {} checkpoints (the last of size {}); {} and {} (the last of size {}) are recorded",
+                log.journal_bytes,
+                rebuilt.size,
+                rebuilt.checkpoints,
+                last_checkpoint.unwrap_or(0),
+                log.size,
+                log.checkpoints,
+                log.size
+            )));
+        }
+        self.write_parts(&pending, false)?;
+        tracing::info!(
+            entries = log.size - indexes.size,
+            checkpoints = log.checkpoints - indexes.checkpoints,
+            "rebuilt the log's indexes from the journal past their last sync"
+        );
         Ok(())
     }
 
@@ -396,85 +659,79 @@ impl LogFiles {
                 .and_then(|()| file.sync_data())
                 .map_err(io_at(&path))?;
         }
-        *self
-            .committed
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner) = lengths;
+        self.set_recorded(Recorded::synced(lengths));
         Ok(())
     }
 
-    /// The lengths of the last committed batch.
+    /// The log of the last committed batch.
     pub(crate) fn committed(&self) -> Lengths {
-        *self
-            .committed
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
+        self.recorded().log
     }
 
-    /// Records that the batch that appended up to `lengths` is durable (called under the
-    /// store's gate, with the sled batch that records them).
-    pub(crate) fn set_committed(&self, lengths: Lengths) {
-        *self
-            .committed
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner) = lengths;
+    /// What sled holds of the log files at the last committed batch.
+    pub(crate) fn recorded(&self) -> Recorded {
+        *self.recorded.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Writes `pending` at the ends it was built from and `fdatasync`s every file written.
-    /// Nothing of it counts until the sled batch recording its lengths is durable.
+    /// Records that the batch that recorded `recorded` in sled is durable (called under the
+    /// store's gate).
+    pub(crate) fn set_recorded(&self, recorded: Recorded) {
+        *self.recorded.lock().unwrap_or_else(PoisonError::into_inner) = recorded;
+    }
+
+    /// Writes `pending` at the ends it was built from and `fdatasync`s the journal; syncs
+    /// the indexes too once [`INDEX_SYNC_BYTES`] of journal are past their last sync.
+    /// Returns what the sled batch must record. Nothing of it counts until that batch is
+    /// durable.
     ///
     /// # Errors
     /// The IO error of a write or sync (ENOSPC, EIO, ...), with the file's path.
-    pub(crate) fn append(&self, pending: &Pending) -> Result<(), StoreError> {
-        let written = self.write(pending)?;
-        // The files are synced at once, each from a thread of its own: the file system
-        // joins their journal commits, where one after the other each would wait for its
-        // own (a batch writes five files).
-        std::thread::scope(|scope| {
-            let others: Vec<_> = written
-                .iter()
-                .skip(1)
-                .map(|(path, file)| scope.spawn(move || file.sync_data().map_err(io_at(path))))
-                .collect();
-            let first = match written.first() {
-                Some((path, file)) => file.sync_data().map_err(io_at(path)),
-                None => Ok(()),
-            };
-            others.into_iter().fold(first, |result, handle| {
-                let synced = handle.join().unwrap_or_else(|_| {
-                    Err(StoreError::CommitFailed("a log file sync panicked".into()))
-                });
-                result.and(synced)
-            })
-        })
+    pub(crate) fn append(&self, pending: &Pending) -> Result<Recorded, StoreError> {
+        self.write(pending)?;
+        self.journal
+            .sync_data()
+            .map_err(io_at(&self.path(JOURNAL)))?;
+        let synced = self.recorded().indexes;
+        let log = pending.lengths();
+        if log.journal_bytes - synced.journal_bytes < INDEX_SYNC_BYTES {
+            return Ok(Recorded {
+                log,
+                indexes: synced,
+            });
+        }
+        self.sync_indexes()?;
+        Ok(Recorded::synced(log))
     }
 
-    /// Writes `pending` at the ends it was built from, without syncing; returns the files
-    /// written.
-    pub(crate) fn write(&self, pending: &Pending) -> Result<Vec<(PathBuf, &File)>, StoreError> {
+    /// Writes `pending` (journal and indexes) at the ends it was built from, without
+    /// syncing.
+    pub(crate) fn write(&self, pending: &Pending) -> Result<(), StoreError> {
+        self.write_parts(pending, true)
+    }
+
+    fn write_parts(&self, pending: &Pending, with_journal: bool) -> Result<(), StoreError> {
         let base = pending.base;
-        let mut parts: Vec<(&str, &File, u64, &[u8])> = vec![
-            (ENTRIES, &self.entries, base.entry_bytes, &pending.entries),
-            (
-                ENTRIES_INDEX,
-                &self.entries_index,
-                base.size * 8,
-                &pending.entry_ends,
-            ),
-            (
-                CHECKPOINTS,
-                &self.checkpoints,
-                base.checkpoint_bytes,
-                &pending.checkpoints,
-            ),
-            (
-                CHECKPOINTS_INDEX,
-                &self.checkpoints_index,
-                base.checkpoints * 16,
-                &pending.checkpoint_index,
-            ),
-        ];
-        let row_names: Vec<String> = (0..ROWS).map(row_file).collect();
+        let mut parts: Vec<(String, &File, u64, &[u8])> = Vec::with_capacity(3 + ROWS);
+        if with_journal {
+            parts.push((
+                JOURNAL.to_owned(),
+                &self.journal,
+                base.journal_bytes,
+                &pending.journal,
+            ));
+        }
+        parts.push((
+            ENTRIES_INDEX.to_owned(),
+            &self.entries_index,
+            base.size * 8,
+            &pending.entry_offsets,
+        ));
+        parts.push((
+            CHECKPOINTS_INDEX.to_owned(),
+            &self.checkpoints_index,
+            base.checkpoints * 16,
+            &pending.checkpoint_index,
+        ));
         for (row, file) in self.rows.iter().enumerate() {
             let bytes = &pending.rows[row];
             let expected = (row_len(pending.after.size, row) - row_len(base.size, row)) * 32;
@@ -486,24 +743,29 @@ impl LogFiles {
                     ),
                 });
             }
-            parts.push((&row_names[row], file, row_len(base.size, row) * 32, bytes));
+            parts.push((row_file(row), file, row_len(base.size, row) * 32, bytes));
         }
-        let mut written = Vec::new();
         for (name, file, offset, bytes) in parts {
-            if bytes.is_empty() {
-                continue;
+            if !bytes.is_empty() {
+                file.write_all_at(bytes, offset)
+                    .map_err(io_at(&self.path(&name)))?;
             }
-            let path = self.dir.join(name);
-            file.write_all_at(bytes, offset).map_err(io_at(&path))?;
-            written.push((path, file));
         }
-        Ok(written)
+        Ok(())
+    }
+
+    /// `fdatasync`s every index file.
+    pub(crate) fn sync_indexes(&self) -> Result<(), StoreError> {
+        for (name, file) in self.index_files() {
+            file.sync_data().map_err(io_at(&self.path(&name)))?;
+        }
+        Ok(())
     }
 
     /// `fdatasync`s every log file and the log directory.
     pub(crate) fn sync_all(&self) -> Result<(), StoreError> {
         for (name, file) in self.files() {
-            file.sync_data().map_err(io_at(&self.dir.join(name)))?;
+            file.sync_data().map_err(io_at(&self.path(&name)))?;
         }
         File::open(&self.dir)
             .and_then(|d| d.sync_all())
@@ -523,8 +785,32 @@ impl LogFiles {
         let mut record = [0u8; 16];
         self.checkpoints_index
             .read_exact_at(&mut record, position * 16)?;
-        let (size, end) = record.split_at(8);
-        Ok((le(size), le(end)))
+        let (size, offset) = record.split_at(8);
+        Ok((le(size), le(offset)))
+    }
+
+    /// The header of the frame at `offset` of a journal of `end` bytes.
+    fn header(&self, offset: u64, end: u64) -> Result<Header, ReadError> {
+        let available = end.saturating_sub(offset).min(CHECKPOINT_HEADER as u64) as usize;
+        if available < ENTRY_HEADER {
+            return Err(ReadError::Damaged(format!(
+                "a frame at byte {offset} of a journal of {end} bytes"
+            )));
+        }
+        let mut bytes = [0u8; CHECKPOINT_HEADER];
+        self.journal
+            .read_exact_at(&mut bytes[..available], offset)
+            .map_err(self.io(JOURNAL))?;
+        Header::parse(&bytes[..available], offset, end).map_err(ReadError::Damaged)
+    }
+
+    /// The body of a frame whose header was read.
+    fn body(&self, header: &Header) -> Result<Vec<u8>, ReadError> {
+        let mut body = vec![0u8; header.len];
+        self.journal
+            .read_exact_at(&mut body, header.body)
+            .map_err(self.io(JOURNAL))?;
+        Ok(body)
     }
 
     /// Entry `index` of a log of `size` committed entries (`None` past it).
@@ -532,46 +818,39 @@ impl LogFiles {
         if index >= size {
             return Ok(None);
         }
-        let total = self.committed().entry_bytes;
-        let (start, end) = if index == 0 {
-            (
-                0,
-                read_u64(&self.entries_index, 0).map_err(self.io(ENTRIES_INDEX))?,
-            )
-        } else {
-            let mut both = [0u8; 16];
-            self.entries_index
-                .read_exact_at(&mut both, (index - 1) * 8)
-                .map_err(self.io(ENTRIES_INDEX))?;
-            (le(&both[..8]), le(&both[8..]))
-        };
-        if start > end || end > total || end - start > crate::MAX_ENTRY_LEN as u64 {
+        let offset = read_u64(&self.entries_index, index * 8).map_err(self.io(ENTRIES_INDEX))?;
+        let header = self.header(offset, self.committed().journal_bytes)?;
+        if header.kind != ENTRY_FRAME {
             return Err(ReadError::Damaged(format!(
-                "the index places entry {index} at bytes {start}..{end} of {total}"
+                "the index places entry {index} at byte {offset}, which is not an entry's frame"
             )));
         }
-        let mut entry = vec![0u8; (end - start) as usize];
-        self.entries
-            .read_exact_at(&mut entry, start)
-            .map_err(self.io(ENTRIES))?;
-        Ok(Some(entry))
+        self.body(&header).map(Some)
     }
 
     /// The entries `first..size` in order, read sequentially.
     pub(crate) fn entries_from(&self, first: u64, size: u64) -> Result<EntryReader, ReadError> {
-        let start = if first == 0 || first >= size {
-            0
+        let (start, end) = if first >= size {
+            (0, 0)
         } else {
-            read_u64(&self.entries_index, (first - 1) * 8).map_err(self.io(ENTRIES_INDEX))?
+            (
+                read_u64(&self.entries_index, first * 8).map_err(self.io(ENTRIES_INDEX))?,
+                self.committed().journal_bytes,
+            )
         };
         Ok(EntryReader {
-            index: sequential(&self.path(ENTRIES_INDEX), first * 8)
-                .map_err(self.io(ENTRIES_INDEX))?,
-            data: sequential(&self.path(ENTRIES), start).map_err(self.io(ENTRIES))?,
-            next: first,
-            size,
+            frames: self.frames(start, end)?,
+            left: size.saturating_sub(first),
+        })
+    }
+
+    /// The frames of the journal from `start` (a frame's offset) to `end`, read in order.
+    pub(crate) fn frames(&self, start: u64, end: u64) -> Result<FrameReader, ReadError> {
+        Ok(FrameReader {
+            reader: sequential(&self.path(JOURNAL), start).map_err(self.io(JOURNAL))?,
             at: start,
-            dir: self.dir.clone(),
+            end,
+            path: self.path(JOURNAL),
         })
     }
 
@@ -597,28 +876,16 @@ impl LogFiles {
 
     /// The checkpoint at `position` (0: the oldest): its tree size and note.
     pub(crate) fn checkpoint(&self, position: u64) -> Result<(u64, String), ReadError> {
-        let (size, end) = self
+        let (size, offset) = self
             .checkpoint_record(position)
             .map_err(self.io(CHECKPOINTS_INDEX))?;
-        let start = if position == 0 {
-            0
-        } else {
-            self.checkpoint_record(position - 1)
-                .map_err(self.io(CHECKPOINTS_INDEX))?
-                .1
-        };
-        let total = self.committed().checkpoint_bytes;
-        // Every checkpoint the store signs fits the high-water mark's slot (checked at open).
-        if start > end || end > total || end - start > crate::high_water::MAX_NOTE_LEN as u64 {
+        let header = self.header(offset, self.committed().journal_bytes)?;
+        if header.kind != CHECKPOINT_FRAME || header.size != size {
             return Err(ReadError::Damaged(format!(
-                "the index places checkpoint {position} at bytes {start}..{end} of {total}"
+                "the index places checkpoint {position} (of size {size}) at byte {offset}, which is not its frame"
             )));
         }
-        let mut note = vec![0u8; (end - start) as usize];
-        self.checkpoints
-            .read_exact_at(&mut note, start)
-            .map_err(self.io(CHECKPOINTS))?;
-        let note = String::from_utf8(note)
+        let note = String::from_utf8(self.body(&header)?)
             .map_err(|_| ReadError::Damaged(format!("checkpoint {position} is not UTF-8")))?;
         Ok((size, note))
     }
@@ -662,48 +929,210 @@ fn sequential(path: &Path, offset: u64) -> std::io::Result<BufReader<File>> {
     Ok(BufReader::with_capacity(LOG_READ_BUFFER, file))
 }
 
+/// Frames of the journal, read in order up to an end (see [`LogFiles::frames`]); each with
+/// the offset it starts at. The first error ends it.
+pub(crate) struct FrameReader {
+    reader: BufReader<File>,
+    at: u64,
+    end: u64,
+    path: PathBuf,
+}
+
+impl FrameReader {
+    fn read(&mut self) -> Result<(u64, Frame), ReadError> {
+        let offset = self.at;
+        let io = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| ReadError::Io { path, source }
+        };
+        let available = (self.end - offset).min(CHECKPOINT_HEADER as u64) as usize;
+        if available < ENTRY_HEADER {
+            return Err(ReadError::Damaged(format!(
+                "the journal ends inside the frame at byte {offset}"
+            )));
+        }
+        let mut bytes = [0u8; CHECKPOINT_HEADER];
+        self.reader
+            .read_exact(&mut bytes[..ENTRY_HEADER])
+            .map_err(io(&self.path))?;
+        if bytes[0] == CHECKPOINT_FRAME && available == CHECKPOINT_HEADER {
+            self.reader
+                .read_exact(&mut bytes[ENTRY_HEADER..])
+                .map_err(io(&self.path))?;
+        }
+        let header =
+            Header::parse(&bytes[..available], offset, self.end).map_err(ReadError::Damaged)?;
+        let mut body = vec![0u8; header.len];
+        self.reader.read_exact(&mut body).map_err(io(&self.path))?;
+        self.at = header.body + header.len as u64;
+        let frame = match header.kind {
+            ENTRY_FRAME => Frame::Entry(body),
+            _ => Frame::Checkpoint(
+                header.size,
+                String::from_utf8(body).map_err(|_| {
+                    ReadError::Damaged(format!("the checkpoint at byte {offset} is not UTF-8"))
+                })?,
+            ),
+        };
+        Ok((offset, frame))
+    }
+}
+
+impl Iterator for FrameReader {
+    type Item = Result<(u64, Frame), ReadError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.at >= self.end {
+            return None;
+        }
+        let frame = self.read();
+        if frame.is_err() {
+            self.at = self.end;
+        }
+        Some(frame)
+    }
+}
+
 /// Committed entries, read in order (see [`LogFiles::entries_from`]).
 pub(crate) struct EntryReader {
-    index: BufReader<File>,
-    data: BufReader<File>,
-    next: u64,
-    size: u64,
-    at: u64,
-    dir: PathBuf,
+    frames: FrameReader,
+    left: u64,
 }
 
 impl Iterator for EntryReader {
     type Item = Result<Vec<u8>, ReadError>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        if self.next >= self.size {
-            return None;
+        while self.left > 0 {
+            match self.frames.next() {
+                None => {
+                    self.left = 0;
+                    return Some(Err(ReadError::Damaged(
+                        "the journal ends before the last committed entry".into(),
+                    )));
+                }
+                Some(Err(e)) => {
+                    self.left = 0;
+                    return Some(Err(e));
+                }
+                Some(Ok((_, Frame::Entry(entry)))) => {
+                    self.left -= 1;
+                    return Some(Ok(entry));
+                }
+                Some(Ok((_, Frame::Checkpoint(..)))) => {}
+            }
         }
-        let index = self.next;
-        self.next += 1;
-        let io = |name: &str| {
-            let path = self.dir.join(name);
-            move |source| ReadError::Io { path, source }
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+    use streha_audit::{Frontier, leaf_hash};
+
+    use super::*;
+
+    /// Appends `batches` (entry counts) as the store does, syncing the indexes after the
+    /// batches `sync_after` lists; returns what sled would hold.
+    fn write_log(files: &LogFiles, batches: &[usize], sync_after: &[bool]) -> Recorded {
+        let mut frontier = Frontier::new();
+        for (number, &count) in batches.iter().enumerate() {
+            let mut pending = Pending::new(files.committed());
+            for _ in 0..count {
+                let entry = frontier.size().to_le_bytes().repeat(1 + number % 5);
+                for (level, _, hash) in frontier.append(leaf_hash(&entry)) {
+                    pending.push_node(level, &hash);
+                }
+                pending.push_entry(&entry);
+            }
+            let note = format!("note at {}\n", frontier.size());
+            pending.push_checkpoint(frontier.size(), &note);
+            let mut recorded = files.append(&pending).unwrap();
+            if sync_after.get(number).copied().unwrap_or(false) {
+                files.sync_indexes().unwrap();
+                recorded = Recorded::synced(recorded.log);
+            }
+            files.set_recorded(recorded);
+        }
+        files.recorded()
+    }
+
+    fn contents(dir: &Path) -> Vec<(String, Vec<u8>)> {
+        Lengths::default()
+            .file_lengths()
+            .into_iter()
+            .map(|(name, _)| {
+                let bytes = std::fs::read(dir.join(LOG_DIR).join(&name)).unwrap();
+                (name, bytes)
+            })
+            .collect()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(32))]
+
+        /// Whatever a crash leaves of the indexes past their last sync (cut anywhere, grown
+        /// with garbage, overwritten), the rebuild at open makes them byte for byte what
+        /// they were, and leaves the journal as it was.
+        #[test]
+        fn indexes_past_their_last_sync_are_rebuilt_byte_for_byte(
+            batches in proptest::collection::vec(1usize..300, 1..12),
+            sync_after in proptest::collection::vec(any::<bool>(), 12),
+            damage in proptest::collection::vec((0usize..ROWS + 2, any::<u16>(), 0u8..3), 0..6),
+        ) {
+            let dir = tempfile::tempdir().unwrap();
+            let recorded = {
+                let files = LogFiles::open(dir.path(), Recorded::default()).unwrap();
+                write_log(&files, &batches, &sync_after)
+            };
+            let before = contents(dir.path());
+            let synced = recorded.indexes.index_lengths();
+            for (file, at, how) in damage {
+                let (name, synced_len) = &synced[file];
+                let path = dir.path().join(LOG_DIR).join(name);
+                let len = std::fs::metadata(&path).unwrap().len();
+                let handle = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+                // Only past the last sync: before it, the file is durable.
+                let span = len.saturating_sub(*synced_len);
+                match how {
+                    0 => handle.set_len(synced_len + u64::from(at) % (span + 1)).unwrap(),
+                    1 => handle.write_all_at(&[0xA5; 40], len + u64::from(at) % 64).unwrap(),
+                    _ if span > 0 => {
+                        let offset = synced_len + u64::from(at) % span;
+                        handle.write_all_at(&[0x5A], offset).unwrap();
+                    }
+                    _ => {}
+                }
+            }
+            let files = LogFiles::open(dir.path(), recorded).unwrap();
+            files.rebuild_indexes().unwrap();
+            prop_assert_eq!(contents(dir.path()), before);
+        }
+    }
+
+    /// A recorded value whose indexes reach past the log is malformed, not trusted.
+    #[test]
+    fn recorded_lengths_round_trip_and_indexes_past_the_log_are_refused() {
+        let log = Lengths {
+            size: 10,
+            journal_bytes: 900,
+            checkpoints: 3,
         };
-        let mut word = [0u8; 8];
-        if let Err(e) = self.index.read_exact(&mut word) {
-            self.next = self.size;
-            return Some(Err(io(ENTRIES_INDEX)(e)));
-        }
-        let end = u64::from_le_bytes(word);
-        if end < self.at || end - self.at > crate::MAX_ENTRY_LEN as u64 {
-            self.next = self.size;
-            return Some(Err(ReadError::Damaged(format!(
-                "the index places entry {index} at bytes {}..{end}",
-                self.at
-            ))));
-        }
-        let mut entry = vec![0u8; (end - self.at) as usize];
-        if let Err(e) = self.data.read_exact(&mut entry) {
-            self.next = self.size;
-            return Some(Err(io(ENTRIES)(e)));
-        }
-        self.at = end;
-        Some(Ok(entry))
+        let recorded = Recorded {
+            log,
+            indexes: Lengths {
+                size: 4,
+                journal_bytes: 300,
+                checkpoints: 1,
+            },
+        };
+        assert_eq!(Recorded::decode(&recorded.encode()), Some(recorded));
+        let backwards = Recorded {
+            log: recorded.indexes,
+            indexes: log,
+        };
+        assert_eq!(Recorded::decode(&backwards.encode()), None);
+        assert_eq!(Recorded::decode(&[0; 32]), None);
     }
 }

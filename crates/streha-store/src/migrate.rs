@@ -18,7 +18,7 @@ use streha_audit::{Frontier, leaf_hash};
 use crate::StoreError;
 use crate::durability::Durability;
 use crate::keys::{self, META_FORMAT, META_LOG};
-use crate::logfiles::{Lengths, LogFiles, Pending};
+use crate::logfiles::{Lengths, LogFiles, Pending, Recorded};
 
 /// Entries copied per write while migrating, and old keys removed per sled batch after it:
 /// bounds the memory a migration holds (at most this many entries of
@@ -57,7 +57,7 @@ pub(crate) fn from_format_2(
     };
     tracing::info!(path = %path.display(), size, "moving the audit log out of sled (storage format 2 to 3)");
     // Whatever an interrupted migration wrote goes first: the files start empty.
-    let log = LogFiles::open(path, Lengths::default())?;
+    let log = LogFiles::open(path, Recorded::default())?;
     log.truncate_to(Lengths::default())?;
 
     let mut frontier = Frontier::new();
@@ -111,7 +111,7 @@ pub(crate) fn from_format_2(
     log.sync_all()?;
 
     let mut batch = sled::Batch::default();
-    batch.insert(META_LOG, &lengths.encode());
+    batch.insert(META_LOG, Recorded::synced(lengths).encode());
     batch.insert(META_FORMAT, &keys::FORMAT.to_be_bytes());
     tree.apply_batch(batch).map_err(db_err)?;
     db.flush().map_err(db_err)?;
@@ -324,7 +324,7 @@ mod tests {
         let reference = write_format_2(dir.path(), &BATCHES);
         let log = dir.path().join(crate::LOG_DIR);
         std::fs::create_dir(&log).unwrap();
-        for name in ["entries", "entries.idx", "tiles.0", "checkpoints"] {
+        for name in ["journal", "entries.idx", "tiles.0", "checkpoints.idx"] {
             std::fs::write(log.join(name), vec![0xA5; 1000]).unwrap();
         }
         let store = Store::open(dir.path(), ORIGIN, signer()).unwrap();

@@ -352,7 +352,7 @@ mod tests {
     use streha_audit::{Frontier, MemoryTree, consistency_proof, inclusion_proof, leaf_hash};
 
     use super::*;
-    use crate::logfiles::{Lengths, Pending};
+    use crate::logfiles::{Pending, Recorded};
 
     /// Log files holding `size` entries and their hashes, written in batches of the given
     /// sizes, like the store does; the filled tiles go to `cache`.
@@ -362,7 +362,7 @@ mod tests {
         cache: &TileCache,
     ) -> (tempfile::TempDir, LogFiles, Tail, MemoryTree) {
         let dir = tempfile::tempdir().unwrap();
-        let files = LogFiles::open(dir.path(), Lengths::default()).unwrap();
+        let files = LogFiles::open(dir.path(), Recorded::default()).unwrap();
         let mut frontier = Frontier::new();
         let mut memory = MemoryTree::new();
         let mut tail = Tail::default();
@@ -381,8 +381,8 @@ mod tests {
                 }
             }
             pending.push_checkpoint(frontier.size(), "note");
-            files.append(&pending).unwrap();
-            files.set_committed(pending.lengths());
+            let recorded = files.append(&pending).unwrap();
+            files.set_recorded(recorded);
             let filled;
             (tail, filled) = writer.finish();
             for (row, tile, interior) in filled {
@@ -495,7 +495,7 @@ mod tests {
         let (_dir, _files, tail, memory) = build(size, 50, &TileCache::default());
         // Log files with nothing in them: only the tail is left to answer from.
         let empty = tempfile::tempdir().unwrap();
-        let nothing = LogFiles::open(empty.path(), Lengths::default()).unwrap();
+        let nothing = LogFiles::open(empty.path(), Recorded::default()).unwrap();
         let tiles = TileNodes {
             files: &nothing,
             size,

@@ -259,6 +259,8 @@ fn a_tampered_tile_is_detected_on_reopen() {
         tx.append(format!("entry {n}").into_bytes());
     }
     store.commit(tx).unwrap();
+    // Synced, so that the tile is kept at open, not rebuilt from the journal.
+    store.sync_log_indexes().unwrap();
     drop(store);
     {
         // Overwrite the root of the first 256 entries (the first hash of row 1; storage
@@ -334,18 +336,26 @@ fn checkpoints_are_read_a_page_at_a_time() {
     assert!(store.checkpoints_after(u64::MAX, 100).unwrap().is_empty());
 }
 
-/// The log files of storage format 3 (`log/` in the data directory).
-const LOG_FILES: [&str; 6] = [
-    "entries",
+/// The log files of storage format 3 (`log/` in the data directory): the journal, then its
+/// indexes.
+const LOG_FILES: [&str; 5] = [
+    "journal",
     "entries.idx",
     "tiles.0",
     "tiles.1",
-    "checkpoints",
     "checkpoints.idx",
 ];
 
-/// A store of 300 entries in 30 batches, closed; its root.
+/// A store of 300 entries in 30 batches, its indexes synced, closed; its root.
 fn closed_store(dir: &std::path::Path) -> streha_audit::Hash {
+    let root = crashed_store(dir);
+    open(dir).sync_log_indexes().expect("sync the indexes");
+    root
+}
+
+/// A store of 300 entries in 30 batches, dropped without syncing its indexes (as a crash
+/// leaves it: they are far below `INDEX_SYNC_BYTES`); its root.
+fn crashed_store(dir: &std::path::Path) -> streha_audit::Hash {
     let store = open(dir);
     for batch in 0..30u32 {
         let mut tx = Transaction::new();
@@ -390,9 +400,9 @@ fn log_files_longer_than_recorded_are_truncated_back() {
     assert_eq!(store.checkpoints().unwrap().len(), 31);
 }
 
-/// A log file shorter than its recorded length lost acknowledged data: refused, naming the
-/// file, never repaired. (Failed before the check: the store opened and served a shorter
-/// or unreadable log.)
+/// A log file shorter than its recorded length (the journal: at the last commit; an index:
+/// at its last sync) lost acknowledged data: refused, naming the file, never repaired.
+/// (Failed before the check: the store opened and served a shorter or unreadable log.)
 #[test]
 fn a_log_file_shorter_than_recorded_is_refused() {
     for name in LOG_FILES {
@@ -442,7 +452,8 @@ fn an_index_that_disagrees_with_its_data_is_refused() {
 }
 
 /// Damage inside an index (not its last record) is found when the entry is read: an error,
-/// never other bytes and never a panic.
+/// never other bytes and never a panic. What reads the journal in order (the root, a bundle)
+/// does not use the index, and is right.
 #[test]
 fn a_damaged_entry_offset_is_an_error_when_read() {
     use std::os::unix::fs::FileExt as _;
@@ -451,12 +462,13 @@ fn a_damaged_entry_offset_is_an_error_when_read() {
     let path = dir.path().join("log").join("entries.idx");
     let file = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
     file.write_all_at(&u64::MAX.to_le_bytes(), 8 * 10).unwrap();
+    file.write_all_at(&1u64.to_le_bytes(), 8 * 20).unwrap();
     let store = open(dir.path());
     assert!(matches!(store.entry(10), Err(StoreError::Corrupt { .. })));
-    assert!(matches!(store.entry(11), Err(StoreError::Corrupt { .. })));
-    assert!(store.entry(12).is_ok());
-    assert!(store.recompute_root().is_err());
-    assert!(store.export_bundle().is_err());
+    assert!(matches!(store.entry(20), Err(StoreError::Corrupt { .. })));
+    assert!(store.entry(11).is_ok());
+    assert_eq!(store.recompute_root().unwrap(), store.root());
+    assert_eq!(store.export_bundle().unwrap().entries.len(), 300);
 }
 
 fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
@@ -519,4 +531,148 @@ fn a_rolled_back_sled_leaves_the_log_files_whole() {
         "{err}"
     );
     assert_eq!(lengths(&image), before, "the log files are untouched");
+}
+
+/// What a store answers about its log: size, root, every entry, every checkpoint, a proof
+/// of every 37th entry and a consistency proof from every 50th size.
+fn log_answers(store: &Store) -> Vec<String> {
+    let size = store.tree_size();
+    let mut out = vec![format!("{size} {:?}", store.root())];
+    for index in 0..size {
+        out.push(format!("{:?}", store.entry(index).unwrap()));
+    }
+    out.extend(store.checkpoints().unwrap());
+    for index in (0..size).step_by(37) {
+        out.push(format!("{:?}", store.inclusion_proof(index, size).unwrap()));
+    }
+    for old in (1..size).step_by(50) {
+        out.push(format!("{:?}", store.consistency_proof(old, size).unwrap()));
+    }
+    out
+}
+
+fn set_len(path: &std::path::Path, len: u64) {
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(path)
+        .unwrap()
+        .set_len(len)
+        .unwrap();
+}
+
+/// The indexes are synced only every `INDEX_SYNC_BYTES` of journal: after a crash, what they
+/// hold past their last sync may be lost, cut short or stale. The store rebuilds them from
+/// the journal at open and answers exactly as before. (Refused as `LogFileShort` before the
+/// indexes were derived from a journal.)
+#[test]
+fn indexes_lost_after_their_last_sync_are_rebuilt_from_the_journal() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = crashed_store(dir.path());
+    let before = log_answers(&open(dir.path()));
+    assert_eq!(before.len(), 1 + 300 + 30 + 9 + 6);
+    let log = dir.path().join("log");
+    // Lost entirely, cut short, or overwritten with garbage: every index.
+    set_len(&log.join("entries.idx"), 0);
+    set_len(&log.join("tiles.0"), 32 * 7 + 5);
+    std::fs::write(log.join("tiles.1"), [0xAB; 32]).unwrap();
+    std::fs::write(log.join("checkpoints.idx"), vec![0xFF; 16 * 40]).unwrap();
+    let store = open(dir.path());
+    assert_eq!(store.root(), root);
+    assert_eq!(log_answers(&store), before);
+    // It goes on like any store, and reopens the same.
+    append_one(&store, b"after");
+    let after = log_answers(&store);
+    drop(store);
+    assert_eq!(log_answers(&open(dir.path())), after);
+}
+
+/// The indexes synced once and then appended to: what is past that sync is rebuilt, across
+/// a tile boundary (row 1's first hash completes after the sync); what is before it is kept.
+#[test]
+fn indexes_past_a_sync_are_rebuilt_and_those_before_it_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let mut tx = Transaction::new();
+    for n in 0..200u32 {
+        tx.append(format!("early {n}").into_bytes());
+    }
+    store.commit(tx).unwrap();
+    store.sync_log_indexes().unwrap();
+    let log = dir.path().join("log");
+    let synced: Vec<u64> = LOG_FILES
+        .iter()
+        .map(|name| std::fs::metadata(log.join(name)).unwrap().len())
+        .collect();
+    for n in 0..150u8 {
+        append_one(&store, &[n; 3]);
+    }
+    let before = log_answers(&store);
+    drop(store);
+    assert_eq!(std::fs::metadata(log.join("tiles.1")).unwrap().len(), 32);
+    // The indexes as they were at their sync: what was appended since is gone from them.
+    for (name, len) in LOG_FILES.iter().zip(&synced).skip(1) {
+        set_len(&log.join(name), *len);
+    }
+    assert_eq!(log_answers(&open(dir.path())), before);
+    // Shorter than at their sync is damage, refused.
+    set_len(&log.join("entries.idx"), synced[1] - 8);
+    let err = Store::open(dir.path(), ORIGIN, signer()).unwrap_err();
+    assert!(
+        matches!(&err, StoreError::LogFileShort { recorded, .. } if *recorded == synced[1]),
+        "{err}"
+    );
+}
+
+/// A batch syncs the indexes on its own once `INDEX_SYNC_BYTES` of journal are past their
+/// last sync, and records it: an index then cut short is refused at open, though the store
+/// was never closed. (Without the batch's sync, the cut index is rebuilt and the store
+/// opens.)
+#[test]
+fn a_batch_syncs_the_indexes_after_index_sync_bytes_of_journal() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let entry_len = 4000usize;
+    let per_batch = 100usize;
+    let batches = (streha_store::INDEX_SYNC_BYTES as usize).div_ceil(entry_len * per_batch) + 1;
+    for batch in 0..batches {
+        let mut tx = Transaction::new();
+        for k in 0..per_batch {
+            tx.append(vec![(batch * per_batch + k) as u8; entry_len]);
+        }
+        store.commit(tx).unwrap();
+    }
+    drop(store);
+    let index = dir.path().join("log").join("entries.idx");
+    set_len(&index, 8);
+    let err = Store::open(dir.path(), ORIGIN, signer()).unwrap_err();
+    assert!(
+        matches!(&err, StoreError::LogFileShort { file, .. } if file == &index),
+        "{err}"
+    );
+}
+
+/// The journal past the indexes' last sync is read frame by frame to rebuild them: a frame
+/// that does not parse, or frames that do not add up to the recorded lengths, are refused
+/// as damage to the journal, never skipped.
+#[test]
+fn a_damaged_journal_past_the_indexes_last_sync_is_refused() {
+    use std::os::unix::fs::FileExt as _;
+    // (offset from the start, the byte written there): the first frame's kind, the first
+    // frame's length (so that it swallows the next frames).
+    for (offset, byte) in [(0u64, 0x07u8), (1, 0x30)] {
+        let dir = tempfile::tempdir().unwrap();
+        crashed_store(dir.path());
+        let journal = dir.path().join("log").join("journal");
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&journal)
+            .unwrap();
+        file.write_all_at(&[byte], offset).unwrap();
+        let err = Store::open(dir.path(), ORIGIN, signer()).unwrap_err();
+        assert!(
+            matches!(&err, StoreError::LogJournal { file, .. } if file == &journal),
+            "byte {offset}: {err}"
+        );
+        assert!(err.is_integrity(), "{err}");
+    }
 }
