@@ -5,7 +5,10 @@
 //! removes the previous commit's, every other one large enough for a file of its own and the
 //! others inline in the batch (`INLINE_BODY_MAX`): after every crash no reference is left
 //! without its file (the store opens), no file without a reference (orphans are
-//! collected), and every acknowledged body of either kind is there.
+//! collected), and every acknowledged body of either kind is there. Entries are large enough
+//! that the rounds go on until the log's journal has passed `INDEX_SYNC_BYTES` twice: the
+//! kills then hit batches that sync the log's indexes and batches past their last sync,
+//! which every reopen rebuilds from the journal.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
@@ -38,8 +41,13 @@ fn body(round: u32, thread: u32, n: u32) -> Vec<u8> {
     body
 }
 
+/// Bytes of every entry: a few MiB of journal per second of committing.
+const ENTRY_LEN: usize = 8 * 1024;
+
 fn entry_text(round: u32, thread: u32, n: u32, k: u32) -> Vec<u8> {
-    format!("round {round} thread {thread} commit {n} entry {k}").into_bytes()
+    let mut entry = format!("round {round} thread {thread} commit {n} entry {k} ").into_bytes();
+    entry.resize(ENTRY_LEN, b'.');
+    entry
 }
 
 /// The child side: runs only when the parent re-executes this test binary with the env var.
@@ -122,7 +130,17 @@ fn acknowledged_batches_survive_sigkill() {
     let mut rng = 0x5eed_u64;
     let mut total_acks = 0usize;
 
-    for round in 0..6u32 {
+    let journal = dir.path().join(streha_store::LOG_DIR).join("journal");
+    for round in 0u32.. {
+        let journal_len = std::fs::metadata(&journal).map_or(0, |m| m.len());
+        if round >= 6 && journal_len > 2 * streha_store::INDEX_SYNC_BYTES {
+            eprintln!("{round} rounds, {journal_len} bytes of journal");
+            break;
+        }
+        assert!(
+            round < 60,
+            "the journal reached only {journal_len} bytes in {round} rounds"
+        );
         let mut child = Command::new(&exe)
             .args(["--exact", "crash_child", "--nocapture", "--test-threads=1"])
             .env(CHILD_ENV, dir.path())
