@@ -1111,6 +1111,71 @@ mod tests {
         }
     }
 
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        /// Whatever bytes the journal holds past the indexes' last sync (damage, or a sled
+        /// record that does not match the files), the rebuild answers rebuilt or
+        /// `LogJournal`/`LogIndex` — never a panic, never indexes that disagree with what
+        /// sled recorded.
+        #[test]
+        fn any_journal_bytes_past_the_last_sync_are_rebuilt_or_refused(
+            synced_batches in proptest::collection::vec(1usize..20, 0..4),
+            tail in proptest::collection::vec(any::<u8>(), 0..600),
+            claimed in (0u64..40, 0u64..40),
+            frames_of_the_log in proptest::collection::vec(1usize..20, 0..4),
+            keep_real_frames in any::<bool>(),
+        ) {
+            let dir = tempfile::tempdir().unwrap();
+            // The log as synced, and the same log with more batches, never synced.
+            let synced = {
+                let files = LogFiles::open(dir.path(), Recorded::default()).unwrap();
+                write_log(&files, &synced_batches, &vec![true; synced_batches.len()])
+            };
+            let longer = tempfile::tempdir().unwrap();
+            let real = {
+                let all_batches = [&synced_batches[..], &frames_of_the_log[..]].concat();
+                let files = LogFiles::open(longer.path(), Recorded::default()).unwrap();
+                let recorded = write_log(&files, &all_batches, &[]);
+                let journal = std::fs::read(longer.path().join(LOG_DIR).join(JOURNAL)).unwrap();
+                (recorded, journal)
+            };
+            let (real_recorded, real_journal) = real;
+            let path = dir.path().join(LOG_DIR).join(JOURNAL);
+            let mut journal = real_journal[..synced.log.journal_bytes as usize].to_vec();
+            let log = if keep_real_frames {
+                journal = real_journal.clone();
+                journal.extend_from_slice(&tail);
+                real_recorded.log
+            } else {
+                journal.extend_from_slice(&tail);
+                Lengths {
+                    size: synced.log.size + claimed.0,
+                    journal_bytes: journal.len() as u64,
+                    checkpoints: synced.log.checkpoints + claimed.1,
+                }
+            };
+            std::fs::write(&path, &journal).unwrap();
+            let recorded = Recorded { log, indexes: synced.log };
+            let files = LogFiles::open(dir.path(), recorded).unwrap();
+            match files.rebuild_indexes() {
+                Ok(()) => {
+                    // Rebuilt: the indexes reach exactly what sled recorded.
+                    for (name, len) in log.index_lengths() {
+                        let found = std::fs::metadata(dir.path().join(LOG_DIR).join(&name)).unwrap().len();
+                        prop_assert_eq!(found, len, "{}", name);
+                    }
+                    if log.checkpoints > 0 {
+                        let (size, _) = files.checkpoint(log.checkpoints - 1).unwrap();
+                        prop_assert_eq!(size, log.size);
+                    }
+                }
+                Err(StoreError::LogJournal { .. } | StoreError::LogIndex { .. }) => {}
+                Err(other) => prop_assert!(false, "unexpected error: {other}"),
+            }
+        }
+    }
+
     /// A recorded value whose indexes reach past the log is malformed, not trusted.
     #[test]
     fn recorded_lengths_round_trip_and_indexes_past_the_log_are_refused() {
