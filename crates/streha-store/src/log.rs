@@ -479,6 +479,19 @@ impl Store {
         self.failed.load(Ordering::Acquire)
     }
 
+    /// Marks the store failed for good after `what` went wrong (what is on disk is unknown
+    /// until it is reopened), with a log line; returns the error's text for the callers.
+    fn fail(&self, what: &str, error: &StoreError) -> String {
+        self.failed.store(true, Ordering::Release);
+        let detail = error.to_string();
+        tracing::error!(
+            path = %self.path.display(),
+            error = %detail,
+            "{what}; the store serves nothing more"
+        );
+        detail
+    }
+
     fn call_failure_hook(&self) {
         if let Some(hook) = self.failure_hook.get() {
             hook();
@@ -751,13 +764,7 @@ impl Store {
                     // sled is untouched, but the files hold bytes of a batch that failed,
                     // and a failed `fdatasync` leaves the page cache untrustworthy: the
                     // store stops and is reopened from disk, as after any failed commit.
-                    self.failed.store(true, Ordering::Release);
-                    let detail = e.to_string();
-                    tracing::error!(
-                        path = %self.path.display(),
-                        error = %detail,
-                        "the log files could not be appended to; the store serves nothing more"
-                    );
+                    let detail = self.fail("the log files could not be appended to", &e);
                     for (ticket, _, _) in accepted {
                         results.push((ticket, Err(StoreError::CommitFailed(detail.clone()))));
                     }
@@ -786,14 +793,8 @@ impl Store {
             // sled applies a batch all or nothing in memory, but may have written part of
             // it, and may write the rest later: the outcome is unknown until the store is
             // reopened from disk. Stop serving before anyone can read the batch.
-            self.failed.store(true, Ordering::Release);
+            let detail = self.fail("a commit could not be made durable", &e);
             drop(gate);
-            let detail = e.to_string();
-            tracing::error!(
-                path = %self.path.display(),
-                error = %detail,
-                "a commit could not be made durable; the store serves nothing more"
-            );
             for (ticket, _, _) in accepted {
                 results.push((ticket, Err(StoreError::CommitFailed(detail.clone()))));
             }
@@ -938,13 +939,7 @@ impl Store {
                 .and_then(|_| self.durability.sync())
         });
         if let Err(e) = durable {
-            self.failed.store(true, Ordering::Release);
-            let detail = e.to_string();
-            tracing::error!(
-                path = %self.path.display(),
-                error = %detail,
-                "the log's indexes could not be made durable; the store serves nothing more"
-            );
+            let detail = self.fail("the log's indexes could not be made durable", &e);
             self.call_failure_hook();
             return Err(StoreError::CommitFailed(detail));
         }

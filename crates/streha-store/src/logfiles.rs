@@ -322,17 +322,15 @@ impl Header {
     /// Parses the header of the frame at `offset` from `bytes` (at least [`ENTRY_HEADER`]
     /// bytes, [`CHECKPOINT_HEADER`] for a checkpoint), the journal being `end` bytes long.
     fn parse(bytes: &[u8], offset: u64, end: u64) -> Result<Self, String> {
-        let kind = bytes[0];
+        let cut = || format!("the frame at byte {offset} is cut short");
+        let (&kind, rest) = bytes.split_first().ok_or_else(cut)?;
         let mut word = [0u8; 4];
-        word.copy_from_slice(&bytes[1..5]);
+        word.copy_from_slice(rest.get(..4).ok_or_else(cut)?);
         let len = u32::from_le_bytes(word) as usize;
         let (header, size, limit) = match kind {
             ENTRY_FRAME => (ENTRY_HEADER, 0, crate::MAX_ENTRY_LEN),
             CHECKPOINT_FRAME => {
-                let size = bytes
-                    .get(5..13)
-                    .map(le)
-                    .ok_or_else(|| format!("the checkpoint frame at byte {offset} is cut short"))?;
+                let size = bytes.get(5..13).map(le).ok_or_else(cut)?;
                 (CHECKPOINT_HEADER, size, MAX_NOTE_LEN)
             }
             other => {
