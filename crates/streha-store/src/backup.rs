@@ -1014,8 +1014,15 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let live = dir.path().join("live");
         let store = std::sync::Arc::new(filled(&live, 9));
-        let entries = live.join(crate::LOG_DIR).join("journal");
-        let before = std::fs::metadata(&entries).unwrap().len();
+        let journal = live.join(crate::LOG_DIR).join("journal");
+        // The committed journal; zeros follow it on disk (`JOURNAL_ZERO_FILL`).
+        let before = store.log.committed().journal_bytes;
+        let appended = || {
+            use std::os::unix::fs::FileExt as _;
+            let mut kind = [0u8];
+            let file = std::fs::File::open(&journal).unwrap();
+            file.read_at(&mut kind, before).unwrap() == 1 && kind[0] != 0
+        };
         let backup = dir.path().join("b");
         let mut committer = None;
         let summary = store
@@ -1029,7 +1036,7 @@ mod tests {
                 }));
                 // The batch appends its entry (and syncs it) before it waits for the gate.
                 let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
-                while std::fs::metadata(&entries).unwrap().len() == before {
+                while !appended() {
                     assert!(
                         std::time::Instant::now() < deadline,
                         "the commit never appended"

@@ -60,7 +60,7 @@ pub use crate::log::backup::{
     BackupSummary, MAX_BACKUP_KEY_LEN, MAX_BACKUP_VALUE_LEN, inspect_backup,
 };
 pub use crate::log::{Committed, MAX_ENTRY_LEN, Store, StoredCheckpoint};
-pub use crate::logfiles::{INDEX_SYNC_BYTES, LOG_DIR, LOG_READ_BUFFER};
+pub use crate::logfiles::{INDEX_SYNC_BYTES, JOURNAL_ZERO_FILL, LOG_DIR, LOG_READ_BUFFER};
 pub use crate::migrate::MIGRATION_CHUNK;
 pub use crate::tiles::TILE_CACHE_TILES;
 pub use crate::transaction::{Namespace, Transaction};

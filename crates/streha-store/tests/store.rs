@@ -676,3 +676,33 @@ fn a_damaged_journal_past_the_indexes_last_sync_is_refused() {
         assert!(err.is_integrity(), "{err}");
     }
 }
+
+/// A batch that passes the zeros laid down ahead of the journal writes `JOURNAL_ZERO_FILL`
+/// more past its end (so that the next batches' `fdatasync`s do not change the file's
+/// size); they are not part of the log: the store reads up to its committed length, and the
+/// next open cuts them off. (Fails without the zero fill: the journal ends at its last frame.)
+#[test]
+fn zeros_ahead_of_the_journal_are_not_part_of_the_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let journal = dir.path().join("log").join("journal");
+    let store = open(dir.path());
+    append_one(&store, b"first");
+    let bytes = std::fs::read(&journal).unwrap();
+    let end = bytes.iter().rposition(|&b| b != 0).unwrap() as u64 + 1;
+    assert_eq!(bytes.len() as u64, end + streha_store::JOURNAL_ZERO_FILL);
+    // Later batches write over the zeros: the file's size does not change.
+    for n in 0..20u8 {
+        append_one(&store, &[n + 1; 100]);
+    }
+    assert_eq!(
+        std::fs::metadata(&journal).unwrap().len(),
+        bytes.len() as u64
+    );
+    let before = log_answers(&store);
+    drop(store);
+    let store = open(dir.path());
+    assert_eq!(log_answers(&store), before);
+    let reopened = std::fs::read(&journal).unwrap();
+    assert_ne!(reopened.last(), Some(&0), "the zeros were cut off at open");
+    assert!(reopened.len() < bytes.len());
+}
