@@ -55,27 +55,8 @@ use streha_core::{
     DisclosureHeader, Grantor, NotInForce, OfficerId, Purpose, RefusalReason, RepresentativeId,
     Role, SubjectId,
 };
-use streha_crypto::Envelope;
 use streha_wire::ErrorCode;
 use streha_wire::app::{AppRequest, AppResponse};
-
-/// Seals `header` (and an empty record) with `sender`'s agency signing key to the encryption
-/// key of the header's recipient (the shelter's if the recipient is not a member), bypassing
-/// every check of the client library.
-fn seal_raw(federation: &Federation, sender: &str, header: &DisclosureHeader) -> Envelope {
-    let recipient = federation
-        .members
-        .iter()
-        .find(|m| m.id == header.recipient)
-        .unwrap_or_else(|| federation.member(SHELTER));
-    streha_crypto::seal(
-        &federation.member(sender).signing_key,
-        &recipient.encryption_key.public_key(),
-        &header.encode(),
-        &streha_core::Record::new().encode(),
-    )
-    .expect("seal")
-}
 
 /// How a case reaches the node.
 enum Submission {

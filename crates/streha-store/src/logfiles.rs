@@ -731,7 +731,6 @@ impl LogFiles {
     /// Writes [`JOURNAL_ZERO_FILL`] zeros past `end` if the journal's bytes on disk end
     /// before it (not synced here: the append's `fdatasync` covers them).
     fn zero_fill_past(&self, end: u64) -> Result<(), StoreError> {
-        static ZEROS: [u8; 64 * 1024] = [0; 64 * 1024];
         let mut len = lock(&self.journal_len);
         if end <= *len {
             return Ok(());
@@ -955,18 +954,21 @@ impl LogFiles {
     }
 }
 
+/// A run of zeros, written ahead of the journal and compared against its tail.
+static ZEROS: [u8; 64 * 1024] = [0; 64 * 1024];
+
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// Whether `file` holds only zero bytes from `start` to `end`.
 fn only_zeros(file: &File, start: u64, end: u64) -> std::io::Result<bool> {
-    let mut buffer = vec![0u8; 64 * 1024];
+    let mut buffer = vec![0u8; ZEROS.len()];
     let mut at = start;
     while at < end {
         let n = (end - at).min(buffer.len() as u64) as usize;
         file.read_exact_at(&mut buffer[..n], at)?;
-        if buffer[..n].iter().any(|&byte| byte != 0) {
+        if buffer[..n] != ZEROS[..n] {
             return Ok(false);
         }
         at += n as u64;

@@ -775,13 +775,18 @@ pub async fn raw_request(
 }
 
 /// Seals `header` (and an empty record) with `sender`'s agency key to the encryption key of
-/// its recipient (a member), bypassing every check of the client library.
+/// its recipient (the shelter's if the recipient is not a member: a header naming an unknown
+/// agency, which a node must refuse), bypassing every check of the client library.
 pub fn seal_raw(
     federation: &Federation,
     sender: &str,
     header: &streha_core::DisclosureHeader,
 ) -> streha_crypto::Envelope {
-    let recipient = federation.member(header.recipient.as_str());
+    let recipient = federation
+        .members
+        .iter()
+        .find(|m| m.id == header.recipient)
+        .unwrap_or_else(|| federation.member(SHELTER));
     streha_crypto::seal(
         &federation.member(sender).signing_key,
         &recipient.encryption_key.public_key(),
