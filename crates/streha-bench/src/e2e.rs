@@ -33,6 +33,8 @@ struct Agency {
     app_key: ApplicationSecretKey,
     peer: SocketAddr,
     app: SocketAddr,
+    /// `metrics_listen`: where the bench reads the daemon's commit counters.
+    metrics: SocketAddr,
     dir: PathBuf,
 }
 
@@ -48,6 +50,10 @@ pub(crate) struct Federation {
 
 fn free_port() -> Result<SocketAddr> {
     Ok(std::net::UdpSocket::bind("127.0.0.1:0")?.local_addr()?)
+}
+
+fn free_tcp_port() -> Result<SocketAddr> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?)
 }
 
 fn write_secret(path: &Path, text: &str) -> Result<()> {
@@ -93,6 +99,7 @@ impl Federation {
                 app_key: ApplicationSecretKey::generate(),
                 peer: free_port()?,
                 app: free_port()?,
+                metrics: free_tcp_port()?,
                 dir: agency_dir,
             });
         }
@@ -126,11 +133,11 @@ impl Federation {
             std::fs::write(
                 agency.dir.join("node.toml"),
                 format!(
-                    "agency = \"{}\"\nlisten = \"{}\"\napp_listen = \"{}\"\ndata_dir = \"data\"\n\
+                    "agency = \"{}\"\nlisten = \"{}\"\napp_listen = \"{}\"\nmetrics_listen = \"{}\"\ndata_dir = \"data\"\n\
                      roster = \"../roster.note\"\nroster_key = \"../roster.pub\"\nnode_key = \"node.key\"\n\n\
                      [applications]\nbench = \"app.pub\"\n\n[witness]\ninterval_ms = 1000\n\n\
                      [limits]\nretry_initial_ms = 20\nretry_max_ms = 500\nrequest_timeout_ms = 30000\n",
-                    agency.id, agency.peer, agency.app
+                    agency.id, agency.peer, agency.app, agency.metrics
                 ),
             )?;
             daemons.push(spawn_daemon(&agency.dir.join("node.toml"))?);
@@ -241,6 +248,16 @@ impl Federation {
             latencies.extend(task.await.context("load task")??);
         }
         Ok(Sample::new(latencies, started.elapsed()))
+    }
+
+    /// Each daemon's commit counters now (shelter, police), `None` where `/metrics` could
+    /// not be read.
+    pub(crate) async fn commit_counters(&self) -> Vec<Option<crate::commits::CommitCounters>> {
+        let mut counters = Vec::with_capacity(self.agencies.len());
+        for agency in &self.agencies {
+            counters.push(crate::commits::scrape(agency.metrics).await.ok());
+        }
+        counters
     }
 
     /// Resident set of each daemon now, bytes.

@@ -15,6 +15,7 @@
 
 #![forbid(unsafe_code)]
 
+mod commits;
 mod e2e;
 mod floors;
 mod growth;
@@ -93,6 +94,13 @@ struct Args {
     /// Seconds per sample of the sustained load.
     #[arg(long, default_value_t = 10.0)]
     window: f64,
+    /// The most disclosures the sustained load keeps in flight, over the largest
+    /// `--concurrency` application connections (default: four times as many). A safety
+    /// bound, not a load: capped at the concurrency of the closed-loop maximum, an open loop
+    /// holds its rate only while latency stays within the maximum's own (Little's law), so
+    /// a slower hour of the disk reads as the node falling behind.
+    #[arg(long, value_name = "N")]
+    in_flight: Option<usize>,
     /// Instead of the daemons: write this many disclosures' worth of a sending node's keys
     /// into a bare sled database and print this process's RSS as it grows (sled's own
     /// memory, issue 19; see `sled_growth.rs`).
@@ -181,6 +189,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
             args.load > 0.0 && args.load <= 1.0 && args.window > 0.0 && seconds > 0.0,
             "--load must be in (0, 1], --window and --sustained above 0"
         );
+        let concurrency = args.concurrency.iter().copied().max().unwrap_or(1).max(1);
         let plan = sustained::Plan {
             seconds,
             load: args.load,
@@ -188,8 +197,15 @@ async fn run(args: Args) -> anyhow::Result<()> {
             probe_seconds: args.seconds,
             window: args.window,
             size: args.sizes.first().copied().unwrap_or(1024),
-            concurrency: args.concurrency.iter().copied().max().unwrap_or(1).max(1),
+            concurrency,
+            in_flight: args
+                .in_flight
+                .unwrap_or(concurrency.saturating_mul(sustained::IN_FLIGHT_PER_CONNECTION)),
         };
+        anyhow::ensure!(
+            plan.in_flight >= plan.concurrency,
+            "--in-flight must be at least the largest --concurrency ({concurrency})"
+        );
         return sustained::run(&federation, &plan).await;
     }
     println!(

@@ -185,6 +185,49 @@ fn gauge(out: &mut String, name: &str, help: &str, value: u64) {
     );
 }
 
+/// The store's group commits: how many, how long each took to become durable (a
+/// histogram), and the time spent in each synced write — where a slowing disk shows first.
+fn store_commits(out: &mut String, stats: &streha_store::CommitStats) {
+    use std::fmt::Write as _;
+    counter(
+        out,
+        "streha_store_commits_total",
+        "Group commits made durable (each one journal, state and high-water sync).",
+        stats.batches,
+    );
+    counter(
+        out,
+        "streha_store_committed_transactions_total",
+        "Transactions committed in those group commits.",
+        stats.transactions,
+    );
+    let name = "streha_store_commit_seconds";
+    let _ = writeln!(
+        out,
+        "# HELP {name} Time from a group commit being started to being durable.\n# TYPE {name} histogram"
+    );
+    for (bound, count) in streha_store::COMMIT_SECONDS_BUCKETS
+        .iter()
+        .zip(stats.batch_seconds)
+    {
+        let _ = writeln!(out, "{name}_bucket{{le=\"{bound}\"}} {count}");
+    }
+    let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {}", stats.batches);
+    let _ = writeln!(out, "{name}_sum {}", stats.batch_seconds_sum);
+    let _ = writeln!(out, "{name}_count {}", stats.batches);
+    let name = "streha_store_sync_seconds_total";
+    let _ = writeln!(
+        out,
+        "# HELP {name} Seconds spent making each write of the group commits durable.\n# TYPE {name} counter"
+    );
+    for (write, seconds) in streha_store::SyncedWrite::ALL
+        .iter()
+        .zip(stats.sync_seconds)
+    {
+        let _ = writeln!(out, "{name}{{write=\"{}\"}} {seconds}", write.name());
+    }
+}
+
 fn labelled(out: &mut String, name: &str, help: &str, label: &str, values: &BTreeMap<String, u64>) {
     labelled_of(out, "counter", name, help, label, values);
 }
@@ -522,6 +565,7 @@ impl crate::shared::Shared {
             "1 once a write could not be made durable: the node stops serving and restarts from disk.",
             u64::from(self.store.has_failed()),
         );
+        store_commits(&mut out, &self.store.commit_stats());
         gauge(
             &mut out,
             "streha_roster_version",

@@ -652,6 +652,43 @@ async fn repeated_new_epoch_offers_scan_the_log_once() {
     ));
 }
 
+/// `/metrics` shows the store's group commits: a count, a Prometheus histogram of their
+/// times (cumulative buckets ending in `+Inf`, which equals the count) and the time of each
+/// synced write.
+#[tokio::test]
+async fn metrics_show_the_stores_group_commits() {
+    let node = node();
+    let before = node.shared.store.commit_stats().batches;
+    store_consents(&node, SubjectId::from_bytes([9; 16]), 0, 2);
+    let text = node.shared.render_metrics();
+    let value = |name: &str| -> f64 {
+        let line = text
+            .lines()
+            .find(|line| line.starts_with(&format!("{name} ")))
+            .unwrap_or_else(|| panic!("{name} missing from:\n{text}"));
+        line[name.len() + 1..].parse().unwrap()
+    };
+    let commits = value("streha_store_commits_total");
+    assert_eq!(commits, (before + 1) as f64);
+    assert_eq!(value("streha_store_commit_seconds_count"), commits);
+    assert_eq!(
+        value("streha_store_commit_seconds_bucket{le=\"+Inf\"}"),
+        commits
+    );
+    let buckets: Vec<f64> = text
+        .lines()
+        .filter(|line| line.starts_with("streha_store_commit_seconds_bucket{"))
+        .map(|line| line.rsplit(' ').next().unwrap().parse().unwrap())
+        .collect();
+    assert_eq!(
+        buckets.len(),
+        streha_store::COMMIT_SECONDS_BUCKETS.len() + 1
+    );
+    assert!(buckets.windows(2).all(|w| w[0] <= w[1]), "{buckets:?}");
+    assert!(value("streha_store_sync_seconds_total{write=\"state\"}") > 0.0);
+    assert!(text.contains("# TYPE streha_store_commit_seconds histogram"));
+}
+
 /// The in-memory attempt counts (`Shared::attempts`) stay bounded by the durable queue:
 /// counts left behind by envelopes that are no longer queued (a receipt logged by an earlier
 /// attempt whose commit was reported failed, say) are forgotten when the scheduler reads its

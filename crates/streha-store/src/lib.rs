@@ -47,6 +47,7 @@ mod high_water;
 mod keys;
 mod log;
 mod logfiles;
+mod meter;
 mod migrate;
 mod tiles;
 mod transaction;
@@ -61,6 +62,7 @@ pub use crate::log::backup::{
 };
 pub use crate::log::{Committed, MAX_ENTRY_LEN, Store, StoredCheckpoint};
 pub use crate::logfiles::{INDEX_SYNC_BYTES, JOURNAL_ZERO_FILL, LOG_DIR, LOG_READ_BUFFER};
+pub use crate::meter::{COMMIT_SECONDS_BUCKETS, CommitStats, SyncedWrite};
 pub use crate::migrate::MIGRATION_CHUNK;
 pub use crate::tiles::TILE_CACHE_TILES;
 pub use crate::transaction::{Namespace, Transaction};

@@ -22,6 +22,7 @@ use crate::error::describe;
 use crate::high_water::{self, HIGH_WATER_FILE, HighWater};
 use crate::keys::{self, META_FORMAT, META_LOG, META_ORIGIN, Stored};
 use crate::logfiles::{LogFiles, Pending, Recorded};
+use crate::meter::{CommitMeter, CommitStats, SyncedWrite};
 use crate::tiles::{Tail, TileCache, TileNodes, TileWriter};
 use crate::transaction::{Transaction, Write};
 
@@ -98,6 +99,8 @@ pub struct Store {
     /// Set, for good, when a batch failed after sled may have applied it in memory: from
     /// then on the store serves nothing.
     failed: AtomicBool,
+    /// What the batches made durable so far cost (`Store::commit_stats`).
+    meter: CommitMeter,
     /// Called once when the store fails (see [`Store::on_failure`]).
     failure_hook: OnceLock<Box<dyn Fn() + Send + Sync>>,
     high_water: Mutex<HighWater>,
@@ -456,6 +459,7 @@ impl Store {
                 tail: Arc::new(tail),
             }),
             gate: RwLock::new(()),
+            meter: CommitMeter::default(),
             failed: AtomicBool::new(false),
             failure_hook: OnceLock::new(),
             high_water: Mutex::new(high_water),
@@ -618,6 +622,7 @@ impl Store {
                 .collect();
             return (refused, false);
         }
+        let started = std::time::Instant::now();
         let mut head = lock(&self.head);
         let mut frontier = head.frontier.clone();
         let mut tiles = TileWriter::new(Tail::clone(&head.tail));
@@ -754,8 +759,11 @@ impl Store {
         let recorded = if pending.is_empty() {
             self.log.recorded()
         } else {
+            let journal_started = std::time::Instant::now();
             match self.log.append(&pending) {
                 Ok(recorded) => {
+                    self.meter
+                        .synced(SyncedWrite::Journal, journal_started.elapsed());
                     // The files' new lengths commit with the state that goes with them.
                     sled_batch.insert(META_LOG, recorded.encode());
                     recorded
@@ -776,6 +784,7 @@ impl Store {
         // From here until the batch is durable, or the store marked failed, no reader may
         // look: sled makes the batch visible in memory before it is on disk.
         let gate = self.gate.write().unwrap_or_else(PoisonError::into_inner);
+        let state_started = std::time::Instant::now();
         let durable = self
             .tree
             .apply_batch(sled_batch)
@@ -785,9 +794,17 @@ impl Store {
                 source,
             })
             .and_then(|()| self.durability.sync())
-            .and_then(|()| match &checkpoint {
-                Some(cp) => lock(&self.high_water).record(&cp.note),
-                None => Ok(()),
+            .and_then(|()| {
+                self.meter
+                    .synced(SyncedWrite::State, state_started.elapsed());
+                let Some(cp) = &checkpoint else {
+                    return Ok(());
+                };
+                let mark_started = std::time::Instant::now();
+                lock(&self.high_water).record(&cp.note)?;
+                self.meter
+                    .synced(SyncedWrite::HighWater, mark_started.elapsed());
+                Ok(())
             });
         if let Err(e) = durable {
             // sled applies a batch all or nothing in memory, but may have written part of
@@ -825,6 +842,11 @@ impl Store {
             head.checkpoint = checkpoint.clone();
         }
         drop(gate);
+        self.meter.batch(
+            accepted.len() as u64,
+            end_size - start_size,
+            started.elapsed(),
+        );
         for (ticket, first_index, count) in accepted {
             results.push((
                 ticket,
@@ -945,6 +967,13 @@ impl Store {
         }
         self.log.set_recorded(synced);
         Ok(())
+    }
+
+    /// What the group commits made durable since the store was opened cost: batches,
+    /// transactions, entries, the time each batch took from being started to being durable,
+    /// and the time spent in each of its synced writes (for the node's `/metrics`).
+    pub fn commit_stats(&self) -> CommitStats {
+        self.meter.snapshot()
     }
 
     /// Current tree size (entries durably in the log).

@@ -170,6 +170,49 @@ fn a_failed_guard_applies_nothing_of_its_transaction() {
     assert_eq!(store.get(STATE, b"e1").unwrap(), None);
 }
 
+/// What an operator's `/metrics` shows of the group commits: every batch made durable is
+/// counted with its transactions and entries, in the histogram's buckets at and above its
+/// time, and the time of each synced write is inside the batch's; a refused transaction
+/// makes no batch.
+#[test]
+fn commit_stats_count_what_was_made_durable_and_where_the_time_went() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    assert_eq!(store.commit_stats(), streha_store::CommitStats::default());
+
+    let mut logged = Transaction::new();
+    logged
+        .append(b"entry 0".to_vec())
+        .append(b"entry 1".to_vec())
+        .put(STATE, b"k".to_vec(), b"v".to_vec())
+        .require_absent(STATE, b"k");
+    store.commit(logged.clone()).unwrap();
+    let mut state_only = Transaction::new();
+    state_only.put(STATE, b"other".to_vec(), b"v".to_vec());
+    store.commit(state_only).unwrap();
+    let stats = store.commit_stats();
+    assert_eq!(
+        (stats.batches, stats.transactions, stats.entries),
+        (2, 2, 2)
+    );
+
+    // The buckets are cumulative and never count more batches than there were.
+    assert!(stats.batch_seconds.windows(2).all(|w| w[0] <= w[1]));
+    assert!(stats.batch_seconds.last().is_some_and(|&n| n <= 2));
+    // Each write was synced (the journal and the mark once, with the entries; the state
+    // twice), and inside the batches that made them.
+    let [journal, state, mark] = stats.sync_seconds;
+    assert!(journal > 0.0 && state > 0.0 && mark > 0.0, "{stats:?}");
+    assert!(
+        journal + state + mark <= stats.batch_seconds_sum,
+        "{stats:?}"
+    );
+
+    // The same transaction again fails its guard: nothing was made durable.
+    assert!(store.commit(logged).is_err());
+    assert_eq!(store.commit_stats(), stats);
+}
+
 #[test]
 fn first_index_is_written_with_the_entries() {
     let dir = tempfile::tempdir().unwrap();
