@@ -224,7 +224,8 @@ fn open_sled(path: &Path) -> Result<sled::Db, StoreError> {
     }
 }
 
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+/// Locks `mutex`, poisoned or not. Shared by the store's modules (`logfiles` too).
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     // A panic while holding these locks cannot leave them half-updated (every update is a
     // single assignment after the durable write), so a poisoned lock is still usable.
     mutex.lock().unwrap_or_else(PoisonError::into_inner)

@@ -39,12 +39,13 @@ use std::fs::File;
 use std::io::{BufReader, Read as _, Seek as _, SeekFrom};
 use std::os::unix::fs::{FileExt as _, OpenOptionsExt as _};
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, PoisonError};
+use std::sync::Mutex;
 
 use streha_audit::Hash;
 
 use crate::StoreError;
 use crate::high_water::MAX_NOTE_LEN;
+use crate::log::lock;
 
 /// The directory of the log files, in the data directory.
 pub const LOG_DIR: &str = "log";
@@ -694,13 +695,13 @@ impl LogFiles {
 
     /// What sled holds of the log files at the last committed batch.
     pub(crate) fn recorded(&self) -> Recorded {
-        *self.recorded.lock().unwrap_or_else(PoisonError::into_inner)
+        *lock(&self.recorded)
     }
 
     /// Records that the batch that recorded `recorded` in sled is durable (called under the
     /// store's gate).
     pub(crate) fn set_recorded(&self, recorded: Recorded) {
-        *self.recorded.lock().unwrap_or_else(PoisonError::into_inner) = recorded;
+        *lock(&self.recorded) = recorded;
     }
 
     /// Writes `pending` at the ends it was built from and `fdatasync`s the journal; syncs
@@ -956,10 +957,6 @@ impl LogFiles {
 
 /// A run of zeros, written ahead of the journal and compared against its tail.
 static ZEROS: [u8; 64 * 1024] = [0; 64 * 1024];
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
-}
 
 /// Whether `file` holds only zero bytes from `start` to `end`.
 fn only_zeros(file: &File, start: u64, end: u64) -> std::io::Result<bool> {
