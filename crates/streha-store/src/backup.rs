@@ -421,6 +421,12 @@ impl Store {
             path: path.clone(),
             source,
         };
+        // Everything the write-ahead log holds, durable where it belongs first: the batch
+        // below bypasses it, and the old epoch's records must not be replayed into the new.
+        {
+            let mut head = super::lock(&self.head);
+            self.checkpoint_write_ahead(&mut head.wal)?;
+        }
         match std::fs::remove_file(path.join(crate::HIGH_WATER_FILE)) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}

@@ -6,7 +6,8 @@
 //! `0x00 ‖ "log"`, in the batch that goes with them. The first byte of a key says what it is:
 //!
 //! ```text
-//! 0x00 ‖ name                  meta: origin, storage format, the log files' lengths
+//! 0x00 ‖ name                  meta: origin, storage format, the log files' lengths,
+//!                              the last batch of the write-ahead log applied
 //! 0x01, 0x02, 0x03             format 2 only (entries, tiles, checkpoints): moved to the log
 //!                              files by the migration at open, and removed
 //! 0x04 ‖ hash (32) ‖ key       a state key that references the body file `hash`;
@@ -38,6 +39,9 @@ pub(crate) const META_FORMAT: &[u8] = b"\x00format";
 /// The log files' lengths at the last committed batch and at the indexes' last sync
 /// (`logfiles::Recorded`, 48 bytes).
 pub(crate) const META_LOG: &[u8] = b"\x00log";
+/// The sequence number of the last batch sled holds (8 bytes, BE): where replaying the
+/// write-ahead log starts (see `wal`).
+pub(crate) const META_WAL_SEQ: &[u8] = b"\x00wal";
 
 /// Tag of an inline state value.
 pub(crate) const VALUE_INLINE: u8 = 0;

@@ -6,13 +6,14 @@
 //! inbox, consent registry, ...) as namespaced key/value pairs in one sled tree, which also
 //! records the log files' committed lengths; large values (sealed envelopes over
 //! [`INLINE_BODY_MAX`], put with [`Transaction::put_body`]) go to files of their own. Every
-//! change goes through [`Store::commit`]: concurrent callers are grouped into one batch, the
-//! batch's log bytes are appended (one `fdatasync`, of the log's journal), then it is applied as one sled
-//! `apply_batch` (with the log's new lengths), flushed, and the data file and directory are
-//! `fsync`ed before any caller is answered (group commit: one durable flush per batch). So an
-//! acknowledged commit survives a crash or power loss, and a log append and the state change
-//! it justifies (say, a `received` entry and the stored envelope) land together or not at
-//! all.
+//! change goes through [`Store::commit`]: concurrent callers are grouped into one batch, whose
+//! log bytes and sled changes are written as one record of a write-ahead log and
+//! `fdatasync`ed — with the high-water mark, the only writes a caller waits for — before the
+//! batch is applied to sled in memory and any caller is answered (group commit). sled and the
+//! log's journal are made durable in place at checkpoints of the write-ahead log, and a
+//! crash between two is replayed from it at open (see `wal`). So an acknowledged commit
+//! survives a crash or power loss, and a log append and the state change it justifies (say,
+//! a `received` entry and the stored envelope) land together or not at all.
 //!
 //! What this crate does not do: interpret entries (they are opaque bytes; `streha-core`
 //! defines them), decide anything, or talk to the network. It is synchronous and blocking; an
@@ -52,6 +53,7 @@ mod migrate;
 mod tiles;
 mod transaction;
 mod vault;
+mod wal;
 
 pub use crate::bodies::{BODIES_DIR, INLINE_BODY_MAX};
 pub use crate::datadir::{DataDirInspection, LOCK_FILE, inspect};
@@ -67,3 +69,4 @@ pub use crate::migrate::MIGRATION_CHUNK;
 pub use crate::tiles::TILE_CACHE_TILES;
 pub use crate::transaction::{Namespace, Transaction};
 pub use crate::vault::{KeyVault, VaultSummary};
+pub use crate::wal::WRITE_AHEAD_BYTES;

@@ -20,11 +20,12 @@ use crate::datadir::{self, DirLock};
 use crate::durability::Durability;
 use crate::error::describe;
 use crate::high_water::{self, HIGH_WATER_FILE, HighWater};
-use crate::keys::{self, META_FORMAT, META_LOG, META_ORIGIN, Stored};
+use crate::keys::{self, META_FORMAT, META_LOG, META_ORIGIN, META_WAL_SEQ, Stored};
 use crate::logfiles::{LogFiles, Pending, Recorded};
 use crate::meter::{CommitMeter, CommitStats, SyncedWrite};
 use crate::tiles::{Tail, TileCache, TileNodes, TileWriter};
 use crate::transaction::{Transaction, Write};
+use crate::wal::{self, StateChanges, WriteAhead};
 
 /// The largest audit entry the store accepts, matching the bundle format's limit.
 pub const MAX_ENTRY_LEN: usize = streha_audit::MAX_BUNDLE_ENTRY_LEN;
@@ -92,13 +93,16 @@ pub struct Store {
     group: Mutex<Group>,
     group_changed: Condvar,
     head: Mutex<Head>,
-    /// Readers hold it shared; a batch holds it exclusively from applying its sled
-    /// transaction until that is durable (or has failed and `failed` is set), so that no
-    /// reader ever sees state that is not on disk.
+    /// Readers hold it shared; a batch holds it exclusively while it applies its state to
+    /// sled (already durable in the write-ahead log), deletes the body files it dropped and
+    /// moves the head, so that a reader sees a batch whole or not at all, and never a body
+    /// reference whose file is gone.
     gate: RwLock<()>,
-    /// Set, for good, when a batch failed after sled may have applied it in memory: from
-    /// then on the store serves nothing.
+    /// Set, for good, when a batch failed once any of it may have been written: from then
+    /// on the store serves nothing.
     failed: AtomicBool,
+    /// Batches replayed from the write-ahead log when the store was opened.
+    replayed: u64,
     /// What the batches made durable so far cost (`Store::commit_stats`).
     meter: CommitMeter,
     /// Called once when the store fails (see [`Store::on_failure`]).
@@ -110,6 +114,15 @@ pub struct Store {
 
 impl Drop for Store {
     fn drop(&mut self) {
+        if !self.failed.load(Ordering::Acquire) {
+            // A clean close leaves nothing to replay (the next open writes nothing).
+            let mut head = lock(&self.head);
+            if !head.wal.is_empty()
+                && let Err(e) = self.checkpoint_write_ahead(&mut head.wal)
+            {
+                tracing::warn!(error = %e, "could not checkpoint the write-ahead log at close; the next start replays it");
+            }
+        }
         if self.failed.load(Ordering::Acquire) {
             // sled flushes its dirty pages when its last handle is dropped, and after an IO
             // error that flush can block for good (or write the failed batch after all).
@@ -147,6 +160,8 @@ enum Slot {
 }
 
 struct Head {
+    /// The write-ahead log: a batch's one durable write besides the mark (see `wal`).
+    wal: WriteAhead,
     frontier: Frontier,
     checkpoint: Option<Arc<StoredCheckpoint>>,
     /// The leaf hashes of the incomplete tile (see `tiles`).
@@ -222,6 +237,58 @@ fn open_sled(path: &Path) -> Result<sled::Db, StoreError> {
             })
         }
     }
+}
+
+/// Opens the write-ahead log and replays its current cycle: the journal bytes of every
+/// record written back, the state changes of those sled does not hold yet applied, and both
+/// made durable. Returns the log, how many records were replayed, and the error to report
+/// if sled's state is older than the cycle (nothing replayed; see `wal::Opened`).
+fn replay_write_ahead(
+    path: &Path,
+    db: &sled::Db,
+    tree: &sled::Tree,
+    durability: &Durability,
+) -> Result<(WriteAhead, u64, Option<StoreError>), StoreError> {
+    let db_err = |source| StoreError::Database {
+        path: path.to_path_buf(),
+        source,
+    };
+    let state_seq = match tree.get(META_WAL_SEQ).map_err(db_err)? {
+        None => 0,
+        Some(bytes) => {
+            let bytes: [u8; 8] = bytes.as_ref().try_into().map_err(|_| StoreError::Corrupt {
+                path: path.to_path_buf(),
+                detail: "the write-ahead log's position in the state is malformed".into(),
+            })?;
+            u64::from_be_bytes(bytes)
+        }
+    };
+    let wal::Opened {
+        wal,
+        records,
+        state_behind,
+    } = WriteAhead::open(path, state_seq)?;
+    if state_behind.is_some() || records.is_empty() {
+        return Ok((wal, 0, state_behind));
+    }
+    let parts: Vec<(u64, &[u8])> = records
+        .iter()
+        .map(|record| (record.journal_offset, record.journal.as_slice()))
+        .collect();
+    LogFiles::restore_journal(path, &parts)?;
+    for record in records.iter().filter(|record| record.seq > state_seq) {
+        tree.apply_batch(record.state().to_sled()).map_err(db_err)?;
+    }
+    // The cycle is kept (the next batch follows its last record; replaying it again is
+    // harmless): an open refused later, say by the high-water mark, leaves the log as it was.
+    db.flush().map_err(db_err)?;
+    durability.sync()?;
+    tracing::info!(
+        batches = records.len(),
+        applied = records.iter().filter(|r| r.seq > state_seq).count(),
+        "replayed the write-ahead log"
+    );
+    Ok((wal, records.len() as u64, None))
 }
 
 /// Locks `mutex`, poisoned or not. Shared by the store's modules (`logfiles` too).
@@ -300,6 +367,9 @@ impl Store {
             path: path.clone(),
             detail,
         };
+        // Before anything reads sled or the log files: the batches committed since the last
+        // checkpoint are in the write-ahead log only.
+        let (wal, replayed, state_behind) = replay_write_ahead(&path, &db, &tree, &durability)?;
         let found_origin = tree.get(META_ORIGIN).map_err(db_err)?;
         if let Some(found) = &found_origin
             && found.as_ref() != origin.as_bytes()
@@ -384,6 +454,12 @@ impl Store {
                 });
             }
         }
+        // sled lost what a checkpoint made durable, and the mark did not already name it a
+        // rollback (no entry was lost, or there is no mark): refused before anything is
+        // truncated.
+        if let Some(e) = state_behind {
+            return Err(e);
+        }
         log.truncate_uncommitted()?;
         if found_origin.is_none() {
             let mut batch = sled::Batch::default();
@@ -440,7 +516,14 @@ impl Store {
             }
             _ => {}
         }
-        tracing::info!(path = %path.display(), origin, size, "opened store");
+        // Every check passed: what the replayed cycle held is durable in sled and the
+        // journal (the replay synced both), so a new cycle starts, and a close that committed
+        // nothing needs no checkpoint (sled's flush can block for good on a full disk).
+        let mut wal = wal;
+        if replayed > 0 {
+            wal.restart()?;
+        }
+        tracing::info!(path = %path.display(), origin, size, replayed, "opened store");
 
         Ok(Self {
             path,
@@ -455,6 +538,7 @@ impl Store {
             group: Mutex::new(Group::default()),
             group_changed: Condvar::new(),
             head: Mutex::new(Head {
+                wal,
                 frontier,
                 checkpoint,
                 tail: Arc::new(tail),
@@ -464,6 +548,7 @@ impl Store {
             failed: AtomicBool::new(false),
             failure_hook: OnceLock::new(),
             high_water: Mutex::new(high_water),
+            replayed,
             _lock: lock,
         })
     }
@@ -633,8 +718,9 @@ impl Store {
         let mut overlay: HashMap<Vec<u8>, Slot> = HashMap::new();
         let mut results = Vec::with_capacity(batch.len());
         let mut accepted = Vec::with_capacity(batch.len());
-        // Everything the batch changes, applied at once (see `keys`).
-        let mut sled_batch = sled::Batch::default();
+        // Everything the batch changes in sled, written ahead and applied at once (see
+        // `keys`, `wal`).
+        let mut state = StateChanges::default();
         // Bodies whose reference the batch drops: deleted once it is durable, if no other
         // reference is left.
         let mut dropped: Vec<[u8; 32]> = Vec::new();
@@ -676,29 +762,29 @@ impl Store {
             for write in tx.writes {
                 let (key, slot) = match write {
                     Write::Put { key, value } => {
-                        sled_batch.insert(key.as_slice(), keys::inline_value(&value));
+                        state.insert(&key, keys::inline_value(&value));
                         (key, Slot::Inline)
                     }
                     Write::PutFirstIndex { key, suffix } => {
                         let mut value = first_index.to_be_bytes().to_vec();
                         value.extend_from_slice(&suffix);
-                        sled_batch.insert(key.as_slice(), keys::inline_value(&value));
+                        state.insert(&key, keys::inline_value(&value));
                         (key, Slot::Inline)
                     }
                     Write::PutBody { key, body } => {
                         let hash = hashes.next().unwrap_or_else(|| body_hash(&body));
                         let len = body.len() as u64;
-                        sled_batch.insert(key.as_slice(), &keys::body_value(&hash, len)[..]);
+                        state.insert(&key, &keys::body_value(&hash, len)[..]);
                         (key, Slot::Body(hash, len))
                     }
                     Write::Remove { key } => {
-                        sled_batch.remove(key.as_slice());
+                        state.remove(&key);
                         (key, Slot::Absent)
                     }
                 };
                 match self.slot(&key, &overlay) {
                     Ok(Slot::Body(old, _)) => {
-                        sled_batch.remove(keys::body_ref(&old, &key));
+                        state.remove(&keys::body_ref(&old, &key));
                         dropped.push(old);
                     }
                     Ok(_) => {}
@@ -707,7 +793,7 @@ impl Store {
                     }
                 }
                 if let Slot::Body(hash, len) = slot {
-                    sled_batch.insert(keys::body_ref(&hash, &key), &len.to_be_bytes());
+                    state.insert(&keys::body_ref(&hash, &key), &len.to_be_bytes()[..]);
                 }
                 overlay.insert(key, slot);
             }
@@ -754,25 +840,36 @@ impl Store {
             return (results, false);
         }
 
-        // The journal first, synced, at its committed end: until the sled batch that
-        // records its new length is durable, what is past that end does not count (and is
-        // truncated away at the next open). Readers read only up to the committed ends.
+        // Room for the batch's record, before anything of it is written: a record larger
+        // than the write-ahead log grows the file now, and a full disk refuses the batch
+        // known unwritten. (The journal bytes, the changes, and 128 bytes for the two meta
+        // values the batch adds.)
+        let estimate =
+            wal::RECORD_HEADER_LEN + 12 + pending.journal_len() + state.encoded_len() + 128;
+        if let Err(e) = head.wal.reserve(estimate) {
+            for (ticket, _, _) in accepted {
+                results.push((ticket, Err(head.wal.not_reserved(&e))));
+            }
+            return (results, false);
+        }
+
+        // The journal bytes at the log's committed end, not synced: until the batch's record
+        // is durable, what is past that end does not count (and is truncated away at the
+        // next open). Readers read only up to the committed ends.
+        let journal_started = std::time::Instant::now();
         let recorded = if pending.is_empty() {
             self.log.recorded()
         } else {
-            let journal_started = std::time::Instant::now();
             match self.log.append(&pending) {
                 Ok(recorded) => {
-                    self.meter
-                        .synced(SyncedWrite::Journal, journal_started.elapsed());
                     // The files' new lengths commit with the state that goes with them.
-                    sled_batch.insert(META_LOG, recorded.encode());
+                    state.insert(META_LOG, recorded.encode());
                     recorded
                 }
                 Err(e) => {
-                    // sled is untouched, but the files hold bytes of a batch that failed,
-                    // and a failed `fdatasync` leaves the page cache untrustworthy: the
-                    // store stops and is reopened from disk, as after any failed commit.
+                    // The files may hold bytes of a batch that failed, and a failed sync of
+                    // the indexes leaves the page cache untrustworthy: the store stops and is
+                    // reopened from disk, as after any failed commit.
                     let detail = self.fail("the log files could not be appended to", &e);
                     for (ticket, _, _) in accepted {
                         results.push((ticket, Err(StoreError::CommitFailed(detail.clone()))));
@@ -781,23 +878,29 @@ impl Store {
                 }
             }
         };
+        let seq = head.wal.next_seq();
+        state.insert(META_WAL_SEQ, seq.to_be_bytes());
+        let (journal_offset, journal_bytes) = LogFiles::journal_part(&pending);
 
-        // From here until the batch is durable, or the store marked failed, no reader may
-        // look: sled makes the batch visible in memory before it is on disk.
-        let gate = self.gate.write().unwrap_or_else(PoisonError::into_inner);
-        let state_started = std::time::Instant::now();
-        let durable = self
-            .tree
-            .apply_batch(sled_batch)
-            .and_then(|()| self.db.flush().map(drop))
-            .map_err(|source| StoreError::Database {
-                path: self.path.clone(),
-                source,
-            })
-            .and_then(|()| self.durability.sync())
-            .and_then(|()| {
-                self.meter
-                    .synced(SyncedWrite::State, state_started.elapsed());
+        // The commit point: the batch's record, synced (after a checkpoint if the log is
+        // full), then the high-water mark. Only then does sled see the batch.
+        let written = wal::encode(seq, journal_offset, journal_bytes, &state)
+            .map_err(StoreError::Audit)
+            .and_then(|record| {
+                let mut checkpointed = std::time::Duration::ZERO;
+                if !head.wal.fits(record.len()) {
+                    let checkpoint_started = std::time::Instant::now();
+                    self.checkpoint_write_ahead(&mut head.wal)?;
+                    checkpointed = checkpoint_started.elapsed();
+                }
+                head.wal.append(&record)?;
+                self.meter.synced(
+                    SyncedWrite::Journal,
+                    journal_started.elapsed() - checkpointed,
+                );
+                if !checkpointed.is_zero() {
+                    self.meter.synced(SyncedWrite::State, checkpointed);
+                }
                 let Some(cp) = &checkpoint else {
                     return Ok(());
                 };
@@ -807,17 +910,35 @@ impl Store {
                     .synced(SyncedWrite::HighWater, mark_started.elapsed());
                 Ok(())
             });
-        if let Err(e) = durable {
-            // sled applies a batch all or nothing in memory, but may have written part of
-            // it, and may write the rest later: the outcome is unknown until the store is
-            // reopened from disk. Stop serving before anyone can read the batch.
+        if let Err(e) = written {
+            // The record may be durable or not: the outcome is known only when the store is
+            // reopened from disk (and replays it, or not).
             let detail = self.fail("a commit could not be made durable", &e);
+            for (ticket, _, _) in accepted {
+                results.push((ticket, Err(StoreError::CommitFailed(detail.clone()))));
+            }
+            return (results, true);
+        }
+
+        // Durable: now readers may see it, whole.
+        let gate = self.gate.write().unwrap_or_else(PoisonError::into_inner);
+        let state_started = std::time::Instant::now();
+        if let Err(source) = self.tree.apply_batch(state.to_sled()) {
+            // Committed on disk, but sled's memory may hold part of it: stop serving; the
+            // next open replays the record.
+            let e = StoreError::Database {
+                path: self.path.clone(),
+                source,
+            };
+            let detail = self.fail("a committed batch could not be applied", &e);
             drop(gate);
             for (ticket, _, _) in accepted {
                 results.push((ticket, Err(StoreError::CommitFailed(detail.clone()))));
             }
             return (results, true);
         }
+        self.meter
+            .synced(SyncedWrite::State, state_started.elapsed());
         // The batch that dropped these references is durable: delete the files no
         // reference is left to. Under the gate, so that no reader holds a reference it read
         // before the batch. A failure here leaves an orphan, collected at the next open.
@@ -860,6 +981,24 @@ impl Store {
             ));
         }
         (results, false)
+    }
+
+    /// Makes everything the write-ahead log's current cycle holds durable where it belongs
+    /// — the journal synced, sled flushed and its files synced — and starts a new cycle.
+    /// Called with the head held (no batch in between), by a batch whose record does not
+    /// fit, at a clean close, and before writes that bypass the log (the index sync, a new
+    /// epoch).
+    ///
+    /// # Errors
+    /// The IO or database error; the caller fails the store.
+    fn checkpoint_write_ahead(&self, wal: &mut WriteAhead) -> Result<(), StoreError> {
+        self.log.sync_journal()?;
+        self.db.flush().map_err(|source| StoreError::Database {
+            path: self.path.clone(),
+            source,
+        })?;
+        self.durability.sync()?;
+        wal.restart()
     }
 
     /// Fails a batch whose reads failed before it was applied (sled reports an earlier IO
@@ -942,7 +1081,7 @@ impl Store {
     /// commit).
     pub fn sync_log_indexes(&self) -> Result<(), StoreError> {
         // Holding the head: no batch writes the files or sled meanwhile.
-        let _head = lock(&self.head);
+        let mut head = lock(&self.head);
         if self.has_failed() {
             return Err(StoreError::Poisoned);
         }
@@ -951,15 +1090,16 @@ impl Store {
             return Ok(());
         }
         let synced = Recorded::synced(recorded.log);
+        // Not through the write-ahead log: the checkpoint that follows makes it durable, with
+        // everything the log's cycle held (a clean shutdown leaves nothing to replay).
         let durable = self.log.sync_indexes().and_then(|()| {
             self.tree
                 .insert(META_LOG, synced.encode())
-                .and_then(|_| self.db.flush())
                 .map_err(|source| StoreError::Database {
                     path: self.path.clone(),
                     source,
                 })
-                .and_then(|_| self.durability.sync())
+                .and_then(|_| self.checkpoint_write_ahead(&mut head.wal))
         });
         if let Err(e) = durable {
             let detail = self.fail("the log's indexes could not be made durable", &e);
@@ -968,6 +1108,12 @@ impl Store {
         }
         self.log.set_recorded(synced);
         Ok(())
+    }
+
+    /// How many batches opening the store replayed from the write-ahead log: 0 after a clean
+    /// close, the batches committed since the last checkpoint after a crash.
+    pub fn replayed_at_open(&self) -> u64 {
+        self.replayed
     }
 
     /// What the group commits made durable since the store was opened cost: batches,

@@ -259,6 +259,11 @@ impl Pending {
     pub(crate) fn is_empty(&self) -> bool {
         self.after == self.base
     }
+
+    /// Bytes this appends to the journal.
+    pub(crate) fn journal_len(&self) -> usize {
+        self.journal.len()
+    }
 }
 
 /// One frame of the journal.
@@ -704,19 +709,17 @@ impl LogFiles {
         *lock(&self.recorded) = recorded;
     }
 
-    /// Writes `pending` at the ends it was built from and `fdatasync`s the journal; syncs
-    /// the indexes too once [`INDEX_SYNC_BYTES`] of journal are past their last sync.
-    /// Returns what the sled batch must record. Nothing of it counts until that batch is
-    /// durable.
+    /// Writes `pending` at the ends it was built from, without syncing the journal (the
+    /// batch's record in the write-ahead log holds its bytes until a checkpoint syncs it);
+    /// syncs the indexes once [`INDEX_SYNC_BYTES`] of journal are past their last sync.
+    /// Returns what the sled batch must record. Nothing of it counts until the batch's
+    /// record is durable.
     ///
     /// # Errors
     /// The IO error of a write or sync (ENOSPC, EIO, ...), with the file's path.
     pub(crate) fn append(&self, pending: &Pending) -> Result<Recorded, StoreError> {
         self.write(pending)?;
         self.zero_fill_past(pending.lengths().journal_bytes)?;
-        self.journal
-            .sync_data()
-            .map_err(io_at(&self.path(JOURNAL)))?;
         let synced = self.recorded().indexes;
         let log = pending.lengths();
         if log.journal_bytes - synced.journal_bytes < INDEX_SYNC_BYTES {
@@ -798,6 +801,36 @@ impl LogFiles {
             }
         }
         Ok(())
+    }
+
+    /// `fdatasync`s the journal (a checkpoint of the write-ahead log).
+    pub(crate) fn sync_journal(&self) -> Result<(), StoreError> {
+        self.journal.sync_data().map_err(io_at(&self.path(JOURNAL)))
+    }
+
+    /// The bytes `pending` appends to the journal, and where.
+    pub(crate) fn journal_part(pending: &Pending) -> (u64, &[u8]) {
+        (pending.base.journal_bytes, &pending.journal)
+    }
+
+    /// Writes back journal bytes a batch's write-ahead record holds (at open, before
+    /// [`LogFiles::open`]), and `fdatasync`s them.
+    ///
+    /// # Errors
+    /// The IO error; a missing journal is not created (an error, not a new log).
+    pub(crate) fn restore_journal(data: &Path, parts: &[(u64, &[u8])]) -> Result<(), StoreError> {
+        if parts.iter().all(|(_, bytes)| bytes.is_empty()) {
+            return Ok(());
+        }
+        let path = data.join(LOG_DIR).join(JOURNAL);
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .map_err(io_at(&path))?;
+        for (offset, bytes) in parts {
+            file.write_all_at(bytes, *offset).map_err(io_at(&path))?;
+        }
+        file.sync_data().map_err(io_at(&path))
     }
 
     /// `fdatasync`s every index file.

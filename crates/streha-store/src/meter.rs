@@ -1,8 +1,8 @@
 //! What the group commits cost, for an operator's `/metrics`.
 //!
 //! A disk that is slowing down or failing shows first in how long a batch takes to become
-//! durable, and in which of its three synced writes (the journal, sled's state, the
-//! high-water mark; `spec/audit-log.md` §7) the time goes. The store counts, it does not
+//! durable, and in which of its writes (the write-ahead record, sled's state and the
+//! checkpoints, the high-water mark; `spec/audit-log.md` §7) the time goes. The store counts, it does not
 //! judge: the figures are read by `Store::commit_stats` and rendered by the node.
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -14,13 +14,14 @@ pub const COMMIT_SECONDS_BUCKETS: [f64; 12] = [
     0.000_5, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
 ];
 
-/// The durable writes of a group commit, in the order a batch makes them.
+/// The writes of a group commit, in the order a batch makes them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SyncedWrite {
-    /// The log's journal: appended and `fdatasync`ed.
+    /// The batch's journal bytes written, and its record in the write-ahead log written and
+    /// `fdatasync`ed: the commit point.
     Journal,
-    /// sled's batch: applied, flushed, its data file `fdatasync`ed (and any directory or
-    /// blob file that needs it synced).
+    /// sled's batch applied in memory, and the checkpoints of the write-ahead log (the
+    /// journal synced, sled flushed, its data file and directories synced) when one is due.
     State,
     /// The high-water mark: written in place and `fdatasync`ed.
     HighWater,

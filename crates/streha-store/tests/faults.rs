@@ -93,6 +93,9 @@ fn fill(dir: &Path, name: &str, leave: u64) {
     let _ = file.sync_all();
 }
 
+/// How long a child may take: its work takes well under a second on an idle machine.
+const CHILD_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
+
 fn commit_batch(store: &Store, n: u32, value_len: usize) -> Result<u64, StoreError> {
     let mut tx = Transaction::new();
     tx.append(format!("entry {n}").into_bytes());
@@ -107,7 +110,7 @@ fn commit_batch(store: &Store, n: u32, value_len: usize) -> Result<u64, StoreErr
 /// Re-runs this test binary as a child doing `role` on the store in `dir` (a failed store
 /// keeps sled's handles, and so its lock, until its process ends); returns its output.
 fn child(role: &str, dir: &Path) -> String {
-    let output = Command::new(std::env::current_exe().expect("test binary"))
+    let mut running = Command::new(std::env::current_exe().expect("test binary"))
         .args([
             "--exact",
             "child_process",
@@ -116,8 +119,44 @@ fn child(role: &str, dir: &Path) -> String {
         ])
         .env("STREHA_FAULTS_CHILD", role)
         .env("STREHA_FAULTS_DIR", dir)
-        .output()
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
         .expect("run child");
+    // Read as it comes (a full pipe would stop the child).
+    let drain = |pipe: Option<Box<dyn std::io::Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            if let Some(mut pipe) = pipe {
+                let _ = pipe.read_to_end(&mut bytes);
+            }
+            bytes
+        })
+    };
+    let stdout = drain(running.stdout.take().map(|p| Box::new(p) as _));
+    let stderr = drain(running.stderr.take().map(|p| Box::new(p) as _));
+    // A store that hangs (say in sled's flush on a full disk) fails the test, not CI.
+    let deadline = std::time::Instant::now() + CHILD_TIMEOUT;
+    let mut hung = false;
+    while running.try_wait().expect("wait for child").is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = running.kill();
+            let _ = running.wait();
+            hung = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let output = std::process::Output {
+        status: running.wait().expect("child status"),
+        stdout: stdout.join().expect("child stdout"),
+        stderr: stderr.join().expect("child stderr"),
+    };
+    assert!(
+        !hung,
+        "the `{role}` child hung for {CHILD_TIMEOUT:?}: {}",
+        String::from_utf8_lossy(&output.stdout)
+    );
     // The child's own lines start with a marker; the test harness prints around them.
     let stdout = String::from_utf8_lossy(&output.stdout);
     let found = ["OPENED ", "ERROR ", "ACKNOWLEDGED "]
@@ -350,7 +389,7 @@ fn after_a_failed_commit_the_store_serves_nothing_from_memory() {
 /// clear "disk full" — never "corrupt" — and once there is room it opens at the same size.
 #[test]
 fn a_full_disk_at_open_is_disk_full_and_leaves_nothing_that_breaks_the_next_start() {
-    let Some(fs) = Tmpfs::mount("16m", "a_full_disk_at_open_is_disk_full") else {
+    let Some(fs) = Tmpfs::mount("32m", "a_full_disk_at_open_is_disk_full") else {
         return;
     };
     for (round, leave) in [0u64, 32 << 10, 64 << 10, 128 << 10, 256 << 10, 512 << 10]
@@ -434,6 +473,11 @@ fn a_damaged_or_truncated_log_never_opens_shorter() {
                 tx.append(format!("entry {batch} {k} {}", "x".repeat(100)).into_bytes());
             }
             store.commit(tx).expect("commit");
+            if batch == 199 {
+                // Two thirds of the log made durable in sled and the journal (a checkpoint
+                // of the write-ahead log); the rest only in the write-ahead log.
+                store.sync_log_indexes().expect("checkpoint");
+            }
         }
         // As a crash would leave it: copied while open, after the last acknowledged commit.
         copy_dir(source.path(), image.path());
