@@ -540,9 +540,9 @@ impl RunningNode {
                  background (a restart retries binding their addresses)"
             );
         }
-        // Nothing commits any more: the log's indexes are made durable, so that the next
-        // start rebuilds nothing from the journal (a failure is logged; the next start
-        // rebuilds them, as after a crash).
+        // Nothing commits any more: the log's indexes are made durable and the store's
+        // write-ahead log checkpointed, so that the next start rebuilds and replays nothing
+        // (a failure is logged; the next start rebuilds and replays, as after a crash).
         let store = Arc::clone(&shared.store);
         match tokio::task::spawn_blocking(move || store.sync_log_indexes()).await {
             Ok(Ok(())) => {}
