@@ -121,6 +121,8 @@ impl Drop for Store {
                 && let Err(e) = self.checkpoint_write_ahead(&mut head.wal)
             {
                 tracing::warn!(error = %e, "could not checkpoint the write-ahead log at close; the next start replays it");
+                // sled's own flush on drop could now wait for good (below).
+                self.failed.store(true, Ordering::Release);
             }
         }
         if self.failed.load(Ordering::Acquire) {
@@ -239,9 +241,8 @@ fn open_sled(path: &Path) -> Result<sled::Db, StoreError> {
     }
 }
 
-/// Opens the write-ahead log and replays its current cycle: the journal bytes of every
-/// record written back, the state changes of those sled does not hold yet applied, and both
-/// made durable. Returns the log, how many records were replayed, and the error to report
+/// Opens the write-ahead log and replays its current cycle: the journal bytes and the state
+/// changes of every record written again, and both made durable. Returns the log, how many records were replayed, and the error to report
 /// if sled's state is older than the cycle (nothing replayed; see `wal::Opened`).
 fn replay_write_ahead(
     path: &Path,
@@ -276,16 +277,34 @@ fn replay_write_ahead(
         .map(|record| (record.journal_offset, record.journal.as_slice()))
         .collect();
     LogFiles::restore_journal(path, &parts)?;
-    for record in records.iter().filter(|record| record.seq > state_seq) {
-        tree.apply_batch(record.state().to_sled()).map_err(db_err)?;
+    // Every record, not only those past sled's number: a batch reaches sled key by key, so
+    // sled may hold part of one (its number is its last change).
+    let applied = records
+        .iter()
+        .try_for_each(|record| tree.apply_batch(record.state().to_sled()))
+        .and_then(|()| db.flush().map(drop))
+        .map_err(|source| match source {
+            sled::Error::Io(e) if e.kind() == std::io::ErrorKind::StorageFull => {
+                StoreError::DiskFull {
+                    path: path.to_path_buf(),
+                }
+            }
+            source => db_err(source),
+        })
+        .and_then(|()| durability.sync());
+    if let Err(e) = applied {
+        // sled flushes when its last handle is dropped, and after a failed write that
+        // flush can wait for good: keep the handles, so that the open fails instead of
+        // hanging (the process exits; the next start replays again).
+        std::mem::forget(db.clone());
+        std::mem::forget(tree.clone());
+        return Err(e);
     }
     // The cycle is kept (the next batch follows its last record; replaying it again is
     // harmless): an open refused later, say by the high-water mark, leaves the log as it was.
-    db.flush().map_err(db_err)?;
-    durability.sync()?;
     tracing::info!(
         batches = records.len(),
-        applied = records.iter().filter(|r| r.seq > state_seq).count(),
+        new_to_sled = records.iter().filter(|r| r.seq > state_seq).count(),
         "replayed the write-ahead log"
     );
     Ok((wal, records.len() as u64, None))
@@ -923,7 +942,7 @@ impl Store {
         // Durable: now readers may see it, whole.
         let gate = self.gate.write().unwrap_or_else(PoisonError::into_inner);
         let state_started = std::time::Instant::now();
-        if let Err(source) = self.tree.apply_batch(state.to_sled()) {
+        if let Err(source) = state.apply_to(&self.tree) {
             // Committed on disk, but sled's memory may hold part of it: stop serving; the
             // next open replays the record.
             let e = StoreError::Database {

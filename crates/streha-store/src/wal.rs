@@ -15,7 +15,8 @@
 //! At open the records of the current cycle are read — a header names the sequence number
 //! the cycle starts at, and the records follow it with consecutive numbers, each with a
 //! checksum — and replayed: their journal bytes written back, their state changes applied
-//! where sled's recovered state (`META_WAL_SEQ`) is older. The cycle ends at the first
+//! again in order (each change sets a key to a value or removes it, so applying one twice is
+//! harmless; sled may hold any part of a batch, which it receives key by key). The cycle ends at the first
 //! record that is torn, has another number (a record of an earlier cycle) or runs past the
 //! file: a batch is committed once its record is durable, and only the last record can be
 //! torn, since no batch is acknowledged before its record is synced. See
@@ -78,6 +79,21 @@ impl StateChanges {
             }
         }
         batch
+    }
+
+    /// Applies the changes to `tree` one key at a time, in order. Not one sled batch: sled
+    /// makes a batch atomic by writing out its IO buffer (through its IO threads, with a
+    /// `sync_file_range`) at every `apply_batch`, work the write-ahead log makes needless —
+    /// the store's gate makes the changes visible together, and a crash that leaves part of
+    /// them in sled is repaired at open by replaying the whole cycle.
+    pub(crate) fn apply_to(&self, tree: &sled::Tree) -> sled::Result<()> {
+        for (key, value) in &self.ops {
+            match value {
+                Some(value) => tree.insert(key.as_slice(), value.as_slice()).map(drop)?,
+                None => tree.remove(key.as_slice()).map(drop)?,
+            }
+        }
+        Ok(())
     }
 
     /// Bytes these changes take in a record.
