@@ -271,7 +271,11 @@ fn read_cycle(bytes: &[u8], start: u64) -> (Vec<Record>, u64) {
         };
         records.push(record);
         at = body_start + payload.len();
-        expected += 1;
+        // A forged number at the end of the range ends the cycle, never an overflow.
+        let Some(next) = expected.checked_add(1) else {
+            break;
+        };
+        expected = next;
     }
     (records, at as u64)
 }
@@ -374,7 +378,11 @@ impl WriteAhead {
             return Err(corrupt("the write-ahead log's header is damaged".into()));
         }
         let (records, offset) = read_cycle(&bytes, start);
+        // `start` ≥ 1 and the records' numbers are consecutive from it without overflow.
         let last = start - 1 + records.len() as u64;
+        let next_seq = last.checked_add(1).ok_or_else(|| {
+            corrupt("the write-ahead log's batch numbers are out of range".into())
+        })?;
         // sled rolled back past a checkpoint: the cycle cannot be applied to it. Reported by
         // the caller once the high-water mark has had its say (a rollback of the log is
         // named as such, with both sizes).
@@ -384,25 +392,7 @@ impl WriteAhead {
                  ({start}): batches made durable at a checkpoint were lost"
             ))
         });
-        if state_behind.is_some() {
-            let file = std::fs::OpenOptions::new()
-                .read(true)
-                .write(true)
-                .open(&path)
-                .map_err(io_at(&path))?;
-            return Ok(Opened {
-                wal: Self {
-                    path,
-                    file,
-                    capacity: bytes.len() as u64,
-                    offset,
-                    next_seq: last + 1,
-                },
-                records: Vec::new(),
-                state_behind,
-            });
-        }
-        if state_seq > last {
+        if state_behind.is_none() && state_seq > last {
             return Err(corrupt(format!(
                 "the state holds batches up to {state_seq}, the write-ahead log only up to {last}"
             )));
@@ -418,10 +408,15 @@ impl WriteAhead {
                 file,
                 capacity: bytes.len() as u64,
                 offset,
-                next_seq: last + 1,
+                next_seq,
             },
-            records,
-            state_behind: None,
+            // Nothing can be replayed onto a state older than the cycle.
+            records: if state_behind.is_some() {
+                Vec::new()
+            } else {
+                records
+            },
+            state_behind,
         })
     }
 
@@ -658,6 +653,26 @@ mod tests {
         std::fs::write(&path, &bytes).unwrap();
         assert!(matches!(
             WriteAhead::open(dir.path(), 1),
+            Err(StoreError::Corrupt { .. })
+        ));
+    }
+
+    #[test]
+    fn numbers_at_the_end_of_the_range_are_refused_not_a_panic() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut bytes = vec![0u8; 4096];
+        bytes[..HEADER_LEN as usize].copy_from_slice(&header_bytes(u64::MAX));
+        let record = encode(u64::MAX, 0, b"", &StateChanges::default()).unwrap();
+        bytes[HEADER_LEN as usize..][..record.len()].copy_from_slice(&record);
+        std::fs::write(dir.path().join(WAL_FILE), &bytes).unwrap();
+        assert!(matches!(
+            WriteAhead::open(dir.path(), u64::MAX - 1),
+            Err(StoreError::Corrupt { .. })
+        ));
+        // And a state at the end of the range has no next batch to start a log at.
+        let empty = tempfile::tempdir().unwrap();
+        assert!(matches!(
+            WriteAhead::open(empty.path(), u64::MAX),
             Err(StoreError::Corrupt { .. })
         ));
     }
