@@ -24,7 +24,7 @@
 
 use std::fs::File;
 use std::io::ErrorKind;
-use std::os::unix::fs::FileExt as _;
+use std::os::unix::fs::{FileExt as _, OpenOptionsExt as _};
 use std::path::{Path, PathBuf};
 
 use crate::StoreError;
@@ -425,10 +425,12 @@ impl WriteAhead {
     fn create(dir: &Path, start: u64) -> Result<Self, StoreError> {
         let path = dir.join(WAL_FILE);
         let temp = dir.join(WAL_TEMP_FILE);
+        // Private whatever the umask: it holds the node's state changes.
         let file = std::fs::OpenOptions::new()
             .read(true)
             .write(true)
             .create_new(true)
+            .mode(0o600)
             .open(&temp)
             .map_err(io_at(&temp))?;
         let written = zero_fill(&file, 0, WRITE_AHEAD_BYTES)
@@ -555,6 +557,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut wal = WriteAhead::open(dir.path(), 0).unwrap().wal;
         assert!(wal.is_empty());
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            let mode = std::fs::metadata(dir.path().join(WAL_FILE))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600, "private whatever the umask");
+        }
         append(&mut wal, b"entry one", &[(b"a", Some(b"1")), (b"b", None)]);
         append(&mut wal, b"", &[(b"c", Some(b""))]);
         drop(wal);
