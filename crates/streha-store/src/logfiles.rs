@@ -266,10 +266,6 @@ impl Pending {
     }
 }
 
-/// Bytes of the journal an entry read takes at once: header and body in one `pread64` for
-/// any entry up to about this size (an encoded audit entry is a few hundred bytes).
-const ENTRY_READ_AHEAD: usize = 4096;
-
 /// One frame of the journal.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Frame {
@@ -902,29 +898,11 @@ impl LogFiles {
             return Ok(None);
         }
         let offset = read_u64(&self.entries_index, index * 8).map_err(self.io(ENTRIES_INDEX))?;
-        let end = self.committed().journal_bytes;
-        // Header and body in one `pread64` when the entry fits the read-ahead (most do).
-        let available = end.saturating_sub(offset).min(ENTRY_READ_AHEAD as u64) as usize;
-        if available < ENTRY_HEADER {
-            return Err(ReadError::Damaged(format!(
-                "a frame at byte {offset} of a journal of {end} bytes"
-            )));
-        }
-        let mut frame = vec![0u8; available];
-        self.journal
-            .read_exact_at(&mut frame, offset)
-            .map_err(self.io(JOURNAL))?;
-        let header = Header::parse(&frame, offset, end).map_err(ReadError::Damaged)?;
+        let header = self.header(offset, self.committed().journal_bytes)?;
         if header.kind != ENTRY_FRAME {
             return Err(ReadError::Damaged(format!(
                 "the index places entry {index} at byte {offset}, which is not an entry's frame"
             )));
-        }
-        let start = ENTRY_HEADER;
-        if start + header.len <= frame.len() {
-            frame.truncate(start + header.len);
-            frame.drain(..start);
-            return Ok(Some(frame));
         }
         self.body(&header).map(Some)
     }
