@@ -192,7 +192,7 @@ fn store_commits(out: &mut String, stats: &streha_store::CommitStats) {
     counter(
         out,
         "streha_store_commits_total",
-        "Group commits made durable (each one journal, state and high-water sync).",
+        "Group commits made durable (each one synced write-ahead record, and the high-water mark when it appends).",
         stats.batches,
     );
     counter(
@@ -566,6 +566,12 @@ impl crate::shared::Shared {
             u64::from(self.store.has_failed()),
         );
         store_commits(&mut out, &self.store.commit_stats());
+        gauge(
+            &mut out,
+            "streha_store_replayed_batches",
+            "Batches the store replayed from its write-ahead log when the node started (0 after a clean shutdown; more says the last stop was a crash).",
+            self.store.replayed_at_open(),
+        );
         gauge(
             &mut out,
             "streha_roster_version",

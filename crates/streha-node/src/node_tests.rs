@@ -687,6 +687,8 @@ async fn metrics_show_the_stores_group_commits() {
     assert!(buckets.windows(2).all(|w| w[0] <= w[1]), "{buckets:?}");
     assert!(value("streha_store_sync_seconds_total{write=\"state\"}") > 0.0);
     assert!(text.contains("# TYPE streha_store_commit_seconds histogram"));
+    // A store opened fresh replayed nothing.
+    assert_eq!(value("streha_store_replayed_batches"), 0.0);
 }
 
 /// The in-memory attempt counts (`Shared::attempts`) stay bounded by the durable queue:
