@@ -861,11 +861,9 @@ impl Store {
 
         // Room for the batch's record, before anything of it is written: a record larger
         // than the write-ahead log grows the file now, and a full disk refuses the batch
-        // known unwritten. (The journal bytes, the changes, and 128 bytes for the two meta
-        // values the batch adds.)
-        let estimate =
-            wal::RECORD_HEADER_LEN + 12 + pending.journal_len() + state.encoded_len() + 128;
-        if let Err(e) = head.wal.reserve(estimate) {
+        // known unwritten.
+        let bound = wal::record_len_bound(pending.journal_len(), &state);
+        if let Err(e) = head.wal.reserve(bound) {
             for (ticket, _, _) in accepted {
                 results.push((ticket, Err(head.wal.not_reserved(&e))));
             }

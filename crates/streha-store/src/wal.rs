@@ -45,7 +45,7 @@ const MAGIC: [u8; 16] = *b"streha-wal\0\0\0\0\0\x01";
 /// Magic, the cycle's first sequence number (u64 LE), and a checksum of both (8 bytes).
 pub(crate) const HEADER_LEN: u64 = 32;
 /// Payload length (u32 LE), sequence number (u64 LE), checksum (16 bytes).
-pub(crate) const RECORD_HEADER_LEN: usize = 28;
+const RECORD_HEADER_LEN: usize = 28;
 /// Bytes written at a time when zero-filling.
 const ZERO_CHUNK: usize = 64 * 1024;
 
@@ -124,6 +124,19 @@ impl Record {
     }
 }
 
+/// Bytes of a payload before its journal bytes: their offset (8) and length (4).
+const PAYLOAD_HEADER_LEN: usize = 12;
+/// Room for the meta changes a batch adds to its state after [`record_len_bound`] is taken:
+/// the log files' lengths (48-byte value) and the record's number (8), keys included.
+const META_CHANGES_LEN: usize = 128;
+
+/// An upper bound on the length of the record of a batch with `journal_len` journal bytes
+/// and `state` (before the batch adds its meta changes): what [`WriteAhead::reserve`] must
+/// make room for before anything of the batch is written.
+pub(crate) fn record_len_bound(journal_len: usize, state: &StateChanges) -> usize {
+    RECORD_HEADER_LEN + PAYLOAD_HEADER_LEN + journal_len + state.encoded_len() + META_CHANGES_LEN
+}
+
 /// Encodes a record: header, then the journal bytes and the state changes (little-endian
 /// lengths, as in the journal).
 pub(crate) fn encode(
@@ -135,7 +148,7 @@ pub(crate) fn encode(
     let too_long = || "a batch too large for the write-ahead log".to_owned();
     let journal_len = u32::try_from(journal.len()).map_err(|_| too_long())?;
     let ops_len = u32::try_from(state.ops.len()).map_err(|_| too_long())?;
-    let mut payload = Vec::with_capacity(12 + journal.len() + state.encoded_len());
+    let mut payload = Vec::with_capacity(PAYLOAD_HEADER_LEN + journal.len() + state.encoded_len());
     payload.extend_from_slice(&journal_offset.to_le_bytes());
     payload.extend_from_slice(&journal_len.to_le_bytes());
     payload.extend_from_slice(journal);
