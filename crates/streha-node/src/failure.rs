@@ -64,7 +64,7 @@ impl From<StoreError> for Failure {
                  same request (or ask its status) once the node is back"
                     .into(),
             ),
-            // A body file could not be written: refused before the commit, so known unwritten.
+            // A body could not be written: refused before the commit, so known unwritten.
             StoreError::BodyNotWritten { full: true, .. } => Failure::Unavailable(
                 "the node's disk is full: this request was not recorded; retry it once the \
                  operator has freed space"

@@ -21,8 +21,8 @@ pub(crate) const CONSENTS: Namespace = Namespace::new(2);
 pub(crate) const SUBJECT_CONSENTS: Namespace = Namespace::new(3);
 /// Consent id → [`LogPosition`] of its `consent granted` entry.
 pub(crate) const CONSENT_INDEX: Namespace = Namespace::new(4);
-/// Envelope id → [`Outbound`]: disclosed, not yet acknowledged by the receiver. Kept in a
-/// body file of its own (`Transaction::put_body`), not in sled.
+/// Envelope id → [`Outbound`]: disclosed, not yet acknowledged by the receiver. Kept out of
+/// sled (`Transaction::put_body`: a body segment when over 4 KiB).
 pub(crate) const OUTBOUND: Namespace = Namespace::new(5);
 /// Envelope id → [`SentRecord`]: the one record a sending node keeps of a disclosure for
 /// good — the position of its `disclosed` entry (submit idempotency, the evidence its
@@ -65,8 +65,8 @@ pub(crate) const PENDING_SUBJECTS: Namespace = Namespace::new(20);
 pub(crate) const RECEIVE_REFUSED: Namespace = Namespace::new(22);
 /// Envelope id → [`Held`]: delivery stopped for a reason a person must look at.
 pub(crate) const HELD: Namespace = Namespace::new(8);
-/// Envelope id → [`InboxRecord`]: received envelopes. Kept in a body file of its own
-/// (`Transaction::put_body`), not in sled.
+/// Envelope id → [`InboxRecord`]: received envelopes. Kept out of sled
+/// (`Transaction::put_body`: a body segment when over 4 KiB).
 pub(crate) const INBOX: Namespace = Namespace::new(9);
 /// received-at (8 bytes BE) ‖ envelope id → [`LogPosition`] of its `received` entry: the
 /// inbox in arrival order, and where an envelope in the inbox was logged (delivery

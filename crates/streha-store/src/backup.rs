@@ -33,7 +33,7 @@
 //! synced, and their directory synced before any state that references them is written —
 //! syncs it and renames it into place, so both appear complete or not at all.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
 use std::io::{BufReader, BufWriter, Read, Write};
 use std::os::unix::fs::OpenOptionsExt as _;
@@ -43,7 +43,7 @@ use streha_audit::{Checkpoint, CheckpointError, Frontier, NoteSigner, SignedNote
 
 use super::{Store, TREE};
 use crate::StoreError;
-use crate::bodies::{Bodies, body_hash};
+use crate::bodies::{Bodies, Place, body_hash};
 use crate::keys::{self, META_FORMAT, META_LOG, META_ORIGIN, Stored};
 use crate::logfiles::{Lengths, LogFiles, Pending, Recorded};
 
@@ -239,8 +239,11 @@ impl Store {
         // The body files, read and checked against their hash, before the state that
         // references them (a restore writes them first).
         let referenced = Bodies::referenced(&self.tree).map_err(RecordError::Corrupt)?;
-        for (hash, len) in &referenced {
-            let body = self.bodies.read(hash, *len).map_err(RecordError::Corrupt)?;
+        for (hash, (len, place)) in &referenced {
+            let body = self
+                .bodies
+                .read(hash, *len, *place)
+                .map_err(RecordError::Corrupt)?;
             out.record(BODY, hash, &body)?;
         }
         for item in self.tree.scan_prefix([keys::STATE]) {
@@ -480,13 +483,15 @@ impl RecordError {
 }
 
 /// The store being restored: its one tree, its log files (with the hashes of every row
-/// recomputed), its body files.
+/// recomputed), its body segments.
 struct Sink {
     target: PathBuf,
     tree: sled::Tree,
     log: LogFiles,
     bodies: Bodies,
-    /// Whether the body directory was synced since the last body was written.
+    /// Where each body carried so far was written.
+    placed: HashMap<[u8; 32], Place>,
+    /// Whether the bodies were synced since the last body was written.
     bodies_synced: bool,
     frontier: Frontier,
     /// Entries and checkpoints not yet written to the log files.
@@ -511,6 +516,7 @@ impl Sink {
                 log
             },
             bodies: Bodies::open(target)?,
+            placed: HashMap::new(),
             bodies_synced: true,
             frontier: Frontier::new(),
             appends: Pending::new(Lengths::default()),
@@ -538,10 +544,10 @@ impl Sink {
         Ok(())
     }
 
-    /// Makes the body files written so far durable: before any state that references them.
+    /// Makes the bodies written so far durable: before any state that references them.
     fn sync_bodies(&mut self) -> Result<(), StoreError> {
         if !self.bodies_synced {
-            self.bodies.sync_dir().map_err(|source| StoreError::Io {
+            self.bodies.sync().map_err(|source| StoreError::Io {
                 path: self.target.join(crate::BODIES_DIR),
                 source,
             })?;
@@ -581,7 +587,8 @@ impl Sink {
                     path: self.target.clone(),
                     detail: "a body's hash is not 32 bytes".into(),
                 })?;
-                self.bodies.write(&hash, value)?;
+                let place = self.bodies.append(value)?;
+                self.placed.insert(hash, place);
                 self.bodies_synced = false;
             }
             STATE => {
@@ -589,8 +596,18 @@ impl Sink {
                 let mut full = vec![keys::STATE];
                 full.extend_from_slice(key);
                 if let Some(Stored::Body { hash, len }) = keys::parse_value(value) {
+                    // Checked by `read_backup`: the backup carries every body it references.
+                    let place =
+                        self.placed
+                            .get(&hash)
+                            .copied()
+                            .ok_or_else(|| StoreError::Corrupt {
+                                path: self.target.clone(),
+                                detail: "a state value references a body the backup does not carry"
+                                    .into(),
+                            })?;
                     self.tree
-                        .insert(keys::body_ref(&hash, &full), &len.to_be_bytes())
+                        .insert(keys::body_ref(&hash, &full), place.reference_value(len))
                         .map_err(|e| self.db(e))?;
                 }
                 self.tree.insert(full, value).map_err(|e| self.db(e))?;
@@ -1214,7 +1231,7 @@ mod tests {
             .put_body(INBOX, b"env-1".to_vec(), inbox_body.clone())
             .put_body(INBOX, b"env-small".to_vec(), small_body.clone())
             .put_body(OUTBOUND, b"out-1".to_vec(), outbound_body.clone())
-            // The same body under a second key: one file, two references.
+            // The same body under a second key: two references.
             .put_body(OUTBOUND, b"out-2".to_vec(), outbound_body.clone())
             .put(OUTBOUND, b"inline".to_vec(), b"small".to_vec());
         store.commit(tx).unwrap();
@@ -1248,13 +1265,18 @@ mod tests {
             Some(b"small".to_vec())
         );
         assert_eq!(restored.get(INBOX, b"env-small").unwrap(), Some(small_body));
-        assert_eq!(restored.body_files().unwrap().len(), 2);
-        for (file, len) in restored.body_files().unwrap() {
-            assert!(file.starts_with(target.join(crate::BODIES_DIR)));
-            assert_eq!(std::fs::metadata(&file).unwrap().len(), len);
-        }
-        // The back-references were rebuilt: dropping one of two keys keeps the file, the
-        // last one deletes it.
+        // Both bodies in one segment of the restored store.
+        let files = restored.body_files().unwrap();
+        assert_eq!(files.len(), 1);
+        let (segment, len) = &files[0];
+        assert!(segment.starts_with(target.join(crate::BODIES_DIR)));
+        assert_eq!(std::fs::metadata(segment).unwrap().len(), *len);
+        let holds = |body: &[u8]| {
+            let bytes = std::fs::read(segment).unwrap();
+            bytes.windows(body.len()).any(|w| w == body)
+        };
+        // The back-references were rebuilt: the body carried once is shared by both keys;
+        // dropping one keeps it, the last one releases it.
         let mut tx = Transaction::new();
         tx.remove(OUTBOUND, b"out-1".to_vec());
         restored.commit(tx).unwrap();
@@ -1262,10 +1284,15 @@ mod tests {
             restored.get(OUTBOUND, b"out-2").unwrap(),
             Some(outbound_body.clone())
         );
+        assert!(holds(&outbound_body));
         let mut tx = Transaction::new();
         tx.remove(OUTBOUND, b"out-2".to_vec());
         restored.commit(tx).unwrap();
-        assert_eq!(restored.body_files().unwrap().len(), 1);
+        assert!(!holds(&outbound_body), "released with its last reference");
+        assert_eq!(
+            restored.get(INBOX, b"env-1").unwrap(),
+            Some(inbox_body.clone())
+        );
 
         // A body altered inside the backup is refused, even with the checksum made to fit.
         let good = std::fs::read(&backup).unwrap();

@@ -31,11 +31,12 @@ pub enum StoreError {
         #[source]
         source: std::io::Error,
     },
-    /// A body file of the transaction could not be written (or its directory synced), so
-    /// the transaction was refused before its commit: nothing of it was recorded, and the
-    /// store goes on. A file left behind is an orphan, removed at the next open.
+    /// A body of the transaction could not be written to its segment (or the segment
+    /// synced), so the transaction was refused before its commit: nothing of it was
+    /// recorded, and the store goes on. Bytes left behind are an orphan, released at the
+    /// next open.
     #[error(
-        "could not write a body file in {path}{}: {source}; nothing of this request was recorded",
+        "could not write a body in {path}{}: {source}; nothing of this request was recorded",
         if *full { " (the file system is full)" } else { "" }
     )]
     BodyNotWritten {

@@ -10,11 +10,13 @@
 //!                              the last batch of the write-ahead log applied
 //! 0x01, 0x02, 0x03             format 2 only (entries, tiles, checkpoints): moved to the log
 //!                              files by the migration at open, and removed
-//! 0x04 ‖ hash (32) ‖ key       a state key that references the body file `hash`;
-//!                              value: the body's length (8, BE)
+//! 0x04 ‖ hash (32) ‖ key       a state key that references the body `hash`; value: the
+//!                              body's length (8, BE) ‖ its segment (8, BE) ‖ its offset
+//!                              in the segment (8, BE) — or the length alone for a body of
+//!                              an older store, in the file `bodies/<hash hex>`
 //! 0x10 ‖ namespace ‖ key       node state; value: tag 0 ‖ bytes (a value, or a body of
 //!                              at most `INLINE_BODY_MAX`), or tag 1 ‖ hash (32) ‖
-//!                              length (8, BE) for a body kept in a file
+//!                              length (8, BE) for a body kept in a segment
 //! ```
 
 /// Prefix of the audit entries.

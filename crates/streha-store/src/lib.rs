@@ -5,7 +5,8 @@
 //! batch), in append-only files under [`LOG_DIR`], and the node's own state (outbound queue,
 //! inbox, consent registry, ...) as namespaced key/value pairs in one sled tree, which also
 //! records the log files' committed lengths; large values (sealed envelopes over
-//! [`INLINE_BODY_MAX`], put with [`Transaction::put_body`]) go to files of their own. Every
+//! [`INLINE_BODY_MAX`], put with [`Transaction::put_body`]) are appended to segment files
+//! under [`BODIES_DIR`], synced once per batch before its commit. Every
 //! change goes through [`Store::commit`]: concurrent callers are grouped into one batch, whose
 //! log bytes and sled changes are written as one record of a write-ahead log and
 //! `fdatasync`ed — with the high-water mark, the only writes a caller waits for — before the
@@ -55,7 +56,7 @@ mod transaction;
 mod vault;
 mod wal;
 
-pub use crate::bodies::{BODIES_DIR, INLINE_BODY_MAX};
+pub use crate::bodies::{BODIES_DIR, BODY_ALIGN, BODY_SEGMENT_BYTES, INLINE_BODY_MAX};
 pub use crate::datadir::{DataDirInspection, LOCK_FILE, inspect};
 pub use crate::error::StoreError;
 pub use crate::high_water::{HIGH_WATER_FILE, HighWaterMark, marked_origin};

@@ -15,7 +15,7 @@ use streha_audit::{
 pub(crate) mod backup;
 
 use crate::StoreError;
-use crate::bodies::{Bodies, body_hash};
+use crate::bodies::{Bodies, Place};
 use crate::datadir::{self, DirLock};
 use crate::durability::Durability;
 use crate::error::describe;
@@ -158,7 +158,7 @@ struct Group {
 enum Slot {
     Absent,
     Inline,
-    Body([u8; 32], u64),
+    Body([u8; 32], u64, Place),
 }
 
 struct Head {
@@ -492,8 +492,8 @@ impl Store {
         // What a migration from format 2 left in sled (an interrupted removal).
         crate::migrate::remove_format_2_keys(&path, &db, &tree)?;
         // Bodies: every reference has its file; files nothing references go.
-        let referenced = Bodies::referenced(&tree).map_err(corrupt)?;
-        bodies.collect(&path, &referenced)?;
+        let references = Bodies::references(&tree).map_err(corrupt)?;
+        bodies.collect(&path, &references)?;
 
         let frontier = Frontier::from_source(size, &tiles)
             .map_err(|e| corrupt(format!("cannot rebuild the tree at size {size}: {e}")))?;
@@ -740,9 +740,11 @@ impl Store {
         // Everything the batch changes in sled, written ahead and applied at once (see
         // `keys`, `wal`).
         let mut state = StateChanges::default();
-        // Bodies whose reference the batch drops: deleted once it is durable, if no other
-        // reference is left.
-        let mut dropped: Vec<[u8; 32]> = Vec::new();
+        // Bodies whose reference the batch drops: released once it is durable, if no other
+        // reference is left to their place.
+        let mut dropped: Vec<([u8; 32], u64, Place)> = Vec::new();
+        // Bodies the accepted transactions appended: committed with the batch.
+        let mut appended: Vec<Place> = Vec::new();
         let mut wrote_bodies = false;
 
         for (ticket, tx) in batch {
@@ -750,14 +752,14 @@ impl Store {
                 results.push((ticket, Err(e)));
                 continue;
             }
-            // Body files first, before anything of the transaction is in the batch: a
-            // failure leaves at worst a file no commit references (collected at open).
-            let mut hashes = Vec::new();
+            // Bodies first, before anything of the transaction is in the batch: a failure
+            // leaves at worst bytes no commit references (released at open).
+            let mut bodies = Vec::new();
             let written = tx.writes.iter().try_for_each(|write| {
                 if let Write::PutBody { body, .. } = write {
-                    let hash = body_hash(body);
-                    self.bodies.write(&hash, body)?;
-                    hashes.push(hash);
+                    wrote_bodies = true;
+                    let place = self.bodies.append(body)?;
+                    bodies.push((blake3::hash(body).into(), place));
                 }
                 Ok::<(), StoreError>(())
             });
@@ -765,8 +767,8 @@ impl Store {
                 results.push((ticket, Err(e)));
                 continue;
             }
-            wrote_bodies |= !hashes.is_empty();
-            let mut hashes = hashes.into_iter();
+            appended.extend(bodies.iter().map(|(_, place)| *place));
+            let mut bodies = bodies.into_iter();
 
             let first_index = frontier.size();
             for entry in &tx.appends {
@@ -791,10 +793,13 @@ impl Store {
                         (key, Slot::Inline)
                     }
                     Write::PutBody { key, body } => {
-                        let hash = hashes.next().unwrap_or_else(|| body_hash(&body));
+                        let Some((hash, place)) = bodies.next() else {
+                            let detail = "a body of the transaction was not appended";
+                            return self.refuse_batch(results, accepted, ticket, detail);
+                        };
                         let len = body.len() as u64;
                         state.insert(&key, &keys::body_value(&hash, len)[..]);
-                        (key, Slot::Body(hash, len))
+                        (key, Slot::Body(hash, len, place))
                     }
                     Write::Remove { key } => {
                         state.remove(&key);
@@ -802,17 +807,17 @@ impl Store {
                     }
                 };
                 match self.slot(&key, &overlay) {
-                    Ok(Slot::Body(old, _)) => {
+                    Ok(Slot::Body(old, len, place)) => {
                         state.remove(&keys::body_ref(&old, &key));
-                        dropped.push(old);
+                        dropped.push((old, len, place));
                     }
                     Ok(_) => {}
                     Err(e) => {
                         return self.refuse_batch(results, accepted, ticket, &e.to_string());
                     }
                 }
-                if let Slot::Body(hash, len) = slot {
-                    state.insert(&keys::body_ref(&hash, &key), &len.to_be_bytes()[..]);
+                if let Slot::Body(hash, len, place) = slot {
+                    state.insert(&keys::body_ref(&hash, &key), place.reference_value(len));
                 }
                 overlay.insert(key, slot);
             }
@@ -849,8 +854,8 @@ impl Store {
         if let Some(cp) = &checkpoint {
             pending.push_checkpoint(end_size, &cp.note);
         }
-        // The renames of the body files are durable before the batch that references them.
-        if wrote_bodies && let Err(e) = self.bodies.sync_dir() {
+        // The bodies are durable before the batch that references them.
+        if wrote_bodies && let Err(e) = self.bodies.sync() {
             // Nothing of the batch is applied: it is refused, known unwritten.
             for (ticket, _, _) in accepted {
                 let source = std::io::Error::new(e.kind(), e.to_string());
@@ -956,17 +961,22 @@ impl Store {
         }
         self.meter
             .synced(SyncedWrite::State, state_started.elapsed());
-        // The batch that dropped these references is durable: delete the files no
+        // The batch that dropped these references is durable: release the bodies no
         // reference is left to. Under the gate, so that no reader holds a reference it read
-        // before the batch. A failure here leaves an orphan, collected at the next open.
-        for hash in dropped {
+        // before the batch. A failure here leaves an orphan, released at the next open.
+        self.bodies.committed(appended);
+        for (hash, len, place) in dropped {
             let still_referenced = self
                 .tree
                 .scan_prefix(keys::body_ref_prefix(&hash))
-                .next()
-                .is_some();
-            if !still_referenced && let Err(e) = self.bodies.remove(&hash) {
-                tracing::warn!(error = %e, "could not delete a body file no longer referenced; it is removed at the next start");
+                .values()
+                .any(|value| {
+                    value.is_ok_and(|value| {
+                        Place::parse_reference(&value).is_some_and(|(_, at)| at == place)
+                    })
+                });
+            if !still_referenced && let Err(e) = self.bodies.release(&hash, len, place) {
+                tracing::warn!(error = %e, "could not release a body no longer referenced; it is released at the next start");
             }
         }
 
@@ -1050,7 +1060,9 @@ impl Store {
             match self.tree.get(key).map_err(|source| self.db_error(source))? {
                 None => Slot::Absent,
                 Some(stored) => match keys::parse_value(&stored) {
-                    Some(Stored::Body { hash, len }) => Slot::Body(hash, len),
+                    Some(Stored::Body { hash, len }) => {
+                        Slot::Body(hash, len, self.body_place(&hash, len, key)?)
+                    }
                     _ => Slot::Inline,
                 },
             },
@@ -1368,16 +1380,35 @@ impl Store {
         ))
     }
 
-    /// A stored state value as its caller wrote it: inline, or the body read from its file
-    /// and checked against its hash.
-    fn value(&self, stored: &[u8]) -> Result<Vec<u8>, StoreError> {
+    /// Where the body `hash` of `len` bytes that the state key `key` references is: from
+    /// its back-reference.
+    fn body_place(&self, hash: &[u8; 32], len: u64, key: &[u8]) -> Result<Place, StoreError> {
+        let reference = self
+            .tree
+            .get(keys::body_ref(hash, key))
+            .map_err(|source| self.db_error(source))?;
+        match reference.as_deref().and_then(Place::parse_reference) {
+            Some((recorded, place)) if recorded == len => Ok(place),
+            _ => Err(StoreError::Corrupt {
+                path: self.path.clone(),
+                detail: "a state value references a body without a matching back-reference".into(),
+            }),
+        }
+    }
+
+    /// A stored state value under the sled key `key` as its caller wrote it: inline, or the
+    /// body read from its segment and checked against its hash.
+    fn value(&self, key: &[u8], stored: &[u8]) -> Result<Vec<u8>, StoreError> {
         let corrupt = |detail: String| StoreError::Corrupt {
             path: self.path.clone(),
             detail,
         };
         match keys::parse_value(stored) {
             Some(Stored::Inline(value)) => Ok(value.to_vec()),
-            Some(Stored::Body { hash, len }) => self.bodies.read(&hash, len).map_err(corrupt),
+            Some(Stored::Body { hash, len }) => {
+                let place = self.body_place(&hash, len, key)?;
+                self.bodies.read(&hash, len, place).map_err(corrupt)
+            }
             None => Err(corrupt("a stored value has an unknown tag".into())),
         }
     }
@@ -1389,10 +1420,11 @@ impl Store {
     /// match its hash.
     pub fn get(&self, ns: crate::Namespace, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
         let _gate = self.readable()?;
+        let key = ns.key(key);
         self.tree
-            .get(ns.key(key))
+            .get(&key)
             .map_err(|source| self.db_error(source))?
-            .map(|stored| self.value(&stored))
+            .map(|stored| self.value(&key, &stored))
             .transpose()
     }
 
@@ -1407,7 +1439,7 @@ impl Store {
             .scan_prefix(ns.key(prefix))
             .map(|item| {
                 let (k, v) = item.map_err(|source| self.db_error(source))?;
-                Ok((k[2..].to_vec(), self.value(&v)?))
+                Ok((k[2..].to_vec(), self.value(&k, &v)?))
             })
             .collect()
     }
@@ -1439,28 +1471,24 @@ impl Store {
             .take(limit)
             .map(|item| {
                 let (k, v) = item.map_err(|source| self.db_error(source))?;
-                Ok((k[2..].to_vec(), self.value(&v)?))
+                Ok((k[2..].to_vec(), self.value(&k, &v)?))
             })
             .collect()
     }
 
-    /// The body files the committed state references, with their lengths: what a backup
-    /// must copy beside the database (see `bodies`).
+    /// The files that hold the bodies the committed state references (segments, and the
+    /// files of an older store's bodies), each with its length on disk: what a copy of the
+    /// store must carry beside the database (see `bodies`).
     ///
     /// # Errors
     /// A database error.
     pub fn body_files(&self) -> Result<Vec<(PathBuf, u64)>, StoreError> {
         let _gate = self.readable()?;
-        let referenced = crate::bodies::Bodies::referenced(&self.tree).map_err(|detail| {
-            StoreError::Corrupt {
-                path: self.path.clone(),
-                detail,
-            }
+        let references = Bodies::references(&self.tree).map_err(|detail| StoreError::Corrupt {
+            path: self.path.clone(),
+            detail,
         })?;
-        Ok(referenced
-            .into_iter()
-            .map(|(hash, len)| (self.bodies.path(&hash), len))
-            .collect())
+        Ok(self.bodies.files(&references))
     }
 
     /// sled's tree, for tests that look at what it holds.
