@@ -282,14 +282,16 @@ pub fn verify_batch<R: Ed25519Role>(
     // What `verify_strict` refuses before its equation: `R` of small order (for which the
     // key's holder can make the batch equation hold exactly), and an `R` that is not the
     // canonical encoding of its point (`verify_strict` compares `R` byte for byte): y (the
-    // sign bit of x cleared) below the field prime.
+    // sign bit of x cleared) below the field prime. Small order is told from the encoding
+    // (decoding `R` here cost a third of the batch's time, and `verify_batch` decodes it
+    // again); an `R` that is no point at all fails `verify_batch` itself.
     let r_strict = |signature: &Signature| {
         let mut r = [0u8; 32];
         r.copy_from_slice(&signature.to_bytes()[..32]);
         let mut y = r;
         y[31] &= 0x7f;
         crate::x25519::less_than_le(&y, &crate::x25519::FIELD_PRIME)
-            && VerifyingKey::from_bytes(&r).is_ok_and(|point| !point.is_weak())
+            && !small_order_encodings().contains(&r)
     };
     if !signatures.iter().all(r_strict) {
         return false;
@@ -297,6 +299,29 @@ pub fn verify_batch<R: Ed25519Role>(
     let dalek: Vec<ed25519_dalek::Signature> = signatures.iter().map(|s| s.to_dalek()).collect();
     let keys: Vec<VerifyingKey> = keys.iter().map(|k| k.key).collect();
     ed25519_dalek::verify_batch(messages, &dalek, &keys).is_ok()
+}
+
+/// Every encoding whose y is canonical (below the field prime) that decodes to a point of
+/// small order: the eight points of the eight-torsion subgroup, each with either sign bit
+/// (for a point with x ≠ 0 the other sign is its negation, also of small order; for x = 0,
+/// the identity and the point of order 2, both signs decode to the point itself). There are
+/// exactly eight points of small order, so this is all of them (`tests`: each decodes to a
+/// weak point, and they agree with decoding on arbitrary bytes).
+fn small_order_encodings() -> &'static [[u8; 32]; 16] {
+    static ENCODINGS: std::sync::OnceLock<[[u8; 32]; 16]> = std::sync::OnceLock::new();
+    ENCODINGS.get_or_init(|| {
+        let mut all = [[0u8; 32]; 16];
+        for (i, point) in curve25519_dalek::constants::EIGHT_TORSION
+            .iter()
+            .enumerate()
+        {
+            let encoding = point.compress().to_bytes();
+            all[2 * i] = encoding;
+            all[2 * i + 1] = encoding;
+            all[2 * i + 1][31] ^= 0x80;
+        }
+        all
+    })
 }
 
 impl<R: Ed25519Role> Clone for Ed25519PublicKey<R> {
@@ -421,13 +446,14 @@ mod tests {
 
     /// A signature only the key's holder can make: `R` the identity (small order) and
     /// `S = k·a`, for which the batch equation holds exactly, whatever its weights.
-    /// `verify_strict` refuses it (small-order `R`); so must the batch.
+    /// `verify_strict` refuses it (small-order `R`); so must the batch — with `R` the
+    /// identity's canonical encoding, and with its sign bit set (x = 0, so it decodes to the
+    /// identity too).
     #[test]
     fn a_batch_refuses_a_small_order_r_that_satisfies_its_equation() {
         use curve25519_dalek::scalar::Scalar;
         use sha2::{Digest, Sha512};
 
-        let (messages, mut signatures, keys) = batch_of(3);
         let seed = [2u8; 32];
         let h = Sha512::digest(seed);
         let mut a = [0u8; 32];
@@ -436,30 +462,90 @@ mod tests {
         a[31] &= 127;
         a[31] |= 64;
         let a = Scalar::from_bytes_mod_order(a);
-        let mut r = [0u8; 32];
-        r[0] = 1; // the identity, canonically encoded
-        let k = Scalar::from_bytes_mod_order_wide(&{
-            let mut hasher = Sha512::new();
-            hasher.update(r);
-            hasher.update(keys[1].as_bytes());
-            hasher.update(&messages[1]);
-            let mut wide = [0u8; 64];
-            wide.copy_from_slice(&hasher.finalize());
-            wide
-        });
-        let s = k * a;
-        let mut bytes = [0u8; 64];
-        bytes[..32].copy_from_slice(&r);
-        bytes[32..].copy_from_slice(s.as_bytes());
-        signatures[1] = Signature::from_bytes(bytes);
-        // The forged signature satisfies the cofactorless equation: the batch of it alone,
-        // without this function's checks, passes.
-        let dalek = [signatures[1].to_dalek()];
-        assert!(
-            ed25519_dalek::verify_batch(&[&messages[1]], &dalek, &[*keys[1].as_dalek()]).is_ok()
-        );
-        assert!(keys[1].verify(&messages[1], &signatures[1]).is_err());
-        assert!(!batch(&messages, &signatures, &keys));
+        let mut identity = [0u8; 32];
+        identity[0] = 1;
+        let mut signed_identity = identity;
+        signed_identity[31] |= 0x80;
+        for r in [identity, signed_identity] {
+            let (messages, mut signatures, keys) = batch_of(3);
+            let k = Scalar::from_bytes_mod_order_wide(&{
+                let mut hasher = Sha512::new();
+                hasher.update(r);
+                hasher.update(keys[1].as_bytes());
+                hasher.update(&messages[1]);
+                let mut wide = [0u8; 64];
+                wide.copy_from_slice(&hasher.finalize());
+                wide
+            });
+            let s = k * a;
+            let mut bytes = [0u8; 64];
+            bytes[..32].copy_from_slice(&r);
+            bytes[32..].copy_from_slice(s.as_bytes());
+            signatures[1] = Signature::from_bytes(bytes);
+            // The forged signature satisfies the cofactorless equation: the batch of it
+            // alone, without this function's checks, passes.
+            let dalek = [signatures[1].to_dalek()];
+            assert!(
+                ed25519_dalek::verify_batch(&[&messages[1]], &dalek, &[*keys[1].as_dalek()])
+                    .is_ok()
+            );
+            assert!(keys[1].verify(&messages[1], &signatures[1]).is_err());
+            assert!(!batch(&messages, &signatures, &keys), "{r:?}");
+        }
+    }
+
+    /// The encodings the batch refuses as small-order `R`s are exactly those that decode to
+    /// a point of small order: each of them does, the eight points are distinct, and
+    /// `is_weak` of any other decodable encoding is false (below, on arbitrary bytes).
+    #[test]
+    fn the_small_order_encodings_are_every_small_order_point() {
+        let mut points = std::collections::HashSet::new();
+        for encoding in small_order_encodings() {
+            let point = VerifyingKey::from_bytes(encoding).expect("decodes");
+            assert!(point.is_weak(), "{encoding:?}");
+            points.insert(point.to_edwards().compress().to_bytes());
+        }
+        assert_eq!(points.len(), 8, "the eight points of small order");
+        // A signature whose `R` is any of them fails the batch, as `verify_strict` fails it.
+        let (messages, signatures, keys) = batch_of(3);
+        for encoding in small_order_encodings() {
+            let mut forged = signatures.clone();
+            let mut bytes = forged[2].to_bytes();
+            bytes[..32].copy_from_slice(encoding);
+            forged[2] = Signature::from_bytes(bytes);
+            assert!(keys[2].verify(&messages[2], &forged[2]).is_err());
+            assert!(!batch(&messages, &forged, &keys));
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+        /// Telling small order from the encoding agrees with decoding: on arbitrary bytes,
+        /// and on points of mixed order (a point of the prime-order group plus a torsion
+        /// point, which is not of small order).
+        #[test]
+        fn small_order_by_encoding_agrees_with_decoding(
+            bytes in proptest::prelude::any::<[u8; 32]>(),
+            scalar in proptest::prelude::any::<[u8; 32]>(),
+            torsion in 0usize..8,
+        ) {
+            use curve25519_dalek::{constants, scalar::Scalar};
+            let mixed = (constants::ED25519_BASEPOINT_POINT * Scalar::from_bytes_mod_order(scalar)
+                + constants::EIGHT_TORSION[torsion])
+                .compress()
+                .to_bytes();
+            for r in [bytes, mixed] {
+                // Only encodings with y canonical reach the check (the batch refuses the
+                // others first).
+                let mut y = r;
+                y[31] &= 0x7f;
+                if !crate::x25519::less_than_le(&y, &crate::x25519::FIELD_PRIME) {
+                    continue;
+                }
+                let decoded_weak = VerifyingKey::from_bytes(&r).is_ok_and(|p| p.is_weak());
+                proptest::prop_assert_eq!(small_order_encodings().contains(&r), decoded_weak);
+            }
+        }
     }
 
     proptest::proptest! {

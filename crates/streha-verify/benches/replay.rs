@@ -15,8 +15,11 @@
 //! - `verifier/policy_<n>_entries`: the same number of entries from one log without
 //!   deliveries (registration, consent, disclosure): the replay without the other side's
 //!   signatures, for the share that is not Ed25519.
-//! - `ed25519/strict_64`, `ed25519/batch_64`: the signature floor on this machine, 64
-//!   envelope-sized messages verified one by one (`verify_strict`) and as one batch.
+//! - `ed25519/strict_64`, `ed25519/batch_<n>`, `ed25519/streha_batch_<n>`: the signature
+//!   floor on this machine, envelope-sized messages verified one by one (`verify_strict`),
+//!   as one batch of 64, 256 or 1024 with `ed25519-dalek`'s `verify_batch`, and with
+//!   `streha_crypto::verify_batch` (the same behind the checks of `R` that `verify_strict`
+//!   makes beyond the equation): what the verifier's `SIGNATURE_BATCH` chooses between.
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -295,22 +298,46 @@ fn replay(c: &mut Criterion) {
 
 fn ed25519(c: &mut Criterion) {
     let key = SigningKey::from_bytes(&[7; 32]);
-    let messages: Vec<Vec<u8>> = (0..64u8).map(|i| vec![i; 200]).collect();
+    let messages: Vec<Vec<u8>> = (0..1024u32).map(|i| i.to_be_bytes().repeat(50)).collect();
     let signatures: Vec<_> = messages.iter().map(|m| key.sign(m)).collect();
-    let keys = vec![key.verifying_key(); 64];
+    let keys = vec![key.verifying_key(); 1024];
     let refs: Vec<&[u8]> = messages.iter().map(Vec::as_slice).collect();
+    let ours: Vec<streha_crypto::Signature> = signatures
+        .iter()
+        .map(|s| streha_crypto::Signature::from_bytes(s.to_bytes()))
+        .collect();
+    let our_keys =
+        vec![
+            streha_crypto::AgencySigningPublicKey::from_bytes(key.verifying_key().to_bytes())
+                .unwrap();
+            1024
+        ];
     let mut group = c.benchmark_group("ed25519");
     group.throughput(Throughput::Elements(64));
     group.bench_function("strict_64", |b| {
         b.iter(|| {
-            for (m, s) in refs.iter().zip(&signatures) {
+            for (m, s) in refs[..64].iter().zip(&signatures) {
                 keys[0].verify_strict(black_box(m), s).unwrap();
             }
         })
     });
-    group.bench_function("batch_64", |b| {
-        b.iter(|| verify_batch(black_box(&refs), &signatures, &keys).unwrap())
-    });
+    for n in [64, 256, 1024] {
+        group.throughput(Throughput::Elements(n as u64));
+        group.bench_function(format!("batch_{n}"), |b| {
+            b.iter(|| verify_batch(black_box(&refs[..n]), &signatures[..n], &keys[..n]).unwrap())
+        });
+        // What the verifier calls: the batch equation behind the checks `verify_strict`
+        // makes beyond it.
+        group.bench_function(format!("streha_batch_{n}"), |b| {
+            b.iter(|| {
+                assert!(streha_crypto::verify_batch(
+                    black_box(&refs[..n]),
+                    &ours[..n],
+                    &our_keys[..n]
+                ))
+            })
+        });
+    }
     group.finish();
 }
 

@@ -1,7 +1,7 @@
 //! Signatures checked as batches (issue 19): the envelope signatures the `received` entries
 //! keep (V3.1) are independent of each other, so they are verified with
-//! [`streha_crypto::verify_batch`], 64 at a time, before the matching; so are the signature
-//! lines of a bundle's checkpoint notes (V1.2, V1.3), 64 notes at a time. A batch that passes
+//! [`streha_crypto::verify_batch`], 256 at a time, before the matching; so are the signature
+//! lines of a bundle's checkpoint notes (V1.2, V1.3), 256 notes at a time. A batch that passes
 //! settles every signature in it; a batch that fails settles none, and the matching then
 //! checks each of its signatures on its own, exactly as it checks one outside any batch, so
 //! that a forged signature among many is reported at its own entry with the same finding.
@@ -18,9 +18,12 @@ use crate::borrowed::agency_named;
 use crate::cross::Side;
 use crate::directory::Directory;
 
-/// Signatures per batch: large enough for the batch's gain (about 2× per signature on this
-/// machine), small enough that one bad signature costs only its batch's single checks.
-pub(crate) const SIGNATURE_BATCH: usize = 64;
+/// Signatures per batch: large enough for the batch's gain (per signature, 64 in a batch
+/// cost about half of one checked alone, 256 about 12 % less again: past about 190 points
+/// the multiscalar multiplication switches to Pippenger's method; `BENCHMARKS.md`), small
+/// enough that one bad signature costs only its batch's single checks (256 of them, about
+/// 13 ms).
+pub(crate) const SIGNATURE_BATCH: usize = 256;
 
 /// A signature waiting for its batch: the entry (agency of the log, index), the signed
 /// bytes, the signature and the key.

@@ -426,7 +426,7 @@ fn a_received_whose_kept_signature_does_not_verify_blames_the_receiver() {
     assert_finding(f, Rule::ForgedEnvelopeSignature, CSW, Some(index));
 }
 
-/// Issue 19: the envelope signatures of many `received` are verified in batches of 64. A
+/// Issue 19: the envelope signatures of many `received` are verified in batches of 256. A
 /// federation of `n` more deliveries from police to the centre, the `forged`-th of which
 /// keeps a signature over another ciphertext hash; returns it with the forged `received`'s
 /// index.
@@ -474,8 +474,7 @@ fn many_deliveries(n: usize, forged: Option<usize>) -> (Fed, Option<u64>) {
     (fed, forged_index)
 }
 
-/// One forged envelope signature among 150 (in the second batch of 64): the batch that holds
-/// it fails, each of its signatures is checked alone, and the forged one is reported at its
+/// One forged envelope signature among 150 (one batch): the batch that holds it fails, each of its signatures is checked alone, and the forged one is reported at its
 /// own entry with the finding a single check gives — the same as when it is the only
 /// `received` of its log in a batch of its own; the 149 others are not blamed.
 #[test]
