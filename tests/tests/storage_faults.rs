@@ -171,7 +171,7 @@ fn ids_of(entries: &[AuditEntry], kind: &str) -> Vec<EnvelopeId> {
 /// Issue 16.1. The shelter sends on a nearly full disk until a commit fails. Before the fix
 /// the failed submission's retry was answered `Accepted` from sled's memory, and after a
 /// restart its `disclosed` entry was gone while the police could hold its `received`. Now
-/// either the disk fills while the envelope's body file is written, before the commit
+/// either the disk fills while the envelope's body is written to its segment, before the commit
 /// (issue 19.3): the request is refused as not recorded and the node keeps serving; or it
 /// fills during the commit itself: the failing request's outcome is "unknown", the node stops
 /// serving at once and exits with code 3. Either way, once there is room every `received` at

@@ -2,9 +2,9 @@
 //!
 //! A backup is the store's own iteration written as records, not a copy of sled's files:
 //! it does not depend on sled's format and it is consistent, because it is read while the
-//! store's gate is held shared (no batch is applied, or half durable, and no body file is
-//! deleted meanwhile). It holds the origin, the last checkpoint (which becomes the restored
-//! store's high-water mark), every entry, every checkpoint, the bytes of every body file the
+//! store's gate is held shared (no batch is applied, or half durable, and no body is
+//! released meanwhile). It holds the origin, the last checkpoint (which becomes the restored
+//! store's high-water mark), every entry, every checkpoint, the bytes of every body the
 //! state references (`spec/audit-log.md` §7.1) and every state pair as stored (inline, or a
 //! reference to a body by hash and length). The tiles are recomputed on restore, and the
 //! recomputed root must match the last checkpoint's; every body must hash to the name it is
@@ -29,8 +29,9 @@
 //! name: it is restored by the version that wrote it.
 //!
 //! A backup is written to a temporary file beside its destination, synced and renamed into
-//! place; a restore writes a new directory beside the target — the body files first, each
-//! synced, and their directory synced before any state that references them is written —
+//! place; a restore writes a new directory beside the target — the bodies first, appended
+//! to a body segment that is synced (with its directory) before any state that references
+//! them is written —
 //! syncs it and renames it into place, so both appear complete or not at all.
 
 use std::collections::{BTreeMap, HashMap};
@@ -80,7 +81,7 @@ pub struct BackupSummary {
     pub checkpoint: Option<String>,
     /// Entries, checkpoints and state pairs written.
     pub records: u64,
-    /// Body files carried (sealed envelopes kept out of sled).
+    /// Bodies carried (sealed envelopes kept out of sled), each once.
     pub bodies: u64,
     /// The names of the extra files carried (see [`Store::backup_to`]).
     pub files: Vec<String>,
@@ -144,7 +145,7 @@ fn is_carried_name(name: &str) -> bool {
 
 impl Store {
     /// Writes a consistent backup of the whole store to `dest` (a new file, mode 0600;
-    /// an existing one is refused), the body files the state references included, with the
+    /// an existing one is refused), the bodies the state references included, with the
     /// `files` given (name in the data directory, bytes) carried along to be restored
     /// beside the store. Holds the store's gate shared meanwhile, so commits wait until it
     /// is done, and readers do not; `while_held` is called once while it is held, for a
@@ -153,8 +154,8 @@ impl Store {
     /// # Errors
     /// [`StoreError::Io`] if `dest` exists or cannot be written and synced;
     /// [`StoreError::BadBackup`] for a file name that is not a plain name;
-    /// [`StoreError::Corrupt`] if a referenced body file is missing or does not match its
-    /// hash; a database error.
+    /// [`StoreError::Corrupt`] if a referenced body is missing or does not match its hash;
+    /// a database error.
     pub fn backup_to(
         &self,
         dest: &Path,
@@ -236,7 +237,7 @@ impl Store {
             out.record(CHECKPOINT, &at.to_be_bytes(), note.as_bytes())?;
             records += 1;
         }
-        // The body files, read and checked against their hash, before the state that
+        // The bodies, read and checked against their hash, before the state that
         // references them (a restore writes them first).
         let referenced = Bodies::referenced(&self.tree).map_err(RecordError::Corrupt)?;
         for (hash, (len, place)) in &referenced {
@@ -273,7 +274,7 @@ impl Store {
     /// Restores the backup at `backup` into `dir`, which must not exist or be empty: the
     /// whole backup is read and checked first (checksum, order, every body against its
     /// hash, every body reference against its body, the recomputed root against the last
-    /// checkpoint), then written into a new directory beside `dir` (body files first, then
+    /// checkpoint), then written into a new directory beside `dir` (bodies first, then
     /// the one tree with its recomputed tiles), synced, and renamed into place, with the
     /// high-water mark of the backup's last checkpoint and the backup's files, and then the
     /// `extra` files given. The restored store is opened by [`Store::open`] as any other;

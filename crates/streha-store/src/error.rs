@@ -71,17 +71,18 @@ pub enum StoreError {
         /// The store's directory.
         path: PathBuf,
     },
-    /// A body file that the committed state references is missing or damaged. The store
-    /// writes a body's file before the commit that references it and deletes it only after
-    /// the commit that drops the reference, so something outside the store removed or
-    /// changed it. The store does not open: restore the data directory from a backup.
+    /// A body that the committed state references is missing or cut short (its segment, or
+    /// its file in an older store). The store syncs a body before the commit that
+    /// references it and releases it only after the commit that drops the reference, so
+    /// something outside the store removed or changed it. The store does not open: restore
+    /// the data directory from a backup.
     #[error(
-        "the store in {path} references the body file {file}, but {problem}: something outside the store removed or changed it; do not use this store, restore the data directory from a backup and report it"
+        "the store in {path} references a body in {file}, but {problem}: something outside the store removed or changed it; do not use this store, restore the data directory from a backup and report it"
     )]
     MissingBody {
         /// The store's directory.
         path: PathBuf,
-        /// The body file.
+        /// The segment (or file) that holds the body.
         file: PathBuf,
         /// What is wrong with it.
         problem: String,

@@ -47,7 +47,7 @@ pub(crate) const META_WAL_SEQ: &[u8] = b"\x00wal";
 
 /// Tag of an inline state value.
 pub(crate) const VALUE_INLINE: u8 = 0;
-/// Tag of a state value kept in a body file.
+/// Tag of a state value kept out of sled, in a body segment.
 pub(crate) const VALUE_BODY: u8 = 1;
 
 fn indexed(prefix: u8, index: u64) -> [u8; 9] {
@@ -97,7 +97,7 @@ pub(crate) fn body_ref_prefix(hash: &[u8; 32]) -> [u8; 33] {
     key
 }
 
-/// A stored state value: inline bytes or a reference to a body file.
+/// A stored state value: inline bytes or a reference to a body kept in a segment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Stored<'a> {
     Inline(&'a [u8]),

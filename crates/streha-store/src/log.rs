@@ -94,9 +94,9 @@ pub struct Store {
     group_changed: Condvar,
     head: Mutex<Head>,
     /// Readers hold it shared; a batch holds it exclusively while it applies its state to
-    /// sled (already durable in the write-ahead log), deletes the body files it dropped and
+    /// sled (already durable in the write-ahead log), releases the bodies it dropped and
     /// moves the head, so that a reader sees a batch whole or not at all, and never a body
-    /// reference whose file is gone.
+    /// reference whose bytes are gone.
     gate: RwLock<()>,
     /// Set, for good, when a batch failed once any of it may have been written: from then
     /// on the store serves nothing.
@@ -1416,7 +1416,7 @@ impl Store {
     /// Reads `key` in `ns` (a body put with [`Transaction::put_body`] is read from its file).
     ///
     /// # Errors
-    /// A database error; [`StoreError::Corrupt`] if a body file is missing or does not
+    /// A database error; [`StoreError::Corrupt`] if a body is missing or does not
     /// match its hash.
     pub fn get(&self, ns: crate::Namespace, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
         let _gate = self.readable()?;
@@ -1432,7 +1432,7 @@ impl Store {
     /// without the namespace byte).
     ///
     /// # Errors
-    /// A database error; [`StoreError::Corrupt`] if a body file is missing or damaged.
+    /// A database error; [`StoreError::Corrupt`] if a body is missing or damaged.
     pub fn scan(&self, ns: crate::Namespace, prefix: &[u8]) -> Result<Vec<KeyValue>, StoreError> {
         let _gate = self.readable()?;
         self.tree
@@ -1449,7 +1449,7 @@ impl Store {
     /// byte.
     ///
     /// # Errors
-    /// A database error; [`StoreError::Corrupt`] if a body file is missing or damaged.
+    /// A database error; [`StoreError::Corrupt`] if a body is missing or damaged.
     pub fn scan_after(
         &self,
         ns: crate::Namespace,

@@ -34,7 +34,7 @@ pub(crate) enum Write {
         key: Vec<u8>,
         value: Vec<u8>,
     },
-    /// Set `key` to a body kept in a file of its own (see `bodies`).
+    /// Set `key` to a body kept out of sled, in a body segment (see `bodies`).
     PutBody {
         key: Vec<u8>,
         body: Vec<u8>,
@@ -88,9 +88,9 @@ impl Transaction {
 
     /// Sets `key` in `ns` to `body`: for sealed envelopes and other values that may be
     /// large. A body larger than [`INLINE_BODY_MAX`](crate::INLINE_BODY_MAX) is kept out of
-    /// the database in a file of its own named by its hash, written and `fsync`ed before the
-    /// commit that references it, and deleted once a commit that removes or replaces the key
-    /// is durable; [`Store::get`](crate::Store::get) and the scans return the body itself,
+    /// the database, appended to a body segment and synced before the commit that
+    /// references it (by its hash), and released — its blocks punched out — once a commit
+    /// that removes or replaces the key is durable; [`Store::get`](crate::Store::get) and the scans return the body itself,
     /// checked against its hash. A smaller one is stored inline like [`put`](Self::put), in
     /// the same sled batch.
     pub fn put_body(&mut self, ns: Namespace, key: Vec<u8>, body: Vec<u8>) -> &mut Self {
