@@ -476,13 +476,18 @@ impl Bodies {
 
     /// The files that hold the committed state's bodies, each with its length on disk.
     pub(crate) fn files(&self, references: &[Reference]) -> Vec<(PathBuf, u64)> {
-        let mut files: BTreeMap<PathBuf, u64> = BTreeMap::new();
-        for reference in references {
-            let path = self.path(&reference.hash, reference.place);
-            let len = std::fs::metadata(&path).map_or(0, |meta| meta.len());
-            files.insert(path, len);
-        }
-        files.into_iter().collect()
+        // Many bodies share a segment: each file is looked at once.
+        let paths: std::collections::BTreeSet<PathBuf> = references
+            .iter()
+            .map(|reference| self.path(&reference.hash, reference.place))
+            .collect();
+        paths
+            .into_iter()
+            .map(|path| {
+                let len = std::fs::metadata(&path).map_or(0, |meta| meta.len());
+                (path, len)
+            })
+            .collect()
     }
 
     /// At open: checks that every referenced body is there (its segment long enough, or
@@ -665,6 +670,33 @@ mod tests {
         assert_eq!(align_up(0), 0);
         assert_eq!(align_up(1), BODY_ALIGN);
         assert_eq!(align_up(BODY_ALIGN), BODY_ALIGN);
+    }
+
+    /// A state value that references a body whose back-reference (which says where the
+    /// bytes are) is gone — a damaged database — is refused as corrupt on read, never
+    /// answered with other bytes or nothing.
+    #[test]
+    fn a_body_without_its_back_reference_is_corrupt() {
+        use crate::{Namespace, Store, StoreError, Transaction};
+        const INBOX: Namespace = Namespace::new(9);
+        let origin = "bodies.test/log";
+        let signer =
+            streha_audit::NoteSigner::new(origin, ed25519_dalek::SigningKey::from_bytes(&[5; 32]))
+                .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), origin, signer).unwrap();
+        let body = vec![0x17; INLINE_BODY_MAX + 1];
+        let mut tx = Transaction::new();
+        tx.append(b"received".to_vec())
+            .put_body(INBOX, b"env".to_vec(), body.clone());
+        store.commit(tx).unwrap();
+        store
+            .raw_tree()
+            .remove(keys::body_ref(&body_hash(&body), &INBOX.key(b"env")))
+            .unwrap();
+        let err = store.get(INBOX, b"env").unwrap_err();
+        assert!(matches!(err, StoreError::Corrupt { .. }), "{err}");
+        assert!(store.scan(INBOX, b"").is_err());
     }
 
     /// A store written before segments keeps each body in a file named by its hash, with a

@@ -15,7 +15,7 @@ use streha_audit::{
 pub(crate) mod backup;
 
 use crate::StoreError;
-use crate::bodies::{Bodies, Place};
+use crate::bodies::{Bodies, Place, body_hash};
 use crate::datadir::{self, DirLock};
 use crate::durability::Durability;
 use crate::error::describe;
@@ -759,7 +759,7 @@ impl Store {
                 if let Write::PutBody { body, .. } = write {
                     wrote_bodies = true;
                     let place = self.bodies.append(body)?;
-                    bodies.push((blake3::hash(body).into(), place));
+                    bodies.push((body_hash(body), place));
                 }
                 Ok::<(), StoreError>(())
             });
