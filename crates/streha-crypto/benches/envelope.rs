@@ -1,4 +1,5 @@
-//! Sealing and opening envelopes, and the signatures around them (issue 11).
+//! Sealing and opening envelopes, and the signatures around them (issue 11); sealing at rest
+//! from a copy of the record against where it was written (issue 19.5).
 //!
 //! ```sh
 //! cargo bench -p streha-crypto --bench envelope -- --warm-up-time 1 --measurement-time 3
@@ -7,7 +8,7 @@
 use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use streha_crypto::{AgencyEncryptionSecretKey, AgencySigningSecretKey, seal};
+use streha_crypto::{AgencyEncryptionSecretKey, AgencySigningSecretKey, DataKey, seal};
 
 fn envelope(c: &mut Criterion) {
     let sender = AgencySigningSecretKey::from_seed_bytes([1; 32]);
@@ -48,5 +49,34 @@ fn envelope(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, envelope);
+/// A record written into a buffer, then sealed from it (`DataKey::seal`: the cipher's own
+/// copy, then the nonce and that copy into the result) against the record written where it
+/// is sealed (`DataKey::seal_written`). Writing the record is the same one copy in both.
+fn at_rest(c: &mut Criterion) {
+    let key = DataKey::generate().unwrap();
+    let aad = b"streha node queue v1\n0123456789abcdef";
+    for size in [1024usize, 16 * 1024, 256 * 1024] {
+        let record = vec![0x5a; size];
+        let mut group = c.benchmark_group(format!("at_rest_{size}"));
+        group.throughput(Throughput::Bytes(size as u64));
+        group.bench_function("seal_from_a_copy", |b| {
+            b.iter(|| {
+                let written = black_box(&record).to_vec();
+                key.seal(aad, &written).unwrap()
+            })
+        });
+        group.bench_function("seal_written", |b| {
+            b.iter(|| {
+                key.seal_written(aad, size, |mut buffer| {
+                    buffer.extend_from_slice(black_box(&record));
+                    Some(buffer)
+                })
+                .unwrap()
+            })
+        });
+        group.finish();
+    }
+}
+
+criterion_group!(benches, envelope, at_rest);
 criterion_main!(benches);

@@ -7,7 +7,7 @@
 //! number of records without nonce bookkeeping; the caller's associated data binds each
 //! sealed record to its place (say, the envelope id), so records cannot be swapped.
 
-use chacha20poly1305::aead::{Aead as _, KeyInit as _, Payload};
+use chacha20poly1305::aead::{Aead as _, AeadInOut as _, KeyInit as _, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use zeroize::{Zeroize as _, Zeroizing};
 
@@ -25,6 +25,29 @@ pub struct DataKey(Zeroizing<[u8; 32]>);
 impl std::fmt::Debug for DataKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("DataKey(..)")
+    }
+}
+
+/// A record opened where it was sealed ([`DataKey::open_in_place`]): derefs to the
+/// plaintext; the whole buffer (nonce and tag included) is zeroized on drop.
+pub struct OpenedRecord {
+    buffer: Zeroizing<Vec<u8>>,
+}
+
+impl std::ops::Deref for OpenedRecord {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        // `open_in_place` made sure the buffer holds a nonce and a tag around the record.
+        self.buffer
+            .get(NONCE_LEN..self.buffer.len().saturating_sub(TAG_LEN))
+            .unwrap_or_default()
+    }
+}
+
+impl std::fmt::Debug for OpenedRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "OpenedRecord({} bytes)", self.len())
     }
 }
 
@@ -48,6 +71,9 @@ pub enum AtRestError {
     /// The record is too large for the cipher.
     #[error("the record is too large to seal")]
     TooLarge,
+    /// The caller could not write the record to be sealed ([`DataKey::seal_written`]).
+    #[error("the record to seal could not be written")]
+    Unwritten,
 }
 
 impl DataKey {
@@ -106,6 +132,70 @@ impl DataKey {
         Ok(out)
     }
 
+    /// Seals, bound to `aad`, the plaintext that `write` appends to the buffer it is given,
+    /// where it was written: the same `nonce ‖ ciphertext ‖ tag` as [`DataKey::seal`], with
+    /// neither a copy of the plaintext nor one of the ciphertext (a sealed envelope can be
+    /// most of a megabyte, and each copy is a pass over it). `plaintext_len` is what `write`
+    /// appends: reserved up front, so that the buffer is not reallocated (leaving plaintext
+    /// behind in the memory it frees) while it is written.
+    ///
+    /// # Errors
+    /// As [`DataKey::seal`]; [`AtRestError::Unwritten`] if `write` fails or takes away
+    /// the nonce's room at the front of the buffer.
+    pub fn seal_written(
+        &self,
+        aad: &[u8],
+        plaintext_len: usize,
+        write: impl FnOnce(Vec<u8>) -> Option<Vec<u8>>,
+    ) -> Result<Vec<u8>, AtRestError> {
+        let random = crate::rand::random_32()?;
+        let nonce = XNonce::try_from(&random[..NONCE_LEN]).map_err(|_| AtRestError::TooLarge)?;
+        let capacity = plaintext_len
+            .checked_add(AT_REST_OVERHEAD)
+            .ok_or(AtRestError::TooLarge)?;
+        let mut buffer = Vec::new();
+        buffer
+            .try_reserve_exact(capacity)
+            .map_err(|_| AtRestError::TooLarge)?;
+        buffer.resize(NONCE_LEN, 0);
+        let mut buffer = write(buffer).ok_or(AtRestError::Unwritten)?;
+        if buffer.len() < NONCE_LEN {
+            return Err(AtRestError::Unwritten);
+        }
+        let (front, plaintext) = buffer.split_at_mut(NONCE_LEN);
+        // Whatever `write` left in the nonce's room is overwritten: the nonce is ours.
+        front.copy_from_slice(&random[..NONCE_LEN]);
+        let tag = self
+            .cipher()
+            .encrypt_inout_detached(&nonce, aad, plaintext.into())
+            .map_err(|_| AtRestError::TooLarge)?;
+        buffer.extend_from_slice(&tag);
+        Ok(buffer)
+    }
+
+    /// Opens, in the buffer that holds it, what [`DataKey::seal`] or
+    /// [`DataKey::seal_written`] made with this key and the same `aad`: no second buffer
+    /// and no copy of the record (a sealed envelope can be most of a megabyte). The
+    /// buffer is zeroized when the opened record is dropped, or at once if it does not open.
+    ///
+    /// # Errors
+    /// [`AtRestError::Truncated`] or [`AtRestError::Unauthentic`].
+    pub fn open_in_place(&self, aad: &[u8], sealed: Vec<u8>) -> Result<OpenedRecord, AtRestError> {
+        let mut buffer = Zeroizing::new(sealed);
+        let len = buffer.len();
+        if len < AT_REST_OVERHEAD {
+            return Err(AtRestError::Truncated { len });
+        }
+        let (nonce, rest) = buffer.split_at_mut(NONCE_LEN);
+        let (ciphertext, tag) = rest.split_at_mut(len - AT_REST_OVERHEAD);
+        let nonce = XNonce::try_from(&*nonce).map_err(|_| AtRestError::Unauthentic)?;
+        let tag = chacha20poly1305::Tag::try_from(&*tag).map_err(|_| AtRestError::Unauthentic)?;
+        self.cipher()
+            .decrypt_inout_detached(&nonce, aad, ciphertext.into(), &tag)
+            .map_err(|_| AtRestError::Unauthentic)?;
+        Ok(OpenedRecord { buffer })
+    }
+
     /// Opens what [`DataKey::seal`] made with this key and the same `aad`.
     ///
     /// # Errors
@@ -132,6 +222,95 @@ impl DataKey {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_record_sealed_where_it_was_written_opens_as_one_sealed_from_a_copy() {
+        let key = DataKey::generate().unwrap();
+        let record = b"an envelope, written straight into the buffer that is sealed";
+        let sealed = key
+            .seal_written(b"queue/7", record.len(), |mut buffer| {
+                buffer.extend_from_slice(record);
+                Some(buffer)
+            })
+            .unwrap();
+        assert_eq!(sealed.len(), record.len() + AT_REST_OVERHEAD);
+        assert_eq!(&**key.open(b"queue/7", &sealed).unwrap(), record);
+        assert_eq!(key.open(b"queue/8", &sealed), Err(AtRestError::Unauthentic));
+        // A fresh nonce each time, as `seal` has.
+        let again = key
+            .seal_written(b"queue/7", record.len(), |mut buffer| {
+                buffer.extend_from_slice(record);
+                Some(buffer)
+            })
+            .unwrap();
+        assert_ne!(sealed[..NONCE_LEN], again[..NONCE_LEN]);
+        // What the writer put in the nonce's room is not the nonce.
+        let overwritten = key
+            .seal_written(b"queue/7", record.len(), |mut buffer| {
+                buffer.fill(0xaa);
+                buffer.extend_from_slice(record);
+                Some(buffer)
+            })
+            .unwrap();
+        assert_ne!(overwritten[..NONCE_LEN], [0xaa; NONCE_LEN]);
+        assert_eq!(&**key.open(b"queue/7", &overwritten).unwrap(), record);
+    }
+
+    #[test]
+    fn a_record_opened_in_place_is_the_record_and_only_under_its_key_and_place() {
+        let key = DataKey::generate().unwrap();
+        for record in [&b""[..], b"x", &[0x5a; 70_000]] {
+            let sealed = key.seal(b"inbox/1", record).unwrap();
+            assert_eq!(
+                &*key.open_in_place(b"inbox/1", sealed.clone()).unwrap(),
+                record
+            );
+            assert_eq!(
+                key.open_in_place(b"inbox/2", sealed.clone()).unwrap_err(),
+                AtRestError::Unauthentic
+            );
+            let other = DataKey::generate().unwrap();
+            assert_eq!(
+                other.open_in_place(b"inbox/1", sealed.clone()).unwrap_err(),
+                AtRestError::Unauthentic
+            );
+            // Every byte is covered: nonce, ciphertext and tag.
+            for at in [0, NONCE_LEN, sealed.len() - 1] {
+                let mut altered = sealed.clone();
+                altered[at] ^= 1;
+                assert_eq!(
+                    key.open_in_place(b"inbox/1", altered).unwrap_err(),
+                    AtRestError::Unauthentic
+                );
+            }
+        }
+        for len in 0..AT_REST_OVERHEAD {
+            assert_eq!(
+                key.open_in_place(b"a", vec![0; len]).unwrap_err(),
+                AtRestError::Truncated { len }
+            );
+        }
+    }
+
+    #[test]
+    fn a_writer_that_fails_or_eats_the_nonce_room_seals_nothing() {
+        let key = DataKey::generate().unwrap();
+        assert_eq!(
+            key.seal_written(b"a", 4, |_| None),
+            Err(AtRestError::Unwritten)
+        );
+        assert_eq!(
+            key.seal_written(b"a", 4, |mut buffer| {
+                buffer.clear();
+                Some(buffer)
+            }),
+            Err(AtRestError::Unwritten)
+        );
+        assert_eq!(
+            key.seal_written(b"a", usize::MAX, Some),
+            Err(AtRestError::TooLarge)
+        );
+    }
 
     #[test]
     fn sealed_records_open_only_with_their_key_and_place() {

@@ -105,7 +105,7 @@ mod x25519;
 
 pub mod danger;
 
-pub use crate::at_rest::{AT_REST_OVERHEAD, AtRestError, DataKey};
+pub use crate::at_rest::{AT_REST_OVERHEAD, AtRestError, DataKey, OpenedRecord};
 pub use crate::ed25519::{
     AgencySigningPublicKey, AgencySigningSecretKey, ApplicationPublicKey, ApplicationSecretKey,
     Ed25519PublicKey, Ed25519Role, Ed25519SecretKey, NodeIdentityPublicKey, NodeIdentitySecretKey,

@@ -90,7 +90,7 @@ async fn dispatch(shared: &Shared, request: AppRequest) -> Result<AppResponse, F
                 Place::Inbox,
                 record.about,
                 envelope,
-                &record.sealed_envelope,
+                record.sealed_envelope,
             )?;
             Ok(AppResponse::Envelope(Box::new(opened)))
         }
@@ -1064,7 +1064,7 @@ async fn report_violation(
         Place::Inbox,
         record.about,
         id,
-        &record.sealed_envelope,
+        record.sealed_envelope,
     )?;
     let header = DisclosureHeader::decode(&envelope.header.context)
         .map_err(|_| Failure::Internal("a stored header does not decode".into()))?;

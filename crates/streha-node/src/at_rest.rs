@@ -72,7 +72,8 @@ fn key_of(shared: &Shared, subject: SubjectId) -> Result<DataKey, Failure> {
 }
 
 /// Seals `envelope` (about `subject`) for keeping at `place`. The transaction that keeps it
-/// must also carry [`record_key`].
+/// must also carry [`record_key`]. The envelope is encoded straight into the buffer that is
+/// sealed: one pass to write it, one to encrypt it, however large it is.
 pub(crate) fn seal(
     shared: &Shared,
     place: Place,
@@ -80,9 +81,15 @@ pub(crate) fn seal(
     id: EnvelopeId,
     envelope: &Envelope,
 ) -> Result<Vec<u8>, Failure> {
+    let sealing = |e: &dyn std::fmt::Display| {
+        Failure::Internal(format!("cannot seal an envelope at rest: {e}"))
+    };
+    let len = postcard::experimental::serialized_size(envelope).map_err(|e| sealing(&e))?;
     key_of(shared, subject)?
-        .seal(&aad(place, id), &crate::state::encode(envelope))
-        .map_err(|e| Failure::Internal(format!("cannot seal an envelope at rest: {e}")))
+        .seal_written(&aad(place, id), len, |buffer| {
+            postcard::to_extend(envelope, buffer).ok()
+        })
+        .map_err(|e| sealing(&e))
 }
 
 /// Adds to `tx` (which keeps an envelope sealed by [`seal`] for `subject`) the record that
@@ -123,14 +130,15 @@ fn record_of(store: &Store, subject: SubjectId) -> Result<Option<DataKeyRecord>,
     )?)
 }
 
-/// Opens an envelope kept at `place`. An envelope whose subject's key was destroyed by a
-/// logged re-keying is gone; one whose key is missing otherwise is an integrity failure.
+/// Opens an envelope kept at `place`, in the buffer read from the store (no copy of it is
+/// made to decrypt). An envelope whose subject's key was destroyed by a logged re-keying is
+/// gone; one whose key is missing otherwise is an integrity failure.
 pub(crate) fn open(
     shared: &Shared,
     place: Place,
     subject: SubjectId,
     id: EnvelopeId,
-    sealed: &[u8],
+    sealed: Vec<u8>,
 ) -> Result<Envelope, Failure> {
     let Some(bytes) = shared.vault.get(subject.as_bytes()) else {
         if let Some(DataKeyRecord::Shredded { .. }) = record_of(&shared.store, subject)? {
@@ -151,7 +159,7 @@ pub(crate) fn open(
         )));
     };
     let plain = DataKey::from_bytes(*bytes)
-        .open(&aad(place, id), sealed)
+        .open_in_place(&aad(place, id), sealed)
         .map_err(|e| Failure::Internal(format!("a stored envelope does not open: {e}")))?;
     postcard::from_bytes(&plain)
         .map_err(|_| Failure::Internal("a stored envelope does not decode".into()))

@@ -1106,7 +1106,7 @@ impl ShelterLog {
                 crate::at_rest::Place::Queue,
                 item.about,
                 *id,
-                &item.sealed_envelope,
+                item.sealed_envelope.clone(),
             )
             .unwrap();
             let header = DisclosureHeader::decode(&envelope.header.context).unwrap();

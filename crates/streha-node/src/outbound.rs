@@ -248,7 +248,7 @@ fn schedule(
         let to = recipient.clone();
         let (shared, peers) = (Arc::clone(shared), Arc::clone(peers));
         let task = tasks.spawn(async move {
-            let results = deliver_batch(&shared, &peers, &recipient, &batch).await;
+            let results = deliver_batch(&shared, &peers, &recipient, &mut batch).await;
             let mut pause = None;
             let mut envelopes = Vec::with_capacity(results.len());
             for ((id, item), result) in batch.iter().zip(results) {
@@ -438,7 +438,7 @@ async fn deliver_batch(
     shared: &Shared,
     peers: &Peers,
     recipient: &AgencyId,
-    batch: &[(EnvelopeId, Outbound)],
+    batch: &mut [(EnvelopeId, Outbound)],
 ) -> Vec<Result<(), Setback>> {
     let all = |setback: &Setback| {
         batch
@@ -480,7 +480,7 @@ async fn deliver_batch(
     let mut deliveries = Vec::with_capacity(batch.len());
     // Position in `batch` of each delivery sent.
     let mut sent = Vec::with_capacity(batch.len());
-    for (position, (id, item)) in batch.iter().enumerate() {
+    for (position, (id, item)) in batch.iter_mut().enumerate() {
         match batched(shared, latest.size, *id, item) {
             Ok(Prepared::Batched(delivery)) => {
                 results.push(None);
@@ -594,12 +594,13 @@ fn disclosed_position(shared: &Shared, id: EnvelopeId) -> Result<state::LogPosit
 
 /// One envelope to deliver, with its `disclosed` entry (and its consent's `consent granted`
 /// entry) proven: in the tree of size `size` when both are in the current epoch (a batch's
-/// delivery), else each in its epoch (a delivery of its own).
+/// delivery), else each in its epoch (a delivery of its own). The sealed envelope is taken
+/// out of `item` and opened where it lies (each attempt reads the item from the store anew).
 fn batched(
     shared: &Shared,
     size: u64,
     id: EnvelopeId,
-    item: &Outbound,
+    item: &mut Outbound,
 ) -> Result<Prepared, Setback> {
     let internal = |f: Failure| Setback::Retry(f.to_string());
     let prove = |index: u64| -> Result<EntryProof, Setback> {
@@ -637,8 +638,9 @@ fn batched(
                 })?,
         ),
     };
-    let envelope = at_rest::open(shared, Place::Queue, item.about, id, &item.sealed_envelope)
-        .map_err(|f| match f {
+    let sealed = std::mem::take(&mut item.sealed_envelope);
+    let envelope =
+        at_rest::open(shared, Place::Queue, item.about, id, sealed).map_err(|f| match f {
             // Shredded by a re-keying that ran while this attempt was under way: held as
             // the re-keying holds it, whichever of the two writes the hold last.
             Failure::NotFound(what) => Setback::Hold(HoldClass::Rekeyed, what),

@@ -1082,7 +1082,7 @@ async fn answer<T: serde::Serialize>(
         }
     };
     if let Err(StreamError::Timeout(_)) =
-        send_within(send, &bytes, shared.limits.read_timeout).await
+        send_within(send, bytes.into(), shared.limits.read_timeout).await
     {
         Metrics::bump(&shared.metrics.stream_deadlines);
     }

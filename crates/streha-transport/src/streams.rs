@@ -9,6 +9,7 @@
 
 use std::time::Duration;
 
+use bytes::Bytes;
 use serde::{Serialize, de::DeserializeOwned};
 use streha_wire::FrameError;
 use streha_wire::frame::{self, FrameReader};
@@ -69,8 +70,8 @@ pub async fn write_frame<T: Serialize>(
     send: &mut quinn::SendStream,
     message: &T,
 ) -> Result<(), StreamError> {
-    let bytes = frame::encode(message)?;
-    send.write_all(&bytes).await?;
+    send.write_chunk(Bytes::from(frame::encode(message)?))
+        .await?;
     // The stream is already closed if the peer went away; the write above reported that.
     let _ = send.finish();
     Ok(())
@@ -79,18 +80,19 @@ pub async fn write_frame<T: Serialize>(
 /// Writes an encoded frame, finishes the sending side, and waits until the peer has
 /// acknowledged all of it (or stopped the stream), all within `timeout`; after that the
 /// stream is reset, so that a peer that does not read cannot hold the answer's memory.
-/// Whoever holds the answer's [`Reservation`] keeps it until this returns.
+/// Whoever holds the answer's [`Reservation`] keeps it until this returns. The frame is
+/// handed to QUIC as it is, not copied (large envelopes pass through here).
 ///
 /// # Errors
 /// [`StreamError::Write`]; [`StreamError::Timeout`] if the peer did not take the answer in
 /// time (the stream is reset with [`stream_codes::DEADLINE`]).
 pub async fn send_within(
     send: &mut quinn::SendStream,
-    bytes: &[u8],
+    bytes: Bytes,
     timeout: Duration,
 ) -> Result<(), StreamError> {
     let delivered = tokio::time::timeout(timeout, async {
-        send.write_all(bytes).await?;
+        send.write_chunk(bytes).await?;
         let _ = send.finish();
         // Completes once the peer acknowledged every byte, or stopped the stream, or the
         // connection is gone: in each case nothing more is held for it.
@@ -175,20 +177,21 @@ pub async fn request<Req: Serialize, Resp: DeserializeOwned>(
     limit: usize,
     timeout: Duration,
 ) -> Result<Resp, StreamError> {
-    let bytes = frame::encode(request)?;
-    tokio::time::timeout(timeout, exchange(connection, &bytes, limit))
+    let bytes = Bytes::from(frame::encode(request)?);
+    tokio::time::timeout(timeout, exchange(connection, bytes, limit))
         .await
         .map_err(|_| StreamError::Timeout(timeout))?
 }
 
-/// One request/answer exchange on a new stream.
+/// One request/answer exchange on a new stream. The encoded request is handed to QUIC as it
+/// is: a frame of large envelopes is not copied once more.
 async fn exchange<Resp: DeserializeOwned>(
     connection: &quinn::Connection,
-    bytes: &[u8],
+    bytes: Bytes,
     limit: usize,
 ) -> Result<Resp, StreamError> {
     let (mut send, mut recv) = connection.open_bi().await?;
-    match send.write_all(bytes).await {
+    match send.write_chunk(bytes).await {
         Ok(()) => {
             let _ = send.finish();
             read_frame(&mut recv, limit).await
@@ -217,10 +220,10 @@ pub async fn request_paced<Req: Serialize, Resp: DeserializeOwned>(
     timeout: Duration,
     pacing: &ByteBudget,
 ) -> Result<Resp, StreamError> {
-    let bytes = frame::encode(request)?;
+    let bytes = Bytes::from(frame::encode(request)?);
     let paced = async {
         let _held = pacing.acquire(bytes.len()).await?;
-        exchange(connection, &bytes, limit).await
+        exchange(connection, bytes, limit).await
     };
     tokio::time::timeout(timeout, paced)
         .await
