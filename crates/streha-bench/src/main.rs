@@ -209,7 +209,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         return sustained::run(&federation, &plan).await;
     }
     println!(
-        "\n{:>8} {:>5} | {:>9} {:>8} {:>8} {:>8} {:>8} | {:>9} {:>7} | {:>9} {:>6} | {:>9} {:>6} | {:>9} {:>6}",
+        "\n{:>8} {:>5} | {:>9} {:>8} {:>8} {:>8} {:>8} | {:>9} {:>7} | {:>9} {:>7} | {:>9} {:>6} | {:>9} {:>6} | {:>9} {:>6}",
         "size",
         "conc",
         "streha/s",
@@ -218,6 +218,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
         "max ms",
         "cpu ms",
         "quinn/s",
+        "ratio",
+        "relay/s",
         "ratio",
         "crypto/s",
         "ratio",
@@ -245,10 +247,14 @@ async fn run(args: Args) -> anyhow::Result<()> {
         // the sender, received + inbox at the receiver, receipt at the sender).
         let sled_disclosures = sled_entries / 3.0;
         for &concurrency in &args.concurrency {
-            let quinn = if args.streha_only {
-                Sample::new(Vec::new(), Duration::from_secs(1))
+            let (quinn, relayed) = if args.streha_only {
+                let none = || Sample::new(Vec::new(), Duration::from_secs(1));
+                (none(), none())
             } else {
-                quic::bare_quinn(size, concurrency, duration).await
+                (
+                    quic::bare_quinn(size, concurrency, duration).await,
+                    quic::relayed_quinn(size, concurrency, duration).await,
+                )
             };
             let cpu_before: Duration = federation.cpu().iter().sum::<Duration>()
                 + procstat::cpu_time("self").unwrap_or_default();
@@ -258,7 +264,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
             let cpu_per = (cpu_after.saturating_sub(cpu_before)).as_secs_f64() * 1000.0
                 / streha.count().max(1) as f64;
             println!(
-                "{:>8} {:>5} | {:>9.0} {:>8} {:>8} {:>8} {:>8.3} | {:>9.0} {:>7.3} | {:>9.0} {:>6.3} | {:>9.0} {:>6.3} | {:>9.0} {:>6.3}",
+                "{:>8} {:>5} | {:>9.0} {:>8} {:>8} {:>8} {:>8.3} | {:>9.0} {:>7.3} | {:>9.0} {:>7.3} | {:>9.0} {:>6.3} | {:>9.0} {:>6.3} | {:>9.0} {:>6.3}",
                 size,
                 concurrency,
                 streha.rate(),
@@ -268,6 +274,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
                 cpu_per,
                 quinn.rate(),
                 streha.rate() / quinn.rate().max(f64::MIN_POSITIVE),
+                relayed.rate(),
+                streha.rate() / relayed.rate().max(f64::MIN_POSITIVE),
                 crypto,
                 streha.rate() / crypto,
                 crypto_batched,
@@ -289,7 +297,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
     println!(
         "columns: streha/s = disclosures acknowledged durable at the sender with the receipt returned; \
          cpu ms = CPU of both daemons and the applications per disclosure; quinn/s = same payloads \
-         over bare mutually authenticated QUIC; crypto/s = the old design's floor (before issue 19): \
+         over bare mutually authenticated QUIC; relay/s = the same through a relay, the two hops \
+         of a disclosure (application to node, node to node) with nothing stored; crypto/s = the old design's floor (before issue 19): \
          seal + sign + 3 single verifications + open on {cores} cores; crypto b/s = the floor of \
          the design with delivery batches: the receiving node verifies the envelope signatures \
          of a full batch ({batch}) with Ed25519 batch verification, the rest as before; sled e/s = sled batches of 64 + flush + fsync, divided by the 3 writes a \
