@@ -292,6 +292,45 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(128))]
+
+        /// The in-place forms make and open exactly what `seal` and `open` do: each opens
+        /// the other's records, and a flipped bit anywhere, or another place, opens nothing.
+        #[test]
+        fn in_place_sealing_and_opening_agree_with_the_copying_forms(
+            record in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..3000),
+            aad in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..64),
+            flip in proptest::prelude::any::<proptest::sample::Index>(),
+        ) {
+            let key = DataKey::generate().unwrap();
+            let written = key
+                .seal_written(&aad, record.len(), |mut buffer| {
+                    buffer.extend_from_slice(&record);
+                    Some(buffer)
+                })
+                .unwrap();
+            let copied = key.seal(&aad, &record).unwrap();
+            proptest::prop_assert_eq!(written.len(), copied.len());
+            proptest::prop_assert_eq!(&**key.open(&aad, &written).unwrap(), &record[..]);
+            proptest::prop_assert_eq!(&*key.open_in_place(&aad, copied.clone()).unwrap(), &record[..]);
+            proptest::prop_assert_eq!(&*key.open_in_place(&aad, written.clone()).unwrap(), &record[..]);
+            let mut altered = written.clone();
+            altered[flip.index(written.len())] ^= 0x01;
+            proptest::prop_assert_eq!(key.open(&aad, &altered), Err(AtRestError::Unauthentic));
+            proptest::prop_assert_eq!(
+                key.open_in_place(&aad, altered).unwrap_err(),
+                AtRestError::Unauthentic
+            );
+            let mut elsewhere = aad.clone();
+            elsewhere.push(0);
+            proptest::prop_assert_eq!(
+                key.open_in_place(&elsewhere, written).unwrap_err(),
+                AtRestError::Unauthentic
+            );
+        }
+    }
+
     #[test]
     fn a_writer_that_fails_or_eats_the_nonce_room_seals_nothing() {
         let key = DataKey::generate().unwrap();
