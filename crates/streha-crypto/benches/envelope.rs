@@ -51,7 +51,8 @@ fn envelope(c: &mut Criterion) {
 
 /// A record written into a buffer, then sealed from it (`DataKey::seal`: the cipher's own
 /// copy, then the nonce and that copy into the result) against the record written where it
-/// is sealed (`DataKey::seal_written`). Writing the record is the same one copy in both.
+/// is sealed (`DataKey::seal_written`). Writing the record is the same one copy in both; so
+/// is reading the sealed record (a clone here) before it is opened.
 fn at_rest(c: &mut Criterion) {
     let key = DataKey::generate().unwrap();
     let aad = b"streha node queue v1\n0123456789abcdef";
@@ -72,6 +73,20 @@ fn at_rest(c: &mut Criterion) {
                     Some(buffer)
                 })
                 .unwrap()
+            })
+        });
+        // Opening a record read from the store: into a second buffer, or where it was read.
+        let sealed = key.seal(aad, &record).unwrap();
+        group.bench_function("open_into_a_copy", |b| {
+            b.iter(|| {
+                let read = black_box(&sealed).clone();
+                key.open(aad, &read).unwrap().len()
+            })
+        });
+        group.bench_function("open_in_place", |b| {
+            b.iter(|| {
+                let read = black_box(&sealed).clone();
+                key.open_in_place(aad, read).unwrap().len()
             })
         });
         group.finish();
