@@ -81,15 +81,30 @@ pub(crate) fn seal(
     id: EnvelopeId,
     envelope: &Envelope,
 ) -> Result<Vec<u8>, Failure> {
+    seal_with(&key_of(shared, subject)?, place, id, envelope)
+}
+
+/// [`seal`] under `key`: the envelope's encoding is measured first (postcard's measuring
+/// flavor, a stable API unlike `experimental::serialized_size`), so that the buffer is
+/// reserved once at its final size and never reallocated with the encoding in it.
+fn seal_with(
+    key: &DataKey,
+    place: Place,
+    id: EnvelopeId,
+    envelope: &Envelope,
+) -> Result<Vec<u8>, Failure> {
     let sealing = |e: &dyn std::fmt::Display| {
         Failure::Internal(format!("cannot seal an envelope at rest: {e}"))
     };
-    let len = postcard::experimental::serialized_size(envelope).map_err(|e| sealing(&e))?;
-    key_of(shared, subject)?
-        .seal_written(&aad(place, id), len, |buffer| {
-            postcard::to_extend(envelope, buffer).ok()
-        })
-        .map_err(|e| sealing(&e))
+    let len = postcard::serialize_with_flavor::<_, _, usize>(
+        envelope,
+        postcard::ser_flavors::Size::default(),
+    )
+    .map_err(|e| sealing(&e))?;
+    key.seal_written(&aad(place, id), len, |buffer| {
+        postcard::to_extend(envelope, buffer).ok()
+    })
+    .map_err(|e| sealing(&e))
 }
 
 /// Adds to `tx` (which keeps an envelope sealed by [`seal`] for `subject`) the record that
@@ -288,6 +303,47 @@ mod tests {
         let mut tx = Transaction::new();
         tx.put(DATA_KEYS, subject.to_vec(), state::encode(&record));
         store.commit(tx).expect("commit");
+    }
+
+    #[test]
+    fn an_envelope_sealed_at_rest_fills_its_buffer_exactly_and_opens_only_at_its_place() {
+        let sender = streha_crypto::AgencySigningSecretKey::from_seed_bytes([1; 32]);
+        let recipient = streha_crypto::AgencyEncryptionSecretKey::from_seed_bytes([2; 32]);
+        let key = DataKey::from_bytes([9; 32]);
+        let id = EnvelopeId::from_bytes([5; 16]);
+        for size in [0, 1, 4096, 300_000] {
+            let envelope = streha_crypto::seal(
+                &sender,
+                &recipient.public_key(),
+                b"a header",
+                &vec![0x5a; size],
+            )
+            .expect("seal");
+            let sealed = seal_with(&key, Place::Queue, id, &envelope).expect("seal at rest");
+            // Reserved once at its final size: no reallocation left a copy of the encoding
+            // in memory that was freed without being zeroized.
+            assert_eq!(sealed.capacity(), sealed.len());
+            assert_eq!(
+                sealed.len(),
+                state::encode(&envelope).len() + streha_crypto::AT_REST_OVERHEAD
+            );
+            let opened = key
+                .open_in_place(&aad(Place::Queue, id), sealed.clone())
+                .expect("open at its place");
+            assert_eq!(
+                postcard::from_bytes::<Envelope>(&opened).expect("decode"),
+                envelope
+            );
+            assert!(
+                key.open_in_place(&aad(Place::Inbox, id), sealed.clone())
+                    .is_err()
+            );
+            let other = EnvelopeId::from_bytes([6; 16]);
+            assert!(
+                key.open_in_place(&aad(Place::Queue, other), sealed)
+                    .is_err()
+            );
+        }
     }
 
     #[test]
