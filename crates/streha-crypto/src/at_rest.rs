@@ -137,7 +137,8 @@ impl DataKey {
     /// neither a copy of the plaintext nor one of the ciphertext (a sealed envelope can be
     /// most of a megabyte, and each copy is a pass over it). `plaintext_len` is what `write`
     /// appends: reserved up front, so that the buffer is not reallocated (leaving plaintext
-    /// behind in the memory it frees) while it is written.
+    /// behind in the memory it frees) while it is written. `write` returns whether it wrote
+    /// the whole plaintext; if not, or if sealing fails, the buffer is zeroized.
     ///
     /// # Errors
     /// As [`DataKey::seal`]; [`AtRestError::Unwritten`] if `write` fails or takes away
@@ -146,7 +147,7 @@ impl DataKey {
         &self,
         aad: &[u8],
         plaintext_len: usize,
-        write: impl FnOnce(Vec<u8>) -> Option<Vec<u8>>,
+        write: impl FnOnce(&mut Vec<u8>) -> bool,
     ) -> Result<Vec<u8>, AtRestError> {
         let random = crate::rand::random_32()?;
         let nonce = XNonce::try_from(&random[..NONCE_LEN]).map_err(|_| AtRestError::TooLarge)?;
@@ -158,8 +159,9 @@ impl DataKey {
             .try_reserve_exact(capacity)
             .map_err(|_| AtRestError::TooLarge)?;
         buffer.resize(NONCE_LEN, 0);
-        let mut buffer = write(buffer).ok_or(AtRestError::Unwritten)?;
-        if buffer.len() < NONCE_LEN {
+        // Plaintext until it is encrypted: zeroized if anything below returns early.
+        let mut buffer = Zeroizing::new(buffer);
+        if !write(&mut buffer) || buffer.len() < NONCE_LEN {
             return Err(AtRestError::Unwritten);
         }
         let (front, plaintext) = buffer.split_at_mut(NONCE_LEN);
@@ -170,7 +172,8 @@ impl DataKey {
             .encrypt_inout_detached(&nonce, aad, plaintext.into())
             .map_err(|_| AtRestError::TooLarge)?;
         buffer.extend_from_slice(&tag);
-        Ok(buffer)
+        // Sealed now: the ciphertext leaves, and an empty vector is what is zeroized.
+        Ok(std::mem::take(&mut *buffer))
     }
 
     /// Opens, in the buffer that holds it, what [`DataKey::seal`] or
@@ -228,9 +231,9 @@ mod tests {
         let key = DataKey::generate().unwrap();
         let record = b"an envelope, written straight into the buffer that is sealed";
         let sealed = key
-            .seal_written(b"queue/7", record.len(), |mut buffer| {
+            .seal_written(b"queue/7", record.len(), |buffer| {
                 buffer.extend_from_slice(record);
-                Some(buffer)
+                true
             })
             .unwrap();
         assert_eq!(sealed.len(), record.len() + AT_REST_OVERHEAD);
@@ -238,18 +241,18 @@ mod tests {
         assert_eq!(key.open(b"queue/8", &sealed), Err(AtRestError::Unauthentic));
         // A fresh nonce each time, as `seal` has.
         let again = key
-            .seal_written(b"queue/7", record.len(), |mut buffer| {
+            .seal_written(b"queue/7", record.len(), |buffer| {
                 buffer.extend_from_slice(record);
-                Some(buffer)
+                true
             })
             .unwrap();
         assert_ne!(sealed[..NONCE_LEN], again[..NONCE_LEN]);
         // What the writer put in the nonce's room is not the nonce.
         let overwritten = key
-            .seal_written(b"queue/7", record.len(), |mut buffer| {
+            .seal_written(b"queue/7", record.len(), |buffer| {
                 buffer.fill(0xaa);
                 buffer.extend_from_slice(record);
-                Some(buffer)
+                true
             })
             .unwrap();
         assert_ne!(overwritten[..NONCE_LEN], [0xaa; NONCE_LEN]);
@@ -305,9 +308,9 @@ mod tests {
         ) {
             let key = DataKey::generate().unwrap();
             let written = key
-                .seal_written(&aad, record.len(), |mut buffer| {
+                .seal_written(&aad, record.len(), |buffer| {
                     buffer.extend_from_slice(&record);
-                    Some(buffer)
+                    true
                 })
                 .unwrap();
             let copied = key.seal(&aad, &record).unwrap();
@@ -335,18 +338,18 @@ mod tests {
     fn a_writer_that_fails_or_eats_the_nonce_room_seals_nothing() {
         let key = DataKey::generate().unwrap();
         assert_eq!(
-            key.seal_written(b"a", 4, |_| None),
+            key.seal_written(b"a", 4, |_| false),
             Err(AtRestError::Unwritten)
         );
         assert_eq!(
-            key.seal_written(b"a", 4, |mut buffer| {
+            key.seal_written(b"a", 4, |buffer| {
                 buffer.clear();
-                Some(buffer)
+                true
             }),
             Err(AtRestError::Unwritten)
         );
         assert_eq!(
-            key.seal_written(b"a", usize::MAX, Some),
+            key.seal_written(b"a", usize::MAX, |_| true),
             Err(AtRestError::TooLarge)
         );
     }

@@ -102,7 +102,7 @@ fn seal_with(
     )
     .map_err(|e| sealing(&e))?;
     key.seal_written(&aad(place, id), len, |buffer| {
-        postcard::to_extend(envelope, buffer).ok()
+        postcard::to_io(envelope, buffer).is_ok()
     })
     .map_err(|e| sealing(&e))
 }
